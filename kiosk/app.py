@@ -1,0 +1,108 @@
+"""Composition root of the cabin core (no widgets): builds every part from the configuration.
+
+This is the one place that chooses implementations. The screen (``ui``) builds the core with
+``start_core`` and drives it; so do the tests and the benchmarks, without Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kiosk.bus import EventBus
+from kiosk.config import Config
+from kiosk.consultation import Consultation
+from kiosk.errors import KeyUnavailableError
+from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
+from kiosk.session_states import EndReason
+from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.25
+
+
+@dataclass
+class KioskCore:
+    config: Config
+    data_dir: Path
+    bus: EventBus
+    session: Session
+    store: AsyncStore
+    consultation: Consultation
+    _ticker: asyncio.Task[None] | None = None
+
+    def start_ticker(self) -> None:
+        """Apply the session's timeouts a few times a second."""
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            self.session.poll()
+
+    async def aclose(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.consultation.aclose()
+        await self.store.close()
+        log.info("core.stopped")
+
+
+def database_key(
+    config: Config, data_dir: Path, env: MutableMapping[str, str], *, create: bool
+) -> DatabaseKey:
+    """The database key; with ``create`` (the demo), a first run makes one, but never when a
+    database already exists: a new key would not open it."""
+    key_file = config.resolve(data_dir, config.store.key_file)
+    try:
+        return load_key(
+            env=env,
+            env_name=config.store.key_env,
+            credential=config.store.credential,
+            key_file=key_file,
+        )
+    except KeyUnavailableError:
+        database = config.resolve(data_dir, config.store.path)
+        if not create or key_file.exists() or database.exists():
+            raise
+        return create_key_file(key_file)
+
+
+async def start_core(
+    config: Config,
+    data_dir: Path,
+    *,
+    env: MutableMapping[str, str] | None = None,
+    clock: Clock | None = None,
+    create_key: bool = False,
+) -> KioskCore:
+    """Build the core and open the store; the cabin is ready when this returns."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = database_key(config, data_dir, os.environ if env is None else env, create=create_key)
+    store = await AsyncStore.open(
+        config.resolve(data_dir, config.store.path),
+        key,
+        max_size_bytes=config.store.max_size_mb * 1024 * 1024,
+    )
+    closed = await store.run(Store.close_unfinished_consultations, EndReason.RESTART.value)
+    if closed:
+        log.warning("core.recovered_unfinished_consultations count=%d", closed)
+    bus = EventBus()
+    timeouts = SessionTimeouts(
+        inactivity_s=config.session.inactivity_timeout_s,
+        still_there_countdown_s=config.session.still_there_countdown_s,
+        assistant_s=config.session.assistant_timeout_s,
+    )
+    session = Session(bus, clock or SystemClock(), timeouts)
+    consultation = Consultation(session, store, bus)
+    log.info("core.ready cabin=%s", config.cabin.id)
+    return KioskCore(config, data_dir, bus, session, store, consultation)

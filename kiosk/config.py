@@ -1,0 +1,160 @@
+"""The cabin's configuration: TOML, validated once at start, with messages a person can act on.
+
+The embedded defaults (``default_config.toml``, shipped in the package) describe the demo cabin.
+A configuration file overrides them table by table, so a real cabin's file names only what
+differs. Every value is checked before anything starts; a wrong one stops the cabin with a
+message that names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from kiosk.errors import ConfigError
+
+Identifier = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+Language = Literal["fr", "en"]
+
+
+class CabinSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Identifier
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    default_language: Language = "fr"
+
+
+class StoreSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    path: Annotated[str, msgspec.Meta(min_length=1)]
+    key_file: Annotated[str, msgspec.Meta(min_length=1)]
+    key_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "CABIN_DB_KEY"
+    credential: Identifier = "cabin-db-key"
+    max_size_mb: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 2048
+
+
+class HubSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    url: Annotated[str, msgspec.Meta(pattern=r"^(https?|wss?)://[^\s/]+(/\S*)?$")]
+
+
+class PrinterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kind: Literal["pdf-folder", "cups"]
+    folder: str = "printed"
+    queue: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind == "cups" and not self.queue:
+            raise ValueError("a CUPS printer needs `queue` (the CUPS queue name)")
+        if self.kind == "pdf-folder" and not self.folder:
+            raise ValueError("a PDF-folder printer needs `folder`")
+
+
+class SessionSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    inactivity_timeout_s: PositiveSeconds = 90.0
+    still_there_countdown_s: PositiveSeconds = 30.0
+    assistant_timeout_s: PositiveSeconds = 120.0
+
+
+class InstrumentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Identifier
+    kind: Literal["blood_pressure", "thermometer", "pulse_oximeter"]
+    transport: Literal["serial", "ble"]
+    # A serial device path (/dev/ttyUSB0, /dev/serial/by-id/...), a BLE address or name, or
+    # "simulated": the composition root then starts the matching simulator.
+    address: Annotated[str, msgspec.Meta(min_length=1)]
+    model: str = ""
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole configuration. Every table refuses unknown keys: a typo must not pass."""
+
+    cabin: CabinSection
+    store: StoreSection
+    hub: HubSection
+    printer: PrinterSection
+    session: SessionSection
+    instruments: list[InstrumentSection] = []
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for instrument in self.instruments:
+            if instrument.id in seen:
+                raise ValueError(f"two instruments have the id {instrument.id!r}")
+            seen.add(instrument.id)
+
+    def resolve(self, data_dir: Path, relative: str) -> Path:
+        """A path of the configuration, relative ones taken inside the data folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else data_dir / path
+
+
+def default_toml() -> str:
+    """The embedded defaults, as shipped in the package."""
+    return resources.files("kiosk").joinpath("default_config.toml").read_text(encoding="utf-8")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (values, arrays of tables) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: this is not valid TOML ({exc})") from exc
+
+
+def _readable_path(message: str) -> tuple[str, str]:
+    """Split msgspec's "... - at `$.a.b[0].c`" into ("a.b[0].c", "...")."""
+    head, sep, where = message.rpartition(" - at `$")
+    if not sep:
+        return "", message
+    return where.rstrip("`").lstrip("."), head
+
+
+def _value_at(data: Any, key: str) -> Any:
+    """The value at a dotted path such as ``instruments[0].transport``, or None."""
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            data = data[index] if isinstance(data, list) and index < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def parse_config(text: str, origin: str = "configuration") -> Config:
+    """Validate a configuration file's text laid over the embedded defaults."""
+    data = _merge(_parse(default_toml(), "embedded defaults"), _parse(text, origin))
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        key, problem = _readable_path(str(exc))
+        value = _value_at(data, key) if key else None
+        given = f" (given: {value!r})" if value is not None and not isinstance(value, dict) else ""
+        where = f"{origin}: {key}" if key else origin
+        raise ConfigError(f"{where}: {problem}{given}") from exc
+
+
+def load_config(path: Path | None) -> Config:
+    """The embedded defaults, overridden by the file at ``path`` when one is given."""
+    if path is None:
+        return parse_config("", "embedded defaults")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: the configuration file does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: the configuration file cannot be read ({exc})") from exc
+    return parse_config(text, str(path))

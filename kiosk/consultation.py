@@ -1,0 +1,101 @@
+"""The patient's consultation as the screen drives it: session moves plus what they store.
+
+The screen (and the scripted demo) call these coroutines for the patient's intents; each one
+writes what must be kept to the encrypted store *before* the session moves on, so a crash never
+loses a reading the patient saw as taken. Ends of session, whatever caused them (a button, a
+timeout, the assistant), are recorded from the bus, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from devices.reading import Reading
+from kiosk.bus import EventBus
+from kiosk.errors import StoreError
+from kiosk.events import ReadingReceived, SessionStateChanged
+from kiosk.patient import PatientIdentity
+from kiosk.session import Session
+from kiosk.session_states import EndReason, SessionState
+from kiosk.store import AsyncStore, Store
+
+log = logging.getLogger(__name__)
+
+
+class Consultation:
+    def __init__(self, session: Session, store: AsyncStore, bus: EventBus) -> None:
+        self._session = session
+        self._store = store
+        self._bus = bus
+        self._pending: set[asyncio.Task[None]] = set()
+        self._subscription = bus.subscribe(SessionStateChanged, self._on_state)
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    async def start(self, language: str) -> None:
+        self._session.advance(SessionState.WELCOME)
+        self._session.set_language(language)
+
+    async def choose_identify(self) -> None:
+        self._session.advance(SessionState.IDENTIFY)
+
+    async def identify(self, patient: PatientIdentity) -> None:
+        if self._session.state is not SessionState.IDENTIFY:
+            self._session.advance(SessionState.CONSENT)  # raises the precise refusal
+        patient_id = await self._store.run(Store.add_patient, patient)
+        self._session.set_patient(patient, patient_id)
+        self._session.advance(SessionState.CONSENT)
+
+    async def consent(self, accepted: bool) -> None:
+        context = self._session.context
+        if self._session.state is not SessionState.CONSENT or context.patient_id is None:
+            self._session.advance(SessionState.VITALS)  # raises the precise refusal
+            return
+        if not accepted:
+            self._session.end(EndReason.CONSENT_REFUSED)
+            return
+        language = context.language or "fr"
+        consultation_id = await self._store.run(
+            Store.start_consultation, context.patient_id, language
+        )
+        await self._store.run(Store.record_consent, consultation_id)
+        self._session.give_consent(consultation_id)
+        self._session.advance(SessionState.VITALS)
+
+    async def record_reading(self, reading: Reading) -> int:
+        """Store a final reading (durably), then show and publish it."""
+        consultation_id = self._session.context.consultation_id
+        if consultation_id is None:
+            raise StoreError("no consultation is open to receive this reading")
+        reading_id = await self._store.run(Store.add_reading, consultation_id, reading)
+        self._session.add_reading(reading)
+        self._bus.publish(ReadingReceived(consultation_id, reading_id, reading))
+        return reading_id
+
+    async def cleaning_done(self, by_whom: str) -> None:
+        await self._store.run(Store.log_cleaning, by_whom, None, None)
+        self._session.advance(SessionState.IDLE)
+
+    def _on_state(self, event: SessionStateChanged) -> None:
+        if event.end_reason is None or event.ended_consultation_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._record_end(event.ended_consultation_id, event.end_reason)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _record_end(self, consultation_id: str, reason: EndReason) -> None:
+        try:
+            await self._store.run(Store.end_consultation, consultation_id, reason.value)
+        except StoreError:
+            # The memory is wiped already; the record is closed at the next start-up instead.
+            log.exception("consultation.end_not_recorded consultation=%s", consultation_id)
+
+    async def aclose(self) -> None:
+        self._subscription.cancel()
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

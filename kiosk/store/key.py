@@ -1,0 +1,118 @@
+"""Where the database key comes from, and how it is kept out of sight.
+
+A key is 32 random bytes, written as 64 hexadecimal characters. It is given to SQLCipher as a
+raw key (no passphrase derivation: it is already full-entropy), so opening costs microseconds.
+Sources, in order: an environment variable (read once, then removed from this process's
+environment so no child inherits it), a systemd credential (``LoadCredential=`` puts it in
+``$CREDENTIALS_DIRECTORY``), then a key file that only its owner may read (mode 0600 or 0400).
+The key never appears in a log line, an exception, a repr or the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import stat
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from kiosk.errors import KeyUnavailableError
+
+log = logging.getLogger(__name__)
+
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class DatabaseKey:
+    """A 256-bit SQLCipher key. Prints as ``DatabaseKey(<hidden>)``."""
+
+    __slots__ = ("_raw", "source")
+
+    def __init__(self, raw: bytes, source: str) -> None:
+        if len(raw) != 32:
+            raise KeyUnavailableError(f"{source}: a database key is 32 bytes")
+        self._raw = raw
+        self.source = source
+
+    @classmethod
+    def from_hex(cls, text: str, source: str) -> DatabaseKey:
+        text = text.strip()
+        if not _HEX_KEY.match(text):
+            raise KeyUnavailableError(
+                f"{source}: the database key must be 64 hexadecimal characters"
+            )
+        return cls(bytes.fromhex(text), source)
+
+    @classmethod
+    def generate(cls) -> DatabaseKey:
+        return cls(secrets.token_bytes(32), "generated")
+
+    def pragma(self) -> str:
+        """The ``PRAGMA key`` statement for this raw key (hex digits only: no quoting issue)."""
+        return f"PRAGMA key = \"x'{self._raw.hex()}'\""
+
+    def hex(self) -> str:
+        return self._raw.hex()
+
+    def __repr__(self) -> str:
+        return f"DatabaseKey(<hidden>, source={self.source})"
+
+    __str__ = __repr__
+
+
+def _check_private(path: Path) -> None:
+    info = path.stat()
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyUnavailableError(
+            f"{path}: the key file can be read by others (mode {stat.S_IMODE(info.st_mode):04o});"
+            f" run: chmod 600 {path}"
+        )
+    if info.st_uid != os.geteuid():
+        raise KeyUnavailableError(f"{path}: the key file belongs to another user")
+
+
+def load_key(
+    *,
+    env: MutableMapping[str, str],
+    env_name: str,
+    credential: str,
+    key_file: Path,
+) -> DatabaseKey:
+    """Find the key (environment, systemd credential, key file), or say what is missing."""
+    if env_name in env:
+        value = env.pop(env_name)  # no child process inherits it
+        log.info("store.key source=environment")
+        return DatabaseKey.from_hex(value, f"${env_name}")
+    credentials_dir = env.get("CREDENTIALS_DIRECTORY")
+    if credentials_dir:
+        path = Path(credentials_dir) / credential
+        if path.exists():
+            log.info("store.key source=systemd-credential")
+            return DatabaseKey.from_hex(path.read_text(encoding="ascii"), str(path))
+    try:
+        _check_private(key_file)
+        text = key_file.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise KeyUnavailableError(
+            f"no database key: set ${env_name}, provide the systemd credential {credential!r},"
+            f" or create {key_file} (mode 0600)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyUnavailableError(f"{key_file}: the key file cannot be read ({exc})") from exc
+    log.info("store.key source=file")
+    return DatabaseKey.from_hex(text, str(key_file))
+
+
+def create_key_file(key_file: Path) -> DatabaseKey:
+    """Write a new random key, readable by its owner only; refuses to replace an existing one."""
+    key = DatabaseKey.generate()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key.hex() + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    log.info("store.key created")
+    return DatabaseKey(bytes.fromhex(key.hex()), str(key_file))

@@ -1,0 +1,114 @@
+"""The database schema, as an ordered list of migrations.
+
+Migration *n* brings the schema from ``user_version`` n-1 to n. Each runs in one transaction with
+the version bump, so a crash leaves the schema at one version or the next, never between. Never
+edit a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the first schema.
+    (
+        """CREATE TABLE patients (
+            id TEXT PRIMARY KEY,
+            family_name TEXT NOT NULL,
+            given_names TEXT NOT NULL,
+            birth_date TEXT NOT NULL,
+            sex TEXT NOT NULL,
+            appointment_code TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE consultations (
+            id TEXT PRIMARY KEY,
+            patient_id TEXT NOT NULL REFERENCES patients(id),
+            language TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            consent_at TEXT,
+            ended_at TEXT,
+            end_reason TEXT,
+            doctor_id TEXT,
+            notes TEXT
+        )""",
+        "CREATE INDEX consultations_by_patient ON consultations(patient_id, started_at)",
+        """CREATE TABLE readings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            consultation_id TEXT NOT NULL REFERENCES consultations(id),
+            device_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            measured_at TEXT NOT NULL,
+            stored_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX readings_by_consultation ON readings(consultation_id, id)",
+        """CREATE TABLE reading_values (
+            reading_id INTEGER NOT NULL REFERENCES readings(id) ON DELETE CASCADE,
+            quantity TEXT NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (reading_id, quantity)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE prescriptions (
+            id TEXT PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations(id),
+            issued_at TEXT NOT NULL,
+            doctor_id TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            signature TEXT,
+            printed_at TEXT,
+            print_attempts INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            acked_at TEXT
+        )""",
+        "CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE acked_at IS NULL",
+        """CREATE TABLE device_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            detail TEXT
+        )""",
+        """CREATE TABLE paper_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            by_whom TEXT NOT NULL,
+            event TEXT NOT NULL,
+            sheets_left INTEGER
+        )""",
+        """CREATE TABLE cleaning_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            by_whom TEXT NOT NULL,
+            consultation_id TEXT,
+            note TEXT
+        )""",
+        """CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            raised_at TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            consultation_id TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT,
+            false_alarm INTEGER,
+            escalated_at TEXT
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

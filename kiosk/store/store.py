@@ -1,0 +1,390 @@
+"""The encrypted store: every piece of health data the cabin keeps, in one SQLCipher file.
+
+Durability: WAL journal with ``synchronous=FULL``: when a method returns, its row is on disk and
+survives a ``kill -9`` or a power cut. Every write is one transaction; when the disk (or the
+configured size quota) is full, the transaction is rolled back whole and ``StoreFullError`` says
+so. A wrong key is detected before anything is written, and the file is left as it was.
+
+A ``Store`` is used from one thread at a time; ``AsyncStore`` runs it on a thread of its own so
+the Qt/asyncio thread never waits for a disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+
+from devices.reading import Quantity, Reading, ReadingKind, Value
+from kiosk.errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    WrongKeyError,
+)
+from kiosk.patient import PatientIdentity, Sex
+from kiosk.store.key import DatabaseKey
+from kiosk.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+_SQLITE_FULL = 13
+_SQLITE_NOTADB = 26
+_SQLITE_CORRUPT = 11
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("times are stored with their time zone")
+    return moment.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    reading_id: int
+    consultation_id: str
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    key: str
+    kind: str
+    payload: bytes
+    attempts: int
+
+
+class Store:
+    def __init__(self, conn: Any, path: Path, now: Callable[[], datetime]) -> None:
+        self._conn = conn
+        self.path = path
+        self._now = now
+
+    # --- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        key: DatabaseKey,
+        *,
+        max_size_bytes: int | None = None,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> Store:
+        """Open (or create) the database, check the key, and bring the schema up to date."""
+        existed = path.exists() and path.stat().st_size > 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except sqlcipher3.Error as exc:
+            raise StoreError(f"{path}: the database cannot be opened ({exc})") from exc
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")  # our own messages say it better
+            conn.execute(key.pragma())
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlcipher3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", None) == _SQLITE_NOTADB or existed:
+                    raise WrongKeyError(
+                        f"{path}: the database key ({key.source}) does not open this file; it"
+                        " is the wrong key, or the file is not a cabin database. The file was"
+                        " left untouched. Restore the right key (see deploy/README.md)."
+                    ) from None
+                raise
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
+            if max_size_bytes is not None:
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
+            store = cls(conn, path, now)
+            store._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        log.info("store.opened schema=%d", SCHEMA_VERSION)
+        return store
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: the database has schema {version}, newer than this software"
+                f" ({SCHEMA_VERSION}); install the newer cabin software, do not downgrade"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[number - 1]:
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {number}")
+            log.info("store.migrated to=%d", number)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- transactions --------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlcipher3.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: Exception) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == _SQLITE_FULL or "disk is full" in str(exc):
+            log.error("store.full path=%s", self.path)
+            return StoreFullError(
+                f"{self.path}: the disk or the database's size quota is full; nothing was"
+                " written. Free space on the cabin's disk, then retry."
+            )
+        if code == _SQLITE_CORRUPT:
+            return StoreCorruptError(f"{self.path}: the database file is damaged ({exc})")
+        return StoreError(f"{self.path}: the database refused the operation ({exc})")
+
+    def integrity_ok(self) -> bool:
+        return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    # --- patients and consultations ----------------------------------------------------------------
+    def add_patient(self, patient: PatientIdentity) -> str:
+        patient_id = str(uuid.uuid4())
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    patient_id,
+                    patient.family_name,
+                    patient.given_names,
+                    patient.birth_date.isoformat(),
+                    patient.sex.value,
+                    patient.appointment_code,
+                    _iso(self._now()),
+                ),
+            )
+        return patient_id
+
+    def patient(self, patient_id: str) -> PatientIdentity | None:
+        row = self._conn.execute(
+            "SELECT family_name, given_names, birth_date, sex, appointment_code"
+            " FROM patients WHERE id = ?",
+            (patient_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return PatientIdentity(row[0], row[1], date.fromisoformat(row[2]), Sex(row[3]), row[4])
+
+    def start_consultation(self, patient_id: str, language: str) -> str:
+        consultation_id = str(uuid.uuid4())
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO consultations (id, patient_id, language, started_at)"
+                " VALUES (?, ?, ?, ?)",
+                (consultation_id, patient_id, language, _iso(self._now())),
+            )
+        return consultation_id
+
+    def record_consent(self, consultation_id: str) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE consultations SET consent_at = ? WHERE id = ? AND consent_at IS NULL",
+                (_iso(self._now()), consultation_id),
+            )
+
+    def end_consultation(self, consultation_id: str, reason: str) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE consultations SET ended_at = ?, end_reason = ?"
+                " WHERE id = ? AND ended_at IS NULL",
+                (_iso(self._now()), reason, consultation_id),
+            )
+
+    def close_unfinished_consultations(self, reason: str) -> int:
+        """At start-up: consultations a crash left open are closed (their data is kept)."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE consultations SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL",
+                (_iso(self._now()), reason),
+            )
+        return int(cursor.rowcount)
+
+    def consultation_ended(self, consultation_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT end_reason FROM consultations WHERE id = ?", (consultation_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    # --- readings ------------------------------------------------------------------------------------
+    def add_reading(self, consultation_id: str, reading: Reading) -> int:
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO readings (consultation_id, device_id, kind, measured_at, stored_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    consultation_id,
+                    reading.device_id,
+                    reading.kind.value,
+                    _iso(reading.measured_at),
+                    _iso(self._now()),
+                ),
+            )
+            reading_id = int(cursor.lastrowid)
+            self._conn.executemany(
+                "INSERT INTO reading_values VALUES (?, ?, ?)",
+                [(reading_id, v.quantity.value, v.value) for v in reading.values],
+            )
+        return reading_id
+
+    def readings(self, consultation_id: str) -> list[StoredReading]:
+        rows = self._conn.execute(
+            "SELECT r.id, r.device_id, r.kind, r.measured_at, v.quantity, v.value"
+            " FROM readings r JOIN reading_values v ON v.reading_id = r.id"
+            " WHERE r.consultation_id = ? ORDER BY r.id, v.quantity",
+            (consultation_id,),
+        ).fetchall()
+        grouped: dict[int, tuple[str, str, str, list[Value]]] = {}
+        for reading_id, device_id, kind, measured_at, quantity, value in rows:
+            entry = grouped.setdefault(reading_id, (device_id, kind, measured_at, []))
+            entry[3].append(Value(Quantity(quantity), float(value)))
+        return [
+            StoredReading(
+                reading_id,
+                consultation_id,
+                Reading(device, ReadingKind(kind), tuple(values), datetime.fromisoformat(at)),
+            )
+            for reading_id, (device, kind, at, values) in grouped.items()
+        ]
+
+    def reading_ids(self) -> set[int]:
+        return {int(r[0]) for r in self._conn.execute("SELECT id FROM readings")}
+
+    # --- outbox (records waiting for the hub's acknowledgement) ------------------------------------
+    def enqueue(self, key: str, kind: str, payload: bytes) -> bool:
+        """Queue a message for the hub; the same key twice is queued once (False the 2nd time)."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, kind, payload, created_at, next_attempt_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, kind, payload, _iso(self._now()), _iso(self._now())),
+            )
+        return bool(cursor.rowcount == 1)
+
+    def due_outbox(self, limit: int = 20) -> list[OutboxItem]:
+        rows = self._conn.execute(
+            "SELECT key, kind, payload, attempts FROM outbox"
+            " WHERE acked_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (_iso(self._now()), limit),
+        ).fetchall()
+        return [OutboxItem(r[0], r[1], bytes(r[2]), int(r[3])) for r in rows]
+
+    def outbox_failed(self, key: str, error: str, retry_at: datetime) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE key = ?",
+                (error[:500], _iso(retry_at), key),
+            )
+
+    def outbox_acknowledged(self, key: str) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "UPDATE outbox SET acked_at = ? WHERE key = ? AND acked_at IS NULL",
+                (_iso(self._now()), key),
+            )
+
+    # --- logs for the assistant mode and the fleet -------------------------------------------------
+    def log_device(self, device_id: str, event: str, detail: str | None = None) -> None:
+        self._insert(
+            "INSERT INTO device_log (at, device_id, event, detail) VALUES (?, ?, ?, ?)",
+            (_iso(self._now()), device_id, event, detail),
+        )
+
+    def log_paper(self, by_whom: str, event: str, sheets_left: int | None) -> None:
+        self._insert(
+            "INSERT INTO paper_log (at, by_whom, event, sheets_left) VALUES (?, ?, ?, ?)",
+            (_iso(self._now()), by_whom, event, sheets_left),
+        )
+
+    def log_cleaning(self, by_whom: str, consultation_id: str | None, note: str | None) -> None:
+        self._insert(
+            "INSERT INTO cleaning_log (at, by_whom, consultation_id, note) VALUES (?, ?, ?, ?)",
+            (_iso(self._now()), by_whom, consultation_id, note),
+        )
+
+    def add_alert(
+        self,
+        alert_id: str,
+        kind: str,
+        severity: str,
+        raised_at: datetime,
+        confidence: float,
+        consultation_id: str | None,
+    ) -> None:
+        self._insert(
+            "INSERT INTO alerts (id, kind, severity, raised_at, confidence, consultation_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (alert_id, kind, severity, _iso(raised_at), confidence, consultation_id),
+        )
+
+    def acknowledge_alert(self, alert_id: str, by_whom: str, false_alarm: bool) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, false_alarm = ?"
+                " WHERE id = ?",
+                (_iso(self._now()), by_whom, int(false_alarm), alert_id),
+            )
+
+    def audit(self, actor: str, action: str, subject: str | None = None) -> None:
+        self._insert(
+            "INSERT INTO audit_log (at, actor, action, subject) VALUES (?, ?, ?, ?)",
+            (_iso(self._now()), actor, action, subject),
+        )
+
+    def count(self, table: str) -> int:
+        if table not in _TABLES:
+            raise StoreError(f"no table {table!r}")
+        return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+    # --- inside ----------------------------------------------------------------------------------
+    def _insert(self, sql: str, params: tuple[object, ...]) -> None:
+        with self._transaction():
+            self._conn.execute(sql, params)
+
+    def _update_one(self, sql: str, params: tuple[object, ...]) -> None:
+        cursor = self._conn.execute(sql, params)
+        if cursor.rowcount == 0:
+            raise StoreError("no such record, or already done")
+
+
+_TABLES = frozenset(
+    {
+        "patients",
+        "consultations",
+        "readings",
+        "reading_values",
+        "prescriptions",
+        "outbox",
+        "device_log",
+        "paper_log",
+        "cleaning_log",
+        "alerts",
+        "audit_log",
+    }
+)
