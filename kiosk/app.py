@@ -86,8 +86,10 @@ async def start_core(
     create_key: bool = False,
 ) -> KioskCore:
     """Build the core and open the store; the cabin is ready when this returns."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = database_key(config, data_dir, os.environ if env is None else env, create=create_key)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    key = await asyncio.to_thread(
+        database_key, config, data_dir, os.environ if env is None else env, create=create_key
+    )
     store = await AsyncStore.open(
         config.resolve(data_dir, config.store.path),
         key,

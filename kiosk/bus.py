@@ -74,7 +74,7 @@ class EventBus:
         for handler in tuple(self._handlers.get(type(event), ())):
             try:
                 handler(event)
-            except Exception:  # noqa: BLE001 - isolate subscribers; the failure is logged
+            except Exception:
                 log.exception("bus.handler_failed event=%s", type(event).__name__)
 
     def _remove(self, event_type: type[Any], handler: Callable[[Any], None]) -> None:

@@ -95,7 +95,11 @@ class Consultation:
             # The memory is wiped already; the record is closed at the next start-up instead.
             log.exception("consultation.end_not_recorded consultation=%s", consultation_id)
 
+    async def settled(self) -> None:
+        """Wait until the ends of session already signalled are written to the store."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
     async def aclose(self) -> None:
         self._subscription.cancel()
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.settled()

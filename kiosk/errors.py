@@ -15,7 +15,7 @@ class ConfigError(KioskError):
     """The configuration file is missing, unreadable or holds a wrong value."""
 
 
-class IllegalTransition(KioskError):  # noqa: N818 - the name says what happened
+class IllegalTransition(KioskError):
     """A session transition that the state machine does not allow was requested."""
 
 
@@ -23,17 +23,17 @@ class StoreError(KioskError):
     """The encrypted store could not do what was asked."""
 
 
-class WrongKeyError(StoreError):  # noqa: N818
+class WrongKeyError(StoreError):
     """The database key does not open the existing database file."""
 
 
-class KeyUnavailableError(StoreError):  # noqa: N818
+class KeyUnavailableError(StoreError):
     """No usable database key was found (missing, unreadable or too open a key file)."""
 
 
-class StoreFullError(StoreError):  # noqa: N818
+class StoreFullError(StoreError):
     """The disk (or the database's page quota) is full; the transaction was rolled back."""
 
 
-class StoreCorruptError(StoreError):  # noqa: N818
+class StoreCorruptError(StoreError):
     """The database file fails its integrity check."""

@@ -152,9 +152,7 @@ class Session:
         """End the patient's session from any patient state; the context is wiped."""
         if self._state not in PATIENT_STATES:
             raise IllegalTransition(f"no patient session to end in {self._state.value}")
-        target = (
-            SessionState.CLEANING if self._state in NEEDS_CLEANING_FROM else SessionState.IDLE
-        )
+        target = SessionState.CLEANING if self._state in NEEDS_CLEANING_FROM else SessionState.IDLE
         consultation_id = self._context.consultation_id
         self._context.wipe()
         self._still_there_deadline = None

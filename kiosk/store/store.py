@@ -106,7 +106,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
             if max_size_bytes is not None:
-                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])  # SQLCipher: text
                 conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
             store = cls(conn, path, now)
             store._migrate()
@@ -163,7 +163,7 @@ class Store:
     def integrity_ok(self) -> bool:
         return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
-    # --- patients and consultations ----------------------------------------------------------------
+    # --- patients and consultations ------------------------------------------------------------
     def add_patient(self, patient: PatientIdentity) -> str:
         patient_id = str(uuid.uuid4())
         with self._transaction():
@@ -231,7 +231,7 @@ class Store:
         ).fetchone()
         return None if row is None else row[0]
 
-    # --- readings ------------------------------------------------------------------------------------
+    # --- readings ------------------------------------------------------------------------------
     def add_reading(self, consultation_id: str, reading: Reading) -> int:
         with self._transaction():
             cursor = self._conn.execute(
@@ -275,7 +275,7 @@ class Store:
     def reading_ids(self) -> set[int]:
         return {int(r[0]) for r in self._conn.execute("SELECT id FROM readings")}
 
-    # --- outbox (records waiting for the hub's acknowledgement) ------------------------------------
+    # --- outbox (records waiting for the hub's acknowledgement) --------------------------------
     def enqueue(self, key: str, kind: str, payload: bytes) -> bool:
         """Queue a message for the hub; the same key twice is queued once (False the 2nd time)."""
         with self._transaction():
@@ -309,7 +309,7 @@ class Store:
                 (_iso(self._now()), key),
             )
 
-    # --- logs for the assistant mode and the fleet -------------------------------------------------
+    # --- logs for the assistant mode and the fleet ---------------------------------------------
     def log_device(self, device_id: str, event: str, detail: str | None = None) -> None:
         self._insert(
             "INSERT INTO device_log (at, device_id, event, detail) VALUES (?, ?, ?, ?)",
@@ -362,7 +362,7 @@ class Store:
             raise StoreError(f"no table {table!r}")
         return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
-    # --- inside ----------------------------------------------------------------------------------
+    # --- inside --------------------------------------------------------------------------------
     def _insert(self, sql: str, params: tuple[object, ...]) -> None:
         with self._transaction():
             self._conn.execute(sql, params)

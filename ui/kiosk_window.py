@@ -1,0 +1,416 @@
+"""The cabin's patient screen: one page per session state, one action at a time.
+
+The window shows the state the core gives it and sends the patient's intents back; it holds no
+patient data of its own. Every state change rebuilds the page from nothing, so whatever a page
+showed (a name typed, a reading) is destroyed with it: the next patient starts from a clean
+screen. All text goes through ``self.tr`` (English source, French translation loaded first).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import date
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from devices.reading import Quantity
+from kiosk.app import KioskCore
+from kiosk.errors import KioskError
+from kiosk.events import SessionStateChanged
+from kiosk.patient import PatientIdentity
+from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
+from ui.i18n import qm_file
+from ui.intents import IntentRunner
+
+log = logging.getLogger(__name__)
+
+STYLE = """
+QWidget#kiosk { background: #ffffff; }
+QLabel { color: #111111; font-size: 36px; }
+QLabel#title { font-size: 56px; font-weight: 600; }
+QLabel#banner { color: #7a0000; background: #fff1f1; padding: 16px; }
+QLabel#cabin { font-size: 28px; color: #333333; }
+QPushButton {
+    min-height: 120px; min-width: 240px; font-size: 40px; border-radius: 16px;
+    padding: 0 32px; color: #111111; background: #e9edf3; border: 3px solid #3d4a5c;
+}
+QPushButton#primary { color: #ffffff; background: #0b3d91; border-color: #0b3d91; }
+QPushButton#language { min-width: 160px; font-size: 32px; }
+QLineEdit { font-size: 40px; min-height: 96px; padding: 0 16px; border: 3px solid #3d4a5c; }
+QWidget#overlay { background: #fff8e1; }
+"""
+
+LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+
+
+class LanguageSwitcher:
+    """Loads the French translation, or none for English (the source language)."""
+
+    def __init__(self, app: QApplication) -> None:
+        self._app = app
+        self._translator = QTranslator()
+        self.language = "en"
+
+    def set(self, language: str) -> None:
+        self._app.removeTranslator(self._translator)
+        if language != "en":
+            if not self._translator.load(str(qm_file(language))):
+                log.error("ui.translation_missing language=%s", language)
+            self._app.installTranslator(self._translator)
+        self.language = language  # Qt sends LanguageChange to every widget
+
+
+class TouchWatcher(QObject):
+    """Every press anywhere on the screen counts as the patient being there."""
+
+    def __init__(self, on_touch: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_touch = on_touch
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin):
+            self._on_touch()
+        return False
+
+
+class KioskWindow(QWidget):
+    def __init__(self, core: KioskCore, languages: LanguageSwitcher) -> None:
+        super().__init__()
+        self.setObjectName("kiosk")
+        self.setStyleSheet(STYLE)
+        self._core = core
+        self._languages = languages
+        self._intents = IntentRunner(self._show_error)
+        self._page: QWidget | None = None
+        self._banner_text: str | None = None
+
+        self._cabin = QLabel(core.config.cabin.name)
+        self._cabin.setObjectName("cabin")
+        top = QHBoxLayout()
+        top.addWidget(self._cabin, 1)
+        for language, name in LANGUAGE_NAMES.items():
+            button = QPushButton(name)
+            button.setObjectName("language")
+            button.setProperty("language", language)
+            button.clicked.connect(lambda _=False, lang=language: self._switch_language(lang))
+            top.addWidget(button)
+        self._content = QVBoxLayout()
+        self._banner = QLabel()
+        self._banner.setObjectName("banner")
+        self._banner.setWordWrap(True)
+        self._banner.hide()
+        root = QVBoxLayout(self)
+        root.setContentsMargins(48, 32, 48, 48)
+        root.setSpacing(32)
+        root.addLayout(top)
+        root.addLayout(self._content, 1)
+        root.addWidget(self._banner)
+        self._subscription = core.bus.subscribe(SessionStateChanged, lambda _e: self.show_state())
+        self.show_state()
+
+    @property
+    def intents(self) -> IntentRunner:
+        return self._intents
+
+    @property
+    def page(self) -> QWidget | None:
+        """The page on screen now (tests and the scripted demo look for buttons in it)."""
+        return self._page
+
+    # --- Qt events -------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.show_state()
+        super().changeEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._subscription.cancel()
+        self._intents.cancel_all()
+        super().closeEvent(event)
+
+    # --- rendering -------------------------------------------------------------------------------
+    def show_state(self) -> None:
+        """Throw the page away and build the one for the current state and overlay."""
+        if self._page is not None:
+            self._content.removeWidget(self._page)
+            self._page.hide()
+            self._page.deleteLater()
+        session = self._core.session
+        overlay = {
+            Overlay.STILL_THERE: self._still_there,
+            Overlay.DISTRESS: self._distress,
+            Overlay.ASSISTANT: self._assistant,
+        }.get(session.overlay)
+        self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
+        self._content.addWidget(self._page)
+        self._page.show()
+        if self._banner_text is None:
+            self._banner.hide()
+        self._banner_text = None
+
+    def _show_error(self, error: KioskError) -> None:
+        del error  # the detail is in the log; the patient gets words to act on
+        self._banner_text = self.tr(
+            "Something did not work. Please try again, or press the help button."
+        )
+        self._banner.setText(self._banner_text)
+        self._banner.show()
+
+    def _switch_language(self, language: str) -> None:
+        self._languages.set(language)
+        if self._core.session.state in PATIENT_STATES:
+            self._core.session.set_language(language)
+
+    def _page_of(
+        self,
+        title: str,
+        body: str,
+        actions: list[tuple[str, str, Callable[[], object]]],
+        extra: QWidget | None = None,
+        overlay: bool = False,
+    ) -> QWidget:
+        page = QWidget()
+        if overlay:
+            page.setObjectName("overlay")
+            page.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        layout = QVBoxLayout(page)
+        layout.setSpacing(40)
+        heading = QLabel(title)
+        heading.setObjectName("title")
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
+        text = QLabel(body)
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        if extra is not None:
+            layout.addWidget(extra)
+        layout.addStretch(1)
+        for name, label, handler in actions:
+            button = QPushButton(label)
+            button.setObjectName(name)
+            button.clicked.connect(lambda _=False, h=handler: h())
+            layout.addWidget(button)
+        return page
+
+    # --- one page per state ----------------------------------------------------------------------
+    def _idle(self) -> QWidget:
+        return self._page_of(
+            self.tr("Welcome to the medical cabin"),
+            self.tr("A doctor can see you by video here. Touch the button to begin."),
+            [("primary", self.tr("Start"), self._start)],
+        )
+
+    def _start(self) -> None:
+        self._intents.run(self._core.consultation.start(self._languages.language))
+
+    def _welcome(self) -> QWidget:
+        c = self._core.consultation
+        return self._page_of(
+            self.tr("Hello"),
+            self.tr(
+                "The consultation takes about twenty minutes: a few measurements, then a"
+                " video call with a doctor."
+            ),
+            [
+                ("primary", self.tr("Continue"), lambda: self._intents.run(c.choose_identify())),
+                ("stop", self.tr("Stop"), self._abandon),
+            ],
+        )
+
+    def _identify(self) -> QWidget:
+        form_widget = QWidget()
+        form = QFormLayout(form_widget)
+        family = QLineEdit()
+        family.setObjectName("family_name")
+        given = QLineEdit()
+        given.setObjectName("given_names")
+        birth = QLineEdit()
+        birth.setObjectName("birth_date")
+        birth.setPlaceholderText(self.tr("DD/MM/YYYY"))
+        form.addRow(self.tr("Family name"), family)
+        form.addRow(self.tr("Given names"), given)
+        form.addRow(self.tr("Date of birth"), birth)
+
+        def submit() -> None:
+            try:
+                day, month, year = (int(part) for part in birth.text().split("/"))
+                patient = PatientIdentity(family.text(), given.text(), date(year, month, day))
+            except ValueError:
+                self._banner_text = self.tr("Please check your name and your date of birth.")
+                self._banner.setText(self._banner_text)
+                self._banner.show()
+                return
+            self._intents.run(self._core.consultation.identify(patient))
+
+        return self._page_of(
+            self.tr("Who are you?"),
+            self.tr("Your name and date of birth let the doctor find your record."),
+            [
+                ("primary", self.tr("Continue"), submit),
+                ("back", self.tr("Back"), lambda: self._core.session.advance(SessionState.WELCOME)),
+            ],
+            extra=form_widget,
+        )
+
+    def _consent(self) -> QWidget:
+        c = self._core.consultation
+        return self._page_of(
+            self.tr("Your agreement"),
+            self.tr(
+                "Your measurements and the consultation are recorded in your medical file,"
+                " encrypted, and shared only with the doctors who treat you. Nothing is"
+                " shown to the next person."
+            ),
+            [
+                ("primary", self.tr("I agree"), lambda: self._intents.run(c.consent(True))),
+                ("refuse", self.tr("I do not agree"), lambda: self._intents.run(c.consent(False))),
+            ],
+        )
+
+    def _vitals(self) -> QWidget:
+        readings = self._core.session.context.readings
+        names = {
+            Quantity.SYSTOLIC_MMHG: self.tr("Systolic pressure (mmHg)"),
+            Quantity.DIASTOLIC_MMHG: self.tr("Diastolic pressure (mmHg)"),
+            Quantity.MEAN_ARTERIAL_MMHG: self.tr("Mean pressure (mmHg)"),
+            Quantity.PULSE_BPM: self.tr("Pulse (beats per minute)"),
+            Quantity.TEMPERATURE_C: self.tr("Temperature (°C)"),
+            Quantity.SPO2_PERCENT: self.tr("Oxygen saturation (%)"),
+            Quantity.PERFUSION_INDEX_PERCENT: self.tr("Perfusion index (%)"),
+        }
+        lines = [
+            f"{names[v.quantity]}: {self.locale().toString(v.value, 'f', 1)}"
+            for r in readings
+            for v in r.values
+        ]
+        body = "\n".join(lines) if lines else self.tr("No measurement taken yet.")
+        return self._page_of(
+            self.tr("Your measurements"),
+            body,
+            [
+                (
+                    "primary",
+                    self.tr("Go to the doctor"),
+                    lambda: self._core.session.advance(SessionState.WAITING_ROOM),
+                ),
+                ("stop", self.tr("Stop"), self._abandon),
+            ],
+        )
+
+    def _waiting_room(self) -> QWidget:
+        return self._page_of(
+            self.tr("A doctor will answer you"),
+            self.tr("Please stay seated. The doctor will appear on this screen."),
+            [("stop", self.tr("Stop"), self._abandon)],
+        )
+
+    def _call(self) -> QWidget:
+        return self._page_of(
+            self.tr("With the doctor"),
+            self.tr("Speak normally; the doctor sees and hears you."),
+            [],
+        )
+
+    def _closing(self) -> QWidget:
+        return self._page_of(
+            self.tr("The consultation is over"),
+            self.tr("Your documents are printed below the screen."),
+            [
+                (
+                    "primary",
+                    self.tr("Continue"),
+                    lambda: self._core.session.advance(SessionState.SURVEY),
+                )
+            ],
+        )
+
+    def _survey(self) -> QWidget:
+        def answer() -> None:
+            self._core.session.end(EndReason.COMPLETED)
+
+        return self._page_of(
+            self.tr("How was your consultation?"),
+            self.tr("One touch is enough."),
+            [
+                ("good", self.tr("Good"), answer),
+                ("average", self.tr("Average"), answer),
+                ("bad", self.tr("Bad"), answer),
+            ],
+        )
+
+    def _cleaning(self) -> QWidget:
+        c = self._core.consultation
+        return self._page_of(
+            self.tr("Thank you, goodbye"),
+            self.tr(
+                "Please wipe the cuff, the thermometer and the finger clip with a wipe from"
+                " the box, then press Done."
+            ),
+            [("primary", self.tr("Done"), lambda: self._intents.run(c.cleaning_done("patient")))],
+        )
+
+    def _abandon(self) -> None:
+        self._core.session.end(EndReason.ABANDONED)
+
+    # --- overlays --------------------------------------------------------------------------------
+    def _still_there(self) -> QWidget:
+        session = self._core.session
+
+        def countdown() -> str:
+            left = math.ceil(session.still_there_seconds_left() or 0.0)
+            return self.tr("Without an answer, the consultation stops in %n seconds.", "", left)
+
+        page = self._page_of(
+            self.tr("Are you still there?"),
+            countdown(),
+            [("primary", self.tr("I am here"), session.touch)],
+            overlay=True,
+        )
+        body = page.findChildren(QLabel)[1]
+        ticker = QTimer(page)  # dies with the page
+        ticker.timeout.connect(lambda: body.setText(countdown()))
+        ticker.start(250)
+        return page
+
+    def _distress(self) -> QWidget:
+        return self._page_of(
+            self.tr("Help is coming"),
+            self.tr("Stay calm. Someone has been told and will come to you."),
+            [("primary", self.tr("I am fine"), self._core.session.clear_distress)],
+            overlay=True,
+        )
+
+    def _assistant(self) -> QWidget:
+        return self._page_of(
+            self.tr("Assistant mode"),
+            self.tr("For the nurse or the agent of the cabin."),
+            [("primary", self.tr("Leave"), self._core.session.leave_assistant)],
+            overlay=True,
+        )
+
+
+_STATE_PAGES: dict[SessionState, Callable[[KioskWindow], QWidget]] = {
+    SessionState.IDLE: KioskWindow._idle,
+    SessionState.WELCOME: KioskWindow._welcome,
+    SessionState.IDENTIFY: KioskWindow._identify,
+    SessionState.CONSENT: KioskWindow._consent,
+    SessionState.VITALS: KioskWindow._vitals,
+    SessionState.WAITING_ROOM: KioskWindow._waiting_room,
+    SessionState.CALL: KioskWindow._call,
+    SessionState.CLOSING: KioskWindow._closing,
+    SessionState.SURVEY: KioskWindow._survey,
+    SessionState.CLEANING: KioskWindow._cleaning,
+}

@@ -1,0 +1,95 @@
+"""The cabin process: Qt on the main thread, asyncio on it through qasync, the core under it.
+
+    python -m ui demo [--scripted] [--out DIR]    the demo cabin on embedded defaults
+    python -m ui run --config FILE --data DIR     a real cabin
+
+Without a display (no $DISPLAY nor $WAYLAND_DISPLAY) the demo is scripted: it plays a whole
+consultation by itself, offscreen, and writes a screenshot of every screen into its output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from kiosk.config import Config, load_config, parse_config
+from kiosk.errors import KioskError
+
+log = logging.getLogger("cabin")
+
+# The scripted demo compresses time: a patient who stops touching the screen is asked "are you
+# still there?" after a few seconds instead of ninety.
+SCRIPTED_OVERRIDES = """
+[session]
+inactivity_timeout_s = 3
+still_there_countdown_s = 3
+assistant_timeout_s = 30
+"""
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cabin")
+    parser.add_argument("mode", choices=["demo", "run"])
+    parser.add_argument("--config", type=Path, help="TOML file laid over the embedded defaults")
+    parser.add_argument("--data", type=Path, help="data folder (database, key)")
+    parser.add_argument("--scripted", action="store_true", help="play a consultation alone")
+    parser.add_argument("--out", type=Path, default=Path("demo-out"), help="scripted output")
+    parser.add_argument("--lang", choices=["fr", "en"], help="first language of the screen")
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _config(args: argparse.Namespace, scripted: bool) -> Config:
+    if args.mode == "run" and args.config is None:
+        raise KioskError("a real cabin needs --config (for example /etc/cabin/cabin.toml)")
+    if scripted:
+        text = args.config.read_text(encoding="utf-8") if args.config else ""
+        return parse_config(text + SCRIPTED_OVERRIDES, str(args.config or "scripted demo"))
+    return load_config(args.config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    scripted = args.mode == "demo" and (args.scripted or not has_display)
+    if scripted or not has_display:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        config = _config(args, scripted)
+    except (KioskError, OSError) as exc:
+        log.error("cabin.config_refused: %s", exc)
+        sys.exit(2)
+    data_dir = args.data or (Path(".cabin-data") if args.mode == "demo" else Path("/var/lib/cabin"))
+
+    # Qt is imported only now: the configuration errors above come out in milliseconds.
+    import qasync  # noqa: PLC0415
+    from PySide6.QtWidgets import QApplication  # noqa: PLC0415
+
+    from ui.session_runner import run_cabin  # noqa: PLC0415
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    try:
+        status = qasync.run(
+            run_cabin(
+                app,  # type: ignore[arg-type]
+                config,
+                data_dir,
+                demo=args.mode == "demo",
+                scripted_out=args.out if scripted else None,
+                language=args.lang or config.cabin.default_language,
+            )
+        )
+    except KioskError as exc:
+        log.error("cabin.refused_to_start: %s", exc)
+        sys.exit(3)
+    except asyncio.CancelledError:
+        status = 1
+    sys.exit(status)

@@ -1,0 +1,243 @@
+"""The scripted demo: a whole consultation played on the real window, as a finger would.
+
+It taps the buttons of the screen on show, types into its fields, waits for the core's state,
+and saves a PNG of every screen it passes. Parts that are not built yet are played by the
+script itself and say so in ``report.json`` (``"played_by_script"``): no hub yet, so the
+doctor's acceptance and the end of the call are the script's; no instruments yet, so no
+measurement is taken. It exits 0 only if every step got through and the checks held: the
+consultation is in the encrypted store, and nothing of the patient is left on screen or in
+memory once the session ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
+
+from kiosk.app import KioskCore
+from kiosk.session_states import Overlay, SessionState
+from kiosk.store import Store
+from ui.kiosk_window import KioskWindow, LanguageSwitcher
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT_S = 15.0
+DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
+
+
+def _press(widget: QWidget) -> None:
+    """A finger's tap: press and release delivered at once, with no nested Qt event loop
+    (QTest's helpers spin one, which qasync cannot step tasks inside)."""
+    centre = QPointF(widget.rect().center())
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
+        event = QMouseEvent(
+            kind,
+            centre,
+            widget.mapToGlobal(centre),
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.LeftButton
+            if kind == QEvent.Type.MouseButtonPress
+            else Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(widget, event)
+
+
+class DemoFailed(Exception):
+    """A step of the scripted consultation did not get through."""
+
+
+@dataclass
+class Step:
+    name: str
+    state: str
+    overlay: str
+    screenshot: str
+    played_by_script: str | None = None
+
+
+@dataclass
+class Report:
+    steps: list[Step] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+    ok: bool = False
+    seconds: float = 0.0
+
+
+class Script:
+    def __init__(self, window: KioskWindow, core: KioskCore, out: Path) -> None:
+        self.window = window
+        self.core = core
+        self.out = out
+        self.report = Report()
+
+    async def shot(self, name: str, played_by_script: str | None = None) -> None:
+        await asyncio.sleep(0.05)  # let the page lay itself out (no nested Qt event loop)
+        number = len(self.report.steps) + 1
+        filename = f"{number:02d}-{name}.png"
+        if not self.window.grab().save(str(self.out / filename)):
+            raise DemoFailed(f"could not write {filename}")
+        session = self.core.session
+        self.report.steps.append(
+            Step(name, session.state.value, session.overlay.value, filename, played_by_script)
+        )
+        log.info("demo.step %s %s/%s", name, session.state.value, session.overlay.value)
+
+    def _visible(self, kind: type[QWidget], name: str) -> QWidget:
+        page = self.window.page
+        found = page.findChild(kind, name) if page is not None else None
+        if found is None or not found.isVisible():
+            raise DemoFailed(f"no {name!r} on the {self.core.session.state.value} screen")
+        return found
+
+    def tap(self, name: str) -> None:
+        _press(self._visible(QPushButton, name))
+
+    def type_into(self, name: str, text: str) -> None:
+        field_ = self._visible(QLineEdit, name)
+        _press(field_)
+        for char in text:
+            for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                event = QKeyEvent(kind, 0, Qt.KeyboardModifier.NoModifier, char)
+                QApplication.sendEvent(field_, event)
+
+    async def until(
+        self,
+        state: SessionState,
+        overlay: Overlay = Overlay.NONE,
+        timeout_s: float = STEP_TIMEOUT_S,
+    ) -> None:
+        session = self.core.session
+        deadline = time.monotonic() + timeout_s
+        while (session.state, session.overlay) != (state, overlay):
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    f"expected {state.value}/{overlay.value}, still at"
+                    f" {session.state.value}/{session.overlay.value}"
+                )
+            await asyncio.sleep(0.02)
+        await self.window.intents.drain()
+
+    def texts_on_screen(self) -> list[str]:
+        return [w.text() for w in self.window.findChildren(QLabel) if w.isVisible()] + [
+            w.text() for w in self.window.findChildren(QLineEdit) if w.isVisible()
+        ]
+
+
+async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
+    """The main journey; returns the consultation id it recorded."""
+    session = s.core.session
+    await s.until(SessionState.IDLE)
+    await s.shot("idle-fr")
+    languages.set("en")
+    await s.shot("idle-en")
+    languages.set("fr")
+    s.tap("primary")
+    await s.until(SessionState.WELCOME)
+    await s.shot("welcome")
+    s.tap("primary")
+    await s.until(SessionState.IDENTIFY)
+    family, given, birth = DEMO_PATIENT
+    s.type_into("family_name", family)
+    s.type_into("given_names", given)
+    s.type_into("birth_date", birth)
+    await s.shot("identify")
+    s.tap("primary")
+    await s.until(SessionState.CONSENT)
+    await s.shot("consent")
+    s.tap("primary")
+    await s.until(SessionState.VITALS)
+    consultation_id = session.context.consultation_id
+    if consultation_id is None:
+        raise DemoFailed("consent did not open a consultation")
+    await s.shot("vitals", "no instruments yet (issue 4): no measurement is taken")
+    s.tap("primary")
+    await s.until(SessionState.WAITING_ROOM)
+    await s.shot("waiting-room")
+    session.advance(SessionState.CALL)
+    await s.until(SessionState.CALL)
+    await s.shot("call", "no hub yet (issue 6): the script accepts the call as the doctor")
+    session.advance(SessionState.CLOSING)
+    await s.until(SessionState.CLOSING)
+    await s.shot("closing", "no hub yet (issue 6): the script ends the call as the doctor")
+    s.tap("primary")
+    await s.until(SessionState.SURVEY)
+    await s.shot("survey")
+    s.tap("good")
+    await s.until(SessionState.CLEANING)
+    await s.shot("cleaning")
+    s.report.checks["patient wiped from memory"] = session.context.is_empty
+    s.report.checks["patient not on screen"] = not any(
+        part in text for text in s.texts_on_screen() for part in (family, given, birth)
+    )
+    s.tap("primary")
+    await s.until(SessionState.IDLE)
+    await s.shot("idle-after")
+    return consultation_id
+
+
+async def _timeout_and_overlays(s: Script) -> None:
+    """A patient who walks away; then the distress overlay and the assistant mode."""
+    session = s.core.session
+    s.tap("primary")
+    await s.until(SessionState.WELCOME)
+    await s.until(SessionState.WELCOME, Overlay.STILL_THERE)
+    await s.shot("still-there")
+    await s.until(SessionState.IDLE)
+    s.report.checks["timeout wiped the session"] = session.context.is_empty
+    session.raise_distress("demo-panic")
+    await s.until(SessionState.IDLE, Overlay.DISTRESS)
+    await s.shot("distress", "no panic button yet (issue 8): the script raises the alert")
+    s.tap("primary")
+    await s.until(SessionState.IDLE)
+    session.enter_assistant()
+    await s.until(SessionState.IDLE, Overlay.ASSISTANT)
+    await s.shot("assistant", "no PIN screen yet (issue 5): the script opens the assistant mode")
+    s.tap("primary")
+    await s.until(SessionState.IDLE)
+
+
+def _clear_screenshots(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+
+
+async def play_scripted(
+    window: KioskWindow, core: KioskCore, languages: LanguageSwitcher, out: Path
+) -> int:
+    await asyncio.to_thread(_clear_screenshots, out)
+    script = Script(window, core, out)
+    started = time.monotonic()
+    try:
+        consultation_id = await _consultation(script, languages)
+        await core.consultation.settled()
+        reason = await core.store.run(Store.consultation_ended, consultation_id)
+        script.report.checks["consultation stored as completed"] = reason == "completed"
+        await _timeout_and_overlays(script)
+        integrity = await core.store.run(Store.integrity_ok)
+        script.report.checks["store integrity"] = integrity
+        script.report.ok = all(script.report.checks.values())
+    except DemoFailed as exc:
+        log.error("demo.failed %s", exc)
+        script.report.checks[f"failed: {exc}"] = False
+    script.report.seconds = round(time.monotonic() - started, 2)
+    report = json.dumps(asdict(script.report), indent=2, ensure_ascii=False) + "\n"
+    await asyncio.to_thread((out / "report.json").write_text, report, encoding="utf-8")
+    for name, held in script.report.checks.items():
+        log.info("demo.check %s %s", "ok" if held else "FAILED", name)
+    log.info(
+        "demo.%s screens=%d out=%s",
+        "passed" if script.report.ok else "failed",
+        len(script.report.steps),
+        out,
+    )
+    return 0 if script.report.ok else 1

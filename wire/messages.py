@@ -1,0 +1,607 @@
+"""Messages exchanged by the cabin, the hub, the doctor's console and the agents' alert page.
+
+Every message is a frozen msgspec Struct encoded as a JSON object whose `type` field names it
+(`{"type": "reading", ...}`); unknown fields are rejected. Constraints (ranges, lengths, patterns,
+time zones) are checked by `decode`, not when a Struct is built in Python. Every message carries a
+`msg_id`, which an `Ack` or an `ErrorMessage` refers to.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+from datetime import datetime
+from typing import Annotated, Final, TypeAlias, get_args
+
+import msgspec
+
+from wire.errors import MalformedMessage, UnknownMessage
+
+PROTOCOL_VERSION: Final = 1
+"""Version of this set of messages; a hub refuses a cabin that speaks another one."""
+
+# --- constrained field types ---------------------------------------------------------------------
+
+Id = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+"""An identifier: 1 to 64 characters, letters, digits and `._:-`, safe to put in a log line."""
+
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An instant with its UTC offset (RFC 3339); senders use UTC."""
+
+Version = Annotated[
+    str,
+    msgspec.Meta(max_length=64, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]+)?$"),
+]
+"""A software version, `MAJOR.MINOR.PATCH` with an optional pre-release or build suffix."""
+
+ProtocolVersion = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Token = Annotated[str, msgspec.Meta(min_length=16, max_length=4096, pattern=r"^[!-~]+$")]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+FreeText = Annotated[str, msgspec.Meta(max_length=500)]
+HttpsUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https://[!-~]+$")]
+Base64 = Annotated[
+    str, msgspec.Meta(min_length=4, max_length=8192, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+]
+SdpText = Annotated[str, msgspec.Meta(min_length=1, max_length=65536)]
+
+AgeYears = Annotated[int, msgspec.Meta(ge=0, le=130)]
+PressureMmhg = Annotated[float, msgspec.Meta(ge=0, le=400)]
+PulseBpm = Annotated[float, msgspec.Meta(ge=0, le=300)]
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
+TemperatureC = Annotated[float, msgspec.Meta(ge=20, le=50)]
+Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Renewals = Annotated[int, msgspec.Meta(ge=0, le=12)]
+
+
+# --- enumerations --------------------------------------------------------------------------------
+
+
+class Language(enum.StrEnum):
+    """Language of the patient's session."""
+
+    FR = "fr"
+    EN = "en"
+
+
+class VitalKind(enum.StrEnum):
+    """What an instrument measures."""
+
+    BLOOD_PRESSURE = "blood_pressure"
+    TEMPERATURE = "temperature"
+    SPO2 = "spo2"
+    PULSE = "pulse"
+
+
+class AlertKind(enum.StrEnum):
+    """What raised a distress alert."""
+
+    FALL = "fall"
+    STILLNESS = "stillness"
+    ABSENCE = "absence"
+    CALL_FOR_HELP = "call_for_help"
+    DANGEROUS_VITALS = "dangerous_vitals"
+    PANIC_BUTTON = "panic_button"
+    DEVICE = "device"
+
+
+class AlertSeverity(enum.StrEnum):
+    """How urgently a person must come."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class LeaveReason(enum.StrEnum):
+    """Why a patient left the waiting room."""
+
+    CANCELLED = "cancelled"
+    INACTIVITY = "inactivity"
+    ALERT = "alert"
+
+
+class CallEndReason(enum.StrEnum):
+    """Why a call ended."""
+
+    COMPLETED = "completed"
+    PATIENT_LEFT = "patient_left"
+    DOCTOR_LEFT = "doctor_left"
+    CONNECTION_LOST = "connection_lost"
+    TIMEOUT = "timeout"
+    ALERT = "alert"
+
+
+class PrintDocument(enum.StrEnum):
+    """What the cabin prints."""
+
+    PRESCRIPTION = "prescription"
+    SUMMARY = "summary"
+    TEST_PAGE = "test_page"
+
+
+class PrintState(enum.StrEnum):
+    """Where a print job is."""
+
+    QUEUED = "queued"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+
+class PrinterProblem(enum.StrEnum):
+    """What keeps the printer from printing."""
+
+    PAPER_LOW = "paper_low"
+    OUT_OF_PAPER = "out_of_paper"
+    PAPER_JAM = "paper_jam"
+    OFFLINE = "offline"
+    OTHER = "other"
+
+
+class ErrorCode(enum.StrEnum):
+    """Why a message was refused."""
+
+    MALFORMED = "malformed"
+    UNKNOWN_MESSAGE = "unknown_message"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID_SIGNATURE = "invalid_signature"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+# --- values carried inside messages --------------------------------------------------------------
+
+
+class _Value(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of the untagged Structs nested in messages."""
+
+
+_VITAL_FIELDS: Final[dict[VitalKind, tuple[frozenset[str], frozenset[str]]]] = {
+    # kind: (required fields, other allowed fields)
+    VitalKind.BLOOD_PRESSURE: (
+        frozenset({"systolic_mmhg", "diastolic_mmhg"}),
+        frozenset({"mean_arterial_mmhg", "pulse_bpm"}),
+    ),
+    VitalKind.TEMPERATURE: (frozenset({"temperature_c"}), frozenset()),
+    VitalKind.SPO2: (frozenset({"spo2_percent"}), frozenset({"pulse_bpm"})),
+    VitalKind.PULSE: (frozenset({"pulse_bpm"}), frozenset()),
+}
+_VITAL_VALUES: Final[frozenset[str]] = frozenset().union(
+    *(r | a for r, a in _VITAL_FIELDS.values())
+)
+
+
+class Vital(_Value, frozen=True):
+    """One measurement by one instrument: the values its kind defines, the others absent."""
+
+    kind: VitalKind
+    measured_at: UtcDatetime
+    device_id: Id
+    systolic_mmhg: PressureMmhg | None = None
+    diastolic_mmhg: PressureMmhg | None = None
+    mean_arterial_mmhg: PressureMmhg | None = None
+    pulse_bpm: PulseBpm | None = None
+    spo2_percent: Percent | None = None
+    temperature_c: TemperatureC | None = None
+
+    def __post_init__(self) -> None:
+        required, optional = _VITAL_FIELDS[self.kind]
+        for name in sorted(_VITAL_VALUES):
+            present = getattr(self, name) is not None
+            if name in required and not present:
+                raise ValueError(f"`{name}` is required for kind `{self.kind.value}`")
+            if present and name not in required and name not in optional:
+                raise ValueError(f"`{name}` is not allowed for kind `{self.kind.value}`")
+        if (
+            self.systolic_mmhg is not None
+            and self.diastolic_mmhg is not None
+            and self.systolic_mmhg < self.diastolic_mmhg
+        ):
+            raise ValueError("`systolic_mmhg` is below `diastolic_mmhg`")
+
+
+class DoctorInfo(_Value, frozen=True):
+    """The doctor as the patient sees them and as the prescription names them."""
+
+    display_name: ShortText
+    specialty: ShortText
+    registration_number: Id | None = None
+    photo_url: HttpsUrl | None = None
+
+
+class PrescriptionLine(_Value, frozen=True):
+    """One drug of a prescription."""
+
+    drug: ShortText
+    dose: ShortText
+    frequency: ShortText
+    duration: ShortText
+    instructions: FreeText = ""
+    renewals: Renewals = 0
+
+
+class WaitingEntry(_Value, frozen=True):
+    """A patient in the waiting room, as the doctor's console lists them."""
+
+    consultation_id: Id
+    cabin_id: Id
+    joined_at: UtcDatetime
+    language: Language
+    reason: FreeText = ""
+    age_years: AgeYears | None = None
+    vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
+
+
+class _FhirBundleHead(msgspec.Struct, frozen=True, rename="camel"):
+    """The one field of a FHIR resource that `RecordUpload` checks; the hub checks the rest."""
+
+    resource_type: str
+
+
+_FHIR_HEAD_DECODER: Final = msgspec.json.Decoder(_FhirBundleHead)
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+class _Message(
+    msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    """Base of the messages: a `type` tag and a `msg_id`."""
+
+    msg_id: Id
+
+
+Lines = Annotated[list[PrescriptionLine], msgspec.Meta(min_length=1, max_length=20)]
+
+
+# cabin -> hub
+
+
+class CabinHello(_Message, tag="cabin_hello", frozen=True):
+    """First message of a cabin's connection: who it is and how it proves it."""
+
+    cabin_id: Id
+    token: Token
+    software_version: Version
+    protocol_version: ProtocolVersion = PROTOCOL_VERSION
+
+
+class QueueJoin(_Message, tag="queue_join", frozen=True):
+    """A patient enters the waiting room, with the vitals measured so far."""
+
+    consultation_id: Id
+    language: Language
+    reason: FreeText = ""
+    age_years: AgeYears | None = None
+    vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
+
+
+class QueueLeave(_Message, tag="queue_leave", frozen=True):
+    """A patient leaves the waiting room before a doctor takes them."""
+
+    consultation_id: Id
+    reason: LeaveReason
+
+
+class ReadingMessage(_Message, tag="reading", frozen=True):
+    """A new measurement during a consultation."""
+
+    consultation_id: Id
+    reading: Vital
+
+
+class AlertMessage(_Message, tag="alert", frozen=True):
+    """A distress or device alert raised in a cabin."""
+
+    alert_id: Id
+    cabin_id: Id
+    kind: AlertKind
+    severity: AlertSeverity
+    raised_at: UtcDatetime
+    confidence: Confidence = 1.0
+    consultation_id: Id | None = None
+
+
+class RecordUpload(_Message, tag="record_upload", frozen=True):
+    """The record of a finished consultation; sent again until a `RecordAck` names `record_id`."""
+
+    record_id: Id
+    consultation_id: Id
+    created_at: UtcDatetime
+    bundle: msgspec.Raw
+    """A FHIR R4 Bundle, as a JSON object."""
+
+    def __post_init__(self) -> None:
+        try:
+            head = _FHIR_HEAD_DECODER.decode(self.bundle)
+        except msgspec.DecodeError:
+            raise ValueError("`bundle` is not a JSON object") from None
+        if head.resource_type != "Bundle":
+            raise ValueError("`bundle` is not a FHIR Bundle")
+
+
+class PrintStatus(_Message, tag="print_status", frozen=True):
+    """Progress of a print job, and the printer's problem if it has one."""
+
+    job_id: Id
+    document: PrintDocument
+    state: PrintState
+    problem: PrinterProblem | None = None
+    consultation_id: Id | None = None
+
+
+# hub -> cabin, console or agent page
+
+
+class Welcome(_Message, tag="welcome", frozen=True):
+    """The hub's answer to a hello: the connection is accepted."""
+
+    protocol_version: ProtocolVersion
+    hub_version: Version
+    server_time: UtcDatetime
+
+
+class Ack(_Message, tag="ack", frozen=True):
+    """The message `ack_of` was received and acted upon."""
+
+    ack_of: Id
+
+
+class ErrorMessage(_Message, tag="error", frozen=True):
+    """A message was refused; `in_reply_to` names it when it could be read."""
+
+    code: ErrorCode
+    text: FreeText = ""
+    in_reply_to: Id | None = None
+
+
+class CallAccepted(_Message, tag="call_accepted", frozen=True):
+    """A doctor takes the patient; the call starts."""
+
+    consultation_id: Id
+    doctor: DoctorInfo
+
+
+class MeasureRequest(_Message, tag="measure_request", frozen=True):
+    """The doctor asks for a measurement."""
+
+    consultation_id: Id
+    kind: VitalKind
+
+
+class PrescriptionMessage(_Message, tag="prescription", frozen=True):
+    """A prescription the hub has numbered and signed, to print in the cabin."""
+
+    prescription_id: Id
+    consultation_id: Id
+    issued_at: UtcDatetime
+    prescriber: DoctorInfo
+    lines: Lines
+    key_id: Id
+    signature: Base64
+
+
+class RecordAck(_Message, tag="record_ack", frozen=True):
+    """The hub has stored the record `record_id`; `duplicate` if it already had it."""
+
+    record_id: Id
+    duplicate: bool = False
+
+
+class AlertAck(_Message, tag="alert_ack", frozen=True):
+    """Someone has taken charge of an alert, or dismissed it as a false alarm."""
+
+    alert_id: Id
+    acknowledged_by: Id
+    acknowledged_at: UtcDatetime
+    false_alarm: bool = False
+
+
+class WaitingRoom(_Message, tag="waiting_room", frozen=True):
+    """The whole waiting room, sent to doctors' consoles whenever it changes."""
+
+    entries: Annotated[list[WaitingEntry], msgspec.Meta(max_length=500)]
+
+
+# doctor's console -> hub
+
+
+class TakeConsultation(_Message, tag="take_consultation", frozen=True):
+    """A doctor takes a patient from the waiting room."""
+
+    consultation_id: Id
+
+
+class PrescriptionDraft(_Message, tag="prescription_draft", frozen=True):
+    """A prescription as the doctor wrote it, for the hub to number, sign and send."""
+
+    consultation_id: Id
+    lines: Lines
+
+
+# signaling, both ways between cabin and doctor through the hub
+
+
+class SdpOffer(_Message, tag="sdp_offer", frozen=True):
+    """A WebRTC session description offer."""
+
+    consultation_id: Id
+    sdp: SdpText
+
+
+class SdpAnswer(_Message, tag="sdp_answer", frozen=True):
+    """A WebRTC session description answer."""
+
+    consultation_id: Id
+    sdp: SdpText
+
+
+class IceCandidate(_Message, tag="ice_candidate", frozen=True):
+    """A trickled ICE candidate; an empty `candidate` ends the candidates."""
+
+    consultation_id: Id
+    candidate: Annotated[str, msgspec.Meta(max_length=1024)]
+    sdp_mid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    sdp_mline_index: Annotated[int, msgspec.Meta(ge=0, le=255)] | None = None
+
+
+class CallEnd(_Message, tag="call_end", frozen=True):
+    """The call is over."""
+
+    consultation_id: Id
+    reason: CallEndReason
+
+
+# --- unions --------------------------------------------------------------------------------------
+
+Signaling: TypeAlias = SdpOffer | SdpAnswer | IceCandidate | CallEnd
+
+CabinToHub: TypeAlias = (
+    CabinHello
+    | QueueJoin
+    | QueueLeave
+    | ReadingMessage
+    | AlertMessage
+    | RecordUpload
+    | PrintStatus
+    | Ack
+    | ErrorMessage
+    | Signaling
+)
+HubToCabin: TypeAlias = (
+    Welcome
+    | Ack
+    | ErrorMessage
+    | CallAccepted
+    | MeasureRequest
+    | PrescriptionMessage
+    | RecordAck
+    | AlertAck
+    | Signaling
+)
+ConsoleToHub: TypeAlias = (
+    TakeConsultation | MeasureRequest | PrescriptionDraft | AlertAck | Ack | Signaling
+)
+HubToConsole: TypeAlias = (
+    Welcome
+    | Ack
+    | ErrorMessage
+    | WaitingRoom
+    | ReadingMessage
+    | AlertMessage
+    | AlertAck
+    | PrescriptionMessage
+    | Signaling
+)
+AgentToHub: TypeAlias = AlertAck | Ack
+HubToAgent: TypeAlias = Welcome | ErrorMessage | AlertMessage | AlertAck | PrintStatus
+
+Message: TypeAlias = (
+    CabinHello
+    | QueueJoin
+    | QueueLeave
+    | ReadingMessage
+    | AlertMessage
+    | RecordUpload
+    | PrintStatus
+    | Welcome
+    | Ack
+    | ErrorMessage
+    | CallAccepted
+    | MeasureRequest
+    | PrescriptionMessage
+    | RecordAck
+    | AlertAck
+    | WaitingRoom
+    | TakeConsultation
+    | PrescriptionDraft
+    | SdpOffer
+    | SdpAnswer
+    | IceCandidate
+    | CallEnd
+)
+"""Any message."""
+
+MESSAGE_TYPES: Final[tuple[type[_Message], ...]] = get_args(Message)
+TAGS: Final[dict[str, type[_Message]]] = {
+    str(cls.__struct_config__.tag): cls for cls in MESSAGE_TYPES
+}
+"""Each message class by its `type` tag."""
+
+
+# --- codec ---------------------------------------------------------------------------------------
+
+
+class _TagProbe(msgspec.Struct, frozen=True):
+    type: str
+
+
+_TAG_DECODER: Final = msgspec.json.Decoder(_TagProbe)
+_ENCODER: Final = msgspec.json.Encoder()
+_ERROR_AT = re.compile(r"(?s)(?P<reason>.*) - at `(?P<path>\$[^`]*)`")
+_MISSING_TAG = "Object missing required field `type`"
+
+
+def encode(msg: Message) -> bytes:
+    """Encode a message as JSON. Its constraints are not checked; the receiver's `decode` does."""
+    return _ENCODER.encode(msg)
+
+
+def decode(data: bytes | str, *, allowed: object = Message) -> Message:
+    """Decode and validate one JSON message.
+
+    `allowed` is a message class or a union of them (`CabinToHub`, ...); any other `type` is
+    refused. Raises `UnknownMessage` if the `type` tag is missing, unknown or not allowed, and
+    `MalformedMessage` for anything else wrong with the data.
+    """
+    try:
+        msg: Message = _decoder(allowed).decode(data)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc), data) from exc
+    except msgspec.DecodeError as exc:
+        raise MalformedMessage(_without_values(str(exc))) from exc
+    return msg
+
+
+@functools.lru_cache(maxsize=32)
+def _decoder(allowed: object) -> msgspec.json.Decoder[Message]:
+    """The decoder of `allowed`, built once per union."""
+    members = get_args(allowed) or (allowed,)
+    if not all(member in MESSAGE_TYPES for member in members):
+        raise TypeError(f"allowed must be a message class or a union of them, not {allowed!r}")
+    return msgspec.json.Decoder(allowed)
+
+
+def _validation_error(text: str, data: bytes | str) -> UnknownMessage | MalformedMessage:
+    """The error for msgspec's validation message `text`, without the offending value."""
+    match = _ERROR_AT.fullmatch(text)
+    reason, path = (match["reason"], match["path"]) if match else (text, None)
+    if path is None and reason == _MISSING_TAG:
+        return UnknownMessage("message has no `type` tag")
+    if path == "$.type":
+        tag = _tag_of(data) if reason.startswith("Invalid value") else None
+        if tag is not None and tag in TAGS:
+            return UnknownMessage(f"message type `{tag}` is not accepted here", tag=tag)
+        return UnknownMessage("unknown message type")
+    return MalformedMessage(_without_values(reason), path=path)
+
+
+def _tag_of(data: bytes | str) -> str | None:
+    """The `type` tag of `data`, or None if it cannot be read alone."""
+    try:
+        return _TAG_DECODER.decode(data).type
+    except msgspec.DecodeError:
+        return None
+
+
+def _without_values(reason: str) -> str:
+    """msgspec's reason cut before its first quoted value, and bounded in length."""
+    return re.split(r"\s*['\"]", reason, maxsplit=1)[0][:200]
