@@ -38,6 +38,22 @@ log = logging.getLogger(__name__)
 _SQLITE_FULL = 13
 _SQLITE_NOTADB = 26
 _SQLITE_CORRUPT = 11
+WAL_LIMIT_BYTES = 1024 * 1024
+
+
+def _translate(exc: Exception, path: Path) -> StoreError:
+    """A typed error for an SQLite failure (extended result codes keep the primary code in
+    their low byte)."""
+    code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == _SQLITE_FULL or "disk is full" in str(exc):
+        log.error("store.full")
+        return StoreFullError(
+            f"{path}: the disk or the database's size quota is full; nothing was written."
+            " Free space on the cabin's disk, then retry."
+        )
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return StoreCorruptError(f"{path}: the database file is damaged ({exc})")
+    return StoreError(f"{path}: the database refused the operation ({exc})")
 
 
 def _utcnow() -> datetime:
@@ -94,7 +110,8 @@ class Store:
             try:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlcipher3.DatabaseError as exc:
-                if getattr(exc, "sqlite_errorcode", None) == _SQLITE_NOTADB or existed:
+                code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+                if code == _SQLITE_NOTADB or existed:
                     raise WrongKeyError(
                         f"{path}: the database key ({key.source}) does not open this file; it"
                         " is the wrong key, or the file is not a cabin database. The file was"
@@ -105,11 +122,18 @@ class Store:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
+            # Keep the write-ahead log small: checkpoint every ~1 MB and truncate it after, so
+            # the log itself never eats the room a small disk has left.
+            conn.execute("PRAGMA wal_autocheckpoint = 256")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
             if max_size_bytes is not None:
                 page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])  # SQLCipher: text
                 conn.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
             store = cls(conn, path, now)
             store._migrate()
+        except sqlcipher3.Error as exc:
+            conn.close()
+            raise _translate(exc, path) from exc
         except BaseException:
             conn.close()
             raise
@@ -146,19 +170,7 @@ class Store:
                     self._conn.execute("ROLLBACK")
                 raise
         except sqlcipher3.Error as exc:
-            raise self._translate(exc) from exc
-
-    def _translate(self, exc: Exception) -> StoreError:
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code == _SQLITE_FULL or "disk is full" in str(exc):
-            log.error("store.full path=%s", self.path)
-            return StoreFullError(
-                f"{self.path}: the disk or the database's size quota is full; nothing was"
-                " written. Free space on the cabin's disk, then retry."
-            )
-        if code == _SQLITE_CORRUPT:
-            return StoreCorruptError(f"{self.path}: the database file is damaged ({exc})")
-        return StoreError(f"{self.path}: the database refused the operation ({exc})")
+            raise _translate(exc, self.path) from exc
 
     def integrity_ok(self) -> bool:
         return bool(self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
