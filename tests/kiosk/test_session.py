@@ -33,6 +33,7 @@ READING = Reading(
 )
 JOURNEY = [S.IDLE, S.WELCOME, S.IDENTIFY, S.CONSENT, S.VITALS, S.WAITING_ROOM, S.CALL]
 JOURNEY += [S.CLOSING, S.SURVEY, S.CLEANING]
+ORDER = {state: index for index, state in enumerate(JOURNEY)}
 
 
 class FakeClock:
@@ -138,7 +139,7 @@ def test_data_methods_are_refused_outside_their_state() -> None:
         session.end(EndReason.ABANDONED)
 
 
-@pytest.mark.parametrize("state", sorted(PATIENT_STATES, key=JOURNEY.index), ids=str)
+@pytest.mark.parametrize("state", sorted(PATIENT_STATES, key=ORDER.__getitem__), ids=str)
 def test_ending_wipes_every_patient_field(state: SessionState) -> None:
     session, _, recorder = make()
     reach(session, state)
@@ -185,7 +186,7 @@ def test_going_back_to_welcome_forgets_the_patient() -> None:
 
 
 @pytest.mark.parametrize(
-    "state", sorted(INACTIVITY_STATES - {S.SURVEY}, key=JOURNEY.index), ids=str
+    "state", sorted(INACTIVITY_STATES - {S.SURVEY}, key=ORDER.__getitem__), ids=str
 )
 def test_inactivity_asks_then_wipes(state: SessionState) -> None:
     session, clock, recorder = make()
@@ -317,7 +318,7 @@ def test_assistant_from_idle_or_cleaning(state: SessionState) -> None:
     assert (session.state, session.overlay) == (state, Overlay.NONE)
 
 
-@pytest.mark.parametrize("state", sorted(PATIENT_STATES, key=JOURNEY.index), ids=str)
+@pytest.mark.parametrize("state", sorted(PATIENT_STATES, key=ORDER.__getitem__), ids=str)
 def test_assistant_refused_during_a_patient_session(state: SessionState) -> None:
     session, _, _ = make()
     reach(session, state)
