@@ -60,15 +60,19 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
 }
 
 # States in which a patient's session is open (it can be ended, and its data wiped).
-PATIENT_STATES = frozenset(
+PATIENT_STATES: frozenset[SessionState] = frozenset(
     {S.WELCOME, S.IDENTIFY, S.CONSENT, S.VITALS, S.WAITING_ROOM, S.CALL, S.CLOSING, S.SURVEY}
 )
 
 # States where the patient is expected to touch the screen: silence there starts the "are you
 # still there?" prompt. Not in the waiting room nor in the call, where the patient rightly waits
 # or talks without touching anything.
-INACTIVITY_STATES = frozenset({S.WELCOME, S.IDENTIFY, S.CONSENT, S.VITALS, S.CLOSING, S.SURVEY})
+INACTIVITY_STATES: frozenset[SessionState] = frozenset(
+    {S.WELCOME, S.IDENTIFY, S.CONSENT, S.VITALS, S.CLOSING, S.SURVEY}
+)
 
 # From these states on, the patient has sat in the cabin and touched the instruments: the end of
 # the session goes through cleaning before the next patient.
-NEEDS_CLEANING_FROM = frozenset({S.VITALS, S.WAITING_ROOM, S.CALL, S.CLOSING, S.SURVEY})
+NEEDS_CLEANING_FROM: frozenset[SessionState] = frozenset(
+    {S.VITALS, S.WAITING_ROOM, S.CALL, S.CLOSING, S.SURVEY}
+)
