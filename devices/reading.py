@@ -47,6 +47,8 @@ _UNITS: dict[Quantity, str] = {
     Quantity.PERFUSION_INDEX_PERCENT: "%",
 }
 
+_ORDER: dict[Quantity, int] = {quantity: index for index, quantity in enumerate(Quantity)}
+
 
 @dataclass(frozen=True, slots=True)
 class Value:
@@ -58,7 +60,11 @@ class Value:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A final measurement from one instrument, with its values in fixed units."""
+    """A final measurement from one instrument, with its values in fixed units.
+
+    The values are kept in the order ``Quantity`` declares them, whatever order they were given
+    in, so two readings of the same values are equal (and a stored one equals what was stored).
+    """
 
     device_id: str
     kind: ReadingKind
@@ -71,6 +77,8 @@ class Reading:
         quantities = [v.quantity for v in self.values]
         if len(set(quantities)) != len(quantities):
             raise ValueError("a reading holds each quantity at most once")
+        ordered = tuple(sorted(self.values, key=lambda v: _ORDER[v.quantity]))
+        object.__setattr__(self, "values", ordered)  # frozen: set once, at construction
 
     def get(self, quantity: Quantity) -> float | None:
         """The value of ``quantity`` in this reading, or None when it was not measured."""

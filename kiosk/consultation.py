@@ -45,24 +45,22 @@ class Consultation:
     async def identify(self, patient: PatientIdentity) -> None:
         if self._session.state is not SessionState.IDENTIFY:
             self._session.advance(SessionState.CONSENT)  # raises the precise refusal
-        patient_id = await self._store.run(Store.add_patient, patient)
-        self._session.set_patient(patient, patient_id)
+        self._session.set_patient(patient)
         self._session.advance(SessionState.CONSENT)
 
     async def consent(self, accepted: bool) -> None:
+        """The patient's answer. A refusal ends the session and nothing of them is written."""
         context = self._session.context
-        if self._session.state is not SessionState.CONSENT or context.patient_id is None:
+        if self._session.state is not SessionState.CONSENT or context.patient is None:
             self._session.advance(SessionState.VITALS)  # raises the precise refusal
             return
         if not accepted:
             self._session.end(EndReason.CONSENT_REFUSED)
             return
-        language = context.language or "fr"
-        consultation_id = await self._store.run(
-            Store.start_consultation, context.patient_id, language
+        patient_id, consultation_id = await self._store.run(
+            Store.open_consultation, context.patient, context.language or "fr"
         )
-        await self._store.run(Store.record_consent, consultation_id)
-        self._session.give_consent(consultation_id)
+        self._session.give_consent(patient_id, consultation_id)
         self._session.advance(SessionState.VITALS)
 
     async def record_reading(self, reading: Reading) -> int:

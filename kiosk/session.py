@@ -122,10 +122,10 @@ class Session:
         self._activity()
         self._move(target, self._overlay_after_activity())
 
-    def set_patient(self, patient: PatientIdentity, patient_id: str) -> None:
+    def set_patient(self, patient: PatientIdentity) -> None:
+        """Who the patient says they are: held in memory only until they consent."""
         self._require(SessionState.IDENTIFY, "set the patient")
         self._context.patient = patient
-        self._context.patient_id = patient_id
         self._activity()
 
     def set_language(self, language: str) -> None:
@@ -134,11 +134,13 @@ class Session:
         self._context.language = language
         self._activity()
 
-    def give_consent(self, consultation_id: str) -> None:
+    def give_consent(self, patient_id: str, consultation_id: str) -> None:
+        """The consent is recorded in the store under these ids."""
         self._require(SessionState.CONSENT, "record consent")
         if self._context.patient is None:
             raise IllegalTransition("consent: no patient identified")
         self._context.consent_given = True
+        self._context.patient_id = patient_id
         self._context.consultation_id = consultation_id
         self._activity()
 

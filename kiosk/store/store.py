@@ -203,6 +203,41 @@ class Store:
             return None
         return PatientIdentity(row[0], row[1], date.fromisoformat(row[2]), Sex(row[3]), row[4])
 
+    def open_consultation(self, patient: PatientIdentity, language: str) -> tuple[str, str]:
+        """After the patient's consent, in one transaction: find the patient's record (same
+        names and birth date) or create it, then open a consultation with its consent time.
+        Nothing of a patient is written before they consent. Returns (patient, consultation)."""
+        consultation_id = str(uuid.uuid4())
+        at = _iso(self._now())
+        with self._transaction():
+            row = self._conn.execute(
+                "SELECT id FROM patients WHERE family_name = ? AND given_names = ?"
+                " AND birth_date = ? ORDER BY created_at LIMIT 1",
+                (patient.family_name, patient.given_names, patient.birth_date.isoformat()),
+            ).fetchone()
+            if row is not None:
+                patient_id = str(row[0])
+            else:
+                patient_id = str(uuid.uuid4())
+                self._conn.execute(
+                    "INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        patient_id,
+                        patient.family_name,
+                        patient.given_names,
+                        patient.birth_date.isoformat(),
+                        patient.sex.value,
+                        patient.appointment_code,
+                        at,
+                    ),
+                )
+            self._conn.execute(
+                "INSERT INTO consultations (id, patient_id, language, started_at, consent_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (consultation_id, patient_id, language, at, at),
+            )
+        return patient_id, consultation_id
+
     def start_consultation(self, patient_id: str, language: str) -> str:
         consultation_id = str(uuid.uuid4())
         with self._transaction():

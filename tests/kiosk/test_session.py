@@ -65,9 +65,9 @@ def make() -> tuple[Session, FakeClock, Recorder]:
 def step(session: Session, target: SessionState) -> None:
     """One journey move, with the data the move needs."""
     if target is S.CONSENT:
-        session.set_patient(PATIENT, "patient-1")
+        session.set_patient(PATIENT)
     if target is S.VITALS:
-        session.give_consent("consultation-1")
+        session.give_consent("patient-1", "consultation-1")
     if target is S.CLEANING and session.state is S.SURVEY:
         session.end(EndReason.COMPLETED)
         return
@@ -97,9 +97,9 @@ def test_every_allowed_move(source: SessionState, target: SessionState) -> None:
     session, _, recorder = make()
     reach(session, source)
     if target is S.CONSENT:
-        session.set_patient(PATIENT, "patient-1")
+        session.set_patient(PATIENT)
     if target is S.VITALS:
-        session.give_consent("consultation-1")
+        session.give_consent("patient-1", "consultation-1")
     session.advance(target)
     assert session.state is target
     assert recorder.events[-1].previous is source
@@ -122,7 +122,7 @@ def test_consent_needs_a_patient_and_vitals_need_consent() -> None:
     reach(session, S.IDENTIFY)
     with pytest.raises(IllegalTransition, match="no patient"):
         session.advance(S.CONSENT)
-    session.set_patient(PATIENT, "patient-1")
+    session.set_patient(PATIENT)
     session.advance(S.CONSENT)
     with pytest.raises(IllegalTransition, match="consent"):
         session.advance(S.VITALS)
@@ -131,9 +131,9 @@ def test_consent_needs_a_patient_and_vitals_need_consent() -> None:
 def test_data_methods_are_refused_outside_their_state() -> None:
     session, _, _ = make()
     with pytest.raises(IllegalTransition):
-        session.set_patient(PATIENT, "p")
+        session.set_patient(PATIENT)
     with pytest.raises(IllegalTransition):
-        session.give_consent("c")
+        session.give_consent("p", "c")
     with pytest.raises(IllegalTransition):
         session.add_reading(READING)
     with pytest.raises(IllegalTransition):
@@ -180,7 +180,7 @@ def test_patient_identity_never_prints_itself() -> None:
 def test_going_back_to_welcome_forgets_the_patient() -> None:
     session, _, _ = make()
     reach(session, S.IDENTIFY)
-    session.set_patient(PATIENT, "p")
+    session.set_patient(PATIENT)
     session.advance(S.WELCOME)
     assert session.context.patient is None
 
