@@ -16,19 +16,20 @@ import os
 import sys
 from pathlib import Path
 
-from kiosk.config import Config, load_config, parse_config
+import msgspec
+
+from kiosk.config import Config, load_config
 from kiosk.errors import KioskError
 
 log = logging.getLogger("cabin")
 
 # The scripted demo compresses time: a patient who stops touching the screen is asked "are you
 # still there?" after a few seconds instead of ninety.
-SCRIPTED_OVERRIDES = """
-[session]
-inactivity_timeout_s = 3
-still_there_countdown_s = 3
-assistant_timeout_s = 30
-"""
+SCRIPTED_TIMEOUTS = {
+    "inactivity_timeout_s": 3.0,
+    "still_there_countdown_s": 3.0,
+    "assistant_timeout_s": 30.0,
+}
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -46,10 +47,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _config(args: argparse.Namespace, scripted: bool) -> Config:
     if args.mode == "run" and args.config is None:
         raise KioskError("a real cabin needs --config (for example /etc/cabin/cabin.toml)")
+    config = load_config(args.config)
     if scripted:
-        text = args.config.read_text(encoding="utf-8") if args.config else ""
-        return parse_config(text + SCRIPTED_OVERRIDES, str(args.config or "scripted demo"))
-    return load_config(args.config)
+        session = msgspec.structs.replace(config.session, **SCRIPTED_TIMEOUTS)
+        config = msgspec.structs.replace(config, session=session)
+    return config
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,38 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-from pathlib import Path
 
-from ui.i18n import I18N_DIR, TRANSLATED, qm_file, ts_file
-
-
-def _tool(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
-def build() -> None:
-    for language in TRANSLATED:
-        subprocess.run(
-            [
-                _tool("pyside6-lrelease"),
-                "-silent",
-                str(ts_file(language)),
-                "-qm",
-                str(qm_file(language)),
-            ],
-            check=True,
-        )
-
-
-def update() -> None:
-    sources = sorted(str(p) for p in I18N_DIR.parent.glob("*.py"))
-    for language in TRANSLATED:
-        subprocess.run(
-            [_tool("pyside6-lupdate"), "-no-obsolete", *sources, "-ts", str(ts_file(language))],
-            check=True,
-        )
+from ui.i18n import build, update
 
 
 def main() -> None:

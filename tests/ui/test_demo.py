@@ -1,0 +1,77 @@
+"""``./cabin demo --scripted`` as a person runs it: a process, its exit status, its files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kiosk.store import DatabaseKey
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def demo(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ui", "demo", "--data", str(tmp_path / "data"), *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for run in range(2):  # the second run reuses the key and the database of the first
+        result = demo(tmp_path, "--out", str(out))
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert report["ok"] is True
+        assert all(report["checks"].values()), report["checks"]
+        names = [step["name"] for step in report["steps"]]
+        assert names[:3] == ["idle-fr", "idle-en", "welcome"]
+        assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
+        assert {"still-there", "distress", "assistant"} <= set(names)
+        shots = sorted(out.glob("*.png"))
+        assert len(shots) == len(names)
+        digest = {p.name[3:-4]: hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}
+        # After the session, the screen is the very one the patient found: nothing left over.
+        assert digest.pop("idle-after") == digest["idle-fr"]
+        assert len(set(digest.values())) == len(digest)  # every other screen differs
+        assert all(p.stat().st_size > 10_000 for p in shots)
+        assert "demo.passed" in result.stderr, run
+    key_file = tmp_path / "data" / "db.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "cabin.db").read_bytes()[:16] != b"SQLite format 3\x00"
+
+
+def test_a_wrong_key_stops_the_cabin_with_a_clear_message(tmp_path: Path) -> None:
+    assert demo(tmp_path, "--out", str(tmp_path / "out")).returncode == 0
+    database = tmp_path / "data" / "cabin.db"
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    wrong = DatabaseKey.generate().hex()
+    result = demo(tmp_path, "--out", str(tmp_path / "out2"), env={"CABIN_DB_KEY": wrong})
+    assert result.returncode == 3
+    assert "does not open this file" in result.stderr
+    assert "left untouched" in result.stderr
+    assert wrong not in result.stderr and wrong not in result.stdout
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+def test_a_wrong_configuration_value_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "cabin.toml"
+    config.write_text("[session]\ninactivity_timeout_s = -1\n", encoding="utf-8")
+    result = demo(tmp_path, "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "session.inactivity_timeout_s" in result.stderr
+    assert "(given: -1)" in result.stderr

@@ -1,0 +1,208 @@
+"""The patient screen on the real core: every state in both languages, sizes, and the wipe."""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from datetime import date
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
+
+from kiosk.app import KioskCore, start_core
+from kiosk.config import load_config
+from kiosk.patient import PatientIdentity
+from kiosk.session_states import EndReason, Overlay, SessionState
+from kiosk.store import DatabaseKey, Store
+from tests.kiosk.test_session import JOURNEY, FakeClock
+from tests.ui.conftest import Runner
+from ui.i18n import ts_file
+from ui.kiosk_window import KioskWindow, LanguageSwitcher
+from ui.scripted_demo import _press
+
+KEY = DatabaseKey.generate()
+PATIENT = PatientIdentity("Kerhervé", "Soizic", date(1936, 2, 29))
+S = SessionState
+
+
+class Cabin:
+    """The core and its window, built as ``ui.session_runner`` builds them."""
+
+    def __init__(self, core: KioskCore, window: KioskWindow, languages: LanguageSwitcher):
+        self.core = core
+        self.window = window
+        self.languages = languages
+
+    async def close(self) -> None:
+        self.window.close()
+        await self.window.intents.drain()
+        await self.core.aclose()
+        self.languages.set("en")  # the QApplication outlives the test: leave no translator
+
+    async def step(self, state: SessionState) -> None:
+        """One move along the journey, through the real consultation where data is needed."""
+        c = self.core.consultation
+        if state is S.WELCOME:
+            await c.start(self.languages.language)
+        elif state is S.IDENTIFY:
+            await c.choose_identify()
+        elif state is S.CONSENT:
+            await c.identify(PATIENT)
+        elif state is S.VITALS:
+            await c.consent(True)
+        elif state is S.CLEANING:
+            self.core.session.end(EndReason.COMPLETED)
+        else:
+            self.core.session.advance(state)
+        await asyncio.sleep(0)
+
+    def page(self) -> QWidget:
+        page = self.window.page
+        assert page is not None
+        return page
+
+    def texts(self) -> list[str]:
+        return [w.text() for w in self.window.findChildren(QLabel) if w.isVisible()] + [
+            w.text() for w in self.window.findChildren(QPushButton) if w.isVisible()
+        ]
+
+
+async def make(tmp_path: Path, app: QApplication, language: str) -> Cabin:
+    core = await start_core(
+        load_config(None), tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, clock=FakeClock()
+    )
+    languages = LanguageSwitcher(app)
+    languages.set(language)
+    window = KioskWindow(core, languages)
+    window.resize(1080, 1920)
+    window.show()
+    return Cabin(core, window, languages)
+
+
+def test_every_french_string_is_translated() -> None:
+    tree = ET.parse(ts_file("fr"))
+    unfinished = [
+        m.findtext("source")
+        for m in tree.iter("message")
+        if (t := m.find("translation")) is not None
+        and (t.get("type") == "unfinished" or not "".join(t.itertext()).strip())
+    ]
+    assert unfinished == []
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_screen_in_both_languages(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path, language: str
+) -> None:
+    english = {"Start", "Continue", "Stop", "Done", "Leave", "I am fine", "Good", "I agree"}
+
+    def check(name: str) -> None:
+        texts = cabin.texts()
+        assert len(texts) >= 3, name
+        if language == "fr":
+            assert not english & set(texts), (name, texts)
+        assert cabin.window.grab().save(str(screens_dir / f"{language}-{name}.png"))
+
+    async def scenario() -> None:
+        try:
+            check("idle")
+            for state in JOURNEY[1:]:
+                await cabin.step(state)
+                assert cabin.core.session.state is state
+                check(state.value)
+            cabin.core.session.enter_assistant()
+            check("assistant")
+            cabin.core.session.leave_assistant()
+            cabin.core.session.raise_distress("alert-1")
+            check("distress")
+        finally:
+            await cabin.close()
+
+    cabin = run(make(tmp_path, qapp, language))
+    run(scenario())
+
+
+def test_sizes_for_poor_sight_and_large_fingers(
+    tmp_path: Path, qapp: QApplication, run: Runner
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "fr")
+        try:
+            for state in JOURNEY[:5]:
+                if state is not S.IDLE:
+                    await cabin.step(state)
+                for label in cabin.page().findChildren(QLabel):
+                    minimum = 48 if label.objectName() == "title" else 32
+                    assert label.font().pixelSize() >= minimum, label.text()
+                for button in cabin.page().findChildren(QPushButton):
+                    assert button.height() >= 120, button.text()
+                for field in cabin.page().findChildren(QLineEdit):
+                    assert field.font().pixelSize() >= 32
+        finally:
+            await cabin.close()
+
+    run(scenario())
+
+
+def fill_identity(cabin: Cabin, family: str, given: str, birth: str) -> None:
+    fields = {f.objectName(): f for f in cabin.page().findChildren(QLineEdit)}
+    fields["family_name"].setText(family)
+    fields["given_names"].setText(given)
+    fields["birth_date"].setText(birth)
+    button = cabin.page().findChild(QPushButton, "primary")
+    assert button is not None
+    _press(button)
+
+
+def test_a_finger_through_identify_and_consent_then_nothing_survives(
+    tmp_path: Path, qapp: QApplication, run: Runner
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "fr")
+        try:
+            await cabin.step(S.WELCOME)
+            await cabin.step(S.IDENTIFY)
+            fill_identity(cabin, PATIENT.family_name, PATIENT.given_names, "29/02/1936")
+            await cabin.window.intents.drain()
+            assert cabin.core.session.state is S.CONSENT
+            button = cabin.page().findChild(QPushButton, "primary")
+            assert button is not None
+            _press(button)
+            await cabin.window.intents.drain()
+            assert cabin.core.session.state is S.VITALS
+            assert await cabin.core.store.run(Store.count, "consultations") == 1
+            stop = cabin.page().findChild(QPushButton, "stop")
+            assert stop is not None
+            _press(stop)
+            await asyncio.sleep(0.05)  # the old pages are deleted by the event loop
+            qapp.processEvents()
+            assert cabin.core.session.state is S.CLEANING
+            assert cabin.core.session.overlay is Overlay.NONE
+            every_text = [w.text() for w in cabin.window.findChildren(QLabel)] + [
+                w.text() for w in cabin.window.findChildren(QLineEdit)
+            ]
+            for secret in (PATIENT.family_name, PATIENT.given_names, "1936"):
+                assert not any(secret in text for text in every_text)
+        finally:
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_a_wrong_birth_date_is_said_not_crashed(
+    tmp_path: Path, qapp: QApplication, run: Runner
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "en")
+        try:
+            await cabin.step(S.WELCOME)
+            await cabin.step(S.IDENTIFY)
+            fill_identity(cabin, "Le Du", "Job", "31/02/1950")
+            await cabin.window.intents.drain()
+            assert cabin.core.session.state is S.IDENTIFY
+            assert "Please check your name and your date of birth." in cabin.texts()
+        finally:
+            await cabin.close()
+
+    run(scenario())
