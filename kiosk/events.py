@@ -13,6 +13,7 @@ from datetime import datetime
 
 from devices.reading import Reading
 from kiosk.session_states import EndReason, Overlay, SessionState
+from wire.messages import AlertKind, AlertSeverity  # one definition, shared with the hub
 
 
 class DeviceAvailability(enum.Enum):
@@ -20,22 +21,6 @@ class DeviceAvailability(enum.Enum):
     CONNECTING = "connecting"
     DISCONNECTED = "disconnected"
     FAULT = "fault"
-
-
-class AlertKind(enum.Enum):
-    FALL = "fall"
-    STILLNESS = "stillness"
-    ABSENCE = "absence"
-    CALL_FOR_HELP = "call_for_help"
-    DANGEROUS_VITALS = "dangerous_vitals"
-    PANIC_BUTTON = "panic_button"
-    DEVICE = "device"
-
-
-class Severity(enum.Enum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +54,7 @@ class SessionStateChanged:
 class AlertRaised:
     alert_id: str
     kind: AlertKind
-    severity: Severity
+    severity: AlertSeverity
     raised_at: datetime
     confidence: float
     consultation_id: str | None = None

@@ -177,20 +177,23 @@ class Store:
 
     # --- patients and consultations ------------------------------------------------------------
     def add_patient(self, patient: PatientIdentity) -> str:
-        patient_id = str(uuid.uuid4())
         with self._transaction():
-            self._conn.execute(
-                "INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    patient_id,
-                    patient.family_name,
-                    patient.given_names,
-                    patient.birth_date.isoformat(),
-                    patient.sex.value,
-                    patient.appointment_code,
-                    _iso(self._now()),
-                ),
-            )
+            return self._insert_patient(patient, _iso(self._now()))
+
+    def _insert_patient(self, patient: PatientIdentity, at: str) -> str:
+        patient_id = str(uuid.uuid4())
+        self._conn.execute(
+            "INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                patient_id,
+                patient.family_name,
+                patient.given_names,
+                patient.birth_date.isoformat(),
+                patient.sex.value,
+                patient.appointment_code,
+                at,
+            ),
+        )
         return patient_id
 
     def patient(self, patient_id: str) -> PatientIdentity | None:
@@ -215,22 +218,7 @@ class Store:
                 " AND birth_date = ? ORDER BY created_at LIMIT 1",
                 (patient.family_name, patient.given_names, patient.birth_date.isoformat()),
             ).fetchone()
-            if row is not None:
-                patient_id = str(row[0])
-            else:
-                patient_id = str(uuid.uuid4())
-                self._conn.execute(
-                    "INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        patient_id,
-                        patient.family_name,
-                        patient.given_names,
-                        patient.birth_date.isoformat(),
-                        patient.sex.value,
-                        patient.appointment_code,
-                        at,
-                    ),
-                )
+            patient_id = str(row[0]) if row else self._insert_patient(patient, at)
             self._conn.execute(
                 "INSERT INTO consultations (id, patient_id, language, started_at, consent_at)"
                 " VALUES (?, ?, ?, ?, ?)",
