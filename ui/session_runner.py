@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from PySide6.QtWidgets import QApplication
 
@@ -15,7 +19,28 @@ from ui.scripted_demo import play_scripted
 
 log = logging.getLogger(__name__)
 
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM (systemd stopping the cabin) and SIGINT end the run cleanly: the store is
+    closed, nothing is cut mid-write. Python runs the handler between two bytecodes, which
+    the loop's own timers guarantee even while Qt waits for events."""
+    loop = asyncio.get_running_loop()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.info("ui.signal %s", signal.Signals(signum).name)
+        loop.call_soon_threadsafe(stop.set)
+
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
 PORTRAIT = (1080, 1920)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def run_cabin(
@@ -49,7 +74,10 @@ async def run_cabin(
             window.show()
         else:
             window.showFullScreen()
-        await closed.wait()
+        log.info("ui.window_shown size=%dx%d", window.width(), window.height())
+        with _stop_on_signals(closed):
+            await closed.wait()
+        log.info("ui.stopping")
         return 0
     finally:
         app.removeEventFilter(watcher)
