@@ -39,6 +39,7 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
         for number, old in previous.items():
             signal.signal(number, old)
 
+
 PORTRAIT = (1080, 1920)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
