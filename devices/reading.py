@@ -58,6 +58,40 @@ class Value:
     value: float
 
 
+class Quality(enum.Enum):
+    """How far a reading can be trusted, as the instrument itself judged it."""
+
+    GOOD = "good"
+    QUESTIONABLE = "questionable"  # measured, but the device flagged a condition (see flags)
+
+
+class ReadingFlag(enum.Enum):
+    """A condition the instrument reported with the value; some make the reading questionable."""
+
+    IRREGULAR_PULSE = "irregular_pulse"
+    BODY_MOVEMENT = "body_movement"
+    CUFF_TOO_LOOSE = "cuff_too_loose"
+    IMPROPER_POSITION = "improper_position"
+    PULSE_RATE_OUT_OF_RANGE = "pulse_rate_out_of_range"
+    LOW_PERFUSION = "low_perfusion"
+    WEAK_SIGNAL = "weak_signal"
+    DEVICE_CLOCK_NOT_SET = "device_clock_not_set"
+    FROM_DEVICE_MEMORY = "from_device_memory"
+    LOW_BATTERY = "low_battery"
+
+
+# The flags that make a value less trustworthy (the others are findings or context).
+QUESTIONABLE_FLAGS = frozenset(
+    {
+        ReadingFlag.BODY_MOVEMENT,
+        ReadingFlag.CUFF_TOO_LOOSE,
+        ReadingFlag.IMPROPER_POSITION,
+        ReadingFlag.LOW_PERFUSION,
+        ReadingFlag.WEAK_SIGNAL,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A final measurement from one instrument, with its values in fixed units.
@@ -70,6 +104,8 @@ class Reading:
     kind: ReadingKind
     values: tuple[Value, ...]
     measured_at: datetime
+    quality: Quality = Quality.GOOD
+    flags: frozenset[ReadingFlag] = frozenset()
 
     def __post_init__(self) -> None:
         if self.measured_at.tzinfo is None:

@@ -109,6 +109,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             subject TEXT
         )""",
     ),
+    # 2: readings carry the instrument's own judgement: a quality and the flags it reported.
+    (
+        "ALTER TABLE readings ADD COLUMN quality TEXT NOT NULL DEFAULT 'good'",
+        "ALTER TABLE readings ADD COLUMN flags TEXT NOT NULL DEFAULT ''",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlcipher3
 
-from devices.reading import Quantity, Reading, ReadingKind, Value
+from devices.reading import Quality, Quantity, Reading, ReadingFlag, ReadingKind, Value
 from kiosk.errors import (
     StoreCorruptError,
     StoreError,
@@ -270,14 +270,16 @@ class Store:
     def add_reading(self, consultation_id: str, reading: Reading) -> int:
         with self._transaction():
             cursor = self._conn.execute(
-                "INSERT INTO readings (consultation_id, device_id, kind, measured_at, stored_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO readings (consultation_id, device_id, kind, measured_at, stored_at,"
+                " quality, flags) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     consultation_id,
                     reading.device_id,
                     reading.kind.value,
                     _iso(reading.measured_at),
                     _iso(self._now()),
+                    reading.quality.value,
+                    " ".join(sorted(flag.value for flag in reading.flags)),
                 ),
             )
             reading_id = int(cursor.lastrowid)
@@ -289,22 +291,31 @@ class Store:
 
     def readings(self, consultation_id: str) -> list[StoredReading]:
         rows = self._conn.execute(
-            "SELECT r.id, r.device_id, r.kind, r.measured_at, v.quantity, v.value"
+            "SELECT r.id, r.device_id, r.kind, r.measured_at, r.quality, r.flags,"
+            " v.quantity, v.value"
             " FROM readings r JOIN reading_values v ON v.reading_id = r.id"
             " WHERE r.consultation_id = ? ORDER BY r.id, v.quantity",
             (consultation_id,),
         ).fetchall()
-        grouped: dict[int, tuple[str, str, str, list[Value]]] = {}
-        for reading_id, device_id, kind, measured_at, quantity, value in rows:
-            entry = grouped.setdefault(reading_id, (device_id, kind, measured_at, []))
-            entry[3].append(Value(Quantity(quantity), float(value)))
+        heads: dict[int, tuple[str, str, str, str, str]] = {}
+        values: dict[int, list[Value]] = {}
+        for reading_id, device_id, kind, measured_at, quality, flags, quantity, value in rows:
+            heads[reading_id] = (device_id, kind, measured_at, quality, flags)
+            values.setdefault(reading_id, []).append(Value(Quantity(quantity), float(value)))
         return [
             StoredReading(
                 reading_id,
                 consultation_id,
-                Reading(device, ReadingKind(kind), tuple(values), datetime.fromisoformat(at)),
+                Reading(
+                    device,
+                    ReadingKind(kind),
+                    tuple(values[reading_id]),
+                    datetime.fromisoformat(at),
+                    Quality(quality),
+                    frozenset(ReadingFlag(flag) for flag in flags.split()),
+                ),
             )
-            for reading_id, (device, kind, at, values) in grouped.items()
+            for reading_id, (device, kind, at, quality, flags) in heads.items()
         ]
 
     def reading_ids(self) -> set[int]:
