@@ -10,14 +10,16 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.instrument import Instrument
 from kiosk.bus import EventBus
 from kiosk.config import Config
 from kiosk.consultation import Consultation
 from kiosk.errors import KeyUnavailableError
+from kiosk.measurements import Measurements
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
@@ -35,6 +37,7 @@ class KioskCore:
     session: Session
     store: AsyncStore
     consultation: Consultation
+    measurements: Measurements
     _ticker: asyncio.Task[None] | None = None
 
     def start_ticker(self) -> None:
@@ -52,6 +55,7 @@ class KioskCore:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self.measurements.close()
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
@@ -84,6 +88,7 @@ async def start_core(
     env: MutableMapping[str, str] | None = None,
     clock: Clock | None = None,
     create_key: bool = False,
+    instruments: Mapping[str, Instrument] | None = None,
 ) -> KioskCore:
     """Build the core and open the store; the cabin is ready when this returns."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
@@ -106,5 +111,7 @@ async def start_core(
     )
     session = Session(bus, clock or SystemClock(), timeouts)
     consultation = Consultation(session, store, bus)
+    measurements = Measurements(instruments or {}, consultation, store, bus)
+    await measurements.start()
     log.info("core.ready cabin=%s", config.cabin.id)
-    return KioskCore(config, data_dir, bus, session, store, consultation)
+    return KioskCore(config, data_dir, bus, session, store, consultation, measurements)

@@ -7,20 +7,13 @@ only to the parts that need them inside this process (the screen, the call, dist
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from devices.instrument import Availability
 from devices.reading import Reading
 from kiosk.session_states import EndReason, Overlay, SessionState
 from wire.messages import AlertKind, AlertSeverity  # one definition, shared with the hub
-
-
-class DeviceAvailability(enum.Enum):
-    CONNECTED = "connected"
-    CONNECTING = "connecting"
-    DISCONNECTED = "disconnected"
-    FAULT = "fault"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +28,7 @@ class ReadingReceived:
 @dataclass(frozen=True, slots=True)
 class DeviceStatusChanged:
     device_id: str
-    availability: DeviceAvailability
+    availability: Availability
     battery_percent: int | None = None
     error: str | None = None
 

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from devices.reading import Quantity
 from kiosk.app import KioskCore
 from kiosk.errors import KioskError
 from kiosk.events import SessionStateChanged
@@ -34,6 +33,7 @@ from kiosk.patient import PatientIdentity
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
 from ui.i18n import qm_file
 from ui.intents import IntentRunner
+from ui.vitals_page import VitalsPage
 
 log = logging.getLogger(__name__)
 
@@ -281,33 +281,11 @@ class KioskWindow(QWidget):
         )
 
     def _vitals(self) -> QWidget:
-        readings = self._core.session.context.readings
-        names = {
-            Quantity.SYSTOLIC_MMHG: self.tr("Systolic pressure (mmHg)"),
-            Quantity.DIASTOLIC_MMHG: self.tr("Diastolic pressure (mmHg)"),
-            Quantity.MEAN_ARTERIAL_MMHG: self.tr("Mean pressure (mmHg)"),
-            Quantity.PULSE_BPM: self.tr("Pulse (beats per minute)"),
-            Quantity.TEMPERATURE_C: self.tr("Temperature (°C)"),
-            Quantity.SPO2_PERCENT: self.tr("Oxygen saturation (%)"),
-            Quantity.PERFUSION_INDEX_PERCENT: self.tr("Perfusion index (%)"),
-        }
-        lines = [
-            f"{names[v.quantity]}: {self.locale().toString(v.value, 'f', 1)}"
-            for r in readings
-            for v in r.values
-        ]
-        body = "\n".join(lines) if lines else self.tr("No measurement taken yet.")
-        return self._page_of(
-            self.tr("Your measurements"),
-            body,
-            [
-                (
-                    "primary",
-                    self.tr("Go to the doctor"),
-                    lambda: self._core.session.advance(SessionState.WAITING_ROOM),
-                ),
-                ("stop", self.tr("Stop"), self._abandon),
-            ],
+        return VitalsPage(
+            self._core,
+            self._intents,
+            lambda: self._core.session.advance(SessionState.WAITING_ROOM),
+            self._abandon,
         )
 
     def _waiting_room(self) -> QWidget:

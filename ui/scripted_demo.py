@@ -30,6 +30,7 @@ from ui.kiosk_window import KioskWindow, LanguageSwitcher
 log = logging.getLogger(__name__)
 
 STEP_TIMEOUT_S = 15.0
+MEASURE_TIMEOUT_S = 90.0
 DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
 
 
@@ -158,8 +159,8 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     consultation_id = session.context.consultation_id
     if consultation_id is None:
         raise DemoFailed("consent did not open a consultation")
-    await s.shot("vitals", "no instruments yet (issue 4): no measurement is taken")
-    s.tap("primary")
+    await _measure_everything(s)
+    s.tap("finish")
     await s.until(SessionState.WAITING_ROOM)
     await s.shot("waiting-room")
     session.advance(SessionState.CALL)
@@ -182,6 +183,25 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     await s.until(SessionState.IDLE)
     await s.shot("idle-after")
     return consultation_id
+
+
+async def _measure_everything(s: Script) -> None:
+    """Each instrument in turn, through the simulators, as the patient would."""
+    session = s.core.session
+    instruments = list(s.core.measurements.instruments.values())
+    await s.shot("vitals")
+    for number, instrument in enumerate(instruments, start=1):
+        taken = len(session.context.readings)
+        s.tap("primary")
+        deadline = time.monotonic() + MEASURE_TIMEOUT_S
+        while len(session.context.readings) == taken:
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"no reading from {instrument.device_id}")
+            await asyncio.sleep(0.05)
+        await s.shot(f"vitals-{number}-{instrument.kind.value}")
+    s.report.checks["every instrument gave a reading"] = len(session.context.readings) == len(
+        instruments
+    )
 
 
 async def _timeout_and_overlays(s: Script) -> None:

@@ -7,12 +7,13 @@ import logging
 
 import pytest
 
+from devices.instrument import Availability
 from kiosk.bus import EventBus
-from kiosk.events import AlertCleared, DeviceAvailability, DeviceStatusChanged
+from kiosk.events import AlertCleared, DeviceStatusChanged
 
 
 def status(device: str) -> DeviceStatusChanged:
-    return DeviceStatusChanged(device, DeviceAvailability.CONNECTED, battery_percent=80)
+    return DeviceStatusChanged(device, Availability.CONNECTED, battery_percent=80)
 
 
 def test_subscribers_get_only_their_type_in_order() -> None:

@@ -4,236 +4,185 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="165"/>
+        <location filename="../kiosk_window.py" line="167"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="209"/>
+        <location filename="../kiosk_window.py" line="211"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="210"/>
+        <location filename="../kiosk_window.py" line="212"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="211"/>
+        <location filename="../kiosk_window.py" line="213"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="220"/>
+        <location filename="../kiosk_window.py" line="222"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="222"/>
+        <location filename="../kiosk_window.py" line="224"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="226"/>
-        <location filename="../kiosk_window.py" line="260"/>
-        <location filename="../kiosk_window.py" line="332"/>
+        <location filename="../kiosk_window.py" line="228"/>
+        <location filename="../kiosk_window.py" line="262"/>
+        <location filename="../kiosk_window.py" line="312"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="227"/>
-        <location filename="../kiosk_window.py" line="307"/>
-        <location filename="../kiosk_window.py" line="315"/>
+        <location filename="../kiosk_window.py" line="229"/>
+        <location filename="../kiosk_window.py" line="295"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="240"/>
+        <location filename="../kiosk_window.py" line="242"/>
         <source>DD/MM/YYYY</source>
         <translation>JJ/MM/AAAA</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="241"/>
+        <location filename="../kiosk_window.py" line="243"/>
         <source>Family name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="242"/>
+        <location filename="../kiosk_window.py" line="244"/>
         <source>Given names</source>
         <translation>Prénoms</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="243"/>
+        <location filename="../kiosk_window.py" line="245"/>
         <source>Date of birth</source>
         <translation>Date de naissance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="250"/>
+        <location filename="../kiosk_window.py" line="252"/>
         <source>Please check your name and your date of birth.</source>
         <translation>Vérifiez votre nom et votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="257"/>
+        <location filename="../kiosk_window.py" line="259"/>
         <source>Who are you?</source>
         <translation>Qui êtes-vous ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="258"/>
+        <location filename="../kiosk_window.py" line="260"/>
         <source>Your name and date of birth let the doctor find your record.</source>
         <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="261"/>
+        <location filename="../kiosk_window.py" line="263"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="269"/>
+        <location filename="../kiosk_window.py" line="271"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="271"/>
+        <location filename="../kiosk_window.py" line="273"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="276"/>
+        <location filename="../kiosk_window.py" line="278"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="277"/>
+        <location filename="../kiosk_window.py" line="279"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="284"/>
-        <source>Systolic pressure (mmHg)</source>
-        <translation>Pression systolique (mmHg)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="285"/>
-        <source>Diastolic pressure (mmHg)</source>
-        <translation>Pression diastolique (mmHg)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="286"/>
-        <source>Mean pressure (mmHg)</source>
-        <translation>Pression moyenne (mmHg)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="287"/>
-        <source>Pulse (beats per minute)</source>
-        <translation>Pouls (battements par minute)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="288"/>
-        <source>Temperature (°C)</source>
-        <translation>Température (°C)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="289"/>
-        <source>Oxygen saturation (%)</source>
-        <translation>Saturation en oxygène (%)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="290"/>
-        <source>Perfusion index (%)</source>
-        <translation>Indice de perfusion (%)</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="297"/>
-        <source>No measurement taken yet.</source>
-        <translation>Aucune mesure prise pour l’instant.</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="299"/>
-        <source>Your measurements</source>
-        <translation>Vos mesures</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="304"/>
-        <source>Go to the doctor</source>
-        <translation>Aller voir le médecin</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="313"/>
+        <location filename="../kiosk_window.py" line="293"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="314"/>
+        <location filename="../kiosk_window.py" line="294"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="320"/>
+        <location filename="../kiosk_window.py" line="300"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="321"/>
+        <location filename="../kiosk_window.py" line="301"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="307"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="328"/>
+        <location filename="../kiosk_window.py" line="308"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="343"/>
+        <location filename="../kiosk_window.py" line="323"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="344"/>
+        <location filename="../kiosk_window.py" line="324"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="346"/>
+        <location filename="../kiosk_window.py" line="326"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="347"/>
+        <location filename="../kiosk_window.py" line="327"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="348"/>
+        <location filename="../kiosk_window.py" line="328"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="355"/>
+        <location filename="../kiosk_window.py" line="335"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="357"/>
+        <location filename="../kiosk_window.py" line="337"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="360"/>
+        <location filename="../kiosk_window.py" line="340"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="370"/>
+        <location filename="../kiosk_window.py" line="355"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="371"/>
+        <location filename="../kiosk_window.py" line="352"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -241,39 +190,235 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="372"/>
+        <location filename="../kiosk_window.py" line="357"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
+        <location filename="../kiosk_window.py" line="368"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="379"/>
+        <location filename="../kiosk_window.py" line="369"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="380"/>
+        <location filename="../kiosk_window.py" line="370"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="386"/>
+        <location filename="../kiosk_window.py" line="376"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="387"/>
+        <location filename="../kiosk_window.py" line="377"/>
         <source>For the nurse or the agent of the cabin.</source>
         <translation>Pour l’infirmier ou l’agent de la cabine.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="388"/>
+        <location filename="../kiosk_window.py" line="378"/>
         <source>Leave</source>
         <translation>Quitter</translation>
+    </message>
+</context>
+<context>
+    <name>VitalsPage</name>
+    <message>
+        <location filename="../vitals_page.py" line="30"/>
+        <source>Blood pressure</source>
+        <translation>Tension artérielle</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="31"/>
+        <source>Temperature</source>
+        <translation>Température</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="32"/>
+        <source>Oxygen and pulse</source>
+        <translation>Oxygène et pouls</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="38"/>
+        <source>Put the cuff on your bare left arm, two fingers above the elbow, the tube on the inside. Rest your arm on the table, then press Start and keep still.</source>
+        <translation>Mettez le brassard sur votre bras gauche nu, deux doigts au-dessus du coude, le tuyau à l’intérieur. Posez le bras sur la table, puis appuyez sur Commencer et ne bougez plus.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="43"/>
+        <source>Take the thermometer and hold it as the picture shows, then press Start.</source>
+        <translation>Prenez le thermomètre et tenez-le comme sur l’image, puis appuyez sur Commencer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="46"/>
+        <source>Put your index finger all the way into the clip, nail up, and keep your hand still. Then press Start.</source>
+        <translation>Mettez votre index jusqu’au fond de la pince, ongle vers le haut, et gardez la main immobile. Puis appuyez sur Commencer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="56"/>
+        <source>The cuff is loose: tighten it around your arm and press Retry.</source>
+        <translation>Le brassard est trop lâche : serrez-le autour du bras et appuyez sur Réessayer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="59"/>
+        <source>You moved during the measurement: keep still, arm resting, and press Retry.</source>
+        <translation>Vous avez bougé pendant la mesure : restez immobile, le bras posé, et appuyez sur Réessayer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="63"/>
+        <source>Rest your arm on the table, at the height of your heart, and press Retry.</source>
+        <translation>Posez le bras sur la table, à la hauteur du cœur, et appuyez sur Réessayer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="67"/>
+        <source>Put your finger all the way into the clip.</source>
+        <translation>Mettez votre doigt jusqu’au fond de la pince.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="70"/>
+        <source>The sensor is unplugged. Press Skip: the agent will be told.</source>
+        <translation>Le capteur est débranché. Appuyez sur Passer : l’agent sera prévenu.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="73"/>
+        <source>The signal is weak: keep your hand still and warm. It may take a moment.</source>
+        <translation>Le signal est faible : gardez la main immobile et au chaud. Cela peut prendre un moment.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="76"/>
+        <source>The measurement did not work. Press Retry.</source>
+        <translation>La mesure n’a pas fonctionné. Appuyez sur Réessayer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="79"/>
+        <source>The device reported an error. Press Retry, or Skip.</source>
+        <translation>L’appareil a signalé une erreur. Appuyez sur Réessayer, ou sur Passer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="82"/>
+        <source>The device does not answer. Press Retry, or Skip.</source>
+        <translation>L’appareil ne répond pas. Appuyez sur Réessayer, ou sur Passer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="85"/>
+        <source>The device was disconnected. Press Retry, or Skip.</source>
+        <translation>L’appareil a été déconnecté. Appuyez sur Réessayer, ou sur Passer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="88"/>
+        <source>This device is not available now. Press Skip: the doctor will know.</source>
+        <translation>Cet appareil n’est pas disponible pour le moment. Appuyez sur Passer : le médecin le saura.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="91"/>
+        <source>The device&apos;s battery is low. Press Skip: the agent will be told.</source>
+        <translation>La pile de l’appareil est faible. Appuyez sur Passer : l’agent sera prévenu.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="94"/>
+        <source>The measurement was stopped. Press Retry, or Skip.</source>
+        <translation>La mesure a été arrêtée. Appuyez sur Réessayer, ou sur Passer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="102"/>
+        <source>unknown</source>
+        <translation>inconnu</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="103"/>
+        <source>.</source>
+        <comment>decimal separator</comment>
+        <translation>,</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="111"/>
+        <source>Blood pressure: %1/%2 mmHg, pulse %3 per minute</source>
+        <translation>Tension : %1/%2 mmHg, pouls %3 par minute</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="120"/>
+        <source>Temperature: %1 °C</source>
+        <translation>Température : %1 °C</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="123"/>
+        <source>Oxygen in the blood: %1 %, pulse %2 per minute</source>
+        <translation>Oxygène dans le sang : %1 %, pouls %2 par minute</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="130"/>
+        <source>(the device noticed a disturbance: the doctor may ask you to measure again)</source>
+        <translation>(l’appareil a remarqué une perturbation : le médecin pourra vous demander de refaire la mesure)</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="141"/>
+        <source>Pressure in the cuff: %1 mmHg</source>
+        <translation>Pression dans le brassard : %1 mmHg</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="147"/>
+        <source>Measuring… oxygen %1 %, pulse %2</source>
+        <translation>Mesure en cours… oxygène %1 %, pouls %2</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="151"/>
+        <location filename="../vitals_page.py" line="245"/>
+        <source>Measuring…</source>
+        <translation>Mesure en cours…</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="193"/>
+        <source>Stop</source>
+        <translation>Arrêter</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="199"/>
+        <location filename="../vitals_page.py" line="252"/>
+        <source>Press Start when you are ready.</source>
+        <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="210"/>
+        <source>Go to the doctor</source>
+        <translation>Aller voir le médecin</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="213"/>
+        <source>Your measurements are done</source>
+        <translation>Vos mesures sont terminées</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="216"/>
+        <source>The doctor will see them. Press the button to continue.</source>
+        <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="226"/>
+        <source>Measurement %1 of %2</source>
+        <translation>Mesure %1 sur %2</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="234"/>
+        <source>Retry</source>
+        <translation>Réessayer</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="236"/>
+        <source>Start</source>
+        <translation>Commencer</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="239"/>
+        <source>Skip this measurement</source>
+        <translation>Passer cette mesure</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="276"/>
+        <source>Done. Press Start for the next measurement.</source>
+        <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
 </context>
 </TS>

@@ -1,0 +1,291 @@
+"""The guided measurements: one instrument at a time, what to do, live progress, the result.
+
+Each step tells the patient how to put the instrument on, runs the measurement when they press
+Start, shows the cuff's pressure or the live values as they come, then the result in plain words
+with its units. A problem becomes an instruction ("the cuff is loose: tighten it and press
+Retry"), never an error code. Any measurement can be skipped. The page holds the results only as
+long as it lives: the window destroys it when the session moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QHideEvent
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Problem, Progress
+from devices.reading import Quality, Quantity, Reading, ReadingKind
+from kiosk.app import KioskCore
+from ui.intents import IntentRunner
+
+log = logging.getLogger(__name__)
+
+
+def kind_name(kind: ReadingKind) -> str:
+    return {
+        ReadingKind.BLOOD_PRESSURE: QCoreApplication.translate("VitalsPage", "Blood pressure"),
+        ReadingKind.TEMPERATURE: QCoreApplication.translate("VitalsPage", "Temperature"),
+        ReadingKind.PULSE_OXIMETRY: QCoreApplication.translate("VitalsPage", "Oxygen and pulse"),
+    }[kind]
+
+
+def how_to(kind: ReadingKind) -> str:
+    return {
+        ReadingKind.BLOOD_PRESSURE: QCoreApplication.translate(
+            "VitalsPage",
+            "Put the cuff on your bare left arm, two fingers above the elbow, the tube on the"
+            " inside. Rest your arm on the table, then press Start and keep still.",
+        ),
+        ReadingKind.TEMPERATURE: QCoreApplication.translate(
+            "VitalsPage", "Take the thermometer and hold it as the picture shows, then press Start."
+        ),
+        ReadingKind.PULSE_OXIMETRY: QCoreApplication.translate(
+            "VitalsPage",
+            "Put your index finger all the way into the clip, nail up, and keep your hand"
+            " still. Then press Start.",
+        ),
+    }[kind]
+
+
+def instruction(problem: Problem) -> str:
+    return {
+        Problem.CUFF_LOOSE: QCoreApplication.translate(
+            "VitalsPage", "The cuff is loose: tighten it around your arm and press Retry."
+        ),
+        Problem.BODY_MOVEMENT: QCoreApplication.translate(
+            "VitalsPage",
+            "You moved during the measurement: keep still, arm resting, and press Retry.",
+        ),
+        Problem.IMPROPER_POSITION: QCoreApplication.translate(
+            "VitalsPage",
+            "Rest your arm on the table, at the height of your heart, and press Retry.",
+        ),
+        Problem.NO_FINGER: QCoreApplication.translate(
+            "VitalsPage", "Put your finger all the way into the clip."
+        ),
+        Problem.PROBE_UNPLUGGED: QCoreApplication.translate(
+            "VitalsPage", "The sensor is unplugged. Press Skip: the agent will be told."
+        ),
+        Problem.POOR_SIGNAL: QCoreApplication.translate(
+            "VitalsPage", "The signal is weak: keep your hand still and warm. It may take a moment."
+        ),
+        Problem.OUT_OF_RANGE: QCoreApplication.translate(
+            "VitalsPage", "The measurement did not work. Press Retry."
+        ),
+        Problem.DEVICE_ERROR: QCoreApplication.translate(
+            "VitalsPage", "The device reported an error. Press Retry, or Skip."
+        ),
+        Problem.NO_RESPONSE: QCoreApplication.translate(
+            "VitalsPage", "The device does not answer. Press Retry, or Skip."
+        ),
+        Problem.DISCONNECTED: QCoreApplication.translate(
+            "VitalsPage", "The device was disconnected. Press Retry, or Skip."
+        ),
+        Problem.NOT_CONNECTED: QCoreApplication.translate(
+            "VitalsPage", "This device is not available now. Press Skip: the doctor will know."
+        ),
+        Problem.LOW_BATTERY: QCoreApplication.translate(
+            "VitalsPage", "The device's battery is low. Press Skip: the agent will be told."
+        ),
+        Problem.ABORTED: QCoreApplication.translate(
+            "VitalsPage", "The measurement was stopped. Press Retry, or Skip."
+        ),
+    }[problem]
+
+
+def _number(value: float | None, decimals: int = 0) -> str:
+    if value is None:
+        return QCoreApplication.translate("VitalsPage", "unknown")
+    separator = QCoreApplication.translate("VitalsPage", ".", "decimal separator")
+    return f"{value:.{decimals}f}".replace(".", separator)
+
+
+def describe(reading: Reading) -> str:
+    """A reading in plain words with its units."""
+    q = reading.get
+    if reading.kind is ReadingKind.BLOOD_PRESSURE:
+        text = QCoreApplication.translate(
+            "VitalsPage", "Blood pressure: %1/%2 mmHg, pulse %3 per minute"
+        )
+        args = [
+            _number(q(Quantity.SYSTOLIC_MMHG)),
+            _number(q(Quantity.DIASTOLIC_MMHG)),
+            _number(q(Quantity.PULSE_BPM)),
+        ]
+    elif reading.kind is ReadingKind.TEMPERATURE:
+        text = QCoreApplication.translate("VitalsPage", "Temperature: %1 °C")
+        args = [_number(q(Quantity.TEMPERATURE_C), 1)]
+    else:
+        text = QCoreApplication.translate(
+            "VitalsPage", "Oxygen in the blood: %1 %, pulse %2 per minute"
+        )
+        args = [_number(q(Quantity.SPO2_PERCENT)), _number(q(Quantity.PULSE_BPM))]
+    for index, arg in enumerate(args, start=1):
+        text = text.replace(f"%{index}", arg)
+    if reading.quality is Quality.QUESTIONABLE:
+        text += " " + QCoreApplication.translate(
+            "VitalsPage",
+            "(the device noticed a disturbance: the doctor may ask you to measure again)",
+        )
+    return text
+
+
+def describe_progress(progress: Progress) -> str:
+    if progress.problem is not None:
+        return instruction(progress.problem)
+    if progress.cuff_pressure_mmhg is not None:
+        return QCoreApplication.translate("VitalsPage", "Pressure in the cuff: %1 mmHg").replace(
+            "%1", _number(progress.cuff_pressure_mmhg)
+        )
+    live = {v.quantity: v.value for v in progress.live}
+    if Quantity.SPO2_PERCENT in live:
+        return (
+            QCoreApplication.translate("VitalsPage", "Measuring… oxygen %1 %, pulse %2")
+            .replace("%1", _number(live[Quantity.SPO2_PERCENT]))
+            .replace("%2", _number(live.get(Quantity.PULSE_BPM)))
+        )
+    return QCoreApplication.translate("VitalsPage", "Measuring…")
+
+
+class VitalsPage(QWidget):
+    """Built by the window for the vitals state; ``done`` moves on to the waiting room."""
+
+    def __init__(
+        self,
+        core: KioskCore,
+        intents: IntentRunner,
+        done: Callable[[], None],
+        stop: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self._core = core
+        self._intents = intents
+        self._done = done
+        self._steps: list[Instrument] = list(core.measurements.instruments.values())
+        self._index = 0
+        self._task: asyncio.Task[None] | None = None
+        self._results: list[str] = []
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(32)
+        self._title = QLabel()
+        self._title.setObjectName("title")
+        self._title.setWordWrap(True)
+        self._how = QLabel()
+        self._how.setWordWrap(True)
+        self._status = QLabel()
+        self._status.setObjectName("status")
+        self._status.setWordWrap(True)
+        self._summary = QLabel()
+        self._summary.setObjectName("summary")
+        self._summary.setWordWrap(True)
+        for widget in (self._title, self._how, self._status, self._summary):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self._start = self._button("primary", layout)
+        self._skip = self._button("skip", layout)
+        self._finish = self._button("finish", layout)
+        leave = self._button("stop", layout)
+        leave.setText(QCoreApplication.translate("VitalsPage", "Stop"))
+        self._stop = stop
+        leave.clicked.connect(self._on_stop)
+        self._start.clicked.connect(self._on_start)
+        self._skip.clicked.connect(self._on_skip)
+        self._finish.clicked.connect(self._on_finish)
+        self._show_step(QCoreApplication.translate("VitalsPage", "Press Start when you are ready."))
+
+    def _button(self, name: str, layout: QVBoxLayout) -> QPushButton:
+        button = QPushButton()
+        button.setObjectName(name)
+        layout.addWidget(button)
+        return button
+
+    # --- what is on screen ------------------------------------------------------------------
+    def _show_step(self, status: str, *, retry: bool = False) -> None:
+        self._summary.setText("\n".join(self._results))
+        self._finish.setText(QCoreApplication.translate("VitalsPage", "Go to the doctor"))
+        if self._index >= len(self._steps):
+            self._title.setText(
+                QCoreApplication.translate("VitalsPage", "Your measurements are done")
+            )
+            self._how.setText(
+                QCoreApplication.translate(
+                    "VitalsPage", "The doctor will see them. Press the button to continue."
+                )
+            )
+            self._status.setText("")
+            self._start.hide()
+            self._skip.hide()
+            return
+        instrument = self._steps[self._index]
+        count = (
+            QCoreApplication.translate("VitalsPage", "Measurement %1 of %2")
+            .replace("%1", str(self._index + 1))
+            .replace("%2", str(len(self._steps)))
+        )
+        self._title.setText(f"{kind_name(instrument.kind)}")
+        self._how.setText(f"{count}. {how_to(instrument.kind)}")
+        self._status.setText(status)
+        self._start.setText(
+            QCoreApplication.translate("VitalsPage", "Retry")
+            if retry
+            else QCoreApplication.translate("VitalsPage", "Start")
+        )
+        self._start.setEnabled(True)
+        self._skip.setText(QCoreApplication.translate("VitalsPage", "Skip this measurement"))
+
+    def _on_start(self) -> None:
+        if self._task is not None or self._index >= len(self._steps):
+            return
+        self._start.setEnabled(False)
+        self._status.setText(QCoreApplication.translate("VitalsPage", "Measuring…"))
+        self._task = self._intents.run(self._measure(self._steps[self._index].device_id))
+
+    def _on_skip(self) -> None:
+        self._cancel()
+        log.info("vitals.skipped device=%s", self._steps[self._index].device_id)
+        self._index += 1
+        self._show_step(QCoreApplication.translate("VitalsPage", "Press Start when you are ready."))
+
+    def _on_stop(self) -> None:
+        self._cancel()
+        self._stop()
+
+    def _on_finish(self) -> None:
+        self._cancel()
+        self._done()
+
+    async def _measure(self, device_id: str) -> None:
+        try:
+            async for update in self._core.measurements.measure(device_id):
+                self._show_update(update)
+        finally:
+            self._task = None
+
+    def _show_update(self, update: MeasurementUpdate) -> None:
+        if isinstance(update, Progress):
+            self._status.setText(describe_progress(update))
+        elif isinstance(update, Final):
+            self._results.append(describe(update.reading))
+            self._index += 1
+            self._show_step(
+                QCoreApplication.translate(
+                    "VitalsPage", "Done. Press Start for the next measurement."
+                )
+            )
+        elif isinstance(update, Failure):
+            log.info("vitals.failed problem=%s", update.problem.value)
+            self._show_step(instruction(update.problem), retry=True)
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._cancel()  # the page leaves the screen: its measurement stops with it
+        super().hideEvent(event)
