@@ -1,0 +1,120 @@
+"""Contec CMS50D+ pulse oximeters over serial, both generations (PROTOCOLS.md §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from devices.drivers.oximetry import OximetrySample, OximetryWindow
+from devices.drivers.serial_instrument import SerialInstrument
+from devices.instrument import Backoff, Problem
+from devices.protocols import cms50
+from devices.reading import ReadingKind
+
+KEEP_ALIVE_EVERY_S = 10.0  # the device stops after ~30 s without one
+
+
+class _Cms50(SerialInstrument):
+    kind = ReadingKind.PULSE_OXIMETRY
+
+    def __init__(
+        self,
+        device_id: str,
+        path: str,
+        *,
+        settle_s: float = 6.0,
+        give_up_s: float = 30.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(device_id, path, backoff=backoff)
+        self._settle_s = settle_s
+        self._give_up_s = give_up_s
+        self._window: OximetryWindow | None = None
+
+    async def _begin_measurement(self) -> None:
+        self._window = OximetryWindow(
+            self.device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
+        )
+
+    async def _end_measurement(self) -> None:
+        self._window = None
+
+    def _sample(self, sample: OximetrySample) -> None:
+        if self._window is not None and (update := self._window.add(sample)) is not None:
+            self._emit(update)
+
+
+class Cms50LegacyOximeter(_Cms50):
+    """The old generation: streams by itself at 19200 baud."""
+
+    baudrate = cms50.LEGACY_BAUD
+
+    def __init__(self, device_id: str, path: str, **kwargs: Any) -> None:
+        super().__init__(device_id, path, **kwargs)
+        self._decoder = cms50.LegacyStreamDecoder()
+
+    def _on_bytes(self, data: bytes) -> None:
+        for frame in self._decoder.feed(data):
+            self._sample(
+                OximetrySample(
+                    spo2_percent=frame.spo2_percent,
+                    pulse_bpm=frame.pulse_rate_bpm,
+                    finger_present=not frame.no_finger,
+                    signal_ok=not (frame.searching or frame.no_signal),
+                    sensor_problem=Problem.PROBE_UNPLUGGED if frame.probe_unplugged else None,
+                )
+            )
+
+    def _discarded(self) -> int:
+        return self._decoder.discarded_bytes
+
+
+class Cms50RealtimeOximeter(_Cms50):
+    """The new generation: silent until asked, at 115200 baud; kept alive while measuring."""
+
+    baudrate = cms50.REALTIME_BAUD
+
+    def __init__(self, device_id: str, path: str, **kwargs: Any) -> None:
+        super().__init__(device_id, path, **kwargs)
+        self._decoder = cms50.RealtimeStreamDecoder()
+        self._keep_alive: asyncio.Task[None] | None = None
+
+    @property
+    def expects_traffic(self) -> bool:
+        return self.measuring
+
+    async def _begin_measurement(self) -> None:
+        await super()._begin_measurement()
+        await self.port.write(cms50.START_REALTIME)
+        self._keep_alive = asyncio.get_running_loop().create_task(self._renew())
+
+    async def _end_measurement(self) -> None:
+        await super()._end_measurement()
+        if self._keep_alive is not None:
+            self._keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keep_alive
+            self._keep_alive = None
+        if self.port.is_open:
+            await self.port.write(cms50.STOP_REALTIME)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(KEEP_ALIVE_EVERY_S)
+            await self.port.write(cms50.KEEP_ALIVE)
+
+    def _on_bytes(self, data: bytes) -> None:
+        for frame in self._decoder.feed(data):
+            self._sample(
+                OximetrySample(
+                    spo2_percent=frame.spo2_percent,
+                    pulse_bpm=frame.pulse_rate_bpm,
+                    finger_present=not frame.finger_out,
+                    signal_ok=not frame.searching,
+                    perfusion_index_percent=frame.perfusion_index_percent,
+                )
+            )
+
+    def _discarded(self) -> int:
+        return self._decoder.discarded_bytes

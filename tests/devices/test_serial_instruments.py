@@ -1,0 +1,290 @@
+"""Each serial instrument over a real pseudo-terminal: the simulator speaks the device's bytes,
+the cabin's driver opens the pty's path with pyserial exactly as it would /dev/ttyUSB0."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.drivers.and_bp import AndBloodPressureMonitor
+from devices.drivers.cms50 import Cms50LegacyOximeter, Cms50RealtimeOximeter
+from devices.drivers.ir_thermometer import IrThermometer
+from devices.drivers.nonin import NoninAsciiOximeter
+from devices.instrument import Availability, Failure, Final, Instrument, Problem, Progress
+from devices.reading import Quality, Quantity, ReadingFlag
+from simulators.faults import Fault
+from simulators.scenarios import Scenario
+from simulators.serial.and_bp import AndBpSimulator
+from simulators.serial.base import SerialSimulator
+from simulators.serial.cms50 import Cms50LegacySimulator, Cms50RealtimeSimulator
+from simulators.serial.ir_thermometer import IrThermometerSimulator
+from simulators.serial.nonin import NoninAsciiSimulator
+from tests.devices.serial_rig import measure, rig, wait_for
+
+FAST = {"time_scale": 0.02}
+OXIMETER = {"settle_s": 1.0, "give_up_s": 1.5}
+NONIN_FAST = {"time_scale": 0.1}
+
+# (simulator, driver, simulator kwargs, driver kwargs)
+OXIMETERS: list[tuple[type[SerialSimulator], type[Instrument], dict[str, Any], dict[str, Any]]] = [
+    (Cms50LegacySimulator, Cms50LegacyOximeter, {}, OXIMETER),
+    (Cms50RealtimeSimulator, Cms50RealtimeOximeter, {}, OXIMETER),
+    (NoninAsciiSimulator, NoninAsciiOximeter, NONIN_FAST, OXIMETER),
+]
+ALL = [
+    *OXIMETERS,
+    (AndBpSimulator, AndBloodPressureMonitor, FAST, {}),
+    (IrThermometerSimulator, IrThermometer, FAST, {}),
+]
+IDS = ["cms50-legacy", "cms50-realtime", "nonin-ascii", "and-bp", "ir-thermometer"]
+
+
+def final(updates: list[Any]) -> Final:
+    assert updates, "no update at all"
+    assert isinstance(updates[-1], Final), updates[-1]
+    assert sum(isinstance(u, Final | Failure) for u in updates) == 1
+    return updates[-1]
+
+
+def failure(updates: list[Any]) -> Failure:
+    assert updates and isinstance(updates[-1], Failure), updates[-1:]
+    assert sum(isinstance(u, Final | Failure) for u in updates) == 1
+    return updates[-1]
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, 60))
+
+
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), ALL, ids=IDS)
+def test_a_normal_measurement(tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any) -> None:
+    async def scenario() -> None:
+        async with rig(sim, drv, tmp_path, simulator=sim_kw, driver=drv_kw) as (_, instrument):
+            reading = final(await measure(instrument)).reading
+            assert reading.device_id == "dev-1"
+            assert reading.measured_at.tzinfo is not None
+            assert reading.quality is Quality.GOOD
+            base = {
+                Quantity.SPO2_PERCENT: (98, 2),
+                Quantity.PULSE_BPM: (72, 5),
+                Quantity.SYSTOLIC_MMHG: (122, 4),
+                Quantity.DIASTOLIC_MMHG: (78, 3),
+                Quantity.TEMPERATURE_C: (36.7, 0.2),
+            }
+            for value in reading.values:
+                if value.quantity in base:
+                    expected, tolerance = base[value.quantity]
+                    assert abs(value.value - expected) <= tolerance, value
+            # the same device measures again without anything reopened
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("scenario_", "quantity", "expected", "tolerance"),
+    [
+        (Scenario.HYPOXIA, Quantity.SPO2_PERCENT, 86, 2),
+        (Scenario.FEVER, Quantity.PULSE_BPM, 104, 5),
+    ],
+)
+def test_scenarios_reach_the_reading(
+    tmp_path: Path, scenario_: Scenario, quantity: Quantity, expected: float, tolerance: float
+) -> None:
+    async def scenario() -> None:
+        async with rig(
+            Cms50LegacySimulator,
+            Cms50LegacyOximeter,
+            tmp_path,
+            simulator={"scenario": scenario_},
+            driver=OXIMETER,
+        ) as (_, instrument):
+            value = final(await measure(instrument)).reading.get(quantity)
+            assert value is not None and abs(value - expected) <= tolerance
+
+    run(scenario())
+
+
+def test_fever_and_hypertension(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(
+            IrThermometerSimulator,
+            IrThermometer,
+            tmp_path / "t",
+            simulator={**FAST, "scenario": Scenario.FEVER},
+        ) as (_, thermometer):
+            assert final(await measure(thermometer)).reading.get(
+                Quantity.TEMPERATURE_C
+            ) == pytest.approx(39.2, abs=0.2)
+        async with rig(
+            AndBpSimulator,
+            AndBloodPressureMonitor,
+            tmp_path / "b",
+            simulator={**FAST, "scenario": Scenario.HYPERTENSION},
+        ) as (_, monitor):
+            reading = final(await measure(monitor)).reading
+            assert reading.get(Quantity.SYSTOLIC_MMHG) == pytest.approx(178, abs=4)
+
+    run(scenario())
+
+
+def test_motion_artefact_gives_a_questionable_reading(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(
+            Cms50LegacySimulator,
+            Cms50LegacyOximeter,
+            tmp_path,
+            simulator={"scenario": Scenario.MOTION_ARTEFACT},
+            driver={"settle_s": 2.0},
+        ) as (_, instrument):
+            reading = final(await measure(instrument)).reading
+            assert reading.quality is Quality.QUESTIONABLE
+            assert ReadingFlag.BODY_MOVEMENT in reading.flags
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=IDS[:3])
+@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.TRUNCATED, Fault.BAD_CHECKSUM])
+def test_a_dirty_line_still_gives_the_right_values(
+    tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any, fault: Fault
+) -> None:
+    async def scenario() -> None:
+        kwargs = {**sim_kw, "faults": frozenset({fault}), "fault_rate": 0.3}
+        async with rig(sim, drv, tmp_path, simulator=kwargs, driver=drv_kw) as (_, instrument):
+            reading = final(await measure(instrument)).reading
+            spo2 = reading.get(Quantity.SPO2_PERCENT)
+            assert spo2 is not None and abs(spo2 - 98) <= 2
+            assert instrument.discarded_bytes > 0  # the noise was seen and skipped
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("sim", "drv"),
+    [(AndBpSimulator, AndBloodPressureMonitor), (IrThermometerSimulator, IrThermometer)],
+    ids=["and-bp", "ir-thermometer"],
+)
+@pytest.mark.parametrize("fault", [Fault.TRUNCATED, Fault.BAD_CHECKSUM])
+def test_a_lost_answer_is_no_response_never_a_wrong_value(
+    tmp_path: Path, sim: Any, drv: Any, fault: Fault
+) -> None:
+    async def scenario() -> None:
+        kwargs = {**FAST, "faults": frozenset({fault}), "fault_rate": 1.0}
+        async with rig(sim, drv, tmp_path, simulator=kwargs) as (simulator, instrument):
+            assert failure(await measure(instrument, timeout_s=2.0)).problem is Problem.NO_RESPONSE
+            simulator.faults.clear()  # the line is clean again: the same driver measures
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())
+
+
+def test_garbage_before_a_request_answer_is_skipped(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        kwargs = {**FAST, "faults": frozenset({Fault.GARBAGE}), "fault_rate": 1.0}
+        async with rig(IrThermometerSimulator, IrThermometer, tmp_path, simulator=kwargs) as (_, t):
+            assert final(await measure(t)).reading.get(Quantity.TEMPERATURE_C) == pytest.approx(
+                36.7, abs=0.2
+            )
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), ALL, ids=IDS)
+def test_out_of_range_values_are_refused(
+    tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any
+) -> None:
+    async def scenario() -> None:
+        kwargs = {**sim_kw, "faults": frozenset({Fault.OUT_OF_RANGE})}
+        async with rig(sim, drv, tmp_path, simulator=kwargs, driver=drv_kw) as (_, instrument):
+            updates = await measure(instrument)
+            assert failure(updates).problem in (Problem.OUT_OF_RANGE, Problem.POOR_SIGNAL)
+            assert not any(isinstance(u, Final) for u in updates)
+
+    run(scenario())
+
+
+def test_a_cuff_error_is_an_instruction(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        kwargs = {**FAST, "faults": frozenset({Fault.CUFF_ERROR})}
+        async with rig(AndBpSimulator, AndBloodPressureMonitor, tmp_path, simulator=kwargs) as (
+            _,
+            m,
+        ):
+            updates = await measure(m)
+            assert any(isinstance(u, Progress) for u in updates)  # it did inflate
+            assert failure(updates).problem is Problem.CUFF_LOOSE
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=IDS[:3])
+def test_no_finger_is_said_then_given_up(
+    tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any
+) -> None:
+    async def scenario() -> None:
+        kwargs = {**sim_kw, "faults": frozenset({Fault.NO_FINGER})}
+        async with rig(sim, drv, tmp_path, simulator=kwargs, driver=drv_kw) as (_, instrument):
+            updates = await measure(instrument)
+            assert any(isinstance(u, Progress) and u.problem is Problem.NO_FINGER for u in updates)
+            assert failure(updates).problem is Problem.NO_FINGER
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("sim", "drv", "sim_kw", "drv_kw"),
+    [OXIMETERS[0], OXIMETERS[2]],
+    ids=["cms50-legacy", "nonin-ascii"],
+)
+def test_silence_is_no_response_and_the_driver_recovers(
+    tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any
+) -> None:
+    async def scenario() -> None:
+        async with rig(sim, drv, tmp_path, simulator=sim_kw, driver=drv_kw) as (
+            simulator,
+            instrument,
+        ):
+            instrument.silence_s = 0.5
+            simulator.faults.add(Fault.SILENCE)
+            assert failure(await measure(instrument)).problem is Problem.NO_RESPONSE
+            simulator.faults.discard(Fault.SILENCE)
+            await wait_for(instrument, Availability.CONNECTED, 5.0)
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), ALL, ids=IDS)
+def test_unplugged_during_a_measurement_then_plugged_back(
+    tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any
+) -> None:
+    async def scenario() -> None:
+        slow = {**sim_kw, "time_scale": 0.2} if sim is AndBpSimulator else sim_kw
+        async with rig(
+            sim, drv, tmp_path, simulator=slow, driver={**drv_kw, "settle_s": 3.0} if drv_kw else {}
+        ) as (
+            simulator,
+            instrument,
+        ):
+            updates: list[Any] = []
+
+            async def measuring() -> None:
+                async for update in instrument.measure(10):
+                    updates.append(update)
+
+            task = asyncio.create_task(measuring())
+            await asyncio.sleep(0.3)
+            simulator.unplug()
+            await asyncio.wait_for(task, 5)
+            if isinstance(updates[-1], Failure):  # a request device may have answered first
+                assert updates[-1].problem in (Problem.DISCONNECTED, Problem.NO_RESPONSE)
+            await wait_for(instrument, Availability.DISCONNECTED, 5.0)
+            simulator.plug()
+            await wait_for(instrument, Availability.CONNECTED, 5.0)
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())
