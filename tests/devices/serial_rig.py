@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from devices.drivers.serial_instrument import SerialInstrument
 from devices.instrument import Availability, Backoff, Instrument, MeasurementUpdate
 from simulators.serial.base import SerialSimulator
 
@@ -17,12 +18,12 @@ FAST_BACKOFF = Backoff(first_s=0.05, max_s=0.2)
 @asynccontextmanager
 async def rig(
     simulator_type: type[SerialSimulator],
-    driver_type: type[Instrument],
+    driver_type: type[SerialInstrument],
     folder: Path,
     *,
     simulator: dict[str, Any] | None = None,
     driver: dict[str, Any] | None = None,
-) -> AsyncIterator[tuple[SerialSimulator, Instrument]]:
+) -> AsyncIterator[tuple[SerialSimulator, SerialInstrument]]:
     sim = simulator_type(folder / "ttyUSB-sim", seed=7, **(simulator or {}))
     await sim.start()
     drv = driver_type("dev-1", str(sim.link_path), backoff=FAST_BACKOFF, **(driver or {}))

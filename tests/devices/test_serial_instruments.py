@@ -13,7 +13,8 @@ from devices.drivers.and_bp import AndBloodPressureMonitor
 from devices.drivers.cms50 import Cms50LegacyOximeter, Cms50RealtimeOximeter
 from devices.drivers.ir_thermometer import IrThermometer
 from devices.drivers.nonin import NoninAsciiOximeter
-from devices.instrument import Availability, Failure, Final, Instrument, Problem, Progress
+from devices.drivers.serial_instrument import SerialInstrument
+from devices.instrument import Availability, Failure, Final, Problem, Progress
 from devices.reading import Quality, Quantity, ReadingFlag
 from simulators.faults import Fault
 from simulators.scenarios import Scenario
@@ -29,7 +30,9 @@ OXIMETER = {"settle_s": 1.0, "give_up_s": 1.5}
 NONIN_FAST = {"time_scale": 0.1}
 
 # (simulator, driver, simulator kwargs, driver kwargs)
-OXIMETERS: list[tuple[type[SerialSimulator], type[Instrument], dict[str, Any], dict[str, Any]]] = [
+OXIMETERS: list[
+    tuple[type[SerialSimulator], type[SerialInstrument], dict[str, Any], dict[str, Any]]
+] = [
     (Cms50LegacySimulator, Cms50LegacyOximeter, {}, OXIMETER),
     (Cms50RealtimeSimulator, Cms50RealtimeOximeter, {}, OXIMETER),
     (NoninAsciiSimulator, NoninAsciiOximeter, NONIN_FAST, OXIMETER),
