@@ -219,7 +219,7 @@ class Instrument(abc.ABC):
                 self._set_status(Availability.DISCONNECTED, error=str(exc))
             finally:
                 await self._disconnect()
-                self._emit(Failure(Problem.DISCONNECTED, "the link dropped during the measurement"))
+                self._emit(self._update_on_link_lost())
             self._set_status(Availability.DISCONNECTED)
             await asyncio.sleep(await anext(delays))
 
@@ -274,6 +274,11 @@ class Instrument(abc.ABC):
         """Hand an update to the measurement under way (dropped when there is none)."""
         if self._updates is not None:
             self._updates.put_nowait(update)
+
+    def _update_on_link_lost(self) -> MeasurementUpdate:
+        """What a measurement under way learns when the link drops (devices that hang up once
+        they have sent their result override it)."""
+        return Failure(Problem.DISCONNECTED, "the link dropped during the measurement")
 
     async def _begin_measurement(self) -> None:  # noqa: B027 - optional hook
         """Ask the device to measure (send a command, reset an accumulator); default: nothing,

@@ -1,0 +1,117 @@
+"""Blood-pressure cuffs over BLE: the Bluetooth SIG Blood Pressure Profile (PROTOCOLS.md §2).
+
+The cuff notifies its pressure while it inflates (0x2A36) and indicates the result (0x2A35),
+then hangs up. Readings it kept in memory arrive as a burst of indications right after the
+subscription: they are taken only if no fresh one comes, and flagged as from the device's memory.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from devices.drivers.ble_instrument import BleInstrument
+from devices.instrument import Failure, Final, MeasurementUpdate, Problem, Progress
+from devices.plausibility import implausible
+from devices.protocols import gatt
+from devices.reading import (
+    QUESTIONABLE_FLAGS,
+    Quality,
+    Quantity,
+    Reading,
+    ReadingFlag,
+    ReadingKind,
+    Value,
+)
+
+FROM_MEMORY_AFTER = timedelta(minutes=2)
+
+_FLAGS = {
+    gatt.BpStatus.BODY_MOVEMENT: ReadingFlag.BODY_MOVEMENT,
+    gatt.BpStatus.CUFF_TOO_LOOSE: ReadingFlag.CUFF_TOO_LOOSE,
+    gatt.BpStatus.IRREGULAR_PULSE: ReadingFlag.IRREGULAR_PULSE,
+    gatt.BpStatus.IMPROPER_POSITION: ReadingFlag.IMPROPER_POSITION,
+    gatt.BpStatus.PULSE_RATE_ABOVE_RANGE: ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
+    gatt.BpStatus.PULSE_RATE_BELOW_RANGE: ReadingFlag.PULSE_RATE_OUT_OF_RANGE,
+}
+_PROBLEMS = (
+    (gatt.BpStatus.CUFF_TOO_LOOSE, Problem.CUFF_LOOSE),
+    (gatt.BpStatus.BODY_MOVEMENT, Problem.BODY_MOVEMENT),
+    (gatt.BpStatus.IMPROPER_POSITION, Problem.IMPROPER_POSITION),
+)
+
+
+def _mmhg(value: float, unit: str) -> float:
+    return value * gatt.MMHG_PER_KPA if unit == "kPa" else value
+
+
+class BleBloodPressureMonitor(BleInstrument):
+    kind = ReadingKind.BLOOD_PRESSURE
+    measurement_characteristics = (gatt.INTERMEDIATE_CUFF_PRESSURE, gatt.BLOOD_PRESSURE_MEASUREMENT)
+    writes_date_time = True
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._memory: list[Reading] = []
+        self._started = datetime.now(UTC)
+
+    async def _begin_measurement(self) -> None:
+        self._memory.clear()
+        self._started = datetime.now(UTC)
+        await super()._begin_measurement()
+
+    def _on_value(self, uuid: str, data: bytes) -> None:
+        measurement = gatt.decode_blood_pressure_measurement(data)
+        if uuid == gatt.INTERMEDIATE_CUFF_PRESSURE:
+            self._emit(
+                Progress(cuff_pressure_mmhg=round(_mmhg(measurement.systolic, measurement.unit)))
+            )
+            return
+        update = self._result(measurement)
+        if isinstance(update, Final) and ReadingFlag.FROM_DEVICE_MEMORY in update.reading.flags:
+            self._memory.append(update.reading)
+        else:
+            self._emit(update)
+
+    def _update_on_link_lost(self) -> MeasurementUpdate:
+        if self._memory:  # the cuff sent only what it had kept, then hung up
+            return Final(self._memory[-1])
+        return super()._update_on_link_lost()
+
+    def _result(self, m: gatt.BloodPressureMeasurement) -> Final | Failure:
+        status = m.status or frozenset()
+        if math.isnan(m.systolic) or math.isnan(m.diastolic):
+            for bit, problem in _PROBLEMS:
+                if bit in status:
+                    return Failure(problem, f"the cuff reported {bit.value}")
+            return Failure(Problem.DEVICE_ERROR, "the cuff gave no value")
+        flags = {_FLAGS[bit] for bit in status if bit in _FLAGS}
+        measured_at = datetime.now(UTC)
+        if m.timestamp is not None:
+            stamped = m.timestamp.astimezone(UTC)  # the cuff's clock is local time
+            if stamped < self._started - FROM_MEMORY_AFTER:
+                flags.add(ReadingFlag.FROM_DEVICE_MEMORY)
+                measured_at = stamped
+        if self.low_battery:
+            flags.add(ReadingFlag.LOW_BATTERY)
+        values = [
+            Value(Quantity.SYSTOLIC_MMHG, round(_mmhg(m.systolic, m.unit))),
+            Value(Quantity.DIASTOLIC_MMHG, round(_mmhg(m.diastolic, m.unit))),
+        ]
+        if not math.isnan(m.mean_arterial_pressure):
+            values.append(
+                Value(Quantity.MEAN_ARTERIAL_MMHG, round(_mmhg(m.mean_arterial_pressure, m.unit)))
+            )
+        if m.pulse_rate_bpm is not None and not math.isnan(m.pulse_rate_bpm):
+            values.append(Value(Quantity.PULSE_BPM, round(m.pulse_rate_bpm)))
+        reading = Reading(
+            self.device_id,
+            self.kind,
+            tuple(values),
+            measured_at,
+            Quality.QUESTIONABLE if flags & QUESTIONABLE_FLAGS else Quality.GOOD,
+            frozenset(flags),
+        )
+        if implausible(reading):
+            return Failure(Problem.OUT_OF_RANGE, "the cuff gave values that cannot be true")
+        return Final(reading)

@@ -1,0 +1,183 @@
+"""What every BLE instrument driver shares: finding the device, connecting through bleak,
+subscribing for a measurement, and noticing when the device hangs up.
+
+The cabin reaches Bluetooth only through ``bleak.BleakClient`` and ``BleakScanner``; the backend
+(BlueZ on a cabin, the virtual radio without hardware) is chosen by the composition root and
+handed in as a ``BleBackend``. The driver subscribes to the measurement characteristics only
+while a measurement runs, as the screen asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.exc import BleakError
+
+from devices.errors import DecodeError, TransportError
+from devices.instrument import Backoff, Failure, Instrument, Problem
+from devices.protocols import gatt
+from devices.protocols.ieee11073 import encode_date_time
+
+log = logging.getLogger(__name__)
+
+_MAC = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
+LOW_BATTERY_PERCENT = 20
+
+
+@dataclass(frozen=True)
+class BleBackend:
+    """Which bleak backend to use; None means bleak's default for the platform (BlueZ)."""
+
+    client: type[BaseBleakClient] | None = None
+    scanner: type[BaseBleakScanner] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BleInstrument(Instrument):
+    measurement_characteristics: tuple[str, ...] = ()
+    writes_date_time = False
+
+    def __init__(
+        self,
+        device_id: str,
+        address: str,
+        *,
+        backend: BleBackend | None = None,
+        pair: bool = False,
+        scan_timeout_s: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(device_id, backoff=backoff)
+        self.address = address
+        self._backend = backend or BleBackend()
+        self._pair = pair
+        self._scan_timeout_s = scan_timeout_s
+        self._client: BleakClient | None = None
+        self._hung_up = asyncio.Event()
+        self._subscribed: list[str] = []
+
+    # --- the link ----------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        device = await self._find()
+        self._hung_up = asyncio.Event()
+        client = BleakClient(
+            device,
+            disconnected_callback=lambda _client: self._hung_up.set(),
+            backend=self._backend.client,
+            **self._backend.options,
+        )
+        try:
+            await client.connect()
+            if self._pair:
+                await client.pair()
+            await self._prepare(client)
+        except (BleakError, TimeoutError, OSError) as exc:
+            with contextlib.suppress(BleakError, TimeoutError, OSError):
+                await client.disconnect()
+            raise TransportError(f"{self.device_id}: cannot connect ({exc})") from exc
+        self._client = client
+
+    async def _find(self) -> BLEDevice:
+        found: asyncio.Future[BLEDevice] = asyncio.get_running_loop().create_future()
+        by_address = bool(_MAC.match(self.address))
+
+        def detected(device: BLEDevice, advertisement: AdvertisementData) -> None:
+            name = advertisement.local_name or device.name
+            matches = (
+                device.address.upper() == self.address.upper()
+                if by_address
+                else name == self.address
+            )
+            if matches and not found.done():
+                found.set_result(device)
+
+        scanner = BleakScanner(detected, backend=self._backend.scanner, **self._backend.options)
+        try:
+            await scanner.start()
+            try:
+                return await asyncio.wait_for(found, self._scan_timeout_s)
+            finally:
+                await scanner.stop()
+        except TimeoutError:
+            raise TransportError(f"{self.device_id}: {self.address} is not advertising") from None
+        except (BleakError, OSError) as exc:
+            raise TransportError(f"{self.device_id}: cannot scan ({exc})") from exc
+
+    async def _prepare(self, client: BleakClient) -> None:
+        """Once connected: set the device's clock, read its battery."""
+        if self.writes_date_time and client.services.get_characteristic(gatt.DATE_TIME):
+            await client.write_gatt_char(gatt.DATE_TIME, encode_date_time(datetime.now()), True)
+        if client.services.get_characteristic(gatt.BATTERY_LEVEL):
+            try:
+                percent = gatt.decode_battery_level(
+                    bytes(await client.read_gatt_char(gatt.BATTERY_LEVEL))
+                )
+            except DecodeError:
+                log.warning("device.bad_battery_level device=%s", self.device_id)
+            else:
+                self._set_status(battery_percent=percent)
+
+    async def _serve(self) -> None:
+        await self._hung_up.wait()
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        self._subscribed.clear()
+        if client is not None and client.is_connected:
+            with contextlib.suppress(BleakError, TimeoutError, OSError):
+                await client.disconnect()
+
+    # --- a measurement -------------------------------------------------------------------------
+    async def _begin_measurement(self) -> None:
+        client = self._client
+        if client is None:
+            raise TransportError(f"{self.device_id}: not connected")
+        try:
+            for uuid in self.measurement_characteristics:
+                await client.start_notify(uuid, self._receiver(uuid))
+                self._subscribed.append(uuid)
+        except (BleakError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{self.device_id}: cannot subscribe ({exc})") from exc
+
+    async def _end_measurement(self) -> None:
+        client = self._client
+        for uuid in self._subscribed:
+            if client is not None and client.is_connected:
+                with contextlib.suppress(BleakError, TimeoutError, OSError):
+                    await client.stop_notify(uuid)
+        self._subscribed.clear()
+
+    def _receiver(self, uuid: str) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def receive(_characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
+            try:
+                self._on_value(uuid, bytes(data))
+            except DecodeError as exc:
+                log.warning(
+                    "device.undecodable device=%s char=%s error=%s", self.device_id, uuid, exc
+                )
+                self._on_undecodable(uuid)
+
+        return receive
+
+    def _on_value(self, uuid: str, data: bytes) -> None:
+        raise NotImplementedError  # each profile decodes its own characteristics
+
+    def _on_undecodable(self, uuid: str) -> None:
+        """A measurement the driver cannot read must not pass for one: it fails, to be retried."""
+        self._emit(Failure(Problem.DEVICE_ERROR, "the device sent an unreadable measurement"))
+
+    @property
+    def low_battery(self) -> bool:
+        return self.battery_percent is not None and self.battery_percent < LOW_BATTERY_PERCENT

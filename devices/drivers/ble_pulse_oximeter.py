@@ -1,0 +1,67 @@
+"""Pulse oximeters over BLE: the Bluetooth SIG Pulse Oximeter Profile, continuous measurement
+(0x2A5F), turned into one reading by the same window as the serial oximeters."""
+
+from __future__ import annotations
+
+import math
+
+from devices.drivers.ble_instrument import BleInstrument
+from devices.drivers.oximetry import OximetrySample, OximetryWindow
+from devices.instrument import Problem
+from devices.protocols import gatt
+from devices.reading import ReadingKind
+
+_NO_FINGER = {gatt.PlxDeviceStatus.SENSOR_NOT_ON_USER, gatt.PlxDeviceStatus.SENSOR_DISPLACED}
+_BAD_SIGNAL = {
+    gatt.PlxDeviceStatus.INADEQUATE_SIGNAL,
+    gatt.PlxDeviceStatus.POOR_SIGNAL,
+    gatt.PlxDeviceStatus.NON_PULSATILE_SIGNAL,
+}
+_BROKEN = {
+    gatt.PlxDeviceStatus.SENSOR_DISCONNECTED,
+    gatt.PlxDeviceStatus.SENSOR_MALFUNCTION,
+    gatt.PlxDeviceStatus.EQUIPMENT_MALFUNCTION,
+}
+_DOUBTFUL = {gatt.PlxMeasurementStatus.INVALID, gatt.PlxMeasurementStatus.QUESTIONABLE}
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class BlePulseOximeter(BleInstrument):
+    kind = ReadingKind.PULSE_OXIMETRY
+    measurement_characteristics = (gatt.PLX_CONTINUOUS_MEASUREMENT,)
+
+    def __init__(
+        self, *args: object, settle_s: float = 6.0, give_up_s: float = 30.0, **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._settle_s = settle_s
+        self._give_up_s = give_up_s
+        self._window: OximetryWindow | None = None
+
+    async def _begin_measurement(self) -> None:
+        self._window = OximetryWindow(
+            self.device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
+        )
+        await super()._begin_measurement()
+
+    async def _end_measurement(self) -> None:
+        self._window = None
+        await super()._end_measurement()
+
+    def _on_value(self, uuid: str, data: bytes) -> None:
+        m = gatt.decode_plx_continuous(data)
+        device = m.device_status or frozenset()
+        measurement = m.measurement_status or frozenset()
+        sample = OximetrySample(
+            spo2_percent=_number(m.spo2_percent),
+            pulse_bpm=_number(m.pulse_rate_bpm),
+            finger_present=not device & _NO_FINGER,
+            signal_ok=not (device & _BAD_SIGNAL or measurement & _DOUBTFUL),
+            sensor_problem=Problem.PROBE_UNPLUGGED if device & _BROKEN else None,
+            low_battery=self.low_battery,
+        )
+        if self._window is not None and (update := self._window.add(sample)) is not None:
+            self._emit(update)
