@@ -19,9 +19,9 @@ class TransportError(DeviceError):
     """The link to the instrument failed: unplugged, out of range, refused, timed out."""
 
 
-class DeviceUnavailable(TransportError):  # noqa: N818 - says what the device is
+class DeviceUnavailable(TransportError):
     """The instrument cannot be reached now; the driver keeps trying with backoff."""
 
 
-class MeasurementFailed(DeviceError):  # noqa: N818
+class MeasurementFailed(DeviceError):
     """The instrument reported that it could not measure (cuff error, no finger, ...)."""

@@ -123,6 +123,7 @@ class Instrument(abc.ABC):
         self._connected = asyncio.Event()
         self._measuring = asyncio.Lock()
         self._updates: asyncio.Queue[MeasurementUpdate] | None = None
+        self._finished = False  # the measurement under way has had its Final or Failure
 
     # --- status ----------------------------------------------------------------------------
     @property
@@ -211,6 +212,8 @@ class Instrument(abc.ABC):
                 continue
             delays = self._backoff.delays()  # a good connection resets the backoff
             self._set_status(Availability.CONNECTED)
+            if self._updates is not None and not self._finished:
+                await self._resume_measurement()
             try:
                 await self._serve()
                 log.warning("device.link_closed device=%s", self.device_id)
@@ -219,7 +222,10 @@ class Instrument(abc.ABC):
                 self._set_status(Availability.DISCONNECTED, error=str(exc))
             finally:
                 await self._disconnect()
-                self._emit(self._update_on_link_lost())
+                if self._updates is not None and not self._finished:
+                    update = self._update_on_link_lost()
+                    if update is not None:
+                        self._emit(update)
             self._set_status(Availability.DISCONNECTED)
             await asyncio.sleep(await anext(delays))
 
@@ -245,6 +251,8 @@ class Instrument(abc.ABC):
                 return
             queue: asyncio.Queue[MeasurementUpdate] = asyncio.Queue()
             self._updates = queue
+            self._finished = False
+            self._reset_measurement()
             try:
                 await self._begin_measurement()
             except DeviceError as exc:
@@ -272,13 +280,23 @@ class Instrument(abc.ABC):
 
     def _emit(self, update: MeasurementUpdate) -> None:
         """Hand an update to the measurement under way (dropped when there is none)."""
-        if self._updates is not None:
+        if self._updates is not None and not self._finished:
+            self._finished = isinstance(update, Final | Failure)
             self._updates.put_nowait(update)
 
-    def _update_on_link_lost(self) -> MeasurementUpdate:
-        """What a measurement under way learns when the link drops (devices that hang up once
-        they have sent their result override it)."""
+    def _reset_measurement(self) -> None:  # noqa: B027 - optional hook
+        """Forget what the previous measurement left (once, before ``_begin_measurement``)."""
+
+    def _update_on_link_lost(self) -> MeasurementUpdate | None:
+        """What a measurement under way learns when the link drops; None: nothing yet, the
+        measurement goes on once the device is back (``_resume_measurement``)."""
         return Failure(Problem.DISCONNECTED, "the link dropped during the measurement")
+
+    async def _resume_measurement(self) -> None:
+        try:
+            await self._begin_measurement()
+        except DeviceError as exc:
+            self._emit(Failure(Problem.DISCONNECTED, str(exc)))
 
     async def _begin_measurement(self) -> None:  # noqa: B027 - optional hook
         """Ask the device to measure (send a command, reset an accumulator); default: nothing,

@@ -55,10 +55,10 @@ class BleBloodPressureMonitor(BleInstrument):
         self._memory: list[Reading] = []
         self._started = datetime.now(UTC)
 
-    async def _begin_measurement(self) -> None:
+    def _reset_measurement(self) -> None:
+        super()._reset_measurement()
         self._memory.clear()
         self._started = datetime.now(UTC)
-        await super()._begin_measurement()
 
     def _on_value(self, uuid: str, data: bytes) -> None:
         measurement = gatt.decode_blood_pressure_measurement(data)
@@ -73,7 +73,7 @@ class BleBloodPressureMonitor(BleInstrument):
         else:
             self._emit(update)
 
-    def _update_on_link_lost(self) -> MeasurementUpdate:
+    def _update_on_link_lost(self) -> MeasurementUpdate | None:
         if self._memory:  # the cuff sent only what it had kept, then hung up
             return Final(self._memory[-1])
         return super()._update_on_link_lost()

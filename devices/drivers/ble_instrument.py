@@ -26,7 +26,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from devices.errors import DecodeError, TransportError
-from devices.instrument import Backoff, Failure, Instrument, Problem
+from devices.instrument import Backoff, Failure, Instrument, MeasurementUpdate, Problem
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import encode_date_time
 
@@ -67,6 +67,7 @@ class BleInstrument(Instrument):
         self._client: BleakClient | None = None
         self._hung_up = asyncio.Event()
         self._subscribed: list[str] = []
+        self._heard = False  # the device has sent something for the measurement under way
 
     # --- the link ----------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -140,6 +141,14 @@ class BleInstrument(Instrument):
                 await client.disconnect()
 
     # --- a measurement -------------------------------------------------------------------------
+    def _reset_measurement(self) -> None:
+        self._heard = False
+
+    def _update_on_link_lost(self) -> MeasurementUpdate | None:
+        if not self._heard:
+            return None  # it hung up before measuring (a cuff after its last result): wait
+        return super()._update_on_link_lost()
+
     async def _begin_measurement(self) -> None:
         client = self._client
         if client is None:
@@ -161,6 +170,7 @@ class BleInstrument(Instrument):
 
     def _receiver(self, uuid: str) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def receive(_characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
+            self._heard = True
             try:
                 self._on_value(uuid, bytes(data))
             except DecodeError as exc:

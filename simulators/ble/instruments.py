@@ -196,7 +196,7 @@ class BleBloodPressureSimulator(BleInstrumentSimulator):
 
     async def _burst(self) -> None:
         """Readings taken earlier on the cuff, indicated one after the other, then goodbye."""
-        when = self._device_time() - timedelta(minutes=10 * len(self.stored))
+        when = self._device_time() - timedelta(minutes=10 * (len(self.stored) + 1))
         for body in self.stored:
             when += timedelta(minutes=10)
             await self.send(gatt.BLOOD_PRESSURE_MEASUREMENT, self._result(body, when))
@@ -299,7 +299,6 @@ class BleThermometerSimulator(BleInstrumentSimulator):
 
 class BlePulseOximeterSimulator(BleInstrumentSimulator):
     measurement_uuid = gatt.PLX_CONTINUOUS_MEASUREMENT
-    samples_per_measurement = 20
 
     def __init__(self, address: str, name: str = "SIM-OXI", **kwargs: object) -> None:
         super().__init__(address, name, **kwargs)  # type: ignore[arg-type]
@@ -324,7 +323,8 @@ class BlePulseOximeterSimulator(BleInstrumentSimulator):
         ]
 
     async def _measure(self) -> None:
-        for _ in range(self.samples_per_measurement):
+        """Stream once a second for as long as someone listens (a finger-clip oximeter)."""
+        while self.peripheral.is_subscribed(gatt.PLX_CONTINUOUS_MEASUREMENT):
             body = self.body.sample()
             device: set[gatt.PlxDeviceStatus] = set()
             spo2, pulse = body.spo2_percent, body.pulse_bpm

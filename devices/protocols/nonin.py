@@ -1,0 +1,277 @@
+"""Nonin pulse oximeters over serial: the ASCII real-time output and binary Data Format 8.
+
+Spec: ``PROTOCOLS.md`` section 3, "Pulse oximeter: Nonin" (confidence **H** for ASCII, **M** for
+Data Format 8). 9600 baud 8N1, one reading a second.
+
+**ASCII**: ``SPO2=XXX HR=YYY`` then CR LF, ``---`` when there is no data; some models prefix the
+time as ``HH:MM:SS``. We read ``XXX``/``YYY`` as exactly three characters (digits, zero- or
+space-padded), so a byte lost inside a number makes the line invalid instead of changing the
+number. We write numbers zero-padded (``SPO2=098 HR=072``).
+
+**Data Format 8**, 4 bytes a second:
+
+====  ==================================================================================
+byte  content
+====  ==================================================================================
+1     STATUS1: bit 7 sync (always 1), 6 sensor disconnected, 5 out of track, 4 low
+      perfusion, 3 marginal perfusion, 2 artifact, 1..0 pulse rate bits 8..7
+2     pulse rate bits 6..0
+3     SpO2 %
+4     STATUS2: bit 0 low battery, bit 1 critical battery
+====  ==================================================================================
+
+Missing values: pulse rate 511, SpO2 127 (decoded to ``None``). Bytes 2-4 have bit 7 clear; the
+stream decoder resynchronises on the sync bit.
+
+Both formats: an SpO2 above 100 % or a pulse rate above ``PULSE_RATE_MAX_BPM`` (a plausibility
+bound, not from the spec) raises :class:`DecodeError`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from devices.errors import DecodeError, EncodeError
+
+NONIN_BAUD = 9600
+PULSE_RATE_MAX_BPM = 350
+SPO2_MAX_PERCENT = 100
+
+
+def _check_plausible(spo2_percent: int | None, pulse_rate_bpm: int | None) -> None:
+    if spo2_percent is not None and spo2_percent > SPO2_MAX_PERCENT:
+        raise DecodeError("Nonin SpO2 is above 100 %")
+    if pulse_rate_bpm is not None and pulse_rate_bpm > PULSE_RATE_MAX_BPM:
+        raise DecodeError(f"Nonin pulse rate is above {PULSE_RATE_MAX_BPM} bpm")
+
+
+# --------------------------------------------------------------------------------------- ASCII
+
+ASCII_NO_DATA = b"---"
+ASCII_LINE_END = b"\r\n"
+ASCII_VALUE_MAX = 999
+_FIELD = rb"(---|\d{3}| \d{2}|  \d)"
+_CLOCK = rb"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
+_ASCII_LINE = re.compile(rb"(?:(" + _CLOCK + rb") )?SPO2=" + _FIELD + rb" HR=" + _FIELD)
+_CLOCK_ONLY = re.compile(_CLOCK)
+_SPO2_KEY = b"SPO2="
+_CLOCK_PREFIX_SIZE = len(b"HH:MM:SS ")
+_ASCII_LINE_MAX = 32  # the longest valid line is 24 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AsciiSample:
+    """One ASCII line. ``clock`` is the ``HH:MM:SS`` prefix if the model sends one."""
+
+    spo2_percent: int | None
+    pulse_rate_bpm: int | None
+    clock: str | None
+
+
+def _ascii_value(field: bytes) -> int | None:
+    return None if field == ASCII_NO_DATA else int(field)
+
+
+def decode_ascii_line(line: bytes) -> AsciiSample:
+    """Unpack one ASCII line, given without its CR LF."""
+    match = _ASCII_LINE.fullmatch(bytes(line))
+    if match is None:
+        raise DecodeError("not a Nonin 'SPO2=XXX HR=YYY' line")
+    clock, spo2, pulse_rate = match.group(1, 5, 6)
+    sample = AsciiSample(
+        spo2_percent=_ascii_value(spo2),
+        pulse_rate_bpm=_ascii_value(pulse_rate),
+        clock=None if clock is None else clock.decode("ascii"),
+    )
+    _check_plausible(sample.spo2_percent, sample.pulse_rate_bpm)
+    return sample
+
+
+def _ascii_field(value: int | None, name: str) -> bytes:
+    if value is None:
+        return ASCII_NO_DATA
+    if not 0 <= value <= ASCII_VALUE_MAX:
+        raise EncodeError(f"{name} does not fit in three digits")
+    return b"%03d" % value
+
+
+def encode_ascii_line(sample: AsciiSample) -> bytes:
+    """Pack one ASCII line, CR LF included."""
+    prefix = b""
+    if sample.clock is not None:
+        clock = sample.clock.encode("ascii", errors="backslashreplace")
+        if _CLOCK_ONLY.fullmatch(clock) is None:
+            raise EncodeError(f"clock {sample.clock!r} is not HH:MM:SS")
+        prefix = clock + b" "
+    return (
+        prefix
+        + b"SPO2="
+        + _ascii_field(sample.spo2_percent, "SpO2")
+        + b" HR="
+        + _ascii_field(sample.pulse_rate_bpm, "pulse rate")
+        + ASCII_LINE_END
+    )
+
+
+class AsciiStreamDecoder:
+    """Cuts the ASCII stream into lines (LF, an optional CR before it) and decodes them.
+
+    Line ends are not counted as discarded; empty lines are ignored.
+
+    A line with garbage in front of its ``SPO2=`` (noise, or the rest of a truncated line) still
+    yields the reading at its end; the garbage counts in ``discarded_bytes``. A line with no valid
+    reading counts in ``bad_frames``. Bytes that never reach a line end are dropped once more than
+    ``_ASCII_LINE_MAX`` are waiting. Never raises.
+    """
+
+    def __init__(self) -> None:
+        self._line = bytearray()
+        self.discarded_bytes = 0
+        self.bad_frames = 0
+
+    def feed(self, data: bytes) -> list[AsciiSample]:
+        samples: list[AsciiSample] = []
+        self._line += data
+        while (end := self._line.find(b"\n")) >= 0:
+            line = bytes(self._line[:end])
+            del self._line[: end + 1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            sample = self._decode(line)
+            if sample is not None:
+                samples.append(sample)
+        if len(self._line) > _ASCII_LINE_MAX:
+            excess = len(self._line) - _ASCII_LINE_MAX
+            del self._line[:excess]
+            self.discarded_bytes += excess
+        return samples
+
+    def _decode(self, line: bytes) -> AsciiSample | None:
+        if not line:
+            return None
+        start = line.rfind(_SPO2_KEY)
+        candidates = []
+        if start >= _CLOCK_PREFIX_SIZE:
+            candidates.append(start - _CLOCK_PREFIX_SIZE)
+        if start >= 0:
+            candidates.append(start)
+        for offset in sorted({0, *candidates}):
+            try:
+                sample = decode_ascii_line(line[offset:])
+            except DecodeError:
+                continue
+            self.discarded_bytes += offset
+            return sample
+        self.bad_frames += 1
+        self.discarded_bytes += len(line)
+        return None
+
+
+# ----------------------------------------------------------------------------- Data Format 8
+
+DF8_FRAME_SIZE = 4
+DF8_SYNC_BIT = 0x80
+DF8_PULSE_RATE_MISSING = 511
+DF8_SPO2_MISSING = 127
+
+
+@dataclass(frozen=True, slots=True)
+class Df8Frame:
+    """One Data Format 8 frame. ``None`` values were sent as missing (511 / 127)."""
+
+    sensor_disconnected: bool
+    out_of_track: bool
+    low_perfusion: bool
+    marginal_perfusion: bool
+    artifact: bool
+    low_battery: bool
+    critical_battery: bool
+    pulse_rate_bpm: int | None
+    spo2_percent: int | None
+
+
+def decode_df8_frame(data: bytes) -> Df8Frame:
+    """Unpack one Data Format 8 frame (exactly 4 bytes)."""
+    if len(data) != DF8_FRAME_SIZE:
+        raise DecodeError(f"Nonin DF8 frame needs {DF8_FRAME_SIZE} bytes, got {len(data)}")
+    status1, pulse_low, spo2, status2 = data
+    if not status1 & DF8_SYNC_BIT:
+        raise DecodeError("Nonin DF8 frame: first byte lacks the sync bit")
+    if (pulse_low | spo2 | status2) & DF8_SYNC_BIT:
+        raise DecodeError("Nonin DF8 frame: a data byte has the sync bit")
+    pulse_rate = (status1 & 0b11) << 7 | pulse_low
+    frame = Df8Frame(
+        sensor_disconnected=bool(status1 & 0x40),
+        out_of_track=bool(status1 & 0x20),
+        low_perfusion=bool(status1 & 0x10),
+        marginal_perfusion=bool(status1 & 0x08),
+        artifact=bool(status1 & 0x04),
+        low_battery=bool(status2 & 0x01),
+        critical_battery=bool(status2 & 0x02),
+        pulse_rate_bpm=None if pulse_rate == DF8_PULSE_RATE_MISSING else pulse_rate,
+        spo2_percent=None if spo2 == DF8_SPO2_MISSING else spo2,
+    )
+    _check_plausible(frame.spo2_percent, frame.pulse_rate_bpm)
+    return frame
+
+
+def encode_df8_frame(frame: Df8Frame) -> bytes:
+    """Pack one Data Format 8 frame."""
+    pulse_rate = DF8_PULSE_RATE_MISSING if frame.pulse_rate_bpm is None else frame.pulse_rate_bpm
+    if not 0 <= pulse_rate <= DF8_PULSE_RATE_MISSING or (
+        frame.pulse_rate_bpm == DF8_PULSE_RATE_MISSING
+    ):
+        raise EncodeError("pulse rate is outside 0..510 (511: missing)")
+    spo2 = DF8_SPO2_MISSING if frame.spo2_percent is None else frame.spo2_percent
+    if not 0 <= spo2 <= DF8_SPO2_MISSING or frame.spo2_percent == DF8_SPO2_MISSING:
+        raise EncodeError("SpO2 is outside 0..126 (127: missing)")
+    status1 = (
+        DF8_SYNC_BIT
+        | frame.sensor_disconnected << 6
+        | frame.out_of_track << 5
+        | frame.low_perfusion << 4
+        | frame.marginal_perfusion << 3
+        | frame.artifact << 2
+        | pulse_rate >> 7
+    )
+    status2 = frame.low_battery | frame.critical_battery << 1
+    return bytes([status1, pulse_rate & 0x7F, spo2, status2])
+
+
+class Df8StreamDecoder:
+    """Cuts the Data Format 8 stream into frames on the sync bit; keeps a partial frame between
+    calls. A byte with the sync bit always starts a new frame (an unfinished one is dropped).
+    ``discarded_bytes`` counts every byte not in a returned frame, ``bad_frames`` the unfinished
+    or undecodable frames. Never raises.
+    """
+
+    def __init__(self) -> None:
+        self._frame = bytearray()
+        self.discarded_bytes = 0
+        self.bad_frames = 0
+
+    def _drop_frame(self) -> None:
+        self.bad_frames += 1
+        self.discarded_bytes += len(self._frame)
+        self._frame.clear()
+
+    def feed(self, data: bytes) -> list[Df8Frame]:
+        frames: list[Df8Frame] = []
+        for byte in bytes(data):
+            if byte & DF8_SYNC_BIT:
+                if self._frame:
+                    self._drop_frame()
+                self._frame.append(byte)
+            elif not self._frame:
+                self.discarded_bytes += 1
+            else:
+                self._frame.append(byte)
+                if len(self._frame) == DF8_FRAME_SIZE:
+                    try:
+                        frames.append(decode_df8_frame(bytes(self._frame)))
+                    except DecodeError:
+                        self._drop_frame()
+                    else:
+                        self._frame.clear()
+        return frames

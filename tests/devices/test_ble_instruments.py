@@ -1,0 +1,271 @@
+"""Each BLE instrument through the real bleak.BleakClient on the virtual radio, with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devices.drivers.ble_blood_pressure import BleBloodPressureMonitor
+from devices.drivers.ble_instrument import BleBackend, BleInstrument
+from devices.drivers.ble_pulse_oximeter import BlePulseOximeter
+from devices.drivers.ble_thermometer import BleThermometer
+from devices.instrument import Availability, Backoff, Failure, Final, Problem, Progress
+from devices.reading import Quality, Quantity, ReadingFlag
+from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
+from simulators.ble.instruments import (
+    BleBloodPressureSimulator,
+    BleInstrumentSimulator,
+    BlePulseOximeterSimulator,
+    BleThermometerSimulator,
+)
+from simulators.ble.radio import VirtualRadio
+from simulators.faults import Fault
+from simulators.scenarios import Physiology, Scenario
+from tests.devices.serial_rig import measure, wait_for
+
+FAST = Backoff(first_s=0.05, max_s=0.2)
+KINDS = {
+    "bp": (BleBloodPressureSimulator, BleBloodPressureMonitor, {"pair": True}),
+    "thermometer": (BleThermometerSimulator, BleThermometer, {}),
+    "oximeter": (BlePulseOximeterSimulator, BlePulseOximeter, {"settle_s": 1.0, "give_up_s": 1.0}),
+}
+
+
+@asynccontextmanager
+async def ble_rig(
+    kind: str, *, simulator: dict[str, Any] | None = None, driver: dict[str, Any] | None = None
+) -> AsyncIterator[tuple[VirtualRadio, BleInstrumentSimulator, BleInstrument]]:
+    sim_type, drv_type, drv_defaults = KINDS[kind]
+    folder = Path(tempfile.mkdtemp(dir="/tmp", prefix="radio-"))  # socket paths must be short
+    async with VirtualRadio(folder / "r.sock") as radio:
+        options = {"time_scale": 0.05, "auto_press_s": 0.2, "seed": 5, **(simulator or {})}
+        sim = sim_type("02:00:00:00:00:01", **options)
+        radio.add(sim.peripheral)
+        backend = BleBackend(
+            VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(radio.socket_path)}
+        )
+        drv = drv_type(
+            "dev-1",
+            sim.peripheral.name,
+            backend=backend,
+            backoff=FAST,
+            scan_timeout_s=1.0,
+            **{**drv_defaults, **(driver or {})},
+        )
+        await drv.start()
+        try:
+            assert await drv.wait_connected(5.0)
+            yield radio, sim, drv
+        finally:
+            await drv.close()
+            await sim.close()
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, 60))
+
+
+def last(updates: list[Any]) -> Any:
+    assert updates and isinstance(updates[-1], Final | Failure)
+    assert sum(isinstance(u, Final | Failure) for u in updates) == 1
+    return updates[-1]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_normal_measurement_then_another(kind: str) -> None:
+    async def scenario() -> None:
+        async with ble_rig(kind) as (_, sim, instrument):
+            for _ in range(2):  # the cuff hangs up after each: the driver reconnects by itself
+                updates = await measure(instrument, 15)
+                result = last(updates)
+                assert isinstance(result, Final), result
+                assert result.reading.quality is Quality.GOOD
+                assert any(isinstance(u, Progress) for u in updates)
+            assert instrument.battery_percent == 85
+            if kind != "oximeter":
+                assert sim.clock_set_to is not None  # the cabin set the device's clock
+
+    run(scenario())
+
+
+def test_the_cuff_pressure_rises_then_falls_live() -> None:
+    async def scenario() -> None:
+        async with ble_rig("bp") as (_, _sim, cuff):
+            updates = await measure(cuff, 15)
+            pressures = [u.cuff_pressure_mmhg for u in updates if isinstance(u, Progress)]
+            peak = pressures.index(max(pressures))
+            assert 0 < peak < len(pressures) - 1
+            assert pressures[:peak] == sorted(pressures[:peak])
+            reading = last(updates).reading
+            assert reading.get(Quantity.SYSTOLIC_MMHG) == pytest.approx(122, abs=4)
+            assert reading.get(Quantity.MEAN_ARTERIAL_MMHG) is not None
+
+    run(scenario())
+
+
+def test_an_unpaired_cuff_refuses_and_the_driver_says_so() -> None:
+    async def scenario() -> None:
+        sim_type, drv_type, _ = KINDS["bp"]
+        folder = Path(tempfile.mkdtemp(dir="/tmp", prefix="radio-"))
+        async with VirtualRadio(folder / "r.sock") as radio:
+            sim = sim_type("02:00:00:00:00:01", time_scale=0.05, auto_press_s=0.2)
+            radio.add(sim.peripheral)
+            backend = BleBackend(
+                VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(radio.socket_path)}
+            )
+            cuff = drv_type("bp", sim.peripheral.name, backend=backend, backoff=FAST, pair=False)
+            await cuff.start()
+            await asyncio.sleep(0.5)
+            assert cuff.availability is not Availability.CONNECTED
+            assert cuff.last_error is not None and "cannot connect" in cuff.last_error
+            await cuff.close()
+            await sim.close()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("scenario_", "flag"),
+    [
+        (Scenario.MOTION_ARTEFACT, ReadingFlag.BODY_MOVEMENT),
+        (Scenario.IRREGULAR_PULSE, ReadingFlag.IRREGULAR_PULSE),
+    ],
+)
+def test_the_cuffs_own_findings_travel_with_the_reading(
+    scenario_: Scenario, flag: ReadingFlag
+) -> None:
+    async def scenario() -> None:
+        async with ble_rig("bp", simulator={"scenario": scenario_}) as (_, _sim, cuff):
+            reading = last(await measure(cuff, 15)).reading
+            assert flag in reading.flags
+            expected = Quality.QUESTIONABLE if flag is ReadingFlag.BODY_MOVEMENT else Quality.GOOD
+            assert reading.quality is expected
+
+    run(scenario())
+
+
+def test_a_cuff_error_is_an_instruction() -> None:
+    async def scenario() -> None:
+        async with ble_rig("bp", simulator={"faults": frozenset({Fault.CUFF_ERROR})}) as (
+            _,
+            _s,
+            cuff,
+        ):
+            assert last(await measure(cuff, 15)).problem is Problem.CUFF_LOOSE
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.TRUNCATED])
+def test_an_unreadable_measurement_fails_never_passes_for_a_value(kind: str, fault: Fault) -> None:
+    async def scenario() -> None:
+        async with ble_rig(kind, simulator={"faults": frozenset({fault})}) as (_, _s, instrument):
+            updates = await measure(instrument, 15)
+            assert not any(isinstance(u, Final) for u in updates)
+            assert last(updates).problem in (
+                Problem.DEVICE_ERROR,
+                Problem.POOR_SIGNAL,
+                Problem.OUT_OF_RANGE,
+            )
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_out_of_range_values_are_refused(kind: str) -> None:
+    async def scenario() -> None:
+        async with ble_rig(kind, simulator={"faults": frozenset({Fault.OUT_OF_RANGE})}) as (
+            _,
+            _s,
+            instrument,
+        ):
+            assert last(await measure(instrument, 15)).problem is Problem.OUT_OF_RANGE
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_silence_is_no_response(kind: str) -> None:
+    async def scenario() -> None:
+        async with ble_rig(kind, simulator={"faults": frozenset({Fault.SILENCE})}) as (
+            _,
+            sim,
+            instrument,
+        ):
+            assert last(await measure(instrument, 2)).problem is Problem.NO_RESPONSE
+            sim.faults.clear()
+            assert isinstance(last(await measure(instrument, 15)), Final)
+
+    run(scenario())
+
+
+def test_low_battery_is_reported_and_flagged() -> None:
+    async def scenario() -> None:
+        async with ble_rig("thermometer", simulator={"faults": frozenset({Fault.LOW_BATTERY})}) as (
+            _,
+            _s,
+            t,
+        ):
+            assert t.battery_percent == 8
+            assert ReadingFlag.LOW_BATTERY in last(await measure(t, 15)).reading.flags
+
+    run(scenario())
+
+
+def test_no_finger_on_the_ble_oximeter() -> None:
+    async def scenario() -> None:
+        async with ble_rig("oximeter", simulator={"faults": frozenset({Fault.NO_FINGER})}) as (
+            _,
+            _s,
+            oxi,
+        ):
+            updates = await measure(oxi, 15)
+            assert any(isinstance(u, Progress) and u.problem is Problem.NO_FINGER for u in updates)
+            assert last(updates).problem is Problem.NO_FINGER
+
+    run(scenario())
+
+
+def test_stored_readings_are_taken_only_when_nothing_fresh_comes() -> None:
+    async def scenario() -> None:
+        simulator = {"stored_burst": True, "auto_press_s": None}
+        async with ble_rig("bp", simulator=simulator) as (_, sim, cuff):
+            assert isinstance(sim, BleBloodPressureSimulator)
+            sim.stored = [Physiology(141, 91, 80, 36.6, 97), Physiology(139, 88, 78, 36.6, 97)]
+            reading = last(await measure(cuff, 15)).reading
+            assert ReadingFlag.FROM_DEVICE_MEMORY in reading.flags
+            assert reading.get(Quantity.SYSTOLIC_MMHG) == 139  # the newest of the burst
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
+    async def scenario() -> None:
+        async with ble_rig(kind, simulator={"time_scale": 0.5}) as (radio, sim, instrument):
+            updates: list[Any] = []
+
+            async def measuring() -> None:
+                async for update in instrument.measure(15):
+                    updates.append(update)
+
+            task = asyncio.create_task(measuring())
+            while not any(isinstance(u, Progress) for u in updates):
+                await asyncio.sleep(0.02)
+            radio.set_link_loss(sim.peripheral.address)  # the patient walks off with it
+            await asyncio.wait_for(task, 5)
+            assert last(updates).problem is Problem.DISCONNECTED
+            await wait_for(instrument, Availability.CONNECTING, 5.0)
+            radio.set_link_loss(sim.peripheral.address, lost=False)
+            await wait_for(instrument, Availability.CONNECTED, 10.0)
+            sim.time_scale = 0.05
+            assert isinstance(last(await measure(instrument, 15)), Final)
+
+    run(scenario())
