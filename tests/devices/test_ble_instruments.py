@@ -30,7 +30,7 @@ from simulators.scenarios import Physiology, Scenario
 from tests.devices.serial_rig import measure, wait_for
 
 FAST = Backoff(first_s=0.05, max_s=0.2)
-KINDS = {
+KINDS: dict[str, tuple[type[BleInstrumentSimulator], type[BleInstrument], dict[str, Any]]] = {
     "bp": (BleBloodPressureSimulator, BleBloodPressureMonitor, {"pair": True}),
     "thermometer": (BleThermometerSimulator, BleThermometer, {}),
     "oximeter": (BlePulseOximeterSimulator, BlePulseOximeter, {"settle_s": 1.0, "give_up_s": 1.0}),
@@ -98,7 +98,11 @@ def test_the_cuff_pressure_rises_then_falls_live() -> None:
     async def scenario() -> None:
         async with ble_rig("bp") as (_, _sim, cuff):
             updates = await measure(cuff, 15)
-            pressures = [u.cuff_pressure_mmhg for u in updates if isinstance(u, Progress)]
+            pressures = [
+                u.cuff_pressure_mmhg
+                for u in updates
+                if isinstance(u, Progress) and u.cuff_pressure_mmhg is not None
+            ]
             peak = pressures.index(max(pressures))
             assert 0 < peak < len(pressures) - 1
             assert pressures[:peak] == sorted(pressures[:peak])
@@ -251,14 +255,16 @@ def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind, simulator={"time_scale": 0.5}) as (radio, sim, instrument):
             updates: list[Any] = []
+            started = asyncio.Event()
 
             async def measuring() -> None:
                 async for update in instrument.measure(15):
                     updates.append(update)
+                    if isinstance(update, Progress):
+                        started.set()
 
             task = asyncio.create_task(measuring())
-            while not any(isinstance(u, Progress) for u in updates):
-                await asyncio.sleep(0.02)
+            await asyncio.wait_for(started.wait(), 10)
             radio.set_link_loss(sim.peripheral.address)  # the patient walks off with it
             await asyncio.wait_for(task, 5)
             assert last(updates).problem is Problem.DISCONNECTED
