@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from devices.drivers.ble_instrument import BleInstrument
 from devices.instrument import Failure, Final, MeasurementUpdate, Problem, Progress
@@ -50,8 +51,8 @@ class BleBloodPressureMonitor(BleInstrument):
     measurement_characteristics = (gatt.INTERMEDIATE_CUFF_PRESSURE, gatt.BLOOD_PRESSURE_MEASUREMENT)
     writes_date_time = True
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, device_id: str, address: str, **kwargs: Any) -> None:
+        super().__init__(device_id, address, **kwargs)
         self._memory: list[Reading] = []
         self._started = datetime.now(UTC)
 

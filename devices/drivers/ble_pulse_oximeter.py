@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from devices.drivers.ble_instrument import BleInstrument
 from devices.drivers.oximetry import OximetrySample, OximetryWindow
@@ -34,9 +35,15 @@ class BlePulseOximeter(BleInstrument):
     measurement_characteristics = (gatt.PLX_CONTINUOUS_MEASUREMENT,)
 
     def __init__(
-        self, *args: object, settle_s: float = 6.0, give_up_s: float = 30.0, **kwargs: object
+        self,
+        device_id: str,
+        address: str,
+        *,
+        settle_s: float = 6.0,
+        give_up_s: float = 30.0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(device_id, address, **kwargs)
         self._settle_s = settle_s
         self._give_up_s = give_up_s
         self._window: OximetryWindow | None = None

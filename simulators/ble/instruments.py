@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
+from typing import Any
 
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import decode_date_time
@@ -33,11 +34,12 @@ INDICATE = frozenset({"indicate"})
 
 class BleInstrumentSimulator:
     measurement_uuid: str
+    default_name: str
 
     def __init__(
         self,
         address: str,
-        name: str,
+        name: str | None = None,
         *,
         scenario: Scenario = Scenario.NORMAL,
         faults: frozenset[Fault] = frozenset(),
@@ -57,7 +59,7 @@ class BleInstrumentSimulator:
         self.clock_set_to: datetime | None = None
         self.peripheral = VirtualPeripheral(
             address,
-            name,
+            name or self.default_name,
             [*self._profile(), *self._common_services()],
             pairing_required=pairing_required,
         )
@@ -160,12 +162,20 @@ class BleInstrumentSimulator:
 
 class BleBloodPressureSimulator(BleInstrumentSimulator):
     measurement_uuid = gatt.BLOOD_PRESSURE_MEASUREMENT
+    default_name = "SIM-BP"
 
-    def __init__(self, address: str, name: str = "SIM-BP", **kwargs: object) -> None:
+    def __init__(
+        self,
+        address: str,
+        name: str | None = None,
+        *,
+        stored_burst: bool = False,
+        pairing_required: bool = True,  # a real cuff must be paired
+        **kwargs: Any,
+    ) -> None:
         self.stored: list[Physiology] = []
-        self.stored_burst = bool(kwargs.pop("stored_burst", False))
-        kwargs.setdefault("pairing_required", True)  # a real cuff must be paired
-        super().__init__(address, name, **kwargs)  # type: ignore[arg-type]
+        self.stored_burst = stored_burst
+        super().__init__(address, name, pairing_required=pairing_required, **kwargs)
 
     def _profile(self) -> list[GattService]:
         features = frozenset(gatt.BpFeature)
@@ -254,9 +264,7 @@ class BleBloodPressureSimulator(BleInstrumentSimulator):
 
 class BleThermometerSimulator(BleInstrumentSimulator):
     measurement_uuid = gatt.TEMPERATURE_MEASUREMENT
-
-    def __init__(self, address: str, name: str = "SIM-THERMO", **kwargs: object) -> None:
-        super().__init__(address, name, **kwargs)  # type: ignore[arg-type]
+    default_name = "SIM-THERMO"
 
     def _profile(self) -> list[GattService]:
         return [
@@ -299,9 +307,7 @@ class BleThermometerSimulator(BleInstrumentSimulator):
 
 class BlePulseOximeterSimulator(BleInstrumentSimulator):
     measurement_uuid = gatt.PLX_CONTINUOUS_MEASUREMENT
-
-    def __init__(self, address: str, name: str = "SIM-OXI", **kwargs: object) -> None:
-        super().__init__(address, name, **kwargs)  # type: ignore[arg-type]
+    default_name = "SIM-OXI"
 
     def _profile(self) -> list[GattService]:
         features = gatt.PlxFeatures(
