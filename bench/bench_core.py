@@ -43,7 +43,7 @@ from kiosk.app import start_core
 from kiosk.config import load_config
 t_imported = time.monotonic()
 async def main():
-    core = await start_core(load_config(None), Path(sys.argv[1]))
+    core = await start_core(load_config(None), Path(sys.argv[1]), instruments={})
     ready = time.monotonic()
     await core.aclose()
     return ready

@@ -11,14 +11,19 @@ import contextlib
 import logging
 import os
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
+from devices.drivers.ble_instrument import BleBackend
+from devices.errors import DeviceError
 from devices.instrument import Instrument
+from devices.registry import InstrumentSpec, build_instruments
+from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
 from kiosk.bus import EventBus
 from kiosk.config import Config
 from kiosk.consultation import Consultation
-from kiosk.errors import KeyUnavailableError
+from kiosk.errors import ConfigError, KeyUnavailableError
 from kiosk.measurements import Measurements
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
@@ -27,6 +32,11 @@ from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_ke
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
+SIMULATED = "simulated"
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -38,6 +48,7 @@ class KioskCore:
     store: AsyncStore
     consultation: Consultation
     measurements: Measurements
+    simulators: Stoppable | None = None
     _ticker: asyncio.Task[None] | None = None
 
     def start_ticker(self) -> None:
@@ -56,6 +67,8 @@ class KioskCore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.measurements.close()
+        if self.simulators is not None:
+            await self.simulators.stop()
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
@@ -90,7 +103,9 @@ async def start_core(
     create_key: bool = False,
     instruments: Mapping[str, Instrument] | None = None,
 ) -> KioskCore:
-    """Build the core and open the store; the cabin is ready when this returns."""
+    """Build the core and open the store; the cabin is ready when this returns. The
+    instruments are those of the configuration unless given (tests give their own, or none);
+    their drivers connect in the background."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     key = await asyncio.to_thread(
         database_key, config, data_dir, os.environ if env is None else env, create=create_key
@@ -111,7 +126,47 @@ async def start_core(
     )
     session = Session(bus, clock or SystemClock(), timeouts)
     consultation = Consultation(session, store, bus)
-    measurements = Measurements(instruments or {}, consultation, store, bus)
+    simulators: Stoppable | None = None
+    try:
+        if instruments is None:
+            instruments, simulators = await instruments_from(config, data_dir)
+    except DeviceError as exc:
+        await store.close()
+        raise ConfigError(str(exc)) from exc
+    measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
-    log.info("core.ready cabin=%s", config.cabin.id)
-    return KioskCore(config, data_dir, bus, session, store, consultation, measurements)
+    log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
+    return KioskCore(config, data_dir, bus, session, store, consultation, measurements, simulators)
+
+
+async def instruments_from(
+    config: Config, data_dir: Path
+) -> tuple[dict[str, Instrument], Stoppable | None]:
+    """The configuration's instruments. Those whose address is "simulated" are served by the
+    simulators, started here: serial ones on ptys, BLE ones on a virtual radio that every BLE
+    driver then reaches through bleak's virtual backend (the composition root is the one place
+    that may choose that)."""
+    specs = [
+        InstrumentSpec(i.id, i.kind, i.transport, i.address, i.model) for i in config.instruments
+    ]
+    simulated = [s for s in specs if s.address == SIMULATED]
+    if not simulated:
+        return build_instruments(specs), None
+    from simulators.cabin import SimulatedCabin, SimulatedEntry  # noqa: PLC0415 - demo only
+
+    cabin = SimulatedCabin(
+        data_dir / "simulators",
+        [SimulatedEntry(s.id, s.transport, s.resolved_model) for s in simulated],
+    )
+    await cabin.start()
+    resolved = [
+        replace(s, address=cabin.address(s.id)) if s.address == SIMULATED else s for s in specs
+    ]
+    backend = BleBackend(
+        VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(cabin.radio_path)}
+    )
+    try:
+        return build_instruments(resolved, ble_backend=backend), cabin
+    except DeviceError:
+        await cabin.stop()
+        raise

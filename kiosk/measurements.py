@@ -68,6 +68,8 @@ class Measurements:
         async for update in instrument.measure(timeout_s):
             if isinstance(update, Final):
                 await self._consultation.record_reading(update.reading)
+            else:
+                self._consultation.session.touch()  # a measurement under way: someone is there
             yield update
 
     def _on_status(self, status: DeviceStatus) -> None:

@@ -47,7 +47,9 @@ QPushButton {
     min-height: 120px; min-width: 240px; font-size: 40px; border-radius: 16px;
     padding: 0 32px; color: #111111; background: #e9edf3; border: 3px solid #3d4a5c;
 }
-QPushButton#primary { color: #ffffff; background: #0b3d91; border-color: #0b3d91; }
+QPushButton#primary, QPushButton[emphasis="true"] {
+    color: #ffffff; background: #0b3d91; border-color: #0b3d91;
+}
 QPushButton#language { min-width: 160px; font-size: 32px; }
 QLineEdit { font-size: 40px; min-height: 96px; padding: 0 16px; border: 3px solid #3d4a5c; }
 QWidget#overlay { background: #fff8e1; }

@@ -220,6 +220,9 @@ class VitalsPage(QWidget):
             self._status.setText("")
             self._start.hide()
             self._skip.hide()
+            self._finish.setProperty("emphasis", True)  # now the one thing to do
+            self._finish.style().unpolish(self._finish)
+            self._finish.style().polish(self._finish)
             return
         instrument = self._steps[self._index]
         count = (

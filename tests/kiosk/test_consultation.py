@@ -37,7 +37,11 @@ def with_core(tmp_path: Path, body: Callable[[KioskCore, FakeClock], Awaitable[N
     async def scenario() -> None:
         clock = FakeClock()
         core = await start_core(
-            load_config(None), tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, clock=clock
+            load_config(None),
+            tmp_path,
+            env={"CABIN_DB_KEY": KEY.hex()},
+            clock=clock,
+            instruments={},
         )
         try:
             await body(core, clock)

@@ -699,7 +699,7 @@ def test_start_core_creates_then_reuses_the_key_and_never_replaces_it(tmp_path: 
     db = data_dir / "cabin.db"
 
     async def first_run() -> str:
-        core = await start_core(config, data_dir, env={}, create_key=True)
+        core = await start_core(config, data_dir, env={}, create_key=True, instruments={})
         try:
             patient_id = await core.store.run(Store.add_patient, PATIENT)
             return await core.store.run(Store.start_consultation, patient_id, "fr")
@@ -713,7 +713,7 @@ def test_start_core_creates_then_reuses_the_key_and_never_replaces_it(tmp_path: 
     assert db.exists()
 
     async def second_run() -> str | None:
-        core = await start_core(config, data_dir, env={}, create_key=True)
+        core = await start_core(config, data_dir, env={}, create_key=True, instruments={})
         try:
             assert await core.store.run(Store.count, "patients") == 1
             return await core.store.run(Store.consultation_ended, consultation_id)
@@ -727,14 +727,14 @@ def test_start_core_creates_then_reuses_the_key_and_never_replaces_it(tmp_path: 
     key_file.unlink()
     before = folder_state(data_dir)
     with pytest.raises(KeyUnavailableError):
-        asyncio.run(start_core(config, data_dir, env={}, create_key=True))
+        asyncio.run(start_core(config, data_dir, env={}, create_key=True, instruments={}))
     assert not key_file.exists()  # no new key next to a database it cannot open
     assert folder_state(data_dir) == before
 
     wrong = DatabaseKey.generate().hex()
     env = {"CABIN_DB_KEY": wrong}
     with pytest.raises(WrongKeyError) as caught:
-        asyncio.run(start_core(config, data_dir, env=env, create_key=True))
+        asyncio.run(start_core(config, data_dir, env=env, create_key=True, instruments={}))
     assert "CABIN_DB_KEY" not in env
     assert wrong not in str(caught.value)
     assert not key_file.exists()
@@ -743,7 +743,7 @@ def test_start_core_creates_then_reuses_the_key_and_never_replaces_it(tmp_path: 
     env = {"CABIN_DB_KEY": key_text.strip()}  # the right key, given through the environment
 
     async def third_run() -> int:
-        core = await start_core(config, data_dir, env=env)
+        core = await start_core(config, data_dir, env=env, instruments={})
         try:
             return await core.store.run(Store.count, "patients")
         finally:
@@ -755,5 +755,5 @@ def test_start_core_creates_then_reuses_the_key_and_never_replaces_it(tmp_path: 
 def test_start_core_without_create_needs_a_key(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with pytest.raises(KeyUnavailableError, match="no database key"):
-        asyncio.run(start_core(load_config(None), data_dir, env={}))
+        asyncio.run(start_core(load_config(None), data_dir, env={}, instruments={}))
     assert sorted(p.name for p in data_dir.iterdir()) == []

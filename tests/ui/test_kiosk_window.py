@@ -70,7 +70,11 @@ class Cabin:
 
 async def make(tmp_path: Path, app: QApplication, language: str) -> Cabin:
     core = await start_core(
-        load_config(None), tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, clock=FakeClock()
+        load_config(None),
+        tmp_path,
+        env={"CABIN_DB_KEY": KEY.hex()},
+        clock=FakeClock(),
+        instruments={},
     )
     languages = LanguageSwitcher(app)
     languages.set(language)
