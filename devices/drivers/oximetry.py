@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from devices.instrument import Failure, Final, MeasurementUpdate, Problem, Progress
-from devices.plausibility import implausible
+from devices.plausibility import PLAUSIBLE, implausible
 from devices.reading import (
     QUESTIONABLE_FLAGS,
     Quality,
@@ -28,6 +28,7 @@ from devices.reading import (
 )
 
 PULSE_SPREAD_MOVING_BPM = 25.0  # pulse max-min within the span above this: the patient moved
+SENSOR_PROBLEM_CONFIRM_S = 1.0  # the sensor said to be off or broken for this long, unbroken
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +63,19 @@ class OximetryWindow:
         self._span: list[tuple[float, OximetrySample]] = []
         self._weak = 0
         self._low_battery = False
+        self._sensor_since: float | None = None
 
     def add(self, sample: OximetrySample) -> MeasurementUpdate | None:
         now = self._clock()
         self._low_battery |= sample.low_battery
         if sample.sensor_problem is not None:
-            return Failure(sample.sensor_problem, "the oximeter reports a sensor problem")
+            # One frame is not enough: a line error can look like "probe unplugged".
+            if self._sensor_since is None:
+                self._sensor_since = now
+            if now - self._sensor_since >= SENSOR_PROBLEM_CONFIRM_S:
+                return Failure(sample.sensor_problem, "the oximeter reports a sensor problem")
+            return None
+        self._sensor_since = None
         problem = self._problem_of(sample)
         if problem is not None:
             if problem is Problem.NO_FINGER:
@@ -94,6 +102,13 @@ class OximetryWindow:
             return Problem.NO_FINGER
         if not sample.signal_ok or sample.spo2_percent is None or sample.pulse_bpm is None:
             return Problem.POOR_SIGNAL
+        spo2_low, spo2_high = PLAUSIBLE[Quantity.SPO2_PERCENT]
+        pulse_low, pulse_high = PLAUSIBLE[Quantity.PULSE_BPM]
+        if not (
+            spo2_low <= sample.spo2_percent <= spo2_high
+            and pulse_low <= sample.pulse_bpm <= pulse_high
+        ):
+            return Problem.OUT_OF_RANGE  # never shown, never kept: noise or a sensor in trouble
         return None
 
     def _progress(self, now: float, progress: Progress) -> Progress | None:

@@ -23,6 +23,10 @@ class DeviceSilent(TransportError):
     """The device stopped talking while it should have been."""
 
 
+NOISE_WINDOW_BYTES = 200  # judge the line once this much has arrived during a measurement
+NOISE_LIMIT = 0.5  # more than half of it unreadable: the line is noise, not the device
+
+
 class SerialInstrument(Instrument):
     baudrate: int
     silence_s: float = 3.0
@@ -31,6 +35,11 @@ class SerialInstrument(Instrument):
         super().__init__(device_id, backoff=backoff)
         self.port = SerialPort(path, self.baudrate)
         self.discarded_bytes = 0
+        self._received = 0  # bytes, and bytes thrown away, since the measurement began
+        self._thrown = 0
+
+    def _reset_measurement(self) -> None:
+        self._received = self._thrown = 0
 
     @property
     def expects_traffic(self) -> bool:
@@ -54,13 +63,20 @@ class SerialInstrument(Instrument):
                 raise DeviceSilent(f"{self.device_id} went silent") from None
             self._on_bytes(data)
             discarded = self._discarded()
-            if discarded > self.discarded_bytes:
-                log.warning(
-                    "device.garbage device=%s bytes=%d",
-                    self.device_id,
-                    discarded - self.discarded_bytes,
-                )
-                self.discarded_bytes = discarded
+            thrown, self.discarded_bytes = discarded - self.discarded_bytes, discarded
+            if thrown:
+                log.warning("device.garbage device=%s bytes=%d", self.device_id, thrown)
+            self._judge_line(len(data), thrown)
+
+    def _judge_line(self, received: int, thrown: int) -> None:
+        """A line that is mostly noise (a wrong speed, a failing cable) must not yield a value
+        that happened to decode from it."""
+        if not self.measuring:
+            return
+        self._received += received
+        self._thrown += thrown
+        if self._received >= NOISE_WINDOW_BYTES and self._thrown > NOISE_LIMIT * self._received:
+            self._emit(Failure(Problem.DEVICE_ERROR, "the serial line is noise (speed? cable?)"))
 
     @abc.abstractmethod
     def _on_bytes(self, data: bytes) -> None:

@@ -291,3 +291,16 @@ def test_unplugged_during_a_measurement_then_plugged_back(
             assert isinstance((await measure(instrument))[-1], Final)
 
     run(scenario())
+
+
+def test_a_line_at_the_wrong_speed_gives_no_value(tmp_path: Path) -> None:
+    class WrongSpeed(Cms50LegacyOximeter):
+        baudrate = 9600  # the device talks at 19200: the cabin hears noise
+
+    async def scenario() -> None:
+        async with rig(Cms50LegacySimulator, WrongSpeed, tmp_path, driver=OXIMETER) as (_, oxi):
+            updates = await measure(oxi)
+            assert not any(isinstance(u, Final) for u in updates)
+            assert failure(updates).problem in (Problem.DEVICE_ERROR, Problem.POOR_SIGNAL)
+
+    run(scenario())
