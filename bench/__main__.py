@@ -2,6 +2,6 @@
 
 import sys
 
-from bench import bench_core
+from bench import bench_core, bench_devices
 
-sys.exit(bench_core.main())
+sys.exit(bench_core.main(sys.argv[1:]) or bench_devices.main(sys.argv[1:]))
