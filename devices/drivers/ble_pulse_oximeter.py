@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from devices.drivers.ble_instrument import BleInstrument
-from devices.drivers.oximetry import OximetrySample, OximetryWindow
+from devices.drivers.oximetry import OximetryMeasurement, OximetrySample
 from devices.instrument import Problem
 from devices.protocols import gatt
 from devices.reading import ReadingKind
@@ -44,18 +44,14 @@ class BlePulseOximeter(BleInstrument):
         **kwargs: Any,
     ) -> None:
         super().__init__(device_id, address, **kwargs)
-        self._settle_s = settle_s
-        self._give_up_s = give_up_s
-        self._window: OximetryWindow | None = None
+        self._oximetry = OximetryMeasurement(device_id, settle_s=settle_s, give_up_s=give_up_s)
 
     async def _begin_measurement(self) -> None:
-        self._window = OximetryWindow(
-            self.device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
-        )
+        self._oximetry.begin()
         await super()._begin_measurement()
 
     async def _end_measurement(self) -> None:
-        self._window = None
+        self._oximetry.end()
         await super()._end_measurement()
 
     def _on_value(self, uuid: str, data: bytes) -> None:
@@ -70,5 +66,5 @@ class BlePulseOximeter(BleInstrument):
             sensor_problem=Problem.PROBE_UNPLUGGED if device & _BROKEN else None,
             low_battery=self.low_battery,
         )
-        if self._window is not None and (update := self._window.add(sample)) is not None:
+        if (update := self._oximetry.add(sample)) is not None:
             self._emit(update)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from devices.drivers.oximetry import OximetrySample, OximetryWindow
+from devices.drivers.oximetry import OximetryMeasurement, OximetrySample
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.instrument import Backoff, Problem
 from devices.protocols import cms50
@@ -28,20 +28,16 @@ class _Cms50(SerialInstrument):
         backoff: Backoff | None = None,
     ) -> None:
         super().__init__(device_id, path, backoff=backoff)
-        self._settle_s = settle_s
-        self._give_up_s = give_up_s
-        self._window: OximetryWindow | None = None
+        self._oximetry = OximetryMeasurement(device_id, settle_s=settle_s, give_up_s=give_up_s)
 
     async def _begin_measurement(self) -> None:
-        self._window = OximetryWindow(
-            self.device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
-        )
+        self._oximetry.begin()
 
     async def _end_measurement(self) -> None:
-        self._window = None
+        self._oximetry.end()
 
     def _sample(self, sample: OximetrySample) -> None:
-        if self._window is not None and (update := self._window.add(sample)) is not None:
+        if (update := self._oximetry.add(sample)) is not None:
             self._emit(update)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.drivers.oximetry import OximetrySample, OximetryWindow
+from devices.drivers.oximetry import OximetryMeasurement, OximetrySample
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.protocols import nonin
 from devices.reading import ReadingKind
@@ -26,17 +26,13 @@ class NoninAsciiOximeter(SerialInstrument):
     ):
         super().__init__(device_id, path, **kwargs)
         self._decoder = nonin.AsciiStreamDecoder()
-        self._settle_s = settle_s
-        self._give_up_s = give_up_s
-        self._window: OximetryWindow | None = None
+        self._oximetry = OximetryMeasurement(device_id, settle_s=settle_s, give_up_s=give_up_s)
 
     async def _begin_measurement(self) -> None:
-        self._window = OximetryWindow(
-            self.device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
-        )
+        self._oximetry.begin()
 
     async def _end_measurement(self) -> None:
-        self._window = None
+        self._oximetry.end()
 
     def _on_bytes(self, data: bytes) -> None:
         for line in self._decoder.feed(data):
@@ -46,7 +42,7 @@ class NoninAsciiOximeter(SerialInstrument):
                 pulse_bpm=line.pulse_rate_bpm,
                 finger_present=not missing,  # "---": no finger (or no signal) on this model
             )
-            if self._window is not None and (update := self._window.add(sample)) is not None:
+            if (update := self._oximetry.add(sample)) is not None:
                 self._emit(update)
 
     def _discarded(self) -> int:

@@ -147,3 +147,25 @@ class OximetryWindow:
         if implausible(reading):
             return Failure(Problem.OUT_OF_RANGE, "the oximeter gave values that cannot be true")
         return Final(reading)
+
+
+class OximetryMeasurement:
+    """The window of the measurement under way, for any oximeter driver: opened when the
+    measurement begins, fed every sample, closed when it ends."""
+
+    def __init__(self, device_id: str, *, settle_s: float, give_up_s: float) -> None:
+        self._device_id = device_id
+        self._settle_s = settle_s
+        self._give_up_s = give_up_s
+        self._window: OximetryWindow | None = None
+
+    def begin(self) -> None:
+        self._window = OximetryWindow(
+            self._device_id, settle_s=self._settle_s, give_up_s=self._give_up_s
+        )
+
+    def end(self) -> None:
+        self._window = None
+
+    def add(self, sample: OximetrySample) -> MeasurementUpdate | None:
+        return self._window.add(sample) if self._window is not None else None

@@ -46,6 +46,7 @@ import enum
 from dataclasses import dataclass
 
 from devices.errors import DecodeError, EncodeError
+from devices.protocols.sync_bit_stream import SyncBitStreamDecoder
 
 SYNC_BIT = 0x80
 _LOW_7_BITS = 0x7F
@@ -162,43 +163,11 @@ def encode_legacy_frame(frame: LegacyFrame) -> bytes:
     )
 
 
-class LegacyStreamDecoder:
-    """Cuts the old generation's byte stream into frames; keeps a partial frame between calls.
-
-    A byte with the sync bit always starts a new frame (an unfinished one is dropped); bytes
-    without it outside a frame are skipped. ``discarded_bytes`` counts every byte not in a
-    returned frame, ``bad_frames`` the unfinished or undecodable frames. Never raises.
-    """
+class LegacyStreamDecoder(SyncBitStreamDecoder[LegacyFrame]):
+    """Cuts the stream into LegacyFrames on the sync bit (see ``SyncBitStreamDecoder``)."""
 
     def __init__(self) -> None:
-        self._frame = bytearray()
-        self.discarded_bytes = 0
-        self.bad_frames = 0
-
-    def _drop_frame(self) -> None:
-        self.bad_frames += 1
-        self.discarded_bytes += len(self._frame)
-        self._frame.clear()
-
-    def feed(self, data: bytes) -> list[LegacyFrame]:
-        frames: list[LegacyFrame] = []
-        for byte in bytes(data):
-            if byte & SYNC_BIT:
-                if self._frame:
-                    self._drop_frame()
-                self._frame.append(byte)
-            elif not self._frame:
-                self.discarded_bytes += 1
-            else:
-                self._frame.append(byte)
-                if len(self._frame) == LEGACY_FRAME_SIZE:
-                    try:
-                        frames.append(decode_legacy_frame(bytes(self._frame)))
-                    except DecodeError:
-                        self._drop_frame()
-                    else:
-                        self._frame.clear()
-        return frames
+        super().__init__(LEGACY_FRAME_SIZE, decode_legacy_frame)
 
 
 # ------------------------------------------------------------------------------ new generation

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass
 
 from devices.errors import DecodeError, EncodeError
+from devices.protocols.sync_bit_stream import SyncBitStreamDecoder
 
 NONIN_BAUD = 9600
 PULSE_RATE_MAX_BPM = 350
@@ -239,39 +240,8 @@ def encode_df8_frame(frame: Df8Frame) -> bytes:
     return bytes([status1, pulse_rate & 0x7F, spo2, status2])
 
 
-class Df8StreamDecoder:
-    """Cuts the Data Format 8 stream into frames on the sync bit; keeps a partial frame between
-    calls. A byte with the sync bit always starts a new frame (an unfinished one is dropped).
-    ``discarded_bytes`` counts every byte not in a returned frame, ``bad_frames`` the unfinished
-    or undecodable frames. Never raises.
-    """
+class Df8StreamDecoder(SyncBitStreamDecoder[Df8Frame]):
+    """Cuts the stream into Df8Frames on the sync bit (see ``SyncBitStreamDecoder``)."""
 
     def __init__(self) -> None:
-        self._frame = bytearray()
-        self.discarded_bytes = 0
-        self.bad_frames = 0
-
-    def _drop_frame(self) -> None:
-        self.bad_frames += 1
-        self.discarded_bytes += len(self._frame)
-        self._frame.clear()
-
-    def feed(self, data: bytes) -> list[Df8Frame]:
-        frames: list[Df8Frame] = []
-        for byte in bytes(data):
-            if byte & DF8_SYNC_BIT:
-                if self._frame:
-                    self._drop_frame()
-                self._frame.append(byte)
-            elif not self._frame:
-                self.discarded_bytes += 1
-            else:
-                self._frame.append(byte)
-                if len(self._frame) == DF8_FRAME_SIZE:
-                    try:
-                        frames.append(decode_df8_frame(bytes(self._frame)))
-                    except DecodeError:
-                        self._drop_frame()
-                    else:
-                        self._frame.clear()
-        return frames
+        super().__init__(DF8_FRAME_SIZE, decode_df8_frame)
