@@ -20,6 +20,7 @@ from devices.errors import DeviceError
 from devices.instrument import Instrument
 from devices.registry import InstrumentSpec, build_instruments
 from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
+from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config
 from kiosk.consultation import Consultation
@@ -48,6 +49,7 @@ class KioskCore:
     store: AsyncStore
     consultation: Consultation
     measurements: Measurements
+    assistant: Assistant
     simulators: Stoppable | None = None
     _ticker: asyncio.Task[None] | None = None
 
@@ -66,6 +68,7 @@ class KioskCore:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        await self.assistant.aclose()
         await self.measurements.close()
         if self.simulators is not None:
             await self.simulators.stop()
@@ -107,8 +110,10 @@ async def start_core(
     instruments are those of the configuration unless given (tests give their own, or none);
     their drivers connect in the background."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    environment = os.environ if env is None else env
+    # A closure, not arguments: an executor that logs what it runs must never see the key.
     key = await asyncio.to_thread(
-        database_key, config, data_dir, os.environ if env is None else env, create=create_key
+        lambda: database_key(config, data_dir, environment, create=create_key)
     )
     store = await AsyncStore.open(
         config.resolve(data_dir, config.store.path),
@@ -124,7 +129,8 @@ async def start_core(
         still_there_countdown_s=config.session.still_there_countdown_s,
         assistant_s=config.session.assistant_timeout_s,
     )
-    session = Session(bus, clock or SystemClock(), timeouts)
+    clock = clock or SystemClock()
+    session = Session(bus, clock, timeouts)
     consultation = Consultation(session, store, bus)
     simulators: Stoppable | None = None
     try:
@@ -135,8 +141,13 @@ async def start_core(
         raise ConfigError(str(exc)) from exc
     measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
+    assistant = Assistant(
+        store, session, bus, measurements, config.assistant, clock, cabin_id=config.cabin.id
+    )
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
-    return KioskCore(config, data_dir, bus, session, store, consultation, measurements, simulators)
+    return KioskCore(
+        config, data_dir, bus, session, store, consultation, measurements, assistant, simulators
+    )
 
 
 async def instruments_from(

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import argon2
 import msgspec
 
 from kiosk.errors import ConfigError
@@ -59,6 +60,25 @@ class SessionSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     assistant_timeout_s: PositiveSeconds = 120.0
 
 
+class AssistantSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The PIN-protected assistant mode. ``pin_hash`` is an argon2 encoded hash (make one with
+    ``python -m kiosk.assistant set-pin``); empty, the mode cannot be opened."""
+
+    pin_hash: str = ""
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5  # wrong PINs in a row...
+    lockout_s: PositiveSeconds = 300.0  # ...then locked for this long
+
+    def __post_init__(self) -> None:
+        if self.pin_hash:
+            try:
+                argon2.extract_parameters(self.pin_hash)
+            except argon2.exceptions.InvalidHashError:
+                raise ValueError(
+                    "`pin_hash` is not an argon2 hash; make one with"
+                    " `python -m kiosk.assistant set-pin`"
+                ) from None
+
+
 class InstrumentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: Identifier
     kind: Literal["blood_pressure", "thermometer", "pulse_oximeter"]
@@ -77,6 +97,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     hub: HubSection
     printer: PrinterSection
     session: SessionSection
+    assistant: AssistantSection
     instruments: list[InstrumentSection] = []
 
     def __post_init__(self) -> None:

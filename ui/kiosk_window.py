@@ -11,16 +11,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import date
+from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,33 +27,28 @@ from PySide6.QtWidgets import (
 from kiosk.app import KioskCore
 from kiosk.errors import KioskError
 from kiosk.events import SessionStateChanged
-from kiosk.patient import PatientIdentity
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
 from ui.i18n import qm_file
+from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
+from ui.theme import CALM, HIGH_CONTRAST, Theme
 from ui.vitals_page import VitalsPage
 
 log = logging.getLogger(__name__)
 
-STYLE = """
-QWidget#kiosk { background: #ffffff; }
-QLabel { color: #111111; font-size: 36px; }
-QLabel#title { font-size: 56px; font-weight: 600; }
-QLabel#banner { color: #7a0000; background: #fff1f1; padding: 16px; }
-QLabel#cabin { font-size: 28px; color: #333333; }
-QPushButton {
-    min-height: 120px; min-width: 240px; font-size: 40px; border-radius: 16px;
-    padding: 0 32px; color: #111111; background: #e9edf3; border: 3px solid #3d4a5c;
-}
-QPushButton#primary, QPushButton[emphasis="true"] {
-    color: #ffffff; background: #0b3d91; border-color: #0b3d91;
-}
-QPushButton#language { min-width: 160px; font-size: 32px; }
-QLineEdit { font-size: 40px; min-height: 96px; padding: 0 16px; border: 3px solid #3d4a5c; }
-QWidget#overlay { background: #fff8e1; }
-"""
 
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+
+
+class SpeakerLike(Protocol):
+    """What the window needs of a voice (ui.speech.Speaker)."""
+
+    @property
+    def muted(self) -> bool: ...
+
+    def set_muted(self, muted: bool) -> None: ...
+
+    def speak(self, text: str, language: str) -> None: ...
 
 
 class LanguageSwitcher:
@@ -89,10 +82,14 @@ class TouchWatcher(QObject):
 
 
 class KioskWindow(QWidget):
-    def __init__(self, core: KioskCore, languages: LanguageSwitcher) -> None:
+    def __init__(
+        self, core: KioskCore, languages: LanguageSwitcher, speaker: SpeakerLike | None = None
+    ) -> None:
         super().__init__()
         self.setObjectName("kiosk")
-        self.setStyleSheet(STYLE)
+        self._theme = CALM
+        self.setStyleSheet(self._theme.stylesheet())
+        self._speaker = speaker
         self._core = core
         self._languages = languages
         self._intents = IntentRunner(self._show_error)
@@ -102,13 +99,22 @@ class KioskWindow(QWidget):
         self._cabin = QLabel(core.config.cabin.name)
         self._cabin.setObjectName("cabin")
         top = QHBoxLayout()
-        top.addWidget(self._cabin, 1)
+        top.setSpacing(12)
         for language, name in LANGUAGE_NAMES.items():
             button = QPushButton(name)
             button.setObjectName("language")
             button.setProperty("language", language)
             button.clicked.connect(lambda _=False, lang=language: self._switch_language(lang))
             top.addWidget(button)
+        self._mute = QPushButton()
+        self._mute.setObjectName("toolbar")
+        self._mute.clicked.connect(self._toggle_mute)
+        self._contrast = QPushButton()
+        self._contrast.setObjectName("toolbar")
+        self._contrast.clicked.connect(self._toggle_theme)
+        top.addWidget(self._mute)
+        self._mute.setVisible(speaker is not None)
+        top.addWidget(self._contrast)
         self._content = QVBoxLayout()
         self._banner = QLabel()
         self._banner.setObjectName("banner")
@@ -117,6 +123,7 @@ class KioskWindow(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(48, 32, 48, 48)
         root.setSpacing(32)
+        root.addWidget(self._cabin)
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
@@ -137,6 +144,12 @@ class KioskWindow(QWidget):
         if event.type() == QEvent.Type.LanguageChange:
             self.show_state()
         super().changeEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        landscape = event.size().width() > event.size().height()
+        if landscape != (event.oldSize().width() > event.oldSize().height()):
+            self.show_state()  # a page lays itself out for the orientation it is built in
+        super().resizeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._subscription.cancel()
@@ -159,6 +172,9 @@ class KioskWindow(QWidget):
         self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
         self._content.addWidget(self._page)
         self._page.show()
+        self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
+        self._contrast.setText(self.tr("Contrast"))
+        self._speak_page()
         if self._banner_text is None:
             self._banner.hide()
         self._banner_text = None
@@ -170,6 +186,31 @@ class KioskWindow(QWidget):
         )
         self._banner.setText(self._banner_text)
         self._banner.show()
+
+    # --- speech, contrast ------------------------------------------------------------------
+    def _muted(self) -> bool:
+        return self._speaker is None or self._speaker.muted
+
+    def _toggle_mute(self) -> None:
+        if self._speaker is not None:
+            self._speaker.set_muted(not self._speaker.muted)
+            self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
+            self._speak_page()
+
+    def _speak_page(self) -> None:
+        """Say the page's title and first text, in the screen's language."""
+        if self._speaker is None or self._page is None:
+            return
+        labels = [label.text() for label in self._page.findChildren(QLabel) if label.text()]
+        self._speaker.speak(" ".join(labels[:2]), self._languages.language)
+
+    def _toggle_theme(self) -> None:
+        self._theme = HIGH_CONTRAST if self._theme is CALM else CALM
+        self.setStyleSheet(self._theme.stylesheet())
+
+    @property
+    def theme(self) -> Theme:
+        return self._theme
 
     def _switch_language(self, language: str) -> None:
         self._languages.set(language)
@@ -233,39 +274,17 @@ class KioskWindow(QWidget):
         )
 
     def _identify(self) -> QWidget:
-        form_widget = QWidget()
-        form = QFormLayout(form_widget)
-        family = QLineEdit()
-        family.setObjectName("family_name")
-        given = QLineEdit()
-        given.setObjectName("given_names")
-        birth = QLineEdit()
-        birth.setObjectName("birth_date")
-        birth.setPlaceholderText(self.tr("DD/MM/YYYY"))
-        form.addRow(self.tr("Family name"), family)
-        form.addRow(self.tr("Given names"), given)
-        form.addRow(self.tr("Date of birth"), birth)
-
-        def submit() -> None:
-            try:
-                day, month, year = (int(part) for part in birth.text().split("/"))
-                patient = PatientIdentity(family.text(), given.text(), date(year, month, day))
-            except ValueError:
-                self._banner_text = self.tr("Please check your name and your date of birth.")
-                self._banner.setText(self._banner_text)
-                self._banner.show()
-                return
-            self._intents.run(self._core.consultation.identify(patient))
-
-        return self._page_of(
-            self.tr("Who are you?"),
-            self.tr("Your name and date of birth let the doctor find your record."),
-            [
-                ("primary", self.tr("Continue"), submit),
-                ("back", self.tr("Back"), lambda: self._core.session.advance(SessionState.WELCOME)),
-            ],
-            extra=form_widget,
+        return IdentifyPage(
+            lambda patient: self._intents.run(self._core.consultation.identify(patient)),
+            lambda: self._core.session.advance(SessionState.WELCOME),
+            self._show_problem,
+            landscape=self.width() > self.height(),
         )
+
+    def _show_problem(self, text: str) -> None:
+        self._banner_text = text
+        self._banner.setText(text)
+        self._banner.show()
 
     def _consent(self) -> QWidget:
         c = self._core.consultation

@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # qasync's debug lines print every callback with its arguments: never in the cabin's log.
+    logging.getLogger("qasync").setLevel(logging.INFO)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     scripted = args.mode == "demo" and (args.scripted or not has_display)
     if scripted or not has_display:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 from kiosk.app import KioskCore
@@ -82,6 +82,9 @@ class Script:
 
     async def shot(self, name: str, played_by_script: str | None = None) -> None:
         await asyncio.sleep(0.05)  # let the page lay itself out (no nested Qt event loop)
+        layout = self.window.layout()
+        if layout is not None:
+            layout.activate()
         number = len(self.report.steps) + 1
         filename = f"{number:02d}-{name}.png"
         if not self.window.grab().save(str(self.out / filename)):
@@ -102,13 +105,22 @@ class Script:
     def tap(self, name: str) -> None:
         _press(self._visible(QPushButton, name))
 
-    def type_into(self, name: str, text: str) -> None:
-        field_ = self._visible(QLineEdit, name)
-        _press(field_)
-        for char in text:
-            for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
-                event = QKeyEvent(kind, 0, Qt.KeyboardModifier.NoModifier, char)
-                QApplication.sendEvent(field_, event)
+    async def type_into(self, name: str, text: str) -> None:
+        """Tap the field, then each key of the on-screen keyboard, as a finger would."""
+        _press(self._visible(QLineEdit, name))
+        await asyncio.sleep(0.02)  # the field takes the keyboard (a queued call)
+        page = self.window.page
+        assert page is not None
+        keys = {
+            button.property("key"): button
+            for button in page.findChildren(QPushButton, "key")
+            if button.isVisible()
+        }
+        for char in text.upper():
+            key = keys.get("␣" if char == " " else char)
+            if key is None:
+                raise DemoFailed(f"no key {char!r} on the keyboard")
+            _press(key)
 
     async def until(
         self,
@@ -137,19 +149,21 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     """The main journey; returns the consultation id it recorded."""
     session = s.core.session
     await s.until(SessionState.IDLE)
-    await s.shot("idle-fr")
     languages.set("en")
     await s.shot("idle-en")
     languages.set("fr")
+    await s.shot("idle-fr")
     s.tap("primary")
     await s.until(SessionState.WELCOME)
     await s.shot("welcome")
     s.tap("primary")
     await s.until(SessionState.IDENTIFY)
+    await s.shot("identify-choice")
+    s.tap("walk_in")
     family, given, birth = DEMO_PATIENT
-    s.type_into("family_name", family)
-    s.type_into("given_names", given)
-    s.type_into("birth_date", birth)
+    await s.type_into("family_name", family)
+    await s.type_into("given_names", given)
+    await s.type_into("birth_date", birth.replace("/", ""))
     await s.shot("identify")
     s.tap("primary")
     await s.until(SessionState.CONSENT)
@@ -177,7 +191,9 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     await s.shot("cleaning")
     s.report.checks["patient wiped from memory"] = session.context.is_empty
     s.report.checks["patient not on screen"] = not any(
-        part in text for text in s.texts_on_screen() for part in (family, given, birth)
+        part.upper() in text.upper()
+        for text in s.texts_on_screen()
+        for part in (family, given, birth)
     )
     s.tap("primary")
     await s.until(SessionState.IDLE)
@@ -213,6 +229,7 @@ async def _timeout_and_overlays(s: Script) -> None:
     await s.shot("still-there")
     await s.until(SessionState.IDLE)
     s.report.checks["timeout wiped the session"] = session.context.is_empty
+    await s.shot("idle-again")
     session.raise_distress("demo-panic")
     await s.until(SessionState.IDLE, Overlay.DISTRESS)
     await s.shot("distress", "no panic button yet (issue 8): the script raises the alert")
@@ -232,7 +249,11 @@ def _clear_screenshots(out: Path) -> None:
 
 
 async def play_scripted(
-    window: KioskWindow, core: KioskCore, languages: LanguageSwitcher, out: Path
+    window: KioskWindow,
+    core: KioskCore,
+    languages: LanguageSwitcher,
+    out: Path,
+    spoken: list[int] | None = None,
 ) -> int:
     await asyncio.to_thread(_clear_screenshots, out)
     script = Script(window, core, out)
@@ -245,6 +266,10 @@ async def play_scripted(
         await _timeout_and_overlays(script)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity
+        if spoken is not None:  # every screen was read aloud (synthesised, sized, not played)
+            script.report.checks["screens spoken aloud"] = (
+                len(spoken) >= len(script.report.steps) // 2
+            )
         script.report.ok = all(script.report.checks.values())
     except DemoFailed as exc:
         log.error("demo.failed %s", exc)

@@ -16,6 +16,7 @@ from kiosk.app import start_core
 from kiosk.config import Config
 from ui.kiosk_window import KioskWindow, LanguageSwitcher, TouchWatcher
 from ui.scripted_demo import play_scripted
+from ui.speech import Speaker
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ async def run_cabin(
     app.setQuitOnLastWindowClosed(False)
     languages = LanguageSwitcher(app)
     languages.set(language)
-    window = KioskWindow(core, languages)
+    spoken: list[int] = []  # the scripted demo has no speakers: it keeps each sentence's size
+    speaker = Speaker(sink=lambda wav: spoken.append(len(wav))) if scripted_out else Speaker()
+    window = KioskWindow(core, languages, speaker)
     watcher = TouchWatcher(core.session.touch)
     app.installEventFilter(watcher)
     core.start_ticker()
@@ -67,7 +70,8 @@ async def run_cabin(
         if scripted_out is not None:
             window.resize(*PORTRAIT)
             window.show()
-            return await play_scripted(window, core, languages, scripted_out)
+            window.show_state()  # laid out again at its final size before the first picture
+            return await play_scripted(window, core, languages, scripted_out, spoken)
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
         if demo:
@@ -83,5 +87,6 @@ async def run_cabin(
     finally:
         app.removeEventFilter(watcher)
         await window.intents.drain()
+        await speaker.aclose()
         await core.aclose()
         window.close()

@@ -273,6 +273,7 @@ class VitalsPage(QWidget):
         if isinstance(update, Progress):
             self._status.setText(describe_progress(update))
         elif isinstance(update, Final):
+            self._task = None  # over: Retry or the next Start may begin at once
             self._results.append(describe(update.reading))
             self._index += 1
             self._show_step(
@@ -281,6 +282,7 @@ class VitalsPage(QWidget):
                 )
             )
         elif isinstance(update, Failure):
+            self._task = None
             log.info("vitals.failed problem=%s", update.problem.value)
             self._show_step(instruction(update.problem), retry=True)
 

@@ -114,6 +114,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE readings ADD COLUMN quality TEXT NOT NULL DEFAULT 'good'",
         "ALTER TABLE readings ADD COLUMN flags TEXT NOT NULL DEFAULT ''",
     ),
+    # 3: the paper log counts sheets: how many a refill put in, how many a print job took.
+    (
+        "ALTER TABLE paper_log ADD COLUMN pages INTEGER",
+        "CREATE INDEX paper_log_by_event ON paper_log(event, id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

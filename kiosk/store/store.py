@@ -81,6 +81,74 @@ class OutboxItem:
     attempts: int
 
 
+# --- the logs (no health data in any of them) ------------------------------------------------
+PAPER_REFILL = "refill"
+PAPER_PRINTED = "printed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLogEntry:
+    at: datetime
+    device_id: str
+    event: str
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperEntry:
+    at: datetime
+    by_whom: str
+    event: str  # PAPER_REFILL, PAPER_PRINTED (or an older free-form event)
+    pages: int | None  # sheets put in by a refill, or taken by a print job
+    sheets_left: int | None  # after this event, when a refill was ever recorded
+
+
+@dataclass(frozen=True, slots=True)
+class CleaningEntry:
+    at: datetime
+    by_whom: str
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert as the assistant and the log export see it: no consultation id."""
+
+    alert_id: str
+    kind: str
+    severity: str
+    raised_at: datetime
+    confidence: float
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    false_alarm: bool | None
+    escalated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogExport:
+    """Every log of the cabin, and nothing else: no patient, consultation or reading."""
+
+    exported_at: datetime
+    device_log: tuple[DeviceLogEntry, ...]
+    paper_log: tuple[PaperEntry, ...]
+    cleaning_log: tuple[CleaningEntry, ...]
+    alerts: tuple[AlertRecord, ...]
+    audit_log: tuple[AuditEntry, ...]
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
 class Store:
     def __init__(self, conn: Any, path: Path, now: Callable[[], datetime]) -> None:
         self._conn = conn
@@ -397,10 +465,124 @@ class Store:
                 (_iso(self._now()), by_whom, int(false_alarm), alert_id),
             )
 
+    def acknowledge_open_alert(
+        self, alert_id: str, by_whom: str, false_alarm: bool
+    ) -> tuple[AlertRecord, bool] | None:
+        """Acknowledge an alert in one transaction, unless someone already did: the first
+        acknowledgement stands. Returns the alert as it now is and whether this call
+        acknowledged it; None when there is no such alert."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?, false_alarm = ?"
+                " WHERE id = ? AND acknowledged_at IS NULL",
+                (_iso(self._now()), by_whom, int(false_alarm), alert_id),
+            )
+            record = self.alert(alert_id)
+        return None if record is None else (record, bool(cursor.rowcount == 1))
+
     def audit(self, actor: str, action: str, subject: str | None = None) -> None:
         self._insert(
             "INSERT INTO audit_log (at, actor, action, subject) VALUES (?, ?, ?, ?)",
             (_iso(self._now()), actor, action, subject),
+        )
+
+    # --- reading the logs (the assistant mode, the log export) ---------------------------------
+    def record_paper_refill(self, by_whom: str, sheets: int) -> None:
+        """The tray now holds ``sheets`` sheets (a refill resets the count)."""
+        if sheets < 0:
+            raise StoreError("a refill cannot hold fewer than 0 sheets")
+        self._insert(
+            "INSERT INTO paper_log (at, by_whom, event, pages, sheets_left) VALUES (?, ?, ?, ?, ?)",
+            (_iso(self._now()), by_whom, PAPER_REFILL, sheets, sheets),
+        )
+
+    def record_paper_printed(self, pages: int, by_whom: str = "cabin") -> int | None:
+        """A print job took ``pages`` sheets; returns the sheets left (None: never refilled)."""
+        if pages < 0:
+            raise StoreError("a print job cannot take fewer than 0 pages")
+        with self._transaction():
+            before = self._sheets_left()
+            left = None if before is None else max(0, before - pages)
+            self._conn.execute(
+                "INSERT INTO paper_log (at, by_whom, event, pages, sheets_left)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_iso(self._now()), by_whom, PAPER_PRINTED, pages, left),
+            )
+        return left
+
+    def sheets_left(self) -> int | None:
+        """The last refill minus the pages printed since; None when no refill was recorded."""
+        return self._sheets_left()
+
+    def _sheets_left(self) -> int | None:
+        refill = self._conn.execute(
+            "SELECT id, COALESCE(pages, sheets_left) FROM paper_log WHERE event = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (PAPER_REFILL,),
+        ).fetchone()
+        if refill is None or refill[1] is None:
+            return None
+        printed = self._conn.execute(
+            "SELECT COALESCE(SUM(pages), 0) FROM paper_log WHERE event = ? AND id > ?",
+            (PAPER_PRINTED, refill[0]),
+        ).fetchone()[0]
+        return max(0, int(refill[1]) - int(printed))
+
+    def paper_history(self, limit: int | None = None) -> list[PaperEntry]:
+        """The paper log, newest first."""
+        rows = self._conn.execute(
+            "SELECT at, by_whom, event, pages, sheets_left FROM paper_log ORDER BY id DESC LIMIT ?",
+            (_limit(limit),),
+        ).fetchall()
+        return [PaperEntry(datetime.fromisoformat(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def cleaning_history(self, limit: int | None = None) -> list[CleaningEntry]:
+        """The cleaning log, newest first."""
+        rows = self._conn.execute(
+            "SELECT at, by_whom, note FROM cleaning_log ORDER BY id DESC LIMIT ?",
+            (_limit(limit),),
+        ).fetchall()
+        return [CleaningEntry(datetime.fromisoformat(r[0]), r[1], r[2]) for r in rows]
+
+    def device_history(self, limit: int | None = None) -> list[DeviceLogEntry]:
+        """The device log, newest first."""
+        rows = self._conn.execute(
+            "SELECT at, device_id, event, detail FROM device_log ORDER BY id DESC LIMIT ?",
+            (_limit(limit),),
+        ).fetchall()
+        return [DeviceLogEntry(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def audit_history(self, limit: int | None = None) -> list[AuditEntry]:
+        """The audit log, newest first."""
+        rows = self._conn.execute(
+            "SELECT at, actor, action, subject FROM audit_log ORDER BY id DESC LIMIT ?",
+            (_limit(limit),),
+        ).fetchall()
+        return [AuditEntry(datetime.fromisoformat(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def alerts(self, open_only: bool, limit: int | None = None) -> list[AlertRecord]:
+        """Alerts, newest first; with ``open_only``, those nobody acknowledged yet."""
+        where = " WHERE acknowledged_at IS NULL" if open_only else ""
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts{where} ORDER BY raised_at DESC, id DESC"  # noqa: S608
+        rows = self._conn.execute(f"{sql} LIMIT ?", (_limit(limit),)).fetchall()
+        return [_alert(row) for row in rows]
+
+    def alert(self, alert_id: str) -> AlertRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608
+            (alert_id,),
+        ).fetchone()
+        return None if row is None else _alert(row)
+
+    def export_logs(self) -> LogExport:
+        """Every log, oldest first, read at one moment (this connection is the only writer)."""
+        return LogExport(
+            self._now(),
+            tuple(reversed(self.device_history())),
+            tuple(reversed(self.paper_history())),
+            tuple(reversed(self.cleaning_history())),
+            tuple(reversed(self.alerts(open_only=False))),
+            tuple(reversed(self.audit_history())),
         )
 
     def count(self, table: str) -> int:
@@ -417,6 +599,36 @@ class Store:
         cursor = self._conn.execute(sql, params)
         if cursor.rowcount == 0:
             raise StoreError("no such record, or already done")
+
+
+_ALERT_COLUMNS = (
+    "id, kind, severity, raised_at, confidence, acknowledged_at, acknowledged_by, false_alarm,"
+    " escalated_at"
+)
+
+
+def _alert(row: tuple[Any, ...]) -> AlertRecord:
+    false_alarm = None if row[7] is None else bool(row[7])
+    return AlertRecord(
+        row[0],
+        row[1],
+        row[2],
+        datetime.fromisoformat(row[3]),
+        float(row[4]),
+        _moment(row[5]),
+        row[6],
+        false_alarm,
+        _moment(row[8]),
+    )
+
+
+def _limit(limit: int | None) -> int:
+    """SQLite's LIMIT: -1 is no limit."""
+    if limit is None:
+        return -1
+    if limit < 0:
+        raise StoreError("a limit cannot be negative")
+    return limit
 
 
 _TABLES = frozenset(

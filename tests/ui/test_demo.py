@@ -39,14 +39,14 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         assert report["ok"] is True
         assert all(report["checks"].values()), report["checks"]
         names = [step["name"] for step in report["steps"]]
-        assert names[:3] == ["idle-fr", "idle-en", "welcome"]
+        assert names[:3] == ["idle-en", "idle-fr", "welcome"]
         assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
         assert {"still-there", "distress", "assistant"} <= set(names)
         shots = sorted(out.glob("*.png"))
         assert len(shots) == len(names)
         digest = {p.name[3:-4]: hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}
-        # After the session, the screen is the very one the patient found: nothing left over.
-        assert digest.pop("idle-after") == digest["idle-fr"]
+        # After a session, the screen is the very one the next patient finds: nothing left over.
+        assert digest.pop("idle-after") == digest.pop("idle-again")
         assert len(set(digest.values())) == len(digest)  # every other screen differs
         assert all(p.stat().st_size > 10_000 for p in shots)
         assert "demo.passed" in result.stderr, run
@@ -75,3 +75,11 @@ def test_a_wrong_configuration_value_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "session.inactivity_timeout_s" in result.stderr
     assert "(given: -1)" in result.stderr
+
+
+def test_the_key_never_reaches_the_log_even_verbose(tmp_path: Path) -> None:
+    key = DatabaseKey.generate().hex()
+    result = demo(tmp_path, "--verbose", "--out", str(tmp_path / "out"), env={"CABIN_DB_KEY": key})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "DEBUG" in result.stderr  # it was verbose
+    assert key not in result.stderr and key not in result.stdout

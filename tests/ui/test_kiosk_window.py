@@ -95,10 +95,17 @@ def test_every_french_string_is_translated() -> None:
     assert unfinished == []
 
 
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_every_screen_in_both_languages(
-    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path, language: str
+    tmp_path: Path,
+    qapp: QApplication,
+    run: Runner,
+    screens_dir: Path,
+    language: str,
+    size: tuple[int, int],
 ) -> None:
+    orientation = "portrait" if size[0] < size[1] else "landscape"
     english = {"Start", "Continue", "Stop", "Done", "Leave", "I am fine", "Good", "I agree"}
 
     def check(name: str) -> None:
@@ -106,7 +113,8 @@ def test_every_screen_in_both_languages(
         assert len(texts) >= 3, name
         if language == "fr":
             assert not english & set(texts), (name, texts)
-        assert cabin.window.grab().save(str(screens_dir / f"{language}-{name}.png"))
+        shot = screens_dir / f"{orientation}-{language}-{name}.png"
+        assert cabin.window.grab().save(str(shot))
 
     async def scenario() -> None:
         try:
@@ -124,6 +132,7 @@ def test_every_screen_in_both_languages(
             await cabin.close()
 
     cabin = run(make(tmp_path, qapp, language))
+    cabin.window.resize(*size)
     run(scenario())
 
 
@@ -149,14 +158,30 @@ def test_sizes_for_poor_sight_and_large_fingers(
     run(scenario())
 
 
-def fill_identity(cabin: Cabin, family: str, given: str, birth: str) -> None:
-    fields = {f.objectName(): f for f in cabin.page().findChildren(QLineEdit)}
-    fields["family_name"].setText(family)
-    fields["given_names"].setText(given)
-    fields["birth_date"].setText(birth)
-    button = cabin.page().findChild(QPushButton, "primary")
-    assert button is not None
-    _press(button)
+def visible(cabin: Cabin, kind: type[QWidget], name: str) -> QWidget:
+    found = [w for w in cabin.page().findChildren(kind, name) if w.isVisible()]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+async def type_with_keys(cabin: Cabin, field: str, text: str) -> None:
+    """Tap the field, then the on-screen keys, as a finger would."""
+    _press(visible(cabin, QLineEdit, field))
+    await asyncio.sleep(0.02)
+    keys = {
+        k.property("key"): k for k in cabin.page().findChildren(QPushButton, "key") if k.isVisible()
+    }
+    for char in text.upper():
+        _press(keys["␣" if char == " " else char])
+
+
+async def fill_identity(cabin: Cabin, family: str, given: str, birth: str) -> None:
+    _press(visible(cabin, QPushButton, "walk_in"))
+    await asyncio.sleep(0.02)
+    await type_with_keys(cabin, "family_name", family)
+    await type_with_keys(cabin, "given_names", given)
+    await type_with_keys(cabin, "birth_date", birth.replace("/", ""))
+    _press(visible(cabin, QPushButton, "primary"))
 
 
 def test_a_finger_through_identify_and_consent_then_nothing_survives(
@@ -167,18 +192,14 @@ def test_a_finger_through_identify_and_consent_then_nothing_survives(
         try:
             await cabin.step(S.WELCOME)
             await cabin.step(S.IDENTIFY)
-            fill_identity(cabin, PATIENT.family_name, PATIENT.given_names, "29/02/1936")
+            await fill_identity(cabin, PATIENT.family_name, PATIENT.given_names, "29/02/1936")
             await cabin.window.intents.drain()
             assert cabin.core.session.state is S.CONSENT
-            button = cabin.page().findChild(QPushButton, "primary")
-            assert button is not None
-            _press(button)
+            _press(visible(cabin, QPushButton, "primary"))
             await cabin.window.intents.drain()
             assert cabin.core.session.state is S.VITALS
             assert await cabin.core.store.run(Store.count, "consultations") == 1
-            stop = cabin.page().findChild(QPushButton, "stop")
-            assert stop is not None
-            _press(stop)
+            _press(visible(cabin, QPushButton, "stop"))
             await asyncio.sleep(0.05)  # the old pages are deleted by the event loop
             qapp.processEvents()
             assert cabin.core.session.state is S.CLEANING
@@ -186,8 +207,8 @@ def test_a_finger_through_identify_and_consent_then_nothing_survives(
             every_text = [w.text() for w in cabin.window.findChildren(QLabel)] + [
                 w.text() for w in cabin.window.findChildren(QLineEdit)
             ]
-            for secret in (PATIENT.family_name, PATIENT.given_names, "1936"):
-                assert not any(secret in text for text in every_text)
+            for secret in (PATIENT.family_name.upper(), PATIENT.given_names.upper(), "1936"):
+                assert not any(secret in text.upper() for text in every_text)
         finally:
             await cabin.close()
 
@@ -202,7 +223,7 @@ def test_a_wrong_birth_date_is_said_not_crashed(
         try:
             await cabin.step(S.WELCOME)
             await cabin.step(S.IDENTIFY)
-            fill_identity(cabin, "Le Du", "Job", "31/02/1950")
+            await fill_identity(cabin, "Le Du", "Job", "31/02/1950")
             await cabin.window.intents.drain()
             assert cabin.core.session.state is S.IDENTIFY
             assert "Please check your name and your date of birth." in cabin.texts()

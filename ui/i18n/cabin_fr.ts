@@ -2,187 +2,240 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="fr_FR">
 <context>
-    <name>KioskWindow</name>
+    <name>IdentifyPage</name>
     <message>
-        <location filename="../kiosk_window.py" line="167"/>
-        <source>Something did not work. Please try again, or press the help button.</source>
-        <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
+        <location filename="../identify_page.py" line="53"/>
+        <source>Do you have an appointment?</source>
+        <translation>Avez-vous un rendez-vous ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="211"/>
-        <source>Welcome to the medical cabin</source>
-        <translation>Bienvenue dans la cabine médicale</translation>
+        <location filename="../identify_page.py" line="54"/>
+        <source>If you booked, you received a code of six digits.</source>
+        <translation>Si vous avez pris rendez-vous, vous avez reçu un code de six chiffres.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="212"/>
-        <source>A doctor can see you by video here. Touch the button to begin.</source>
-        <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
+        <location filename="../identify_page.py" line="56"/>
+        <source>I have an appointment code</source>
+        <translation>J’ai un code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="213"/>
-        <source>Start</source>
-        <translation>Commencer</translation>
+        <location filename="../identify_page.py" line="57"/>
+        <source>I have no appointment</source>
+        <translation>Je n’ai pas de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="222"/>
-        <source>Hello</source>
-        <translation>Bonjour</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="224"/>
-        <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
-        <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="228"/>
-        <location filename="../kiosk_window.py" line="262"/>
-        <location filename="../kiosk_window.py" line="312"/>
-        <source>Continue</source>
-        <translation>Continuer</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="229"/>
-        <location filename="../kiosk_window.py" line="295"/>
-        <source>Stop</source>
-        <translation>Arrêter</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="242"/>
-        <source>DD/MM/YYYY</source>
-        <translation>JJ/MM/AAAA</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="243"/>
-        <source>Family name</source>
-        <translation>Nom</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="244"/>
-        <source>Given names</source>
-        <translation>Prénoms</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="245"/>
-        <source>Date of birth</source>
-        <translation>Date de naissance</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="252"/>
-        <source>Please check your name and your date of birth.</source>
-        <translation>Vérifiez votre nom et votre date de naissance.</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="259"/>
-        <source>Who are you?</source>
-        <translation>Qui êtes-vous ?</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="260"/>
-        <source>Your name and date of birth let the doctor find your record.</source>
-        <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="263"/>
+        <location filename="../identify_page.py" line="58"/>
+        <location filename="../identify_page.py" line="80"/>
+        <location filename="../identify_page.py" line="127"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
     <message>
+        <location filename="../identify_page.py" line="63"/>
+        <source>Code</source>
+        <translation>Code</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="70"/>
+        <source>The code has six digits. Please check it.</source>
+        <translation>Le code a six chiffres. Vérifiez-le, s’il vous plaît.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="76"/>
+        <source>Your appointment code</source>
+        <translation>Votre code de rendez-vous</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="77"/>
+        <source>Type the six digits of your code.</source>
+        <translation>Tapez les six chiffres de votre code.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="79"/>
+        <location filename="../identify_page.py" line="126"/>
+        <source>Continue</source>
+        <translation>Continuer</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="87"/>
+        <source>Family name</source>
+        <translation>Nom</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="88"/>
+        <source>Given names</source>
+        <translation>Prénoms</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="89"/>
+        <source>Date of birth (DD/MM/YYYY)</source>
+        <translation>Date de naissance (JJ/MM/AAAA)</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="118"/>
+        <source>Please check your name and your date of birth.</source>
+        <translation>Vérifiez votre nom et votre date de naissance.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="123"/>
+        <source>Who are you?</source>
+        <translation>Qui êtes-vous ?</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="124"/>
+        <source>Your name and date of birth let the doctor find your record.</source>
+        <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
+    </message>
+</context>
+<context>
+    <name>Keyboard</name>
+    <message>
+        <location filename="../keyboards.py" line="50"/>
+        <source>space</source>
+        <translation>espace</translation>
+    </message>
+</context>
+<context>
+    <name>KioskWindow</name>
+    <message>
+        <location filename="../kiosk_window.py" line="185"/>
+        <source>Something did not work. Please try again, or press the help button.</source>
+        <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="254"/>
+        <source>Welcome to the medical cabin</source>
+        <translation>Bienvenue dans la cabine médicale</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="255"/>
+        <source>A doctor can see you by video here. Touch the button to begin.</source>
+        <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="256"/>
+        <source>Start</source>
+        <translation>Commencer</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="265"/>
+        <source>Hello</source>
+        <translation>Bonjour</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="267"/>
+        <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
+        <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
+    </message>
+    <message>
         <location filename="../kiosk_window.py" line="271"/>
+        <location filename="../kiosk_window.py" line="333"/>
+        <source>Continue</source>
+        <translation>Continuer</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="272"/>
+        <location filename="../kiosk_window.py" line="316"/>
+        <source>Stop</source>
+        <translation>Arrêter</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="292"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="273"/>
+        <location filename="../kiosk_window.py" line="294"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="278"/>
+        <location filename="../kiosk_window.py" line="299"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="279"/>
+        <location filename="../kiosk_window.py" line="300"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="293"/>
+        <location filename="../kiosk_window.py" line="314"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="294"/>
+        <location filename="../kiosk_window.py" line="315"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="300"/>
+        <location filename="../kiosk_window.py" line="321"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="301"/>
+        <location filename="../kiosk_window.py" line="322"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="307"/>
+        <location filename="../kiosk_window.py" line="328"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="308"/>
+        <location filename="../kiosk_window.py" line="329"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="323"/>
+        <location filename="../kiosk_window.py" line="344"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="324"/>
+        <location filename="../kiosk_window.py" line="345"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="326"/>
+        <location filename="../kiosk_window.py" line="347"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="348"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="328"/>
+        <location filename="../kiosk_window.py" line="349"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="335"/>
+        <location filename="../kiosk_window.py" line="356"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="337"/>
+        <location filename="../kiosk_window.py" line="358"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="340"/>
+        <location filename="../kiosk_window.py" line="361"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="355"/>
+        <location filename="../kiosk_window.py" line="376"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="352"/>
+        <location filename="../kiosk_window.py" line="373"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -190,37 +243,54 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="357"/>
+        <location filename="../kiosk_window.py" line="175"/>
+        <location filename="../kiosk_window.py" line="197"/>
+        <source>Sound on</source>
+        <translation>Remettre le son</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="175"/>
+        <location filename="../kiosk_window.py" line="197"/>
+        <source>Mute</source>
+        <translation>Couper le son</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="176"/>
+        <source>Contrast</source>
+        <translation>Contraste</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="378"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="368"/>
+        <location filename="../kiosk_window.py" line="389"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="369"/>
+        <location filename="../kiosk_window.py" line="390"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="370"/>
+        <location filename="../kiosk_window.py" line="391"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="376"/>
+        <location filename="../kiosk_window.py" line="397"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="377"/>
+        <location filename="../kiosk_window.py" line="398"/>
         <source>For the nurse or the agent of the cabin.</source>
         <translation>Pour l’infirmier ou l’agent de la cabine.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
+        <location filename="../kiosk_window.py" line="399"/>
         <source>Leave</source>
         <translation>Quitter</translation>
     </message>
@@ -365,7 +435,7 @@
     </message>
     <message>
         <location filename="../vitals_page.py" line="151"/>
-        <location filename="../vitals_page.py" line="245"/>
+        <location filename="../vitals_page.py" line="248"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
@@ -376,7 +446,7 @@
     </message>
     <message>
         <location filename="../vitals_page.py" line="199"/>
-        <location filename="../vitals_page.py" line="252"/>
+        <location filename="../vitals_page.py" line="255"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
@@ -396,27 +466,27 @@
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="226"/>
+        <location filename="../vitals_page.py" line="229"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="234"/>
+        <location filename="../vitals_page.py" line="237"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="236"/>
+        <location filename="../vitals_page.py" line="239"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="239"/>
+        <location filename="../vitals_page.py" line="242"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="276"/>
+        <location filename="../vitals_page.py" line="279"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>

@@ -1,0 +1,589 @@
+"""The assistant mode's core (no widgets): what a nurse or a town-hall agent does behind the PIN.
+
+The PIN is kept only as an argon2id hash in the configuration (``[assistant] pin_hash``; make one
+with ``python -m kiosk.assistant set-pin``). It is checked on a worker thread (argon2 costs tens
+of milliseconds); ``max_attempts`` wrong PINs in a row lock the mode for ``lockout_s`` on the
+session's clock, and a right PIN during the lockout is refused too. Every unlock, wrong PIN,
+lockout and action is written to the audit log, never the PIN typed and never patient data:
+subjects are device ids, alert ids, counts and file names.
+
+Once open, the mode offers the devices' status and a test measurement that no consultation
+keeps, the paper and cleaning logs, the alerts and their acknowledgement, an export of the logs
+(no health data), and the safe restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import getpass
+import logging
+import math
+import os
+import re
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import argon2
+import msgspec
+
+from devices.instrument import Availability, Failure, Final, MeasurementUpdate
+from devices.reading import ReadingKind
+from kiosk.bus import EventBus, Subscription
+from kiosk.config import AssistantSection
+from kiosk.errors import KioskError, StoreError
+from kiosk.events import AlertCleared, ReadingReceived, SessionStateChanged
+from kiosk.measurements import Measurements, UnknownInstrument
+from kiosk.session import Clock, Session
+from kiosk.session_states import PATIENT_STATES, EndReason, Overlay
+from kiosk.store import AsyncStore, Store
+from kiosk.store.store import (
+    AlertRecord,
+    AuditEntry,
+    CleaningEntry,
+    DeviceLogEntry,
+    PaperEntry,
+)
+from wire.messages import AlertKind, AlertSeverity
+
+log = logging.getLogger(__name__)
+
+ACTOR = "assistant"
+PIN_PATTERN = re.compile(r"[0-9]{4,8}")
+EXPORT_FORMAT = "cabin-log-export/1"
+EXPORT_MODE = 0o640
+MAX_NAME_CHARS = 120
+MAX_NOTE_CHARS = 500
+MAX_SHEETS = 10_000
+
+__all__ = [
+    "AlertView",
+    "Assistant",
+    "AssistantError",
+    "AssistantModeClosed",
+    "CleaningEntry",
+    "DeviceStatusView",
+    "ExportError",
+    "InvalidEntry",
+    "PaperEntry",
+    "UnknownAlert",
+    "UnlockOutcome",
+    "UnlockResult",
+    "hash_pin",
+    "main",
+    "valid_pin",
+    "verify_pin",
+]
+
+
+class AssistantError(KioskError):
+    """An assistant action could not be done; the message says what to do."""
+
+
+class AssistantModeClosed(AssistantError):
+    """An action of the assistant mode was asked while the mode is not open (no PIN, or it
+    timed out)."""
+
+
+class InvalidEntry(AssistantError, ValueError):
+    """What the agent typed cannot be recorded (an empty name, a negative sheet count...)."""
+
+
+class UnknownAlert(AssistantError):
+    """No alert has this id in the store."""
+
+
+class ExportError(AssistantError):
+    """The log export could not be written where it was asked."""
+
+
+# --- the PIN --------------------------------------------------------------------------------------
+def valid_pin(pin: str) -> bool:
+    """A PIN is 4 to 8 digits."""
+    return PIN_PATTERN.fullmatch(pin) is not None
+
+
+def hash_pin(pin: str) -> str:
+    """The argon2id hash of a PIN (a fresh salt each time), for ``[assistant] pin_hash``."""
+    if not valid_pin(pin):
+        raise InvalidEntry("a PIN is 4 to 8 digits")
+    return argon2.PasswordHasher(type=argon2.Type.ID).hash(pin)
+
+
+def verify_pin(pin_hash: str, pin: str) -> bool:
+    """Whether ``pin`` matches the hash. Blocking (tens of ms): call it on a worker thread."""
+    try:
+        return argon2.PasswordHasher().verify(pin_hash, pin)
+    except argon2.exceptions.VerificationError:  # includes a plain mismatch
+        return False
+    except argon2.exceptions.InvalidHashError:
+        log.error("assistant.pin_hash_invalid")  # the configuration check should stop this
+        return False
+
+
+class UnlockOutcome(enum.Enum):
+    OK = "ok"
+    WRONG = "wrong"  # see attempts_left
+    LOCKED = "locked"  # see locked_for_s
+    NOT_PROVISIONED = "not_provisioned"  # no PIN was set for this cabin
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockResult:
+    outcome: UnlockOutcome
+    attempts_left: int = 0  # WRONG: tries before the lockout
+    locked_for_s: float = 0.0  # LOCKED: seconds until a PIN is checked again
+
+
+# --- what the assistant screen shows --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeviceStatusView:
+    device_id: str
+    kind: ReadingKind
+    availability: Availability
+    battery_percent: int | None
+    last_reading_at: datetime | None  # a consultation's reading or a test measurement
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    alert_id: str
+    kind: AlertKind
+    severity: AlertSeverity
+    raised_at: datetime
+    confidence: float
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    false_alarm: bool | None
+    escalated_at: datetime | None
+
+    @classmethod
+    def of(cls, record: AlertRecord) -> AlertView:
+        return cls(
+            record.alert_id,
+            AlertKind(record.kind),
+            AlertSeverity(record.severity),
+            record.raised_at,
+            record.confidence,
+            record.acknowledged_at,
+            record.acknowledged_by,
+            record.false_alarm,
+            record.escalated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ExportDocument:
+    """The exported file: the logs, and nothing of a patient or a consultation."""
+
+    format: str
+    cabin_id: str | None
+    exported_at: datetime
+    device_log: tuple[DeviceLogEntry, ...]
+    paper_log: tuple[PaperEntry, ...]
+    cleaning_log: tuple[CleaningEntry, ...]
+    alerts: tuple[AlertRecord, ...]
+    audit_log: tuple[AuditEntry, ...]
+
+
+# --- the mode -------------------------------------------------------------------------------------
+class Assistant:
+    def __init__(
+        self,
+        store: AsyncStore,
+        session: Session,
+        bus: EventBus,
+        measurements: Measurements,
+        config: AssistantSection,
+        clock: Clock,
+        *,
+        cabin_id: str | None = None,
+    ) -> None:
+        self._store = store
+        self._session = session
+        self._bus = bus
+        self._measurements = measurements
+        self._config = config
+        self._clock = clock
+        self._cabin_id = cabin_id
+        self._failures = 0
+        self._locked_until: float | None = None
+        self._unlocking = asyncio.Lock()
+        self._leaving = False  # the mode is being closed by one of our own actions
+        self._last_reading_at: dict[str, datetime] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._subscriptions: list[Subscription] = [
+            bus.subscribe(ReadingReceived, self._on_reading),
+            bus.subscribe(SessionStateChanged, self._on_state),
+        ]
+        self.restart_requested = asyncio.Event()
+        """Set by ``request_restart``: the process runner awaits it, closes the core, exits."""
+
+    @property
+    def is_open(self) -> bool:
+        return self._session.overlay is Overlay.ASSISTANT
+
+    # --- PIN --------------------------------------------------------------------------------------
+    async def unlock(self, pin: str) -> UnlockResult:
+        """Check the PIN and open the mode. ``IllegalTransition`` (from the session) when the
+        mode is not reachable from where the cabin is (a patient's session without an alert)."""
+        async with self._unlocking:  # one check at a time: no extra guesses in parallel
+            now = self._clock.monotonic()
+            if self._locked_until is not None:
+                if now < self._locked_until:
+                    left = self._locked_until - now
+                    await self._audit("unlock_refused_locked", f"{math.ceil(left)} s left")
+                    return UnlockResult(UnlockOutcome.LOCKED, locked_for_s=left)
+                self._locked_until = None
+                self._failures = 0
+            pin_hash = self._config.pin_hash
+            if not pin_hash:
+                log.warning("assistant.not_provisioned")
+                await self._audit("unlock_not_provisioned")
+                return UnlockResult(UnlockOutcome.NOT_PROVISIONED)
+            right = valid_pin(pin) and await asyncio.to_thread(verify_pin, pin_hash, pin)
+            if right:
+                self._failures = 0
+                self._session.enter_assistant()
+                log.info("assistant.unlocked")
+                await self._audit("unlock")
+                return UnlockResult(UnlockOutcome.OK)
+            self._failures += 1
+            attempt = f"attempt {self._failures} of {self._config.max_attempts}"
+            if self._failures < self._config.max_attempts:
+                left_tries = self._config.max_attempts - self._failures
+                log.warning("assistant.pin_wrong attempts_left=%d", left_tries)
+                await self._audit("unlock_failed", attempt)
+                return UnlockResult(UnlockOutcome.WRONG, attempts_left=left_tries)
+            lockout_s = self._config.lockout_s
+            self._locked_until = self._clock.monotonic() + lockout_s
+            log.warning("assistant.locked_out for_s=%.0f", lockout_s)
+            await self._audit("unlock_failed", attempt)
+            await self._audit("lockout", f"{math.ceil(lockout_s)} s")
+            return UnlockResult(UnlockOutcome.LOCKED, locked_for_s=lockout_s)
+
+    def locked_for_s(self) -> float:
+        """Seconds left of a lockout (0 when a PIN would be checked)."""
+        if self._locked_until is None:
+            return 0.0
+        return max(0.0, self._locked_until - self._clock.monotonic())
+
+    async def leave(self) -> None:
+        """Close the mode (back to the alert, or to where the cabin was)."""
+        self._leaving = True
+        try:
+            self._session.leave_assistant()
+        finally:
+            self._leaving = False
+        log.info("assistant.left")
+        await self._audit("leave")
+
+    lock = leave
+
+    # --- devices ----------------------------------------------------------------------------------
+    def device_statuses(self) -> list[DeviceStatusView]:
+        return [
+            DeviceStatusView(
+                device_id,
+                instrument.kind,
+                instrument.availability,
+                instrument.battery_percent,
+                self._last_reading_at.get(device_id),
+                instrument.last_error,
+            )
+            for device_id, instrument in sorted(self._measurements.instruments.items())
+        ]
+
+    async def test_measurement(
+        self, device_id: str, timeout_s: float = 120.0
+    ) -> AsyncIterator[MeasurementUpdate]:
+        """A measurement for the agent to check a device: straight from the instrument, kept
+        in no consultation; only its outcome goes to the device log."""
+        self._require_open()
+        instrument = self._measurements.instruments.get(device_id)
+        if instrument is None:
+            raise UnknownInstrument(f"no instrument {device_id!r} in this cabin")
+        await self._audit("test_measurement", device_id)
+        outcome = "no result"
+        async for update in instrument.measure(timeout_s):
+            if isinstance(update, Final):
+                self._last_reading_at[device_id] = update.reading.measured_at
+                outcome = "ok"
+            elif isinstance(update, Failure):
+                outcome = f"failed: {update.problem.value}"
+            else:
+                self._session.touch()  # the agent is busy here: keep the mode open
+            yield update
+        await self._write(Store.log_device, device_id, "test_measurement", outcome)
+
+    # --- paper ------------------------------------------------------------------------------------
+    async def record_paper_refill(self, sheets: int, by_whom: str) -> None:
+        self._require_open()
+        if not 0 < sheets <= MAX_SHEETS:
+            raise InvalidEntry(f"a refill is 1 to {MAX_SHEETS} sheets")
+        who = _name(by_whom)
+        await self._store.run(Store.record_paper_refill, who, sheets)
+        await self._audit("paper_refill", f"{sheets} sheets")
+
+    async def record_printed(self, pages: int) -> int | None:
+        """The printer took ``pages`` sheets (called by the printing side, mode open or not);
+        returns the sheets left, None when no refill was ever recorded."""
+        if pages < 0:
+            raise InvalidEntry("a print job cannot take fewer than 0 pages")
+        return await self._store.run(Store.record_paper_printed, pages)
+
+    async def sheets_left(self) -> int | None:
+        return await self._store.run(Store.sheets_left)
+
+    async def paper_history(self, limit: int = 50) -> list[PaperEntry]:
+        return await self._store.run(Store.paper_history, limit)
+
+    # --- cleaning ---------------------------------------------------------------------------------
+    async def record_cleaning(self, by_whom: str, note: str | None = None) -> None:
+        self._require_open()
+        who = _name(by_whom)
+        text = (note or "").strip()
+        if len(text) > MAX_NOTE_CHARS:
+            raise InvalidEntry(f"a note is at most {MAX_NOTE_CHARS} characters")
+        await self._store.run(Store.log_cleaning, who, None, text or None)
+        await self._audit("cleaning")
+
+    async def cleaning_history(self, limit: int = 50) -> list[CleaningEntry]:
+        return await self._store.run(Store.cleaning_history, limit)
+
+    # --- alerts -----------------------------------------------------------------------------------
+    async def open_alerts(self) -> list[AlertView]:
+        return [AlertView.of(r) for r in await self._store.run(Store.alerts, True)]
+
+    async def alert_history(self, limit: int = 50) -> list[AlertView]:
+        return [AlertView.of(r) for r in await self._store.run(Store.alerts, False, limit)]
+
+    async def acknowledge(self, alert_id: str, by_whom: str, false_alarm: bool) -> AlertView:
+        """Someone came: the alert is acknowledged (the first acknowledgement stands), its
+        distress overlay cleared, and the hub and the screens told (``AlertCleared``)."""
+        self._require_open()
+        who = _name(by_whom)
+        result = await self._store.run(Store.acknowledge_open_alert, alert_id, who, false_alarm)
+        if result is None:
+            raise UnknownAlert(f"no alert {alert_id!r} in this cabin's records")
+        record, acknowledged_now = result
+        self._session.clear_distress(alert_id)
+        if acknowledged_now:
+            log.info("assistant.alert_acknowledged alert=%s", alert_id)
+            self._bus.publish(AlertCleared(alert_id, who, false_alarm))
+            await self._audit("alert_acknowledged", alert_id)
+        return AlertView.of(record)
+
+    # --- logs -------------------------------------------------------------------------------------
+    async def export_logs(self, destination: Path) -> Path:
+        """Write the cabin's logs (devices, paper, cleaning, alerts, audit) to a new JSON file
+        in the folder ``destination``; no patient, consultation, reading or prescription."""
+        self._require_open()
+        logs = await self._store.run(Store.export_logs)
+        document = _ExportDocument(
+            EXPORT_FORMAT,
+            self._cabin_id,
+            logs.exported_at,
+            logs.device_log,
+            logs.paper_log,
+            logs.cleaning_log,
+            logs.alerts,
+            logs.audit_log,
+        )
+        data = msgspec.json.format(msgspec.json.encode(document), indent=1)
+        stem = f"cabin-logs-{self._cabin_id or 'cabin'}-{logs.exported_at:%Y%m%dT%H%M%SZ}"
+        path = await asyncio.to_thread(_write_new_file, destination, stem, data)
+        log.info("assistant.logs_exported file=%s bytes=%d", path.name, len(data))
+        await self._audit("export_logs", path.name)
+        return path
+
+    # --- restart ----------------------------------------------------------------------------------
+    async def request_restart(self) -> None:
+        """The safe restart: a patient's session still open ends (reason "restart", its data
+        wiped), the mode closes, then ``restart_requested`` is set for the process runner,
+        which closes the core (that writes the session's end) and starts again."""
+        self._require_open()
+        await self._audit("restart_requested")
+        self._leaving = True
+        try:
+            if self._session.state in PATIENT_STATES:
+                self._session.end(EndReason.RESTART)
+            if self._session.overlay is Overlay.ASSISTANT:
+                self._session.leave_assistant()
+        finally:
+            self._leaving = False
+        log.warning("assistant.restart_requested")
+        self.restart_requested.set()
+
+    # --- life -------------------------------------------------------------------------------------
+    async def settled(self) -> None:
+        """Wait until the audit lines already due are written."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.cancel()
+        await self.settled()
+
+    # --- inside -----------------------------------------------------------------------------------
+    def _require_open(self) -> None:
+        if not self.is_open:
+            raise AssistantModeClosed(
+                "the assistant mode is not open: type the PIN first (it closes by itself"
+                " after a while without a touch)"
+            )
+        self._session.touch()  # an action is the agent being there
+
+    def _on_reading(self, event: ReadingReceived) -> None:
+        self._last_reading_at[event.reading.device_id] = event.reading.measured_at
+
+    def _on_state(self, event: SessionStateChanged) -> None:
+        """The mode closed by itself (its timeout, an alert, a session end): audit it."""
+        if (
+            self._leaving
+            or event.previous_overlay is not Overlay.ASSISTANT
+            or event.overlay is Overlay.ASSISTANT
+        ):
+            return
+        why = event.end_reason.value if event.end_reason else f"to {event.overlay.value}"
+        log.info("assistant.closed why=%s", why)
+        self._spawn(self._audit("closed", why))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _audit(self, action: str, subject: str | None = None) -> None:
+        await self._write(Store.audit, ACTOR, action, subject)
+
+    async def _write(self, operation: Callable[..., None], *args: object) -> None:
+        """A log line. A full disk must not keep the agent out (they are the one who can fix
+        it): the failure is logged and the action goes on."""
+        try:
+            await self._store.run(operation, *args)
+        except StoreError:
+            log.exception("assistant.log_failed")
+
+
+def _name(by_whom: str) -> str:
+    name = by_whom.strip()
+    if not name:
+        raise InvalidEntry("say who did it (a name or an initial)")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidEntry(f"a name is at most {MAX_NAME_CHARS} characters")
+    return name
+
+
+def _write_new_file(folder: Path, stem: str, data: bytes) -> Path:
+    """Write ``data`` to a new file in ``folder``, atomically (a temporary file in the same
+    folder, synced, then renamed), mode 0640. Never replaces an existing file."""
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: no such folder; is the USB key plugged in and mounted?")
+    target = folder / f"{stem}.json"
+    number = 2
+    while target.exists():
+        target = folder / f"{stem}-{number}.json"
+        number += 1
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise ExportError(f"{folder}: cannot write there ({exc.strerror})") from exc
+    try:
+        try:
+            os.fchmod(fd, EXPORT_MODE)
+        except OSError as exc:  # a FAT USB key has no modes: the file keeps the mount's
+            log.warning("assistant.export_mode_not_set errno=%s", exc.errno)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise ExportError(f"{folder}: the log export could not be written ({exc})") from exc
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(folder)
+    return target
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (not every file system can sync a folder; the file is synced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        log.info("assistant.export_folder_not_synced errno=%s", exc.errno)
+    finally:
+        os.close(fd)
+
+
+# --- command line ---------------------------------------------------------------------------------
+def _read_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\r\n")
+
+
+def _read_pin_twice(from_stdin: bool) -> tuple[str, str]:
+    if from_stdin:
+        return _read_line(), _read_line()
+    return (getpass.getpass("New assistant PIN (4 to 8 digits): "), getpass.getpass("Again: "))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kiosk.assistant", description="The cabin's assistant mode."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    set_pin = commands.add_parser(
+        "set-pin",
+        help="print the hash of a new PIN, for `pin_hash` in the [assistant] table",
+        description="Read a new PIN twice (not echoed) and print its argon2id hash.",
+    )
+    set_pin.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the PIN and its confirmation as two lines of standard input",
+    )
+    args = parser.parse_args(argv)
+    try:
+        pin, again = _read_pin_twice(args.stdin)
+    except (EOFError, KeyboardInterrupt):
+        print("no PIN was given; nothing changed", file=sys.stderr)
+        return 1
+    if pin != again:
+        print("the two PINs differ; nothing changed", file=sys.stderr)
+        return 1
+    if not valid_pin(pin):
+        print("a PIN is 4 to 8 digits; nothing changed", file=sys.stderr)
+        return 1
+    pin_hash = hash_pin(pin)
+    print(pin_hash)
+    print(
+        f'put it in /etc/cabin/cabin.toml:\n[assistant]\npin_hash = "{pin_hash}"\n'
+        "then restart the cabin",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

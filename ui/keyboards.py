@@ -1,0 +1,73 @@
+"""On-screen keys for a cabin with no physical keyboard: digits, and letters in alphabetical
+order (easier than AZERTY for someone who never typed), 120 px keys, accents of French names.
+
+Both widgets type into whichever ``QLineEdit`` they are given as their target; they emit
+nothing else, so a page decides what a field means.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtWidgets import QGridLayout, QLineEdit, QPushButton, QSizePolicy, QWidget
+
+ERASE = "⌫"
+SPACE = "␣"
+
+DIGIT_ROWS = ("123", "456", "789", f" 0{ERASE}")
+LETTER_ROWS = (
+    "ABCDEFGH",
+    "IJKLMNOP",
+    "QRSTUVWX",
+    "YZÉÈÊÀÇ-",
+    f"'Ï Ô{SPACE}{ERASE}",
+)
+
+
+class _Keys(QWidget):
+    rows: tuple[str, ...]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._target: QLineEdit | None = None
+        grid = QGridLayout(self)
+        grid.setSpacing(8)
+        grid.setContentsMargins(0, 0, 0, 0)
+        for row, keys in enumerate(self.rows):
+            for column, key in enumerate(keys):
+                if key == " ":
+                    continue
+                button = QPushButton(self._label(key))
+                button.setObjectName("key")
+                button.setProperty("key", key)
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps its cursor
+                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                button.setMinimumSize(112, 120)
+                button.clicked.connect(lambda _=False, k=key: self._press(k))
+                grid.addWidget(button, row, column)
+
+    def _label(self, key: str) -> str:
+        if key == SPACE:
+            return QCoreApplication.translate("Keyboard", "space")
+        return key
+
+    def set_target(self, target: QLineEdit | None) -> None:
+        self._target = target
+
+    def _press(self, key: str) -> None:
+        target = self._target
+        if target is None:
+            return
+        if key == ERASE:
+            target.backspace()
+        elif key == SPACE:
+            target.insert(" ")
+        else:
+            target.insert(key)
+
+
+class DigitKeypad(_Keys):
+    rows = DIGIT_ROWS
+
+
+class LetterKeyboard(_Keys):
+    rows = LETTER_ROWS
