@@ -28,6 +28,7 @@ from kiosk.app import KioskCore
 from kiosk.errors import KioskError
 from kiosk.events import SessionStateChanged
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
+from ui.assistant_panel import AssistantPanel, PinPage
 from ui.i18n import qm_file
 from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
@@ -127,7 +128,8 @@ class KioskWindow(QWidget):
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
-        self._subscription = core.bus.subscribe(SessionStateChanged, lambda _e: self.show_state())
+        self._pin_requested = False
+        self._subscription = core.bus.subscribe(SessionStateChanged, self._on_state)
         self.show_state()
 
     @property
@@ -156,6 +158,25 @@ class KioskWindow(QWidget):
         self._intents.cancel_all()
         super().closeEvent(event)
 
+    def _on_state(self, _event: SessionStateChanged) -> None:
+        self._pin_requested = False  # a PIN typed for another screen is not carried over
+        self.show_state()
+
+    def _ask_pin(self) -> None:
+        self._pin_requested = True
+        self.show_state()
+
+    def _cancel_pin(self) -> None:
+        self._pin_requested = False
+        self.show_state()
+
+    def _pin_allowed(self) -> bool:
+        session = self._core.session
+        return session.overlay is Overlay.DISTRESS or (
+            session.overlay is Overlay.NONE
+            and session.state in (SessionState.IDLE, SessionState.CLEANING)
+        )
+
     # --- rendering -------------------------------------------------------------------------------
     def show_state(self) -> None:
         """Throw the page away and build the one for the current state and overlay."""
@@ -169,7 +190,10 @@ class KioskWindow(QWidget):
             Overlay.DISTRESS: self._distress,
             Overlay.ASSISTANT: self._assistant,
         }.get(session.overlay)
-        self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
+        if self._pin_requested and self._pin_allowed():
+            self._page = PinPage(self._core.assistant, self._intents, self._cancel_pin)
+        else:
+            self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
         self._content.addWidget(self._page)
         self._page.show()
         self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
@@ -253,7 +277,10 @@ class KioskWindow(QWidget):
         return self._page_of(
             self.tr("Welcome to the medical cabin"),
             self.tr("A doctor can see you by video here. Touch the button to begin."),
-            [("primary", self.tr("Start"), self._start)],
+            [
+                ("primary", self.tr("Start"), self._start),
+                ("agent", self.tr("Agent"), self._ask_pin),
+            ],
         )
 
     def _start(self) -> None:
@@ -358,7 +385,10 @@ class KioskWindow(QWidget):
                 "Please wipe the cuff, the thermometer and the finger clip with a wipe from"
                 " the box, then press Done."
             ),
-            [("primary", self.tr("Done"), lambda: self._intents.run(c.cleaning_done("patient")))],
+            [
+                ("primary", self.tr("Done"), lambda: self._intents.run(c.cleaning_done("patient"))),
+                ("agent", self.tr("Agent"), self._ask_pin),
+            ],
         )
 
     def _abandon(self) -> None:
@@ -388,17 +418,15 @@ class KioskWindow(QWidget):
         return self._page_of(
             self.tr("Help is coming"),
             self.tr("Stay calm. Someone has been told and will come to you."),
-            [("primary", self.tr("I am fine"), self._core.session.clear_distress)],
+            [
+                ("primary", self.tr("I am fine"), self._core.session.clear_distress),
+                ("agent", self.tr("I am the agent"), self._ask_pin),
+            ],
             overlay=True,
         )
 
     def _assistant(self) -> QWidget:
-        return self._page_of(
-            self.tr("Assistant mode"),
-            self.tr("For the nurse or the agent of the cabin."),
-            [("primary", self.tr("Leave"), self._core.session.leave_assistant)],
-            overlay=True,
-        )
+        return AssistantPanel(self._core.assistant, self._intents, self._core.data_dir / "exports")
 
 
 _STATE_PAGES: dict[SessionState, Callable[[KioskWindow], QWidget]] = {

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 STEP_TIMEOUT_S = 15.0
 MEASURE_TIMEOUT_S = 90.0
 DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
+DEMO_PIN = "2468"  # the demo cabin's agents' PIN (kiosk/default_config.toml)
 
 
 def _press(widget: QWidget) -> None:
@@ -104,6 +105,15 @@ class Script:
 
     def tap(self, name: str) -> None:
         _press(self._visible(QPushButton, name))
+
+    def tap_key(self, key: str) -> None:
+        page = self.window.page
+        assert page is not None
+        for button in page.findChildren(QPushButton, "key"):
+            if button.isVisible() and button.property("key") == key:
+                _press(button)
+                return
+        raise DemoFailed(f"no key {key!r} on the screen")
 
     async def type_into(self, name: str, text: str) -> None:
         """Tap the field, then each key of the on-screen keyboard, as a finger would."""
@@ -220,6 +230,18 @@ async def _measure_everything(s: Script) -> None:
     )
 
 
+async def _until_text(s: Script, label: str, text: str) -> None:
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        page = s.window.page
+        found = page.findChild(QLabel, label) if page is not None else None
+        if found is not None and text in found.text():
+            return
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"{label!r} never said {text!r}")
+        await asyncio.sleep(0.05)
+
+
 async def _timeout_and_overlays(s: Script) -> None:
     """A patient who walks away; then the distress overlay and the assistant mode."""
     session = s.core.session
@@ -235,10 +257,23 @@ async def _timeout_and_overlays(s: Script) -> None:
     await s.shot("distress", "no panic button yet (issue 8): the script raises the alert")
     s.tap("primary")
     await s.until(SessionState.IDLE)
-    session.enter_assistant()
-    await s.until(SessionState.IDLE, Overlay.ASSISTANT)
-    await s.shot("assistant", "no PIN screen yet (issue 5): the script opens the assistant mode")
+    s.tap("agent")
+    await asyncio.sleep(0.05)
+    for digit in "1357":  # a wrong PIN first
+        s.tap_key(digit)
+    await s.shot("assistant-pin")
     s.tap("primary")
+    await _until_text(s, "pin_message", "4")  # tries left
+    await s.shot("assistant-wrong-pin")
+    for digit in DEMO_PIN:
+        s.tap_key(digit)
+    s.tap("primary")
+    await s.until(SessionState.IDLE, Overlay.ASSISTANT)
+    await s.shot("assistant-devices")
+    s.tap("tab_paper")
+    await asyncio.sleep(0.3)
+    await s.shot("assistant-paper")
+    s.tap("leave")
     await s.until(SessionState.IDLE)
 
 

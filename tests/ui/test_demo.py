@@ -41,7 +41,7 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         names = [step["name"] for step in report["steps"]]
         assert names[:3] == ["idle-en", "idle-fr", "welcome"]
         assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
-        assert {"still-there", "distress", "assistant"} <= set(names)
+        assert {"still-there", "distress", "assistant-wrong-pin", "assistant-devices"} <= set(names)
         shots = sorted(out.glob("*.png"))
         assert len(shots) == len(names)
         digest = {p.name[3:-4]: hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}

@@ -2,6 +2,205 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="fr_FR">
 <context>
+    <name>AssistantPanel</name>
+    <message>
+        <location filename="../assistant_panel.py" line="116"/>
+        <source>Assistant mode</source>
+        <translation>Mode assistant</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="119"/>
+        <source>Devices</source>
+        <translation>Appareils</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="120"/>
+        <source>Alerts</source>
+        <translation>Alertes</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="121"/>
+        <source>Paper and cleaning</source>
+        <translation>Papier et nettoyage</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="122"/>
+        <source>Logs and restart</source>
+        <translation>Journaux et redémarrage</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="130"/>
+        <source>Leave the assistant mode</source>
+        <translation>Quitter le mode assistant</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="151"/>
+        <source>connected</source>
+        <translation>connecté</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="152"/>
+        <source>connecting</source>
+        <translation>connexion en cours</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="153"/>
+        <source>not connected</source>
+        <translation>non connecté</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="154"/>
+        <source>fault</source>
+        <translation>en panne</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="158"/>
+        <source>No instrument is configured.</source>
+        <translation>Aucun appareil n’est configuré.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="161"/>
+        <source>battery %1 %</source>
+        <translation>pile %1 %</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="163"/>
+        <source>battery unknown</source>
+        <translation>pile inconnue</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="168"/>
+        <source>never</source>
+        <translation>jamais</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="171"/>
+        <source>Last reading: %1</source>
+        <translation>Dernière mesure : %1</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="174"/>
+        <source>Last error: %1</source>
+        <translation>Dernière erreur : %1</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="179"/>
+        <source>Test</source>
+        <translation>Tester</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="195"/>
+        <location filename="../assistant_panel.py" line="198"/>
+        <source>Testing %1…</source>
+        <translation>Test de %1…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="200"/>
+        <source>%1 works.</source>
+        <translation>%1 fonctionne.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="203"/>
+        <source>%1 failed: %2</source>
+        <translation>%1 a échoué : %2</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="209"/>
+        <source>Loading…</source>
+        <translation>Chargement…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="215"/>
+        <source>No alert is open.</source>
+        <translation>Aucune alerte en cours.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="215"/>
+        <source>Open alerts:</source>
+        <translation>Alertes en cours :</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="222"/>
+        <source>Handled</source>
+        <translation>Traitée</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="229"/>
+        <source>False alarm</source>
+        <translation>Fausse alerte</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="241"/>
+        <source>Alert recorded as handled.</source>
+        <translation>Alerte enregistrée comme traitée.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="248"/>
+        <source>Sheets put in</source>
+        <translation>Feuilles ajoutées</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="256"/>
+        <source>Type how many sheets you put in.</source>
+        <translation>Tapez le nombre de feuilles ajoutées.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="261"/>
+        <source>Paper refill recorded.</source>
+        <translation>Remplissage du papier enregistré.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="265"/>
+        <source>Cleaning recorded.</source>
+        <translation>Nettoyage enregistré.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="270"/>
+        <source>Sheets left: unknown</source>
+        <translation>Feuilles restantes : inconnu</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="272"/>
+        <source>Sheets left: %1</source>
+        <translation>Feuilles restantes : %1</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="276"/>
+        <source>Paper refilled</source>
+        <translation>Papier remis</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="279"/>
+        <source>Cabin cleaned</source>
+        <translation>Cabine nettoyée</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="285"/>
+        <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
+        <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="288"/>
+        <source>Export the logs</source>
+        <translation>Exporter les journaux</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="291"/>
+        <source>A restart ends any consultation safely and starts the cabin again.</source>
+        <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="295"/>
+        <source>Restart the cabin</source>
+        <translation>Redémarrer la cabine</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="303"/>
+        <source>Logs written to %1</source>
+        <translation>Journaux écrits dans %1</translation>
+    </message>
+</context>
+<context>
     <name>IdentifyPage</name>
     <message>
         <location filename="../identify_page.py" line="53"/>
@@ -98,144 +297,155 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="185"/>
+        <location filename="../kiosk_window.py" line="209"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="254"/>
+        <location filename="../kiosk_window.py" line="278"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="255"/>
+        <location filename="../kiosk_window.py" line="279"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="256"/>
+        <location filename="../kiosk_window.py" line="281"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="265"/>
+        <location filename="../kiosk_window.py" line="282"/>
+        <location filename="../kiosk_window.py" line="390"/>
+        <source>Agent</source>
+        <translation>Agent</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="292"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="267"/>
+        <location filename="../kiosk_window.py" line="294"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="271"/>
-        <location filename="../kiosk_window.py" line="333"/>
+        <location filename="../kiosk_window.py" line="298"/>
+        <location filename="../kiosk_window.py" line="360"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="272"/>
-        <location filename="../kiosk_window.py" line="316"/>
+        <location filename="../kiosk_window.py" line="299"/>
+        <location filename="../kiosk_window.py" line="343"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="292"/>
+        <location filename="../kiosk_window.py" line="319"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="294"/>
+        <location filename="../kiosk_window.py" line="321"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="299"/>
+        <location filename="../kiosk_window.py" line="326"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="300"/>
+        <location filename="../kiosk_window.py" line="327"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="314"/>
+        <location filename="../kiosk_window.py" line="341"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="315"/>
+        <location filename="../kiosk_window.py" line="342"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="321"/>
+        <location filename="../kiosk_window.py" line="348"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="322"/>
+        <location filename="../kiosk_window.py" line="349"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="328"/>
+        <location filename="../kiosk_window.py" line="355"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="329"/>
+        <location filename="../kiosk_window.py" line="356"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="344"/>
+        <location filename="../kiosk_window.py" line="371"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="345"/>
+        <location filename="../kiosk_window.py" line="372"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="347"/>
+        <location filename="../kiosk_window.py" line="374"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="348"/>
+        <location filename="../kiosk_window.py" line="375"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="349"/>
+        <location filename="../kiosk_window.py" line="376"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="356"/>
+        <location filename="../kiosk_window.py" line="383"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="358"/>
+        <location filename="../kiosk_window.py" line="385"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="361"/>
+        <location filename="../kiosk_window.py" line="389"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="376"/>
+        <location filename="../kiosk_window.py" line="406"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
+    <message>
+        <location filename="../kiosk_window.py" line="423"/>
+        <source>I am the agent</source>
+        <translation>Je suis l’agent</translation>
+    </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="373"/>
+        <location filename="../kiosk_window.py" line="403"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -243,56 +453,85 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="175"/>
-        <location filename="../kiosk_window.py" line="197"/>
+        <location filename="../kiosk_window.py" line="199"/>
+        <location filename="../kiosk_window.py" line="221"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="175"/>
-        <location filename="../kiosk_window.py" line="197"/>
+        <location filename="../kiosk_window.py" line="199"/>
+        <location filename="../kiosk_window.py" line="221"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="176"/>
+        <location filename="../kiosk_window.py" line="200"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
+        <location filename="../kiosk_window.py" line="408"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="389"/>
+        <location filename="../kiosk_window.py" line="419"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="390"/>
+        <location filename="../kiosk_window.py" line="420"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="391"/>
+        <location filename="../kiosk_window.py" line="422"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
+</context>
+<context>
+    <name>PinPage</name>
     <message>
-        <location filename="../kiosk_window.py" line="397"/>
+        <location filename="../assistant_panel.py" line="70"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="398"/>
-        <source>For the nurse or the agent of the cabin.</source>
-        <translation>Pour l’infirmier ou l’agent de la cabine.</translation>
+        <location filename="../assistant_panel.py" line="71"/>
+        <source>Type the agents&apos; PIN.</source>
+        <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="399"/>
-        <source>Leave</source>
-        <translation>Quitter</translation>
+        <location filename="../assistant_panel.py" line="82"/>
+        <source>Open</source>
+        <translation>Ouvrir</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="83"/>
+        <source>Cancel</source>
+        <translation>Annuler</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../assistant_panel.py" line="94"/>
+        <source>Wrong PIN. %n tries left before the mode locks.</source>
+        <translation>
+            <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
+            <numerusform>Code erroné. Encore %n essais avant le blocage.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../assistant_panel.py" line="99"/>
+        <source>Too many wrong PINs: locked for %n minutes.</source>
+        <translation>
+            <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
+            <numerusform>Trop de codes erronés : bloqué pendant %n minutes.</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="102"/>
+        <source>No PIN is set for this cabin: ask the operator.</source>
+        <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
 </context>
 <context>
@@ -486,7 +725,7 @@
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="279"/>
+        <location filename="../vitals_page.py" line="280"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>

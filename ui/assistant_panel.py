@@ -1,0 +1,310 @@
+"""The assistant mode on screen, for the nurse or the town-hall agent: the PIN, then the cabin's
+state and the few things they can do (test a device, log paper and cleaning, handle alerts,
+export the logs, restart safely).
+
+Two widgets: ``PinPage`` (a keypad, the digits hidden as they are typed) and
+``AssistantPanel`` (shown while the session's overlay is the assistant mode). Both only call the
+core's ``Assistant``; nothing here touches a device, the network or the database itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from devices.instrument import Availability, Failure, Final, Progress
+from kiosk.assistant import Assistant, UnlockOutcome
+from ui.intents import IntentRunner
+from ui.keyboards import DigitKeypad
+
+log = logging.getLogger(__name__)
+
+AGENT = "agent"  # who the log says did it: the agents share one PIN
+
+
+def _title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("title")
+    label.setWordWrap(True)
+    return label
+
+
+def _text(text: str = "", name: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def _button(text: str, name: str, handler: Callable[[], object]) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.clicked.connect(lambda _=False: handler())
+    return button
+
+
+class PinPage(QWidget):
+    """The agent's PIN on a keypad; the digits show as dots."""
+
+    def __init__(
+        self, assistant: Assistant, intents: IntentRunner, cancel: Callable[[], None]
+    ) -> None:
+        super().__init__()
+        self._assistant = assistant
+        self._intents = intents
+        layout = QVBoxLayout(self)
+        layout.setSpacing(28)
+        layout.addWidget(_title(self.tr("Assistant mode")))
+        self._message = _text(self.tr("Type the agents' PIN."), "pin_message")
+        layout.addWidget(self._message)
+        self._field = QLineEdit()
+        self._field.setObjectName("pin")
+        self._field.setEchoMode(QLineEdit.EchoMode.Password)
+        self._field.setMaxLength(8)
+        layout.addWidget(self._field)
+        keypad = DigitKeypad()
+        keypad.set_target(self._field)
+        layout.addWidget(keypad)
+        layout.addStretch(1)
+        layout.addWidget(_button(self.tr("Open"), "primary", self._submit))
+        layout.addWidget(_button(self.tr("Cancel"), "cancel", cancel))
+
+    def _submit(self) -> None:
+        pin = self._field.text()
+        self._field.clear()
+        self._intents.run(self._unlock(pin))
+
+    async def _unlock(self, pin: str) -> None:
+        result = await self._assistant.unlock(pin)
+        if result.outcome is UnlockOutcome.WRONG:
+            self._message.setText(
+                self.tr("Wrong PIN. %n tries left before the mode locks.", "", result.attempts_left)
+            )
+        elif result.outcome is UnlockOutcome.LOCKED:
+            minutes = max(1, math.ceil(result.locked_for_s / 60))
+            self._message.setText(
+                self.tr("Too many wrong PINs: locked for %n minutes.", "", minutes)
+            )
+        elif result.outcome is UnlockOutcome.NOT_PROVISIONED:
+            self._message.setText(self.tr("No PIN is set for this cabin: ask the operator."))
+        # OK: the session's overlay changes and the window shows the panel
+
+
+class AssistantPanel(QWidget):
+    """What the agent sees once the PIN is right: one section at a time."""
+
+    def __init__(self, assistant: Assistant, intents: IntentRunner, export_folder: Path) -> None:
+        super().__init__()
+        self._assistant = assistant
+        self._intents = intents
+        self._export_folder = export_folder
+        layout = QVBoxLayout(self)
+        layout.setSpacing(20)
+        layout.addWidget(_title(self.tr("Assistant mode")))
+        tabs = QGridLayout()  # two by two: every label stays whole in portrait
+        sections = (
+            ("tab_devices", self.tr("Devices"), self._devices),
+            ("tab_alerts", self.tr("Alerts"), self._alerts),
+            ("tab_paper", self.tr("Paper and cleaning"), self._paper),
+            ("tab_logs", self.tr("Logs and restart"), self._logs),
+        )
+        for index, (name, label, builder) in enumerate(sections):
+            tabs.addWidget(
+                _button(label, name, partial(self._show, builder)), index // 2, index % 2
+            )
+        layout.addLayout(tabs)
+        self._section = QVBoxLayout()
+        layout.addLayout(self._section, 1)
+        self._status = _text("", "assistant_status")
+        layout.addWidget(self._status)
+        layout.addWidget(_button(self.tr("Leave the assistant mode"), "leave", self._leave))
+        self._show(self._devices)
+
+    # --- sections --------------------------------------------------------------------------
+    def _show(self, builder: Callable[[QVBoxLayout], None]) -> None:
+        while self._section.count():
+            item = self._section.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
+        self._status.setText("")
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        builder(body_layout)
+        body_layout.addStretch(1)
+        self._section.addWidget(body)
+
+    def _devices(self, layout: QVBoxLayout) -> None:
+        names = {
+            Availability.CONNECTED: self.tr("connected"),
+            Availability.CONNECTING: self.tr("connecting"),
+            Availability.DISCONNECTED: self.tr("not connected"),
+            Availability.FAULT: self.tr("fault"),
+        }
+        statuses = self._assistant.device_statuses()
+        if not statuses:
+            layout.addWidget(_text(self.tr("No instrument is configured.")))
+        for status in statuses:
+            battery = (
+                self.tr("battery %1 %").replace("%1", str(status.battery_percent))
+                if status.battery_percent is not None
+                else self.tr("battery unknown")
+            )
+            last = (
+                status.last_reading_at.astimezone().strftime("%d/%m %H:%M")
+                if status.last_reading_at
+                else self.tr("never")
+            )
+            line = f"{status.device_id}: {names[status.availability]}, {battery}. " + self.tr(
+                "Last reading: %1"
+            ).replace("%1", last)
+            if status.last_error:
+                line += "\n" + self.tr("Last error: %1").replace("%1", status.last_error)
+            row = QHBoxLayout()
+            row.addWidget(_text(line, f"device_{status.device_id}"), 1)
+            row.addWidget(
+                _button(
+                    self.tr("Test"),
+                    f"test_{status.device_id}",
+                    partial(self._start_test, status.device_id),
+                )
+            )
+            holder = QWidget()
+            holder.setLayout(row)
+            layout.addWidget(holder)
+
+    def _start_test(self, device_id: str) -> None:
+        self._intents.run(self._test(device_id))
+
+    def _start_acknowledge(self, alert_id: str, false_alarm: bool) -> None:
+        self._intents.run(self._acknowledge(alert_id, false_alarm))
+
+    async def _test(self, device_id: str) -> None:
+        self._status.setText(self.tr("Testing %1…").replace("%1", device_id))
+        async for update in self._assistant.test_measurement(device_id):
+            if isinstance(update, Progress):
+                self._status.setText(self.tr("Testing %1…").replace("%1", device_id))
+            elif isinstance(update, Final):
+                self._status.setText(self.tr("%1 works.").replace("%1", device_id))
+            elif isinstance(update, Failure):
+                self._status.setText(
+                    self.tr("%1 failed: %2")
+                    .replace("%1", device_id)
+                    .replace("%2", update.problem.value)
+                )
+
+    def _alerts(self, layout: QVBoxLayout) -> None:
+        placeholder = _text(self.tr("Loading…"))
+        layout.addWidget(placeholder)
+        self._intents.run(self._fill_alerts(layout, placeholder))
+
+    async def _fill_alerts(self, layout: QVBoxLayout, placeholder: QLabel) -> None:
+        alerts = await self._assistant.open_alerts()
+        placeholder.setText(self.tr("No alert is open.") if not alerts else self.tr("Open alerts:"))
+        for alert in alerts:
+            row = QHBoxLayout()
+            when = alert.raised_at.astimezone().strftime("%H:%M")
+            row.addWidget(_text(f"{when} {alert.kind.value}", f"alert_{alert.alert_id}"), 1)
+            row.addWidget(
+                _button(
+                    self.tr("Handled"),
+                    f"ack_{alert.alert_id}",
+                    partial(self._start_acknowledge, alert.alert_id, False),
+                )
+            )
+            row.addWidget(
+                _button(
+                    self.tr("False alarm"),
+                    f"false_{alert.alert_id}",
+                    partial(self._start_acknowledge, alert.alert_id, True),
+                )
+            )
+            holder = QWidget()
+            holder.setLayout(row)
+            layout.insertWidget(layout.count() - 1, holder)
+
+    async def _acknowledge(self, alert_id: str, false_alarm: bool) -> None:
+        await self._assistant.acknowledge(alert_id, AGENT, false_alarm)
+        self._show(self._alerts)
+        self._status.setText(self.tr("Alert recorded as handled."))
+
+    def _paper(self, layout: QVBoxLayout) -> None:
+        sheets = _text("", "sheets_left")
+        layout.addWidget(sheets)
+        count = QLineEdit()
+        count.setObjectName("sheets")
+        count.setPlaceholderText(self.tr("Sheets put in"))
+        keypad = DigitKeypad()
+        keypad.set_target(count)
+        layout.addWidget(count)
+        layout.addWidget(keypad)
+
+        async def refill() -> None:
+            if not count.text().isdigit():
+                self._status.setText(self.tr("Type how many sheets you put in."))
+                return
+            await self._assistant.record_paper_refill(int(count.text()), AGENT)
+            count.clear()
+            await show_sheets()
+            self._status.setText(self.tr("Paper refill recorded."))
+
+        async def cleaned() -> None:
+            await self._assistant.record_cleaning(AGENT)
+            self._status.setText(self.tr("Cleaning recorded."))
+
+        async def show_sheets() -> None:
+            left = await self._assistant.sheets_left()
+            sheets.setText(
+                self.tr("Sheets left: unknown")
+                if left is None
+                else self.tr("Sheets left: %1").replace("%1", str(left))
+            )
+
+        layout.addWidget(
+            _button(self.tr("Paper refilled"), "refill", lambda: self._intents.run(refill()))
+        )
+        layout.addWidget(
+            _button(self.tr("Cabin cleaned"), "cleaned", lambda: self._intents.run(cleaned()))
+        )
+        self._intents.run(show_sheets())
+
+    def _logs(self, layout: QVBoxLayout) -> None:
+        layout.addWidget(
+            _text(self.tr("The export holds the logs of devices, paper, cleaning, alerts, access."))
+        )
+        layout.addWidget(
+            _button(self.tr("Export the logs"), "export", lambda: self._intents.run(self._export()))
+        )
+        layout.addWidget(
+            _text(self.tr("A restart ends any consultation safely and starts the cabin again."))
+        )
+        layout.addWidget(
+            _button(
+                self.tr("Restart the cabin"),
+                "restart",
+                lambda: self._intents.run(self._assistant.request_restart()),
+            )
+        )
+
+    async def _export(self) -> None:
+        path = await self._assistant.export_logs(self._export_folder)
+        self._status.setText(self.tr("Logs written to %1").replace("%1", str(path)))
+
+    def _leave(self) -> None:
+        self._intents.run(self._assistant.leave())
