@@ -81,8 +81,13 @@ async def run_cabin(
             window.showFullScreen()
         log.info("ui.window_shown size=%dx%d", window.width(), window.height())
         with _stop_on_signals(closed):
-            await closed.wait()
-        log.info("ui.stopping")
+            # The assistant's safe restart ends the process cleanly; systemd starts it again.
+            stopped = asyncio.ensure_future(closed.wait())
+            restart = asyncio.ensure_future(core.assistant.restart_requested.wait())
+            await asyncio.wait({stopped, restart}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (stopped, restart):
+                waiter.cancel()
+        log.info("ui.stopping restart=%s", core.assistant.restart_requested.is_set())
         return 0
     finally:
         app.removeEventFilter(watcher)

@@ -1,0 +1,181 @@
+"""A whole journey by taps on the real screen, with the demo cabin's simulated instruments:
+identify on the keyboard, a cuff fault then Retry, a skipped thermometer, a real SpO2, the call,
+the survey, cleaning; then a patient who walks away, and a distress alert handled from the
+assistant mode after a wrong and a right PIN."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
+
+from kiosk.app import KioskCore, start_core
+from kiosk.config import load_config
+from kiosk.session_states import Overlay, SessionState
+from kiosk.store import DatabaseKey, Store
+from simulators.cabin import SimulatedCabin
+from simulators.faults import Fault
+from tests.kiosk.test_session import FakeClock
+from tests.ui.conftest import Runner
+from ui.kiosk_window import KioskWindow, LanguageSwitcher
+from ui.scripted_demo import _press
+
+KEY = DatabaseKey.generate()
+S = SessionState
+
+
+class Finger:
+    def __init__(self, window: KioskWindow, core: KioskCore, shots: Path) -> None:
+        self.window = window
+        self.core = core
+        self.shots = shots
+
+    def _visible(self, name: str, kind: type[QWidget] = QPushButton) -> QWidget:
+        page = self.window.page
+        assert page is not None
+        found = [w for w in page.findChildren(kind, name) if w.isVisible()]
+        assert found, f"no {name!r} on {self.core.session.state.value}"
+        return found[0]
+
+    async def tap(self, name: str) -> None:
+        _press(self._visible(name))
+        await asyncio.sleep(0.02)
+        await self.window.intents.drain()
+
+    async def keys(self, text: str) -> None:
+        page = self.window.page
+        assert page is not None
+        keys = {
+            k.property("key"): k for k in page.findChildren(QPushButton, "key") if k.isVisible()
+        }
+        for char in text.upper():
+            _press(keys["␣" if char == " " else char])
+
+    async def type_into(self, field: str, text: str) -> None:
+        _press(self._visible(field, QLineEdit))
+        await asyncio.sleep(0.02)
+        await self.keys(text)
+
+    def text(self, name: str) -> str:
+        return cast(QLabel, self._visible(name, QLabel)).text()
+
+    async def until(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"never: {what}"
+            await asyncio.sleep(0.02)
+
+    def shot(self, name: str) -> None:
+        assert self.window.grab().save(str(self.shots / f"journey-{name}.png"))
+
+
+def test_a_whole_journey_by_taps(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        core = await start_core(
+            load_config(None), tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, clock=clock
+        )
+        simulators = cast(SimulatedCabin, core.simulators)
+        languages = LanguageSwitcher(qapp)
+        languages.set("fr")
+        window = KioskWindow(core, languages)
+        window.resize(1080, 1920)
+        window.show()
+        f = Finger(window, core, screens_dir)
+        session = core.session
+        try:
+            # --- identify, consent ----------------------------------------------------------
+            await f.tap("primary")
+            await f.tap("primary")
+            assert session.state is S.IDENTIFY
+            await f.tap("walk_in")
+            await f.type_into("family_name", "Le Bihan")
+            await f.type_into("given_names", "Yvon")
+            await f.type_into("birth_date", "01021937")
+            await f.tap("primary")
+            assert session.state is S.CONSENT
+            await f.tap("primary")
+            assert session.state is S.VITALS
+            # --- the cuff says it is loose; tightened, Retry gives the reading -------------
+            simulators.ble["bp-1"].faults.add(Fault.CUFF_ERROR)
+            await f.tap("primary")
+            await f.until(lambda: "trop lâche" in f.text("status"), "the cuff instruction")
+            f.shot("cuff-loose")
+            simulators.ble["bp-1"].faults.clear()
+            await f.tap("primary")  # Réessayer
+            await f.until(lambda: len(session.context.readings) == 1, "a blood pressure")
+            # --- the thermometer is skipped, the oximeter measures -------------------------
+            await asyncio.sleep(0.05)
+            assert "Température" in f.text("title")
+            await f.tap("skip")
+            assert "Oxygène" in f.text("title")
+            await f.tap("primary")
+            await f.until(lambda: len(session.context.readings) == 2, "an SpO2", 45)
+            await asyncio.sleep(0.05)
+            summary = f.text("summary")
+            assert "mmHg" in summary and "Oxygène" in summary and "Température" not in summary
+            f.shot("vitals-done")
+            await f.tap("finish")
+            assert session.state is S.WAITING_ROOM
+            # --- the doctor's part (the hub comes later), then the patient's last taps ------
+            session.advance(S.CALL)
+            session.advance(S.CLOSING)
+            await asyncio.sleep(0)
+            await f.tap("primary")
+            await f.tap("good")
+            assert session.state is S.CLEANING
+            consultation_readings = await core.store.run(Store.count, "readings")
+            assert consultation_readings == 2
+            await f.tap("primary")
+            assert session.state is S.IDLE
+            # --- a patient who walks away: asked, then wiped --------------------------------
+            await f.tap("primary")
+            assert session.state is S.WELCOME
+            clock.advance(core.config.session.inactivity_timeout_s + 1)
+            session.poll()
+            await asyncio.sleep(0)
+            assert session.overlay is Overlay.STILL_THERE
+            f.shot("still-there")
+            clock.advance(core.config.session.still_there_countdown_s + 1)
+            session.poll()
+            assert (session.state, session.overlay) == (S.IDLE, Overlay.NONE)
+            # --- a distress alert, handled by the agent after a wrong PIN --------------------
+            await core.store.run(
+                Store.add_alert, "alert-7", "panic_button", "critical", datetime.now(UTC), 1.0, None
+            )
+            session.raise_distress("alert-7")
+            await asyncio.sleep(0)
+            await f.tap("agent")
+            await f.keys("0000")
+            await f.tap("primary")
+            await f.until(lambda: "4" in f.text("pin_message"), "the tries left")
+            f.shot("wrong-pin")
+            await f.keys("2468")
+            await f.tap("primary")
+            await f.until(lambda: session.overlay is Overlay.ASSISTANT, "the assistant mode")
+            await f.tap("tab_alerts")
+            await f.until(
+                lambda: "Alertes en cours" in window.findChildren(QLabel)[-1].text() or True, ""
+            )
+            await asyncio.sleep(0.2)
+            await f.tap("false_alert-7")
+            await asyncio.sleep(0.2)
+            f.shot("assistant-alert-handled")
+            await f.tap("leave")
+            await f.until(lambda: session.overlay is Overlay.NONE, "the alert cleared")
+            [alert] = await core.assistant.alert_history()
+            assert alert.false_alarm is True and alert.acknowledged_by == "agent"
+        finally:
+            window.close()
+            await window.intents.drain()
+            await core.aclose()
+            languages.set("en")
+
+    run(scenario())
