@@ -135,6 +135,13 @@ def test_a_whole_journey_by_taps(
             assert consultation_readings == 2
             await f.tap("primary")
             assert session.state is S.IDLE
+            await asyncio.sleep(0.05)  # the old pages are deleted by the event loop
+            every_text = [w.text() for w in window.findChildren(QLabel)] + [
+                w.text() for w in window.findChildren(QLineEdit)
+            ]
+            for secret in ("BIHAN", "YVON", "1937", "mmHg", "%"):
+                assert not any(secret in text.upper() for text in every_text), secret
+            f.shot("idle-after-wipe")
             # --- a patient who walks away: asked, then wiped --------------------------------
             await f.tap("primary")
             assert session.state is S.WELCOME

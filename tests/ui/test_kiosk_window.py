@@ -231,3 +231,26 @@ def test_a_wrong_birth_date_is_said_not_crashed(
             await cabin.close()
 
     run(scenario())
+
+
+def test_the_contrast_button_switches_the_whole_screen(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "fr")
+        try:
+            before = cabin.window.grab().toImage()
+            [contrast] = [  # without a speaker the mute button is hidden: contrast is alone
+                b for b in cabin.window.findChildren(QPushButton, "toolbar") if b.isVisible()
+            ]
+            _press(contrast)
+            await asyncio.sleep(0.05)
+            assert cabin.window.theme.name == "high-contrast"
+            after = cabin.window.grab()
+            assert after.save(str(screens_dir / "portrait-fr-idle-high-contrast.png"))
+            assert after.toImage() != before
+            assert after.toImage().pixelColor(5, 5).name() == "#000000"
+        finally:
+            await cabin.close()
+
+    run(scenario())
