@@ -33,7 +33,7 @@ from ui.i18n import qm_file
 from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
 from ui.theme import CALM, HIGH_CONTRAST, Theme
-from ui.vitals_page import VitalsPage
+from ui.vitals_page import VitalsPage, describe
 
 log = logging.getLogger(__name__)
 
@@ -337,10 +337,18 @@ class KioskWindow(QWidget):
         )
 
     def _waiting_room(self) -> QWidget:
+        prepare = QLabel(
+            self.tr(
+                "While you wait, you can prepare: your carte Vitale, the list or the boxes of"
+                " the medicines you take, your glasses."
+            )
+        )
+        prepare.setWordWrap(True)
         return self._page_of(
             self.tr("A doctor will answer you"),
             self.tr("Please stay seated. The doctor will appear on this screen."),
             [("stop", self.tr("Stop"), self._abandon)],
+            extra=prepare,
         )
 
     def _call(self) -> QWidget:
@@ -351,6 +359,9 @@ class KioskWindow(QWidget):
         )
 
     def _closing(self) -> QWidget:
+        summary = QLabel("\n".join(describe(r) for r in self._core.session.context.readings))
+        summary.setObjectName("summary")
+        summary.setWordWrap(True)
         return self._page_of(
             self.tr("The consultation is over"),
             self.tr("Your documents are printed below the screen."),
@@ -361,6 +372,7 @@ class KioskWindow(QWidget):
                     lambda: self._core.session.advance(SessionState.SURVEY),
                 )
             ],
+            extra=summary,
         )
 
     def _survey(self) -> QWidget:
