@@ -334,6 +334,7 @@ class KioskWindow(QWidget):
             self._intents,
             lambda: self._core.session.advance(SessionState.WAITING_ROOM),
             self._abandon,
+            self._theme,
         )
 
     def _waiting_room(self) -> QWidget:

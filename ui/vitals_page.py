@@ -20,7 +20,9 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Problem, Progress
 from devices.reading import Quality, Quantity, Reading, ReadingKind
 from kiosk.app import KioskCore
+from ui.illustrations import InstrumentPicture
 from ui.intents import IntentRunner
+from ui.theme import CALM, Theme
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +162,11 @@ class VitalsPage(QWidget):
         intents: IntentRunner,
         done: Callable[[], None],
         stop: Callable[[], None],
+        theme: Theme = CALM,
     ) -> None:
         super().__init__()
+        self._theme = theme
+        self._picture: InstrumentPicture | None = None
         self._core = core
         self._intents = intents
         self._done = done
@@ -183,7 +188,10 @@ class VitalsPage(QWidget):
         self._summary = QLabel()
         self._summary.setObjectName("summary")
         self._summary.setWordWrap(True)
-        for widget in (self._title, self._how, self._status, self._summary):
+        self._picture_slot = QVBoxLayout()
+        layout.addWidget(self._title)
+        layout.addLayout(self._picture_slot)
+        for widget in (self._how, self._status, self._summary):
             layout.addWidget(widget)
         layout.addStretch(1)
         self._start = self._button("primary", layout)
@@ -208,6 +216,7 @@ class VitalsPage(QWidget):
     def _show_step(self, status: str, *, retry: bool = False) -> None:
         self._summary.setText("\n".join(self._results))
         self._finish.setText(QCoreApplication.translate("VitalsPage", "Go to the doctor"))
+        self._set_picture(self._steps[self._index].kind if self._index < len(self._steps) else None)
         if self._index >= len(self._steps):
             self._title.setText(
                 QCoreApplication.translate("VitalsPage", "Your measurements are done")
@@ -240,6 +249,19 @@ class VitalsPage(QWidget):
         )
         self._start.setEnabled(True)
         self._skip.setText(QCoreApplication.translate("VitalsPage", "Skip this measurement"))
+
+    def _set_picture(self, kind: ReadingKind | None) -> None:
+        """How to put this instrument on, drawn (and gently animated)."""
+        if self._picture is not None and self._picture.kind is kind:
+            return
+        if self._picture is not None:
+            self._picture_slot.removeWidget(self._picture)
+            self._picture.hide()
+            self._picture.deleteLater()
+            self._picture = None
+        if kind is not None:
+            self._picture = InstrumentPicture(kind, self._theme)
+            self._picture_slot.addWidget(self._picture)
 
     def _on_start(self) -> None:
         if self._task is not None or self._index >= len(self._steps):

@@ -4,198 +4,198 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="116"/>
+        <location filename="../assistant_panel.py" line="117"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="119"/>
+        <location filename="../assistant_panel.py" line="120"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="120"/>
+        <location filename="../assistant_panel.py" line="121"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="121"/>
+        <location filename="../assistant_panel.py" line="122"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="122"/>
+        <location filename="../assistant_panel.py" line="123"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="130"/>
+        <location filename="../assistant_panel.py" line="134"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="151"/>
+        <location filename="../assistant_panel.py" line="155"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="152"/>
+        <location filename="../assistant_panel.py" line="156"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="153"/>
+        <location filename="../assistant_panel.py" line="157"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="154"/>
+        <location filename="../assistant_panel.py" line="158"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="158"/>
+        <location filename="../assistant_panel.py" line="162"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="161"/>
+        <location filename="../assistant_panel.py" line="165"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="163"/>
+        <location filename="../assistant_panel.py" line="167"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="168"/>
+        <location filename="../assistant_panel.py" line="172"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="171"/>
+        <location filename="../assistant_panel.py" line="175"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="174"/>
+        <location filename="../assistant_panel.py" line="178"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="179"/>
+        <location filename="../assistant_panel.py" line="183"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="195"/>
-        <location filename="../assistant_panel.py" line="198"/>
+        <location filename="../assistant_panel.py" line="199"/>
+        <location filename="../assistant_panel.py" line="202"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="200"/>
+        <location filename="../assistant_panel.py" line="204"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="203"/>
+        <location filename="../assistant_panel.py" line="207"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="209"/>
+        <location filename="../assistant_panel.py" line="213"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="215"/>
+        <location filename="../assistant_panel.py" line="219"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="215"/>
+        <location filename="../assistant_panel.py" line="219"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="222"/>
+        <location filename="../assistant_panel.py" line="226"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="229"/>
+        <location filename="../assistant_panel.py" line="233"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="241"/>
+        <location filename="../assistant_panel.py" line="245"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="248"/>
+        <location filename="../assistant_panel.py" line="252"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="256"/>
+        <location filename="../assistant_panel.py" line="260"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="261"/>
+        <location filename="../assistant_panel.py" line="265"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="265"/>
+        <location filename="../assistant_panel.py" line="269"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="270"/>
+        <location filename="../assistant_panel.py" line="274"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="272"/>
+        <location filename="../assistant_panel.py" line="276"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="276"/>
+        <location filename="../assistant_panel.py" line="280"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="279"/>
+        <location filename="../assistant_panel.py" line="283"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="285"/>
+        <location filename="../assistant_panel.py" line="289"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="288"/>
+        <location filename="../assistant_panel.py" line="292"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="291"/>
+        <location filename="../assistant_panel.py" line="295"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="295"/>
+        <location filename="../assistant_panel.py" line="299"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="303"/>
+        <location filename="../assistant_panel.py" line="307"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -287,6 +287,24 @@
     </message>
 </context>
 <context>
+    <name>InstrumentPicture</name>
+    <message>
+        <location filename="../illustrations.py" line="396"/>
+        <source>The cuff on the bare upper arm, two fingers above the elbow, the arm resting on the table</source>
+        <translation>Le brassard sur le haut du bras nu, deux doigts au-dessus du coude, le bras posé sur la table</translation>
+    </message>
+    <message>
+        <location filename="../illustrations.py" line="400"/>
+        <source>The tip of the thermometer brought to the middle of the forehead</source>
+        <translation>Le bout du thermomètre approché du milieu du front</translation>
+    </message>
+    <message>
+        <location filename="../illustrations.py" line="403"/>
+        <source>The index finger all the way into the clip, nail up</source>
+        <translation>L’index jusqu’au fond de la pince, ongle vers le haut</translation>
+    </message>
+</context>
+<context>
     <name>Keyboard</name>
     <message>
         <location filename="../keyboards.py" line="50"/>
@@ -318,7 +336,7 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="282"/>
-        <location filename="../kiosk_window.py" line="390"/>
+        <location filename="../kiosk_window.py" line="402"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
@@ -334,13 +352,13 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="298"/>
-        <location filename="../kiosk_window.py" line="360"/>
+        <location filename="../kiosk_window.py" line="371"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="299"/>
-        <location filename="../kiosk_window.py" line="343"/>
+        <location filename="../kiosk_window.py" line="350"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
@@ -365,87 +383,92 @@
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="341"/>
+        <location filename="../kiosk_window.py" line="342"/>
+        <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
+        <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="348"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="342"/>
+        <location filename="../kiosk_window.py" line="349"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="348"/>
+        <location filename="../kiosk_window.py" line="356"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="349"/>
+        <location filename="../kiosk_window.py" line="357"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="355"/>
+        <location filename="../kiosk_window.py" line="366"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="356"/>
+        <location filename="../kiosk_window.py" line="367"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="371"/>
+        <location filename="../kiosk_window.py" line="383"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="372"/>
+        <location filename="../kiosk_window.py" line="384"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="374"/>
+        <location filename="../kiosk_window.py" line="386"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="375"/>
+        <location filename="../kiosk_window.py" line="387"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="376"/>
+        <location filename="../kiosk_window.py" line="388"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="383"/>
+        <location filename="../kiosk_window.py" line="395"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="385"/>
+        <location filename="../kiosk_window.py" line="397"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="389"/>
+        <location filename="../kiosk_window.py" line="401"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="406"/>
+        <location filename="../kiosk_window.py" line="418"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="423"/>
+        <location filename="../kiosk_window.py" line="435"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="403"/>
+        <location filename="../kiosk_window.py" line="415"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -470,22 +493,22 @@
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="420"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="419"/>
+        <location filename="../kiosk_window.py" line="431"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="420"/>
+        <location filename="../kiosk_window.py" line="432"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="422"/>
+        <location filename="../kiosk_window.py" line="434"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -493,27 +516,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="70"/>
+        <location filename="../assistant_panel.py" line="71"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="71"/>
+        <location filename="../assistant_panel.py" line="72"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="82"/>
+        <location filename="../assistant_panel.py" line="83"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="83"/>
+        <location filename="../assistant_panel.py" line="84"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="94"/>
+        <location filename="../assistant_panel.py" line="95"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -521,7 +544,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="99"/>
+        <location filename="../assistant_panel.py" line="100"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -529,7 +552,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="102"/>
+        <location filename="../assistant_panel.py" line="103"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
