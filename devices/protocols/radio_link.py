@@ -41,18 +41,17 @@ CCCD_INDICATE: Final = 0x0002
 
 _SIG_BASE_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
 
-CHARACTERISTIC_PROPERTIES: Final = frozenset(
-    {
-        "broadcast",
-        "read",
-        "write-without-response",
-        "write",
-        "notify",
-        "indicate",
-        "authenticated-signed-writes",
-        "extended-properties",
-    }
+CHARACTERISTIC_PROPERTY_ORDER: Final = (
+    "broadcast",
+    "read",
+    "write-without-response",
+    "write",
+    "notify",
+    "indicate",
+    "authenticated-signed-writes",
+    "extended-properties",
 )
+CHARACTERISTIC_PROPERTIES: Final = frozenset(CHARACTERISTIC_PROPERTY_ORDER)
 """Property names as bleak spells them (``BleakGATTCharacteristic.properties``)."""
 
 

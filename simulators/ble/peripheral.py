@@ -29,6 +29,7 @@ from devices.protocols.radio_link import (
     CCCD_NOTIFY,
     CCCD_UUID,
     CHARACTERISTIC_PROPERTIES,
+    CHARACTERISTIC_PROPERTY_ORDER,
     DEFAULT_MTU,
     MAX_ATTRIBUTE_BYTES,
     Advertisement,
@@ -45,16 +46,7 @@ WriteHook: TypeAlias = Callable[[bytes], Awaitable[None] | None]
 SubscribeHook: TypeAlias = Callable[[bool], Awaitable[None] | None]
 LinkHook: TypeAlias = Callable[[], Awaitable[None] | None]
 
-_PROPERTY_ORDER = (
-    "broadcast",
-    "read",
-    "write-without-response",
-    "write",
-    "notify",
-    "indicate",
-    "authenticated-signed-writes",
-    "extended-properties",
-)
+_PROPERTY_ORDER = CHARACTERISTIC_PROPERTY_ORDER
 
 
 class GattRefused(Exception):
