@@ -109,6 +109,10 @@ def bench_cold_start(work: Path, runs: int) -> None:
     store.start_consultation(patient_id, "fr")
     store.close()
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    # A cabin runs with its bytecode compiled: even where the shell forbids writing it next to
+    # the sources (PYTHONDONTWRITEBYTECODE), the children keep a cache of their own.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
 
     run_floor(env)  # warm the page cache for both
     run_core(template, work, key.hex(), env)

@@ -128,7 +128,11 @@ class TimedBleOximeter(BlePulseOximeter):
 
 
 async def ble_latency(count: int) -> list[float]:
-    folder = Path(tempfile.mkdtemp(prefix="bench-radio-", dir="/tmp"))
+    with tempfile.TemporaryDirectory(prefix="bench-radio-", dir="/tmp") as folder:
+        return await _ble_latency(count, Path(folder))
+
+
+async def _ble_latency(count: int, folder: Path) -> list[float]:
     async with VirtualRadio(folder / "r.sock") as radio:
         simulator = BlePulseOximeterSimulator("02:00:00:00:00:09", auto_press_s=None)
         radio.add(simulator.peripheral)
@@ -201,11 +205,12 @@ async def driver_cpu(seconds: float, folder: Path) -> tuple[float, int]:
 
 async def main_async(quick: bool) -> None:
     count = 100 if quick else 500
-    folder = Path(tempfile.mkdtemp(prefix="bench-devices-"))
-    floor = await pty_floor(count, folder)
-    pty = await pty_latency(count, folder)
-    ble = await ble_latency(count)
-    share, _ = await driver_cpu(3.0 if quick else 10.0, folder)
+    with tempfile.TemporaryDirectory(prefix="bench-devices-") as work:
+        folder = Path(work)
+        floor = await pty_floor(count, folder)
+        pty = await pty_latency(count, folder)
+        ble = await ble_latency(count)
+        share, _ = await driver_cpu(3.0 if quick else 10.0, folder)
     print(f"device bytes -> typed value: {count} frames each, one at a time")
     print(line("floor  os.write -> os.read, same pty", floor, None, ""))
     print(line("pty    Contec frame -> typed sample", pty, floor, "target p95 <= 5 ms"))

@@ -216,7 +216,8 @@ class Instrument(abc.ABC):
                 await self._resume_measurement()
             try:
                 await self._serve()
-                log.warning("device.link_closed device=%s", self.device_id)
+                # a cuff hangs up after each result: expected, so not a warning
+                log.info("device.link_closed device=%s", self.device_id)
             except DeviceError as exc:
                 log.warning("device.link_lost device=%s error=%s", self.device_id, exc)
                 self._set_status(Availability.DISCONNECTED, error=str(exc))

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -260,6 +260,13 @@ class VitalsPage(QWidget):
             self._picture.deleteLater()
             self._picture = None
         if kind is not None:
+            # Built one loop turn later: the page paints first, the picture after, so no single
+            # turn of the event loop carries both (a stall of more than one frame otherwise).
+            QTimer.singleShot(0, self, lambda: self._add_picture(kind))
+
+    def _add_picture(self, kind: ReadingKind) -> None:
+        still_wanted = self._index < len(self._steps) and self._steps[self._index].kind is kind
+        if self._picture is None and still_wanted:
             self._picture = InstrumentPicture(kind, self._theme)
             self._picture_slot.addWidget(self._picture)
 
