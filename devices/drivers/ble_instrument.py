@@ -9,6 +9,7 @@ while a measurement runs, as the screen asked for it.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -181,8 +182,9 @@ class BleInstrument(Instrument):
 
         return receive
 
+    @abc.abstractmethod
     def _on_value(self, uuid: str, data: bytes) -> None:
-        raise NotImplementedError  # each profile decodes its own characteristics
+        """Decode a value of one of ``measurement_characteristics`` (each profile its own)."""
 
     def _on_undecodable(self, uuid: str) -> None:
         """A measurement the driver cannot read must not pass for one: it fails, to be retried."""

@@ -10,6 +10,7 @@ Faults are committed on the device side, in the bytes it sends.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -32,7 +33,7 @@ NOTIFY = frozenset({"notify"})
 INDICATE = frozenset({"indicate"})
 
 
-class BleInstrumentSimulator:
+class BleInstrumentSimulator(abc.ABC):
     measurement_uuid: str
     default_name: str
 
@@ -65,11 +66,13 @@ class BleInstrumentSimulator:
         )
 
     # --- what the subclasses define ----------------------------------------------------------
+    @abc.abstractmethod
     def _profile(self) -> list[GattService]:
-        raise NotImplementedError  # every instrument serves its own profile
+        """The instrument's own GATT services (its Bluetooth SIG profile)."""
 
+    @abc.abstractmethod
     async def _measure(self) -> None:
-        raise NotImplementedError
+        """One measurement, as the device sends it."""
 
     # --- the patient and the device ------------------------------------------------------------
     def press_button(self) -> None:
