@@ -132,17 +132,27 @@ async def start_core(
     clock = clock or SystemClock()
     session = Session(bus, clock, timeouts)
     consultation = Consultation(session, store, bus)
-    simulators: Stoppable | None = None
+    built = CabinInstruments(dict(instruments or {}), None, BleBackend(), {})
     try:
         if instruments is None:
-            instruments, simulators = await instruments_from(config, data_dir)
+            paired = await store.run(Store.device_addresses)
+            built = await instruments_from(config, data_dir, paired)
     except DeviceError as exc:
         await store.close()
         raise ConfigError(str(exc)) from exc
+    instruments, simulators = built.instruments, built.simulators
     measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
     assistant = Assistant(
-        store, session, bus, measurements, config.assistant, clock, cabin_id=config.cabin.id
+        store,
+        session,
+        bus,
+        measurements,
+        config.assistant,
+        clock,
+        cabin_id=config.cabin.id,
+        ble_backend=built.ble_backend,
+        configured_addresses=built.configured_addresses,
     )
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
     return KioskCore(
@@ -150,34 +160,49 @@ async def start_core(
     )
 
 
+@dataclass(frozen=True)
+class CabinInstruments:
+    instruments: dict[str, Instrument]
+    simulators: Stoppable | None
+    ble_backend: BleBackend
+    configured_addresses: dict[str, str]  # each BLE instrument's address before any pairing
+
+
 async def instruments_from(
-    config: Config, data_dir: Path
-) -> tuple[dict[str, Instrument], Stoppable | None]:
+    config: Config, data_dir: Path, paired: Mapping[str, str] | None = None
+) -> CabinInstruments:
     """The configuration's instruments. Those whose address is "simulated" are served by the
     simulators, started here: serial ones on ptys, BLE ones on a virtual radio that every BLE
     driver then reaches through bleak's virtual backend (the composition root is the one place
-    that may choose that)."""
+    that may choose that). A BLE instrument the agents paired in the assistant mode talks to the
+    device they chose (``paired``)."""
     specs = [
         InstrumentSpec(i.id, i.kind, i.transport, i.address, i.model) for i in config.instruments
     ]
     simulated = [s for s in specs if s.address == SIMULATED]
-    if not simulated:
-        return build_instruments(specs), None
-    from simulators.cabin import SimulatedCabin, SimulatedEntry  # noqa: PLC0415 - demo only
+    cabin = None
+    backend = BleBackend()
+    if simulated:
+        from simulators.cabin import SimulatedCabin, SimulatedEntry  # noqa: PLC0415 - demo only
 
-    cabin = SimulatedCabin(
-        data_dir / "simulators",
-        [SimulatedEntry(s.id, s.transport, s.resolved_model) for s in simulated],
-    )
-    await cabin.start()
-    resolved = [
-        replace(s, address=cabin.address(s.id)) if s.address == SIMULATED else s for s in specs
-    ]
-    backend = BleBackend(
-        VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(cabin.radio_path)}
-    )
+        cabin = SimulatedCabin(
+            data_dir / "simulators",
+            [SimulatedEntry(s.id, s.transport, s.resolved_model) for s in simulated],
+        )
+        await cabin.start()
+        specs = [
+            replace(s, address=cabin.address(s.id)) if s.address == SIMULATED else s for s in specs
+        ]
+        backend = BleBackend(
+            VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(cabin.radio_path)}
+        )
+    configured = {s.id: s.address for s in specs if s.transport == "ble"}
+    chosen = {k: v for k, v in (paired or {}).items() if k in configured}
+    specs = [replace(s, address=chosen[s.id]) if s.id in chosen else s for s in specs]
     try:
-        return build_instruments(resolved, ble_backend=backend), cabin
+        instruments = build_instruments(specs, ble_backend=backend)
     except DeviceError:
-        await cabin.stop()
+        if cabin is not None:
+            await cabin.stop()
         raise
+    return CabinInstruments(instruments, cabin, backend, configured)

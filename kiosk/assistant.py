@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,12 @@ from typing import Any
 import argon2
 import msgspec
 
+from devices.drivers.ble_instrument import (
+    BleBackend,
+    BleInstrument,
+    FoundDevice,
+    scan_health_devices,
+)
 from devices.instrument import Availability, Failure, Final, MeasurementUpdate
 from devices.reading import ReadingKind
 from kiosk.bus import EventBus, Subscription
@@ -206,7 +212,11 @@ class Assistant:
         clock: Clock,
         *,
         cabin_id: str | None = None,
+        ble_backend: BleBackend | None = None,
+        configured_addresses: Mapping[str, str] | None = None,
     ) -> None:
+        self._ble_backend = ble_backend or BleBackend()
+        self._configured_addresses = dict(configured_addresses or {})
         self._store = store
         self._session = session
         self._bus = bus
@@ -424,6 +434,36 @@ class Assistant:
         self.restart_requested.set()
 
     # --- life -------------------------------------------------------------------------------------
+    # --- Bluetooth pairing ---------------------------------------------------------------------
+    async def scan_ble(self, duration_s: float = 4.0) -> list[FoundDevice]:
+        """The health devices advertising nearby, for the agent to choose from."""
+        self._require_open()
+        await self._audit("ble_scan")
+        return await scan_health_devices(self._ble_backend, duration_s)
+
+    async def pair_device(self, device_id: str, address: str) -> None:
+        """From now on (and after a restart), ``device_id`` is the device at ``address``."""
+        self._require_open()
+        instrument = self._ble_instrument(device_id)
+        await self._store.run(Store.set_device_address, device_id, address)
+        await instrument.rebind(address)
+        await self._audit("ble_pair", device_id)
+
+    async def forget_device(self, device_id: str) -> None:
+        """Drop the bond and go back to the configured device."""
+        self._require_open()
+        instrument = self._ble_instrument(device_id)
+        await instrument.forget()
+        await self._store.run(Store.forget_device_address, device_id)
+        await instrument.rebind(self._configured_addresses.get(device_id, instrument.address))
+        await self._audit("ble_forget", device_id)
+
+    def _ble_instrument(self, device_id: str) -> BleInstrument:
+        instrument = self._measurements.instruments.get(device_id)
+        if not isinstance(instrument, BleInstrument):
+            raise InvalidEntry(f"{device_id!r} is not a Bluetooth instrument of this cabin")
+        return instrument
+
     async def settled(self) -> None:
         """Wait until the audit lines already due are written."""
         while self._pending:

@@ -30,6 +30,7 @@ from devices.errors import DecodeError, TransportError
 from devices.instrument import Backoff, Failure, Instrument, MeasurementUpdate, Problem
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import encode_date_time
+from devices.reading import ReadingKind
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,47 @@ class BleBackend:
     client: type[BaseBleakClient] | None = None
     scanner: type[BaseBleakScanner] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundDevice:
+    """A health device heard advertising: what the assistant's pairing list shows."""
+
+    address: str
+    name: str | None
+    rssi: int | None
+    kinds: frozenset[ReadingKind]
+
+
+SERVICE_KINDS = {
+    gatt.BLOOD_PRESSURE_SERVICE: ReadingKind.BLOOD_PRESSURE,
+    gatt.HEALTH_THERMOMETER_SERVICE: ReadingKind.TEMPERATURE,
+    gatt.PULSE_OXIMETER_SERVICE: ReadingKind.PULSE_OXIMETRY,
+}
+
+
+async def scan_health_devices(backend: BleBackend, duration_s: float) -> list[FoundDevice]:
+    """Listen for ``duration_s``: every device advertising a health profile, nearest first."""
+    found: dict[str, FoundDevice] = {}
+
+    def detected(device: BLEDevice, advertisement: AdvertisementData) -> None:
+        kinds = frozenset(
+            SERVICE_KINDS[uuid] for uuid in advertisement.service_uuids if uuid in SERVICE_KINDS
+        )
+        if kinds:
+            name = advertisement.local_name or device.name
+            found[device.address] = FoundDevice(device.address, name, advertisement.rssi, kinds)
+
+    scanner = BleakScanner(detected, backend=backend.scanner, **backend.options)
+    try:
+        await scanner.start()
+        try:
+            await asyncio.sleep(duration_s)
+        finally:
+            await scanner.stop()
+    except (BleakError, OSError) as exc:
+        raise TransportError(f"cannot scan for Bluetooth devices ({exc})") from exc
+    return sorted(found.values(), key=lambda d: -(d.rssi if d.rssi is not None else -999))
 
 
 class BleInstrument(Instrument):
@@ -189,6 +231,19 @@ class BleInstrument(Instrument):
     def _on_undecodable(self, uuid: str) -> None:
         """A measurement the driver cannot read must not pass for one: it fails, to be retried."""
         self._emit(Failure(Problem.DEVICE_ERROR, "the device sent an unreadable measurement"))
+
+    async def rebind(self, address: str) -> None:
+        """Talk to another device from now on (the assistant paired a new cuff)."""
+        await self.close()
+        self.address = address
+        await self.start()
+
+    async def forget(self) -> None:
+        """Remove the bond with the device, if it is connected now."""
+        client = self._client
+        if client is not None and client.is_connected:
+            with contextlib.suppress(BleakError, TimeoutError, OSError, NotImplementedError):
+                await client.unpair()
 
     @property
     def low_battery(self) -> bool:

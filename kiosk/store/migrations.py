@@ -119,6 +119,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE paper_log ADD COLUMN pages INTEGER",
         "CREATE INDEX paper_log_by_event ON paper_log(event, id)",
     ),
+    # 4: a BLE instrument the agent paired in the assistant mode, in place of the configured one.
+    (
+        """CREATE TABLE device_addresses (
+            device_id TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            paired_at TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -585,6 +585,23 @@ class Store:
             tuple(reversed(self.audit_history())),
         )
 
+    def set_device_address(self, device_id: str, address: str) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO device_addresses VALUES (?, ?, ?) ON CONFLICT(device_id)"
+                " DO UPDATE SET address = excluded.address, paired_at = excluded.paired_at",
+                (device_id, address, _iso(self._now())),
+            )
+
+    def forget_device_address(self, device_id: str) -> None:
+        with self._transaction():
+            self._conn.execute("DELETE FROM device_addresses WHERE device_id = ?", (device_id,))
+
+    def device_addresses(self) -> dict[str, str]:
+        """The addresses the agents paired, by instrument id."""
+        rows = self._conn.execute("SELECT device_id, address FROM device_addresses").fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
     def count(self, table: str) -> int:
         if table not in _TABLES:
             raise StoreError(f"no table {table!r}")
@@ -644,5 +661,6 @@ _TABLES = frozenset(
         "cleaning_log",
         "alerts",
         "audit_log",
+        "device_addresses",
     }
 )

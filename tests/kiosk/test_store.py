@@ -43,6 +43,7 @@ EXPECTED_TABLES = {
     "cleaning_log",
     "alerts",
     "audit_log",
+    "device_addresses",
 }
 
 PATIENT = PatientIdentity(
