@@ -458,6 +458,14 @@ class Assistant:
         await instrument.rebind(self._configured_addresses.get(device_id, instrument.address))
         await self._audit("ble_forget", device_id)
 
+    def bluetooth_devices(self) -> frozenset[str]:
+        """The instruments that can be paired from here."""
+        return frozenset(
+            device_id
+            for device_id, instrument in self._measurements.instruments.items()
+            if isinstance(instrument, BleInstrument)
+        )
+
     def _ble_instrument(self, device_id: str) -> BleInstrument:
         instrument = self._measurements.instruments.get(device_id)
         if not isinstance(instrument, BleInstrument):

@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import cast
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -185,9 +186,74 @@ class AssistantPanel(QWidget):
                     partial(self._start_test, status.device_id),
                 )
             )
+            if status.device_id in self._assistant.bluetooth_devices():
+                row.addWidget(
+                    _button(
+                        self.tr("Pair"),
+                        f"pair_{status.device_id}",
+                        partial(self._show, partial(self._pairing, status.device_id)),
+                    )
+                )
             holder = QWidget()
             holder.setLayout(row)
             layout.addWidget(holder)
+
+    def _pairing(self, device_id: str, layout: QVBoxLayout) -> None:
+        """Choose which advertising device is this instrument, or forget the chosen one."""
+        layout.addWidget(
+            _text(self.tr("Searching for Bluetooth devices nearby…"), "pairing_message")
+        )
+        self._intents.run(self._fill_pairing(device_id, layout))
+
+    async def _fill_pairing(self, device_id: str, layout: QVBoxLayout) -> None:
+        found = await self._assistant.scan_ble()
+        heading = layout.itemAt(0)
+        if heading is not None and isinstance(heading.widget(), QLabel):
+            cast(QLabel, heading.widget()).setText(
+                self.tr("Health devices switched on nearby, nearest first:")
+            )
+        for device in found:
+            row = QHBoxLayout()
+            row.addWidget(_text(f"{device.name or device.address}  ({device.rssi} dBm)"), 1)
+            row.addWidget(
+                _button(
+                    self.tr("Choose"),
+                    f"choose_{device.address}",
+                    partial(self._start_pair, device_id, device.name or device.address),
+                )
+            )
+            holder = QWidget()
+            holder.setLayout(row)
+            layout.insertWidget(layout.count() - 1, holder)
+        layout.insertWidget(
+            layout.count() - 1,
+            _button(
+                self.tr("Forget the paired device"),
+                f"forget_{device_id}",
+                partial(self._start_forget, device_id),
+            ),
+        )
+        self._status.setText(
+            self.tr("No device found: is it switched on?")
+            if not found
+            else self.tr("Choose the device.")
+        )
+
+    def _start_pair(self, device_id: str, address: str) -> None:
+        async def pair() -> None:
+            await self._assistant.pair_device(device_id, address)
+            self._show(self._devices)
+            self._status.setText(self.tr("%1 paired.").replace("%1", address))
+
+        self._intents.run(pair())
+
+    def _start_forget(self, device_id: str) -> None:
+        async def forget() -> None:
+            await self._assistant.forget_device(device_id)
+            self._show(self._devices)
+            self._status.setText(self.tr("Back to the configured device."))
+
+        self._intents.run(forget())
 
     def _start_test(self, device_id: str) -> None:
         self._intents.run(self._test(device_id))

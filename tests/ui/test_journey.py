@@ -18,6 +18,7 @@ from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey, Store
+from simulators.ble.instruments import BleBloodPressureSimulator
 from simulators.cabin import SimulatedCabin
 from simulators.faults import Fault
 from tests.kiosk.test_session import FakeClock
@@ -175,6 +176,20 @@ def test_a_whole_journey_by_taps(
             await f.tap("false_alert-7")
             await asyncio.sleep(0.2)
             f.shot("assistant-alert-handled")
+            spare = BleBloodPressureSimulator("02:CA:B1:00:09:02", "SIM-SPARE-CUFF")
+            assert simulators.radio is not None
+            simulators.radio.add(spare.peripheral)  # a new cuff, switched on, not yet paired
+            await f.tap("tab_devices")
+            await f.tap("pair_bp-1")
+
+            def choices() -> list[QPushButton]:
+                page = window.page
+                buttons = page.findChildren(QPushButton) if page is not None else []
+                return [b for b in buttons if b.objectName().startswith("choose_")]
+
+            await f.until(lambda: bool(choices()), "the devices found nearby", 15)
+            assert [b.objectName() for b in choices()] == ["choose_02:CA:B1:00:09:02"]
+            f.shot("assistant-pairing")
             await f.tap("leave")
             await f.until(lambda: session.overlay is Overlay.NONE, "the alert cleared")
             [alert] = await core.assistant.alert_history()

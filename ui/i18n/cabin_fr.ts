@@ -4,198 +4,243 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="117"/>
+        <location filename="../assistant_panel.py" line="118"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="120"/>
+        <location filename="../assistant_panel.py" line="121"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="121"/>
+        <location filename="../assistant_panel.py" line="122"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="122"/>
+        <location filename="../assistant_panel.py" line="123"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="123"/>
+        <location filename="../assistant_panel.py" line="124"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="134"/>
+        <location filename="../assistant_panel.py" line="135"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="155"/>
+        <location filename="../assistant_panel.py" line="156"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="156"/>
+        <location filename="../assistant_panel.py" line="157"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="157"/>
+        <location filename="../assistant_panel.py" line="158"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="158"/>
+        <location filename="../assistant_panel.py" line="159"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="162"/>
+        <location filename="../assistant_panel.py" line="163"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="165"/>
+        <location filename="../assistant_panel.py" line="166"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="167"/>
+        <location filename="../assistant_panel.py" line="168"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="172"/>
+        <location filename="../assistant_panel.py" line="173"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="175"/>
+        <location filename="../assistant_panel.py" line="176"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="178"/>
+        <location filename="../assistant_panel.py" line="179"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="183"/>
+        <location filename="../assistant_panel.py" line="184"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="199"/>
-        <location filename="../assistant_panel.py" line="202"/>
+        <location filename="../assistant_panel.py" line="192"/>
+        <source>Pair</source>
+        <translation>Appairer</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="204"/>
+        <source>Searching for Bluetooth devices nearby…</source>
+        <translation>Recherche des appareils Bluetooth à proximité…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="213"/>
+        <source>Health devices switched on nearby, nearest first:</source>
+        <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="220"/>
+        <source>Choose</source>
+        <translation>Choisir</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="231"/>
+        <source>Forget the paired device</source>
+        <translation>Oublier l’appareil appairé</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="237"/>
+        <source>No device found: is it switched on?</source>
+        <translation>Aucun appareil trouvé : est-il allumé ?</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="239"/>
+        <source>Choose the device.</source>
+        <translation>Choisissez l’appareil.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="246"/>
+        <source>%1 paired.</source>
+        <translation>%1 appairé.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="254"/>
+        <source>Back to the configured device.</source>
+        <translation>Retour à l’appareil configuré.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="265"/>
+        <location filename="../assistant_panel.py" line="268"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="204"/>
+        <location filename="../assistant_panel.py" line="270"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="207"/>
+        <location filename="../assistant_panel.py" line="273"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="213"/>
+        <location filename="../assistant_panel.py" line="279"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="219"/>
+        <location filename="../assistant_panel.py" line="285"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="219"/>
+        <location filename="../assistant_panel.py" line="285"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="226"/>
+        <location filename="../assistant_panel.py" line="292"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="233"/>
+        <location filename="../assistant_panel.py" line="299"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="245"/>
+        <location filename="../assistant_panel.py" line="311"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="252"/>
+        <location filename="../assistant_panel.py" line="318"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="260"/>
+        <location filename="../assistant_panel.py" line="326"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="265"/>
+        <location filename="../assistant_panel.py" line="331"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="269"/>
+        <location filename="../assistant_panel.py" line="335"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="274"/>
+        <location filename="../assistant_panel.py" line="340"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="276"/>
+        <location filename="../assistant_panel.py" line="342"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="280"/>
+        <location filename="../assistant_panel.py" line="346"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="283"/>
+        <location filename="../assistant_panel.py" line="349"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="289"/>
+        <location filename="../assistant_panel.py" line="355"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="292"/>
+        <location filename="../assistant_panel.py" line="358"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="295"/>
+        <location filename="../assistant_panel.py" line="361"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="299"/>
+        <location filename="../assistant_panel.py" line="365"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="307"/>
+        <location filename="../assistant_panel.py" line="373"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -336,7 +381,7 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="282"/>
-        <location filename="../kiosk_window.py" line="402"/>
+        <location filename="../kiosk_window.py" line="403"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
@@ -352,13 +397,13 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="298"/>
-        <location filename="../kiosk_window.py" line="371"/>
+        <location filename="../kiosk_window.py" line="372"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="299"/>
-        <location filename="../kiosk_window.py" line="350"/>
+        <location filename="../kiosk_window.py" line="351"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
@@ -383,92 +428,92 @@
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="342"/>
+        <location filename="../kiosk_window.py" line="343"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="348"/>
+        <location filename="../kiosk_window.py" line="349"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="349"/>
+        <location filename="../kiosk_window.py" line="350"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="356"/>
+        <location filename="../kiosk_window.py" line="357"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="357"/>
+        <location filename="../kiosk_window.py" line="358"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="366"/>
+        <location filename="../kiosk_window.py" line="367"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="367"/>
+        <location filename="../kiosk_window.py" line="368"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="383"/>
+        <location filename="../kiosk_window.py" line="384"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="384"/>
+        <location filename="../kiosk_window.py" line="385"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="386"/>
+        <location filename="../kiosk_window.py" line="387"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="387"/>
+        <location filename="../kiosk_window.py" line="388"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="388"/>
+        <location filename="../kiosk_window.py" line="389"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="395"/>
+        <location filename="../kiosk_window.py" line="396"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="397"/>
+        <location filename="../kiosk_window.py" line="398"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="401"/>
+        <location filename="../kiosk_window.py" line="402"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="418"/>
+        <location filename="../kiosk_window.py" line="419"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="435"/>
+        <location filename="../kiosk_window.py" line="436"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="415"/>
+        <location filename="../kiosk_window.py" line="416"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -493,22 +538,22 @@
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="420"/>
+        <location filename="../kiosk_window.py" line="421"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="431"/>
+        <location filename="../kiosk_window.py" line="432"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="432"/>
+        <location filename="../kiosk_window.py" line="433"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="434"/>
+        <location filename="../kiosk_window.py" line="435"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -516,27 +561,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="71"/>
+        <location filename="../assistant_panel.py" line="72"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="72"/>
+        <location filename="../assistant_panel.py" line="73"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="83"/>
+        <location filename="../assistant_panel.py" line="84"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="84"/>
+        <location filename="../assistant_panel.py" line="85"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="95"/>
+        <location filename="../assistant_panel.py" line="96"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -544,7 +589,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="100"/>
+        <location filename="../assistant_panel.py" line="101"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -552,7 +597,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="103"/>
+        <location filename="../assistant_panel.py" line="104"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
@@ -560,195 +605,195 @@
 <context>
     <name>VitalsPage</name>
     <message>
-        <location filename="../vitals_page.py" line="30"/>
+        <location filename="../vitals_page.py" line="32"/>
         <source>Blood pressure</source>
         <translation>Tension artérielle</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="31"/>
+        <location filename="../vitals_page.py" line="33"/>
         <source>Temperature</source>
         <translation>Température</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="32"/>
+        <location filename="../vitals_page.py" line="34"/>
         <source>Oxygen and pulse</source>
         <translation>Oxygène et pouls</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="38"/>
+        <location filename="../vitals_page.py" line="40"/>
         <source>Put the cuff on your bare left arm, two fingers above the elbow, the tube on the inside. Rest your arm on the table, then press Start and keep still.</source>
         <translation>Mettez le brassard sur votre bras gauche nu, deux doigts au-dessus du coude, le tuyau à l’intérieur. Posez le bras sur la table, puis appuyez sur Commencer et ne bougez plus.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="43"/>
+        <location filename="../vitals_page.py" line="45"/>
         <source>Take the thermometer and hold it as the picture shows, then press Start.</source>
         <translation>Prenez le thermomètre et tenez-le comme sur l’image, puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="46"/>
+        <location filename="../vitals_page.py" line="48"/>
         <source>Put your index finger all the way into the clip, nail up, and keep your hand still. Then press Start.</source>
         <translation>Mettez votre index jusqu’au fond de la pince, ongle vers le haut, et gardez la main immobile. Puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="56"/>
+        <location filename="../vitals_page.py" line="58"/>
         <source>The cuff is loose: tighten it around your arm and press Retry.</source>
         <translation>Le brassard est trop lâche : serrez-le autour du bras et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="59"/>
+        <location filename="../vitals_page.py" line="61"/>
         <source>You moved during the measurement: keep still, arm resting, and press Retry.</source>
         <translation>Vous avez bougé pendant la mesure : restez immobile, le bras posé, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="63"/>
+        <location filename="../vitals_page.py" line="65"/>
         <source>Rest your arm on the table, at the height of your heart, and press Retry.</source>
         <translation>Posez le bras sur la table, à la hauteur du cœur, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="67"/>
+        <location filename="../vitals_page.py" line="69"/>
         <source>Put your finger all the way into the clip.</source>
         <translation>Mettez votre doigt jusqu’au fond de la pince.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="70"/>
+        <location filename="../vitals_page.py" line="72"/>
         <source>The sensor is unplugged. Press Skip: the agent will be told.</source>
         <translation>Le capteur est débranché. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="73"/>
+        <location filename="../vitals_page.py" line="75"/>
         <source>The signal is weak: keep your hand still and warm. It may take a moment.</source>
         <translation>Le signal est faible : gardez la main immobile et au chaud. Cela peut prendre un moment.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="76"/>
+        <location filename="../vitals_page.py" line="78"/>
         <source>The measurement did not work. Press Retry.</source>
         <translation>La mesure n’a pas fonctionné. Appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="79"/>
+        <location filename="../vitals_page.py" line="81"/>
         <source>The device reported an error. Press Retry, or Skip.</source>
         <translation>L’appareil a signalé une erreur. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="82"/>
+        <location filename="../vitals_page.py" line="84"/>
         <source>The device does not answer. Press Retry, or Skip.</source>
         <translation>L’appareil ne répond pas. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="85"/>
+        <location filename="../vitals_page.py" line="87"/>
         <source>The device was disconnected. Press Retry, or Skip.</source>
         <translation>L’appareil a été déconnecté. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="88"/>
+        <location filename="../vitals_page.py" line="90"/>
         <source>This device is not available now. Press Skip: the doctor will know.</source>
         <translation>Cet appareil n’est pas disponible pour le moment. Appuyez sur Passer : le médecin le saura.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="91"/>
+        <location filename="../vitals_page.py" line="93"/>
         <source>The device&apos;s battery is low. Press Skip: the agent will be told.</source>
         <translation>La pile de l’appareil est faible. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="94"/>
+        <location filename="../vitals_page.py" line="96"/>
         <source>The measurement was stopped. Press Retry, or Skip.</source>
         <translation>La mesure a été arrêtée. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="102"/>
+        <location filename="../vitals_page.py" line="104"/>
         <source>unknown</source>
         <translation>inconnu</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="103"/>
+        <location filename="../vitals_page.py" line="105"/>
         <source>.</source>
         <comment>decimal separator</comment>
         <translation>,</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="111"/>
+        <location filename="../vitals_page.py" line="113"/>
         <source>Blood pressure: %1/%2 mmHg, pulse %3 per minute</source>
         <translation>Tension : %1/%2 mmHg, pouls %3 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="120"/>
+        <location filename="../vitals_page.py" line="122"/>
         <source>Temperature: %1 °C</source>
         <translation>Température : %1 °C</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="123"/>
+        <location filename="../vitals_page.py" line="125"/>
         <source>Oxygen in the blood: %1 %, pulse %2 per minute</source>
         <translation>Oxygène dans le sang : %1 %, pouls %2 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="130"/>
+        <location filename="../vitals_page.py" line="132"/>
         <source>(the device noticed a disturbance: the doctor may ask you to measure again)</source>
         <translation>(l’appareil a remarqué une perturbation : le médecin pourra vous demander de refaire la mesure)</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="141"/>
+        <location filename="../vitals_page.py" line="143"/>
         <source>Pressure in the cuff: %1 mmHg</source>
         <translation>Pression dans le brassard : %1 mmHg</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="147"/>
+        <location filename="../vitals_page.py" line="149"/>
         <source>Measuring… oxygen %1 %, pulse %2</source>
         <translation>Mesure en cours… oxygène %1 %, pouls %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="151"/>
-        <location filename="../vitals_page.py" line="248"/>
+        <location filename="../vitals_page.py" line="153"/>
+        <location filename="../vitals_page.py" line="277"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="193"/>
+        <location filename="../vitals_page.py" line="201"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="199"/>
-        <location filename="../vitals_page.py" line="255"/>
+        <location filename="../vitals_page.py" line="207"/>
+        <location filename="../vitals_page.py" line="284"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="210"/>
+        <location filename="../vitals_page.py" line="218"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="213"/>
+        <location filename="../vitals_page.py" line="222"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="216"/>
+        <location filename="../vitals_page.py" line="225"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="229"/>
+        <location filename="../vitals_page.py" line="238"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="237"/>
+        <location filename="../vitals_page.py" line="246"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="239"/>
+        <location filename="../vitals_page.py" line="248"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="242"/>
+        <location filename="../vitals_page.py" line="251"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="280"/>
+        <location filename="../vitals_page.py" line="309"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
