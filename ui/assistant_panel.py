@@ -13,8 +13,8 @@ import logging
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import cast
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtWidgets import (
     QGridLayout,
