@@ -7,11 +7,12 @@ only to the parts that need them inside this process (the screen, the call, dist
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
 from devices.instrument import Availability
-from devices.reading import Reading
+from devices.reading import Reading, ReadingKind
 from kiosk.session_states import EndReason, Overlay, SessionState
 from wire.messages import AlertKind, AlertSeverity  # one definition, shared with the hub
 
@@ -60,4 +61,46 @@ class AlertCleared:
     false_alarm: bool
 
 
-Event = ReadingReceived | DeviceStatusChanged | SessionStateChanged | AlertRaised | AlertCleared
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """Where the patient stands in the doctors' waiting room (from the hub)."""
+
+    position: int  # 1: next
+    estimated_wait_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementRequested:
+    """The doctor asks, during the call, for a measurement of this kind."""
+
+    kind: ReadingKind
+
+
+class PrintState(enum.Enum):
+    PRINTING = "printing"
+    DONE = "done"
+    PAPER_OUT = "paper_out"  # the agent is told; the document waits in the store
+    JAMMED = "jammed"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintProgress:
+    """A document of the consultation on its way out of the cabin's printer."""
+
+    document: str  # "prescription" | "summary"
+    state: PrintState
+    pages_done: int = 0
+    pages_total: int = 0
+
+
+Event = (
+    ReadingReceived
+    | DeviceStatusChanged
+    | SessionStateChanged
+    | AlertRaised
+    | AlertCleared
+    | QueueStatus
+    | MeasurementRequested
+    | PrintProgress
+)

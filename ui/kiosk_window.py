@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QImage, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -24,11 +24,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from devices.reading import ReadingKind
 from kiosk.app import KioskCore
 from kiosk.errors import KioskError
-from kiosk.events import SessionStateChanged
+from kiosk.events import (
+    MeasurementRequested,
+    PrintProgress,
+    PrintState,
+    QueueStatus,
+    SessionStateChanged,
+)
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
 from ui.assistant_panel import AssistantPanel, PinPage
+from ui.call_page import CallPage
 from ui.i18n import qm_file
 from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
@@ -129,7 +137,16 @@ class KioskWindow(QWidget):
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
         self._pin_requested = False
-        self._subscription = core.bus.subscribe(SessionStateChanged, self._on_state)
+        self._queue: QueueStatus | None = None  # what the hub says of the waiting room
+        self._requested: ReadingKind | None = None  # the doctor's request during the call
+        self._print: PrintProgress | None = None
+        self._call_page: CallPage | None = None
+        self._subscriptions = [
+            core.bus.subscribe(SessionStateChanged, self._on_state),
+            core.bus.subscribe(QueueStatus, self._on_queue),
+            core.bus.subscribe(MeasurementRequested, self._on_request),
+            core.bus.subscribe(PrintProgress, self._on_print),
+        ]
         self.show_state()
 
     @property
@@ -154,13 +171,41 @@ class KioskWindow(QWidget):
         super().resizeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._subscription.cancel()
+        for subscription in self._subscriptions:
+            subscription.cancel()
         self._intents.cancel_all()
         super().closeEvent(event)
 
-    def _on_state(self, _event: SessionStateChanged) -> None:
+    def _on_state(self, event: SessionStateChanged) -> None:
         self._pin_requested = False  # a PIN typed for another screen is not carried over
+        if event.state is not event.previous:  # what a screen showed stays with that screen
+            self._queue = self._print = self._requested = None
         self.show_state()
+
+    def _on_queue(self, event: QueueStatus) -> None:
+        self._queue = event
+        if self._core.session.state is SessionState.WAITING_ROOM:
+            self.show_state()
+
+    def _on_request(self, event: MeasurementRequested) -> None:
+        if self._core.session.state is SessionState.CALL:
+            self._requested = event.kind
+            self.show_state()
+
+    def _on_print(self, event: PrintProgress) -> None:
+        self._print = event
+        if self._core.session.state is SessionState.CLOSING:
+            self.show_state()
+
+    def show_remote_frame(self, frame: QImage) -> None:
+        """A frame of the doctor's video (the call client calls this)."""
+        if self._call_page is not None:
+            self._call_page.remote.show_frame(frame)
+
+    def show_local_frame(self, frame: QImage) -> None:
+        """A frame of the cabin's own camera, shown small."""
+        if self._call_page is not None:
+            self._call_page.local.show_frame(frame)
 
     def _ask_pin(self) -> None:
         self._pin_requested = True
@@ -180,6 +225,7 @@ class KioskWindow(QWidget):
     # --- rendering -------------------------------------------------------------------------------
     def show_state(self) -> None:
         """Throw the page away and build the one for the current state and overlay."""
+        self._call_page = None  # frames go to the call page only while it is on screen
         if self._page is not None:
             self._content.removeWidget(self._page)
             self._page.hide()
@@ -338,12 +384,22 @@ class KioskWindow(QWidget):
         )
 
     def _waiting_room(self) -> QWidget:
-        prepare = QLabel(
+        lines = []
+        if self._queue is not None:
+            lines.append(
+                self.tr("You are number %1 in the queue.").replace("%1", str(self._queue.position))
+            )
+            if self._queue.estimated_wait_s is not None:
+                minutes = max(1, round(self._queue.estimated_wait_s / 60))
+                lines.append(self.tr("Estimated wait: about %n minutes.", "", minutes))
+        lines.append(
             self.tr(
                 "While you wait, you can prepare: your carte Vitale, the list or the boxes of"
                 " the medicines you take, your glasses."
             )
         )
+        prepare = QLabel("\n".join(lines))
+        prepare.setObjectName("queue")
         prepare.setWordWrap(True)
         return self._page_of(
             self.tr("A doctor will answer you"),
@@ -353,14 +409,28 @@ class KioskWindow(QWidget):
         )
 
     def _call(self) -> QWidget:
-        return self._page_of(
-            self.tr("With the doctor"),
-            self.tr("Speak normally; the doctor sees and hears you."),
-            [],
-        )
+        request = None
+        if self._requested is not None:
+            request = VitalsPage(
+                self._core,
+                self._intents,
+                self._request_done,
+                self._request_done,
+                self._theme,
+                kinds=frozenset({self._requested}),
+            )
+        self._call_page = CallPage(request)
+        return self._call_page
+
+    def _request_done(self) -> None:
+        self._requested = None
+        self.show_state()
 
     def _closing(self) -> QWidget:
-        summary = QLabel("\n".join(describe(r) for r in self._core.session.context.readings))
+        lines = [describe(r) for r in self._core.session.context.readings]
+        if self._print is not None:
+            lines.insert(0, self._print_text(self._print))
+        summary = QLabel("\n".join(lines))
         summary.setObjectName("summary")
         summary.setWordWrap(True)
         return self._page_of(
@@ -374,6 +444,20 @@ class KioskWindow(QWidget):
                 )
             ],
             extra=summary,
+        )
+
+    def _print_text(self, progress: PrintProgress) -> str:
+        if progress.state is PrintState.PRINTING:
+            return (
+                self.tr("Printing: page %1 of %2.")
+                .replace("%1", str(progress.pages_done + 1))
+                .replace("%2", str(max(progress.pages_total, 1)))
+            )
+        if progress.state is PrintState.DONE:
+            return self.tr("Your documents are printed: take them below the screen.")
+        return self.tr(
+            "The printer cannot print now. The agent has been told: your prescription is kept"
+            " and will be printed for you."
         )
 
     def _survey(self) -> QWidget:

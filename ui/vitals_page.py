@@ -163,6 +163,7 @@ class VitalsPage(QWidget):
         done: Callable[[], None],
         stop: Callable[[], None],
         theme: Theme = CALM,
+        kinds: frozenset[ReadingKind] | None = None,
     ) -> None:
         super().__init__()
         self._theme = theme
@@ -170,7 +171,11 @@ class VitalsPage(QWidget):
         self._core = core
         self._intents = intents
         self._done = done
-        self._steps: list[Instrument] = list(core.measurements.instruments.values())
+        self._steps: list[Instrument] = [
+            instrument
+            for instrument in core.measurements.instruments.values()
+            if kinds is None or instrument.kind in kinds  # the doctor asked for these only
+        ]
         self._index = 0
         self._task: asyncio.Task[None] | None = None
         self._results: list[str] = []

@@ -246,6 +246,29 @@
     </message>
 </context>
 <context>
+    <name>CallPage</name>
+    <message>
+        <location filename="../call_page.py" line="43"/>
+        <source>With the doctor</source>
+        <translation>Avec le médecin</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="46"/>
+        <source>The doctor&apos;s image will appear here.</source>
+        <translation>L’image du médecin va apparaître ici.</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="49"/>
+        <source>Your image</source>
+        <translation>Votre image</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="55"/>
+        <source>Speak normally; the doctor sees and hears you.</source>
+        <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
+    </message>
+</context>
+<context>
     <name>IdentifyPage</name>
     <message>
         <location filename="../identify_page.py" line="53"/>
@@ -360,160 +383,178 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="209"/>
+        <location filename="../kiosk_window.py" line="255"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="278"/>
+        <location filename="../kiosk_window.py" line="324"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="279"/>
+        <location filename="../kiosk_window.py" line="325"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="281"/>
+        <location filename="../kiosk_window.py" line="327"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="282"/>
-        <location filename="../kiosk_window.py" line="403"/>
+        <location filename="../kiosk_window.py" line="328"/>
+        <location filename="../kiosk_window.py" line="487"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="292"/>
+        <location filename="../kiosk_window.py" line="338"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="294"/>
+        <location filename="../kiosk_window.py" line="340"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="298"/>
-        <location filename="../kiosk_window.py" line="372"/>
+        <location filename="../kiosk_window.py" line="344"/>
+        <location filename="../kiosk_window.py" line="442"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="299"/>
-        <location filename="../kiosk_window.py" line="351"/>
+        <location filename="../kiosk_window.py" line="345"/>
+        <location filename="../kiosk_window.py" line="407"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="319"/>
+        <location filename="../kiosk_window.py" line="365"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="321"/>
+        <location filename="../kiosk_window.py" line="367"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="326"/>
+        <location filename="../kiosk_window.py" line="372"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="373"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="343"/>
+        <location filename="../kiosk_window.py" line="390"/>
+        <source>You are number %1 in the queue.</source>
+        <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../kiosk_window.py" line="394"/>
+        <source>Estimated wait: about %n minutes.</source>
+        <translation>
+            <numerusform>Attente estimée : environ %n minute.</numerusform>
+            <numerusform>Attente estimée : environ %n minutes.</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="397"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="349"/>
+        <location filename="../kiosk_window.py" line="405"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="350"/>
+        <location filename="../kiosk_window.py" line="406"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="357"/>
-        <source>With the doctor</source>
-        <translation>Avec le médecin</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="358"/>
-        <source>Speak normally; the doctor sees and hears you.</source>
-        <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
-    </message>
-    <message>
-        <location filename="../kiosk_window.py" line="367"/>
+        <location filename="../kiosk_window.py" line="437"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="368"/>
+        <location filename="../kiosk_window.py" line="438"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="384"/>
+        <location filename="../kiosk_window.py" line="452"/>
+        <source>Printing: page %1 of %2.</source>
+        <translation>Impression : page %1 sur %2.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="457"/>
+        <source>Your documents are printed: take them below the screen.</source>
+        <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="459"/>
+        <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
+        <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="468"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="385"/>
+        <location filename="../kiosk_window.py" line="469"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="387"/>
+        <location filename="../kiosk_window.py" line="471"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="388"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="389"/>
+        <location filename="../kiosk_window.py" line="473"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="396"/>
+        <location filename="../kiosk_window.py" line="480"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="398"/>
+        <location filename="../kiosk_window.py" line="482"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="402"/>
+        <location filename="../kiosk_window.py" line="486"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="419"/>
+        <location filename="../kiosk_window.py" line="503"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="436"/>
+        <location filename="../kiosk_window.py" line="520"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="416"/>
+        <location filename="../kiosk_window.py" line="500"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -521,39 +562,39 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="199"/>
-        <location filename="../kiosk_window.py" line="221"/>
+        <location filename="../kiosk_window.py" line="245"/>
+        <location filename="../kiosk_window.py" line="267"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="199"/>
-        <location filename="../kiosk_window.py" line="221"/>
+        <location filename="../kiosk_window.py" line="245"/>
+        <location filename="../kiosk_window.py" line="267"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="200"/>
+        <location filename="../kiosk_window.py" line="246"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="421"/>
+        <location filename="../kiosk_window.py" line="505"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="432"/>
+        <location filename="../kiosk_window.py" line="516"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="433"/>
+        <location filename="../kiosk_window.py" line="517"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="435"/>
+        <location filename="../kiosk_window.py" line="519"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -742,58 +783,58 @@
     </message>
     <message>
         <location filename="../vitals_page.py" line="153"/>
-        <location filename="../vitals_page.py" line="277"/>
+        <location filename="../vitals_page.py" line="282"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="201"/>
+        <location filename="../vitals_page.py" line="206"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="207"/>
-        <location filename="../vitals_page.py" line="284"/>
+        <location filename="../vitals_page.py" line="212"/>
+        <location filename="../vitals_page.py" line="289"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="218"/>
+        <location filename="../vitals_page.py" line="223"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="222"/>
+        <location filename="../vitals_page.py" line="227"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="225"/>
+        <location filename="../vitals_page.py" line="230"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="238"/>
+        <location filename="../vitals_page.py" line="243"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="246"/>
+        <location filename="../vitals_page.py" line="251"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="248"/>
+        <location filename="../vitals_page.py" line="253"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="251"/>
+        <location filename="../vitals_page.py" line="256"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="309"/>
+        <location filename="../vitals_page.py" line="314"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
