@@ -161,7 +161,7 @@ class IdentifyPage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(32)
         question = QVBoxLayout()
-        question.setSpacing(24)
+        question.setSpacing(16 if landscape else 24)
         heading = QLabel(title)
         heading.setObjectName("title")
         heading.setWordWrap(True)
@@ -171,7 +171,10 @@ class IdentifyPage(QWidget):
         question.addWidget(text)
         for field in fields or []:
             question.addWidget(field)
-        buttons = QVBoxLayout()
+        # In landscape the buttons stand side by side: the column has less height than width.
+        buttons = QBoxLayout(
+            QBoxLayout.Direction.LeftToRight if landscape else QBoxLayout.Direction.TopToBottom
+        )
         buttons.setSpacing(16)
         for name, label, handler in actions:
             button = QPushButton(label)

@@ -7,6 +7,9 @@ nothing else, so a page decides what a field means.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QGridLayout, QLineEdit, QPushButton, QSizePolicy, QWidget
 
@@ -19,31 +22,40 @@ LETTER_ROWS = (
     "IJKLMNOP",
     "QRSTUVWX",
     "YZÉÈÊÀÇ-",
-    f"'Ï Ô{SPACE}{ERASE}",
+    f"'ÏÔ{SPACE}{ERASE}",
 )
+WIDE_KEYS: Mapping[str, int] = {
+    SPACE: 3,
+    ERASE: 2,
+}  # in the letters: a long space bar, a wide erase key
 
 
 class _Keys(QWidget):
     rows: tuple[str, ...]
+    spans: ClassVar[Mapping[str, int]] = {}
 
     def __init__(self) -> None:
         super().__init__()
         self._target: QLineEdit | None = None
         grid = QGridLayout(self)
-        grid.setSpacing(8)
+        grid.setSpacing(4)
         grid.setContentsMargins(0, 0, 0, 0)
         for row, keys in enumerate(self.rows):
-            for column, key in enumerate(keys):
+            column = 0
+            for key in keys:
+                span = self.spans.get(key, 1)
                 if key == " ":
+                    column += 1
                     continue
                 button = QPushButton(self._label(key))
                 button.setObjectName("key")
                 button.setProperty("key", key)
                 button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps its cursor
                 button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-                button.setMinimumSize(112, 120)
+                button.setMinimumSize(120, 120)
                 button.clicked.connect(lambda _=False, k=key: self._press(k))
-                grid.addWidget(button, row, column)
+                grid.addWidget(button, row, column, 1, span)
+                column += span
 
     def _label(self, key: str) -> str:
         if key == SPACE:
@@ -71,3 +83,4 @@ class DigitKeypad(_Keys):
 
 class LetterKeyboard(_Keys):
     rows = LETTER_ROWS
+    spans = WIDE_KEYS

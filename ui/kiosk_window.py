@@ -130,8 +130,8 @@ class KioskWindow(QWidget):
         self._banner.setWordWrap(True)
         self._banner.hide()
         root = QVBoxLayout(self)
-        root.setContentsMargins(48, 32, 48, 48)
-        root.setSpacing(32)
+        root.setContentsMargins(32, 24, 32, 32)
+        root.setSpacing(16)
         root.addWidget(self._cabin)
         root.addLayout(top)
         root.addLayout(self._content, 1)
@@ -267,6 +267,10 @@ class KioskWindow(QWidget):
             self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
             self._speak_page()
 
+    def _say(self, text: str) -> None:
+        if self._speaker is not None:
+            self._speaker.speak(text, self._languages.language)
+
     def _speak_page(self) -> None:
         """Say the page's title and first text, in the screen's language."""
         if self._speaker is None or self._page is None:
@@ -381,6 +385,7 @@ class KioskWindow(QWidget):
             lambda: self._core.session.advance(SessionState.WAITING_ROOM),
             self._abandon,
             self._theme,
+            say=self._say,
         )
 
     def _waiting_room(self) -> QWidget:
@@ -418,6 +423,7 @@ class KioskWindow(QWidget):
                 self._request_done,
                 self._theme,
                 kinds=frozenset({self._requested}),
+                say=self._say,
             )
         self._call_page = CallPage(request)
         return self._call_page

@@ -55,7 +55,7 @@ QPushButton:disabled {{ border-style: dashed; }}
 QPushButton#primary, QPushButton[emphasis="true"] {{
     color: {self.primary_text}; background: {self.primary}; border-color: {self.primary};
 }}
-QPushButton#key {{ min-width: 96px; font-size: 44px; padding: 0 8px; }}
+QPushButton#key {{ min-width: 120px; font-size: 44px; padding: 0 4px; }}
 QPushButton#toolbar {{ min-width: 120px; font-size: 32px; }}
 QLineEdit {{
     font-size: 44px; min-height: 110px; padding: 0 16px; color: {self.field_text};

@@ -164,8 +164,10 @@ class VitalsPage(QWidget):
         stop: Callable[[], None],
         theme: Theme = CALM,
         kinds: frozenset[ReadingKind] | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
+        self._say = say or (lambda _text: None)
         self._theme = theme
         self._picture: InstrumentPicture | None = None
         self._core = core
@@ -247,6 +249,8 @@ class VitalsPage(QWidget):
         self._title.setText(f"{kind_name(instrument.kind)}")
         self._how.setText(f"{count}. {how_to(instrument.kind)}")
         self._status.setText(status)
+        # Each step is read aloud: the instrument, how to put it on, and what went wrong if so.
+        self._say(" ".join((kind_name(instrument.kind), how_to(instrument.kind), status)))
         self._start.setText(
             QCoreApplication.translate("VitalsPage", "Retry")
             if retry

@@ -254,3 +254,34 @@ def test_the_contrast_button_switches_the_whole_screen(
             await cabin.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("size", [(1080, 1920), (1920, 1080)], ids=["portrait", "landscape"])
+def test_every_key_is_a_120_px_target(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path, size: tuple[int, int]
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "fr")
+        cabin.window.resize(*size)
+        try:
+            await cabin.step(S.WELCOME)
+            await cabin.step(S.IDENTIFY)
+            _press(visible(cabin, QPushButton, "walk_in"))
+            await asyncio.sleep(0.05)
+            for name in ("family_name", "birth_date"):  # the letters, then the digits
+                _press(visible(cabin, QLineEdit, name))
+                await asyncio.sleep(0.05)
+                buttons = [b for b in cabin.window.findChildren(QPushButton) if b.isVisible()]
+                assert len(buttons) > 10
+                for button in buttons:
+                    assert button.width() >= 120 and button.height() >= 120, (
+                        button.text(),
+                        button.size(),
+                    )
+                orientation = "portrait" if size[0] < size[1] else "landscape"
+                shot = screens_dir / f"{orientation}-fr-identify-{name}.png"
+                assert cabin.window.grab().save(str(shot))
+        finally:
+            await cabin.close()
+
+    run(scenario())
