@@ -29,6 +29,7 @@ from kiosk.measurements import Measurements
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
+from printing.pdf_folder import PdfFolderPrinter
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,12 @@ async def start_core(
         cabin_id=config.cabin.id,
         ble_backend=built.ble_backend,
         configured_addresses=built.configured_addresses,
+        printer=(
+            PdfFolderPrinter(config.resolve(data_dir, config.printer.folder))
+            if config.printer.kind == "pdf-folder"
+            else None  # CUPS comes with the printing issue
+        ),
+        cabin_name=config.cabin.name,
     )
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
     return KioskCore(

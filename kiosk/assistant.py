@@ -57,6 +57,9 @@ from kiosk.store.store import (
     DeviceLogEntry,
     PaperEntry,
 )
+from printing.errors import PrintError
+from printing.pdf_folder import PdfFolderPrinter
+from printing.test_page import render_test_page
 from wire.messages import AlertKind, AlertSeverity
 
 log = logging.getLogger(__name__)
@@ -214,7 +217,11 @@ class Assistant:
         cabin_id: str | None = None,
         ble_backend: BleBackend | None = None,
         configured_addresses: Mapping[str, str] | None = None,
+        printer: PdfFolderPrinter | None = None,
+        cabin_name: str = "",
     ) -> None:
+        self._printer = printer
+        self._cabin_name = cabin_name
         self._ble_backend = ble_backend or BleBackend()
         self._configured_addresses = dict(configured_addresses or {})
         self._store = store
@@ -434,6 +441,25 @@ class Assistant:
         self.restart_requested.set()
 
     # --- life -------------------------------------------------------------------------------------
+    # --- printing ------------------------------------------------------------------------------
+    async def test_print(self) -> Path:
+        """A test page (no patient data) through the cabin's printer; one sheet is counted."""
+        self._require_open()
+        if self._printer is None:
+            raise AssistantError("this cabin's CUPS printer is not driven by this version yet")
+        printed_at = datetime.now().astimezone()
+        document = await asyncio.to_thread(
+            render_test_page, self._cabin_id or "cabin", self._cabin_name, printed_at
+        )
+        name = f"test-page-{printed_at:%Y%m%d-%H%M%S}"
+        try:
+            path = await asyncio.to_thread(self._printer.submit, name, document)
+        except PrintError as exc:
+            raise AssistantError(str(exc)) from exc
+        await self._audit("test_print")
+        await self.record_printed(1)
+        return path
+
     # --- Bluetooth pairing ---------------------------------------------------------------------
     async def scan_ble(self, duration_s: float = 4.0) -> list[FoundDevice]:
         """The health devices advertising nearby, for the agent to choose from."""

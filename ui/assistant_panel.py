@@ -348,6 +348,17 @@ class AssistantPanel(QWidget):
         layout.addWidget(
             _button(self.tr("Cabin cleaned"), "cleaned", lambda: self._intents.run(cleaned()))
         )
+
+        async def test_print() -> None:
+            path = await self._assistant.test_print()
+            await show_sheets()
+            self._status.setText(self.tr("Test page printed (%1).").replace("%1", path.name))
+
+        layout.addWidget(
+            _button(
+                self.tr("Print a test page"), "test_print", lambda: self._intents.run(test_print())
+            )
+        )
         self._intents.run(show_sheets())
 
     def _logs(self, layout: QVBoxLayout) -> None:

@@ -221,26 +221,36 @@
     </message>
     <message>
         <location filename="../assistant_panel.py" line="355"/>
+        <source>Test page printed (%1).</source>
+        <translation>Page de test imprimée (%1).</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="359"/>
+        <source>Print a test page</source>
+        <translation>Imprimer une page de test</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="366"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="358"/>
+        <location filename="../assistant_panel.py" line="369"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="361"/>
+        <location filename="../assistant_panel.py" line="372"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="365"/>
+        <location filename="../assistant_panel.py" line="376"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="373"/>
+        <location filename="../assistant_panel.py" line="384"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -375,7 +385,7 @@
 <context>
     <name>Keyboard</name>
     <message>
-        <location filename="../keyboards.py" line="50"/>
+        <location filename="../keyboards.py" line="62"/>
         <source>space</source>
         <translation>espace</translation>
     </message>
@@ -388,75 +398,75 @@
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="324"/>
+        <location filename="../kiosk_window.py" line="328"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="325"/>
+        <location filename="../kiosk_window.py" line="329"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="331"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="328"/>
-        <location filename="../kiosk_window.py" line="487"/>
+        <location filename="../kiosk_window.py" line="332"/>
+        <location filename="../kiosk_window.py" line="493"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="338"/>
+        <location filename="../kiosk_window.py" line="342"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="340"/>
+        <location filename="../kiosk_window.py" line="344"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="344"/>
-        <location filename="../kiosk_window.py" line="442"/>
+        <location filename="../kiosk_window.py" line="348"/>
+        <location filename="../kiosk_window.py" line="448"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="345"/>
-        <location filename="../kiosk_window.py" line="407"/>
+        <location filename="../kiosk_window.py" line="349"/>
+        <location filename="../kiosk_window.py" line="412"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="365"/>
+        <location filename="../kiosk_window.py" line="369"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="367"/>
+        <location filename="../kiosk_window.py" line="371"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="372"/>
+        <location filename="../kiosk_window.py" line="376"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="373"/>
+        <location filename="../kiosk_window.py" line="377"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="390"/>
+        <location filename="../kiosk_window.py" line="395"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="394"/>
+        <location filename="../kiosk_window.py" line="399"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -464,97 +474,97 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="397"/>
+        <location filename="../kiosk_window.py" line="402"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="405"/>
+        <location filename="../kiosk_window.py" line="410"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="406"/>
+        <location filename="../kiosk_window.py" line="411"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="437"/>
+        <location filename="../kiosk_window.py" line="443"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="438"/>
+        <location filename="../kiosk_window.py" line="444"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="452"/>
+        <location filename="../kiosk_window.py" line="458"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="457"/>
+        <location filename="../kiosk_window.py" line="463"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="459"/>
+        <location filename="../kiosk_window.py" line="465"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="468"/>
+        <location filename="../kiosk_window.py" line="474"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="469"/>
+        <location filename="../kiosk_window.py" line="475"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="471"/>
+        <location filename="../kiosk_window.py" line="477"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="472"/>
+        <location filename="../kiosk_window.py" line="478"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="473"/>
+        <location filename="../kiosk_window.py" line="479"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="480"/>
+        <location filename="../kiosk_window.py" line="486"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="482"/>
+        <location filename="../kiosk_window.py" line="488"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="486"/>
+        <location filename="../kiosk_window.py" line="492"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="503"/>
+        <location filename="../kiosk_window.py" line="509"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="520"/>
+        <location filename="../kiosk_window.py" line="526"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="500"/>
+        <location filename="../kiosk_window.py" line="506"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -579,22 +589,22 @@
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="505"/>
+        <location filename="../kiosk_window.py" line="511"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="516"/>
+        <location filename="../kiosk_window.py" line="522"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="517"/>
+        <location filename="../kiosk_window.py" line="523"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="519"/>
+        <location filename="../kiosk_window.py" line="525"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -783,58 +793,58 @@
     </message>
     <message>
         <location filename="../vitals_page.py" line="153"/>
-        <location filename="../vitals_page.py" line="282"/>
+        <location filename="../vitals_page.py" line="286"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="206"/>
+        <location filename="../vitals_page.py" line="208"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="212"/>
-        <location filename="../vitals_page.py" line="289"/>
+        <location filename="../vitals_page.py" line="214"/>
+        <location filename="../vitals_page.py" line="293"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="223"/>
+        <location filename="../vitals_page.py" line="225"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="227"/>
+        <location filename="../vitals_page.py" line="229"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="230"/>
+        <location filename="../vitals_page.py" line="232"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="243"/>
+        <location filename="../vitals_page.py" line="245"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="251"/>
+        <location filename="../vitals_page.py" line="255"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="253"/>
+        <location filename="../vitals_page.py" line="257"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="256"/>
+        <location filename="../vitals_page.py" line="260"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="314"/>
+        <location filename="../vitals_page.py" line="318"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>

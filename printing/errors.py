@@ -1,0 +1,7 @@
+"""Exception types of printing."""
+
+from __future__ import annotations
+
+
+class PrintError(Exception):
+    """A document could not be printed (or written); nothing of it is left half-done."""
