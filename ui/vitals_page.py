@@ -168,6 +168,7 @@ class VitalsPage(QWidget):
     ) -> None:
         super().__init__()
         self._say = say or (lambda _text: None)
+        self._requested = kinds is not None  # the doctor asked for it, during the call
         self._theme = theme
         self._picture: InstrumentPicture | None = None
         self._core = core
@@ -222,7 +223,11 @@ class VitalsPage(QWidget):
     # --- what is on screen ------------------------------------------------------------------
     def _show_step(self, status: str, *, retry: bool = False) -> None:
         self._summary.setText("\n".join(self._results))
-        self._finish.setText(QCoreApplication.translate("VitalsPage", "Go to the doctor"))
+        self._finish.setText(
+            QCoreApplication.translate("VitalsPage", "Back to the doctor")
+            if self._requested
+            else QCoreApplication.translate("VitalsPage", "Go to the doctor")
+        )
         self._set_picture(self._steps[self._index].kind if self._index < len(self._steps) else None)
         if self._index >= len(self._steps):
             self._title.setText(

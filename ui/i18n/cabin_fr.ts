@@ -793,58 +793,63 @@
     </message>
     <message>
         <location filename="../vitals_page.py" line="153"/>
-        <location filename="../vitals_page.py" line="286"/>
+        <location filename="../vitals_page.py" line="291"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="208"/>
+        <location filename="../vitals_page.py" line="209"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="214"/>
-        <location filename="../vitals_page.py" line="293"/>
+        <location filename="../vitals_page.py" line="215"/>
+        <location filename="../vitals_page.py" line="298"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="225"/>
+        <location filename="../vitals_page.py" line="227"/>
+        <source>Back to the doctor</source>
+        <translation>Revenir au médecin</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="229"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="229"/>
+        <location filename="../vitals_page.py" line="234"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="232"/>
+        <location filename="../vitals_page.py" line="237"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="245"/>
+        <location filename="../vitals_page.py" line="250"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="255"/>
+        <location filename="../vitals_page.py" line="260"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="257"/>
+        <location filename="../vitals_page.py" line="262"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="260"/>
+        <location filename="../vitals_page.py" line="265"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="318"/>
+        <location filename="../vitals_page.py" line="323"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
