@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Final, TypeAlias, get_args
 
 import msgspec
@@ -41,11 +41,16 @@ ProtocolVersion = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=4096, pattern=r"^[!-~]+$")]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 FreeText = Annotated[str, msgspec.Meta(max_length=500)]
-HttpsUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https://[!-~]+$")]
 Base64 = Annotated[
     str, msgspec.Meta(min_length=4, max_length=8192, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
 ]
 SdpText = Annotated[str, msgspec.Meta(min_length=1, max_length=65536)]
+PhotoData = Annotated[
+    str, msgspec.Meta(min_length=4, max_length=262144, pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+]
+"""A JPEG or PNG image, base64: at most 192 KiB of image."""
+NotesText = Annotated[str, msgspec.Meta(max_length=10000)]
+IceUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(stun|stuns|turn|turns):[!-~]+$")]
 
 AgeYears = Annotated[int, msgspec.Meta(ge=0, le=130)]
 PressureMmhg = Annotated[float, msgspec.Meta(ge=0, le=400)]
@@ -73,6 +78,22 @@ class VitalKind(enum.StrEnum):
     TEMPERATURE = "temperature"
     SPO2 = "spo2"
     PULSE = "pulse"
+
+
+class Sex(enum.StrEnum):
+    """A patient's sex as the identity document gives it."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class IceTransportPolicy(enum.StrEnum):
+    """Which ICE candidates a peer may use: all, or only relayed ones (through TURN)."""
+
+    ALL = "all"
+    RELAY = "relay"
 
 
 class AlertKind(enum.StrEnum):
@@ -213,7 +234,26 @@ class DoctorInfo(_Value, frozen=True):
     display_name: ShortText
     specialty: ShortText
     registration_number: Id | None = None
-    photo_url: HttpsUrl | None = None
+    """The RPPS number."""
+    photo: PhotoData | None = None
+    """The doctor's photo (base64 JPEG or PNG), shown to the patient before the call."""
+
+
+class PatientSummary(_Value, frozen=True):
+    """Who the patient is, as the doctor who takes them needs to know (never in a log line)."""
+
+    family_name: ShortText
+    given_names: ShortText
+    birth_date: date
+    sex: Sex = Sex.UNKNOWN
+
+
+class IceServer(_Value, frozen=True):
+    """A STUN or TURN server for a call, with short-lived credentials for TURN."""
+
+    urls: Annotated[list[IceUrl], msgspec.Meta(min_length=1, max_length=8)]
+    username: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    credential: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
 
 class PrescriptionLine(_Value, frozen=True):
@@ -227,6 +267,9 @@ class PrescriptionLine(_Value, frozen=True):
     renewals: Renewals = 0
 
 
+Lines = Annotated[list[PrescriptionLine], msgspec.Meta(min_length=1, max_length=20)]
+
+
 class WaitingEntry(_Value, frozen=True):
     """A patient in the waiting room, as the doctor's console lists them."""
 
@@ -236,7 +279,32 @@ class WaitingEntry(_Value, frozen=True):
     language: Language
     reason: FreeText = ""
     age_years: AgeYears | None = None
+    sex: Sex = Sex.UNKNOWN
     vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
+    taken_by: ShortText | None = None
+    """The doctor who took the patient, while the call is being set up or running."""
+
+
+class PastPrescription(_Value, frozen=True):
+    """A prescription of an earlier consultation."""
+
+    prescription_id: Id
+    issued_at: UtcDatetime
+    lines: Lines
+
+
+class PastConsultation(_Value, frozen=True):
+    """An earlier consultation of the same patient, as the next doctor reads it."""
+
+    consultation_id: Id
+    cabin_id: Id
+    started_at: UtcDatetime
+    ended_at: UtcDatetime | None = None
+    doctor: DoctorInfo | None = None
+    reason: FreeText = ""
+    vitals: Annotated[list[Vital], msgspec.Meta(max_length=64)] = []
+    notes: NotesText = ""
+    prescriptions: Annotated[list[PastPrescription], msgspec.Meta(max_length=20)] = []
 
 
 class _FhirBundleHead(msgspec.Struct, frozen=True, rename="camel"):
@@ -259,9 +327,6 @@ class _Message(
     msg_id: Id
 
 
-Lines = Annotated[list[PrescriptionLine], msgspec.Meta(min_length=1, max_length=20)]
-
-
 # cabin -> hub
 
 
@@ -279,6 +344,7 @@ class QueueJoin(_Message, tag="queue_join", frozen=True):
 
     consultation_id: Id
     language: Language
+    patient: PatientSummary
     reason: FreeText = ""
     age_years: AgeYears | None = None
     vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
@@ -364,10 +430,30 @@ class ErrorMessage(_Message, tag="error", frozen=True):
 
 
 class CallAccepted(_Message, tag="call_accepted", frozen=True):
-    """A doctor takes the patient; the call starts."""
+    """A doctor takes the patient; the call starts. The cabin then sends the offer.
+
+    The cabin's copy has no `patient`; the doctor's console gets who the patient is."""
 
     consultation_id: Id
     doctor: DoctorInfo
+    ice_servers: Annotated[list[IceServer], msgspec.Meta(max_length=8)] = []
+    ice_transport_policy: IceTransportPolicy = IceTransportPolicy.ALL
+    patient: PatientSummary | None = None
+
+
+class QueuePosition(_Message, tag="queue_position", frozen=True):
+    """Where the cabin's patient stands in the waiting room (1: next)."""
+
+    consultation_id: Id
+    position: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    estimated_wait_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] | None = None
+
+
+class PatientHistory(_Message, tag="patient_history", frozen=True):
+    """The earlier consultations of the patient of `consultation_id`, newest first."""
+
+    consultation_id: Id
+    entries: Annotated[list[PastConsultation], msgspec.Meta(max_length=200)]
 
 
 class MeasureRequest(_Message, tag="measure_request", frozen=True):
@@ -427,6 +513,22 @@ class PrescriptionDraft(_Message, tag="prescription_draft", frozen=True):
     lines: Lines
 
 
+class ConsultationNotes(_Message, tag="consultation_notes", frozen=True):
+    """The doctor's notes on the consultation; each one replaces the previous."""
+
+    consultation_id: Id
+    text: NotesText
+
+
+# the call's data channel, both ways between cabin and doctor
+
+
+class Heartbeat(_Message, tag="heartbeat", frozen=True):
+    """Sent every second on the call's data channel; silence means the link is down."""
+
+    sent_at: UtcDatetime
+
+
 # signaling, both ways between cabin and doctor through the hub
 
 
@@ -464,6 +566,11 @@ class CallEnd(_Message, tag="call_end", frozen=True):
 
 Signaling: TypeAlias = SdpOffer | SdpAnswer | IceCandidate | CallEnd
 
+CallChannel: TypeAlias = (
+    ReadingMessage | MeasureRequest | PrescriptionMessage | Ack | Heartbeat | CallEnd
+)
+"""What travels on the call's data channel (peer to peer, never through the hub)."""
+
 CabinToHub: TypeAlias = (
     CabinHello
     | QueueJoin
@@ -481,6 +588,7 @@ HubToCabin: TypeAlias = (
     | Ack
     | ErrorMessage
     | CallAccepted
+    | QueuePosition
     | MeasureRequest
     | PrescriptionMessage
     | RecordAck
@@ -488,13 +596,15 @@ HubToCabin: TypeAlias = (
     | Signaling
 )
 ConsoleToHub: TypeAlias = (
-    TakeConsultation | MeasureRequest | PrescriptionDraft | AlertAck | Ack | Signaling
+    TakeConsultation | PrescriptionDraft | ConsultationNotes | AlertAck | Ack | Signaling
 )
 HubToConsole: TypeAlias = (
     Welcome
     | Ack
     | ErrorMessage
     | WaitingRoom
+    | CallAccepted
+    | PatientHistory
     | ReadingMessage
     | AlertMessage
     | AlertAck
@@ -516,6 +626,8 @@ Message: TypeAlias = (
     | Ack
     | ErrorMessage
     | CallAccepted
+    | QueuePosition
+    | PatientHistory
     | MeasureRequest
     | PrescriptionMessage
     | RecordAck
@@ -523,6 +635,8 @@ Message: TypeAlias = (
     | WaitingRoom
     | TakeConsultation
     | PrescriptionDraft
+    | ConsultationNotes
+    | Heartbeat
     | SdpOffer
     | SdpAnswer
     | IceCandidate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 
 import msgspec
@@ -23,21 +23,30 @@ from wire import (
     CabinHello,
     CabinToHub,
     CallAccepted,
+    CallChannel,
     CallEnd,
     CallEndReason,
     ConsoleToHub,
+    ConsultationNotes,
     DoctorInfo,
     ErrorCode,
     ErrorMessage,
+    Heartbeat,
     HubToAgent,
     HubToCabin,
     HubToConsole,
     IceCandidate,
+    IceServer,
+    IceTransportPolicy,
     Language,
     LeaveReason,
     MalformedMessage,
     MeasureRequest,
     Message,
+    PastConsultation,
+    PastPrescription,
+    PatientHistory,
+    PatientSummary,
     PrescriptionDraft,
     PrescriptionLine,
     PrescriptionMessage,
@@ -47,11 +56,13 @@ from wire import (
     PrintStatus,
     QueueJoin,
     QueueLeave,
+    QueuePosition,
     ReadingMessage,
     RecordAck,
     RecordUpload,
     SdpAnswer,
     SdpOffer,
+    Sex,
     TakeConsultation,
     UnknownMessage,
     Vital,
@@ -82,7 +93,10 @@ DOCTOR = DoctorInfo(
     display_name="Dr Claire Martin",
     specialty="General practice",
     registration_number="10101010101",
-    photo_url="https://hub.example/photos/42.jpg",
+    photo="iVBORw0KGgo=",
+)
+PATIENT = PatientSummary(
+    family_name="MARTIN", given_names="Jeanne", birth_date=date(1944, 5, 2), sex=Sex.FEMALE
 )
 LINE = PrescriptionLine(
     drug="Paracetamol 500 mg tablet",
@@ -102,6 +116,7 @@ SAMPLES: list[Message] = [
         msg_id="m2",
         consultation_id="c-1",
         language=Language.FR,
+        patient=PATIENT,
         reason="Toux depuis trois jours",
         age_years=54,
         vitals=[BP, TEMPERATURE],
@@ -132,7 +147,44 @@ SAMPLES: list[Message] = [
     Welcome(msg_id="m8", protocol_version=1, hub_version="0.1.0+dev.3", server_time=NOW),
     Ack(msg_id="m9", ack_of="m4"),
     ErrorMessage(msg_id="m10", code=ErrorCode.UNAUTHORIZED, text="Unknown cabin", in_reply_to="m1"),
-    CallAccepted(msg_id="m11", consultation_id="c-1", doctor=DOCTOR),
+    CallAccepted(
+        msg_id="m11",
+        consultation_id="c-1",
+        doctor=DOCTOR,
+        ice_servers=[
+            IceServer(
+                urls=["turn:127.0.0.1:3478?transport=udp"],
+                username="1900000000:cabin-07",
+                credential="c2VjcmV0",
+            )
+        ],
+        ice_transport_policy=IceTransportPolicy.RELAY,
+        patient=PATIENT,
+    ),
+    QueuePosition(msg_id="m23", consultation_id="c-1", position=2, estimated_wait_s=300),
+    PatientHistory(
+        msg_id="m24",
+        consultation_id="c-1",
+        entries=[
+            PastConsultation(
+                consultation_id="c-0",
+                cabin_id="cabin-07",
+                started_at=NOW - timedelta(days=30),
+                ended_at=NOW - timedelta(days=30) + timedelta(minutes=14),
+                doctor=DoctorInfo(display_name="Dr Paul Durand", specialty="General practice"),
+                reason="Fever",
+                vitals=[TEMPERATURE],
+                notes="Viral; fluids.",
+                prescriptions=[
+                    PastPrescription(
+                        prescription_id="p-1", issued_at=NOW - timedelta(days=30), lines=[LINE]
+                    )
+                ],
+            )
+        ],
+    ),
+    ConsultationNotes(msg_id="m25", consultation_id="c-1", text="Cough for 3 days, no fever."),
+    Heartbeat(msg_id="m26", sent_at=NOW),
     MeasureRequest(msg_id="m12", consultation_id="c-1", kind=VitalKind.BLOOD_PRESSURE),
     PrescriptionMessage(
         msg_id="m13",
@@ -165,7 +217,9 @@ SAMPLES: list[Message] = [
                 language=Language.EN,
                 reason="Cough",
                 age_years=54,
+                sex=Sex.FEMALE,
                 vitals=[TEMPERATURE],
+                taken_by="Dr Claire Martin",
             )
         ],
     ),
@@ -182,7 +236,15 @@ SAMPLES: list[Message] = [
     ),
     CallEnd(msg_id="m22", consultation_id="c-1", reason=CallEndReason.COMPLETED),
 ]
-DIRECTIONS = [CabinToHub, HubToCabin, ConsoleToHub, HubToConsole, AgentToHub, HubToAgent]
+DIRECTIONS = [
+    CabinToHub,
+    HubToCabin,
+    ConsoleToHub,
+    HubToConsole,
+    AgentToHub,
+    HubToAgent,
+    CallChannel,
+]
 
 
 def tag_of(msg: Message) -> str:
@@ -249,8 +311,18 @@ def test_round_trip_in_direction(direction: object) -> None:
 
 
 def test_defaults_fill_optional_fields() -> None:
-    msg = decode(b'{"type":"queue_join","msg_id":"m","consultation_id":"c","language":"en"}')
-    assert msg == QueueJoin(msg_id="m", consultation_id="c", language=Language.EN)
+    msg = decode(
+        b'{"type":"queue_join","msg_id":"m","consultation_id":"c","language":"en",'
+        b'"patient":{"family_name":"MARTIN","given_names":"Jeanne","birth_date":"1944-05-02"}}'
+    )
+    assert msg == QueueJoin(
+        msg_id="m",
+        consultation_id="c",
+        language=Language.EN,
+        patient=PatientSummary(
+            family_name="MARTIN", given_names="Jeanne", birth_date=date(1944, 5, 2)
+        ),
+    )
 
 
 def test_other_offsets_are_the_same_instant() -> None:
@@ -392,9 +464,17 @@ def with_fields(cls: type[Message], **fields: object) -> bytes:
         ),
         (
             with_fields(
-                CallAccepted, doctor={**sample(CallAccepted)["doctor"], "photo_url": "http://x"}
+                CallAccepted, doctor={**sample(CallAccepted)["doctor"], "photo": "not base64!"}
             ),
-            "$.doctor.photo_url",
+            "$.doctor.photo",
+        ),
+        (
+            with_fields(CallAccepted, ice_servers=[{"urls": ["http://stun.example"]}]),
+            "$.ice_servers[0].urls[0]",
+        ),
+        (
+            with_fields(QueueJoin, patient={**sample(QueueJoin)["patient"], "birth_date": "1944"}),
+            "$.patient.birth_date",
         ),
         (with_fields(PrescriptionDraft, lines=[]), "$.lines"),
         (
