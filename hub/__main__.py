@@ -1,0 +1,246 @@
+"""The hub's command line: serve, and manage doctors' and cabins' accounts.
+
+python -m hub serve [--config FILE] [--data DIR] [--port N] [--demo]
+python -m hub create-doctor USERNAME --name "Dr Claire Martin" --specialty "..." [--rpps N]
+                            [--photo FILE] [--password-stdin]
+python -m hub set-photo USERNAME FILE | --remove
+python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
+python -m hub list-doctors
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from hub.accounts import MIN_PASSWORD_CHARS, create_doctor, provision_cabin, set_doctor_photo
+from hub.app import DATABASE_FILE, start_hub
+from hub.config import HubConfig, load_hub_config
+from hub.demo import seed_demo
+from hub.errors import HubError
+from hub.sqlite_storage import SqliteStorage
+from hub.storage import Storage
+
+log = logging.getLogger("hub")
+
+EXIT_ERROR = 1
+MAX_PHOTO_FILE_BYTES = 1024 * 1024
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    return load_hub_config(args.config, data_dir=args.data, overrides=overrides)
+
+
+async def _with_storage(config: HubConfig, work: Callable[[Storage], Awaitable[int]]) -> int:
+    await asyncio.to_thread(config.data_path.mkdir, mode=0o700, parents=True, exist_ok=True)
+    storage = await SqliteStorage.open(config.data_path / DATABASE_FILE)
+    try:
+        return await work(storage)
+    finally:
+        await storage.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise HubError("the two passwords differ")
+    return password
+
+
+def _read_photo(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_PHOTO_FILE_BYTES:
+            raise HubError(f"{path}: the photo file is too large")
+        return path.read_bytes()
+    except OSError as exc:
+        raise HubError(f"{path}: cannot read the photo ({exc})") from exc
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    hub = await start_hub(config)
+    try:
+        if args.demo:
+            accounts = await seed_demo(hub.storage, argon2_cost=config.argon2_cost)
+            if args.demo_token_file is not None:
+                _write_secret(args.demo_token_file, accounts.cabin_token)
+                log.info("hub.demo_token_written path=%s", args.demo_token_file)
+        print(f"hub: serving on {hub.url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await hub.stop()
+    return 0
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+    path.chmod(0o600)
+
+
+async def _create_doctor(args: argparse.Namespace) -> int:
+    config = _config(args)
+    photo = None if args.photo is None else _read_photo(args.photo)
+    password = _read_password(args.password_stdin)
+
+    async def work(storage: Storage) -> int:
+        await create_doctor(
+            storage,
+            username=args.username,
+            password=password,
+            display_name=args.name,
+            specialty=args.specialty,
+            registration_number=args.rpps,
+            photo=photo,
+            argon2_cost=config.argon2_cost,
+        )
+        print(f"hub: doctor {args.username} created")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _set_photo(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if (args.photo is None) == (not args.remove):
+        raise HubError("give a photo file, or --remove")
+    photo = None if args.remove else _read_photo(args.photo)
+
+    async def work(storage: Storage) -> int:
+        await set_doctor_photo(storage, username=args.username, photo=photo)
+        print(f"hub: photo of {args.username} {'removed' if photo is None else 'set'}")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _provision_cabin(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        token = await provision_cabin(storage, cabin_id=args.cabin_id, name=args.name)
+        print(token)
+        print(
+            f"hub: cabin {args.cabin_id} provisioned; this token is shown once: put it in the"
+            " cabin's hub credential file (mode 0600)",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _list_doctors(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        for doctor in await storage.doctors():
+            locked = "locked" if doctor.locked_until is not None else "-"
+            photo = "photo" if doctor.photo is not None else "-"
+            print(
+                "\t".join(
+                    (
+                        doctor.username,
+                        doctor.display_name,
+                        doctor.specialty,
+                        doctor.registration_number or "-",
+                        photo,
+                        locked,
+                    )
+                )
+            )
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="a TOML file over the embedded defaults")
+    common.add_argument("--data", type=Path, help="the data folder (database, signing key)")
+
+    parser = argparse.ArgumentParser(prog="python -m hub", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the hub")
+    serve.add_argument("--port", type=int, help="listen on this port (0: any free one)")
+    serve.add_argument(
+        "--demo", action="store_true", help="create the demo doctors and cabin at start"
+    )
+    serve.add_argument(
+        "--demo-token-file", type=Path, help="with --demo: write the demo cabin's token here"
+    )
+    serve.set_defaults(run=_serve)
+
+    doctor = commands.add_parser("create-doctor", parents=[common], help="add a doctor")
+    doctor.add_argument("username", help="lower-case letters, digits and ._-")
+    doctor.add_argument("--name", required=True, help='as patients see it: "Dr Claire Martin"')
+    doctor.add_argument("--specialty", required=True, help='"Médecine générale"')
+    doctor.add_argument("--rpps", help="the RPPS registration number")
+    doctor.add_argument("--photo", type=Path, help="a PNG or JPEG portrait (at most 160 KiB)")
+    doctor.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password (at least {MIN_PASSWORD_CHARS} characters) from the first"
+        " line of standard input instead of asking",
+    )
+    doctor.set_defaults(run=_create_doctor)
+
+    photo = commands.add_parser("set-photo", parents=[common], help="set a doctor's photo")
+    photo.add_argument("username")
+    photo.add_argument("photo", type=Path, nargs="?", help="a PNG or JPEG portrait")
+    photo.add_argument("--remove", action="store_true", help="remove the photo")
+    photo.set_defaults(run=_set_photo)
+
+    cabin = commands.add_parser(
+        "provision-cabin",
+        parents=[common],
+        help="register a cabin (or give it a new token) and print its token once",
+    )
+    cabin.add_argument("cabin_id")
+    cabin.add_argument("--name", required=True, help="where the cabin is")
+    cabin.set_defaults(run=_provision_cabin)
+
+    listing = commands.add_parser("list-doctors", parents=[common], help="list the doctors")
+    listing.set_defaults(run=_list_doctors)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(run(args))
+    except HubError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

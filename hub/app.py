@@ -1,0 +1,211 @@
+"""Composition root of the hub: builds every part from the configuration and serves them.
+
+This is the one place that chooses implementations (SQLite today, PostgreSQL for a fleet). The
+CLI (`python -m hub serve`), the demo and the tests all start a hub with `start_hub`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest
+
+from hub import http_api, websockets
+from hub.accounts import LockoutPolicy, PasswordChecker
+from hub.audit import AuditLog
+from hub.auth import OriginPolicy, Sessions
+from hub.clock import Clock, SystemClock
+from hub.config import HubConfig, load_hub_config
+from hub.errors import ConfigError
+from hub.passwords import PasswordHasher
+from hub.prescriptions import PrescriptionSigner
+from hub.rate_limit import SlidingWindowLimit
+from hub.services import SERVICES, HubServices
+from hub.sqlite_storage import SqliteStorage
+from hub.storage import Storage
+from hub.switchboard import Switchboard
+from hub.turn import IceServers
+from hub.web_security import add_security_headers, state_change_guard
+
+__all__ = ["RunningHub", "load_hub_config", "start_hub"]
+
+log = logging.getLogger(__name__)
+
+DATABASE_FILE = "hub.db"
+CONSOLE_DIR = Path(__file__).parent / "console"
+MAX_REQUEST_BYTES = 64 * 1024
+SHUTDOWN_TIMEOUT_S = 5.0
+SESSION_SWEEP_S = 600.0
+LOGIN_WINDOW_S = 60.0
+
+
+class _AccessLog(AbstractAccessLogger):
+    """One line per request: method, path (never the query: it may hold a CSRF token), status."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "hub.http method=%s path=%s status=%d address=%s ms=%.1f",
+            request.method,
+            request.path,
+            response.status,
+            request.remote or "-",
+            time * 1000,
+        )
+
+
+@dataclass
+class RunningHub:
+    url: str
+    """``http://127.0.0.1:<port>`` (https with TLS)."""
+    app: web.Application
+    storage: Storage
+    _runner: web.AppRunner = field(repr=False)
+    _switchboard: Switchboard = field(repr=False)
+    _sweeper: asyncio.Task[None] = field(repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    async def stop(self) -> None:
+        """Close every connection, stop serving, close the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sweeper
+        await self._switchboard.stop()
+        await self._runner.cleanup()
+        await self.storage.close()
+        log.info("hub.stopped")
+
+
+def _bind(config: HubConfig) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(
+            config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, _, _, _, address = infos[0]
+        return socket.create_server(address[:2], family=family)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {config.host}:{config.port} ({exc})") from exc
+
+
+def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.resolve(config.tls_cert), config.resolve(config.tls_key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls_cert / tls_key cannot be loaded ({exc})") from exc
+    return context
+
+
+async def _sweep_sessions(storage: Storage, clock: Clock) -> None:
+    while True:
+        await asyncio.sleep(SESSION_SWEEP_S)
+        removed = await storage.delete_expired_sessions(now=clock.now())
+        if removed:
+            log.info("hub.sessions_expired count=%d", removed)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def start_hub(
+    config: HubConfig, *, clock: Clock | None = None, console_dir: Path | None = None
+) -> RunningHub:
+    """Open the database (migrated), load or make the signing key, bind, and serve. The hub is
+    ready when this returns. `clock` and `console_dir` are for the tests."""
+    clock = clock or SystemClock()
+    data_dir = config.data_path
+    await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    ice = await asyncio.to_thread(IceServers.from_config, config)
+    tls = await asyncio.to_thread(_tls_context, config)
+    signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
+    storage = await SqliteStorage.open(data_dir / DATABASE_FILE)
+    try:
+        return await _serve(config, clock, storage, ice, tls, signer, console_dir or CONSOLE_DIR)
+    except BaseException:
+        await storage.close()
+        raise
+
+
+async def _serve(
+    config: HubConfig,
+    clock: Clock,
+    storage: Storage,
+    ice: IceServers,
+    tls: ssl.SSLContext | None,
+    signer: PrescriptionSigner,
+    console_dir: Path,
+) -> RunningHub:
+    passwords = PasswordChecker(
+        storage,
+        PasswordHasher(config.argon2_cost),
+        LockoutPolicy(config.login_max_failures, config.login_lockout_s),
+        clock,
+    )
+    await passwords.start()
+    audit = AuditLog(storage, clock)
+    switchboard = Switchboard(
+        storage=storage,
+        clock=clock,
+        ice=ice,
+        signer=signer,
+        audit=audit,
+        offline_grace_s=config.cabin_offline_grace_s,
+        refresh_s=config.waiting_room_refresh_s,
+    )
+    sock = _bind(config)
+    port = int(sock.getsockname()[1])
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[state_change_guard])
+    app[SERVICES] = HubServices(
+        config=config,
+        storage=storage,
+        clock=clock,
+        sessions=Sessions(storage, clock, ttl_s=config.session_ttl_s, secure=tls is not None),
+        origins=OriginPolicy.for_hub(config, port),
+        passwords=passwords,
+        login_limit=SlidingWindowLimit(
+            limit=config.login_attempts_per_minute, window_s=LOGIN_WINDOW_S, clock=clock
+        ),
+        audit=audit,
+        signer=signer,
+        switchboard=switchboard,
+        console_dir=console_dir,
+    )
+    app.on_response_prepare.append(add_security_headers)
+    http_api.add_routes(app)
+    websockets.add_routes(app)
+    runner = web.AppRunner(app, access_log_class=_AccessLog, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock, ssl_context=tls).start()
+    except BaseException:
+        sock.close()
+        await runner.cleanup()
+        raise
+    switchboard.start()
+    sweeper = asyncio.get_running_loop().create_task(
+        _sweep_sessions(storage, clock), name="hub-session-sweeper"
+    )
+    url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
+    log.info("hub.started url=%s key_id=%s", url, signer.key_id)
+    return RunningHub(
+        url=url,
+        app=app,
+        storage=storage,
+        _runner=runner,
+        _switchboard=switchboard,
+        _sweeper=sweeper,
+    )

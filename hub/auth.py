@@ -1,0 +1,144 @@
+"""Doctors' sessions and the checks every request goes through.
+
+- The session cookie ``hub_session`` holds 32 random bytes; the database keeps only their
+  SHA-256. It is HttpOnly, SameSite=Strict, Path=/, and Secure when the hub speaks TLS.
+- Each session has a CSRF token: a state-changing request must carry it in ``X-CSRF-Token``
+  (the console's websocket, in its ``csrf`` query parameter).
+- A state-changing request, the login and the console's websocket must come with an ``Origin``
+  that is the hub's own.
+A cabin's token is not a session: nothing here looks at cabins' credentials, and no header but
+the cookie opens a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from ipaddress import ip_address
+
+from aiohttp import web
+
+from hub.clock import Clock
+from hub.config import HubConfig
+from hub.storage import SessionRecord, Storage
+
+COOKIE = "hub_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_QUERY = "csrf"
+_TOKEN_BYTES = 32
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    cookie_value: str
+    record: SessionRecord
+
+
+class Sessions:
+    def __init__(self, storage: Storage, clock: Clock, *, ttl_s: float, secure: bool) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._ttl = timedelta(seconds=ttl_s)
+        self._secure = secure
+
+    async def open(self, username: str) -> OpenedSession:
+        value = secrets.token_urlsafe(_TOKEN_BYTES)
+        now = self._clock.now()
+        record = SessionRecord(
+            token_sha256=_sha256(value),
+            username=username,
+            csrf_token=secrets.token_urlsafe(_TOKEN_BYTES),
+            created_at=now,
+            expires_at=now + self._ttl,
+        )
+        await self._storage.add_session(record)
+        return OpenedSession(value, record)
+
+    async def of_request(self, request: web.Request) -> SessionRecord | None:
+        """The request's live session, from its cookie only."""
+        value = request.cookies.get(COOKIE)
+        if not value or len(value) > 256:
+            return None
+        return await self._storage.session(_sha256(value), now=self._clock.now())
+
+    async def close(self, session: SessionRecord) -> None:
+        await self._storage.delete_session(session.token_sha256)
+
+    def remaining_s(self, session: SessionRecord) -> float:
+        return (session.expires_at - self._clock.now()).total_seconds()
+
+    def set_cookie(self, response: web.StreamResponse, opened: OpenedSession) -> None:
+        response.set_cookie(
+            COOKIE,
+            opened.cookie_value,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure,
+            max_age=int(self._ttl.total_seconds()),
+        )
+
+    def clear_cookie(self, response: web.StreamResponse) -> None:
+        response.set_cookie(
+            COOKIE,
+            "",
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure,
+            max_age=0,
+        )
+
+
+def csrf_matches(given: str | None, session: SessionRecord) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), session.csrf_token.encode("utf-8"))
+
+
+class OriginPolicy:
+    """The origins the hub accepts: its own."""
+
+    def __init__(self, origins: frozenset[str]) -> None:
+        self.origins = origins
+
+    @classmethod
+    def for_hub(cls, config: HubConfig, port: int) -> OriginPolicy:
+        if config.public_origin:
+            return cls(frozenset({config.public_origin.rstrip("/")}))
+        scheme = "https" if config.tls_enabled else "http"
+        default_port = 443 if config.tls_enabled else 80
+        hosts = {config.host}
+        if _is_loopback(config.host):
+            hosts |= {"127.0.0.1", "localhost", "[::1]"}
+        origins = set()
+        for host in hosts:
+            shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+            origins.add(f"{scheme}://{shown}:{port}")
+            if port == default_port:
+                origins.add(f"{scheme}://{shown}")
+        return cls(frozenset(origins))
+
+    def allows(self, request: web.Request) -> bool:
+        return request.headers.get("Origin", "") in self.origins
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def client_address(request: web.Request) -> str:
+    """The address of the peer of this connection (a proxy's, behind one)."""
+    return request.remote or "unknown"

@@ -1,0 +1,177 @@
+"""The hub's configuration: TOML, validated once at start, with messages a person can act on.
+
+The embedded defaults (``default_config.toml``, shipped in the package) describe the demo hub on
+loopback. A configuration file overrides them key by key (the ``[turn]`` table merges too), and
+the caller's overrides come last. Every table refuses unknown keys: a typo must not pass.
+Relative paths (TLS files, the TURN secret file) are taken inside ``data_dir``; a relative
+``data_dir`` is taken from the current directory when the configuration is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from hub.errors import ConfigError
+
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)]
+IceUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(stun|stuns|turn|turns):[!-~]+$")]
+Origin = Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+)$")]
+Argon2Cost = Literal["standard", "test"]
+"""``standard``: argon2id at OWASP's recommended cost. ``test``: a cheap hash for the test suite
+only; never on a hub that real doctors use."""
+
+_SECRET_KEYS = ("secret",)
+
+
+class TurnSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The TURN (and STUN) servers handed to both ends of a call, with coturn REST credentials
+    (``use-auth-secret``). No ``urls``: no ICE servers at all (loopback, or one local network)."""
+
+    urls: Annotated[list[IceUrl], msgspec.Meta(max_length=8)] = []
+    secret: str = ""
+    secret_file: str = ""
+    credential_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 3600
+    ice_transport_policy: Literal["all", "relay"] = "all"
+
+    def __post_init__(self) -> None:
+        has_turn = any(url.startswith(("turn:", "turns:")) for url in self.urls)
+        if self.secret and self.secret_file:
+            raise ValueError("give `secret` or `secret_file`, not both")
+        if has_turn and not (self.secret or self.secret_file):
+            raise ValueError("a TURN url needs the shared `secret` (or a `secret_file`)")
+        if self.ice_transport_policy == "relay" and not has_turn:
+            raise ValueError('`ice_transport_policy = "relay"` needs at least one turn: url')
+
+
+class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything the hub reads at start. Build it with `load_hub_config`."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8765
+    """0: the system picks a free port (`RunningHub.url` tells which)."""
+    data_dir: Annotated[str, msgspec.Meta(min_length=1)] = ".cabin-data/hub"
+    public_origin: Origin = ""
+    """The origin doctors' browsers use (``https://hub.example.fr``) when the hub is behind a
+    proxy. Empty: the hub's own address (and ``localhost`` for a loopback hub)."""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    session_ttl_s: PositiveSeconds = 12 * 3600
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    login_lockout_s: PositiveSeconds = 15 * 60
+    login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
+    """Login attempts one client address may make in any 60 s."""
+    cabin_offline_grace_s: PositiveSeconds = 300
+    cabin_hello_timeout_s: PositiveSeconds = 5
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    waiting_room_refresh_s: PositiveSeconds = 30
+    argon2_cost: Argon2Cost = "standard"
+    turn: TurnSection = msgspec.field(default_factory=TurnSection)
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both `tls_cert` and `tls_key`")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert is not None
+
+    def resolve(self, relative: str) -> Path:
+        """A path of the configuration, relative ones taken inside the data folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.data_path / path
+
+
+def default_toml() -> str:
+    """The embedded defaults, as shipped in the package."""
+    return resources.files("hub").joinpath("default_config.toml").read_text(encoding="utf-8")
+
+
+def load_hub_config(
+    path: Path | None,
+    *,
+    data_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> HubConfig:
+    """The embedded defaults, overridden by the file at ``path`` (when given), then by
+    ``overrides`` (same keys as the file, ``{"turn": {...}}`` for the TURN table), then by
+    ``data_dir``. Raises `ConfigError` naming the file, the key and what was expected."""
+    data = _parse(default_toml(), "embedded defaults")
+    origin = "configuration"
+    if path is not None:
+        origin = str(path)
+        data = _merge(data, _parse(_read(path), origin))
+    if overrides:
+        origin = f"{origin} (with overrides)"
+        data = _merge(data, dict(overrides))
+    if data_dir is not None:
+        data["data_dir"] = str(data_dir)
+    if isinstance(data.get("data_dir"), str):
+        data["data_dir"] = str(Path(data["data_dir"]).expanduser().absolute())
+    try:
+        return msgspec.convert(data, HubConfig)
+    except msgspec.ValidationError as exc:
+        key, problem = _readable_path(str(exc))
+        value = _value_at(data, key) if key else None
+        shown = value is not None and not isinstance(value, dict)
+        if any(word in key for word in _SECRET_KEYS):
+            shown = False
+        given = f" (given: {value!r})" if shown else ""
+        where = f"{origin}: {key}" if key else origin
+        raise ConfigError(f"{where}: {problem}{given}") from exc
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: the configuration file does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: the configuration file cannot be read ({exc})") from exc
+
+
+def _parse(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: this is not valid TOML ({exc})") from exc
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (values, arrays) replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], dict(value))
+        else:
+            merged[key] = value
+    return merged
+
+
+def _readable_path(message: str) -> tuple[str, str]:
+    """Split msgspec's "... - at `$.a.b[0]`" into ("a.b[0]", "...")."""
+    head, sep, where = message.rpartition(" - at `$")
+    if not sep:
+        return "", message
+    return where.rstrip("`").lstrip("."), head
+
+
+def _value_at(data: Any, key: str) -> Any:
+    """The value at a dotted path such as ``turn.urls[0]``, or None."""
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", key):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            data = data[index] if isinstance(data, list) and index < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+    return data

@@ -1,0 +1,321 @@
+// The console's composition: login, the hub's websocket, the waiting room, the call screen.
+
+import { ApiError, getMe, login, logout } from "./api.js";
+import { Consultation } from "./consultation.js";
+import { clear } from "./dom.js";
+import { applyI18n, bindText, getLanguage, initLanguage, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { takeConsultation } from "./messages.js";
+import { WaitingRoomView } from "./waiting.js";
+import { HubSocket } from "./ws.js";
+
+const $ = (id) => document.getElementById(id);
+
+class ConsoleApp {
+  constructor() {
+    this.me = null;
+    this.socket = null;
+    this.waiting = null;
+    this.consultation = null;
+    this.entries = [];
+    this.pendingTake = null; // {msgId, consultationId}
+    this.clockOffsetMs = 0; // hub clock minus ours, from Welcome
+    this.finished = new Set(); // ids of the consultations ended on this page (ids only)
+    this.undeliveredEnds = []; // CallEnd messages to send when the hub's socket is back
+    this.bannerTimer = null;
+  }
+
+  async start() {
+    initLanguage();
+    applyI18n(document);
+    this.updateLanguageButton();
+    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
+    onLanguageChange(() => this.relabel());
+    $("login-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submitLogin();
+    });
+    $("logout").addEventListener("click", () => this.signOut());
+    $("hub-error-dismiss").addEventListener("click", () => this.showHubError(null));
+    let me = null;
+    try {
+      me = await getMe();
+    } catch {
+      me = null; // hub unreachable: the login form says so when the doctor tries
+    }
+    if (me) this.enter(me);
+    else this.showLogin();
+  }
+
+  relabel() {
+    this.updateLanguageButton();
+    this.waiting?.render();
+    this.consultation?.relabel();
+  }
+
+  updateLanguageButton() {
+    const button = $("lang-toggle");
+    bindText(button, "lang.toggle");
+    button.setAttribute("lang", getLanguage() === "fr" ? "en" : "fr");
+  }
+
+  // --- login ---------------------------------------------------------------------------------
+
+  showLogin(messageKey = null) {
+    this.showScreen("login-screen");
+    $("app-header-user").hidden = true;
+    this.setLoginError(messageKey);
+    $("login-username").focus();
+  }
+
+  setLoginError(key, args) {
+    const box = $("login-error");
+    if (key === null) {
+      box.textContent = "";
+      delete box.dataset.i18n;
+      box.hidden = true;
+      delete box.dataset.kind;
+      return;
+    }
+    bindText(box, key, args);
+    box.dataset.kind = key;
+    box.hidden = false;
+  }
+
+  async submitLogin() {
+    const username = $("login-username").value.trim();
+    const password = $("login-password").value;
+    if (!username || !password) {
+      this.setLoginError("login.error.missing");
+      return;
+    }
+    const button = $("login-submit");
+    button.disabled = true;
+    bindText(button, "login.busy");
+    try {
+      const me = await login(username, password);
+      $("login-password").value = "";
+      this.setLoginError(null);
+      this.enter(me);
+    } catch (error) {
+      $("login-password").value = "";
+      this.setLoginError(...loginErrorMessage(error));
+      $("login-password").focus();
+    } finally {
+      button.disabled = false;
+      bindText(button, "login.submit");
+    }
+  }
+
+  async signOut() {
+    const csrf = this.me?.csrf_token;
+    this.leave();
+    try {
+      if (csrf) await logout(csrf);
+    } catch (error) {
+      console.warn("console.logout_failed", error instanceof ApiError ? error.status : error.name);
+    }
+    this.showLogin();
+  }
+
+  // --- signed in -----------------------------------------------------------------------------
+
+  enter(me) {
+    this.me = me;
+    const user = $("app-header-user");
+    user.hidden = false;
+    $("doctor-name").textContent = me.doctor?.display_name ?? me.username;
+    $("doctor-specialty").textContent = me.doctor?.specialty ?? "";
+    this.waiting = new WaitingRoomView({
+      onAccept: (id) => this.take(id),
+      serverNow: () => Date.now() + this.clockOffsetMs,
+    });
+    $("waiting-screen").append(this.waiting.root);
+    this.showScreen("waiting-screen");
+    this.socket = new HubSocket({
+      csrf: me.csrf_token,
+      onMessage: (msg) => this.handleHub(msg),
+      onStatus: (status) => this.showSocketStatus(status),
+      stillSignedIn: () => this.stillSignedIn(),
+    });
+    this.socket.start();
+  }
+
+  /** Back to a blank page: socket closed, call ended, every patient's data dropped. */
+  leave() {
+    if (this.consultation) {
+      this.consultation.hangUp("doctor_left");
+    }
+    this.socket?.stop();
+    this.socket = null;
+    this.waiting?.dispose();
+    this.waiting = null;
+    this.entries = [];
+    this.pendingTake = null;
+    this.undeliveredEnds = [];
+    this.me = null;
+    this.showSocketStatus("open");
+    this.showHubError(null);
+    clear($("waiting-screen"));
+    clear($("call-screen"));
+  }
+
+  async stillSignedIn() {
+    let me;
+    try {
+      me = await getMe();
+    } catch {
+      return true; // the hub is unreachable, not the session gone: keep trying
+    }
+    if (me) return true;
+    this.leave();
+    this.showLogin("session.expired");
+    return false;
+  }
+
+  send(msg) {
+    const sent = this.socket?.send(msg) ?? false;
+    return sent;
+  }
+
+  showScreen(id) {
+    for (const screen of ["login-screen", "waiting-screen", "call-screen"]) $(screen).hidden = screen !== id;
+    document.body.dataset.screen = id.replace("-screen", "");
+  }
+
+  showSocketStatus(status) {
+    const banner = $("ws-banner");
+    clearTimeout(this.bannerTimer);
+    banner.dataset.state = status;
+    if (status === "open") {
+      banner.hidden = true;
+      return;
+    }
+    bindText(banner, status === "lost" ? "ws.lost" : "ws.connecting");
+    // a first connection usually opens at once: say so only if it takes a while
+    if (status === "connecting") this.bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
+    else banner.hidden = false;
+  }
+
+  showHubError(text) {
+    const box = $("hub-error");
+    if (text === null) {
+      box.hidden = true;
+      $("hub-error-text").textContent = "";
+      return;
+    }
+    $("hub-error-text").textContent = t("error.hub", { text });
+    box.hidden = false;
+  }
+
+  // --- the hub's messages --------------------------------------------------------------------
+
+  handleHub(msg) {
+    switch (msg.type) {
+      case "welcome":
+        this.clockOffsetMs = Date.parse(msg.server_time) - Date.now();
+        this.consultation?.handleReconnected();
+        this.undeliveredEnds = this.undeliveredEnds.filter((end) => !this.send(end));
+        break;
+      case "waiting_room":
+        this.entries = msg.entries;
+        this.waiting?.update(msg.entries);
+        this.consultation?.handleWaitingRoom(msg.entries);
+        break;
+      case "call_accepted":
+        this.startCall(msg);
+        break;
+      case "ack":
+        this.consultation?.handleAck(msg.ack_of);
+        break;
+      case "error":
+        this.handleError(msg);
+        break;
+      case "sdp_offer":
+      case "ice_candidate":
+      case "call_end":
+      case "reading":
+      case "prescription":
+        if (this.consultation && msg.consultation_id === this.consultation.id) this.consultation.handleHub(msg);
+        break;
+      default:
+        break; // alerts are for the agents' page
+    }
+  }
+
+  handleError(msg) {
+    const inReplyTo = msg.in_reply_to ?? null;
+    if (this.pendingTake && inReplyTo === this.pendingTake.msgId) {
+      this.pendingTake = null;
+      this.waiting.setPending(null);
+      if (msg.code === "conflict") this.waiting.showNotice("waiting.conflict");
+      else if (msg.code === "unavailable") this.waiting.showNotice("waiting.unavailable");
+      else if (msg.code === "not_found") this.waiting.showNotice("waiting.gone");
+      else this.showHubError(msg.text || t(`error.code.${msg.code}`));
+      return;
+    }
+    if (this.consultation?.handleError(msg)) return;
+    this.showHubError(msg.text || t(`error.code.${msg.code}`));
+  }
+
+  take(consultationId) {
+    if (this.pendingTake || this.consultation) return;
+    const msg = takeConsultation(consultationId);
+    this.waiting.showNotice(null);
+    if (!this.send(msg)) {
+      this.waiting.showNotice("ws.lost");
+      return;
+    }
+    this.pendingTake = { msgId: msg.msg_id, consultationId };
+    this.waiting.setPending(consultationId);
+  }
+
+  startCall(accepted) {
+    if (!accepted.patient) return;
+    if (this.finished.has(accepted.consultation_id)) return; // hung up while the socket was down
+    if (this.consultation) {
+      if (this.consultation.id === accepted.consultation_id) return; // sent again after a reconnection
+      this.consultation.hangUp("doctor_left");
+    }
+    this.pendingTake = null;
+    this.waiting.setPending(null);
+    this.waiting.showNotice(null);
+    this.showHubError(null);
+    const entry = this.entries.find((e) => e.consultation_id === accepted.consultation_id) ?? null;
+    this.consultation = new Consultation({
+      accepted,
+      entry,
+      sendToHub: (msg) => this.send(msg),
+      onEnded: (reason, undelivered) => this.endCall(accepted.consultation_id, reason, undelivered),
+    });
+    $("call-screen").append(this.consultation.root);
+    this.showScreen("call-screen");
+    $("patient-name").focus();
+  }
+
+  endCall(consultationId, reason, undelivered) {
+    this.consultation = null;
+    this.finished.add(consultationId);
+    if (undelivered) this.undeliveredEnds.push(undelivered);
+    clear($("call-screen"));
+    if (!this.waiting) return; // signing out
+    this.showScreen("waiting-screen");
+    this.waiting.showNotice("waiting.ended.reason", { reason: t(`reason.${reason}`) });
+    $("waiting-title").focus();
+  }
+}
+
+function loginErrorMessage(error) {
+  if (!(error instanceof ApiError)) return ["login.error.network"];
+  if (error.status === 401) return ["login.error.credentials"];
+  if (error.status === 429) {
+    const seconds = Math.max(1, Math.ceil(Number(error.body?.retry_after_s) || 60));
+    const text = String(error.body?.error ?? "").toLowerCase();
+    if (text.includes("lock") || text.includes("verrouill") || seconds > 120) {
+      return ["login.error.locked", { minutes: Math.ceil(seconds / 60) }];
+    }
+    return ["login.error.rate", { seconds }];
+  }
+  return ["login.error.server", { status: error.status }];
+}
+
+new ConsoleApp().start();

@@ -1,0 +1,100 @@
+// The console's websocket to the hub (`/ws/console?csrf=`), reconnecting by itself with
+// exponential backoff and jitter. Messages are checked (messages.parseMessage) before delivery.
+
+import { HUB_TO_CONSOLE, MessageError, parseMessage } from "./messages.js";
+
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+
+export class HubSocket {
+  /**
+   * @param {object} options
+   * @param {string} options.csrf the session's CSRF token
+   * @param {(msg: object) => void} options.onMessage a checked HubToConsole message
+   * @param {(status: "connecting"|"open"|"lost") => void} options.onStatus
+   * @param {() => Promise<boolean>} options.stillSignedIn asked after a drop; false stops retrying
+   */
+  constructor({ csrf, onMessage, onStatus, stillSignedIn }) {
+    this.csrf = csrf;
+    this.onMessage = onMessage;
+    this.onStatus = onStatus;
+    this.stillSignedIn = stillSignedIn;
+    this.socket = null;
+    this.stopped = false;
+    this.failures = 0;
+    this.retryTimer = null;
+    this.everOpened = false;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Send one message; false if the socket is not open (the caller tells the doctor). */
+  send(msg) {
+    if (!this.isOpen) return false;
+    this.socket.send(JSON.stringify(msg));
+    return true;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (this.socket) {
+      const socket = this.socket;
+      this.socket = null;
+      socket.onclose = null;
+      socket.close(1000);
+    }
+  }
+
+  connect() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${scheme}//${window.location.host}/ws/console?csrf=${encodeURIComponent(this.csrf)}`;
+    this.onStatus(this.everOpened ? "lost" : "connecting");
+    const socket = new WebSocket(url);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.failures = 0;
+      this.everOpened = true;
+      this.onStatus("open");
+    };
+    socket.onmessage = (event) => {
+      let msg;
+      try {
+        msg = parseMessage(event.data, HUB_TO_CONSOLE);
+      } catch (error) {
+        if (!(error instanceof MessageError)) throw error;
+        console.warn("console.ws.refused", error.message);
+        return;
+      }
+      this.onMessage(msg);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (!this.stopped) this.scheduleRetry();
+    };
+  }
+
+  async scheduleRetry() {
+    this.onStatus(this.everOpened ? "lost" : "connecting");
+    this.failures += 1;
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.failures - 1));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.retryTimer = setTimeout(async () => {
+      if (this.stopped) return;
+      // A refused upgrade looks like any drop: ask whether the session is still there.
+      if (this.failures >= 2 && !(await this.stillSignedIn())) {
+        this.stop();
+        return;
+      }
+      if (!this.stopped) this.connect();
+    }, delay);
+  }
+}

@@ -1,0 +1,85 @@
+"""The demo's accounts: two doctors and the demo cabin, made idempotently at each start.
+
+The passwords are public on purpose (the README gives them): this is for the demo hub on
+loopback only. The cabin's token is new at each call (re-provisioning rotates it), and the demo
+hands it to the demo cabin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from hub.accounts import create_doctor, provision_cabin
+from hub.clock import Clock
+from hub.config import Argon2Cost
+from hub.storage import Storage
+
+DEMO_CABIN_ID = "demo-cabin"
+DEMO_CABIN_NAME = "Cabine de démonstration"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDoctor:
+    username: str
+    password: str
+    display_name: str
+    specialty: str
+    registration_number: str | None
+    photo_file: str | None
+
+
+DEMO_DOCTORS = (
+    DemoDoctor(
+        username="dr.martin",
+        password="demo-docteur-2468",  # noqa: S106 - the demo's published password
+        display_name="Dr Claire Martin",
+        specialty="Médecine générale",
+        registration_number="10101010101",
+        photo_file="doctor.png",
+    ),
+    DemoDoctor(
+        username="dr.durand",
+        password="demo-docteur-1357",  # noqa: S106 - the demo's published password
+        display_name="Dr Paul Durand",
+        specialty="Médecine générale",
+        registration_number="10101010102",
+        photo_file=None,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccounts:
+    doctors: tuple[DemoDoctor, ...]
+    cabin_id: str
+    cabin_token: str
+
+
+def demo_photo(name: str) -> bytes:
+    """A picture shipped in ``hub/demo/``."""
+    return resources.files("hub").joinpath("demo", name).read_bytes()
+
+
+async def seed_demo(
+    storage: Storage, *, argon2_cost: Argon2Cost = "standard", clock: Clock | None = None
+) -> DemoAccounts:
+    """Create the demo doctors if they are missing, and give the demo cabin a new token."""
+    for doctor in DEMO_DOCTORS:
+        if await storage.doctor(doctor.username) is not None:
+            continue
+        await create_doctor(
+            storage,
+            username=doctor.username,
+            password=doctor.password,
+            display_name=doctor.display_name,
+            specialty=doctor.specialty,
+            registration_number=doctor.registration_number,
+            photo=None if doctor.photo_file is None else demo_photo(doctor.photo_file),
+            argon2_cost=argon2_cost,
+            clock=clock,
+        )
+    token = await provision_cabin(
+        storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock
+    )
+    return DemoAccounts(doctors=DEMO_DOCTORS, cabin_id=DEMO_CABIN_ID, cabin_token=token)

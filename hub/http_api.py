@@ -1,0 +1,232 @@
+"""The console's HTTP API (see PROTOCOL.md): login, logout, me, a patient's history, health;
+and the console's own files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+import wire
+from hub.accounts import LoginResult, doctor_info
+from hub.auth import client_address
+from hub.history import patient_history
+from hub.services import SERVICES, HubServices
+from hub.storage import ActorKind, SessionRecord
+from hub.web_security import json_error
+
+log = logging.getLogger(__name__)
+
+BODY_TIMEOUT_S = 10.0
+_WRONG_CREDENTIALS = "wrong username or password"
+_TOO_MANY = "too many attempts; try again later"
+_CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".webmanifest": "application/manifest+json",
+}
+
+
+class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class Me(msgspec.Struct, frozen=True):
+    """Who is signed in; `doctor` has no photo."""
+
+    username: str
+    doctor: wire.DoctorInfo
+    csrf_token: str
+
+
+_LOGIN = msgspec.json.Decoder(LoginRequest)
+
+
+def _json(value: object, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(value), status=status, content_type="application/json"
+    )
+
+
+def _too_many(retry_after_s: int) -> web.Response:
+    response = json_error(429, _TOO_MANY, retry_after_s=retry_after_s)
+    response.headers["Retry-After"] = str(retry_after_s)
+    return response
+
+
+async def _me(services: HubServices, session: SessionRecord) -> web.Response:
+    doctor = await services.storage.doctor(session.username)
+    if doctor is None:
+        return json_error(401, "not signed in")
+    return _json(
+        Me(
+            username=doctor.username,
+            doctor=doctor_info(doctor, with_photo=False),
+            csrf_token=session.csrf_token,
+        )
+    )
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    address = client_address(request)
+    retry_after = services.login_limit.attempt(address)
+    if retry_after is not None:
+        log.warning("hub.login_rate_limited address=%s", address)
+        return _too_many(int(retry_after))
+    if request.content_type != "application/json":
+        return json_error(415, "send JSON (Content-Type: application/json)")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            data = await request.read()
+    except TimeoutError:
+        return json_error(408, "the request took too long")
+    try:
+        body = _LOGIN.decode(data)
+    except msgspec.DecodeError:
+        return json_error(400, 'send {"username": ..., "password": ...}')
+    username = body.username.strip().lower()
+    outcome = await services.passwords.check(username, body.password)
+    if outcome.result is LoginResult.LOCKED:
+        log.warning("hub.login_locked address=%s", address)
+        return _too_many(outcome.retry_after_s or 1)
+    if outcome.result is not LoginResult.ACCEPTED or outcome.doctor is None:
+        log.warning("hub.login_refused address=%s", address)
+        return json_error(401, _WRONG_CREDENTIALS)
+    opened = await services.sessions.open(outcome.doctor.username)
+    response = await _me(services, opened.record)
+    services.sessions.set_cookie(response, opened)
+    log.info("hub.login doctor=%s address=%s", opened.record.username, address)
+    await services.audit.record(
+        "login",
+        actor_kind=ActorKind.DOCTOR,
+        actor_id=opened.record.username,
+        client_address=address,
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    session = await services.sessions.of_request(request)
+    if session is None:
+        return json_error(401, "not signed in")
+    await services.sessions.close(session)
+    services.switchboard.close_session(session.token_sha256)
+    response = web.Response(status=204)
+    services.sessions.clear_cookie(response)
+    log.info("hub.logout doctor=%s", session.username)
+    await services.audit.record(
+        "logout",
+        actor_kind=ActorKind.DOCTOR,
+        actor_id=session.username,
+        client_address=client_address(request),
+    )
+    return response
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    session = await services.sessions.of_request(request)
+    if session is None:
+        return json_error(401, "not signed in")
+    return await _me(services, session)
+
+
+async def history(request: web.Request) -> web.StreamResponse:
+    """The patient's earlier consultations, for the doctor who took this one; audited."""
+    services = request.app[SERVICES]
+    session = await services.sessions.of_request(request)
+    if session is None:
+        return json_error(401, "not signed in")
+    consultation_id = request.match_info["consultation_id"]
+    address = client_address(request)
+    record = None
+    if len(consultation_id) <= 64:
+        record = await services.storage.consultation(consultation_id)
+    if record is None or record.doctor != session.username:
+        log.warning("hub.history_refused doctor=%s address=%s", session.username, address)
+        await services.audit.record(
+            "history.denied",
+            actor_kind=ActorKind.DOCTOR,
+            actor_id=session.username,
+            consultation_id=None if record is None else record.consultation_id,
+            client_address=address,
+        )
+        return json_error(403, "forbidden")
+    found = await patient_history(services.storage, record)
+    await services.audit.record(
+        "history.read",
+        actor_kind=ActorKind.DOCTOR,
+        actor_id=session.username,
+        consultation_id=record.consultation_id,
+        client_address=address,
+    )
+    return web.Response(body=wire.encode(found), content_type="application/json")
+
+
+async def health(_request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def unknown_api(_request: web.Request) -> web.StreamResponse:
+    return json_error(404, "not found")
+
+
+def _console_file(console_dir: Path, relative: str) -> Path | None:
+    root = console_dir.resolve()
+    try:
+        path = (root / relative).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def _file_response(path: Path) -> web.StreamResponse:
+    content_type = _CONSOLE_TYPES.get(path.suffix.lower())
+    if content_type is None:
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return web.FileResponse(
+        path, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+    )
+
+
+async def console_index(request: web.Request) -> web.StreamResponse:
+    path = _console_file(request.app[SERVICES].console_dir, "index.html")
+    if path is None:
+        return web.Response(status=404, text="the console is not installed")
+    return _file_response(path)
+
+
+async def console_file(request: web.Request) -> web.StreamResponse:
+    path = _console_file(request.app[SERVICES].console_dir, request.match_info["path"])
+    if path is None:
+        return web.Response(status=404, text="not found")
+    return _file_response(path)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", console_index)
+    app.router.add_get("/console/{path:.+}", console_file)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/consultations/{consultation_id}/history", history)
+    app.router.add_get("/api/health", health)
+    app.router.add_route("*", "/api/{rest:.*}", unknown_api)

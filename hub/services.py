@@ -1,0 +1,36 @@
+"""The parts of a running hub that the request handlers use, built by `hub.app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from hub.accounts import PasswordChecker
+from hub.audit import AuditLog
+from hub.auth import OriginPolicy, Sessions
+from hub.clock import Clock
+from hub.config import HubConfig
+from hub.prescriptions import PrescriptionSigner
+from hub.rate_limit import SlidingWindowLimit
+from hub.storage import Storage
+from hub.switchboard import Switchboard
+
+
+@dataclass(frozen=True, slots=True)
+class HubServices:
+    config: HubConfig
+    storage: Storage
+    clock: Clock
+    sessions: Sessions
+    origins: OriginPolicy
+    passwords: PasswordChecker
+    login_limit: SlidingWindowLimit
+    audit: AuditLog
+    signer: PrescriptionSigner
+    switchboard: Switchboard
+    console_dir: Path
+
+
+SERVICES = web.AppKey("hub_services", HubServices)

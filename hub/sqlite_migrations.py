@@ -1,0 +1,98 @@
+"""The SQLite schema, as an ordered list of migrations.
+
+Migration *n* brings the schema from ``user_version`` n-1 to n. Each runs in one transaction
+with the version bump, so a crash leaves the schema at one version or the next, never between.
+Never edit a migration that has shipped: add the next one. No table has a column for a session
+description or an ICE candidate: signaling lives in memory only.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the first schema.
+    (
+        """CREATE TABLE doctors (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            specialty TEXT NOT NULL,
+            registration_number TEXT,
+            photo BLOB,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            token_sha256 TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES doctors(username) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX sessions_by_expiry ON sessions(expires_at)",
+        """CREATE TABLE cabins (
+            cabin_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_sha256 TEXT NOT NULL,
+            provisioned_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE consultations (
+            consultation_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            patient TEXT NOT NULL,
+            match_key TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            age_years INTEGER,
+            sex TEXT NOT NULL,
+            language TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('waiting', 'taken', 'ended', 'left')),
+            doctor TEXT REFERENCES doctors(username),
+            joined_at TEXT NOT NULL,
+            taken_at TEXT,
+            ended_at TEXT,
+            notes TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX consultations_by_patient ON consultations(match_key, joined_at)",
+        """CREATE TABLE readings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            consultation_id TEXT NOT NULL REFERENCES consultations(consultation_id),
+            msg_id TEXT NOT NULL,
+            vital TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            UNIQUE (consultation_id, msg_id)
+        )""",
+        """CREATE TABLE prescriptions (
+            prescription_id TEXT PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations(consultation_id),
+            doctor TEXT NOT NULL REFERENCES doctors(username),
+            issued_at TEXT NOT NULL,
+            prescriber TEXT NOT NULL,
+            lines TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            signature TEXT NOT NULL
+        )""",
+        "CREATE INDEX prescriptions_by_consultation ON prescriptions(consultation_id)",
+        """CREATE TABLE prescription_sequences (
+            year INTEGER PRIMARY KEY,
+            last INTEGER NOT NULL
+        )""",
+        """CREATE TABLE records (
+            record_id TEXT PRIMARY KEY,
+            consultation_id TEXT NOT NULL,
+            cabin_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            bundle BLOB NOT NULL
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor_kind TEXT NOT NULL,
+            actor_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            consultation_id TEXT,
+            client_address TEXT
+        )""",
+        "CREATE INDEX audit_by_consultation ON audit_log(consultation_id, id)",
+    ),
+)

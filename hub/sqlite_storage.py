@@ -1,0 +1,642 @@
+"""`Storage` on one SQLite file (stdlib sqlite3, WAL), owned by one worker thread.
+
+Every call runs on the worker, one after the other in the order they were made, so the event
+loop never waits for a disk and the connection is never shared between threads. The file is
+created with mode 0600; ``secure_delete`` overwrites what is deleted (sessions, for instance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import msgspec
+
+import wire
+from hub.errors import AccountError, StorageError
+from hub.sqlite_migrations import MIGRATIONS
+from hub.storage import (
+    ActorKind,
+    AuditEntry,
+    CabinRecord,
+    ConsultationRecord,
+    ConsultationRecordUpload,
+    ConsultationStatus,
+    DoctorRecord,
+    PrescriptionRecord,
+    ReadingRecord,
+    SessionRecord,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_BUSY_TIMEOUT_S = 5.0
+_LINES = msgspec.json.Decoder(tuple[wire.PrescriptionLine, ...])
+_DOCTOR_INFO = msgspec.json.Decoder(wire.DoctorInfo)
+_PATIENT = msgspec.json.Decoder(wire.PatientSummary)
+_VITAL = msgspec.json.Decoder(wire.Vital)
+
+_SELECT_DOCTOR = (
+    "SELECT username, password_hash, display_name, specialty, registration_number, photo,"
+    " failed_attempts, locked_until, created_at FROM doctors"
+)
+_SELECT_CONSULTATION = (
+    "SELECT consultation_id, cabin_id, patient, match_key, reason, age_years, sex, language,"
+    " status, doctor, joined_at, taken_at, ended_at, notes FROM consultations"
+)
+_SELECT_PRESCRIPTION = (
+    "SELECT prescription_id, consultation_id, doctor, issued_at, prescriber, lines, key_id,"
+    " signature FROM prescriptions"
+)
+
+
+def _ts(moment: datetime) -> str:
+    """A fixed-width UTC text that sorts like the instants it names."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the storage")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def _opt_dt(text: str | None) -> datetime | None:
+    return None if text is None else _dt(text)
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode("utf-8")
+
+
+class _Database:
+    """The connection and the statements; used only on the worker thread."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path) -> _Database:
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+            os.close(fd)
+        connection = sqlite3.connect(
+            path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA secure_delete=ON")
+            database = cls(connection)
+            database.migrate()
+        except BaseException:
+            connection.close()
+            raise
+        return database
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise StorageError(
+                f"the database is at schema version {version}, newer than this hub knows"
+                f" ({len(MIGRATIONS)}): run the newer hub, or restore a backup"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with self._transaction() as db:
+                for statement in MIGRATIONS[number - 1]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number:d}")
+            log.info("hub.storage_migrated version=%d", number)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # doctors
+
+    def add_doctor(self, doctor: DoctorRecord) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO doctors (username, password_hash, display_name, specialty,"
+                " registration_number, photo, failed_attempts, locked_until, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doctor.username,
+                    doctor.password_hash,
+                    doctor.display_name,
+                    doctor.specialty,
+                    doctor.registration_number,
+                    doctor.photo,
+                    doctor.failed_attempts,
+                    None if doctor.locked_until is None else _ts(doctor.locked_until),
+                    _ts(doctor.created_at),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise AccountError(f"a doctor named {doctor.username!r} already exists") from None
+
+    @staticmethod
+    def _doctor(row: Sequence[Any]) -> DoctorRecord:
+        return DoctorRecord(
+            username=row[0],
+            password_hash=row[1],
+            display_name=row[2],
+            specialty=row[3],
+            registration_number=row[4],
+            photo=row[5],
+            failed_attempts=row[6],
+            locked_until=_opt_dt(row[7]),
+            created_at=_dt(row[8]),
+        )
+
+    def doctor(self, username: str) -> DoctorRecord | None:
+        row = self._db.execute(_SELECT_DOCTOR + " WHERE username = ?", (username,)).fetchone()
+        return None if row is None else self._doctor(row)
+
+    def doctors(self) -> list[DoctorRecord]:
+        rows = self._db.execute(_SELECT_DOCTOR + " ORDER BY username")
+        return [self._doctor(row) for row in rows]
+
+    def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
+        cursor = self._db.execute(
+            "UPDATE doctors SET photo = ? WHERE username = ?", (photo, username)
+        )
+        return cursor.rowcount == 1
+
+    def set_password_hash(self, username: str, password_hash: str) -> None:
+        self._db.execute(
+            "UPDATE doctors SET password_hash = ? WHERE username = ?", (password_hash, username)
+        )
+
+    def record_login_failure(
+        self, username: str, now: datetime, max_failures: int, lockout_until: datetime
+    ) -> datetime | None:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT failed_attempts, locked_until FROM doctors WHERE username = ?",
+                (username,),
+            ).fetchone()
+            if row is None:
+                return None
+            failures, locked_until = row[0] + 1, _opt_dt(row[1])
+            if locked_until is not None and locked_until > now:
+                return locked_until
+            if failures >= max_failures:
+                db.execute(
+                    "UPDATE doctors SET failed_attempts = 0, locked_until = ? WHERE username = ?",
+                    (_ts(lockout_until), username),
+                )
+                return lockout_until
+            db.execute(
+                "UPDATE doctors SET failed_attempts = ?, locked_until = NULL WHERE username = ?",
+                (failures, username),
+            )
+            return None
+
+    def clear_login_failures(self, username: str) -> None:
+        self._db.execute(
+            "UPDATE doctors SET failed_attempts = 0, locked_until = NULL WHERE username = ?",
+            (username,),
+        )
+
+    # sessions
+
+    def add_session(self, session: SessionRecord) -> None:
+        self._db.execute(
+            "INSERT INTO sessions (token_sha256, username, csrf_token, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                session.token_sha256,
+                session.username,
+                session.csrf_token,
+                _ts(session.created_at),
+                _ts(session.expires_at),
+            ),
+        )
+
+    def session(self, token_sha256: str, now: datetime) -> SessionRecord | None:
+        row = self._db.execute(
+            "SELECT token_sha256, username, csrf_token, created_at, expires_at FROM sessions"
+            " WHERE token_sha256 = ? AND expires_at > ?",
+            (token_sha256, _ts(now)),
+        ).fetchone()
+        if row is None:
+            return None
+        return SessionRecord(row[0], row[1], row[2], _dt(row[3]), _dt(row[4]))
+
+    def delete_session(self, token_sha256: str) -> None:
+        self._db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        cursor = self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (_ts(now),))
+        return cursor.rowcount
+
+    # cabins
+
+    def put_cabin(self, cabin: CabinRecord) -> None:
+        self._db.execute(
+            "INSERT INTO cabins (cabin_id, name, token_sha256, provisioned_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (cabin_id) DO UPDATE SET name = excluded.name,"
+            " token_sha256 = excluded.token_sha256, provisioned_at = excluded.provisioned_at",
+            (cabin.cabin_id, cabin.name, cabin.token_sha256, _ts(cabin.provisioned_at)),
+        )
+
+    def cabin(self, cabin_id: str) -> CabinRecord | None:
+        row = self._db.execute(
+            "SELECT cabin_id, name, token_sha256, provisioned_at FROM cabins WHERE cabin_id = ?",
+            (cabin_id,),
+        ).fetchone()
+        return None if row is None else CabinRecord(row[0], row[1], row[2], _dt(row[3]))
+
+    def cabins(self) -> list[CabinRecord]:
+        rows = self._db.execute(
+            "SELECT cabin_id, name, token_sha256, provisioned_at FROM cabins ORDER BY cabin_id"
+        )
+        return [CabinRecord(row[0], row[1], row[2], _dt(row[3])) for row in rows]
+
+    # consultations
+
+    @staticmethod
+    def _consultation(row: Sequence[Any]) -> ConsultationRecord:
+        return ConsultationRecord(
+            consultation_id=row[0],
+            cabin_id=row[1],
+            patient=_PATIENT.decode(row[2]),
+            match_key=row[3],
+            reason=row[4],
+            age_years=row[5],
+            sex=wire.Sex(row[6]),
+            language=wire.Language(row[7]),
+            status=ConsultationStatus(row[8]),
+            doctor=row[9],
+            joined_at=_dt(row[10]),
+            taken_at=_opt_dt(row[11]),
+            ended_at=_opt_dt(row[12]),
+            notes=row[13],
+        )
+
+    def open_consultation(self, record: ConsultationRecord) -> ConsultationRecord:
+        with self._transaction() as db:
+            row = db.execute(
+                _SELECT_CONSULTATION + " WHERE consultation_id = ?",
+                (record.consultation_id,),
+            ).fetchone()
+            if row is not None:
+                return self._consultation(row)
+            db.execute(
+                "INSERT INTO consultations (consultation_id, cabin_id, patient, match_key,"
+                " reason, age_years, sex, language, status, doctor, joined_at, taken_at,"
+                " ended_at, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.consultation_id,
+                    record.cabin_id,
+                    _json(record.patient),
+                    record.match_key,
+                    record.reason,
+                    record.age_years,
+                    record.sex.value,
+                    record.language.value,
+                    record.status.value,
+                    record.doctor,
+                    _ts(record.joined_at),
+                    None if record.taken_at is None else _ts(record.taken_at),
+                    None if record.ended_at is None else _ts(record.ended_at),
+                    record.notes,
+                ),
+            )
+            return record
+
+    def consultation(self, consultation_id: str) -> ConsultationRecord | None:
+        row = self._db.execute(
+            _SELECT_CONSULTATION + " WHERE consultation_id = ?",
+            (consultation_id,),
+        ).fetchone()
+        return None if row is None else self._consultation(row)
+
+    def mark_taken(self, consultation_id: str, doctor: str, at: datetime) -> bool:
+        cursor = self._db.execute(
+            "UPDATE consultations SET status = 'taken', doctor = ?, taken_at = ?"
+            " WHERE consultation_id = ? AND status = 'waiting'",
+            (doctor, _ts(at), consultation_id),
+        )
+        return cursor.rowcount == 1
+
+    def mark_waiting(self, consultation_id: str) -> None:
+        self._db.execute(
+            "UPDATE consultations SET status = 'waiting', doctor = NULL, taken_at = NULL"
+            " WHERE consultation_id = ?",
+            (consultation_id,),
+        )
+
+    def close_consultation(
+        self, consultation_id: str, status: ConsultationStatus, at: datetime
+    ) -> None:
+        self._db.execute(
+            "UPDATE consultations SET status = ?, ended_at = ? WHERE consultation_id = ?",
+            (status.value, _ts(at), consultation_id),
+        )
+
+    def set_notes(self, consultation_id: str, text: str) -> None:
+        self._db.execute(
+            "UPDATE consultations SET notes = ? WHERE consultation_id = ?",
+            (text, consultation_id),
+        )
+
+    def earlier_consultations(
+        self, match_key: str, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecord]:
+        rows = self._db.execute(
+            _SELECT_CONSULTATION + " WHERE match_key = ? AND joined_at < ? AND consultation_id != ?"
+            " ORDER BY joined_at DESC LIMIT ?",
+            (match_key, _ts(before), exclude, limit),
+        )
+        return [self._consultation(row) for row in rows]
+
+    # readings
+
+    def add_reading(self, reading: ReadingRecord) -> bool:
+        cursor = self._db.execute(
+            "INSERT INTO readings (consultation_id, msg_id, vital, received_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (consultation_id, msg_id) DO NOTHING",
+            (
+                reading.consultation_id,
+                reading.msg_id,
+                _json(reading.vital),
+                _ts(reading.received_at),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def readings(self, consultation_id: str) -> list[ReadingRecord]:
+        rows = self._db.execute(
+            "SELECT consultation_id, msg_id, vital, received_at FROM readings"
+            " WHERE consultation_id = ? ORDER BY id",
+            (consultation_id,),
+        )
+        return [ReadingRecord(row[0], row[1], _VITAL.decode(row[2]), _dt(row[3])) for row in rows]
+
+    # prescriptions
+
+    def next_prescription_sequence(self, year: int) -> int:
+        row = self._db.execute(
+            "INSERT INTO prescription_sequences (year, last) VALUES (?, 1)"
+            " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+            (year,),
+        ).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _prescription(row: Sequence[Any]) -> PrescriptionRecord:
+        return PrescriptionRecord(
+            prescription_id=row[0],
+            consultation_id=row[1],
+            doctor=row[2],
+            issued_at=_dt(row[3]),
+            prescriber=_DOCTOR_INFO.decode(row[4]),
+            lines=_LINES.decode(row[5]),
+            key_id=row[6],
+            signature=row[7],
+        )
+
+    def add_prescription(self, prescription: PrescriptionRecord) -> None:
+        self._db.execute(
+            "INSERT INTO prescriptions (prescription_id, consultation_id, doctor, issued_at,"
+            " prescriber, lines, key_id, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                prescription.prescription_id,
+                prescription.consultation_id,
+                prescription.doctor,
+                _ts(prescription.issued_at),
+                _json(prescription.prescriber),
+                _json(prescription.lines),
+                prescription.key_id,
+                prescription.signature,
+            ),
+        )
+
+    def prescription(self, prescription_id: str) -> PrescriptionRecord | None:
+        row = self._db.execute(
+            _SELECT_PRESCRIPTION + " WHERE prescription_id = ?",
+            (prescription_id,),
+        ).fetchone()
+        return None if row is None else self._prescription(row)
+
+    def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]:
+        rows = self._db.execute(
+            _SELECT_PRESCRIPTION + " WHERE consultation_id = ? ORDER BY issued_at, prescription_id",
+            (consultation_id,),
+        )
+        return [self._prescription(row) for row in rows]
+
+    # records
+
+    def add_record(self, record: ConsultationRecordUpload) -> bool:
+        cursor = self._db.execute(
+            "INSERT INTO records (record_id, consultation_id, cabin_id, created_at, received_at,"
+            " bundle) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
+            (
+                record.record_id,
+                record.consultation_id,
+                record.cabin_id,
+                _ts(record.created_at),
+                _ts(record.received_at),
+                record.bundle,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    # audit
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._db.execute(
+            "INSERT INTO audit_log (at, actor_kind, actor_id, action, consultation_id,"
+            " client_address) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                _ts(entry.at),
+                entry.actor_kind.value,
+                entry.actor_id,
+                entry.action,
+                entry.consultation_id,
+                entry.client_address,
+            ),
+        )
+
+    def audit_entries(self, consultation_id: str | None) -> list[AuditEntry]:
+        query = (
+            "SELECT at, actor_kind, actor_id, action, consultation_id, client_address"
+            " FROM audit_log"
+        )
+        if consultation_id is None:
+            rows = self._db.execute(query + " ORDER BY id")
+        else:
+            rows = self._db.execute(
+                query + " WHERE consultation_id = ? ORDER BY id", (consultation_id,)
+            )
+        return [
+            AuditEntry(_dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5])
+            for row in rows
+        ]
+
+
+class SqliteStorage:
+    """`hub.storage.Storage` on one SQLite file."""
+
+    def __init__(self, database: _Database, executor: ThreadPoolExecutor) -> None:
+        self._database = database
+        self._executor = executor
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStorage:
+        """Open (or create) the file and bring its schema up to date."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            database = await loop.run_in_executor(executor, _Database.open, path)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StorageError(f"{path}: the database cannot be opened ({exc})") from exc
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(database, executor)
+
+    async def _run(
+        self, operation: Callable[Concatenate[_Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        if self._closed:
+            raise StorageError("the database is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor, lambda: operation(self._database, *args, **kwargs)
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        await self._run(_Database.close)
+        self._closed = True
+        self._executor.shutdown(wait=True)
+
+    async def add_doctor(self, doctor: DoctorRecord) -> None:
+        await self._run(_Database.add_doctor, doctor)
+
+    async def doctor(self, username: str) -> DoctorRecord | None:
+        return await self._run(_Database.doctor, username)
+
+    async def doctors(self) -> list[DoctorRecord]:
+        return await self._run(_Database.doctors)
+
+    async def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
+        return await self._run(_Database.set_doctor_photo, username, photo)
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        await self._run(_Database.set_password_hash, username, password_hash)
+
+    async def record_login_failure(
+        self, username: str, *, now: datetime, max_failures: int, lockout_until: datetime
+    ) -> datetime | None:
+        return await self._run(
+            _Database.record_login_failure, username, now, max_failures, lockout_until
+        )
+
+    async def clear_login_failures(self, username: str) -> None:
+        await self._run(_Database.clear_login_failures, username)
+
+    async def add_session(self, session: SessionRecord) -> None:
+        await self._run(_Database.add_session, session)
+
+    async def session(self, token_sha256: str, *, now: datetime) -> SessionRecord | None:
+        return await self._run(_Database.session, token_sha256, now)
+
+    async def delete_session(self, token_sha256: str) -> None:
+        await self._run(_Database.delete_session, token_sha256)
+
+    async def delete_expired_sessions(self, *, now: datetime) -> int:
+        return await self._run(_Database.delete_expired_sessions, now)
+
+    async def put_cabin(self, cabin: CabinRecord) -> None:
+        await self._run(_Database.put_cabin, cabin)
+
+    async def cabin(self, cabin_id: str) -> CabinRecord | None:
+        return await self._run(_Database.cabin, cabin_id)
+
+    async def cabins(self) -> list[CabinRecord]:
+        return await self._run(_Database.cabins)
+
+    async def open_consultation(self, record: ConsultationRecord) -> ConsultationRecord:
+        return await self._run(_Database.open_consultation, record)
+
+    async def consultation(self, consultation_id: str) -> ConsultationRecord | None:
+        return await self._run(_Database.consultation, consultation_id)
+
+    async def mark_taken(self, consultation_id: str, *, doctor: str, at: datetime) -> bool:
+        return await self._run(_Database.mark_taken, consultation_id, doctor, at)
+
+    async def mark_waiting(self, consultation_id: str) -> None:
+        await self._run(_Database.mark_waiting, consultation_id)
+
+    async def close_consultation(
+        self, consultation_id: str, *, status: ConsultationStatus, at: datetime
+    ) -> None:
+        await self._run(_Database.close_consultation, consultation_id, status, at)
+
+    async def set_notes(self, consultation_id: str, text: str) -> None:
+        await self._run(_Database.set_notes, consultation_id, text)
+
+    async def earlier_consultations(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecord]:
+        return await self._run(_Database.earlier_consultations, match_key, before, exclude, limit)
+
+    async def add_reading(self, reading: ReadingRecord) -> bool:
+        return await self._run(_Database.add_reading, reading)
+
+    async def readings(self, consultation_id: str) -> list[ReadingRecord]:
+        return await self._run(_Database.readings, consultation_id)
+
+    async def next_prescription_sequence(self, year: int) -> int:
+        return await self._run(_Database.next_prescription_sequence, year)
+
+    async def add_prescription(self, prescription: PrescriptionRecord) -> None:
+        await self._run(_Database.add_prescription, prescription)
+
+    async def prescription(self, prescription_id: str) -> PrescriptionRecord | None:
+        return await self._run(_Database.prescription, prescription_id)
+
+    async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]:
+        return await self._run(_Database.prescriptions, consultation_id)
+
+    async def add_record(self, record: ConsultationRecordUpload) -> bool:
+        return await self._run(_Database.add_record, record)
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._run(_Database.add_audit, entry)
+
+    async def audit_entries(self, *, consultation_id: str | None = None) -> Sequence[AuditEntry]:
+        return await self._run(_Database.audit_entries, consultation_id)

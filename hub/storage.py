@@ -1,0 +1,243 @@
+"""What the hub keeps: one interface, so that PostgreSQL can replace SQLite for a fleet.
+
+The composition root (`hub/app.py`) picks the implementation; everything else sees `Storage`.
+Values in and out are frozen dataclasses and `wire` Structs, never rows. Times are aware UTC
+datetimes. The hub never stores a session description or an ICE candidate: nothing here takes
+one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import wire
+
+
+class ConsultationStatus(enum.StrEnum):
+    """Where a consultation stands on the hub."""
+
+    WAITING = "waiting"
+    TAKEN = "taken"
+    ENDED = "ended"
+    LEFT = "left"
+
+
+class ActorKind(enum.StrEnum):
+    """Who did what the audit log records."""
+
+    DOCTOR = "doctor"
+    CABIN = "cabin"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorRecord:
+    username: str
+    password_hash: str
+    display_name: str
+    specialty: str
+    registration_number: str | None
+    photo: bytes | None
+    failed_attempts: int
+    locked_until: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A doctor's signed-in browser. Only the SHA-256 of the cookie value is kept."""
+
+    token_sha256: str
+    username: str
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CabinRecord:
+    """A provisioned cabin. Only the SHA-256 of its token is kept."""
+
+    cabin_id: str
+    name: str
+    token_sha256: str
+    provisioned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationRecord:
+    consultation_id: str
+    cabin_id: str
+    patient: wire.PatientSummary
+    match_key: str
+    """Normalized family name, given names and birth date: finds the patient's earlier visits."""
+    reason: str
+    age_years: int | None
+    sex: wire.Sex
+    language: wire.Language
+    status: ConsultationStatus
+    doctor: str | None
+    joined_at: datetime
+    taken_at: datetime | None = None
+    ended_at: datetime | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRecord:
+    consultation_id: str
+    msg_id: str
+    """The id of the message (or of the queue join) that carried the reading: stored once."""
+    vital: wire.Vital
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionRecord:
+    """A signed prescription, with everything the signature covers."""
+
+    prescription_id: str
+    consultation_id: str
+    doctor: str
+    issued_at: datetime
+    prescriber: wire.DoctorInfo
+    lines: tuple[wire.PrescriptionLine, ...]
+    key_id: str
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationRecordUpload:
+    """A cabin's FHIR record of a finished consultation, kept as received."""
+
+    record_id: str
+    consultation_id: str
+    cabin_id: str
+    created_at: datetime
+    received_at: datetime
+    bundle: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor_kind: ActorKind
+    actor_id: str
+    action: str
+    """A stable name: ``history.read``, ``consultation.take``, ``prescription.issue``..."""
+    consultation_id: str | None = None
+    client_address: str | None = None
+
+
+class Storage(Protocol):
+    """The hub's database. Every method may raise `hub.errors.StorageError`."""
+
+    async def close(self) -> None: ...
+
+    # doctors
+    async def add_doctor(self, doctor: DoctorRecord) -> None:
+        """Raises `hub.errors.AccountError` if the username is taken."""
+        ...
+
+    async def doctor(self, username: str) -> DoctorRecord | None: ...
+
+    async def doctors(self) -> list[DoctorRecord]: ...
+
+    async def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
+        """False if there is no such doctor."""
+        ...
+
+    async def set_password_hash(self, username: str, password_hash: str) -> None: ...
+
+    async def record_login_failure(
+        self, username: str, *, now: datetime, max_failures: int, lockout_until: datetime
+    ) -> datetime | None:
+        """Count a wrong password; at `max_failures` in a row, lock the account until
+        `lockout_until` and start counting again. Returns the lock's end when now locked."""
+        ...
+
+    async def clear_login_failures(self, username: str) -> None: ...
+
+    # sessions
+    async def add_session(self, session: SessionRecord) -> None: ...
+
+    async def session(self, token_sha256: str, *, now: datetime) -> SessionRecord | None:
+        """The session, or None if there is none or it has expired."""
+        ...
+
+    async def delete_session(self, token_sha256: str) -> None: ...
+
+    async def delete_expired_sessions(self, *, now: datetime) -> int: ...
+
+    # cabins
+    async def put_cabin(self, cabin: CabinRecord) -> None:
+        """Add the cabin, or replace its name and token (the old token stops working)."""
+        ...
+
+    async def cabin(self, cabin_id: str) -> CabinRecord | None: ...
+
+    async def cabins(self) -> list[CabinRecord]: ...
+
+    # consultations
+    async def open_consultation(self, record: ConsultationRecord) -> ConsultationRecord:
+        """Store a new consultation; if its id is known, change nothing and return the
+        stored one (the caller decides whether the join may go on)."""
+        ...
+
+    async def consultation(self, consultation_id: str) -> ConsultationRecord | None: ...
+
+    async def mark_taken(self, consultation_id: str, *, doctor: str, at: datetime) -> bool:
+        """Waiting → taken by `doctor`; False if it was not waiting (someone else won)."""
+        ...
+
+    async def mark_waiting(self, consultation_id: str) -> None:
+        """Back to the waiting room (a cabin joining again after the hub restarted)."""
+        ...
+
+    async def close_consultation(
+        self, consultation_id: str, *, status: ConsultationStatus, at: datetime
+    ) -> None: ...
+
+    async def set_notes(self, consultation_id: str, text: str) -> None: ...
+
+    async def earlier_consultations(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecord]:
+        """The same patient's consultations that began before `before`, newest first."""
+        ...
+
+    # readings
+    async def add_reading(self, reading: ReadingRecord) -> bool:
+        """False if this `msg_id` of this consultation is already stored."""
+        ...
+
+    async def readings(self, consultation_id: str) -> list[ReadingRecord]:
+        """In the order they were received."""
+        ...
+
+    # prescriptions
+    async def next_prescription_sequence(self, year: int) -> int:
+        """1, 2, 3... within `year`, never the same twice."""
+        ...
+
+    async def add_prescription(self, prescription: PrescriptionRecord) -> None: ...
+
+    async def prescription(self, prescription_id: str) -> PrescriptionRecord | None: ...
+
+    async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]: ...
+
+    # consultation records (FHIR) from cabins
+    async def add_record(self, record: ConsultationRecordUpload) -> bool:
+        """False if `record_id` is already stored (the cabin sent it again)."""
+        ...
+
+    # audit
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_entries(self, *, consultation_id: str | None = None) -> Sequence[AuditEntry]:
+        """Oldest first; only those about `consultation_id` when it is given."""
+        ...

@@ -1,0 +1,790 @@
+"""The switchboard: what the hub does with each message from a cabin or a doctor's console.
+
+It holds the live state (the waiting room, the calls, who is connected) and routes by
+identity: a consultation leads to its cabin id and to its doctor's username, and from there to
+whatever connections they have now. A cabin or a console that reconnects is brought up to date
+(its place in the queue, its call, the offer it missed) and the call goes on.
+
+Every method runs on the event loop; the state changes between two awaits are atomic, which is
+what makes a take safe when two doctors click at once. Log lines name consultations, cabins and
+doctors by id, never a patient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+
+import msgspec
+
+import wire
+from hub.accounts import doctor_info
+from hub.audit import AuditLog
+from hub.calls import Call, CallRegistry
+from hub.clock import Clock
+from hub.errors import StorageError
+from hub.message_ids import new_msg_id
+from hub.patients import match_key
+from hub.peers import CloseCode, Peer, PeerKind
+from hub.prescriptions import PrescriptionSigner, issue_prescription
+from hub.storage import (
+    ActorKind,
+    ConsultationRecord,
+    ConsultationRecordUpload,
+    ConsultationStatus,
+    ReadingRecord,
+    Storage,
+)
+from hub.turn import IceServers
+from hub.version import hub_version
+from hub.waiting_room import WaitingPatient, WaitingRoom
+
+log = logging.getLogger(__name__)
+
+_ALERTS_KEPT = 1000
+_CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
+
+
+class Switchboard:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        ice: IceServers,
+        signer: PrescriptionSigner,
+        audit: AuditLog,
+        offline_grace_s: float,
+        refresh_s: float,
+    ) -> None:
+        self.room = WaitingRoom()
+        self.calls = CallRegistry()
+        self._storage = storage
+        self._clock = clock
+        self._ice = ice
+        self._signer = signer
+        self._audit = audit
+        self._offline_grace_s = offline_grace_s
+        self._refresh_s = refresh_s
+        self._cabins: dict[str, Peer] = {}
+        self._consoles: dict[str, set[Peer]] = {}
+        self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
+        self._sent_positions: dict[str, int] = {}
+        self._alerts: OrderedDict[str, str] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+
+    # --- lifetime ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._refresher = asyncio.get_running_loop().create_task(
+            self._refresh(), name="hub-waiting-room-refresh"
+        )
+
+    async def stop(self) -> None:
+        for handle in self._away.values():
+            handle.cancel()
+        self._away.clear()
+        tasks = [t for t in (self._refresher, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        peers = [*self._cabins.values(), *(p for s in self._consoles.values() for p in s)]
+        await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            self._broadcast_room()
+
+    def is_cabin_online(self, cabin_id: str) -> bool:
+        return cabin_id in self._cabins
+
+    def has_console(self, doctor: str) -> bool:
+        return bool(self._consoles.get(doctor))
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _welcome(self) -> wire.Welcome:
+        return wire.Welcome(
+            msg_id=new_msg_id(),
+            protocol_version=wire.PROTOCOL_VERSION,
+            hub_version=hub_version(),
+            server_time=self._clock.now(),
+        )
+
+    def cabin_connected(self, peer: Peer) -> None:
+        cabin_id = peer.identity
+        previous = self._cabins.get(cabin_id)
+        if previous is not None and previous is not peer:
+            log.info("hub.cabin_replaced cabin=%s", cabin_id)
+            previous.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
+        self._cabins[cabin_id] = peer
+        self._cancel_away(PeerKind.CABIN, cabin_id)
+        log.info("hub.cabin_connected cabin=%s", cabin_id)
+        peer.send(self._welcome())
+        positions = self.room.positions()
+        for patient in self.room.of_cabin(cabin_id):
+            place = positions.get(patient.consultation_id)
+            if place is not None:
+                self._send_position(peer, patient.consultation_id, place)
+        for call in self.calls.of_cabin(cabin_id):
+            peer.send(self._fresh(call.cabin_accept, cabin_id))
+
+    def cabin_disconnected(self, peer: Peer) -> None:
+        cabin_id = peer.identity
+        if self._cabins.get(cabin_id) is not peer:
+            return
+        del self._cabins[cabin_id]
+        log.info("hub.cabin_disconnected cabin=%s", cabin_id)
+        if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
+            self._schedule_away(PeerKind.CABIN, cabin_id)
+
+    def console_connected(self, peer: Peer) -> None:
+        doctor = peer.identity
+        self._consoles.setdefault(doctor, set()).add(peer)
+        self._cancel_away(PeerKind.CONSOLE, doctor)
+        log.info("hub.console_connected doctor=%s", doctor)
+        peer.send(self._welcome())
+        peer.send(wire.WaitingRoom(msg_id=new_msg_id(), entries=self.room.entries()))
+        call = self.calls.of_doctor(doctor)
+        if call is not None:
+            peer.send(self._fresh(call.console_accept, doctor))
+            if call.pending_offer is not None:
+                peer.send(call.pending_offer)
+                log.info(
+                    "hub.pending_offer_sent consultation=%s doctor=%s",
+                    call.consultation_id,
+                    doctor,
+                )
+
+    def console_disconnected(self, peer: Peer) -> None:
+        doctor = peer.identity
+        peers = self._consoles.get(doctor)
+        if peers is None or peer not in peers:
+            return
+        peers.discard(peer)
+        log.info("hub.console_disconnected doctor=%s", doctor)
+        if not peers:
+            del self._consoles[doctor]
+            if self.calls.of_doctor(doctor) is not None:
+                self._schedule_away(PeerKind.CONSOLE, doctor)
+
+    def close_session(self, session_sha256: str) -> None:
+        """Close the consoles opened with a session that has just ended (logout)."""
+        for peers in self._consoles.values():
+            for peer in peers:
+                if peer.session_sha256 == session_sha256:
+                    peer.close_soon(CloseCode.SESSION_ENDED, "signed out")
+
+    def _schedule_away(self, kind: PeerKind, who: str) -> None:
+        self._cancel_away(kind, who)
+        loop = asyncio.get_running_loop()
+        self._away[(kind, who)] = loop.call_later(
+            self._offline_grace_s, self._spawn_gone, kind, who
+        )
+
+    def _cancel_away(self, kind: PeerKind, who: str) -> None:
+        handle = self._away.pop((kind, who), None)
+        if handle is not None:
+            handle.cancel()
+
+    def _spawn_gone(self, kind: PeerKind, who: str) -> None:
+        self._away.pop((kind, who), None)
+        task = asyncio.get_running_loop().create_task(
+            self._gone(kind, who), name=f"hub-{kind.value}-gone"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _gone(self, kind: PeerKind, who: str) -> None:
+        try:
+            if kind is PeerKind.CABIN:
+                await self._cabin_gone(who)
+            else:
+                await self._doctor_gone(who)
+        except StorageError as exc:
+            log.error("hub.storage_failed peer=%s:%s error=%s", kind.value, who, exc)
+
+    async def _cabin_gone(self, cabin_id: str) -> None:
+        """The grace is over: the cabin's patient loses their place, its call ends."""
+        if cabin_id in self._cabins:
+            return
+        log.info("hub.cabin_gone cabin=%s", cabin_id)
+        for call in self.calls.of_cabin(cabin_id):
+            await self._end_call(
+                call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
+            )
+        for patient in self.room.of_cabin(cabin_id):
+            self.room.remove(patient.consultation_id)
+            await self._storage.close_consultation(
+                patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+        self._room_changed()
+
+    async def _doctor_gone(self, doctor: str) -> None:
+        """The doctor's consoles have been away for the whole grace: their call ends."""
+        if self._consoles.get(doctor):
+            return
+        call = self.calls.of_doctor(doctor)
+        if call is not None:
+            log.info("hub.doctor_gone doctor=%s consultation=%s", doctor, call.consultation_id)
+            await self._end_call(
+                call, wire.CallEndReason.DOCTOR_LEFT, actor=(ActorKind.DOCTOR, doctor)
+            )
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _fresh(self, accept: wire.CallAccepted, who: str) -> wire.CallAccepted:
+        """A `CallAccepted` sent again: a new id, and TURN credentials valid from now."""
+        return msgspec.structs.replace(
+            accept,
+            msg_id=new_msg_id(),
+            ice_servers=self._ice.for_peer(who, self._clock.now()),
+        )
+
+    def _to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
+        peer = self._cabins.get(cabin_id)
+        if peer is None:
+            return False
+        peer.send(message)
+        return True
+
+    def _to_doctor(self, doctor: str, message: wire.Message, *, but: Peer | None = None) -> int:
+        peers = [p for p in self._consoles.get(doctor, ()) if p is not but]
+        if peers:
+            text = wire.encode(message).decode("utf-8")
+            for peer in peers:
+                peer.send_encoded(text)
+        return len(peers)
+
+    def _broadcast_room(self) -> None:
+        if not self._consoles:
+            return
+        message = wire.WaitingRoom(msg_id=new_msg_id(), entries=self.room.entries())
+        text = wire.encode(message).decode("utf-8")
+        for peers in self._consoles.values():
+            for peer in peers:
+                peer.send_encoded(text)
+
+    def _send_position(self, peer: Peer, consultation_id: str, place: int) -> None:
+        peer.send(
+            wire.QueuePosition(msg_id=new_msg_id(), consultation_id=consultation_id, position=place)
+        )
+        self._sent_positions[consultation_id] = place
+
+    def _room_changed(self) -> None:
+        """Tell every console, and each cabin whose patient's place has changed."""
+        self._broadcast_room()
+        positions = self.room.positions()
+        for consultation_id in list(self._sent_positions):
+            if consultation_id not in positions:
+                del self._sent_positions[consultation_id]
+        for consultation_id, place in positions.items():
+            if self._sent_positions.get(consultation_id) == place:
+                continue
+            patient = self.room.get(consultation_id)
+            peer = None if patient is None else self._cabins.get(patient.cabin_id)
+            if peer is not None:
+                self._send_position(peer, consultation_id, place)
+
+    @staticmethod
+    def _refuse(peer: Peer, code: wire.ErrorCode, in_reply_to: str | None, text: str = "") -> None:
+        peer.send(
+            wire.ErrorMessage(msg_id=new_msg_id(), code=code, text=text, in_reply_to=in_reply_to)
+        )
+
+    @staticmethod
+    def _ack(peer: Peer, message: wire.Message) -> None:
+        peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=message.msg_id))
+
+    # --- calls ------------------------------------------------------------------------------
+
+    async def _end_call(
+        self,
+        call: Call,
+        reason: wire.CallEndReason,
+        *,
+        actor: tuple[ActorKind, str],
+        message: wire.CallEnd | None = None,
+        origin: Peer | None = None,
+        status: ConsultationStatus = ConsultationStatus.ENDED,
+    ) -> None:
+        """End the call everywhere and forget its signaling. The record is closed before the
+        peers are told, so that whoever gets the `CallEnd` finds the consultation ended."""
+        self.calls.end(call.consultation_id)
+        self.room.remove(call.consultation_id)
+        end = message or wire.CallEnd(
+            msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
+        )
+        try:
+            await self._storage.close_consultation(
+                call.consultation_id, status=status, at=self._clock.now()
+            )
+        finally:
+            if origin is None or origin.kind is not PeerKind.CABIN:
+                self._to_cabin(call.cabin_id, end)
+            self._to_doctor(call.doctor, end, but=origin)
+            self._room_changed()
+        log.info(
+            "hub.call_ended consultation=%s reason=%s by=%s",
+            call.consultation_id,
+            reason.value,
+            actor[0].value,
+        )
+        await self._audit.record(
+            "consultation.end",
+            actor_kind=actor[0],
+            actor_id=actor[1],
+            consultation_id=call.consultation_id,
+        )
+
+    # --- from a cabin -----------------------------------------------------------------------
+
+    async def on_cabin_message(self, peer: Peer, message: wire.Message) -> None:
+        match message:
+            case wire.QueueJoin():
+                await self._queue_join(peer, message)
+            case wire.QueueLeave():
+                await self._queue_leave(peer, message)
+            case wire.ReadingMessage():
+                await self._reading(peer, message)
+            case wire.SdpOffer() | wire.IceCandidate() | wire.CallEnd():
+                await self._signaling_from_cabin(peer, message)
+            case wire.AlertMessage():
+                self._alert(peer, message)
+            case wire.RecordUpload():
+                await self._record(peer, message)
+            case wire.PrintStatus():
+                log.info(
+                    "hub.print_status cabin=%s job=%s state=%s problem=%s",
+                    peer.identity,
+                    message.job_id,
+                    message.state.value,
+                    message.problem.value if message.problem else "-",
+                )
+                self._ack(peer, message)
+            case wire.Ack():
+                pass
+            case wire.ErrorMessage():
+                log.info(
+                    "hub.peer_refused peer=%s code=%s in_reply_to=%s",
+                    peer.label,
+                    message.code.value,
+                    message.in_reply_to or "-",
+                )
+            case wire.CabinHello():
+                self._refuse(
+                    peer, wire.ErrorCode.CONFLICT, message.msg_id, "this cabin has said hello"
+                )
+            case _:
+                self._refuse(
+                    peer,
+                    wire.ErrorCode.UNKNOWN_MESSAGE,
+                    message.msg_id,
+                    "a cabin does not send this message",
+                )
+
+    async def _own_consultation(
+        self, peer: Peer, message: wire.Message, consultation_id: str
+    ) -> ConsultationRecord | None:
+        """The consultation if it is this cabin's; else refuse the message and None."""
+        record = await self._storage.consultation(consultation_id)
+        if record is None:
+            self._refuse(peer, wire.ErrorCode.NOT_FOUND, message.msg_id, "no such consultation")
+            return None
+        if record.cabin_id != peer.identity:
+            log.warning(
+                "hub.cabin_not_owner cabin=%s consultation=%s", peer.identity, consultation_id
+            )
+            self._refuse(
+                peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "not this cabin's consultation"
+            )
+            return None
+        return record
+
+    async def _queue_join(self, peer: Peer, join: wire.QueueJoin) -> None:
+        cabin_id, consultation_id = peer.identity, join.consultation_id
+        now = self._clock.now()
+        if self._join_again(peer, join):
+            return
+        record = await self._storage.open_consultation(
+            ConsultationRecord(
+                consultation_id=consultation_id,
+                cabin_id=cabin_id,
+                patient=join.patient,
+                match_key=match_key(join.patient),
+                reason=join.reason,
+                age_years=join.age_years,
+                sex=join.patient.sex,
+                language=join.language,
+                status=ConsultationStatus.WAITING,
+                doctor=None,
+                joined_at=now,
+            )
+        )
+        if record.cabin_id != cabin_id or record.status in _CLOSED:
+            self._refuse(
+                peer,
+                wire.ErrorCode.CONFLICT,
+                join.msg_id,
+                "this consultation id is already used",
+            )
+            return
+        if record.status is ConsultationStatus.TAKEN:
+            await self._storage.mark_waiting(consultation_id)
+        for index, vital in enumerate(join.vitals):
+            await self._storage.add_reading(
+                ReadingRecord(consultation_id, f"{join.msg_id}#{index}", vital, now)
+            )
+        if self._join_again(peer, join):  # joined twice at once: the first one did it all
+            return
+        self.room.join(
+            WaitingPatient(
+                consultation_id=consultation_id,
+                cabin_id=cabin_id,
+                joined_at=record.joined_at,
+                language=join.language,
+                patient=join.patient,
+                reason=join.reason,
+                age_years=join.age_years,
+                vitals=list(join.vitals),
+            )
+        )
+        log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)
+        self._ack(peer, join)
+        self._room_changed()
+
+    def _join_again(self, peer: Peer, join: wire.QueueJoin) -> bool:
+        """A join of a consultation already live (the cabin said it again after reconnecting):
+        acknowledge it and tell the place again; True if it was one."""
+        live, call = self.room.get(join.consultation_id), self.calls.get(join.consultation_id)
+        owner = live.cabin_id if live is not None else call.cabin_id if call is not None else None
+        if owner is None:
+            return False
+        if owner != peer.identity:
+            self._refuse(peer, wire.ErrorCode.CONFLICT, join.msg_id, "consultation id taken")
+            return True
+        self._ack(peer, join)
+        place = self.room.positions().get(join.consultation_id)
+        if place is not None:
+            self._send_position(peer, join.consultation_id, place)
+        return True
+
+    async def _queue_leave(self, peer: Peer, leave: wire.QueueLeave) -> None:
+        record = await self._own_consultation(peer, leave, leave.consultation_id)
+        if record is None:
+            return
+        call = self.calls.get(leave.consultation_id)
+        if call is not None:
+            await self._end_call(
+                call,
+                wire.CallEndReason.PATIENT_LEFT,
+                actor=(ActorKind.CABIN, peer.identity),
+                origin=peer,
+                status=ConsultationStatus.LEFT,
+            )
+        elif self.room.remove(leave.consultation_id) is not None:
+            log.info(
+                "hub.queue_left consultation=%s reason=%s",
+                leave.consultation_id,
+                leave.reason.value,
+            )
+            self._room_changed()
+            await self._storage.close_consultation(
+                leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+        self._ack(peer, leave)
+
+    async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
+        record = await self._own_consultation(peer, reading, reading.consultation_id)
+        if record is None:
+            return
+        stored = await self._storage.add_reading(
+            ReadingRecord(
+                reading.consultation_id, reading.msg_id, reading.reading, self._clock.now()
+            )
+        )
+        if stored:
+            log.info(
+                "hub.reading_stored consultation=%s kind=%s",
+                reading.consultation_id,
+                reading.reading.kind.value,
+            )
+            call = self.calls.get(reading.consultation_id)
+            if call is not None:
+                self._to_doctor(call.doctor, reading)
+            if self.room.add_vital(reading.consultation_id, reading.reading):
+                self._broadcast_room()
+        self._ack(peer, reading)
+
+    async def _signaling_from_cabin(
+        self, peer: Peer, message: wire.SdpOffer | wire.IceCandidate | wire.CallEnd
+    ) -> None:
+        call = self.calls.get(message.consultation_id)
+        if call is None or call.cabin_id != peer.identity:
+            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "no such call here")
+            return
+        match message:
+            case wire.SdpOffer():
+                call.pending_offer = message
+                sent = self._to_doctor(call.doctor, message)
+                log.info(
+                    "hub.offer_relayed consultation=%s consoles=%d", call.consultation_id, sent
+                )
+            case wire.IceCandidate():
+                self._to_doctor(call.doctor, message)
+            case wire.CallEnd():
+                await self._end_call(
+                    call,
+                    message.reason,
+                    actor=(ActorKind.CABIN, peer.identity),
+                    message=message,
+                    origin=peer,
+                )
+
+    def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
+        if alert.cabin_id != peer.identity:
+            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
+            return
+        self._alerts[alert.alert_id] = peer.identity
+        while len(self._alerts) > _ALERTS_KEPT:
+            self._alerts.popitem(last=False)
+        log.warning(
+            "hub.alert cabin=%s alert=%s kind=%s severity=%s consultation=%s",
+            peer.identity,
+            alert.alert_id,
+            alert.kind.value,
+            alert.severity.value,
+            alert.consultation_id or "-",
+        )
+        text = wire.encode(alert).decode("utf-8")
+        for peers in self._consoles.values():
+            for console in peers:
+                console.send_encoded(text)
+        self._ack(peer, alert)
+
+    async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
+        known = await self._storage.consultation(upload.consultation_id)
+        if known is not None and known.cabin_id != peer.identity:
+            self._refuse(
+                peer, wire.ErrorCode.UNAUTHORIZED, upload.msg_id, "not this cabin's consultation"
+            )
+            return
+        stored = await self._storage.add_record(
+            ConsultationRecordUpload(
+                record_id=upload.record_id,
+                consultation_id=upload.consultation_id,
+                cabin_id=peer.identity,
+                created_at=upload.created_at,
+                received_at=self._clock.now(),
+                bundle=bytes(upload.bundle),
+            )
+        )
+        log.info(
+            "hub.record_received consultation=%s record=%s duplicate=%s",
+            upload.consultation_id,
+            upload.record_id,
+            not stored,
+        )
+        peer.send(
+            wire.RecordAck(msg_id=new_msg_id(), record_id=upload.record_id, duplicate=not stored)
+        )
+
+    # --- from a doctor's console ------------------------------------------------------------
+
+    async def on_console_message(self, peer: Peer, message: wire.Message) -> None:
+        match message:
+            case wire.TakeConsultation():
+                await self._take(peer, message)
+            case wire.SdpAnswer() | wire.IceCandidate() | wire.CallEnd():
+                await self._signaling_from_console(peer, message)
+            case wire.PrescriptionDraft():
+                await self._prescription(peer, message)
+            case wire.ConsultationNotes():
+                await self._notes(peer, message)
+            case wire.AlertAck():
+                self._alert_ack(peer, message)
+            case wire.Ack():
+                pass
+            case wire.SdpOffer():
+                self._refuse(
+                    peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "the cabin makes the offer"
+                )
+            case _:
+                self._refuse(
+                    peer,
+                    wire.ErrorCode.UNKNOWN_MESSAGE,
+                    message.msg_id,
+                    "a console does not send this message",
+                )
+
+    async def _take(self, peer: Peer, take: wire.TakeConsultation) -> None:
+        doctor_name, consultation_id = peer.identity, take.consultation_id
+        doctor = await self._storage.doctor(doctor_name)
+        if doctor is None:
+            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, take.msg_id, "unknown doctor")
+            return
+        # From here to the mark, no await: the check and the mark are one step.
+        patient = self.room.get(consultation_id)
+        if patient is None:
+            self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
+            return
+        if patient.taken_by is not None:
+            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
+            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
+            return
+        if patient.cabin_id not in self._cabins:
+            self._refuse(peer, wire.ErrorCode.UNAVAILABLE, take.msg_id, "the cabin is offline")
+            return
+        if self.calls.of_doctor(doctor_name) is not None:
+            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "end your current call first")
+            return
+        self.room.take(consultation_id, doctor_name)  # cannot be refused: checked just above
+        taken_at = self._clock.now()
+        try:
+            won = await self._storage.mark_taken(consultation_id, doctor=doctor_name, at=taken_at)
+        except BaseException:
+            self.room.release(consultation_id)
+            raise
+        if not won:
+            self.room.release(consultation_id)
+            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
+            return
+        if self.room.get(consultation_id) is not patient:  # the patient left meanwhile
+            await self._storage.close_consultation(
+                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+            self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
+            return
+        cabin_accept = wire.CallAccepted(
+            msg_id=new_msg_id(),
+            consultation_id=consultation_id,
+            doctor=doctor_info(doctor, with_photo=True),
+            ice_servers=self._ice.for_peer(patient.cabin_id, taken_at),
+            ice_transport_policy=self._ice.policy,
+        )
+        console_accept = wire.CallAccepted(
+            msg_id=new_msg_id(),
+            consultation_id=consultation_id,
+            doctor=doctor_info(doctor, with_photo=False),
+            ice_servers=self._ice.for_peer(doctor_name, taken_at),
+            ice_transport_policy=self._ice.policy,
+            patient=patient.patient,
+        )
+        self.calls.start(
+            Call(
+                consultation_id=consultation_id,
+                cabin_id=patient.cabin_id,
+                doctor=doctor_name,
+                cabin_accept=cabin_accept,
+                console_accept=console_accept,
+            )
+        )
+        log.info(
+            "hub.consultation_taken consultation=%s doctor=%s cabin=%s",
+            consultation_id,
+            doctor_name,
+            patient.cabin_id,
+        )
+        self._to_cabin(patient.cabin_id, cabin_accept)
+        self._to_doctor(doctor_name, console_accept)
+        self._room_changed()
+        await self._audit.record(
+            "consultation.take",
+            actor_kind=ActorKind.DOCTOR,
+            actor_id=doctor_name,
+            consultation_id=consultation_id,
+            client_address=peer.client_address,
+        )
+
+    def _held_call(self, peer: Peer, message: wire.Message, consultation_id: str) -> Call | None:
+        call = self.calls.get(consultation_id)
+        if call is None or call.doctor != peer.identity:
+            self._refuse(
+                peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "you do not hold this call"
+            )
+            return None
+        return call
+
+    async def _signaling_from_console(
+        self, peer: Peer, message: wire.SdpAnswer | wire.IceCandidate | wire.CallEnd
+    ) -> None:
+        call = self._held_call(peer, message, message.consultation_id)
+        if call is None:
+            return
+        match message:
+            case wire.SdpAnswer():
+                call.pending_offer = None
+                self._to_cabin(call.cabin_id, message)
+                log.info("hub.answer_relayed consultation=%s", call.consultation_id)
+            case wire.IceCandidate():
+                self._to_cabin(call.cabin_id, message)
+            case wire.CallEnd():
+                await self._end_call(
+                    call,
+                    message.reason,
+                    actor=(ActorKind.DOCTOR, peer.identity),
+                    message=message,
+                    origin=peer,
+                )
+
+    async def _prescription(self, peer: Peer, draft: wire.PrescriptionDraft) -> None:
+        call = self._held_call(peer, draft, draft.consultation_id)
+        if call is None:
+            return
+        doctor = await self._storage.doctor(peer.identity)
+        if doctor is None:
+            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, draft.msg_id, "unknown doctor")
+            return
+        prescription = await issue_prescription(
+            self._storage, self._signer, self._clock, draft=draft, doctor=doctor
+        )
+        if not self._to_cabin(call.cabin_id, prescription):
+            log.warning(
+                "hub.prescription_not_delivered consultation=%s prescription=%s",
+                draft.consultation_id,
+                prescription.prescription_id,
+            )
+        self._to_doctor(peer.identity, prescription)
+        self._ack(peer, draft)
+        await self._audit.record(
+            "prescription.issue",
+            actor_kind=ActorKind.DOCTOR,
+            actor_id=peer.identity,
+            consultation_id=draft.consultation_id,
+            client_address=peer.client_address,
+        )
+
+    async def _notes(self, peer: Peer, notes: wire.ConsultationNotes) -> None:
+        record = await self._storage.consultation(notes.consultation_id)
+        if record is None or record.doctor != peer.identity:
+            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, notes.msg_id, "not your consultation")
+            return
+        await self._storage.set_notes(notes.consultation_id, notes.text)
+        self._ack(peer, notes)
+        await self._audit.record(
+            "notes.write",
+            actor_kind=ActorKind.DOCTOR,
+            actor_id=peer.identity,
+            consultation_id=notes.consultation_id,
+            client_address=peer.client_address,
+        )
+
+    def _alert_ack(self, peer: Peer, ack: wire.AlertAck) -> None:
+        cabin_id = self._alerts.get(ack.alert_id)
+        if cabin_id is None:
+            self._refuse(peer, wire.ErrorCode.NOT_FOUND, ack.msg_id, "no such alert")
+            return
+        relayed = msgspec.structs.replace(ack, acknowledged_by=peer.identity)
+        self._to_cabin(cabin_id, relayed)
+        text = wire.encode(relayed).decode("utf-8")
+        for peers in self._consoles.values():
+            for console in peers:
+                console.send_encoded(text)
+        log.info("hub.alert_acknowledged alert=%s doctor=%s", ack.alert_id, peer.identity)
+        self._ack(peer, ack)

@@ -1,0 +1,109 @@
+"""The waiting room, live, in memory: who waits, since when, and who is being seen.
+
+Its database twin is the consultation's status; this is what the consoles see and what a take
+races on. Every method is synchronous: between two awaits of the event loop nobody else runs,
+so `take` checks and marks in one step, and of two doctors who click at once exactly one wins.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import wire
+
+MAX_VITALS_SHOWN = 32
+
+
+class TakeRefusal(enum.Enum):
+    NOT_FOUND = "not_found"
+    ALREADY_TAKEN = "already_taken"
+
+
+@dataclass(slots=True)
+class WaitingPatient:
+    """One patient in the room. Holds who they are: never put one in a log line."""
+
+    consultation_id: str
+    cabin_id: str
+    joined_at: datetime
+    language: wire.Language
+    patient: wire.PatientSummary
+    reason: str = ""
+    age_years: int | None = None
+    vitals: list[wire.Vital] = field(default_factory=list)
+    taken_by: str | None = None
+    """The username of the doctor who took the patient."""
+
+    def entry(self) -> wire.WaitingEntry:
+        return wire.WaitingEntry(
+            consultation_id=self.consultation_id,
+            cabin_id=self.cabin_id,
+            joined_at=self.joined_at,
+            language=self.language,
+            reason=self.reason,
+            age_years=self.age_years,
+            sex=self.patient.sex,
+            vitals=list(self.vitals[-MAX_VITALS_SHOWN:]),
+            taken_by=self.taken_by,
+        )
+
+
+class WaitingRoom:
+    def __init__(self) -> None:
+        self._patients: dict[str, WaitingPatient] = {}
+
+    def __contains__(self, consultation_id: object) -> bool:
+        return consultation_id in self._patients
+
+    def __len__(self) -> int:
+        return len(self._patients)
+
+    def get(self, consultation_id: str) -> WaitingPatient | None:
+        return self._patients.get(consultation_id)
+
+    def join(self, patient: WaitingPatient) -> None:
+        self._patients[patient.consultation_id] = patient
+
+    def remove(self, consultation_id: str) -> WaitingPatient | None:
+        return self._patients.pop(consultation_id, None)
+
+    def of_cabin(self, cabin_id: str) -> list[WaitingPatient]:
+        return [p for p in self._patients.values() if p.cabin_id == cabin_id]
+
+    def take(self, consultation_id: str, doctor: str) -> TakeRefusal | None:
+        """Mark the patient taken by `doctor`; the reason it cannot be, else None."""
+        patient = self._patients.get(consultation_id)
+        if patient is None:
+            return TakeRefusal.NOT_FOUND
+        if patient.taken_by is not None:
+            return TakeRefusal.ALREADY_TAKEN
+        patient.taken_by = doctor
+        return None
+
+    def release(self, consultation_id: str) -> None:
+        """Undo a take that could not be completed."""
+        patient = self._patients.get(consultation_id)
+        if patient is not None:
+            patient.taken_by = None
+
+    def add_vital(self, consultation_id: str, vital: wire.Vital) -> bool:
+        patient = self._patients.get(consultation_id)
+        if patient is None:
+            return False
+        patient.vitals.append(vital)
+        del patient.vitals[:-MAX_VITALS_SHOWN]
+        return True
+
+    def positions(self) -> dict[str, int]:
+        """Each waiting (not taken) patient's place, 1 being next, by time of arrival."""
+        waiting = sorted(
+            (p for p in self._patients.values() if p.taken_by is None),
+            key=lambda p: (p.joined_at, p.consultation_id),
+        )
+        return {p.consultation_id: place for place, p in enumerate(waiting, start=1)}
+
+    def entries(self) -> list[wire.WaitingEntry]:
+        ordered = sorted(self._patients.values(), key=lambda p: (p.joined_at, p.consultation_id))
+        return [p.entry() for p in ordered]

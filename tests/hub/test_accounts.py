@@ -1,0 +1,122 @@
+"""Creating accounts, photos, cabin tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.accounts import (
+    create_doctor,
+    provision_cabin,
+    set_doctor_photo,
+    verify_cabin_token,
+)
+from hub.errors import AccountError
+from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_rig import run, stored_doctor
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def test_a_doctor_is_created_with_an_argon2id_hash_never_the_password(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            record = await create_doctor(
+                storage,
+                username="dr.martin",
+                password="a-long-enough-password",
+                display_name="Dr Claire Martin",
+                specialty="Médecine générale",
+                registration_number="10101010101",
+                photo=PNG,
+                argon2_cost="test",
+            )
+            assert record.password_hash.startswith("$argon2id$")
+            stored = await stored_doctor(storage, "dr.martin")
+            assert stored == record
+        finally:
+            await storage.close()
+        assert b"a-long-enough-password" not in (tmp_path / "hub.db").read_bytes()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"username": "Dr Martin"}, "username"),
+        ({"password": "short"}, "password"),
+        ({"display_name": "  "}, "display name"),
+        ({"registration_number": "10 10"}, "registration"),
+        ({"photo": b"GIF89a...."}, "PNG or JPEG"),
+        ({"photo": PNG + b"\x00" * 200_000}, "at most"),
+    ],
+)
+def test_a_bad_account_is_refused_with_a_reason(
+    tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            fields = {
+                "username": "dr.martin",
+                "password": "a-long-enough-password",
+                "display_name": "Dr Claire Martin",
+                "specialty": "Médecine générale",
+                "argon2_cost": "test",
+                **changes,
+            }
+            with pytest.raises(AccountError, match=message):
+                await create_doctor(storage, **fields)
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_a_photo_is_set_and_removed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            await create_doctor(
+                storage,
+                username="dr.a",
+                password="a-long-enough-password",
+                display_name="Dr A",
+                specialty="MG",
+                argon2_cost="test",
+            )
+            await set_doctor_photo(storage, username="dr.a", photo=PNG)
+            assert (await stored_doctor(storage, "dr.a")).photo == PNG
+            await set_doctor_photo(storage, username="dr.a", photo=None)
+            assert (await stored_doctor(storage, "dr.a")).photo is None
+            with pytest.raises(AccountError, match="no doctor"):
+                await set_doctor_photo(storage, username="dr.nobody", photo=PNG)
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_a_cabin_token_is_given_once_and_rotates(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            first = await provision_cabin(storage, cabin_id="cabin-1", name="Mairie")
+            assert len(first) >= 43
+            assert await verify_cabin_token(storage, cabin_id="cabin-1", token=first)
+            assert not await verify_cabin_token(storage, cabin_id="cabin-2", token=first)
+            second = await provision_cabin(storage, cabin_id="cabin-1", name="Mairie")
+            assert second != first
+            assert not await verify_cabin_token(storage, cabin_id="cabin-1", token=first)
+            assert await verify_cabin_token(storage, cabin_id="cabin-1", token=second)
+            with pytest.raises(AccountError):
+                await provision_cabin(storage, cabin_id="bad id!", name="x")
+        finally:
+            await storage.close()
+        assert second.encode() not in (tmp_path / "hub.db").read_bytes()
+
+    run(scenario())

@@ -1,0 +1,51 @@
+"""The demo's accounts and its doctor's portrait."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from hub.accounts import verify_cabin_token
+from hub.demo import DEMO_CABIN_ID, demo_photo, seed_demo
+from hub.passwords import PasswordHasher
+from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_rig import run, stored_doctor
+
+
+def test_the_portrait_is_a_png_of_about_256_pixels() -> None:
+    photo = demo_photo("doctor.png")
+    assert photo.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", photo[16:24])
+    assert (width, height) == (256, 256)
+    assert len(photo) < 160 * 1024
+
+
+def test_seeding_is_idempotent_and_rotates_the_cabin_token(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            first = await seed_demo(storage, argon2_cost="test")
+            second = await seed_demo(storage, argon2_cost="test")
+            assert first.cabin_id == DEMO_CABIN_ID
+            assert first.cabin_token != second.cabin_token
+            assert not await verify_cabin_token(
+                storage, cabin_id=DEMO_CABIN_ID, token=first.cabin_token
+            )
+            assert await verify_cabin_token(
+                storage, cabin_id=DEMO_CABIN_ID, token=second.cabin_token
+            )
+            doctors = await storage.doctors()
+            assert [d.username for d in doctors] == ["dr.durand", "dr.martin"]
+            martin = await stored_doctor(storage, "dr.martin")
+            assert martin.display_name == "Dr Claire Martin"
+            assert martin.specialty == "Médecine générale"
+            assert martin.registration_number == "10101010101"
+            assert martin.photo == demo_photo("doctor.png")
+            assert await PasswordHasher("test").verify(martin.password_hash, "demo-docteur-2468")
+            durand = await stored_doctor(storage, "dr.durand")
+            assert durand.display_name == "Dr Paul Durand"
+            assert await PasswordHasher("test").verify(durand.password_hash, "demo-docteur-1357")
+        finally:
+            await storage.close()
+
+    run(scenario())

@@ -1,0 +1,170 @@
+"""Signing in and out: the cookie, the generic refusals, the lockout and the rate limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.hub.hub_rig import PASSWORDS, FakeClock, run, running_hub
+
+
+def test_login_sets_a_strict_http_only_cookie_and_me_answers(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            http = rig.client()
+            response = await rig.login_response("dr.a", PASSWORDS["dr.a"], http=http)
+            assert response.status == 200
+            me = await response.json()
+            assert me["username"] == "dr.a"
+            assert me["doctor"]["display_name"] == "Dr A"
+            assert me["doctor"]["photo"] is None
+            assert len(me["csrf_token"]) >= 32
+            cookie = response.cookies["hub_session"]
+            assert cookie["httponly"]
+            assert cookie["samesite"] == "Strict"
+            assert cookie["path"] == "/"
+            assert not cookie["secure"]  # no TLS here
+            assert response.headers["Cache-Control"] == "no-store"
+
+            again = await http.get(f"{rig.url}/api/me")
+            assert again.status == 200
+            assert (await again.json())["csrf_token"] == me["csrf_token"]
+
+    run(scenario())
+
+
+def test_the_database_keeps_only_the_hash_of_the_cookie(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            response = await rig.login_response("dr.a", PASSWORDS["dr.a"])
+            value = response.cookies["hub_session"].value
+            await rig.hub.stop()
+            assert value.encode() not in rig.database.read_bytes()
+            wal = rig.database.with_name("hub.db-wal")
+            assert not wal.exists() or value.encode() not in wal.read_bytes()
+
+    run(scenario())
+
+
+def test_logout_ends_the_session(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            doctor = await rig.login("dr.a")
+            response = await doctor.post("/api/logout")
+            assert response.status == 204
+            assert response.cookies["hub_session"]["max-age"] == "0"
+            assert (await doctor.http.get(f"{rig.url}/api/me")).status == 401
+
+    run(scenario())
+
+
+def test_logout_closes_the_consoles_of_that_session(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            doctor = await rig.login("dr.a")
+            console = await doctor.console()
+            assert (await doctor.post("/api/logout")).status == 204
+            assert await console.closed() == 4403
+
+    run(scenario())
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            wrong = await rig.login_response("dr.a", "not-the-password")
+            unknown = await rig.login_response("dr.nobody", "not-the-password")
+            assert wrong.status == unknown.status == 401
+            assert (
+                await wrong.json()
+                == await unknown.json()
+                == {"error": "wrong username or password"}
+            )
+            assert "hub_session" not in wrong.cookies
+
+    run(scenario())
+
+
+def test_login_takes_json_only(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            http = rig.client()
+            form = await http.post(
+                f"{rig.url}/api/login",
+                data={"username": "dr.a", "password": PASSWORDS["dr.a"]},
+                headers={"Origin": rig.url},
+            )
+            assert form.status == 415
+            garbage = await http.post(
+                f"{rig.url}/api/login",
+                data=b"{not json",
+                headers={"Origin": rig.url, "Content-Type": "application/json"},
+            )
+            assert garbage.status == 400
+
+    run(scenario())
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            for _ in range(4):
+                assert (await rig.login_response("dr.a", "wrong-password")).status == 401
+            locked = await rig.login_response("dr.a", "wrong-password")
+            assert locked.status == 429
+            body = await locked.json()
+            assert body["retry_after_s"] == 900
+            assert locked.headers["Retry-After"] == "900"
+
+            # the right password is refused while the account is locked...
+            right = await rig.login_response("dr.a", PASSWORDS["dr.a"])
+            assert right.status == 429
+            clock.advance(14 * 60)
+            assert (await rig.login_response("dr.a", PASSWORDS["dr.a"])).status == 429
+            # ...and accepted once the lock has expired
+            clock.advance(61)
+            assert (await rig.login_response("dr.a", PASSWORDS["dr.a"])).status == 200
+            # the other doctor was never locked
+            assert (await rig.login_response("dr.b", PASSWORDS["dr.b"])).status == 200
+
+    run(scenario())
+
+
+def test_an_unknown_username_locks_the_same_way(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            answers = [
+                (await rig.login_response("dr.ghost", "wrong-password")).status for _ in range(6)
+            ]
+            assert answers == [401, 401, 401, 401, 429, 429]
+
+    run(scenario())
+
+
+def test_one_address_may_try_twenty_times_a_minute(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, login_max_failures=100) as rig:
+            for attempt in range(20):
+                response = await rig.login_response(f"dr.user{attempt}", "wrong-password")
+                assert response.status == 401
+            limited = await rig.login_response("dr.a", PASSWORDS["dr.a"])
+            assert limited.status == 429
+            assert "retry_after_s" in await limited.json()
+            clock.advance(61)
+            assert (await rig.login_response("dr.a", PASSWORDS["dr.a"])).status == 200
+
+    run(scenario())
+
+
+def test_a_session_expires(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, session_ttl_s=3600) as rig:
+            doctor = await rig.login("dr.a")
+            assert (await doctor.http.get(f"{rig.url}/api/me")).status == 200
+            clock.advance(3601)
+            assert (await doctor.http.get(f"{rig.url}/api/me")).status == 401
+
+    run(scenario())

@@ -1,0 +1,195 @@
+"""The SQLite storage: its file, its schema version, and the operations the hub relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import wire
+from hub.errors import AccountError, StorageError
+from hub.sqlite_migrations import MIGRATIONS
+from hub.sqlite_storage import SqliteStorage
+from hub.storage import (
+    ConsultationRecord,
+    ConsultationStatus,
+    DoctorRecord,
+    ReadingRecord,
+    SessionRecord,
+    Storage,
+)
+from tests.hub.hub_rig import patient, run, stored_doctor, vital
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _doctor(username: str = "dr.a") -> DoctorRecord:
+    return DoctorRecord(
+        username=username,
+        password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        display_name="Dr A",
+        specialty="Médecine générale",
+        registration_number=None,
+        photo=None,
+        failed_attempts=0,
+        locked_until=None,
+        created_at=NOW,
+    )
+
+
+def _consultation(consultation_id: str, joined_at: datetime = NOW) -> ConsultationRecord:
+    return ConsultationRecord(
+        consultation_id=consultation_id,
+        cabin_id="cabin-1",
+        patient=patient(),
+        match_key="quelennec|yvonne|1938-05-02",
+        reason="",
+        age_years=88,
+        sex=wire.Sex.FEMALE,
+        language=wire.Language.FR,
+        status=ConsultationStatus.WAITING,
+        doctor=None,
+        joined_at=joined_at,
+    )
+
+
+def test_the_file_is_private_in_wal_mode_and_at_the_last_schema_version(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage: Storage = await SqliteStorage.open(tmp_path / "hub.db")
+        await storage.close()
+        await storage.close()  # twice is harmless
+
+    run(scenario())
+    path = tmp_path / "hub.db"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"doctors", "sessions", "cabins", "consultations", "readings", "prescriptions"} <= tables
+    assert "audit_log" in tables
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+
+    async def scenario() -> None:
+        with pytest.raises(StorageError, match="newer than this hub knows"):
+            await SqliteStorage.open(path)
+
+    run(scenario())
+
+
+def test_doctors_sessions_and_the_lockout_counter(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            await storage.add_doctor(_doctor())
+            with pytest.raises(AccountError):
+                await storage.add_doctor(_doctor())
+            until = NOW + timedelta(minutes=15)
+            for _ in range(2):
+                assert (
+                    await storage.record_login_failure(
+                        "dr.a", now=NOW, max_failures=3, lockout_until=until
+                    )
+                    is None
+                )
+            assert (
+                await storage.record_login_failure(
+                    "dr.a", now=NOW, max_failures=3, lockout_until=until
+                )
+                == until
+            )
+            assert (await stored_doctor(storage, "dr.a")).locked_until == until
+            await storage.clear_login_failures("dr.a")
+            assert (await stored_doctor(storage, "dr.a")).locked_until is None
+
+            session = SessionRecord("ab" * 32, "dr.a", "csrf", NOW, NOW + timedelta(hours=1))
+            await storage.add_session(session)
+            assert await storage.session("ab" * 32, now=NOW) == session
+            assert await storage.session("ab" * 32, now=NOW + timedelta(hours=2)) is None
+            assert await storage.delete_expired_sessions(now=NOW + timedelta(hours=2)) == 1
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_a_take_is_won_once_in_the_database_too(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            await storage.add_doctor(_doctor("dr.a"))
+            await storage.add_doctor(_doctor("dr.b"))
+            await storage.open_consultation(_consultation("c-1"))
+            results = await asyncio.gather(
+                storage.mark_taken("c-1", doctor="dr.a", at=NOW),
+                storage.mark_taken("c-1", doctor="dr.b", at=NOW),
+            )
+            assert sorted(results) == [False, True]
+            # opening it again changes nothing
+            again = await storage.open_consultation(_consultation("c-1"))
+            assert again.status is ConsultationStatus.TAKEN
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_readings_are_stored_once_per_message(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            await storage.open_consultation(_consultation("c-1"))
+            reading = ReadingRecord("c-1", "r-1", vital(), NOW)
+            assert await storage.add_reading(reading)
+            assert not await storage.add_reading(reading)
+            assert [r.vital for r in await storage.readings("c-1")] == [vital()]
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_prescription_sequences_never_repeat(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            numbers = await asyncio.gather(
+                *(storage.next_prescription_sequence(2026) for _ in range(20))
+            )
+            assert sorted(numbers) == list(range(1, 21))
+            assert await storage.next_prescription_sequence(2027) == 1
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_earlier_consultations_are_the_same_patients_before_this_one(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            for index in range(3):
+                await storage.open_consultation(
+                    _consultation(f"c-{index}", NOW + timedelta(days=index))
+                )
+            earlier = await storage.earlier_consultations(
+                "quelennec|yvonne|1938-05-02",
+                before=NOW + timedelta(days=2),
+                exclude="c-2",
+                limit=10,
+            )
+            assert [c.consultation_id for c in earlier] == ["c-1", "c-0"]
+            assert earlier[0].patient == patient()
+        finally:
+            await storage.close()
+
+    run(scenario())

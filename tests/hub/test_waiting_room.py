@@ -1,0 +1,173 @@
+"""The waiting room: joins, places, readings, leaves, a cabin that goes away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import wire
+from tests.hub.hub_rig import FakeClock, new_id, run, running_hub, stored_consultation, until, vital
+
+
+def test_a_join_reaches_every_console_and_the_cabin_learns_its_place(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            console_a = await (await rig.login("dr.a")).console()
+            console_b = await (await rig.login("dr.b")).console()
+            first, second = await rig.cabin("cabin-1"), await rig.cabin("cabin-2")
+
+            await rig.join(first, "c-1")
+            assert (await first.expect(wire.QueuePosition)).position == 1
+            clock.advance(10)
+            await rig.join(second, "c-2")
+            assert (await second.expect(wire.QueuePosition)).position == 2
+
+            for console in (console_a, console_b):
+                room = await console.expect(wire.WaitingRoom)
+                while len(room.entries) < 2:
+                    room = await console.expect(wire.WaitingRoom)
+                assert [e.consultation_id for e in room.entries] == ["c-1", "c-2"]
+                entry = room.entries[0]
+                assert entry.cabin_id == "cabin-1"
+                assert entry.reason == "fièvre"
+                assert entry.age_years == 88
+                assert entry.sex is wire.Sex.FEMALE
+                assert entry.taken_by is None
+                assert len(entry.vitals) == 1
+
+            # the first leaves: the second moves up
+            leave = wire.QueueLeave(
+                msg_id=new_id(), consultation_id="c-1", reason=wire.LeaveReason.CANCELLED
+            )
+            await first.send(leave)
+            assert (await first.expect(wire.Ack)).ack_of == leave.msg_id
+            assert (await second.expect(wire.QueuePosition)).position == 1
+            room = await console_a.expect(wire.WaitingRoom)
+            while len(room.entries) != 1:
+                room = await console_a.expect(wire.WaitingRoom)
+            assert room.entries[0].consultation_id == "c-2"
+            record = await stored_consultation(rig.hub.storage, "c-1")
+            assert record is not None and record.status == "left"
+
+    run(scenario())
+
+
+def test_a_reading_is_stored_once_and_shown_in_the_room(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            console = await (await rig.login("dr.a")).console()
+            reading = wire.ReadingMessage(
+                msg_id=new_id("r"), consultation_id="c-1", reading=vital(150, 95)
+            )
+            for _ in range(2):  # sent again after a reconnection: stored once
+                await cabin.send(reading)
+                assert (await cabin.expect(wire.Ack)).ack_of == reading.msg_id
+            room = await console.expect(wire.WaitingRoom)
+            assert [v.systolic_mmhg for v in room.entries[0].vitals] == [132, 150]
+            readings = await rig.hub.storage.readings("c-1")
+            assert [r.vital.systolic_mmhg for r in readings] == [132, 150]
+
+    run(scenario())
+
+
+def test_a_cabin_cannot_touch_another_cabins_consultation(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            owner, other = await rig.cabin("cabin-1"), await rig.cabin("cabin-2")
+            await rig.join(owner, "c-1")
+            reading = wire.ReadingMessage(msg_id=new_id(), consultation_id="c-1", reading=vital())
+            await other.send(reading)
+            error = await other.expect(wire.ErrorMessage)
+            assert error.code is wire.ErrorCode.UNAUTHORIZED
+            leave = wire.QueueLeave(
+                msg_id=new_id(), consultation_id="c-1", reason=wire.LeaveReason.CANCELLED
+            )
+            await other.send(leave)
+            assert (await other.expect(wire.ErrorMessage)).code is wire.ErrorCode.UNAUTHORIZED
+            assert "c-1" in rig.switchboard.room
+            # and cannot take its id
+            join = wire.QueueJoin(
+                msg_id=new_id(),
+                consultation_id="c-1",
+                language=wire.Language.FR,
+                patient=wire.PatientSummary(
+                    family_name="X", given_names="Y", birth_date=vital().measured_at.date()
+                ),
+            )
+            await other.send(join)
+            assert (await other.expect(wire.ErrorMessage)).code is wire.ErrorCode.CONFLICT
+
+    run(scenario())
+
+
+def test_an_offline_cabin_keeps_its_place_but_cannot_be_taken(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            await cabin.close()
+            await until(lambda: not rig.switchboard.is_cabin_online("cabin-1"))
+            console = await (await rig.login("dr.a")).console()
+            take = wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1")
+            await console.send(take)
+            error = await console.expect(wire.ErrorMessage)
+            assert error.code is wire.ErrorCode.UNAVAILABLE
+            assert error.in_reply_to == take.msg_id
+            assert "c-1" in rig.switchboard.room
+
+            # back within the grace: its place again, and it can be taken
+            back = await rig.cabin()
+            assert (await back.expect(wire.QueuePosition)).position == 1
+            await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+            assert (await console.expect(wire.CallAccepted)).consultation_id == "c-1"
+
+    run(scenario())
+
+
+def test_a_cabin_away_longer_than_the_grace_loses_its_place(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, cabin_offline_grace_s=0.2) as rig:
+            console = await (await rig.login("dr.a")).console()
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            await cabin.close()
+            room = await console.expect(wire.WaitingRoom)
+            while room.entries:
+                room = await console.expect(wire.WaitingRoom)
+            assert "c-1" not in rig.switchboard.room
+            record = await stored_consultation(rig.hub.storage, "c-1")
+            assert record is not None and record.status == "left"
+
+    run(scenario())
+
+
+def test_a_join_said_again_after_a_reconnection_keeps_the_place(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            waiting = rig.switchboard.room.get("c-1")
+            assert waiting is not None
+            joined_at = waiting.joined_at
+            await cabin.close()
+            clock.advance(30)
+            again = await rig.cabin()
+            await rig.join(again, "c-1")
+            again_waiting = rig.switchboard.room.get("c-1")
+            assert again_waiting is not None and again_waiting.joined_at == joined_at
+            assert len(rig.switchboard.room) == 1
+
+    run(scenario())
+
+
+def test_the_room_is_sent_again_periodically(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, waiting_room_refresh_s=0.1) as rig:
+            console = await (await rig.login("dr.a")).console()
+            await console.expect(wire.WaitingRoom, within_s=1)
+            await console.expect(wire.WaitingRoom, within_s=1)
+
+    run(scenario())
