@@ -1,0 +1,362 @@
+"""The cabin's media for the call: one capture per device, fanned out; the doctor's sound and image.
+
+`CabinMedia` owns the camera and the microphone, each read once and relayed (aiortc `MediaRelay`)
+to every subscriber: the call's peer connection now (a new one at each reconnection), distress
+detection later (`subscribe_camera`). The sources are given: V4L2/ALSA `MediaPlayer`s on a real
+cabin (`open_v4l2_camera`, `open_alsa_microphone`), a synthetic scene and a looped sound file for
+the demo and the tests (`open_sound_file_microphone`; the scene comes from `simulators`, passed in
+by the composition root).
+
+The doctor's sound goes to an `AudioOutput`: `AplayAudioOutput` (s16le PCM into `aplay`, started
+lazily, failures logged, never raised) or `NullAudioOutput` (counts and level, for machines with
+no sound card). The doctor's image goes through a `RemoteVideoSink`: RGB arrays to a callback,
+the newest frame only when the callback is slower than the video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol, cast
+
+import av
+import numpy as np
+from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.frame import Frame
+from av.packet import Packet
+from numpy.typing import NDArray
+
+from kiosk.call.settings import CallSettings
+
+log = logging.getLogger(__name__)
+
+RgbImage = NDArray[np.uint8]
+"""An image as rows x columns x 3 (R, G, B) bytes."""
+
+PCM_RATE_HZ: Final = 48_000
+PCM_CHANNELS: Final = 2
+PCM_BYTES_PER_S: Final = PCM_RATE_HZ * PCM_CHANNELS * 2
+
+
+# --- sources -------------------------------------------------------------------------------------
+
+
+def open_v4l2_camera(device: str, settings: CallSettings) -> MediaStreamTrack:
+    """The video of a V4L2 camera (`/dev/video0`) at the call's size and frame rate."""
+    player = MediaPlayer(
+        device,
+        format="v4l2",
+        options={
+            "video_size": f"{settings.video_width}x{settings.video_height}",
+            "framerate": str(settings.video_fps),
+        },
+    )
+    if player.video is None:
+        raise OSError(f"{device} gives no video")
+    return player.video
+
+
+def open_alsa_microphone(device: str = "default") -> MediaStreamTrack:
+    """The sound of an ALSA capture device."""
+    player = MediaPlayer(device, format="alsa")
+    if player.audio is None:
+        raise OSError(f"ALSA device {device} gives no sound")
+    return player.audio
+
+
+def open_sound_file_microphone(path: Path) -> MediaStreamTrack:
+    """A sound file (a WAV) played in a loop, in real time, as the microphone (demo, tests)."""
+    player = MediaPlayer(str(path), loop=True)
+    if player.audio is None:
+        raise OSError(f"{path.name} holds no sound")
+    return player.audio
+
+
+# --- playing the doctor's sound ------------------------------------------------------------------
+
+
+class AudioOutput(Protocol):
+    """Where the doctor's voice goes. `play` must return quickly and never raise."""
+
+    async def play(self, frame: av.AudioFrame) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def pcm_s16_stereo(frame: av.AudioFrame, resampler: av.AudioResampler | None = None) -> bytes:
+    """The frame as interleaved signed 16-bit little-endian stereo PCM at 48 kHz."""
+    if (
+        frame.format.name == "s16"
+        and frame.layout.name == "stereo"
+        and frame.sample_rate == PCM_RATE_HZ
+    ):
+        return bytes(frame.planes[0])[: frame.samples * PCM_CHANNELS * 2]
+    resampler = resampler or av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE_HZ)
+    return b"".join(
+        bytes(out.planes[0])[: out.samples * PCM_CHANNELS * 2] for out in resampler.resample(frame)
+    )
+
+
+def rms_level(pcm: bytes) -> float:
+    """Root mean square of s16 PCM, 0 (silence) to 1 (full scale)."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    if samples.size == 0:
+        return 0.0
+    return math.sqrt(float(np.mean(np.square(samples, dtype=np.float64)))) / 32768.0
+
+
+class NullAudioOutput:
+    """Consumes the doctor's sound without playing it: counts frames and measures the level."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.samples = 0
+        self.last_rms = 0.0
+        self.peak_rms = 0.0
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE_HZ)
+
+    async def play(self, frame: av.AudioFrame) -> None:
+        pcm = pcm_s16_stereo(frame, self._resampler)
+        self.frames += 1
+        self.samples += len(pcm) // (PCM_CHANNELS * 2)
+        self.last_rms = rms_level(pcm)
+        self.peak_rms = max(self.peak_rms, self.last_rms)
+
+    async def close(self) -> None:
+        return None
+
+
+class AplayAudioOutput:
+    """Plays the doctor's sound through `aplay` (ALSA), fed s16le stereo 48 kHz on its stdin.
+
+    `aplay` starts with the first frame. If it cannot start or exits, that is logged
+    (`call.audio_output_failed`, `call.audio_output_exited`) and sound is dropped; another start is
+    tried after `restart_after_s`. When `aplay` does not keep up, frames beyond `max_buffered_s`
+    of sound are dropped instead of queued.
+    """
+
+    def __init__(
+        self,
+        device: str | None = None,
+        *,
+        argv: Sequence[str] | None = None,
+        max_buffered_s: float = 0.3,
+        restart_after_s: float = 5.0,
+    ) -> None:
+        device_args = ["-D", device] if device else []
+        self.argv: tuple[str, ...] = tuple(
+            argv
+            if argv is not None
+            else [
+                "aplay",
+                "-q",
+                *device_args,
+                "-t",
+                "raw",
+                "-f",
+                "S16_LE",
+                "-r",
+                str(PCM_RATE_HZ),
+                "-c",
+                str(PCM_CHANNELS),
+            ]
+        )
+        self.frames_played = 0
+        self.frames_dropped = 0
+        self._max_buffered_bytes = int(max_buffered_s * PCM_BYTES_PER_S)
+        self._restart_after_s = restart_after_s
+        self._process: asyncio.subprocess.Process | None = None
+        self._next_start = 0.0
+        self._closed = False
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE_HZ)
+
+    async def play(self, frame: av.AudioFrame) -> None:
+        process = await self._running_process()
+        stdin = process.stdin if process is not None else None
+        if stdin is None or stdin.transport.get_write_buffer_size() > self._max_buffered_bytes:
+            self.frames_dropped += 1
+            return
+        stdin.write(pcm_s16_stereo(frame, self._resampler))
+        self.frames_played += 1
+
+    async def close(self) -> None:
+        self._closed = True
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=1.0)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    async def _running_process(self) -> asyncio.subprocess.Process | None:
+        process = self._process
+        if process is not None and process.returncode is None:
+            return process
+        if process is not None:
+            log.warning("call.audio_output_exited code=%s", process.returncode)
+            self._process = None
+            self._next_start = asyncio.get_running_loop().time() + self._restart_after_s
+        now = asyncio.get_running_loop().time()
+        if self._closed or now < self._next_start:
+            return None
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            log.error("call.audio_output_failed command=%s error=%s", self.argv[0], exc)
+            self._next_start = now + self._restart_after_s
+            return None
+        log.info("call.audio_output_started command=%s", self.argv[0])
+        return self._process
+
+
+# --- the doctor's image --------------------------------------------------------------------------
+
+
+class RemoteVideoSink:
+    """Hands the doctor's video to `on_frame` as RGB arrays, the newest frame first.
+
+    Frames are read as they come and converted (on a worker thread) one at a time; a frame that
+    arrives while the previous one is still being converted or shown replaces any frame waiting,
+    and the one it replaces is counted in `dropped`. Nothing queues up. Every frame received ends
+    up either `delivered` or `dropped` (those left over when the track ends are dropped).
+    """
+
+    def __init__(self, on_frame: Callable[[RgbImage], None]) -> None:
+        self._on_frame = on_frame
+        self.received = 0
+        self.delivered = 0
+        self.dropped = 0
+
+    async def run(self, track: MediaStreamTrack) -> None:
+        """Until `track` ends (or this task is cancelled)."""
+        waiting: list[Frame | Packet[Any]] = []
+        in_hand: list[Frame | Packet[Any]] = []  # the frame being converted and shown
+        ready = asyncio.Event()
+
+        async def convert_and_show() -> None:
+            while True:
+                await ready.wait()
+                ready.clear()
+                if not waiting:
+                    continue
+                in_hand.append(waiting.pop())
+                frame = in_hand[0]
+                if isinstance(frame, av.VideoFrame):
+                    image: RgbImage = await asyncio.to_thread(_to_rgb, frame)
+                    try:
+                        self._on_frame(image)
+                    except Exception:
+                        log.exception("call.remote_frame_handler_failed")
+                    self.delivered += 1
+                else:
+                    self.dropped += 1
+                in_hand.clear()
+
+        shower = asyncio.get_running_loop().create_task(convert_and_show())
+        try:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                self.received += 1
+                if waiting:
+                    waiting.clear()
+                    self.dropped += 1
+                waiting.append(frame)
+                ready.set()
+        finally:
+            shower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await shower
+            self.dropped += len(waiting) + len(in_hand)
+
+
+def _to_rgb(frame: av.VideoFrame) -> RgbImage:
+    return cast(RgbImage, frame.to_ndarray(format="rgb24"))
+
+
+# --- the cabin's media ---------------------------------------------------------------------------
+
+
+class CabinMedia:
+    """The camera and the microphone, each captured once and relayed; the doctor's sound output.
+
+    Built by the composition root and shared by the call and distress detection; `close` it when
+    the cabin stops (a call ending does not close it).
+    """
+
+    def __init__(
+        self,
+        *,
+        camera: MediaStreamTrack,
+        microphone: MediaStreamTrack,
+        audio_output: AudioOutput,
+    ) -> None:
+        if camera.kind != "video" or microphone.kind != "audio":
+            raise ValueError("camera must be a video track and microphone an audio track")
+        self._camera = camera
+        self._microphone = microphone
+        self.audio_output = audio_output
+        self._relay = MediaRelay()
+        self._closed = False
+
+    @classmethod
+    def from_devices(
+        cls,
+        settings: CallSettings,
+        *,
+        camera_device: str = "/dev/video0",
+        microphone_device: str = "default",
+        audio_output: AudioOutput,
+    ) -> CabinMedia:
+        """A real cabin's media: a V4L2 camera and an ALSA microphone."""
+        return cls(
+            camera=open_v4l2_camera(camera_device, settings),
+            microphone=open_alsa_microphone(microphone_device),
+            audio_output=audio_output,
+        )
+
+    def subscribe_camera(self) -> MediaStreamTrack:
+        """A new consumer of the camera: it gets the newest frame each time it reads.
+
+        Stop the returned track when done with it; the camera keeps running for the others.
+        """
+        return self._relay.subscribe(self._camera, buffered=False)
+
+    def subscribe_microphone(self) -> MediaStreamTrack:
+        """A new consumer of the microphone: every frame, in order (a gap would be heard)."""
+        return self._relay.subscribe(self._microphone, buffered=True)
+
+    async def play_remote_audio(self, track: MediaStreamTrack) -> None:
+        """Play the doctor's sound until `track` ends (or this task is cancelled)."""
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if isinstance(frame, av.AudioFrame):
+                await self.audio_output.play(frame)
+
+    async def close(self) -> None:
+        """Stop the camera and the microphone (every subscription ends) and the sound output."""
+        if self._closed:
+            return
+        self._closed = True
+        self._camera.stop()
+        self._microphone.stop()
+        await self.audio_output.close()
