@@ -13,8 +13,9 @@ import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+import wire
 from devices.drivers.ble_instrument import BleBackend
 from devices.errors import DeviceError
 from devices.instrument import Instrument
@@ -24,16 +25,23 @@ from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config
 from kiosk.consultation import Consultation
-from kiosk.errors import ConfigError, KeyUnavailableError
+from kiosk.errors import ConfigError, HubError, KeyUnavailableError
+from kiosk.hub_link import HubLink
 from kiosk.measurements import Measurements
+from kiosk.secret_source import read_secret
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
+from kiosk.teleconsultation import Teleconsultation
 from printing.pdf_folder import PdfFolderPrinter
+
+if TYPE_CHECKING:
+    from kiosk.call.media import CabinMedia
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
+SOFTWARE_VERSION = "0.6.0"
 SIMULATED = "simulated"
 
 
@@ -52,6 +60,9 @@ class KioskCore:
     measurements: Measurements
     assistant: Assistant
     simulators: Stoppable | None = None
+    hub: HubLink | None = None
+    teleconsultation: Teleconsultation | None = None
+    media: Stoppable | None = None  # the camera and microphone, shared by the call
     _ticker: asyncio.Task[None] | None = None
 
     def start_ticker(self) -> None:
@@ -69,6 +80,12 @@ class KioskCore:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self.teleconsultation is not None:
+            await self.teleconsultation.aclose()
+        if self.hub is not None:
+            await self.hub.close()
+        if self.media is not None:
+            await self.media.stop()
         await self.assistant.aclose()
         await self.measurements.close()
         if self.simulators is not None:
@@ -76,6 +93,19 @@ class KioskCore:
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
+
+
+def hub_token(config: Config, data_dir: Path, env: MutableMapping[str, str]) -> str:
+    """The cabin's credential for the hub (``python -m hub provision-cabin`` made it)."""
+    text, _source = read_secret(
+        env=env,
+        env_name=config.hub.credential_env,
+        credential=config.hub.credential,
+        file=config.resolve(data_dir, config.hub.credential_file),
+        what="hub credential",
+        error=HubError,
+    )
+    return text.strip()
 
 
 def database_key(
@@ -106,6 +136,7 @@ async def start_core(
     clock: Clock | None = None,
     create_key: bool = False,
     instruments: Mapping[str, Instrument] | None = None,
+    connect_hub: bool = True,
 ) -> KioskCore:
     """Build the core and open the store; the cabin is ready when this returns. The
     instruments are those of the configuration unless given (tests give their own, or none);
@@ -161,10 +192,60 @@ async def start_core(
         ),
         cabin_name=config.cabin.name,
     )
-    log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
-    return KioskCore(
+    core = KioskCore(
         config, data_dir, bus, session, store, consultation, measurements, assistant, simulators
     )
+    if connect_hub:
+        await _connect_hub(core, environment)
+    log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
+    return core
+
+
+async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
+    """The hub link and the call, when the cabin has its credential; without it the cabin
+    still measures, and says in the log why no doctor can be reached."""
+    config, data_dir = core.config, core.data_dir
+    try:
+        token = await asyncio.to_thread(lambda: hub_token(config, data_dir, env))
+    except HubError as exc:
+        log.error("core.no_hub reason=%s", exc)
+        return
+    from kiosk import call_setup  # noqa: PLC0415 - aiortc loads only for a cabin that calls
+
+    media = await asyncio.to_thread(call_setup.open_media, config, data_dir)
+    settings = call_setup.call_settings(config)
+    holder: list[Teleconsultation] = []
+
+    async def handle(message: wire.Message) -> None:
+        await holder[0].handle_hub_message(message)
+
+    hub = HubLink(
+        config.hub.url,
+        config.cabin.id,
+        token,
+        software_version=SOFTWARE_VERSION,
+        handler=handle,
+        on_state=lambda state: holder[0].hub_state_changed(state) if holder else None,
+    )
+    teleconsultation = Teleconsultation(
+        core.session,
+        core.store,
+        core.bus,
+        hub,
+        call_setup.call_factory(media, settings),
+        local_preview=call_setup.local_preview(media),
+    )
+    holder.append(teleconsultation)
+    core.hub, core.teleconsultation, core.media = hub, teleconsultation, _MediaStopper(media)
+    await hub.start()
+
+
+class _MediaStopper:
+    def __init__(self, media: CabinMedia) -> None:
+        self._media = media
+
+    async def stop(self) -> None:
+        await self._media.close()
 
 
 @dataclass(frozen=True)

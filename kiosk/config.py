@@ -40,6 +40,27 @@ class StoreSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 class HubSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     url: Annotated[str, msgspec.Meta(pattern=r"^(https?|wss?)://[^\s/]+(/\S*)?$")]
+    # The cabin's credential (python -m hub provision-cabin prints it): this environment
+    # variable, else this systemd credential, else this file (mode 0600).
+    credential_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "CABIN_HUB_TOKEN"
+    credential: Identifier = "cabin-hub-token"
+    credential_file: str = "hub.token"
+
+
+class CallSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    # "synthetic": the simulators' scene and a spoken sound file (demo, tests); otherwise a
+    # V4L2 device (/dev/video0) and an ALSA capture device ("default").
+    camera: Annotated[str, msgspec.Meta(min_length=1)] = "synthetic"
+    microphone: Annotated[str, msgspec.Meta(min_length=1)] = "synthetic"
+    # "null": the doctor's voice is received and dropped (a machine with no sound card);
+    # otherwise the ALSA playback device aplay writes to.
+    speaker: Annotated[str, msgspec.Meta(min_length=1)] = "default"
+    # Only 127.0.0.1 ICE candidates: the demo and the tests never send a packet off the machine.
+    loopback_only: bool = False
+    width: Annotated[int, msgspec.Meta(ge=160, le=1920)] = 640
+    height: Annotated[int, msgspec.Meta(ge=120, le=1080)] = 480
+    fps: Annotated[int, msgspec.Meta(ge=5, le=30)] = 15
+    max_video_kbps: Annotated[int, msgspec.Meta(ge=100, le=4000)] = 350
 
 
 class PrinterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -95,6 +116,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     cabin: CabinSection
     store: StoreSection
     hub: HubSection
+    call: CallSection = CallSection()
     printer: PrinterSection
     session: SessionSection
     assistant: AssistantSection

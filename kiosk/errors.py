@@ -37,3 +37,7 @@ class StoreFullError(StoreError):
 
 class StoreCorruptError(StoreError):
     """The database file fails its integrity check."""
+
+
+class HubError(KioskError):
+    """The hub could not be reached, refused the cabin, or sent what the cabin cannot use."""

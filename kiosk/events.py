@@ -76,6 +76,46 @@ class MeasurementRequested:
     kind: ReadingKind
 
 
+@dataclass(frozen=True, slots=True)
+class HubStatusChanged:
+    """The link to the hub: online, or why not (the assistant mode shows it)."""
+
+    online: bool
+    state: str  # HubLinkState's value
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorAssigned:
+    """A doctor took the patient: who they are, shown before and during the call."""
+
+    display_name: str
+    specialty: str
+    photo: bytes | None  # JPEG or PNG
+
+
+class CallLink(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class CallLinkChanged:
+    """The call's media link: both sides show "reconnecting" while it is down."""
+
+    link: CallLink
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionReceived:
+    """The doctor's prescription reached the cabin and was stored, to print at closing."""
+
+    consultation_id: str
+    prescription_id: str
+    lines: int
+
+
 class PrintState(enum.Enum):
     PRINTING = "printing"
     DONE = "done"
@@ -103,4 +143,8 @@ Event = (
     | QueueStatus
     | MeasurementRequested
     | PrintProgress
+    | HubStatusChanged
+    | DoctorAssigned
+    | CallLinkChanged
+    | PrescriptionReceived
 )

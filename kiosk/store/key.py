@@ -14,11 +14,11 @@ import logging
 import os
 import re
 import secrets
-import stat
 from collections.abc import MutableMapping
 from pathlib import Path
 
 from kiosk.errors import KeyUnavailableError
+from kiosk.secret_source import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +62,6 @@ class DatabaseKey:
     __str__ = __repr__
 
 
-def _check_private(path: Path) -> None:
-    info = path.stat()
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyUnavailableError(
-            f"{path}: the key file can be read by others (mode {stat.S_IMODE(info.st_mode):04o});"
-            f" run: chmod 600 {path}"
-        )
-    if info.st_uid != os.geteuid():
-        raise KeyUnavailableError(f"{path}: the key file belongs to another user")
-
-
 def load_key(
     *,
     env: MutableMapping[str, str],
@@ -81,28 +70,15 @@ def load_key(
     key_file: Path,
 ) -> DatabaseKey:
     """Find the key (environment, systemd credential, key file), or say what is missing."""
-    if env_name in env:
-        value = env.pop(env_name)  # no child process inherits it
-        log.info("store.key source=environment")
-        return DatabaseKey.from_hex(value, f"${env_name}")
-    credentials_dir = env.get("CREDENTIALS_DIRECTORY")
-    if credentials_dir:
-        path = Path(credentials_dir) / credential
-        if path.exists():
-            log.info("store.key source=systemd-credential")
-            return DatabaseKey.from_hex(path.read_text(encoding="ascii"), str(path))
-    try:
-        _check_private(key_file)
-        text = key_file.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise KeyUnavailableError(
-            f"no database key: set ${env_name}, provide the systemd credential {credential!r},"
-            f" or create {key_file} (mode 0600)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyUnavailableError(f"{key_file}: the key file cannot be read ({exc})") from exc
-    log.info("store.key source=file")
-    return DatabaseKey.from_hex(text, str(key_file))
+    text, source = read_secret(
+        env=env,
+        env_name=env_name,
+        credential=credential,
+        file=key_file,
+        what="database key",
+        error=KeyUnavailableError,
+    )
+    return DatabaseKey.from_hex(text, source)
 
 
 def create_key_file(key_file: Path) -> DatabaseKey:

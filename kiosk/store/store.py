@@ -389,6 +389,34 @@ class Store:
     def reading_ids(self) -> set[int]:
         return {int(r[0]) for r in self._conn.execute("SELECT id FROM readings")}
 
+    # --- prescriptions (as the hub signed them) -------------------------------------------------
+    def add_prescription(
+        self,
+        prescription_id: str,
+        consultation_id: str,
+        issued_at: datetime,
+        doctor_id: str,
+        payload: bytes,
+        signature: str,
+    ) -> bool:
+        """Keep a prescription to print; the same id twice is kept once (False the 2nd time)."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO prescriptions"
+                " (id, consultation_id, issued_at, doctor_id, payload, signature)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (prescription_id, consultation_id, _iso(issued_at), doctor_id, payload, signature),
+            )
+        return bool(cursor.rowcount == 1)
+
+    def prescriptions(self, consultation_id: str) -> list[bytes]:
+        """The prescriptions of a consultation, as received (wire JSON), oldest first."""
+        rows = self._conn.execute(
+            "SELECT payload FROM prescriptions WHERE consultation_id = ? ORDER BY issued_at, id",
+            (consultation_id,),
+        ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
     # --- outbox (records waiting for the hub's acknowledgement) --------------------------------
     def enqueue(self, key: str, kind: str, payload: bytes) -> bool:
         """Queue a message for the hub; the same key twice is queued once (False the 2nd time)."""

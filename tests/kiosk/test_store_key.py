@@ -194,10 +194,10 @@ def test_the_key_never_reaches_a_log_line_or_the_terminal(
         load({ENV_NAME: KEY_A[:-2]}, key_file)
 
     assert {r.getMessage() for r in caplog.records} >= {
-        "store.key source=environment",
-        "store.key source=systemd-credential",
+        "secret.found what=database key source=environment",
+        "secret.found what=database key source=systemd-credential",
         "store.key created",
-        "store.key source=file",
+        "secret.found what=database key source=file",
     }
     out, err = capfd.readouterr()
     for secret in (KEY_A, KEY_B, created.hex(), KEY_A[:-2]):

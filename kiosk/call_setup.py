@@ -1,0 +1,131 @@
+"""How the composition root builds the call: the cabin's media and a call client per call.
+
+A real cabin's configuration names a V4L2 camera, an ALSA microphone and an ALSA speaker; the
+demo's says "synthetic" (the simulators' drawn scene and a spoken sound file) and "null" (no
+sound card), and ``loopback_only`` (no packet leaves the machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from kiosk.call.client import CallClient, CallLinkState
+from kiosk.call.media import (
+    AplayAudioOutput,
+    AudioOutput,
+    CabinMedia,
+    NullAudioOutput,
+    open_alsa_microphone,
+    open_sound_file_microphone,
+    open_v4l2_camera,
+)
+from kiosk.call.settings import CallSettings
+from kiosk.config import Config
+from kiosk.events import CallLink
+from kiosk.teleconsultation import CallFactory, CallRequest, CallSession, FrameSink
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC = "synthetic"
+DEMO_SPEECH = (
+    "Bonjour docteur. Je tousse depuis trois jours, et j'ai un peu mal à la gorge."
+    " Je n'ai pas de fièvre, je crois."
+)
+_LINKS = {
+    CallLinkState.CONNECTING: CallLink.CONNECTING,
+    CallLinkState.CONNECTED: CallLink.CONNECTED,
+    CallLinkState.RECONNECTING: CallLink.RECONNECTING,
+    CallLinkState.ENDED: CallLink.ENDED,
+}
+
+
+def call_settings(config: Config) -> CallSettings:
+    call = config.call
+    return CallSettings(
+        video_width=call.width,
+        video_height=call.height,
+        video_fps=call.fps,
+        max_video_bitrate_bps=call.max_video_kbps * 1000,
+        loopback_only=call.loopback_only,
+    )
+
+
+def open_media(config: Config, data_dir: Path) -> CabinMedia:
+    """The cabin's camera, microphone and speaker, opened once for every call (blocking)."""
+    settings = call_settings(config)
+    call = config.call
+    output: AudioOutput = (
+        NullAudioOutput() if call.speaker == "null" else AplayAudioOutput(call.speaker)
+    )
+    if call.camera == SYNTHETIC:
+        from simulators.media import SyntheticCamera  # noqa: PLC0415 - demo only
+
+        camera: MediaStreamTrack = SyntheticCamera(fps=settings.video_fps)
+    else:
+        camera = open_v4l2_camera(call.camera, settings)
+    if call.microphone == SYNTHETIC:
+        from simulators.media import write_speech_wav  # noqa: PLC0415 - demo only
+
+        folder = data_dir / "simulators"
+        folder.mkdir(parents=True, exist_ok=True)
+        speech = write_speech_wav(folder / "patient-speech.wav", DEMO_SPEECH, "fr")
+        microphone = open_sound_file_microphone(speech)
+    else:
+        microphone = open_alsa_microphone(call.microphone)
+    log.info("call.media_opened camera=%s microphone=%s", call.camera, call.microphone)
+    return CabinMedia(camera=camera, microphone=microphone, audio_output=output)
+
+
+def call_factory(media: CabinMedia, settings: CallSettings) -> CallFactory:
+    """A call client per accepted call, on the cabin's shared media."""
+
+    def make(request: CallRequest) -> CallSession:
+        return CallClient(
+            consultation_id=request.consultation_id,
+            accepted=request.accepted,
+            signaling=request.signaling,
+            media=media,
+            settings=settings,
+            on_link_state=lambda state: request.on_link(_LINKS[state]),
+            on_message=request.on_message,
+            on_remote_frame=request.on_remote_frame,
+        )
+
+    return make
+
+
+PREVIEW_EVERY = 3  # the patient's own image, small: 5 frames/s is plenty
+
+
+def local_preview(media: CabinMedia) -> Callable[[FrameSink], Callable[[], None]]:
+    """Start showing the cabin's own camera to ``sink``; returns what stops it."""
+
+    def start(sink: FrameSink) -> Callable[[], None]:
+        track = media.subscribe_camera()
+
+        async def show() -> None:
+            index = 0
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                index += 1
+                if index % PREVIEW_EVERY == 0 and isinstance(frame, av.VideoFrame):
+                    sink(await asyncio.to_thread(frame.to_ndarray, format="rgb24"))
+
+        task = asyncio.get_running_loop().create_task(show())
+
+        def stop() -> None:
+            task.cancel()
+            track.stop()
+
+        return stop
+
+    return start
