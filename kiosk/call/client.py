@@ -214,6 +214,7 @@ class CallClient:
         self._wake = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._finisher: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
         self._outbox: dict[str, wire.ReadingMessage] = {}
         self._handled: set[tuple[str, str]] = set()
@@ -429,12 +430,13 @@ class CallClient:
                 attempt.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer")),
                 self._settings.signaling_timeout_s,
             )
-        except (TimeoutError, ValueError) as exc:
+        except Exception as exc:  # the doctor's SDP is outside data: aiortc may raise anything
             log.warning(
                 "call.answer_refused consultation=%s attempt=%d error=%s",
                 self.consultation_id,
                 attempt.number,
                 type(exc).__name__,
+                exc_info=not isinstance(exc, TimeoutError | ValueError),
             )
             self._lost(attempt, "answer_refused")
             return
@@ -462,13 +464,23 @@ class CallClient:
             await asyncio.wait_for(
                 attempt.pc.addIceCandidate(candidate), self._settings.signaling_timeout_s
             )
-        except (TimeoutError, ValueError, IndexError) as exc:
+        except Exception as exc:  # outside data, as the answer
             log.warning(
                 "call.candidate_refused consultation=%s attempt=%d error=%s",
                 self.consultation_id,
                 attempt.number,
                 type(exc).__name__,
+                exc_info=not isinstance(exc, TimeoutError | ValueError | IndexError),
             )
+
+    async def _retire(self, attempt: _Attempt) -> None:
+        """Close a peer connection to the end, even if the caller is cancelled meanwhile."""
+        task = asyncio.get_running_loop().create_task(
+            self._teardown(attempt), name=f"call-teardown-{self.consultation_id}-{attempt.number}"
+        )
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        await asyncio.shield(task)
 
     async def _teardown(self, attempt: _Attempt) -> None:
         """Close one peer connection and everything that belongs to it."""
@@ -549,7 +561,7 @@ class CallClient:
             self._attempts + 1,
         )
         if old is not None:
-            await self._teardown(old)
+            await self._retire(old)
         if not self._ended:
             await self._offer()
         # the new peer connection gets its time from when its offer left
@@ -735,7 +747,8 @@ class CallClient:
         async with self._lock:
             attempt, self._attempt = self._attempt, None
             if attempt is not None:
-                await self._teardown(attempt)
+                await self._retire(attempt)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         if self._state is not CallLinkState.ENDED:
             log.info(
                 "call.closed consultation=%s peer_connections=%d",

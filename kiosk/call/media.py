@@ -342,16 +342,6 @@ class CabinMedia:
         """A new consumer of the microphone: every frame, in order (a gap would be heard)."""
         return self._relay.subscribe(self._microphone, buffered=True)
 
-    async def play_remote_audio(self, track: MediaStreamTrack) -> None:
-        """Play the doctor's sound until `track` ends (or this task is cancelled)."""
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, av.AudioFrame):
-                await self.audio_output.play(frame)
-
     async def close(self) -> None:
         """Stop the camera and the microphone (every subscription ends) and the sound output."""
         if self._closed:

@@ -526,3 +526,46 @@ def test_an_absent_doctor_gets_new_offers_ever_less_often_until_the_hang_up(
         await media.close()
 
     asyncio.run(scenario())
+
+
+def test_a_malformed_answer_or_candidate_is_logged_and_a_new_offer_follows(
+    speech: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        patient_wav, _ = speech
+        media = CabinMedia(
+            camera=SyntheticCamera(),
+            microphone=open_sound_file_microphone(patient_wav),
+            audio_output=NullAudioOutput(),
+        )
+        relay = HubRelay()  # nobody answers but the test
+        client = CallClient(
+            consultation_id=CONSULTATION,
+            accepted=accepted(),
+            signaling=relay,
+            media=media,
+            settings=QUICK,
+            on_link_state=lambda _: None,
+            on_message=lambda _: None,
+            on_remote_frame=lambda _: None,
+        )
+        await client.start()
+        for junk in ("candidate:1 1 udp x 127.0.0.1 y typ host", "candidate:1 1 udp"):
+            await client.handle_signal(
+                wire.IceCandidate(msg_id=new_id(), consultation_id=CONSULTATION, candidate=junk)
+            )
+        await client.handle_signal(
+            wire.SdpAnswer(msg_id=new_id(), consultation_id=CONSULTATION, sdp="m=video x\r\n")
+        )
+        await until(lambda: len(relay.offers()) == 2, 5, "a new offer after the bad answer")
+        assert client.link_state is CallLinkState.CONNECTING
+        await client.close()
+        await media.close()
+
+    with caplog.at_level(logging.INFO, logger="kiosk.call"):
+        asyncio.run(scenario())
+    assert caplog.text.count("call.candidate_refused consultation=c-2026-0001 attempt=1") == 1
+    assert "call.answer_refused consultation=c-2026-0001 attempt=1" in caplog.text
+    assert "call.renegotiate consultation=c-2026-0001 reason=answer_refused attempt=2" in (
+        caplog.text
+    )
