@@ -1,15 +1,22 @@
 """The call: the doctor large, the patient's own image small, and the doctor's requests.
 
-The page shows frames it is given (``show_remote`` / ``show_local``, fed by the call client)
-and keeps none after it is destroyed. When the doctor asks for a measurement, the guided
-measurement for that instrument appears under the video, one step at a time.
+Before the first image arrives, the page shows who the doctor is (photo, name, specialty): a
+patient is more at ease with a doctor they do not know when they see them named. The page shows
+frames it is given (``show_frame``, fed by the call client) and keeps none after it is
+destroyed. When the doctor asks for a measurement, the guided measurement for that instrument
+appears under the video, one step at a time. While the link is down the page says, calmly, that
+the call comes back by itself.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from kiosk.events import CallLink, DoctorAssigned
+
+PHOTO_PX = 160
 
 
 class VideoView(QLabel):
@@ -35,23 +42,101 @@ class VideoView(QLabel):
         )
 
 
+class DoctorCard(QWidget):
+    """The doctor's photo, name and specialty."""
+
+    def __init__(self, doctor: DoctorAssigned) -> None:
+        super().__init__()
+        self.setObjectName("doctor_card")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(24)
+        photo = QLabel()
+        photo.setObjectName("doctor_photo")
+        photo.setFixedSize(PHOTO_PX, PHOTO_PX)
+        pixmap = QPixmap()
+        if doctor.photo is not None and pixmap.loadFromData(doctor.photo):
+            photo.setPixmap(
+                pixmap.scaled(
+                    PHOTO_PX,
+                    PHOTO_PX,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+            row.addWidget(photo)
+        names = QVBoxLayout()
+        name = QLabel(doctor.display_name)
+        name.setObjectName("doctor_name")
+        name.setWordWrap(True)
+        specialty = QLabel(doctor.specialty)
+        specialty.setObjectName("doctor_specialty")
+        specialty.setWordWrap(True)
+        names.addStretch(1)
+        names.addWidget(name)
+        names.addWidget(specialty)
+        names.addStretch(1)
+        row.addLayout(names, 1)
+
+
 class CallPage(QWidget):
-    def __init__(self, request: QWidget | None) -> None:
+    def __init__(
+        self,
+        request: QWidget | None,
+        doctor: DoctorAssigned | None = None,
+        link: CallLink = CallLink.CONNECTING,
+    ) -> None:
         super().__init__()
         layout = QVBoxLayout(self)
         layout.setSpacing(16)
-        title = QLabel(self.tr("With the doctor"))
-        title.setObjectName("title")
-        layout.addWidget(title)
-        self.remote = VideoView(self.tr("The doctor's image will appear here."), "remote_video")
-        self.remote.setMinimumHeight(480)
-        layout.addWidget(self.remote, 3)
-        self.local = VideoView(self.tr("Your image"), "local_video")
-        self.local.setFixedSize(320, 240)
-        layout.addWidget(self.local, 0, Qt.AlignmentFlag.AlignRight)
-        if request is not None:
-            layout.addWidget(request, 4)
+        self._doctor = doctor
+        if doctor is not None:
+            layout.addWidget(DoctorCard(doctor))
         else:
+            title = QLabel(self.tr("With the doctor"))
+            title.setObjectName("title")
+            layout.addWidget(title)
+        self.link_state = QLabel()
+        self.link_state.setObjectName("link_state")
+        self.link_state.setWordWrap(True)
+        layout.addWidget(self.link_state)
+        self.remote = VideoView(self.tr("The doctor's image will appear here."), "remote_video")
+        self.local = VideoView(self.tr("Your image"), "local_video")
+        if request is not None:
+            # The doctor asked for a measurement: the guidance takes the room, the doctor stays
+            # in view beside the patient's own image.
+            self.remote.setMinimumHeight(300)
+            self.local.setFixedSize(240, 180)
+            videos = QHBoxLayout()
+            videos.addWidget(self.remote, 1)
+            videos.addWidget(self.local, 0, Qt.AlignmentFlag.AlignBottom)
+            layout.addLayout(videos, 2)
+            layout.addWidget(request, 5)
+        else:
+            self.remote.setMinimumHeight(480)
+            self.local.setFixedSize(320, 240)
+            layout.addWidget(self.remote, 3)
+            layout.addWidget(self.local, 0, Qt.AlignmentFlag.AlignRight)
             hint = QLabel(self.tr("Speak normally; the doctor sees and hears you."))
             hint.setWordWrap(True)
             layout.addWidget(hint)
+        self.set_link(link)
+
+    def set_link(self, link: CallLink) -> None:
+        """Say what the link is doing; nothing while the call runs well."""
+        self.link = link
+        if link is CallLink.CONNECTING:
+            if self._doctor is not None:
+                text = self.tr("%1 will see you. Connecting…").replace(
+                    "%1", self._doctor.display_name
+                )
+            else:
+                text = self.tr("Connecting to the doctor…")
+        elif link is CallLink.RECONNECTING:
+            text = self.tr(
+                "The connection is interrupted. Stay seated: the call comes back by itself."
+            )
+        else:
+            text = ""
+        self.link_state.setText(text)
+        self.link_state.setVisible(bool(text))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
 from PySide6.QtGui import QCloseEvent, QImage, QResizeEvent
@@ -26,9 +26,14 @@ from PySide6.QtWidgets import (
 
 from devices.reading import ReadingKind
 from kiosk.app import KioskCore
+from kiosk.bus import Subscription
 from kiosk.errors import KioskError
 from kiosk.events import (
+    CallLink,
+    CallLinkChanged,
+    DoctorAssigned,
     MeasurementRequested,
+    PrescriptionReceived,
     PrintProgress,
     PrintState,
     QueueStatus,
@@ -42,6 +47,9 @@ from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
 from ui.theme import CALM, HIGH_CONTRAST, Theme
 from ui.vitals_page import VitalsPage, describe
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +115,23 @@ class KioskWindow(QWidget):
 
         self._cabin = QLabel(core.config.cabin.name)
         self._cabin.setObjectName("cabin")
+        self._content = QVBoxLayout()
+        self._lay_out(self._toolbar(speaker is not None))
+        self._pin_requested = False
+        self._queue: QueueStatus | None = None  # what the hub says of the waiting room
+        self._requested: ReadingKind | None = None  # the doctor's request during the call
+        self._print: PrintProgress | None = None
+        self._call_page: CallPage | None = None
+        self._doctor: DoctorAssigned | None = None  # who took the patient
+        self._link = CallLink.CONNECTING
+        self._prescription: PrescriptionReceived | None = None
+        self._subscriptions = self._subscribe(core)
+        if core.teleconsultation is not None:
+            core.teleconsultation.video.remote = self._remote_array
+            core.teleconsultation.video.local = self._local_array
+        self.show_state()
+
+    def _toolbar(self, has_speaker: bool) -> QHBoxLayout:
         top = QHBoxLayout()
         top.setSpacing(12)
         for language, name in LANGUAGE_NAMES.items():
@@ -122,9 +147,11 @@ class KioskWindow(QWidget):
         self._contrast.setObjectName("toolbar")
         self._contrast.clicked.connect(self._toggle_theme)
         top.addWidget(self._mute)
-        self._mute.setVisible(speaker is not None)
+        self._mute.setVisible(has_speaker)
         top.addWidget(self._contrast)
-        self._content = QVBoxLayout()
+        return top
+
+    def _lay_out(self, top: QHBoxLayout) -> None:
         self._banner = QLabel()
         self._banner.setObjectName("banner")
         self._banner.setWordWrap(True)
@@ -136,22 +163,26 @@ class KioskWindow(QWidget):
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
-        self._pin_requested = False
-        self._queue: QueueStatus | None = None  # what the hub says of the waiting room
-        self._requested: ReadingKind | None = None  # the doctor's request during the call
-        self._print: PrintProgress | None = None
-        self._call_page: CallPage | None = None
-        self._subscriptions = [
+
+    def _subscribe(self, core: KioskCore) -> list[Subscription]:
+        return [
             core.bus.subscribe(SessionStateChanged, self._on_state),
             core.bus.subscribe(QueueStatus, self._on_queue),
             core.bus.subscribe(MeasurementRequested, self._on_request),
             core.bus.subscribe(PrintProgress, self._on_print),
+            core.bus.subscribe(DoctorAssigned, self._on_doctor),
+            core.bus.subscribe(CallLinkChanged, self._on_link),
+            core.bus.subscribe(PrescriptionReceived, self._on_prescription),
         ]
-        self.show_state()
 
     @property
     def intents(self) -> IntentRunner:
         return self._intents
+
+    @property
+    def call_page(self) -> CallPage | None:
+        """The call page while it is on screen."""
+        return self._call_page
 
     @property
     def page(self) -> QWidget | None:
@@ -173,6 +204,9 @@ class KioskWindow(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:
         for subscription in self._subscriptions:
             subscription.cancel()
+        if self._core.teleconsultation is not None:
+            self._core.teleconsultation.video.remote = None
+            self._core.teleconsultation.video.local = None
         self._intents.cancel_all()
         super().closeEvent(event)
 
@@ -180,7 +214,33 @@ class KioskWindow(QWidget):
         self._pin_requested = False  # a PIN typed for another screen is not carried over
         if event.state is not event.previous:  # what a screen showed stays with that screen
             self._queue = self._print = self._requested = None
+            if event.state is SessionState.CALL:
+                self._link = CallLink.CONNECTING
+        if event.end_reason is not None or event.state is SessionState.IDLE:
+            self._doctor = None
+            self._prescription = None
         self.show_state()
+
+    def _on_doctor(self, event: DoctorAssigned) -> None:
+        self._doctor = event  # shown by the call page, built when the session enters the call
+
+    def _on_link(self, event: CallLinkChanged) -> None:
+        self._link = event.link
+        if self._call_page is not None:
+            self._call_page.set_link(event.link)
+
+    def _on_prescription(self, event: PrescriptionReceived) -> None:
+        self._prescription = event
+        if self._core.session.state is SessionState.CLOSING:
+            self.show_state()
+
+    def _remote_array(self, frame: object) -> None:
+        if self._call_page is not None:
+            self.show_remote_frame(image_of(frame))
+
+    def _local_array(self, frame: object) -> None:
+        if self._call_page is not None:
+            self.show_local_frame(image_of(frame))
 
     def _on_queue(self, event: QueueStatus) -> None:
         self._queue = event
@@ -425,7 +485,7 @@ class KioskWindow(QWidget):
                 kinds=frozenset({self._requested}),
                 say=self._say,
             )
-        self._call_page = CallPage(request)
+        self._call_page = CallPage(request, self._doctor, self._link)
         return self._call_page
 
     def _request_done(self) -> None:
@@ -436,6 +496,8 @@ class KioskWindow(QWidget):
         lines = [describe(r) for r in self._core.session.context.readings]
         if self._print is not None:
             lines.insert(0, self._print_text(self._print))
+        if self._prescription is not None:
+            lines.insert(0, self._prescription_text())
         summary = QLabel("\n".join(lines))
         summary.setObjectName("summary")
         summary.setWordWrap(True)
@@ -450,6 +512,13 @@ class KioskWindow(QWidget):
                 )
             ],
             extra=summary,
+        )
+
+    def _prescription_text(self) -> str:
+        if self._prescription is None:
+            return ""
+        return self.tr(
+            "The doctor sent you a prescription of %n medicine(s).", "", self._prescription.lines
         )
 
     def _print_text(self, progress: PrintProgress) -> str:
@@ -544,3 +613,11 @@ _STATE_PAGES: dict[SessionState, Callable[[KioskWindow], QWidget]] = {
     SessionState.SURVEY: KioskWindow._survey,
     SessionState.CLEANING: KioskWindow._cleaning,
 }
+
+
+def image_of(frame: object) -> QImage:
+    """An RGB image (a numpy array, height x width x 3) as a QImage of its own."""
+    array = cast("NDArray[Any]", frame)
+    height, width = int(array.shape[0]), int(array.shape[1])
+    data = array.tobytes()
+    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()

@@ -1,12 +1,15 @@
 """The scripted demo: a whole consultation played on the real window, as a finger would.
 
 It taps the buttons of the screen on show, types into its fields, waits for the core's state,
-and saves a PNG of every screen it passes. Parts that are not built yet are played by the
-script itself and say so in ``report.json`` (``"played_by_script"``): no hub yet, so the
-doctor's acceptance and the end of the call are the script's; no instruments yet, so no
-measurement is taken. It exits 0 only if every step got through and the checks held: the
-consultation is in the encrypted store, and nothing of the patient is left on screen or in
-memory once the session ended.
+and saves a PNG of every screen it passes. The doctor is played in headless Chromium, at the
+real console of the demo hub (``python -m simulators.doctor``, a process of its own): they take
+the patient, see and hear them, ask for a blood pressure, which the patient takes from the call
+screen, write a prescription and hang up; their screenshots join the cabin's. Parts that are
+not built yet are played by the script itself and say so in ``report.json``
+(``"played_by_script"``). It exits 0 only if every step got through and the checks held: the
+consultation is in the encrypted store, the doctor saw the cabin's video and the cabin the
+doctor's, the prescription reached the cabin, and nothing of the patient is left on screen or
+in memory once the session ended.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -30,6 +36,7 @@ from ui.kiosk_window import KioskWindow, LanguageSwitcher
 log = logging.getLogger(__name__)
 
 STEP_TIMEOUT_S = 15.0
+DOCTOR_TIMEOUT_S = 90.0  # the doctor's browser starts, logs in, and takes the patient
 MEASURE_TIMEOUT_S = 90.0
 DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
 DEMO_PIN = "2468"  # the demo cabin's agents' PIN (kiosk/default_config.toml)
@@ -72,6 +79,7 @@ class Report:
     checks: dict[str, bool] = field(default_factory=dict)
     ok: bool = False
     seconds: float = 0.0
+    doctor: dict[str, Any] | None = None  # what the doctor's browser saw (doctor.json)
 
 
 class Script:
@@ -149,6 +157,17 @@ class Script:
             await asyncio.sleep(0.02)
         await self.window.intents.drain()
 
+    async def until_button(self, name: str, timeout_s: float = STEP_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            page = self.window.page
+            found = page.findChildren(QPushButton, name) if page is not None else []
+            if any(button.isVisible() for button in found):
+                return
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"no {name!r} button appeared")
+            await asyncio.sleep(0.05)
+
     def texts_on_screen(self) -> list[str]:
         return [w.text() for w in self.window.findChildren(QLabel) if w.isVisible()] + [
             w.text() for w in self.window.findChildren(QLineEdit) if w.isVisible()
@@ -186,13 +205,9 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     await _measure_everything(s)
     s.tap("finish")
     await s.until(SessionState.WAITING_ROOM)
+    await _until_text(s, "queue", "1")  # the hub says the patient is next
     await s.shot("waiting-room")
-    session.advance(SessionState.CALL)
-    await s.until(SessionState.CALL)
-    await s.shot("call", "no hub yet (issue 6): the script accepts the call as the doctor")
-    session.advance(SessionState.CLOSING)
-    await s.until(SessionState.CLOSING)
-    await s.shot("closing", "no hub yet (issue 6): the script ends the call as the doctor")
+    await _the_call(s, consultation_id)
     s.tap("primary")
     await s.until(SessionState.SURVEY)
     await s.shot("survey")
@@ -209,6 +224,38 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     await s.until(SessionState.IDLE)
     await s.shot("idle-after")
     return consultation_id
+
+
+async def _the_call(s: Script, consultation_id: str) -> None:
+    """The doctor (in Chromium) takes the patient; the patient does what the doctor asks."""
+    session = s.core.session
+    await s.until(SessionState.CALL, timeout_s=DOCTOR_TIMEOUT_S)
+    await s.shot("call-doctor")  # who the doctor is, while the call connects
+    page = s.window.call_page
+    deadline = time.monotonic() + DOCTOR_TIMEOUT_S
+    while page is None or page.remote.frames < 10:
+        if time.monotonic() > deadline:
+            raise DemoFailed("the doctor's video never reached the cabin")
+        await asyncio.sleep(0.05)
+        page = s.window.call_page
+    await s.shot("call")
+    s.report.checks["the cabin shows the doctor's video"] = True
+    # The doctor asks for a blood pressure: the guided measurement appears under the video.
+    taken = len(session.context.readings)
+    await s.until_button("primary", timeout_s=DOCTOR_TIMEOUT_S)
+    await s.shot("call-request")
+    s.tap("primary")
+    deadline = time.monotonic() + MEASURE_TIMEOUT_S
+    while len(session.context.readings) == taken:
+        if time.monotonic() > deadline:
+            raise DemoFailed("no reading for the doctor's request")
+        await asyncio.sleep(0.05)
+    await s.shot("call-measured")
+    s.tap("finish")  # back to the doctor
+    await s.until(SessionState.CLOSING, timeout_s=DOCTOR_TIMEOUT_S)
+    await s.shot("closing")
+    prescriptions = await s.core.store.run(Store.prescriptions, consultation_id)
+    s.report.checks["the prescription reached the cabin"] = len(prescriptions) == 1
 
 
 async def _measure_everything(s: Script) -> None:
@@ -277,6 +324,59 @@ async def _timeout_and_overlays(s: Script) -> None:
     await s.until(SessionState.IDLE)
 
 
+async def start_doctor(core: KioskCore, out: Path) -> asyncio.subprocess.Process:
+    """The doctor, in headless Chromium at the demo hub's console, in a process of its own."""
+    from simulators.demo_hub import DEMO_DOCTOR  # noqa: PLC0415 - demo only
+
+    secret = core.data_dir / "doctor.password"
+    profile = core.data_dir / "chromium-profile"
+    await asyncio.to_thread(_prepare_doctor, secret, profile, DEMO_DOCTOR.password)
+    log_file = await asyncio.to_thread((core.data_dir / "doctor.log").open, "wb")
+    with log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "simulators.doctor",
+            "--hub",
+            core.config.hub.url,
+            "--username",
+            DEMO_DOCTOR.username,
+            "--password-file",
+            str(secret),
+            "--out",
+            str(out),
+            "--profile",
+            str(profile),
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+def _prepare_doctor(secret: Path, profile: Path, password: str) -> None:
+    secret.write_text(password + "\n", encoding="utf-8")
+    secret.chmod(0o600)
+    shutil.rmtree(profile, ignore_errors=True)  # a browser profile of its own, empty each time
+    profile.mkdir(parents=True)
+
+
+async def _doctor_report(s: Script, doctor: asyncio.subprocess.Process, out: Path) -> None:
+    """Wait for the doctor's browser to finish, and keep what it saw."""
+    try:
+        status = await asyncio.wait_for(doctor.wait(), STEP_TIMEOUT_S)
+    except TimeoutError:
+        raise DemoFailed("the doctor's browser did not finish") from None
+    text = await asyncio.to_thread((out / "doctor.json").read_text, encoding="utf-8")
+    seen = json.loads(text)
+    s.report.doctor = seen
+    video = seen.get("video") or {}
+    s.report.checks["the doctor's browser played the consultation"] = status == 0
+    s.report.checks["the doctor saw the cabin's video (640x480, not blank)"] = (
+        video.get("width") == 640 and video.get("variance", 0) > 20
+    )
+    s.report.checks["the doctor saw the blood pressure"] = "systolic_mmhg" in seen["vitals"]
+    s.report.checks["the prescription was delivered"] = bool(seen["prescription_delivered"])
+
+
 def _clear_screenshots(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
@@ -293,8 +393,10 @@ async def play_scripted(
     await asyncio.to_thread(_clear_screenshots, out)
     script = Script(window, core, out)
     started = time.monotonic()
+    doctor = await start_doctor(core, out)
     try:
         consultation_id = await _consultation(script, languages)
+        await _doctor_report(script, doctor, out)
         await core.consultation.settled()
         reason = await core.store.run(Store.consultation_ended, consultation_id)
         script.report.checks["consultation stored as completed"] = reason == "completed"
@@ -309,6 +411,10 @@ async def play_scripted(
     except DemoFailed as exc:
         log.error("demo.failed %s", exc)
         script.report.checks[f"failed: {exc}"] = False
+    finally:
+        if doctor.returncode is None:
+            doctor.kill()
+            await doctor.wait()
     script.report.seconds = round(time.monotonic() - started, 2)
     report = json.dumps(asdict(script.report), indent=2, ensure_ascii=False) + "\n"
     await asyncio.to_thread((out / "report.json").write_text, report, encoding="utf-8")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import msgspec
 from PySide6.QtWidgets import QApplication
 
 from kiosk.app import start_core
@@ -55,6 +56,48 @@ async def run_cabin(
     language: str,
 ) -> int:
     """Run until the window closes (or the script ends); the exit status."""
+    hub = None
+    if demo:
+        # The demo brings its own hub, in a process of its own, with its demo doctors.
+        from simulators.demo_hub import start_demo_hub  # noqa: PLC0415 - demo only
+
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        hub = await start_demo_hub(
+            data_dir / "hub",
+            config.resolve(data_dir, config.hub.credential_file),
+            log_file=data_dir / "hub.log",
+        )
+        config = msgspec.structs.replace(
+            config, hub=msgspec.structs.replace(config.hub, url=hub.url)
+        )
+        announce_console(hub.url)
+    try:
+        return await _run_cabin(app, config, data_dir, demo, scripted_out, language)
+    finally:
+        if hub is not None:
+            await hub.stop()
+
+
+def announce_console(url: str) -> None:
+    """Tell the person running the demo where the doctor's console is, and how to log in."""
+    from simulators.demo_hub import DEMO_DOCTOR  # noqa: PLC0415 - demo only
+
+    print(
+        f"\n  Doctor's console: {url}/\n"
+        f"  Log in as {DEMO_DOCTOR.username} / {DEMO_DOCTOR.password}"
+        f" ({DEMO_DOCTOR.display_name}); the hub's log is in the data folder.\n",
+        flush=True,
+    )
+
+
+async def _run_cabin(
+    app: QApplication,
+    config: Config,
+    data_dir: Path,
+    demo: bool,
+    scripted_out: Path | None,
+    language: str,
+) -> int:
     core = await start_core(config, data_dir, create_key=demo)
     # The loop must outlive the window: closing it is ours to handle, not Qt's to quit on.
     app.setQuitOnLastWindowClosed(False)

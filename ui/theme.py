@@ -46,6 +46,10 @@ QLabel {{ color: {self.text}; font-size: 36px; }}
 QLabel#title {{ font-size: 56px; font-weight: 600; }}
 QLabel#banner {{ color: {self.banner_text}; background: {self.banner}; padding: 16px; }}
 QLabel#cabin {{ font-size: 32px; color: {self.muted_text}; }}
+QLabel#doctor_name {{ font-size: 52px; font-weight: 600; }}
+QLabel#doctor_specialty {{ font-size: 36px; color: {self.muted_text}; }}
+QLabel#link_state {{ color: {self.banner_text}; background: {self.banner}; padding: 16px; }}
+QLabel#remote_video, QLabel#local_video {{ color: {self.muted_text}; }}
 QPushButton {{
     min-height: 120px; min-width: 160px; font-size: 40px; border-radius: 16px;
     padding: 0 24px; color: {self.button_text}; background: {self.button};
@@ -55,7 +59,7 @@ QPushButton:disabled {{ border-style: dashed; }}
 QPushButton#primary, QPushButton[emphasis="true"] {{
     color: {self.primary_text}; background: {self.primary}; border-color: {self.primary};
 }}
-QPushButton#key {{ min-width: 120px; font-size: 44px; padding: 0 4px; }}
+QPushButton#key {{ min-width: 106px; font-size: 44px; padding: 0 4px; }}
 QPushButton#toolbar {{ min-width: 120px; font-size: 32px; }}
 QLineEdit {{
     font-size: 44px; min-height: 110px; padding: 0 16px; color: {self.field_text};

@@ -187,7 +187,11 @@ export class VitalsPanel {
       values.append(
         h("div", { class: `vital-line flag-line-${flag}` },
           label,
-          h("span", { class: "vital-value", data: { vital: field, flag }, text: formatVital(field, last.value) }),
+          h("span", {
+            class: "vital-value",
+            data: { vital: field, flag, count: String(allSeries[index].length) },
+            text: formatVital(field, last.value),
+          }),
           h("span", { class: "vital-unit", text: t(range.unit) }),
           flagElement(flag),
           h("span", { class: "vital-range", text: t("vitals.range", {

@@ -42,8 +42,14 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         assert names[:3] == ["idle-en", "idle-fr", "welcome"]
         assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
         assert {"still-there", "distress", "assistant-wrong-pin", "assistant-devices"} <= set(names)
-        shots = sorted(out.glob("*.png"))
+        shots = sorted(out.glob("[0-9]*.png"))  # the cabin's; the doctor's are console-*.png
         assert len(shots) == len(names)
+        assert {"call-doctor", "call", "call-request", "closing"} <= set(names)
+        console = {p.name for p in out.glob("console-*.png")}
+        assert {"console-call.png", "console-vitals.png", "console-prescription.png"} <= console
+        doctor = json.loads((out / "doctor.json").read_text(encoding="utf-8"))
+        assert doctor["prescription_delivered"] is True
+        assert doctor["video"]["width"] == 640
         digest = {p.name[3:-4]: hashlib.sha256(p.read_bytes()).hexdigest() for p in shots}
         # After a session, the screen is the very one the next patient finds: nothing left over.
         assert digest.pop("idle-after") == digest.pop("idle-again")

@@ -258,24 +258,39 @@
 <context>
     <name>CallPage</name>
     <message>
-        <location filename="../call_page.py" line="43"/>
+        <location filename="../call_page.py" line="96"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="46"/>
+        <location filename="../call_page.py" line="103"/>
         <source>The doctor&apos;s image will appear here.</source>
         <translation>L’image du médecin va apparaître ici.</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="49"/>
+        <location filename="../call_page.py" line="104"/>
         <source>Your image</source>
         <translation>Votre image</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="55"/>
+        <location filename="../call_page.py" line="120"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="130"/>
+        <source>%1 will see you. Connecting…</source>
+        <translation>%1 va vous recevoir. Connexion en cours…</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="134"/>
+        <source>Connecting to the doctor…</source>
+        <translation>Connexion avec le médecin…</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="137"/>
+        <source>The connection is interrupted. Stay seated: the call comes back by itself.</source>
+        <translation>La connexion est coupée. Restez assis : l’appel va reprendre tout seul.</translation>
     </message>
 </context>
 <context>
@@ -393,80 +408,80 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="255"/>
+        <location filename="../kiosk_window.py" line="315"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="328"/>
+        <location filename="../kiosk_window.py" line="388"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="329"/>
+        <location filename="../kiosk_window.py" line="389"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="331"/>
+        <location filename="../kiosk_window.py" line="391"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="332"/>
-        <location filename="../kiosk_window.py" line="493"/>
+        <location filename="../kiosk_window.py" line="392"/>
+        <location filename="../kiosk_window.py" line="562"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="342"/>
+        <location filename="../kiosk_window.py" line="402"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="344"/>
+        <location filename="../kiosk_window.py" line="404"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="348"/>
-        <location filename="../kiosk_window.py" line="448"/>
+        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="510"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="349"/>
-        <location filename="../kiosk_window.py" line="412"/>
+        <location filename="../kiosk_window.py" line="409"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="369"/>
+        <location filename="../kiosk_window.py" line="429"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="371"/>
+        <location filename="../kiosk_window.py" line="431"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="376"/>
+        <location filename="../kiosk_window.py" line="436"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="377"/>
+        <location filename="../kiosk_window.py" line="437"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="395"/>
+        <location filename="../kiosk_window.py" line="455"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="399"/>
+        <location filename="../kiosk_window.py" line="459"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -474,97 +489,105 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="402"/>
+        <location filename="../kiosk_window.py" line="462"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="410"/>
+        <location filename="../kiosk_window.py" line="470"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="411"/>
+        <location filename="../kiosk_window.py" line="471"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="443"/>
+        <location filename="../kiosk_window.py" line="505"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="444"/>
+        <location filename="../kiosk_window.py" line="506"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
+    <message numerus="yes">
+        <location filename="../kiosk_window.py" line="521"/>
+        <source>The doctor sent you a prescription of %n medicine(s).</source>
+        <translation>
+            <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
+            <numerusform>Le médecin vous a prescrit %n médicaments.</numerusform>
+        </translation>
+    </message>
     <message>
-        <location filename="../kiosk_window.py" line="458"/>
+        <location filename="../kiosk_window.py" line="527"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="463"/>
+        <location filename="../kiosk_window.py" line="532"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="465"/>
+        <location filename="../kiosk_window.py" line="534"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="474"/>
+        <location filename="../kiosk_window.py" line="543"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="475"/>
+        <location filename="../kiosk_window.py" line="544"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="477"/>
+        <location filename="../kiosk_window.py" line="546"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="478"/>
+        <location filename="../kiosk_window.py" line="547"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="479"/>
+        <location filename="../kiosk_window.py" line="548"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="486"/>
+        <location filename="../kiosk_window.py" line="555"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="488"/>
+        <location filename="../kiosk_window.py" line="557"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="492"/>
+        <location filename="../kiosk_window.py" line="561"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="509"/>
+        <location filename="../kiosk_window.py" line="578"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="526"/>
+        <location filename="../kiosk_window.py" line="595"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="506"/>
+        <location filename="../kiosk_window.py" line="575"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -572,39 +595,39 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="245"/>
-        <location filename="../kiosk_window.py" line="267"/>
+        <location filename="../kiosk_window.py" line="305"/>
+        <location filename="../kiosk_window.py" line="327"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="245"/>
-        <location filename="../kiosk_window.py" line="267"/>
+        <location filename="../kiosk_window.py" line="305"/>
+        <location filename="../kiosk_window.py" line="327"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="246"/>
+        <location filename="../kiosk_window.py" line="306"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="511"/>
+        <location filename="../kiosk_window.py" line="580"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="522"/>
+        <location filename="../kiosk_window.py" line="591"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="523"/>
+        <location filename="../kiosk_window.py" line="592"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="525"/>
+        <location filename="../kiosk_window.py" line="594"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>

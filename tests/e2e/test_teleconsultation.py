@@ -1,0 +1,109 @@
+"""A whole teleconsultation, end to end: the doctor in headless Chromium, the hub, the cabin
+core with its simulated instruments and synthetic camera, real WebRTC between them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.events import CallLink, PrescriptionReceived
+from kiosk.session_states import SessionState
+from kiosk.store import Store
+from simulators.doctor import DEMO_PRESCRIPTION
+from tests.e2e.rig import IN_OWN_NETNS, is_blank, set_loopback, teleconsultation, until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with teleconsultation(tmp_path) as c:
+            cabin, doctor = c.cabin, c.doctor
+            cabin.measure_when_asked()
+            prescriptions: list[PrescriptionReceived] = []
+            cabin.core.bus.subscribe(PrescriptionReceived, prescriptions.append)
+            consultation_id = await cabin.to_waiting_room()
+
+            assert await doctor.wait_for_patient() == consultation_id
+            await doctor.shot("e2e-waiting")
+            await doctor.accept(consultation_id)
+            probe = await doctor.wait_for_video()
+            assert (probe.width, probe.height) == (640, 480)
+            assert not probe.blank
+            await until(lambda: cabin.first_frame_at is not None, 20, "the doctor's video")
+            assert not is_blank(cabin.frames[-1])
+            await until(lambda: cabin.link is CallLink.CONNECTED, 10, "the call connected")
+            await doctor.wait_link("connected")
+
+            assert await doctor.count("systolic_mmhg") == 0  # none before the call
+            await doctor.request("blood_pressure")
+            systolic = await doctor.wait_vital("systolic_mmhg")
+            assert systolic.strip()[0].isdigit()
+            assert await doctor.count("diastolic_mmhg") == 1
+            await doctor.shot("e2e-vitals")
+
+            number = await doctor.prescribe(DEMO_PRESCRIPTION)
+            await doctor.wait_delivered()
+            await until(lambda: bool(prescriptions), 10, "the prescription in the cabin")
+            assert prescriptions[0].prescription_id == number
+            assert prescriptions[0].lines == len(DEMO_PRESCRIPTION)
+            stored = await cabin.core.store.run(Store.prescriptions, consultation_id)
+            assert len(stored) == 1
+
+            await doctor.hang_up()
+            await until(
+                lambda: cabin.core.session.state is SessionState.CLOSING, 10, "the call to end"
+            )
+            assert cabin.link is CallLink.ENDED
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(
+    not IN_OWN_NETNS, reason="cuts the network: needs the suite's own namespace (./cabin test)"
+)
+def test_a_network_cut_mid_call_heals_by_itself_and_loses_no_reading(tmp_path: Path) -> None:
+    """Loopback down for 12 s (longer than the 10 s after which the cabin starts a new peer
+    connection): both sides say "reconnecting", a temperature taken during the cut reaches the
+    doctor once the network is back, and nobody touches anything."""
+
+    async def scenario() -> None:
+        async with teleconsultation(tmp_path) as c:
+            cabin, doctor = c.cabin, c.doctor
+            consultation_id = await cabin.to_waiting_room()
+            await doctor.wait_for_patient(consultation_id)
+            await doctor.accept(consultation_id)
+            await doctor.wait_for_video()
+            await until(lambda: cabin.link is CallLink.CONNECTED, 10, "the call connected")
+
+            cut_at = time.monotonic()
+            set_loopback(False)
+            try:
+                await until(
+                    lambda: cabin.link is CallLink.RECONNECTING, 8, "the cabin to say reconnecting"
+                )
+                await doctor.wait_link("reconnecting", timeout_s=8)
+                await doctor.shot("e2e-reconnecting")
+                async for _update in cabin.core.measurements.measure("thermo-1", timeout_s=30):
+                    pass  # the thermometer is on the virtual radio, not on the network
+                await asyncio.sleep(max(0.0, 12 - (time.monotonic() - cut_at)))
+            finally:
+                set_loopback(True)
+            healed = await until(
+                lambda: cabin.link is CallLink.CONNECTED, 60, "the call to come back"
+            )
+            await doctor.wait_link("connected", timeout_s=30)
+            await doctor.wait_vital("temperature_c", after=0, timeout_s=30)
+            frames_before = len(cabin.frames)
+            await doctor.wait_for_video()
+            await doctor.shot("e2e-healed")
+            print(f"call healed {healed:.1f} s after the network came back")
+            assert cabin.core.session.state is SessionState.CALL
+            assert frames_before > 0
+            call = cabin.core.teleconsultation
+            assert call is not None and call.in_call
+
+    asyncio.run(scenario())
