@@ -28,6 +28,7 @@ from kiosk.session_states import (
     Overlay,
     SessionState,
 )
+from kiosk.visit_reasons import VisitReason
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class PatientContext:
     consultation_id: str | None = None
     language: str | None = None
     consent_given: bool = False
+    reason: VisitReason | None = None
     readings: list[Reading] = field(default_factory=list)
 
     def wipe(self) -> None:
@@ -142,6 +144,12 @@ class Session:
         self._context.consent_given = True
         self._context.patient_id = patient_id
         self._context.consultation_id = consultation_id
+        self._activity()
+
+    def set_reason(self, reason: VisitReason) -> None:
+        """Why the patient comes, chosen before the waiting room."""
+        self._require(SessionState.VITALS, "give a reason")
+        self._context.reason = reason
         self._activity()
 
     def add_reading(self, reading: Reading) -> None:

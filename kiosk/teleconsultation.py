@@ -39,6 +39,7 @@ from kiosk.hub_link import HubLink, HubLinkState
 from kiosk.session import Session
 from kiosk.session_states import SessionState
 from kiosk.store import AsyncStore, Store
+from kiosk.visit_reasons import for_the_doctor
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class Teleconsultation:
                 birth_date=patient.birth_date,
                 sex=wire.Sex(patient.sex.value),
             ),
+            reason=for_the_doctor(context.reason),
             age_years=min(age_on(patient.birth_date, today), 130),
             vitals=[vital_of(r) for r in context.readings][-32:],
         )

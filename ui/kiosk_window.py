@@ -17,6 +17,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
 from PySide6.QtGui import QCloseEvent, QImage, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -40,6 +41,7 @@ from kiosk.events import (
     SessionStateChanged,
 )
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
+from kiosk.visit_reasons import VisitReason
 from ui.assistant_panel import AssistantPanel, PinPage
 from ui.call_page import CallPage
 from ui.i18n import qm_file
@@ -118,6 +120,7 @@ class KioskWindow(QWidget):
         self._content = QVBoxLayout()
         self._lay_out(self._toolbar(speaker is not None))
         self._pin_requested = False
+        self._asking_reason = False  # the vitals are done: why does the patient come?
         self._queue: QueueStatus | None = None  # what the hub says of the waiting room
         self._requested: ReadingKind | None = None  # the doctor's request during the call
         self._print: PrintProgress | None = None
@@ -214,6 +217,7 @@ class KioskWindow(QWidget):
         self._pin_requested = False  # a PIN typed for another screen is not carried over
         if event.state is not event.previous:  # what a screen showed stays with that screen
             self._queue = self._print = self._requested = None
+            self._asking_reason = False
             if event.state is SessionState.CALL:
                 self._link = CallLink.CONNECTING
         if event.end_reason is not None or event.state is SessionState.IDLE:
@@ -439,14 +443,51 @@ class KioskWindow(QWidget):
         )
 
     def _vitals(self) -> QWidget:
+        if self._asking_reason:
+            return self._reason()
         return VitalsPage(
             self._core,
             self._intents,
-            lambda: self._core.session.advance(SessionState.WAITING_ROOM),
+            self._ask_reason,
             self._abandon,
             self._theme,
             say=self._say,
         )
+
+    def _ask_reason(self) -> None:
+        self._asking_reason = True
+        self.show_state()
+
+    def _reason(self) -> QWidget:
+        """Why the patient comes today: six large choices, told to the doctor in the queue."""
+        labels = {
+            VisitReason.FEVER: self.tr("Fever"),
+            VisitReason.COUGH_COLD: self.tr("Cough, cold or sore throat"),
+            VisitReason.PAIN: self.tr("Pain"),
+            VisitReason.SKIN: self.tr("Skin problem"),
+            VisitReason.RENEWAL: self.tr("Renew a prescription"),
+            VisitReason.OTHER: self.tr("Something else"),
+        }
+        choices = QWidget()
+        grid = QGridLayout(choices)
+        grid.setSpacing(16)
+        for index, (reason, label) in enumerate(labels.items()):
+            button = QPushButton(label)
+            button.setObjectName(f"reason_{reason.value}")
+            button.clicked.connect(lambda _=False, r=reason: self._chose_reason(r))
+            grid.addWidget(button, index // 2, index % 2)
+        return self._page_of(
+            self.tr("Why do you come today?"),
+            self.tr("Touch the answer closest to it. You will tell the doctor more."),
+            [],
+            extra=choices,
+        )
+
+    def _chose_reason(self, reason: VisitReason) -> None:
+        session = self._core.session
+        session.set_reason(reason)
+        self._asking_reason = False
+        session.advance(SessionState.WAITING_ROOM)
 
     def _waiting_room(self) -> QWidget:
         lines = []

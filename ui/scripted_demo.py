@@ -204,6 +204,9 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
         raise DemoFailed("consent did not open a consultation")
     await _measure_everything(s)
     s.tap("finish")
+    await s.until_button("reason_cough_cold")
+    await s.shot("reason")
+    s.tap("reason_cough_cold")
     await s.until(SessionState.WAITING_ROOM)
     await _until_text(s, "queue", "1")  # the hub says the patient is next
     await s.shot("waiting-room")

@@ -18,6 +18,7 @@ from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey, Store
+from kiosk.visit_reasons import VisitReason
 from simulators.ble.instruments import BleBloodPressureSimulator
 from simulators.cabin import SimulatedCabin
 from simulators.faults import Fault
@@ -124,8 +125,12 @@ def test_a_whole_journey_by_taps(
             assert "mmHg" in summary and "Oxygène" in summary and "Température" not in summary
             f.shot("vitals-done")
             await f.tap("finish")
+            assert session.state is S.VITALS  # first: why the patient comes
+            f.shot("reason")
+            await f.tap("reason_fever")
             assert session.state is S.WAITING_ROOM
-            # --- the doctor's part (the hub comes later), then the patient's last taps ------
+            assert session.context.reason is VisitReason.FEVER
+            # --- the doctor's part (tests/e2e plays it with the hub), then the last taps ----
             session.advance(S.CALL)
             session.advance(S.CLOSING)
             await asyncio.sleep(0)

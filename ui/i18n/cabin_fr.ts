@@ -408,80 +408,120 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="315"/>
+        <location filename="../kiosk_window.py" line="319"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="388"/>
+        <location filename="../kiosk_window.py" line="392"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="389"/>
+        <location filename="../kiosk_window.py" line="393"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="391"/>
+        <location filename="../kiosk_window.py" line="395"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="392"/>
-        <location filename="../kiosk_window.py" line="562"/>
+        <location filename="../kiosk_window.py" line="396"/>
+        <location filename="../kiosk_window.py" line="603"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="402"/>
+        <location filename="../kiosk_window.py" line="406"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="404"/>
+        <location filename="../kiosk_window.py" line="408"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="408"/>
-        <location filename="../kiosk_window.py" line="510"/>
+        <location filename="../kiosk_window.py" line="412"/>
+        <location filename="../kiosk_window.py" line="551"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="409"/>
-        <location filename="../kiosk_window.py" line="472"/>
+        <location filename="../kiosk_window.py" line="413"/>
+        <location filename="../kiosk_window.py" line="513"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="429"/>
+        <location filename="../kiosk_window.py" line="433"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="431"/>
+        <location filename="../kiosk_window.py" line="435"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="436"/>
+        <location filename="../kiosk_window.py" line="440"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="437"/>
+        <location filename="../kiosk_window.py" line="441"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="455"/>
+        <location filename="../kiosk_window.py" line="464"/>
+        <source>Fever</source>
+        <translation>Fièvre</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="465"/>
+        <source>Cough, cold or sore throat</source>
+        <translation>Toux, rhume ou mal de gorge</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="466"/>
+        <source>Pain</source>
+        <translation>Douleur</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="467"/>
+        <source>Skin problem</source>
+        <translation>Problème de peau</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="468"/>
+        <source>Renew a prescription</source>
+        <translation>Renouveler une ordonnance</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="469"/>
+        <source>Something else</source>
+        <translation>Autre chose</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="480"/>
+        <source>Why do you come today?</source>
+        <translation>Pourquoi venez-vous aujourd’hui ?</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="481"/>
+        <source>Touch the answer closest to it. You will tell the doctor more.</source>
+        <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="496"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="459"/>
+        <location filename="../kiosk_window.py" line="500"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -489,32 +529,32 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="462"/>
+        <location filename="../kiosk_window.py" line="503"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="470"/>
+        <location filename="../kiosk_window.py" line="511"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="471"/>
+        <location filename="../kiosk_window.py" line="512"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="505"/>
+        <location filename="../kiosk_window.py" line="546"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="506"/>
+        <location filename="../kiosk_window.py" line="547"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="521"/>
+        <location filename="../kiosk_window.py" line="562"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -522,72 +562,72 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="527"/>
+        <location filename="../kiosk_window.py" line="568"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="532"/>
+        <location filename="../kiosk_window.py" line="573"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="534"/>
+        <location filename="../kiosk_window.py" line="575"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="543"/>
+        <location filename="../kiosk_window.py" line="584"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="544"/>
+        <location filename="../kiosk_window.py" line="585"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="546"/>
+        <location filename="../kiosk_window.py" line="587"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="588"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="548"/>
+        <location filename="../kiosk_window.py" line="589"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="555"/>
+        <location filename="../kiosk_window.py" line="596"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="557"/>
+        <location filename="../kiosk_window.py" line="598"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="561"/>
+        <location filename="../kiosk_window.py" line="602"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="578"/>
+        <location filename="../kiosk_window.py" line="619"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="595"/>
+        <location filename="../kiosk_window.py" line="636"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="575"/>
+        <location filename="../kiosk_window.py" line="616"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -595,39 +635,39 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="305"/>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="309"/>
+        <location filename="../kiosk_window.py" line="331"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="305"/>
-        <location filename="../kiosk_window.py" line="327"/>
+        <location filename="../kiosk_window.py" line="309"/>
+        <location filename="../kiosk_window.py" line="331"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="306"/>
+        <location filename="../kiosk_window.py" line="310"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="580"/>
+        <location filename="../kiosk_window.py" line="621"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="591"/>
+        <location filename="../kiosk_window.py" line="632"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="592"/>
+        <location filename="../kiosk_window.py" line="633"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="594"/>
+        <location filename="../kiosk_window.py" line="635"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
