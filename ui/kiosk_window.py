@@ -471,11 +471,12 @@ class KioskWindow(QWidget):
         choices = QWidget()
         grid = QGridLayout(choices)
         grid.setSpacing(16)
+        columns = 2 if self.width() > self.height() else 1  # each label on one line
         for index, (reason, label) in enumerate(labels.items()):
             button = QPushButton(label)
             button.setObjectName(f"reason_{reason.value}")
             button.clicked.connect(lambda _=False, r=reason: self._chose_reason(r))
-            grid.addWidget(button, index // 2, index % 2)
+            grid.addWidget(button, index // columns, index % columns)
         return self._page_of(
             self.tr("Why do you come today?"),
             self.tr("Touch the answer closest to it. You will tell the doctor more."),
