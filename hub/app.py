@@ -165,6 +165,7 @@ async def _serve(
         audit=audit,
         offline_grace_s=config.cabin_offline_grace_s,
         refresh_s=config.waiting_room_refresh_s,
+        prescription_retry_s=config.prescription_retry_s,
     )
     sock = _bind(config)
     port = int(sock.getsockname()[1])

@@ -71,6 +71,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     cabin_hello_timeout_s: PositiveSeconds = 5
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     waiting_room_refresh_s: PositiveSeconds = 30
+    prescription_retry_s: PositiveSeconds = 30
+    """A prescription its (connected) cabin has not acknowledged is sent again this often."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
 

@@ -4,6 +4,7 @@ and the console's own files."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import mimetypes
 from pathlib import Path
@@ -62,8 +63,15 @@ def _json(value: object, status: int = 200) -> web.Response:
     )
 
 
-def _too_many(retry_after_s: int) -> web.Response:
-    response = json_error(429, _TOO_MANY, retry_after_s=retry_after_s)
+class TooManyReason(enum.StrEnum):
+    """Why a login is refused with 429: the account is locked, or the address tried too often."""
+
+    LOCKED = "locked"
+    RATE_LIMITED = "rate_limited"
+
+
+def _too_many(reason: TooManyReason, retry_after_s: int) -> web.Response:
+    response = json_error(429, _TOO_MANY, reason=reason.value, retry_after_s=retry_after_s)
     response.headers["Retry-After"] = str(retry_after_s)
     return response
 
@@ -87,7 +95,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     retry_after = services.login_limit.attempt(address)
     if retry_after is not None:
         log.warning("hub.login_rate_limited address=%s", address)
-        return _too_many(int(retry_after))
+        return _too_many(TooManyReason.RATE_LIMITED, int(retry_after))
     if request.content_type != "application/json":
         return json_error(415, "send JSON (Content-Type: application/json)")
     try:
@@ -103,7 +111,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     outcome = await services.passwords.check(username, body.password)
     if outcome.result is LoginResult.LOCKED:
         log.warning("hub.login_locked address=%s", address)
-        return _too_many(outcome.retry_after_s or 1)
+        return _too_many(TooManyReason.LOCKED, outcome.retry_after_s or 1)
     if outcome.result is not LoginResult.ACCEPTED or outcome.doctor is None:
         log.warning("hub.login_refused address=%s", address)
         return json_error(401, _WRONG_CREDENTIALS)

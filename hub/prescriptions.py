@@ -224,6 +224,7 @@ async def issue_prescription(
             lines=tuple(prescription.lines),
             key_id=prescription.key_id,
             signature=prescription.signature,
+            msg_id=prescription.msg_id,
         )
     )
     log.info(
@@ -236,9 +237,10 @@ async def issue_prescription(
 
 
 def prescription_from_record(record: PrescriptionRecord) -> wire.PrescriptionMessage:
-    """The signed message again, from what was stored (to verify it, or send it again)."""
+    """The signed message again, from what was stored (to verify it, or send it again): under
+    the id it was first sent with, which the cabin's Ack names."""
     return wire.PrescriptionMessage(
-        msg_id=new_msg_id(),
+        msg_id=record.msg_id,
         prescription_id=record.prescription_id,
         consultation_id=record.consultation_id,
         issued_at=record.issued_at,

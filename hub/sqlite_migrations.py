@@ -95,4 +95,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX audit_by_consultation ON audit_log(consultation_id, id)",
     ),
+    # 2: the delivery of prescriptions to their cabin. `msg_id` is the id the prescription is
+    # sent under (every time: the cabin's Ack names it); `delivered_at` is when the cabin
+    # acknowledged it. Those issued before are not known to have arrived: they count as not
+    # delivered, under an id made from their number.
+    (
+        "ALTER TABLE prescriptions ADD COLUMN msg_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE prescriptions ADD COLUMN delivered_at TEXT",
+        "UPDATE prescriptions SET msg_id = 'hub-' || prescription_id",
+        "CREATE UNIQUE INDEX prescriptions_by_msg_id ON prescriptions(msg_id)",
+        "CREATE INDEX prescriptions_undelivered ON prescriptions(issued_at)"
+        " WHERE delivered_at IS NULL",
+    ),
 )

@@ -34,6 +34,7 @@ from hub.storage import (
     PrescriptionRecord,
     ReadingRecord,
     SessionRecord,
+    UndeliveredPrescription,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,13 @@ _SELECT_CONSULTATION = (
 )
 _SELECT_PRESCRIPTION = (
     "SELECT prescription_id, consultation_id, doctor, issued_at, prescriber, lines, key_id,"
-    " signature FROM prescriptions"
+    " signature, msg_id, delivered_at FROM prescriptions"
+)
+_SELECT_UNDELIVERED = (
+    "SELECT p.prescription_id, p.consultation_id, p.doctor, p.issued_at, p.prescriber, p.lines,"
+    " p.key_id, p.signature, p.msg_id, p.delivered_at, c.cabin_id FROM prescriptions AS p"
+    " JOIN consultations AS c ON c.consultation_id = p.consultation_id"
+    " WHERE p.delivered_at IS NULL AND p.issued_at >= ?"
 )
 
 
@@ -418,12 +425,15 @@ class _Database:
             lines=_LINES.decode(row[5]),
             key_id=row[6],
             signature=row[7],
+            msg_id=row[8],
+            delivered_at=_opt_dt(row[9]),
         )
 
     def add_prescription(self, prescription: PrescriptionRecord) -> None:
         self._db.execute(
             "INSERT INTO prescriptions (prescription_id, consultation_id, doctor, issued_at,"
-            " prescriber, lines, key_id, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " prescriber, lines, key_id, signature, msg_id, delivered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 prescription.prescription_id,
                 prescription.consultation_id,
@@ -433,6 +443,8 @@ class _Database:
                 _json(prescription.lines),
                 prescription.key_id,
                 prescription.signature,
+                prescription.msg_id,
+                None if prescription.delivered_at is None else _ts(prescription.delivered_at),
             ),
         )
 
@@ -449,6 +461,31 @@ class _Database:
             (consultation_id,),
         )
         return [self._prescription(row) for row in rows]
+
+    def undelivered_prescriptions(
+        self, since: datetime, cabin_id: str | None, limit: int
+    ) -> list[UndeliveredPrescription]:
+        query, parameters = _SELECT_UNDELIVERED, [_ts(since)]
+        if cabin_id is not None:
+            query += " AND c.cabin_id = ?"
+            parameters.append(cabin_id)
+        rows = self._db.execute(
+            query + " ORDER BY p.issued_at, p.prescription_id LIMIT ?", (*parameters, limit)
+        )
+        return [UndeliveredPrescription(self._prescription(row), row[10]) for row in rows]
+
+    def mark_prescription_delivered(
+        self, msg_id: str, cabin_id: str, at: datetime
+    ) -> PrescriptionRecord | None:
+        rows = self._db.execute(
+            "UPDATE prescriptions SET delivered_at = ?"
+            " WHERE msg_id = ? AND delivered_at IS NULL AND consultation_id IN"
+            " (SELECT consultation_id FROM consultations WHERE cabin_id = ?)"
+            " RETURNING prescription_id, consultation_id, doctor, issued_at, prescriber, lines,"
+            " key_id, signature, msg_id, delivered_at",
+            (_ts(at), msg_id, cabin_id),
+        ).fetchall()
+        return self._prescription(rows[0]) if rows else None
 
     # records
 
@@ -631,6 +668,16 @@ class SqliteStorage:
 
     async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]:
         return await self._run(_Database.prescriptions, consultation_id)
+
+    async def undelivered_prescriptions(
+        self, *, since: datetime, cabin_id: str | None = None, limit: int = 1000
+    ) -> list[UndeliveredPrescription]:
+        return await self._run(_Database.undelivered_prescriptions, since, cabin_id, limit)
+
+    async def mark_prescription_delivered(
+        self, msg_id: str, *, cabin_id: str, at: datetime
+    ) -> PrescriptionRecord | None:
+        return await self._run(_Database.mark_prescription_delivered, msg_id, cabin_id, at)
 
     async def add_record(self, record: ConsultationRecordUpload) -> bool:
         return await self._run(_Database.add_record, record)

@@ -108,6 +108,18 @@ class PrescriptionRecord:
     lines: tuple[wire.PrescriptionLine, ...]
     key_id: str
     signature: str
+    msg_id: str
+    """The id it is sent to the cabin under, every time (not signed): the cabin's Ack names it."""
+    delivered_at: datetime | None = None
+    """When the cabin acknowledged it; None until then."""
+
+
+@dataclass(frozen=True, slots=True)
+class UndeliveredPrescription:
+    """A prescription its cabin has not acknowledged yet, and that cabin."""
+
+    prescription: PrescriptionRecord
+    cabin_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +241,20 @@ class Storage(Protocol):
     async def prescription(self, prescription_id: str) -> PrescriptionRecord | None: ...
 
     async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]: ...
+
+    async def undelivered_prescriptions(
+        self, *, since: datetime, cabin_id: str | None = None, limit: int = 1000
+    ) -> list[UndeliveredPrescription]:
+        """The prescriptions issued at `since` or later that their cabin has not acknowledged,
+        oldest first; only those of `cabin_id`'s consultations when it is given."""
+        ...
+
+    async def mark_prescription_delivered(
+        self, msg_id: str, *, cabin_id: str, at: datetime
+    ) -> PrescriptionRecord | None:
+        """`cabin_id` acknowledged the message `msg_id`: if it is one of its consultations'
+        prescriptions not yet delivered, record the delivery `at` and return it; else None."""
+        ...
 
     # consultation records (FHIR) from cabins
     async def add_record(self, record: ConsultationRecordUpload) -> bool:

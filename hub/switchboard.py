@@ -3,7 +3,8 @@
 It holds the live state (the waiting room, the calls, who is connected) and routes by
 identity: a consultation leads to its cabin id and to its doctor's username, and from there to
 whatever connections they have now. A cabin or a console that reconnects is brought up to date
-(its place in the queue, its call, the offer it missed) and the call goes on.
+(its place in the queue, its call, the offer it missed, the prescriptions it has not acknowledged)
+and the call goes on. A prescription goes to its cabin again and again until the cabin's `Ack`.
 
 Every method runs on the event loop; the state changes between two awaits are atomic, which is
 what makes a take safe when two doctors click at once. Log lines name consultations, cabins and
@@ -16,6 +17,9 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
 
 import msgspec
 
@@ -28,7 +32,7 @@ from hub.errors import StorageError
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
-from hub.prescriptions import PrescriptionSigner, issue_prescription
+from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
 from hub.storage import (
     ActorKind,
     ConsultationRecord,
@@ -45,6 +49,10 @@ log = logging.getLogger(__name__)
 
 _ALERTS_KEPT = 1000
 _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
+REDELIVERY_WINDOW = timedelta(days=7)
+"""A prescription its cabin has not acknowledged is sent again this long after it was issued."""
+_REDELIVERED_PER_CABIN = 100
+_REDELIVERED_PER_ROUND = 1000
 
 
 class Switchboard:
@@ -58,6 +66,7 @@ class Switchboard:
         audit: AuditLog,
         offline_grace_s: float,
         refresh_s: float,
+        prescription_retry_s: float,
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -68,26 +77,32 @@ class Switchboard:
         self._audit = audit
         self._offline_grace_s = offline_grace_s
         self._refresh_s = refresh_s
+        self._prescription_retry_s = prescription_retry_s
         self._cabins: dict[str, Peer] = {}
         self._consoles: dict[str, set[Peer]] = {}
         self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
         self._sent_positions: dict[str, int] = {}
         self._alerts: OrderedDict[str, str] = OrderedDict()
+        self._prescriptions_sent: dict[str, float] = {}
+        """Undelivered prescriptions by id: when (loop time) each was last sent to its cabin."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._redeliverer: asyncio.Task[None] | None = None
 
     # --- lifetime ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._refresher = asyncio.get_running_loop().create_task(
-            self._refresh(), name="hub-waiting-room-refresh"
+        loop = asyncio.get_running_loop()
+        self._refresher = loop.create_task(self._refresh(), name="hub-waiting-room-refresh")
+        self._redeliverer = loop.create_task(
+            self._redeliver_periodically(), name="hub-prescription-redelivery"
         )
 
     async def stop(self) -> None:
         for handle in self._away.values():
             handle.cancel()
         self._away.clear()
-        tasks = [t for t in (self._refresher, *self._tasks) if t is not None]
+        tasks = [t for t in (self._refresher, self._redeliverer, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -103,6 +118,16 @@ class Switchboard:
 
     def is_cabin_online(self, cabin_id: str) -> bool:
         return cabin_id in self._cabins
+
+    def waiting_entries(self) -> list[wire.WaitingEntry]:
+        """The waiting room as the consoles see it."""
+        return self.room.entries(cabin_online=self.is_cabin_online)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` as a task the switchboard owns (cancelled when it stops)."""
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def has_console(self, doctor: str) -> bool:
         return bool(self._consoles.get(doctor))
@@ -134,6 +159,9 @@ class Switchboard:
                 self._send_position(peer, patient.consultation_id, place)
         for call in self.calls.of_cabin(cabin_id):
             peer.send(self._fresh(call.cabin_accept, cabin_id))
+        if previous is None and self.room.of_cabin(cabin_id):
+            self._broadcast_room()  # back online
+        self._spawn(self._redeliver(cabin_id), f"hub-prescriptions-to-{cabin_id}")
 
     def cabin_disconnected(self, peer: Peer) -> None:
         cabin_id = peer.identity
@@ -141,6 +169,8 @@ class Switchboard:
             return
         del self._cabins[cabin_id]
         log.info("hub.cabin_disconnected cabin=%s", cabin_id)
+        if self.room.of_cabin(cabin_id):
+            self._broadcast_room()  # offline: the consoles say so, and do not offer to take
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
             self._schedule_away(PeerKind.CABIN, cabin_id)
 
@@ -150,7 +180,7 @@ class Switchboard:
         self._cancel_away(PeerKind.CONSOLE, doctor)
         log.info("hub.console_connected doctor=%s", doctor)
         peer.send(self._welcome())
-        peer.send(wire.WaitingRoom(msg_id=new_msg_id(), entries=self.room.entries()))
+        peer.send(wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries()))
         call = self.calls.of_doctor(doctor)
         if call is not None:
             peer.send(self._fresh(call.console_accept, doctor))
@@ -161,6 +191,10 @@ class Switchboard:
                     call.consultation_id,
                     doctor,
                 )
+            self._spawn(
+                self._prescriptions_to_console(peer, call.consultation_id),
+                f"hub-prescriptions-to-{doctor}",
+            )
 
     def console_disconnected(self, peer: Peer) -> None:
         doctor = peer.identity
@@ -195,11 +229,7 @@ class Switchboard:
 
     def _spawn_gone(self, kind: PeerKind, who: str) -> None:
         self._away.pop((kind, who), None)
-        task = asyncio.get_running_loop().create_task(
-            self._gone(kind, who), name=f"hub-{kind.value}-gone"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._gone(kind, who), f"hub-{kind.value}-gone")
 
     async def _gone(self, kind: PeerKind, who: str) -> None:
         try:
@@ -265,7 +295,7 @@ class Switchboard:
     def _broadcast_room(self) -> None:
         if not self._consoles:
             return
-        message = wire.WaitingRoom(msg_id=new_msg_id(), entries=self.room.entries())
+        message = wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
         text = wire.encode(message).decode("utf-8")
         for peers in self._consoles.values():
             for peer in peers:
@@ -369,7 +399,7 @@ class Switchboard:
                 )
                 self._ack(peer, message)
             case wire.Ack():
-                pass
+                await self._cabin_ack(peer, message)
             case wire.ErrorMessage():
                 log.info(
                     "hub.peer_refused peer=%s code=%s in_reply_to=%s",
@@ -595,6 +625,102 @@ class Switchboard:
             wire.RecordAck(msg_id=new_msg_id(), record_id=upload.record_id, duplicate=not stored)
         )
 
+    # --- prescriptions on their way to the cabin --------------------------------------------
+
+    def _send_prescription(self, cabin_id: str, prescription: wire.PrescriptionMessage) -> bool:
+        """Send it to its cabin if connected (False if not); it goes again until acknowledged."""
+        if not self._to_cabin(cabin_id, prescription):
+            return False
+        self._prescriptions_sent[prescription.prescription_id] = asyncio.get_running_loop().time()
+        return True
+
+    async def _redeliver(self, cabin_id: str | None = None) -> None:
+        """Send again what a cabin has not acknowledged: everything of `cabin_id` (it has just
+        connected), or, for every connected cabin, what was not sent in the last half period."""
+        try:
+            pending = await self._storage.undelivered_prescriptions(
+                since=self._clock.now() - REDELIVERY_WINDOW,
+                cabin_id=cabin_id,
+                limit=_REDELIVERED_PER_ROUND if cabin_id is None else _REDELIVERED_PER_CABIN,
+            )
+        except StorageError as exc:
+            log.error("hub.storage_failed task=prescription_redelivery error=%s", exc)
+            return
+        now = asyncio.get_running_loop().time()
+        if cabin_id is None:  # forget those delivered (or too old) meanwhile
+            ids = {p.prescription.prescription_id for p in pending}
+            self._prescriptions_sent = {
+                k: v for k, v in self._prescriptions_sent.items() if k in ids
+            }
+        for undelivered in pending:
+            record = undelivered.prescription
+            last = self._prescriptions_sent.get(record.prescription_id)
+            recent = last is not None and now - last < self._prescription_retry_s / 2
+            if cabin_id is None and recent:
+                continue
+            if self._send_prescription(undelivered.cabin_id, prescription_from_record(record)):
+                log.info(
+                    "hub.prescription_resent consultation=%s prescription=%s cabin=%s",
+                    record.consultation_id,
+                    record.prescription_id,
+                    undelivered.cabin_id,
+                )
+
+    async def _redeliver_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._prescription_retry_s)
+            if self._cabins:
+                await self._redeliver()
+
+    async def _cabin_ack(self, peer: Peer, ack: wire.Ack) -> None:
+        """A cabin's Ack: of a prescription, it is now delivered (its doctor is told)."""
+        record = await self._storage.mark_prescription_delivered(
+            ack.ack_of, cabin_id=peer.identity, at=self._clock.now()
+        )
+        if record is None or record.delivered_at is None:
+            return  # not a prescription of this cabin's, or already delivered
+        self._prescriptions_sent.pop(record.prescription_id, None)
+        log.info(
+            "hub.prescription_delivered consultation=%s prescription=%s cabin=%s",
+            record.consultation_id,
+            record.prescription_id,
+            peer.identity,
+        )
+        self._to_doctor(
+            record.doctor,
+            wire.PrescriptionDelivered(
+                msg_id=new_msg_id(),
+                prescription_id=record.prescription_id,
+                consultation_id=record.consultation_id,
+                delivered_at=record.delivered_at,
+            ),
+        )
+        await self._audit.record(
+            "prescription.delivered",
+            actor_kind=ActorKind.CABIN,
+            actor_id=peer.identity,
+            consultation_id=record.consultation_id,
+        )
+
+    async def _prescriptions_to_console(self, peer: Peer, consultation_id: str) -> None:
+        """A console back during a call: the call's prescriptions, and which have arrived."""
+        try:
+            records = await self._storage.prescriptions(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=prescriptions_to_console error=%s", exc)
+            return
+        for record in records:
+            peer.send(prescription_from_record(record))
+            if record.delivered_at is not None:
+                peer.send(
+                    wire.PrescriptionDelivered(
+                        msg_id=new_msg_id(),
+                        prescription_id=record.prescription_id,
+                        consultation_id=record.consultation_id,
+                        delivered_at=record.delivered_at,
+                    )
+                )
+
     # --- from a doctor's console ------------------------------------------------------------
 
     async def on_console_message(self, peer: Peer, message: wire.Message) -> None:
@@ -644,7 +770,8 @@ class Switchboard:
         if self.calls.of_doctor(doctor_name) is not None:
             self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "end your current call first")
             return
-        self.room.take(consultation_id, doctor_name)  # cannot be refused: checked just above
+        # cannot be refused: checked just above
+        self.room.take(consultation_id, doctor_name, doctor.display_name)
         taken_at = self._clock.now()
         try:
             won = await self._storage.mark_taken(consultation_id, doctor=doctor_name, at=taken_at)
@@ -744,7 +871,7 @@ class Switchboard:
         prescription = await issue_prescription(
             self._storage, self._signer, self._clock, draft=draft, doctor=doctor
         )
-        if not self._to_cabin(call.cabin_id, prescription):
+        if not self._send_prescription(call.cabin_id, prescription):
             log.warning(
                 "hub.prescription_not_delivered consultation=%s prescription=%s",
                 draft.consultation_id,

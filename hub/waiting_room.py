@@ -8,6 +8,7 @@ so `take` checks and marks in one step, and of two doctors who click at once exa
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,8 +36,10 @@ class WaitingPatient:
     vitals: list[wire.Vital] = field(default_factory=list)
     taken_by: str | None = None
     """The username of the doctor who took the patient."""
+    taken_by_name: str | None = None
+    """That doctor's display name."""
 
-    def entry(self) -> wire.WaitingEntry:
+    def entry(self, *, cabin_online: bool) -> wire.WaitingEntry:
         return wire.WaitingEntry(
             consultation_id=self.consultation_id,
             cabin_id=self.cabin_id,
@@ -47,6 +50,8 @@ class WaitingPatient:
             sex=self.patient.sex,
             vitals=list(self.vitals[-MAX_VITALS_SHOWN:]),
             taken_by=self.taken_by,
+            taken_by_name=self.taken_by_name,
+            cabin_online=cabin_online,
         )
 
 
@@ -72,21 +77,22 @@ class WaitingRoom:
     def of_cabin(self, cabin_id: str) -> list[WaitingPatient]:
         return [p for p in self._patients.values() if p.cabin_id == cabin_id]
 
-    def take(self, consultation_id: str, doctor: str) -> TakeRefusal | None:
-        """Mark the patient taken by `doctor`; the reason it cannot be, else None."""
+    def take(self, consultation_id: str, doctor: str, doctor_name: str) -> TakeRefusal | None:
+        """Mark the patient taken by `doctor` (a username; `doctor_name` is shown); the reason
+        it cannot be, else None."""
         patient = self._patients.get(consultation_id)
         if patient is None:
             return TakeRefusal.NOT_FOUND
         if patient.taken_by is not None:
             return TakeRefusal.ALREADY_TAKEN
-        patient.taken_by = doctor
+        patient.taken_by, patient.taken_by_name = doctor, doctor_name
         return None
 
     def release(self, consultation_id: str) -> None:
         """Undo a take that could not be completed."""
         patient = self._patients.get(consultation_id)
         if patient is not None:
-            patient.taken_by = None
+            patient.taken_by = patient.taken_by_name = None
 
     def add_vital(self, consultation_id: str, vital: wire.Vital) -> bool:
         patient = self._patients.get(consultation_id)
@@ -104,6 +110,7 @@ class WaitingRoom:
         )
         return {p.consultation_id: place for place, p in enumerate(waiting, start=1)}
 
-    def entries(self) -> list[wire.WaitingEntry]:
+    def entries(self, *, cabin_online: Callable[[str], bool]) -> list[wire.WaitingEntry]:
+        """Every patient by time of arrival; `cabin_online` tells whose cabin is connected."""
         ordered = sorted(self._patients.values(), key=lambda p: (p.joined_at, p.consultation_id))
-        return [p.entry() for p in ordered]
+        return [p.entry(cabin_online=cabin_online(p.cabin_id)) for p in ordered]

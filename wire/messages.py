@@ -282,7 +282,13 @@ class WaitingEntry(_Value, frozen=True):
     sex: Sex = Sex.UNKNOWN
     vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
     taken_by: ShortText | None = None
-    """The doctor who took the patient, while the call is being set up or running."""
+    """The username of the doctor who took the patient (as the console's `Me.username`), while
+    the call is being set up or running: who it is, to compare with."""
+    taken_by_name: ShortText | None = None
+    """That doctor's display name, to show."""
+    cabin_online: bool = True
+    """False while the patient's cabin is disconnected (it keeps its place for a while, but
+    cannot be taken until it is back)."""
 
 
 class PastPrescription(_Value, frozen=True):
@@ -475,6 +481,14 @@ class PrescriptionMessage(_Message, tag="prescription", frozen=True):
     signature: Base64
 
 
+class PrescriptionDelivered(_Message, tag="prescription_delivered", frozen=True):
+    """The cabin has acknowledged the prescription `prescription_id` (it has it, to print)."""
+
+    prescription_id: Id
+    consultation_id: Id
+    delivered_at: UtcDatetime
+
+
 class RecordAck(_Message, tag="record_ack", frozen=True):
     """The hub has stored the record `record_id`; `duplicate` if it already had it."""
 
@@ -609,6 +623,7 @@ HubToConsole: TypeAlias = (
     | AlertMessage
     | AlertAck
     | PrescriptionMessage
+    | PrescriptionDelivered
     | Signaling
 )
 AgentToHub: TypeAlias = AlertAck | Ack
@@ -630,6 +645,7 @@ Message: TypeAlias = (
     | PatientHistory
     | MeasureRequest
     | PrescriptionMessage
+    | PrescriptionDelivered
     | RecordAck
     | AlertAck
     | WaitingRoom

@@ -149,6 +149,9 @@ export class Consultation {
       case "prescription":
         this.prescription.handlePrescription(msg);
         break;
+      case "prescription_delivered":
+        this.prescription.handleDelivered(msg.prescription_id);
+        break;
       default:
         break;
     }

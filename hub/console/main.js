@@ -235,6 +235,7 @@ class ConsoleApp {
       case "call_end":
       case "reading":
       case "prescription":
+      case "prescription_delivered":
         if (this.consultation && msg.consultation_id === this.consultation.id) this.consultation.handleHub(msg);
         break;
       default:
@@ -308,9 +309,9 @@ function loginErrorMessage(error) {
   if (!(error instanceof ApiError)) return ["login.error.network"];
   if (error.status === 401) return ["login.error.credentials"];
   if (error.status === 429) {
+    // the hub says which: the account is locked, or this address tried too often
     const seconds = Math.max(1, Math.ceil(Number(error.body?.retry_after_s) || 60));
-    const text = String(error.body?.error ?? "").toLowerCase();
-    if (text.includes("lock") || text.includes("verrouill") || seconds > 120) {
+    if (error.body?.reason === "locked") {
       return ["login.error.locked", { minutes: Math.ceil(seconds / 60) }];
     }
     return ["login.error.rate", { seconds }];

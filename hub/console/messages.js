@@ -90,6 +90,7 @@ const REQUIRED = {
     lines: isArray,
     signature: isString,
   },
+  prescription_delivered: { prescription_id: isId, consultation_id: isId, delivered_at: isTime },
   sdp_offer: { consultation_id: isId, sdp: isString },
   sdp_answer: { consultation_id: isId, sdp: isString },
   ice_candidate: { consultation_id: isId, candidate: isString },
@@ -103,7 +104,8 @@ const REQUIRED = {
 /** What the hub may send on the console's websocket (wire.HubToConsole). */
 export const HUB_TO_CONSOLE = new Set([
   "welcome", "ack", "error", "waiting_room", "call_accepted", "patient_history", "reading",
-  "alert", "alert_ack", "prescription", "sdp_offer", "sdp_answer", "ice_candidate", "call_end",
+  "alert", "alert_ack", "prescription", "prescription_delivered", "sdp_offer", "sdp_answer",
+  "ice_candidate", "call_end",
 ]);
 
 /** What may travel on the call's data channel (wire.CallChannel). */

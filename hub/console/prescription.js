@@ -1,6 +1,7 @@
 // The prescription editor: lines (drug, dose, frequency, duration, instructions, renewals 0-12),
 // checked before `PrescriptionDraft` leaves; then the hub's signed `PrescriptionMessage`, shown
-// as sent with its number, forwarded to the cabin on the data channel until the cabin acks it.
+// as sent with its number, forwarded to the cabin on the data channel until the cabin acks it
+// there, or the hub says the cabin has it (`PrescriptionDelivered`): "reçue par la cabine".
 
 import { h, clear } from "./dom.js";
 import { bindText, formatTime } from "./i18n.js";
@@ -36,6 +37,7 @@ export class PrescriptionEditor {
     this.errors = new Map(); // "<key>:<field>" -> i18n key
     this.pendingDraftId = null;
     this.sent = []; // {prescription, delivered, forwardIds: Set}
+    this.deliveredIds = new Set(); // delivered according to the hub (ids only)
     this.linesRoot = h("div", { class: "presc-lines", id: "presc-lines" });
     this.message = h("p", { id: "presc-error", class: "error-text", attrs: { role: "alert" } });
     this.addButton = h("button", {
@@ -223,7 +225,8 @@ export class PrescriptionEditor {
     }
     entry.element = this.renderSent(entry);
     this.sentRoot.append(entry.element);
-    this.forward(entry);
+    if (this.deliveredIds.has(prescription.prescription_id)) this.markDelivered(entry);
+    else this.forward(entry);
   }
 
   forward(entry) {
@@ -240,14 +243,24 @@ export class PrescriptionEditor {
   handleCabinAck(ackOf) {
     const entry = this.sent.find((s) => s.forwardIds.has(ackOf));
     if (!entry) return false;
-    if (!entry.delivered) {
-      entry.delivered = true;
-      const status = entry.element.querySelector(".delivery");
-      status.dataset.delivery = "delivered";
-      bindText(status, "presc.delivered");
-      entry.element.dataset.delivery = "delivered";
-    }
+    this.markDelivered(entry);
     return true;
+  }
+
+  /** The hub's `PrescriptionDelivered`: the cabin has acknowledged it to the hub. */
+  handleDelivered(prescriptionId) {
+    this.deliveredIds.add(prescriptionId);
+    const entry = this.sent.find((s) => s.prescription.prescription_id === prescriptionId);
+    if (entry) this.markDelivered(entry);
+  }
+
+  markDelivered(entry) {
+    if (entry.delivered) return;
+    entry.delivered = true;
+    const status = entry.element.querySelector(".delivery");
+    status.dataset.delivery = "delivered";
+    bindText(status, "presc.delivered");
+    entry.element.dataset.delivery = "delivered";
   }
 
   renderSent(entry) {
@@ -267,6 +280,7 @@ export class PrescriptionEditor {
   dispose() {
     this.lines = [];
     this.sent = [];
+    this.deliveredIds.clear();
     this.errors.clear();
     this.root.remove();
   }

@@ -1,5 +1,6 @@
 // The waiting room: every waiting patient, longest wait first, the wait ticking from `joined_at`,
-// "Prendre en charge" for those nobody has taken yet.
+// "Prendre en charge" for those nobody has taken yet (disabled while their cabin is offline),
+// and the name of the doctor who took the others.
 
 import { clear, h } from "./dom.js";
 import { bindText, formatDuration, t } from "./i18n.js";
@@ -71,9 +72,15 @@ export class WaitingRoomView {
 
   renderEntry(entry) {
     const taken = Boolean(entry.taken_by);
+    const online = entry.cabin_online !== false;
     const item = h("li", {
-      class: `waiting-entry${taken ? " taken" : ""}`,
-      data: { testid: "waiting-entry", consultationId: entry.consultation_id, taken: taken ? "true" : "false" },
+      class: `waiting-entry${taken ? " taken" : ""}${online ? "" : " cabin-offline"}`,
+      data: {
+        testid: "waiting-entry",
+        consultationId: entry.consultation_id,
+        taken: taken ? "true" : "false",
+        cabinOnline: online ? "true" : "false",
+      },
     });
     const age = entry.age_years != null ? t("age.years", { n: entry.age_years }) : t("age.unknown");
     item.append(
@@ -95,15 +102,25 @@ export class WaitingRoomView {
         this.renderVitals(entry.vitals ?? [])),
     );
     const actions = h("div", { class: "entry-actions" });
+    const offlineId = `offline-${entry.consultation_id}`;
+    if (!online) {
+      actions.append(h("p", { id: offlineId, class: "entry-offline", data: { testid: "entry-offline" }, text: t("waiting.offline") }));
+    }
     if (taken) {
-      actions.append(h("p", { class: "entry-taken", data: { testid: "entry-taken" }, text: t("waiting.taken", { doctor: entry.taken_by }) }));
+      const doctor = entry.taken_by_name ?? entry.taken_by;
+      actions.append(h("p", { class: "entry-taken", data: { testid: "entry-taken" }, text: t("waiting.taken", { doctor }) }));
     } else {
       const pending = this.pendingId === entry.consultation_id;
       actions.append(h("button", {
         id: `accept-${entry.consultation_id}`,
         class: "button primary",
         data: { testid: "accept-button" },
-        attrs: { type: "button", disabled: this.pendingId !== null, "aria-busy": pending ? "true" : null },
+        attrs: {
+          type: "button",
+          disabled: this.pendingId !== null || !online,
+          "aria-busy": pending ? "true" : null,
+          "aria-describedby": online ? null : offlineId,
+        },
         text: t(pending ? "waiting.accepting" : "waiting.accept"),
         on: { click: () => this.onAccept(entry.consultation_id) },
       }));

@@ -5,13 +5,14 @@ aiortc cabin on loopback."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, WebSocket, WebSocketRoute, expect
+from playwright.sync_api import Locator, Page, Route, WebSocket, WebSocketRoute, expect
 
 import wire
 from tests.console.cabin_peer import CabinPeer, loopback_only_ice
@@ -188,6 +189,12 @@ def test_sign_in_take_write_prescribe_hang_up(
     assert [(line.drug, line.renewals) for line in prescription.lines] == [("Paracétamol 1 g", 1)]
     expect(sent).to_have_attribute("data-prescription-id", prescription.prescription_id)
     expect(sent).to_contain_text(f"Ordonnance n° {prescription.prescription_id} envoyée")
+    # no data channel here: the console learns from the hub that the cabin has it
+    delivery = sent.locator("[data-testid=presc-delivery]")
+    expect(delivery).to_have_text("en attente de la cabine…")
+    hub.run(cabin.send(wire.Ack(msg_id=cabin.next_id("ack"), ack_of=prescription.msg_id)))
+    expect(delivery).to_have_text("reçue par la cabine")
+    expect(sent).to_have_attribute("data-delivery", "delivered")
     expect(page.locator("#presc-0-drug")).to_have_value("")  # a blank editor for the next one
     page.screenshot(path=screens_dir / "console-call-no-media.png", full_page=True)
 
@@ -287,7 +294,9 @@ def test_too_late_for_a_patient_another_doctor_took(
         for socket, message in held:
             socket.send(message)
         expect(entry).to_have_attribute("data-taken", "true")
-        expect(entry.locator("[data-testid=entry-taken]")).to_contain_text("Pris en charge par")
+        expect(entry.locator("[data-testid=entry-taken]")).to_have_text(
+            f"Pris en charge par {OTHER_DOCTOR.display_name}"  # a name, not a username
+        )
         expect(entry.locator("[data-testid=accept-button]")).to_have_count(0)
         page.screenshot(path=screens_dir / "console-waiting-room-taken.png")
         hub.run(
@@ -302,6 +311,85 @@ def test_too_late_for_a_patient_another_doctor_took(
         hub.run(cabin.expect(wire.CallEnd))
     finally:
         hub.run(other.close())
+
+
+def test_an_offline_cabin_is_shown_before_the_doctor_clicks(
+    page: Page, hub: Hub, cabin: ScriptedCabin, screens_dir: Path
+) -> None:
+    sign_in(page, hub)
+    hub.run(cabin.queue(queue_join(cabin, "consult-offline")))
+    entry = entry_of(page, "consult-offline")
+    accept = entry.locator("[data-testid=accept-button]")
+    offline = entry.locator("[data-testid=entry-offline]")
+    expect(accept).to_be_enabled()
+    expect(offline).to_have_count(0)
+    expect(entry).to_have_attribute("data-cabin-online", "true")
+
+    # the cabin drops: said at once, and the button cannot be clicked
+    hub.run(cabin.close())
+    expect(offline).to_have_text("Cabine hors ligne — reconnexion en attente")
+    expect(entry).to_have_attribute("data-cabin-online", "false")
+    expect(accept).to_be_disabled()
+    expect(page.locator("#waiting-count")).to_have_text("1 patient(s) en attente")
+    page.screenshot(path=screens_dir / "console-waiting-room-cabin-offline.png")
+    page.click("[data-testid=lang-toggle]")
+    expect(offline).to_have_text("Cabin offline — waiting for it to reconnect")
+    expect(accept).to_be_disabled()
+    page.screenshot(path=screens_dir / "console-waiting-room-cabin-offline-en.png")
+    page.click("[data-testid=lang-toggle]")
+    expect(offline).to_have_text("Cabine hors ligne — reconnexion en attente")
+
+    # it comes back: the patient can be taken again
+    back = ScriptedCabin(hub.url, cabin.cabin_id, cabin.token)
+    hub.run(back.connect())
+    try:
+        expect(offline).to_have_count(0)
+        expect(accept).to_be_enabled()
+        expect(entry).to_have_attribute("data-cabin-online", "true")
+        leave = wire.QueueLeave(
+            msg_id=back.next_id("leave"),
+            consultation_id="consult-offline",
+            reason=wire.LeaveReason.CANCELLED,
+        )
+        hub.run(back.send(leave))
+        hub.run(back.expect(wire.Ack, lambda a: a.ack_of == leave.msg_id))
+        expect(entry).to_have_count(0)
+    finally:
+        hub.run(back.close())
+    assert back.refused == []
+
+
+def test_login_refusals_follow_the_hubs_reason(page: Page, hub: Hub, screens_dir: Path) -> None:
+    """A lock with less than two minutes left is still a lock, and a rate limit is not one."""
+    answers = [
+        {"error": "too many attempts; try again later", "reason": "locked", "retry_after_s": 45},
+        {
+            "error": "too many attempts; try again later",
+            "reason": "rate_limited",
+            "retry_after_s": 30,
+        },
+    ]
+
+    def refuse(route: Route) -> None:
+        body = answers.pop(0)
+        route.fulfill(
+            status=429,
+            content_type="application/json",
+            headers={"Retry-After": str(body["retry_after_s"])},
+            body=json.dumps(body),
+        )
+
+    page.route("**/api/login", refuse)
+    sign_in(page, hub)
+    error = page.locator("#login-error")
+    expect(error).to_have_text("Compte verrouillé après plusieurs essais : réessayez dans 1 min.")
+    expect(error).to_have_attribute("data-kind", "login.error.locked")
+    page.screenshot(path=screens_dir / "console-login-locked.png")
+    page.fill("#login-password", DOCTOR.password)
+    page.click("#login-submit")
+    expect(error).to_have_text("Trop de tentatives depuis ce poste : réessayez dans 30 s.")
+    expect(error).to_have_attribute("data-kind", "login.error.rate")
+    assert answers == []
 
 
 def test_lost_websocket_shows_a_banner_and_reconnects(

@@ -44,6 +44,8 @@ CHECKS = """(async () => {
   const l = await import('/console/link.js');
   const c = await import('/console/consultation.js');
   const m = await import('/console/messages.js');
+  const DELIVERED = '{"type":"prescription_delivered","msg_id":"ok","prescription_id":"RX-1",'
+    + '"consultation_id":"c-1","delivered_at":"2026-11-23T09:00:00Z"}';
   const refused = (text) => {
     try { m.parseMessage(text, m.HUB_TO_CONSOLE); return false; }
     catch (e) { return e instanceof m.MessageError; }
@@ -73,6 +75,8 @@ CHECKS = """(async () => {
       refused('{"type":"sdp_offer","msg_id":"ok","consultation_id":"c","sdp":5}'),
     ],
     accepted: m.parseMessage('{"type":"ack","msg_id":"ok","ack_of":"x"}', m.HUB_TO_CONSOLE).ack_of,
+    delivered: m.parseMessage(DELIVERED, m.HUB_TO_CONSOLE).prescription_id,
+    undelivered: refused(DELIVERED.replace('"prescription_id":"RX-1",', '')),
   };
 })()"""
 
@@ -100,3 +104,5 @@ def test_ranges_quality_ages_and_refused_messages(page: Page, hub: Hub) -> None:
     assert result["ages"] == [81, 82]
     assert result["refused"] == [True, True, True, True, True]
     assert result["accepted"] == "x"
+    assert result["delivered"] == "RX-1"
+    assert result["undelivered"] is True

@@ -73,10 +73,24 @@ def test_two_doctors_take_at_once_exactly_one_wins(tmp_path: Path) -> None:
 
             record = await stored_consultation(rig.hub.storage, "c-1")
             assert record.status == "taken" and record.doctor == winner
-            room = rig.switchboard.room.entries()
+            room = rig.switchboard.waiting_entries()
             assert room[0].taken_by == winner
             audit = await rig.hub.storage.audit_entries(consultation_id="c-1")
             assert [(e.action, e.actor_id) for e in audit] == [("consultation.take", winner)]
+
+    run(scenario())
+
+
+def test_the_room_names_the_doctor_who_took_the_patient(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            _cabin, _console = await _taken(rig, "dr.a")
+            other = await (await rig.login("dr.b")).console()
+            entry = other.seen[-1]
+            assert isinstance(entry, wire.WaitingRoom)
+            [taken] = entry.entries
+            assert taken.taken_by == "dr.a"  # who: as `Me.username`, to know one's own
+            assert taken.taken_by_name == "Dr A"  # what the console shows
 
     run(scenario())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import stat
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ import msgspec
 import pytest
 
 import wire
+from hub.app import start_hub
+from hub.config import load_hub_config
 from hub.errors import InvalidPrescription, SigningKeyError
 from hub.prescriptions import (
     PRIVATE_KEY_FILE,
@@ -22,7 +25,18 @@ from hub.prescriptions import (
     verify_prescription,
 )
 from hub.services import SERVICES
-from tests.hub.hub_rig import decode_as, new_id, run, running_hub, stored_consultation
+from tests.hub.hub_rig import (
+    TIMEOUT_S,
+    FakeClock,
+    Peer,
+    Rig,
+    decode_as,
+    new_id,
+    run,
+    running_hub,
+    stored_consultation,
+    until,
+)
 
 LINES = [
     wire.PrescriptionLine(
@@ -208,5 +222,180 @@ def test_notes_are_kept_for_the_doctor_who_took_the_patient(tmp_path: Path) -> N
             assert (await other.expect(wire.ErrorMessage)).code is wire.ErrorCode.UNAUTHORIZED
             record = await stored_consultation(rig.hub.storage, "c-1")
             assert record.notes == "second, replacing the first"
+
+    run(scenario())
+
+
+async def _prescribe_while_the_cabin_is_away(rig: Rig) -> tuple[Peer, wire.PrescriptionMessage]:
+    """A call on c-1 whose cabin drops; the doctor prescribes meanwhile. The doctor's console
+    and what it got."""
+    cabin = await rig.cabin()
+    await rig.join(cabin, "c-1")
+    console = await (await rig.login("dr.a")).console()
+    await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+    await console.expect(wire.CallAccepted)
+    await cabin.expect(wire.CallAccepted)
+    await cabin.close()
+    await until(lambda: not rig.switchboard.is_cabin_online("cabin-1"))
+    draft = wire.PrescriptionDraft(msg_id=new_id(), consultation_id="c-1", lines=LINES)
+    await console.send(draft)
+    issued = await console.expect(wire.PrescriptionMessage)
+    assert (await console.expect(wire.Ack)).ack_of == draft.msg_id
+    return console, issued
+
+
+def test_a_prescription_made_while_the_cabin_is_offline_reaches_it_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            console, issued = await _prescribe_while_the_cabin_is_away(rig)
+            stored = await rig.hub.storage.prescription(issued.prescription_id)
+            assert stored is not None and stored.delivered_at is None
+
+            back = await rig.cabin()
+            again = await back.expect(wire.PrescriptionMessage)
+            assert again.prescription_id == issued.prescription_id
+            assert again.msg_id == issued.msg_id  # the cabin's Ack names it
+            verify_prescription(again, rig.hub.app[SERVICES].signer.public_keys)
+
+            # another cabin cannot acknowledge it for this one
+            intruder = await rig.cabin("cabin-2")
+            await intruder.send(wire.Ack(msg_id=new_id(), ack_of=issued.msg_id))
+            await console.nothing_more(ignore=(wire.WaitingRoom,))
+            stored = await rig.hub.storage.prescription(issued.prescription_id)
+            assert stored is not None and stored.delivered_at is None
+
+            await back.send(wire.Ack(msg_id=new_id(), ack_of=again.msg_id))
+            delivered = await console.expect(wire.PrescriptionDelivered)
+            assert delivered.prescription_id == issued.prescription_id
+            assert delivered.consultation_id == "c-1"
+            stored = await rig.hub.storage.prescription(issued.prescription_id)
+            assert stored is not None and stored.delivered_at == delivered.delivered_at
+            audit = await rig.hub.storage.audit_entries(consultation_id="c-1")
+            assert ("prescription.delivered", "cabin-1") in [(e.action, e.actor_id) for e in audit]
+
+            # acknowledged: not sent again on the next reconnection; a second Ack changes nothing
+            await back.send(wire.Ack(msg_id=new_id(), ack_of=again.msg_id))
+            await back.close()
+            await until(lambda: not rig.switchboard.is_cabin_online("cabin-1"))
+            last = await rig.cabin()
+            await last.nothing_more(0.5, ignore=(wire.CallAccepted, wire.QueuePosition))
+            await console.nothing_more(ignore=(wire.WaitingRoom,))
+
+    run(scenario())
+
+
+def test_a_prescription_the_cabin_does_not_acknowledge_is_sent_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, prescription_retry_s=0.3) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            console = await (await rig.login("dr.a")).console()
+            await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+            await console.expect(wire.CallAccepted)
+            await cabin.expect(wire.CallAccepted)
+            await console.send(
+                wire.PrescriptionDraft(msg_id=new_id(), consultation_id="c-1", lines=LINES)
+            )
+            first = await cabin.expect(wire.PrescriptionMessage)
+            second = await cabin.expect(wire.PrescriptionMessage, within_s=3)
+            assert second == first
+            await cabin.send(wire.Ack(msg_id=new_id(), ack_of=second.msg_id))
+            assert (await console.expect(wire.PrescriptionDelivered)).prescription_id == (
+                first.prescription_id
+            )
+            await cabin.nothing_more(1.0, ignore=(wire.QueuePosition,))
+
+    run(scenario())
+
+
+def test_only_the_last_seven_days_are_sent_again(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            await _prescribe_while_the_cabin_is_away(rig)
+            clock.advance(8 * 86400)
+            back = await rig.cabin()
+            await back.nothing_more(0.5, ignore=(wire.CallAccepted, wire.QueuePosition))
+
+    run(scenario())
+
+
+def test_a_prescription_not_delivered_before_the_hub_restarts_is_delivered_after(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            _console, issued = await _prescribe_while_the_cabin_is_away(rig)
+            await rig.hub.stop()
+            config = load_hub_config(
+                None,
+                data_dir=tmp_path / "hub-data",
+                overrides={"port": 0, "argon2_cost": "test"},
+            )
+            restarted = Rig(await start_hub(config), rig.tokens)
+            try:
+                cabin = await restarted.cabin()
+                again = await cabin.expect(wire.PrescriptionMessage)
+                assert again.prescription_id == issued.prescription_id
+                await cabin.send(wire.Ack(msg_id=new_id(), ack_of=again.msg_id))
+                await _delivered_at(restarted, issued.prescription_id)
+                await cabin.close()
+                again_later = await restarted.cabin()
+                await again_later.nothing_more(0.5, ignore=(wire.QueuePosition,))
+            finally:
+                await restarted.close()
+                await restarted.hub.stop()
+
+    run(scenario())
+
+
+async def _delivered_at(rig: Rig, prescription_id: str) -> datetime:
+    """When the hub recorded the delivery of `prescription_id` (waits for it)."""
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            stored = await rig.hub.storage.prescription(prescription_id)
+            assert stored is not None
+            if stored.delivered_at is not None:
+                return stored.delivered_at
+            await asyncio.sleep(0.02)
+
+
+def test_a_console_that_comes_back_during_the_call_gets_its_prescriptions_and_their_delivery(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            doctor = await rig.login("dr.a")
+            console = await doctor.console()
+            await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+            await console.expect(wire.CallAccepted)
+            await cabin.expect(wire.CallAccepted)
+            for _ in range(2):
+                await console.send(
+                    wire.PrescriptionDraft(msg_id=new_id(), consultation_id="c-1", lines=LINES)
+                )
+            first = await cabin.expect(wire.PrescriptionMessage)
+            second = await cabin.expect(wire.PrescriptionMessage)
+            await cabin.send(wire.Ack(msg_id=new_id(), ack_of=first.msg_id))
+            await console.expect(wire.PrescriptionDelivered)
+            await console.close()  # the page is reloaded
+
+            back = await doctor.console()
+            assert isinstance(await back.receive(), wire.CallAccepted)
+            again = [await back.receive() for _ in range(3)]
+            assert again == [
+                first,
+                wire.PrescriptionDelivered(
+                    msg_id=again[1].msg_id,
+                    prescription_id=first.prescription_id,
+                    consultation_id="c-1",
+                    delivered_at=await _delivered_at(rig, first.prescription_id),
+                ),
+                second,
+            ]
 
     run(scenario())

@@ -193,3 +193,62 @@ def test_earlier_consultations_are_the_same_patients_before_this_one(tmp_path: P
             await storage.close()
 
     run(scenario())
+
+
+def test_prescriptions_of_a_first_schema_database_are_kept_undelivered(tmp_path: Path) -> None:
+    """Migration 2: delivery is recorded from now on; what was issued before is not known to
+    have reached its cabin, so it counts as not delivered and gets an id to be sent under."""
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO doctors (username, password_hash, display_name, specialty, created_at)"
+            " VALUES ('dr.a', 'x', 'Dr A', 'MG', '2026-11-23T09:00:00.000000Z')"
+        )
+        db.execute(
+            "INSERT INTO consultations (consultation_id, cabin_id, patient, match_key, reason,"
+            " sex, language, status, doctor, joined_at) VALUES ('c-1', 'cabin-1',"
+            ' \'{"family_name":"Q","given_names":"Y","birth_date":"1938-05-02"}\','
+            " 'q|y|1938-05-02', '', 'female', 'fr', 'ended', 'dr.a',"
+            " '2026-11-23T09:00:00.000000Z')"
+        )
+        db.execute(
+            "INSERT INTO prescriptions (prescription_id, consultation_id, doctor, issued_at,"
+            " prescriber, lines, key_id, signature) VALUES ('RX-2026-000001-ABCD', 'c-1', 'dr.a',"
+            ' \'2026-11-23T09:10:00.000000Z\', \'{"display_name":"Dr A","specialty":"MG"}\','
+            ' \'[{"drug":"d","dose":"1","frequency":"f","duration":"t"}]\', \'k\', \'AAAA\')'
+        )
+    db.close()
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(path)
+        try:
+            old = await storage.prescription("RX-2026-000001-ABCD")
+            assert old is not None
+            assert old.delivered_at is None
+            assert old.msg_id  # an id to send it under, and to match the cabin's Ack with
+            pending = await storage.undelivered_prescriptions(since=NOW - timedelta(days=7))
+            assert [(p.cabin_id, p.prescription.prescription_id) for p in pending] == [
+                ("cabin-1", "RX-2026-000001-ABCD")
+            ]
+            assert (
+                await storage.mark_prescription_delivered(old.msg_id, cabin_id="cabin-2", at=NOW)
+                is None
+            )  # not that cabin's
+            delivered = await storage.mark_prescription_delivered(
+                old.msg_id, cabin_id="cabin-1", at=NOW
+            )
+            assert delivered is not None and delivered.delivered_at == NOW
+            assert (
+                await storage.mark_prescription_delivered(
+                    old.msg_id, cabin_id="cabin-1", at=NOW + timedelta(minutes=1)
+                )
+                is None
+            )  # once
+            assert await storage.undelivered_prescriptions(since=NOW - timedelta(days=7)) == []
+        finally:
+            await storage.close()
+
+    run(scenario())

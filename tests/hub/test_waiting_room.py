@@ -171,3 +171,47 @@ def test_the_room_is_sent_again_periodically(tmp_path: Path) -> None:
             await console.expect(wire.WaitingRoom, within_s=1)
 
     run(scenario())
+
+
+def test_the_consoles_see_when_a_waiting_patients_cabin_is_offline(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            console = await (await rig.login("dr.a")).console()
+
+            async def room_where(online: bool) -> wire.WaitingEntry:
+                while True:
+                    room = await console.expect(wire.WaitingRoom)
+                    if room.entries and room.entries[0].cabin_online is online:
+                        return room.entries[0]
+
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            assert (await room_where(True)).consultation_id == "c-1"
+            await cabin.close()
+            assert (await room_where(False)).consultation_id == "c-1"  # at once, not in 30 s
+            # a console opened now sees it offline too
+            other = await (await rig.login("dr.b")).console()
+            late = other.seen[-1]
+            assert isinstance(late, wire.WaitingRoom)
+            assert [e.cabin_online for e in late.entries] == [False]
+
+            back = await rig.cabin()
+            assert (await room_where(True)).consultation_id == "c-1"
+            await back.close()
+
+    run(scenario())
+
+
+def test_a_cabin_that_replaces_its_connection_stays_online(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            console = await (await rig.login("dr.a")).console()
+            newer = await rig.cabin()  # a newer connection of the same cabin
+            assert await cabin.closed() == 4409
+            await console.nothing_more(0.3)  # nothing changed for the consoles
+            assert [e.cabin_online for e in rig.switchboard.waiting_entries()] == [True]
+            await newer.close()
+
+    run(scenario())

@@ -47,6 +47,7 @@ from wire import (
     PastPrescription,
     PatientHistory,
     PatientSummary,
+    PrescriptionDelivered,
     PrescriptionDraft,
     PrescriptionLine,
     PrescriptionMessage,
@@ -199,6 +200,12 @@ SAMPLES: list[Message] = [
         key_id="hub-key-1",
         signature="MEUCIQDx+/abc==",
     ),
+    PrescriptionDelivered(
+        msg_id="m27",
+        prescription_id="p-2025-0001",
+        consultation_id="c-1",
+        delivered_at=NOW + timedelta(seconds=3),
+    ),
     RecordAck(msg_id="m14", record_id="r-1", duplicate=True),
     AlertAck(
         msg_id="m15",
@@ -219,7 +226,9 @@ SAMPLES: list[Message] = [
                 age_years=54,
                 sex=Sex.FEMALE,
                 vitals=[TEMPERATURE],
-                taken_by="Dr Claire Martin",
+                taken_by="dr.martin",
+                taken_by_name="Dr Claire Martin",
+                cabin_online=False,
             )
         ],
     ),
@@ -323,6 +332,16 @@ def test_defaults_fill_optional_fields() -> None:
             family_name="MARTIN", given_names="Jeanne", birth_date=date(1944, 5, 2)
         ),
     )
+
+
+def test_a_waiting_entry_of_an_older_hub_reads_as_online_and_unnamed() -> None:
+    entry = sample(WaitingRoom)["entries"][0]
+    for field in ("cabin_online", "taken_by", "taken_by_name"):
+        del entry[field]
+    msg = decode(dumps({"type": "waiting_room", "msg_id": "m", "entries": [entry]}))
+    assert isinstance(msg, WaitingRoom)
+    assert msg.entries[0].cabin_online is True
+    assert msg.entries[0].taken_by is None and msg.entries[0].taken_by_name is None
 
 
 def test_other_offsets_are_the_same_instant() -> None:
