@@ -150,7 +150,6 @@ class Teleconsultation:
         self._call: CallSession | None = None
         self._call_consultation: str | None = None
         self._queued: str | None = None  # consultation in the waiting room
-        self._prescriptions: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.doctor: DoctorAssigned | None = None
         self._subscriptions = [
@@ -183,7 +182,6 @@ class Teleconsultation:
             self._spawn(self._end_call(reason, tell_the_doctor=True))
         if event.end_reason is not None:
             self.doctor = None
-            self._prescriptions.clear()
 
     async def _join_queue(self) -> None:
         context = self._session.context
@@ -253,8 +251,12 @@ class Teleconsultation:
                 if message.consultation_id == self._call_consultation:
                     await self._doctor_ended(message)
             case wire.PrescriptionMessage():
-                await self._prescription(message)
-                await self._hub.send(wire.Ack(msg_id=self._hub.new_id("a"), ack_of=message.msg_id))
+                # Acked once it is in the store, not before: the hub sends it again until then
+                # (after a reconnection, even when the patient's session is over).
+                if await self._prescription(message):
+                    await self._hub.send(
+                        wire.Ack(msg_id=self._hub.new_id("a"), ack_of=message.msg_id)
+                    )
             case wire.MeasureRequest():
                 self._measure(message)
             case _:
@@ -307,11 +309,14 @@ class Teleconsultation:
             case wire.MeasureRequest():
                 self._measure(message)
             case wire.PrescriptionMessage():
-                self._spawn(self._prescription(message))
+                self._spawn(self._keep(message))
             case wire.CallEnd():
                 self._spawn(self._doctor_ended(message))
             case _:
                 pass
+
+    async def _keep(self, message: wire.PrescriptionMessage) -> None:
+        await self._prescription(message)
 
     def _measure(self, request: wire.MeasureRequest) -> None:
         if request.consultation_id != self._session.context.consultation_id:
@@ -319,14 +324,13 @@ class Teleconsultation:
         if self._session.state is SessionState.CALL:
             self._bus.publish(MeasurementRequested(_READING_KIND_OF[request.kind]))
 
-    async def _prescription(self, message: wire.PrescriptionMessage) -> None:
-        if message.prescription_id in self._prescriptions:
-            return
-        if message.consultation_id != self._session.context.consultation_id:
-            log.warning("teleconsultation.prescription_other_consultation")
-            return
-        self._prescriptions.add(message.prescription_id)
-        await self._store.run(
+    async def _prescription(self, message: wire.PrescriptionMessage) -> bool:
+        """Keep a prescription of one of this cabin's consultations; False if it is not one."""
+        known = await self._store.run(Store.has_consultation, message.consultation_id)
+        if not known:
+            log.warning("teleconsultation.prescription_unknown_consultation")
+            return False
+        stored = await self._store.run(
             Store.add_prescription,
             message.prescription_id,
             message.consultation_id,
@@ -335,12 +339,16 @@ class Teleconsultation:
             wire.encode(message),
             message.signature,
         )
-        log.info("teleconsultation.prescription_stored consultation=%s", message.consultation_id)
-        self._bus.publish(
-            PrescriptionReceived(
-                message.consultation_id, message.prescription_id, len(message.lines)
+        if stored:
+            log.info(
+                "teleconsultation.prescription_stored consultation=%s", message.consultation_id
             )
-        )
+            if message.consultation_id == self._session.context.consultation_id:
+                received = PrescriptionReceived(
+                    message.consultation_id, message.prescription_id, len(message.lines)
+                )
+                self._bus.publish(received)
+        return True
 
     async def _doctor_ended(self, message: wire.CallEnd) -> None:
         await self._end_call(message.reason, tell_the_doctor=False)

@@ -409,6 +409,12 @@ class Store:
             )
         return bool(cursor.rowcount == 1)
 
+    def has_consultation(self, consultation_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM consultations WHERE id = ?", (consultation_id,)
+        ).fetchone()
+        return row is not None
+
     def prescriptions(self, consultation_id: str) -> list[bytes]:
         """The prescriptions of a consultation, as received (wire JSON), oldest first."""
         rows = self._conn.execute(

@@ -9,23 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
+from simulators import doctor
 from tests.console.harness import Hub
 from tests.console.hub_thread import HubThread
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-sync",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
+CHROMIUM = Path(doctor.CHROMIUM)
+CHROMIUM_ARGS = list(doctor.CHROMIUM_ARGS)  # as shared/STACK.md says, one list for every test
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)

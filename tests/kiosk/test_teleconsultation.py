@@ -8,7 +8,7 @@ tests/console and tests/e2e); the call's media are tested in tests/kiosk/call an
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import msgspec
@@ -26,7 +26,7 @@ from kiosk.events import (
 )
 from kiosk.hub_link import HubLinkState
 from kiosk.patient import PatientIdentity, Sex
-from kiosk.session_states import SessionState
+from kiosk.session_states import EndReason, SessionState
 from kiosk.store import DatabaseKey, Store
 from tests.e2e.rig import write_token
 from tests.hub.hub_rig import Rig, new_id, running_hub, stored_consultation, until
@@ -187,3 +187,55 @@ def test_age_on_a_day(born: date) -> None:
     from kiosk.teleconsultation import age_on  # noqa: PLC0415
 
     assert age_on(born, date(2026, 11, 22)) == (88 if born.month < 11 else 87)
+
+
+def test_a_prescription_that_arrives_after_the_session_is_kept_then_acked(
+    tmp_path: Path,
+) -> None:
+    """The hub sends a prescription again after the cabin was offline, when the patient's
+    session is already over: the cabin keeps it (for the reprint from the assistant mode) and
+    acks it only then; one for a consultation it never had is not acked."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            core = await cabin_core(tmp_path, rig.url, rig.tokens["cabin-1"])
+            sent: list[wire.Message] = []
+            try:
+                assert core.hub is not None and core.teleconsultation is not None
+                await core.hub.wait_online(10)
+                consultation_id = await to_waiting_room(core)
+                core.session.end(EndReason.ABANDONED)
+                original = core.hub.send
+
+                async def recording(message: wire.Message, *, reliable: bool = False) -> None:
+                    sent.append(message)
+                    await original(message, reliable=reliable)
+
+                core.hub.send = recording  # type: ignore[method-assign]
+                late = wire.PrescriptionMessage(
+                    msg_id="hub-rx-1",
+                    prescription_id="RX-2026-000001-ABCD",
+                    consultation_id=consultation_id,
+                    issued_at=datetime.now(UTC),
+                    prescriber=wire.DoctorInfo(display_name="Dr A", specialty="MG"),
+                    lines=[LINE],
+                    key_id="k1",
+                    signature="c2lnbmF0dXJl",
+                )
+                await core.teleconsultation.handle_hub_message(late)
+                await core.teleconsultation.handle_hub_message(late)  # sent again: kept once
+                stored = await core.store.run(Store.prescriptions, consultation_id)
+                assert len(stored) == 1
+                acks = [m for m in sent if isinstance(m, wire.Ack)]
+                assert [a.ack_of for a in acks] == ["hub-rx-1", "hub-rx-1"]
+
+                stranger = msgspec.structs.replace(
+                    late, msg_id="hub-rx-2", consultation_id="not-ours"
+                )
+                await core.teleconsultation.handle_hub_message(stranger)
+                assert len([m for m in sent if isinstance(m, wire.Ack)]) == 2
+                assert await core.store.run(Store.prescriptions, "not-ours") == []
+            finally:
+                await core.aclose()
+
+    asyncio.run(scenario())

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
 from devices.reading import ReadingKind
 from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
-from kiosk.events import MeasurementRequested, PrintProgress, PrintState, QueueStatus
+from kiosk.events import (
+    CallLink,
+    CallLinkChanged,
+    DoctorAssigned,
+    MeasurementRequested,
+    PrescriptionReceived,
+    PrintProgress,
+    PrintState,
+    QueueStatus,
+)
 from kiosk.patient import PatientIdentity
 from kiosk.session_states import SessionState
 from kiosk.store import DatabaseKey
@@ -113,3 +124,78 @@ def test_queue_video_request_and_printing(
             languages.set("en")
 
     run(scenario())
+
+
+def test_the_doctor_is_named_before_the_call_and_a_cut_is_said_calmly(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    """Who the doctor is (photo, name, specialty) while the call connects; "reconnecting" when
+    the link is down, gone when it is back; the doctor's frames as the call client gives them
+    (RGB arrays); the prescription said at closing. In French and in English."""
+
+    async def scenario(language: str) -> None:
+        core = await start_core(
+            load_config(None),
+            tmp_path / language,
+            env={"CABIN_DB_KEY": KEY.hex()},
+            clock=FakeClock(),
+        )
+        languages = LanguageSwitcher(qapp)
+        languages.set(language)
+        window = KioskWindow(core, languages)
+        window.resize(1080, 1920)
+        window.show()
+        try:
+            await to_waiting_room(core)
+            photo = (resources.files("hub") / "demo" / "doctor.png").read_bytes()
+            core.bus.publish(DoctorAssigned("Dr Claire Martin", "Médecine générale", photo))
+            core.session.advance(S.CALL)
+            core.bus.publish(CallLinkChanged(CallLink.CONNECTING))
+            await asyncio.sleep(0)
+            page = window.call_page
+            assert page is not None
+            shown = texts(window)
+            assert "Dr Claire Martin" in shown and "Médecine générale" in shown
+            connecting = {"fr": "va vous recevoir", "en": "will see you"}[language]
+            assert connecting in shown
+            photo_label = page.findChild(QLabel, "doctor_photo")
+            assert photo_label is not None and not photo_label.pixmap().isNull()
+            assert window.grab().save(str(screens_dir / f"{language}-call-doctor-card.png"))
+
+            core.bus.publish(CallLinkChanged(CallLink.CONNECTED))
+            frame = np.zeros((480, 640, 3), dtype=np.uint8)
+            frame[:, :, 1] = 125  # green, as Chromium's fake camera
+            frame[200:280, 280:360] = (80, 255, 80)
+            window._remote_array(frame)
+            await asyncio.sleep(0)
+            assert page.remote.frames == 1
+            assert not page.link_state.isVisible()
+
+            core.bus.publish(CallLinkChanged(CallLink.RECONNECTING))
+            await asyncio.sleep(0)
+            again = {"fr": "va reprendre tout seul", "en": "comes back by itself"}
+            assert again[language] in texts(window)
+            assert window.grab().save(str(screens_dir / f"{language}-call-reconnecting.png"))
+            core.bus.publish(CallLinkChanged(CallLink.CONNECTED))
+            await asyncio.sleep(0)
+            assert not page.link_state.isVisible()
+
+            consultation_id = core.session.context.consultation_id
+            assert consultation_id is not None
+            core.bus.publish(PrescriptionReceived(consultation_id, "RX-1", 2))
+            core.session.advance(S.CLOSING)
+            await asyncio.sleep(0)
+            said = {"fr": "prescrit 2 médicaments", "en": "prescription of 2 medicine(s)"}
+            assert said[language] in texts(window)
+            core.session.advance(S.SURVEY)
+            core.session.advance(S.CLEANING)
+            await asyncio.sleep(0)
+            assert "Dr Claire Martin" not in texts(window)
+        finally:
+            window.close()
+            await window.intents.drain()
+            await core.aclose()
+            languages.set("en")
+
+    run(scenario("fr"))
+    run(scenario("en"))
