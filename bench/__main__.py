@@ -2,8 +2,12 @@
 
 import sys
 
-from bench import bench_core, bench_devices, bench_ui
+from bench import bench_call, bench_core, bench_devices, bench_teleconsultation, bench_ui
 
 sys.exit(
-    bench_core.main(sys.argv[1:]) or bench_devices.main(sys.argv[1:]) or bench_ui.main(sys.argv[1:])
+    bench_core.main(sys.argv[1:])
+    or bench_devices.main(sys.argv[1:])
+    or bench_ui.main(sys.argv[1:])
+    or bench_call.main(sys.argv[1:])
+    or bench_teleconsultation.main(sys.argv[1:])
 )
