@@ -24,7 +24,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
-    "--use-fake-device-for-media-stream",
+    "--use-fake-device-for-media-stream=fps=30",  # a webcam's rate (the default is 20)
     "--use-fake-ui-for-media-stream",
     "--allow-loopback-in-peer-connection",
     "--disable-background-networking",

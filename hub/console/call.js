@@ -22,6 +22,28 @@ export function toRtcIceServers(servers) {
   });
 }
 
+/**
+ * The doctor's camera and microphone; an Error (not thrown) when the browser refuses them.
+ * The console asks for them as soon as the doctor clicks to take a patient, so that they are
+ * ready when the cabin's offer arrives (opening a camera takes tens of milliseconds).
+ */
+export async function openLocalMedia() {
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+    });
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/** Stop what `openLocalMedia` opened, when the patient was taken by someone else. */
+export async function closeLocalMedia(media) {
+  const stream = await media;
+  if (stream && !(stream instanceof Error)) for (const track of stream.getTracks()) track.stop();
+}
+
 export class CallSession {
   /**
    * @param {object} o
@@ -56,22 +78,18 @@ export class CallSession {
   }
 
   async openMedia() {
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: true,
-        video: { width: { ideal: 640 }, height: { ideal: 480 } },
-      });
-      if (this.closed) {
-        for (const track of stream.getTracks()) track.stop();
-        return null;
-      }
-      this.localStream = stream;
-      this.onLocalMedia(stream, null);
-      return stream;
-    } catch (error) {
-      this.onLocalMedia(null, error);
+    const stream = await (this.earlyMedia ?? openLocalMedia());
+    if (stream === null || stream instanceof Error) {
+      this.onLocalMedia(null, stream);
       return null; // answer anyway: the doctor still sees and hears the patient
     }
+    if (this.closed) {
+      for (const track of stream.getTracks()) track.stop();
+      return null;
+    }
+    this.localStream = stream;
+    this.onLocalMedia(stream, null);
+    return stream;
   }
 
   setCallState(state) {

@@ -29,7 +29,7 @@ export class Consultation {
    * @param {(reason: string, undelivered: object|null) => void} o.onEnded after everything of
    *   the patient is dropped
    */
-  constructor({ accepted, entry, sendToHub, onEnded }) {
+  constructor({ accepted, entry, sendToHub, onEnded, earlyMedia = null }) {
     this.id = accepted.consultation_id;
     this.sendToHub = sendToHub;
     this.onEnded = onEnded;
@@ -53,6 +53,7 @@ export class Consultation {
       consultationId: this.id,
       iceServers: accepted.ice_servers,
       icePolicy: accepted.ice_transport_policy,
+      earlyMedia,
       sendSignal: sendToHub,
       onCallState: (state) => this.showCallState(state),
       onLinkState: (state) => this.showLinkState(state),

@@ -5,6 +5,7 @@ import { Consultation } from "./consultation.js";
 import { clear } from "./dom.js";
 import { applyI18n, bindText, getLanguage, initLanguage, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { takeConsultation } from "./messages.js";
+import { closeLocalMedia, openLocalMedia } from "./call.js";
 import { WaitingRoomView } from "./waiting.js";
 import { HubSocket } from "./ws.js";
 
@@ -17,7 +18,7 @@ class ConsoleApp {
     this.waiting = null;
     this.consultation = null;
     this.entries = [];
-    this.pendingTake = null; // {msgId, consultationId}
+    this.pendingTake = null; // {msgId, consultationId, media}
     this.clockOffsetMs = 0; // hub clock minus ours, from Welcome
     this.finished = new Set(); // ids of the consultations ended on this page (ids only)
     this.undeliveredEnds = []; // CallEnd messages to send when the hub's socket is back
@@ -150,6 +151,7 @@ class ConsoleApp {
     this.waiting?.dispose();
     this.waiting = null;
     this.entries = [];
+    if (this.pendingTake) closeLocalMedia(this.pendingTake.media);
     this.pendingTake = null;
     this.undeliveredEnds = [];
     this.me = null;
@@ -246,6 +248,7 @@ class ConsoleApp {
   handleError(msg) {
     const inReplyTo = msg.in_reply_to ?? null;
     if (this.pendingTake && inReplyTo === this.pendingTake.msgId) {
+      closeLocalMedia(this.pendingTake.media); // someone else took the patient
       this.pendingTake = null;
       this.waiting.setPending(null);
       if (msg.code === "conflict") this.waiting.showNotice("waiting.conflict");
@@ -266,7 +269,7 @@ class ConsoleApp {
       this.waiting.showNotice("ws.lost");
       return;
     }
-    this.pendingTake = { msgId: msg.msg_id, consultationId };
+    this.pendingTake = { msgId: msg.msg_id, consultationId, media: openLocalMedia() };
     this.waiting.setPending(consultationId);
   }
 
@@ -277,6 +280,8 @@ class ConsoleApp {
       if (this.consultation.id === accepted.consultation_id) return; // sent again after a reconnection
       this.consultation.hangUp("doctor_left");
     }
+    const early = this.pendingTake?.consultationId === accepted.consultation_id
+      ? this.pendingTake.media : null;
     this.pendingTake = null;
     this.waiting.setPending(null);
     this.waiting.showNotice(null);
@@ -285,6 +290,7 @@ class ConsoleApp {
     this.consultation = new Consultation({
       accepted,
       entry,
+      earlyMedia: early,
       sendToHub: (msg) => this.send(msg),
       onEnded: (reason, undelivered) => this.endCall(accepted.consultation_id, reason, undelivered),
     });
