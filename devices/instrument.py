@@ -19,6 +19,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from devices.cancellation import cancel_and_wait
 from devices.errors import DeviceError
 from devices.reading import Reading, ReadingKind, Value
 
@@ -191,9 +192,7 @@ class Instrument(abc.ABC):
 
     async def close(self) -> None:
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await cancel_and_wait(self._runner)
             self._runner = None
         await self._disconnect()
         self._set_status(Availability.DISCONNECTED)

@@ -7,7 +7,6 @@ This is the one place that chooses implementations. The screen (``ui``) builds t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Mapping, MutableMapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import wire
+from devices.cancellation import cancel_and_wait
 from devices.drivers.ble_instrument import BleBackend
 from devices.errors import DeviceError
 from devices.instrument import Instrument
@@ -77,9 +77,7 @@ class KioskCore:
 
     async def aclose(self) -> None:
         if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+            await cancel_and_wait(self._ticker)
         if self.teleconsultation is not None:
             await self.teleconsultation.aclose()
         if self.hub is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import Final
 import aiohttp
 
 import wire
+from devices.cancellation import cancel_and_wait
 from kiosk.errors import HubError
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,7 @@ class HubLink:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._ws is not None:
             await self._ws.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import wire
+from devices.cancellation import cancel_and_wait
 from devices.reading import Quantity, Reading, ReadingKind
 from kiosk.bus import EventBus
 from kiosk.errors import HubError
@@ -405,9 +405,7 @@ class Teleconsultation:
             subscription.cancel()
         await self._end_call(wire.CallEndReason.PATIENT_LEFT, tell_the_doctor=True)
         for task in tuple(self._tasks):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+            await cancel_and_wait(task)
 
 
 def _photo(doctor: wire.DoctorInfo) -> bytes | None:

@@ -8,13 +8,14 @@ reads its credential from the file the hub wrote (mode 0600), as a real cabin re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from devices.cancellation import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,7 @@ class DemoHub:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
-        self._drain.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._drain
+        await cancel_and_wait(self._drain)
 
 
 async def start_demo_hub(

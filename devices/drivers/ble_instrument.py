@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 LOW_BATTERY_PERCENT = 20
+DISCONNECT_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,9 @@ class BleInstrument(Instrument):
         self._subscribed.clear()
         if client is not None and client.is_connected:
             with contextlib.suppress(BleakError, TimeoutError, OSError):
-                await client.disconnect()
+                # bounded: a device (or radio) that never answers must not hold the cabin's
+                # shutdown, nor the reconnection
+                await asyncio.wait_for(client.disconnect(), DISCONNECT_TIMEOUT_S)
 
     # --- a measurement -------------------------------------------------------------------------
     def _reset_measurement(self) -> None:

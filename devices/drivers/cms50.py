@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
+from devices.cancellation import cancel_and_wait
 from devices.drivers.oximetry import OximetryMeasurement, OximetrySample
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.instrument import Backoff, Problem
@@ -88,9 +88,7 @@ class Cms50RealtimeOximeter(_Cms50):
     async def _end_measurement(self) -> None:
         await super()._end_measurement()
         if self._keep_alive is not None:
-            self._keep_alive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keep_alive
+            await cancel_and_wait(self._keep_alive)
             self._keep_alive = None
         if self.port.is_open:
             await self.port.write(cms50.STOP_REALTIME)

@@ -42,6 +42,7 @@ from bleak.exc import (
     BleakGATTProtocolError,
 )
 
+from devices.cancellation import cancel_and_wait
 from devices.errors import DecodeError
 from devices.protocols.radio_link import (
     CCCD_INDICATE,
@@ -264,9 +265,7 @@ class _RadioConnection:
         """Close and wait for the reader task to end (unless called from it)."""
         self.abort("the connection to the virtual radio was closed")
         if self._task is not asyncio.current_task():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         with contextlib.suppress(ConnectionError, TimeoutError):
             async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()

@@ -39,6 +39,7 @@ from av.frame import Frame
 from av.packet import Packet
 
 import wire
+from devices.cancellation import cancel_and_wait
 from kiosk.call.bitrate import cap_vp8_bitrate, set_opus_bitrate
 from kiosk.call.errors import CallError
 from kiosk.call.ice import (
@@ -741,9 +742,7 @@ class CallClient:
     async def _shutdown(self) -> None:
         supervisor = self._supervisor
         if supervisor is not None and supervisor is not asyncio.current_task():
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+            await cancel_and_wait(supervisor)
         async with self._lock:
             attempt, self._attempt = self._attempt, None
             if attempt is not None:

@@ -16,7 +16,6 @@ the newest frame only when the callback is slower than the video.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from av.frame import Frame
 from av.packet import Packet
 from numpy.typing import NDArray
 
+from devices.cancellation import cancel_and_wait
 from kiosk.call.settings import CallSettings
 
 log = logging.getLogger(__name__)
@@ -280,9 +280,7 @@ class RemoteVideoSink:
                 waiting.append(frame)
                 ready.set()
         finally:
-            shower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await shower
+            await cancel_and_wait(shower)
             self.dropped += len(waiting) + len(in_hand)
 
 

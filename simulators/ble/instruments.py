@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -20,6 +19,7 @@ from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
+from devices.cancellation import cancel_and_wait
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import decode_date_time
 from simulators.ble.peripheral import GattCharacteristic, GattService, VirtualPeripheral
@@ -100,9 +100,7 @@ class BleInstrumentSimulator(abc.ABC):
     async def close(self) -> None:
         for task in (self._measuring, self._pressing):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
 
     async def _run_measurement(self) -> None:
         self.measurements += 1

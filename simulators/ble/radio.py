@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+from devices.cancellation import cancel_and_wait
 from devices.errors import DecodeError
 from devices.protocols.radio_link import (
     HEADER_BYTES,
@@ -172,9 +173,7 @@ class _Session:
             logger.warning("virtual_radio.bad_frame error=%s", exc)
         finally:
             self.close("the central went away", tell_central=False)
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await cancel_and_wait(worker)
 
     async def _work(self) -> None:
         while True:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 import random
 from pathlib import Path
 
+from devices.cancellation import cancel_and_wait
 from simulators.faults import Fault
 from simulators.scenarios import Body, Scenario
 from simulators.serial.pty_device import PtyDevice
@@ -54,9 +54,7 @@ class SerialSimulator(abc.ABC):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self.pty.close()
 
