@@ -34,13 +34,14 @@ def test_a_cancelled_waiter_stays_cancelled() -> None:
                 raise
 
         async def closer() -> str:
-            await cancel_and_wait(asyncio.get_running_loop().create_task(slow_to_stop()))
+            reader = asyncio.get_running_loop().create_task(slow_to_stop())
+            await asyncio.sleep(0.01)  # the reader runs
+            await cancel_and_wait(reader)
             await asyncio.sleep(60)  # what the driver did next: wait for the device
             return "carried on"
 
         waiter = asyncio.get_running_loop().create_task(closer())
-        await asyncio.sleep(0.01)
-        await stopping.wait()
+        await asyncio.wait_for(stopping.wait(), 2)
         waiter.cancel()  # the shutdown, while the waiter waits for the reader to end
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(waiter, 2)
