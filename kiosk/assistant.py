@@ -45,7 +45,7 @@ from devices.reading import ReadingKind
 from kiosk.bus import EventBus, Subscription
 from kiosk.config import AssistantSection
 from kiosk.errors import KioskError, StoreError
-from kiosk.events import AlertCleared, ReadingReceived, SessionStateChanged
+from kiosk.events import AlertCleared, HubStatusChanged, ReadingReceived, SessionStateChanged
 from kiosk.measurements import Measurements, UnknownInstrument
 from kiosk.session import Clock, Session
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay
@@ -237,9 +237,11 @@ class Assistant:
         self._leaving = False  # the mode is being closed by one of our own actions
         self._last_reading_at: dict[str, datetime] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        self._hub: HubStatusChanged | None = None  # None: the cabin has no hub credential
         self._subscriptions: list[Subscription] = [
             bus.subscribe(ReadingReceived, self._on_reading),
             bus.subscribe(SessionStateChanged, self._on_state),
+            bus.subscribe(HubStatusChanged, self._on_hub),
         ]
         self.restart_requested = asyncio.Event()
         """Set by ``request_restart``: the process runner awaits it, closes the core, exits."""
@@ -306,6 +308,14 @@ class Assistant:
     lock = leave
 
     # --- devices ----------------------------------------------------------------------------------
+    def _on_hub(self, event: HubStatusChanged) -> None:
+        self._hub = event
+
+    def hub_link(self) -> str | None:
+        """The link to the doctors' hub ("online", "connecting", "offline", "refused"), or
+        None when the cabin has no credential for it."""
+        return None if self._hub is None else self._hub.state
+
     def device_statuses(self) -> list[DeviceStatusView]:
         return [
             DeviceStatusView(

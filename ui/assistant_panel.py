@@ -124,9 +124,9 @@ class AssistantPanel(QWidget):
             ("tab_logs", self.tr("Logs and restart"), self._logs),
         )
         for index, (name, label, builder) in enumerate(sections):
-            tabs.addWidget(
-                _button(label, name, partial(self._show, builder)), index // 2, index % 2
-            )
+            tab = _button(label, name, partial(self._show, builder))
+            tab.setProperty("compact", True)  # two long labels side by side in portrait
+            tabs.addWidget(tab, index // 2, index % 2)
         layout.addLayout(tabs)
         self._section = QVBoxLayout()
         layout.addLayout(self._section, 1)
@@ -158,6 +158,22 @@ class AssistantPanel(QWidget):
             Availability.DISCONNECTED: self.tr("not connected"),
             Availability.FAULT: self.tr("fault"),
         }
+        hub = {
+            "online": self.tr("Doctors' service: connected."),
+            "connecting": self.tr("Doctors' service: connecting…"),
+            "offline": self.tr("Doctors' service: not reachable; the cabin keeps trying."),
+            "refused": self.tr(
+                "Doctors' service: the cabin's credential is refused; call the operator."
+            ),
+            "closed": self.tr("Doctors' service: stopped."),
+        }
+        link = self._assistant.hub_link()
+        layout.addWidget(
+            _text(
+                hub.get(link or "", self.tr("Doctors' service: this cabin has no credential.")),
+                "hub_link",
+            )
+        )
         statuses = self._assistant.device_statuses()
         if not statuses:
             layout.addWidget(_text(self.tr("No instrument is configured.")))

@@ -61,6 +61,7 @@ QPushButton#primary, QPushButton[emphasis="true"] {{
 }}
 QPushButton#key {{ min-width: 106px; font-size: 44px; padding: 0 4px; }}
 QPushButton#toolbar {{ min-width: 120px; font-size: 32px; }}
+QPushButton[compact="true"] {{ font-size: 34px; padding: 0 8px; }}
 QLineEdit {{
     font-size: 44px; min-height: 110px; padding: 0 16px; color: {self.field_text};
     background: {self.field}; border: 3px solid {self.button_border};

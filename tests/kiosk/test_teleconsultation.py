@@ -72,6 +72,7 @@ def test_a_doctor_takes_the_patient_prescribes_and_hangs_up(tmp_path: Path) -> N
             try:
                 assert core.hub is not None and core.teleconsultation is not None
                 await core.hub.wait_online(10)
+                assert core.assistant.hub_link() == "online"  # the agents see it
                 doctor = await rig.login("dr.a")
                 console = await doctor.console()
                 consultation_id = await to_waiting_room(core)
@@ -140,6 +141,7 @@ def test_the_patient_waits_for_a_hub_that_comes_back(tmp_path: Path) -> None:
                 await core.hub.wait_online(10)
                 await rig.hub.stop()
                 await until(lambda: core.hub.state is not HubLinkState.ONLINE)  # type: ignore[union-attr]
+                assert core.assistant.hub_link() in ("connecting", "offline")
                 consultation_id = await to_waiting_room(core)
                 await asyncio.sleep(0.5)
                 assert core.hub.unacknowledged == 1  # the QueueJoin waits
@@ -176,6 +178,7 @@ def test_a_cabin_without_a_credential_still_measures(tmp_path: Path) -> None:
         )
         try:
             assert core.hub is None and core.teleconsultation is None
+            assert core.assistant.hub_link() is None
         finally:
             await core.aclose()
 

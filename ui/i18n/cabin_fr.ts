@@ -54,203 +54,233 @@
         <translation>en panne</translation>
     </message>
     <message>
+        <location filename="../assistant_panel.py" line="162"/>
+        <source>Doctors&apos; service: connected.</source>
+        <translation>Service des médecins : connecté.</translation>
+    </message>
+    <message>
         <location filename="../assistant_panel.py" line="163"/>
+        <source>Doctors&apos; service: connecting…</source>
+        <translation>Service des médecins : connexion en cours…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="164"/>
+        <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
+        <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="166"/>
+        <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
+        <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="168"/>
+        <source>Doctors&apos; service: stopped.</source>
+        <translation>Service des médecins : arrêté.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="173"/>
+        <source>Doctors&apos; service: this cabin has no credential.</source>
+        <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="179"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="166"/>
+        <location filename="../assistant_panel.py" line="182"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="168"/>
+        <location filename="../assistant_panel.py" line="184"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="173"/>
+        <location filename="../assistant_panel.py" line="189"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="176"/>
+        <location filename="../assistant_panel.py" line="192"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="179"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="184"/>
+        <location filename="../assistant_panel.py" line="200"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="192"/>
+        <location filename="../assistant_panel.py" line="208"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="204"/>
+        <location filename="../assistant_panel.py" line="220"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="213"/>
+        <location filename="../assistant_panel.py" line="229"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="220"/>
+        <location filename="../assistant_panel.py" line="236"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="231"/>
+        <location filename="../assistant_panel.py" line="247"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="237"/>
+        <location filename="../assistant_panel.py" line="253"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="239"/>
+        <location filename="../assistant_panel.py" line="255"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="246"/>
+        <location filename="../assistant_panel.py" line="262"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="254"/>
+        <location filename="../assistant_panel.py" line="270"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="265"/>
-        <location filename="../assistant_panel.py" line="268"/>
+        <location filename="../assistant_panel.py" line="281"/>
+        <location filename="../assistant_panel.py" line="284"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="270"/>
+        <location filename="../assistant_panel.py" line="286"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="273"/>
+        <location filename="../assistant_panel.py" line="289"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="279"/>
+        <location filename="../assistant_panel.py" line="295"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="285"/>
+        <location filename="../assistant_panel.py" line="301"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="285"/>
+        <location filename="../assistant_panel.py" line="301"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="292"/>
+        <location filename="../assistant_panel.py" line="308"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="299"/>
+        <location filename="../assistant_panel.py" line="315"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="311"/>
+        <location filename="../assistant_panel.py" line="327"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="318"/>
+        <location filename="../assistant_panel.py" line="334"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="326"/>
+        <location filename="../assistant_panel.py" line="342"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="331"/>
+        <location filename="../assistant_panel.py" line="347"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="335"/>
+        <location filename="../assistant_panel.py" line="351"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="340"/>
+        <location filename="../assistant_panel.py" line="356"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="342"/>
+        <location filename="../assistant_panel.py" line="358"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="346"/>
+        <location filename="../assistant_panel.py" line="362"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="349"/>
+        <location filename="../assistant_panel.py" line="365"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="355"/>
+        <location filename="../assistant_panel.py" line="371"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="359"/>
+        <location filename="../assistant_panel.py" line="375"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="366"/>
+        <location filename="../assistant_panel.py" line="382"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="369"/>
+        <location filename="../assistant_panel.py" line="385"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="372"/>
+        <location filename="../assistant_panel.py" line="388"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="376"/>
+        <location filename="../assistant_panel.py" line="392"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="384"/>
+        <location filename="../assistant_panel.py" line="400"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -429,7 +459,7 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="396"/>
-        <location filename="../kiosk_window.py" line="603"/>
+        <location filename="../kiosk_window.py" line="604"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
@@ -445,13 +475,13 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="412"/>
-        <location filename="../kiosk_window.py" line="551"/>
+        <location filename="../kiosk_window.py" line="552"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="413"/>
-        <location filename="../kiosk_window.py" line="513"/>
+        <location filename="../kiosk_window.py" line="514"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
@@ -506,22 +536,22 @@
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="480"/>
+        <location filename="../kiosk_window.py" line="481"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="481"/>
+        <location filename="../kiosk_window.py" line="482"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="496"/>
+        <location filename="../kiosk_window.py" line="497"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="500"/>
+        <location filename="../kiosk_window.py" line="501"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -529,32 +559,32 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="503"/>
+        <location filename="../kiosk_window.py" line="504"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="511"/>
+        <location filename="../kiosk_window.py" line="512"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="512"/>
+        <location filename="../kiosk_window.py" line="513"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="546"/>
+        <location filename="../kiosk_window.py" line="547"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="548"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="562"/>
+        <location filename="../kiosk_window.py" line="563"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -562,72 +592,72 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="568"/>
+        <location filename="../kiosk_window.py" line="569"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="573"/>
+        <location filename="../kiosk_window.py" line="574"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="575"/>
+        <location filename="../kiosk_window.py" line="576"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="584"/>
+        <location filename="../kiosk_window.py" line="585"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="585"/>
+        <location filename="../kiosk_window.py" line="586"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="587"/>
+        <location filename="../kiosk_window.py" line="588"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="588"/>
+        <location filename="../kiosk_window.py" line="589"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="589"/>
+        <location filename="../kiosk_window.py" line="590"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="596"/>
+        <location filename="../kiosk_window.py" line="597"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="598"/>
+        <location filename="../kiosk_window.py" line="599"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="602"/>
+        <location filename="../kiosk_window.py" line="603"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="619"/>
+        <location filename="../kiosk_window.py" line="620"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="636"/>
+        <location filename="../kiosk_window.py" line="637"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="616"/>
+        <location filename="../kiosk_window.py" line="617"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -652,22 +682,22 @@
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="621"/>
+        <location filename="../kiosk_window.py" line="622"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="632"/>
+        <location filename="../kiosk_window.py" line="633"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="633"/>
+        <location filename="../kiosk_window.py" line="634"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="635"/>
+        <location filename="../kiosk_window.py" line="636"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
