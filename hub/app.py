@@ -7,7 +7,6 @@ CLI (`python -m hub serve`), the demo and the tests all start a hub with `start_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -22,6 +21,7 @@ from hub import http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import OriginPolicy, Sessions
+from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.errors import ConfigError
@@ -77,9 +77,7 @@ class RunningHub:
         if self._stopped:
             return
         self._stopped = True
-        self._sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeper
+        await cancel_and_wait(self._sweeper)
         await self._switchboard.stop()
         await self._runner.cleanup()
         await self.storage.close()

@@ -16,6 +16,7 @@ import logging
 from aiohttp import web
 
 import wire
+from hub.cancellation import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,4 @@ class Peer:
         """Stop the writer once the connection is over (messages not yet sent are dropped)."""
         self._closing = True
         if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await cancel_and_wait(self._writer)

@@ -14,7 +14,6 @@ doctors by id, never a patient.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
@@ -27,6 +26,7 @@ import wire
 from hub.accounts import doctor_info
 from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
+from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
 from hub.errors import StorageError
 from hub.message_ids import new_msg_id
@@ -106,8 +106,7 @@ class Switchboard:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         peers = [*self._cabins.values(), *(p for s in self._consoles.values() for p in s)]
         await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
 
