@@ -63,11 +63,13 @@ class CabinSide:
     frames: list[Any] = field(default_factory=list)
     links: list[tuple[float, CallLink]] = field(default_factory=list)
     first_frame_at: float | None = None
+    frames_shown: int = 0
     patient_task: asyncio.Task[None] | None = None
 
     def on_frame(self, frame: Any) -> None:
         if self.first_frame_at is None and not is_blank(frame):
             self.first_frame_at = time.monotonic()
+        self.frames_shown += 1
         self.frames.append(frame)
         del self.frames[:-3]  # keep the last few only
 
