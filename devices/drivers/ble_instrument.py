@@ -245,8 +245,10 @@ class BleInstrument(Instrument):
         """Remove the bond with the device, if it is connected now."""
         client = self._client
         if client is not None and client.is_connected:
+            # Some bleak backends cannot unpair (Core Bluetooth raises NotImplementedError):
+            # the bond then stays in the OS; the cabin forgets the address all the same.
             with contextlib.suppress(BleakError, TimeoutError, OSError, NotImplementedError):
-                await client.unpair()
+                await asyncio.wait_for(client.unpair(), DISCONNECT_TIMEOUT_S)
 
     @property
     def low_battery(self) -> bool:
