@@ -50,6 +50,9 @@ PhotoData = Annotated[
 ]
 """A JPEG or PNG image, base64: at most 192 KiB of image."""
 NotesText = Annotated[str, msgspec.Meta(max_length=10000)]
+PhoneText = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^[0-9 +().-]*$")]
+EmailText = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^(|[^@\s]+@[^@\s]+)$")]
+CheckUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^https?://[!-~]+$")]
 IceUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(stun|stuns|turn|turns):[!-~]+$")]
 
 AgeYears = Annotated[int, msgspec.Meta(ge=0, le=130)]
@@ -237,6 +240,10 @@ class DoctorInfo(_Value, frozen=True):
     """The RPPS number."""
     photo: PhotoData | None = None
     """The doctor's photo (base64 JPEG or PNG), shown to the patient before the call."""
+    address: FreeText = ""
+    """The practice's postal address, as the prescription prints it."""
+    phone: PhoneText = ""
+    email: EmailText = ""
 
 
 class PatientSummary(_Value, frozen=True):
@@ -310,6 +317,8 @@ class PastConsultation(_Value, frozen=True):
     reason: FreeText = ""
     vitals: Annotated[list[Vital], msgspec.Meta(max_length=64)] = []
     notes: NotesText = ""
+    advice: NotesText = ""
+    """What the doctor advised the patient (printed on their summary)."""
     prescriptions: Annotated[list[PastPrescription], msgspec.Meta(max_length=20)] = []
 
 
@@ -479,6 +488,8 @@ class PrescriptionMessage(_Message, tag="prescription", frozen=True):
     lines: Lines
     key_id: Id
     signature: Base64
+    check_url: CheckUrl | None = None
+    """The hub's page where a pharmacy checks this prescription (what its QR code holds)."""
 
 
 class PrescriptionDelivered(_Message, tag="prescription_delivered", frozen=True):
@@ -529,6 +540,17 @@ class PrescriptionDraft(_Message, tag="prescription_draft", frozen=True):
 
 class ConsultationNotes(_Message, tag="consultation_notes", frozen=True):
     """The doctor's notes on the consultation; each one replaces the previous."""
+
+    consultation_id: Id
+    text: NotesText
+    advice: NotesText = ""
+    """Advice for the patient, in words they understand: sent to the cabin, printed on their
+    consultation summary (the notes stay between doctors)."""
+
+
+class PatientAdvice(_Message, tag="patient_advice", frozen=True):
+    """The doctor's advice for the patient, to print on their summary; each replaces the
+    previous. Sent again until the cabin's `Ack` names it."""
 
     consultation_id: Id
     text: NotesText
@@ -605,6 +627,7 @@ HubToCabin: TypeAlias = (
     | QueuePosition
     | MeasureRequest
     | PrescriptionMessage
+    | PatientAdvice
     | RecordAck
     | AlertAck
     | Signaling
@@ -652,6 +675,7 @@ Message: TypeAlias = (
     | TakeConsultation
     | PrescriptionDraft
     | ConsultationNotes
+    | PatientAdvice
     | Heartbeat
     | SdpOffer
     | SdpAnswer

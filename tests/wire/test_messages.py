@@ -45,6 +45,7 @@ from wire import (
     Message,
     PastConsultation,
     PastPrescription,
+    PatientAdvice,
     PatientHistory,
     PatientSummary,
     PrescriptionDelivered,
@@ -184,7 +185,13 @@ SAMPLES: list[Message] = [
             )
         ],
     ),
-    ConsultationNotes(msg_id="m25", consultation_id="c-1", text="Cough for 3 days, no fever."),
+    ConsultationNotes(
+        msg_id="m25",
+        consultation_id="c-1",
+        text="Cough for 3 days, no fever.",
+        advice="Drink water; come back if the fever rises above 38.5 °C.",
+    ),
+    PatientAdvice(msg_id="m27", consultation_id="c-1", text="Buvez de l'eau."),
     Heartbeat(msg_id="m26", sent_at=NOW),
     MeasureRequest(msg_id="m12", consultation_id="c-1", kind=VitalKind.BLOOD_PRESSURE),
     PrescriptionMessage(
