@@ -109,6 +109,8 @@ class AlertKind(enum.StrEnum):
     DANGEROUS_VITALS = "dangerous_vitals"
     PANIC_BUTTON = "panic_button"
     DEVICE = "device"
+    PRINTER = "printer"
+    """The printer stopped (paper, jam, offline): a patient's document waits to be printed."""
 
 
 class AlertSeverity(enum.StrEnum):
