@@ -2,11 +2,19 @@
 
 import sys
 
-from bench import bench_call, bench_core, bench_devices, bench_teleconsultation, bench_ui
+from bench import (
+    bench_call,
+    bench_core,
+    bench_devices,
+    bench_printing,
+    bench_teleconsultation,
+    bench_ui,
+)
 
 sys.exit(
     bench_core.main(sys.argv[1:])
     or bench_devices.main(sys.argv[1:])
+    or bench_printing.main(sys.argv[1:])
     or bench_ui.main(sys.argv[1:])
     or bench_call.main(sys.argv[1:])
     or bench_teleconsultation.main(sys.argv[1:])

@@ -2,7 +2,9 @@
 
 python -m hub serve [--config FILE] [--data DIR] [--port N] [--demo]
 python -m hub create-doctor USERNAME --name "Dr Claire Martin" --specialty "..." [--rpps N]
+                            [--address TEXT] [--phone TEXT] [--email TEXT]
                             [--photo FILE] [--password-stdin]
+python -m hub set-details USERNAME [--rpps N] [--address TEXT] [--phone TEXT] [--email TEXT]
 python -m hub set-photo USERNAME FILE | --remove
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
@@ -22,7 +24,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from hub.accounts import MIN_PASSWORD_CHARS, create_doctor, provision_cabin, set_doctor_photo
+from hub.accounts import (
+    MIN_PASSWORD_CHARS,
+    create_doctor,
+    provision_cabin,
+    set_doctor_details,
+    set_doctor_photo,
+)
 from hub.app import DATABASE_FILE, start_hub
 from hub.config import HubConfig, load_hub_config
 from hub.demo import seed_demo
@@ -112,9 +120,39 @@ async def _create_doctor(args: argparse.Namespace) -> int:
             specialty=args.specialty,
             registration_number=args.rpps,
             photo=photo,
+            address=_address(args.address),
+            phone=args.phone or "",
+            email=args.email or "",
             argon2_cost=config.argon2_cost,
         )
         print(f"hub: doctor {args.username} created")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _address(text: str | None) -> str:
+    """The address as typed: ``--address "12 rue X\\n15100 Saint-Flour"`` (a literal
+    backslash-n) or a real line break both separate lines."""
+    return "" if text is None else text.replace("\\n", "\n")
+
+
+async def _set_details(args: argparse.Namespace) -> int:
+    config = _config(args)
+    given = (args.rpps, args.address, args.phone, args.email)
+    if all(value is None for value in given):
+        raise HubError("give at least one of --rpps, --address, --phone, --email")
+
+    async def work(storage: Storage) -> int:
+        doctor = await set_doctor_details(
+            storage,
+            username=args.username,
+            registration_number=args.rpps,
+            address=None if args.address is None else _address(args.address),
+            phone=args.phone,
+            email=args.email,
+        )
+        print(f"hub: details of {doctor.username} set")
         return 0
 
     return await _with_storage(config, work)
@@ -166,6 +204,9 @@ async def _list_doctors(args: argparse.Namespace) -> int:
                         doctor.registration_number or "-",
                         photo,
                         locked,
+                        doctor.address.replace("\n", ", ") or "-",
+                        doctor.phone or "-",
+                        doctor.email or "-",
                     )
                 )
             )
@@ -196,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("username", help="lower-case letters, digits and ._-")
     doctor.add_argument("--name", required=True, help='as patients see it: "Dr Claire Martin"')
     doctor.add_argument("--specialty", required=True, help='"Médecine générale"')
-    doctor.add_argument("--rpps", help="the RPPS registration number")
+    _detail_arguments(doctor)
     doctor.add_argument("--photo", type=Path, help="a PNG or JPEG portrait (at most 160 KiB)")
     doctor.add_argument(
         "--password-stdin",
@@ -205,6 +246,16 @@ def _parser() -> argparse.ArgumentParser:
         " line of standard input instead of asking",
     )
     doctor.set_defaults(run=_create_doctor)
+
+    details = commands.add_parser(
+        "set-details",
+        parents=[common],
+        help="change a doctor's RPPS number, address, phone or e-mail (as prescriptions print"
+        " them); those not given stay, an empty value removes one",
+    )
+    details.add_argument("username")
+    _detail_arguments(details)
+    details.set_defaults(run=_set_details)
 
     photo = commands.add_parser("set-photo", parents=[common], help="set a doctor's photo")
     photo.add_argument("username")
@@ -224,6 +275,17 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list-doctors", parents=[common], help="list the doctors")
     listing.set_defaults(run=_list_doctors)
     return parser
+
+
+def _detail_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpps", help="the RPPS registration number (11 digits)")
+    parser.add_argument(
+        "--address",
+        help='the practice\'s postal address; lines apart by "\\n":'
+        ' "Cabinet médical\\n12 rue ...\\n15100 Saint-Flour"',
+    )
+    parser.add_argument("--phone", help='the practice\'s phone: "04 71 60 12 34"')
+    parser.add_argument("--email", help="the e-mail address printed on prescriptions")
 
 
 def main(argv: list[str] | None = None) -> int:

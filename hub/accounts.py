@@ -30,15 +30,21 @@ from hub.clock import Clock, SystemClock
 from hub.config import Argon2Cost
 from hub.errors import AccountError
 from hub.passwords import MAX_PASSWORD_CHARS, PasswordHasher
-from hub.storage import CabinRecord, DoctorRecord, Storage
+from hub.storage import CabinRecord, DoctorDetails, DoctorRecord, Storage
 
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 CABIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REGISTRATION_NUMBER = re.compile(r"^[A-Za-z0-9]{1,64}$")
+PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{3,38}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_ADDRESS_CHARS = 500
+MAX_ADDRESS_LINES = 4
+MAX_EMAIL_CHARS = 254
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD_CHARS = 12
-MAX_PHOTO_BYTES = 160 * 1024  # base64: about 214 KiB, under the 256 KiB message limit
+MAX_PHOTO_BYTES = 160 * 1024  # base64: about 214 KiB, well under the message limit
 MAX_NAME_CHARS = 200
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
@@ -51,6 +57,31 @@ def _check_text(value: str, what: str) -> str:
     if not 1 <= len(value) <= MAX_NAME_CHARS:
         raise AccountError(f"{what} must have 1 to {MAX_NAME_CHARS} characters")
     return value
+
+
+def check_details(
+    *, registration_number: str | None, address: str, phone: str, email: str
+) -> DoctorDetails:
+    """The prescriber's details, tidied (spaces trimmed, empty address lines dropped), or
+    `AccountError` saying which one is wrong. Empty strings (and no RPPS) are allowed."""
+    rpps = (registration_number or "").strip() or None
+    if rpps is not None and not REGISTRATION_NUMBER.fullmatch(rpps):
+        raise AccountError("the registration (RPPS) number must be letters and digits only")
+    lines = [" ".join(line.split()) for line in address.replace("\r\n", "\n").split("\n")]
+    tidy_address = "\n".join(line for line in lines if line)
+    if len(tidy_address) > MAX_ADDRESS_CHARS or tidy_address.count("\n") >= MAX_ADDRESS_LINES:
+        raise AccountError(
+            f"the address must fit in {MAX_ADDRESS_LINES} lines of {MAX_ADDRESS_CHARS} characters"
+        )
+    if _CONTROL.search(tidy_address.replace("\n", "")):
+        raise AccountError("the address must not hold control characters")
+    phone = phone.strip()
+    if phone and not PHONE.fullmatch(phone):
+        raise AccountError('the phone number must be digits, spaces and +().- ("04 71 60 12 34")')
+    email = email.strip()
+    if email and (len(email) > MAX_EMAIL_CHARS or not EMAIL.fullmatch(email)):
+        raise AccountError('the e-mail address must read "name@domain.fr"')
+    return DoctorDetails(registration_number=rpps, address=tidy_address, phone=phone, email=email)
 
 
 def check_photo(photo: bytes) -> bytes:
@@ -71,11 +102,14 @@ async def create_doctor(
     specialty: str,
     registration_number: str | None = None,
     photo: bytes | None = None,
+    address: str = "",
+    phone: str = "",
+    email: str = "",
     argon2_cost: Argon2Cost = "standard",
     clock: Clock | None = None,
 ) -> DoctorRecord:
     """Create a doctor's account. Raises `AccountError` for a taken or malformed username, a
-    short password, a bad registration number or photo."""
+    short password, a bad registration number, address, phone, e-mail or photo."""
     if not USERNAME.fullmatch(username):
         raise AccountError(
             "the username must be 2 to 63 characters: lower-case letters, digits and ._-"
@@ -84,18 +118,22 @@ async def create_doctor(
         raise AccountError(
             f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )
-    if registration_number is not None and not REGISTRATION_NUMBER.fullmatch(registration_number):
-        raise AccountError("the registration (RPPS) number must be letters and digits only")
+    details = check_details(
+        registration_number=registration_number, address=address, phone=phone, email=email
+    )
     record = DoctorRecord(
         username=username,
         password_hash=await PasswordHasher(argon2_cost).hash(password),
         display_name=_check_text(display_name, "the display name"),
         specialty=_check_text(specialty, "the specialty"),
-        registration_number=registration_number,
+        registration_number=details.registration_number,
         photo=None if photo is None else check_photo(photo),
         failed_attempts=0,
         locked_until=None,
         created_at=(clock or SystemClock()).now(),
+        address=details.address,
+        phone=details.phone,
+        email=details.email,
     )
     await storage.add_doctor(record)
     log.info("hub.doctor_created username=%s", username)
@@ -109,8 +147,40 @@ async def set_doctor_photo(storage: Storage, *, username: str, photo: bytes | No
     log.info("hub.doctor_photo_set username=%s", username)
 
 
+async def set_doctor_details(
+    storage: Storage,
+    *,
+    username: str,
+    registration_number: str | None = None,
+    address: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> DoctorRecord:
+    """Change what prescriptions say of a doctor: each detail given replaces the stored one
+    (an empty string removes it), those left to None stay. The doctor as now stored."""
+    doctor = await storage.doctor(username)
+    if doctor is None:
+        raise AccountError(f"there is no doctor named {username!r}")
+    details = check_details(
+        registration_number=(
+            doctor.registration_number if registration_number is None else registration_number
+        ),
+        address=doctor.address if address is None else address,
+        phone=doctor.phone if phone is None else phone,
+        email=doctor.email if email is None else email,
+    )
+    if not await storage.set_doctor_details(username, details):
+        raise AccountError(f"there is no doctor named {username!r}")
+    log.info("hub.doctor_details_set username=%s", username)
+    updated = await storage.doctor(username)
+    if updated is None:
+        raise AccountError(f"there is no doctor named {username!r}")
+    return updated
+
+
 def doctor_info(doctor: DoctorRecord, *, with_photo: bool) -> wire.DoctorInfo:
-    """The doctor as the patient and the prescription see them."""
+    """The doctor as the patient and the prescription see them: name, specialty, RPPS number,
+    the practice's address, phone and e-mail (and the photo, for the patient's screen)."""
     photo = None
     if with_photo and doctor.photo is not None:
         photo = base64.b64encode(doctor.photo).decode("ascii")
@@ -119,6 +189,9 @@ def doctor_info(doctor: DoctorRecord, *, with_photo: bool) -> wire.DoctorInfo:
         specialty=doctor.specialty,
         registration_number=doctor.registration_number,
         photo=photo,
+        address=doctor.address,
+        phone=doctor.phone,
+        email=doctor.email,
     )
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest
 
-from hub import http_api, websockets
+from hub import check_page, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import OriginPolicy, Sessions
@@ -28,6 +28,7 @@ from hub.errors import ConfigError
 from hub.passwords import PasswordHasher
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
+from hub.records import index_old_records
 from hub.services import SERVICES, HubServices
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
@@ -45,6 +46,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 SHUTDOWN_TIMEOUT_S = 5.0
 SESSION_SWEEP_S = 600.0
 LOGIN_WINDOW_S = 60.0
+CHECK_WINDOW_S = 60.0
 
 
 class _AccessLog(AbstractAccessLogger):
@@ -132,6 +134,7 @@ async def start_hub(
     signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
     storage = await SqliteStorage.open(data_dir / DATABASE_FILE)
     try:
+        await index_old_records(storage)
         return await _serve(config, clock, storage, ice, tls, signer, console_dir or CONSOLE_DIR)
     except BaseException:
         await storage.close()
@@ -155,6 +158,9 @@ async def _serve(
     )
     await passwords.start()
     audit = AuditLog(storage, clock)
+    sock = _bind(config)
+    port = int(sock.getsockname()[1])
+    url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
     switchboard = Switchboard(
         storage=storage,
         clock=clock,
@@ -164,9 +170,8 @@ async def _serve(
         offline_grace_s=config.cabin_offline_grace_s,
         refresh_s=config.waiting_room_refresh_s,
         prescription_retry_s=config.prescription_retry_s,
+        public_url=config.public_url.rstrip("/") or url,
     )
-    sock = _bind(config)
-    port = int(sock.getsockname()[1])
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[state_change_guard])
     app[SERVICES] = HubServices(
         config=config,
@@ -182,8 +187,12 @@ async def _serve(
         signer=signer,
         switchboard=switchboard,
         console_dir=console_dir,
+        check_limit=SlidingWindowLimit(
+            limit=config.check_page_requests_per_minute, window_s=CHECK_WINDOW_S, clock=clock
+        ),
     )
     app.on_response_prepare.append(add_security_headers)
+    check_page.add_routes(app)
     http_api.add_routes(app)
     websockets.add_routes(app)
     runner = web.AppRunner(app, access_log_class=_AccessLog, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -198,7 +207,6 @@ async def _serve(
     sweeper = asyncio.get_running_loop().create_task(
         _sweep_sessions(storage, clock), name="hub-session-sweeper"
     )
-    url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(
         url=url,

@@ -23,6 +23,8 @@ from hub.errors import ConfigError
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)]
 IceUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(stun|stuns|turn|turns):[!-~]+$")]
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+)$")]
+PublicUrl = Annotated[str, msgspec.Meta(max_length=400, pattern=r"^(|https?://[!-~]+)$")]
+"""An http(s) address in printable ASCII (no query or fragment: checked by `HubConfig`)."""
 Argon2Cost = Literal["standard", "test"]
 """``standard``: argon2id at OWASP's recommended cost. ``test``: a cheap hash for the test suite
 only; never on a hub that real doctors use."""
@@ -60,6 +62,12 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     public_origin: Origin = ""
     """The origin doctors' browsers use (``https://hub.example.fr``) when the hub is behind a
     proxy. Empty: the hub's own address (and ``localhost`` for a loopback hub)."""
+    public_url: PublicUrl = ""
+    """The address pharmacies reach the hub at (``https://hub.example.fr``, or with a path
+    prefix behind a proxy): prescriptions' QR codes lead to ``<public_url>/rx/<number>?k=...``.
+    Empty: the hub's own address (fine for the demo; a pharmacy cannot reach a loopback one)."""
+    check_page_requests_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    """Prescription checks one client address may make in any 60 s (429 beyond)."""
     tls_cert: str | None = None
     tls_key: str | None = None
     session_ttl_s: PositiveSeconds = 12 * 3600
@@ -69,7 +77,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """Login attempts one client address may make in any 60 s."""
     cabin_offline_grace_s: PositiveSeconds = 300
     cabin_hello_timeout_s: PositiveSeconds = 5
-    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 2 * 1024 * 1024
     waiting_room_refresh_s: PositiveSeconds = 30
     prescription_retry_s: PositiveSeconds = 30
     """A prescription its (connected) cabin has not acknowledged is sent again this often."""
@@ -79,6 +87,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both `tls_cert` and `tls_key`")
+        if "?" in self.public_url or "#" in self.public_url:
+            raise ValueError("`public_url` must have no query (?) nor fragment (#)")
 
     @property
     def data_path(self) -> Path:

@@ -19,6 +19,10 @@ class StorageError(HubError):
     """The database could not do what was asked."""
 
 
+class CorruptRecord(StorageError):
+    """A stored row no longer decodes as what the hub wrote (changed outside the hub)."""
+
+
 class AccountError(HubError):
     """An account cannot be created or changed as asked (a duplicate name, a bad photo...)."""
 
@@ -29,3 +33,7 @@ class SigningKeyError(HubError):
 
 class InvalidPrescription(HubError):
     """A prescription's signature does not match its content, or its key is unknown."""
+
+
+class InvalidRecord(HubError):
+    """A cabin's consultation record (FHIR bundle) cannot be read, or contradicts its upload."""

@@ -4,12 +4,22 @@ The number reads ``RX-2026-000123-7KQ4``: the year, a sequence that never repeat
 four check characters (Crockford base32 of an HMAC keyed by the signing key) so that a number
 cannot be guessed from its neighbours, nor mistyped into another valid one unnoticed.
 
-The signature covers the *canonical JSON* of the `PrescriptionMessage` without ``msg_id`` and
-``signature``: every other field present (``null`` included), keys sorted at every level, no
-whitespace, UTF-8 (the same bytes as RFC 8785 gives for these values). ``issued_at`` is to the
-second. ``key_id`` names the key: the first 16 hexadecimal digits of the SHA-256 of the raw
-public key. The private key is made on the hub's first start, in the data folder (mode 0600);
-the public key sits beside it for whoever checks prescriptions.
+The signature covers the *canonical JSON* of the `PrescriptionMessage` without ``msg_id``,
+``signature`` and ``check_url``: every other field present (``null`` included), keys sorted at
+every level, no whitespace, UTF-8 (the same bytes as RFC 8785 gives for these values).
+``issued_at`` is to the second. ``key_id`` names the key: the first 16 hexadecimal digits of the
+SHA-256 of the raw public key. The private key is made on the hub's first start, in the data
+folder (mode 0600); the public key sits beside it for whoever checks prescriptions (and the hub
+serves it at ``/rx/public-key.pem``).
+
+``check_url`` is not signed because it is made from the signature: it is the hub's check page
+for this prescription, ``<public_url>/rx/<number>?k=<code>``, where the code is the first 16
+characters of the Crockford base32 of the SHA-256 of the raw signature bytes. Knowing the number
+alone (it is printed in clear) does not open the page; the code comes with the paper's QR code.
+
+Prescriptions signed before the prescriber's address, phone and e-mail existed were signed
+without those three keys in ``prescriber``: `verify_prescription` accepts that form too when
+they are empty, so that a prescription still on its way to the pharmacy keeps verifying.
 """
 
 from __future__ import annotations
@@ -42,16 +52,51 @@ log = logging.getLogger(__name__)
 PRIVATE_KEY_FILE = "prescription-signing.key"
 PUBLIC_KEY_FILE = "prescription-signing.pub"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_TO_CROCKFORD = str.maketrans(_RFC4648, _CROCKFORD)
 _CHECK_CHARS = 4
-_UNSIGNED = ("msg_id", "signature")
+CHECK_CODE_CHARS = 16
+_UNSIGNED = ("msg_id", "signature", "check_url")
+_LATER_PRESCRIBER_FIELDS = ("address", "phone", "email")
+"""Fields of `DoctorInfo` that prescriptions signed before they existed do not have."""
 
 
-def canonical_bytes(prescription: wire.PrescriptionMessage) -> bytes:
-    """The bytes the signature covers."""
+def canonical_bytes(prescription: wire.PrescriptionMessage, *, legacy: bool = False) -> bytes:
+    """The bytes the signature covers. `legacy`: as a hub signed them before the prescriber
+    had an address, a phone and an e-mail (those three keys left out when empty)."""
     fields: dict[str, Any] = msgspec.to_builtins(prescription)
     for name in _UNSIGNED:
         fields.pop(name, None)
+    if legacy:
+        prescriber = fields["prescriber"]
+        for name in _LATER_PRESCRIBER_FIELDS:
+            if prescriber.get(name) == "":
+                del prescriber[name]
     return msgspec.json.encode(fields, order="sorted")
+
+
+def check_code(signature: str) -> str:
+    """The code of a prescription's check page: the first 16 characters of the Crockford base32
+    of the SHA-256 of the raw signature (`signature` is its base64). `InvalidPrescription` if
+    the signature is not base64."""
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        raise InvalidPrescription("the signature is not base64") from None
+    encoded = base64.b32encode(hashlib.sha256(raw).digest()).decode("ascii")
+    return encoded.translate(_TO_CROCKFORD)[:CHECK_CODE_CHARS]
+
+
+def normalise_check_code(text: str) -> str:
+    """A code as someone may type it (lower case, O for 0, I or L for 1, hyphens), in the form
+    `check_code` gives; at most 32 characters are looked at."""
+    text = text[: 2 * CHECK_CODE_CHARS].upper().replace("-", "").replace(" ", "")
+    return text.replace("O", "0").replace("I", "1").replace("L", "1")
+
+
+def check_url(public_url: str, prescription_id: str, signature: str) -> str:
+    """The address of the prescription's check page (what its QR code holds)."""
+    return f"{public_url.rstrip('/')}/rx/{prescription_id}?k={check_code(signature)}"
 
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
@@ -72,6 +117,12 @@ def verify_prescription(
         raise InvalidPrescription("the signature is not base64") from None
     try:
         key.verify(signature, canonical_bytes(prescription))
+    except InvalidSignature:
+        pass
+    else:
+        return
+    try:
+        key.verify(signature, canonical_bytes(prescription, legacy=True))
     except InvalidSignature:
         raise InvalidPrescription("the signature does not match the prescription") from None
 
@@ -198,8 +249,10 @@ async def issue_prescription(
     *,
     draft: wire.PrescriptionDraft,
     doctor: DoctorRecord,
+    public_url: str,
 ) -> wire.PrescriptionMessage:
-    """Number, sign and store the doctor's draft; the signed message to send."""
+    """Number, sign and store the doctor's draft; the signed message to send, with the address
+    of its check page under `public_url`."""
     issued_at = clock.now().replace(microsecond=0)
     sequence = await storage.next_prescription_sequence(issued_at.year)
     prescription = signer.sign(
@@ -214,6 +267,10 @@ async def issue_prescription(
             signature="AAAA",
         )
     )
+    prescription = msgspec.structs.replace(
+        prescription,
+        check_url=check_url(public_url, prescription.prescription_id, prescription.signature),
+    )
     await storage.add_prescription(
         PrescriptionRecord(
             prescription_id=prescription.prescription_id,
@@ -225,6 +282,7 @@ async def issue_prescription(
             key_id=prescription.key_id,
             signature=prescription.signature,
             msg_id=prescription.msg_id,
+            check_url=prescription.check_url,
         )
     )
     log.info(
@@ -248,4 +306,5 @@ def prescription_from_record(record: PrescriptionRecord) -> wire.PrescriptionMes
         lines=list(record.lines),
         key_id=record.key_id,
         signature=record.signature,
+        check_url=record.check_url,
     )

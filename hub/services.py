@@ -31,6 +31,8 @@ class HubServices:
     signer: PrescriptionSigner
     switchboard: Switchboard
     console_dir: Path
+    check_limit: SlidingWindowLimit
+    """Prescription checks per client address (the public check page)."""
 
 
 SERVICES = web.AppKey("hub_services", HubServices)

@@ -107,4 +107,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX prescriptions_undelivered ON prescriptions(issued_at)"
         " WHERE delivered_at IS NULL",
     ),
+    # 3: what a prescription says of its prescriber besides the name, specialty and RPPS.
+    (
+        "ALTER TABLE doctors ADD COLUMN address TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE doctors ADD COLUMN phone TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE doctors ADD COLUMN email TEXT NOT NULL DEFAULT ''",
+    ),
+    # 4: the address of the page where a pharmacy checks the prescription, as it was sent (it
+    # is not signed, and the hub's public address may change: kept so that every copy is the
+    # same). Those issued before have none.
+    ("ALTER TABLE prescriptions ADD COLUMN check_url TEXT",),
+    # 5: the doctor's advice for the patient, and its delivery to the cabin: `advice_msg_id` is
+    # the id of the `PatientAdvice` that carries the latest text (new at each change),
+    # `advice_delivered_at` when the cabin acknowledged it.
+    (
+        "ALTER TABLE consultations ADD COLUMN advice TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE consultations ADD COLUMN advice_msg_id TEXT",
+        "ALTER TABLE consultations ADD COLUMN advice_changed_at TEXT",
+        "ALTER TABLE consultations ADD COLUMN advice_delivered_at TEXT",
+        "CREATE UNIQUE INDEX consultations_by_advice_msg_id ON consultations(advice_msg_id)",
+        "CREATE INDEX consultations_advice_undelivered ON consultations(advice_changed_at)"
+        " WHERE advice_msg_id IS NOT NULL AND advice_delivered_at IS NULL",
+    ),
+    # 6: the cabins' records, indexed to build a patient's history from them: the patient's
+    # match key and when the consultation began, as the record says. Records stored before are
+    # indexed when the hub starts (NULL: not yet; '': unreadable).
+    (
+        "ALTER TABLE records ADD COLUMN match_key TEXT",
+        "ALTER TABLE records ADD COLUMN started_at TEXT",
+        "CREATE INDEX records_by_patient ON records(match_key, started_at)",
+        "CREATE INDEX records_by_consultation ON records(consultation_id, received_at)",
+    ),
 )

@@ -21,15 +21,17 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import msgspec
 
 import wire
-from hub.errors import AccountError, StorageError
+from hub.errors import AccountError, CorruptRecord, StorageError
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
     ActorKind,
+    AdviceRecord,
     AuditEntry,
     CabinRecord,
     ConsultationRecord,
     ConsultationRecordUpload,
     ConsultationStatus,
+    DoctorDetails,
     DoctorRecord,
     PrescriptionRecord,
     ReadingRecord,
@@ -51,21 +53,29 @@ _VITAL = msgspec.json.Decoder(wire.Vital)
 
 _SELECT_DOCTOR = (
     "SELECT username, password_hash, display_name, specialty, registration_number, photo,"
-    " failed_attempts, locked_until, created_at FROM doctors"
+    " failed_attempts, locked_until, created_at, address, phone, email FROM doctors"
 )
 _SELECT_CONSULTATION = (
     "SELECT consultation_id, cabin_id, patient, match_key, reason, age_years, sex, language,"
-    " status, doctor, joined_at, taken_at, ended_at, notes FROM consultations"
+    " status, doctor, joined_at, taken_at, ended_at, notes, advice FROM consultations"
 )
-_SELECT_PRESCRIPTION = (
-    "SELECT prescription_id, consultation_id, doctor, issued_at, prescriber, lines, key_id,"
-    " signature, msg_id, delivered_at FROM prescriptions"
+_PRESCRIPTION_COLUMNS = (
+    "prescription_id, consultation_id, doctor, issued_at, prescriber, lines, key_id, signature,"
+    " msg_id, delivered_at, check_url"
 )
+_SELECT_PRESCRIPTION = f"SELECT {_PRESCRIPTION_COLUMNS} FROM prescriptions"  # noqa: S608
 _SELECT_UNDELIVERED = (
     "SELECT p.prescription_id, p.consultation_id, p.doctor, p.issued_at, p.prescriber, p.lines,"
-    " p.key_id, p.signature, p.msg_id, p.delivered_at, c.cabin_id FROM prescriptions AS p"
-    " JOIN consultations AS c ON c.consultation_id = p.consultation_id"
+    " p.key_id, p.signature, p.msg_id, p.delivered_at, p.check_url, c.cabin_id"
+    " FROM prescriptions AS p JOIN consultations AS c ON c.consultation_id = p.consultation_id"
     " WHERE p.delivered_at IS NULL AND p.issued_at >= ?"
+)
+_SELECT_RECORD = (
+    "SELECT record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key,"
+    " started_at FROM records"
+)
+_ADVICE_COLUMNS = (
+    "consultation_id, cabin_id, advice, advice_msg_id, advice_changed_at, advice_delivered_at"
 )
 
 
@@ -77,7 +87,10 @@ def _ts(moment: datetime) -> str:
 
 
 def _dt(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    try:
+        return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        raise CorruptRecord("a stored time cannot be read") from None
 
 
 def _opt_dt(text: str | None) -> datetime | None:
@@ -86,6 +99,14 @@ def _opt_dt(text: str | None) -> datetime | None:
 
 def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode("utf-8")
+
+
+def _decoded(decoder: msgspec.json.Decoder[T], text: str | bytes, what: str) -> T:
+    """A stored JSON value; `CorruptRecord` if it is no longer what the hub wrote."""
+    try:
+        return decoder.decode(text)
+    except msgspec.DecodeError:
+        raise CorruptRecord(f"a stored {what} cannot be read") from None
 
 
 class _Database:
@@ -147,8 +168,8 @@ class _Database:
         try:
             self._db.execute(
                 "INSERT INTO doctors (username, password_hash, display_name, specialty,"
-                " registration_number, photo, failed_attempts, locked_until, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " registration_number, photo, failed_attempts, locked_until, created_at,"
+                " address, phone, email) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doctor.username,
                     doctor.password_hash,
@@ -159,6 +180,9 @@ class _Database:
                     doctor.failed_attempts,
                     None if doctor.locked_until is None else _ts(doctor.locked_until),
                     _ts(doctor.created_at),
+                    doctor.address,
+                    doctor.phone,
+                    doctor.email,
                 ),
             )
         except sqlite3.IntegrityError:
@@ -176,6 +200,9 @@ class _Database:
             failed_attempts=row[6],
             locked_until=_opt_dt(row[7]),
             created_at=_dt(row[8]),
+            address=row[9],
+            phone=row[10],
+            email=row[11],
         )
 
     def doctor(self, username: str) -> DoctorRecord | None:
@@ -189,6 +216,14 @@ class _Database:
     def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
         cursor = self._db.execute(
             "UPDATE doctors SET photo = ? WHERE username = ?", (photo, username)
+        )
+        return cursor.rowcount == 1
+
+    def set_doctor_details(self, username: str, details: DoctorDetails) -> bool:
+        cursor = self._db.execute(
+            "UPDATE doctors SET registration_number = ?, address = ?, phone = ?, email = ?"
+            " WHERE username = ?",
+            (details.registration_number, details.address, details.phone, details.email, username),
         )
         return cursor.rowcount == 1
 
@@ -290,7 +325,7 @@ class _Database:
         return ConsultationRecord(
             consultation_id=row[0],
             cabin_id=row[1],
-            patient=_PATIENT.decode(row[2]),
+            patient=_decoded(_PATIENT, row[2], "patient"),
             match_key=row[3],
             reason=row[4],
             age_years=row[5],
@@ -302,6 +337,7 @@ class _Database:
             taken_at=_opt_dt(row[11]),
             ended_at=_opt_dt(row[12]),
             notes=row[13],
+            advice=row[14],
         )
 
     def open_consultation(self, record: ConsultationRecord) -> ConsultationRecord:
@@ -315,7 +351,7 @@ class _Database:
             db.execute(
                 "INSERT INTO consultations (consultation_id, cabin_id, patient, match_key,"
                 " reason, age_years, sex, language, status, doctor, joined_at, taken_at,"
-                " ended_at, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ended_at, notes, advice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.consultation_id,
                     record.cabin_id,
@@ -331,6 +367,7 @@ class _Database:
                     None if record.taken_at is None else _ts(record.taken_at),
                     None if record.ended_at is None else _ts(record.ended_at),
                     record.notes,
+                    record.advice,
                 ),
             )
             return record
@@ -371,6 +408,57 @@ class _Database:
             (text, consultation_id),
         )
 
+    @staticmethod
+    def _advice(row: Sequence[Any]) -> AdviceRecord:
+        return AdviceRecord(
+            consultation_id=row[0],
+            cabin_id=row[1],
+            text=row[2],
+            msg_id=row[3],
+            changed_at=_dt(row[4]),
+            delivered_at=_opt_dt(row[5]),
+        )
+
+    def set_advice(
+        self, consultation_id: str, text: str, msg_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        rows = self._db.execute(
+            "UPDATE consultations SET advice = ?, advice_msg_id = ?, advice_changed_at = ?,"
+            " advice_delivered_at = NULL WHERE consultation_id = ? AND advice != ?"
+            " RETURNING consultation_id, cabin_id, advice, advice_msg_id, advice_changed_at,"
+            " advice_delivered_at",
+            (text, msg_id, _ts(at), consultation_id, text),
+        ).fetchall()
+        return self._advice(rows[0]) if rows else None
+
+    def undelivered_advice(
+        self, since: datetime, cabin_id: str | None, limit: int
+    ) -> list[AdviceRecord]:
+        query = (
+            f"SELECT {_ADVICE_COLUMNS} FROM consultations WHERE advice_msg_id IS NOT NULL"  # noqa: S608
+            " AND advice_delivered_at IS NULL AND advice_changed_at >= ?"
+        )
+        parameters: list[str | int] = [_ts(since)]
+        if cabin_id is not None:
+            query += " AND cabin_id = ?"
+            parameters.append(cabin_id)
+        rows = self._db.execute(
+            query + " ORDER BY advice_changed_at, consultation_id LIMIT ?", (*parameters, limit)
+        )
+        return [self._advice(row) for row in rows]
+
+    def mark_advice_delivered(
+        self, msg_id: str, cabin_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        rows = self._db.execute(
+            "UPDATE consultations SET advice_delivered_at = ?"
+            " WHERE advice_msg_id = ? AND cabin_id = ? AND advice_delivered_at IS NULL"
+            " RETURNING consultation_id, cabin_id, advice, advice_msg_id, advice_changed_at,"
+            " advice_delivered_at",
+            (_ts(at), msg_id, cabin_id),
+        ).fetchall()
+        return self._advice(rows[0]) if rows else None
+
     def earlier_consultations(
         self, match_key: str, before: datetime, exclude: str, limit: int
     ) -> list[ConsultationRecord]:
@@ -402,7 +490,10 @@ class _Database:
             " WHERE consultation_id = ? ORDER BY id",
             (consultation_id,),
         )
-        return [ReadingRecord(row[0], row[1], _VITAL.decode(row[2]), _dt(row[3])) for row in rows]
+        return [
+            ReadingRecord(row[0], row[1], _decoded(_VITAL, row[2], "reading"), _dt(row[3]))
+            for row in rows
+        ]
 
     # prescriptions
 
@@ -421,19 +512,20 @@ class _Database:
             consultation_id=row[1],
             doctor=row[2],
             issued_at=_dt(row[3]),
-            prescriber=_DOCTOR_INFO.decode(row[4]),
-            lines=_LINES.decode(row[5]),
+            prescriber=_decoded(_DOCTOR_INFO, row[4], "prescriber"),
+            lines=_decoded(_LINES, row[5], "prescription"),
             key_id=row[6],
             signature=row[7],
             msg_id=row[8],
             delivered_at=_opt_dt(row[9]),
+            check_url=row[10],
         )
 
     def add_prescription(self, prescription: PrescriptionRecord) -> None:
         self._db.execute(
             "INSERT INTO prescriptions (prescription_id, consultation_id, doctor, issued_at,"
-            " prescriber, lines, key_id, signature, msg_id, delivered_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prescriber, lines, key_id, signature, msg_id, delivered_at, check_url)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 prescription.prescription_id,
                 prescription.consultation_id,
@@ -445,6 +537,7 @@ class _Database:
                 prescription.signature,
                 prescription.msg_id,
                 None if prescription.delivered_at is None else _ts(prescription.delivered_at),
+                prescription.check_url,
             ),
         )
 
@@ -454,6 +547,12 @@ class _Database:
             (prescription_id,),
         ).fetchone()
         return None if row is None else self._prescription(row)
+
+    def prescription_signature(self, prescription_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT signature FROM prescriptions WHERE prescription_id = ?", (prescription_id,)
+        ).fetchone()
+        return None if row is None or not isinstance(row[0], str) else row[0]
 
     def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]:
         rows = self._db.execute(
@@ -472,7 +571,7 @@ class _Database:
         rows = self._db.execute(
             query + " ORDER BY p.issued_at, p.prescription_id LIMIT ?", (*parameters, limit)
         )
-        return [UndeliveredPrescription(self._prescription(row), row[10]) for row in rows]
+        return [UndeliveredPrescription(self._prescription(row), row[11]) for row in rows]
 
     def mark_prescription_delivered(
         self, msg_id: str, cabin_id: str, at: datetime
@@ -482,7 +581,7 @@ class _Database:
             " WHERE msg_id = ? AND delivered_at IS NULL AND consultation_id IN"
             " (SELECT consultation_id FROM consultations WHERE cabin_id = ?)"
             " RETURNING prescription_id, consultation_id, doctor, issued_at, prescriber, lines,"
-            " key_id, signature, msg_id, delivered_at",
+            " key_id, signature, msg_id, delivered_at, check_url",
             (_ts(at), msg_id, cabin_id),
         ).fetchall()
         return self._prescription(rows[0]) if rows else None
@@ -492,7 +591,8 @@ class _Database:
     def add_record(self, record: ConsultationRecordUpload) -> bool:
         cursor = self._db.execute(
             "INSERT INTO records (record_id, consultation_id, cabin_id, created_at, received_at,"
-            " bundle) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
+            " bundle, match_key, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (record_id) DO NOTHING",
             (
                 record.record_id,
                 record.consultation_id,
@@ -500,9 +600,53 @@ class _Database:
                 _ts(record.created_at),
                 _ts(record.received_at),
                 record.bundle,
+                record.match_key,
+                None if record.started_at is None else _ts(record.started_at),
             ),
         )
         return cursor.rowcount == 1
+
+    @staticmethod
+    def _record(row: Sequence[Any]) -> ConsultationRecordUpload:
+        return ConsultationRecordUpload(
+            record_id=row[0],
+            consultation_id=row[1],
+            cabin_id=row[2],
+            created_at=_dt(row[3]),
+            received_at=_dt(row[4]),
+            bundle=bytes(row[5]),
+            match_key=row[6],
+            started_at=_opt_dt(row[7]),
+        )
+
+    def earlier_records(
+        self, match_key: str, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecordUpload]:
+        rows = self._db.execute(
+            _SELECT_RECORD + " WHERE match_key = ? AND started_at < ? AND consultation_id != ?"
+            " ORDER BY started_at DESC, received_at DESC LIMIT ?",
+            (match_key, _ts(before), exclude, limit),
+        )
+        return [self._record(row) for row in rows]
+
+    def record_of_consultation(self, consultation_id: str) -> ConsultationRecordUpload | None:
+        row = self._db.execute(
+            _SELECT_RECORD + " WHERE consultation_id = ? ORDER BY received_at DESC LIMIT 1",
+            (consultation_id,),
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def unindexed_records(self, limit: int) -> list[ConsultationRecordUpload]:
+        rows = self._db.execute(
+            _SELECT_RECORD + " WHERE match_key IS NULL ORDER BY received_at LIMIT ?", (limit,)
+        )
+        return [self._record(row) for row in rows]
+
+    def index_record(self, record_id: str, match_key: str, started_at: datetime | None) -> None:
+        self._db.execute(
+            "UPDATE records SET match_key = ?, started_at = ? WHERE record_id = ?",
+            (match_key, None if started_at is None else _ts(started_at), record_id),
+        )
 
     # audit
 
@@ -592,6 +736,9 @@ class SqliteStorage:
     async def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
         return await self._run(_Database.set_doctor_photo, username, photo)
 
+    async def set_doctor_details(self, username: str, details: DoctorDetails) -> bool:
+        return await self._run(_Database.set_doctor_details, username, details)
+
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self._run(_Database.set_password_hash, username, password_hash)
 
@@ -646,6 +793,21 @@ class SqliteStorage:
     async def set_notes(self, consultation_id: str, text: str) -> None:
         await self._run(_Database.set_notes, consultation_id, text)
 
+    async def set_advice(
+        self, consultation_id: str, text: str, *, msg_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        return await self._run(_Database.set_advice, consultation_id, text, msg_id, at)
+
+    async def undelivered_advice(
+        self, *, since: datetime, cabin_id: str | None = None, limit: int = 1000
+    ) -> list[AdviceRecord]:
+        return await self._run(_Database.undelivered_advice, since, cabin_id, limit)
+
+    async def mark_advice_delivered(
+        self, msg_id: str, *, cabin_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        return await self._run(_Database.mark_advice_delivered, msg_id, cabin_id, at)
+
     async def earlier_consultations(
         self, match_key: str, *, before: datetime, exclude: str, limit: int
     ) -> list[ConsultationRecord]:
@@ -666,6 +828,9 @@ class SqliteStorage:
     async def prescription(self, prescription_id: str) -> PrescriptionRecord | None:
         return await self._run(_Database.prescription, prescription_id)
 
+    async def prescription_signature(self, prescription_id: str) -> str | None:
+        return await self._run(_Database.prescription_signature, prescription_id)
+
     async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]:
         return await self._run(_Database.prescriptions, consultation_id)
 
@@ -681,6 +846,22 @@ class SqliteStorage:
 
     async def add_record(self, record: ConsultationRecordUpload) -> bool:
         return await self._run(_Database.add_record, record)
+
+    async def earlier_records(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecordUpload]:
+        return await self._run(_Database.earlier_records, match_key, before, exclude, limit)
+
+    async def record_of_consultation(self, consultation_id: str) -> ConsultationRecordUpload | None:
+        return await self._run(_Database.record_of_consultation, consultation_id)
+
+    async def unindexed_records(self, *, limit: int) -> list[ConsultationRecordUpload]:
+        return await self._run(_Database.unindexed_records, limit)
+
+    async def index_record(
+        self, record_id: str, *, match_key: str, started_at: datetime | None
+    ) -> None:
+        await self._run(_Database.index_record, record_id, match_key, started_at)
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._run(_Database.add_audit, entry)

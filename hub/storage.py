@@ -32,6 +32,8 @@ class ActorKind(enum.StrEnum):
     DOCTOR = "doctor"
     CABIN = "cabin"
     OPERATOR = "operator"
+    PUBLIC = "public"
+    """Someone without an account: a pharmacy on the prescription check page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,21 @@ class DoctorRecord:
     failed_attempts: int
     locked_until: datetime | None
     created_at: datetime
+    address: str = ""
+    """The practice's postal address, as the prescription prints it (lines apart by ``\n``)."""
+    phone: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorDetails:
+    """What a prescription says of its prescriber besides the name and the specialty."""
+
+    registration_number: str | None
+    """The RPPS number."""
+    address: str
+    phone: str
+    email: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +102,9 @@ class ConsultationRecord:
     taken_at: datetime | None = None
     ended_at: datetime | None = None
     notes: str = ""
+    """The doctor's notes, for the doctors who see the patient next."""
+    advice: str = ""
+    """The doctor's advice for the patient, sent to the cabin (printed on their summary)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +132,8 @@ class PrescriptionRecord:
     """The id it is sent to the cabin under, every time (not signed): the cabin's Ack names it."""
     delivered_at: datetime | None = None
     """When the cabin acknowledged it; None until then."""
+    check_url: str | None = None
+    """The check page's address sent with it (not signed: it is made from the signature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +145,35 @@ class UndeliveredPrescription:
 
 
 @dataclass(frozen=True, slots=True)
+class AdviceRecord:
+    """The latest advice of a consultation, as sent to its cabin (again until acknowledged)."""
+
+    consultation_id: str
+    cabin_id: str
+    text: str
+    msg_id: str
+    """The id of the `PatientAdvice` that carries this text, every time it is sent."""
+    changed_at: datetime
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ConsultationRecordUpload:
-    """A cabin's FHIR record of a finished consultation, kept as received."""
+    """A cabin's FHIR record of a finished consultation, kept as received, and indexed by the
+    patient it is about (match key) and when it began."""
 
     record_id: str
     consultation_id: str
     cabin_id: str
+    """The cabin that sent it."""
     created_at: datetime
     received_at: datetime
     bundle: bytes
+    match_key: str | None = None
+    """The patient's match key (`hub.patients.match_key`); None until indexed, "" if the
+    record could not be read to index it."""
+    started_at: datetime | None = None
+    """When the consultation began, as the record says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +203,11 @@ class Storage(Protocol):
 
     async def set_doctor_photo(self, username: str, photo: bytes | None) -> bool:
         """False if there is no such doctor."""
+        ...
+
+    async def set_doctor_details(self, username: str, details: DoctorDetails) -> bool:
+        """Replace the doctor's RPPS number, address, phone and e-mail; False if there is no
+        such doctor."""
         ...
 
     async def set_password_hash(self, username: str, password_hash: str) -> None: ...
@@ -216,6 +263,27 @@ class Storage(Protocol):
 
     async def set_notes(self, consultation_id: str, text: str) -> None: ...
 
+    async def set_advice(
+        self, consultation_id: str, text: str, *, msg_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        """Replace the consultation's advice for the patient, to be sent under `msg_id` and
+        not yet delivered; None (nothing changed) if the text is the one already stored."""
+        ...
+
+    async def undelivered_advice(
+        self, *, since: datetime, cabin_id: str | None = None, limit: int = 1000
+    ) -> list[AdviceRecord]:
+        """The advice changed at `since` or later that its cabin has not acknowledged, oldest
+        first (one per consultation: the latest); only `cabin_id`'s when it is given."""
+        ...
+
+    async def mark_advice_delivered(
+        self, msg_id: str, *, cabin_id: str, at: datetime
+    ) -> AdviceRecord | None:
+        """`cabin_id` acknowledged `msg_id`: if it is the latest advice of one of its
+        consultations, not yet delivered, record the delivery `at` and return it; else None."""
+        ...
+
     async def earlier_consultations(
         self, match_key: str, *, before: datetime, exclude: str, limit: int
     ) -> list[ConsultationRecord]:
@@ -240,6 +308,10 @@ class Storage(Protocol):
 
     async def prescription(self, prescription_id: str) -> PrescriptionRecord | None: ...
 
+    async def prescription_signature(self, prescription_id: str) -> str | None:
+        """The stored signature alone (readable even if the rest of the row is not)."""
+        ...
+
     async def prescriptions(self, consultation_id: str) -> list[PrescriptionRecord]: ...
 
     async def undelivered_prescriptions(
@@ -260,6 +332,25 @@ class Storage(Protocol):
     async def add_record(self, record: ConsultationRecordUpload) -> bool:
         """False if `record_id` is already stored (the cabin sent it again)."""
         ...
+
+    async def earlier_records(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[ConsultationRecordUpload]:
+        """The records of the same patient that began before `before`, but the record of the
+        consultation `exclude`, newest first."""
+        ...
+
+    async def record_of_consultation(self, consultation_id: str) -> ConsultationRecordUpload | None:
+        """The record of a consultation (the last received, should there be two)."""
+        ...
+
+    async def unindexed_records(self, *, limit: int) -> list[ConsultationRecordUpload]:
+        """Records stored before records were indexed (`match_key` None), oldest first."""
+        ...
+
+    async def index_record(
+        self, record_id: str, *, match_key: str, started_at: datetime | None
+    ) -> None: ...
 
     # audit
     async def add_audit(self, entry: AuditEntry) -> None: ...

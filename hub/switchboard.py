@@ -3,8 +3,9 @@
 It holds the live state (the waiting room, the calls, who is connected) and routes by
 identity: a consultation leads to its cabin id and to its doctor's username, and from there to
 whatever connections they have now. A cabin or a console that reconnects is brought up to date
-(its place in the queue, its call, the offer it missed, the prescriptions it has not acknowledged)
-and the call goes on. A prescription goes to its cabin again and again until the cabin's `Ack`.
+(its place in the queue, its call, the offer it missed, the prescriptions and the advice it has
+not acknowledged) and the call goes on. A prescription, and the doctor's latest advice for the
+patient, go to their cabin again and again until the cabin's `Ack`.
 
 Every method runs on the event loop; the state changes between two awaits are atomic, which is
 what makes a take safe when two doctors click at once. Log lines name consultations, cabins and
@@ -28,13 +29,15 @@ from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
-from hub.errors import StorageError
+from hub.errors import InvalidRecord, StorageError
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
+from hub.records import read_upload
 from hub.storage import (
     ActorKind,
+    AdviceRecord,
     ConsultationRecord,
     ConsultationRecordUpload,
     ConsultationStatus,
@@ -50,9 +53,11 @@ log = logging.getLogger(__name__)
 _ALERTS_KEPT = 1000
 _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
 REDELIVERY_WINDOW = timedelta(days=7)
-"""A prescription its cabin has not acknowledged is sent again this long after it was issued."""
+"""A prescription (or advice) its cabin has not acknowledged is sent again this long after it was
+issued (last changed)."""
 _REDELIVERED_PER_CABIN = 100
 _REDELIVERED_PER_ROUND = 1000
+_ERROR_TEXT = 200
 
 
 class Switchboard:
@@ -67,6 +72,7 @@ class Switchboard:
         offline_grace_s: float,
         refresh_s: float,
         prescription_retry_s: float,
+        public_url: str,
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -78,13 +84,15 @@ class Switchboard:
         self._offline_grace_s = offline_grace_s
         self._refresh_s = refresh_s
         self._prescription_retry_s = prescription_retry_s
+        self._public_url = public_url
         self._cabins: dict[str, Peer] = {}
         self._consoles: dict[str, set[Peer]] = {}
         self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
         self._sent_positions: dict[str, int] = {}
         self._alerts: OrderedDict[str, str] = OrderedDict()
-        self._prescriptions_sent: dict[str, float] = {}
-        """Undelivered prescriptions by id: when (loop time) each was last sent to its cabin."""
+        self._last_sent: dict[str, float] = {}
+        """Undelivered prescriptions and advice by `msg_id`: when (loop time) each was last
+        sent to its cabin."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._redeliverer: asyncio.Task[None] | None = None
@@ -160,7 +168,7 @@ class Switchboard:
             peer.send(self._fresh(call.cabin_accept, cabin_id))
         if previous is None and self.room.of_cabin(cabin_id):
             self._broadcast_room()  # back online
-        self._spawn(self._redeliver(cabin_id), f"hub-prescriptions-to-{cabin_id}")
+        self._spawn(self._redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
 
     def cabin_disconnected(self, peer: Peer) -> None:
         cabin_id = peer.identity
@@ -598,8 +606,26 @@ class Switchboard:
         self._ack(peer, alert)
 
     async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
+        """A consultation's record: read (refused if it cannot be), the sending cabin's (if the
+        hub knows the consultation, it must be of this cabin; one it never saw, made offline,
+        is taken as this cabin's), stored once and indexed by patient."""
+        try:
+            content = await asyncio.to_thread(read_upload, upload, peer.identity)
+        except InvalidRecord as exc:
+            log.warning(
+                "hub.record_refused cabin=%s consultation=%s record=%s error=%s",
+                peer.identity,
+                upload.consultation_id,
+                upload.record_id,
+                exc,
+            )
+            self._refuse(peer, wire.ErrorCode.MALFORMED, upload.msg_id, str(exc)[:_ERROR_TEXT])
+            return
         known = await self._storage.consultation(upload.consultation_id)
         if known is not None and known.cabin_id != peer.identity:
+            log.warning(
+                "hub.cabin_not_owner cabin=%s consultation=%s", peer.identity, known.consultation_id
+            )
             self._refuse(
                 peer, wire.ErrorCode.UNAUTHORIZED, upload.msg_id, "not this cabin's consultation"
             )
@@ -612,57 +638,72 @@ class Switchboard:
                 created_at=upload.created_at,
                 received_at=self._clock.now(),
                 bundle=bytes(upload.bundle),
+                match_key=match_key(content.patient),
+                started_at=content.started_at,
             )
         )
         log.info(
-            "hub.record_received consultation=%s record=%s duplicate=%s",
+            "hub.record_received consultation=%s record=%s duplicate=%s seen_live=%s",
             upload.consultation_id,
             upload.record_id,
             not stored,
+            known is not None,
         )
         peer.send(
             wire.RecordAck(msg_id=new_msg_id(), record_id=upload.record_id, duplicate=not stored)
         )
 
-    # --- prescriptions on their way to the cabin --------------------------------------------
+    # --- prescriptions and advice on their way to the cabin ---------------------------------
 
-    def _send_prescription(self, cabin_id: str, prescription: wire.PrescriptionMessage) -> bool:
+    def _send_pending(
+        self, cabin_id: str, message: wire.PrescriptionMessage | wire.PatientAdvice
+    ) -> bool:
         """Send it to its cabin if connected (False if not); it goes again until acknowledged."""
-        if not self._to_cabin(cabin_id, prescription):
+        if not self._to_cabin(cabin_id, message):
             return False
-        self._prescriptions_sent[prescription.prescription_id] = asyncio.get_running_loop().time()
+        self._last_sent[message.msg_id] = asyncio.get_running_loop().time()
         return True
 
     async def _redeliver(self, cabin_id: str | None = None) -> None:
         """Send again what a cabin has not acknowledged: everything of `cabin_id` (it has just
         connected), or, for every connected cabin, what was not sent in the last half period."""
+        since = self._clock.now() - REDELIVERY_WINDOW
+        limit = _REDELIVERED_PER_ROUND if cabin_id is None else _REDELIVERED_PER_CABIN
         try:
-            pending = await self._storage.undelivered_prescriptions(
-                since=self._clock.now() - REDELIVERY_WINDOW,
-                cabin_id=cabin_id,
-                limit=_REDELIVERED_PER_ROUND if cabin_id is None else _REDELIVERED_PER_CABIN,
+            prescriptions = await self._storage.undelivered_prescriptions(
+                since=since, cabin_id=cabin_id, limit=limit
+            )
+            advice = await self._storage.undelivered_advice(
+                since=since, cabin_id=cabin_id, limit=limit
             )
         except StorageError as exc:
-            log.error("hub.storage_failed task=prescription_redelivery error=%s", exc)
+            log.error("hub.storage_failed task=redelivery error=%s", exc)
             return
+        pending: list[tuple[str, wire.PrescriptionMessage | wire.PatientAdvice]] = [
+            (p.cabin_id, prescription_from_record(p.prescription)) for p in prescriptions
+        ]
+        pending += [(a.cabin_id, _advice_message(a)) for a in advice]
         now = asyncio.get_running_loop().time()
         if cabin_id is None:  # forget those delivered (or too old) meanwhile
-            ids = {p.prescription.prescription_id for p in pending}
-            self._prescriptions_sent = {
-                k: v for k, v in self._prescriptions_sent.items() if k in ids
-            }
-        for undelivered in pending:
-            record = undelivered.prescription
-            last = self._prescriptions_sent.get(record.prescription_id)
+            ids = {message.msg_id for _, message in pending}
+            self._last_sent = {k: v for k, v in self._last_sent.items() if k in ids}
+        for cabin, message in pending:
+            last = self._last_sent.get(message.msg_id)
             recent = last is not None and now - last < self._prescription_retry_s / 2
             if cabin_id is None and recent:
                 continue
-            if self._send_prescription(undelivered.cabin_id, prescription_from_record(record)):
+            if not self._send_pending(cabin, message):
+                continue
+            if isinstance(message, wire.PrescriptionMessage):
                 log.info(
                     "hub.prescription_resent consultation=%s prescription=%s cabin=%s",
-                    record.consultation_id,
-                    record.prescription_id,
-                    undelivered.cabin_id,
+                    message.consultation_id,
+                    message.prescription_id,
+                    cabin,
+                )
+            else:
+                log.info(
+                    "hub.advice_resent consultation=%s cabin=%s", message.consultation_id, cabin
                 )
 
     async def _redeliver_periodically(self) -> None:
@@ -672,13 +713,16 @@ class Switchboard:
                 await self._redeliver()
 
     async def _cabin_ack(self, peer: Peer, ack: wire.Ack) -> None:
-        """A cabin's Ack: of a prescription, it is now delivered (its doctor is told)."""
+        """A cabin's Ack: of a prescription, it is now delivered (its doctor is told); of the
+        latest advice of one of its consultations, that advice is delivered."""
         record = await self._storage.mark_prescription_delivered(
             ack.ack_of, cabin_id=peer.identity, at=self._clock.now()
         )
         if record is None or record.delivered_at is None:
-            return  # not a prescription of this cabin's, or already delivered
-        self._prescriptions_sent.pop(record.prescription_id, None)
+            # not a prescription of this cabin's not yet delivered: advice, maybe
+            await self._advice_ack(peer, ack)
+            return
+        self._last_sent.pop(record.msg_id, None)
         log.info(
             "hub.prescription_delivered consultation=%s prescription=%s cabin=%s",
             record.consultation_id,
@@ -699,6 +743,23 @@ class Switchboard:
             actor_kind=ActorKind.CABIN,
             actor_id=peer.identity,
             consultation_id=record.consultation_id,
+        )
+
+    async def _advice_ack(self, peer: Peer, ack: wire.Ack) -> None:
+        advice = await self._storage.mark_advice_delivered(
+            ack.ack_of, cabin_id=peer.identity, at=self._clock.now()
+        )
+        if advice is None:
+            return  # an older advice since replaced, already delivered, or another cabin's
+        self._last_sent.pop(advice.msg_id, None)
+        log.info(
+            "hub.advice_delivered consultation=%s cabin=%s", advice.consultation_id, peer.identity
+        )
+        await self._audit.record(
+            "advice.delivered",
+            actor_kind=ActorKind.CABIN,
+            actor_id=peer.identity,
+            consultation_id=advice.consultation_id,
         )
 
     async def _prescriptions_to_console(self, peer: Peer, consultation_id: str) -> None:
@@ -868,9 +929,14 @@ class Switchboard:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, draft.msg_id, "unknown doctor")
             return
         prescription = await issue_prescription(
-            self._storage, self._signer, self._clock, draft=draft, doctor=doctor
+            self._storage,
+            self._signer,
+            self._clock,
+            draft=draft,
+            doctor=doctor,
+            public_url=self._public_url,
         )
-        if not self._send_prescription(call.cabin_id, prescription):
+        if not self._send_pending(call.cabin_id, prescription):
             log.warning(
                 "hub.prescription_not_delivered consultation=%s prescription=%s",
                 draft.consultation_id,
@@ -892,6 +958,9 @@ class Switchboard:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, notes.msg_id, "not your consultation")
             return
         await self._storage.set_notes(notes.consultation_id, notes.text)
+        advice = await self._storage.set_advice(
+            notes.consultation_id, notes.advice, msg_id=new_msg_id(), at=self._clock.now()
+        )
         self._ack(peer, notes)
         await self._audit.record(
             "notes.write",
@@ -899,6 +968,15 @@ class Switchboard:
             actor_id=peer.identity,
             consultation_id=notes.consultation_id,
             client_address=peer.client_address,
+        )
+        if advice is None:
+            return  # the advice has not changed: what the cabin has (or will get) stands
+        sent = self._send_pending(advice.cabin_id, _advice_message(advice))
+        log.info(
+            "hub.advice_changed consultation=%s cabin=%s sent=%s",
+            advice.consultation_id,
+            advice.cabin_id,
+            sent,
         )
 
     def _alert_ack(self, peer: Peer, ack: wire.AlertAck) -> None:
@@ -914,3 +992,10 @@ class Switchboard:
                 console.send_encoded(text)
         log.info("hub.alert_acknowledged alert=%s doctor=%s", ack.alert_id, peer.identity)
         self._ack(peer, ack)
+
+
+def _advice_message(advice: AdviceRecord) -> wire.PatientAdvice:
+    """The advice as sent to the cabin, always under the id its Ack must name."""
+    return wire.PatientAdvice(
+        msg_id=advice.msg_id, consultation_id=advice.consultation_id, text=advice.text
+    )

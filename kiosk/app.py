@@ -26,14 +26,17 @@ from kiosk.bus import EventBus
 from kiosk.config import Config
 from kiosk.consultation import Consultation
 from kiosk.errors import ConfigError, HubError, KeyUnavailableError
-from kiosk.hub_link import HubLink
+from kiosk.hub_link import HubLink, HubLinkState
 from kiosk.measurements import Measurements
+from kiosk.paperwork import Paperwork
+from kiosk.record_sender import RecordSender
 from kiosk.secret_source import read_secret
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
 from kiosk.teleconsultation import Teleconsultation
 from printing.pdf_folder import PdfFolderPrinter
+from printing.printer import Printer
 
 if TYPE_CHECKING:
     from kiosk.call.media import CabinMedia
@@ -61,7 +64,9 @@ class KioskCore:
     assistant: Assistant
     simulators: Stoppable | None = None
     hub: HubLink | None = None
+    paperwork: Paperwork | None = None
     teleconsultation: Teleconsultation | None = None
+    records: RecordSender | None = None
     media: Stoppable | None = None  # the camera and microphone, shared by the call
     _ticker: asyncio.Task[None] | None = None
 
@@ -80,6 +85,10 @@ class KioskCore:
             await cancel_and_wait(self._ticker)
         if self.teleconsultation is not None:
             await self.teleconsultation.aclose()
+        if self.records is not None:
+            await self.records.aclose()
+        if self.paperwork is not None:
+            await self.paperwork.aclose()
         if self.hub is not None:
             await self.hub.close()
         if self.media is not None:
@@ -91,6 +100,15 @@ class KioskCore:
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
+
+
+def make_printer(config: Config, data_dir: Path) -> Printer:
+    """The cabin's printer: CUPS (a real cabin) or a folder of PDF files (the demo)."""
+    if config.printer.kind == "cups":
+        from printing.cups import CupsPrinter  # noqa: PLC0415 - libcups only where CUPS prints
+
+        return CupsPrinter(config.printer.queue, server=config.printer.server or None)
+    return PdfFolderPrinter(config.resolve(data_dir, config.printer.folder))
 
 
 def hub_token(config: Config, data_dir: Path, env: MutableMapping[str, str]) -> str:
@@ -173,6 +191,28 @@ async def start_core(
     instruments, simulators = built.instruments, built.simulators
     measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
+    printer = make_printer(config, data_dir)
+    paperwork = Paperwork(
+        session,
+        store,
+        bus,
+        printer,
+        cabin_id=config.cabin.id,
+        cabin_name=config.cabin.name,
+        page_size=config.printer.page_size,
+        job_timeout_s=config.printer.job_timeout_s,
+    )
+    consultation.after_end.append(paperwork.file_record)
+    interrupted = await store.run(Store.interrupted_print_jobs)
+    if interrupted:
+        log.warning("core.print_jobs_interrupted count=%d", interrupted)
+    cancel_leftovers = getattr(printer, "cancel_leftover_jobs", None)
+    if cancel_leftovers is not None:
+        # A job a crash left in CUPS would print by surprise once the printer is fixed, beside
+        # the agent's reprint of the same document from the store.
+        cancelled = await asyncio.to_thread(cancel_leftovers)
+        if cancelled:
+            log.warning("core.print_jobs_cancelled count=%d", cancelled)
     assistant = Assistant(
         store,
         session,
@@ -183,16 +223,25 @@ async def start_core(
         cabin_id=config.cabin.id,
         ble_backend=built.ble_backend,
         configured_addresses=built.configured_addresses,
-        printer=(
-            PdfFolderPrinter(config.resolve(data_dir, config.printer.folder))
-            if config.printer.kind == "pdf-folder"
-            else None  # CUPS comes with the printing issue
-        ),
+        printer=printer,
+        paperwork=paperwork,
         cabin_name=config.cabin.name,
     )
     core = KioskCore(
-        config, data_dir, bus, session, store, consultation, measurements, assistant, simulators
+        config,
+        data_dir,
+        bus,
+        session,
+        store,
+        consultation,
+        measurements,
+        assistant,
+        simulators,
+        paperwork=paperwork,
     )
+    filed = await paperwork.file_missing_records()
+    if filed:
+        log.warning("core.records_recovered count=%d", filed)
     if connect_hub:
         await _connect_hub(core, environment)
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
@@ -214,8 +263,18 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
     settings = call_setup.call_settings(config)
     holder: list[Teleconsultation] = []
 
+    senders: list[RecordSender] = []
+
     async def handle(message: wire.Message) -> None:
+        if senders and senders[0].handle(message):
+            return
         await holder[0].handle_hub_message(message)
+
+    def on_state(state: HubLinkState) -> None:
+        if holder:
+            holder[0].hub_state_changed(state)
+        if senders:
+            senders[0].hub_state_changed(state)
 
     hub = HubLink(
         config.hub.url,
@@ -223,8 +282,10 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
         token,
         software_version=SOFTWARE_VERSION,
         handler=handle,
-        on_state=lambda state: holder[0].hub_state_changed(state) if holder else None,
+        on_state=on_state,
     )
+    records = RecordSender(core.store, hub)
+    senders.append(records)
     teleconsultation = Teleconsultation(
         core.session,
         core.store,
@@ -235,7 +296,18 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
     )
     holder.append(teleconsultation)
     core.hub, core.teleconsultation, core.media = hub, teleconsultation, _MediaStopper(media)
+    core.records = records
+    if core.paperwork is not None:
+        paperwork = core.paperwork
+
+        async def send(message: wire.Message) -> None:
+            await hub.send(message, reliable=True)
+
+        paperwork.send = send
+        paperwork.record_filed = records.wake
+        paperwork.new_id = hub.new_id
     await hub.start()
+    records.start()
 
 
 class _MediaStopper:

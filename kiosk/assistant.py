@@ -33,6 +33,7 @@ from typing import Any
 
 import argon2
 import msgspec
+from printing.printer import Printer
 
 from devices.drivers.ble_instrument import (
     BleBackend,
@@ -47,9 +48,10 @@ from kiosk.config import AssistantSection
 from kiosk.errors import KioskError, StoreError
 from kiosk.events import AlertCleared, HubStatusChanged, ReadingReceived, SessionStateChanged
 from kiosk.measurements import Measurements, UnknownInstrument
+from kiosk.paperwork import Paperwork
 from kiosk.session import Clock, Session
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay
-from kiosk.store import AsyncStore, Store
+from kiosk.store import AsyncStore, PrintJob, Store
 from kiosk.store.store import (
     AlertRecord,
     AuditEntry,
@@ -58,7 +60,6 @@ from kiosk.store.store import (
     PaperEntry,
 )
 from printing.errors import PrintError
-from printing.pdf_folder import PdfFolderPrinter
 from printing.test_page import render_test_page
 from wire.messages import AlertKind, AlertSeverity
 
@@ -203,6 +204,22 @@ class _ExportDocument:
     audit_log: tuple[AuditEntry, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class WaitingDocument:
+    """A document waiting for the printer, as the agent sees it: no patient data."""
+
+    job_id: str
+    document: str  # "prescription" | "summary"
+    ref: str  # the prescription number
+    created_at: datetime
+    problem: str | None
+    attempts: int
+
+    @classmethod
+    def of(cls, job: PrintJob) -> WaitingDocument:
+        return cls(job.job_id, job.document, job.ref, job.created_at, job.problem, job.attempts)
+
+
 # --- the mode -------------------------------------------------------------------------------------
 class Assistant:
     def __init__(
@@ -217,10 +234,12 @@ class Assistant:
         cabin_id: str | None = None,
         ble_backend: BleBackend | None = None,
         configured_addresses: Mapping[str, str] | None = None,
-        printer: PdfFolderPrinter | None = None,
+        printer: Printer | None = None,
+        paperwork: Paperwork | None = None,
         cabin_name: str = "",
     ) -> None:
         self._printer = printer
+        self._paperwork = paperwork
         self._cabin_name = cabin_name
         self._ble_backend = ble_backend or BleBackend()
         self._configured_addresses = dict(configured_addresses or {})
@@ -452,23 +471,45 @@ class Assistant:
 
     # --- life -------------------------------------------------------------------------------------
     # --- printing ------------------------------------------------------------------------------
-    async def test_print(self) -> Path:
-        """A test page (no patient data) through the cabin's printer; one sheet is counted."""
+    async def test_print(self) -> str:
+        """A test page (no patient data) through the cabin's printer, followed until it is
+        printed; one sheet is counted. Returns the job's name."""
         self._require_open()
         if self._printer is None:
-            raise AssistantError("this cabin's CUPS printer is not driven by this version yet")
+            raise AssistantError("this cabin has no printer configured")
         printed_at = datetime.now().astimezone()
         document = await asyncio.to_thread(
             render_test_page, self._cabin_id or "cabin", self._cabin_name, printed_at
         )
         name = f"test-page-{printed_at:%Y%m%d-%H%M%S}"
         try:
-            path = await asyncio.to_thread(self._printer.submit, name, document)
+            await asyncio.to_thread(self._printer.print_document, name, document)
         except PrintError as exc:
             raise AssistantError(str(exc)) from exc
         await self._audit("test_print")
         await self.record_printed(1)
-        return path
+        return name
+
+    async def waiting_documents(self) -> list[WaitingDocument]:
+        """Patients' documents the printer has not printed (paper, jam, offline, a crash)."""
+        self._require_open()
+        if self._paperwork is None:
+            return []
+        return [WaitingDocument.of(job) for job in await self._paperwork.waiting_jobs()]
+
+    async def reprint_waiting(self) -> tuple[int, int]:
+        """Print again every waiting document; (printed, still waiting). When all are out,
+        the printer's alert is closed in the agent's name."""
+        self._require_open()
+        if self._paperwork is None:
+            return 0, 0
+        printed, left = await self._paperwork.reprint_waiting()
+        await self._audit("reprint", f"{printed} printed, {left} waiting")
+        if left == 0:
+            for alert in await self._store.run(Store.alerts, True):
+                if alert.kind == AlertKind.PRINTER.value:
+                    await self.acknowledge(alert.alert_id, "agent", false_alarm=False)
+        return printed, left
 
     # --- Bluetooth pairing ---------------------------------------------------------------------
     async def scan_ble(self, duration_s: float = 4.0) -> list[FoundDevice]:

@@ -67,6 +67,11 @@ class PrinterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     kind: Literal["pdf-folder", "cups"]
     folder: str = "printed"
     queue: str = ""
+    # CUPS: its local socket (/run/cups/cups.sock) or host:port; empty: the system default
+    server: str = ""
+    page_size: Literal["A5", "A4"] = "A5"
+    # how long one document may take before the cabin gives up, cancels it and alerts the agent
+    job_timeout_s: Annotated[float, msgspec.Meta(ge=5, le=900)] = 120.0
 
     def __post_init__(self) -> None:
         if self.kind == "cups" and not self.queue:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from devices.reading import Reading
 from kiosk.bus import EventBus
@@ -30,6 +31,8 @@ class Consultation:
         self._bus = bus
         self._pending: set[asyncio.Task[None]] = set()
         self._subscription = bus.subscribe(SessionStateChanged, self._on_state)
+        self.after_end: list[Callable[[str], Awaitable[object]]] = []
+        """Called with the consultation id once its end is written (the record is filed)."""
 
     @property
     def session(self) -> Session:
@@ -92,6 +95,15 @@ class Consultation:
         except StoreError:
             # The memory is wiped already; the record is closed at the next start-up instead.
             log.exception("consultation.end_not_recorded consultation=%s", consultation_id)
+            return
+        for follow_up in self.after_end:
+            try:
+                await follow_up(consultation_id)
+            except (StoreError, OSError, ValueError) as exc:
+                # Filed again at the next start-up (``consultations_without_record``).
+                log.error(
+                    "consultation.follow_up_failed consultation=%s error=%s", consultation_id, exc
+                )
 
     async def settled(self) -> None:
         """Wait until the ends of session already signalled are written to the store."""

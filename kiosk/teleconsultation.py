@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+import msgspec
+
 import wire
 from devices.cancellation import cancel_and_wait
 from devices.reading import Quantity, Reading, ReadingKind
@@ -205,6 +207,11 @@ class Teleconsultation:
             age_years=min(age_on(patient.birth_date, today), 130),
             vitals=[vital_of(r) for r in context.readings][-32:],
         )
+        await self._store.run(
+            Store.set_consultation_details,
+            consultation_id,
+            reason="" if context.reason is None else context.reason.value,
+        )
         await self._hub.send(message, reliable=True)
         log.info("teleconsultation.queued consultation=%s", consultation_id)
 
@@ -259,8 +266,25 @@ class Teleconsultation:
                     )
             case wire.MeasureRequest():
                 self._measure(message)
+            case wire.PatientAdvice():
+                if await self._advice(message):
+                    await self._hub.send(
+                        wire.Ack(msg_id=self._hub.new_id("a"), ack_of=message.msg_id)
+                    )
             case _:
                 pass
+
+    async def _advice(self, message: wire.PatientAdvice) -> bool:
+        """Keep the doctor's advice for the summary and the record; False if the consultation
+        is not one of this cabin's."""
+        if not await self._store.run(Store.has_consultation, message.consultation_id):
+            log.warning("teleconsultation.advice_unknown_consultation")
+            return False
+        await self._store.run(
+            Store.set_consultation_details, message.consultation_id, advice=message.text
+        )
+        log.info("teleconsultation.advice_stored consultation=%s", message.consultation_id)
+        return True
 
     async def _call_accepted(self, accepted: wire.CallAccepted) -> None:
         context = self._session.context
@@ -277,6 +301,11 @@ class Teleconsultation:
             await self._hub.send(end)
             return
         self._queued = None
+        await self._store.run(
+            Store.set_consultation_details,
+            accepted.consultation_id,
+            doctor_info=msgspec.json.encode(msgspec.structs.replace(accepted.doctor, photo=None)),
+        )
         self.doctor = DoctorAssigned(
             accepted.doctor.display_name, accepted.doctor.specialty, _photo(accepted.doctor)
         )

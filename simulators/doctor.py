@@ -210,6 +210,12 @@ class BrowserDoctor:
         await self.page.locator("#notes-text").blur()
         await self.page.wait_for_selector('#notes-status[data-state="saved"]')
 
+    async def write_advice(self, text: str) -> None:
+        """The advice for the patient, which the cabin prints on their summary."""
+        await self.page.fill("#advice-text", text)
+        await self.page.locator("#advice-text").blur()
+        await self.page.wait_for_selector('#notes-status[data-state="saved"]')
+
     async def prescribe(self, lines: list[dict[str, str]]) -> str:
         """Fill the editor (adding lines as needed) and send; the prescription's number."""
         for index, line in enumerate(lines):
@@ -237,6 +243,10 @@ class BrowserDoctor:
         self.report.hung_up = True
 
 
+DEMO_ADVICE = (
+    "Buvez beaucoup d'eau et reposez-vous. Si la fièvre dépasse 38,5 °C ou si vous avez du mal"
+    " à respirer, appelez le 15."
+)
 DEMO_PRESCRIPTION = [
     {
         "drug": "Paracétamol 500 mg, comprimé",
@@ -272,6 +282,7 @@ async def play_consultation(
         await doctor.wait_vital("systolic_mmhg", after=before)
         await doctor.shot("vitals")
         await doctor.write_notes("Toux sèche depuis 3 jours, sans fièvre. Tension normale.")
+        await doctor.write_advice(DEMO_ADVICE)
         await doctor.prescribe(DEMO_PRESCRIPTION)
         await doctor.wait_delivered()
         await doctor.shot("prescription")

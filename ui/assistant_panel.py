@@ -366,16 +366,54 @@ class AssistantPanel(QWidget):
         )
 
         async def test_print() -> None:
-            path = await self._assistant.test_print()
+            name = await self._assistant.test_print()
             await show_sheets()
-            self._status.setText(self.tr("Test page printed (%1).").replace("%1", path.name))
+            self._status.setText(self.tr("Test page printed (%1).").replace("%1", name))
 
         layout.addWidget(
             _button(
                 self.tr("Print a test page"), "test_print", lambda: self._intents.run(test_print())
             )
         )
+        waiting = _text("", "waiting_documents")
+        layout.addWidget(waiting)
+
+        async def show_waiting() -> None:
+            documents = await self._assistant.waiting_documents()
+            if not documents:
+                waiting.setText(self.tr("No patient document waits for the printer."))
+                return
+            names = [
+                self.tr("prescription %1").replace("%1", d.ref)
+                if d.document == "prescription"
+                else self.tr("consultation summary")
+                for d in documents
+            ]
+            waiting.setText(
+                self.tr("Waiting for the printer (%1): %2")
+                .replace("%1", str(len(documents)))
+                .replace("%2", ", ".join(names))
+            )
+
+        async def reprint() -> None:
+            printed, left = await self._assistant.reprint_waiting()
+            await show_waiting()
+            await show_sheets()
+            self._status.setText(
+                self.tr("Printed again: %1. Still waiting: %2.")
+                .replace("%1", str(printed))
+                .replace("%2", str(left))
+            )
+
+        layout.addWidget(
+            _button(
+                self.tr("Print the waiting documents again"),
+                "reprint",
+                lambda: self._intents.run(reprint()),
+            )
+        )
         self._intents.run(show_sheets())
+        self._intents.run(show_waiting())
 
     def _logs(self, layout: QVBoxLayout) -> None:
         layout.addWidget(

@@ -15,6 +15,7 @@ in memory once the session ended.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -28,6 +29,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
+import wire
 from kiosk.app import KioskCore
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import Store
@@ -382,8 +384,72 @@ async def _doctor_report(s: Script, doctor: asyncio.subprocess.Process, out: Pat
 
 def _clear_screenshots(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
+    for old in (*out.glob("*.png"), *out.glob("*.pdf"), out / "bundle.json"):
+        old.unlink(missing_ok=True)
+
+
+class _Sent:
+    """The FHIR bundles the cabin sent, as the hub acknowledges them."""
+
+    def __init__(self) -> None:
+        self.bundles: list[bytes] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, upload: wire.RecordUpload) -> None:
+        self.bundles.append(bytes(upload.bundle))
+        self.arrived.set()
+
+
+def _keep_the_record(core: KioskCore) -> _Sent:
+    sent = _Sent()
+    if core.records is not None:
+        core.records.on_acknowledged.append(sent)
+    return sent
+
+
+async def _documents(s: Script, consultation_id: str, sent: _Sent, out: Path) -> None:
+    """What the consultation produced: the printed PDFs (the demo printer's folder) and the
+    record the hub acknowledged, copied into the output folder for anyone to inspect."""
+    core = s.core
+    assert core.paperwork is not None
+    await core.paperwork.settled()
+    jobs = await core.store.run(Store.print_jobs, consultation_id)
+    printed = {job.document: job for job in jobs if job.state == "printed"}
+    s.report.checks["the prescription was printed"] = "prescription" in printed
+    s.report.checks["the summary was printed"] = "summary" in printed
+    folder = core.config.resolve(core.data_dir, core.config.printer.folder)
+    for document, job in printed.items():
+        await asyncio.to_thread(
+            shutil.copyfile, folder / f"{job.title}.pdf", out / f"{document}.pdf"
+        )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sent.arrived.wait(), DOCTOR_TIMEOUT_S)
+    s.report.checks["the record reached the hub"] = bool(sent.bundles)
+    if sent.bundles:
+        bundle = json.loads(sent.bundles[-1])
+        kinds = {e["resource"]["resourceType"] for e in bundle.get("entry", [])}
+        s.report.checks["the record is a FHIR bundle with the consultation"] = {
+            "Patient",
+            "Encounter",
+            "Observation",
+            "MedicationRequest",
+            "DocumentReference",
+        } <= kinds
+        text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+        await asyncio.to_thread((out / "bundle.json").write_text, text, encoding="utf-8")
+    pdftoppm = shutil.which("pdftoppm")
+    for document in printed:
+        if pdftoppm is not None:  # the first page, to look at beside the screenshots
+            process = await asyncio.create_subprocess_exec(
+                pdftoppm,
+                "-r",
+                "80",
+                "-png",
+                "-singlefile",
+                str(out / f"{document}.pdf"),
+                str(out / f"paper-{document}"),
+            )
+            await process.wait()
 
 
 async def play_scripted(
@@ -398,11 +464,13 @@ async def play_scripted(
     started = time.monotonic()
     doctor = await start_doctor(core, out)
     try:
+        sent = _keep_the_record(core)
         consultation_id = await _consultation(script, languages)
         await _doctor_report(script, doctor, out)
         await core.consultation.settled()
         reason = await core.store.run(Store.consultation_ended, consultation_id)
         script.report.checks["consultation stored as completed"] = reason == "completed"
+        await _documents(script, consultation_id, sent, out)
         await _timeout_and_overlays(script)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity

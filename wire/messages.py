@@ -724,6 +724,8 @@ def decode(data: bytes | str, *, allowed: object = Message) -> Message:
         raise _validation_error(str(exc), data) from exc
     except msgspec.DecodeError as exc:
         raise MalformedMessage(_without_values(str(exc))) from exc
+    except UnicodeDecodeError:  # msgspec lets bad UTF-8 inside a JSON string through as this
+        raise MalformedMessage("the message is not valid UTF-8") from None
     return msg
 
 

@@ -94,6 +94,9 @@ export class HistoryPanel {
     body.append(field("history.notes", entry.notes
       ? h("p", { class: "history-notes", text: entry.notes })
       : h("span", { class: "muted", i18n: "history.notes.none" })));
+    if (entry.advice) {
+      body.append(field("history.advice", h("p", { class: "history-notes history-advice", data: { testid: "history-advice" }, text: entry.advice })));
+    }
     if (entry.prescriptions && entry.prescriptions.length) {
       const list = h("div", {});
       for (const prescription of entry.prescriptions) {

@@ -49,8 +49,9 @@ export const callEnd = (consultationId, reason) =>
 export const prescriptionDraft = (consultationId, lines) =>
   message("prescription_draft", { consultation_id: consultationId, lines });
 
-export const consultationNotes = (consultationId, text) =>
-  message("consultation_notes", { consultation_id: consultationId, text });
+/** The doctor's notes (for the next doctors) and advice (for the patient, printed in the cabin). */
+export const consultationNotes = (consultationId, text, advice = "") =>
+  message("consultation_notes", { consultation_id: consultationId, text, advice });
 
 // --- data channel, console -> cabin ----------------------------------------------------------
 

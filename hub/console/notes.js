@@ -1,5 +1,7 @@
-// The consultation notes: sent as `ConsultationNotes` about a second after the doctor stops
-// typing and when the field loses focus; "enregistré" once the hub acknowledges the last one.
+// The consultation notes (for the doctors who see the patient next) and the advice for the
+// patient (sent to the cabin, printed on their summary): both in one `ConsultationNotes`, sent
+// about a second after the doctor stops typing in either field and when a field loses focus;
+// "enregistré" once the hub acknowledges the last one.
 
 import { h } from "./dom.js";
 import { bindText, formatTime } from "./i18n.js";
@@ -14,18 +16,21 @@ export class NotesEditor {
     this.consultationId = consultationId;
     this.send = send;
     this.timer = null;
-    this.sentText = "";
+    this.sent = { text: "", advice: "" }; // what the hub has (or is acknowledging); null: unknown
     this.pendingId = null;
-    this.textarea = h("textarea", {
-      id: "notes-text",
-      class: "notes-text",
+    const field = (id, className) => h("textarea", {
+      id,
+      class: className,
       attrs: { rows: 6, maxlength: MAX_LENGTH, spellcheck: "true", "aria-describedby": "notes-status" },
-      data: { testid: "notes-text" },
+      data: { testid: id },
       on: {
         input: () => this.schedule(),
         blur: () => this.flush(),
       },
     });
+    this.textarea = field("notes-text", "notes-text");
+    this.adviceArea = field("advice-text", "advice-text");
+    this.adviceArea.rows = 4;
     this.status = h("p", {
       id: "notes-status",
       class: "save-status",
@@ -38,8 +43,18 @@ export class NotesEditor {
       h("h2", { id: "notes-title", i18n: "notes.title" }),
       h("label", { attrs: { for: "notes-text" }, i18n: "notes.label" }),
       this.textarea,
+      h("label", { class: "advice-label", attrs: { for: "advice-text" }, i18n: "advice.label" }),
+      this.adviceArea,
       this.status,
     );
+  }
+
+  current() {
+    return { text: this.textarea.value, advice: this.adviceArea.value };
+  }
+
+  isSent(values) {
+    return this.sent !== null && values.text === this.sent.text && values.advice === this.sent.advice;
   }
 
   schedule() {
@@ -48,26 +63,26 @@ export class NotesEditor {
     this.timer = setTimeout(() => this.flush(), DEBOUNCE_MS);
   }
 
-  /** Send the text now if it changed since the last sending. */
+  /** Send the notes and advice now if either changed since the last sending. */
   flush() {
     clearTimeout(this.timer);
     this.timer = null;
-    const text = this.textarea.value;
-    if (text === this.sentText) return;
-    const msg = consultationNotes(this.consultationId, text);
+    const values = this.current();
+    if (this.isSent(values)) return;
+    const msg = consultationNotes(this.consultationId, values.text, values.advice);
     if (!this.send(msg)) {
       this.setStatus("unsaved");
       return; // sent again on the next keystroke, blur, or when the socket is back (resend())
     }
-    this.sentText = text;
+    this.sent = values;
     this.pendingId = msg.msg_id;
     this.setStatus("saving");
   }
 
   /** The hub's socket is back: send what it may not have. */
   resend() {
-    if (this.pendingId !== null || this.textarea.value !== this.sentText) {
-      this.sentText = null;
+    if (this.pendingId !== null || !this.isSent(this.current())) {
+      this.sent = null;
       this.pendingId = null;
       this.flush();
     }
@@ -77,7 +92,7 @@ export class NotesEditor {
   handleAck(ackOf) {
     if (ackOf !== this.pendingId) return false;
     this.pendingId = null;
-    if (this.textarea.value === this.sentText) this.setStatus("saved");
+    if (this.isSent(this.current())) this.setStatus("saved");
     return true;
   }
 
@@ -85,7 +100,7 @@ export class NotesEditor {
   handleError(inReplyTo) {
     if (inReplyTo !== this.pendingId) return false;
     this.pendingId = null;
-    this.sentText = null;
+    this.sent = null;
     this.setStatus("unsaved");
     return true;
   }
@@ -100,7 +115,8 @@ export class NotesEditor {
   dispose() {
     clearTimeout(this.timer);
     this.textarea.value = "";
-    this.sentText = "";
+    this.adviceArea.value = "";
+    this.sent = { text: "", advice: "" };
     this.root.remove();
   }
 }

@@ -127,6 +127,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             paired_at TEXT NOT NULL
         )""",
     ),
+    # 5: what the consultation record needs (the reason, the doctor, the advice), and the print
+    # jobs: each document waits here, encrypted, until the printer has printed it.
+    (
+        "ALTER TABLE consultations ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE consultations ADD COLUMN doctor_info BLOB",
+        "ALTER TABLE consultations ADD COLUMN advice TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE print_jobs (
+            id TEXT PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations(id),
+            document TEXT NOT NULL,
+            ref TEXT,
+            title TEXT NOT NULL,
+            payload BLOB,
+            state TEXT NOT NULL,
+            problem TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            pages INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            printed_at TEXT
+        )""",
+        "CREATE UNIQUE INDEX print_jobs_once ON print_jobs(consultation_id, document, ref)",
+        "CREATE INDEX print_jobs_waiting ON print_jobs(state) WHERE state != 'printed'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

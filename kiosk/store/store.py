@@ -39,6 +39,8 @@ _SQLITE_FULL = 13
 _SQLITE_NOTADB = 26
 _SQLITE_CORRUPT = 11
 WAL_LIMIT_BYTES = 1024 * 1024
+RECORD_KEY_PREFIX = "record:"
+"""The outbox key of a consultation's record: this prefix and the consultation id."""
 
 
 def _translate(exc: Exception, path: Path) -> StoreError:
@@ -79,6 +81,50 @@ class OutboxItem:
     kind: str
     payload: bytes
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationFile:
+    """What the store holds of one consultation, to make its record and its documents."""
+
+    consultation_id: str
+    patient_id: str
+    patient: PatientIdentity
+    language: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    reason: str
+    doctor_id: str | None
+    doctor_info: bytes | None  # the doctor as the hub described them (wire JSON)
+    advice: str
+    readings: tuple[StoredReading, ...]
+    prescriptions: tuple[bytes, ...]  # as received (wire JSON), oldest first
+
+
+PRINT_WAITING = "waiting"  # made, not printed yet (or the printer failed: to print again)
+PRINT_PRINTING = "printing"
+PRINT_PRINTED = "printed"
+PRINT_FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintJob:
+    """A document of a consultation for the cabin's printer. ``payload`` (the PDF) is kept,
+    encrypted, until the consultation's record is filed and the document printed."""
+
+    job_id: str
+    consultation_id: str
+    document: str  # "prescription" | "summary"
+    ref: str  # the prescription number; "" for the summary
+    title: str  # no patient data: it names the job in CUPS
+    state: str  # PRINT_*
+    problem: str | None
+    attempts: int
+    pages: int | None
+    created_at: datetime
+    printed_at: datetime | None
+    payload: bytes | None
 
 
 # --- the logs (no health data in any of them) ------------------------------------------------
@@ -334,6 +380,173 @@ class Store:
         ).fetchone()
         return None if row is None else row[0]
 
+    def set_consultation_details(
+        self,
+        consultation_id: str,
+        *,
+        reason: str | None = None,
+        doctor_id: str | None = None,
+        doctor_info: bytes | None = None,
+        advice: str | None = None,
+    ) -> None:
+        """What the record of the consultation needs besides its readings; None: unchanged."""
+        with self._transaction():
+            self._update_one(
+                "UPDATE consultations SET reason = COALESCE(?, reason),"
+                " doctor_id = COALESCE(?, doctor_id), doctor_info = COALESCE(?, doctor_info),"
+                " advice = COALESCE(?, advice) WHERE id = ?",
+                (reason, doctor_id, doctor_info, advice, consultation_id),
+            )
+
+    def consultation_file(self, consultation_id: str) -> ConsultationFile | None:
+        row = self._conn.execute(
+            "SELECT c.patient_id, c.language, c.started_at, c.ended_at, c.end_reason, c.reason,"
+            " c.doctor_id, c.doctor_info, c.advice FROM consultations c WHERE c.id = ?",
+            (consultation_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        patient = self.patient(str(row[0]))
+        if patient is None:
+            raise StoreCorruptError(f"consultation {consultation_id} has no patient")
+        return ConsultationFile(
+            consultation_id=consultation_id,
+            patient_id=str(row[0]),
+            patient=patient,
+            language=str(row[1]),
+            started_at=datetime.fromisoformat(row[2]),
+            ended_at=_moment(row[3]),
+            end_reason=row[4],
+            reason=str(row[5] or ""),
+            doctor_id=row[6],
+            doctor_info=None if row[7] is None else bytes(row[7]),
+            advice=str(row[8] or ""),
+            readings=tuple(self.readings(consultation_id)),
+            prescriptions=tuple(self.prescriptions(consultation_id)),
+        )
+
+    def consultations_without_record(self, limit: int = 100) -> list[str]:
+        """Ended consultations (with consent) whose record was never filed in the outbox: a
+        crash or a power cut came between their end and the filing."""
+        rows = self._conn.execute(
+            "SELECT id FROM consultations c WHERE ended_at IS NOT NULL AND consent_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = ? || c.id)"
+            " ORDER BY started_at LIMIT ?",
+            (RECORD_KEY_PREFIX, limit),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def file_record(self, consultation_id: str, payload: bytes) -> bool:
+        """In one transaction: queue the consultation's record for the hub (once: False if it
+        was already), and forget the PDFs already printed, which the record now carries."""
+        at = _iso(self._now())
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, kind, payload, created_at, next_attempt_at)"
+                " VALUES (?, 'record', ?, ?, ?)",
+                (RECORD_KEY_PREFIX + consultation_id, payload, at, at),
+            )
+            self._conn.execute(
+                "UPDATE print_jobs SET payload = NULL WHERE consultation_id = ? AND state = ?",
+                (consultation_id, PRINT_PRINTED),
+            )
+        return bool(cursor.rowcount == 1)
+
+    # --- print jobs ------------------------------------------------------------------------------
+    def add_print_job(
+        self, consultation_id: str, document: str, ref: str, title: str, payload: bytes
+    ) -> tuple[str, bool]:
+        """Keep a document to print; the same document of a consultation is kept once.
+        Returns its job id and whether it is new."""
+        job_id = str(uuid.uuid4())
+        at = _iso(self._now())
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO print_jobs (id, consultation_id, document, ref, title,"
+                " payload, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, consultation_id, document, ref, title, payload, PRINT_WAITING, at, at),
+            )
+            if cursor.rowcount == 1:
+                return job_id, True
+            row = self._conn.execute(
+                "SELECT id FROM print_jobs WHERE consultation_id = ? AND document = ? AND ref = ?",
+                (consultation_id, document, ref),
+            ).fetchone()
+        return str(row[0]), False
+
+    def print_job(self, job_id: str, *, with_payload: bool = True) -> PrintJob | None:
+        row = self._conn.execute(
+            f"SELECT {_PRINT_JOB_COLUMNS}, {'payload' if with_payload else 'NULL'}"  # noqa: S608 - fixed text
+            " FROM print_jobs WHERE id = ?",
+            (job_id,),
+        ).fetchone()
+        return None if row is None else _print_job(row)
+
+    def print_jobs(
+        self, consultation_id: str | None = None, *, unprinted_only: bool = False
+    ) -> list[PrintJob]:
+        """Jobs without their payload, oldest first: a consultation's, or the whole cabin's."""
+        sql = f"SELECT {_PRINT_JOB_COLUMNS}, NULL FROM print_jobs WHERE 1 = 1"  # noqa: S608
+        params: list[object] = []
+        if consultation_id is not None:
+            sql += " AND consultation_id = ?"
+            params.append(consultation_id)
+        if unprinted_only:
+            sql += " AND state != ?"
+            params.append(PRINT_PRINTED)
+        rows = self._conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
+        return [_print_job(r) for r in rows]
+
+    def print_job_started(self, job_id: str) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE print_jobs SET state = ?, attempts = attempts + 1, updated_at = ?"
+                " WHERE id = ?",
+                (PRINT_PRINTING, _iso(self._now()), job_id),
+            )
+
+    def print_job_printed(self, job_id: str, pages: int) -> int | None:
+        """The printer printed it: the paper log counts its pages; returns the sheets left.
+        The PDF stays until the consultation's record carries it (``file_record``), or goes
+        now if the record was filed already."""
+        at = _iso(self._now())
+        with self._transaction():
+            self._update_one(
+                "UPDATE print_jobs SET state = ?, problem = NULL, pages = ?, printed_at = ?,"
+                " updated_at = ? WHERE id = ?",
+                (PRINT_PRINTED, pages, at, at, job_id),
+            )
+            self._conn.execute(
+                "UPDATE print_jobs SET payload = NULL WHERE id = ? AND EXISTS (SELECT 1 FROM"
+                " outbox o WHERE o.key = ? || print_jobs.consultation_id)",
+                (job_id, RECORD_KEY_PREFIX),
+            )
+            before = self._sheets_left()
+            left = None if before is None else max(0, before - pages)
+            self._conn.execute(
+                "INSERT INTO paper_log (at, by_whom, event, pages, sheets_left)"
+                " VALUES (?, 'cabin', ?, ?, ?)",
+                (at, PAPER_PRINTED, pages, left),
+            )
+        return left
+
+    def print_job_failed(self, job_id: str, problem: str) -> None:
+        with self._transaction():
+            self._update_one(
+                "UPDATE print_jobs SET state = ?, problem = ?, updated_at = ? WHERE id = ?",
+                (PRINT_FAILED, problem, _iso(self._now()), job_id),
+            )
+
+    def interrupted_print_jobs(self) -> int:
+        """At start-up: a job a crash caught while printing is failed (to print again)."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                "UPDATE print_jobs SET state = ?, problem = 'interrupted', updated_at = ?"
+                " WHERE state = ?",
+                (PRINT_FAILED, _iso(self._now()), PRINT_PRINTING),
+            )
+        return int(cursor.rowcount)
+
     # --- readings ------------------------------------------------------------------------------
     def add_reading(self, consultation_id: str, reading: Reading) -> int:
         with self._transaction():
@@ -451,11 +664,18 @@ class Store:
             )
 
     def outbox_acknowledged(self, key: str) -> None:
+        """The hub has it: the copy here is emptied (the row stays, so it is never sent
+        again nor filed again)."""
         with self._transaction():
             self._conn.execute(
-                "UPDATE outbox SET acked_at = ? WHERE key = ? AND acked_at IS NULL",
+                "UPDATE outbox SET acked_at = ?, payload = x'' WHERE key = ? AND acked_at IS NULL",
                 (_iso(self._now()), key),
             )
+
+    def outbox_pending(self) -> int:
+        """How many messages still wait for the hub's acknowledgement."""
+        row = self._conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()
+        return int(row[0])
 
     # --- logs for the assistant mode and the fleet ---------------------------------------------
     def log_device(self, device_id: str, event: str, detail: str | None = None) -> None:
@@ -682,6 +902,29 @@ def _limit(limit: int | None) -> int:
     return limit
 
 
+_PRINT_JOB_COLUMNS = (
+    "id, consultation_id, document, COALESCE(ref, ''), title, state, problem, attempts, pages,"
+    " created_at, printed_at"
+)
+
+
+def _print_job(row: tuple[Any, ...]) -> PrintJob:
+    return PrintJob(
+        job_id=str(row[0]),
+        consultation_id=str(row[1]),
+        document=str(row[2]),
+        ref=str(row[3]),
+        title=str(row[4]),
+        state=str(row[5]),
+        problem=row[6],
+        attempts=int(row[7]),
+        pages=None if row[8] is None else int(row[8]),
+        created_at=datetime.fromisoformat(row[9]),
+        printed_at=_moment(row[10]),
+        payload=None if row[11] is None else bytes(row[11]),
+    )
+
+
 _TABLES = frozenset(
     {
         "patients",
@@ -696,5 +939,6 @@ _TABLES = frozenset(
         "alerts",
         "audit_log",
         "device_addresses",
+        "print_jobs",
     }
 )

@@ -27,6 +27,7 @@ PATIENT = wire.PatientSummary(
 )
 REASON = "Toux depuis cinq jours <b>et fièvre</b>"
 NOTES = "Toux grasse, auscultation à faire au cabinet. Revoir dans 48 h."
+ADVICE = "Buvez beaucoup d'eau, reposez-vous. Consultez si la fièvre dure plus de 3 jours."
 
 
 def age_of(birth: date) -> int:
@@ -158,6 +159,21 @@ def test_sign_in_take_write_prescribe_hang_up(
     expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved", timeout=5000)
     expect(page.locator("#notes-status")).to_contain_text("enregistré")
 
+    # advice for the patient: same path, and the hub sends it on to the cabin
+    expect(page.locator("label[for=advice-text]")).to_have_text(
+        "Conseils pour le patient (imprimés sur son compte rendu)"
+    )
+    page.locator("#advice-text").press_sequentially(ADVICE[:12])
+    page.locator("#advice-text").fill(ADVICE)
+    expect(page.locator("#notes-status")).to_have_attribute("data-state", "unsaved")
+    expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved", timeout=5000)
+    advice = hub.run(cabin.expect(wire.PatientAdvice, lambda a: a.text == ADVICE))
+    assert advice.consultation_id == "consult-1"
+    hub.run(cabin.send(wire.Ack(msg_id=cabin.next_id("ack"), ack_of=advice.msg_id)))
+    notes_sent = [f for f in sent_frames if '"consultation_notes"' in f]
+    assert json.loads(notes_sent[-1])["advice"] == ADVICE
+    assert json.loads(notes_sent[-1])["text"] == NOTES
+
     # the prescription: refused while incomplete, then sent, numbered and signed by the hub
     page.click("#presc-send")
     expect(page.locator("#presc-error")).to_have_text(
@@ -208,7 +224,17 @@ def test_sign_in_take_write_prescribe_hang_up(
     expect(page.locator("#call-view")).to_have_count(0)
     expect(entry).to_have_count(0)
     html = page.content()
-    for trace in ("Lefèvre", "LEFÈVRE", "Jeanne", "1944", "Toux", "Paracétamol", NOTES[:12]):
+    traces = (
+        "Lefèvre",
+        "LEFÈVRE",
+        "Jeanne",
+        "1944",
+        "Toux",
+        "Paracétamol",
+        NOTES[:12],
+        ADVICE[:12],
+    )
+    for trace in traces:
         assert trace not in html, trace
     assert page.locator("video").count() == 0
     page.screenshot(path=screens_dir / "console-after-hang-up.png")
@@ -222,6 +248,7 @@ def test_sign_in_take_write_prescribe_hang_up(
     expect(history.locator("summary")).to_contain_text(REASON)
     history.locator("summary").click()
     expect(history).to_contain_text(NOTES)
+    expect(history.locator("[data-testid=history-advice]")).to_have_text(ADVICE)
     expect(history).to_contain_text("Paracétamol 1 g")
     expect(history).to_contain_text(prescription.prescription_id)
     page.screenshot(path=screens_dir / "console-history.png", full_page=True)

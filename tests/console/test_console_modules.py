@@ -27,6 +27,7 @@ BUILT_MESSAGES = """(async () => {
       m.callEnd('c-1', 'completed'),
       m.prescriptionDraft('c-1', [line]),
       m.consultationNotes('c-1', 'Notes'),
+      m.consultationNotes('c-1', 'Notes', 'Conseils pour le patient'),
       m.ack('x-1'),
     ],
     channel: [
@@ -91,6 +92,9 @@ def test_every_message_the_console_builds_decodes_with_wire(page: Page, hub: Hub
     ids = built["ids"]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]*", i) and len(i) <= 64 for i in ids)
+    notes = wire.decode(json.dumps(built["hub"][7]), allowed=wire.ConsoleToHub)
+    assert isinstance(notes, wire.ConsultationNotes)
+    assert (notes.text, notes.advice) == ("Notes", "Conseils pour le patient")
     heartbeat = wire.decode(json.dumps(built["channel"][0]), allowed=wire.CallChannel)
     assert isinstance(heartbeat, wire.Heartbeat)
     assert heartbeat.sent_at.utcoffset() is not None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import msgspec
 
 import wire
 from hub.accounts import create_doctor, provision_cabin
@@ -25,6 +26,7 @@ from hub.config import load_hub_config
 from hub.services import SERVICES
 from hub.storage import ConsultationRecord, DoctorRecord, Storage
 from hub.switchboard import Switchboard
+from wire.fhir_record import RecordInput, build_bundle, record_id_for
 
 M = TypeVar("M")
 TIMEOUT_S = 5.0
@@ -72,6 +74,51 @@ def vital(systolic: float = 132, diastolic: float = 84) -> wire.Vital:
         device_id="bp-1",
         systolic_mmhg=systolic,
         diastolic_mmhg=diastolic,
+    )
+
+
+def record_upload(
+    consultation_id: str,
+    *,
+    cabin_id: str = "cabin-1",
+    who: wire.PatientSummary | None = None,
+    started_at: datetime = datetime(2026, 11, 20, 14, 0, tzinfo=UTC),
+    reason: str = "",
+    doctor: wire.DoctorInfo | None = None,
+    doctor_id: str | None = None,
+    vitals: tuple[wire.Vital, ...] = (),
+    prescriptions: tuple[wire.PrescriptionMessage, ...] = (),
+    advice: str = "",
+) -> wire.RecordUpload:
+    """The record a cabin sends at the end of a consultation (a FHIR Bundle, as the cabin
+    builds it with `wire.fhir_record`)."""
+    ended_at = started_at + timedelta(minutes=20)
+    record = RecordInput(
+        record_id=record_id_for(consultation_id),
+        consultation_id=consultation_id,
+        cabin_id=cabin_id,
+        cabin_name=f"Cabine {cabin_id}",
+        patient_local_id="patient-1",
+        patient=who or patient(),
+        language=wire.Language.FR,
+        started_at=started_at,
+        ended_at=ended_at,
+        end_reason="completed",
+        reason=reason,
+        doctor=doctor,
+        doctor_id=doctor_id,
+        vitals=vitals,
+        prescriptions=prescriptions,
+        prescription_pdfs={},
+        summary_pdf=None,
+        advice=advice,
+    )
+    return wire.RecordUpload(
+        msg_id=new_id("record"),
+        record_id=record.record_id,
+        consultation_id=consultation_id,
+        created_at=ended_at,
+        bundle=msgspec.Raw(build_bundle(record)),
     )
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 import wire
-from tests.hub.hub_rig import Peer, Rig, new_id, patient, run, running_hub
+from tests.hub.hub_rig import Peer, Rig, new_id, patient, record_upload, run, running_hub
 
 
 async def _raw_cabin(rig: Rig) -> Peer:
@@ -161,7 +162,7 @@ def test_an_oversized_message_on_the_console_closes_it_too(
             doctor = await rig.login("dr.a")
             console = await doctor.console()
             with caplog.at_level(logging.WARNING, logger="hub"):
-                await console.ws.send_str("x" * (256 * 1024 + 1))
+                await console.ws.send_str("x" * (2 * 1024 * 1024 + 1))
                 assert await console.closed() == 1009
             assert "peer=console:dr.a code=oversized" in caplog.text
 
@@ -214,17 +215,13 @@ def test_a_record_upload_is_stored_once(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_hub(tmp_path) as rig:
             cabin = await rig.cabin()
-            data = (
-                '{"type":"record_upload","msg_id":"%s","record_id":"rec-1",'
-                '"consultation_id":"c-1","created_at":"2026-11-23T09:00:00Z",'
-                '"bundle":{"resourceType":"Bundle","type":"collection","entry":[]}}'
-            )
-            await cabin.ws.send_str(data % "u-1")
+            upload = record_upload("c-1")
+            await cabin.send(upload)
             first = await cabin.expect(wire.RecordAck)
-            await cabin.ws.send_str(data % "u-2")
+            await cabin.send(msgspec.structs.replace(upload, msg_id=new_id()))
             second = await cabin.expect(wire.RecordAck)
-            assert (first.record_id, first.duplicate) == ("rec-1", False)
-            assert (second.record_id, second.duplicate) == ("rec-1", True)
+            assert (first.record_id, first.duplicate) == (upload.record_id, False)
+            assert (second.record_id, second.duplicate) == (upload.record_id, True)
 
     run(scenario())
 

@@ -48,7 +48,8 @@ def test_help_names_every_command() -> None:
         timeout=60,
         check=True,
     )
-    for command in ["serve", "create-doctor", "set-photo", "provision-cabin", "list-doctors"]:
+    commands = ["serve", "create-doctor", "set-details", "set-photo", "provision-cabin"]
+    for command in [*commands, "list-doctors"]:
         assert command in result.stdout
 
 
@@ -63,6 +64,12 @@ def test_create_doctor_and_provision_cabin_round_trip(tmp_path: Path) -> None:
         "Médecine générale",
         "--rpps",
         "10101010103",
+        "--address",
+        "Cabinet médical\\n12 rue des Lacs\\n15100 Saint-Flour",
+        "--phone",
+        "04 71 60 12 34",
+        "--email",
+        "dr.cli@cabinet.example",
         "--photo",
         str(ROOT / "hub" / "demo" / "doctor.png"),
         "--password-stdin",
@@ -92,13 +99,39 @@ def test_create_doctor_and_provision_cabin_round_trip(tmp_path: Path) -> None:
 
     listed = _hub(tmp_path, "list-doctors")
     assert listed.returncode == 0
-    assert listed.stdout.split("\t")[:5] == [
+    assert listed.stdout.rstrip("\n").split("\t") == [
         "dr.cli",
         "Dr Line Commande",
         "Médecine générale",
         "10101010103",
         "photo",
+        "-",
+        "Cabinet médical, 12 rue des Lacs, 15100 Saint-Flour",
+        "04 71 60 12 34",
+        "dr.cli@cabinet.example",
     ]
+
+    # set-details changes what it is given, and only that
+    changed = _hub(tmp_path, "set-details", "dr.cli", "--rpps", "10003841722", "--email", "")
+    assert changed.returncode == 0, changed.stderr
+    listed = _hub(tmp_path, "list-doctors")
+    assert listed.stdout.rstrip("\n").split("\t")[3:] == [
+        "10003841722",
+        "photo",
+        "-",
+        "Cabinet médical, 12 rue des Lacs, 15100 Saint-Flour",
+        "04 71 60 12 34",
+        "-",
+    ]
+    nothing = _hub(tmp_path, "set-details", "dr.cli")
+    assert nothing.returncode == 1
+    assert "--rpps" in nothing.stderr
+    wrong = _hub(tmp_path, "set-details", "dr.cli", "--phone", "call me maybe")
+    assert wrong.returncode == 1
+    assert "phone" in wrong.stderr
+    unknown = _hub(tmp_path, "set-details", "dr.nobody", "--phone", "04 71 60 12 34")
+    assert unknown.returncode == 1
+    assert "no doctor" in unknown.stderr
 
     async def scenario() -> None:
         config = load_hub_config(

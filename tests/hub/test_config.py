@@ -20,8 +20,10 @@ def test_the_defaults_are_a_loopback_hub_with_secure_settings(tmp_path: Path) ->
     assert config.login_lockout_s == 900
     assert config.login_attempts_per_minute == 20
     assert config.cabin_offline_grace_s == 300
-    assert config.max_message_bytes == 256 * 1024
+    assert config.max_message_bytes == 2 * 1024 * 1024
     assert config.argon2_cost == "standard"
+    assert config.public_url == ""  # the hub's own address
+    assert config.check_page_requests_per_minute == 30
     assert config.turn.urls == []
     assert config.turn.ice_transport_policy == "all"
 
@@ -53,6 +55,10 @@ def test_a_file_overrides_the_defaults_and_overrides_come_last(tmp_path: Path) -
         ('[turn]\nice_transport_policy = "relay"', "needs at least one turn: url"),
         ('tls_cert = "hub.crt"', "both `tls_cert` and `tls_key`"),
         ('argon2_cost = "cheap"', "argon2_cost"),
+        ('public_url = "ftp://hub.example.fr"', "public_url"),
+        ('public_url = "https://hub.example.fr/rx?x=1"', "no query"),
+        ('public_url = "https://hub example.fr"', "public_url"),
+        ("check_page_requests_per_minute = 0", "check_page_requests_per_minute"),
         ("this is not toml", "not valid TOML"),
     ],
 )

@@ -248,6 +248,43 @@ def test_prescriptions_of_a_first_schema_database_are_kept_undelivered(tmp_path:
                 is None
             )  # once
             assert await storage.undelivered_prescriptions(since=NOW - timedelta(days=7)) == []
+            # the later migrations: no prescriber details, no check page, no advice yet
+            doctor = await stored_doctor(storage, "dr.a")
+            assert (doctor.address, doctor.phone, doctor.email) == ("", "", "")
+            assert delivered.check_url is None
+            consultation = await storage.consultation("c-1")
+            assert consultation is not None and consultation.advice == ""
+            assert await storage.undelivered_advice(since=NOW - timedelta(days=7)) == []
+        finally:
+            await storage.close()
+
+    run(scenario())
+
+
+def test_advice_is_kept_once_per_change_and_delivered_to_its_cabin_only(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        try:
+            await storage.open_consultation(_consultation("c-1"))
+            week_ago = NOW - timedelta(days=7)
+            first = await storage.set_advice("c-1", "Repos.", msg_id="a-1", at=NOW)
+            assert first is not None
+            assert (first.cabin_id, first.text, first.msg_id) == ("cabin-1", "Repos.", "a-1")
+            assert await storage.set_advice("c-1", "Repos.", msg_id="a-2", at=NOW) is None
+            second = await storage.set_advice("c-1", "Repos, eau.", msg_id="a-3", at=NOW)
+            assert second is not None
+            assert await storage.undelivered_advice(since=week_ago) == [second]
+            assert await storage.undelivered_advice(since=week_ago, cabin_id="cabin-2") == []
+            assert await storage.undelivered_advice(since=NOW + timedelta(seconds=1)) == []
+            # an Ack of the replaced advice, or from another cabin, delivers nothing
+            assert await storage.mark_advice_delivered("a-1", cabin_id="cabin-1", at=NOW) is None
+            assert await storage.mark_advice_delivered("a-3", cabin_id="cabin-2", at=NOW) is None
+            delivered = await storage.mark_advice_delivered("a-3", cabin_id="cabin-1", at=NOW)
+            assert delivered is not None and delivered.delivered_at == NOW
+            assert await storage.mark_advice_delivered("a-3", cabin_id="cabin-1", at=NOW) is None
+            assert await storage.undelivered_advice(since=week_ago) == []
+            record = await storage.consultation("c-1")
+            assert record is not None and record.advice == "Repos, eau."
         finally:
             await storage.close()
 

@@ -44,6 +44,7 @@ EXPECTED_TABLES = {
     "alerts",
     "audit_log",
     "device_addresses",
+    "print_jobs",
 }
 
 PATIENT = PatientIdentity(

@@ -619,3 +619,8 @@ def test_fuzz_mutated_messages(
         obj[target] = value
     decode_or_wire_error(dumps(obj))
     decode_or_wire_error(dumps(obj)[: data.draw(st.integers(0, 200))])
+
+
+def test_bad_utf8_inside_a_string_is_a_malformed_message() -> None:
+    with pytest.raises(MalformedMessage):
+        decode(b'{"type":"ack","msg_id":"\x80a","ack_of":"b"}')

@@ -260,27 +260,57 @@
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="382"/>
+        <location filename="../assistant_panel.py" line="384"/>
+        <source>No patient document waits for the printer.</source>
+        <translation>Aucun document de patient n'attend l'imprimante.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="387"/>
+        <source>prescription %1</source>
+        <translation>ordonnance %1</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="389"/>
+        <source>consultation summary</source>
+        <translation>compte rendu de consultation</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="393"/>
+        <source>Waiting for the printer (%1): %2</source>
+        <translation>En attente de l'imprimante (%1) : %2</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="403"/>
+        <source>Printed again: %1. Still waiting: %2.</source>
+        <translation>Réimprimés : %1. Encore en attente : %2.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="410"/>
+        <source>Print the waiting documents again</source>
+        <translation>Réimprimer les documents en attente</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="420"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="385"/>
+        <location filename="../assistant_panel.py" line="423"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="388"/>
+        <location filename="../assistant_panel.py" line="426"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="392"/>
+        <location filename="../assistant_panel.py" line="430"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="400"/>
+        <location filename="../assistant_panel.py" line="438"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
