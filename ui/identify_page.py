@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 
 from PySide6.QtCore import QEvent, QObject, QTimer
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.patient import PatientIdentity
+from kiosk.patient import PatientIdentity, Sex
 from ui.keyboards import DigitKeypad, LetterKeyboard
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
@@ -83,11 +84,15 @@ class IdentifyPage(QWidget):
             [keypad],
         )
 
-    def _show_identity(self) -> None:
+    def _show_identity(self, typed: PatientIdentity | None = None) -> None:
         family = self._field("family_name", self.tr("Family name"))
         given = self._field("given_names", self.tr("Given names"))
         birth = self._field("birth_date", self.tr("Date of birth (DD/MM/YYYY)"))
         birth.setInputMask("00/00/0000;_")
+        if typed is not None:  # back from the next question: what was typed is still there
+            family.setText(typed.family_name)
+            given.setText(typed.given_names)
+            birth.setText(typed.birth_date.strftime("%d%m%Y"))
         letters = LetterKeyboard()
         digits = DigitKeypad()
         digits.hide()
@@ -117,7 +122,7 @@ class IdentifyPage(QWidget):
             except ValueError:
                 self._problem(self.tr("Please check your name and your date of birth."))
                 return
-            self._identified(patient)
+            self._show_sex(patient)
 
         self._replace(
             self.tr("Who are you?"),
@@ -128,6 +133,25 @@ class IdentifyPage(QWidget):
             ],
             [family, given, birth],
             [letters, digits],
+        )
+
+    def _show_sex(self, patient: PatientIdentity) -> None:
+        """The prescription states the patient's sex: one question of its own, big buttons,
+        and the patient may not answer."""
+
+        def answer(sex: Sex) -> Callable[[], object]:
+            return lambda: self._identified(replace(patient, sex=sex))
+
+        self._replace(
+            self.tr("You are:"),
+            self.tr("Your prescription states it."),
+            [
+                ("sex_female", self.tr("A woman"), answer(Sex.FEMALE)),
+                ("sex_male", self.tr("A man"), answer(Sex.MALE)),
+                ("sex_other", self.tr("Other"), answer(Sex.OTHER)),
+                ("sex_unknown", self.tr("I prefer not to say"), answer(Sex.UNKNOWN)),
+                ("back", self.tr("Back"), lambda: self._show_identity(patient)),
+            ],
         )
 
     # --- building blocks -------------------------------------------------------------------
@@ -191,6 +215,7 @@ class IdentifyPage(QWidget):
             keys_column.addStretch(1)
             outer.addLayout(keys_column, 1)
         else:
+            question.addStretch(1)  # the question stays together at the top
             for widget in keys or []:
                 outer.addWidget(widget)
             outer.addStretch(1)

@@ -102,6 +102,7 @@ def test_a_whole_journey_by_taps(
             await f.type_into("given_names", "Yvon")
             await f.type_into("birth_date", "01021937")
             await f.tap("primary")
+            await f.tap("sex_male")
             assert session.state is S.CONSENT
             await f.tap("primary")
             assert session.state is S.VITALS

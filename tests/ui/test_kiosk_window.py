@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWid
 
 from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
-from kiosk.patient import PatientIdentity
+from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, Overlay, SessionState
 from kiosk.store import DatabaseKey, Store
 from tests.kiosk.test_session import JOURNEY, FakeClock
@@ -175,13 +175,52 @@ async def type_with_keys(cabin: Cabin, field: str, text: str) -> None:
         _press(keys["␣" if char == " " else char])
 
 
-async def fill_identity(cabin: Cabin, family: str, given: str, birth: str) -> None:
+async def fill_identity(
+    cabin: Cabin, family: str, given: str, birth: str, *, then_sex: bool = True
+) -> None:
     _press(visible(cabin, QPushButton, "walk_in"))
     await asyncio.sleep(0.02)
     await type_with_keys(cabin, "family_name", family)
     await type_with_keys(cabin, "given_names", given)
     await type_with_keys(cabin, "birth_date", birth.replace("/", ""))
     _press(visible(cabin, QPushButton, "primary"))
+    await asyncio.sleep(0.02)
+    if then_sex:
+        _press(visible(cabin, QPushButton, "sex_unknown"))  # one may not answer
+
+
+def test_the_patient_says_their_sex_for_the_prescription(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    async def scenario() -> None:
+        cabin = await make(tmp_path, qapp, "fr")
+        try:
+            await cabin.step(S.WELCOME)
+            await cabin.step(S.IDENTIFY)
+            _press(visible(cabin, QPushButton, "walk_in"))
+            await asyncio.sleep(0.02)
+            await type_with_keys(cabin, "family_name", "Riou")
+            await type_with_keys(cabin, "given_names", "Annick")
+            await type_with_keys(cabin, "birth_date", "03041944")
+            _press(visible(cabin, QPushButton, "primary"))
+            await asyncio.sleep(0.02)
+            assert cabin.core.session.state is S.IDENTIFY  # one question more
+            assert cabin.window.grab().save(str(screens_dir / "fr-identify-sex.png"))
+            _press(visible(cabin, QPushButton, "back"))  # back: what was typed is kept
+            await asyncio.sleep(0.02)
+            assert visible(cabin, QLineEdit, "family_name").text() == "RIOU"
+            assert visible(cabin, QLineEdit, "birth_date").text() == "03/04/1944"
+            _press(visible(cabin, QPushButton, "primary"))
+            await asyncio.sleep(0.02)
+            _press(visible(cabin, QPushButton, "sex_female"))
+            await cabin.window.intents.drain()
+            assert cabin.core.session.state is S.CONSENT
+            patient = cabin.core.session.context.patient
+            assert patient is not None and patient.sex is Sex.FEMALE
+        finally:
+            await cabin.close()
+
+    run(scenario())
 
 
 def test_a_finger_through_identify_and_consent_then_nothing_survives(
@@ -223,7 +262,7 @@ def test_a_wrong_birth_date_is_said_not_crashed(
         try:
             await cabin.step(S.WELCOME)
             await cabin.step(S.IDENTIFY)
-            await fill_identity(cabin, "Le Du", "Job", "31/02/1950")
+            await fill_identity(cabin, "Le Du", "Job", "31/02/1950", then_sex=False)
             await cabin.window.intents.drain()
             assert cabin.core.session.state is S.IDENTIFY
             assert "Please check your name and your date of birth." in cabin.texts()

@@ -262,7 +262,7 @@
     <message>
         <location filename="../assistant_panel.py" line="384"/>
         <source>No patient document waits for the printer.</source>
-        <translation>Aucun document de patient n'attend l'imprimante.</translation>
+        <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
         <location filename="../assistant_panel.py" line="387"/>
@@ -277,7 +277,7 @@
     <message>
         <location filename="../assistant_panel.py" line="393"/>
         <source>Waiting for the printer (%1): %2</source>
-        <translation>En attente de l'imprimante (%1) : %2</translation>
+        <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
         <location filename="../assistant_panel.py" line="403"/>
@@ -356,87 +356,118 @@
 <context>
     <name>IdentifyPage</name>
     <message>
-        <location filename="../identify_page.py" line="53"/>
+        <location filename="../identify_page.py" line="54"/>
         <source>Do you have an appointment?</source>
         <translation>Avez-vous un rendez-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="54"/>
+        <location filename="../identify_page.py" line="55"/>
         <source>If you booked, you received a code of six digits.</source>
         <translation>Si vous avez pris rendez-vous, vous avez reçu un code de six chiffres.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="56"/>
+        <location filename="../identify_page.py" line="57"/>
         <source>I have an appointment code</source>
         <translation>J’ai un code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="57"/>
+        <location filename="../identify_page.py" line="58"/>
         <source>I have no appointment</source>
         <translation>Je n’ai pas de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="58"/>
-        <location filename="../identify_page.py" line="80"/>
-        <location filename="../identify_page.py" line="127"/>
+        <location filename="../identify_page.py" line="59"/>
+        <location filename="../identify_page.py" line="81"/>
+        <location filename="../identify_page.py" line="132"/>
+        <location filename="../identify_page.py" line="153"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="63"/>
+        <location filename="../identify_page.py" line="64"/>
         <source>Code</source>
         <translation>Code</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="70"/>
+        <location filename="../identify_page.py" line="71"/>
         <source>The code has six digits. Please check it.</source>
         <translation>Le code a six chiffres. Vérifiez-le, s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="76"/>
+        <location filename="../identify_page.py" line="77"/>
         <source>Your appointment code</source>
         <translation>Votre code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="77"/>
+        <location filename="../identify_page.py" line="78"/>
         <source>Type the six digits of your code.</source>
         <translation>Tapez les six chiffres de votre code.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="79"/>
-        <location filename="../identify_page.py" line="126"/>
+        <location filename="../identify_page.py" line="80"/>
+        <location filename="../identify_page.py" line="131"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="87"/>
+        <location filename="../identify_page.py" line="88"/>
         <source>Family name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="88"/>
+        <location filename="../identify_page.py" line="89"/>
         <source>Given names</source>
         <translation>Prénoms</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="89"/>
+        <location filename="../identify_page.py" line="90"/>
         <source>Date of birth (DD/MM/YYYY)</source>
         <translation>Date de naissance (JJ/MM/AAAA)</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="118"/>
+        <location filename="../identify_page.py" line="123"/>
         <source>Please check your name and your date of birth.</source>
         <translation>Vérifiez votre nom et votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="123"/>
+        <location filename="../identify_page.py" line="128"/>
         <source>Who are you?</source>
         <translation>Qui êtes-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="124"/>
+        <location filename="../identify_page.py" line="129"/>
         <source>Your name and date of birth let the doctor find your record.</source>
         <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="146"/>
+        <source>You are:</source>
+        <translation>Vous êtes :</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="147"/>
+        <source>Your prescription states it.</source>
+        <translation>Votre ordonnance l'indique.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="149"/>
+        <source>A woman</source>
+        <translation>Une femme</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="150"/>
+        <source>A man</source>
+        <translation>Un homme</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="151"/>
+        <source>Other</source>
+        <translation>Autre</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="152"/>
+        <source>I prefer not to say</source>
+        <translation>Je préfère ne pas répondre</translation>
     </message>
 </context>
 <context>
