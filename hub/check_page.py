@@ -183,21 +183,22 @@ async def check(request: web.Request) -> web.StreamResponse:
         log.error("hub.rx_check result=unavailable prescription=%s error=%s", number, exc)
         return _refusal(Refusal.UNAVAILABLE, as_json)
     log.info("hub.rx_check result=valid prescription=%s address=%s", number, address)
+    patient = record.patient or consultation.patient
     checked = CheckedPrescription(
         prescription_id=record.prescription_id,
         issued_at=record.issued_at,
         prescriber=record.prescriber,
-        patient=CheckedPatient(
-            family_name=consultation.patient.family_name,
-            given_names=consultation.patient.given_names,
-            birth_date=consultation.patient.birth_date,
+        patient=CheckedPatient(  # as signed with it (older ones: as the hub knew them)
+            family_name=patient.family_name,
+            given_names=patient.given_names,
+            birth_date=patient.birth_date,
         ),
         lines=list(record.lines),
         key_id=record.key_id,
     )
     if as_json:
         return _json(GenuineAnswer(valid=True, prescription=checked), 200)
-    page = _genuine_page(checked, consultation.patient.sex, services.clock.now())
+    page = _genuine_page(checked, patient.sex, services.clock.now())
     return _html(page, 200)
 
 

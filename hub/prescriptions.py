@@ -17,9 +17,13 @@ for this prescription, ``<public_url>/rx/<number>?k=<code>``, where the code is 
 characters of the Crockford base32 of the SHA-256 of the raw signature bytes. Knowing the number
 alone (it is printed in clear) does not open the page; the code comes with the paper's QR code.
 
+The signature covers the patient too (``patient``: names, birth date, sex, as the hub knew them
+from the waiting room), so the check page shows the pharmacist whom the doctor prescribed for.
+
 Prescriptions signed before the prescriber's address, phone and e-mail existed were signed
-without those three keys in ``prescriber``: `verify_prescription` accepts that form too when
-they are empty, so that a prescription still on its way to the pharmacy keeps verifying.
+without those three keys in ``prescriber`` (and without ``patient``): `verify_prescription`
+accepts that form too when they are empty, so that a prescription still on its way to the
+pharmacy keeps verifying.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ def canonical_bytes(prescription: wire.PrescriptionMessage, *, legacy: bool = Fa
     for name in _UNSIGNED:
         fields.pop(name, None)
     if legacy:
+        if fields.get("patient") is None:
+            fields.pop("patient", None)
         prescriber = fields["prescriber"]
         for name in _LATER_PRESCRIBER_FIELDS:
             if prescriber.get(name) == "":
@@ -250,6 +256,7 @@ async def issue_prescription(
     draft: wire.PrescriptionDraft,
     doctor: DoctorRecord,
     public_url: str,
+    patient: wire.PatientSummary | None = None,
 ) -> wire.PrescriptionMessage:
     """Number, sign and store the doctor's draft; the signed message to send, with the address
     of its check page under `public_url`."""
@@ -265,6 +272,7 @@ async def issue_prescription(
             lines=list(draft.lines),
             key_id=signer.key_id,
             signature="AAAA",
+            patient=patient,
         )
     )
     prescription = msgspec.structs.replace(
@@ -283,6 +291,7 @@ async def issue_prescription(
             signature=prescription.signature,
             msg_id=prescription.msg_id,
             check_url=prescription.check_url,
+            patient=prescription.patient,
         )
     )
     log.info(
@@ -307,4 +316,5 @@ def prescription_from_record(record: PrescriptionRecord) -> wire.PrescriptionMes
         key_id=record.key_id,
         signature=record.signature,
         check_url=record.check_url,
+        patient=record.patient,
     )

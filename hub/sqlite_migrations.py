@@ -138,4 +138,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX records_by_patient ON records(match_key, started_at)",
         "CREATE INDEX records_by_consultation ON records(consultation_id, received_at)",
     ),
+    # 7: the patient a prescription is for, as signed with it (NULL: signed before that).
+    ("ALTER TABLE prescriptions ADD COLUMN patient TEXT",),
 )

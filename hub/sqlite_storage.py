@@ -49,6 +49,7 @@ _BUSY_TIMEOUT_S = 5.0
 _LINES = msgspec.json.Decoder(tuple[wire.PrescriptionLine, ...])
 _DOCTOR_INFO = msgspec.json.Decoder(wire.DoctorInfo)
 _PATIENT = msgspec.json.Decoder(wire.PatientSummary)
+_PATIENT = msgspec.json.Decoder(wire.PatientSummary)
 _VITAL = msgspec.json.Decoder(wire.Vital)
 
 _SELECT_DOCTOR = (
@@ -61,12 +62,12 @@ _SELECT_CONSULTATION = (
 )
 _PRESCRIPTION_COLUMNS = (
     "prescription_id, consultation_id, doctor, issued_at, prescriber, lines, key_id, signature,"
-    " msg_id, delivered_at, check_url"
+    " msg_id, delivered_at, check_url, patient"
 )
 _SELECT_PRESCRIPTION = f"SELECT {_PRESCRIPTION_COLUMNS} FROM prescriptions"  # noqa: S608
 _SELECT_UNDELIVERED = (
     "SELECT p.prescription_id, p.consultation_id, p.doctor, p.issued_at, p.prescriber, p.lines,"
-    " p.key_id, p.signature, p.msg_id, p.delivered_at, p.check_url, c.cabin_id"
+    " p.key_id, p.signature, p.msg_id, p.delivered_at, p.check_url, p.patient, c.cabin_id"
     " FROM prescriptions AS p JOIN consultations AS c ON c.consultation_id = p.consultation_id"
     " WHERE p.delivered_at IS NULL AND p.issued_at >= ?"
 )
@@ -519,13 +520,14 @@ class _Database:
             msg_id=row[8],
             delivered_at=_opt_dt(row[9]),
             check_url=row[10],
+            patient=None if row[11] is None else _decoded(_PATIENT, row[11], "patient"),
         )
 
     def add_prescription(self, prescription: PrescriptionRecord) -> None:
         self._db.execute(
             "INSERT INTO prescriptions (prescription_id, consultation_id, doctor, issued_at,"
-            " prescriber, lines, key_id, signature, msg_id, delivered_at, check_url)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " prescriber, lines, key_id, signature, msg_id, delivered_at, check_url, patient)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 prescription.prescription_id,
                 prescription.consultation_id,
@@ -538,6 +540,7 @@ class _Database:
                 prescription.msg_id,
                 None if prescription.delivered_at is None else _ts(prescription.delivered_at),
                 prescription.check_url,
+                None if prescription.patient is None else _json(prescription.patient),
             ),
         )
 
@@ -571,7 +574,7 @@ class _Database:
         rows = self._db.execute(
             query + " ORDER BY p.issued_at, p.prescription_id LIMIT ?", (*parameters, limit)
         )
-        return [UndeliveredPrescription(self._prescription(row), row[11]) for row in rows]
+        return [UndeliveredPrescription(self._prescription(row), row[12]) for row in rows]
 
     def mark_prescription_delivered(
         self, msg_id: str, cabin_id: str, at: datetime
@@ -581,7 +584,7 @@ class _Database:
             " WHERE msg_id = ? AND delivered_at IS NULL AND consultation_id IN"
             " (SELECT consultation_id FROM consultations WHERE cabin_id = ?)"
             " RETURNING prescription_id, consultation_id, doctor, issued_at, prescriber, lines,"
-            " key_id, signature, msg_id, delivered_at, check_url",
+            " key_id, signature, msg_id, delivered_at, check_url, patient",
             (_ts(at), msg_id, cabin_id),
         ).fetchall()
         return self._prescription(rows[0]) if rows else None

@@ -134,6 +134,8 @@ class PrescriptionRecord:
     """When the cabin acknowledged it; None until then."""
     check_url: str | None = None
     """The check page's address sent with it (not signed: it is made from the signature)."""
+    patient: wire.PatientSummary | None = None
+    """Who it is for (signed); None for prescriptions signed before the patient was."""
 
 
 @dataclass(frozen=True, slots=True)

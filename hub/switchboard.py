@@ -928,6 +928,7 @@ class Switchboard:
         if doctor is None:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, draft.msg_id, "unknown doctor")
             return
+        consultation = await self._storage.consultation(draft.consultation_id)
         prescription = await issue_prescription(
             self._storage,
             self._signer,
@@ -935,6 +936,7 @@ class Switchboard:
             draft=draft,
             doctor=doctor,
             public_url=self._public_url,
+            patient=None if consultation is None else consultation.patient,
         )
         if not self._send_pending(call.cabin_id, prescription):
             log.warning(

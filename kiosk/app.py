@@ -242,6 +242,7 @@ async def start_core(
     filed = await paperwork.file_missing_records()
     if filed:
         log.warning("core.records_recovered count=%d", filed)
+    paperwork.start()
     if connect_hub:
         await _connect_hub(core, environment)
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))

@@ -33,7 +33,6 @@ from typing import Any
 
 import argon2
 import msgspec
-from printing.printer import Printer
 
 from devices.drivers.ble_instrument import (
     BleBackend,
@@ -60,6 +59,7 @@ from kiosk.store.store import (
     PaperEntry,
 )
 from printing.errors import PrintError
+from printing.printer import Printer, PrinterStatus
 from printing.test_page import render_test_page
 from wire.messages import AlertKind, AlertSeverity
 
@@ -489,6 +489,13 @@ class Assistant:
         await self._audit("test_print")
         await self.record_printed(1)
         return name
+
+    async def printer_status(self) -> PrinterStatus | None:
+        """How the printer is now (asked again: the agent may have just fixed it)."""
+        self._require_open()
+        if self._paperwork is None:
+            return None
+        return await self._paperwork.check_printer()
 
     async def waiting_documents(self) -> list[WaitingDocument]:
         """Patients' documents the printer has not printed (paper, jam, offline, a crash)."""

@@ -50,7 +50,7 @@ from printing.prescription import (
     PrescriptionDocument,
     render_prescription,
 )
-from printing.printer import JobProgress, Printer, PrintJobFailed
+from printing.printer import JobProgress, Printer, PrinterStatus, PrintJobFailed
 from printing.summary import SummaryDocument, render_summary
 from wire import fhir_record
 
@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 PRESCRIPTION: Final = "prescription"
 SUMMARY: Final = "summary"
 _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+WATCH_S: Final = 60.0  # how often the printer is asked how it is, between patients
 _PAGE: Final = re.compile(rb"/Type\s*/Page(?![s\w])")
 _STATE_OF_PROBLEM: Final = {
     wire.PrinterProblem.OUT_OF_PAPER: PrintState.PAPER_OUT,
@@ -111,6 +112,9 @@ class Paperwork:
         self.new_id = new_id or (lambda prefix: f"{cabin_id}.{prefix}{uuid.uuid4().hex[:12]}")
         self._now = now
         self._printing = asyncio.Lock()  # one document at a time, in order
+        self.printer_status: PrinterStatus | None = None  # as last seen
+        self._watcher: asyncio.Task[None] | None = None
+        self._checking = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._print_tasks: set[asyncio.Task[Any]] = set()
         self._subscriptions = [
@@ -267,8 +271,48 @@ class Paperwork:
         await self._status(job, wire.PrintState.FAILED, problem)
         await self._alert(job)
 
-    async def _alert(self, job: PrintJob) -> None:
+    # --- the printer between patients ------------------------------------------------------
+
+    def start(self, interval_s: float = WATCH_S) -> None:
+        """Watch the printer: the agent learns of a paper-out before a patient does."""
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(interval_s))
+
+    async def check_printer(self) -> PrinterStatus:
+        """Ask the printer now (bounded: an unreachable CUPS answers "unreachable")."""
+        async with self._checking:  # one question at a time, and its alert written before
+            return await self._check_printer()
+
+    async def _check_printer(self) -> PrinterStatus:
+        status = await asyncio.to_thread(self.printer.status)
+        previous = self.printer_status
+        self.printer_status = status
+        if previous is None or previous.problem is not status.problem:
+            if status.ready:
+                log.info("paperwork.printer_ready state=%s", status.state)
+            else:
+                assert status.problem is not None
+                log.warning(
+                    "paperwork.printer_problem problem=%s state=%s reasons=%s",
+                    status.problem.value,
+                    status.state,
+                    ",".join(status.reasons)[:200],
+                )
+                await self._alert(None)
+        return status
+
+    async def _watch(self, interval_s: float) -> None:
+        while True:
+            if not self._printing.locked():  # a job in progress says it itself
+                try:
+                    await self.check_printer()
+                except StoreError as exc:  # the alert could not be written: next time
+                    log.error("paperwork.printer_alert_failed error=%s", exc)
+            await asyncio.sleep(interval_s)
+
+    async def _alert(self, job: PrintJob | None) -> None:
         """One open printer alert at a time: the agent comes, fixes, prints again."""
+        consultation_id = None if job is None else job.consultation_id
         open_alerts = await self._store.run(Store.alerts, True)
         if any(a.kind == wire.AlertKind.PRINTER.value for a in open_alerts):
             return
@@ -281,7 +325,7 @@ class Paperwork:
             wire.AlertSeverity.WARNING.value,
             raised_at,
             1.0,
-            job.consultation_id,
+            consultation_id,
         )
         self._bus.publish(
             AlertRaised(
@@ -290,7 +334,7 @@ class Paperwork:
                 wire.AlertSeverity.WARNING,
                 raised_at,
                 1.0,
-                job.consultation_id,
+                consultation_id,
             )
         )
         if self.send is not None:
@@ -302,7 +346,7 @@ class Paperwork:
                     kind=wire.AlertKind.PRINTER,
                     severity=wire.AlertSeverity.WARNING,
                     raised_at=raised_at,
-                    consultation_id=job.consultation_id,
+                    consultation_id=consultation_id,
                 )
             )
 
@@ -512,6 +556,11 @@ class Paperwork:
     async def aclose(self) -> None:
         for subscription in self._subscriptions:
             subscription.cancel()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and not watcher.done():
+            await cancel_and_wait(watcher)
+        elif watcher is not None and not watcher.cancelled() and watcher.exception() is not None:
+            log.error("paperwork.watcher_failed error=%r", watcher.exception())
         for task in tuple(self._tasks):
             await cancel_and_wait(task)
 

@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 
 from devices.instrument import Availability, Failure, Final, Progress
 from kiosk.assistant import Assistant, UnlockOutcome
+from printing.printer import PrinterStatus
 from ui.intents import IntentRunner
 from ui.keyboards import DigitKeypad
+from wire import PrinterProblem
 
 log = logging.getLogger(__name__)
 
@@ -375,10 +377,14 @@ class AssistantPanel(QWidget):
                 self.tr("Print a test page"), "test_print", lambda: self._intents.run(test_print())
             )
         )
+        printer = _text("", "printer_state")
         waiting = _text("", "waiting_documents")
+        layout.addWidget(printer)
         layout.addWidget(waiting)
 
         async def show_waiting() -> None:
+            status = await self._assistant.printer_status()
+            printer.setText(self._printer_text(status))
             documents = await self._assistant.waiting_documents()
             if not documents:
                 waiting.setText(self.tr("No patient document waits for the printer."))
@@ -414,6 +420,19 @@ class AssistantPanel(QWidget):
         )
         self._intents.run(show_sheets())
         self._intents.run(show_waiting())
+
+    def _printer_text(self, status: PrinterStatus | None) -> str:
+        if status is None:
+            return self.tr("Printer: none configured.")
+        words = {
+            None: self.tr("ready"),
+            PrinterProblem.PAPER_LOW: self.tr("ready, but the paper runs low"),
+            PrinterProblem.OUT_OF_PAPER: self.tr("out of paper"),
+            PrinterProblem.PAPER_JAM: self.tr("paper jammed"),
+            PrinterProblem.OFFLINE: self.tr("offline or stopped"),
+            PrinterProblem.OTHER: self.tr("in error (see its panel)"),
+        }
+        return self.tr("Printer: %1.").replace("%1", words[status.problem])
 
     def _logs(self, layout: QVBoxLayout) -> None:
         layout.addWidget(

@@ -262,6 +262,10 @@ async def _the_call(s: Script, consultation_id: str) -> None:
     s.tap("finish")  # back to the doctor
     await s.until(SessionState.CLOSING, timeout_s=DOCTOR_TIMEOUT_S)
     await s.shot("closing")
+    if s.core.paperwork is not None:  # the prescription and the summary come out
+        await s.core.paperwork.settled()
+        await asyncio.sleep(0.05)
+        await s.shot("closing-printed")
     prescriptions = await s.core.store.run(Store.prescriptions, consultation_id)
     s.report.checks["the prescription reached the cabin"] = len(prescriptions) == 1
 

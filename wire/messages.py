@@ -492,6 +492,9 @@ class PrescriptionMessage(_Message, tag="prescription", frozen=True):
     signature: Base64
     check_url: CheckUrl | None = None
     """The hub's page where a pharmacy checks this prescription (what its QR code holds)."""
+    patient: PatientSummary | None = None
+    """Who it is for, as the hub knew them when it signed: the signature covers it, so the
+    check page shows the pharmacist the patient the doctor prescribed for."""
 
 
 class PrescriptionDelivered(_Message, tag="prescription_delivered", frozen=True):

@@ -4,16 +4,28 @@ core with its simulated instruments and synthetic camera, real WebRTC between th
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
+import aiohttp
+import cv2
 import pytest
 
+from hub.app import DATABASE_FILE
 from kiosk.events import CallLink, PrescriptionReceived
 from kiosk.session_states import SessionState
 from kiosk.store import Store
-from simulators.doctor import DEMO_PRESCRIPTION
-from tests.e2e.rig import IN_OWN_NETNS, is_blank, set_loopback, teleconsultation, until
+from simulators.doctor import DEMO_ADVICE, DEMO_PRESCRIPTION
+from tests.e2e.rig import (
+    IN_OWN_NETNS,
+    Consultation,
+    is_blank,
+    set_loopback,
+    teleconsultation,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,6 +57,7 @@ def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
             assert await doctor.count("diastolic_mmhg") == 1
             await doctor.shot("e2e-vitals")
 
+            await doctor.write_advice(DEMO_ADVICE)
             number = await doctor.prescribe(DEMO_PRESCRIPTION)
             await doctor.wait_delivered()
             await until(lambda: bool(prescriptions), 10, "the prescription in the cabin")
@@ -58,8 +71,56 @@ def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
                 lambda: cabin.core.session.state is SessionState.CLOSING, 10, "the call to end"
             )
             assert cabin.link is CallLink.ENDED
+            await pharmacy_checks_the_printed_prescription(c, number)
 
     asyncio.run(scenario())
+
+
+async def pharmacy_checks_the_printed_prescription(c: Consultation, number: str) -> None:
+    """The prescription came out of the cabin's printer; its QR code, read back from the page
+    as a phone would, leads to the hub's check page, which finds it genuine; changed in the
+    hub's database, the same code is refused. The summary carries the doctor's advice."""
+    core = c.cabin.core
+    assert core.paperwork is not None
+    await core.paperwork.settled()
+    printed = core.data_dir / "printed"
+    prescription = printed / f"ordonnance {number}.pdf"
+    url = await asyncio.to_thread(qr_of, prescription)
+    assert url.startswith(f"{c.hub.url}/rx/{number}?k=")
+    summary = next(printed.glob("compte rendu *.pdf"))
+    text = await asyncio.to_thread(pdf_text, summary)
+    assert "Buvez beaucoup d'eau" in " ".join(text.split())
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Accept": "application/json"}) as reply:
+            assert reply.status == 200
+            assert (await reply.json())["valid"] is True
+        async with http.get(url) as reply:
+            assert "Ordonnance authentique" in await reply.text()
+        with sqlite3.connect(core.data_dir.parent / "hub" / DATABASE_FILE) as db:
+            db.execute(
+                "UPDATE prescriptions SET lines = replace(lines, '5 jours', '15 jours')"
+                " WHERE prescription_id = ?",
+                (number,),
+            )
+        async with http.get(url, headers={"Accept": "application/json"}) as reply:
+            assert reply.status == 409
+            assert (await reply.json())["valid"] is False
+
+
+def qr_of(pdf: Path) -> str:
+    """The QR code of the PDF's last page, rendered at 150 dpi and read by OpenCV."""
+    out = pdf.with_suffix("")
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(out)], check=True)
+    image = cv2.imread(str(out.with_suffix(".png")))
+    assert image is not None
+    text, _points, _raw = cv2.QRCodeDetector().detectAndDecode(image)
+    return str(text)
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(
+        ["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.mark.skipif(

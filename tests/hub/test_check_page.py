@@ -304,6 +304,23 @@ def test_a_changed_number_a_wrong_code_or_a_changed_database_is_refused(
                 rx.prescription_id,
             )
             assert (await issued.get(headers=JSON))[0] == 200
+            # the patient is signed too: another name in the database is an alteration
+            assert rx.patient == WHO
+            other = msgspec.structs.replace(WHO, family_name="Autre")
+            _tamper(
+                rig,
+                "UPDATE prescriptions SET patient = ? WHERE prescription_id = ?",
+                msgspec.json.encode(other).decode(),
+                rx.prescription_id,
+            )
+            assert (await issued.get(headers=JSON))[0] == 409
+            _tamper(
+                rig,
+                "UPDATE prescriptions SET patient = ? WHERE prescription_id = ?",
+                msgspec.json.encode(WHO).decode(),
+                rx.prescription_id,
+            )
+            assert (await issued.get(headers=JSON))[0] == 200
             prescriber = msgspec.structs.replace(rx.prescriber, registration_number="99999999999")
             _tamper(
                 rig,

@@ -206,11 +206,11 @@ def test_closing_prints_the_prescription_and_summary_then_files_the_record(
 def test_a_printer_that_fails_keeps_the_job_alerts_and_prints_it_again(tmp_path: Path) -> None:
     progress: list[PrintProgress] = []
     folder = tmp_path / "printed"
+    folder.write_text("not a folder")  # the printer cannot print: nothing can be written
 
     async def body(core: KioskCore) -> None:
         assert core.paperwork is not None
         core.bus.subscribe(PrintProgress, progress.append)
-        folder.write_text("not a folder")  # the printer cannot print: nothing can be written
         consultation_id = await to_the_call(core)
         rx = prescription(consultation_id, 7)
         await receive(core, rx)
@@ -276,3 +276,20 @@ def test_a_record_a_crash_kept_from_being_filed_is_filed_at_the_next_start(
         assert await core.store.run(Store.outbox_pending) == 1
 
     with_core(tmp_path, body, restart=True)
+
+
+def test_the_agent_learns_of_a_broken_printer_before_a_patient_does(tmp_path: Path) -> None:
+    folder = tmp_path / "printed"
+    folder.write_text("not a folder")  # the demo printer cannot print from the start
+
+    async def body(core: KioskCore) -> None:
+        assert core.paperwork is not None
+        status = await core.paperwork.check_printer()
+        assert status.problem is wire.PrinterProblem.OFFLINE
+        assert [a.kind for a in await core.store.run(Store.alerts, True)] == ["printer"]
+        folder.unlink()  # fixed: the agent sees it in the assistant mode
+        assert (await core.assistant.unlock("2468")).outcome is UnlockOutcome.OK
+        fixed = await core.assistant.printer_status()
+        assert fixed is not None and fixed.ready
+
+    with_core(tmp_path, body)

@@ -208,8 +208,9 @@ def test_the_patient_says_their_sex_for_the_prescription(
             assert cabin.window.grab().save(str(screens_dir / "fr-identify-sex.png"))
             _press(visible(cabin, QPushButton, "back"))  # back: what was typed is kept
             await asyncio.sleep(0.02)
-            assert visible(cabin, QLineEdit, "family_name").text() == "RIOU"
-            assert visible(cabin, QLineEdit, "birth_date").text() == "03/04/1944"
+            family, birth = (visible(cabin, QLineEdit, n) for n in ("family_name", "birth_date"))
+            assert isinstance(family, QLineEdit) and isinstance(birth, QLineEdit)
+            assert (family.text(), birth.text()) == ("RIOU", "03/04/1944")
             _press(visible(cabin, QPushButton, "primary"))
             await asyncio.sleep(0.02)
             _press(visible(cabin, QPushButton, "sex_female"))
