@@ -306,6 +306,7 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
 
         paperwork.send = send
         paperwork.record_filed = records.wake
+        teleconsultation.late_prescription = paperwork.keep_late_prescription
         paperwork.new_id = hub.new_id
     await hub.start()
     records.start()

@@ -244,6 +244,28 @@ class Paperwork:
             await self._status(job, wire.PrintState.PRINTED, None)
             return True
 
+    async def keep_late_prescription(self, consultation_id: str) -> None:
+        """A prescription that reached the cabin after its patient left: kept as a print job,
+        and the agent is alerted to print it and hand it over (the hub has it too, for the
+        patient's record)."""
+        try:
+            await self.prepare_documents(consultation_id, for_print=True)
+            for job in await self._store.run(
+                Store.print_jobs, consultation_id, unprinted_only=True
+            ):
+                if job.document == PRESCRIPTION and job.state != PRINT_PRINTING:
+                    await self._store.run(Store.print_job_failed, job.job_id, "arrived_late")
+                    log.warning(
+                        "paperwork.prescription_arrived_late consultation=%s job=%s",
+                        consultation_id,
+                        job.job_id,
+                    )
+                    await self._alert(job)
+        except (StoreError, PrintError) as exc:
+            log.error(
+                "paperwork.late_prescription_failed consultation=%s error=%s", consultation_id, exc
+            )
+
     async def waiting_jobs(self) -> list[PrintJob]:
         """Documents not printed (failed, interrupted, or waiting), oldest first."""
         return await self._store.run(Store.print_jobs, None, unprinted_only=True)

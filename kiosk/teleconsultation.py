@@ -14,7 +14,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -154,6 +154,8 @@ class Teleconsultation:
         self._queued: str | None = None  # consultation in the waiting room
         self._tasks: set[asyncio.Task[None]] = set()
         self.doctor: DoctorAssigned | None = None
+        self.late_prescription: Callable[[str], Awaitable[object]] | None = None
+        """Told of a prescription that arrives once its patient has left (the agent prints it)."""
         self._subscriptions = [
             bus.subscribe(SessionStateChanged, self._on_state),
             bus.subscribe(ReadingReceived, self._on_reading),
@@ -377,6 +379,8 @@ class Teleconsultation:
                     message.consultation_id, message.prescription_id, len(message.lines)
                 )
                 self._bus.publish(received)
+            elif self.late_prescription is not None:
+                await self.late_prescription(message.consultation_id)
         return True
 
     async def _doctor_ended(self, message: wire.CallEnd) -> None:

@@ -293,3 +293,29 @@ def test_the_agent_learns_of_a_broken_printer_before_a_patient_does(tmp_path: Pa
         assert fixed is not None and fixed.ready
 
     with_core(tmp_path, body)
+
+
+def test_a_prescription_arriving_after_the_patient_left_waits_for_the_agent(
+    tmp_path: Path,
+) -> None:
+    async def body(core: KioskCore) -> None:
+        assert core.paperwork is not None
+        consultation_id = await to_the_call(core)
+        core.session.advance(SessionState.CLOSING)
+        core.session.advance(SessionState.SURVEY)
+        core.session.end(EndReason.COMPLETED)
+        await core.consultation.settled()
+        await core.paperwork.settled()
+        late = prescription(consultation_id, 11)
+        await receive(core, late)  # what Teleconsultation stores, then hands over
+        await core.paperwork.keep_late_prescription(consultation_id)
+        jobs = await core.store.run(Store.print_jobs, consultation_id, unprinted_only=True)
+        assert [(j.document, j.ref, j.problem) for j in jobs] == [
+            ("prescription", late.prescription_id, "arrived_late")
+        ]
+        assert [a.kind for a in await core.store.run(Store.alerts, True)] == ["printer"]
+        core.session.advance(SessionState.IDLE)
+        assert (await core.assistant.unlock("2468")).outcome is UnlockOutcome.OK
+        assert await core.assistant.reprint_waiting() == (1, 0)
+
+    with_core(tmp_path, body)
