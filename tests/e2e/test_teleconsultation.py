@@ -108,13 +108,20 @@ async def pharmacy_checks_the_printed_prescription(c: Consultation, number: str)
 
 
 def qr_of(pdf: Path) -> str:
-    """The QR code of the PDF's last page, rendered at 150 dpi and read by OpenCV."""
-    out = pdf.with_suffix("")
-    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(out)], check=True)
-    image = cv2.imread(str(out.with_suffix(".png")))
-    assert image is not None
-    text, _points, _raw = cv2.QRCodeDetector().detectAndDecode(image)
-    return str(text)
+    """The QR code of the PDF's page, read by OpenCV as a phone would: at 150 dpi first, closer
+    (200, 300 dpi) and with OpenCV's second detector when a reading fails, as a phone retries."""
+    for dpi in (150, 200, 300):
+        out = pdf.with_name(f"{pdf.stem}-{dpi}")
+        subprocess.run(
+            ["pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(pdf), str(out)], check=True
+        )
+        image = cv2.imread(str(out.with_suffix(".png")))
+        assert image is not None
+        for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+            text, _points, _raw = detector.detectAndDecode(image)
+            if text:
+                return str(text)
+    return ""
 
 
 def pdf_text(pdf: Path) -> str:
