@@ -56,10 +56,8 @@ log = logging.getLogger(__name__)
 PRIVATE_KEY_FILE = "prescription-signing.key"
 PUBLIC_KEY_FILE = "prescription-signing.pub"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_TO_CROCKFORD = str.maketrans(_RFC4648, _CROCKFORD)
 _CHECK_CHARS = 4
-CHECK_CODE_CHARS = 16
+CHECK_CODE_CHARS = wire.messages.CHECK_CODE_CHARS
 _UNSIGNED = ("msg_id", "signature", "check_url")
 _LATER_PRESCRIBER_FIELDS = ("address", "phone", "email")
 """Fields of `DoctorInfo` that prescriptions signed before they existed do not have."""
@@ -82,15 +80,12 @@ def canonical_bytes(prescription: wire.PrescriptionMessage, *, legacy: bool = Fa
 
 
 def check_code(signature: str) -> str:
-    """The code of a prescription's check page: the first 16 characters of the Crockford base32
-    of the SHA-256 of the raw signature (`signature` is its base64). `InvalidPrescription` if
-    the signature is not base64."""
+    """`wire.check_code` (the cabin prints the same code); `InvalidPrescription` if the
+    signature is not base64."""
     try:
-        raw = base64.b64decode(signature, validate=True)
-    except binascii.Error:
+        return wire.check_code(signature)
+    except wire.MalformedMessage:
         raise InvalidPrescription("the signature is not base64") from None
-    encoded = base64.b32encode(hashlib.sha256(raw).digest()).decode("ascii")
-    return encoded.translate(_TO_CROCKFORD)[:CHECK_CODE_CHARS]
 
 
 def normalise_check_code(text: str) -> str:

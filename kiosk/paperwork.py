@@ -12,10 +12,7 @@ PDFs travel from memory to CUPS (or to the demo's PDF folder, the demo's "paper"
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -50,7 +47,7 @@ from printing.prescription import (
     PrescriptionDocument,
     render_prescription,
 )
-from printing.printer import JobProgress, Printer, PrinterStatus, PrintJobFailed
+from printing.printer import JobProgress, Printer, PrinterStatus, PrintJobFailed, page_count
 from printing.summary import SummaryDocument, render_summary
 from wire import fhir_record
 
@@ -58,28 +55,13 @@ log = logging.getLogger(__name__)
 
 PRESCRIPTION: Final = "prescription"
 SUMMARY: Final = "summary"
-_CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 WATCH_S: Final = 60.0  # how often the printer is asked how it is, between patients
-_PAGE: Final = re.compile(rb"/Type\s*/Page(?![s\w])")
 _STATE_OF_PROBLEM: Final = {
     wire.PrinterProblem.OUT_OF_PAPER: PrintState.PAPER_OUT,
     wire.PrinterProblem.PAPER_JAM: PrintState.JAMMED,
 }
 
 Send = Callable[[wire.Message], Awaitable[None]]
-
-
-def signature_fingerprint(signature_b64: str) -> str:
-    """16 Crockford base32 characters of the SHA-256 of the hub's signature: what the
-    prescription prints, and what the check page's address carries (``?k=``)."""
-    digest = hashlib.sha256(base64.b64decode(signature_b64)).digest()
-    value = int.from_bytes(digest[:10], "big")  # 80 bits, 16 characters of 5 bits
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(16)))
-
-
-def page_count(pdf: bytes) -> int:
-    """The pages of a PDF the cabin made (reportlab writes one ``/Type /Page`` per page)."""
-    return max(1, len(_PAGE.findall(pdf)))
 
 
 class Paperwork:
@@ -204,7 +186,7 @@ class Paperwork:
             if job.payload is None:
                 log.error("paperwork.job_without_document job=%s", job_id)
                 return False
-            total = page_count(job.payload)
+            total = max(1, page_count(job.payload))
             await self._store.run(Store.print_job_started, job_id)
             self._bus.publish(PrintProgress(job.document, PrintState.PRINTING, 0, total))
             await self._status(job, wire.PrintState.PRINTING, None)
@@ -531,7 +513,7 @@ class Paperwork:
             cabin_name=self._cabin_name,
             signature=ElectronicSignature(
                 key_id=prescription.key_id,
-                fingerprint=signature_fingerprint(prescription.signature),
+                fingerprint=wire.check_code(prescription.signature),
                 signer=doctor.display_name,
             ),
         )

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import wire
 from printing.errors import PrintError
-from printing.printer import JobProgress, PrinterStatus, PrintJobFailed
+from printing.printer import JobProgress, PrinterStatus, PrintJobFailed, page_count
 
 _log = logging.getLogger(__name__)
 
-# A page object of a PDF ("/Type /Pages" is the page tree, not a page).
-_PAGE_OBJECT = re.compile(rb"/Type\s*/Page\b")
 _READY = PrinterStatus(problem=None, state="idle", accepting=True, reasons=())
 
 
@@ -77,7 +74,7 @@ class PdfFolderPrinter:
         except PrintError as exc:
             _log.warning("printing.job_failed printer=%s problem=offline", self.name)
             raise PrintJobFailed(wire.PrinterProblem.OFFLINE, str(exc)) from exc
-        pages = len(_PAGE_OBJECT.findall(document))
+        pages = page_count(document)
         _log.info("printing.job_completed printer=%s pages=%d", self.name, pages)
         if on_progress is not None:
             on_progress(JobProgress(job_ref=path.name, pages_done=pages, status=_READY))

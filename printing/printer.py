@@ -7,6 +7,7 @@ printer) and :class:`printing.pdf_folder.PdfFolderPrinter` (the demo's folder of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -87,3 +88,12 @@ class Printer(Protocol):
         ``on_progress`` is called from the calling (worker) thread.
         """
         ...
+
+
+# A page object of a PDF ("/Type /Pages" is the page tree, not a page).
+_PAGE_OBJECT = re.compile(rb"/Type\s*/Page\b")
+
+
+def page_count(document: bytes) -> int:
+    """The pages of a PDF the cabin made (reportlab writes one ``/Type /Page`` per page)."""
+    return len(_PAGE_OBJECT.findall(document))

@@ -64,6 +64,7 @@ from wire.messages import (
     WaitingEntry,
     WaitingRoom,
     Welcome,
+    check_code,
     decode,
     encode,
 )
@@ -131,6 +132,7 @@ __all__ = [
     "WaitingRoom",
     "Welcome",
     "WireError",
+    "check_code",
     "decode",
     "encode",
 ]

@@ -8,8 +8,11 @@ time zones) are checked by `decode`, not when a Struct is built in Python. Every
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import functools
+import hashlib
 import re
 from datetime import date, datetime
 from typing import Annotated, Final, TypeAlias, get_args
@@ -495,6 +498,25 @@ class PrescriptionMessage(_Message, tag="prescription", frozen=True):
     patient: PatientSummary | None = None
     """Who it is for, as the hub knew them when it signed: the signature covers it, so the
     check page shows the pharmacist the patient the doctor prescribed for."""
+
+
+CHECK_CODE_CHARS: Final = 16
+_TO_CROCKFORD: Final = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+def check_code(signature: str) -> str:
+    """The code that opens a prescription's check page (``?k=``), which the paper also prints
+    as the signature's fingerprint: the first 16 characters of the Crockford base32 of the
+    SHA-256 of the raw signature (``signature`` is its base64). `MalformedMessage` if the
+    signature is not base64."""
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        raise MalformedMessage("the signature is not base64") from None
+    encoded = base64.b32encode(hashlib.sha256(raw).digest()).decode("ascii")
+    return encoded.translate(_TO_CROCKFORD)[:CHECK_CODE_CHARS]
 
 
 class PrescriptionDelivered(_Message, tag="prescription_delivered", frozen=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -73,6 +75,7 @@ from wire import (
     WaitingRoom,
     Welcome,
     WireError,
+    check_code,
     decode,
     encode,
 )
@@ -624,3 +627,14 @@ def test_fuzz_mutated_messages(
 def test_bad_utf8_inside_a_string_is_a_malformed_message() -> None:
     with pytest.raises(MalformedMessage):
         decode(b'{"type":"ack","msg_id":"\x80a","ack_of":"b"}')
+
+
+def test_the_check_code_is_crockford_base32_of_the_signature_digest() -> None:
+    signature = base64.b64encode(bytes(range(64))).decode()
+    digest = hashlib.sha256(bytes(range(64))).digest()
+    top = int.from_bytes(digest, "big") >> (256 - 80)
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    expected = "".join(alphabet[(top >> (5 * (15 - i))) & 31] for i in range(16))
+    assert check_code(signature) == expected
+    with pytest.raises(MalformedMessage):
+        check_code("not base64!")
