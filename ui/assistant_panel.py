@@ -60,6 +60,17 @@ def _button(text: str, name: str, handler: Callable[[], object]) -> QPushButton:
     return button
 
 
+def _row(*buttons: QPushButton) -> QWidget:
+    """Buttons side by side, in the compact type so that their words fit."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for button in buttons:
+        button.setProperty("compact", "true")
+        layout.addWidget(button)
+    return row
+
+
 class PinPage(QWidget):
     """The agent's PIN on a keypad; the digits show as dots."""
 
@@ -361,10 +372,10 @@ class AssistantPanel(QWidget):
             )
 
         layout.addWidget(
-            _button(self.tr("Paper refilled"), "refill", lambda: self._intents.run(refill()))
-        )
-        layout.addWidget(
-            _button(self.tr("Cabin cleaned"), "cleaned", lambda: self._intents.run(cleaned()))
+            _row(
+                _button(self.tr("Paper refilled"), "refill", lambda: self._intents.run(refill())),
+                _button(self.tr("Cabin cleaned"), "cleaned", lambda: self._intents.run(cleaned())),
+            )
         )
 
         async def test_print() -> None:
@@ -372,11 +383,6 @@ class AssistantPanel(QWidget):
             await show_sheets()
             self._status.setText(self.tr("Test page printed (%1).").replace("%1", name))
 
-        layout.addWidget(
-            _button(
-                self.tr("Print a test page"), "test_print", lambda: self._intents.run(test_print())
-            )
-        )
         printer = _text("", "printer_state")
         waiting = _text("", "waiting_documents")
         layout.addWidget(printer)
@@ -411,11 +417,19 @@ class AssistantPanel(QWidget):
                 .replace("%2", str(left))
             )
 
+        # Two to a row: the tab keeps to the height of a portrait screen.
         layout.addWidget(
-            _button(
-                self.tr("Print the waiting documents again"),
-                "reprint",
-                lambda: self._intents.run(reprint()),
+            _row(
+                _button(
+                    self.tr("Print a test page"),
+                    "test_print",
+                    lambda: self._intents.run(test_print()),
+                ),
+                _button(
+                    self.tr("Print them again"),
+                    "reprint",
+                    lambda: self._intents.run(reprint()),
+                ),
             )
         )
         self._intents.run(show_sheets())

@@ -4,353 +4,353 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="120"/>
+        <location filename="../assistant_panel.py" line="131"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="123"/>
+        <location filename="../assistant_panel.py" line="134"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="124"/>
+        <location filename="../assistant_panel.py" line="135"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="125"/>
+        <location filename="../assistant_panel.py" line="136"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="126"/>
+        <location filename="../assistant_panel.py" line="137"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="137"/>
+        <location filename="../assistant_panel.py" line="148"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="158"/>
+        <location filename="../assistant_panel.py" line="169"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="159"/>
+        <location filename="../assistant_panel.py" line="170"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="160"/>
+        <location filename="../assistant_panel.py" line="171"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="161"/>
+        <location filename="../assistant_panel.py" line="172"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="164"/>
+        <location filename="../assistant_panel.py" line="175"/>
         <source>Doctors&apos; service: connected.</source>
         <translation>Service des médecins : connecté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="165"/>
+        <location filename="../assistant_panel.py" line="176"/>
         <source>Doctors&apos; service: connecting…</source>
         <translation>Service des médecins : connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="166"/>
+        <location filename="../assistant_panel.py" line="177"/>
         <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
         <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="168"/>
+        <location filename="../assistant_panel.py" line="179"/>
         <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
         <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="170"/>
+        <location filename="../assistant_panel.py" line="181"/>
         <source>Doctors&apos; service: stopped.</source>
         <translation>Service des médecins : arrêté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="175"/>
+        <location filename="../assistant_panel.py" line="186"/>
         <source>Doctors&apos; service: this cabin has no credential.</source>
         <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="181"/>
+        <location filename="../assistant_panel.py" line="192"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="184"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="186"/>
+        <location filename="../assistant_panel.py" line="197"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="191"/>
+        <location filename="../assistant_panel.py" line="202"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="194"/>
+        <location filename="../assistant_panel.py" line="205"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="197"/>
+        <location filename="../assistant_panel.py" line="208"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="202"/>
+        <location filename="../assistant_panel.py" line="213"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="210"/>
+        <location filename="../assistant_panel.py" line="221"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="222"/>
+        <location filename="../assistant_panel.py" line="233"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="231"/>
+        <location filename="../assistant_panel.py" line="242"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="238"/>
+        <location filename="../assistant_panel.py" line="249"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="249"/>
+        <location filename="../assistant_panel.py" line="260"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="255"/>
+        <location filename="../assistant_panel.py" line="266"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="257"/>
+        <location filename="../assistant_panel.py" line="268"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="264"/>
+        <location filename="../assistant_panel.py" line="275"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="272"/>
+        <location filename="../assistant_panel.py" line="283"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="283"/>
-        <location filename="../assistant_panel.py" line="286"/>
+        <location filename="../assistant_panel.py" line="294"/>
+        <location filename="../assistant_panel.py" line="297"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="288"/>
+        <location filename="../assistant_panel.py" line="299"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="291"/>
+        <location filename="../assistant_panel.py" line="302"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="297"/>
+        <location filename="../assistant_panel.py" line="308"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="303"/>
+        <location filename="../assistant_panel.py" line="314"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="303"/>
+        <location filename="../assistant_panel.py" line="314"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="310"/>
+        <location filename="../assistant_panel.py" line="321"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="317"/>
+        <location filename="../assistant_panel.py" line="328"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="329"/>
+        <location filename="../assistant_panel.py" line="340"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="336"/>
+        <location filename="../assistant_panel.py" line="347"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="344"/>
+        <location filename="../assistant_panel.py" line="355"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="349"/>
+        <location filename="../assistant_panel.py" line="360"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="353"/>
+        <location filename="../assistant_panel.py" line="364"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="358"/>
+        <location filename="../assistant_panel.py" line="369"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="360"/>
+        <location filename="../assistant_panel.py" line="371"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="364"/>
+        <location filename="../assistant_panel.py" line="376"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="367"/>
+        <location filename="../assistant_panel.py" line="377"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="373"/>
+        <location filename="../assistant_panel.py" line="384"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="377"/>
+        <location filename="../assistant_panel.py" line="424"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="390"/>
+        <location filename="../assistant_panel.py" line="429"/>
+        <source>Print them again</source>
+        <translation>Les réimprimer</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="396"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="393"/>
+        <location filename="../assistant_panel.py" line="399"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="395"/>
+        <location filename="../assistant_panel.py" line="401"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="399"/>
+        <location filename="../assistant_panel.py" line="405"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="409"/>
+        <location filename="../assistant_panel.py" line="415"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="416"/>
-        <source>Print the waiting documents again</source>
-        <translation>Réimprimer les documents en attente</translation>
-    </message>
-    <message>
-        <location filename="../assistant_panel.py" line="426"/>
+        <location filename="../assistant_panel.py" line="440"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="428"/>
+        <location filename="../assistant_panel.py" line="442"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="429"/>
+        <location filename="../assistant_panel.py" line="443"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="430"/>
+        <location filename="../assistant_panel.py" line="444"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="431"/>
+        <location filename="../assistant_panel.py" line="445"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="432"/>
+        <location filename="../assistant_panel.py" line="446"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="433"/>
+        <location filename="../assistant_panel.py" line="447"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="435"/>
+        <location filename="../assistant_panel.py" line="449"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="439"/>
+        <location filename="../assistant_panel.py" line="453"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="442"/>
+        <location filename="../assistant_panel.py" line="456"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="445"/>
+        <location filename="../assistant_panel.py" line="459"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="449"/>
+        <location filename="../assistant_panel.py" line="463"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="457"/>
+        <location filename="../assistant_panel.py" line="471"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -806,27 +806,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="74"/>
+        <location filename="../assistant_panel.py" line="85"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="75"/>
+        <location filename="../assistant_panel.py" line="86"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="86"/>
+        <location filename="../assistant_panel.py" line="97"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="87"/>
+        <location filename="../assistant_panel.py" line="98"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="98"/>
+        <location filename="../assistant_panel.py" line="109"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -834,7 +834,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="103"/>
+        <location filename="../assistant_panel.py" line="114"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -842,7 +842,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="106"/>
+        <location filename="../assistant_panel.py" line="117"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
