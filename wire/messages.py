@@ -385,7 +385,11 @@ class ReadingMessage(_Message, tag="reading", frozen=True):
 
 
 class AlertMessage(_Message, tag="alert", frozen=True):
-    """A distress or device alert raised in a cabin."""
+    """A distress or device alert raised in a cabin.
+
+    No image, no sound and no value of the patient's: what was detected (`kind`), how sure the
+    detector was, and a short technical `detail` for the log ("sol 2.1 s", "bouton écran").
+    The hub adds `cabin_name` (where to go) to the copies it sends to agents and doctors."""
 
     alert_id: Id
     cabin_id: Id
@@ -394,6 +398,8 @@ class AlertMessage(_Message, tag="alert", frozen=True):
     raised_at: UtcDatetime
     confidence: Confidence = 1.0
     consultation_id: Id | None = None
+    detail: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    cabin_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class RecordUpload(_Message, tag="record_upload", frozen=True):
@@ -543,6 +549,22 @@ class AlertAck(_Message, tag="alert_ack", frozen=True):
     false_alarm: bool = False
 
 
+class AlertEscalated(_Message, tag="alert_escalated", frozen=True):
+    """Nobody acknowledged the alert `alert_id` in time: the doctors on duty are asked to act,
+    and shown the number to call (`emergency_number`, the SAMU's 15 in France) and where the
+    cabin is. Sent to every doctor's console and agent page; `AlertAck` ends it."""
+
+    alert_id: Id
+    cabin_id: Id
+    kind: AlertKind
+    severity: AlertSeverity
+    raised_at: UtcDatetime
+    escalated_at: UtcDatetime
+    emergency_number: PhoneText
+    cabin_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    consultation_id: Id | None = None
+
+
 class WaitingRoom(_Message, tag="waiting_room", frozen=True):
     """The whole waiting room, sent to doctors' consoles whenever it changes."""
 
@@ -640,6 +662,7 @@ CabinToHub: TypeAlias = (
     | QueueLeave
     | ReadingMessage
     | AlertMessage
+    | AlertAck
     | RecordUpload
     | PrintStatus
     | Ack
@@ -671,13 +694,16 @@ HubToConsole: TypeAlias = (
     | PatientHistory
     | ReadingMessage
     | AlertMessage
+    | AlertEscalated
     | AlertAck
     | PrescriptionMessage
     | PrescriptionDelivered
     | Signaling
 )
 AgentToHub: TypeAlias = AlertAck | Ack
-HubToAgent: TypeAlias = Welcome | ErrorMessage | AlertMessage | AlertAck | PrintStatus
+HubToAgent: TypeAlias = (
+    Welcome | Ack | ErrorMessage | AlertMessage | AlertEscalated | AlertAck | PrintStatus
+)
 
 Message: TypeAlias = (
     CabinHello
@@ -698,6 +724,7 @@ Message: TypeAlias = (
     | PrescriptionDelivered
     | RecordAck
     | AlertAck
+    | AlertEscalated
     | WaitingRoom
     | TakeConsultation
     | PrescriptionDraft
