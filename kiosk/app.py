@@ -19,12 +19,17 @@ from devices.cancellation import cancel_and_wait
 from devices.drivers.ble_instrument import BleBackend
 from devices.errors import DeviceError
 from devices.instrument import Instrument
+from devices.reading import Quantity
 from devices.registry import InstrumentSpec, build_instruments
 from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
 from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
-from kiosk.config import Config
+from kiosk.config import Config, DistressSection
 from kiosk.consultation import Consultation
+from kiosk.distress.alerts import AlertDesk
+from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
+from kiosk.distress.panic_button import SerialPanicButton
+from kiosk.distress.vitals import DangerousVitals, Limits, VitalThresholds
 from kiosk.errors import ConfigError, HubError, KeyUnavailableError
 from kiosk.hub_link import HubLink, HubLinkState
 from kiosk.measurements import Measurements
@@ -40,6 +45,8 @@ from printing.printer import Printer
 
 if TYPE_CHECKING:
     from kiosk.call.media import CabinMedia
+    from simulators.media import CabinScene
+    from simulators.serial.panic_button import PanicButtonSimulator
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,11 @@ class KioskCore:
     teleconsultation: Teleconsultation | None = None
     records: RecordSender | None = None
     media: Stoppable | None = None  # the camera and microphone, shared by the call
+    alerts: AlertDesk | None = None
+    distress: DistressMonitor | None = None
+    panic_button: SerialPanicButton | None = None
+    panic_simulator: PanicButtonSimulator | None = None  # the demo's button board
+    camera_scene: CabinScene | None = None  # the demo's drawn cabin, when the camera is synthetic
     _ticker: asyncio.Task[None] | None = None
 
     def start_ticker(self) -> None:
@@ -83,6 +95,14 @@ class KioskCore:
     async def aclose(self) -> None:
         if self._ticker is not None:
             await cancel_and_wait(self._ticker)
+        if self.panic_button is not None:
+            await self.panic_button.aclose()
+        if self.panic_simulator is not None:
+            await self.panic_simulator.stop()
+        if self.distress is not None:
+            await self.distress.aclose()
+        if self.alerts is not None:
+            await self.alerts.aclose()
         if self.teleconsultation is not None:
             await self.teleconsultation.aclose()
         if self.records is not None:
@@ -192,11 +212,13 @@ async def start_core(
     measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
     printer = make_printer(config, data_dir)
+    alerts = AlertDesk(session, store, bus, cabin_id=config.cabin.id)
     paperwork = Paperwork(
         session,
         store,
         bus,
         printer,
+        alerts=alerts,
         cabin_id=config.cabin.id,
         cabin_name=config.cabin.name,
         page_size=config.printer.page_size,
@@ -238,7 +260,17 @@ async def start_core(
         assistant,
         simulators,
         paperwork=paperwork,
+        alerts=alerts,
     )
+    if config.distress.enabled:
+        core.distress = DistressMonitor(
+            session,
+            bus,
+            alerts,
+            vitals=DangerousVitals(vital_thresholds(config.distress)),
+            settings=AnalysisSettings(fps=config.distress.analysis_fps),
+        )
+        await _start_panic_button(core)
     filed = await paperwork.file_missing_records()
     if filed:
         log.warning("core.records_recovered count=%d", filed)
@@ -249,25 +281,89 @@ async def start_core(
     return core
 
 
+def vital_thresholds(section: DistressSection) -> VitalThresholds:
+    """The configured red bands; the extremes (no confirmation) stay the built-in ones."""
+    default = VitalThresholds()
+    red = {
+        Quantity.SPO2_PERCENT: Limits(low=section.spo2_red_percent),
+        Quantity.SYSTOLIC_MMHG: Limits(
+            low=section.systolic_red_low_mmhg, high=section.systolic_red_high_mmhg
+        ),
+        Quantity.PULSE_BPM: Limits(low=section.pulse_red_low_bpm, high=section.pulse_red_high_bpm),
+        Quantity.TEMPERATURE_C: Limits(low=section.temperature_red_low_c),
+    }
+    return replace(default, red=red, confirm_within_s=section.confirm_within_s)
+
+
+async def _start_panic_button(core: KioskCore) -> None:
+    """The physical panic button's board: a serial port, or the demo's simulated board."""
+    monitor, path = core.distress, core.config.distress.panic_button
+    if monitor is None or not path:
+        return
+    if path == SIMULATED:
+        from simulators.serial.panic_button import PanicButtonSimulator  # noqa: PLC0415 - demo
+
+        simulator = PanicButtonSimulator(core.data_dir / "simulators" / "panic-button")
+        await simulator.start()
+        core.panic_simulator = simulator
+        path = str(simulator.link_path)
+
+    async def pressed() -> None:
+        await monitor.panic("button")
+
+    core.panic_button = SerialPanicButton(path, pressed, core.bus)
+    core.panic_button.start()
+
+
+def _watch_media(core: KioskCore, media: CabinMedia) -> None:
+    """Distress detection on the cabin's camera and microphone (the call's own captures)."""
+    monitor, section = core.distress, core.config.distress
+    if monitor is None:
+        return
+    if section.camera:
+        from kiosk.distress import vision  # noqa: PLC0415 - OpenCV loads only where it watches
+
+        analyser = vision.VisionAnalyser(
+            vision.VisionThresholds(
+                stillness_after_s=section.stillness_after_s,
+                absence_after_s=section.absence_after_s,
+            )
+        )
+        monitor.watch_camera(media.subscribe_camera(), analyser)
+    if section.microphone:
+        from kiosk.distress import sound  # noqa: PLC0415
+
+        monitor.listen(media.subscribe_microphone(), sound.SoundAnalyser(sound.SoundThresholds()))
+
+
 async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
-    """The hub link and the call, when the cabin has its credential; without it the cabin
-    still measures, and says in the log why no doctor can be reached."""
+    """The cabin's camera and microphone (distress detection watches them from the start),
+    then the hub link and the call, when the cabin has its credential; without it the cabin
+    still measures and watches, and says in the log why no doctor can be reached."""
     config, data_dir = core.config, core.data_dir
+    from kiosk import call_setup  # noqa: PLC0415 - aiortc loads only for a cabin that calls
+
+    media = await asyncio.to_thread(call_setup.open_media, config, data_dir)
+    core.media = _MediaStopper(media)
+    core.camera_scene = call_setup.synthetic_scene(media)
+    _watch_media(core, media)
     try:
         token = await asyncio.to_thread(lambda: hub_token(config, data_dir, env))
     except HubError as exc:
         log.error("core.no_hub reason=%s", exc)
         return
-    from kiosk import call_setup  # noqa: PLC0415 - aiortc loads only for a cabin that calls
-
-    media = await asyncio.to_thread(call_setup.open_media, config, data_dir)
     settings = call_setup.call_settings(config)
     holder: list[Teleconsultation] = []
 
     senders: list[RecordSender] = []
 
+    alerts = core.alerts
+
     async def handle(message: wire.Message) -> None:
         if senders and senders[0].handle(message):
+            return
+        if isinstance(message, wire.AlertAck) and alerts is not None:
+            await alerts.hub_acknowledged(message)
             return
         await holder[0].handle_hub_message(message)
 
@@ -296,7 +392,7 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
         local_preview=call_setup.local_preview(media),
     )
     holder.append(teleconsultation)
-    core.hub, core.teleconsultation, core.media = hub, teleconsultation, _MediaStopper(media)
+    core.hub, core.teleconsultation = hub, teleconsultation
     core.records = records
     if core.paperwork is not None:
         paperwork = core.paperwork
@@ -308,6 +404,8 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
         paperwork.record_filed = records.wake
         teleconsultation.late_prescription = paperwork.keep_late_prescription
         paperwork.new_id = hub.new_id
+        if alerts is not None:
+            alerts.send, alerts.new_id = send, hub.new_id
     await hub.start()
     records.start()
 

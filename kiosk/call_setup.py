@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -29,6 +30,9 @@ from kiosk.call.settings import CallSettings
 from kiosk.config import Config
 from kiosk.events import CallLink
 from kiosk.teleconsultation import CallFactory, CallRequest, CallSession, FrameSink
+
+if TYPE_CHECKING:
+    from simulators.media import CabinScene
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,14 @@ def open_media(config: Config, data_dir: Path) -> CabinMedia:
         microphone = open_alsa_microphone(call.microphone)
     log.info("call.media_opened camera=%s microphone=%s", call.camera, call.microphone)
     return CabinMedia(camera=camera, microphone=microphone, audio_output=output)
+
+
+def synthetic_scene(media: CabinMedia) -> CabinScene | None:
+    """The drawn cabin the synthetic camera films (the demo plays its scenes there), if any."""
+    from simulators.media import SyntheticCamera  # noqa: PLC0415 - demo only
+
+    camera = media.camera_source
+    return camera.scene if isinstance(camera, SyntheticCamera) else None
 
 
 def call_factory(media: CabinMedia, settings: CallSettings) -> CallFactory:

@@ -105,6 +105,29 @@ class AssistantSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
                 ) from None
 
 
+class DistressSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Distress detection (``kiosk/distress``): everything is analysed in the cabin."""
+
+    enabled: bool = True
+    camera: bool = True  # fall, stillness, absence
+    microphone: bool = True  # calls for help
+    analysis_fps: Annotated[float, msgspec.Meta(ge=2, le=30)] = 10.0
+    # a person present but motionless this long during a session raises an alert
+    stillness_after_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 60.0
+    # nobody in view this long during a session: the patient left, the session ends
+    absence_after_s: Annotated[float, msgspec.Meta(ge=5, le=3600)] = 20.0
+    # the panic button's serial board: a device path, "simulated", or "" (none)
+    panic_button: str = ""
+    # NEWS2 red bands: a value at or past one asks for a new measurement, a second one alerts
+    spo2_red_percent: Annotated[float, msgspec.Meta(ge=70, le=99)] = 91.0
+    systolic_red_low_mmhg: Annotated[float, msgspec.Meta(ge=50, le=120)] = 90.0
+    systolic_red_high_mmhg: Annotated[float, msgspec.Meta(ge=160, le=300)] = 220.0
+    pulse_red_low_bpm: Annotated[float, msgspec.Meta(ge=20, le=60)] = 40.0
+    pulse_red_high_bpm: Annotated[float, msgspec.Meta(ge=100, le=220)] = 131.0
+    temperature_red_low_c: Annotated[float, msgspec.Meta(ge=30, le=36.5)] = 35.0
+    confirm_within_s: Annotated[float, msgspec.Meta(ge=30, le=3600)] = 600.0
+
+
 class InstrumentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     id: Identifier
     kind: Literal["blood_pressure", "thermometer", "pulse_oximeter"]
@@ -125,6 +148,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     printer: PrinterSection
     session: SessionSection
     assistant: AssistantSection
+    distress: DistressSection = DistressSection()
     instruments: list[InstrumentSection] = []
 
     def __post_init__(self) -> None:

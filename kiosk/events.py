@@ -62,6 +62,22 @@ class AlertCleared:
 
 
 @dataclass(frozen=True, slots=True)
+class HelpComing:
+    """Someone answered an alert from their page and is coming (the overlay says so)."""
+
+    alert_id: str
+    by_whom: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemeasureAsked:
+    """A value in a red band, not yet confirmed: the patient is asked to measure it again."""
+
+    kind: ReadingKind
+    consultation_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStatus:
     """Where the patient stands in the doctors' waiting room (from the hub)."""
 
@@ -140,6 +156,8 @@ Event = (
     | SessionStateChanged
     | AlertRaised
     | AlertCleared
+    | HelpComing
+    | RemeasureAsked
     | QueueStatus
     | MeasurementRequested
     | PrintProgress

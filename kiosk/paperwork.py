@@ -23,9 +23,9 @@ import msgspec
 import wire
 from devices.cancellation import cancel_and_wait
 from kiosk.bus import EventBus
+from kiosk.distress.alerts import AlertDesk
 from kiosk.errors import StoreError
 from kiosk.events import (
-    AlertRaised,
     PrescriptionReceived,
     PrintProgress,
     PrintState,
@@ -72,6 +72,7 @@ class Paperwork:
         bus: EventBus,
         printer: Printer,
         *,
+        alerts: AlertDesk,
         cabin_id: str,
         cabin_name: str,
         page_size: PageSize = "A5",
@@ -85,6 +86,7 @@ class Paperwork:
         self._store = store
         self._bus = bus
         self.printer = printer
+        self._alerts = alerts
         self._cabin_id = cabin_id
         self._cabin_name = cabin_name
         self._page_size: PageSize = page_size
@@ -316,43 +318,16 @@ class Paperwork:
 
     async def _alert(self, job: PrintJob | None) -> None:
         """One open printer alert at a time: the agent comes, fixes, prints again."""
-        consultation_id = None if job is None else job.consultation_id
         open_alerts = await self._store.run(Store.alerts, True)
         if any(a.kind == wire.AlertKind.PRINTER.value for a in open_alerts):
             return
-        alert_id = f"print-{uuid.uuid4().hex[:16]}"
-        raised_at = self._now()
-        await self._store.run(
-            Store.add_alert,
-            alert_id,
-            wire.AlertKind.PRINTER.value,
-            wire.AlertSeverity.WARNING.value,
-            raised_at,
-            1.0,
-            consultation_id,
+        await self._alerts.raise_alert(
+            wire.AlertKind.PRINTER,
+            wire.AlertSeverity.WARNING,
+            overlay=False,
+            prefix="print",
+            consultation_id=None if job is None else job.consultation_id,
         )
-        self._bus.publish(
-            AlertRaised(
-                alert_id,
-                wire.AlertKind.PRINTER,
-                wire.AlertSeverity.WARNING,
-                raised_at,
-                1.0,
-                consultation_id,
-            )
-        )
-        if self.send is not None:
-            await self.send(
-                wire.AlertMessage(
-                    msg_id=self.new_id("alert"),
-                    alert_id=alert_id,
-                    cabin_id=self._cabin_id,
-                    kind=wire.AlertKind.PRINTER,
-                    severity=wire.AlertSeverity.WARNING,
-                    raised_at=raised_at,
-                    consultation_id=consultation_id,
-                )
-            )
 
     async def _status(
         self, job: PrintJob, state: wire.PrintState, problem: wire.PrinterProblem | None

@@ -30,9 +30,12 @@ from kiosk.app import KioskCore
 from kiosk.bus import Subscription
 from kiosk.errors import KioskError
 from kiosk.events import (
+    AlertCleared,
+    AlertRaised,
     CallLink,
     CallLinkChanged,
     DoctorAssigned,
+    HelpComing,
     MeasurementRequested,
     PrescriptionReceived,
     PrintProgress,
@@ -49,6 +52,7 @@ from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
 from ui.theme import CALM, HIGH_CONTRAST, Theme
 from ui.vitals_page import VitalsPage, describe
+from wire.messages import AlertKind
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -128,6 +132,8 @@ class KioskWindow(QWidget):
         self._doctor: DoctorAssigned | None = None  # who took the patient
         self._link = CallLink.CONNECTING
         self._prescription: PrescriptionReceived | None = None
+        self._distress_kind: AlertKind | None = None  # what the overlay is about
+        self._help_coming = False  # an agent or a doctor answered the alert
         self._subscriptions = self._subscribe(core)
         if core.teleconsultation is not None:
             core.teleconsultation.video.remote = self._remote_array
@@ -152,6 +158,13 @@ class KioskWindow(QWidget):
         top.addWidget(self._mute)
         self._mute.setVisible(has_speaker)
         top.addWidget(self._contrast)
+        top.addStretch(1)
+        # The panic button, on every screen: the agent is called at once.
+        self._help = QPushButton()
+        self._help.setObjectName("help")
+        self._help.clicked.connect(self._call_for_help)
+        self._help.setVisible(self._core.distress is not None)
+        top.addWidget(self._help)
         return top
 
     def _lay_out(self, top: QHBoxLayout) -> None:
@@ -176,6 +189,9 @@ class KioskWindow(QWidget):
             core.bus.subscribe(DoctorAssigned, self._on_doctor),
             core.bus.subscribe(CallLinkChanged, self._on_link),
             core.bus.subscribe(PrescriptionReceived, self._on_prescription),
+            core.bus.subscribe(AlertRaised, self._on_alert),
+            core.bus.subscribe(HelpComing, self._on_help_coming),
+            core.bus.subscribe(AlertCleared, self._on_alert_cleared),
         ]
 
     @property
@@ -224,6 +240,36 @@ class KioskWindow(QWidget):
             self._doctor = None
             self._prescription = None
         self.show_state()
+
+    def _on_alert(self, event: AlertRaised) -> None:
+        if event.alert_id in self._core.session.active_alerts:
+            self._distress_kind = event.kind
+            self._help_coming = False
+            if self._core.session.overlay is Overlay.DISTRESS:
+                self.show_state()
+
+    def _on_help_coming(self, event: HelpComing) -> None:
+        if event.alert_id in self._core.session.active_alerts:
+            self._help_coming = True
+            if self._core.session.overlay is Overlay.DISTRESS:
+                self.show_state()
+
+    def _on_alert_cleared(self, _event: AlertCleared) -> None:
+        if not self._core.session.active_alerts:
+            self._distress_kind = None
+            self._help_coming = False
+
+    def _call_for_help(self) -> None:
+        distress = self._core.distress
+        if distress is not None:
+            self._intents.run(distress.panic("screen"))
+
+    def _i_am_fine(self) -> None:
+        alerts = self._core.alerts
+        if alerts is None:
+            self._core.session.clear_distress()
+        else:
+            self._intents.run(alerts.patient_is_fine())
 
     def _on_doctor(self, event: DoctorAssigned) -> None:
         self._doctor = event  # shown by the call page, built when the session enters the call
@@ -308,6 +354,10 @@ class KioskWindow(QWidget):
         self._page.show()
         self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
         self._contrast.setText(self.tr("Contrast"))
+        self._help.setText(self.tr("Call for help"))
+        self._help.setVisible(
+            self._core.distress is not None and session.overlay is not Overlay.DISTRESS
+        )
         self._speak_page()
         if self._banner_text is None:
             self._banner.hide()
@@ -629,11 +679,31 @@ class KioskWindow(QWidget):
         return page
 
     def _distress(self) -> QWidget:
+        """Calm words for a person who may be on the floor: help is called, do not get up."""
+        if self._help_coming:
+            title = self.tr("Someone is on the way")
+            text = self.tr("An agent answered and is coming to you. Stay where you are.")
+        else:
+            title = self.tr("Help is coming")
+            text = self.tr("Stay calm. Someone has been told and will come to you.")
+        advice = (
+            {
+                AlertKind.FALL: self.tr("If you fell, do not try to get up alone."),
+                AlertKind.STILLNESS: self.tr("If you can, touch the screen or raise a hand."),
+                AlertKind.DANGEROUS_VITALS: self.tr(
+                    "One of your measurements needs attention. Stay seated and rest."
+                ),
+            }.get(self._distress_kind)
+            if self._distress_kind is not None
+            else None
+        )
+        body = text if advice is None else f"{text}\n\n{advice}"
+        body += "\n\n" + self.tr("If it is serious, anyone can call 15 (or 112).")
         return self._page_of(
-            self.tr("Help is coming"),
-            self.tr("Stay calm. Someone has been told and will come to you."),
+            title,
+            body,
             [
-                ("primary", self.tr("I am fine"), self._core.session.clear_distress),
+                ("primary", self.tr("I am fine"), self._i_am_fine),
                 ("agent", self.tr("I am the agent"), self._ask_pin),
             ],
             overlay=True,

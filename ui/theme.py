@@ -26,6 +26,8 @@ class Theme:
     banner_text: str
     field: str  # text fields
     field_text: str
+    help: str = "#8b0000"  # the panic button ("call for help"), on every screen
+    help_text: str = "#ffffff"
 
     def text_pairs(self) -> dict[str, tuple[str, str]]:
         """Every (text colour, background) pair the screen draws."""
@@ -37,6 +39,7 @@ class Theme:
             "overlay": (self.overlay_text, self.overlay),
             "banner": (self.banner_text, self.banner),
             "field": (self.field_text, self.field),
+            "help button": (self.help_text, self.help),
         }
 
     def stylesheet(self) -> str:
@@ -61,6 +64,10 @@ QPushButton#primary, QPushButton[emphasis="true"] {{
 }}
 QPushButton#key {{ min-width: 106px; font-size: 44px; padding: 0 4px; }}
 QPushButton#toolbar {{ min-width: 120px; font-size: 32px; }}
+QPushButton#help {{
+    min-width: 120px; font-size: 32px; font-weight: 600; color: {self.help_text};
+    background: {self.help}; border-color: {self.help};
+}}
 QPushButton[compact="true"] {{ font-size: 34px; padding: 0 8px; }}
 QLineEdit {{
     font-size: 44px; min-height: 110px; padding: 0 16px; color: {self.field_text};

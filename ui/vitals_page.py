@@ -20,6 +20,8 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Problem, Progress
 from devices.reading import Quality, Quantity, Reading, ReadingKind
 from kiosk.app import KioskCore
+from kiosk.bus import Subscription
+from kiosk.events import RemeasureAsked
 from ui.illustrations import InstrumentPicture
 from ui.intents import IntentRunner
 from ui.theme import CALM, Theme
@@ -182,6 +184,11 @@ class VitalsPage(QWidget):
         self._index = 0
         self._task: asyncio.Task[None] | None = None
         self._results: list[str] = []
+        # A red value not yet confirmed: distress detection asks for the measurement again.
+        self._remeasure: set[ReadingKind] = set()
+        self._subscription: Subscription | None = core.bus.subscribe(
+            RemeasureAsked, lambda event: self._remeasure.add(event.kind)
+        )
 
         layout = QVBoxLayout(self)
         layout.setSpacing(32)
@@ -221,7 +228,7 @@ class VitalsPage(QWidget):
         return button
 
     # --- what is on screen ------------------------------------------------------------------
-    def _show_step(self, status: str, *, retry: bool = False) -> None:
+    def _show_step(self, status: str, *, retry: bool = False, remeasure: bool = False) -> None:
         self._summary.setText("\n".join(self._results))
         self._finish.setText(
             QCoreApplication.translate("VitalsPage", "Back to the doctor")
@@ -256,11 +263,12 @@ class VitalsPage(QWidget):
         self._status.setText(status)
         # Each step is read aloud: the instrument, how to put it on, and what went wrong if so.
         self._say(" ".join((kind_name(instrument.kind), how_to(instrument.kind), status)))
-        self._start.setText(
-            QCoreApplication.translate("VitalsPage", "Retry")
-            if retry
-            else QCoreApplication.translate("VitalsPage", "Start")
-        )
+        if remeasure:
+            self._start.setText(QCoreApplication.translate("VitalsPage", "Measure again"))
+        elif retry:
+            self._start.setText(QCoreApplication.translate("VitalsPage", "Retry"))
+        else:
+            self._start.setText(QCoreApplication.translate("VitalsPage", "Start"))
         self._start.setEnabled(True)
         self._skip.setText(QCoreApplication.translate("VitalsPage", "Skip this measurement"))
 
@@ -318,6 +326,18 @@ class VitalsPage(QWidget):
         elif isinstance(update, Final):
             self._task = None  # over: Retry or the next Start may begin at once
             self._results.append(describe(update.reading))
+            if update.reading.kind in self._remeasure:
+                self._remeasure.discard(update.reading.kind)
+                log.info("vitals.remeasure_asked kind=%s", update.reading.kind.value)
+                self._show_step(
+                    QCoreApplication.translate(
+                        "VitalsPage",
+                        "This value must be checked. Please take this measurement again,"
+                        " calmly, then press Measure again.",
+                    ),
+                    remeasure=True,
+                )
+                return
             self._index += 1
             self._show_step(
                 QCoreApplication.translate(
@@ -336,4 +356,7 @@ class VitalsPage(QWidget):
 
     def hideEvent(self, event: QHideEvent) -> None:
         self._cancel()  # the page leaves the screen: its measurement stops with it
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
         super().hideEvent(event)

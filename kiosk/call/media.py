@@ -329,6 +329,11 @@ class CabinMedia:
             audio_output=audio_output,
         )
 
+    @property
+    def camera_source(self) -> MediaStreamTrack:
+        """The capture itself (to read, subscribe instead): the demo finds its scene here."""
+        return self._camera
+
     def subscribe_camera(self) -> MediaStreamTrack:
         """A new consumer of the camera: it gets the newest frame each time it reads.
 

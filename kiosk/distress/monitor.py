@@ -1,0 +1,366 @@
+"""Distress detection running in the cabin: the camera, the microphone, the readings, the panic
+button, turned into alerts.
+
+The camera and the microphone come from the call's `CabinMedia` (one capture each, relayed):
+the monitor subscribes like the call does. Frames are taken at `analysis_fps` (the newest one
+each time), scaled down to the analysis size by FFmpeg's scaler and analysed on a worker thread
+of their own; sound is resampled to the analysis rate (mono, float) and analysed in blocks on a
+second worker thread, so a slow frame never delays the sound. The Qt thread only receives the
+detections. Nothing is written, nothing is sent but alerts (`AlertDesk`): no frame and no sound
+leaves this package.
+
+What each detection does depends on where the cabin is (`DistressMonitor._act`):
+- fall, call for help, panic button: an alert with the calm overlay, at any time, except while
+  the assistant mode is open (an agent is in the cabin and handles things);
+- stillness: the same, during a patient's session only;
+- absence during a session: the session ends (its data wiped) and the agent is told (no
+  overlay: nobody is there to read it), unless a distress alert is open: a person who fell out
+  of the camera's view has not left;
+- dangerous vitals (`DangerousVitals`): a first red value asks for the measurement again
+  (`RemeasureAsked`), a confirmed or extreme one alerts; during the call the doctor sees it, so
+  the overlay does not hide the call.
+One alert of a kind at a time: a second fall while the first is open adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, cast
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+import wire
+from devices.cancellation import cancel_and_wait
+from devices.reading import Quantity
+from kiosk.bus import EventBus
+from kiosk.distress.alerts import AlertDesk
+from kiosk.distress.detection import Detection, FrameAnalyser, RgbFrame, Samples, SoundAnalyser
+from kiosk.distress.vitals import Assessment, DangerousVitals, Verdict
+from kiosk.events import ReadingReceived, RemeasureAsked, SessionStateChanged
+from kiosk.session import Session
+from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
+
+log = logging.getLogger(__name__)
+
+Kind = wire.AlertKind
+Severity = wire.AlertSeverity
+
+_QUANTITY_NAMES = {
+    Quantity.SPO2_PERCENT: "spo2",
+    Quantity.SYSTOLIC_MMHG: "systolique",
+    Quantity.DIASTOLIC_MMHG: "diastolique",
+    Quantity.PULSE_BPM: "pouls",
+    Quantity.TEMPERATURE_C: "température",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisSettings:
+    """How much of the camera and the microphone is analysed (chosen by measurement: see
+    `kiosk/distress/VISION.md` and `SOUND.md`)."""
+
+    fps: float = 10.0
+    width: int = 160
+    height: int = 120
+    sound_rate_hz: int = 16_000
+    sound_block_s: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A detection as the monitor received it (kept for the tests and the demo's checks)."""
+
+    detection: Detection
+    received_at_s: float
+    acted: bool
+
+
+class DistressMonitor:
+    def __init__(
+        self,
+        session: Session,
+        bus: EventBus,
+        desk: AlertDesk,
+        *,
+        vitals: DangerousVitals,
+        settings: AnalysisSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._bus = bus
+        self._desk = desk
+        self._vision: FrameAnalyser | None = None
+        self._sound: SoundAnalyser | None = None
+        self._vitals = vitals
+        self.settings = settings or AnalysisSettings()
+        self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watchers: list[asyncio.Task[None]] = []
+        self._tracks: list[MediaStreamTrack] = []
+        # One thread each: the sound never waits behind a frame.
+        self._vision_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-vision")
+        self._sound_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-sound")
+        self.frames_analysed = 0
+        self.sound_seconds_analysed = 0.0
+        self.analysis_failures = 0
+        self.observed: deque[Observed] = deque(maxlen=200)
+        self._subscriptions = [
+            bus.subscribe(ReadingReceived, self._on_reading),
+            bus.subscribe(SessionStateChanged, self._on_session),
+        ]
+
+    # --- inputs -----------------------------------------------------------------------------
+    def watch_camera(self, track: MediaStreamTrack, analyser: FrameAnalyser) -> None:
+        """Analyse this camera track (a subscription of the cabin's media; stopped on close)."""
+        self._vision = analyser
+        self._tracks.append(track)
+        self._watchers.append(
+            asyncio.get_running_loop().create_task(self._watch_camera(track, analyser))
+        )
+        log.info(
+            "distress.watching_camera fps=%.1f size=%dx%d",
+            self.settings.fps,
+            self.settings.width,
+            self.settings.height,
+        )
+
+    def listen(self, track: MediaStreamTrack, analyser: SoundAnalyser) -> None:
+        """Analyse this microphone track (a subscription of the cabin's media)."""
+        self._sound = analyser
+        self._tracks.append(track)
+        self._watchers.append(asyncio.get_running_loop().create_task(self._listen(track, analyser)))
+        log.info("distress.listening rate=%d", self.settings.sound_rate_hz)
+
+    async def panic(self, source: str) -> str:
+        """The panic button was pressed (``source``: "screen" or "button")."""
+        log.warning("distress.panic source=%s", source)
+        open_id = self._desk.open_kind(Kind.PANIC_BUTTON)
+        if open_id is not None:
+            self._session.raise_distress(open_id)  # pressed again: show it again
+            return open_id
+        return await self._desk.raise_alert(
+            Kind.PANIC_BUTTON, Severity.CRITICAL, detail=f"bouton {source}", prefix="panic"
+        )
+
+    async def aclose(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.cancel()
+        for track in self._tracks:
+            track.stop()
+        for watcher in self._watchers:
+            await cancel_and_wait(watcher)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._vision_thread.shutdown(wait=True, cancel_futures=True)
+        self._sound_thread.shutdown(wait=True, cancel_futures=True)
+
+    # --- the camera -------------------------------------------------------------------------
+    async def _watch_camera(self, track: MediaStreamTrack, analyser: FrameAnalyser) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self.settings.fps
+        next_due = 0.0
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                log.warning("distress.camera_ended")
+                return
+            now = self._clock()
+            # A third of a period early is accepted: a 15 frames/s camera still gives 10.
+            if now < next_due - period / 3 or not isinstance(frame, av.VideoFrame):
+                continue
+            next_due = max(next_due + period, now + period)
+            detections = await loop.run_in_executor(
+                self._vision_thread, self._analyse_frame, analyser, frame, now
+            )
+            for detection in detections:
+                self._detected(detection)
+
+    def _analyse_frame(
+        self, analyser: FrameAnalyser, frame: av.VideoFrame, t_s: float
+    ) -> list[Detection]:
+        """On the vision thread: scale, convert, analyse."""
+        try:
+            image = cast(
+                RgbFrame,
+                frame.reformat(
+                    width=self.settings.width, height=self.settings.height, format="rgb24"
+                ).to_ndarray(),
+            )
+            detections = analyser.analyse(image, t_s)
+        except (ValueError, av.FFmpegError, ArithmeticError) as exc:
+            self.analysis_failures += 1
+            if self.analysis_failures % 100 == 1:  # a broken camera must not flood the log
+                log.error("distress.frame_failed count=%d error=%s", self.analysis_failures, exc)
+            return []
+        self.frames_analysed += 1
+        return detections
+
+    # --- the microphone ---------------------------------------------------------------------
+    async def _listen(self, track: MediaStreamTrack, analyser: SoundAnalyser) -> None:
+        loop = asyncio.get_running_loop()
+        rate = self.settings.sound_rate_hz
+        block = max(1, int(rate * self.settings.sound_block_s))
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        pending: list[Samples] = []
+        pending_samples = 0
+        started_at: float | None = None
+        consumed = 0  # samples analysed since the start: the clock of the sound
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                log.warning("distress.microphone_ended")
+                return
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            if started_at is None:
+                started_at = self._clock()
+            try:
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    pending.append(samples)
+                    pending_samples += samples.size
+            except (ValueError, av.FFmpegError) as exc:
+                self.analysis_failures += 1
+                log.error("distress.sound_failed error=%s", exc)
+                continue
+            if pending_samples < block:
+                continue
+            chunk = np.concatenate(pending)
+            pending, pending_samples = [], 0
+            t_s = started_at + consumed / rate
+            consumed += chunk.size
+            detections = await loop.run_in_executor(
+                self._sound_thread, self._analyse_sound, analyser, chunk, t_s
+            )
+            for detection in detections:
+                self._detected(detection)
+
+    def _analyse_sound(
+        self, analyser: SoundAnalyser, samples: Samples, t_s: float
+    ) -> list[Detection]:
+        try:
+            detections = analyser.analyse(samples, t_s)
+        except (ValueError, ArithmeticError) as exc:
+            self.analysis_failures += 1
+            if self.analysis_failures % 100 == 1:
+                log.error("distress.sound_failed count=%d error=%s", self.analysis_failures, exc)
+            return []
+        self.sound_seconds_analysed += samples.size / self.settings.sound_rate_hz
+        return detections
+
+    # --- readings ---------------------------------------------------------------------------
+    def _on_reading(self, event: ReadingReceived) -> None:
+        assessment = self._vitals.assess(event.reading, self._clock())
+        if assessment.verdict is Verdict.REMEASURE:
+            log.info(
+                "distress.remeasure kind=%s consultation=%s",
+                event.reading.kind.value,
+                event.consultation_id,
+            )
+            self._bus.publish(RemeasureAsked(event.reading.kind, event.consultation_id))
+        elif assessment.verdict is Verdict.ALERT:
+            self._spawn(self._vitals_alert(assessment))
+
+    async def _vitals_alert(self, assessment: Assessment) -> None:
+        if self._desk.open_kind(Kind.DANGEROUS_VITALS) is not None:
+            return
+        names = ",".join(_QUANTITY_NAMES.get(q, q.value) for q in assessment.quantities)
+        detail = f"{names} {'extrême' if assessment.extreme else 'confirmé'}"
+        await self._desk.raise_alert(
+            Kind.DANGEROUS_VITALS,
+            Severity.CRITICAL,
+            confidence=assessment.confidence,
+            detail=detail,
+            overlay=self._session.state is not SessionState.CALL,
+            prefix="vitals",
+        )
+
+    # --- the session ------------------------------------------------------------------------
+    def _on_session(self, event: SessionStateChanged) -> None:
+        new_patient = event.state is SessionState.WELCOME and event.previous is SessionState.IDLE
+        if new_patient or event.end_reason is not None:
+            self._vitals.reset()
+            # On the analysis threads, in order with the frames and blocks already queued.
+            for analyser, thread in (
+                (self._vision, self._vision_thread),
+                (self._sound, self._sound_thread),
+            ):
+                if analyser is not None:
+                    thread.submit(analyser.reset)
+
+    # --- from detections to alerts ----------------------------------------------------------
+    def _detected(self, detection: Detection) -> None:
+        now = self._clock()
+        acted = self._act(detection)
+        self.observed.append(Observed(detection, now, acted))
+        log.info(
+            "distress.detected kind=%s confidence=%.2f latency_ms=%d state=%s acted=%s detail=%s",
+            detection.kind.value,
+            detection.confidence,
+            round((now - detection.event_at_s) * 1000),
+            self._session.state.value,
+            acted,
+            detection.detail or "-",
+        )
+
+    def _act(self, detection: Detection) -> bool:
+        session = self._session
+        if session.overlay is Overlay.ASSISTANT:
+            return False  # an agent is in the cabin
+        in_session = session.state in PATIENT_STATES
+        kind = detection.kind
+        if kind is Kind.ABSENCE:
+            if not in_session or session.active_alerts:
+                return False
+            self._spawn(self._absence(detection))
+            return True
+        if kind is Kind.STILLNESS and not in_session:
+            return False
+        if kind not in (Kind.FALL, Kind.STILLNESS, Kind.CALL_FOR_HELP):
+            return False
+        if self._desk.open_kind(kind) is not None:
+            return False
+        self._spawn(
+            self._desk.raise_alert(
+                kind,
+                Severity.CRITICAL,
+                confidence=detection.confidence,
+                detail=detection.detail,
+                prefix=kind.value.replace("_", "-"),
+            )
+        )
+        return True
+
+    async def _absence(self, detection: Detection) -> None:
+        """The patient left: end the session (wiped) and tell the agent, without an overlay."""
+        consultation_id = self._session.context.consultation_id
+        log.warning("distress.patient_left consultation=%s", consultation_id or "-")
+        await self._desk.raise_alert(
+            Kind.ABSENCE,
+            Severity.INFO,
+            confidence=detection.confidence,
+            detail=detection.detail,
+            overlay=False,
+            prefix="absence",
+        )
+        if self._session.state in PATIENT_STATES:
+            self._session.end(EndReason.ABSENCE)
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(_quietly(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _quietly(work: Coroutine[Any, Any, object]) -> None:
+    await work
