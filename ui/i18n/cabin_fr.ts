@@ -539,120 +539,120 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="319"/>
+        <location filename="../kiosk_window.py" line="369"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="392"/>
+        <location filename="../kiosk_window.py" line="442"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="393"/>
+        <location filename="../kiosk_window.py" line="443"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="395"/>
+        <location filename="../kiosk_window.py" line="445"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="396"/>
-        <location filename="../kiosk_window.py" line="604"/>
+        <location filename="../kiosk_window.py" line="446"/>
+        <location filename="../kiosk_window.py" line="654"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="406"/>
+        <location filename="../kiosk_window.py" line="456"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="458"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="412"/>
-        <location filename="../kiosk_window.py" line="552"/>
+        <location filename="../kiosk_window.py" line="462"/>
+        <location filename="../kiosk_window.py" line="602"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="413"/>
-        <location filename="../kiosk_window.py" line="514"/>
+        <location filename="../kiosk_window.py" line="463"/>
+        <location filename="../kiosk_window.py" line="564"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="433"/>
+        <location filename="../kiosk_window.py" line="483"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="435"/>
+        <location filename="../kiosk_window.py" line="485"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="440"/>
+        <location filename="../kiosk_window.py" line="490"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="441"/>
+        <location filename="../kiosk_window.py" line="491"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="464"/>
+        <location filename="../kiosk_window.py" line="514"/>
         <source>Fever</source>
         <translation>Fièvre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="465"/>
+        <location filename="../kiosk_window.py" line="515"/>
         <source>Cough, cold or sore throat</source>
         <translation>Toux, rhume ou mal de gorge</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="466"/>
+        <location filename="../kiosk_window.py" line="516"/>
         <source>Pain</source>
         <translation>Douleur</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="467"/>
+        <location filename="../kiosk_window.py" line="517"/>
         <source>Skin problem</source>
         <translation>Problème de peau</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="468"/>
+        <location filename="../kiosk_window.py" line="518"/>
         <source>Renew a prescription</source>
         <translation>Renouveler une ordonnance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="469"/>
+        <location filename="../kiosk_window.py" line="519"/>
         <source>Something else</source>
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="481"/>
+        <location filename="../kiosk_window.py" line="531"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="482"/>
+        <location filename="../kiosk_window.py" line="532"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="497"/>
+        <location filename="../kiosk_window.py" line="547"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="501"/>
+        <location filename="../kiosk_window.py" line="551"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -660,32 +660,32 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="504"/>
+        <location filename="../kiosk_window.py" line="554"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="512"/>
+        <location filename="../kiosk_window.py" line="562"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="513"/>
+        <location filename="../kiosk_window.py" line="563"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="597"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="548"/>
+        <location filename="../kiosk_window.py" line="598"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="563"/>
+        <location filename="../kiosk_window.py" line="613"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -693,72 +693,102 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="569"/>
+        <location filename="../kiosk_window.py" line="619"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="574"/>
+        <location filename="../kiosk_window.py" line="624"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="576"/>
+        <location filename="../kiosk_window.py" line="626"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="585"/>
+        <location filename="../kiosk_window.py" line="635"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="586"/>
+        <location filename="../kiosk_window.py" line="636"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="588"/>
+        <location filename="../kiosk_window.py" line="638"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="589"/>
+        <location filename="../kiosk_window.py" line="639"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="590"/>
+        <location filename="../kiosk_window.py" line="640"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="597"/>
+        <location filename="../kiosk_window.py" line="647"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="599"/>
+        <location filename="../kiosk_window.py" line="649"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="603"/>
+        <location filename="../kiosk_window.py" line="653"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="620"/>
+        <location filename="../kiosk_window.py" line="670"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="637"/>
+        <location filename="../kiosk_window.py" line="684"/>
+        <source>Someone is on the way</source>
+        <translation>Quelqu’un arrive</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="685"/>
+        <source>An agent answered and is coming to you. Stay where you are.</source>
+        <translation>Un agent a répondu et vient vous aider. Restez où vous êtes.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="691"/>
+        <source>If you fell, do not try to get up alone.</source>
+        <translation>Si vous êtes tombé, n’essayez pas de vous relever seul.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="692"/>
+        <source>If you can, touch the screen or raise a hand.</source>
+        <translation>Si vous le pouvez, touchez l’écran ou levez la main.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="694"/>
+        <source>One of your measurements needs attention. Stay seated and rest.</source>
+        <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="701"/>
+        <source>If it is serious, anyone can call 15 (or 112).</source>
+        <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="707"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="617"/>
+        <location filename="../kiosk_window.py" line="667"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -766,39 +796,44 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="309"/>
-        <location filename="../kiosk_window.py" line="331"/>
+        <location filename="../kiosk_window.py" line="355"/>
+        <location filename="../kiosk_window.py" line="381"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="309"/>
-        <location filename="../kiosk_window.py" line="331"/>
+        <location filename="../kiosk_window.py" line="355"/>
+        <location filename="../kiosk_window.py" line="381"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="310"/>
+        <location filename="../kiosk_window.py" line="356"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="622"/>
+        <location filename="../kiosk_window.py" line="357"/>
+        <source>Call for help</source>
+        <translation>Appeler à l’aide</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="672"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="633"/>
+        <location filename="../kiosk_window.py" line="687"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="634"/>
+        <location filename="../kiosk_window.py" line="688"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="636"/>
+        <location filename="../kiosk_window.py" line="706"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -850,200 +885,210 @@
 <context>
     <name>VitalsPage</name>
     <message>
-        <location filename="../vitals_page.py" line="32"/>
+        <location filename="../vitals_page.py" line="34"/>
         <source>Blood pressure</source>
         <translation>Tension artérielle</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="33"/>
+        <location filename="../vitals_page.py" line="35"/>
         <source>Temperature</source>
         <translation>Température</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="34"/>
+        <location filename="../vitals_page.py" line="36"/>
         <source>Oxygen and pulse</source>
         <translation>Oxygène et pouls</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="40"/>
+        <location filename="../vitals_page.py" line="42"/>
         <source>Put the cuff on your bare left arm, two fingers above the elbow, the tube on the inside. Rest your arm on the table, then press Start and keep still.</source>
         <translation>Mettez le brassard sur votre bras gauche nu, deux doigts au-dessus du coude, le tuyau à l’intérieur. Posez le bras sur la table, puis appuyez sur Commencer et ne bougez plus.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="45"/>
+        <location filename="../vitals_page.py" line="47"/>
         <source>Take the thermometer and hold it as the picture shows, then press Start.</source>
         <translation>Prenez le thermomètre et tenez-le comme sur l’image, puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="48"/>
+        <location filename="../vitals_page.py" line="50"/>
         <source>Put your index finger all the way into the clip, nail up, and keep your hand still. Then press Start.</source>
         <translation>Mettez votre index jusqu’au fond de la pince, ongle vers le haut, et gardez la main immobile. Puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="58"/>
+        <location filename="../vitals_page.py" line="60"/>
         <source>The cuff is loose: tighten it around your arm and press Retry.</source>
         <translation>Le brassard est trop lâche : serrez-le autour du bras et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="61"/>
+        <location filename="../vitals_page.py" line="63"/>
         <source>You moved during the measurement: keep still, arm resting, and press Retry.</source>
         <translation>Vous avez bougé pendant la mesure : restez immobile, le bras posé, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="65"/>
+        <location filename="../vitals_page.py" line="67"/>
         <source>Rest your arm on the table, at the height of your heart, and press Retry.</source>
         <translation>Posez le bras sur la table, à la hauteur du cœur, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="69"/>
+        <location filename="../vitals_page.py" line="71"/>
         <source>Put your finger all the way into the clip.</source>
         <translation>Mettez votre doigt jusqu’au fond de la pince.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="72"/>
+        <location filename="../vitals_page.py" line="74"/>
         <source>The sensor is unplugged. Press Skip: the agent will be told.</source>
         <translation>Le capteur est débranché. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="75"/>
+        <location filename="../vitals_page.py" line="77"/>
         <source>The signal is weak: keep your hand still and warm. It may take a moment.</source>
         <translation>Le signal est faible : gardez la main immobile et au chaud. Cela peut prendre un moment.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="78"/>
+        <location filename="../vitals_page.py" line="80"/>
         <source>The measurement did not work. Press Retry.</source>
         <translation>La mesure n’a pas fonctionné. Appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="81"/>
+        <location filename="../vitals_page.py" line="83"/>
         <source>The device reported an error. Press Retry, or Skip.</source>
         <translation>L’appareil a signalé une erreur. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="84"/>
+        <location filename="../vitals_page.py" line="86"/>
         <source>The device does not answer. Press Retry, or Skip.</source>
         <translation>L’appareil ne répond pas. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="87"/>
+        <location filename="../vitals_page.py" line="89"/>
         <source>The device was disconnected. Press Retry, or Skip.</source>
         <translation>L’appareil a été déconnecté. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="90"/>
+        <location filename="../vitals_page.py" line="92"/>
         <source>This device is not available now. Press Skip: the doctor will know.</source>
         <translation>Cet appareil n’est pas disponible pour le moment. Appuyez sur Passer : le médecin le saura.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="93"/>
+        <location filename="../vitals_page.py" line="95"/>
         <source>The device&apos;s battery is low. Press Skip: the agent will be told.</source>
         <translation>La pile de l’appareil est faible. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="96"/>
+        <location filename="../vitals_page.py" line="98"/>
         <source>The measurement was stopped. Press Retry, or Skip.</source>
         <translation>La mesure a été arrêtée. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="104"/>
+        <location filename="../vitals_page.py" line="106"/>
         <source>unknown</source>
         <translation>inconnu</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="105"/>
+        <location filename="../vitals_page.py" line="107"/>
         <source>.</source>
         <comment>decimal separator</comment>
         <translation>,</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="113"/>
+        <location filename="../vitals_page.py" line="115"/>
         <source>Blood pressure: %1/%2 mmHg, pulse %3 per minute</source>
         <translation>Tension : %1/%2 mmHg, pouls %3 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="122"/>
+        <location filename="../vitals_page.py" line="124"/>
         <source>Temperature: %1 °C</source>
         <translation>Température : %1 °C</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="125"/>
+        <location filename="../vitals_page.py" line="127"/>
         <source>Oxygen in the blood: %1 %, pulse %2 per minute</source>
         <translation>Oxygène dans le sang : %1 %, pouls %2 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="132"/>
+        <location filename="../vitals_page.py" line="134"/>
         <source>(the device noticed a disturbance: the doctor may ask you to measure again)</source>
         <translation>(l’appareil a remarqué une perturbation : le médecin pourra vous demander de refaire la mesure)</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="143"/>
+        <location filename="../vitals_page.py" line="145"/>
         <source>Pressure in the cuff: %1 mmHg</source>
         <translation>Pression dans le brassard : %1 mmHg</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="149"/>
+        <location filename="../vitals_page.py" line="151"/>
         <source>Measuring… oxygen %1 %, pulse %2</source>
         <translation>Mesure en cours… oxygène %1 %, pouls %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="153"/>
-        <location filename="../vitals_page.py" line="291"/>
+        <location filename="../vitals_page.py" line="155"/>
+        <location filename="../vitals_page.py" line="299"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="209"/>
+        <location filename="../vitals_page.py" line="216"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="215"/>
-        <location filename="../vitals_page.py" line="298"/>
+        <location filename="../vitals_page.py" line="222"/>
+        <location filename="../vitals_page.py" line="306"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="227"/>
+        <location filename="../vitals_page.py" line="234"/>
         <source>Back to the doctor</source>
         <translation>Revenir au médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="229"/>
+        <location filename="../vitals_page.py" line="236"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="234"/>
+        <location filename="../vitals_page.py" line="241"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="237"/>
+        <location filename="../vitals_page.py" line="244"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="250"/>
+        <location filename="../vitals_page.py" line="257"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="260"/>
+        <location filename="../vitals_page.py" line="267"/>
+        <source>Measure again</source>
+        <translation>Mesurer à nouveau</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="269"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="262"/>
+        <location filename="../vitals_page.py" line="271"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="265"/>
+        <location filename="../vitals_page.py" line="273"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="323"/>
+        <location filename="../vitals_page.py" line="333"/>
+        <source>This value must be checked. Please take this measurement again, calmly, then press Measure again.</source>
+        <translation>Cette valeur doit être vérifiée. Refaites cette mesure calmement : appuyez sur « Mesurer à nouveau ».</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="343"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
