@@ -1,4 +1,4 @@
-"""The hub's command line: serve, and manage doctors' and cabins' accounts.
+"""The hub's command line: serve, and manage doctors', agents' and cabins' accounts.
 
 python -m hub serve [--config FILE] [--data DIR] [--port N] [--demo]
 python -m hub create-doctor USERNAME --name "Dr Claire Martin" --specialty "..." [--rpps N]
@@ -6,8 +6,11 @@ python -m hub create-doctor USERNAME --name "Dr Claire Martin" --specialty "..."
                             [--photo FILE] [--password-stdin]
 python -m hub set-details USERNAME [--rpps N] [--address TEXT] [--phone TEXT] [--email TEXT]
 python -m hub set-photo USERNAME FILE | --remove
+python -m hub create-agent USERNAME --name "Mairie de ..." (--cabin CABIN_ID ... | --all-cabins)
+                           [--password-stdin]
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
+python -m hub list-agents
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from hub.accounts import (
     MIN_PASSWORD_CHARS,
+    create_agent,
     create_doctor,
     provision_cabin,
     set_doctor_details,
@@ -131,6 +135,39 @@ async def _create_doctor(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+async def _create_agent(args: argparse.Namespace) -> int:
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+
+    async def work(storage: Storage) -> int:
+        await create_agent(
+            storage,
+            username=args.username,
+            password=password,
+            display_name=args.name,
+            cabins=tuple(args.cabin or ()),
+            all_cabins=args.all_cabins,
+            argon2_cost=config.argon2_cost,
+        )
+        print(f"hub: agent {args.username} created")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _list_agents(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        for agent in await storage.agents():
+            locked = "locked" if agent.locked_until is not None else "-"
+            cabins = "*" if agent.all_cabins else ",".join(agent.cabins)
+            print("\t".join((agent.username, agent.display_name, cabins, locked)))
+        return 0
+
+    return await _with_storage(config, work)
+
+
 def _address(text: str | None) -> str:
     """The address as typed: ``--address "12 rue X\\n15100 Saint-Flour"`` (a literal
     backslash-n) or a real line break both separate lines."""
@@ -226,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the hub")
     serve.add_argument("--port", type=int, help="listen on this port (0: any free one)")
     serve.add_argument(
-        "--demo", action="store_true", help="create the demo doctors and cabin at start"
+        "--demo",
+        action="store_true",
+        help="create the demo doctors, agent and cabin at start",
     )
     serve.add_argument(
         "--demo-token-file", type=Path, help="with --demo: write the demo cabin's token here"
@@ -274,6 +313,33 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list-doctors", parents=[common], help="list the doctors")
     listing.set_defaults(run=_list_doctors)
+
+    agent = commands.add_parser(
+        "create-agent",
+        parents=[common],
+        help="add an agent (nurse, town hall): signs in to the alert page (/agent)",
+    )
+    agent.add_argument("username", help="lower-case letters, digits and ._-")
+    agent.add_argument("--name", required=True, help='as the page shows it: "Mairie de Murat"')
+    agent.add_argument(
+        "--cabin",
+        action="append",
+        metavar="CABIN_ID",
+        help="a cabin whose alerts this agent gets (give it once per cabin)",
+    )
+    agent.add_argument(
+        "--all-cabins", action="store_true", help="this agent gets every cabin's alerts"
+    )
+    agent.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password (at least {MIN_PASSWORD_CHARS} characters) from the first"
+        " line of standard input instead of asking",
+    )
+    agent.set_defaults(run=_create_agent)
+
+    agents = commands.add_parser("list-agents", parents=[common], help="list the agents")
+    agents.set_defaults(run=_list_agents)
     return parser
 
 

@@ -1,6 +1,7 @@
-"""Doctors' and cabins' accounts: create them, check their credentials.
+"""Doctors', agents' and cabins' accounts: create them, check their credentials.
 
-A doctor signs in with a password (argon2id, hashed and verified on a worker thread). Five wrong
+A doctor, or an agent (a nurse, a town hall's agent: they see the alerts of the cabins they
+look after), signs in with a password (argon2id, hashed and verified on a worker thread). Five wrong
 passwords in a row lock the account for 15 minutes; the right password is refused while it is
 locked. Usernames that do not exist are counted and locked the same way, in memory, so that the
 answers never tell whether a name exists.
@@ -30,7 +31,14 @@ from hub.clock import Clock, SystemClock
 from hub.config import Argon2Cost
 from hub.errors import AccountError
 from hub.passwords import MAX_PASSWORD_CHARS, PasswordHasher
-from hub.storage import CabinRecord, DoctorDetails, DoctorRecord, Storage
+from hub.storage import (
+    AccountRole,
+    AgentRecord,
+    CabinRecord,
+    DoctorDetails,
+    DoctorRecord,
+    Storage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +148,50 @@ async def create_doctor(
     return record
 
 
+async def create_agent(
+    storage: Storage,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    cabins: tuple[str, ...] = (),
+    all_cabins: bool = False,
+    argon2_cost: Argon2Cost = "standard",
+    clock: Clock | None = None,
+) -> AgentRecord:
+    """Create an agent's account, who looks after `cabins` (or every cabin: `all_cabins`).
+    Raises `AccountError` for a taken (by a doctor too) or malformed username, a short
+    password, a malformed cabin id, or neither cabins nor `all_cabins`."""
+    if not USERNAME.fullmatch(username):
+        raise AccountError(
+            "the username must be 2 to 63 characters: lower-case letters, digits and ._-"
+        )
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise AccountError(
+            f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )
+    for cabin_id in cabins:
+        if not CABIN_ID.fullmatch(cabin_id):
+            raise AccountError(f"{cabin_id!r} is not a cabin id (letters, digits and ._-)")
+    if all_cabins == bool(cabins):
+        raise AccountError("give the cabins the agent looks after, or all of them (not both)")
+    if await storage.doctor(username) is not None:
+        raise AccountError(f"a doctor named {username!r} already exists")
+    record = AgentRecord(
+        username=username,
+        password_hash=await PasswordHasher(argon2_cost).hash(password),
+        display_name=_check_text(display_name, "the display name"),
+        cabins=tuple(dict.fromkeys(cabins)),
+        all_cabins=all_cabins,
+        failed_attempts=0,
+        locked_until=None,
+        created_at=(clock or SystemClock()).now(),
+    )
+    await storage.add_agent(record)
+    log.info("hub.agent_created username=%s cabins=%d", username, len(record.cabins))
+    return record
+
+
 async def set_doctor_photo(storage: Storage, *, username: str, photo: bytes | None) -> None:
     """Set (or, with None, remove) a doctor's photo."""
     if not await storage.set_doctor_photo(username, None if photo is None else check_photo(photo)):
@@ -237,7 +289,19 @@ class LoginResult(enum.Enum):
 class LoginOutcome:
     result: LoginResult
     doctor: DoctorRecord | None = None
+    """The doctor signed in (None for an agent)."""
     retry_after_s: int | None = None
+    agent: AgentRecord | None = None
+    """The agent signed in (None for a doctor)."""
+
+    @property
+    def account(self) -> tuple[str, AccountRole] | None:
+        """The username and the role of the account signed in; None if refused."""
+        if self.doctor is not None:
+            return self.doctor.username, AccountRole.DOCTOR
+        if self.agent is not None:
+            return self.agent.username, AccountRole.AGENT
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +311,7 @@ class LockoutPolicy:
 
 
 class PasswordChecker:
-    """Checks doctors' passwords with the per-account lockout."""
+    """Checks doctors' and agents' passwords with the per-account lockout."""
 
     def __init__(
         self, storage: Storage, hasher: PasswordHasher, policy: LockoutPolicy, clock: Clock
@@ -268,15 +332,17 @@ class PasswordChecker:
         if len(password) > MAX_PASSWORD_CHARS:
             password = password[:MAX_PASSWORD_CHARS]
         doctor = await self._storage.doctor(username)
-        if doctor is None:
+        agent = None if doctor is not None else await self._storage.agent(username)
+        account = doctor or agent
+        if account is None:
             return await self._check_unknown(username, password, now)
-        if doctor.locked_until is not None and doctor.locked_until > now:
-            return self._locked(doctor.locked_until, now)
-        if await self._hasher.verify(doctor.password_hash, password):
+        if account.locked_until is not None and account.locked_until > now:
+            return self._locked(account.locked_until, now)
+        if await self._hasher.verify(account.password_hash, password):
             await self._storage.clear_login_failures(username)
-            if self._hasher.needs_rehash(doctor.password_hash):
+            if self._hasher.needs_rehash(account.password_hash):
                 await self._storage.set_password_hash(username, await self._hasher.hash(password))
-            return LoginOutcome(LoginResult.ACCEPTED, doctor=doctor)
+            return LoginOutcome(LoginResult.ACCEPTED, doctor=doctor, agent=agent)
         locked_until = await self._storage.record_login_failure(
             username,
             now=now,

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DATABASE_FILE = "hub.db"
 CONSOLE_DIR = Path(__file__).parent / "console"
+AGENT_DIR = Path(__file__).parent / "agent"
 MAX_REQUEST_BYTES = 64 * 1024
 SHUTDOWN_TIMEOUT_S = 5.0
 SESSION_SWEEP_S = 600.0
@@ -122,10 +123,14 @@ def _url_host(host: str) -> str:
 
 
 async def start_hub(
-    config: HubConfig, *, clock: Clock | None = None, console_dir: Path | None = None
+    config: HubConfig,
+    *,
+    clock: Clock | None = None,
+    console_dir: Path | None = None,
+    agent_dir: Path | None = None,
 ) -> RunningHub:
     """Open the database (migrated), load or make the signing key, bind, and serve. The hub is
-    ready when this returns. `clock` and `console_dir` are for the tests."""
+    ready when this returns. `clock`, `console_dir` and `agent_dir` are for the tests."""
     clock = clock or SystemClock()
     data_dir = config.data_path
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
@@ -135,7 +140,16 @@ async def start_hub(
     storage = await SqliteStorage.open(data_dir / DATABASE_FILE)
     try:
         await index_old_records(storage)
-        return await _serve(config, clock, storage, ice, tls, signer, console_dir or CONSOLE_DIR)
+        return await _serve(
+            config,
+            clock,
+            storage,
+            ice,
+            tls,
+            signer,
+            console_dir or CONSOLE_DIR,
+            agent_dir or AGENT_DIR,
+        )
     except BaseException:
         await storage.close()
         raise
@@ -149,6 +163,7 @@ async def _serve(
     tls: ssl.SSLContext | None,
     signer: PrescriptionSigner,
     console_dir: Path,
+    agent_dir: Path,
 ) -> RunningHub:
     passwords = PasswordChecker(
         storage,
@@ -171,7 +186,15 @@ async def _serve(
         refresh_s=config.waiting_room_refresh_s,
         prescription_retry_s=config.prescription_retry_s,
         public_url=config.public_url.rstrip("/") or url,
+        alert_escalation_s=config.alert_escalation_s,
+        emergency_number=config.emergency_number,
     )
+    try:
+        await switchboard.alerts.reload()
+    except BaseException:
+        switchboard.alerts.stop()
+        sock.close()
+        raise
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[state_change_guard])
     app[SERVICES] = HubServices(
         config=config,
@@ -190,6 +213,7 @@ async def _serve(
         check_limit=SlidingWindowLimit(
             limit=config.check_page_requests_per_minute, window_s=CHECK_WINDOW_S, clock=clock
         ),
+        agent_dir=agent_dir,
     )
     app.on_response_prepare.append(add_security_headers)
     check_page.add_routes(app)

@@ -1,4 +1,4 @@
-"""The audit log: who read or did what to which consultation, and from where."""
+"""The audit log: who read or did what to which consultation (or alert), and from where."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class AuditLog:
         actor_id: str,
         consultation_id: str | None = None,
         client_address: str | None = None,
+        alert_id: str | None = None,
     ) -> None:
         await self._storage.add_audit(
             AuditEntry(
@@ -32,12 +33,14 @@ class AuditLog:
                 action=action,
                 consultation_id=consultation_id,
                 client_address=client_address,
+                alert_id=alert_id,
             )
         )
         log.info(
-            "hub.audit action=%s actor=%s:%s consultation=%s",
+            "hub.audit action=%s actor=%s:%s consultation=%s alert=%s",
             action,
             actor_kind.value,
             actor_id,
             consultation_id or "-",
+            alert_id or "-",
         )

@@ -1,4 +1,4 @@
-"""Doctors' sessions and the checks every request goes through.
+"""Doctors' and agents' sessions and the checks every request goes through.
 
 - The session cookie ``hub_session`` holds 32 random bytes; the database keeps only their
   SHA-256. It is HttpOnly, SameSite=Strict, Path=/, and Secure when the hub speaks TLS.
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hub.clock import Clock
 from hub.config import HubConfig
-from hub.storage import SessionRecord, Storage
+from hub.storage import AccountRole, SessionRecord, Storage
 
 COOKIE = "hub_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -48,7 +48,7 @@ class Sessions:
         self._ttl = timedelta(seconds=ttl_s)
         self._secure = secure
 
-    async def open(self, username: str) -> OpenedSession:
+    async def open(self, username: str, role: AccountRole = AccountRole.DOCTOR) -> OpenedSession:
         value = secrets.token_urlsafe(_TOKEN_BYTES)
         now = self._clock.now()
         record = SessionRecord(
@@ -57,6 +57,7 @@ class Sessions:
             csrf_token=secrets.token_urlsafe(_TOKEN_BYTES),
             created_at=now,
             expires_at=now + self._ttl,
+            role=role,
         )
         await self._storage.add_session(record)
         return OpenedSession(value, record)

@@ -25,6 +25,9 @@ IceUrl = Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(stun|stuns|turn
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+)$")]
 PublicUrl = Annotated[str, msgspec.Meta(max_length=400, pattern=r"^(|https?://[!-~]+)$")]
 """An http(s) address in printable ASCII (no query or fragment: checked by `HubConfig`)."""
+EmergencyNumber = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9+][0-9 +().-]*$")
+]
 Argon2Cost = Literal["standard", "test"]
 """``standard``: argon2id at OWASP's recommended cost. ``test``: a cheap hash for the test suite
 only; never on a hub that real doctors use."""
@@ -81,6 +84,11 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     waiting_room_refresh_s: PositiveSeconds = 30
     prescription_retry_s: PositiveSeconds = 30
     """A prescription its (connected) cabin has not acknowledged is sent again this often."""
+    alert_escalation_s: PositiveSeconds = 60
+    """A distress alert nobody has acknowledged this long after the hub got it goes to every
+    doctor's console, with `emergency_number` (see `hub.alerts.escalates` for which do)."""
+    emergency_number: EmergencyNumber = "15"
+    """The number the escalation tells to call: the SAMU's 15 in France (112 in Europe)."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
 

@@ -1,4 +1,5 @@
-"""The demo's accounts: two doctors and the demo cabin, made idempotently at each start.
+"""The demo's accounts: two doctors, the town hall's agent and the demo cabin, made
+idempotently at each start.
 
 The passwords are public on purpose (the README gives them): this is for the demo hub on
 loopback only. The cabin's token is new at each call (re-provisioning rotates it), and the demo
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from hub.accounts import create_doctor, provision_cabin, set_doctor_details
+from hub.accounts import create_agent, create_doctor, provision_cabin, set_doctor_details
 from hub.clock import Clock
 from hub.config import Argon2Cost
 from hub.storage import Storage
@@ -64,10 +65,29 @@ DEMO_DOCTORS = (
 
 
 @dataclass(frozen=True, slots=True)
+class DemoAgent:
+    username: str
+    password: str
+    display_name: str
+    cabins: tuple[str, ...]
+
+
+DEMO_AGENTS = (
+    DemoAgent(
+        username="agent.mairie",
+        password="demo-agent-2468",  # noqa: S106 - the demo's published password
+        display_name="Accueil de la mairie",
+        cabins=(DEMO_CABIN_ID,),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class DemoAccounts:
     doctors: tuple[DemoDoctor, ...]
     cabin_id: str
     cabin_token: str
+    agents: tuple[DemoAgent, ...] = DEMO_AGENTS
 
 
 def demo_photo(name: str) -> bytes:
@@ -78,8 +98,8 @@ def demo_photo(name: str) -> bytes:
 async def seed_demo(
     storage: Storage, *, argon2_cost: Argon2Cost = "standard", clock: Clock | None = None
 ) -> DemoAccounts:
-    """Create the demo doctors if they are missing (and give them their practice details again),
-    and give the demo cabin a new token."""
+    """Create the demo doctors and agent if they are missing (and give the doctors their
+    practice details again), and give the demo cabin a new token."""
     for doctor in DEMO_DOCTORS:
         if await storage.doctor(doctor.username) is not None:
             await set_doctor_details(
@@ -105,6 +125,17 @@ async def seed_demo(
             argon2_cost=argon2_cost,
             clock=clock,
         )
+    for agent in DEMO_AGENTS:
+        if await storage.agent(agent.username) is None:
+            await create_agent(
+                storage,
+                username=agent.username,
+                password=agent.password,
+                display_name=agent.display_name,
+                cabins=agent.cabins,
+                argon2_cost=argon2_cost,
+                clock=clock,
+            )
     token = await provision_cabin(
         storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock
     )

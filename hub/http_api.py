@@ -1,5 +1,5 @@
 """The console's HTTP API (see PROTOCOL.md): login, logout, me, a patient's history, health;
-and the console's own files."""
+and the files of the console and of the agents' alert page."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hub.accounts import LoginResult, doctor_info
 from hub.auth import client_address
 from hub.history import patient_history
 from hub.services import SERVICES, HubServices
-from hub.storage import ActorKind, SessionRecord
+from hub.storage import AccountRole, ActorKind, SessionRecord
 from hub.web_security import json_error
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,22 @@ class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
 
+class AgentInfo(msgspec.Struct, frozen=True):
+    """An agent as their page shows them: name, and the cabins they look after."""
+
+    display_name: str
+    cabins: list[str]
+    all_cabins: bool
+
+
 class Me(msgspec.Struct, frozen=True):
-    """Who is signed in; `doctor` has no photo."""
+    """Who is signed in: a doctor (`doctor`, without photo) or an agent (`agent`)."""
 
     username: str
-    doctor: wire.DoctorInfo
+    role: AccountRole
     csrf_token: str
+    doctor: wire.DoctorInfo | None = None
+    agent: AgentInfo | None = None
 
 
 _LOGIN = msgspec.json.Decoder(LoginRequest)
@@ -77,16 +87,27 @@ def _too_many(reason: TooManyReason, retry_after_s: int) -> web.Response:
 
 
 async def _me(services: HubServices, session: SessionRecord) -> web.Response:
+    if session.role is AccountRole.AGENT:
+        agent = await services.storage.agent(session.username)
+        if agent is None:
+            return json_error(401, "not signed in")
+        info = AgentInfo(agent.display_name, list(agent.cabins), agent.all_cabins)
+        return _json(Me(agent.username, session.role, csrf_token=session.csrf_token, agent=info))
     doctor = await services.storage.doctor(session.username)
     if doctor is None:
         return json_error(401, "not signed in")
     return _json(
         Me(
             username=doctor.username,
+            role=session.role,
             doctor=doctor_info(doctor, with_photo=False),
             csrf_token=session.csrf_token,
         )
     )
+
+
+def actor_kind(session: SessionRecord) -> ActorKind:
+    return ActorKind.AGENT if session.role is AccountRole.AGENT else ActorKind.DOCTOR
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -112,16 +133,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     if outcome.result is LoginResult.LOCKED:
         log.warning("hub.login_locked address=%s", address)
         return _too_many(TooManyReason.LOCKED, outcome.retry_after_s or 1)
-    if outcome.result is not LoginResult.ACCEPTED or outcome.doctor is None:
+    account = outcome.account
+    if outcome.result is not LoginResult.ACCEPTED or account is None:
         log.warning("hub.login_refused address=%s", address)
         return json_error(401, _WRONG_CREDENTIALS)
-    opened = await services.sessions.open(outcome.doctor.username)
+    opened = await services.sessions.open(*account)
     response = await _me(services, opened.record)
     services.sessions.set_cookie(response, opened)
-    log.info("hub.login doctor=%s address=%s", opened.record.username, address)
+    log.info("hub.login %s=%s address=%s", account[1].value, account[0], address)
     await services.audit.record(
         "login",
-        actor_kind=ActorKind.DOCTOR,
+        actor_kind=actor_kind(opened.record),
         actor_id=opened.record.username,
         client_address=address,
     )
@@ -137,10 +159,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     services.switchboard.close_session(session.token_sha256)
     response = web.Response(status=204)
     services.sessions.clear_cookie(response)
-    log.info("hub.logout doctor=%s", session.username)
+    log.info("hub.logout %s=%s", session.role.value, session.username)
     await services.audit.record(
         "logout",
-        actor_kind=ActorKind.DOCTOR,
+        actor_kind=actor_kind(session),
         actor_id=session.username,
         client_address=client_address(request),
     )
@@ -164,13 +186,15 @@ async def history(request: web.Request) -> web.StreamResponse:
     consultation_id = request.match_info["consultation_id"]
     address = client_address(request)
     record = None
-    if len(consultation_id) <= 64:
+    if len(consultation_id) <= 64 and session.role is AccountRole.DOCTOR:
         record = await services.storage.consultation(consultation_id)
     if record is None or record.doctor != session.username:
-        log.warning("hub.history_refused doctor=%s address=%s", session.username, address)
+        log.warning(
+            "hub.history_refused %s=%s address=%s", session.role.value, session.username, address
+        )
         await services.audit.record(
             "history.denied",
-            actor_kind=ActorKind.DOCTOR,
+            actor_kind=actor_kind(session),
             actor_id=session.username,
             consultation_id=None if record is None else record.consultation_id,
             client_address=address,
@@ -229,9 +253,26 @@ async def console_file(request: web.Request) -> web.StreamResponse:
     return _file_response(path)
 
 
+async def agent_index(request: web.Request) -> web.StreamResponse:
+    path = _console_file(request.app[SERVICES].agent_dir, "index.html")
+    if path is None:
+        return web.Response(status=404, text="the agents' page is not installed")
+    return _file_response(path)
+
+
+async def agent_file(request: web.Request) -> web.StreamResponse:
+    path = _console_file(request.app[SERVICES].agent_dir, request.match_info["path"])
+    if path is None:
+        return web.Response(status=404, text="not found")
+    return _file_response(path)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", console_index)
     app.router.add_get("/console/{path:.+}", console_file)
+    app.router.add_get("/agent", agent_index)
+    app.router.add_get("/agent/", agent_index)
+    app.router.add_get("/agent/{path:.+}", agent_file)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)

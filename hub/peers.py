@@ -1,4 +1,5 @@
-"""One websocket peer (a cabin or a doctor's console), with its own writer.
+"""One websocket peer (a cabin, a doctor's console or an agent's alert page), with its own
+writer.
 
 Messages to a peer go through a bounded queue drained by the peer's writer task, so that one
 slow or stuck peer never holds up the others: whoever sends never waits. A peer whose queue
@@ -28,6 +29,7 @@ QUEUE_SIZE = 256
 class PeerKind(enum.StrEnum):
     CABIN = "cabin"
     CONSOLE = "console"
+    AGENT = "agent"
 
 
 class CloseCode(enum.IntEnum):
@@ -58,7 +60,7 @@ class Peer:
     ) -> None:
         self.kind = kind
         self.identity = identity
-        """The cabin id, or the doctor's username."""
+        """The cabin id, or the doctor's or the agent's username."""
         self.client_address = client_address
         self.session_sha256 = session_sha256
         self._ws = ws

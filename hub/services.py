@@ -33,6 +33,8 @@ class HubServices:
     console_dir: Path
     check_limit: SlidingWindowLimit
     """Prescription checks per client address (the public check page)."""
+    agent_dir: Path
+    """The agents' alert page's files (``/agent``)."""
 
 
 SERVICES = web.AppKey("hub_services", HubServices)

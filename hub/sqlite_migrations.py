@@ -140,4 +140,57 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 7: the patient a prescription is for, as signed with it (NULL: signed before that).
     ("ALTER TABLE prescriptions ADD COLUMN patient TEXT",),
+    # 8: agents (nurses, town hall agents) who sign in like doctors and see the alerts of their
+    # cabins (`cabins`: a JSON list of cabin ids; `all_cabins`: every cabin); a session now
+    # says which kind of account it opens (`role`), so it no longer refers to `doctors` (the
+    # table is rebuilt: SQLite cannot drop a constraint); the cabins' alerts and how each was
+    # handled; the audit log names the alert an entry is about.
+    (
+        """CREATE TABLE agents (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            cabins TEXT NOT NULL,
+            all_cabins INTEGER NOT NULL DEFAULT 0,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE sessions_v8 (
+            token_sha256 TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'doctor' CHECK (role IN ('doctor', 'agent')),
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "INSERT INTO sessions_v8 (token_sha256, username, role, csrf_token, created_at,"
+        " expires_at) SELECT token_sha256, username, 'doctor', csrf_token, created_at,"
+        " expires_at FROM sessions",
+        "DROP TABLE sessions",
+        "ALTER TABLE sessions_v8 RENAME TO sessions",
+        "CREATE INDEX sessions_by_expiry ON sessions(expires_at)",
+        """CREATE TABLE alerts (
+            alert_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            cabin_name TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            detail TEXT NOT NULL,
+            consultation_id TEXT,
+            raised_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            escalated_at TEXT,
+            acknowledged_by TEXT,
+            acknowledged_role TEXT
+                CHECK (acknowledged_role IN ('agent', 'doctor', 'patient', 'cabin_agent')),
+            acknowledged_at TEXT,
+            false_alarm INTEGER
+        )""",
+        "CREATE INDEX alerts_open ON alerts(received_at) WHERE acknowledged_at IS NULL",
+        "CREATE INDEX alerts_by_cabin ON alerts(cabin_id, received_at)",
+        "ALTER TABLE audit_log ADD COLUMN alert_id TEXT",
+        "CREATE INDEX audit_by_alert ON audit_log(alert_id) WHERE alert_id IS NOT NULL",
+    ),
 )

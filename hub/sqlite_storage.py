@@ -24,8 +24,12 @@ import wire
 from hub.errors import AccountError, CorruptRecord, StorageError
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
+    AccountRole,
+    AckRole,
     ActorKind,
     AdviceRecord,
+    AgentRecord,
+    AlertRecord,
     AuditEntry,
     CabinRecord,
     ConsultationRecord,
@@ -49,7 +53,7 @@ _BUSY_TIMEOUT_S = 5.0
 _LINES = msgspec.json.Decoder(tuple[wire.PrescriptionLine, ...])
 _DOCTOR_INFO = msgspec.json.Decoder(wire.DoctorInfo)
 _PATIENT = msgspec.json.Decoder(wire.PatientSummary)
-_PATIENT = msgspec.json.Decoder(wire.PatientSummary)
+_CABIN_IDS = msgspec.json.Decoder(tuple[str, ...])
 _VITAL = msgspec.json.Decoder(wire.Vital)
 
 _SELECT_DOCTOR = (
@@ -75,6 +79,16 @@ _SELECT_RECORD = (
     "SELECT record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key,"
     " started_at FROM records"
 )
+_SELECT_AGENT = (
+    "SELECT username, password_hash, display_name, cabins, all_cabins, failed_attempts,"
+    " locked_until, created_at FROM agents"
+)
+_SELECT_ALERT = (
+    "SELECT alert_id, cabin_id, cabin_name, kind, severity, confidence, detail,"
+    " consultation_id, raised_at, received_at, escalated_at, acknowledged_by,"
+    " acknowledged_role, acknowledged_at, false_alarm FROM alerts"
+)
+_ACCOUNT_TABLES = ("doctors", "agents")
 _ADVICE_COLUMNS = (
     "consultation_id, cabin_id, advice, advice_msg_id, advice_changed_at, advice_delivered_at"
 )
@@ -165,7 +179,13 @@ class _Database:
 
     # doctors
 
+    def _name_taken_by_agent(self, username: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM agents WHERE username = ?", (username,))
+        return row.fetchone() is not None
+
     def add_doctor(self, doctor: DoctorRecord) -> None:
+        if self._name_taken_by_agent(doctor.username):
+            raise AccountError(f"an agent named {doctor.username!r} already exists")
         try:
             self._db.execute(
                 "INSERT INTO doctors (username, password_hash, display_name, specialty,"
@@ -228,51 +248,110 @@ class _Database:
         )
         return cursor.rowcount == 1
 
+    def _account_table(self, username: str) -> str | None:
+        """Which table holds the account `username` (names are unique across both)."""
+        for table in _ACCOUNT_TABLES:
+            query = f"SELECT 1 FROM {table} WHERE username = ?"  # noqa: S608 - a constant
+            if self._db.execute(query, (username,)).fetchone() is not None:
+                return table
+        return None
+
     def set_password_hash(self, username: str, password_hash: str) -> None:
-        self._db.execute(
-            "UPDATE doctors SET password_hash = ? WHERE username = ?", (password_hash, username)
-        )
+        table = self._account_table(username)
+        if table is not None:
+            self._db.execute(
+                f"UPDATE {table} SET password_hash = ? WHERE username = ?",  # noqa: S608
+                (password_hash, username),
+            )
 
     def record_login_failure(
         self, username: str, now: datetime, max_failures: int, lockout_until: datetime
     ) -> datetime | None:
         with self._transaction() as db:
+            table = self._account_table(username)
+            if table is None:
+                return None
             row = db.execute(
-                "SELECT failed_attempts, locked_until FROM doctors WHERE username = ?",
+                f"SELECT failed_attempts, locked_until FROM {table} WHERE username = ?",  # noqa: S608
                 (username,),
             ).fetchone()
-            if row is None:
-                return None
             failures, locked_until = row[0] + 1, _opt_dt(row[1])
             if locked_until is not None and locked_until > now:
                 return locked_until
             if failures >= max_failures:
                 db.execute(
-                    "UPDATE doctors SET failed_attempts = 0, locked_until = ? WHERE username = ?",
+                    f"UPDATE {table} SET failed_attempts = 0, locked_until = ?"  # noqa: S608
+                    " WHERE username = ?",
                     (_ts(lockout_until), username),
                 )
                 return lockout_until
             db.execute(
-                "UPDATE doctors SET failed_attempts = ?, locked_until = NULL WHERE username = ?",
+                f"UPDATE {table} SET failed_attempts = ?, locked_until = NULL"  # noqa: S608
+                " WHERE username = ?",
                 (failures, username),
             )
             return None
 
     def clear_login_failures(self, username: str) -> None:
-        self._db.execute(
-            "UPDATE doctors SET failed_attempts = 0, locked_until = NULL WHERE username = ?",
-            (username,),
+        table = self._account_table(username)
+        if table is not None:
+            self._db.execute(
+                f"UPDATE {table} SET failed_attempts = 0, locked_until = NULL"  # noqa: S608
+                " WHERE username = ?",
+                (username,),
+            )
+
+    # agents
+
+    def add_agent(self, agent: AgentRecord) -> None:
+        with self._transaction() as db:
+            if self._account_table(agent.username) is not None:
+                raise AccountError(f"an account named {agent.username!r} already exists")
+            db.execute(
+                "INSERT INTO agents (username, password_hash, display_name, cabins, all_cabins,"
+                " failed_attempts, locked_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent.username,
+                    agent.password_hash,
+                    agent.display_name,
+                    _json(list(agent.cabins)),
+                    int(agent.all_cabins),
+                    agent.failed_attempts,
+                    None if agent.locked_until is None else _ts(agent.locked_until),
+                    _ts(agent.created_at),
+                ),
+            )
+
+    @staticmethod
+    def _agent(row: Sequence[Any]) -> AgentRecord:
+        return AgentRecord(
+            username=row[0],
+            password_hash=row[1],
+            display_name=row[2],
+            cabins=_decoded(_CABIN_IDS, row[3], "agent's cabins"),
+            all_cabins=bool(row[4]),
+            failed_attempts=row[5],
+            locked_until=_opt_dt(row[6]),
+            created_at=_dt(row[7]),
         )
+
+    def agent(self, username: str) -> AgentRecord | None:
+        row = self._db.execute(_SELECT_AGENT + " WHERE username = ?", (username,)).fetchone()
+        return None if row is None else self._agent(row)
+
+    def agents(self) -> list[AgentRecord]:
+        return [self._agent(row) for row in self._db.execute(_SELECT_AGENT + " ORDER BY username")]
 
     # sessions
 
     def add_session(self, session: SessionRecord) -> None:
         self._db.execute(
-            "INSERT INTO sessions (token_sha256, username, csrf_token, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (token_sha256, username, role, csrf_token, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 session.token_sha256,
                 session.username,
+                session.role.value,
                 session.csrf_token,
                 _ts(session.created_at),
                 _ts(session.expires_at),
@@ -281,13 +360,15 @@ class _Database:
 
     def session(self, token_sha256: str, now: datetime) -> SessionRecord | None:
         row = self._db.execute(
-            "SELECT token_sha256, username, csrf_token, created_at, expires_at FROM sessions"
-            " WHERE token_sha256 = ? AND expires_at > ?",
+            "SELECT token_sha256, username, csrf_token, created_at, expires_at, role"
+            " FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
             (token_sha256, _ts(now)),
         ).fetchone()
         if row is None:
             return None
-        return SessionRecord(row[0], row[1], row[2], _dt(row[3]), _dt(row[4]))
+        return SessionRecord(
+            row[0], row[1], row[2], _dt(row[3]), _dt(row[4]), role=AccountRole(row[5])
+        )
 
     def delete_session(self, token_sha256: str) -> None:
         self._db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (token_sha256,))
@@ -651,12 +732,92 @@ class _Database:
             (match_key, None if started_at is None else _ts(started_at), record_id),
         )
 
+    # alerts
+
+    @staticmethod
+    def _alert(row: Sequence[Any]) -> AlertRecord:
+        return AlertRecord(
+            alert_id=row[0],
+            cabin_id=row[1],
+            cabin_name=row[2],
+            kind=wire.AlertKind(row[3]),
+            severity=wire.AlertSeverity(row[4]),
+            confidence=row[5],
+            detail=row[6],
+            consultation_id=row[7],
+            raised_at=_dt(row[8]),
+            received_at=_dt(row[9]),
+            escalated_at=_opt_dt(row[10]),
+            acknowledged_by=row[11],
+            acknowledged_role=None if row[12] is None else AckRole(row[12]),
+            acknowledged_at=_opt_dt(row[13]),
+            false_alarm=None if row[14] is None else bool(row[14]),
+        )
+
+    def alert(self, alert_id: str) -> AlertRecord | None:
+        row = self._db.execute(_SELECT_ALERT + " WHERE alert_id = ?", (alert_id,)).fetchone()
+        return None if row is None else self._alert(row)
+
+    def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:
+        with self._transaction() as db:
+            known = self.alert(alert.alert_id)
+            if known is not None:
+                return known, False
+            db.execute(
+                "INSERT INTO alerts (alert_id, cabin_id, cabin_name, kind, severity, confidence,"
+                " detail, consultation_id, raised_at, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    alert.alert_id,
+                    alert.cabin_id,
+                    alert.cabin_name,
+                    alert.kind.value,
+                    alert.severity.value,
+                    alert.confidence,
+                    alert.detail,
+                    alert.consultation_id,
+                    _ts(alert.raised_at),
+                    _ts(alert.received_at),
+                ),
+            )
+            return alert, True
+
+    def acknowledge_alert(
+        self, alert_id: str, by: str, role: AckRole, at: datetime, false_alarm: bool
+    ) -> tuple[AlertRecord, bool] | None:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_role = ?,"
+                " acknowledged_at = ?, false_alarm = ?"
+                " WHERE alert_id = ? AND acknowledged_at IS NULL",
+                (by, role.value, _ts(at), int(false_alarm), alert_id),
+            )
+            stored = self.alert(alert_id)
+            return None if stored is None else (stored, cursor.rowcount == 1)
+
+    def mark_alert_escalated(self, alert_id: str, at: datetime) -> AlertRecord | None:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE alerts SET escalated_at = ? WHERE alert_id = ?"
+                " AND acknowledged_at IS NULL AND escalated_at IS NULL",
+                (_ts(at), alert_id),
+            )
+            return self.alert(alert_id) if cursor.rowcount == 1 else None
+
+    def open_alerts(self, since: datetime, limit: int) -> list[AlertRecord]:
+        rows = self._db.execute(
+            _SELECT_ALERT + " WHERE acknowledged_at IS NULL AND received_at >= ?"
+            " ORDER BY received_at, alert_id LIMIT ?",
+            (_ts(since), limit),
+        )
+        return [self._alert(row) for row in rows]
+
     # audit
 
     def add_audit(self, entry: AuditEntry) -> None:
         self._db.execute(
             "INSERT INTO audit_log (at, actor_kind, actor_id, action, consultation_id,"
-            " client_address) VALUES (?, ?, ?, ?, ?, ?)",
+            " client_address, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 _ts(entry.at),
                 entry.actor_kind.value,
@@ -664,13 +825,14 @@ class _Database:
                 entry.action,
                 entry.consultation_id,
                 entry.client_address,
+                entry.alert_id,
             ),
         )
 
     def audit_entries(self, consultation_id: str | None) -> list[AuditEntry]:
         query = (
-            "SELECT at, actor_kind, actor_id, action, consultation_id, client_address"
-            " FROM audit_log"
+            "SELECT at, actor_kind, actor_id, action, consultation_id, client_address,"
+            " alert_id FROM audit_log"
         )
         if consultation_id is None:
             rows = self._db.execute(query + " ORDER BY id")
@@ -679,7 +841,7 @@ class _Database:
                 query + " WHERE consultation_id = ? ORDER BY id", (consultation_id,)
             )
         return [
-            AuditEntry(_dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5])
+            AuditEntry(_dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5], row[6])
             for row in rows
         ]
 
@@ -754,6 +916,15 @@ class SqliteStorage:
 
     async def clear_login_failures(self, username: str) -> None:
         await self._run(_Database.clear_login_failures, username)
+
+    async def add_agent(self, agent: AgentRecord) -> None:
+        await self._run(_Database.add_agent, agent)
+
+    async def agent(self, username: str) -> AgentRecord | None:
+        return await self._run(_Database.agent, username)
+
+    async def agents(self) -> list[AgentRecord]:
+        return await self._run(_Database.agents)
 
     async def add_session(self, session: SessionRecord) -> None:
         await self._run(_Database.add_session, session)
@@ -865,6 +1036,23 @@ class SqliteStorage:
         self, record_id: str, *, match_key: str, started_at: datetime | None
     ) -> None:
         await self._run(_Database.index_record, record_id, match_key, started_at)
+
+    async def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:
+        return await self._run(_Database.add_alert, alert)
+
+    async def alert(self, alert_id: str) -> AlertRecord | None:
+        return await self._run(_Database.alert, alert_id)
+
+    async def acknowledge_alert(
+        self, alert_id: str, *, by: str, role: AckRole, at: datetime, false_alarm: bool
+    ) -> tuple[AlertRecord, bool] | None:
+        return await self._run(_Database.acknowledge_alert, alert_id, by, role, at, false_alarm)
+
+    async def mark_alert_escalated(self, alert_id: str, *, at: datetime) -> AlertRecord | None:
+        return await self._run(_Database.mark_alert_escalated, alert_id, at)
+
+    async def open_alerts(self, *, since: datetime, limit: int = 1000) -> list[AlertRecord]:
+        return await self._run(_Database.open_alerts, since, limit)
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._run(_Database.add_audit, entry)

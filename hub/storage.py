@@ -34,6 +34,30 @@ class ActorKind(enum.StrEnum):
     OPERATOR = "operator"
     PUBLIC = "public"
     """Someone without an account: a pharmacy on the prescription check page."""
+    AGENT = "agent"
+    """A nurse or a town hall's agent, on the agents' alert page."""
+    HUB = "hub"
+    """The hub itself, on a timer (an alert escalated)."""
+
+
+class AccountRole(enum.StrEnum):
+    """What a signed-in account may open: the doctor's console, or the agents' alert page."""
+
+    DOCTOR = "doctor"
+    AGENT = "agent"
+
+
+class AckRole(enum.StrEnum):
+    """Who acknowledged an alert."""
+
+    AGENT = "agent"
+    """An agent on the alert page (`acknowledged_by`: their username)."""
+    DOCTOR = "doctor"
+    """A doctor in the console (their username)."""
+    PATIENT = "patient"
+    """The patient, on the cabin's screen ("I am fine")."""
+    CABIN_AGENT = "cabin_agent"
+    """An agent in the cabin's assistant mode (the name they typed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +90,60 @@ class DoctorDetails:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """A doctor's signed-in browser. Only the SHA-256 of the cookie value is kept."""
+    """A doctor's or an agent's signed-in browser. Only the SHA-256 of the cookie value is
+    kept."""
 
     token_sha256: str
     username: str
     csrf_token: str
     created_at: datetime
     expires_at: datetime
+    role: AccountRole = AccountRole.DOCTOR
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """A nurse's or a town hall agent's account: signs in like a doctor, opens only the alert
+    page, and sees the alerts of `cabins` (of every cabin with `all_cabins`)."""
+
+    username: str
+    password_hash: str
+    display_name: str
+    cabins: tuple[str, ...]
+    all_cabins: bool
+    failed_attempts: int
+    locked_until: datetime | None
+    created_at: datetime
+
+    def looks_after(self, cabin_id: str) -> bool:
+        return self.all_cabins or cabin_id in self.cabins
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert a cabin raised, and how it was handled."""
+
+    alert_id: str
+    cabin_id: str
+    kind: wire.AlertKind
+    severity: wire.AlertSeverity
+    confidence: float
+    detail: str
+    consultation_id: str | None
+    raised_at: datetime
+    """When the cabin raised it (the cabin's clock)."""
+    received_at: datetime
+    """When the hub first got it (the escalation delay counts from here)."""
+    cabin_name: str = ""
+    escalated_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_role: AckRole | None = None
+    acknowledged_at: datetime | None = None
+    false_alarm: bool | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +258,7 @@ class AuditEntry:
     """A stable name: ``history.read``, ``consultation.take``, ``prescription.issue``..."""
     consultation_id: str | None = None
     client_address: str | None = None
+    alert_id: str | None = None
 
 
 class Storage(Protocol):
@@ -212,16 +284,29 @@ class Storage(Protocol):
         such doctor."""
         ...
 
-    async def set_password_hash(self, username: str, password_hash: str) -> None: ...
+    async def set_password_hash(self, username: str, password_hash: str) -> None:
+        """Of the doctor's or the agent's account of that name."""
+        ...
 
     async def record_login_failure(
         self, username: str, *, now: datetime, max_failures: int, lockout_until: datetime
     ) -> datetime | None:
-        """Count a wrong password; at `max_failures` in a row, lock the account until
-        `lockout_until` and start counting again. Returns the lock's end when now locked."""
+        """Count a wrong password (of a doctor's or an agent's account); at `max_failures` in
+        a row, lock the account until `lockout_until` and start counting again. Returns the
+        lock's end when now locked."""
         ...
 
     async def clear_login_failures(self, username: str) -> None: ...
+
+    # agents (usernames are unique across doctors and agents)
+    async def add_agent(self, agent: AgentRecord) -> None:
+        """Raises `hub.errors.AccountError` if the username is taken (by an agent or a
+        doctor)."""
+        ...
+
+    async def agent(self, username: str) -> AgentRecord | None: ...
+
+    async def agents(self) -> list[AgentRecord]: ...
 
     # sessions
     async def add_session(self, session: SessionRecord) -> None: ...
@@ -353,6 +438,30 @@ class Storage(Protocol):
     async def index_record(
         self, record_id: str, *, match_key: str, started_at: datetime | None
     ) -> None: ...
+
+    # alerts
+    async def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:
+        """Store a new alert; if its id is known, change nothing. The stored alert, and
+        whether it was new."""
+        ...
+
+    async def alert(self, alert_id: str) -> AlertRecord | None: ...
+
+    async def acknowledge_alert(
+        self, alert_id: str, *, by: str, role: AckRole, at: datetime, false_alarm: bool
+    ) -> tuple[AlertRecord, bool] | None:
+        """Record who handled the alert, unless it was already: the first acknowledgement
+        stands. The stored alert and whether this one was recorded; None for an unknown id."""
+        ...
+
+    async def mark_alert_escalated(self, alert_id: str, *, at: datetime) -> AlertRecord | None:
+        """Record the escalation of an open alert not yet escalated; None if it was not (it
+        has been acknowledged or escalated meanwhile, or is unknown)."""
+        ...
+
+    async def open_alerts(self, *, since: datetime, limit: int = 1000) -> list[AlertRecord]:
+        """The alerts received at `since` or later and not acknowledged, oldest first."""
+        ...
 
     # audit
     async def add_audit(self, entry: AuditEntry) -> None: ...

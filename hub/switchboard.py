@@ -1,4 +1,5 @@
-"""The switchboard: what the hub does with each message from a cabin or a doctor's console.
+"""The switchboard: what the hub does with each message from a cabin, a doctor's console or an
+agent's alert page.
 
 It holds the live state (the waiting room, the calls, who is connected) and routes by
 identity: a consultation leads to its cabin id and to its doctor's username, and from there to
@@ -16,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ import msgspec
 
 import wire
 from hub.accounts import doctor_info
+from hub.alerts import AlertDesk
 from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
@@ -50,7 +52,6 @@ from hub.waiting_room import WaitingPatient, WaitingRoom
 
 log = logging.getLogger(__name__)
 
-_ALERTS_KEPT = 1000
 _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
 REDELIVERY_WINDOW = timedelta(days=7)
 """A prescription (or advice) its cabin has not acknowledged is sent again this long after it was
@@ -73,6 +74,8 @@ class Switchboard:
         refresh_s: float,
         prescription_retry_s: float,
         public_url: str,
+        alert_escalation_s: float = 60.0,
+        emergency_number: str = "15",
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -87,15 +90,24 @@ class Switchboard:
         self._public_url = public_url
         self._cabins: dict[str, Peer] = {}
         self._consoles: dict[str, set[Peer]] = {}
+        self._agents: dict[Peer, AgentScope] = {}
+        """The connected agent pages, and the cabins each one's agent looks after."""
         self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
         self._sent_positions: dict[str, int] = {}
-        self._alerts: OrderedDict[str, str] = OrderedDict()
         self._last_sent: dict[str, float] = {}
         """Undelivered prescriptions and advice by `msg_id`: when (loop time) each was last
         sent to its cabin."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._redeliverer: asyncio.Task[None] | None = None
+        self.alerts = AlertDesk(
+            storage=storage,
+            clock=clock,
+            audit=audit,
+            routes=self,
+            escalation_s=alert_escalation_s,
+            emergency_number=emergency_number,
+        )
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -110,12 +122,17 @@ class Switchboard:
         for handle in self._away.values():
             handle.cancel()
         self._away.clear()
+        self.alerts.stop()
         tasks = [t for t in (self._refresher, self._redeliverer, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             await cancel_and_wait(task)
-        peers = [*self._cabins.values(), *(p for s in self._consoles.values() for p in s)]
+        peers = [
+            *self._cabins.values(),
+            *(p for s in self._consoles.values() for p in s),
+            *self._agents,
+        ]
         await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
 
     async def _refresh(self) -> None:
@@ -129,6 +146,9 @@ class Switchboard:
     def waiting_entries(self) -> list[wire.WaitingEntry]:
         """The waiting room as the consoles see it."""
         return self.room.entries(cabin_online=self.is_cabin_online)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._spawn(work, name)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` as a task the switchboard owns (cancelled when it stops)."""
@@ -202,6 +222,7 @@ class Switchboard:
                 self._prescriptions_to_console(peer, call.consultation_id),
                 f"hub-prescriptions-to-{doctor}",
             )
+        self.alerts.console_connected(peer, None if call is None else call.cabin_id)
 
     def console_disconnected(self, peer: Peer) -> None:
         doctor = peer.identity
@@ -215,12 +236,21 @@ class Switchboard:
             if self.calls.of_doctor(doctor) is not None:
                 self._schedule_away(PeerKind.CONSOLE, doctor)
 
+    def agent_connected(self, peer: Peer, scope: AgentScope) -> None:
+        self._agents[peer] = scope
+        log.info("hub.agent_connected agent=%s", peer.identity)
+        peer.send(self._welcome())
+        self.alerts.agent_connected(peer)
+
+    def agent_disconnected(self, peer: Peer) -> None:
+        if self._agents.pop(peer, None) is not None:
+            log.info("hub.agent_disconnected agent=%s", peer.identity)
+
     def close_session(self, session_sha256: str) -> None:
-        """Close the consoles opened with a session that has just ended (logout)."""
-        for peers in self._consoles.values():
-            for peer in peers:
-                if peer.session_sha256 == session_sha256:
-                    peer.close_soon(CloseCode.SESSION_ENDED, "signed out")
+        """Close the consoles and agent pages opened with a session that has just ended."""
+        for peer in [*(p for s in self._consoles.values() for p in s), *self._agents]:
+            if peer.session_sha256 == session_sha256:
+                peer.close_soon(CloseCode.SESSION_ENDED, "signed out")
 
     def _schedule_away(self, kind: PeerKind, who: str) -> None:
         self._cancel_away(kind, who)
@@ -283,6 +313,37 @@ class Switchboard:
             msg_id=new_msg_id(),
             ice_servers=self._ice.for_peer(who, self._clock.now()),
         )
+
+    # what the alert desk sends through (hub.alerts.AlertRoutes)
+
+    def to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
+        return self._to_cabin(cabin_id, message)
+
+    def to_agents(self, cabin_id: str, message: wire.Message) -> int:
+        peers = [peer for peer, scope in self._agents.items() if scope.covers(cabin_id)]
+        if peers:
+            text = wire.encode(message).decode("utf-8")
+            for peer in peers:
+                peer.send_encoded(text)
+        return len(peers)
+
+    def agent_looks_after(self, peer: Peer, cabin_id: str) -> bool:
+        scope = self._agents.get(peer)
+        return scope is not None and scope.covers(cabin_id)
+
+    def doctors_in_call_with(self, cabin_id: str) -> list[str]:
+        return [call.doctor for call in self.calls.of_cabin(cabin_id)]
+
+    def to_doctors(self, doctors: set[str], message: wire.Message) -> None:
+        for doctor in doctors:
+            self._to_doctor(doctor, message)
+
+    def to_all_consoles(self, message: wire.Message) -> set[str]:
+        text = wire.encode(message).decode("utf-8")
+        for peers in self._consoles.values():
+            for peer in peers:
+                peer.send_encoded(text)
+        return {doctor for doctor, peers in self._consoles.items() if peers}
 
     def _to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
         peer = self._cabins.get(cabin_id)
@@ -393,7 +454,9 @@ class Switchboard:
             case wire.SdpOffer() | wire.IceCandidate() | wire.CallEnd():
                 await self._signaling_from_cabin(peer, message)
             case wire.AlertMessage():
-                self._alert(peer, message)
+                await self._alert(peer, message)
+            case wire.AlertAck():
+                await self.alerts.acknowledged(peer, message)
             case wire.RecordUpload():
                 await self._record(peer, message)
             case wire.PrintStatus():
@@ -584,26 +647,11 @@ class Switchboard:
                     origin=peer,
                 )
 
-    def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
+    async def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
         if alert.cabin_id != peer.identity:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
             return
-        self._alerts[alert.alert_id] = peer.identity
-        while len(self._alerts) > _ALERTS_KEPT:
-            self._alerts.popitem(last=False)
-        log.warning(
-            "hub.alert cabin=%s alert=%s kind=%s severity=%s consultation=%s",
-            peer.identity,
-            alert.alert_id,
-            alert.kind.value,
-            alert.severity.value,
-            alert.consultation_id or "-",
-        )
-        text = wire.encode(alert).decode("utf-8")
-        for peers in self._consoles.values():
-            for console in peers:
-                console.send_encoded(text)
-        self._ack(peer, alert)
+        await self.alerts.raised(peer, alert)
 
     async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
         """A consultation's record: read (refused if it cannot be), the sending cabin's (if the
@@ -794,7 +842,7 @@ class Switchboard:
             case wire.ConsultationNotes():
                 await self._notes(peer, message)
             case wire.AlertAck():
-                self._alert_ack(peer, message)
+                await self.alerts.acknowledged(peer, message)
             case wire.Ack():
                 pass
             case wire.SdpOffer():
@@ -981,19 +1029,32 @@ class Switchboard:
             sent,
         )
 
-    def _alert_ack(self, peer: Peer, ack: wire.AlertAck) -> None:
-        cabin_id = self._alerts.get(ack.alert_id)
-        if cabin_id is None:
-            self._refuse(peer, wire.ErrorCode.NOT_FOUND, ack.msg_id, "no such alert")
-            return
-        relayed = msgspec.structs.replace(ack, acknowledged_by=peer.identity)
-        self._to_cabin(cabin_id, relayed)
-        text = wire.encode(relayed).decode("utf-8")
-        for peers in self._consoles.values():
-            for console in peers:
-                console.send_encoded(text)
-        log.info("hub.alert_acknowledged alert=%s doctor=%s", ack.alert_id, peer.identity)
-        self._ack(peer, ack)
+    # --- from an agent's alert page ---------------------------------------------------------
+
+    async def on_agent_message(self, peer: Peer, message: wire.Message) -> None:
+        match message:
+            case wire.AlertAck():
+                await self.alerts.acknowledged(peer, message)
+            case wire.Ack():
+                pass
+            case _:
+                self._refuse(
+                    peer,
+                    wire.ErrorCode.UNKNOWN_MESSAGE,
+                    message.msg_id,
+                    "an agent's page does not send this message",
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScope:
+    """The cabins an agent looks after: `cabins`, or every one."""
+
+    cabins: frozenset[str]
+    all_cabins: bool
+
+    def covers(self, cabin_id: str) -> bool:
+        return self.all_cabins or cabin_id in self.cabins
 
 
 def _advice_message(advice: AdviceRecord) -> wire.PatientAdvice:

@@ -1,4 +1,4 @@
-"""The two websockets: ``/ws/cabin`` and ``/ws/console`` (see PROTOCOL.md).
+"""The three websockets: ``/ws/cabin``, ``/ws/console`` and ``/ws/agent`` (see PROTOCOL.md).
 
 Each checks who is at the other end before anything else, then reads `wire` messages one at a
 time and hands them to the switchboard. A message that does not decode is refused with an
@@ -26,6 +26,8 @@ from hub.errors import StorageError
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.services import SERVICES, HubServices
+from hub.storage import AccountRole, SessionRecord
+from hub.switchboard import AgentScope
 from hub.web_security import json_error
 
 log = logging.getLogger(__name__)
@@ -136,9 +138,11 @@ def _socket(services: HubServices) -> web.WebSocketResponse:
     )
 
 
-async def console_socket(request: web.Request) -> web.StreamResponse:
-    """``/ws/console?csrf=<token>``: a signed-in doctor's console."""
-    services = request.app[SERVICES]
+async def _browser_session(
+    request: web.Request, services: HubServices, role: AccountRole
+) -> SessionRecord | web.Response:
+    """The session of a browser's websocket request, checked (cookie, Origin, CSRF token, the
+    account's role); or the refusal to answer with."""
     address = client_address(request)
     session = await services.sessions.of_request(request)
     if session is None:
@@ -147,9 +151,27 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         request.query.get(CSRF_QUERY), session
     ):
         log.warning(
-            "hub.request_refused reason=origin_or_csrf path=/ws/console address=%s", address
+            "hub.request_refused reason=origin_or_csrf path=%s address=%s", request.path, address
         )
         return json_error(403, "forbidden")
+    if session.role is not role:
+        log.warning(
+            "hub.request_refused reason=role path=%s role=%s address=%s",
+            request.path,
+            session.role.value,
+            address,
+        )
+        return json_error(403, f"this is for {role.value}s' accounts")
+    return session
+
+
+async def console_socket(request: web.Request) -> web.StreamResponse:
+    """``/ws/console?csrf=<token>``: a signed-in doctor's console."""
+    services = request.app[SERVICES]
+    address = client_address(request)
+    session = await _browser_session(request, services, AccountRole.DOCTOR)
+    if isinstance(session, web.Response):
+        return session
     ws = _socket(services)
     await ws.prepare(request)
     peer = Peer(
@@ -170,6 +192,40 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         await _close(ws, CloseCode.SESSION_ENDED, "session expired")
     finally:
         switchboard.console_disconnected(peer)
+        await peer.stop_writer()
+    return ws
+
+
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    """``/ws/agent?csrf=<token>``: a signed-in agent's alert page (not a doctor's)."""
+    services = request.app[SERVICES]
+    address = client_address(request)
+    session = await _browser_session(request, services, AccountRole.AGENT)
+    if isinstance(session, web.Response):
+        return session
+    agent = await services.storage.agent(session.username)
+    if agent is None:
+        return json_error(401, "not signed in")
+    ws = _socket(services)
+    await ws.prepare(request)
+    peer = Peer(
+        ws,
+        kind=PeerKind.AGENT,
+        identity=session.username,
+        client_address=address,
+        session_sha256=session.token_sha256,
+    )
+    peer.start()
+    switchboard = services.switchboard
+    switchboard.agent_connected(peer, AgentScope(frozenset(agent.cabins), agent.all_cabins))
+    try:
+        async with asyncio.timeout(max(0.0, services.sessions.remaining_s(session))):
+            await _read(ws, peer, wire.AgentToHub, switchboard.on_agent_message)
+    except TimeoutError:
+        log.info("hub.session_expired agent=%s", session.username)
+        await _close(ws, CloseCode.SESSION_ENDED, "session expired")
+    finally:
+        switchboard.agent_disconnected(peer)
         await peer.stop_writer()
     return ws
 
@@ -257,3 +313,4 @@ async def cabin_socket(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/ws/console", console_socket)
     app.router.add_get("/ws/cabin", cabin_socket)
+    app.router.add_get("/ws/agent", agent_socket)

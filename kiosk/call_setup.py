@@ -11,10 +11,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.video.reformatter import VideoReformatter
+from numpy.typing import NDArray
 
 from kiosk.call.client import CallClient, CallLinkState
 from kiosk.call.media import (
@@ -120,6 +123,12 @@ def local_preview(media: CabinMedia) -> Callable[[FrameSink], Callable[[], None]
 
     def start(sink: FrameSink) -> Callable[[], None]:
         track = media.subscribe_camera()
+        # Its own converter: the frame is shared with the call's encoder, and a frame's own
+        # `to_ndarray(format=...)` uses one scaler per frame, unsafe from two threads at once.
+        converter = VideoReformatter()
+
+        def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
+            return cast("NDArray[np.uint8]", converter.reformat(frame, format="rgb24").to_ndarray())
 
         async def show() -> None:
             index = 0
@@ -130,7 +139,7 @@ def local_preview(media: CabinMedia) -> Callable[[FrameSink], Callable[[], None]
                     return
                 index += 1
                 if index % PREVIEW_EVERY == 0 and isinstance(frame, av.VideoFrame):
-                    sink(await asyncio.to_thread(frame.to_ndarray, format="rgb24"))
+                    sink(await asyncio.to_thread(to_rgb, frame))
 
         task = asyncio.get_running_loop().create_task(show())
 

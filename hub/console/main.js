@@ -1,5 +1,6 @@
 // The console's composition: login, the hub's websocket, the waiting room, the call screen.
 
+import { AlertBanners } from "./alerts.js";
 import { ApiError, getMe, login, logout } from "./api.js";
 import { Consultation } from "./consultation.js";
 import { clear } from "./dom.js";
@@ -23,6 +24,11 @@ class ConsoleApp {
     this.finished = new Set(); // ids of the consultations ended on this page (ids only)
     this.undeliveredEnds = []; // CallEnd messages to send when the hub's socket is back
     this.bannerTimer = null;
+    this.alerts = new AlertBanners({
+      root: $("alert-banners"),
+      send: (msg) => this.send(msg),
+      username: () => this.me?.username ?? "",
+    });
   }
 
   async start() {
@@ -51,6 +57,7 @@ class ConsoleApp {
     this.updateLanguageButton();
     this.waiting?.render();
     this.consultation?.relabel();
+    this.alerts.relabel();
   }
 
   updateLanguageButton() {
@@ -121,6 +128,11 @@ class ConsoleApp {
   // --- signed in -----------------------------------------------------------------------------
 
   enter(me) {
+    if (me.role && me.role !== "doctor") {
+      // an agent's account: their page is /agent, this console is not for them
+      window.location.assign("/agent");
+      return;
+    }
     this.me = me;
     const user = $("app-header-user");
     user.hidden = false;
@@ -154,6 +166,7 @@ class ConsoleApp {
     if (this.pendingTake) closeLocalMedia(this.pendingTake.media);
     this.pendingTake = null;
     this.undeliveredEnds = [];
+    this.alerts.clearAll();
     this.me = null;
     this.showSocketStatus("open");
     this.showHubError(null);
@@ -240,8 +253,13 @@ class ConsoleApp {
       case "prescription_delivered":
         if (this.consultation && msg.consultation_id === this.consultation.id) this.consultation.handleHub(msg);
         break;
+      case "alert":
+      case "alert_escalated":
+      case "alert_ack":
+        this.alerts.handle(msg);
+        break;
       default:
-        break; // alerts are for the agents' page
+        break;
     }
   }
 

@@ -53,6 +53,15 @@ export const prescriptionDraft = (consultationId, lines) =>
 export const consultationNotes = (consultationId, text, advice = "") =>
   message("consultation_notes", { consultation_id: consultationId, text, advice });
 
+/** Someone takes charge of an alert (or calls it a false alarm); the hub names who. */
+export const alertAck = (alertId, acknowledgedBy, falseAlarm = false) =>
+  message("alert_ack", {
+    alert_id: alertId,
+    acknowledged_by: acknowledgedBy,
+    acknowledged_at: nowIso(),
+    false_alarm: falseAlarm,
+  });
+
 // --- data channel, console -> cabin ----------------------------------------------------------
 
 export const heartbeat = () => message("heartbeat", { sent_at: nowIso() });
@@ -98,15 +107,29 @@ const REQUIRED = {
   call_end: { consultation_id: isId, reason: isString },
   heartbeat: { sent_at: isTime },
   measure_request: { consultation_id: isId, kind: isString },
-  alert: { alert_id: isId },
-  alert_ack: { alert_id: isId },
+  alert: { alert_id: isId, cabin_id: isId, kind: isString, severity: isString, raised_at: isTime },
+  alert_escalated: {
+    alert_id: isId,
+    cabin_id: isId,
+    kind: isString,
+    raised_at: isTime,
+    escalated_at: isTime,
+    emergency_number: isString,
+  },
+  alert_ack: { alert_id: isId, acknowledged_by: isString, acknowledged_at: isTime },
+  print_status: {},
 };
 
 /** What the hub may send on the console's websocket (wire.HubToConsole). */
 export const HUB_TO_CONSOLE = new Set([
   "welcome", "ack", "error", "waiting_room", "call_accepted", "patient_history", "reading",
-  "alert", "alert_ack", "prescription", "prescription_delivered", "sdp_offer", "sdp_answer",
-  "ice_candidate", "call_end",
+  "alert", "alert_escalated", "alert_ack", "prescription", "prescription_delivered", "sdp_offer",
+  "sdp_answer", "ice_candidate", "call_end",
+]);
+
+/** What the hub may send on an agent's alert page's websocket (wire.HubToAgent). */
+export const HUB_TO_AGENT = new Set([
+  "welcome", "ack", "error", "alert", "alert_escalated", "alert_ack", "print_status",
 ]);
 
 /** What may travel on the call's data channel (wire.CallChannel). */

@@ -1,5 +1,6 @@
-// The console's websocket to the hub (`/ws/console?csrf=`), reconnecting by itself with
-// exponential backoff and jitter. Messages are checked (messages.parseMessage) before delivery.
+// The console's websocket to the hub (`/ws/console?csrf=`; the agents' page uses it for
+// `/ws/agent`), reconnecting by itself with exponential backoff and jitter. Messages are
+// checked (messages.parseMessage) before delivery.
 
 import { HUB_TO_CONSOLE, MessageError, parseMessage } from "./messages.js";
 
@@ -13,9 +14,13 @@ export class HubSocket {
    * @param {(msg: object) => void} options.onMessage a checked HubToConsole message
    * @param {(status: "connecting"|"open"|"lost") => void} options.onStatus
    * @param {() => Promise<boolean>} options.stillSignedIn asked after a drop; false stops retrying
+   * @param {string} [options.path] the websocket's path ("/ws/console")
+   * @param {Set<string>} [options.allowed] the message types accepted (HUB_TO_CONSOLE)
    */
-  constructor({ csrf, onMessage, onStatus, stillSignedIn }) {
+  constructor({ csrf, onMessage, onStatus, stillSignedIn, path = "/ws/console", allowed = HUB_TO_CONSOLE }) {
     this.csrf = csrf;
+    this.path = path;
+    this.allowed = allowed;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
     this.stillSignedIn = stillSignedIn;
@@ -55,7 +60,7 @@ export class HubSocket {
 
   connect() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${window.location.host}/ws/console?csrf=${encodeURIComponent(this.csrf)}`;
+    const url = `${scheme}//${window.location.host}${this.path}?csrf=${encodeURIComponent(this.csrf)}`;
     this.onStatus(this.everOpened ? "lost" : "connecting");
     const socket = new WebSocket(url);
     this.socket = socket;
@@ -67,7 +72,7 @@ export class HubSocket {
     socket.onmessage = (event) => {
       let msg;
       try {
-        msg = parseMessage(event.data, HUB_TO_CONSOLE);
+        msg = parseMessage(event.data, this.allowed);
       } catch (error) {
         if (!(error instanceof MessageError)) throw error;
         console.warn("console.ws.refused", error.message);

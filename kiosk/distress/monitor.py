@@ -36,6 +36,7 @@ from typing import Any, cast
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.video.reformatter import VideoReformatter
 
 import wire
 from devices.cancellation import cancel_and_wait
@@ -108,6 +109,9 @@ class DistressMonitor:
         # One thread each: the sound never waits behind a frame.
         self._vision_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-vision")
         self._sound_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-sound")
+        # A scaler of our own: the relayed frame is the call encoder's too, and a frame's own
+        # `reformat` shares one scaler between threads (FFmpeg's is not thread-safe: it crashed).
+        self._scaler = VideoReformatter()
         self.frames_analysed = 0
         self.sound_seconds_analysed = 0.0
         self.analysis_failures = 0
@@ -189,12 +193,10 @@ class DistressMonitor:
     ) -> list[Detection]:
         """On the vision thread: scale, convert, analyse."""
         try:
-            image = cast(
-                RgbFrame,
-                frame.reformat(
-                    width=self.settings.width, height=self.settings.height, format="rgb24"
-                ).to_ndarray(),
+            small = self._scaler.reformat(
+                frame, width=self.settings.width, height=self.settings.height, format="rgb24"
             )
+            image = cast(RgbFrame, small.to_ndarray())
             detections = analyser.analyse(image, t_s)
         except (ValueError, av.FFmpegError, ArithmeticError) as exc:
             self.analysis_failures += 1

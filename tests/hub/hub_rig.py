@@ -19,7 +19,7 @@ import aiohttp
 import msgspec
 
 import wire
-from hub.accounts import create_doctor, provision_cabin
+from hub.accounts import create_agent, create_doctor, provision_cabin
 from hub.app import RunningHub, start_hub
 from hub.clock import Clock
 from hub.config import load_hub_config
@@ -31,6 +31,7 @@ from wire.fhir_record import RecordInput, build_bundle, record_id_for
 M = TypeVar("M")
 TIMEOUT_S = 5.0
 PASSWORDS = {"dr.a": "password-of-doctor-a", "dr.b": "password-of-doctor-b"}
+AGENT_PASSWORD = "password-of-an-agent"
 _ids = itertools.count(1)
 
 
@@ -245,6 +246,34 @@ class Rig:
         assert response.status == 200, await response.text()
         me = await response.json()
         return Doctor(username, http, me["csrf_token"], self)
+
+    async def add_agent(self, username: str, *cabins: str, clock: Clock | None = None) -> None:
+        """An agent who looks after `cabins` (every cabin if none), password `AGENT_PASSWORD`."""
+        await create_agent(
+            self.hub.storage,
+            username=username,
+            password=AGENT_PASSWORD,
+            display_name=f"Agent {username}",
+            cabins=cabins,
+            all_cabins=not cabins,
+            argon2_cost="test",
+            clock=clock,
+        )
+
+    async def agent_page(self, username: str) -> Peer:
+        """An agent signed in, with their alert page's websocket open (past its Welcome)."""
+        http = self.client()
+        response = await self.login_response(username, AGENT_PASSWORD, http=http)
+        assert response.status == 200, await response.text()
+        me = await response.json()
+        ws = await http.ws_connect(
+            f"{self.url}/ws/agent?csrf={me['csrf_token']}",
+            headers={"Origin": self.url},
+            timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT_S),
+        )
+        peer = Peer(ws, wire.HubToAgent)
+        await peer.expect(wire.Welcome)
+        return peer
 
     async def cabin(self, cabin_id: str = "cabin-1", token: str | None = None) -> Peer:
         ws = await self.client().ws_connect(

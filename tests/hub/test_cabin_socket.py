@@ -181,11 +181,16 @@ def test_a_newer_connection_of_the_same_cabin_replaces_the_older(tmp_path: Path)
     run(scenario())
 
 
-def test_a_cabin_alert_reaches_the_consoles_and_their_ack_the_cabin(tmp_path: Path) -> None:
+def test_a_cabin_alert_reaches_the_console_in_a_call_with_it_and_its_ack_the_cabin(
+    tmp_path: Path,
+) -> None:
     async def scenario() -> None:
         async with running_hub(tmp_path) as rig:
             cabin = await rig.cabin()
             console = await (await rig.login("dr.a")).console()
+            await rig.join(cabin, "c-alert")
+            await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-alert"))
+            await console.expect(wire.CallAccepted)
             alert = wire.AlertMessage(
                 msg_id=new_id(),
                 alert_id="al-1",
