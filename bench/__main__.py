@@ -6,6 +6,8 @@ from bench import (
     bench_call,
     bench_core,
     bench_devices,
+    bench_distress_sound,
+    bench_distress_vision,
     bench_printing,
     bench_teleconsultation,
     bench_ui,
@@ -18,4 +20,6 @@ sys.exit(
     or bench_ui.main(sys.argv[1:])
     or bench_call.main(sys.argv[1:])
     or bench_teleconsultation.main(sys.argv[1:])
+    or bench_distress_vision.main(sys.argv[1:])
+    or bench_distress_sound.main(sys.argv[1:])
 )

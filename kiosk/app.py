@@ -346,6 +346,11 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
     media = await asyncio.to_thread(call_setup.open_media, config, data_dir)
     core.media = _MediaStopper(media)
     core.camera_scene = call_setup.synthetic_scene(media)
+    if core.camera_scene is not None:
+        from simulators.live_cabin import LiveCabin, follow_sessions  # noqa: PLC0415 - demo
+
+        if isinstance(core.camera_scene.script, LiveCabin):
+            follow_sessions(core.camera_scene.script, core.bus)
     _watch_media(core, media)
     try:
         token = await asyncio.to_thread(lambda: hub_token(config, data_dir, env))

@@ -71,9 +71,12 @@ def open_media(config: Config, data_dir: Path) -> CabinMedia:
         NullAudioOutput() if call.speaker == "null" else AplayAudioOutput(call.speaker)
     )
     if call.camera == SYNTHETIC:
-        from simulators.media import SyntheticCamera  # noqa: PLC0415 - demo only
+        from simulators.live_cabin import LiveCabin  # noqa: PLC0415 - demo only
+        from simulators.media import CabinScene, SyntheticCamera  # noqa: PLC0415
 
-        camera: MediaStreamTrack = SyntheticCamera(fps=settings.video_fps)
+        cabin = LiveCabin()  # empty until a patient comes in (``follow_sessions``)
+        scene = CabinScene(cabin, door_open_at=cabin.door_open_at)
+        camera: MediaStreamTrack = SyntheticCamera(scene, fps=settings.video_fps)
     else:
         camera = open_v4l2_camera(call.camera, settings)
     if call.microphone == SYNTHETIC:

@@ -30,6 +30,8 @@ class DemoLogin:
 # The demo doctors that `python -m hub serve --demo` creates (hub/demo.py).
 DEMO_DOCTOR = DemoLogin("dr.martin", "demo-docteur-2468", "Dr Claire Martin")
 SECOND_DOCTOR = DemoLogin("dr.durand", "demo-docteur-1357", "Dr Paul Durand")
+# The demo's on-site agent (the town hall's desk), at the hub's /agent page.
+DEMO_AGENT = DemoLogin("agent.mairie", "demo-agent-2468", "Accueil de la mairie")
 
 READY = re.compile(rb"hub: serving on (?P<url>\S+)")
 START_TIMEOUT_S = 20.0

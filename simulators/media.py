@@ -19,10 +19,12 @@ import asyncio
 import fractions
 import math
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
+import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
@@ -68,6 +70,11 @@ class PersonPose:
     right_knee_deg: float = -30.0
     breath: float = 0.0
     """Chest expansion, 0 (out) to 1 (in)."""
+    scale: float = 1.0
+    """Size of the whole body (1: beside the chair; smaller further back, larger nearer)."""
+    depth_squash: float = 1.0
+    """Vertical foreshortening of the limbs and torso (1: none; about 0.3 for a body lying
+    along the camera's axis, as after a fall toward or away from the camera)."""
 
 
 class PoseScript(Protocol):
@@ -109,24 +116,86 @@ class SeatedPatient:
 
 
 class CabinScene:
-    """The room and the person, rendered at `width` x `height` (RGB) for an instant."""
+    """The room and the person, rendered at `width` x `height` (RGB) for an instant.
 
-    def __init__(self, script: PoseScript, *, width: int = 640, height: int = 480) -> None:
+    Optional conditions, each a function of the scene's time: `door_open_at(t_s)` is how far
+    the door on the left is open (0 closed .. 1 wide open, swinging into the room), and
+    `light_gain_at(t_s)` multiplies the whole picture (1: as drawn, 0.4: lights dimmed).
+    `noise_level` adds camera noise of that amplitude (0..255 levels, a few precomputed
+    patterns in turn); `overlay=False` leaves out the time stamp and the sweeping marker.
+    """
+
+    def __init__(
+        self,
+        script: PoseScript,
+        *,
+        width: int = 640,
+        height: int = 480,
+        door_open_at: Callable[[float], float] | None = None,
+        light_gain_at: Callable[[float], float] | None = None,
+        noise_level: int = 0,
+        overlay: bool = True,
+    ) -> None:
         self.script = script
         self.width = width
         self.height = height
+        self.door_open_at = door_open_at
+        self.light_gain_at = light_gain_at
+        self.overlay = overlay
         self._clock_centre = (int(width * 0.85), int(height * 0.2))
+        self._door = (int(width * 0.06), int(width * 0.25), int(height * 0.16), int(height * 0.66))
         self._background = self._draw_background()
+        self._closed_door = self._background[
+            self._door[2] : self._door[3], self._door[0] : self._door[1]
+        ].copy()
+        self._noise: list[tuple[Image, Image]] = []
+        if noise_level > 0:
+            rng = np.random.default_rng(12345)
+            for _ in range(7):
+                noise = rng.normal(0.0, noise_level / 2.0, (height, width, 3))
+                noise = np.clip(noise, -noise_level, noise_level)
+                self._noise.append(
+                    (
+                        np.clip(noise, 0, 255).astype(np.uint8),
+                        np.clip(-noise, 0, 255).astype(np.uint8),
+                    )
+                )
 
     def render(self, t_s: float, frame_index: int) -> Image:
         """The frame at `t_s` seconds; `frame_index` is printed in the corner."""
         image = self._background.copy()
+        if self.door_open_at is not None:
+            self._draw_door(image, min(1.0, max(0.0, self.door_open_at(t_s))))
         self._draw_clock_hand(image, t_s)
         pose = self.script.pose_at(t_s)
         if pose is not None:
             self._draw_person(image, pose)
-        self._draw_overlay(image, t_s, frame_index)
+        if self.overlay:
+            self._draw_overlay(image, t_s, frame_index)
+        if self.light_gain_at is not None:
+            gain = max(0.0, self.light_gain_at(t_s))
+            if gain != 1.0:
+                lut = np.clip(np.arange(256) * gain, 0, 255).astype(np.uint8)
+                image = np.asarray(cv2.LUT(image, lut), dtype=np.uint8)
+        if self._noise:
+            plus, minus = self._noise[frame_index % len(self._noise)]
+            image = np.asarray(cv2.subtract(cv2.add(image, plus), minus), dtype=np.uint8)
         return image
+
+    def _draw_door(self, image: Image, opened: float) -> None:
+        """The door swung open by `opened` x 90 degrees: its leaf narrows toward the hinge
+        (left), uncovering the dim corridor behind."""
+        if opened <= 0.0:
+            return
+        x0, x1, y0, y1 = self._door
+        corridor = image[y0:y1, x0:x1]
+        corridor[:] = (62, 60, 66)
+        corridor[int((y1 - y0) * 0.8) :] = (92, 84, 76)  # the corridor's floor
+        leaf_w = round((x1 - x0) * math.cos(opened * math.pi / 2))
+        if leaf_w > 0:
+            # the leaf's picture squeezed to its visible width (nearest columns)
+            columns = np.linspace(0, x1 - x0 - 1, leaf_w).astype(np.intp)
+            image[y0:y1, x0 : x0 + leaf_w] = self._closed_door[:, columns]
 
     # --- the background, drawn once -----------------------------------------------------------
     def _draw_background(self) -> Image:
@@ -171,11 +240,21 @@ class CabinScene:
     # --- the person ---------------------------------------------------------------------------
     def _draw_person(self, image: Image, pose: PersonPose) -> None:
         hip = (pose.hip_x, pose.hip_y)
+        k, squash = pose.scale, pose.depth_squash
 
         def along(origin: tuple[float, float], angle_deg: float, length: float) -> Point:
             # angle in the body's frame, from "down", turned by the torso's angle
             a = math.radians(angle_deg - pose.torso_deg)
-            return (origin[0] + length * math.sin(a), origin[1] + length * math.cos(a))
+            return (
+                origin[0] + k * length * math.sin(a),
+                origin[1] + k * length * math.cos(a) * squash,
+            )
+
+        def _capsule(image: Image, p0: Point, p1: Point, radius: float, color: Rgb) -> None:
+            _draw_capsule(image, p0, p1, k * radius, color)
+
+        def _disc(image: Image, centre: Point, radius: float, color: Rgb) -> None:
+            _draw_capsule(image, centre, centre, k * radius, color)
 
         neck = along(hip, 180.0, 112.0)
         chest_r = 34.0 + 4.0 * pose.breath
@@ -287,7 +366,7 @@ def write_speech_wav(
 Point = tuple[float, float]
 
 
-def _capsule(image: Image, p0: Point, p1: Point, radius: float, color: Rgb) -> None:
+def _draw_capsule(image: Image, p0: Point, p1: Point, radius: float, color: Rgb) -> None:
     """Fill the points within `radius` of the segment p0-p1 (a thick line with round ends)."""
     h, w = image.shape[:2]
     x0 = max(0, int(min(p0[0], p1[0]) - radius))
@@ -307,8 +386,12 @@ def _capsule(image: Image, p0: Point, p1: Point, radius: float, color: Rgb) -> N
     image[y0:y1, x0:x1][xs * xs + ys * ys <= radius * radius] = color
 
 
+def _capsule(image: Image, p0: Point, p1: Point, radius: float, color: Rgb) -> None:
+    _draw_capsule(image, p0, p1, radius, color)
+
+
 def _disc(image: Image, centre: Point, radius: float, color: Rgb) -> None:
-    _capsule(image, centre, centre, radius, color)
+    _draw_capsule(image, centre, centre, radius, color)
 
 
 # seven segments per digit: a (top), b, c (right), d (bottom), e, f (left), g (middle)

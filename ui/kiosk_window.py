@@ -158,13 +158,12 @@ class KioskWindow(QWidget):
         top.addWidget(self._mute)
         self._mute.setVisible(has_speaker)
         top.addWidget(self._contrast)
-        top.addStretch(1)
-        # The panic button, on every screen: the agent is called at once.
+        # The panic button, on every screen, on a row of its own under the toolbar: the agent
+        # is called at once.
         self._help = QPushButton()
         self._help.setObjectName("help")
         self._help.clicked.connect(self._call_for_help)
         self._help.setVisible(self._core.distress is not None)
-        top.addWidget(self._help)
         return top
 
     def _lay_out(self, top: QHBoxLayout) -> None:
@@ -177,6 +176,7 @@ class KioskWindow(QWidget):
         root.setSpacing(16)
         root.addWidget(self._cabin)
         root.addLayout(top)
+        root.addWidget(self._help)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
 
@@ -693,6 +693,7 @@ class KioskWindow(QWidget):
                 AlertKind.DANGEROUS_VITALS: self.tr(
                     "One of your measurements needs attention. Stay seated and rest."
                 ),
+                AlertKind.PANIC_BUTTON: self.tr("You asked for help: it has been called."),
             }.get(self._distress_kind)
             if self._distress_kind is not None
             else None

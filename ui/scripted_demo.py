@@ -22,6 +22,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,12 @@ from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWid
 
 import wire
 from kiosk.app import KioskCore
-from kiosk.session_states import Overlay, SessionState
+from kiosk.events import HelpComing, SessionStateChanged
+from kiosk.patient import PatientIdentity, Sex
+from kiosk.session_states import EndReason, Overlay, SessionState
 from kiosk.store import Store
+from kiosk.visit_reasons import VisitReason
+from simulators.live_cabin import LiveCabin
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 
 log = logging.getLogger(__name__)
@@ -82,6 +87,8 @@ class Report:
     ok: bool = False
     seconds: float = 0.0
     doctor: dict[str, Any] | None = None  # what the doctor's browser saw (doctor.json)
+    agent: dict[str, Any] | None = None  # what the agent's browser saw (agent.json)
+    numbers: dict[str, float] = field(default_factory=dict)  # measured along the way
 
 
 class Script:
@@ -301,8 +308,8 @@ async def _until_text(s: Script, label: str, text: str) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _timeout_and_overlays(s: Script) -> None:
-    """A patient who walks away; then the distress overlay and the assistant mode."""
+async def _timeout_and_overlays(s: Script, agent: asyncio.subprocess.Process, out: Path) -> None:
+    """A patient who walks away; distress detection; then the assistant mode."""
     session = s.core.session
     s.tap("primary")
     await s.until(SessionState.WELCOME)
@@ -311,11 +318,7 @@ async def _timeout_and_overlays(s: Script) -> None:
     await s.until(SessionState.IDLE)
     s.report.checks["timeout wiped the session"] = session.context.is_empty
     await s.shot("idle-again")
-    session.raise_distress("demo-panic")
-    await s.until(SessionState.IDLE, Overlay.DISTRESS)
-    await s.shot("distress", "no panic button yet (issue 8): the script raises the alert")
-    s.tap("primary")
-    await s.until(SessionState.IDLE)
+    await _distress(s, agent)
     s.tap("agent")
     await asyncio.sleep(0.05)
     for digit in "1357":  # a wrong PIN first
@@ -334,6 +337,148 @@ async def _timeout_and_overlays(s: Script) -> None:
     await s.shot("assistant-paper")
     s.tap("leave")
     await s.until(SessionState.IDLE)
+
+
+WALKING_OUT = PatientIdentity("ROUX", "Marcel", date(1939, 11, 2), Sex.MALE)
+
+
+async def _distress(s: Script, agent: asyncio.subprocess.Process) -> None:
+    """The camera sees a patient fall: the calm overlay, the agent's answer from their page in
+    Chromium; the panic button, physical and on screen; a patient who walks out mid-session."""
+    cabin = _live_cabin(s.core)
+    s.tap("primary")  # a new patient: they come in and sit down
+    await s.until(SessionState.WELCOME)
+    await _until_seated(s, cabin)
+    await _fall(s, cabin)
+    await _panic_buttons(s)
+    await _agent_report(s, agent)
+    await _walks_out(s, cabin)
+
+
+async def _fall(s: Script, cabin: LiveCabin) -> None:
+    coming = asyncio.Event()
+    subscription = s.core.bus.subscribe(HelpComing, lambda _event: coming.set())
+    try:
+        landing = cabin.fall()
+        await s.until(SessionState.WELCOME, Overlay.DISTRESS)
+        latency_s = cabin.now_s - landing
+        s.report.numbers["fall_to_overlay_s"] = round(latency_s, 2)
+        s.report.checks["a fall seen by the camera raised the overlay within 2 s"] = (
+            latency_s <= 2.0
+        )
+        await s.shot("distress-fall", "the camera's scene: the patient falls")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(coming.wait(), STEP_TIMEOUT_S)
+        s.report.checks["the agent answered the fall from their page"] = coming.is_set()
+        await asyncio.sleep(0.2)
+        await s.shot("distress-help-coming")
+    finally:
+        subscription.cancel()
+    s.tap("primary")  # "I am fine": helped up
+    cabin.get_up()
+    await s.until(SessionState.WELCOME)
+
+
+async def _panic_buttons(s: Script) -> None:
+    if s.core.panic_simulator is not None:
+        s.core.panic_simulator.press()  # the cabin's physical button
+        await s.until(SessionState.WELCOME, Overlay.DISTRESS)
+        await s.shot("distress-panic-button", "the panic button's board: pressed")
+        s.tap("primary")
+        await s.until(SessionState.WELCOME)
+    help_button = s.window.findChild(QPushButton, "help")  # red, on every screen
+    if help_button is None or not help_button.isVisible():
+        raise DemoFailed("no help button on the screen")
+    _press(help_button)
+    await s.until(SessionState.WELCOME, Overlay.DISTRESS)  # the same overlay as the board's
+    s.report.checks["the help button on the screen called for help"] = True
+    s.tap("primary")
+    await s.until(SessionState.WELCOME)
+
+
+async def _walks_out(s: Script, cabin: LiveCabin) -> None:
+    """In the waiting room, tired of waiting, the patient walks out: the session ends, wiped."""
+    core, session = s.core, s.core.session
+    c = core.consultation
+    await c.choose_identify()
+    await c.identify(WALKING_OUT)
+    await c.consent(True)
+    session.set_reason(VisitReason.OTHER)
+    session.advance(SessionState.WAITING_ROOM)
+    await _until_seated(s, cabin)
+    ended: list[EndReason | None] = []
+    ends = core.bus.subscribe(SessionStateChanged, lambda e: ended.append(e.end_reason))
+    try:
+        cabin.leave()
+        absence_s = core.config.distress.absence_after_s + STEP_TIMEOUT_S
+        await s.until(SessionState.CLEANING, timeout_s=absence_s)
+    finally:
+        ends.cancel()
+    s.report.checks["a patient who left mid-session was wiped"] = (
+        EndReason.ABSENCE in ended and session.context.is_empty
+    )
+    s.tap("primary")  # the cleaning screen, as after any patient: the agent cleans
+    await s.until(SessionState.IDLE)
+
+
+def _live_cabin(core: KioskCore) -> LiveCabin:
+    scene = core.camera_scene
+    if scene is None or not isinstance(scene.script, LiveCabin):
+        raise DemoFailed("the demo's camera is not the live synthetic cabin")
+    return scene.script
+
+
+async def _until_seated(s: Script, cabin: LiveCabin) -> None:
+    """Until the patient the camera films has sat down; they touch the screen meanwhile."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not cabin.seated_for(2.0):
+        if time.monotonic() > deadline:
+            raise DemoFailed("the patient never sat down in the camera's scene")
+        s.core.session.touch()
+        await asyncio.sleep(0.2)
+
+
+async def start_agent(core: KioskCore, out: Path) -> asyncio.subprocess.Process:
+    """The town hall's agent, at the hub's alert page in headless Chromium (its own process)."""
+    from simulators.demo_hub import DEMO_AGENT  # noqa: PLC0415 - demo only
+
+    secret = core.data_dir / "agent.password"
+    await asyncio.to_thread(_write_secret, secret, DEMO_AGENT.password)
+    log_file = await asyncio.to_thread((core.data_dir / "agent.log").open, "wb")
+    with log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "simulators.agent",
+            "--hub",
+            core.config.hub.url,
+            "--username",
+            DEMO_AGENT.username,
+            "--password-file",
+            str(secret),
+            "--out",
+            str(out),
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.write_text(secret + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+async def _agent_report(s: Script, agent: asyncio.subprocess.Process) -> None:
+    try:
+        status = await asyncio.wait_for(agent.wait(), STEP_TIMEOUT_S)
+    except TimeoutError:
+        raise DemoFailed("the agent's browser did not finish") from None
+    text = await asyncio.to_thread((s.out / "agent.json").read_text, encoding="utf-8")
+    seen = json.loads(text)
+    s.report.agent = seen
+    s.report.checks["the agent's page rang for the fall and was answered"] = (
+        status == 0 and seen["alarm"] == "ringing" and seen["answered"]
+    )
 
 
 async def start_doctor(core: KioskCore, out: Path) -> asyncio.subprocess.Process:
@@ -391,7 +536,7 @@ async def _doctor_report(s: Script, doctor: asyncio.subprocess.Process, out: Pat
 
 def _clear_screenshots(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for old in (*out.glob("*.png"), *out.glob("*.pdf"), out / "bundle.json"):
+    for old in (*out.glob("*.png"), *out.glob("*.pdf"), out / "bundle.json", out / "agent.json"):
         old.unlink(missing_ok=True)
 
 
@@ -470,6 +615,7 @@ async def play_scripted(
     script = Script(window, core, out)
     started = time.monotonic()
     doctor = await start_doctor(core, out)
+    agent: asyncio.subprocess.Process | None = None
     try:
         sent = _keep_the_record(core)
         consultation_id = await _consultation(script, languages)
@@ -478,7 +624,8 @@ async def play_scripted(
         reason = await core.store.run(Store.consultation_ended, consultation_id)
         script.report.checks["consultation stored as completed"] = reason == "completed"
         await _documents(script, consultation_id, sent, out)
-        await _timeout_and_overlays(script)
+        agent = await start_agent(core, out)
+        await _timeout_and_overlays(script, agent, out)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity
         if spoken is not None:  # every screen was read aloud (synthesised, sized, not played)
@@ -490,9 +637,10 @@ async def play_scripted(
         log.error("demo.failed %s", exc)
         script.report.checks[f"failed: {exc}"] = False
     finally:
-        if doctor.returncode is None:
-            doctor.kill()
-            await doctor.wait()
+        for process in (doctor, agent):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
     script.report.seconds = round(time.monotonic() - started, 2)
     report = json.dumps(asdict(script.report), indent=2, ensure_ascii=False) + "\n"
     await asyncio.to_thread((out / "report.json").write_text, report, encoding="utf-8")

@@ -41,7 +41,18 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         names = [step["name"] for step in report["steps"]]
         assert names[:3] == ["idle-en", "idle-fr", "welcome"]
         assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
-        assert {"still-there", "distress", "assistant-wrong-pin", "assistant-devices"} <= set(names)
+        assert {"still-there", "assistant-wrong-pin", "assistant-devices"} <= set(names)
+        # distress: a fall seen by the camera, the agent's answer, both panic buttons, absence
+        assert {
+            "distress-fall",
+            "distress-help-coming",
+            "distress-panic-button",
+        } <= set(names)
+        assert report["checks"]["a patient who left mid-session was wiped"] is True
+        assert report["numbers"]["fall_to_overlay_s"] <= 2.0
+        agent = json.loads((out / "agent.json").read_text(encoding="utf-8"))
+        assert agent["alarm"] == "ringing" and agent["answered"] is True
+        assert "Chute" in agent["alert_text"]
         shots = sorted(out.glob("[0-9]*.png"))  # the cabin's; the doctor's are console-*.png
         assert len(shots) == len(names)
         assert {"call-doctor", "call", "call-request", "closing"} <= set(names)

@@ -755,7 +755,7 @@
     <message>
         <location filename="../kiosk_window.py" line="684"/>
         <source>Someone is on the way</source>
-        <translation>Quelqu’un arrive</translation>
+        <translation>Un agent est en route</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="685"/>
@@ -778,12 +778,17 @@
         <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="701"/>
+        <location filename="../kiosk_window.py" line="696"/>
+        <source>You asked for help: it has been called.</source>
+        <translation>Vous avez demandé de l’aide : elle a été appelée.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="702"/>
         <source>If it is serious, anyone can call 15 (or 112).</source>
         <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="707"/>
+        <location filename="../kiosk_window.py" line="708"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
@@ -833,7 +838,7 @@
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="706"/>
+        <location filename="../kiosk_window.py" line="707"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>

@@ -1,0 +1,481 @@
+"""Fall, stillness and absence from the cabin's camera, by classical image analysis (OpenCV).
+
+Everything happens in memory, on small frames: nothing is written, sent or logged, and no image
+leaves this object (`Detection`s carry no picture).
+
+How it works, frame by frame (`VisionAnalyser.analyse`):
+
+1. **Background of the empty cabin.** The first `learn_s` of frames (the kiosk starts with the
+   cabin empty) make a per-pixel colour background. It then keeps adapting, slowly, only where
+   nobody is: never inside the box of the person last seen (dilated), so a person lying still
+   for minutes is never absorbed; faster in the door's zone and while the cabin is empty.
+2. **Lighting.** Each frame's global gain against the background (the median of the brightness
+   ratio, outside the person) is divided out before comparing, and the background is kept in
+   "reference lighting" units: lights dimmed or brightened, suddenly or slowly, change the gain,
+   not the foreground. A frame that changes more than half the picture even after that is not
+   trusted (the background relearns fast where nobody is) and frames too dark to see anything
+   are skipped (the state is kept as it was).
+3. **Silhouette.** Pixels far from the gain-corrected background (in any channel, by an
+   absolute and a relative margin) form the foreground; it is cleaned (opening, closing) and
+   split into blobs. Blobs entirely within the door's zone are the door, not a person. The
+   largest remaining blob and those close to it are the person, if they cover enough of the
+   picture (`person_present`).
+4. **Fall.** The person's box (top, height) is kept over the last `fall_window_s`. The person is
+   *down* when the box's height has fallen to `fall_height_ratio` of the tallest in that window
+   and its top has dropped by `fall_top_drop_ratio` of it; once down for `fall_confirm_s`
+   without getting up, FALL is emitted (once), dated at the first down frame. It re-arms when
+   the person is up again (height back to `rearm_height_ratio` of the upright height). Sitting
+   down (the head drops ~15 %), bending or crouching (~40 %, and short) stay above the ratio.
+5. **Stillness.** The silhouette and its brightness are compared with an anchor taken when the
+   person last moved; the differences are opened with a kernel a few pixels wide, which erases
+   the one-pixel bands that breathing makes at the silhouette's edge but keeps a moving arm or
+   head. More than `still_change_fraction` of the person's area changed: they moved (new
+   anchor, re-armed). Nothing changed for `stillness_after_s`: STILLNESS, once, dated at the
+   anchor.
+6. **Absence.** Someone was seen since `reset()` and nobody has been for `absence_after_s`:
+   ABSENCE, once, dated when last seen; re-armed when someone is seen again.
+
+**Analysis resolution: 160x120**, chosen by measurement (`python -m bench.bench_distress_vision`,
+numbers in VISION.md). On the synthetic set the three candidates score the same (24/24 falls
+found 0.8-0.9 s after the landing, stillness and absence found, no false alarm in an hour of
+normal activity), so CPU and margin decide: 160x120 costs about 1.0 ms of CPU a frame (1.5 % of
+one core at 10 frames/s with the monitor's own scaling of the camera frame), 320x240 2.8 times
+that for nothing more. 80x60 is cheaper still (0.8 ms) but leaves a forearm or a head about
+two pixels wide, the width of the one-pixel tolerance that keeps breathing from counting as
+movement: on a real camera, with noise and compression, a small movement and breathing would no
+longer be told apart. 160x120 keeps a forearm four to five pixels wide.
+
+Frames are RGB uint8 ``(rows, columns, 3)``. A frame of another size is scaled to the analysis
+size (`cv2.INTER_AREA`); anything else (another dtype, a grey or RGBA image, an empty array)
+raises `ValueError`. Frames whose `t_s` does not advance are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from kiosk.distress.detection import Detection, RgbFrame
+from wire.messages import AlertKind
+
+ANALYSIS_WIDTH: Final = 160
+ANALYSIS_HEIGHT: Final = 120
+
+_LUMA: Final = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _any_channel(per_channel: NDArray[np.bool_]) -> Mask:
+    """True where any of the three channels is (an elementwise or: faster than `any(axis=2)`)."""
+    return per_channel[:, :, 0] | per_channel[:, :, 1] | per_channel[:, :, 2]
+
+
+Box = tuple[int, int, int, int]
+"""x0, y0, x1, y1 in pixels of the analysed frame, x1 and y1 excluded."""
+Mask = NDArray[np.bool_]
+Float32Image = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class VisionThresholds:
+    """Every threshold of `VisionAnalyser`, with its unit. Fractions of the picture make them
+    independent of the analysis resolution."""
+
+    stillness_after_s: float = 60.0
+    """Seconds a present person must stay motionless (breathing allowed) before STILLNESS."""
+    absence_after_s: float = 20.0
+    """Seconds with nobody in view, after someone was seen, before ABSENCE."""
+
+    learn_s: float = 1.0
+    """Seconds of frames that make the first background (the cabin is empty at start)."""
+    background_slow_s: float = 60.0
+    """Time constant (s) of the background's adaptation where nobody is."""
+    background_fast_s: float = 3.0
+    """Time constant (s) in the door's zone, while the cabin is empty, after a global change."""
+    foreground_level: float = 18.0
+    """Absolute margin (0..255 levels, any channel) for a pixel to differ from the background."""
+    foreground_relative: float = 0.10
+    """Relative margin (fraction of the background's level); the larger of the two applies."""
+    dark_frame_level: float = 8.0
+    """Mean brightness (0..255) under which a frame shows nothing and is skipped."""
+    global_change_fraction: float = 0.5
+    """Foreground over this fraction of the picture: a global change, not a person."""
+    min_blob_fraction: float = 0.002
+    """Blobs smaller than this fraction of the picture are noise (or a clock's hand)."""
+    person_min_fraction: float = 0.015
+    """The person's blobs together must cover this fraction of the picture."""
+    merge_margin_fraction: float = 0.05
+    """Blobs within this fraction of the picture's width of the person's box are the person's."""
+    door_zone: tuple[float, float, float, float] = (0.03, 0.28, 0.12, 0.67)
+    """The door's area, fractions of the picture (x0, x1, y0, y1): blobs inside it are the door."""
+    protect_margin_fraction: float = 0.04
+    """The person's box, dilated by this fraction of the width, never feeds the background."""
+
+    fall_window_s: float = 4.0
+    """The drop from upright to the floor must happen within this many seconds."""
+    fall_height_ratio: float = 0.5
+    """Down: the box's height at most this fraction of the tallest in the window."""
+    fall_top_drop_ratio: float = 0.4
+    """...and its top lowered by at least this fraction of that tallest height."""
+    fall_confirm_s: float = 0.8
+    """Seconds the person must stay down before FALL."""
+    rearm_height_ratio: float = 0.75
+    """Up again (FALL re-armed): height back to this fraction of the upright height."""
+    rearm_s: float = 1.0
+    """...for this many seconds."""
+
+    still_change_fraction: float = 0.04
+    """Changed area, after the opening, over which the person moved (fraction of their area)."""
+    still_level: float = 16.0
+    """Colour change (0..255 in any channel, at reference lighting) that counts as a change."""
+    still_settle_s: float = 1.5
+    """After a movement, the reference picture follows the person for this long (seconds) while
+    the movement dies down, so the end of a slump is not mistaken for breathing."""
+    still_lost_grace_s: float = 2.0
+    """A person lost from view for less than this keeps their stillness anchor."""
+
+
+@dataclass(slots=True)
+class _Anchor:
+    t_s: float
+    mask: Mask
+    colour: Float32Image
+    """RGB at reference lighting (divided by the frame's gain)."""
+
+
+class VisionAnalyser:
+    """The camera's `FrameAnalyser`: FALL, STILLNESS and ABSENCE from frames at 160x120."""
+
+    def __init__(
+        self,
+        thresholds: VisionThresholds | None = None,
+        *,
+        width: int = ANALYSIS_WIDTH,
+        height: int = ANALYSIS_HEIGHT,
+    ) -> None:
+        self.thresholds = thresholds or VisionThresholds()
+        self.width, self.height = width, height
+        self._pixels = width * height
+        k = max(1, round(width / 160))
+        self._tolerance_kernel = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
+        self._clean_kernel = np.ones((2, 2), np.uint8)
+        self._close_kernel = np.ones((4 * k + 1, 4 * k + 1), np.uint8)
+        z = self.thresholds.door_zone
+        self._door_box: Box = (
+            round(z[0] * width),
+            round(z[2] * height),
+            round(z[1] * width),
+            round(z[3] * height),
+        )
+        self._door_mask = np.zeros((height, width), np.bool_)
+        self._door_mask[
+            self._door_box[1] : self._door_box[3], self._door_box[0] : self._door_box[2]
+        ] = True
+        self._background: Float32Image | None = None
+        self._learn_from_s = 0.0
+        self._last_t_s: float | None = None
+        self._relearn_until_s = -math.inf
+        self._protected: Box | None = None
+        self._present = False
+        self._box: Box | None = None
+        self.reset()
+
+    # --- the FrameAnalyser interface -------------------------------------------------------------
+    @property
+    def person_present(self) -> bool:
+        """Whether a person was in view in the last analysed frame."""
+        return self._present
+
+    @property
+    def person_box(self) -> Box | None:
+        """The person's box (x0, y0, x1, y1 in analysed pixels) in the last frame, or None."""
+        return self._box
+
+    def reset(self) -> None:
+        """A new session: forget the patient (seen, anchors, alarms), keep the background."""
+        self._seen_since_reset = False
+        self._last_seen_s = -math.inf
+        self._absence_armed = True
+        self._history: deque[tuple[float, float, float]] = deque()  # t, top, height (rows)
+        self._fall_armed = True
+        self._down_since: float | None = None
+        self._down_reference = 0.0
+        self._upright_height = 0.0
+        self._up_since: float | None = None
+        self._anchor: _Anchor | None = None
+        self._still_armed = True
+
+    def analyse(self, frame: RgbFrame, t_s: float) -> list[Detection]:
+        image = self._checked(frame)
+        if self._last_t_s is not None and t_s <= self._last_t_s:
+            return []
+        dt = 0.1 if self._last_t_s is None else min(1.0, t_s - self._last_t_s)
+        self._last_t_s = t_s
+        rgb = image.astype(np.float32)
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        if float(gray.mean()) < self.thresholds.dark_frame_level:
+            return []
+        if self._background is None:
+            self._background = rgb
+            self._learn_from_s = t_s
+            return []
+        if t_s - self._learn_from_s < self.thresholds.learn_s:
+            self._background += 0.3 * (rgb - self._background)
+            return []
+        gain = self._gain(gray)
+        foreground = self._foreground(rgb, gain)
+        if float(foreground.mean()) > self.thresholds.global_change_fraction:
+            self._relearn_until_s = t_s + 1.0
+            self._learn(rgb / gain, dt, t_s, person=None)
+            return []
+        person = self._person(foreground)
+        normalised = rgb / gain
+        detections: list[Detection] = []
+        if person is not None:
+            mask, box = person
+            self._present, self._box = True, box
+            self._seen_since_reset = True
+            self._last_seen_s = t_s
+            self._absence_armed = True
+            self._protected = box
+            detections += self._fall(t_s, box)
+            detections += self._stillness(t_s, mask, box, normalised)
+        else:
+            self._present, self._box = False, None
+            detections += self._when_nobody(t_s)
+        self._learn(normalised, dt, t_s, person=person[1] if person else None)
+        return detections
+
+    # --- input ---------------------------------------------------------------------------------
+    def _checked(self, frame: RgbFrame) -> NDArray[np.uint8]:
+        if not isinstance(frame, np.ndarray):
+            raise ValueError(f"a frame must be a numpy array, not {type(frame).__name__}")
+        if frame.dtype != np.uint8:
+            raise ValueError(f"a frame must be uint8 RGB, not {frame.dtype}")
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 2 or frame.shape[1] < 2:
+            raise ValueError(f"a frame must be rows x columns x 3 (RGB), not {frame.shape}")
+        if frame.shape[:2] != (self.height, self.width):
+            return np.asarray(
+                cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA), np.uint8
+            )
+        return np.ascontiguousarray(frame)
+
+    # --- background and foreground ---------------------------------------------------------------
+    def _gain(self, gray: Float32Image) -> float:
+        assert self._background is not None
+        background_gray = self._background @ _LUMA
+        ratio = gray[::3, ::3] / np.maximum(background_gray[::3, ::3], 1.0)
+        usable = background_gray[::3, ::3] > 24.0
+        if self._protected is not None:
+            x0, y0, x1, y1 = self._protected
+            usable[(y0 + 2) // 3 : (y1 + 2) // 3, (x0 + 2) // 3 : (x1 + 2) // 3] = False
+        if usable.mean() > 0.3:
+            ratio = ratio[usable]
+        return max(0.05, float(np.median(ratio)))
+
+    def _foreground(self, rgb: Float32Image, gain: float) -> NDArray[np.uint8]:
+        assert self._background is not None
+        expected = self._background * gain
+        margin = np.maximum(
+            self.thresholds.foreground_level, self.thresholds.foreground_relative * expected
+        )
+        differs = _any_channel(np.abs(rgb - expected) > margin).astype(np.uint8)
+        cleaned = cv2.morphologyEx(differs, cv2.MORPH_OPEN, self._clean_kernel)
+        return np.asarray(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, self._close_kernel), np.uint8)
+
+    def _person(self, foreground: NDArray[np.uint8]) -> tuple[Mask, Box] | None:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+        th = self.thresholds
+        dx0, dy0, dx1, dy1 = self._door_box
+        candidates: list[tuple[int, Box, int]] = []
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area < th.min_blob_fraction * self._pixels:
+                continue
+            if x >= dx0 and y >= dy0 and x + w <= dx1 and y + h <= dy1:
+                continue  # the door swinging
+            candidates.append((label, (x, y, x + w, y + h), area))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: c[2], reverse=True)
+        chosen = [candidates[0]]
+        box = candidates[0][1]
+        margin = round(th.merge_margin_fraction * self.width)
+        grew = True
+        while grew:
+            grew = False
+            for candidate in candidates:
+                if candidate in chosen:
+                    continue
+                cx0, cy0, cx1, cy1 = candidate[1]
+                if (
+                    cx0 <= box[2] + margin
+                    and cx1 >= box[0] - margin
+                    and cy0 <= box[3] + margin
+                    and cy1 >= box[1] - margin
+                ):
+                    chosen.append(candidate)
+                    box = (min(box[0], cx0), min(box[1], cy0), max(box[2], cx1), max(box[3], cy1))
+                    grew = True
+        if sum(c[2] for c in chosen) < th.person_min_fraction * self._pixels:
+            return None
+        mask = np.isin(labels, [c[0] for c in chosen])
+        return mask, box
+
+    def _learn(self, normalised: Float32Image, dt: float, t_s: float, person: Box | None) -> None:
+        assert self._background is not None
+        th = self.thresholds
+        slow = 1.0 - math.exp(-dt / th.background_slow_s)
+        fast = 1.0 - math.exp(-dt / th.background_fast_s)
+        empty = person is None and t_s - self._last_seen_s > th.absence_after_s
+        rate = np.full(
+            (self.height, self.width),
+            fast if empty or t_s < self._relearn_until_s else slow,
+            np.float32,
+        )
+        rate[self._door_mask] = fast
+        protected = person if person is not None else (None if empty else self._protected)
+        if empty:
+            self._protected = None
+        if protected is None:
+            self._background += rate[:, :, None] * (normalised - self._background)
+            return
+        m = round(th.protect_margin_fraction * self.width)
+        x0, y0, x1, y1 = protected
+        box = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
+        rate[box] = 0.0
+        before = self._background[::3, ::3] @ _LUMA
+        self._background += rate[:, :, None] * (normalised - self._background)
+        # The gain is estimated against this background, so a small bias in it makes the
+        # adapting part drift in level, slowly, away from the protected box (which does not
+        # adapt): carry the same drift into the box, so that all of the background keeps the
+        # same units and no ghost grows around a person who stays in place for long.
+        after = self._background[::3, ::3] @ _LUMA
+        moved = (rate[::3, ::3] > 0) & (before > 24.0)
+        if moved.any():
+            self._background[box] *= float(np.median(after[moved] / before[moved]))
+
+    # --- the detectors ---------------------------------------------------------------------------
+    def _fall(self, t_s: float, box: Box) -> list[Detection]:
+        th = self.thresholds
+        top, height = float(box[1]), float(box[3] - box[1])
+        while self._history and self._history[0][0] < t_s - th.fall_window_s:
+            self._history.popleft()
+        earlier = list(self._history)
+        self._history.append((t_s, top, height))
+        if not self._fall_armed:
+            if height >= th.rearm_height_ratio * self._upright_height:
+                self._up_since = t_s if self._up_since is None else self._up_since
+                if t_s - self._up_since >= th.rearm_s:
+                    self._fall_armed, self._up_since = True, None
+            else:
+                self._up_since = None
+            return []
+        if self._down_since is None:
+            if not earlier:
+                return []
+            tallest = max(h for _, _, h in earlier)
+            highest_top = min(tp for _, tp, _ in earlier)
+            if (
+                height <= th.fall_height_ratio * tallest
+                and top - highest_top >= th.fall_top_drop_ratio * tallest
+            ):
+                self._down_since, self._down_reference = t_s, tallest
+            return []
+        if height > (th.fall_height_ratio + 0.1) * self._down_reference:
+            self._down_since = None  # got up again: a bend, a crouch
+            return []
+        if t_s - self._down_since < th.fall_confirm_s:
+            return []
+        ratio = height / self._down_reference
+        confidence = min(0.99, 0.55 + 0.8 * max(0.0, th.fall_height_ratio - ratio))
+        detection = Detection(
+            AlertKind.FALL,
+            round(confidence, 2),
+            t_s,
+            self._down_since,
+            f"au sol depuis {t_s - self._down_since:.1f} s (hauteur {ratio:.0%})",
+        )
+        self._fall_armed, self._upright_height = False, self._down_reference
+        self._down_since, self._up_since = None, None
+        return [detection]
+
+    def _stillness(self, t_s: float, mask: Mask, box: Box, colour: Float32Image) -> list[Detection]:
+        th = self.thresholds
+        anchor = self._anchor
+        if anchor is None:
+            self._anchor = _Anchor(t_s, mask, colour)
+            return []
+        changes = int(cv2.countNonZero(self._changes(mask, box, colour, anchor)))
+        if changes > th.still_change_fraction * max(int(np.count_nonzero(mask)), 1):
+            self._anchor = _Anchor(t_s, mask, colour)
+            self._still_armed = True
+            return []
+        if t_s - anchor.t_s < th.still_settle_s:
+            # a movement ending: the picture settles, the anchor follows it (not its time)
+            self._anchor = _Anchor(anchor.t_s, mask, colour)
+        if self._still_armed and t_s - anchor.t_s >= th.stillness_after_s:
+            self._still_armed = False
+            return [
+                Detection(
+                    AlertKind.STILLNESS,
+                    0.8,
+                    t_s,
+                    anchor.t_s,
+                    f"immobile depuis {t_s - anchor.t_s:.0f} s",
+                )
+            ]
+        return []
+
+    def _changes(
+        self, mask: Mask, box: Box, colour: Float32Image, anchor: _Anchor
+    ) -> NDArray[np.uint8]:
+        """What changed since the anchor beyond a shift of a pixel or so: breathing moves the
+        silhouette's edges by about a pixel, so each picture is compared with the other's
+        neighbourhood (dilated and eroded) before the differences are counted. Colours count
+        near the person's box too: a hand against a wall of the same brightness is seen moving
+        even where it is not in the silhouette."""
+        k = self._tolerance_kernel
+        level = self.thresholds.still_level
+        now_u8, then_u8 = mask.astype(np.uint8), anchor.mask.astype(np.uint8)
+        appeared = now_u8 > cv2.dilate(then_u8, k)
+        vanished = then_u8 > cv2.dilate(now_u8, k)
+        brighter = _any_channel(colour > cv2.dilate(anchor.colour, k) + level)
+        darker = _any_channel(colour < cv2.erode(anchor.colour, k) - level)
+        x0, y0, x1, y1 = box
+        near = np.zeros_like(mask)
+        m = 2 * k.shape[0]
+        near[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = True
+        changed = appeared | vanished | ((brighter | darker) & near)
+        return np.asarray(
+            cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_OPEN, self._clean_kernel), np.uint8
+        )
+
+    def _when_nobody(self, t_s: float) -> list[Detection]:
+        th = self.thresholds
+        if self._down_since is not None and t_s - self._last_seen_s > 1.0:
+            self._down_since = None
+        if t_s - self._last_seen_s > th.still_lost_grace_s:
+            self._anchor = None
+            self._history.clear()
+        if (
+            self._seen_since_reset
+            and self._absence_armed
+            and t_s - self._last_seen_s >= th.absence_after_s
+        ):
+            self._absence_armed = False
+            return [
+                Detection(
+                    AlertKind.ABSENCE,
+                    0.9,
+                    t_s,
+                    self._last_seen_s,
+                    f"personne en vue depuis {t_s - self._last_seen_s:.0f} s",
+                )
+            ]
+        return []

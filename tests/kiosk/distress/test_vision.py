@@ -1,0 +1,251 @@
+"""The camera's detectors (kiosk/distress/vision.py) on the synthetic cabin scenes.
+
+Each scene is rendered at 640x480, scaled to 160x120 and analysed at 10 frames/s, as the monitor
+does. Short thresholds (stillness after 6-8 s, absence after 5 s) keep the tests fast; the hour of
+normal activity and the default thresholds are the bench's (bench/bench_distress_vision.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pytest
+
+from kiosk.distress.detection import Detection
+from kiosk.distress.vision import ANALYSIS_HEIGHT, ANALYSIS_WIDTH, VisionAnalyser, VisionThresholds
+from simulators.scenes import (
+    EMPTY_LEAD_S,
+    FALL_VARIANTS,
+    FallVariant,
+    Key,
+    Keyframes,
+    Piecewise,
+    Scene,
+    absence_scenes,
+    fall_scene,
+    gesturing,
+    lying,
+    normal_scenes,
+    seated,
+    standing,
+    stillness_scenes,
+    waving,
+)
+from wire.messages import AlertKind
+
+SHORT = VisionThresholds(stillness_after_s=8.0, absence_after_s=5.0)
+
+
+def play(
+    scene: Scene,
+    analyser: VisionAnalyser | None = None,
+    *,
+    until_s: float | None = None,
+    scaler: Literal["camera", "area"] = "area",
+) -> list[Detection]:
+    analyser = analyser or VisionAnalyser(SHORT)
+    detections: list[Detection] = []
+    for t_s, frame in scene.frames(until_s=until_s, scaler=scaler):
+        detections += analyser.analyse(frame, t_s)
+    return detections
+
+
+def of(kind: AlertKind, detections: list[Detection]) -> list[Detection]:
+    return [d for d in detections if d.kind is kind]
+
+
+@pytest.mark.parametrize("variant", FALL_VARIANTS, ids=lambda v: v.name)
+def test_every_fall_is_found_once_within_two_seconds_of_landing(variant: FallVariant) -> None:
+    scene = fall_scene(variant, lie_for_s=2.0)
+    (landing,) = (e.at_s for e in scene.events if e.kind == "fall")
+    falls = of(AlertKind.FALL, play(scene, scaler="camera"))  # as the monitor scales frames
+    assert len(falls) == 1, falls
+    (fall,) = falls
+    assert landing - 1.0 <= fall.event_at_s <= landing + 0.2
+    assert fall.at_s - landing <= 2.0
+    assert 0.5 <= fall.confidence <= 1.0
+    assert "au sol" in fall.detail
+
+
+@pytest.mark.parametrize("scene", normal_scenes(), ids=lambda s: s.name)
+def test_normal_scenes_raise_nothing(scene: Scene) -> None:
+    """Entering, sitting down, standing up, waving, bending, crouching, talking, the lights
+    going down or up (suddenly or slowly), the door opening: no alert with default thresholds
+    (at 5 frames/s rather than the monitor's 10 to keep the suite fast)."""
+    analyser = VisionAnalyser()
+    present = []
+    for t_s, frame in scene.frames(fps=5.0, scaler="area"):
+        assert analyser.analyse(frame, t_s) == [], (scene.name, t_s)
+        present.append(analyser.person_present)
+    someone = scene.script.pose_at(scene.duration_s) is not None
+    assert present[-1] is someone  # nobody is invented by the lights or the door
+
+
+def test_lights_dimmed_with_a_patient_keep_the_patient_in_view() -> None:
+    scene = {s.name: s for s in normal_scenes()}["lights_sudden_dim"]
+    analyser = VisionAnalyser()
+    seen = [
+        (t_s, analyser.person_present)
+        for t_s, frame in scene.frames()
+        if analyser.analyse(frame, t_s) == []
+    ]
+    assert all(present for t_s, present in seen if t_s >= EMPTY_LEAD_S + 0.5)
+
+
+def test_a_fainted_patient_who_only_breathes_is_still_after_the_delay_and_not_before() -> None:
+    scene = stillness_scenes(still_for_s=12.0)[0]  # slumps from 5 s to 7 s, then only breathes
+    (still_from,) = (e.at_s for e in scene.events)
+    early = play(scene, until_s=still_from + SHORT.stillness_after_s - 1.5)
+    assert of(AlertKind.STILLNESS, early) == []
+    detections = play(scene)
+    (still,) = of(AlertKind.STILLNESS, detections)
+    assert still.at_s - still.event_at_s >= SHORT.stillness_after_s
+    assert still_from - 2.0 <= still.event_at_s <= still_from + 1.0
+    assert of(AlertKind.FALL, detections) == [] and of(AlertKind.ABSENCE, detections) == []
+
+
+def test_a_waving_person_is_not_still() -> None:
+    keys = [Key(0.0, None), Key(EMPTY_LEAD_S, seated())]
+    keys += [Key(2.0 + 0.5 * i, waving(seated(), i % 2 == 0)) for i in range(50)]
+    scene = Scene("waving_on", "waves without stopping", Keyframes(tuple(keys)), 26.0)
+    assert play(scene, VisionAnalyser(VisionThresholds(stillness_after_s=5.0))) == []
+
+
+def test_a_person_lying_still_for_minutes_stays_present_and_is_not_absent() -> None:
+    scene = stillness_scenes(still_for_s=100.0)[2]  # lying on the floor from 1 s
+    assert scene.name == "lying_still"
+    analyser = VisionAnalyser()  # default thresholds: stillness after 60 s, absence after 20 s
+    detections: list[Detection] = []
+    for t_s, frame in scene.frames(fps=3.0, scaler="area"):
+        detections += analyser.analyse(frame, t_s)
+        if t_s > EMPTY_LEAD_S + 1.0:
+            assert analyser.person_present, t_s
+    assert of(AlertKind.ABSENCE, detections) == []
+    assert of(AlertKind.FALL, detections) == []  # appearing already down is no fall
+    (still,) = of(AlertKind.STILLNESS, detections)
+    assert 60.0 <= still.at_s - still.event_at_s <= 61.0  # at 3 frames/s
+
+
+def test_absence_after_the_delay_once_and_again_after_a_return() -> None:
+    leaves = absence_scenes(gone_for_s=8.0)[0]
+    (left_at,) = (e.at_s for e in leaves.events)
+    detections = play(leaves)
+    (absence,) = of(AlertKind.ABSENCE, detections)
+    assert abs(absence.event_at_s - left_at) <= 0.5
+    assert SHORT.absence_after_s <= absence.at_s - absence.event_at_s <= SHORT.absence_after_s + 0.2
+    assert of(AlertKind.FALL, detections) == []
+
+    keys = [
+        Key(0.0, None),
+        Key(EMPTY_LEAD_S, standing(500.0)),
+        Key(3.0, standing(500.0)),
+        Key(3.01, None),
+        Key(10.0, standing(500.0)),
+        Key(12.0, standing(500.0)),
+        Key(12.01, None),
+    ]
+    twice = Scene("away_twice", "", Keyframes(tuple(keys)), 19.0)
+    assert [round(d.event_at_s) for d in play(twice)] == [3, 12]
+
+
+def test_nobody_ever_seen_is_no_absence() -> None:
+    empty = Scene("empty", "", Keyframes((Key(0.0, None),)), 12.0)
+    assert play(empty) == []
+
+
+def test_a_fall_is_reported_again_only_after_the_person_got_up() -> None:
+    down = lying(380.0, 410.0, "right")
+    keys = [
+        Key(0.0, None),
+        Key(EMPTY_LEAD_S, standing(300.0)),
+        Key(4.0, standing(300.0)),
+        Key(4.8, down, "in"),
+        Key(7.0, down),
+        Key(7.5, standing(300.0)),  # up, only briefly
+        Key(7.9, down, "in"),
+        Key(10.0, down),
+        Key(12.0, standing(300.0)),
+        Key(15.0, standing(300.0)),
+        Key(15.8, down, "in"),
+    ]
+    scene = Scene("falls_again", "", Keyframes(tuple(keys)), 18.0)
+    falls = of(AlertKind.FALL, play(scene))
+    assert [round(f.event_at_s) for f in falls] == [5, 16]
+
+
+def test_reset_forgets_the_patient_but_not_the_empty_cabin() -> None:
+    leaves = absence_scenes(gone_for_s=8.0)[0]
+    (left_at,) = (e.at_s for e in leaves.events)
+    analyser = VisionAnalyser(SHORT)
+    detections: list[Detection] = []
+    for t_s, frame in leaves.frames():
+        if abs(t_s - (left_at + 0.5)) < 0.05:
+            analyser.reset()  # the session ended as the patient left
+        detections += analyser.analyse(frame, t_s)
+    assert detections == []  # nobody seen since the reset: no absence
+
+    fall = fall_scene(FALL_VARIANTS[0], lie_for_s=2.0)
+    frames = list(fall.frames())
+    analyser = VisionAnalyser(SHORT)
+    for t_s, frame in frames[:30]:  # the empty cabin, then the patient standing
+        analyser.analyse(frame, t_s)
+    assert analyser.person_present
+    analyser.reset()
+    t_s, frame = frames[30]
+    analyser.analyse(frame, t_s)
+    assert analyser.person_present  # the background was kept: seen at once
+    assert len(of(AlertKind.FALL, [d for t, f in frames[31:] for d in analyser.analyse(f, t)])) == 1
+
+
+def test_garbage_frames_raise_a_clear_error_or_are_adapted() -> None:
+    analyser = VisionAnalyser(SHORT)
+    h, w = ANALYSIS_HEIGHT, ANALYSIS_WIDTH
+    bad_frames: list[np.ndarray] = [
+        np.zeros((h, w), np.uint8),
+        np.zeros((h, w, 4), np.uint8),
+        np.zeros((h, w, 3), np.float32),
+        np.zeros((0, 0, 3), np.uint8),
+    ]
+    for bad in bad_frames:
+        with pytest.raises(ValueError, match="frame"):
+            analyser.analyse(bad, 0.0)
+    with pytest.raises(ValueError):
+        analyser.analyse([[1, 2, 3]], 0.0)  # type: ignore[arg-type]
+    black = np.zeros((h, w, 3), np.uint8)
+    assert all(analyser.analyse(black, i / 10) == [] for i in range(30))
+    assert not analyser.person_present
+    rng = np.random.default_rng(3)
+    for i in range(30):
+        analyser.analyse(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 3.0 + i / 10)
+    assert analyser.analyse(black, 1.0) == []  # time going backwards: ignored
+
+    # a frame of another size (the camera's own 640x480) is scaled to the analysis size
+    scene = fall_scene(FALL_VARIANTS[0], lie_for_s=2.0)
+    big = VisionAnalyser(SHORT)
+    detections: list[Detection] = []
+    for t_s, frame in scene.frames(width=640, height=480):
+        detections += big.analyse(frame, t_s)
+    assert [d.kind for d in detections] == [AlertKind.FALL]
+
+
+def test_a_long_dim_spell_leaves_no_ghost_around_a_patient_who_stays_seated() -> None:
+    """The background adapts where the patient is not; it must keep the same lighting units as
+    the part hidden behind the patient, or a ghost grows around them after minutes of dim light
+    (a bug found in the hour of normal activity: the silhouette tripled, and gestures were
+    lost in it). Here the gesture's box is the same before and after 4 min of dim light."""
+    keys = [Key(0.0, None), Key(EMPTY_LEAD_S, seated())]
+    for i in range(20):  # a gesture every 20 s
+        keys += [Key(20.0 * i + 9.0, seated()), Key(20.0 * i + 10.0, gesturing(seated(), i)),
+                 Key(20.0 * i + 11.0, seated())]  # fmt: skip
+    light = Piecewise(((6.0, 1.0), (6.05, 0.45), (240.0, 0.45), (245.0, 1.0)))
+    scene = Scene("dim", "", Keyframes(tuple(keys)), 256.0, light_gain_at=light)
+    analyser = VisionAnalyser()
+    boxes: dict[str, set[tuple[int, int, int, int] | None]] = {"before": set(), "after": set()}
+    for t_s, frame in scene.frames(fps=1.0, scaler="area"):
+        assert analyser.analyse(frame, t_s) == []
+        if 3.0 <= t_s <= 5.5 or t_s >= 252.0:  # not during a gesture
+            boxes["before" if t_s < 6.0 else "after"].add(analyser.person_box)
+    assert None not in boxes["before"] | boxes["after"]
+    area = {k: max((b[2] - b[0]) * (b[3] - b[1]) for b in v if b) for k, v in boxes.items()}
+    assert area["after"] < 1.1 * area["before"], boxes

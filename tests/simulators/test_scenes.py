@@ -1,0 +1,151 @@
+"""The scripted cabin scenes (simulators/scenes.py) and the scene conditions of simulators/media.py:
+they show what they claim (someone on the floor after a fall, the door open, the lights down),
+are reproducible, play live and write a video the demo can play."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+from simulators.media import CabinScene, PersonPose
+from simulators.scenes import (
+    EMPTY_LEAD_S,
+    FALL_VARIANTS,
+    Key,
+    Keyframes,
+    Piecewise,
+    Scene,
+    catalogue,
+    demo_fall,
+    fall_scene,
+    normal_activity,
+    scene_camera,
+    write_scene,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+HORIZON_Y = int(480 * 0.66)
+
+
+class Nobody:
+    def pose_at(self, t_s: float) -> PersonPose | None:
+        return None
+
+
+def silhouette_box(frame: np.ndarray, empty: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1) of what differs from the empty room, overlay excluded."""
+    differs = np.abs(frame.astype(np.int16) - empty.astype(np.int16)).max(axis=2) > 25
+    differs[:45, :] = False  # time stamp
+    differs[-8:, :] = False  # sweeping marker
+    differs[50:142, 498:590] = False  # the wall clock's hand
+    ys, xs = np.nonzero(differs)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def test_the_catalogue_has_varied_falls_and_the_other_kinds() -> None:
+    scenes = catalogue()
+    falls = [s for s in scenes.values() if "fall" in s.tags and "demo" not in s.tags]
+    assert len(falls) >= 20
+    for s in scenes.values():
+        assert all(0.0 < e.at_s < s.duration_s for e in s.events), s.name
+    assert {e.kind for s in scenes.values() for e in s.events} == {"fall", "stillness", "absence"}
+    assert sum("normal" in s.tags for s in scenes.values()) >= 10
+    assert len({v.direction for v in FALL_VARIANTS}) == 4
+    assert {v.start for v in FALL_VARIANTS} == {"standing", "chair", "walk_in"}
+
+
+def test_every_fall_ends_with_somebody_lying_on_the_floor() -> None:
+    empty = CabinScene(Nobody()).render(0.0, 0)
+    for variant in FALL_VARIANTS:
+        scene = fall_scene(variant, lie_for_s=2.0)
+        cabin = CabinScene(scene.script)  # the person alone: no lights, door or noise
+        (landing,) = (e.at_s for e in scene.events if e.kind == "fall")
+        _, y0, _, y1 = silhouette_box(cabin.render(4.0, 60), empty)
+        standing_height = y1 - y0
+        _, y0, _, y1 = silhouette_box(cabin.render(landing + 1.0, 99), empty)
+        assert y1 - y0 < 0.5 * standing_height, variant.name
+        assert y0 > HORIZON_Y - 0.15 * 480, variant.name  # the whole body near the floor
+
+
+def test_a_scene_starts_empty_and_holds_its_last_pose() -> None:
+    scene = fall_scene(FALL_VARIANTS[0], lie_for_s=2.0)
+    assert scene.script.pose_at(EMPTY_LEAD_S - 0.1) is None
+    assert scene.script.pose_at(EMPTY_LEAD_S + 0.1) is not None
+    last = scene.script.pose_at(scene.duration_s)
+    assert last is not None and scene.script.pose_at(scene.duration_s + 100) is not None
+    assert abs(last.torso_deg) > 80  # lying across the picture
+
+
+def test_normal_activity_is_long_varied_and_reproducible() -> None:
+    hour = normal_activity(3600.0, seed=7)
+    again = normal_activity(3600.0, seed=7)
+    other = normal_activity(3600.0, seed=8)
+    instants = [12.3 + 97.1 * i for i in range(36)]
+    assert [hour.script.pose_at(t) for t in instants] == [again.script.pose_at(t) for t in instants]
+    assert [hour.script.pose_at(t) for t in instants] != [other.script.pose_at(t) for t in instants]
+    poses = [hour.script.pose_at(t) for t in np.arange(2.0, 3600.0, 0.5)]
+    assert all(p is not None for p in poses)  # the patient stays in the cabin
+    heights = {round(p.hip_y) for p in poses if p is not None}
+    assert min(heights) < 280 < 295 < max(heights)  # stands up and sits again
+    assert hour.events == () and hour.door_open_at is not None and hour.light_gain_at is not None
+    assert min(hour.light_gain_at(t) for t in np.arange(0, 3600, 5.0)) < 0.7  # lights change
+
+
+def test_door_and_lights_change_only_what_they_should() -> None:
+    door = CabinScene(Nobody(), door_open_at=Piecewise(((0.0, 1.0),)), overlay=False)
+    closed, opened = CabinScene(Nobody(), overlay=False).render(1.0, 1), door.render(1.0, 1)
+    changed = np.abs(closed.astype(np.int16) - opened.astype(np.int16)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert xs.max() < int(640 * 0.25) and ys.max() < HORIZON_Y  # the door's frame only
+    assert changed.sum() > 0.5 * (int(640 * 0.19) * int(480 * 0.5))  # the door's leaf is gone
+    dim = CabinScene(Nobody(), light_gain_at=Piecewise(((0.0, 0.5),)), overlay=False)
+    plain = CabinScene(Nobody(), overlay=False).render(0.0, 0).astype(np.float64)
+    assert abs(dim.render(0.0, 0).mean() / plain.mean() - 0.5) < 0.01
+    noisy = CabinScene(Nobody(), noise_level=8, overlay=False).render(0.0, 0).astype(np.float64)
+    assert 0.5 < np.abs(noisy - plain).mean() < 6.0
+
+
+def test_a_named_scene_plays_live_on_the_synthetic_camera() -> None:
+    async def two_frames() -> list[np.ndarray]:
+        camera = scene_camera("fall_chair_quick_right")
+        frames = [(await camera.recv()).to_ndarray(format="rgb24") for _ in range(2)]
+        camera.stop()
+        return frames
+
+    frames = asyncio.run(two_frames())
+    assert all(f.shape == (480, 640, 3) for f in frames)
+
+
+def test_a_scene_is_written_as_a_playable_video_with_its_ground_truth(tmp_path: Path) -> None:
+    keys = (Key(0.0, None), Key(EMPTY_LEAD_S, demo_fall().script.keys[1].pose))
+    scene = Scene("short", "seated", Keyframes(keys), 2.0, tags=frozenset({"normal"}))
+    video, truth = write_scene(scene, tmp_path, fps=10)
+    with av.open(str(video)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 20 and frames[0].shape == (480, 640, 3)
+    expected = scene.cabin_scene().render(1.5, 15).astype(np.int16)
+    assert np.abs(frames[15].astype(np.int16) - expected).mean() < 6  # the same picture
+    meta = json.loads(truth.read_text())
+    assert meta["scene"] == "short" and meta["fps"] == 10 and meta["events"] == []
+
+    demo = demo_fall(12.0)
+    assert [e.kind for e in demo.events] == ["fall", "stillness"]
+    assert 12.0 < demo.events[0].at_s < 20.0
+
+
+def test_the_command_line_lists_the_scenes() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators.scenes", "--list"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "demo_fall" in result.stdout and "fall_chair_quick_right" in result.stdout
