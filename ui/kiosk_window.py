@@ -158,8 +158,7 @@ class KioskWindow(QWidget):
         top.addWidget(self._mute)
         self._mute.setVisible(has_speaker)
         top.addWidget(self._contrast)
-        # The panic button, on every screen, on a row of its own under the toolbar: the agent
-        # is called at once.
+        # The panic button, on every screen, beside the cabin's name: the agent is called at once.
         self._help = QPushButton()
         self._help.setObjectName("help")
         self._help.clicked.connect(self._call_for_help)
@@ -174,9 +173,11 @@ class KioskWindow(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(32, 24, 32, 32)
         root.setSpacing(16)
-        root.addWidget(self._cabin)
+        heading = QHBoxLayout()  # the cabin's name, and the panic button on every screen
+        heading.addWidget(self._cabin, 1)
+        heading.addWidget(self._help)
+        root.addLayout(heading)
         root.addLayout(top)
-        root.addWidget(self._help)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
 
@@ -355,8 +356,12 @@ class KioskWindow(QWidget):
         self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
         self._contrast.setText(self.tr("Contrast"))
         self._help.setText(self.tr("Call for help"))
+        # Not over the alert itself, nor in the assistant mode (an agent is in the cabin), nor
+        # during the call (the doctor sees and hears the patient; the screen is full there).
         self._help.setVisible(
-            self._core.distress is not None and session.overlay is not Overlay.DISTRESS
+            self._core.distress is not None
+            and session.overlay not in (Overlay.DISTRESS, Overlay.ASSISTANT)
+            and session.state is not SessionState.CALL
         )
         self._speak_page()
         if self._banner_text is None:

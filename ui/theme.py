@@ -65,7 +65,7 @@ QPushButton#primary, QPushButton[emphasis="true"] {{
 QPushButton#key {{ min-width: 106px; font-size: 44px; padding: 0 4px; }}
 QPushButton#toolbar {{ min-width: 120px; font-size: 32px; }}
 QPushButton#help {{
-    min-height: 96px; font-size: 40px; font-weight: 600; color: {self.help_text};
+    min-width: 420px; font-size: 40px; font-weight: 600; color: {self.help_text};
     background: {self.help}; border-color: {self.help};
 }}
 QPushButton[compact="true"] {{ font-size: 34px; padding: 0 8px; }}

@@ -160,7 +160,10 @@ class DistressMonitor:
         for track in self._tracks:
             track.stop()
         for watcher in self._watchers:
-            await cancel_and_wait(watcher)
+            try:
+                await cancel_and_wait(watcher)
+            except RuntimeError as exc:  # it had failed: say so, and go on closing
+                log.error("distress.watcher_failed error=%r", exc)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._vision_thread.shutdown(wait=True, cancel_futures=True)
