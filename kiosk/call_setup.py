@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
+SCENE = "scene:"  # the camera plays one of the simulators' scenes (python -m simulators.scenes)
+SOUND = "sound:"  # the microphone plays one of the sound scenes (python -m simulators.sounds)
 DEMO_SPEECH = (
     "Bonjour docteur. Je tousse depuis trois jours, et j'ai un peu mal à la gorge."
     " Je n'ai pas de fièvre, je crois."
@@ -70,16 +72,31 @@ def open_media(config: Config, data_dir: Path) -> CabinMedia:
     output: AudioOutput = (
         NullAudioOutput() if call.speaker == "null" else AplayAudioOutput(call.speaker)
     )
-    if call.camera == SYNTHETIC:
+    if call.camera.startswith(SCENE):
+        from simulators.media import SyntheticCamera  # noqa: PLC0415
+        from simulators.scenes import scene_by_name  # noqa: PLC0415 - demo only
+
+        scene = scene_by_name(call.camera.removeprefix(SCENE)).cabin_scene()
+        camera: MediaStreamTrack = SyntheticCamera(scene, fps=settings.video_fps)
+    elif call.camera == SYNTHETIC:
         from simulators.live_cabin import LiveCabin  # noqa: PLC0415 - demo only
         from simulators.media import CabinScene, SyntheticCamera  # noqa: PLC0415
 
         cabin = LiveCabin()  # empty until a patient comes in (``follow_sessions``)
         scene = CabinScene(cabin, door_open_at=cabin.door_open_at)
-        camera: MediaStreamTrack = SyntheticCamera(scene, fps=settings.video_fps)
+        camera = SyntheticCamera(scene, fps=settings.video_fps)
     else:
         camera = open_v4l2_camera(call.camera, settings)
-    if call.microphone == SYNTHETIC:
+    if call.microphone.startswith(SOUND):
+        from simulators import sounds  # noqa: PLC0415 - demo only
+
+        name = call.microphone.removeprefix(SOUND)
+        found = [sc for sc in (*sounds.call_scenes(), *sounds.normal_scenes()) if sc.name == name]
+        if not found:
+            raise OSError(f"no sound scene named {name!r}")
+        wav = sounds.write_scene(found[0], data_dir / "simulators")
+        microphone = open_sound_file_microphone(wav)
+    elif call.microphone == SYNTHETIC:
         from simulators.media import write_speech_wav  # noqa: PLC0415 - demo only
 
         folder = data_dir / "simulators"

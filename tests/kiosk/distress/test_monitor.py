@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import av
+import msgspec
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -468,3 +469,38 @@ def test_a_new_patient_resets_the_analysers(tmp_path: Path) -> None:
         assert vision.resets == 2  # the new patient, and the end of their session
 
     with_core(tmp_path, body)
+
+
+def test_the_cabin_plays_a_named_fall_scene_and_a_call_for_help_and_alerts_on_both(
+    tmp_path: Path,
+) -> None:
+    """The demo can play the simulators' scenes: `scene:NAME` on the camera, `sound:NAME` on
+    the microphone; the real analysers, on the real media path, raise both alerts."""
+    config = load_config(None)
+    config = msgspec.structs.replace(
+        config,
+        call=msgspec.structs.replace(
+            config.call,
+            camera="scene:fall_chair_quick_right",
+            microphone="sound:call_16_scream_quiet",
+        ),
+    )
+
+    async def scenario() -> None:
+        core = await start_core(
+            config, tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, instruments={}
+        )  # no hub credential: the camera and the microphone are watched all the same
+        try:
+            assert core.hub is None and core.distress is not None
+            raised: list[AlertRaised] = []
+            core.bus.subscribe(AlertRaised, raised.append)
+            deadline = asyncio.get_running_loop().time() + 25.0
+            while {r.kind for r in raised} < {Kind.FALL, Kind.CALL_FOR_HELP}:
+                assert asyncio.get_running_loop().time() < deadline, raised
+                await asyncio.sleep(0.1)
+            assert core.session.overlay is Overlay.DISTRESS
+            assert core.distress.frames_analysed >= 50
+        finally:
+            await core.aclose()
+
+    asyncio.run(scenario())
