@@ -69,7 +69,7 @@ async def answer_one_alert(
             new_id = next(i for i in await page.evaluate(_OPEN_IDS) if i not in known)
             card = page.locator(f'[data-testid="open-alert"][data-alert-id="{new_id}"]')
             report.seconds_waiting = round(time.monotonic() - started, 2)
-            await page.wait_for_function("document.body.dataset.alarm === 'ringing'")
+            await page.wait_for_function("() => document.body.dataset.alarm === 'ringing'")
             report.alert_text = (await card.inner_text()).strip()
             report.alarm = str(await page.evaluate("document.body.dataset.alarm"))
             report.sound = str(await page.evaluate("document.body.dataset.audio"))

@@ -136,7 +136,7 @@ def test_an_alert_rings_on_the_agents_page_and_escalates_when_nobody_takes_it(
                 assert "Chute" in await card.inner_text()
                 assert "Cabine de Murat" in await card.inner_text()
                 assert "91 %" in await card.inner_text()
-                await agent.wait_for_function("document.body.dataset.alarm === 'ringing'")
+                await agent.wait_for_function("() => document.body.dataset.alarm === 'ringing'")
                 assert await agent.evaluate("document.body.dataset.audio") == "running"
                 await shot(agent, shots, "agent-alert")
 
@@ -149,7 +149,7 @@ def test_an_alert_rings_on_the_agents_page_and_escalates_when_nobody_takes_it(
                 handled = agent.locator('[data-testid="handled-alert"][data-alert-id="fall-1"]')
                 await handled.wait_for(state="visible")
                 assert "Prise en charge par agent.mairie" in await handled.inner_text()
-                await agent.wait_for_function("document.body.dataset.alarm === 'silent'")
+                await agent.wait_for_function("() => document.body.dataset.alarm === 'silent'")
                 record = await hub.storage.alert("fall-1")
                 assert record is not None
                 assert (record.acknowledged_by, record.acknowledged_role) == (
@@ -182,7 +182,7 @@ def test_an_alert_rings_on_the_agents_page_and_escalates_when_nobody_takes_it(
                 done = agent.locator('[data-testid="handled-alert"][data-alert-id="fall-2"]')
                 await done.wait_for(state="visible")
                 assert "dr.martin" in await done.inner_text()
-                await agent.wait_for_function("document.body.dataset.alarm === 'silent'")
+                await agent.wait_for_function("() => document.body.dataset.alarm === 'silent'")
                 await console.locator(
                     '[data-testid="alert-banner"][data-state="handled"]'
                 ).wait_for()

@@ -112,7 +112,7 @@ async def play(core, url, browser, coming, shots, storage) -> None:  # type: ign
     card = agent.locator('[data-testid="open-alert"]')
     await card.first.wait_for(state="visible", timeout=3000)
     assert "Chute" in await card.first.inner_text()
-    await agent.wait_for_function("document.body.dataset.alarm === 'ringing'")
+    await agent.wait_for_function("() => document.body.dataset.alarm === 'ringing'")
     await shot(agent, shots, "agent-fall")
 
     # 2. "J'y vais": the cabin hears who answered; its overlay stays until someone is there
@@ -120,7 +120,7 @@ async def play(core, url, browser, coming, shots, storage) -> None:  # type: ign
     await until(lambda: bool(coming), 5, "the agent's answer in the cabin")
     assert coming[0].by_whom == AGENT[0]
     assert core.session.overlay is Overlay.DISTRESS
-    await agent.wait_for_function("document.body.dataset.alarm === 'silent'")
+    await agent.wait_for_function("() => document.body.dataset.alarm === 'silent'")
     [stored] = [a for a in await core.store.run(Store.alerts, False) if a.kind == "fall"]
     assert stored.acknowledged_by == AGENT[0] and stored.false_alarm is False
     assert core.alerts is not None
