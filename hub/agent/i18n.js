@@ -1,6 +1,9 @@
 // Every user-visible string of the agents' alert page, French first, and the formatting of
 // times. Elements built with a `data-i18n` key are re-labelled by applyI18n() on a language
-// switch; the alert lists re-render instead. (The same shape as the console's i18n.js.)
+// switch; the alert lists re-render instead. The machinery (language, t, bindText, applyI18n)
+// is the console's: these strings are added to its table.
+
+import { addStrings, getLanguage, t } from "/console/i18n.js";
 
 const STRINGS = {
   fr: {
@@ -129,86 +132,15 @@ const STRINGS = {
   },
 };
 
-export const LANGUAGES = Object.freeze(["fr", "en"]);
-const STORAGE_KEY = "agent.lang";
+addStrings(STRINGS);
 
-let current = "fr";
-const listeners = new Set();
-
-export function initLanguage() {
-  let stored = null;
-  try {
-    stored = window.localStorage.getItem(STORAGE_KEY);
-  } catch {
-    stored = null;
-  }
-  current = LANGUAGES.includes(stored) ? stored : "fr";
-  document.documentElement.lang = current;
-  return current;
-}
-
-export function getLanguage() {
-  return current;
-}
-
-export function setLanguage(lang) {
-  if (!LANGUAGES.includes(lang) || lang === current) return;
-  current = lang;
-  document.documentElement.lang = lang;
-  try {
-    window.localStorage.setItem(STORAGE_KEY, lang);
-  } catch {
-    // storage disabled: the choice lasts until the page is reloaded
-  }
-  applyI18n(document);
-  for (const listener of listeners) listener(lang);
-}
-
-export function onLanguageChange(listener) {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
-}
-
-export function t(key, args = {}) {
-  const table = STRINGS[current];
-  const template = Object.hasOwn(table, key) ? table[key] : STRINGS.fr[key] ?? key;
-  return template.replace(/\{(\w+)\}/g, (whole, name) =>
-    Object.hasOwn(args, name) ? String(args[name]) : whole,
-  );
-}
-
-export function bindText(element, key, args) {
-  element.dataset.i18n = key;
-  if (args && Object.keys(args).length) element.dataset.i18nArgs = JSON.stringify(args);
-  else delete element.dataset.i18nArgs;
-  element.textContent = t(key, args);
-  return element;
-}
-
-export function bindAttr(element, attribute, key, args) {
-  const bound = JSON.parse(element.dataset.i18nAttr || "{}");
-  bound[attribute] = args ? [key, args] : [key];
-  element.dataset.i18nAttr = JSON.stringify(bound);
-  element.setAttribute(attribute, t(key, args));
-  return element;
-}
-
-export function applyI18n(root) {
-  for (const element of root.querySelectorAll("[data-i18n]")) {
-    const args = element.dataset.i18nArgs ? JSON.parse(element.dataset.i18nArgs) : {};
-    element.textContent = t(element.dataset.i18n, args);
-  }
-  for (const element of root.querySelectorAll("[data-i18n-attr]")) {
-    const bound = JSON.parse(element.dataset.i18nAttr);
-    for (const [attribute, [key, args]] of Object.entries(bound)) {
-      element.setAttribute(attribute, t(key, args));
-    }
-  }
-  document.title = t("app.title");
-}
+export {
+  applyI18n, bindAttr, bindText, getLanguage, initLanguage, LANGUAGES, onLanguageChange,
+  setLanguage, t,
+} from "/console/i18n.js";
 
 function locale() {
-  return current === "fr" ? "fr-FR" : "en-GB";
+  return getLanguage() === "fr" ? "fr-FR" : "en-GB";
 }
 
 export function formatTime(date) {

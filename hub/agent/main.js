@@ -7,7 +7,7 @@ import { ApiError, getMe, login, logout } from "/console/api.js";
 import { alertAck, HUB_TO_AGENT } from "/console/messages.js";
 import { HubSocket } from "/console/ws.js";
 import { Alarm } from "./alarm.js";
-import { h, replaceChildren } from "./dom.js";
+import { h, replaceChildren } from "/console/dom.js";
 import {
   applyI18n, bindText, formatDuration, formatTime, getLanguage, initLanguage, onLanguageChange,
   setLanguage, t,

@@ -429,6 +429,15 @@ export function bindAttr(element, attribute, key, args) {
   return element;
 }
 
+/**
+ * Add a page's own strings ({fr: {...}, en: {...}}) to this table: the agents' page shares the
+ * console's machinery (and dom.js) with its own words. A key given again is replaced, for the
+ * page that adds it only (each page loads its own modules).
+ */
+export function addStrings(tables) {
+  for (const lang of LANGUAGES) Object.assign(STRINGS[lang], tables[lang] ?? {});
+}
+
 /** Re-label every bound element under `root` in the current language. */
 export function applyI18n(root) {
   for (const element of root.querySelectorAll("[data-i18n]")) {
