@@ -166,8 +166,10 @@ class DistressMonitor:
                 log.error("distress.watcher_failed error=%r", exc)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._vision_thread.shutdown(wait=True, cancel_futures=True)
-        self._sound_thread.shutdown(wait=True, cancel_futures=True)
+        # Never block the event loop (the Qt thread) on a worker: an analysis under way ends
+        # by itself, and nothing is queued after it.
+        self._vision_thread.shutdown(wait=False, cancel_futures=True)
+        self._sound_thread.shutdown(wait=False, cancel_futures=True)
 
     # --- the camera -------------------------------------------------------------------------
     async def _watch_camera(self, track: MediaStreamTrack, analyser: FrameAnalyser) -> None:
