@@ -26,11 +26,19 @@ stop, 0xAF keep alive). Real-time packets (type 0x01) carry 7 payload bytes:
 ====  ====================================================================
 d0    bits 0-3 signal strength, bit 6 pulse beep, bit 7 finger out
 d1    bits 0-6 pleth, bit 7 searching
-d2    bar graph
+d2    bits 0-3 bar graph (0-15), bit 4 PI invalid, bits 5-7 zero
 d3    pulse rate (0xFF invalid)
 d4    SpO2 % (0x7F invalid)
 d5-6  perfusion index, u16 little-endian (0xFFFF invalid)
 ====  ====================================================================
+
+The layout of d2 is Contec's own: "Communication protocol of pulse oximeter" V7.0
+(2010-07-08), section 3.3.2.1 "Real-time data package" (Table 3), a copy of which is public at
+scribd.com/document/226223253. Real devices set the "PI invalid" bit whenever they send no PI
+(so the example packet of ``PROTOCOLS.md``, ``01 E0 85 B3 96 C1 E1 FF FF``, has d2 = 0x16: bar
+graph 6, PI invalid); reading the whole byte gave bar graphs 16 too high. With bit 4 set the
+perfusion index is ``None`` whatever d5-d6 hold. Bits 5-7 are reserved: not interpreted, and the
+encoder writes them as zero.
 
 Decisions not in the spec (both generations):
 
@@ -245,18 +253,24 @@ class RealtimeFrame:
     finger_out: bool
     pleth: int
     searching: bool
-    bar_graph: int
+    bar_graph: int  # 0-15
+    pi_invalid: bool  # d2 bit 4: the device has no perfusion index (then it is None)
     pulse_rate_bpm: int | None
     spo2_percent: int | None
     perfusion_index_percent: float | None
+
+
+BAR_GRAPH_MASK = 0x0F
+PI_INVALID_BIT = 0x10
 
 
 def decode_realtime_packet(data: bytes) -> RealtimeFrame:
     """Unpack a full 9-byte real-time packet (type 0x01, high bits, 7 payload bytes)."""
     d0, d1, d2, d3, d4, d5, d6 = _unpack_packet(data, PACKET_TYPE_REALTIME)
     pi_raw = d5 | d6 << 8
+    pi_invalid = bool(d2 & PI_INVALID_BIT)
     perfusion_index = None
-    if pi_raw != PERFUSION_INDEX_INVALID:
+    if not pi_invalid and pi_raw != PERFUSION_INDEX_INVALID:
         perfusion_index = pi_raw / PERFUSION_INDEX_STEPS_PER_PERCENT
         if perfusion_index > PERFUSION_INDEX_MAX_PERCENT:
             raise DecodeError("CMS50 perfusion index is above 100 %")
@@ -266,7 +280,8 @@ def decode_realtime_packet(data: bytes) -> RealtimeFrame:
         finger_out=bool(d0 & 0x80),
         pleth=d1 & _LOW_7_BITS,
         searching=bool(d1 & 0x80),
-        bar_graph=d2,
+        bar_graph=d2 & BAR_GRAPH_MASK,
+        pi_invalid=pi_invalid,
         pulse_rate_bpm=_pulse_rate_or_none(d3),
         spo2_percent=_spo2_or_none(d4),
         perfusion_index_percent=perfusion_index,
@@ -274,7 +289,10 @@ def decode_realtime_packet(data: bytes) -> RealtimeFrame:
 
 
 def encode_realtime_packet(frame: RealtimeFrame) -> bytes:
-    """Pack a real-time packet (9 bytes); the PI is rounded to 0.01 %."""
+    """Pack a real-time packet (9 bytes); the PI is rounded to 0.01 %. A frame that says
+    "PI invalid" sends 0xFFFF in d5-d6 and cannot carry a PI."""
+    if frame.pi_invalid and frame.perfusion_index_percent is not None:
+        raise EncodeError("a frame that says 'PI invalid' cannot carry a perfusion index")
     if frame.perfusion_index_percent is None:
         pi_raw = PERFUSION_INDEX_INVALID
     else:
@@ -287,7 +305,7 @@ def encode_realtime_packet(frame: RealtimeFrame) -> bytes:
             | frame.pulse_beep << 6
             | frame.finger_out << 7,
             _field(frame.pleth, 7, "pleth") | frame.searching << 7,
-            _field(frame.bar_graph, 8, "bar graph"),
+            _field(frame.bar_graph, 4, "bar graph") | frame.pi_invalid << 4,
             _pulse_rate_raw(frame.pulse_rate_bpm),
             _spo2_raw(frame.spo2_percent, 0xFF),
             pi_raw & 0xFF,

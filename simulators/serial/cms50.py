@@ -115,6 +115,7 @@ class Cms50RealtimeSimulator(_Oximeter):
                     pleth=pleth,
                     searching=searching,
                     bar_graph=min(15, pleth // 7),
+                    pi_invalid=finger_out,  # d2 bit 4, as a real device says "no PI"
                     pulse_rate_bpm=pulse,
                     spo2_percent=spo2,
                     perfusion_index_percent=None if finger_out else 4.5,

@@ -15,7 +15,9 @@ from devices.drivers.ir_thermometer import IrThermometer
 from devices.drivers.nonin import NoninAsciiOximeter
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.instrument import Availability, Failure, Final, Problem, Progress
+from devices.protocols import cms50
 from devices.reading import Quality, Quantity, ReadingFlag
+from devices.transports.serial_port import SerialPort
 from simulators.faults import Fault
 from simulators.scenarios import Scenario
 from simulators.serial.and_bp import AndBpSimulator
@@ -28,6 +30,7 @@ from tests.devices.serial_rig import measure, rig, wait_for
 FAST = {"time_scale": 0.02}
 OXIMETER = {"settle_s": 1.0, "give_up_s": 1.5}
 NONIN_FAST = {"time_scale": 0.1}
+NO_FINGER = frozenset({Fault.NO_FINGER})
 
 # (simulator, driver, simulator kwargs, driver kwargs)
 OXIMETERS: list[
@@ -302,5 +305,42 @@ def test_a_line_at_the_wrong_speed_gives_no_value(tmp_path: Path) -> None:
             updates = await measure(oxi)
             assert not any(isinstance(u, Final) for u in updates)
             assert failure(updates).problem in (Problem.DEVICE_ERROR, Problem.POOR_SIGNAL)
+
+    run(scenario())
+
+
+async def _raw_packets(simulator: SerialSimulator, ask: bytes, count: int) -> list[bytes]:
+    """The bytes a simulator sends, read from its pty as the cabin's port would, cut into the
+    9-byte packets of the new CMS50 (each starts with the only byte whose bit 7 is clear)."""
+    port = SerialPort(str(simulator.link_path), simulator.baudrate)
+    await port.open()
+    try:
+        await port.write(ask)
+        stream = b""
+        while stream.count(b"\x01") <= count:
+            stream += await asyncio.wait_for(port.read(), 5)
+    finally:
+        await port.close()
+    packets = [b"\x01" + rest for rest in stream.split(b"\x01")[1:]]
+    return [packet for packet in packets if len(packet) == cms50.PACKET_SIZE][:count]
+
+
+@pytest.mark.parametrize(("faults", "pi_invalid"), [(frozenset(), False), (NO_FINGER, True)])
+def test_the_realtime_simulator_sends_the_pi_invalid_bit_as_a_device_does(
+    tmp_path: Path, faults: frozenset[Fault], pi_invalid: bool
+) -> None:
+    async def scenario() -> None:
+        simulator = Cms50RealtimeSimulator(tmp_path / "tty", faults=faults, seed=3)
+        await simulator.start()
+        try:
+            packets = await _raw_packets(simulator, cms50.START_REALTIME, 5)
+        finally:
+            await simulator.stop()
+        assert len(packets) == 5
+        for packet in packets:
+            d2 = packet[4] & 0x7F  # payload byte 2, its bit 7 in the high-bits byte
+            assert bool(d2 & 0x10) is pi_invalid
+            assert d2 & 0xE0 == 0  # bits 5-7 are zero
+            assert cms50.decode_realtime_packet(packet).bar_graph == d2 & 0x0F
 
     run(scenario())

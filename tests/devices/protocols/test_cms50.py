@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,7 +53,8 @@ REALTIME_EXAMPLE_FRAME = RealtimeFrame(
     finger_out=False,
     pleth=0x33,
     searching=False,
-    bar_graph=0x16,
+    bar_graph=6,  # d2 = 0x16: bar graph 6, bit 4 "PI invalid" (Contec V7.0)
+    pi_invalid=True,
     pulse_rate_bpm=65,
     spo2_percent=97,
     perfusion_index_percent=None,
@@ -194,8 +197,33 @@ def test_realtime_example() -> None:
     assert encode_realtime_packet(REALTIME_EXAMPLE_FRAME) == REALTIME_EXAMPLE
 
 
+def test_realtime_bar_graph_is_four_bits_and_bit_4_says_the_pi_is_invalid() -> None:
+    # Contec "Communication protocol of pulse oximeter" V7.0: d2 bits 0-3 are the bar graph,
+    # bit 4 "PI invalid". Real devices set bit 4 whenever they send no PI.
+    assert decode_realtime_packet(REALTIME_EXAMPLE).bar_graph == 6
+    # d2 = 0x16 (bar graph 6, PI invalid) while d5-d6 hold 0x0210: no PI all the same
+    flagged = decode_realtime_packet(bytes.fromhex("01 80 85 B3 96 C1 E1 90 82"))
+    assert (flagged.bar_graph, flagged.pi_invalid) == (6, True)
+    assert flagged.perfusion_index_percent is None
+    # d2 = 0x06: the same bytes with a valid PI of 5.28 %
+    valid = decode_realtime_packet(bytes.fromhex("01 80 85 B3 86 C1 E1 90 82"))
+    assert (valid.bar_graph, valid.pi_invalid) == (6, False)
+    assert valid.perfusion_index_percent == 5.28
+    # the simulator's encoder sends bit 4 with no PI
+    encoded = encode_realtime_packet(replace(REALTIME_EXAMPLE_FRAME, bar_graph=15))
+    assert decode_realtime_packet(encoded).bar_graph == 15
+    assert encoded[4] & 0x7F == 0x1F
+
+
+def test_realtime_an_invalid_pi_cannot_carry_a_value() -> None:
+    with pytest.raises(EncodeError):
+        encode_realtime_packet(replace(REALTIME_EXAMPLE_FRAME, perfusion_index_percent=2.5))
+    with pytest.raises(EncodeError):
+        encode_realtime_packet(replace(REALTIME_EXAMPLE_FRAME, bar_graph=16))
+
+
 def test_realtime_flags_and_perfusion_index() -> None:
-    frame = RealtimeFrame(15, True, True, 127, True, 15, 120, 100, 2.57)
+    frame = RealtimeFrame(15, True, True, 127, True, 15, False, 120, 100, 2.57)
     data = encode_realtime_packet(frame)
     assert data[1] == 0x80 | 0b0000011  # d0 (finger out) and d1 (searching) have bit 7
     assert decode_realtime_packet(data) == frame
@@ -209,7 +237,7 @@ def test_realtime_flags_and_perfusion_index() -> None:
         "01 E0 85 33 96 C1 E1 FF FF",  # payload byte lacks bit 7
         "01 F0 85 B3 96 C1 E1 FF FF",  # SpO2 0xE1 = 225 %
         "01 E0 85 B3 96 C1 E5 FF FF",  # SpO2 101 %
-        "01 80 85 B3 96 C1 E1 90 CE",  # PI 0x4E10 = 199.84 %
+        "01 80 85 B3 86 C1 E1 90 CE",  # PI 0x4E10 = 199.84 %
         "01 E0 85 B3 96 C1 E1 FF",
         "01 E0 85 B3 96 C1 E1 FF FF FF",
     ],
@@ -226,11 +254,12 @@ realtime_frames = st.builds(
     finger_out=st.booleans(),
     pleth=st.integers(0, 127),
     searching=st.booleans(),
-    bar_graph=st.integers(0, 255),
+    bar_graph=st.integers(0, 15),
+    pi_invalid=st.booleans(),
     pulse_rate_bpm=st.none() | st.integers(1, 254),
     spo2_percent=st.none() | st.integers(1, 100),
     perfusion_index_percent=st.none() | st.integers(0, 10000).map(lambda steps: steps / 100),
-)
+).map(lambda f: replace(f, perfusion_index_percent=None) if f.pi_invalid else f)
 
 
 @given(realtime_frames)

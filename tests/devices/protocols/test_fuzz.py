@@ -150,7 +150,8 @@ def _check_realtime(f: object) -> None:
     assert isinstance(f, cms50.RealtimeFrame)
     assert 0 <= f.signal_strength <= 15
     assert 0 <= f.pleth <= 127
-    assert 0 <= f.bar_graph <= 255
+    assert 0 <= f.bar_graph <= 15
+    assert not (f.pi_invalid and f.perfusion_index_percent is not None)
     _check_pulse_oximeter_ints(f.spo2_percent, f.pulse_rate_bpm, 254)
     assert _optional_within(f.perfusion_index_percent, 0.0, 100.0)
 
