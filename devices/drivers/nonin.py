@@ -1,4 +1,9 @@
-"""Nonin pulse oximeter over serial: the ASCII real-time output (PROTOCOLS.md §3)."""
+"""Nonin pulse oximeter over serial: the ASCII real-time output (PROTOCOLS.md §3).
+
+Lines with a clock prefix or the documented markers after the HR field (fast mode `` F``, an
+event ``*``, a breath `` B``: see :mod:`devices.protocols.nonin`) are readings like any other; the
+markers change no value and are not kept.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,28 @@ time as ``HH:MM:SS``. We read ``XXX``/``YYY`` as exactly three characters (digit
 space-padded), so a byte lost inside a number makes the line invalid instead of changing the
 number. We write numbers zero-padded (``SPO2=098 HR=072``).
 
+Nonin's manuals document markers after the HR field; a line may carry any of them, each once,
+in any order, and nothing else (anything else is still a bad line):
+
+==========  ===============================================  ==================================
+marker      meaning (field of :class:`AsciiSample`)           source
+==========  ===============================================  ==================================
+`` F``      fast-responding SpO2 and pulse (``fast_mode``)   Avant 9600 manual section 5.3 and
+                                                             BT4000 user's manual p. 29: DIP
+                                                             switch 8 up
+``*``       an event marked on the device (``event_marked``)  BT4000 user's manual p. 29;
+                                                             9847 operator's manual p. 37
+`` B``      a breath detected in the interval               9847 operator's manual p. 37
+            (``breath_detected``)                            ("a 'B' will be appended")
+==========  ===============================================  ==================================
+
+``*`` and ``B`` are also read with one space before them (the manuals do not show the spacing of
+a combined line); the encoder writes `` F``, ``*``, `` B`` in that order. The clock prefix is in
+the 9847, 8600V and 8500 manuals. What the cabin does with the markers: nothing that changes a
+value. Fast mode still reports SpO2 and pulse (noisier, which the settling window absorbs); an
+event mark is a button press on the device and a breath mark a capnography finding, neither a
+property of the patient's SpO2. They are decoded so that such lines are read, not dropped.
+
 **Data Format 8**, 4 bytes a second:
 
 ====  ==================================================================================
@@ -54,20 +76,44 @@ ASCII_LINE_END = b"\r\n"
 ASCII_VALUE_MAX = 999
 _FIELD = rb"(---|\d{3}| \d{2}|  \d)"
 _CLOCK = rb"([01]\d|2[0-3]):([0-5]\d):([0-5]\d)"
-_ASCII_LINE = re.compile(rb"(?:(" + _CLOCK + rb") )?SPO2=" + _FIELD + rb" HR=" + _FIELD)
+_MARKERS = rb"(?P<markers>[ *FB]{0,6})"
+_ASCII_LINE = re.compile(rb"(?:(" + _CLOCK + rb") )?SPO2=" + _FIELD + rb" HR=" + _FIELD + _MARKERS)
 _CLOCK_ONLY = re.compile(_CLOCK)
 _SPO2_KEY = b"SPO2="
 _CLOCK_PREFIX_SIZE = len(b"HH:MM:SS ")
-_ASCII_LINE_MAX = 32  # the longest valid line is 24 bytes
+_ASCII_LINE_MAX = 32  # the longest valid line is 30 bytes
+# Each marker as it may appear after the HR field (see the module docstring).
+_FAST_MODE = (b" F",)
+_EVENT_MARK = (b"*", b" *")
+_BREATH = (b" B", b"B")
 
 
 @dataclass(frozen=True, slots=True)
 class AsciiSample:
-    """One ASCII line. ``clock`` is the ``HH:MM:SS`` prefix if the model sends one."""
+    """One ASCII line. ``clock`` is the ``HH:MM:SS`` prefix if the model sends one; the flags
+    are the markers after the HR field (see the module docstring)."""
 
     spo2_percent: int | None
     pulse_rate_bpm: int | None
     clock: str | None
+    fast_mode: bool = False
+    event_marked: bool = False
+    breath_detected: bool = False
+
+
+def _markers(tail: bytes) -> tuple[bool, bool, bool]:
+    """(fast mode, event marked, breath detected) from what follows the HR field."""
+    found = {"fast": False, "event": False, "breath": False}
+    while tail:
+        for name, forms in (("fast", _FAST_MODE), ("event", _EVENT_MARK), ("breath", _BREATH)):
+            form = next((f for f in forms if tail.startswith(f)), None)
+            if form is not None and not found[name]:
+                found[name] = True
+                tail = tail[len(form) :]
+                break
+        else:
+            raise DecodeError("Nonin line: unknown or repeated marker after the HR field")
+    return found["fast"], found["event"], found["breath"]
 
 
 def _ascii_value(field: bytes) -> int | None:
@@ -80,10 +126,14 @@ def decode_ascii_line(line: bytes) -> AsciiSample:
     if match is None:
         raise DecodeError("not a Nonin 'SPO2=XXX HR=YYY' line")
     clock, spo2, pulse_rate = match.group(1, 5, 6)
+    fast_mode, event_marked, breath_detected = _markers(match.group("markers"))
     sample = AsciiSample(
         spo2_percent=_ascii_value(spo2),
         pulse_rate_bpm=_ascii_value(pulse_rate),
         clock=None if clock is None else clock.decode("ascii"),
+        fast_mode=fast_mode,
+        event_marked=event_marked,
+        breath_detected=breath_detected,
     )
     _check_plausible(sample.spo2_percent, sample.pulse_rate_bpm)
     return sample
@@ -111,6 +161,9 @@ def encode_ascii_line(sample: AsciiSample) -> bytes:
         + _ascii_field(sample.spo2_percent, "SpO2")
         + b" HR="
         + _ascii_field(sample.pulse_rate_bpm, "pulse rate")
+        + (_FAST_MODE[0] if sample.fast_mode else b"")
+        + (_EVENT_MARK[0] if sample.event_marked else b"")
+        + (_BREATH[0] if sample.breath_detected else b"")
         + ASCII_LINE_END
     )
 

@@ -344,3 +344,23 @@ def test_the_realtime_simulator_sends_the_pi_invalid_bit_as_a_device_does(
             assert cms50.decode_realtime_packet(packet).bar_graph == d2 & 0x0F
 
     run(scenario())
+
+
+def test_nonin_lines_with_a_clock_fast_mode_and_event_marks_give_the_reading(
+    tmp_path: Path,
+) -> None:
+    """Lines such as ``12:34:56 SPO2=097 HR=072 F*`` (Nonin's manuals) are readings, not noise."""
+
+    async def scenario() -> None:
+        async with rig(
+            NoninAsciiSimulator, NoninAsciiOximeter, tmp_path, simulator=NONIN_FAST, driver=OXIMETER
+        ) as (simulator, instrument):
+            assert isinstance(simulator, NoninAsciiSimulator)
+            simulator.sends_clock = simulator.fast_mode = True
+            simulator.mark_event()
+            reading = final(await measure(instrument)).reading
+            spo2 = reading.get(Quantity.SPO2_PERCENT)
+            assert spo2 is not None and abs(spo2 - 98) <= 2
+            assert instrument.discarded_bytes == 0
+
+    run(scenario())

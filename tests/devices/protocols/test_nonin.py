@@ -46,6 +46,31 @@ def test_ascii_lines(line: bytes, expected: AsciiSample) -> None:
     assert decode_ascii_line(line) == expected
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Avant 9600 / BT4000 manuals: DIP switch 8 up, the fast-responding values
+        (b"SPO2=097 HR=072 F", AsciiSample(97, 72, None, fast_mode=True)),
+        (b"SPO2=--- HR=--- F", AsciiSample(None, None, None, fast_mode=True)),
+        # BT4000 manual: the event marker
+        (b"SPO2=097 HR=072*", AsciiSample(97, 72, None, event_marked=True)),
+        # 9847 manual: the clock prefix, a marked event, a breath detected
+        (b"12:34:56 SPO2=097 HR=072*", AsciiSample(97, 72, "12:34:56", event_marked=True)),
+        (b"12:34:56 SPO2=097 HR=072 B", AsciiSample(97, 72, "12:34:56", breath_detected=True)),
+        (
+            b"12:34:56 SPO2=097 HR=072* B",
+            AsciiSample(97, 72, "12:34:56", event_marked=True, breath_detected=True),
+        ),
+        (b"SPO2=097 HR=072 F*", AsciiSample(97, 72, None, fast_mode=True, event_marked=True)),
+    ],
+)
+def test_ascii_lines_with_the_documented_markers(line: bytes, expected: AsciiSample) -> None:
+    assert decode_ascii_line(line) == expected
+    decoder = AsciiStreamDecoder()
+    assert decoder.feed(line + b"\r\n") == [expected]
+    assert (decoder.bad_frames, decoder.discarded_bytes) == (0, 0)
+
+
 def test_ascii_encode() -> None:
     assert encode_ascii_line(AsciiSample(98, 72, None)) == b"SPO2=098 HR=072\r\n"
     assert encode_ascii_line(AsciiSample(None, None, "00:00:01")) == b"00:00:01 SPO2=--- HR=---\r\n"
@@ -65,6 +90,12 @@ def test_ascii_encode() -> None:
         b"spo2=098 hr=072",
         b"SPO2=0x1 HR=072",
         b"",
+        b"SPO2=097 HR=072 X",  # not a documented marker
+        b"SPO2=097 HR=072F",  # the fast-mode marker comes after a space
+        b"SPO2=097 HR=072 F F",  # a marker twice
+        b"SPO2=097 HR=072**",
+        b"SPO2=097 HR=072* x",
+        b"SPO2=097 HR=072 ",
     ],
 )
 def test_ascii_malformed(line: bytes) -> None:
@@ -87,6 +118,9 @@ ascii_samples = st.builds(
     spo2_percent=st.none() | st.integers(0, 100),
     pulse_rate_bpm=st.none() | st.integers(0, 350),
     clock=clocks,
+    fast_mode=st.booleans(),
+    event_marked=st.booleans(),
+    breath_detected=st.booleans(),
 )
 
 
