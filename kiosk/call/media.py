@@ -2,10 +2,11 @@
 
 `CabinMedia` owns the camera and the microphone, each read once and relayed (aiortc `MediaRelay`)
 to every subscriber: the call's peer connection now (a new one at each reconnection), distress
-detection later (`subscribe_camera`). The sources are given: V4L2/ALSA `MediaPlayer`s on a real
-cabin (`open_v4l2_camera`, `open_alsa_microphone`), a synthetic scene and a looped sound file for
-the demo and the tests (`open_sound_file_microphone`; the scene comes from `simulators`, passed in
-by the composition root).
+detection later (`subscribe_camera`). The sources are given: a V4L2 camera and an ALSA microphone
+on a real cabin (`open_v4l2_camera`, `open_alsa_microphone`), a synthetic scene and a looped sound
+file for the demo and the tests (`open_sound_file_microphone`; the scene comes from `simulators`,
+passed in by the composition root). Devices and files are read by `kiosk.call.capture`, not by
+aiortc's `MediaPlayer`, which leaks native memory with every frame (see there).
 
 The doctor's sound goes to an `AudioOutput`: `AplayAudioOutput` (s16le PCM into `aplay`, started
 lazily, failures logged, never raised) or `NullAudioOutput` (counts and level, for machines with
@@ -24,13 +25,14 @@ from typing import Any, Final, Protocol, cast
 
 import av
 import numpy as np
-from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.frame import Frame
 from av.packet import Packet
 from numpy.typing import NDArray
 
 from devices.cancellation import cancel_and_wait
+from kiosk.call.capture import MediaCapture
 from kiosk.call.settings import CallSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ PCM_BYTES_PER_S: Final = PCM_RATE_HZ * PCM_CHANNELS * 2
 
 def open_v4l2_camera(device: str, settings: CallSettings) -> MediaStreamTrack:
     """The video of a V4L2 camera (`/dev/video0`) at the call's size and frame rate."""
-    player = MediaPlayer(
+    capture = MediaCapture(
         device,
         format="v4l2",
         options={
@@ -56,25 +58,27 @@ def open_v4l2_camera(device: str, settings: CallSettings) -> MediaStreamTrack:
             "framerate": str(settings.video_fps),
         },
     )
-    if player.video is None:
+    if capture.video is None:
         raise OSError(f"{device} gives no video")
-    return player.video
+    return capture.video
 
 
 def open_alsa_microphone(device: str = "default") -> MediaStreamTrack:
     """The sound of an ALSA capture device."""
-    player = MediaPlayer(device, format="alsa")
-    if player.audio is None:
+    capture = MediaCapture(device, format="alsa")
+    if capture.audio is None:
         raise OSError(f"ALSA device {device} gives no sound")
-    return player.audio
+    return capture.audio
 
 
-def open_sound_file_microphone(path: Path) -> MediaStreamTrack:
-    """A sound file (a WAV) played in a loop, in real time, as the microphone (demo, tests)."""
-    player = MediaPlayer(str(path), loop=True)
-    if player.audio is None:
+def open_sound_file_microphone(path: Path, *, paced: bool = True) -> MediaStreamTrack:
+    """A sound file (a WAV) played in a loop, in real time, as the microphone (demo, tests).
+
+    ``paced=False`` reads it as fast as it is consumed (tests of hours of sound)."""
+    capture = MediaCapture(str(path), loop=True, paced=paced)
+    if capture.audio is None:
         raise OSError(f"{path.name} holds no sound")
-    return player.audio
+    return capture.audio
 
 
 # --- playing the doctor's sound ------------------------------------------------------------------
