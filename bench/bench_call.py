@@ -14,6 +14,11 @@ packet leaves the machine (explicit empty ICE servers, host candidates narrowed 
 - CPU: the cabin's process during a 640x480 call, the doctor in another process (so only the
   cabin's encode/decode is counted), as a share of one core (process time over wall time); with
   the uplink's bit rate from the client's stats.
+- reconnection (what `tests/kiosk/call/test_client.py` checks happens, timed here): with the
+  tests' quick settings, the doctor (a) closes its peer connection without a word, or (b) goes
+  silent; from then (from its last heartbeat, for b) to RECONNECTING shown, to the new offer
+  sent, and to CONNECTED again. Floors: the same client's first connection (start -> CONNECTED)
+  in the same run, and the settings' own delays for the silence.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +58,15 @@ from simulators.media import CabinScene, SeatedPatient, SyntheticCamera, write_s
 
 CONSULTATION = "c-bench-1"
 SETTINGS = CallSettings(loopback_only=True)
+QUICK = CallSettings(  # as tests/kiosk/call/test_client.py
+    loopback_only=True,
+    heartbeat_interval_s=0.5,
+    reconnecting_after_s=1.5,
+    renegotiate_after_s=3.0,
+    retry_interval_s=2.0,
+    retry_max_interval_s=4.0,
+)
+QUICK_DOCTOR_BEAT_S = 0.25  # as the tests' doctor beats with the quick settings
 CPU_TARGET = 0.5  # of one core, for the cabin's side of a call (encode + decode)
 
 
@@ -115,9 +131,14 @@ async def bare_call() -> tuple[float, float]:
 class BenchDoctor:
     """Answers each offer with a new peer connection, its own camera and speech; heartbeats."""
 
-    def __init__(self, speech: Path, answer: Callable[[wire.SdpAnswer], Any]) -> None:
+    def __init__(
+        self, speech: Path, answer: Callable[[wire.SdpAnswer], Any], heartbeat_s: float = 1.0
+    ) -> None:
         self.speech = speech
         self.answer = answer
+        self.heartbeat_s = heartbeat_s
+        self.silent = False
+        self.last_beat_at = 0.0  # perf_counter of the last heartbeat sent
         self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
         self.video_frames = [0]
@@ -126,6 +147,7 @@ class BenchDoctor:
 
     async def on_offer(self, offer: wire.SdpOffer) -> None:
         await self.close()
+        self.silent = False
         pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         camera = SyntheticCamera(CabinScene(SeatedPatient(hip_x=300)))
         player = MediaPlayer(str(self.speech), loop=True)
@@ -160,10 +182,16 @@ class BenchDoctor:
 
     async def _heartbeats(self, channel: RTCDataChannel) -> None:
         while True:
-            if channel.readyState == "open":
+            if channel.readyState == "open" and not self.silent:
                 beat = wire.Heartbeat(msg_id=f"h-{time.monotonic_ns()}", sent_at=datetime.now(UTC))
                 channel.send(wire.encode(beat).decode())
-            await asyncio.sleep(1.0)
+                self.last_beat_at = time.perf_counter()
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def drop(self) -> None:
+        """Close the peer connection without a word, as a console that reloads."""
+        if self.pc is not None:
+            await self.pc.close()
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -184,9 +212,12 @@ class InProcessHub:
 
     def __init__(self) -> None:
         self.doctor: BenchDoctor | None = None
+        self.offered_at: list[float] = []  # perf_counter of each offer the cabin sent
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, message: wire.SdpOffer | wire.IceCandidate | wire.CallEnd) -> None:
+        if isinstance(message, wire.SdpOffer):
+            self.offered_at.append(time.perf_counter())
         if isinstance(message, wire.SdpOffer) and self.doctor is not None:
             task = asyncio.get_running_loop().create_task(self.doctor.on_offer(message))
             self._tasks.add(task)
@@ -240,6 +271,103 @@ async def client_call(speech: Path) -> tuple[float, float, float]:
         await client.close()
         await doctor.close()
         await media.close()
+
+
+# --- reconnection -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnection:
+    """Seconds: the first connection, then from the doctor's drop (or last heartbeat) on."""
+
+    connect_s: float
+    reconnecting_s: float
+    offer_s: float
+    connected_again_s: float
+
+
+async def reconnection(speech: Path, silence: bool) -> Reconnection:
+    """One call with the quick settings; the doctor drops its peer connection (or goes silent)
+    once the call is up, and the cabin comes back with a new one."""
+    media = cabin_media(speech)
+    hub = InProcessHub()
+    states: list[tuple[float, CallLinkState]] = []
+    client = CallClient(
+        consultation_id=CONSULTATION,
+        accepted=accepted(),
+        signaling=hub,
+        media=media,
+        settings=QUICK,
+        on_link_state=lambda state: states.append((time.perf_counter(), state)),
+        on_message=lambda _message: None,
+        on_remote_frame=lambda _image: None,
+    )
+    doctor = BenchDoctor(speech, client.handle_signal, QUICK_DOCTOR_BEAT_S)
+    hub.doctor = doctor
+    try:
+        start = time.perf_counter()
+        await client.start()
+        connected = await first(lambda: client.link_state is CallLinkState.CONNECTED)
+        await first(lambda: doctor.video_frames[0] > 0)
+        await asyncio.sleep(0.5)  # a call under way: past the first keyframes
+        seen = len(states)
+        if silence:
+            doctor.silent = True
+            await asyncio.sleep(0)
+            since = doctor.last_beat_at
+        else:
+            since = time.perf_counter()
+            await doctor.drop()
+        await first(lambda: client.link_state is CallLinkState.RECONNECTING, 20)
+        await first(lambda: len(hub.offered_at) >= 2, 20)
+        await first(lambda: any(s is CallLinkState.CONNECTED for _, s in states[seen:]), 20)
+        reconnecting = next(t for t, s in states[seen:] if s is CallLinkState.RECONNECTING)
+        again = next(t for t, s in states[seen:] if s is CallLinkState.CONNECTED)
+        return Reconnection(
+            connect_s=connected - start,
+            reconnecting_s=reconnecting - since,
+            offer_s=hub.offered_at[1] - since,
+            connected_again_s=again - since,
+        )
+    finally:
+        await client.close()
+        await doctor.close()
+        await media.close()
+
+
+def reconnection_lines(drops: list[Reconnection], silences: list[Reconnection]) -> list[str]:
+    floor = [r.connect_s for r in drops + silences]
+    after_offer = [r.connected_again_s - r.offer_s for r in drops + silences]
+
+    def setting(label: str, values: list[float], setting_s: float) -> str:
+        median = statistics.median(values)
+        return (
+            f"  {label:<44} median {median * 1e3:7.1f} ms   setting {setting_s * 1e3:.0f} ms,"
+            f" +{(median - setting_s) * 1e3:.0f} ms (x{median / setting_s:.2f})"
+        )
+
+    return [
+        line("floor  start -> CONNECTED (the first time)", floor, None),
+        line("drop   closed -> RECONNECTING shown", [r.reconnecting_s for r in drops], None),
+        line("drop   closed -> new offer sent", [r.offer_s for r in drops], None),
+        line(
+            "drop   closed -> CONNECTED again",
+            [r.connected_again_s for r in drops],
+            floor,
+            "(test_client: noticed at once, not after the silence)",
+        ),
+        setting(
+            "silent last beat -> RECONNECTING shown",
+            [r.reconnecting_s for r in silences],
+            QUICK.reconnecting_after_s,
+        ),
+        setting(
+            "silent last beat -> new offer sent",
+            [r.offer_s for r in silences],
+            QUICK.renegotiate_after_s,
+        ),
+        line("any    new offer -> CONNECTED again", after_offer, floor),
+    ]
 
 
 # --- CPU, the doctor in another process ----------------------------------------------------------
@@ -348,6 +476,10 @@ async def main_async(quick: bool) -> None:
             client_connect.append(connected)
             doctor_frame.append(seen_by_doctor)
             cabin_frame.append(seen_by_cabin)
+        drops, silences = [], []
+        for _ in range(runs):  # interleaved
+            drops.append(await reconnection(speech, silence=False))
+            silences.append(await reconnection(speech, silence=True))
         seconds = 3.0 if quick else 10.0
         share, uplink_kbps, frames = await cabin_cpu(speech, seconds)
     print(f"loopback call, {runs} runs each, same process (aiortc {aiortc.__version__})")
@@ -356,6 +488,14 @@ async def main_async(quick: bool) -> None:
     print(line("CallClient  start -> CONNECTED", client_connect, floor_connect))
     print(line("CallClient  start -> doctor's first frame", doctor_frame, floor_frame))
     print(line("CallClient  start -> cabin's first frame", cabin_frame, floor_frame))
+    print(
+        f"reconnection: {runs} runs each, quick settings (heartbeat {QUICK.heartbeat_interval_s} s,"
+        f" reconnecting after {QUICK.reconnecting_after_s} s, new offer after"
+        f" {QUICK.renegotiate_after_s} s of silence; the doctor beats every"
+        f" {QUICK_DOCTOR_BEAT_S} s)"
+    )
+    for text in reconnection_lines(drops, silences):
+        print(text)
     print(
         f"cabin CPU in a 640x480 call, doctor in another process, {seconds:.0f} s:"
         f" {share * 100:.1f} % of one core   target <= {CPU_TARGET * 100:.0f} %"
@@ -370,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_call")
     parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke run")
     args = parser.parse_args(argv)
+    logging.getLogger("kiosk.call").setLevel(logging.ERROR)  # the reconnections' warnings
     started = time.perf_counter()
     asyncio.run(main_async(args.quick))
     print(f"(bench took {time.perf_counter() - started:.1f} s)")
