@@ -5,6 +5,7 @@ import sys
 from bench import (
     bench_call,
     bench_core,
+    bench_cups,
     bench_devices,
     bench_distress_sound,
     bench_distress_vision,
@@ -17,6 +18,7 @@ sys.exit(
     bench_core.main(sys.argv[1:])
     or bench_devices.main(sys.argv[1:])
     or bench_printing.main(sys.argv[1:])
+    or bench_cups.main(sys.argv[1:])
     or bench_ui.main(sys.argv[1:])
     or bench_call.main(sys.argv[1:])
     or bench_teleconsultation.main(sys.argv[1:])

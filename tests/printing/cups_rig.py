@@ -216,7 +216,7 @@ class CupsRig:
             stderr=self._stderr,
             start_new_session=True,  # its own process group: stop() ends its children too
         )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # about 0.1 s idle; only a cupsd that cannot start
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cupsd exited: {self.log_tail()}")
