@@ -17,7 +17,7 @@ from devices.drivers.ble_pulse_oximeter import BlePulseOximeter
 from devices.drivers.ble_thermometer import BleThermometer
 from devices.drivers.cms50 import Cms50LegacyOximeter, Cms50RealtimeOximeter
 from devices.drivers.ir_thermometer import IrThermometer
-from devices.drivers.nonin import NoninAsciiOximeter
+from devices.drivers.nonin import NoninAsciiOximeter, NoninDf8Oximeter
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.errors import DeviceError
 from devices.instrument import Instrument
@@ -33,6 +33,7 @@ SERIAL_MODELS: dict[str, type[SerialInstrument]] = {
     "cms50d-plus": Cms50LegacyOximeter,  # the old generation, 19200 baud, streams
     "cms50d-plus-new": Cms50RealtimeOximeter,  # the new one, 115200 baud, on request
     "nonin-ascii": NoninAsciiOximeter,
+    "nonin-9560": NoninDf8Oximeter,  # Onyx II 9560, Data Format 8 on its Bluetooth serial port
     "and-ua767": AndBloodPressureMonitor,
     "ir-uart": IrThermometer,
 }

@@ -27,7 +27,7 @@ from simulators.serial.and_bp import AndBpSimulator
 from simulators.serial.base import SerialSimulator
 from simulators.serial.cms50 import Cms50LegacySimulator, Cms50RealtimeSimulator
 from simulators.serial.ir_thermometer import IrThermometerSimulator
-from simulators.serial.nonin import NoninAsciiSimulator
+from simulators.serial.nonin import NoninAsciiSimulator, NoninDf8Simulator
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ SERIAL_SIMULATORS: dict[str, type[SerialSimulator]] = {
     "cms50d-plus": Cms50LegacySimulator,
     "cms50d-plus-new": Cms50RealtimeSimulator,
     "nonin-ascii": NoninAsciiSimulator,
+    "nonin-9560": NoninDf8Simulator,
     "and-ua767": AndBpSimulator,
     "ir-uart": IrThermometerSimulator,
 }

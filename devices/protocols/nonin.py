@@ -30,20 +30,43 @@ value. Fast mode still reports SpO2 and pulse (noisier, which the settling windo
 event mark is a button press on the device and a breath mark a capnography finding, neither a
 property of the patient's SpO2. They are decoded so that such lines are read, not dropped.
 
-**Data Format 8**, 4 bytes a second:
+**Data Format 8**, 4 bytes a second: STATUS1, pulse rate bits 6..0, SpO2 %, STATUS2. STATUS1
+bit 7 is the sync bit (always 1) and bits 1..0 are pulse rate bits 8..7; bytes 2-4 have bit 7
+clear (the stream decoder resynchronises on the sync bit). Missing values: pulse rate 511,
+SpO2 127 (decoded to ``None``).
 
-====  ==================================================================================
-byte  content
-====  ==================================================================================
-1     STATUS1: bit 7 sync (always 1), 6 sensor disconnected, 5 out of track, 4 low
-      perfusion, 3 marginal perfusion, 2 artifact, 1..0 pulse rate bits 8..7
-2     pulse rate bits 6..0
-3     SpO2 %
-4     STATUS2: bit 0 low battery, bit 1 critical battery
-====  ==================================================================================
+**The other status bits differ from model to model**, so they are read per model
+(:class:`Df8Model`, chosen by the configured model); a bit a model reserves is never read.
+Only models whose layout a public source gives are here:
 
-Missing values: pulse rate 511, SpO2 127 (decoded to ``None``). Bytes 2-4 have bit 7 clear; the
-stream decoder resynchronises on the sync bit.
+- **Onyx II 9560** (``Df8Model.ONYX_II_9560``). Nonin, "Onyx II Model 9560 Bluetooth Fingertip
+  Oximeter, OEM Specification and Technical Information" (6470-000-01), as read by the
+  repository mattjlewis/NoninPulseOx, which ships that specification ("Nonin 9560 Bluetooth
+  Specification.pdf") and decodes it in
+  ``src/main/java/com/diozero/pulseox/nonin/io/DataFormat8Serialiser.java``:
+
+  =========  ========================================================================
+  STATUS1    bit 6 **reserved**, 5 out of track, 4 low perfusion (red), 3 marginal
+             perfusion (yellow), 2 artifact
+  STATUS2    bit 5 SmartPoint algorithm, 3 **sensor alarm**, 0 low battery; bits 1, 2,
+             4, 6 **reserved**
+  =========  ========================================================================
+
+  The sensor alarm (SNSA, "device is providing unusable data for analysis", set when the
+  finger is removed: the same specification's Data Format 2 table) comes with the **last**
+  SpO2 and pulse, sent on for about 10 s after the finger left. Those values are kept as
+  ``sent_*`` but ``spo2_percent``/``pulse_rate_bpm`` are ``None``: they must never be shown or
+  stored as a reading.
+
+Not implemented, for want of a model to pin it on: the layout this module used to apply to every
+model (STATUS1 bit 6 "sensor disconnected", STATUS2 bit 1 "critical battery", bit 2 "spot-check
+mode"), seen in drphrozen/javautilityclasses ``NoninAndroid/src/dk/iha/nonin/Format8.java`` for
+an unnamed Nonin model. On the 9560 those bits are reserved.
+
+The 9560 streams Data Format 8 once the host asks for it with the command ``02 70 02 02 08 03``
+(STX, op code 0x70 "set data format", length 2, data type 2, format 8, ETX; the device answers
+ACK 0x06 or NAK 0x15): the same repository, ``Nonin9560PulseOxJssc.java`` and
+``NoninSetDataFormatRequest.java``.
 
 Both formats: an SpO2 above 100 % or a pulse rate above ``PULSE_RATE_MAX_BPM`` (a plausibility
 bound, not from the spec) raises :class:`DecodeError`.
@@ -51,6 +74,8 @@ bound, not from the spec) raises :class:`DecodeError`.
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -228,25 +253,73 @@ DF8_FRAME_SIZE = 4
 DF8_SYNC_BIT = 0x80
 DF8_PULSE_RATE_MISSING = 511
 DF8_SPO2_MISSING = 127
+SET_DATA_FORMAT_8 = bytes([0x02, 0x70, 0x02, 0x02, 0x08, 0x03])  # 9560: STX op len type fmt ETX
+ACK = 0x06
+NAK = 0x15
+
+
+class Df8Model(enum.Enum):
+    """A model whose Data Format 8 status bits are known (see the module docstring)."""
+
+    ONYX_II_9560 = "9560"
+
+
+class Df8Status(enum.Enum):
+    """A status bit of Data Format 8, as a model defines it."""
+
+    OUT_OF_TRACK = "out_of_track"  # no consecutive good pulses: sustained artifact
+    LOW_PERFUSION = "low_perfusion"  # low/no signal quality (red)
+    MARGINAL_PERFUSION = "marginal_perfusion"  # low/marginal signal quality (yellow)
+    ARTIFACT = "artifact"
+    SENSOR_ALARM = "sensor_alarm"  # unusable data: the values are the last held (finger out)
+    SMARTPOINT = "smartpoint"  # the SmartPoint algorithm's reading
+    LOW_BATTERY = "low_battery"
+
+
+# (status byte 1 or 2, bit) of each status each model defines; every other bit is reserved.
+_STATUS_BITS: dict[Df8Model, dict[Df8Status, tuple[int, int]]] = {
+    Df8Model.ONYX_II_9560: {
+        Df8Status.OUT_OF_TRACK: (1, 5),
+        Df8Status.LOW_PERFUSION: (1, 4),
+        Df8Status.MARGINAL_PERFUSION: (1, 3),
+        Df8Status.ARTIFACT: (1, 2),
+        Df8Status.SMARTPOINT: (2, 5),
+        Df8Status.SENSOR_ALARM: (2, 3),
+        Df8Status.LOW_BATTERY: (2, 0),
+    },
+}
+# With these set, the values sent are not a measurement of the patient now.
+_NO_READING = frozenset({Df8Status.SENSOR_ALARM})
 
 
 @dataclass(frozen=True, slots=True)
 class Df8Frame:
-    """One Data Format 8 frame. ``None`` values were sent as missing (511 / 127)."""
+    """One Data Format 8 frame.
 
-    sensor_disconnected: bool
-    out_of_track: bool
-    low_perfusion: bool
-    marginal_perfusion: bool
-    artifact: bool
-    low_battery: bool
-    critical_battery: bool
-    pulse_rate_bpm: int | None
-    spo2_percent: int | None
+    ``sent_*`` are the values as sent (``None``: the missing value, 511 / 127). Read
+    ``spo2_percent`` and ``pulse_rate_bpm`` for the reading: ``None`` too when the status says
+    the values are held ones (the 9560's sensor alarm).
+    """
+
+    sent_pulse_rate_bpm: int | None
+    sent_spo2_percent: int | None
+    status: frozenset[Df8Status]
+
+    @property
+    def sensor_alarm(self) -> bool:
+        return Df8Status.SENSOR_ALARM in self.status
+
+    @property
+    def pulse_rate_bpm(self) -> int | None:
+        return None if self.status & _NO_READING else self.sent_pulse_rate_bpm
+
+    @property
+    def spo2_percent(self) -> int | None:
+        return None if self.status & _NO_READING else self.sent_spo2_percent
 
 
-def decode_df8_frame(data: bytes) -> Df8Frame:
-    """Unpack one Data Format 8 frame (exactly 4 bytes)."""
+def decode_df8_frame(data: bytes, model: Df8Model) -> Df8Frame:
+    """Unpack one Data Format 8 frame (exactly 4 bytes) with ``model``'s status bits."""
     if len(data) != DF8_FRAME_SIZE:
         raise DecodeError(f"Nonin DF8 frame needs {DF8_FRAME_SIZE} bytes, got {len(data)}")
     status1, pulse_low, spo2, status2 = data
@@ -255,46 +328,42 @@ def decode_df8_frame(data: bytes) -> Df8Frame:
     if (pulse_low | spo2 | status2) & DF8_SYNC_BIT:
         raise DecodeError("Nonin DF8 frame: a data byte has the sync bit")
     pulse_rate = (status1 & 0b11) << 7 | pulse_low
+    status_bytes = {1: status1, 2: status2}
     frame = Df8Frame(
-        sensor_disconnected=bool(status1 & 0x40),
-        out_of_track=bool(status1 & 0x20),
-        low_perfusion=bool(status1 & 0x10),
-        marginal_perfusion=bool(status1 & 0x08),
-        artifact=bool(status1 & 0x04),
-        low_battery=bool(status2 & 0x01),
-        critical_battery=bool(status2 & 0x02),
-        pulse_rate_bpm=None if pulse_rate == DF8_PULSE_RATE_MISSING else pulse_rate,
-        spo2_percent=None if spo2 == DF8_SPO2_MISSING else spo2,
+        sent_pulse_rate_bpm=None if pulse_rate == DF8_PULSE_RATE_MISSING else pulse_rate,
+        sent_spo2_percent=None if spo2 == DF8_SPO2_MISSING else spo2,
+        status=frozenset(
+            status
+            for status, (byte, bit) in _STATUS_BITS[model].items()
+            if status_bytes[byte] >> bit & 1
+        ),
     )
-    _check_plausible(frame.spo2_percent, frame.pulse_rate_bpm)
+    _check_plausible(frame.sent_spo2_percent, frame.sent_pulse_rate_bpm)
     return frame
 
 
-def encode_df8_frame(frame: Df8Frame) -> bytes:
-    """Pack one Data Format 8 frame."""
-    pulse_rate = DF8_PULSE_RATE_MISSING if frame.pulse_rate_bpm is None else frame.pulse_rate_bpm
-    if not 0 <= pulse_rate <= DF8_PULSE_RATE_MISSING or (
-        frame.pulse_rate_bpm == DF8_PULSE_RATE_MISSING
-    ):
+def encode_df8_frame(frame: Df8Frame, model: Df8Model) -> bytes:
+    """Pack one Data Format 8 frame with ``model``'s status bits (reserved bits are zero)."""
+    pulse_rate = frame.sent_pulse_rate_bpm
+    pulse_raw = DF8_PULSE_RATE_MISSING if pulse_rate is None else pulse_rate
+    if not 0 <= pulse_raw <= DF8_PULSE_RATE_MISSING or pulse_rate == DF8_PULSE_RATE_MISSING:
         raise EncodeError("pulse rate is outside 0..510 (511: missing)")
-    spo2 = DF8_SPO2_MISSING if frame.spo2_percent is None else frame.spo2_percent
-    if not 0 <= spo2 <= DF8_SPO2_MISSING or frame.spo2_percent == DF8_SPO2_MISSING:
+    spo2 = frame.sent_spo2_percent
+    spo2_raw = DF8_SPO2_MISSING if spo2 is None else spo2
+    if not 0 <= spo2_raw <= DF8_SPO2_MISSING or spo2 == DF8_SPO2_MISSING:
         raise EncodeError("SpO2 is outside 0..126 (127: missing)")
-    status1 = (
-        DF8_SYNC_BIT
-        | frame.sensor_disconnected << 6
-        | frame.out_of_track << 5
-        | frame.low_perfusion << 4
-        | frame.marginal_perfusion << 3
-        | frame.artifact << 2
-        | pulse_rate >> 7
-    )
-    status2 = frame.low_battery | frame.critical_battery << 1
-    return bytes([status1, pulse_rate & 0x7F, spo2, status2])
+    bits = _STATUS_BITS[model]
+    status_bytes = {1: DF8_SYNC_BIT | pulse_raw >> 7, 2: 0}
+    for status in frame.status:
+        if status not in bits:
+            raise EncodeError(f"the {model.value} has no status bit for {status.value}")
+        byte, bit = bits[status]
+        status_bytes[byte] |= 1 << bit
+    return bytes([status_bytes[1], pulse_raw & 0x7F, spo2_raw, status_bytes[2]])
 
 
 class Df8StreamDecoder(SyncBitStreamDecoder[Df8Frame]):
     """Cuts the stream into Df8Frames on the sync bit (see ``SyncBitStreamDecoder``)."""
 
-    def __init__(self) -> None:
-        super().__init__(DF8_FRAME_SIZE, decode_df8_frame)
+    def __init__(self, model: Df8Model) -> None:
+        super().__init__(DF8_FRAME_SIZE, functools.partial(decode_df8_frame, model=model))

@@ -12,7 +12,7 @@ import pytest
 from devices.drivers.and_bp import AndBloodPressureMonitor
 from devices.drivers.cms50 import Cms50LegacyOximeter, Cms50RealtimeOximeter
 from devices.drivers.ir_thermometer import IrThermometer
-from devices.drivers.nonin import NoninAsciiOximeter
+from devices.drivers.nonin import NoninAsciiOximeter, NoninDf8Oximeter
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.instrument import Availability, Failure, Final, Problem, Progress
 from devices.protocols import cms50
@@ -24,7 +24,7 @@ from simulators.serial.and_bp import AndBpSimulator
 from simulators.serial.base import SerialSimulator
 from simulators.serial.cms50 import Cms50LegacySimulator, Cms50RealtimeSimulator
 from simulators.serial.ir_thermometer import IrThermometerSimulator
-from simulators.serial.nonin import NoninAsciiSimulator
+from simulators.serial.nonin import NoninAsciiSimulator, NoninDf8Simulator
 from tests.devices.serial_rig import measure, rig, wait_for
 
 FAST = {"time_scale": 0.02}
@@ -39,13 +39,15 @@ OXIMETERS: list[
     (Cms50LegacySimulator, Cms50LegacyOximeter, {}, OXIMETER),
     (Cms50RealtimeSimulator, Cms50RealtimeOximeter, {}, OXIMETER),
     (NoninAsciiSimulator, NoninAsciiOximeter, NONIN_FAST, OXIMETER),
+    (NoninDf8Simulator, NoninDf8Oximeter, NONIN_FAST, OXIMETER),
 ]
+OXIMETER_IDS = ["cms50-legacy", "cms50-realtime", "nonin-ascii", "nonin-9560"]
 ALL = [
     *OXIMETERS,
     (AndBpSimulator, AndBloodPressureMonitor, FAST, {}),
     (IrThermometerSimulator, IrThermometer, FAST, {}),
 ]
-IDS = ["cms50-legacy", "cms50-realtime", "nonin-ascii", "and-bp", "ir-thermometer"]
+IDS = [*OXIMETER_IDS, "and-bp", "ir-thermometer"]
 
 
 def final(updates: list[Any]) -> Final:
@@ -153,7 +155,7 @@ def test_motion_artefact_gives_a_questionable_reading(tmp_path: Path) -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=IDS[:3])
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=OXIMETER_IDS)
 @pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.TRUNCATED, Fault.BAD_CHECKSUM])
 def test_a_dirty_line_still_gives_the_right_values(
     tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any, fault: Fault
@@ -227,7 +229,7 @@ def test_a_cuff_error_is_an_instruction(tmp_path: Path) -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=IDS[:3])
+@pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), OXIMETERS, ids=OXIMETER_IDS)
 def test_no_finger_is_said_then_given_up(
     tmp_path: Path, sim: Any, drv: Any, sim_kw: Any, drv_kw: Any
 ) -> None:
@@ -362,5 +364,41 @@ def test_nonin_lines_with_a_clock_fast_mode_and_event_marks_give_the_reading(
             spo2 = reading.get(Quantity.SPO2_PERCENT)
             assert spo2 is not None and abs(spo2 - 98) <= 2
             assert instrument.discarded_bytes == 0
+
+    run(scenario())
+
+
+def test_the_9560s_held_values_after_the_finger_left_are_never_a_reading(tmp_path: Path) -> None:
+    """The 9560 sends the last SpO2 and pulse for about 10 s after the finger is removed, with
+    only its sensor alarm bit set (Data Format 8): no reading, no live value, "no finger"."""
+
+    async def scenario() -> None:
+        async with rig(
+            NoninDf8Simulator,
+            NoninDf8Oximeter,
+            tmp_path,
+            simulator=NONIN_FAST,
+            driver={"settle_s": 0.5, "give_up_s": 1.5},
+        ) as (simulator, instrument):
+            assert isinstance(simulator, NoninDf8Simulator)
+            simulator.remove_finger()
+            updates = await measure(instrument)
+            assert simulator.held_frames_sent > 0  # the stale values did come
+            assert not any(isinstance(u, Progress) and u.live for u in updates)
+            assert failure(updates).problem is Problem.NO_FINGER
+            simulator.finger = True  # the finger is back: a reading again
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())
+
+
+def test_the_9560_driver_asks_for_data_format_8(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(
+            NoninDf8Simulator, NoninDf8Oximeter, tmp_path, simulator=NONIN_FAST, driver=OXIMETER
+        ) as (simulator, instrument):
+            assert isinstance(simulator, NoninDf8Simulator)
+            assert isinstance((await measure(instrument))[-1], Final)
+            assert simulator.format_requests >= 1
 
     run(scenario())

@@ -168,7 +168,14 @@ def _check_ascii(s: object) -> None:
 
 def _check_df8(f: object) -> None:
     assert isinstance(f, nonin.Df8Frame)
-    _check_pulse_oximeter_ints(f.spo2_percent, f.pulse_rate_bpm, 350)
+    _check_pulse_oximeter_ints(f.sent_spo2_percent, f.sent_pulse_rate_bpm, 350)
+    assert _flags_of(f.status, nonin.Df8Status)
+    if f.sensor_alarm:  # held values are never a reading
+        assert (f.spo2_percent, f.pulse_rate_bpm) == (None, None)
+
+
+def _decode_df8_9560(data: bytes) -> nonin.Df8Frame:
+    return nonin.decode_df8_frame(data, nonin.Df8Model.ONYX_II_9560)
 
 
 def _check_and_reading(r: object) -> None:
@@ -293,7 +300,12 @@ CASES = [
         [b"SPO2=098 HR=072", b"12:34:56 SPO2=--- HR=  7", b"SPO2=100 HR=350"],
         alphabet=b"SPOHR=0123456789-: ",
     ),
-    Case("nonin_df8", nonin.decode_df8_frame, _check_df8, _frames("80 48 62 00", "83 7F 7F 03")),
+    Case(
+        "nonin_df8_9560",
+        _decode_df8_9560,
+        _check_df8,
+        _frames("80 48 62 00", "83 7F 7F 03", "BC 48 62 29"),
+    ),
     Case(
         "and_reading",
         and_bp.decode_reading_line,
@@ -384,7 +396,9 @@ STREAM_CASES = [
     StreamCase("cms50_realtime", cms50.RealtimeStreamDecoder, _check_realtime),
     StreamCase("cms50_host_command", cms50.HostCommandDecoder, _check_host_command),
     StreamCase("nonin_ascii", nonin.AsciiStreamDecoder, _check_ascii, b"SPOHR=0123456789-: \r\n"),
-    StreamCase("nonin_df8", nonin.Df8StreamDecoder, _check_df8),
+    StreamCase(
+        "nonin_df8_9560", lambda: nonin.Df8StreamDecoder(nonin.Df8Model.ONYX_II_9560), _check_df8
+    ),
     StreamCase(
         "and_reading", and_bp.AndStreamDecoder, _check_and_message, b"0123456789ABC\r\n\x06"
     ),

@@ -12,9 +12,12 @@ from devices.errors import DecodeError, EncodeError
 from devices.protocols.nonin import (
     DF8_FRAME_SIZE,
     NONIN_BAUD,
+    SET_DATA_FORMAT_8,
     AsciiSample,
     AsciiStreamDecoder,
     Df8Frame,
+    Df8Model,
+    Df8Status,
     Df8StreamDecoder,
     decode_ascii_line,
     decode_df8_frame,
@@ -183,18 +186,58 @@ def test_ascii_stream_bad_lines_counted_and_bounded() -> None:
 # -------------------------------------------------------------------------------- Data Format 8
 
 
+ONYX = Df8Model.ONYX_II_9560
+S = Df8Status
+
+
+def df8(pulse: int | None, spo2: int | None, *status: Df8Status) -> Df8Frame:
+    return Df8Frame(pulse, spo2, frozenset(status))
+
+
 @pytest.mark.parametrize(
     ("hex_bytes", "expected"),
     [
-        ("80 48 62 00", Df8Frame(False, False, False, False, False, False, False, 72, 98)),
-        ("83 7F 7F 00", Df8Frame(False, False, False, False, False, False, False, None, None)),
-        ("81 2C 5F 00", Df8Frame(False, False, False, False, False, False, False, 172, 95)),
-        ("FC 00 00 03", Df8Frame(True, True, True, True, True, True, True, 0, 0)),
-        ("80 48 62 7C", Df8Frame(False, False, False, False, False, False, False, 72, 98)),
+        ("80 48 62 00", df8(72, 98)),
+        ("83 7F 7F 00", df8(None, None)),
+        ("81 2C 5F 00", df8(172, 95)),
+        (
+            "BC 00 00 29",
+            df8(
+                0,
+                0,
+                S.OUT_OF_TRACK,
+                S.LOW_PERFUSION,
+                S.MARGINAL_PERFUSION,
+                S.ARTIFACT,
+                S.SMARTPOINT,
+                S.SENSOR_ALARM,
+                S.LOW_BATTERY,
+            ),
+        ),
     ],
 )
 def test_df8_vectors(hex_bytes: str, expected: Df8Frame) -> None:
-    assert decode_df8_frame(bytes.fromhex(hex_bytes)) == expected
+    assert decode_df8_frame(bytes.fromhex(hex_bytes), ONYX) == expected
+
+
+def test_df8_9560_sensor_alarm_holds_the_last_values_which_are_no_reading() -> None:
+    # 9560 specification: after the finger is removed the device sends the last SpO2 and pulse
+    # for about 10 s with only STATUS2 bit 3 (sensor alarm) set
+    frame = decode_df8_frame(bytes.fromhex("80 48 62 08"), ONYX)
+    assert frame.status == {Df8Status.SENSOR_ALARM}
+    assert (frame.sent_pulse_rate_bpm, frame.sent_spo2_percent) == (72, 98)
+    assert (frame.pulse_rate_bpm, frame.spo2_percent) == (None, None)
+    assert frame.sensor_alarm
+    assert not decode_df8_frame(bytes.fromhex("80 48 62 00"), ONYX).sensor_alarm
+
+
+@pytest.mark.parametrize("hex_bytes", ["C0 48 62 00", "80 48 62 02", "80 48 62 56", "C0 48 62 56"])
+def test_df8_9560_reserved_bits_are_never_read(hex_bytes: str) -> None:
+    """On the 9560, STATUS1 bit 6 and STATUS2 bits 1, 2, 4, 6 are reserved: not "sensor
+    disconnected" nor "critical battery", nothing at all."""
+    frame = decode_df8_frame(bytes.fromhex(hex_bytes), ONYX)  # 0x56: STATUS2 bits 1, 2, 4, 6
+    assert frame.status == frozenset()
+    assert (frame.pulse_rate_bpm, frame.spo2_percent) == (72, 98)
 
 
 @pytest.mark.parametrize(
@@ -211,69 +254,70 @@ def test_df8_vectors(hex_bytes: str, expected: Df8Frame) -> None:
 )
 def test_df8_malformed(hex_bytes: str) -> None:
     with pytest.raises(DecodeError):
-        decode_df8_frame(bytes.fromhex(hex_bytes))
+        decode_df8_frame(bytes.fromhex(hex_bytes), ONYX)
 
 
 def test_df8_unrepresentable() -> None:
-    base = Df8Frame(False, False, False, False, False, False, False, None, None)
+    base = df8(None, None)
     for pulse in (511, 512, -1):
         with pytest.raises(EncodeError):
-            encode_df8_frame(replace(base, pulse_rate_bpm=pulse))
+            encode_df8_frame(replace(base, sent_pulse_rate_bpm=pulse), ONYX)
     for spo2 in (127, 128, -1):
         with pytest.raises(EncodeError):
-            encode_df8_frame(replace(base, spo2_percent=spo2))
+            encode_df8_frame(replace(base, sent_spo2_percent=spo2), ONYX)
+
+
+def test_df8_set_data_format_command() -> None:
+    # STX, op code 0x70, length 2, data type 2, format 8, ETX
+    assert bytes.fromhex("02 70 02 02 08 03") == SET_DATA_FORMAT_8
 
 
 df8_frames = st.builds(
     Df8Frame,
-    sensor_disconnected=st.booleans(),
-    out_of_track=st.booleans(),
-    low_perfusion=st.booleans(),
-    marginal_perfusion=st.booleans(),
-    artifact=st.booleans(),
-    low_battery=st.booleans(),
-    critical_battery=st.booleans(),
-    pulse_rate_bpm=st.none() | st.integers(0, 350),
-    spo2_percent=st.none() | st.integers(0, 100),
+    sent_pulse_rate_bpm=st.none() | st.integers(0, 350),
+    sent_spo2_percent=st.none() | st.integers(0, 100),
+    status=st.frozensets(st.sampled_from(list(Df8Status))),
 )
 
 
 @given(df8_frames)
 def test_df8_round_trip(frame: Df8Frame) -> None:
-    data = encode_df8_frame(frame)
+    data = encode_df8_frame(frame, ONYX)
     assert len(data) == DF8_FRAME_SIZE
-    assert decode_df8_frame(data) == frame
+    assert decode_df8_frame(data, ONYX) == frame
 
 
 def test_df8_stream_every_split() -> None:
-    frame = decode_df8_frame(bytes.fromhex("80 48 62 00"))
-    check_every_split(Df8StreamDecoder, bytes.fromhex("80 48 62 00 80 48 62 00"), [frame, frame])
+    frame = decode_df8_frame(bytes.fromhex("80 48 62 00"), ONYX)
+    check_every_split(
+        lambda: Df8StreamDecoder(ONYX), bytes.fromhex("80 48 62 00 80 48 62 00"), [frame, frame]
+    )
 
 
 @given(st.lists(df8_frames, max_size=6), st.data())
 def test_df8_stream_random_cuts(frames: list[Df8Frame], data: st.DataObject) -> None:
-    stream = b"".join(map(encode_df8_frame, frames))
-    decoder = Df8StreamDecoder()
+    stream = b"".join(encode_df8_frame(frame, ONYX) for frame in frames)
+    decoder = Df8StreamDecoder(ONYX)
     assert feed_cut(decoder, stream, data.draw(cuts_for(stream))) == frames
     assert (decoder.discarded_bytes, decoder.bad_frames) == (0, 0)
 
 
 @given(st.lists(st.tuples(any_garbage, df8_frames), max_size=5))
 def test_df8_stream_garbage_between_frames(pieces: list[tuple[bytes, Df8Frame]]) -> None:
-    decoder = Df8StreamDecoder()
+    decoder = Df8StreamDecoder(ONYX)
     expected: list[Df8Frame] = []
     stream = b""
     for garbage, frame in pieces:
-        expected += Df8StreamDecoder().feed(garbage)
+        expected += Df8StreamDecoder(ONYX).feed(garbage)
         expected.append(frame)
-        stream += garbage + encode_df8_frame(frame)
+        stream += garbage + encode_df8_frame(frame, ONYX)
     out = decoder.feed(stream)
     assert out == expected
     assert decoder.discarded_bytes + DF8_FRAME_SIZE * len(out) == len(stream)
 
 
 def test_df8_stream_truncated_frame_then_valid() -> None:
-    decoder = Df8StreamDecoder()
+    decoder = Df8StreamDecoder(ONYX)
     valid = bytes.fromhex("80 48 62 00")
-    assert decoder.feed(valid[:2] + valid) == [decode_df8_frame(valid)]
+    assert decoder.feed(valid[:2] + valid) == [decode_df8_frame(valid, ONYX)]
     assert (decoder.discarded_bytes, decoder.bad_frames) == (2, 1)
