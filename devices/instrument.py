@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 from devices.errors import DeviceError
 from devices.reading import Reading, ReadingKind, Value
 
@@ -231,7 +231,7 @@ class Instrument(abc.ABC):
 
     async def wait_connected(self, timeout_s: float) -> bool:
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout_s)
+            await within(self._connected.wait(), timeout_s)
         except TimeoutError:
             return False
         return True
@@ -262,7 +262,7 @@ class Instrument(abc.ABC):
             try:
                 while True:
                     try:
-                        update = await asyncio.wait_for(queue.get(), deadline - loop.time())
+                        update = await within(queue.get(), deadline - loop.time())
                     except TimeoutError:
                         yield Failure(Problem.NO_RESPONSE, f"no result within {timeout_s:.0f} s")
                         return

@@ -19,7 +19,7 @@ from typing import Final
 import aiohttp
 
 import wire
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 from kiosk.errors import HubError
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class HubLink:
 
     async def wait_online(self, timeout_s: float) -> None:
         try:
-            await asyncio.wait_for(self._online.wait(), timeout_s)
+            await within(self._online.wait(), timeout_s)
         except TimeoutError:
             raise HubError(f"the hub did not answer within {timeout_s:.0f} s") from None
 
@@ -179,7 +179,7 @@ class HubLink:
                 software_version=self._version,
             )
             await ws.send_bytes(wire.encode(hello))
-            first = await asyncio.wait_for(ws.receive(), CONNECT_TIMEOUT_S)
+            first = await within(ws.receive(), CONNECT_TIMEOUT_S)
             reply = self._decode(first)
             if isinstance(reply, wire.ErrorMessage):
                 log.error("hub.refused code=%s", reply.code.value)

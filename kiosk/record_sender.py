@@ -20,7 +20,7 @@ from typing import Final
 import msgspec
 
 import wire
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 from kiosk.errors import HubError, StoreError
 from kiosk.hub_link import HubLink, HubLinkState
 from kiosk.store import AsyncStore, OutboxItem, Store
@@ -93,7 +93,7 @@ class RecordSender:
             except StoreError as exc:
                 log.error("records.outbox_unreadable error=%s", exc)
             with contextlib.suppress(TimeoutError):  # no news: look at the outbox again anyway
-                await asyncio.wait_for(self._wake.wait(), IDLE_CHECK_S)
+                await within(self._wake.wait(), IDLE_CHECK_S)
             self._wake.clear()
 
     async def send_due(self) -> int:
@@ -127,7 +127,7 @@ class RecordSender:
         try:
             await self._hub.send(message)
             self.sent += 1
-            reply = await asyncio.wait_for(future, self._ack_timeout_s)
+            reply = await within(future, self._ack_timeout_s)
         except (TimeoutError, HubError) as exc:
             retry = self._retry_s[min(item.attempts, len(self._retry_s) - 1)]
             log.warning(

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class DemoHub:
         if self.process.returncode is None:
             self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), 10)
+                await within(self.process.wait(), 10)
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()

@@ -31,6 +31,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 import wire
+from devices.cancellation import within
 from kiosk.app import KioskCore
 from kiosk.events import HelpComing, SessionStateChanged
 from kiosk.patient import PatientIdentity, Sex
@@ -368,7 +369,7 @@ async def _fall(s: Script, cabin: LiveCabin) -> None:
         )
         await s.shot("distress-fall", "the camera's scene: the patient falls")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(coming.wait(), STEP_TIMEOUT_S)
+            await within(coming.wait(), STEP_TIMEOUT_S)
         s.report.checks["the agent answered the fall from their page"] = coming.is_set()
         await asyncio.sleep(0.2)
         await s.shot("distress-help-coming")
@@ -470,7 +471,7 @@ def _write_secret(path: Path, secret: str) -> None:
 
 async def _agent_report(s: Script, agent: asyncio.subprocess.Process) -> None:
     try:
-        status = await asyncio.wait_for(agent.wait(), STEP_TIMEOUT_S)
+        status = await within(agent.wait(), STEP_TIMEOUT_S)
     except TimeoutError:
         raise DemoFailed("the agent's browser did not finish") from None
     text = await asyncio.to_thread((s.out / "agent.json").read_text, encoding="utf-8")
@@ -519,7 +520,7 @@ def _prepare_doctor(secret: Path, profile: Path, password: str) -> None:
 async def _doctor_report(s: Script, doctor: asyncio.subprocess.Process, out: Path) -> None:
     """Wait for the doctor's browser to finish, and keep what it saw."""
     try:
-        status = await asyncio.wait_for(doctor.wait(), STEP_TIMEOUT_S)
+        status = await within(doctor.wait(), STEP_TIMEOUT_S)
     except TimeoutError:
         raise DemoFailed("the doctor's browser did not finish") from None
     text = await asyncio.to_thread((out / "doctor.json").read_text, encoding="utf-8")
@@ -575,7 +576,7 @@ async def _documents(s: Script, consultation_id: str, sent: _Sent, out: Path) ->
             shutil.copyfile, folder / f"{job.title}.pdf", out / f"{document}.pdf"
         )
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(sent.arrived.wait(), DOCTOR_TIMEOUT_S)
+        await within(sent.arrived.wait(), DOCTOR_TIMEOUT_S)
     s.report.checks["the record reached the hub"] = bool(sent.bundles)
     if sent.bundles:
         bundle = json.loads(sent.bundles[-1])

@@ -28,6 +28,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from devices.cancellation import within
+
 log = logging.getLogger(__name__)
 
 # The app's languages to espeak-ng voices.
@@ -273,7 +275,7 @@ class Speaker:
             _kill(process)
         for process in processes:
             try:
-                await asyncio.wait_for(process.wait(), REAP_TIMEOUT_S)
+                await within(process.wait(), REAP_TIMEOUT_S)
             except TimeoutError:
                 log.error("speech.reap_timeout pid=%s", process.pid)
             self._processes.discard(process)

@@ -26,6 +26,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
+from devices.cancellation import within
 from devices.errors import DecodeError, TransportError
 from devices.instrument import Backoff, Failure, Instrument, MeasurementUpdate, Problem
 from devices.protocols import gatt
@@ -152,7 +153,7 @@ class BleInstrument(Instrument):
         try:
             await scanner.start()
             try:
-                return await asyncio.wait_for(found, self._scan_timeout_s)
+                return await within(found, self._scan_timeout_s)
             finally:
                 await scanner.stop()
         except TimeoutError:
@@ -184,7 +185,7 @@ class BleInstrument(Instrument):
             with contextlib.suppress(BleakError, TimeoutError, OSError):
                 # bounded: a device (or radio) that never answers must not hold the cabin's
                 # shutdown, nor the reconnection
-                await asyncio.wait_for(client.disconnect(), DISCONNECT_TIMEOUT_S)
+                await within(client.disconnect(), DISCONNECT_TIMEOUT_S)
 
     # --- a measurement -------------------------------------------------------------------------
     def _reset_measurement(self) -> None:
@@ -248,7 +249,7 @@ class BleInstrument(Instrument):
             # Some bleak backends cannot unpair (Core Bluetooth raises NotImplementedError):
             # the bond then stays in the OS; the cabin forgets the address all the same.
             with contextlib.suppress(BleakError, TimeoutError, OSError, NotImplementedError):
-                await asyncio.wait_for(client.unpair(), DISCONNECT_TIMEOUT_S)
+                await within(client.unpair(), DISCONNECT_TIMEOUT_S)
 
     @property
     def low_battery(self) -> bool:

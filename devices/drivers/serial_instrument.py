@@ -9,9 +9,9 @@ the connection loop reopens it. A device that should be talking and has gone qui
 from __future__ import annotations
 
 import abc
-import asyncio
 import logging
 
+from devices.cancellation import within
 from devices.errors import TransportError
 from devices.instrument import Backoff, Failure, Instrument, Problem
 from devices.transports.serial_port import SerialPort
@@ -55,7 +55,7 @@ class SerialInstrument(Instrument):
     async def _serve(self) -> None:
         while True:
             try:
-                data = await asyncio.wait_for(self.port.read(), self.silence_s)
+                data = await within(self.port.read(), self.silence_s)
             except TimeoutError:
                 if not self.expects_traffic:
                     continue

@@ -39,7 +39,7 @@ from av.frame import Frame
 from av.packet import Packet
 
 import wire
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 from kiosk.call.bitrate import cap_vp8_bitrate, set_opus_bitrate
 from kiosk.call.errors import CallError
 from kiosk.call.ice import (
@@ -369,9 +369,7 @@ class CallClient:
         try:
             offer = await pc.createOffer()
             with loopback_candidates(self._settings.loopback_only):
-                await asyncio.wait_for(
-                    pc.setLocalDescription(offer), self._settings.gathering_timeout_s
-                )
+                await within(pc.setLocalDescription(offer), self._settings.gathering_timeout_s)
             sdp = pc.localDescription.sdp
             await self._signal(
                 wire.SdpOffer(msg_id=_new_id(), consultation_id=self.consultation_id, sdp=sdp)
@@ -427,7 +425,7 @@ class CallClient:
             return
         sdp = only_loopback_sdp(message.sdp) if self._settings.loopback_only else message.sdp
         try:
-            await asyncio.wait_for(
+            await within(
                 attempt.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer")),
                 self._settings.signaling_timeout_s,
             )
@@ -447,9 +445,7 @@ class CallClient:
         text = message.candidate.removeprefix("a=")
         if not text:  # the end of the doctor's candidates
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    attempt.pc.addIceCandidate(None), self._settings.signaling_timeout_s
-                )
+                await within(attempt.pc.addIceCandidate(None), self._settings.signaling_timeout_s)
             return
         if not text.startswith("candidate:"):
             text = f"candidate:{text}"
@@ -462,9 +458,7 @@ class CallClient:
             candidate = candidate_from_sdp(text.removeprefix("candidate:"))
             candidate.sdpMid = message.sdp_mid
             candidate.sdpMLineIndex = message.sdp_mline_index
-            await asyncio.wait_for(
-                attempt.pc.addIceCandidate(candidate), self._settings.signaling_timeout_s
-            )
+            await within(attempt.pc.addIceCandidate(candidate), self._settings.signaling_timeout_s)
         except Exception as exc:  # outside data, as the answer
             log.warning(
                 "call.candidate_refused consultation=%s attempt=%d error=%s",
@@ -489,7 +483,7 @@ class CallClient:
         self._bytes_sent_before += sent
         self._bytes_received_before += received
         try:
-            await asyncio.wait_for(attempt.pc.close(), self._settings.close_timeout_s)
+            await within(attempt.pc.close(), self._settings.close_timeout_s)
         except TimeoutError:
             log.warning(
                 "call.close_timeout consultation=%s attempt=%d",
@@ -505,7 +499,7 @@ class CallClient:
 
     async def _transport_bytes(self, pc: RTCPeerConnection) -> tuple[int, int]:
         try:
-            report = await asyncio.wait_for(pc.getStats(), STATS_TIMEOUT_S)
+            report = await within(pc.getStats(), STATS_TIMEOUT_S)
         except (TimeoutError, ConnectionError, AttributeError):
             return 0, 0
         sent = received = 0
@@ -520,7 +514,7 @@ class CallClient:
         settings = self._settings
         while not self._ended:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _TICK_S)
+                await within(self._wake.wait(), _TICK_S)
             self._wake.clear()
             if self._ended:
                 return
@@ -700,7 +694,7 @@ class CallClient:
             drained = asyncio.Event()
             channel.add_listener("bufferedamountlow", drained.set)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained.wait(), FLUSH_TIMEOUT_S)
+                await within(drained.wait(), FLUSH_TIMEOUT_S)
             channel.remove_listener("bufferedamountlow", drained.set)
         await asyncio.sleep(0.05)  # let the SCTP transmit task run before the abort of close
 
@@ -737,7 +731,7 @@ class CallClient:
             )
 
     async def _signal(self, message: OutgoingSignal) -> None:
-        await asyncio.wait_for(self._signaling.send(message), self._settings.signaling_timeout_s)
+        await within(self._signaling.send(message), self._settings.signaling_timeout_s)
 
     async def _shutdown(self) -> None:
         supervisor = self._supervisor

@@ -31,7 +31,7 @@ from av.frame import Frame
 from av.packet import Packet
 from numpy.typing import NDArray
 
-from devices.cancellation import cancel_and_wait
+from devices.cancellation import cancel_and_wait, within
 from kiosk.call.capture import MediaCapture
 from kiosk.call.settings import CallSettings
 
@@ -196,7 +196,7 @@ class AplayAudioOutput:
         if process.stdin is not None:
             process.stdin.close()
         try:
-            await asyncio.wait_for(process.wait(), timeout=1.0)
+            await within(process.wait(), 1.0)
         except TimeoutError:
             process.kill()
             await process.wait()
