@@ -8,7 +8,7 @@ from typing import Any
 from devices.cancellation import cancel_and_wait
 from devices.drivers.oximetry import OximetryMeasurement, OximetrySample
 from devices.drivers.serial_instrument import SerialInstrument
-from devices.instrument import Backoff, Problem
+from devices.instrument import Backoff
 from devices.protocols import cms50
 from devices.reading import ReadingKind
 
@@ -42,7 +42,8 @@ class _Cms50(SerialInstrument):
 
 
 class Cms50LegacyOximeter(_Cms50):
-    """The old generation: streams by itself at 19200 baud."""
+    """The old generation: streams by itself at 19200 baud. A frame "searching (too long)" is no
+    reading yet, one with a sensor error is the finger out; "SpO2 dropping" is no fault."""
 
     baudrate = cms50.LEGACY_BAUD
 
@@ -52,13 +53,14 @@ class Cms50LegacyOximeter(_Cms50):
 
     def _on_bytes(self, data: bytes) -> None:
         for frame in self._decoder.feed(data):
+            # "SpO2 dropping" changes nothing: the values with it are a measurement. See
+            # devices.protocols.cms50 for the status bits and their sources.
             self._sample(
                 OximetrySample(
                     spo2_percent=frame.spo2_percent,
                     pulse_bpm=frame.pulse_rate_bpm,
-                    finger_present=not frame.no_finger,
-                    signal_ok=not (frame.searching or frame.no_signal),
-                    sensor_problem=Problem.PROBE_UNPLUGGED if frame.probe_unplugged else None,
+                    finger_present=not frame.sensor_error,
+                    signal_ok=not (frame.searching or frame.searching_too_long),
                 )
             )
 

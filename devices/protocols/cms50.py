@@ -9,12 +9,31 @@ a frame is trusted on its shape (the position of bit 7 in every byte) and on pla
 ====  ===================================================================================
 byte  content
 ====  ===================================================================================
-1     bits 0-3 signal strength, bit 4 no signal, bit 5 probe unplugged, bit 6 pulse beep
+1     bits 0-3 signal strength, bit 4 searching too long, bit 5 SpO2 dropping, bit 6 pulse
+      beep
 2     pleth (nominally 0-100; any 7-bit value is accepted, it is a raw waveform sample)
-3     bits 0-3 bar graph, bit 4 no finger, bit 5 searching, bit 6 = bit 7 of the pulse rate
+3     bits 0-3 bar graph, bit 4 sensor (probe) error, bit 5 searching, bit 6 = bit 7 of the
+      pulse rate
 4     pulse rate bits 0-6
 5     SpO2 %
 ====  ===================================================================================
+
+Sources of the status bits. The best is Contec's own (Chinese) protocol sheet for this stream,
+in the English translation posted on the PICBASIC forum (picbasic.co.uk, thread 11311 "How to
+receive stream of bytes using PIC USART"; the sheet itself circulates as "Communication
+protocol.pdf", linked from tranzoa.net/~alex/blog/?p=371): byte 1 bit 5 "SpO2 decrease", bit 4
+"searching time too long", byte 3 bit 5 "search pulse", bit 4 "sensor error". The decoder of
+atbrask/CMS50Dplus (``cms50dplus/cms50dplus.py``, ``LiveDataPoint``) agrees on byte 1 bit 5
+("droppingSpO2") and byte 3 bits 4-5 ("probeError", "searching"), and names byte 1 bit 4
+"fingerOut", which is what a device searching too long usually means. This codec used to call
+byte 1 bit 5 "probe unplugged" and bit 4 "no signal": no source says so.
+
+What the driver makes of them (:mod:`devices.drivers.cms50`): "SpO2 dropping" is the device's
+own indication that the saturation falls; the values with it are a measurement like any other
+(a desaturating patient is exactly whom the reading is for), never a sensor fault. "Searching
+too long" and "searching" mean the device has no valid value yet: the frame is not a reading.
+A sensor error on these clip oximeters (the sensor is built in) is the finger out of the clip:
+the patient is asked to put it in, no fault is raised.
 
 **New generation** (confidence **M**), 115200 baud 8N1, silent until the host sends a start
 command, stops about 30 s after the last start/keep-alive. Both directions use the same packet
@@ -109,13 +128,13 @@ class LegacyFrame:
     """One 5-byte frame of the old generation (about 1/60 s)."""
 
     signal_strength: int
-    no_signal: bool
-    probe_unplugged: bool
+    searching_too_long: bool  # byte 1 bit 4: no valid value (yet)
+    spo2_dropping: bool  # byte 1 bit 5: the device sees the SpO2 falling; the values stand
     pulse_beep: bool
     pleth: int
     bar_graph: int
-    no_finger: bool
-    searching: bool
+    sensor_error: bool  # byte 3 bit 4: probe error, on a clip oximeter the finger is out
+    searching: bool  # byte 3 bit 5: searching for the pulse
     pulse_rate_bpm: int | None
     spo2_percent: int | None
 
@@ -132,12 +151,12 @@ def decode_legacy_frame(data: bytes) -> LegacyFrame:
     pulse_rate = (graph >> 6 & 1) << 7 | pulse_low
     return LegacyFrame(
         signal_strength=status & 0x0F,
-        no_signal=bool(status & 0x10),
-        probe_unplugged=bool(status & 0x20),
+        searching_too_long=bool(status & 0x10),
+        spo2_dropping=bool(status & 0x20),
         pulse_beep=bool(status & 0x40),
         pleth=pleth,
         bar_graph=graph & 0x0F,
-        no_finger=bool(graph & 0x10),
+        sensor_error=bool(graph & 0x10),
         searching=bool(graph & 0x20),
         pulse_rate_bpm=_pulse_rate_or_none(pulse_rate),
         spo2_percent=_spo2_or_none(spo2),
@@ -150,13 +169,13 @@ def encode_legacy_frame(frame: LegacyFrame) -> bytes:
     status = (
         SYNC_BIT
         | _field(frame.signal_strength, 4, "signal strength")
-        | frame.no_signal << 4
-        | frame.probe_unplugged << 5
+        | frame.searching_too_long << 4
+        | frame.spo2_dropping << 5
         | frame.pulse_beep << 6
     )
     graph = (
         _field(frame.bar_graph, 4, "bar graph")
-        | frame.no_finger << 4
+        | frame.sensor_error << 4
         | frame.searching << 5
         | (pulse_rate >> 7) << 6
     )

@@ -21,7 +21,6 @@ REALTIME_LEASE_S = 30.0
 
 class _Oximeter(SerialSimulator):
     finger = True  # the patient's finger is in the clip
-    probe_connected = True
 
     def _values(self, tick: int) -> tuple[int | None, int | None, int, bool]:
         """(SpO2, pulse, pleth, searching) for this frame."""
@@ -45,6 +44,8 @@ class _Oximeter(SerialSimulator):
 class Cms50LegacySimulator(_Oximeter):
     baudrate = cms50.LEGACY_BAUD
     name = "cms50-legacy"
+    spo2_falling = False  # the device signals "SpO2 dropping" (byte 1 bit 5)
+    searching_for_too_long = False  # the device signals "searching too long" (byte 1 bit 4)
 
     async def _run(self) -> None:
         tick = 0
@@ -53,12 +54,12 @@ class Cms50LegacySimulator(_Oximeter):
             no_finger = spo2 is None
             frame = cms50.LegacyFrame(
                 signal_strength=0 if no_finger else 6,
-                no_signal=no_finger,
-                probe_unplugged=not self.probe_connected,
+                searching_too_long=no_finger or self.searching_for_too_long,
+                spo2_dropping=self.spo2_falling and not no_finger,
                 pulse_beep=pleth > 90,
                 pleth=pleth,
                 bar_graph=min(15, pleth // 7),
-                no_finger=no_finger,
+                sensor_error=no_finger,  # the built-in sensor sees no finger
                 searching=searching,
                 pulse_rate_bpm=pulse,
                 spo2_percent=spo2,

@@ -402,3 +402,46 @@ def test_the_9560_driver_asks_for_data_format_8(tmp_path: Path) -> None:
             assert simulator.format_requests >= 1
 
     run(scenario())
+
+
+def test_a_falling_spo2_is_measured_not_a_probe_fault(tmp_path: Path) -> None:
+    """Byte 1 bit 5 of the old CMS50 says "SpO2 dropping" (it was read as "probe unplugged",
+    which threw the reading of a desaturating patient away as a sensor fault)."""
+
+    async def scenario() -> None:
+        async with rig(
+            Cms50LegacySimulator,
+            Cms50LegacyOximeter,
+            tmp_path,
+            simulator={"scenario": Scenario.HYPOXIA},
+            driver=OXIMETER,
+        ) as (simulator, instrument):
+            assert isinstance(simulator, Cms50LegacySimulator)
+            simulator.spo2_falling = True
+            statuses: list[Availability] = []
+            instrument.on_status(lambda status: statuses.append(status.availability))
+            reading = final(await measure(instrument)).reading
+            spo2 = reading.get(Quantity.SPO2_PERCENT)
+            assert spo2 is not None and abs(spo2 - 86) <= 2
+            assert Availability.FAULT not in statuses
+
+    run(scenario())
+
+
+def test_searching_too_long_is_no_reading_yet(tmp_path: Path) -> None:
+    """Byte 1 bit 4 says the device has searched too long: what it sends is not a reading."""
+
+    async def scenario() -> None:
+        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, driver=OXIMETER) as (
+            simulator,
+            instrument,
+        ):
+            assert isinstance(simulator, Cms50LegacySimulator)
+            simulator.searching_for_too_long = True
+            updates = await measure(instrument)
+            assert not any(isinstance(u, Progress) and u.live for u in updates)
+            assert failure(updates).problem is Problem.POOR_SIGNAL
+            simulator.searching_for_too_long = False
+            assert isinstance((await measure(instrument))[-1], Final)
+
+    run(scenario())

@@ -36,12 +36,12 @@ from .conftest import any_garbage, check_every_split, cuts_for, feed_cut
 LEGACY_EXAMPLE = bytes.fromhex("C5 32 46 16 61")
 LEGACY_EXAMPLE_FRAME = LegacyFrame(
     signal_strength=5,
-    no_signal=False,
-    probe_unplugged=False,
+    searching_too_long=False,
+    spo2_dropping=False,
     pulse_beep=True,
     pleth=50,
     bar_graph=6,
-    no_finger=False,
+    sensor_error=False,
     searching=False,
     pulse_rate_bpm=150,
     spo2_percent=97,
@@ -74,6 +74,32 @@ def test_constants() -> None:
 def test_legacy_example() -> None:
     assert decode_legacy_frame(LEGACY_EXAMPLE) == LEGACY_EXAMPLE_FRAME
     assert encode_legacy_frame(LEGACY_EXAMPLE_FRAME) == LEGACY_EXAMPLE
+
+
+@pytest.mark.parametrize(
+    ("hex_bytes", "searching_too_long", "spo2_dropping", "sensor_error", "searching"),
+    [
+        ("D5 32 46 16 61", True, False, False, False),  # byte 1 bit 4
+        ("E5 32 46 16 61", False, True, False, False),  # byte 1 bit 5
+        ("C5 32 56 16 61", False, False, True, False),  # byte 3 bit 4
+        ("C5 32 66 16 61", False, False, False, True),  # byte 3 bit 5
+    ],
+)
+def test_legacy_status_bits_as_contec_documents_them(
+    hex_bytes: str,
+    searching_too_long: bool,
+    spo2_dropping: bool,
+    sensor_error: bool,
+    searching: bool,
+) -> None:
+    """Byte 1 bit 5 is "SpO2 dropping", bit 4 "searching too long" (Contec's protocol, and
+    atbrask/CMS50Dplus for bit 5); byte 3 bit 4 is a sensor (probe) error."""
+    frame = decode_legacy_frame(bytes.fromhex(hex_bytes))
+    assert frame.searching_too_long is searching_too_long
+    assert frame.spo2_dropping is spo2_dropping
+    assert frame.sensor_error is sensor_error
+    assert frame.searching is searching
+    assert (frame.pulse_rate_bpm, frame.spo2_percent) == (150, 97)  # the values are still there
 
 
 @pytest.mark.parametrize(
@@ -129,12 +155,12 @@ def test_legacy_unrepresentable() -> None:
 legacy_frames = st.builds(
     LegacyFrame,
     signal_strength=st.integers(0, 15),
-    no_signal=st.booleans(),
-    probe_unplugged=st.booleans(),
+    searching_too_long=st.booleans(),
+    spo2_dropping=st.booleans(),
     pulse_beep=st.booleans(),
     pleth=st.integers(0, 127),
     bar_graph=st.integers(0, 15),
-    no_finger=st.booleans(),
+    sensor_error=st.booleans(),
     searching=st.booleans(),
     pulse_rate_bpm=st.none() | st.integers(1, 254),
     spo2_percent=st.none() | st.integers(1, 100),
