@@ -278,3 +278,4 @@ class CaptureTrack(MediaStreamTrack):
         capture, self._capture = self._capture, None
         if capture is not None:
             capture._stop(self)
+            self.queue.put_nowait(_END)  # a recv waiting now ends too (MediaRelay's reader)

@@ -223,3 +223,16 @@ def test_stopping_a_paced_file_while_its_reader_waits_ahead(short_wav: Path) -> 
         assert capture_threads() == []
 
     asyncio.run(scenario())
+
+
+def test_a_reader_waiting_for_a_frame_ends_when_its_track_is_stopped(short_wav: Path) -> None:
+    microphone = open_sound_file_microphone(short_wav)
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(microphone.recv())  # as MediaRelay's reader waits
+        await asyncio.sleep(0)  # it starts the reader, and waits for the first frame
+        microphone.stop()
+        with pytest.raises(MediaStreamError):
+            await waiting
+
+    asyncio.run(scenario())
