@@ -5,6 +5,12 @@ Start, shows the cuff's pressure or the live values as they come, then the resul
 with its units. A problem becomes an instruction ("the cuff is loose: tighten it and press
 Retry"), never an error code. Any measurement can be skipped. The page holds the results only as
 long as it lives: the window destroys it when the session moves on.
+
+A measurement started here is the core's, not the page's: when the window replaces the page ("are
+you still there?", an alert, the language changed) the measurement goes on without it and its
+reading is kept by the core (the closing page lists it); the page no longer touches its widgets,
+which Qt deletes. It stops when the patient skips it, stops or moves on, when the session it was
+started in ends (a late result never reaches the next patient), and when the window closes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Pr
 from devices.reading import Quality, Quantity, Reading, ReadingKind
 from kiosk.app import KioskCore
 from kiosk.bus import Subscription
-from kiosk.events import RemeasureAsked
+from kiosk.events import RemeasureAsked, SessionStateChanged
 from ui.illustrations import InstrumentPicture
 from ui.intents import IntentRunner
 from ui.theme import CALM, Theme
@@ -182,7 +188,8 @@ class VitalsPage(QWidget):
             if kinds is None or instrument.kind in kinds  # the doctor asked for these only
         ]
         self._index = 0
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the measurement shown, if under way
+        self._on_screen = True  # False once hidden: Qt deletes the page's widgets then
         self._results: list[str] = []
         # A red value not yet confirmed: distress detection asks for the measurement again.
         self._remeasure: set[ReadingKind] = set()
@@ -314,11 +321,27 @@ class VitalsPage(QWidget):
         self._done()
 
     async def _measure(self, device_id: str) -> None:
+        """One measurement, shown while the page is; it ends with its session."""
+        task = asyncio.current_task()
+        consultation_id = self._core.session.context.consultation_id
+
+        def on_state(event: SessionStateChanged) -> None:
+            if event.end_reason is not None and event.ended_consultation_id == consultation_id:
+                log.info("vitals.stopped_with_session device=%s", device_id)
+                if task is not None:
+                    task.cancel()
+
+        ends = self._core.bus.subscribe(SessionStateChanged, on_state)
         try:
             async for update in self._core.measurements.measure(device_id):
-                self._show_update(update)
+                if not self._on_screen:
+                    continue  # the core keeps the reading; the page's widgets are gone
+                if self._task is task:
+                    self._show_update(update)
         finally:
-            self._task = None
+            ends.cancel()
+            if self._task is task:
+                self._task = None
 
     def _show_update(self, update: MeasurementUpdate) -> None:
         if isinstance(update, Progress):
@@ -355,7 +378,12 @@ class VitalsPage(QWidget):
             self._task = None
 
     def hideEvent(self, event: QHideEvent) -> None:
-        self._cancel()  # the page leaves the screen: its measurement stops with it
+        # The window took the page off the screen and deletes it: it shows nothing more, and a
+        # measurement under way goes on without it (its reading is the core's) until its
+        # session ends. The whole window closing is the cabin stopping: the measurement too.
+        self._on_screen = False
+        if not self.isHidden():
+            self._cancel()
         if self._subscription is not None:
             self._subscription.cancel()
             self._subscription = None
