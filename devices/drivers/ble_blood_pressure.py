@@ -3,18 +3,28 @@
 The cuff notifies its pressure while it inflates (0x2A36) and indicates the result (0x2A35),
 then hangs up. Readings it kept in memory arrive as a burst of indications right after the
 subscription: they are taken only if no fresh one comes, and flagged as from the device's memory.
+
+A cuff model known to break the profile in a known way (:mod:`devices.protocols.bp_quirks`) is
+recognised by its Device Information at each connection; its results are decoded in its shape,
+and its intermediate cuff pressures, whose shape is not known, are skipped when unreadable
+rather than failing the measurement. Every other cuff is decoded strictly.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bleak import BleakClient
+
 from devices.drivers.ble_instrument import BleInstrument
+from devices.errors import DecodeError
 from devices.instrument import Failure, Final, MeasurementUpdate, Problem, Progress
 from devices.plausibility import implausible
 from devices.protocols import gatt
+from devices.protocols.bp_quirks import STRICT, BpQuirks, bp_quirks_for
 from devices.reading import (
     QUESTIONABLE_FLAGS,
     Quality,
@@ -24,6 +34,8 @@ from devices.reading import (
     ReadingKind,
     Value,
 )
+
+log = logging.getLogger(__name__)
 
 FROM_MEMORY_AFTER = timedelta(minutes=2)
 
@@ -55,6 +67,16 @@ class BleBloodPressureMonitor(BleInstrument):
         super().__init__(device_id, address, **kwargs)
         self._memory: list[Reading] = []
         self._started = datetime.now(UTC)
+        self.quirks: BpQuirks = STRICT  # of the cuff connected (or last connected)
+
+    async def _prepare(self, client: BleakClient) -> None:
+        await super()._prepare(client)
+        info = self.device_information
+        self.quirks = bp_quirks_for(
+            info.manufacturer if info else None, info.model if info else None
+        )
+        if not self.quirks.strict:
+            log.info("device.quirks device=%s quirks=%s", self.device_id, self.quirks.name)
 
     def _reset_measurement(self) -> None:
         super()._reset_measurement()
@@ -62,12 +84,17 @@ class BleBloodPressureMonitor(BleInstrument):
         self._started = datetime.now(UTC)
 
     def _on_value(self, uuid: str, data: bytes) -> None:
-        measurement = gatt.decode_blood_pressure_measurement(data)
         if uuid == gatt.INTERMEDIATE_CUFF_PRESSURE:
-            self._emit(
-                Progress(cuff_pressure_mmhg=round(_mmhg(measurement.systolic, measurement.unit)))
-            )
+            try:
+                cuff = gatt.decode_blood_pressure_measurement(data)
+            except DecodeError:
+                if self.quirks.strict:
+                    raise
+                log.info("device.cuff_pressure_skipped device=%s", self.device_id)
+                return
+            self._emit(Progress(cuff_pressure_mmhg=round(_mmhg(cuff.systolic, cuff.unit))))
             return
+        measurement = gatt.decode_blood_pressure_measurement(data, self.quirks)
         update = self._result(measurement)
         if isinstance(update, Final) and ReadingFlag.FROM_DEVICE_MEMORY in update.reading.flags:
             self._memory.append(update.reading)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 _MAC = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
 LOW_BATTERY_PERCENT = 20
 DISCONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 5.0  # one read of a characteristic at connection (Device Information)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class BleBackend:
     client: type[BaseBleakClient] | None = None
     scanner: type[BaseBleakScanner] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInformation:
+    """What the device says it is (Device Information 0x180A), read at each connection; None
+    for a string it does not give (or gives unreadable)."""
+
+    manufacturer: str | None
+    model: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,7 @@ class BleInstrument(Instrument):
         self._hung_up = asyncio.Event()
         self._subscribed: list[str] = []
         self._heard = False  # the device has sent something for the measurement under way
+        self.device_information: DeviceInformation | None = None
 
     # --- the link ----------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -162,7 +173,11 @@ class BleInstrument(Instrument):
             raise TransportError(f"{self.device_id}: cannot scan ({exc})") from exc
 
     async def _prepare(self, client: BleakClient) -> None:
-        """Once connected: set the device's clock, read its battery."""
+        """Once connected: read what the device is, set its clock, read its battery."""
+        self.device_information = DeviceInformation(
+            await self._read_string(client, gatt.MANUFACTURER_NAME),
+            await self._read_string(client, gatt.MODEL_NUMBER),
+        )
         if self.writes_date_time and client.services.get_characteristic(gatt.DATE_TIME):
             await client.write_gatt_char(gatt.DATE_TIME, encode_date_time(datetime.now()), True)
         if client.services.get_characteristic(gatt.BATTERY_LEVEL):
@@ -174,6 +189,16 @@ class BleInstrument(Instrument):
                 log.warning("device.bad_battery_level device=%s", self.device_id)
             else:
                 self._set_status(battery_percent=percent)
+
+    async def _read_string(self, client: BleakClient, uuid: str) -> str | None:
+        if not client.services.get_characteristic(uuid):
+            return None
+        try:
+            value = await within(client.read_gatt_char(uuid), READ_TIMEOUT_S)
+            return gatt.decode_utf8_string(bytes(value))
+        except DecodeError:
+            log.warning("device.bad_device_information device=%s char=%s", self.device_id, uuid)
+            return None
 
     async def _serve(self) -> None:
         await self._hung_up.wait()

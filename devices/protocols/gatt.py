@@ -8,6 +8,8 @@ Rules shared by every decoder here:
 
 - A value shorter or longer than its flags announce raises :class:`DecodeError` (a frame of the
   wrong length is not trusted). Reserved flag and status bits are ignored, as the profiles say.
+  The one exception is a Blood Pressure Measurement from a cuff model known to break the profile
+  in a known way, decoded with that model's quirks (:mod:`devices.protocols.bp_quirks`).
 - An IEEE 11073 NaN (or NRes) in a field that is present decodes to ``math.nan``: "the device sent
   the field but has no value". Callers test it with :func:`math.isnan`.
 - A value outside a plausible physical range (``PRESSURE_MAX_MMHG``, ``PULSE_RATE_MAX_BPM``,
@@ -28,6 +30,7 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 from devices.errors import DecodeError, EncodeError
+from devices.protocols.bp_quirks import STRICT, BpQuirks
 from devices.protocols.ieee11073 import (
     DATE_TIME_SIZE,
     FLOAT_SIZE,
@@ -238,8 +241,11 @@ class BloodPressureMeasurement:
     status: frozenset[BpStatus] | None = None
 
 
-def decode_blood_pressure_measurement(data: bytes) -> BloodPressureMeasurement:
-    """Unpack 0x2A35 (or 0x2A36, same layout)."""
+def decode_blood_pressure_measurement(
+    data: bytes, quirks: BpQuirks = STRICT
+) -> BloodPressureMeasurement:
+    """Unpack 0x2A35 (or 0x2A36, same layout); ``quirks``: the shape of one cuff model that
+    breaks the profile (:mod:`devices.protocols.bp_quirks`), strict by default."""
     reader = _Reader(data, "Blood Pressure Measurement")
     flags = reader.u8()
     unit: Literal["mmHg", "kPa"] = "kPa" if flags & BP_FLAG_KPA else "mmHg"
@@ -247,16 +253,23 @@ def decode_blood_pressure_measurement(data: bytes) -> BloodPressureMeasurement:
     systolic = _check_range("systolic", reader.sfloat(), 0.0, pressure_max)
     diastolic = _check_range("diastolic", reader.sfloat(), 0.0, pressure_max)
     mean_arterial = _check_range("mean arterial pressure", reader.sfloat(), 0.0, pressure_max)
+    if quirks.zero_mean_arterial_is_absent and mean_arterial == 0:
+        mean_arterial = math.nan
     timestamp = reader.date_time() if flags & BP_FLAG_TIMESTAMP else None
     pulse_rate_bpm = None
     if flags & BP_FLAG_PULSE_RATE:
-        pulse_rate_bpm = _check_range("pulse rate", reader.sfloat(), 0.0, PULSE_RATE_MAX_BPM)
+        raw = reader.take(SFLOAT_SIZE)
+        pulse = decode_sfloat(raw[::-1] if quirks.pulse_rate_big_endian else raw)
+        pulse_rate_bpm = _check_range("pulse rate", pulse, 0.0, PULSE_RATE_MAX_BPM)
     user_id = None
-    if flags & BP_FLAG_USER_ID:
+    if flags & BP_FLAG_USER_ID or quirks.user_id_without_flag:
         user_id = reader.u8()
         if user_id == BP_USER_ID_UNKNOWN:
             user_id = None
-    status = _decode_bp_status(reader.u16()) if flags & BP_FLAG_MEASUREMENT_STATUS else None
+    status = None
+    if flags & BP_FLAG_MEASUREMENT_STATUS:
+        order: Literal["big", "little"] = "big" if quirks.status_big_endian else "little"
+        status = _decode_bp_status(int.from_bytes(reader.take(2), order))
     reader.finish()
     return BloodPressureMeasurement(
         systolic=systolic,
@@ -270,31 +283,40 @@ def decode_blood_pressure_measurement(data: bytes) -> BloodPressureMeasurement:
     )
 
 
-def encode_blood_pressure_measurement(m: BloodPressureMeasurement, *, exponent: int = 0) -> bytes:
-    """Pack 0x2A35/0x2A36; pressures at resolution ``10**exponent``, the pulse rate at 1 bpm."""
-    flags = 0
+def encode_blood_pressure_measurement(
+    m: BloodPressureMeasurement, *, exponent: int = 0, quirks: BpQuirks = STRICT
+) -> bytes:
+    """Pack 0x2A35/0x2A36; pressures at resolution ``10**exponent``, the pulse rate at 1 bpm;
+    ``quirks``: in the shape of a cuff model that breaks the profile (for the simulators)."""
+    flags = quirks.reserved_flag_bits
     if m.unit == "kPa":
         flags |= BP_FLAG_KPA
     elif m.unit != "mmHg":
         raise EncodeError(f"blood pressure unit {m.unit!r} is neither mmHg nor kPa")
+    mean_arterial = m.mean_arterial_pressure
+    if quirks.zero_mean_arterial_is_absent and math.isnan(mean_arterial):
+        mean_arterial = 0.0
     body = b"".join(
-        encode_sfloat(value, exponent)
-        for value in (m.systolic, m.diastolic, m.mean_arterial_pressure)
+        encode_sfloat(value, exponent) for value in (m.systolic, m.diastolic, mean_arterial)
     )
     if m.timestamp is not None:
         flags |= BP_FLAG_TIMESTAMP
         body += encode_date_time(m.timestamp)
     if m.pulse_rate_bpm is not None:
         flags |= BP_FLAG_PULSE_RATE
-        body += encode_sfloat(m.pulse_rate_bpm, 0)
-    if m.user_id is not None:
-        if not 0 <= m.user_id < BP_USER_ID_UNKNOWN:
-            raise EncodeError("user id is outside 0..254 (0xFF means unknown)")
+        pulse = encode_sfloat(m.pulse_rate_bpm, 0)
+        body += pulse[::-1] if quirks.pulse_rate_big_endian else pulse
+    if m.user_id is not None and not 0 <= m.user_id < BP_USER_ID_UNKNOWN:
+        raise EncodeError("user id is outside 0..254 (0xFF means unknown)")
+    if quirks.user_id_without_flag:
+        body += bytes([BP_USER_ID_UNKNOWN if m.user_id is None else m.user_id])
+    elif m.user_id is not None:
         flags |= BP_FLAG_USER_ID
         body += bytes([m.user_id])
     if m.status is not None:
         flags |= BP_FLAG_MEASUREMENT_STATUS
-        body += _u16(_encode_bp_status(m.status), "measurement status")
+        status = _u16(_encode_bp_status(m.status), "measurement status")
+        body += status[::-1] if quirks.status_big_endian else status
     return bytes([flags]) + body
 
 

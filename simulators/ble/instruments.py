@@ -21,6 +21,7 @@ from typing import Any
 
 from devices.cancellation import cancel_and_wait
 from devices.protocols import gatt
+from devices.protocols.bp_quirks import BEURER_BM85, STRICT
 from devices.protocols.ieee11073 import decode_date_time
 from simulators.ble.peripheral import GattCharacteristic, GattService, VirtualPeripheral
 from simulators.faults import Fault
@@ -36,6 +37,8 @@ INDICATE = frozenset({"indicate"})
 class BleInstrumentSimulator(abc.ABC):
     measurement_uuid: str
     default_name: str
+    manufacturer_name = "Cabin Simulators"  # Device Information 0x2A29
+    model_number: str | None = None  # 0x2A24; None: the simulator's class name
 
     def __init__(
         self,
@@ -130,8 +133,8 @@ class BleInstrumentSimulator(abc.ABC):
 
     def _common_services(self) -> list[GattService]:
         info = [
-            (gatt.MANUFACTURER_NAME, b"Cabin Simulators"),
-            (gatt.MODEL_NUMBER, type(self).__name__.encode()),
+            (gatt.MANUFACTURER_NAME, gatt.encode_utf8_string(self.manufacturer_name)),
+            (gatt.MODEL_NUMBER, gatt.encode_utf8_string(self.model_number or type(self).__name__)),
             (gatt.SERIAL_NUMBER, self.peripheral_serial().encode()),
             (gatt.FIRMWARE_REVISION, b"1.0.0"),
         ]
@@ -164,6 +167,8 @@ class BleInstrumentSimulator(abc.ABC):
 class BleBloodPressureSimulator(BleInstrumentSimulator):
     measurement_uuid = gatt.BLOOD_PRESSURE_MEASUREMENT
     default_name = "SIM-BP"
+    quirks = STRICT  # the shape of its Blood Pressure Measurement
+    user_id = 1
 
     def __init__(
         self,
@@ -250,6 +255,8 @@ class BleBloodPressureSimulator(BleInstrumentSimulator):
         if Fault.OUT_OF_RANGE in self.faults:
             systolic, diastolic = 390, 370
         mean = math.nan if math.isnan(systolic) else round(diastolic + (systolic - diastolic) / 3)
+        if self.quirks.zero_mean_arterial_is_absent:
+            mean = math.nan  # such a cuff sends none
         measurement = gatt.BloodPressureMeasurement(
             systolic,
             diastolic,
@@ -257,10 +264,23 @@ class BleBloodPressureSimulator(BleInstrumentSimulator):
             "mmHg",
             timestamp=when,
             pulse_rate_bpm=None if math.isnan(systolic) else body.pulse_bpm,
-            user_id=1,
+            user_id=self.user_id,
             status=frozenset(status),
         )
-        return gatt.encode_blood_pressure_measurement(measurement)
+        return gatt.encode_blood_pressure_measurement(measurement, quirks=self.quirks)
+
+
+class BeurerBm85Simulator(BleBloodPressureSimulator):
+    """A cuff shaped like a Beurer BM85: its Device Information names it, and its Blood
+    Pressure Measurement breaks the profile as the BM85's does (pulse rate and status
+    big-endian, the user id byte without its flag, MAP 0, flag bit 6 set; see
+    :mod:`devices.protocols.bp_quirks`). Everything else is the standard cuff's."""
+
+    default_name = "BM85"
+    manufacturer_name = "Beurer"
+    model_number = "BM85"
+    quirks = BEURER_BM85
+    user_id = 0
 
 
 class BleThermometerSimulator(BleInstrumentSimulator):

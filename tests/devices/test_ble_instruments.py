@@ -19,6 +19,7 @@ from devices.instrument import Availability, Backoff, Failure, Final, Problem, P
 from devices.reading import Quality, Quantity, ReadingFlag
 from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
 from simulators.ble.instruments import (
+    BeurerBm85Simulator,
     BleBloodPressureSimulator,
     BleInstrumentSimulator,
     BlePulseOximeterSimulator,
@@ -35,6 +36,22 @@ KINDS: dict[str, tuple[type[BleInstrumentSimulator], type[BleInstrument], dict[s
     "thermometer": (BleThermometerSimulator, BleThermometer, {}),
     "oximeter": (BlePulseOximeterSimulator, BlePulseOximeter, {"settle_s": 1.0, "give_up_s": 1.0}),
 }
+PROFILES = ["bp", "thermometer", "oximeter"]
+
+
+class StrictCuffWithBeurerBytes(BeurerBm85Simulator):
+    """The BM85's broken frames from a cuff whose Device Information names another model."""
+
+    manufacturer_name = "A&D Medical"
+    model_number = "UA-651BLE"
+
+
+KINDS["bp-beurer-bm85"] = (BeurerBm85Simulator, BleBloodPressureMonitor, {"pair": True})
+KINDS["bp-strict-beurer-bytes"] = (
+    StrictCuffWithBeurerBytes,
+    BleBloodPressureMonitor,
+    {"pair": True},
+)
 
 
 @asynccontextmanager
@@ -77,7 +94,7 @@ def last(updates: list[Any]) -> Any:
     return updates[-1]
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", PROFILES)
 def test_a_normal_measurement_then_another(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind) as (_, sim, instrument):
@@ -166,7 +183,7 @@ def test_a_cuff_error_is_an_instruction() -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", PROFILES)
 @pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.TRUNCATED])
 def test_an_unreadable_measurement_fails_never_passes_for_a_value(kind: str, fault: Fault) -> None:
     async def scenario() -> None:
@@ -182,7 +199,7 @@ def test_an_unreadable_measurement_fails_never_passes_for_a_value(kind: str, fau
     run(scenario())
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", PROFILES)
 def test_out_of_range_values_are_refused(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind, simulator={"faults": frozenset({Fault.OUT_OF_RANGE})}) as (
@@ -195,7 +212,7 @@ def test_out_of_range_values_are_refused(kind: str) -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", PROFILES)
 def test_silence_is_no_response(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind, simulator={"faults": frozenset({Fault.SILENCE})}) as (
@@ -250,7 +267,7 @@ def test_stored_readings_are_taken_only_when_nothing_fresh_comes() -> None:
     run(scenario())
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", PROFILES)
 def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind, simulator={"time_scale": 0.5}) as (radio, sim, instrument):
@@ -273,5 +290,38 @@ def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
             await wait_for(instrument, Availability.CONNECTED, 10.0)
             sim.time_scale = 0.05
             assert isinstance(last(await measure(instrument, 15)), Final)
+
+    run(scenario())
+
+
+def test_a_beurer_bm85_gives_its_reading_through_the_real_bleak_client() -> None:
+    """The BM85 sends the pulse and status big-endian and a user id without its flag; the
+    cabin reads its Device Information at connection and decodes that model, and only it, in
+    that shape."""
+
+    async def scenario() -> None:
+        async with ble_rig("bp-beurer-bm85") as (_, _sim, cuff):
+            assert isinstance(cuff, BleBloodPressureMonitor)
+            updates = await measure(cuff, 15)
+            reading = last(updates).reading
+            assert reading.get(Quantity.SYSTOLIC_MMHG) == pytest.approx(122, abs=4)
+            assert reading.get(Quantity.DIASTOLIC_MMHG) == pytest.approx(78, abs=3)
+            assert reading.get(Quantity.PULSE_BPM) == pytest.approx(72, abs=3)
+            assert reading.get(Quantity.MEAN_ARTERIAL_MMHG) is None  # the BM85 sends none
+            assert cuff.device_information is not None
+            assert cuff.device_information.manufacturer == "Beurer"
+            assert cuff.quirks.name == "beurer-bm85"
+
+    run(scenario())
+
+
+def test_a_strict_cuff_sending_the_same_broken_bytes_is_refused() -> None:
+    async def scenario() -> None:
+        async with ble_rig("bp-strict-beurer-bytes") as (_, _sim, cuff):
+            assert isinstance(cuff, BleBloodPressureMonitor)
+            updates = await measure(cuff, 15)
+            assert not any(isinstance(u, Final) for u in updates)
+            assert last(updates).problem is Problem.DEVICE_ERROR
+            assert cuff.quirks.strict
 
     run(scenario())

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devices.errors import DecodeError
-from devices.protocols import and_bp, cms50, gatt, ieee11073, ir_thermometer, nonin
+from devices.protocols import and_bp, bp_quirks, cms50, gatt, ieee11073, ir_thermometer, nonin
 
 RANDOM_INPUTS = 100_000
 MUTATED_INPUTS = 100_000
@@ -242,6 +242,15 @@ CASES = [
             "1E 78 00 50 00 5D 00 E8 07 03 0F 0A 1E 00 48 00 01 04 00",
             "01 A0 F0 6B F0 7C F0",
             "00 55 00 FF 07 FF 07",
+        ),
+    ),
+    Case(
+        "blood_pressure_beurer_bm85",
+        lambda data: gatt.decode_blood_pressure_measurement(data, bp_quirks.BEURER_BM85),
+        _check_bp,
+        _frames(
+            "56 6A 00 47 00 00 00 EA 07 08 0B 12 1F 00 00 3F 00 00 00",
+            "56 76 00 50 00 00 00 EA 07 08 0B 14 1B 00 00 3C 00 00 04",
         ),
     ),
     Case("bp_feature", gatt.decode_bp_feature, _check_bp_feature, _frames("3F 00")),

@@ -189,12 +189,13 @@ def test_bp_malformed(hex_bytes: str) -> None:
 
 
 def test_every_truncation_of_the_example_is_rejected() -> None:
-    for examples, decode in [
+    decoders: list[tuple[bytes, Callable[[bytes], object]]] = [
         (BP_EXAMPLE, decode_blood_pressure_measurement),
         (TEMPERATURE_EXAMPLE, decode_temperature_measurement),
         (CONTINUOUS_EXAMPLE, decode_plx_continuous),
         (SPOT_CHECK_EXAMPLE, decode_plx_spot_check),
-    ]:
+    ]
+    for examples, decode in decoders:
         for size in range(len(examples)):
             with pytest.raises(DecodeError):
                 decode(examples[:size])
