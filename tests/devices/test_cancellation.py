@@ -74,7 +74,7 @@ async def _cancel_right_after_the_read_completes(wait: str) -> asyncio.Task[None
         await asyncio.sleep(0)
     reads[-1].set_result(b"\x86U\x0cGb")
     # Two turns of the loop later: the read is over, the serving loop not resumed yet.
-    loop.call_soon(loop.call_soon, task.cancel)
+    loop.call_soon(lambda: loop.call_soon(task.cancel))
     await asyncio.wait({task}, timeout=2)
     return task
 

@@ -30,7 +30,7 @@ from kiosk.patient import PatientIdentity
 from kiosk.session_states import SessionState
 from kiosk.store import DatabaseKey
 from tests.kiosk.test_session import FakeClock
-from tests.ui.conftest import Runner
+from tests.ui.conftest import Runner, until
 from ui.call_page import CallPage
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
@@ -98,10 +98,7 @@ def test_queue_video_request_and_printing(
             assert "Température" in texts(window)
             start = [b for b in page.findChildren(QPushButton, "primary") if b.isVisible()]
             _press(start[0])
-            for _ in range(500):
-                if core.session.context.readings:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: bool(core.session.context.readings), "the temperature")
             assert [r.kind for r in core.session.context.readings] == [ReadingKind.TEMPERATURE]
             assert window.grab().save(str(screens_dir / "fr-call-doctor-request.png"))
 
@@ -199,4 +196,4 @@ def test_the_doctor_is_named_before_the_call_and_a_cut_is_said_calmly(
             await core.aclose()
             languages.set("en")
 
-    run(scenario())  # one scenario per loop: a qasync loop run twice hangs closing the core
+    run(scenario())

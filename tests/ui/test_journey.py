@@ -6,7 +6,6 @@ assistant mode after a wrong and a right PIN."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from simulators.ble.instruments import BleBloodPressureSimulator
 from simulators.cabin import SimulatedCabin
 from simulators.faults import Fault
 from tests.kiosk.test_session import FakeClock
-from tests.ui.conftest import Runner
+from tests.ui.conftest import Runner, type_on_keys, until
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
 
@@ -37,6 +36,10 @@ class Finger:
         self.core = core
         self.shots = shots
 
+    def _shown(self, name: str, kind: type[QWidget] = QPushButton) -> bool:
+        page = self.window.page
+        return page is not None and any(w.isVisible() for w in page.findChildren(kind, name))
+
     def _visible(self, name: str, kind: type[QWidget] = QPushButton) -> QWidget:
         page = self.window.page
         assert page is not None
@@ -45,8 +48,8 @@ class Finger:
         return found[0]
 
     async def tap(self, name: str) -> None:
+        await until(lambda: self._shown(name), f"{name!r} on {self.core.session.state.value}")
         _press(self._visible(name))
-        await asyncio.sleep(0.02)
         await self.window.intents.drain()
 
     async def keys(self, text: str) -> None:
@@ -59,18 +62,16 @@ class Finger:
             _press(keys["␣" if char == " " else char])
 
     async def type_into(self, field: str, text: str) -> None:
-        _press(self._visible(field, QLineEdit))
-        await asyncio.sleep(0.02)
-        await self.keys(text)
+        await until(lambda: self._shown(field, QLineEdit), f"the field {field}")
+        line = self._visible(field, QLineEdit)
+        assert isinstance(line, QLineEdit) and self.window.page is not None
+        await type_on_keys(self.window.page, line, text)
 
     def text(self, name: str) -> str:
         return cast(QLabel, self._visible(name, QLabel)).text()
 
     async def until(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            assert time.monotonic() < deadline, f"never: {what}"
-            await asyncio.sleep(0.02)
+        await until(condition, what, timeout_s)
 
     def shot(self, name: str) -> None:
         assert self.window.grab().save(str(self.shots / f"journey-{name}.png"))
@@ -115,13 +116,12 @@ def test_a_whole_journey_by_taps(
             await f.tap("primary")  # Réessayer
             await f.until(lambda: len(session.context.readings) == 1, "a blood pressure")
             # --- the thermometer is skipped, the oximeter measures -------------------------
-            await asyncio.sleep(0.05)
-            assert "Température" in f.text("title")
+            await f.until(lambda: "Température" in f.text("title"), "the thermometer's page")
             await f.tap("skip")
             assert "Oxygène" in f.text("title")
             await f.tap("primary")
             await f.until(lambda: len(session.context.readings) == 2, "an SpO2", 45)
-            await asyncio.sleep(0.05)
+            await f.until(lambda: f._shown("summary", QLabel), "the summary of the measurements")
             summary = f.text("summary")
             assert "mmHg" in summary and "Oxygène" in summary and "Température" not in summary
             f.shot("vitals-done")
@@ -142,12 +142,16 @@ def test_a_whole_journey_by_taps(
             assert consultation_readings == 2
             await f.tap("primary")
             assert session.state is S.IDLE
-            await asyncio.sleep(0.05)  # the old pages are deleted by the event loop
-            every_text = [w.text() for w in window.findChildren(QLabel)] + [
-                w.text() for w in window.findChildren(QLineEdit)
-            ]
-            for secret in ("BIHAN", "YVON", "1937", "mmHg", "%"):
-                assert not any(secret in text.upper() for text in every_text), secret
+            secrets = ("BIHAN", "YVON", "1937", "mmHg", "%")
+
+            def surviving() -> list[str]:
+                every_text = [w.text() for w in window.findChildren(QLabel)] + [
+                    w.text() for w in window.findChildren(QLineEdit)
+                ]
+                return [s for s in secrets if any(s in text.upper() for text in every_text)]
+
+            # The old pages are deleted by the event loop (deleteLater), soon but not at once.
+            await f.until(lambda: not surviving(), "the patient's data gone from every widget")
             f.shot("idle-after-wipe")
             # --- a patient who walks away: asked, then wiped --------------------------------
             await f.tap("primary")
@@ -175,12 +179,8 @@ def test_a_whole_journey_by_taps(
             await f.tap("primary")
             await f.until(lambda: session.overlay is Overlay.ASSISTANT, "the assistant mode")
             await f.tap("tab_alerts")
-            await f.until(
-                lambda: "Alertes en cours" in window.findChildren(QLabel)[-1].text() or True, ""
-            )
-            await asyncio.sleep(0.2)
-            await f.tap("false_alert-7")
-            await asyncio.sleep(0.2)
+            await f.tap("false_alert-7")  # once the alert's buttons are shown
+            await f.until(lambda: not f._shown("false_alert-7"), "the alert handled")
             f.shot("assistant-alert-handled")
             spare = BleBloodPressureSimulator("02:CA:B1:00:09:02", "SIM-SPARE-CUFF")
             assert simulators.radio is not None

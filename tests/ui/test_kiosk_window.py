@@ -16,7 +16,7 @@ from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, Overlay, SessionState
 from kiosk.store import DatabaseKey, Store
 from tests.kiosk.test_session import JOURNEY, FakeClock
-from tests.ui.conftest import Runner
+from tests.ui.conftest import Runner, keys_shown, type_on_keys, until
 from ui.i18n import ts_file
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
@@ -158,35 +158,39 @@ def test_sizes_for_poor_sight_and_large_fingers(
     run(scenario())
 
 
+def shown(cabin: Cabin, kind: type[QWidget], name: str) -> list[QWidget]:
+    return [w for w in cabin.page().findChildren(kind, name) if w.isVisible()]
+
+
 def visible(cabin: Cabin, kind: type[QWidget], name: str) -> QWidget:
-    found = [w for w in cabin.page().findChildren(kind, name) if w.isVisible()]
+    found = shown(cabin, kind, name)
     assert len(found) == 1, (name, found)
     return found[0]
 
 
+async def appears(cabin: Cabin, kind: type[QWidget], name: str) -> QWidget:
+    await until(lambda: len(shown(cabin, kind, name)) == 1, f"{name} on the screen")
+    return visible(cabin, kind, name)
+
+
 async def type_with_keys(cabin: Cabin, field: str, text: str) -> None:
     """Tap the field, then the on-screen keys, as a finger would."""
-    _press(visible(cabin, QLineEdit, field))
-    await asyncio.sleep(0.02)
-    keys = {
-        k.property("key"): k for k in cabin.page().findChildren(QPushButton, "key") if k.isVisible()
-    }
-    for char in text.upper():
-        _press(keys["␣" if char == " " else char])
+    line = await appears(cabin, QLineEdit, field)
+    assert isinstance(line, QLineEdit)
+    await type_on_keys(cabin.page(), line, text)
 
 
 async def fill_identity(
     cabin: Cabin, family: str, given: str, birth: str, *, then_sex: bool = True
 ) -> None:
-    _press(visible(cabin, QPushButton, "walk_in"))
-    await asyncio.sleep(0.02)
+    _press(await appears(cabin, QPushButton, "walk_in"))
     await type_with_keys(cabin, "family_name", family)
     await type_with_keys(cabin, "given_names", given)
     await type_with_keys(cabin, "birth_date", birth.replace("/", ""))
     _press(visible(cabin, QPushButton, "primary"))
-    await asyncio.sleep(0.02)
+    await cabin.window.intents.drain()
     if then_sex:
-        _press(visible(cabin, QPushButton, "sex_unknown"))  # one may not answer
+        _press(await appears(cabin, QPushButton, "sex_unknown"))  # one may not answer
 
 
 def test_the_patient_says_their_sex_for_the_prescription(
@@ -197,23 +201,22 @@ def test_the_patient_says_their_sex_for_the_prescription(
         try:
             await cabin.step(S.WELCOME)
             await cabin.step(S.IDENTIFY)
-            _press(visible(cabin, QPushButton, "walk_in"))
-            await asyncio.sleep(0.02)
+            _press(await appears(cabin, QPushButton, "walk_in"))
             await type_with_keys(cabin, "family_name", "Riou")
             await type_with_keys(cabin, "given_names", "Annick")
             await type_with_keys(cabin, "birth_date", "03041944")
             _press(visible(cabin, QPushButton, "primary"))
-            await asyncio.sleep(0.02)
+            await appears(cabin, QPushButton, "sex_female")
             assert cabin.core.session.state is S.IDENTIFY  # one question more
             assert cabin.window.grab().save(str(screens_dir / "fr-identify-sex.png"))
             _press(visible(cabin, QPushButton, "back"))  # back: what was typed is kept
-            await asyncio.sleep(0.02)
-            family, birth = (visible(cabin, QLineEdit, n) for n in ("family_name", "birth_date"))
+            family, birth = [
+                await appears(cabin, QLineEdit, n) for n in ("family_name", "birth_date")
+            ]
             assert isinstance(family, QLineEdit) and isinstance(birth, QLineEdit)
             assert (family.text(), birth.text()) == ("RIOU", "03/04/1944")
             _press(visible(cabin, QPushButton, "primary"))
-            await asyncio.sleep(0.02)
-            _press(visible(cabin, QPushButton, "sex_female"))
+            _press(await appears(cabin, QPushButton, "sex_female"))
             await cabin.window.intents.drain()
             assert cabin.core.session.state is S.CONSENT
             patient = cabin.core.session.context.patient
@@ -240,15 +243,19 @@ def test_a_finger_through_identify_and_consent_then_nothing_survives(
             assert cabin.core.session.state is S.VITALS
             assert await cabin.core.store.run(Store.count, "consultations") == 1
             _press(visible(cabin, QPushButton, "stop"))
-            await asyncio.sleep(0.05)  # the old pages are deleted by the event loop
-            qapp.processEvents()
+            await cabin.window.intents.drain()
             assert cabin.core.session.state is S.CLEANING
             assert cabin.core.session.overlay is Overlay.NONE
-            every_text = [w.text() for w in cabin.window.findChildren(QLabel)] + [
-                w.text() for w in cabin.window.findChildren(QLineEdit)
-            ]
-            for secret in (PATIENT.family_name.upper(), PATIENT.given_names.upper(), "1936"):
-                assert not any(secret in text.upper() for text in every_text)
+            secrets = (PATIENT.family_name.upper(), PATIENT.given_names.upper(), "1936")
+
+            def surviving() -> list[str]:
+                every_text = [w.text() for w in cabin.window.findChildren(QLabel)] + [
+                    w.text() for w in cabin.window.findChildren(QLineEdit)
+                ]
+                return [s for s in secrets if any(s in text.upper() for text in every_text)]
+
+            # The old pages are deleted by the event loop (deleteLater), soon but not at once.
+            await until(lambda: not surviving(), "the patient's data gone from every widget")
         finally:
             await cabin.close()
 
@@ -284,8 +291,7 @@ def test_the_contrast_button_switches_the_whole_screen(
                 b for b in cabin.window.findChildren(QPushButton, "toolbar") if b.isVisible()
             ]
             _press(contrast)
-            await asyncio.sleep(0.05)
-            assert cabin.window.theme.name == "high-contrast"
+            await until(lambda: cabin.window.theme.name == "high-contrast", "the contrast theme")
             after = cabin.window.grab()
             assert after.save(str(screens_dir / "portrait-fr-idle-high-contrast.png"))
             assert after.toImage() != before
@@ -306,11 +312,15 @@ def test_every_key_is_a_120_px_target(
         try:
             await cabin.step(S.WELCOME)
             await cabin.step(S.IDENTIFY)
-            _press(visible(cabin, QPushButton, "walk_in"))
-            await asyncio.sleep(0.05)
-            for name in ("family_name", "birth_date"):  # the letters, then the digits
-                _press(visible(cabin, QLineEdit, name))
-                await asyncio.sleep(0.05)
+            _press(await appears(cabin, QPushButton, "walk_in"))
+            for name, key, other in (("family_name", "A", "7"), ("birth_date", "7", "A")):
+                _press(await appears(cabin, QLineEdit, name))  # the letters, then the digits
+
+                def switched(key: str = key, other: str = other) -> bool:
+                    keys = keys_shown(cabin.page())
+                    return key in keys and other not in keys
+
+                await until(switched, f"the keys for {name}")
                 buttons = [b for b in cabin.window.findChildren(QPushButton) if b.isVisible()]
                 assert len(buttons) > 10
                 for button in buttons:
