@@ -7,9 +7,11 @@ from bench import (
     bench_core,
     bench_cups,
     bench_devices,
+    bench_distress_live,
     bench_distress_sound,
     bench_distress_vision,
     bench_printing,
+    bench_slow_link,
     bench_teleconsultation,
     bench_ui,
 )
@@ -22,6 +24,8 @@ sys.exit(
     or bench_ui.main(sys.argv[1:])
     or bench_call.main(sys.argv[1:])
     or bench_teleconsultation.main(sys.argv[1:])
+    or bench_slow_link.main(sys.argv[1:])
     or bench_distress_vision.main(sys.argv[1:])
+    or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
 )

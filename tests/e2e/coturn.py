@@ -29,7 +29,7 @@ HOST = "127.0.0.1"
 RELAY_PORTS = 24
 """Relay ports given to coturn: a call takes 4 allocations (aiortc's balanced bundle: audio,
 video, data; the browser: one)."""
-READY_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0  # about 0.1 s idle: only a turnserver that cannot start waits this long
 STOP_TIMEOUT_S = 5.0
 
 _MAGIC_COOKIE = 0x2112A442

@@ -9,13 +9,14 @@ the second test the cabin is a process of its own (``tests/e2e/record_cabin.py``
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from tests.e2e.record_cabin import (
     pending,
     play_consultations,
 )
-from tests.e2e.rig import until
+from tests.e2e.rig import PATIENCE_S, until
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(300)
@@ -77,30 +78,54 @@ async def hub_down_for_three_consultations(tmp_path: Path) -> None:
         # Three patients' consultations while the hub is down: each record waits in the outbox.
         made = await play_consultations(core, 3)
         assert await pending(core) == 3
-        await asyncio.sleep(1.0)  # the link keeps trying; nothing is lost meanwhile
+        with failed_attempts() as attempts:  # the link keeps trying; nothing is lost meanwhile
+            await until(lambda: attempts.count >= 1, "another attempt to reach the hub")
         assert await pending(core) == 3
         async with hub_on(hub_data, port):
-            await until_async(lambda: pending(core), 0, 60, "the records to be acknowledged")
+            await until_async(lambda: pending(core), 0, "the records to be acknowledged")
             stored = hub_records(hub_data)
             assert sorted(c for _, c in stored) == sorted(made)
             assert len({r for r, _ in stored}) == 3
             # With the hub there, a record leaves as soon as its consultation ends.
             more = await play_consultations(core, 1, first=3)
-            await until_async(lambda: pending(core), 0, 30, "the fourth record")
+            await until_async(lambda: pending(core), 0, "the fourth record")
             assert sorted(c for _, c in hub_records(hub_data)) == sorted(made + more)
         assert core.records.acknowledged == 4
     finally:
         await core.aclose()
 
 
-async def until_async(read: object, wanted: int, timeout_s: float, what: str) -> None:
+class FailedAttempts(logging.Handler):
+    """Counts the hub link's failed connection attempts: its log says each one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("hub.connection_lost"):
+            self.count += 1
+
+
+@contextmanager
+def failed_attempts() -> Iterator[FailedAttempts]:
+    handler = FailedAttempts()
+    logger = logging.getLogger("kiosk.hub_link")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+async def until_async(read: object, wanted: int, what: str, timeout_s: float = PATIENCE_S) -> None:
     async def check() -> bool:
         return bool(await read() == wanted)  # type: ignore[operator]
 
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -110,24 +135,35 @@ async def cabin_killed_while_sending(tmp_path: Path) -> None:
     async with hub_on(hub_data, port) as hub:
         token = await provision_cabin(hub.storage, cabin_id=CABIN_ID, name="Cabine des records")
         url = hub.url
-    # The cabin files its records while the hub is down ...
-    cabin = await spawn_cabin(cabin_data, url, token, make=count)
-    assert cabin.stdout is not None
-    line = await asyncio.wait_for(cabin.stdout.readline(), 120)
-    assert line.decode().strip() == f"filed {count}"
-    async with hub_on(hub_data, port):
-        # ... then sends them when it is back, and is killed on the way.
-        await until(lambda: len(hub_records(hub_data)) >= 1, 60, "a first record")
-        os.kill(cabin.pid, signal.SIGKILL)
-        await cabin.wait()
-        at_kill = len(hub_records(hub_data))
-        assert at_kill < count, "the cabin had sent everything before it was killed"
-        # Restarted, it sends what the hub had not acknowledged, and nothing twice.
-        again = await spawn_cabin(cabin_data, url, token, make=0)
-        assert again.stdout is not None
-        assert (await asyncio.wait_for(again.stdout.readline(), 60)).decode().startswith("filed")
-        assert (await asyncio.wait_for(again.stdout.readline(), 60)).decode().strip() == "sent"
-        assert await asyncio.wait_for(again.wait(), 30) == 0
+    spawned: list[asyncio.subprocess.Process] = []
+    try:
+        # The cabin files its records while the hub is down ...
+        cabin = await spawn_cabin(cabin_data, url, token, make=count)
+        spawned.append(cabin)
+        assert cabin.stdout is not None
+        line = await asyncio.wait_for(cabin.stdout.readline(), 2 * PATIENCE_S)
+        assert line.decode().strip() == f"filed {count}"
+        async with hub_on(hub_data, port):
+            # ... then sends them when it is back, and is killed on the way.
+            await until(lambda: len(hub_records(hub_data)) >= 1, "a first record")
+            os.kill(cabin.pid, signal.SIGKILL)
+            await cabin.wait()
+            at_kill = len(hub_records(hub_data))
+            assert at_kill < count, "the cabin had sent everything before it was killed"
+            # Restarted, it sends what the hub had not acknowledged, and nothing twice.
+            again = await spawn_cabin(cabin_data, url, token, make=0)
+            spawned.append(again)
+            assert again.stdout is not None
+            filed = await asyncio.wait_for(again.stdout.readline(), PATIENCE_S)
+            assert filed.decode().startswith("filed")
+            sent = await asyncio.wait_for(again.stdout.readline(), PATIENCE_S)
+            assert sent.decode().strip() == "sent"
+            assert await asyncio.wait_for(again.wait(), PATIENCE_S) == 0
+    finally:
+        for process in spawned:  # a test that failed leaves no cabin running
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     stored = hub_records(hub_data)
     assert len(stored) == count
     assert len({c for _, c in stored}) == count

@@ -3,40 +3,53 @@
 
 The cabin sends at most ~430 kbit/s (VP8 capped at 350, Opus at 48); Chromium's congestion
 control brings the doctor's video down to what is left. Usable means: both sides keep decoding
-frames, the doctor's console rates the link, and a blood pressure asked for arrives.
+frames, the doctor's console rates the link and receives the cabin's video under the link's
+rate, and a blood pressure asked for arrives. How many frames a second each side gets on the
+shaped link, beside the same call unshaped, is measured in ``bench/bench_slow_link.py``: here
+only that the frames keep coming, however slowly a loaded machine decodes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from kiosk.events import CallLink
-from tests.e2e.rig import IN_OWN_NETNS, teleconsultation, until
+from simulators.doctor import BrowserDoctor
+from tests.e2e.rig import IN_OWN_NETNS, PATIENCE_S, shape_loopback, teleconsultation, until
 
 pytestmark = [
-    pytest.mark.timeout(240),
+    pytest.mark.timeout(300),
     pytest.mark.skipif(
         not IN_OWN_NETNS, reason="shapes loopback: needs the suite's own namespace (./cabin test)"
     ),
 ]
 
 RATE = "1000kbit"
+LINK_KBPS = 500  # each way, about
+CONSOLE_FRAMES = 60  # a few seconds of video at any rate that still makes a call
+CABIN_FRAMES = 40
 
 
-def shape(rate: str | None) -> None:
-    """A token bucket on lo (``None``: none). Loopback's 64 KiB packets would never fit a
-    small bucket: lo gets an Ethernet MTU while shaped, as a real link has."""
-    subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=False, capture_output=True)
-    mtu = "1500" if rate is not None else "65536"
-    subprocess.run(["ip", "link", "set", "lo", "mtu", mtu], check=True)
-    if rate is not None:
-        bucket = ["tbf", "rate", rate, "burst", "32kbit", "latency", "400ms"]
-        subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", *bucket], check=True)
+async def console_frames(doctor: BrowserDoctor) -> int:
+    """Frames the console's video element has decoded so far (its playback quality)."""
+    frames = (await doctor.wait_for_video(timeout_s=PATIENCE_S)).frames
+    assert frames is not None, "the console's video gives no playback quality"
+    return frames
+
+
+async def console_decodes(doctor: BrowserDoctor, more: int) -> None:
+    """Wait until the console has decoded ``more`` frames of the cabin's video."""
+    target = await console_frames(doctor) + more
+    deadline = asyncio.get_running_loop().time() + PATIENCE_S
+    while (seen := await console_frames(doctor)) < target:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"the console decoded {seen - target + more} of {more} frames in {PATIENCE_S} s"
+            )
+        await asyncio.sleep(0.2)
 
 
 def test_a_call_on_a_500_kbit_uplink_stays_usable(tmp_path: Path) -> None:
@@ -44,42 +57,37 @@ def test_a_call_on_a_500_kbit_uplink_stays_usable(tmp_path: Path) -> None:
         async with teleconsultation(tmp_path) as c:
             cabin, doctor = c.cabin, c.doctor
             cabin.measure_when_asked()
-            shape(RATE)
+            shape_loopback(RATE)
             try:
                 consultation_id = await cabin.to_waiting_room()
                 await doctor.wait_for_patient(consultation_id)
                 await doctor.accept(consultation_id)
-                await doctor.wait_for_video(timeout_s=30)
-                await until(lambda: cabin.link is CallLink.CONNECTED, 20, "the call connected")
-                await asyncio.sleep(5)  # congestion control settles
+                await doctor.wait_for_video(timeout_s=PATIENCE_S)
+                await until(lambda: cabin.link is CallLink.CONNECTED, "the call connected")
 
-                counted: list[int] = []
-                cabin.core.teleconsultation.video.remote = (  # type: ignore[union-attr]
-                    lambda frame: counted.append(1)
+                # the video keeps coming both ways on the shaped link
+                shown = cabin.frames_shown
+                await console_decodes(doctor, CONSOLE_FRAMES)
+                await until(
+                    lambda: cabin.frames_shown >= shown + CABIN_FRAMES,
+                    f"{CABIN_FRAMES} frames of the doctor's video in the cabin",
                 )
-                before = await doctor.wait_for_video()
-                started = time.monotonic()
-                await asyncio.sleep(10)
-                after = await doctor.wait_for_video()
-                seconds = time.monotonic() - started
-                assert before.frames is not None and after.frames is not None
-                console_fps = (after.frames - before.frames) / seconds
-                cabin_fps = len(counted) / seconds
+                # the console rates the link from what it receives: under the link's rate
+                await doctor.page.wait_for_selector(
+                    '#link-quality:not([data-kbps=""])[data-kbps]',
+                    state="attached",
+                    timeout=PATIENCE_S * 1000,
+                )
                 kbps = await doctor.page.get_attribute("#link-quality", "data-kbps")
                 quality = await doctor.page.get_attribute("#link-quality", "data-quality")
+                assert kbps is not None and 0 < int(kbps) <= LINK_KBPS * 0.9, kbps
+                assert quality in ("good", "medium", "poor"), quality
                 await doctor.shot("slow-link")
-                print(
-                    f"on {RATE} (both ways): console {console_fps:.1f} frames/s at {kbps} kbit/s"
-                    f" ({quality}), cabin {cabin_fps:.1f} frames/s"
-                )
-                assert console_fps >= 8, console_fps
-                assert cabin_fps >= 5, cabin_fps
-                assert kbps and int(kbps) <= 450
                 assert cabin.link is CallLink.CONNECTED
 
                 await doctor.request("blood_pressure")
                 await doctor.wait_vital("systolic_mmhg", timeout_s=90)
             finally:
-                shape(None)
+                shape_loopback(None)
 
     asyncio.run(scenario())

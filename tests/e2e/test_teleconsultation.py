@@ -20,6 +20,7 @@ from kiosk.store import Store
 from simulators.doctor import DEMO_ADVICE, DEMO_PRESCRIPTION
 from tests.e2e.rig import (
     IN_OWN_NETNS,
+    PATIENCE_S,
     Consultation,
     is_blank,
     set_loopback,
@@ -27,7 +28,8 @@ from tests.e2e.rig import (
     until,
 )
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(300)
+CUT_S = 12.0
 
 
 def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
@@ -45,9 +47,9 @@ def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
             probe = await doctor.wait_for_video()
             assert (probe.width, probe.height) == (640, 480)
             assert not probe.blank
-            await until(lambda: cabin.first_frame_at is not None, 20, "the doctor's video")
+            await until(lambda: cabin.first_frame_at is not None, "the doctor's video")
             assert not is_blank(cabin.frames[-1])
-            await until(lambda: cabin.link is CallLink.CONNECTED, 10, "the call connected")
+            await until(lambda: cabin.link is CallLink.CONNECTED, "the call connected")
             await doctor.wait_link("connected")
 
             assert await doctor.count("systolic_mmhg") == 0  # none before the call
@@ -60,16 +62,14 @@ def test_the_doctor_sees_asks_prescribes_and_hangs_up(tmp_path: Path) -> None:
             await doctor.write_advice(DEMO_ADVICE)
             number = await doctor.prescribe(DEMO_PRESCRIPTION)
             await doctor.wait_delivered()
-            await until(lambda: bool(prescriptions), 10, "the prescription in the cabin")
+            await until(lambda: bool(prescriptions), "the prescription in the cabin")
             assert prescriptions[0].prescription_id == number
             assert prescriptions[0].lines == len(DEMO_PRESCRIPTION)
             stored = await cabin.core.store.run(Store.prescriptions, consultation_id)
             assert len(stored) == 1
 
             await doctor.hang_up()
-            await until(
-                lambda: cabin.core.session.state is SessionState.CLOSING, 10, "the call to end"
-            )
+            await until(lambda: cabin.core.session.state is SessionState.CLOSING, "the call to end")
             assert cabin.link is CallLink.ENDED
             await pharmacy_checks_the_printed_prescription(c, number)
 
@@ -145,32 +145,33 @@ def test_a_network_cut_mid_call_heals_by_itself_and_loses_no_reading(tmp_path: P
             await doctor.wait_for_patient(consultation_id)
             await doctor.accept(consultation_id)
             await doctor.wait_for_video()
-            await until(lambda: cabin.link is CallLink.CONNECTED, 10, "the call connected")
-            await until(lambda: cabin.first_frame_at is not None, 20, "the doctor's video")
+            await until(lambda: cabin.link is CallLink.CONNECTED, "the call connected")
+            await until(lambda: cabin.first_frame_at is not None, "the doctor's video")
 
             cut_at = time.monotonic()
             set_loopback(False)
             try:
                 await until(
-                    lambda: cabin.link is CallLink.RECONNECTING, 8, "the cabin to say reconnecting"
+                    lambda: cabin.link is CallLink.RECONNECTING, "the cabin to say reconnecting"
                 )
-                await doctor.wait_link("reconnecting", timeout_s=8)
+                await doctor.wait_link("reconnecting", timeout_s=PATIENCE_S)
                 await doctor.shot("e2e-reconnecting")
-                async for _update in cabin.core.measurements.measure("thermo-1", timeout_s=30):
+                async for _update in cabin.core.measurements.measure(
+                    "thermo-1", timeout_s=PATIENCE_S
+                ):
                     pass  # the thermometer is on the virtual radio, not on the network
-                await asyncio.sleep(max(0.0, 12 - (time.monotonic() - cut_at)))
+                # The cut's length is the scenario (past the cabin's 10 s before a new peer
+                # connection), not a wait for something: a busy machine only makes it longer.
+                await asyncio.sleep(max(0.0, CUT_S - (time.monotonic() - cut_at)))
             finally:
                 set_loopback(True)
-            healed = await until(
-                lambda: cabin.link is CallLink.CONNECTED, 60, "the call to come back"
-            )
-            await doctor.wait_link("connected", timeout_s=30)
-            await doctor.wait_vital("temperature_c", after=0, timeout_s=30)
+            await until(lambda: cabin.link is CallLink.CONNECTED, "the call to come back")
+            await doctor.wait_link("connected", timeout_s=PATIENCE_S)
+            await doctor.wait_vital("temperature_c", after=0, timeout_s=PATIENCE_S)
             shown = cabin.frames_shown
-            await until(lambda: cabin.frames_shown > shown + 10, 20, "the doctor's video again")
-            await doctor.wait_for_video()
+            await until(lambda: cabin.frames_shown > shown + 10, "the doctor's video again")
+            await doctor.wait_for_video(timeout_s=PATIENCE_S)
             await doctor.shot("e2e-healed")
-            print(f"call healed {healed:.1f} s after the network came back")
             assert cabin.core.session.state is SessionState.CALL
             assert not is_blank(cabin.frames[-1])
             call = cabin.core.teleconsultation
