@@ -25,7 +25,7 @@ from simulators.serial.base import SerialSimulator
 from simulators.serial.cms50 import Cms50LegacySimulator, Cms50RealtimeSimulator
 from simulators.serial.ir_thermometer import IrThermometerSimulator
 from simulators.serial.nonin import NoninAsciiSimulator, NoninDf8Simulator
-from tests.devices.serial_rig import measure, rig, wait_for
+from tests.devices.serial_rig import MEASURE_S, PATIENCE_S, measure, rig, wait_for
 
 FAST = {"time_scale": 0.02}
 OXIMETER = {"settle_s": 1.0, "give_up_s": 1.5}
@@ -64,7 +64,8 @@ def failure(updates: list[Any]) -> Failure:
 
 
 def run(coroutine: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, 60))
+    """A test's scenario, bounded: a hang fails this test, it never blocks the run."""
+    return asyncio.run(asyncio.wait_for(coroutine, 3 * MEASURE_S))
 
 
 @pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), ALL, ids=IDS)
@@ -256,11 +257,13 @@ def test_silence_is_no_response_and_the_driver_recovers(
             simulator,
             instrument,
         ):
-            instrument.silence_s = 0.5
+            usual_s, instrument.silence_s = instrument.silence_s, 0.5
             simulator.faults.add(Fault.SILENCE)
             assert failure(await measure(instrument)).problem is Problem.NO_RESPONSE
             simulator.faults.discard(Fault.SILENCE)
-            await wait_for(instrument, Availability.CONNECTED, 5.0)
+            # back to its usual watchdog: a busy machine's pause must not pass for silence
+            instrument.silence_s = usual_s
+            await wait_for(instrument, Availability.CONNECTED)
             assert isinstance((await measure(instrument))[-1], Final)
 
     run(scenario())
@@ -281,18 +284,22 @@ def test_unplugged_during_a_measurement_then_plugged_back(
             updates: list[Any] = []
 
             async def measuring() -> None:
-                async for update in instrument.measure(10):
+                async for update in instrument.measure(MEASURE_S):
                     updates.append(update)
 
             task = asyncio.create_task(measuring())
-            await asyncio.sleep(0.3)
+            # unplugged once the measurement is under way (or, a request device, answered)
+            deadline = asyncio.get_running_loop().time() + PATIENCE_S
+            while not (updates or task.done()):
+                assert asyncio.get_running_loop().time() < deadline, "the measurement never began"
+                await asyncio.sleep(0.01)
             simulator.unplug()
-            await asyncio.wait_for(task, 5)
+            await asyncio.wait_for(task, PATIENCE_S)
             if isinstance(updates[-1], Failure):  # a request device may have answered first
                 assert updates[-1].problem in (Problem.DISCONNECTED, Problem.NO_RESPONSE)
-            await wait_for(instrument, Availability.DISCONNECTED, 5.0)
+            await wait_for(instrument, Availability.DISCONNECTED)
             simulator.plug()
-            await wait_for(instrument, Availability.CONNECTED, 5.0)
+            await wait_for(instrument, Availability.CONNECTED)
             assert isinstance((await measure(instrument))[-1], Final)
 
     run(scenario())
@@ -320,7 +327,7 @@ async def _raw_packets(simulator: SerialSimulator, ask: bytes, count: int) -> li
         await port.write(ask)
         stream = b""
         while stream.count(b"\x01") <= count:
-            stream += await asyncio.wait_for(port.read(), 5)
+            stream += await asyncio.wait_for(port.read(), PATIENCE_S)
     finally:
         await port.close()
     packets = [b"\x01" + rest for rest in stream.split(b"\x01")[1:]]
@@ -372,16 +379,20 @@ def test_the_9560s_held_values_after_the_finger_left_are_never_a_reading(tmp_pat
     """The 9560 sends the last SpO2 and pulse for about 10 s after the finger is removed, with
     only its sensor alarm bit set (Data Format 8): no reading, no live value, "no finger"."""
 
+    class FingerJustRemoved(NoninDf8Simulator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.remove_finger()  # before its first frame: every frame holds old values
+
     async def scenario() -> None:
         async with rig(
-            NoninDf8Simulator,
+            FingerJustRemoved,
             NoninDf8Oximeter,
             tmp_path,
             simulator=NONIN_FAST,
             driver={"settle_s": 0.5, "give_up_s": 1.5},
         ) as (simulator, instrument):
             assert isinstance(simulator, NoninDf8Simulator)
-            simulator.remove_finger()
             updates = await measure(instrument)
             assert simulator.held_frames_sent > 0  # the stale values did come
             assert not any(isinstance(u, Progress) and u.live for u in updates)
@@ -431,13 +442,15 @@ def test_a_falling_spo2_is_measured_not_a_probe_fault(tmp_path: Path) -> None:
 def test_searching_too_long_is_no_reading_yet(tmp_path: Path) -> None:
     """Byte 1 bit 4 says the device has searched too long: what it sends is not a reading."""
 
+    class SearchingForTooLong(Cms50LegacySimulator):
+        searching_for_too_long = True  # from its first frame
+
     async def scenario() -> None:
-        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, driver=OXIMETER) as (
+        async with rig(SearchingForTooLong, Cms50LegacyOximeter, tmp_path, driver=OXIMETER) as (
             simulator,
             instrument,
         ):
             assert isinstance(simulator, Cms50LegacySimulator)
-            simulator.searching_for_too_long = True
             updates = await measure(instrument)
             assert not any(isinstance(u, Progress) and u.live for u in updates)
             assert failure(updates).problem is Problem.POOR_SIGNAL
