@@ -3,10 +3,15 @@
 The entries are plain ``InstrumentSpec`` values (the kiosk's configuration converts to them), so
 ``devices`` knows nothing of the kiosk. A model the cabin cannot drive, or one of another kind
 than the entry says, is refused at start with a message naming the entry.
+
+``UNVERIFIED_MODELS`` are models whose protocol no manufacturer document confirms: the driver
+speaks a guess. The configuration refuses them unless the entry says ``unverified = true``
+(``kiosk.config``), and the driver logs ``device.unverified_protocol`` when it is built.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +27,8 @@ from devices.drivers.serial_instrument import SerialInstrument
 from devices.errors import DeviceError
 from devices.instrument import Instrument
 from devices.reading import ReadingKind
+
+log = logging.getLogger(__name__)
 
 KINDS = {
     "blood_pressure": ReadingKind.BLOOD_PRESSURE,
@@ -51,6 +58,15 @@ DEFAULT_MODELS = {
     ("pulse_oximeter", "ble"): "plxs",
 }
 PAIRING_MODELS = frozenset({"bps"})  # cuffs must be bonded before they share a reading
+# The A&D UA-767 layout comes from one public source that calls its own sample "fake data";
+# A&D's documentation of the UA-767PC/PBT serial protocol could not be found
+# (devices.protocols.and_bp).
+UNVERIFIED_MODELS = frozenset({"and-ua767"})
+
+
+def resolve_model(kind: str, transport: str, model: str) -> str:
+    """The model an entry names, or the default model for its kind and transport."""
+    return model or DEFAULT_MODELS.get((kind, transport), "")
 
 
 class ConfigurationRefused(DeviceError):
@@ -67,7 +83,7 @@ class InstrumentSpec:
 
     @property
     def resolved_model(self) -> str:
-        return self.model or DEFAULT_MODELS.get((self.kind, self.transport), "")
+        return resolve_model(self.kind, self.transport, self.model)
 
 
 def build_instrument(spec: InstrumentSpec, *, ble_backend: BleBackend | None = None) -> Instrument:
@@ -84,6 +100,8 @@ def build_instrument(spec: InstrumentSpec, *, ble_backend: BleBackend | None = N
         raise ConfigurationRefused(
             f"instrument {spec.id!r}: model {model!r} measures {driver.kind.value}, not {spec.kind}"
         )
+    if model in UNVERIFIED_MODELS:
+        log.warning("device.unverified_protocol device=%s model=%s", spec.id, model)
     if issubclass(driver, BleInstrument):
         return driver(spec.id, spec.address, backend=ble_backend, pair=model in PAIRING_MODELS)
     return driver(spec.id, spec.address)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import argon2
 import msgspec
 
+from devices.registry import UNVERIFIED_MODELS, resolve_model
 from kiosk.errors import ConfigError
 
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -136,6 +137,18 @@ class InstrumentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     # "simulated": the composition root then starts the matching simulator.
     address: Annotated[str, msgspec.Meta(min_length=1)]
     model: str = ""
+    # A model whose protocol no manufacturer document confirms (devices.registry's
+    # UNVERIFIED_MODELS, e.g. "and-ua767") is refused unless the entry says so here.
+    unverified: bool = False
+
+    def __post_init__(self) -> None:
+        model = resolve_model(self.kind, self.transport, self.model)
+        if model in UNVERIFIED_MODELS and not self.unverified:
+            raise ValueError(
+                f"model {model!r} speaks a protocol that no manufacturer document confirms (its "
+                "readings may be wrong); choose another model, or set unverified = true on this "
+                "instrument to use it anyway"
+            )
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

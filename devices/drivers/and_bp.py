@@ -1,5 +1,9 @@
 """A&D UA-767PC-style blood-pressure monitor over serial (PROTOCOLS.md §3, confidence L).
 
+**Unverified**: no A&D document confirms the protocol this driver speaks (see
+:mod:`devices.protocols.and_bp`); the configuration accepts the model only with
+``unverified = true`` on its entry.
+
 The driver sends the open command to start a measurement; the device acknowledges, inflates and
 deflates (no intermediate pressure over this link), then sends one reading line. Its error
 statuses have no documented meaning: the patient is asked to check the cuff and retry.

@@ -1,8 +1,13 @@
-"""A&D UA-767PC style blood pressure monitor over serial (ASCII hex readings).
+"""A&D UA-767PC style blood pressure monitor over serial (ASCII hex readings). **UNVERIFIED.**
 
 Spec: ``PROTOCOLS.md`` section 3, "Blood pressure: A&D UA-767PC style", confidence **L**: the
-layout comes from a **single unattributed source**, so this codec is kept apart and every guess is
-named here. What the source says:
+layout comes from a **single unattributed source**, whose own sample is labelled "fake data", so
+this codec is kept apart and every guess is named here. A&D's own documentation of the UA-767PC /
+UA-767PBT serial protocol was searched for (public documentation sites, code and web pages:
+"A&D UA-767PC serial communication protocol", "UA-767PBT RS-232 data format", "CPC05") and not
+found. Until it is, the model ``and-ua767`` is marked unverified (``devices.registry``): a
+configuration must opt in with ``unverified = true``, and no operator should expect its values to
+be right. What the source says:
 
 - The host opens with ``02 43 50 43 30 35 3B``: STX, the ASCII command ``CPC05``, and a checksum,
   0x3B, which is the low byte of the sum of the five command characters.
@@ -13,7 +18,10 @@ named here. What the source says:
 What we **assumed** (not in the source):
 
 - Host commands are always STX + five printable ASCII characters + that checksum (7 bytes).
-- The acknowledgement is the single byte ACK, 0x06.
+- The acknowledgement is the single byte ACK, 0x06. It is also reported (issue 14, from a
+  document we could not find) as ``01 37 30 50 43 06``: SOH, "70PC", ACK. The stream decoder
+  already reads that as one acknowledgement (the header is noise that ends at the ACK, and never
+  part of a reading); without the document nothing more is built on it.
 - A reading line is the ten characters followed by CR LF; we write upper-case hex and read either
   case. The meaning of the error statuses 0x81-0x83 is unknown: they are named
   ``DEVICE_ERROR_1``..``3``, and their other fields are passed on as sent.

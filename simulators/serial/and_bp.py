@@ -1,5 +1,8 @@
 """A&D UA-767PC-style blood-pressure monitor on a pty (PROTOCOLS.md §3, confidence L).
 
+It speaks the same unverified guess as the driver (:mod:`devices.protocols.and_bp`): a test
+passing against it says nothing of a real UA-767.
+
 The host opens with the CPC05 command; the device acknowledges, inflates, and sends one reading
 line when the measurement ends. The cuff error fault ends it with an error status instead.
 """

@@ -95,3 +95,27 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00 not utf-8")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(path)
+
+
+UA767 = (
+    '[[instruments]]\nid = "bp-serial"\nkind = "blood_pressure"\ntransport = "serial"\n'
+    'address = "/dev/ttyUSB1"\n'
+)
+
+
+@pytest.mark.parametrize("model", ['model = "and-ua767"\n', ""])  # named, or the default
+def test_an_unverified_instrument_model_needs_an_explicit_opt_in(model: str) -> None:
+    """No manufacturer document confirms the A&D UA-767 protocol the driver speaks: a cabin
+    must not pick it believing it works."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(UA767 + model, "/etc/cabin/cabin.toml")
+    message = str(caught.value)
+    assert "instruments[0]" in message
+    assert "and-ua767" in message
+    assert "unverified = true" in message
+
+
+def test_an_unverified_model_is_accepted_when_the_entry_says_so() -> None:
+    config = parse_config(UA767 + 'model = "and-ua767"\nunverified = true\n')
+    assert config.instruments[0].unverified is True
+    assert config.instruments[0].model == "and-ua767"

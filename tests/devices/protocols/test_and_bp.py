@@ -184,3 +184,11 @@ def test_stream_noise_ends_a_line() -> None:
     decoder = AndStreamDecoder()
     assert decoder.feed(b"804C4\xff4C4960\r\n" + encode_reading_line(EXAMPLE)) == [EXAMPLE]
     assert decoder.bad_frames == 2
+
+
+def test_an_acknowledgement_with_a_header_is_one_ack_and_never_a_reading() -> None:
+    """``01 37 30 50 43 06`` (SOH "70PC" ACK) is said to be the UA-767's acknowledgement; no A&D
+    document was found to confirm it. Whatever precedes the ACK, it is one acknowledgement and
+    the header's hex-looking characters never become part of a reading."""
+    stream = bytes.fromhex("01 37 30 50 43 06") + encode_reading_line(EXAMPLE)
+    check_every_split(AndStreamDecoder, stream, [AndAck(), EXAMPLE])
