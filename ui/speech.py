@@ -10,7 +10,8 @@ speech-dispatcher and an audio server, and without one ``say()`` stays "Speaking
 The app runs asyncio on Qt's thread (qasync), so :meth:`Speaker.speak` only schedules an owned
 task and returns; the processes are awaited with ``asyncio.create_subprocess_exec``. A new
 utterance, :meth:`Speaker.stop` and muting kill the processes under way at once, and the task
-reaps them before anything else is spoken, so no zombie stays. An utterance that runs longer
+reaps them before anything else is spoken, so no zombie stays; it closes their pipes and
+transports too, so that none is left for the garbage collector. An utterance that runs longer
 than ``timeout_s`` is killed. A missing or failing espeak-ng or player is logged once
 (``speech.unavailable``) and otherwise ignored: speech must never crash or block the screen.
 
@@ -274,10 +275,20 @@ class Speaker:
         for process in processes:
             _kill(process)
         for process in processes:
+            transport = _transport(process)
+            # A pipe nobody reads any more (a voice stopped while its output poured in: asyncio
+            # paused reading it) never sees its end, and asyncio's wait() waits for the pipes.
+            for fd in (0, 1, 2):
+                pipe = transport.get_pipe_transport(fd)
+                if pipe is not None:
+                    pipe.close()
             try:
                 await within(process.wait(), REAP_TIMEOUT_S)
             except TimeoutError:
                 log.error("speech.reap_timeout pid=%s", process.pid)
+            # Closed here, on the loop's thread: left to the garbage collector, it would close
+            # from whichever thread collects it, which qasync's loop does not survive.
+            transport.close()
             self._processes.discard(process)
 
     def _unavailable(self, program: str, reason: str) -> None:
@@ -294,6 +305,11 @@ class Speaker:
         error = task.exception()
         if error is not None:  # a bug (in a sink, say): logged, never raised into the screen
             log.error("speech.failed", exc_info=error)
+
+
+def _transport(process: asyncio.subprocess.Process) -> asyncio.SubprocessTransport:
+    """The process's transport, which asyncio's ``Process`` does not expose (CPython #100055)."""
+    return process._transport  # type: ignore[attr-defined, no-any-return]
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

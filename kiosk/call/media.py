@@ -191,15 +191,17 @@ class AplayAudioOutput:
     async def close(self) -> None:
         self._closed = True
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
+        if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await within(process.wait(), 1.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await within(process.wait(), 1.0)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        _subprocess_transport(process).close()
 
     async def _running_process(self) -> asyncio.subprocess.Process | None:
         process = self._process
@@ -207,6 +209,7 @@ class AplayAudioOutput:
             return process
         if process is not None:
             log.warning("call.audio_output_exited code=%s", process.returncode)
+            _subprocess_transport(process).close()
             self._process = None
             self._next_start = asyncio.get_running_loop().time() + self._restart_after_s
         now = asyncio.get_running_loop().time()
@@ -225,6 +228,13 @@ class AplayAudioOutput:
             return None
         log.info("call.audio_output_started command=%s", self.argv[0])
         return self._process
+
+
+def _subprocess_transport(process: asyncio.subprocess.Process) -> asyncio.SubprocessTransport:
+    """The process's transport, which asyncio's ``Process`` does not expose (CPython #100055):
+    closed by its owner on the loop's thread, it is not left to the garbage collector, which
+    would close it from whichever thread it runs in (qasync's loop does not survive that)."""
+    return process._transport  # type: ignore[attr-defined, no-any-return]
 
 
 # --- the doctor's image --------------------------------------------------------------------------

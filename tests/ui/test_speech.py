@@ -9,9 +9,11 @@ counts as left over.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import subprocess
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -366,3 +368,43 @@ def test_sealed_wav_sets_sizes_and_leaves_other_bytes_alone() -> None:
 def test_bad_configuration_is_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Speaker(**kwargs)  # type: ignore[arg-type]
+
+
+def unclosed_subprocess_transports() -> list[str]:
+    """Subprocess transports still open, and those the collector just found unclosed (it closes
+    them itself, from whatever thread it runs in: what qasync's loop does not survive)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    collected = [str(w.message) for w in caught if "unclosed transport" in str(w.message)]
+    alive = [
+        repr(o)
+        for o in gc.get_objects()
+        if isinstance(o, asyncio.SubprocessTransport) and not o.is_closing()
+    ]
+    return collected + alive
+
+
+def test_every_pipe_of_an_utterance_is_closed_once_it_is_reaped(
+    tmp_path: Path, run: Runner
+) -> None:
+    """A voice stopped while its pipe has not seen its end: asyncio's wait() waits for the pipes,
+    and asyncio stops reading a pipe whose data nobody takes (a voice stopped while its output
+    poured in), so that end may never come. The speaker closes the pipes and the transport on the
+    loop's thread, instead of leaving them to the garbage collector."""
+    flooding = tmp_path / "espeak-ng"  # a voice whose output outlives it: a child holds the pipe
+    flooding.write_text("#!/bin/sh\n(head -c 300000 /dev/zero; sleep 10) &\nexec sleep 30\n")
+    flooding.chmod(0o755)
+
+    async def scenario() -> list[str]:
+        speaker = Speaker(espeak=str(flooding), player=None, sink=lambda wav: None)
+        speaker.speak(FRENCH, "fr")
+        await until(lambda: any(command_of(pid) == "sleep" for pid in children()))
+        speaker.stop()
+        await until(lambda: not speaker.speaking)
+        left = unclosed_subprocess_transports()
+        await speaker.aclose()
+        return left
+
+    assert unclosed_subprocess_transports() == []
+    assert run(scenario()) == []

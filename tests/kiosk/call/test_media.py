@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import gc
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import av
@@ -195,3 +197,35 @@ def test_a_slow_screen_gets_the_newest_frames_and_nothing_queues() -> None:
     assert 0 < sink.delivered < 40 and sink.dropped > 20
     assert sink.received == sink.delivered + sink.dropped
     assert shown[0] == (48, 64, 3)
+
+
+def unclosed_subprocess_transports() -> list[str]:
+    """Subprocess transports still open, and those the collector just found unclosed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    collected = [str(w.message) for w in caught if "unclosed transport" in str(w.message)]
+    alive = [
+        repr(o)
+        for o in gc.get_objects()
+        if isinstance(o, asyncio.SubprocessTransport) and not o.is_closing()
+    ]
+    return collected + alive
+
+
+def test_aplay_output_leaves_no_subprocess_transport_to_the_garbage_collector() -> None:
+    playing = AplayAudioOutput(argv=[sys.executable, "-c", "import sys; sys.stdin.buffer.read()"])
+    dying = AplayAudioOutput(argv=[sys.executable, "-c", "pass"], restart_after_s=60)
+
+    async def scenario() -> list[str]:
+        await playing.play(tone())
+        await dying.play(tone())
+        while dying.frames_dropped == 0:  # until it is seen dead, and its sound dropped
+            await asyncio.sleep(0.05)
+            await dying.play(tone())
+        await playing.close()
+        await dying.close()
+        return unclosed_subprocess_transports()
+
+    assert unclosed_subprocess_transports() == []
+    assert asyncio.run(scenario()) == []
