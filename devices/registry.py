@@ -4,9 +4,10 @@ The entries are plain ``InstrumentSpec`` values (the kiosk's configuration conve
 ``devices`` knows nothing of the kiosk. A model the cabin cannot drive, or one of another kind
 than the entry says, is refused at start with a message naming the entry.
 
-``UNVERIFIED_MODELS`` are models whose protocol no manufacturer document confirms: the driver
-speaks a guess. The configuration refuses them unless the entry says ``unverified = true``
-(``kiosk.config``), and the driver logs ``device.unverified_protocol`` when it is built.
+``UNVERIFIED_MODELS`` (``devices.models``, names only) are models whose protocol no
+manufacturer document confirms: the driver speaks a guess. The configuration refuses them
+unless the entry says ``unverified = true`` (``kiosk.config``), and the driver logs
+``device.unverified_protocol`` when it is built.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from devices.drivers.nonin import NoninAsciiOximeter, NoninDf8Oximeter
 from devices.drivers.serial_instrument import SerialInstrument
 from devices.errors import DeviceError
 from devices.instrument import Instrument
+from devices.models import PAIRING_MODELS, UNVERIFIED_MODELS, resolve_model
 from devices.reading import ReadingKind
 
 log = logging.getLogger(__name__)
@@ -49,24 +51,6 @@ BLE_MODELS: dict[str, type[BleInstrument]] = {
     "hts": BleThermometer,  # Health Thermometer Profile
     "plxs": BlePulseOximeter,  # Pulse Oximeter Profile
 }
-DEFAULT_MODELS = {
-    ("pulse_oximeter", "serial"): "cms50d-plus",
-    ("blood_pressure", "serial"): "and-ua767",
-    ("thermometer", "serial"): "ir-uart",
-    ("blood_pressure", "ble"): "bps",
-    ("thermometer", "ble"): "hts",
-    ("pulse_oximeter", "ble"): "plxs",
-}
-PAIRING_MODELS = frozenset({"bps"})  # cuffs must be bonded before they share a reading
-# The A&D UA-767 layout comes from one public source that calls its own sample "fake data";
-# A&D's documentation of the UA-767PC/PBT serial protocol could not be found
-# (devices.protocols.and_bp).
-UNVERIFIED_MODELS = frozenset({"and-ua767"})
-
-
-def resolve_model(kind: str, transport: str, model: str) -> str:
-    """The model an entry names, or the default model for its kind and transport."""
-    return model or DEFAULT_MODELS.get((kind, transport), "")
 
 
 class ConfigurationRefused(DeviceError):

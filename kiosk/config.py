@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import argon2
 import msgspec
 
-from devices.registry import UNVERIFIED_MODELS, resolve_model
+from devices.models import UNVERIFIED_MODELS, resolve_model
 from kiosk.errors import ConfigError
 
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -137,7 +137,7 @@ class InstrumentSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     # "simulated": the composition root then starts the matching simulator.
     address: Annotated[str, msgspec.Meta(min_length=1)]
     model: str = ""
-    # A model whose protocol no manufacturer document confirms (devices.registry's
+    # A model whose protocol no manufacturer document confirms (devices.models'
     # UNVERIFIED_MODELS, e.g. "and-ua767") is refused unless the entry says so here.
     unverified: bool = False
 

@@ -8,15 +8,13 @@ import pytest
 
 from devices.drivers.and_bp import AndBloodPressureMonitor
 from devices.drivers.nonin import NoninDf8Oximeter
+from devices.models import DEFAULT_MODELS, UNVERIFIED_MODELS, resolve_model
 from devices.registry import (
     BLE_MODELS,
-    DEFAULT_MODELS,
     SERIAL_MODELS,
-    UNVERIFIED_MODELS,
     ConfigurationRefused,
     InstrumentSpec,
     build_instrument,
-    resolve_model,
 )
 from simulators.cabin import BLE_SIMULATORS, SERIAL_SIMULATORS
 
