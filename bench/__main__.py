@@ -12,6 +12,7 @@ from bench import (
     bench_distress_vision,
     bench_printing,
     bench_slow_link,
+    bench_soak,
     bench_teleconsultation,
     bench_ui,
 )
@@ -28,4 +29,5 @@ sys.exit(
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
+    or bench_soak.main(sys.argv[1:])  # last: the full soak takes about 75 minutes
 )
