@@ -29,7 +29,9 @@ from hub.switchboard import Switchboard
 from wire.fhir_record import RecordInput, build_bundle, record_id_for
 
 M = TypeVar("M")
-TIMEOUT_S = 5.0
+TIMEOUT_S = 30.0
+"""How long a test waits for what the hub does in milliseconds: only a real failure (or a hang)
+runs into it, never a loaded machine."""
 PASSWORDS = {"dr.a": "password-of-doctor-a", "dr.b": "password-of-doctor-b"}
 AGENT_PASSWORD = "password-of-an-agent"
 _ids = itertools.count(1)
@@ -372,12 +374,18 @@ def decode_as(data: bytes | str, kind: type[M]) -> M:
     return message
 
 
-async def until(predicate: Callable[[], bool], within_s: float = TIMEOUT_S) -> None:
-    """Wait until `predicate()` holds (the hub has handled what the test did)."""
+async def until(
+    predicate: Callable[[], bool], within_s: float = TIMEOUT_S, what: str = "the condition"
+) -> None:
+    """Wait until `predicate()` holds (the hub has handled what the test did); fail the test,
+    saying what it waited for, after `within_s`."""
     # Polling: the hub's state is read from outside, with no event to wait on.
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    try:
+        async with asyncio.timeout(within_s):
+            while not predicate():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {within_s} s waiting for {what}") from None
 
 
 def run(coroutine: Any) -> Any:

@@ -14,7 +14,7 @@ from hub.config import load_hub_config
 from hub.storage import AckRole, ActorKind, AlertRecord
 from tests.hub.hub_rig import FakeClock, Peer, Rig, new_id, run, running_hub
 
-SHORT_S = 0.3
+SHORT_S = 1.0  # the escalation: an ack sent before it has ample time, even on a busy machine
 
 
 def alert(
@@ -219,7 +219,7 @@ def test_nobody_acknowledges_so_every_console_and_agent_page_is_told_to_call(
             await raise_alert(cabin, alert("al-1"))
             await raise_alert(cabin, alert("al-warn", severity=wire.AlertSeverity.WARNING))
             await raise_alert(cabin, alert("al-paper", kind=wire.AlertKind.PRINTER))
-            escalated = await console.expect(wire.AlertEscalated, within_s=SHORT_S + 3)
+            escalated = await console.expect(wire.AlertEscalated)
             assert escalated.alert_id == "al-1"
             assert escalated.emergency_number == "112"
             assert escalated.cabin_name == "Cabine cabin-1"
