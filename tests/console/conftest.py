@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from simulators import doctor
-from tests.console.harness import Hub
+from tests.console.harness import PATIENCE_MS, Hub
 from tests.console.hub_thread import HubThread
 
 CHROMIUM = Path(doctor.CHROMIUM)
@@ -18,6 +18,9 @@ CHROMIUM_ARGS = list(doctor.CHROMIUM_ARGS)  # as shared/STACK.md says, one list 
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+# Playwright's assertions wait 5 s by default: a loaded machine must not run into that.
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,10 @@ from hub.accounts import create_doctor, provision_cabin
 from tests.console.hub_thread import HubThread
 
 T = TypeVar("T")
+PATIENCE_S = 30.0
+"""How long a test waits for what the page or the hub does in well under a second: only a real
+failure (or a hang) runs into it, never a loaded machine."""
+PATIENCE_MS = int(PATIENCE_S * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class Hub:
 
         return self.thread.run(call())
 
-    def until(self, predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
+    def until(self, predicate: Callable[[], object], timeout_s: float = PATIENCE_S) -> None:
         """Wait until `predicate`, evaluated on the hub's loop, is true."""
 
         async def poll() -> None:
@@ -94,7 +98,7 @@ class Hub:
         return cabin_id, token
 
 
-def wait_js(page: Page, expression: str, timeout_s: float = 15.0) -> Any:
+def wait_js(page: Page, expression: str, timeout_s: float = PATIENCE_S) -> Any:
     """Poll `expression` until truthy. The console's CSP forbids eval, which
     `page.wait_for_function` needs; `page.evaluate` goes through the debugger instead."""
     deadline = time.monotonic() + timeout_s

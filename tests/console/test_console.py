@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from playwright.sync_api import Locator, Page, Route, WebSocket, WebSocketRoute,
 
 import wire
 from tests.console.cabin_peer import CabinPeer, loopback_only_ice
-from tests.console.harness import DOCTOR, OTHER_DOCTOR, Hub, sign_in, wait_js
+from tests.console.harness import DOCTOR, OTHER_DOCTOR, PATIENCE_S, Hub, sign_in, wait_js
 from tests.console.scripted_cabin import DoctorClient, ScriptedCabin
 
 PATIENT = wire.PatientSummary(
@@ -113,7 +114,7 @@ def test_sign_in_take_write_prescribe_hang_up(
     wait_time = entry.locator("[data-testid=wait-time]")
     expect(wait_time).to_have_text(re.compile(r"^\d+ (min \d\d )?s$"))
     first = wait_time.inner_text()
-    expect(wait_time).not_to_have_text(first, timeout=3000)  # it ticks
+    expect(wait_time).not_to_have_text(first)  # it ticks
     page.screenshot(path=screens_dir / "console-waiting-room.png")
     page.click("[data-testid=lang-toggle]")
     expect(page.locator("#waiting-title")).to_have_text("Waiting room")
@@ -156,7 +157,7 @@ def test_sign_in_take_write_prescribe_hang_up(
     # notes: sent after a pause in typing, "enregistré" on the hub's Ack
     page.locator("#notes-text").press_sequentially(NOTES[:20])
     page.locator("#notes-text").fill(NOTES)
-    expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved", timeout=5000)
+    expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved")
     expect(page.locator("#notes-status")).to_contain_text("enregistré")
 
     # advice for the patient: same path, and the hub sends it on to the cabin
@@ -166,7 +167,7 @@ def test_sign_in_take_write_prescribe_hang_up(
     page.locator("#advice-text").press_sequentially(ADVICE[:12])
     page.locator("#advice-text").fill(ADVICE)
     expect(page.locator("#notes-status")).to_have_attribute("data-state", "unsaved")
-    expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved", timeout=5000)
+    expect(page.locator("#notes-status")).to_have_attribute("data-state", "saved")
     advice = hub.run(cabin.expect(wire.PatientAdvice, lambda a: a.text == ADVICE))
     assert advice.consultation_id == "consult-1"
     hub.run(cabin.send(wire.Ack(msg_id=cabin.next_id("ack"), ack_of=advice.msg_id)))
@@ -423,11 +424,12 @@ def test_lost_websocket_shows_a_banner_and_reconnects(
     page: Page, hub: Hub, screens_dir: Path
 ) -> None:
     sockets: list[WebSocketRoute] = []
-    refusing = {"on": False}
+    refusing = {"on": False, "refused": 0}
 
     def route(socket: WebSocketRoute) -> None:
         """Between the hub and the page: cut the connection, and refuse new ones on demand."""
         if refusing["on"]:
+            refusing["refused"] += 1
             socket.close()
             return
         socket.connect_to_server()
@@ -443,10 +445,13 @@ def test_lost_websocket_shows_a_banner_and_reconnects(
     banner = page.locator("#ws-banner")
     expect(banner).to_have_text("Connexion au serveur perdue, reconnexion…")
     expect(banner).to_have_attribute("data-state", "lost")
-    page.wait_for_timeout(1500)  # a few refused attempts, backing off
+    deadline = time.monotonic() + PATIENCE_S
+    while refusing["refused"] < 2:  # a few refused attempts, backing off
+        assert time.monotonic() < deadline, f"{refusing['refused']} attempt(s) to reconnect"
+        page.wait_for_timeout(100)
     page.screenshot(path=screens_dir / "console-connection-lost.png")
     refusing["on"] = False
-    expect(banner).to_be_hidden(timeout=15000)
+    expect(banner).to_be_hidden()
     assert len(sockets) == 2
 
 
@@ -515,13 +520,11 @@ def _call(page: Page, hub: Hub, cabin: ScriptedCabin, peer: CabinPeer, screens: 
 
     # silence on the data channel: "Reconnexion…" over the video, gone when it speaks again
     peer.heartbeats_paused = True
-    expect(page.locator("#link-state")).to_have_attribute(
-        "data-state", "reconnecting", timeout=6000
-    )
+    expect(page.locator("#link-state")).to_have_attribute("data-state", "reconnecting")
     expect(page.locator("#link-overlay")).to_be_visible()
     page.screenshot(path=screens / "console-call-reconnecting.png")
     peer.heartbeats_paused = False
-    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected", timeout=4000)
+    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected")
     expect(page.locator("#link-overlay")).to_be_hidden()
 
     # the prescription: through the hub, then forwarded on the data channel, acked by the cabin
@@ -542,7 +545,7 @@ def _call(page: Page, hub: Hub, cabin: ScriptedCabin, peer: CabinPeer, screens: 
 
     # the link's quality from getStats, with its numbers
     expect(page.locator("#link-quality")).to_have_attribute(
-        "data-quality", re.compile("^(good|medium|poor)$"), timeout=8000
+        "data-quality", re.compile("^(good|medium|poor)$")
     )
     expect(page.locator("#link-quality-details")).to_contain_text("kbit/s")
     page.screenshot(path=screens / "console-call.png", full_page=True)
@@ -554,7 +557,7 @@ def _call(page: Page, hub: Hub, cabin: ScriptedCabin, peer: CabinPeer, screens: 
     hub.run(peer.on_answer(again))
     hub.run(peer.channel_open.wait())
     wait_js(page, plays % 0.2)
-    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected", timeout=6000)
+    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected")
     expect(page.locator("#call-state")).to_have_attribute("data-state", "connected")
 
     # the doctor reloads the page: the hub gives the call back, the cabin offers again
@@ -566,7 +569,7 @@ def _call(page: Page, hub: Hub, cabin: ScriptedCabin, peer: CabinPeer, screens: 
     reloaded = hub.run(cabin.expect(wire.SdpAnswer, after=seen))
     hub.run(peer.on_answer(reloaded))
     wait_js(page, plays % 0.2)
-    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected", timeout=6000)
+    expect(page.locator("#link-state")).to_have_attribute("data-state", "connected")
 
     # hang up: CallEnd on the data channel and through the hub, camera released
     page.click("#hangup")
