@@ -1,18 +1,34 @@
 """Composition root of the cabin core (no widgets): builds every part from the configuration.
 
-This is the one place that chooses implementations. The screen (``ui``) builds the core with
-``start_core`` and drives it; so do the tests and the benchmarks, without Qt.
+This is the one place that chooses implementations. The screen (``ui``) builds the core and
+drives it; so do the tests and the benchmarks, without Qt.
+
+The core starts in two stages, so that the idle screen is painted before the heavy parts load:
+- ``open_core``: what a patient touches first, and nothing heavy (the store, the session, the
+  instruments, the alert desk, the panic button and the distress monitor's thresholds, the
+  assistant mode, the paperwork, holding its printing). The screen is built on it and shown.
+- ``KioskCore.start_warm_up``: then, in the background (an owned task), the rest: the camera
+  and microphone (the call's, watched for distress), the hub link and the call, the printer.
+  aiortc, PyAV, numpy, OpenCV, aiohttp and reportlab load there, on a worker thread, never on
+  the Qt thread. ``ready_for`` waits for a part (the waiting room for the call's, printing for
+  the printer); each part says on the bus when it is up (``PartStatus``), or that it will not be
+  (logged as before: no hub credential is ``core.no_hub``, and the cabin still measures).
+``start_core`` does both and returns a core fully started (tests, benchmarks, tools).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import msgspec
 
 import wire
 from devices.cancellation import cancel_and_wait
@@ -21,7 +37,6 @@ from devices.errors import DeviceError
 from devices.instrument import Instrument
 from devices.reading import Quantity
 from devices.registry import InstrumentSpec, build_instruments
-from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
 from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config, DistressSection
@@ -31,20 +46,23 @@ from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
 from kiosk.distress.panic_button import SerialPanicButton
 from kiosk.distress.vitals import DangerousVitals, Limits, VitalThresholds
 from kiosk.errors import ConfigError, HubError, KeyUnavailableError
-from kiosk.hub_link import HubLink, HubLinkState
+from kiosk.events import CorePart, PartState, PartStatus
 from kiosk.measurements import Measurements
 from kiosk.paperwork import Paperwork
-from kiosk.record_sender import RecordSender
 from kiosk.secret_source import read_secret
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
-from kiosk.teleconsultation import Teleconsultation
 from printing.pdf_folder import PdfFolderPrinter
 from printing.printer import Printer
 
 if TYPE_CHECKING:
+    # The warm-up's parts: imported on a worker thread when the core warms up (``_load``).
     from kiosk.call.media import CabinMedia
+    from kiosk.distress.detection import FrameAnalyser, SoundAnalyser
+    from kiosk.hub_link import HubLink, HubLinkState
+    from kiosk.record_sender import RecordSender
+    from kiosk.teleconsultation import Teleconsultation
     from simulators.media import CabinScene
     from simulators.serial.panic_button import PanicButtonSimulator
 
@@ -54,9 +72,51 @@ POLL_INTERVAL_S = 0.25
 SOFTWARE_VERSION = "0.6.0"
 SIMULATED = "simulated"
 
+T = TypeVar("T")
+
+WARM_UP_ORDER = (CorePart.MEDIA, CorePart.HUB, CorePart.PRINTER)
+"""The camera first (distress detection watches it at idle), then the hub, then the printer
+(a patient needs it last, at closing)."""
+
+# What each part loads on the worker thread before it is built on the event loop.
+_MEDIA_MODULES = ("kiosk.call_setup",)  # aiortc, PyAV, numpy
+_HUB_MODULES = ("kiosk.hub_link", "kiosk.record_sender", "kiosk.teleconsultation")  # aiohttp
+_PRINTER_MODULES = ("printing.prescription", "printing.summary", "printing.test_page")
+
+HubAddress = Callable[[], Awaitable[str]]
+"""Where the hub is, when only known once the cabin runs (the demo starts its hub then)."""
+WarmUpGate = Callable[[CorePart], Awaitable[None]]
+"""Awaited before each part is brought up (a test holds a part back with it)."""
+
 
 class Stoppable(Protocol):
     async def stop(self) -> None: ...
+
+
+class _HubOutbox:
+    """What parts send to the hub before its link is up (an alert the panic button raised
+    during the warm-up, a print status): kept in order and sent once the link is there, so
+    that the agent hears of it; dropped, and said, when the cabin has no hub."""
+
+    def __init__(self) -> None:
+        self._hub: HubLink | None = None
+        self._pending: list[wire.Message] | None = []
+
+    async def send(self, message: wire.Message) -> None:
+        if self._hub is not None:
+            await self._hub.send(message, reliable=True)
+        elif self._pending is not None:
+            self._pending.append(message)
+
+    async def open(self, hub: HubLink) -> None:
+        while self._pending:  # what is added while these go out goes after them
+            await hub.send(self._pending.pop(0), reliable=True)
+        self._hub, self._pending = hub, None
+
+    def no_hub(self) -> None:
+        if self._pending:
+            log.warning("core.hub_messages_dropped count=%d", len(self._pending))
+        self._pending = None
 
 
 @dataclass
@@ -80,7 +140,15 @@ class KioskCore:
     panic_button: SerialPanicButton | None = None
     panic_simulator: PanicButtonSimulator | None = None  # the demo's button board
     camera_scene: CabinScene | None = None  # the demo's drawn cabin, when the camera is synthetic
+    connect_hub: bool = True  # the camera, microphone and hub too (a test may want neither)
+    failures: dict[CorePart, Exception] = field(default_factory=dict)  # the warm-up's, by part
     _ticker: asyncio.Task[None] | None = None
+    _warm_up: asyncio.Task[None] | None = None
+    _parts: dict[CorePart, PartState] = field(default_factory=dict)
+    _settled: dict[CorePart, asyncio.Event] = field(
+        default_factory=lambda: {part: asyncio.Event() for part in CorePart}
+    )
+    _outbox: _HubOutbox = field(default_factory=_HubOutbox)
 
     def start_ticker(self) -> None:
         """Apply the session's timeouts a few times a second."""
@@ -92,7 +160,151 @@ class KioskCore:
             await asyncio.sleep(POLL_INTERVAL_S)
             self.session.poll()
 
+    # --- the warm-up ----------------------------------------------------------------------
+    def part_state(self, part: CorePart) -> PartState:
+        """Warming until the warm-up brought it up (or found it will not come)."""
+        return self._parts.get(part, PartState.WARMING)
+
+    async def ready_for(self, *parts: CorePart) -> bool:
+        """Wait until these parts are up, or known not to come; True if they all are up."""
+        for part in parts:
+            await self._settled[part].wait()
+        return all(self._parts[part] is PartState.READY for part in parts)
+
+    def start_warm_up(
+        self,
+        env: MutableMapping[str, str] | None = None,
+        *,
+        hub_address: HubAddress | None = None,
+        gate: WarmUpGate | None = None,
+    ) -> None:
+        """Bring up the parts that the first screen does not need, in the background (once).
+        ``env`` holds the hub credential's variable; ``hub_address`` says where the hub is when
+        the configuration cannot (the demo's); ``gate`` is awaited before each part."""
+        if self._warm_up is None:
+            work = self._warm(os.environ if env is None else env, hub_address, gate)
+            self._warm_up = asyncio.get_running_loop().create_task(work, name="core.warm_up")
+
+    async def warmed_up(self) -> None:
+        """Wait until the warm-up is over (every part up or unavailable); waiting here never
+        cancels it."""
+        if self._warm_up is not None:
+            await asyncio.wait({self._warm_up})
+
+    async def _warm(
+        self, env: MutableMapping[str, str], hub_address: HubAddress | None, gate: WarmUpGate | None
+    ) -> None:
+        started = time.monotonic()
+        steps: dict[CorePart, Callable[[], Awaitable[bool]]] = {
+            CorePart.MEDIA: self._bring_up_media,
+            CorePart.HUB: lambda: self._bring_up_hub(env, hub_address),
+            CorePart.PRINTER: self._bring_up_printer,
+        }
+        for part in WARM_UP_ORDER:
+            state = PartState.UNAVAILABLE
+            try:
+                if gate is not None:
+                    await gate(part)
+                if await steps[part]():
+                    state = PartState.READY
+            except Exception as exc:  # any part's failure: logged, and the cabin goes on
+                # Nothing a patient started needs it yet: the cabin measures and alerts without
+                # it, as it does without a hub; the log says why, with where.
+                self.failures[part] = exc
+                log.error("core.part_failed part=%s error=%r", part.value, exc, exc_info=exc)
+            self._settle(part, state)
+        log.info(
+            "core.warmed_up seconds=%.3f %s",
+            time.monotonic() - started,
+            " ".join(f"{p.value}={self.part_state(p).value}" for p in WARM_UP_ORDER),
+        )
+
+    def _settle(self, part: CorePart, state: PartState) -> None:
+        log.info("core.part_settled part=%s state=%s", part.value, state.value)
+        self._parts[part] = state
+        self._settled[part].set()
+        self.bus.publish(PartStatus(part, state))
+
+    async def _bring_up_media(self) -> bool:
+        """The cabin's camera and microphone; distress detection watches them from then on."""
+        if not self.connect_hub:
+            return False
+        await _load(_MEDIA_MODULES)
+        from kiosk import call_setup  # noqa: PLC0415 - loaded above, off the Qt thread
+
+        config, data_dir = self.config, self.data_dir
+
+        def close(media: CabinMedia) -> Awaitable[None]:
+            return media.close()
+
+        media = await _opened_in_thread(lambda: call_setup.open_media(config, data_dir), close)
+        self.media = _MediaStopper(media)
+        # The demo's drawn cabin, and OpenCV for the camera's analysis: on the thread too.
+        self.camera_scene = await asyncio.to_thread(call_setup.synthetic_scene, media)
+        if self.camera_scene is not None:
+            from simulators.live_cabin import LiveCabin, follow_sessions  # noqa: PLC0415 - demo
+
+            if isinstance(self.camera_scene.script, LiveCabin):
+                follow_sessions(self.camera_scene.script, self.bus)
+        analysers = await asyncio.to_thread(_distress_analysers, config.distress)
+        _watch_media(self, media, *analysers)
+        return True
+
+    async def _bring_up_hub(
+        self, env: MutableMapping[str, str], hub_address: HubAddress | None
+    ) -> bool:
+        """The hub link, the record sender and, with the camera and microphone, the call; none
+        without the cabin's credential (it still measures and watches, and says why)."""
+        if not self.connect_hub:
+            self._outbox.no_hub()
+            return False
+        if hub_address is not None:
+            url = await hub_address()
+            hub = msgspec.structs.replace(self.config.hub, url=url)
+            self.config = msgspec.structs.replace(self.config, hub=hub)
+        config, data_dir = self.config, self.data_dir
+        try:
+            token = await asyncio.to_thread(lambda: hub_token(config, data_dir, env))
+        except HubError as exc:
+            log.error("core.no_hub reason=%s", exc)
+            self._outbox.no_hub()
+            return False
+        await _load(_HUB_MODULES)
+        await _connect_hub(self, token)
+        return True
+
+    async def _bring_up_printer(self) -> bool:
+        """The documents' renderer, a crash's leftovers, the records it kept from being filed,
+        then the printer's watch; printing waits for this (``Paperwork.printer_ready``)."""
+        paperwork = self.paperwork
+        if paperwork is None:
+            return False
+        await _load(_PRINTER_MODULES)
+        interrupted = await self.store.run(Store.interrupted_print_jobs)
+        if interrupted:
+            log.warning("core.print_jobs_interrupted count=%d", interrupted)
+        cancel_leftovers = getattr(paperwork.printer, "cancel_leftover_jobs", None)
+        if cancel_leftovers is not None:
+            # A job a crash left in CUPS would print by surprise once the printer is fixed,
+            # beside the agent's reprint of the same document from the store.
+            cancelled = await asyncio.to_thread(cancel_leftovers)
+            if cancelled:
+                log.warning("core.print_jobs_cancelled count=%d", cancelled)
+        filed = await paperwork.file_missing_records()
+        if filed:
+            log.warning("core.records_recovered count=%d", filed)
+        paperwork.start()
+        return True
+
+    async def _printer_prepared(self) -> None:
+        await self.ready_for(CorePart.PRINTER)
+
+    # --- the end -----------------------------------------------------------------------------
     async def aclose(self) -> None:
+        """Stop everything, the warm-up first (what it had opened is closed below with the
+        rest), and close the store last."""
+        if self._warm_up is not None:
+            await cancel_and_wait(self._warm_up)
         if self._ticker is not None:
             await cancel_and_wait(self._ticker)
         if self.panic_button is not None:
@@ -120,6 +332,33 @@ class KioskCore:
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
+
+
+async def _load(modules: tuple[str, ...]) -> None:
+    """Import a part's packages on a worker thread: seconds of imports never stall the Qt
+    thread (a cancelled warm-up leaves the thread to finish them: nothing to close)."""
+
+    def load() -> None:
+        for name in modules:
+            importlib.import_module(name)
+
+    await asyncio.to_thread(load)
+
+
+async def _opened_in_thread(open_: Callable[[], T], close: Callable[[T], Awaitable[None]]) -> T:
+    """``open_()`` on a worker thread. Cancelled meanwhile (the core closing during its
+    warm-up), it waits for the thread, which cannot be stopped, and closes what it opened."""
+    opening = asyncio.get_running_loop().run_in_executor(None, open_)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        try:
+            opened = await opening
+        except Exception as exc:  # noqa: BLE001 - it failed: nothing was opened, go on closing
+            log.info("core.open_failed_while_closing error=%r", exc)
+        else:
+            await close(opened)
+        raise
 
 
 def make_printer(config: Config, data_dir: Path) -> Printer:
@@ -174,9 +413,44 @@ async def start_core(
     instruments: Mapping[str, Instrument] | None = None,
     connect_hub: bool = True,
 ) -> KioskCore:
-    """Build the core and open the store; the cabin is ready when this returns. The
-    instruments are those of the configuration unless given (tests give their own, or none);
-    their drivers connect in the background."""
+    """Build the core and warm it up: every part is up (or known unavailable, as without a hub
+    credential) when this returns. A part that failed fails the start, the core closed."""
+    core = await open_core(
+        config,
+        data_dir,
+        env=env,
+        clock=clock,
+        create_key=create_key,
+        instruments=instruments,
+        connect_hub=connect_hub,
+    )
+    core.start_warm_up(env)
+    try:
+        await core.warmed_up()
+    except asyncio.CancelledError:
+        await core.aclose()
+        raise
+    if core.failures:
+        await core.aclose()
+        raise next(iter(core.failures.values()))
+    return core
+
+
+async def open_core(
+    config: Config,
+    data_dir: Path,
+    *,
+    env: MutableMapping[str, str] | None = None,
+    clock: Clock | None = None,
+    create_key: bool = False,
+    instruments: Mapping[str, Instrument] | None = None,
+    connect_hub: bool = True,
+) -> KioskCore:
+    """Build what a patient touches first and open the store: the idle screen, Start, the
+    identification, the consent, the vitals, the panic button and the assistant mode work when
+    this returns; ``core.start_warm_up()`` brings up the rest. The instruments are those of the
+    configuration unless given (tests give their own, or none); their drivers connect in the
+    background. ``connect_hub``: the camera, microphone and hub too, once warmed up."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     environment = os.environ if env is None else env
     # A closure, not arguments: an executor that logs what it runs must never see the key.
@@ -225,16 +499,6 @@ async def start_core(
         job_timeout_s=config.printer.job_timeout_s,
     )
     consultation.after_end.append(paperwork.file_record)
-    interrupted = await store.run(Store.interrupted_print_jobs)
-    if interrupted:
-        log.warning("core.print_jobs_interrupted count=%d", interrupted)
-    cancel_leftovers = getattr(printer, "cancel_leftover_jobs", None)
-    if cancel_leftovers is not None:
-        # A job a crash left in CUPS would print by surprise once the printer is fixed, beside
-        # the agent's reprint of the same document from the store.
-        cancelled = await asyncio.to_thread(cancel_leftovers)
-        if cancelled:
-            log.warning("core.print_jobs_cancelled count=%d", cancelled)
     assistant = Assistant(
         store,
         session,
@@ -261,8 +525,14 @@ async def start_core(
         simulators,
         paperwork=paperwork,
         alerts=alerts,
+        connect_hub=connect_hub,
     )
+    # Printing waits for the printer's warm-up; what goes to the hub waits for its link.
+    paperwork.printer_ready = core._printer_prepared
+    paperwork.send = alerts.send = core._outbox.send
     if config.distress.enabled:
+        # Its thresholds and the panic button from now on; the camera and microphone once the
+        # warm-up has opened them.
         core.distress = DistressMonitor(
             session,
             bus,
@@ -270,13 +540,11 @@ async def start_core(
             vitals=DangerousVitals(vital_thresholds(config.distress)),
             settings=AnalysisSettings(fps=config.distress.analysis_fps),
         )
-        await _start_panic_button(core)
-    filed = await paperwork.file_missing_records()
-    if filed:
-        log.warning("core.records_recovered count=%d", filed)
-    paperwork.start()
-    if connect_hub:
-        await _connect_hub(core, environment)
+        try:
+            await _start_panic_button(core)
+        except BaseException:
+            await core.aclose()
+            raise
     log.info("core.ready cabin=%s instruments=%d", config.cabin.id, len(instruments))
     return core
 
@@ -315,48 +583,54 @@ async def _start_panic_button(core: KioskCore) -> None:
     core.panic_button.start()
 
 
-def _watch_media(core: KioskCore, media: CabinMedia) -> None:
-    """Distress detection on the cabin's camera and microphone (the call's own captures)."""
-    monitor, section = core.distress, core.config.distress
-    if monitor is None:
-        return
-    if section.camera:
+def _distress_analysers(
+    section: DistressSection,
+) -> tuple[FrameAnalyser | None, SoundAnalyser | None]:
+    """The camera's and the microphone's analysers, as configured (on a worker thread: OpenCV
+    loads here)."""
+    vision_analyser: FrameAnalyser | None = None
+    sound_analyser: SoundAnalyser | None = None
+    if section.enabled and section.camera:
         from kiosk.distress import vision  # noqa: PLC0415 - OpenCV loads only where it watches
 
-        analyser = vision.VisionAnalyser(
+        vision_analyser = vision.VisionAnalyser(
             vision.VisionThresholds(
                 stillness_after_s=section.stillness_after_s,
                 absence_after_s=section.absence_after_s,
             )
         )
-        monitor.watch_camera(media.subscribe_camera(), analyser)
-    if section.microphone:
+    if section.enabled and section.microphone:
         from kiosk.distress import sound  # noqa: PLC0415
 
-        monitor.listen(media.subscribe_microphone(), sound.SoundAnalyser(sound.SoundThresholds()))
+        sound_analyser = sound.SoundAnalyser(sound.SoundThresholds())
+    return vision_analyser, sound_analyser
 
 
-async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
-    """The cabin's camera and microphone (distress detection watches them from the start),
-    then the hub link and the call, when the cabin has its credential; without it the cabin
-    still measures and watches, and says in the log why no doctor can be reached."""
-    config, data_dir = core.config, core.data_dir
-    from kiosk import call_setup  # noqa: PLC0415 - aiortc loads only for a cabin that calls
-
-    media = await asyncio.to_thread(call_setup.open_media, config, data_dir)
-    core.media = _MediaStopper(media)
-    core.camera_scene = call_setup.synthetic_scene(media)
-    if core.camera_scene is not None:
-        from simulators.live_cabin import LiveCabin, follow_sessions  # noqa: PLC0415 - demo
-
-        if isinstance(core.camera_scene.script, LiveCabin):
-            follow_sessions(core.camera_scene.script, core.bus)
-    _watch_media(core, media)
-    try:
-        token = await asyncio.to_thread(lambda: hub_token(config, data_dir, env))
-    except HubError as exc:
-        log.error("core.no_hub reason=%s", exc)
+def _watch_media(
+    core: KioskCore,
+    media: CabinMedia,
+    vision_analyser: FrameAnalyser | None,
+    sound_analyser: SoundAnalyser | None,
+) -> None:
+    """Distress detection on the cabin's camera and microphone (the call's own captures)."""
+    monitor = core.distress
+    if monitor is None:
         return
+    if vision_analyser is not None:
+        monitor.watch_camera(media.subscribe_camera(), vision_analyser)
+    if sound_analyser is not None:
+        monitor.listen(media.subscribe_microphone(), sound_analyser)
+
+
+async def _connect_hub(core: KioskCore, token: str) -> None:
+    """The hub link, the record sender and the call (the camera and microphone are open: the
+    warm-up brought them up first), wired to the parts that talk to the hub."""
+    from kiosk import call_setup  # noqa: PLC0415 - loaded by the warm-up, off the Qt thread
+    from kiosk.hub_link import HubLink  # noqa: PLC0415
+    from kiosk.record_sender import RecordSender  # noqa: PLC0415
+    from kiosk.teleconsultation import Teleconsultation  # noqa: PLC0415
+
+    config = core.config
     settings = call_setup.call_settings(config)
     holder: list[Teleconsultation] = []
 
@@ -370,7 +644,8 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
         if isinstance(message, wire.AlertAck) and alerts is not None:
             await alerts.hub_acknowledged(message)
             return
-        await holder[0].handle_hub_message(message)
+        if holder:
+            await holder[0].handle_hub_message(message)
 
     def on_state(state: HubLinkState) -> None:
         if holder:
@@ -388,39 +663,40 @@ async def _connect_hub(core: KioskCore, env: MutableMapping[str, str]) -> None:
     )
     records = RecordSender(core.store, hub)
     senders.append(records)
-    teleconsultation = Teleconsultation(
-        core.session,
-        core.store,
-        core.bus,
-        hub,
-        call_setup.call_factory(media, settings),
-        local_preview=call_setup.local_preview(media),
-    )
-    holder.append(teleconsultation)
-    core.hub, core.teleconsultation = hub, teleconsultation
-    core.records = records
+    core.hub, core.records = hub, records
+    media = core.media
+    if isinstance(media, _MediaStopper):
+        teleconsultation = Teleconsultation(
+            core.session,
+            core.store,
+            core.bus,
+            hub,
+            call_setup.call_factory(media.media, settings),
+            local_preview=call_setup.local_preview(media.media),
+        )
+        holder.append(teleconsultation)
+        core.teleconsultation = teleconsultation
     if core.paperwork is not None:
         paperwork = core.paperwork
-
-        async def send(message: wire.Message) -> None:
-            await hub.send(message, reliable=True)
-
-        paperwork.send = send
         paperwork.record_filed = records.wake
-        teleconsultation.late_prescription = paperwork.keep_late_prescription
         paperwork.new_id = hub.new_id
-        if alerts is not None:
-            alerts.send, alerts.new_id = send, hub.new_id
+        if core.teleconsultation is not None:
+            core.teleconsultation.late_prescription = paperwork.keep_late_prescription
+    if alerts is not None:
+        alerts.new_id = hub.new_id
     await hub.start()
     records.start()
+    await core._outbox.open(hub)  # an alert raised before the link was up goes out now
+    if core.teleconsultation is not None:
+        core.teleconsultation.catch_up()  # a patient already in the waiting room is queued
 
 
 class _MediaStopper:
     def __init__(self, media: CabinMedia) -> None:
-        self._media = media
+        self.media = media
 
     async def stop(self) -> None:
-        await self._media.close()
+        await self.media.close()
 
 
 @dataclass(frozen=True)
@@ -446,6 +722,10 @@ async def instruments_from(
     cabin = None
     backend = BleBackend()
     if simulated:
+        from devices.transports.virtual_ble import (  # noqa: PLC0415 - the demo's radio only
+            VirtualBleakClient,
+            VirtualBleakScanner,
+        )
         from simulators.cabin import SimulatedCabin, SimulatedEntry  # noqa: PLC0415 - demo only
 
         cabin = SimulatedCabin(

@@ -150,6 +150,29 @@ class PrintProgress:
     pages_total: int = 0
 
 
+class CorePart(enum.Enum):
+    """A part of the core brought up in the background once the first screen is shown
+    (``KioskCore.warm_up``): nothing a patient touches first waits for one."""
+
+    MEDIA = "media"  # the camera and microphone: the call's, watched for distress
+    HUB = "hub"  # the hub link: the waiting room and the call, records and alerts to the hub
+    PRINTER = "printer"  # the printer asked, a crash's leftover jobs, the documents' renderer
+
+
+class PartState(enum.Enum):
+    WARMING = "warming"
+    READY = "ready"
+    UNAVAILABLE = "unavailable"  # failed or not wanted (the log says which): the cabin carries on
+
+
+@dataclass(frozen=True, slots=True)
+class PartStatus:
+    """A part of the core came up, or will not (the screen stops showing it as on its way)."""
+
+    part: CorePart
+    state: PartState
+
+
 Event = (
     ReadingReceived
     | DeviceStatusChanged
@@ -165,4 +188,5 @@ Event = (
     | DoctorAssigned
     | CallLinkChanged
     | PrescriptionReceived
+    | PartStatus
 )

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -38,18 +38,13 @@ from kiosk.store.store import PRINT_PRINTED, PRINT_PRINTING
 from kiosk.teleconsultation import vital_of
 from kiosk.visit_reasons import for_the_doctor, on_paper, reason_of
 from printing.errors import PrintError
-from printing.prescription import (
-    DrugLine,
-    ElectronicSignature,
-    PageSize,
-    PatientOnPrescription,
-    Prescriber,
-    PrescriptionDocument,
-    render_prescription,
-)
 from printing.printer import JobProgress, Printer, PrinterStatus, PrintJobFailed, page_count
-from printing.summary import SummaryDocument, render_summary
 from wire import fhir_record
+
+if TYPE_CHECKING:
+    # reportlab loads with the documents' renderer, off the Qt thread: in the core's warm-up,
+    # or in the first rendering's worker thread.
+    from printing.prescription import PageSize, PatientOnPrescription
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +91,9 @@ class Paperwork:
         self.new_id = new_id or (lambda prefix: f"{cabin_id}.{prefix}{uuid.uuid4().hex[:12]}")
         self._now = now
         self._printing = asyncio.Lock()  # one document at a time, in order
+        self.printer_ready: Callable[[], Awaitable[object]] | None = None
+        """What printing waits for first: the core's warm-up asking the printer and clearing a
+        crash's leftover jobs (the screen says the printer is being prepared)."""
         self.printer_status: PrinterStatus | None = None  # as last seen
         self._watcher: asyncio.Task[None] | None = None
         self._checking = asyncio.Lock()
@@ -125,6 +123,7 @@ class Paperwork:
     async def print_consultation(self, consultation_id: str) -> bool:
         """Render the consultation's documents, keep them as print jobs, print those not
         printed yet. True if everything is printed."""
+        await self.until_printer_ready()
         try:
             await self.prepare_documents(consultation_id, for_print=True)
             jobs = await self._store.run(Store.print_jobs, consultation_id, unprinted_only=True)
@@ -181,6 +180,7 @@ class Paperwork:
 
     async def print_job(self, job_id: str) -> bool:
         """Print one kept document (again); False if the printer failed (it stays kept)."""
+        await self.until_printer_ready()
         async with self._printing:
             job = await self._store.run(Store.print_job, job_id)
             if job is None or job.state == PRINT_PRINTED:
@@ -227,6 +227,11 @@ class Paperwork:
             self._bus.publish(PrintProgress(job.document, PrintState.DONE, pages, pages))
             await self._status(job, wire.PrintState.PRINTED, None)
             return True
+
+    async def until_printer_ready(self) -> None:
+        """Wait until the printer is prepared (at once once it is, or with no core to wait for)."""
+        if self.printer_ready is not None:
+            await self.printer_ready()
 
     async def keep_late_prescription(self, consultation_id: str) -> None:
         """A prescription that reached the cabin after its patient left: kept as a print job,
@@ -450,6 +455,8 @@ class Paperwork:
     # --- documents --------------------------------------------------------------------------------
 
     def _patient_on_paper(self, file: ConsultationFile) -> PatientOnPrescription:
+        from printing.prescription import PatientOnPrescription  # noqa: PLC0415 - see imports
+
         return PatientOnPrescription(
             family_name=file.patient.family_name,
             given_names=file.patient.given_names,
@@ -460,6 +467,15 @@ class Paperwork:
     def _render_prescription(
         self, file: ConsultationFile, prescription: wire.PrescriptionMessage
     ) -> bytes:
+        """On a worker thread (reportlab is loaded there when the warm-up has not yet)."""
+        from printing.prescription import (  # noqa: PLC0415 - see the imports
+            DrugLine,
+            ElectronicSignature,
+            Prescriber,
+            PrescriptionDocument,
+            render_prescription,
+        )
+
         doctor = prescription.prescriber
         document = PrescriptionDocument(
             number=prescription.prescription_id,
@@ -497,6 +513,9 @@ class Paperwork:
     def _render_summary(
         self, file: ConsultationFile, prescriptions: list[wire.PrescriptionMessage]
     ) -> bytes:
+        """On a worker thread, as the prescription."""
+        from printing.summary import SummaryDocument, render_summary  # noqa: PLC0415
+
         doctor = _doctor(file)
         document = SummaryDocument(
             language=file.language,

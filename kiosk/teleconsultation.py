@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -37,11 +37,15 @@ from kiosk.events import (
     ReadingReceived,
     SessionStateChanged,
 )
-from kiosk.hub_link import HubLink, HubLinkState
 from kiosk.session import Session
 from kiosk.session_states import SessionState
 from kiosk.store import AsyncStore, Store
 from kiosk.visit_reasons import for_the_doctor
+
+if TYPE_CHECKING:
+    # aiohttp comes with the hub link, in the core's warm-up; the paperwork uses `vital_of`
+    # from the first screen on.
+    from kiosk.hub_link import HubLink, HubLinkState
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +170,15 @@ class Teleconsultation:
         return self._call is not None
 
     def hub_state_changed(self, state: HubLinkState) -> None:
+        from kiosk.hub_link import HubLinkState  # noqa: PLC0415 - loaded: a link called this
+
         self._bus.publish(HubStatusChanged(state is HubLinkState.ONLINE, state.value))
+
+    def catch_up(self) -> None:
+        """Built once the cabin was already in use (the core's warm-up brings the hub link up
+        after the first screen): a patient already in the waiting room is queued now."""
+        if self._session.state is SessionState.WAITING_ROOM and self._queued is None:
+            self._spawn(self._join_queue())
 
     # --- the session's moves ----------------------------------------------------------------------
 

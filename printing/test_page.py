@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
-
 
 def render_test_page(cabin_id: str, cabin_name: str, printed_at: datetime) -> bytes:
+    # reportlab loads here, on the worker thread that renders, never with the cabin's screen.
+    from reportlab.lib.pagesizes import A4  # noqa: PLC0415
+    from reportlab.lib.units import mm  # noqa: PLC0415
+    from reportlab.pdfgen import canvas  # noqa: PLC0415
+
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4, pageCompression=0)
     width, height = A4

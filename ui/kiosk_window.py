@@ -34,9 +34,12 @@ from kiosk.events import (
     AlertRaised,
     CallLink,
     CallLinkChanged,
+    CorePart,
     DoctorAssigned,
     HelpComing,
     MeasurementRequested,
+    PartState,
+    PartStatus,
     PrescriptionReceived,
     PrintProgress,
     PrintState,
@@ -135,9 +138,7 @@ class KioskWindow(QWidget):
         self._distress_kind: AlertKind | None = None  # what the overlay is about
         self._help_coming = False  # an agent or a doctor answered the alert
         self._subscriptions = self._subscribe(core)
-        if core.teleconsultation is not None:
-            core.teleconsultation.video.remote = self._remote_array
-            core.teleconsultation.video.local = self._local_array
+        self._attach_video()  # now, or once the core's warm-up has brought the call up
         self.show_state()
 
     def _toolbar(self, has_speaker: bool) -> QHBoxLayout:
@@ -193,6 +194,7 @@ class KioskWindow(QWidget):
             core.bus.subscribe(AlertRaised, self._on_alert),
             core.bus.subscribe(HelpComing, self._on_help_coming),
             core.bus.subscribe(AlertCleared, self._on_alert_cleared),
+            core.bus.subscribe(PartStatus, self._on_part),
         ]
 
     @property
@@ -241,6 +243,26 @@ class KioskWindow(QWidget):
             self._doctor = None
             self._prescription = None
         self.show_state()
+
+    def _attach_video(self) -> None:
+        teleconsultation = self._core.teleconsultation
+        if teleconsultation is not None:
+            teleconsultation.video.remote = self._remote_array
+            teleconsultation.video.local = self._local_array
+
+    def _on_part(self, event: PartStatus) -> None:
+        """A part of the core came up (or will not): a page that said it was on its way
+        shows what it does now."""
+        if event.part is CorePart.HUB:
+            self._attach_video()
+        state = self._core.session.state
+        if state is SessionState.WAITING_ROOM or (
+            state is SessionState.CLOSING and event.part is CorePart.PRINTER
+        ):
+            self.show_state()
+
+    def _warming(self, *parts: CorePart) -> bool:
+        return any(self._core.part_state(part) is PartState.WARMING for part in parts)
 
     def _on_alert(self, event: AlertRaised) -> None:
         if event.alert_id in self._core.session.active_alerts:
@@ -547,7 +569,11 @@ class KioskWindow(QWidget):
 
     def _waiting_room(self) -> QWidget:
         lines = []
-        if self._queue is not None:
+        if self._warming(CorePart.MEDIA, CorePart.HUB):
+            # The cabin has just started: the patient is queued as soon as the camera, the
+            # microphone and the link to the doctors are up.
+            lines.append(self.tr("Connecting to the doctors, one moment please."))
+        elif self._queue is not None:
             lines.append(
                 self.tr("You are number %1 in the queue.").replace("%1", str(self._queue.position))
             )
@@ -593,6 +619,8 @@ class KioskWindow(QWidget):
         lines = [describe(r) for r in self._core.session.context.readings]
         if self._print is not None:
             lines.insert(0, self._print_text(self._print))
+        elif self._warming(CorePart.PRINTER):  # the cabin has just started: printing waits
+            lines.insert(0, self.tr("Getting the printer ready, one moment please."))
         if self._prescription is not None:
             lines.insert(0, self._prescription_text())
         summary = QLabel("\n".join(lines))

@@ -1,4 +1,9 @@
-"""Runs the cabin: the core, the window, and (for the demo without a screen) the script."""
+"""Runs the cabin: the core, the window, and (for the demo without a screen) the script.
+
+The idle screen comes first: the core's fast part is opened (``open_core``), the window shown,
+and once it is painted the core warms up in the background (the camera, the hub, the printer;
+see ``kiosk.app``). The demo's own hub starts in that warm-up, when the core asks where it is.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,25 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-import msgspec
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QWidget
 
-from kiosk.app import start_core
+from devices.cancellation import within
+from kiosk.app import open_core
 from kiosk.config import Config
 from ui.kiosk_window import KioskWindow, LanguageSwitcher, TouchWatcher
-from ui.scripted_demo import play_scripted
 from ui.speech import Speaker
 
+if TYPE_CHECKING:
+    from simulators.demo_hub import DemoHub
+
 log = logging.getLogger(__name__)
+
+FIRST_PAINT_WAIT_S = 2.0
+"""The warm-up starts once the window is painted, or after this (a window never painted, such
+as one on a screen that is off, must not keep the cabin from warming up)."""
 
 
 @contextlib.contextmanager
@@ -56,26 +69,69 @@ async def run_cabin(
     language: str,
 ) -> int:
     """Run until the window closes (or the script ends); the exit status."""
-    hub = None
-    if demo:
-        # The demo brings its own hub, in a process of its own, with its demo doctors.
-        from simulators.demo_hub import start_demo_hub  # noqa: PLC0415 - demo only
-
-        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-        hub = await start_demo_hub(
-            data_dir / "hub",
-            config.resolve(data_dir, config.hub.credential_file),
-            log_file=data_dir / "hub.log",
-        )
-        config = msgspec.structs.replace(
-            config, hub=msgspec.structs.replace(config.hub, url=hub.url)
-        )
-        announce_console(hub.url)
+    # The demo brings its own hub, in a process of its own, with its demo doctors.
+    hub = DemoHubOnDemand(data_dir, config) if demo else None
     try:
-        return await _run_cabin(app, config, data_dir, demo, scripted_out, language)
+        return await _run_cabin(app, config, data_dir, hub, scripted_out, language)
     finally:
         if hub is not None:
             await hub.stop()
+
+
+class DemoHubOnDemand:
+    """The demo's hub, started when the core's warm-up first asks where the hub is (after the
+    first screen is painted), and stopped with the cabin."""
+
+    def __init__(self, data_dir: Path, config: Config) -> None:
+        self._data_dir = data_dir
+        self._token_file = config.resolve(data_dir, config.hub.credential_file)
+        self._starting: asyncio.Task[DemoHub] | None = None
+
+    async def url(self) -> str:
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start())
+        # Shielded: a warm-up cancelled meanwhile lets the start end, and `stop` stops the hub.
+        hub = await asyncio.shield(self._starting)
+        return hub.url
+
+    async def _start(self) -> DemoHub:
+        from simulators.demo_hub import start_demo_hub  # noqa: PLC0415 - demo only
+
+        await asyncio.to_thread(self._data_dir.mkdir, parents=True, exist_ok=True)
+        hub = await start_demo_hub(
+            self._data_dir / "hub", self._token_file, log_file=self._data_dir / "hub.log"
+        )
+        announce_console(hub.url)
+        return hub
+
+    async def stop(self) -> None:
+        starting = self._starting
+        if starting is None:
+            return
+        await asyncio.wait({starting})  # a start under way ends by itself: it has a deadline
+        if starting.cancelled() or starting.exception() is not None:
+            return  # it did not start (the warm-up's log says why): nothing to stop
+        await starting.result().stop()
+
+
+class FirstPaint(QObject):
+    """``painted`` is set when the widget is first painted."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.painted = asyncio.Event()
+        self._widget = widget
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self.painted.is_set():
+            self.painted.set()  # the task waiting for it runs once this paint pass is over
+            self._widget.removeEventFilter(self)
+        return False
+
+    async def wait(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await within(self.painted.wait(), timeout_s)
 
 
 def announce_console(url: str) -> None:
@@ -94,11 +150,12 @@ async def _run_cabin(
     app: QApplication,
     config: Config,
     data_dir: Path,
-    demo: bool,
+    hub: DemoHubOnDemand | None,
     scripted_out: Path | None,
     language: str,
 ) -> int:
-    core = await start_core(config, data_dir, create_key=demo)
+    demo = hub is not None
+    core = await open_core(config, data_dir, create_key=demo)
     # The loop must outlive the window: closing it is ours to handle, not Qt's to quit on.
     app.setQuitOnLastWindowClosed(False)
     languages = LanguageSwitcher(app)
@@ -109,11 +166,17 @@ async def _run_cabin(
     watcher = TouchWatcher(core.session.touch)
     app.installEventFilter(watcher)
     core.start_ticker()
+    first_paint = FirstPaint(window)
+    hub_address = hub.url if hub is not None else None
     try:
         if scripted_out is not None:
+            from ui.scripted_demo import play_scripted  # noqa: PLC0415 - the demo's script
+
             window.resize(*PORTRAIT)
             window.show()
             window.show_state()  # laid out again at its final size before the first picture
+            core.start_warm_up(hub_address=hub_address)
+            await core.warmed_up()  # the script plays the doctor and the camera: all of it up
             return await play_scripted(window, core, languages, scripted_out, spoken)
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
@@ -124,6 +187,8 @@ async def _run_cabin(
             window.showFullScreen()
         log.info("ui.window_shown size=%dx%d", window.width(), window.height())
         with _stop_on_signals(closed):
+            await first_paint.wait(FIRST_PAINT_WAIT_S)
+            core.start_warm_up(hub_address=hub_address)  # what the idle screen does not need
             # The assistant's safe restart ends the process cleanly; systemd starts it again.
             stopped = asyncio.ensure_future(closed.wait())
             restart = asyncio.ensure_future(core.assistant.restart_requested.wait())
@@ -136,5 +201,5 @@ async def _run_cabin(
         app.removeEventFilter(watcher)
         await window.intents.drain()
         await speaker.aclose()
-        await core.aclose()
+        await core.aclose()  # the warm-up too, if it is still running
         window.close()

@@ -31,23 +31,32 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, cast
-
-import av
-import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av.video.reformatter import VideoReformatter
+from typing import TYPE_CHECKING, Any, cast
 
 import wire
 from devices.cancellation import cancel_and_wait
 from devices.reading import Quantity
 from kiosk.bus import EventBus
 from kiosk.distress.alerts import AlertDesk
-from kiosk.distress.detection import Detection, FrameAnalyser, RgbFrame, Samples, SoundAnalyser
 from kiosk.distress.vitals import Assessment, DangerousVitals, Verdict
 from kiosk.events import ReadingReceived, RemeasureAsked, SessionStateChanged
 from kiosk.session import Session
 from kiosk.session_states import PATIENT_STATES, EndReason, Overlay, SessionState
+
+if TYPE_CHECKING:
+    # PyAV, numpy and aiortc load with the cabin's media, in the core's warm-up, off the Qt
+    # thread: the panic button and the readings' thresholds work before them.
+    import av
+    from aiortc.mediastreams import MediaStreamTrack
+    from av.video.reformatter import VideoReformatter
+
+    from kiosk.distress.detection import (
+        Detection,
+        FrameAnalyser,
+        RgbFrame,
+        Samples,
+        SoundAnalyser,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +118,10 @@ class DistressMonitor:
         # One thread each: the sound never waits behind a frame.
         self._vision_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-vision")
         self._sound_thread = ThreadPoolExecutor(1, thread_name_prefix="distress-sound")
-        # A scaler of our own: the relayed frame is the call encoder's too, and a frame's own
-        # `reformat` shares one scaler between threads (FFmpeg's is not thread-safe: it crashed).
-        self._scaler = VideoReformatter()
+        # A scaler of our own (made with the first camera watched): the relayed frame is the
+        # call encoder's too, and a frame's own `reformat` shares one scaler between threads
+        # (FFmpeg's is not thread-safe: it crashed).
+        self._scaler: VideoReformatter | None = None
         self.frames_analysed = 0
         self.sound_seconds_analysed = 0.0
         self.analysis_failures = 0
@@ -124,6 +134,10 @@ class DistressMonitor:
     # --- inputs -----------------------------------------------------------------------------
     def watch_camera(self, track: MediaStreamTrack, analyser: FrameAnalyser) -> None:
         """Analyse this camera track (a subscription of the cabin's media; stopped on close)."""
+        if self._scaler is None:
+            from av.video.reformatter import VideoReformatter  # noqa: PLC0415 - with the media
+
+            self._scaler = VideoReformatter()
         self._vision = analyser
         self._tracks.append(track)
         self._watchers.append(
@@ -173,6 +187,9 @@ class DistressMonitor:
 
     # --- the camera -------------------------------------------------------------------------
     async def _watch_camera(self, track: MediaStreamTrack, analyser: FrameAnalyser) -> None:
+        import av  # noqa: PLC0415 - loaded with the media, before any track is watched
+        from aiortc.mediastreams import MediaStreamError  # noqa: PLC0415
+
         loop = asyncio.get_running_loop()
         period = 1.0 / self.settings.fps
         next_due = 0.0
@@ -197,11 +214,14 @@ class DistressMonitor:
         self, analyser: FrameAnalyser, frame: av.VideoFrame, t_s: float
     ) -> list[Detection]:
         """On the vision thread: scale, convert, analyse."""
+        import av  # noqa: PLC0415 - loaded with the media
+
+        assert self._scaler is not None  # made by watch_camera
         try:
             small = self._scaler.reformat(
                 frame, width=self.settings.width, height=self.settings.height, format="rgb24"
             )
-            image = cast(RgbFrame, small.to_ndarray())
+            image = cast("RgbFrame", small.to_ndarray())
             detections = analyser.analyse(image, t_s)
         except (ValueError, av.FFmpegError, ArithmeticError) as exc:
             self.analysis_failures += 1
@@ -213,6 +233,10 @@ class DistressMonitor:
 
     # --- the microphone ---------------------------------------------------------------------
     async def _listen(self, track: MediaStreamTrack, analyser: SoundAnalyser) -> None:
+        import av  # noqa: PLC0415 - loaded with the media, before any track is listened to
+        import numpy as np  # noqa: PLC0415
+        from aiortc.mediastreams import MediaStreamError  # noqa: PLC0415
+
         loop = asyncio.get_running_loop()
         rate = self.settings.sound_rate_hz
         block = max(1, int(rate * self.settings.sound_block_s))

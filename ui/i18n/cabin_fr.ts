@@ -539,120 +539,125 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="369"/>
+        <location filename="../kiosk_window.py" line="396"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="442"/>
+        <location filename="../kiosk_window.py" line="469"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="443"/>
+        <location filename="../kiosk_window.py" line="470"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="445"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="446"/>
-        <location filename="../kiosk_window.py" line="654"/>
+        <location filename="../kiosk_window.py" line="473"/>
+        <location filename="../kiosk_window.py" line="687"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="456"/>
+        <location filename="../kiosk_window.py" line="483"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="458"/>
+        <location filename="../kiosk_window.py" line="485"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="462"/>
-        <location filename="../kiosk_window.py" line="602"/>
+        <location filename="../kiosk_window.py" line="489"/>
+        <location filename="../kiosk_window.py" line="635"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="463"/>
-        <location filename="../kiosk_window.py" line="564"/>
+        <location filename="../kiosk_window.py" line="490"/>
+        <location filename="../kiosk_window.py" line="595"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="483"/>
+        <location filename="../kiosk_window.py" line="510"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="485"/>
+        <location filename="../kiosk_window.py" line="512"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="490"/>
+        <location filename="../kiosk_window.py" line="517"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="491"/>
+        <location filename="../kiosk_window.py" line="518"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="514"/>
+        <location filename="../kiosk_window.py" line="541"/>
         <source>Fever</source>
         <translation>Fièvre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="515"/>
+        <location filename="../kiosk_window.py" line="542"/>
         <source>Cough, cold or sore throat</source>
         <translation>Toux, rhume ou mal de gorge</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="516"/>
+        <location filename="../kiosk_window.py" line="543"/>
         <source>Pain</source>
         <translation>Douleur</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="517"/>
+        <location filename="../kiosk_window.py" line="544"/>
         <source>Skin problem</source>
         <translation>Problème de peau</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="518"/>
+        <location filename="../kiosk_window.py" line="545"/>
         <source>Renew a prescription</source>
         <translation>Renouveler une ordonnance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="519"/>
+        <location filename="../kiosk_window.py" line="546"/>
         <source>Something else</source>
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="531"/>
+        <location filename="../kiosk_window.py" line="558"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="532"/>
+        <location filename="../kiosk_window.py" line="559"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="575"/>
+        <source>Connecting to the doctors, one moment please.</source>
+        <translation>Connexion aux médecins en cours, un instant s’il vous plaît.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="578"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="551"/>
+        <location filename="../kiosk_window.py" line="582"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -660,32 +665,37 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="554"/>
+        <location filename="../kiosk_window.py" line="585"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="562"/>
+        <location filename="../kiosk_window.py" line="593"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="563"/>
+        <location filename="../kiosk_window.py" line="594"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="597"/>
+        <location filename="../kiosk_window.py" line="623"/>
+        <source>Getting the printer ready, one moment please.</source>
+        <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="630"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="598"/>
+        <location filename="../kiosk_window.py" line="631"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="613"/>
+        <location filename="../kiosk_window.py" line="646"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -693,107 +703,107 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="619"/>
+        <location filename="../kiosk_window.py" line="652"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="624"/>
+        <location filename="../kiosk_window.py" line="657"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="626"/>
+        <location filename="../kiosk_window.py" line="659"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="635"/>
+        <location filename="../kiosk_window.py" line="668"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="636"/>
+        <location filename="../kiosk_window.py" line="669"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="638"/>
+        <location filename="../kiosk_window.py" line="671"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="639"/>
+        <location filename="../kiosk_window.py" line="672"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="640"/>
+        <location filename="../kiosk_window.py" line="673"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="647"/>
+        <location filename="../kiosk_window.py" line="680"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="649"/>
+        <location filename="../kiosk_window.py" line="682"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="653"/>
+        <location filename="../kiosk_window.py" line="686"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="670"/>
+        <location filename="../kiosk_window.py" line="703"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="684"/>
+        <location filename="../kiosk_window.py" line="717"/>
         <source>Someone is on the way</source>
         <translation>Un agent est en route</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="685"/>
+        <location filename="../kiosk_window.py" line="718"/>
         <source>An agent answered and is coming to you. Stay where you are.</source>
         <translation>Un agent a répondu et vient vous aider. Restez où vous êtes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="691"/>
+        <location filename="../kiosk_window.py" line="724"/>
         <source>If you fell, do not try to get up alone.</source>
         <translation>Si vous êtes tombé, n’essayez pas de vous relever seul.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="692"/>
+        <location filename="../kiosk_window.py" line="725"/>
         <source>If you can, touch the screen or raise a hand.</source>
         <translation>Si vous le pouvez, touchez l’écran ou levez la main.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="694"/>
+        <location filename="../kiosk_window.py" line="727"/>
         <source>One of your measurements needs attention. Stay seated and rest.</source>
         <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="696"/>
+        <location filename="../kiosk_window.py" line="729"/>
         <source>You asked for help: it has been called.</source>
         <translation>Vous avez demandé de l’aide : elle a été appelée.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="702"/>
+        <location filename="../kiosk_window.py" line="735"/>
         <source>If it is serious, anyone can call 15 (or 112).</source>
         <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="708"/>
+        <location filename="../kiosk_window.py" line="741"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="667"/>
+        <location filename="../kiosk_window.py" line="700"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -801,44 +811,44 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="355"/>
-        <location filename="../kiosk_window.py" line="381"/>
+        <location filename="../kiosk_window.py" line="378"/>
+        <location filename="../kiosk_window.py" line="408"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="355"/>
-        <location filename="../kiosk_window.py" line="381"/>
+        <location filename="../kiosk_window.py" line="378"/>
+        <location filename="../kiosk_window.py" line="408"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="356"/>
+        <location filename="../kiosk_window.py" line="379"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="357"/>
+        <location filename="../kiosk_window.py" line="380"/>
         <source>Call for help</source>
         <translation>Appeler à l’aide</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="672"/>
+        <location filename="../kiosk_window.py" line="705"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="687"/>
+        <location filename="../kiosk_window.py" line="720"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="688"/>
+        <location filename="../kiosk_window.py" line="721"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="707"/>
+        <location filename="../kiosk_window.py" line="740"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
@@ -890,210 +900,210 @@
 <context>
     <name>VitalsPage</name>
     <message>
-        <location filename="../vitals_page.py" line="34"/>
+        <location filename="../vitals_page.py" line="40"/>
         <source>Blood pressure</source>
         <translation>Tension artérielle</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="35"/>
+        <location filename="../vitals_page.py" line="41"/>
         <source>Temperature</source>
         <translation>Température</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="36"/>
+        <location filename="../vitals_page.py" line="42"/>
         <source>Oxygen and pulse</source>
         <translation>Oxygène et pouls</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="42"/>
+        <location filename="../vitals_page.py" line="48"/>
         <source>Put the cuff on your bare left arm, two fingers above the elbow, the tube on the inside. Rest your arm on the table, then press Start and keep still.</source>
         <translation>Mettez le brassard sur votre bras gauche nu, deux doigts au-dessus du coude, le tuyau à l’intérieur. Posez le bras sur la table, puis appuyez sur Commencer et ne bougez plus.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="47"/>
+        <location filename="../vitals_page.py" line="53"/>
         <source>Take the thermometer and hold it as the picture shows, then press Start.</source>
         <translation>Prenez le thermomètre et tenez-le comme sur l’image, puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="50"/>
+        <location filename="../vitals_page.py" line="56"/>
         <source>Put your index finger all the way into the clip, nail up, and keep your hand still. Then press Start.</source>
         <translation>Mettez votre index jusqu’au fond de la pince, ongle vers le haut, et gardez la main immobile. Puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="60"/>
+        <location filename="../vitals_page.py" line="66"/>
         <source>The cuff is loose: tighten it around your arm and press Retry.</source>
         <translation>Le brassard est trop lâche : serrez-le autour du bras et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="63"/>
+        <location filename="../vitals_page.py" line="69"/>
         <source>You moved during the measurement: keep still, arm resting, and press Retry.</source>
         <translation>Vous avez bougé pendant la mesure : restez immobile, le bras posé, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="67"/>
+        <location filename="../vitals_page.py" line="73"/>
         <source>Rest your arm on the table, at the height of your heart, and press Retry.</source>
         <translation>Posez le bras sur la table, à la hauteur du cœur, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="71"/>
+        <location filename="../vitals_page.py" line="77"/>
         <source>Put your finger all the way into the clip.</source>
         <translation>Mettez votre doigt jusqu’au fond de la pince.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="74"/>
+        <location filename="../vitals_page.py" line="80"/>
         <source>The sensor is unplugged. Press Skip: the agent will be told.</source>
         <translation>Le capteur est débranché. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="77"/>
+        <location filename="../vitals_page.py" line="83"/>
         <source>The signal is weak: keep your hand still and warm. It may take a moment.</source>
         <translation>Le signal est faible : gardez la main immobile et au chaud. Cela peut prendre un moment.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="80"/>
+        <location filename="../vitals_page.py" line="86"/>
         <source>The measurement did not work. Press Retry.</source>
         <translation>La mesure n’a pas fonctionné. Appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="83"/>
+        <location filename="../vitals_page.py" line="89"/>
         <source>The device reported an error. Press Retry, or Skip.</source>
         <translation>L’appareil a signalé une erreur. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="86"/>
+        <location filename="../vitals_page.py" line="92"/>
         <source>The device does not answer. Press Retry, or Skip.</source>
         <translation>L’appareil ne répond pas. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="89"/>
+        <location filename="../vitals_page.py" line="95"/>
         <source>The device was disconnected. Press Retry, or Skip.</source>
         <translation>L’appareil a été déconnecté. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="92"/>
+        <location filename="../vitals_page.py" line="98"/>
         <source>This device is not available now. Press Skip: the doctor will know.</source>
         <translation>Cet appareil n’est pas disponible pour le moment. Appuyez sur Passer : le médecin le saura.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="95"/>
+        <location filename="../vitals_page.py" line="101"/>
         <source>The device&apos;s battery is low. Press Skip: the agent will be told.</source>
         <translation>La pile de l’appareil est faible. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="98"/>
+        <location filename="../vitals_page.py" line="104"/>
         <source>The measurement was stopped. Press Retry, or Skip.</source>
         <translation>La mesure a été arrêtée. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="106"/>
+        <location filename="../vitals_page.py" line="112"/>
         <source>unknown</source>
         <translation>inconnu</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="107"/>
+        <location filename="../vitals_page.py" line="113"/>
         <source>.</source>
         <comment>decimal separator</comment>
         <translation>,</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="115"/>
+        <location filename="../vitals_page.py" line="121"/>
         <source>Blood pressure: %1/%2 mmHg, pulse %3 per minute</source>
         <translation>Tension : %1/%2 mmHg, pouls %3 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="124"/>
+        <location filename="../vitals_page.py" line="130"/>
         <source>Temperature: %1 °C</source>
         <translation>Température : %1 °C</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="127"/>
+        <location filename="../vitals_page.py" line="133"/>
         <source>Oxygen in the blood: %1 %, pulse %2 per minute</source>
         <translation>Oxygène dans le sang : %1 %, pouls %2 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="134"/>
+        <location filename="../vitals_page.py" line="140"/>
         <source>(the device noticed a disturbance: the doctor may ask you to measure again)</source>
         <translation>(l’appareil a remarqué une perturbation : le médecin pourra vous demander de refaire la mesure)</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="145"/>
+        <location filename="../vitals_page.py" line="151"/>
         <source>Pressure in the cuff: %1 mmHg</source>
         <translation>Pression dans le brassard : %1 mmHg</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="151"/>
+        <location filename="../vitals_page.py" line="157"/>
         <source>Measuring… oxygen %1 %, pulse %2</source>
         <translation>Mesure en cours… oxygène %1 %, pouls %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="155"/>
-        <location filename="../vitals_page.py" line="299"/>
+        <location filename="../vitals_page.py" line="161"/>
+        <location filename="../vitals_page.py" line="306"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="216"/>
+        <location filename="../vitals_page.py" line="223"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="222"/>
-        <location filename="../vitals_page.py" line="306"/>
+        <location filename="../vitals_page.py" line="229"/>
+        <location filename="../vitals_page.py" line="313"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="234"/>
+        <location filename="../vitals_page.py" line="241"/>
         <source>Back to the doctor</source>
         <translation>Revenir au médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="236"/>
+        <location filename="../vitals_page.py" line="243"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="241"/>
+        <location filename="../vitals_page.py" line="248"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="244"/>
+        <location filename="../vitals_page.py" line="251"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="257"/>
+        <location filename="../vitals_page.py" line="264"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="267"/>
+        <location filename="../vitals_page.py" line="274"/>
         <source>Measure again</source>
         <translation>Mesurer à nouveau</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="269"/>
+        <location filename="../vitals_page.py" line="276"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="271"/>
+        <location filename="../vitals_page.py" line="278"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="273"/>
+        <location filename="../vitals_page.py" line="280"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="333"/>
+        <location filename="../vitals_page.py" line="356"/>
         <source>This value must be checked. Please take this measurement again, calmly, then press Measure again.</source>
         <translation>Cette valeur doit être vérifiée. Refaites cette mesure calmement : appuyez sur « Mesurer à nouveau ».</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="343"/>
+        <location filename="../vitals_page.py" line="366"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
