@@ -13,6 +13,11 @@ from devices.instrument import Availability, Backoff, Instrument, MeasurementUpd
 from simulators.serial.base import SerialSimulator
 
 FAST_BACKOFF = Backoff(first_s=0.05, max_s=0.2)
+PATIENCE_S = 30.0
+"""How long a test waits for what takes well under a second on an idle machine (a driver opening
+its pty, a state to change): only a real failure (or a hang) runs into it, never a loaded one.
+Latencies are measured in ``bench/bench_devices.py``."""
+MEASURE_S = 60.0  # a measurement's own timeout: seconds idle, and never the reason a test fails
 
 
 @asynccontextmanager
@@ -29,18 +34,20 @@ async def rig(
     drv = driver_type("dev-1", str(sim.link_path), backoff=FAST_BACKOFF, **(driver or {}))
     await drv.start()
     try:
-        assert await drv.wait_connected(5.0), "the driver did not open the pty"
+        assert await drv.wait_connected(PATIENCE_S), "the driver did not open the pty"
         yield sim, drv
     finally:
         await drv.close()
         await sim.stop()
 
 
-async def measure(instrument: Instrument, timeout_s: float = 10.0) -> list[MeasurementUpdate]:
+async def measure(instrument: Instrument, timeout_s: float = MEASURE_S) -> list[MeasurementUpdate]:
     return [update async for update in instrument.measure(timeout_s)]
 
 
-async def wait_for(instrument: Instrument, availability: Availability, timeout_s: float) -> None:
+async def wait_for(
+    instrument: Instrument, availability: Availability, timeout_s: float = PATIENCE_S
+) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while instrument.availability is not availability:
         if asyncio.get_running_loop().time() > deadline:

@@ -28,7 +28,7 @@ from simulators.ble.instruments import (
 from simulators.ble.radio import VirtualRadio
 from simulators.faults import Fault
 from simulators.scenarios import Physiology, Scenario
-from tests.devices.serial_rig import measure, wait_for
+from tests.devices.serial_rig import MEASURE_S, PATIENCE_S, measure, wait_for
 
 FAST = Backoff(first_s=0.05, max_s=0.2)
 KINDS: dict[str, tuple[type[BleInstrumentSimulator], type[BleInstrument], dict[str, Any]]] = {
@@ -77,7 +77,7 @@ async def ble_rig(
         )
         await drv.start()
         try:
-            assert await drv.wait_connected(5.0)
+            assert await drv.wait_connected(PATIENCE_S), "the driver never connected"
             yield radio, sim, drv
         finally:
             await drv.close()
@@ -85,7 +85,8 @@ async def ble_rig(
 
 
 def run(coroutine: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, 60))
+    """A test's scenario, bounded: a hang fails this test, it never blocks the run."""
+    return asyncio.run(asyncio.wait_for(coroutine, 3 * MEASURE_S))
 
 
 def last(updates: list[Any]) -> Any:
@@ -99,7 +100,7 @@ def test_a_normal_measurement_then_another(kind: str) -> None:
     async def scenario() -> None:
         async with ble_rig(kind) as (_, sim, instrument):
             for _ in range(2):  # the cuff hangs up after each: the driver reconnects by itself
-                updates = await measure(instrument, 15)
+                updates = await measure(instrument, MEASURE_S)
                 result = last(updates)
                 assert isinstance(result, Final), result
                 assert result.reading.quality is Quality.GOOD
@@ -114,7 +115,7 @@ def test_a_normal_measurement_then_another(kind: str) -> None:
 def test_the_cuff_pressure_rises_then_falls_live() -> None:
     async def scenario() -> None:
         async with ble_rig("bp") as (_, _sim, cuff):
-            updates = await measure(cuff, 15)
+            updates = await measure(cuff, MEASURE_S)
             pressures = [
                 u.cuff_pressure_mmhg
                 for u in updates
@@ -142,9 +143,12 @@ def test_an_unpaired_cuff_refuses_and_the_driver_says_so() -> None:
             )
             cuff = drv_type("bp", sim.peripheral.name, backend=backend, backoff=FAST, pair=False)
             await cuff.start()
-            await asyncio.sleep(0.5)
+            deadline = asyncio.get_running_loop().time() + PATIENCE_S
+            while cuff.last_error is None:  # its first attempt, refused
+                assert asyncio.get_running_loop().time() < deadline, "the driver never tried"
+                await asyncio.sleep(0.01)
             assert cuff.availability is not Availability.CONNECTED
-            assert cuff.last_error is not None and "cannot connect" in cuff.last_error
+            assert "cannot connect" in cuff.last_error
             await cuff.close()
             await sim.close()
 
@@ -163,7 +167,7 @@ def test_the_cuffs_own_findings_travel_with_the_reading(
 ) -> None:
     async def scenario() -> None:
         async with ble_rig("bp", simulator={"scenario": scenario_}) as (_, _sim, cuff):
-            reading = last(await measure(cuff, 15)).reading
+            reading = last(await measure(cuff, MEASURE_S)).reading
             assert flag in reading.flags
             expected = Quality.QUESTIONABLE if flag is ReadingFlag.BODY_MOVEMENT else Quality.GOOD
             assert reading.quality is expected
@@ -178,7 +182,7 @@ def test_a_cuff_error_is_an_instruction() -> None:
             _s,
             cuff,
         ):
-            assert last(await measure(cuff, 15)).problem is Problem.CUFF_LOOSE
+            assert last(await measure(cuff, MEASURE_S)).problem is Problem.CUFF_LOOSE
 
     run(scenario())
 
@@ -188,7 +192,7 @@ def test_a_cuff_error_is_an_instruction() -> None:
 def test_an_unreadable_measurement_fails_never_passes_for_a_value(kind: str, fault: Fault) -> None:
     async def scenario() -> None:
         async with ble_rig(kind, simulator={"faults": frozenset({fault})}) as (_, _s, instrument):
-            updates = await measure(instrument, 15)
+            updates = await measure(instrument, MEASURE_S)
             assert not any(isinstance(u, Final) for u in updates)
             assert last(updates).problem in (
                 Problem.DEVICE_ERROR,
@@ -207,7 +211,7 @@ def test_out_of_range_values_are_refused(kind: str) -> None:
             _s,
             instrument,
         ):
-            assert last(await measure(instrument, 15)).problem is Problem.OUT_OF_RANGE
+            assert last(await measure(instrument, MEASURE_S)).problem is Problem.OUT_OF_RANGE
 
     run(scenario())
 
@@ -222,7 +226,13 @@ def test_silence_is_no_response(kind: str) -> None:
         ):
             assert last(await measure(instrument, 2)).problem is Problem.NO_RESPONSE
             sim.faults.clear()
-            assert isinstance(last(await measure(instrument, 15)), Final)
+            # A cuff's cycle that began silent still ends by hanging up, and that may end the
+            # next try (seen once in a loaded run): the patient presses again, once.
+            for _ in range(2):
+                result = last(await measure(instrument, MEASURE_S))
+                if not (isinstance(result, Failure) and result.problem is Problem.DISCONNECTED):
+                    break
+            assert isinstance(result, Final), result
 
     run(scenario())
 
@@ -235,7 +245,7 @@ def test_low_battery_is_reported_and_flagged() -> None:
             t,
         ):
             assert t.battery_percent == 8
-            assert ReadingFlag.LOW_BATTERY in last(await measure(t, 15)).reading.flags
+            assert ReadingFlag.LOW_BATTERY in last(await measure(t, MEASURE_S)).reading.flags
 
     run(scenario())
 
@@ -247,7 +257,7 @@ def test_no_finger_on_the_ble_oximeter() -> None:
             _s,
             oxi,
         ):
-            updates = await measure(oxi, 15)
+            updates = await measure(oxi, MEASURE_S)
             assert any(isinstance(u, Progress) and u.problem is Problem.NO_FINGER for u in updates)
             assert last(updates).problem is Problem.NO_FINGER
 
@@ -260,7 +270,7 @@ def test_stored_readings_are_taken_only_when_nothing_fresh_comes() -> None:
         async with ble_rig("bp", simulator=simulator) as (_, sim, cuff):
             assert isinstance(sim, BleBloodPressureSimulator)
             sim.stored = [Physiology(141, 91, 80, 36.6, 97), Physiology(139, 88, 78, 36.6, 97)]
-            reading = last(await measure(cuff, 15)).reading
+            reading = last(await measure(cuff, MEASURE_S)).reading
             assert ReadingFlag.FROM_DEVICE_MEMORY in reading.flags
             assert reading.get(Quantity.SYSTOLIC_MMHG) == 139  # the newest of the burst
 
@@ -275,21 +285,21 @@ def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
             started = asyncio.Event()
 
             async def measuring() -> None:
-                async for update in instrument.measure(15):
+                async for update in instrument.measure(MEASURE_S):
                     updates.append(update)
                     if isinstance(update, Progress):
                         started.set()
 
             task = asyncio.create_task(measuring())
-            await asyncio.wait_for(started.wait(), 10)
+            await asyncio.wait_for(started.wait(), PATIENCE_S)
             radio.set_link_loss(sim.peripheral.address)  # the patient walks off with it
-            await asyncio.wait_for(task, 5)
+            await asyncio.wait_for(task, PATIENCE_S)
             assert last(updates).problem is Problem.DISCONNECTED
-            await wait_for(instrument, Availability.CONNECTING, 5.0)
+            await wait_for(instrument, Availability.CONNECTING)
             radio.set_link_loss(sim.peripheral.address, lost=False)
-            await wait_for(instrument, Availability.CONNECTED, 10.0)
+            await wait_for(instrument, Availability.CONNECTED)
             sim.time_scale = 0.05
-            assert isinstance(last(await measure(instrument, 15)), Final)
+            assert isinstance(last(await measure(instrument, MEASURE_S)), Final)
 
     run(scenario())
 
@@ -302,7 +312,7 @@ def test_a_beurer_bm85_gives_its_reading_through_the_real_bleak_client() -> None
     async def scenario() -> None:
         async with ble_rig("bp-beurer-bm85") as (_, _sim, cuff):
             assert isinstance(cuff, BleBloodPressureMonitor)
-            updates = await measure(cuff, 15)
+            updates = await measure(cuff, MEASURE_S)
             reading = last(updates).reading
             assert reading.get(Quantity.SYSTOLIC_MMHG) == pytest.approx(122, abs=4)
             assert reading.get(Quantity.DIASTOLIC_MMHG) == pytest.approx(78, abs=3)
@@ -319,7 +329,7 @@ def test_a_strict_cuff_sending_the_same_broken_bytes_is_refused() -> None:
     async def scenario() -> None:
         async with ble_rig("bp-strict-beurer-bytes") as (_, _sim, cuff):
             assert isinstance(cuff, BleBloodPressureMonitor)
-            updates = await measure(cuff, 15)
+            updates = await measure(cuff, MEASURE_S)
             assert not any(isinstance(u, Final) for u in updates)
             assert last(updates).problem is Problem.DEVICE_ERROR
             assert cuff.quirks.strict
