@@ -5,6 +5,7 @@ unplugged one disconnected, and a board plugged back in works again."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,12 +15,28 @@ from kiosk.distress.panic_button import DEVICE_ID, SerialPanicButton
 from kiosk.events import DeviceStatusChanged
 from simulators.serial.panic_button import PanicButtonSimulator
 
+PATIENCE_S = 30.0  # for what takes milliseconds: only a real failure (or a hang) waits this long
 
-async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Poll: the button's state is read as a person would look at it."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 - nothing to wait on but the state itself
-            await asyncio.sleep(0.02)
+
+async def until(condition: Callable[[], bool], what: str = "the button's state") -> None:
+    """Poll: the button's state is read as a person would look at it. Fails the test, saying
+    what it waited for, after `PATIENCE_S`."""
+    try:
+        async with asyncio.timeout(PATIENCE_S):
+            while not condition():  # noqa: ASYNC110 - nothing to wait on but the state itself
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {PATIENCE_S} s waiting for {what}") from None
+
+
+class ManualClock:
+    """The button's debounce clock, moved by the test: a busy machine cannot move it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def with_button(
@@ -29,6 +46,7 @@ def with_button(
     *,
     debounce_s: float = 2.0,
     silence_s: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:  # fmt: skip
     async def scenario() -> None:
         bus = EventBus()
@@ -51,6 +69,7 @@ def with_button(
             reopen_after_s=0.2,
             debounce_s=debounce_s,
             silence_s=silence_s,
+            clock=clock,
         )
         button.start()
         try:
@@ -64,6 +83,8 @@ def with_button(
 
 
 def test_a_press_calls_once_and_a_double_press_is_one_call(tmp_path: Path) -> None:
+    clock = ManualClock()
+
     async def body(
         board: PanicButtonSimulator,
         button: SerialPanicButton,
@@ -71,15 +92,17 @@ def test_a_press_calls_once_and_a_double_press_is_one_call(tmp_path: Path) -> No
         _statuses: list[Availability],
     ) -> None:
         board.press()
-        await until(lambda: len(presses) == 1)
-        board.press(hold_s=0.05)  # a second press at once: the same call for help
-        await asyncio.sleep(0.3)
+        await until(lambda: len(presses) == 1, "the press")
+        clock.now += 0.5  # a second press within the debounce: the same call for help
+        board.press(hold_s=0.05)
+        board.send_garbage(b"after the second press\n")  # lines are read in order:
+        await until(lambda: button.garbage_lines == 1, "the second press read")
         assert presses == ["pressed"]
-        await asyncio.sleep(0.5)  # past the debounce
+        clock.now += 0.2  # past the debounce
         board.press()
-        await until(lambda: len(presses) == 2)
+        await until(lambda: len(presses) == 2, "the press after the debounce")
 
-    with_button(tmp_path, body, debounce_s=0.6)
+    with_button(tmp_path, body, debounce_s=0.6, clock=clock)
 
 
 def test_noise_on_the_line_is_ignored_and_counted(tmp_path: Path) -> None:
@@ -120,4 +143,4 @@ def test_a_silent_board_is_out_of_order_and_an_unplugged_one_comes_back(tmp_path
         assert statuses[:2] == [Availability.CONNECTING, Availability.CONNECTED]
         assert Availability.FAULT in statuses and Availability.DISCONNECTED in statuses
 
-    with_button(tmp_path, body, silence_s=0.6)
+    with_button(tmp_path, body, silence_s=1.0)

@@ -121,31 +121,40 @@ AUDITED_RUN = textwrap.dedent(
     # Everything the child needs is made before the hook: the scene's frames, the sound.
     fall = scenes.fall_scene(scenes.FALL_VARIANTS[0], lie_for_s=4.0)
     frames = [
-        av.VideoFrame.from_ndarray(image, format="rgb24")
-        for _, image in fall.frames(fps=10.0, width=640, height=480)
+        (t_s, av.VideoFrame.from_ndarray(image, format="rgb24"))
+        for t_s, image in fall.frames(fps=10.0, width=640, height=480)
     ]
     call = sounds.call_scenes()[0]
     pcm = (np.clip(sounds.resample(call.samples, call.rate_hz, 48_000), -1, 1) * 32767)
     pcm = pcm.astype(np.int16)
+
+    # The scene's own time is the monitor's clock: frames come as fast as they are analysed,
+    # and a busy machine changes nothing of what the analysers see.
+    clock = [0.0]
 
     class Frames(MediaStreamTrack):
         kind = "video"
         def __init__(self):
             super().__init__()
             self.left = list(frames)
+            self.ended = False
         async def recv(self):
             if not self.left:
+                self.ended = True
                 raise MediaStreamError
-            await asyncio.sleep(0.1)
-            return self.left.pop(0)
+            await asyncio.sleep(0)
+            clock[0], frame = self.left.pop(0)
+            return frame
 
     class Sound(MediaStreamTrack):
         kind = "audio"
         def __init__(self):
             super().__init__()
             self.at = 0
+            self.ended = False
         async def recv(self):
             if self.at >= pcm.size:
+                self.ended = True
                 raise MediaStreamError
             chunk = pcm[self.at : self.at + 960]
             chunk = np.pad(chunk, (0, 960 - chunk.size))
@@ -191,12 +200,16 @@ AUDITED_RUN = textwrap.dedent(
     async def main():
         desk = Desk()
         monitor = DistressMonitor(Session(), EventBus(), desk, vitals=DangerousVitals(),
-                                  settings=AnalysisSettings())
+                                  settings=AnalysisSettings(), clock=lambda: clock[0])
         monitor._desk = desk
         sys.addaudithook(hook)  # from here on, nothing may be written or connected
-        monitor.watch_camera(Frames(), VisionAnalyser(VisionThresholds()))
-        monitor.listen(Sound(), SoundAnalyser())
-        await asyncio.sleep(fall.duration_s + 1.0)
+        video, sound = Frames(), Sound()
+        monitor.watch_camera(video, VisionAnalyser(VisionThresholds()))
+        monitor.listen(sound, SoundAnalyser())
+        # Each watcher asks for the next frame once the last was analysed: both tracks ended
+        # means everything was analysed. The parent's timeout bounds this wait.
+        while not (video.ended and sound.ended):
+            await asyncio.sleep(0.05)
         await monitor.aclose()
         return desk.events, monitor.frames_analysed, monitor.sound_seconds_analysed
 
