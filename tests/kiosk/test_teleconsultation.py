@@ -29,7 +29,7 @@ from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, SessionState
 from kiosk.store import DatabaseKey, Store
 from tests.e2e.rig import write_token
-from tests.hub.hub_rig import Rig, new_id, running_hub, stored_consultation, until
+from tests.hub.hub_rig import TIMEOUT_S, Rig, new_id, running_hub, stored_consultation, until
 
 KEY = DatabaseKey.generate()
 PATIENT = PatientIdentity("QUELENNEC", "Yvonne", date(1938, 5, 2), Sex.FEMALE)
@@ -71,7 +71,7 @@ def test_a_doctor_takes_the_patient_prescribes_and_hangs_up(tmp_path: Path) -> N
                 core.bus.subscribe(kind, events.append)
             try:
                 assert core.hub is not None and core.teleconsultation is not None
-                await core.hub.wait_online(10)
+                await core.hub.wait_online(TIMEOUT_S)
                 assert core.assistant.hub_link() == "online"  # the agents see it
                 doctor = await rig.login("dr.a")
                 console = await doctor.console()
@@ -97,7 +97,7 @@ def test_a_doctor_takes_the_patient_prescribes_and_hangs_up(tmp_path: Path) -> N
                 (assigned,) = [e for e in events if isinstance(e, DoctorAssigned)]
                 assert assigned.display_name == "Dr A"
                 assert CallLinkChanged(CallLink.CONNECTING) in events
-                offer = await console.expect(wire.SdpOffer, within_s=15)
+                offer = await console.expect(wire.SdpOffer)
                 assert offer.consultation_id == consultation_id
                 assert "m=video" in offer.sdp and "m=application" in offer.sdp
                 assert "127.0.0.1" in offer.sdp  # the demo configuration: loopback only
@@ -138,15 +138,18 @@ def test_the_patient_waits_for_a_hub_that_comes_back(tmp_path: Path) -> None:
             core = await cabin_core(tmp_path, url, token)
             try:
                 assert core.hub is not None
-                await core.hub.wait_online(10)
+                await core.hub.wait_online(TIMEOUT_S)
                 await rig.hub.stop()
                 await until(lambda: core.hub.state is not HubLinkState.ONLINE)  # type: ignore[union-attr]
                 assert core.assistant.hub_link() in ("connecting", "offline")
                 consultation_id = await to_waiting_room(core)
-                await asyncio.sleep(0.5)
-                assert core.hub.unacknowledged == 1  # the QueueJoin waits
+                await until(
+                    lambda: core.hub.unacknowledged == 1,  # type: ignore[union-attr]
+                    what="the QueueJoin kept to send when the hub is back",
+                )
+                assert core.hub.state is not HubLinkState.ONLINE  # it waits: nobody to take it
                 await restart(rig, tmp_path)
-                await core.hub.wait_online(20)
+                await core.hub.wait_online(TIMEOUT_S)
                 await until(lambda: core.hub.unacknowledged == 0)  # type: ignore[union-attr]
                 record = await stored_consultation(rig.hub.storage, consultation_id)
                 assert record.cabin_id == "cabin-1"
@@ -205,7 +208,7 @@ def test_a_prescription_that_arrives_after_the_session_is_kept_then_acked(
             sent: list[wire.Message] = []
             try:
                 assert core.hub is not None and core.teleconsultation is not None
-                await core.hub.wait_online(10)
+                await core.hub.wait_online(TIMEOUT_S)
                 consultation_id = await to_waiting_room(core)
                 core.session.end(EndReason.ABANDONED)
                 original = core.hub.send

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -48,9 +49,11 @@ def test_a_serial_simulator_streams_on_its_link(tmp_path: Path) -> None:
             attributes[4] = attributes[5] = termios.B19200  # the device's speed, as a driver sets
             termios.tcsetattr(fd, termios.TCSANOW, attributes)
             data = b""
-            deadline = time.monotonic() + 5
-            while len(data) < 200 and time.monotonic() < deadline:
-                data += os.read(fd, 200)
+            deadline = time.monotonic() + 30  # under a second idle: only a silent device waits
+            while len(data) < 200 and (left := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([fd], [], [], left)  # never a read that hangs
+                if readable:
+                    data += os.read(fd, 200)
         finally:
             os.close(fd)
         frames = cms50.LegacyStreamDecoder().feed(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -26,21 +27,40 @@ class EmptyRoom:
 
 
 def test_the_camera_gives_paced_640x480_frames_that_change() -> None:
-    async def scenario() -> list[av.VideoFrame]:
-        camera = SyntheticCamera()
-        frames = [await camera.recv() for _ in range(8)]
-        await asyncio.sleep(0.5)  # a consumer that falls behind
-        frames.append(await camera.recv())
-        camera.stop()
-        return frames
+    """Paced on the event loop's clock: a frame never comes before its time, a late consumer
+    skips what it missed (never more), and gets the frame of now, not a queued one. Checked
+    against the loop's clock read around each ``recv``, so a busy machine changes which frames
+    come, never whether these hold."""
+    period_s = 1 / 15
 
-    frames = asyncio.run(scenario())
+    async def scenario() -> tuple[list[av.VideoFrame], list[float], list[float]]:
+        loop = asyncio.get_running_loop()
+        camera = SyntheticCamera()
+        frames, asked, got = [], [], []
+        for index in range(9):
+            if index == 8:
+                await asyncio.sleep(0.5)  # a consumer that falls behind
+            asked.append(loop.time())
+            frames.append(await camera.recv())
+            got.append(loop.time())
+        camera.stop()
+        return frames, asked, got
+
+    frames, asked, got = asyncio.run(scenario())
     assert all((f.width, f.height) == (640, 480) for f in frames)
     assert all(f.time_base == fractions.Fraction(1, 90_000) for f in frames)
     pts = [f.pts or 0 for f in frames]
-    assert frames[0].pts == 0 and all(f.pts for f in frames[1:])
-    assert pts[:8] == [i * 6000 for i in range(8)]  # 15 frames/s
-    assert pts[8] - pts[7] >= 5 * 6000  # missed frames are skipped, not queued
+    assert frames[0].pts == 0 and all(p % 6000 == 0 for p in pts)  # 15 frames/s
+    index = [p // 6000 for p in pts]
+    assert all(b > a for a, b in pairwise(index))  # never twice, never back
+    start = asked[0]  # the camera's clock starts within the first recv: at or after this
+    tolerance = 1e-3
+    for i in range(1, len(frames)):
+        assert got[i] - start >= index[i] * period_s - tolerance  # never before its time
+        # a frame is skipped only when the consumer came after its time: never more
+        assert index[i] <= max(index[i - 1] + 1, int((got[i] - start) / period_s) + 1)
+    # the late consumer gets the frame of now (at most one period old), not the next queued
+    assert index[8] * period_s >= asked[8] - got[0] - 2 * period_s
     first, later = (f.to_ndarray(format="rgb24").astype(np.int16) for f in (frames[0], frames[7]))
     assert float(first.var()) > 300  # a picture, not a blank
     assert float(np.abs(first - later).mean()) > 0.05  # things move
