@@ -697,7 +697,7 @@ def vitals(draw: st.DrawFn) -> Vital:
             return Vital(kind=kind, measured_at=at, device_id=device, pulse_bpm=value(0, 300))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     family=words,
     given_names=st.lists(words, min_size=1, max_size=3).map(" ".join),
@@ -1065,13 +1065,13 @@ def parse_or_refuse(data: bytes) -> None:
     assert isinstance(content, RecordContent)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_fuzz_random_bytes(data: bytes) -> None:
     parse_or_refuse(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_fuzz_random_json(value: Any) -> None:
     parse_or_refuse(json.dumps(value).encode())
@@ -1117,7 +1117,7 @@ def test_fuzz_mutated_bundles(data: st.DataObject) -> None:
     parse_or_refuse(json.dumps(bundle).encode())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_fuzz_flipped_bytes(data: st.DataObject) -> None:
     raw = bytearray(FULL_JSON)

@@ -11,7 +11,7 @@ from typing import Any, get_args
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wire import (
@@ -81,6 +81,8 @@ from wire import (
     encode,
 )
 
+# Hypothesis times each example (200 ms) and its data generation: no clock may fail a test.
+UNTIMED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2025, 3, 14, 9, 26, 53, 589000, tzinfo=UTC)
 BP = Vital(
     kind=VitalKind.BLOOD_PRESSURE,
@@ -402,6 +404,7 @@ def vitals(draw: st.DrawFn) -> Vital:
     return Vital(kind=kind, measured_at=measured_at, device_id="p", pulse_bpm=pulse)
 
 
+@UNTIMED
 @given(vital=vitals(), consultation_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z"))
 def test_reading_round_trip_property(vital: Vital, consultation_id: str) -> None:
     msg = ReadingMessage(msg_id="m", consultation_id=consultation_id, reading=vital)
@@ -611,16 +614,19 @@ def decode_or_wire_error(data: bytes | str) -> None:
     assert type(msg) in TAGS.values()
 
 
+@UNTIMED
 @given(st.binary(max_size=600))
 def test_fuzz_bytes(data: bytes) -> None:
     decode_or_wire_error(data)
 
 
+@UNTIMED
 @given(st.text(max_size=300))
 def test_fuzz_text(data: str) -> None:
     decode_or_wire_error(data)
 
 
+@UNTIMED
 @given(
     msg=st.sampled_from(SAMPLES),
     edits=st.lists(st.tuples(st.text(max_size=12), json_values), min_size=1, max_size=3),

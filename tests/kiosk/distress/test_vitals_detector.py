@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devices.reading import Quality, Quantity, Reading, ReadingFlag, ReadingKind, Value
 from kiosk.distress.vitals import DangerousVitals, Limits, Verdict, VitalThresholds
 
+# Hypothesis times each example (200 ms) and its data generation: no clock may fail a test.
+UNTIMED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -132,6 +134,7 @@ def test_the_bands_are_configurable() -> None:
     assert DangerousVitals(strict).assess(pressure(60), 0.0).verdict is Verdict.NORMAL
 
 
+@UNTIMED
 @given(st.floats(min_value=92.0, max_value=100.0), st.floats(min_value=41.0, max_value=130.0))
 def test_values_outside_every_band_are_normal_however_often(
     saturation: float, pulse: float
