@@ -45,6 +45,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
 import wire
+from devices.cancellation import within
 from kiosk.call import (
     CabinMedia,
     CallClient,
@@ -456,7 +457,7 @@ async def cabin_cpu(speech: Path, seconds: float) -> tuple[float, float, int]:
         reader.cancel()
         await media.close()
         try:
-            await asyncio.wait_for(process.wait(), 5)
+            await within(process.wait(), 5)
         except TimeoutError:
             process.kill()
             await process.wait()

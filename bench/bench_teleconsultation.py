@@ -54,6 +54,7 @@ from bench.teleconsultation_rig import (
     start_cabin,
     to_waiting_room,
 )
+from devices.cancellation import within
 from devices.reading import Quantity, Reading, ReadingKind, Value
 from kiosk.app import KioskCore
 from kiosk.events import CallLink, CallLinkChanged, DoctorAssigned
@@ -311,7 +312,7 @@ async def accept_call(
     first_frame = asyncio.ensure_future(doctor.page.evaluate(_FIRST_FRAME_JS))
     await doctor.page.evaluate("0")  # the watcher is in place before the click
     clicked = await doctor.accept(consultation_id)
-    seen: dict[str, Any] = await asyncio.wait_for(first_frame, STEP_TIMEOUT_S)
+    seen: dict[str, Any] = await within(first_frame, STEP_TIMEOUT_S)
     assert (seen["width"], seen["height"]) == (640, 480), seen
     await until(lambda: video.first_shown_at is not None, "the doctor's video in the cabin")
     await until(lambda: "connected" in steps.at, "the call connected")
@@ -356,9 +357,7 @@ async def readings_to_console(core: KioskCore, page: Page, count: int) -> Readin
         start = time.monotonic()
         await core.consultation.record_reading(temperature(index))
         stored = time.monotonic()
-        seen_ms: float = await asyncio.wait_for(
-            page.evaluate(_VITAL_SEEN_JS, index), STEP_TIMEOUT_S
-        )
+        seen_ms: float = await within(page.evaluate(_VITAL_SEEN_JS, index), STEP_TIMEOUT_S)
         returned = time.monotonic()
         times.net.append(seen_ms / 1000 - offset - start)
         times.raw.append(returned - start)

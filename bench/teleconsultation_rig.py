@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 from playwright.async_api import async_playwright
 
+from devices.cancellation import within
 from hub.demo import DEMO_CABIN_ID, DEMO_DOCTORS
 from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
@@ -74,7 +75,7 @@ async def hub_process(folder: Path) -> AsyncIterator[HubProcess]:
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), HUB_START_TIMEOUT_S)
+        line = await within(process.stdout.readline(), HUB_START_TIMEOUT_S)
         text = line.decode().strip()
         if not text.startswith(_SERVING):
             raise RuntimeError(f"the hub did not start (see {folder / 'hub.log'}): {text!r}")
@@ -84,7 +85,7 @@ async def hub_process(folder: Path) -> AsyncIterator[HubProcess]:
         if process.returncode is None:
             process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), HUB_STOP_TIMEOUT_S)
+                await within(process.wait(), HUB_STOP_TIMEOUT_S)
             except TimeoutError:
                 process.kill()
                 await process.wait()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devices.cancellation import within
 from devices.drivers.ble_blood_pressure import BleBloodPressureMonitor
 from devices.drivers.ble_instrument import BleBackend, BleInstrument
 from devices.drivers.ble_pulse_oximeter import BlePulseOximeter
@@ -86,7 +87,7 @@ async def ble_rig(
 
 def run(coroutine: Any) -> Any:
     """A test's scenario, bounded: a hang fails this test, it never blocks the run."""
-    return asyncio.run(asyncio.wait_for(coroutine, 3 * MEASURE_S))
+    return asyncio.run(within(coroutine, 3 * MEASURE_S))
 
 
 def last(updates: list[Any]) -> Any:
@@ -291,9 +292,9 @@ def test_out_of_range_mid_measurement_then_back(kind: str) -> None:
                         started.set()
 
             task = asyncio.create_task(measuring())
-            await asyncio.wait_for(started.wait(), PATIENCE_S)
+            await within(started.wait(), PATIENCE_S)
             radio.set_link_loss(sim.peripheral.address)  # the patient walks off with it
-            await asyncio.wait_for(task, PATIENCE_S)
+            await within(task, PATIENCE_S)
             assert last(updates).problem is Problem.DISCONNECTED
             await wait_for(instrument, Availability.CONNECTING)
             radio.set_link_loss(sim.peripheral.address, lost=False)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devices.cancellation import within
 from devices.drivers.and_bp import AndBloodPressureMonitor
 from devices.drivers.cms50 import Cms50LegacyOximeter, Cms50RealtimeOximeter
 from devices.drivers.ir_thermometer import IrThermometer
@@ -65,7 +66,7 @@ def failure(updates: list[Any]) -> Failure:
 
 def run(coroutine: Any) -> Any:
     """A test's scenario, bounded: a hang fails this test, it never blocks the run."""
-    return asyncio.run(asyncio.wait_for(coroutine, 3 * MEASURE_S))
+    return asyncio.run(within(coroutine, 3 * MEASURE_S))
 
 
 @pytest.mark.parametrize(("sim", "drv", "sim_kw", "drv_kw"), ALL, ids=IDS)
@@ -294,7 +295,7 @@ def test_unplugged_during_a_measurement_then_plugged_back(
                 assert asyncio.get_running_loop().time() < deadline, "the measurement never began"
                 await asyncio.sleep(0.01)
             simulator.unplug()
-            await asyncio.wait_for(task, PATIENCE_S)
+            await within(task, PATIENCE_S)
             if isinstance(updates[-1], Failure):  # a request device may have answered first
                 assert updates[-1].problem in (Problem.DISCONNECTED, Problem.NO_RESPONSE)
             await wait_for(instrument, Availability.DISCONNECTED)
@@ -327,7 +328,7 @@ async def _raw_packets(simulator: SerialSimulator, ask: bytes, count: int) -> li
         await port.write(ask)
         stream = b""
         while stream.count(b"\x01") <= count:
-            stream += await asyncio.wait_for(port.read(), PATIENCE_S)
+            stream += await within(port.read(), PATIENCE_S)
     finally:
         await port.close()
     packets = [b"\x01" + rest for rest in stream.split(b"\x01")[1:]]

@@ -24,6 +24,7 @@ from bleak.uuids import normalize_uuid_16
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from devices.cancellation import within
 from devices.errors import DecodeError
 from devices.protocols import radio_link
 from devices.protocols.radio_link import AttErrorCode
@@ -327,7 +328,7 @@ def test_detection_callback_with_radio_path_keyword(radio_path: Path) -> None:
 
             scanner = BleakScanner(detected, backend=VirtualBleakScanner, radio_path=radio_path)
             async with scanner:
-                await asyncio.wait_for(three.wait(), PATIENCE_S)
+                await within(three.wait(), PATIENCE_S)
             count = len(seen)
             await asyncio.sleep(0.25)
             assert len(seen) == count  # nothing after stop
@@ -538,7 +539,7 @@ def test_cuff_style_burst_of_indications_then_device_disconnects(radio_path: Pat
             await client.connect()
             await client.write_gatt_char(DATE_TIME, bytes.fromhex("e807030f0a1e00"), response=True)
             await client.start_notify(TEMPERATURE_MEASUREMENT, lambda _c, d: received.append(d))
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
             assert not client.is_connected
             assert [bytes(r) for r in received] == readings
             assert delivered == [1] * len(readings)
@@ -562,7 +563,7 @@ def test_peripheral_disconnect_fires_disconnected_callback(radio_path: Path) -> 
             await client.connect()
             assert peripheral.connected_centrals == 1
             await peripheral.disconnect_all()
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
             assert not client.is_connected
             with pytest.raises(BleakError):
                 await client.read_gatt_char(BATTERY_LEVEL)
@@ -591,7 +592,7 @@ def test_power_off_mid_subscription_is_a_link_loss(
             await client.connect()
             await client.start_notify(TEMPERATURE_MEASUREMENT, lambda _c, _d: None)
             peripheral.powered = False
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
             assert not client.is_connected
             await until(lambda: len(thermo.subscriptions) == 2, "the link loss's unsubscription")
             assert thermo.subscriptions == [True, False]
@@ -623,7 +624,7 @@ def test_link_loss_knob(radio_path: Path) -> None:
             client, lost = client_for(THERMO, radio_path)
             await client.connect()
             radio.set_link_loss(THERMO)
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
             with pytest.raises(BleakDeviceNotFoundError, match="out of range"):
                 await client.connect()
             radio.set_link_loss(THERMO, lost=False)
@@ -641,7 +642,7 @@ def test_radio_stopping_disconnects_the_client(radio_path: Path) -> None:
         client, lost = client_for(THERMO, radio_path)
         await client.connect()
         await radio.stop()
-        await asyncio.wait_for(lost.wait(), PATIENCE_S)
+        await within(lost.wait(), PATIENCE_S)
         assert not client.is_connected
 
     run(test)
@@ -800,7 +801,7 @@ def test_two_centrals_with_two_peripherals(radio_path: Path) -> None:
             assert temperatures.values == [MEASUREMENT_36_6]
             assert pulses.values == [bytes.fromhex("00620048")]
             await oxi.disconnect_all()
-            await asyncio.wait_for(oxi_lost.wait(), PATIENCE_S)
+            await within(oxi_lost.wait(), PATIENCE_S)
             assert thermo_client.is_connected
             assert not thermo_lost.is_set()
             await thermo_client.disconnect()
@@ -826,7 +827,7 @@ def test_unconfirmed_indication_drops_the_link(
             assert connection is not None
             monkeypatch.setattr(connection, "send_nowait", lambda _message: None)
             assert await peripheral.notify("2a1c", MEASUREMENT_36_6) == 0
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
 
     run(test)
 
@@ -842,7 +843,7 @@ def test_removed_device_drops_its_link_and_goes_silent(
             client, lost = client_for(THERMO, radio_path)
             await client.connect()
             radio.remove(THERMO)
-            await asyncio.wait_for(lost.wait(), PATIENCE_S)
+            await within(lost.wait(), PATIENCE_S)
             found = await BleakScanner.discover(timeout=0.25, backend=VirtualBleakScanner)
             assert found == []
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.cancellation import within
 from hub.accounts import provision_cabin
 from hub.app import DATABASE_FILE, RunningHub, start_hub
 from hub.config import load_hub_config
@@ -141,7 +142,7 @@ async def cabin_killed_while_sending(tmp_path: Path) -> None:
         cabin = await spawn_cabin(cabin_data, url, token, make=count)
         spawned.append(cabin)
         assert cabin.stdout is not None
-        line = await asyncio.wait_for(cabin.stdout.readline(), 2 * PATIENCE_S)
+        line = await within(cabin.stdout.readline(), 2 * PATIENCE_S)
         assert line.decode().strip() == f"filed {count}"
         async with hub_on(hub_data, port):
             # ... then sends them when it is back, and is killed on the way.
@@ -154,11 +155,11 @@ async def cabin_killed_while_sending(tmp_path: Path) -> None:
             again = await spawn_cabin(cabin_data, url, token, make=0)
             spawned.append(again)
             assert again.stdout is not None
-            filed = await asyncio.wait_for(again.stdout.readline(), PATIENCE_S)
+            filed = await within(again.stdout.readline(), PATIENCE_S)
             assert filed.decode().startswith("filed")
-            sent = await asyncio.wait_for(again.stdout.readline(), PATIENCE_S)
+            sent = await within(again.stdout.readline(), PATIENCE_S)
             assert sent.decode().strip() == "sent"
-            assert await asyncio.wait_for(again.wait(), PATIENCE_S) == 0
+            assert await within(again.wait(), PATIENCE_S) == 0
     finally:
         for process in spawned:  # a test that failed leaves no cabin running
             if process.returncode is None:

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from devices.cancellation import within
 from devices.instrument import Availability
 from kiosk.bus import EventBus
 from kiosk.events import AlertCleared, DeviceStatusChanged
@@ -81,6 +82,6 @@ def test_a_stream_queues_for_a_task_and_drops_the_oldest_when_full() -> None:
         stream.close()
         bus.publish(status("d"))
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(anext(stream), 0.05)
+            await within(anext(stream), 0.05)
 
     asyncio.run(scenario())

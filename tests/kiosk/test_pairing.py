@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from devices.cancellation import within
 from devices.drivers.ble_instrument import BleInstrument, FoundDevice
 from devices.instrument import Availability
 from devices.reading import ReadingKind
@@ -106,4 +107,4 @@ def test_scan_pair_restart_forget(tmp_path: Path) -> None:
             await second.close()
             await core.aclose()
 
-    asyncio.run(asyncio.wait_for(scenario(), 5 * PATIENCE_S))
+    asyncio.run(within(scenario(), 5 * PATIENCE_S))

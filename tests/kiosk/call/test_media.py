@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from devices.cancellation import within
 from kiosk.call.media import (
     AplayAudioOutput,
     CabinMedia,
@@ -72,7 +73,7 @@ def test_one_camera_capture_feeds_the_call_and_distress_detection(short_wav: Pat
         assert more[0] > seen_by_distress[-1]
         await media.close()
         with pytest.raises(MediaStreamError):
-            await asyncio.wait_for(distress.recv(), 2)
+            await within(distress.recv(), 2)
 
     asyncio.run(scenario())
 
