@@ -31,24 +31,29 @@ KEY_ENV = "CABIN_DB_KEY"  # the embedded defaults' [store] key_env
 READY_TARGET_S = 0.5
 ROUND_TRIP_TARGET_RATIO = 3.0
 
-# The child process: imports the core, starts it with the embedded defaults, stops it, and
-# prints its own timings. CLOCK_MONOTONIC is system-wide on Linux, so the parent can subtract
-# the moment it spawned the child from the moment the child was ready.
+# The child process: imports the core, opens it with the embedded defaults (ready: what a
+# patient touches first works), warms it up as the cabin does once its first screen is painted
+# (the camera and microphone, the hub, the printer), stops it, and prints its own timings.
+# CLOCK_MONOTONIC is system-wide on Linux, so the parent can subtract the moment it spawned the
+# child from the moment the child was ready.
 CHILD = """\
 import time
 t_start = time.monotonic()
 import asyncio, json, sys
 from pathlib import Path
-from kiosk.app import start_core
+from kiosk.app import open_core
 from kiosk.config import load_config
 t_imported = time.monotonic()
 async def main():
-    core = await start_core(load_config(None), Path(sys.argv[1]), instruments={})
+    core = await open_core(load_config(None), Path(sys.argv[1]), instruments={})
     ready = time.monotonic()
+    core.start_warm_up()
+    await core.warmed_up()
+    warmed = time.monotonic()
     await core.aclose()
-    return ready
-t_ready = asyncio.run(main())
-print(json.dumps({"start": t_start, "imported": t_imported, "ready": t_ready}))
+    return ready, warmed
+t_ready, t_warmed = asyncio.run(main())
+print(json.dumps({"start": t_start, "imported": t_imported, "ready": t_ready, "warmed": t_warmed}))
 """
 FLOOR = "pass"
 
@@ -56,6 +61,7 @@ FLOOR = "pass"
 @dataclass(frozen=True, slots=True)
 class ColdStart:
     spawn_to_ready_s: float
+    spawn_to_warmed_s: float
     spawn_to_exit_s: float
     import_s: float
     import_to_ready_s: float
@@ -95,6 +101,7 @@ def run_core(template: Path, work: Path, key_hex: str, env: dict[str, str]) -> C
     times = json.loads(result.stdout.strip().splitlines()[-1])
     return ColdStart(
         spawn_to_ready_s=times["ready"] - started,
+        spawn_to_warmed_s=times["warmed"] - started,
         spawn_to_exit_s=ended - started,
         import_s=times["imported"] - times["start"],
         import_to_ready_s=times["ready"] - times["start"],
@@ -124,6 +131,7 @@ def bench_cold_start(work: Path, runs: int) -> None:
 
     floor = statistics.median(floors)
     ready = statistics.median(c.spawn_to_ready_s for c in cores)
+    warmed = statistics.median(c.spawn_to_warmed_s for c in cores)
     exited = statistics.median(c.spawn_to_exit_s for c in cores)
     imported = statistics.median(c.import_s for c in cores)
     in_process = statistics.median(c.import_to_ready_s for c in cores)
@@ -134,11 +142,15 @@ def bench_cold_start(work: Path, runs: int) -> None:
         f"   {ratio(ready, floor)} floor   target <= {READY_TARGET_S * 1000:.0f} ms"
     )
     print(
+        f"  core   spawn -> warmed up (background)  {warmed * 1000:8.1f} ms"
+        f"   {ratio(warmed, floor)} floor   (camera, microphone, hub, printer: in the background)"
+    )
+    print(
         f"  core   spawn -> exit (after aclose)     {exited * 1000:8.1f} ms   x{exited / floor:.1f}"
     )
     print(
         f"  core   in process, import -> ready      {in_process * 1000:8.1f} ms"
-        f"   (imports {imported * 1000:.1f} ms, start_core {(in_process - imported) * 1000:.1f} ms)"
+        f"   (imports {imported * 1000:.1f} ms, open_core {(in_process - imported) * 1000:.1f} ms)"
     )
 
 
