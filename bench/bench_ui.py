@@ -55,6 +55,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from devices.cancellation import within
 from kiosk.app import KioskCore, start_core
 from kiosk.config import load_config
 from kiosk.events import SessionStateChanged
@@ -511,7 +512,7 @@ async def timed_tap(button: QPushButton, painted: FramePainted) -> float:
     done = painted.expect()
     started = time.perf_counter()
     _press(button)
-    return await asyncio.wait_for(done, PAINT_TIMEOUT_S) - started
+    return await within(done, PAINT_TIMEOUT_S) - started
 
 
 async def tap_to_paint(cabin: Cabin, rounds: int) -> tuple[list[float], dict[str, list[float]]]:
