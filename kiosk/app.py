@@ -223,6 +223,8 @@ class KioskCore:
         log.info("core.part_settled part=%s state=%s", part.value, state.value)
         self._parts[part] = state
         self._settled[part].set()
+        if part is CorePart.PRINTER and self.paperwork is not None:
+            self.paperwork.prepared.set()  # up, or failed: a print then says what went wrong
         self.bus.publish(PartStatus(part, state))
 
     async def _bring_up_media(self) -> bool:
@@ -275,7 +277,7 @@ class KioskCore:
 
     async def _bring_up_printer(self) -> bool:
         """The documents' renderer, a crash's leftovers, the records it kept from being filed,
-        then the printer's watch; printing waits for this (``Paperwork.printer_ready``)."""
+        then the printer's watch; printing waits for this (``Paperwork.prepared``)."""
         paperwork = self.paperwork
         if paperwork is None:
             return False
@@ -295,9 +297,6 @@ class KioskCore:
             log.warning("core.records_recovered count=%d", filed)
         paperwork.start()
         return True
-
-    async def _printer_prepared(self) -> None:
-        await self.ready_for(CorePart.PRINTER)
 
     # --- the end -----------------------------------------------------------------------------
     async def aclose(self) -> None:
@@ -528,7 +527,7 @@ async def open_core(
         connect_hub=connect_hub,
     )
     # Printing waits for the printer's warm-up; what goes to the hub waits for its link.
-    paperwork.printer_ready = core._printer_prepared
+    paperwork.prepared.clear()
     paperwork.send = alerts.send = core._outbox.send
     if config.distress.enabled:
         # Its thresholds and the panic button from now on; the camera and microphone once the

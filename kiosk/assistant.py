@@ -477,6 +477,8 @@ class Assistant:
         self._require_open()
         if self._printer is None:
             raise AssistantError("this cabin has no printer configured")
+        if self._paperwork is not None:  # the cabin has just started: its leftovers go first
+            await self._paperwork.until_printer_ready()
         printed_at = datetime.now().astimezone()
         document = await asyncio.to_thread(
             render_test_page, self._cabin_id or "cabin", self._cabin_name, printed_at
@@ -489,6 +491,11 @@ class Assistant:
         await self._audit("test_print")
         await self.record_printed(1)
         return name
+
+    @property
+    def printer_prepared(self) -> bool:
+        """False while the cabin, just started, prepares its printer (printing waits)."""
+        return self._paperwork is None or self._paperwork.prepared.is_set()
 
     async def printer_status(self) -> PrinterStatus | None:
         """How the printer is now (asked again: the agent may have just fixed it)."""

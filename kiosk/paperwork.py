@@ -91,9 +91,11 @@ class Paperwork:
         self.new_id = new_id or (lambda prefix: f"{cabin_id}.{prefix}{uuid.uuid4().hex[:12]}")
         self._now = now
         self._printing = asyncio.Lock()  # one document at a time, in order
-        self.printer_ready: Callable[[], Awaitable[object]] | None = None
-        """What printing waits for first: the core's warm-up asking the printer and clearing a
-        crash's leftover jobs (the screen says the printer is being prepared)."""
+        self.prepared = asyncio.Event()
+        """Set once printing may start: the core's warm-up has asked the printer and cleared a
+        crash's leftover jobs (the screen says the printer is being prepared until then).
+        Set from the start for a Paperwork used on its own."""
+        self.prepared.set()
         self.printer_status: PrinterStatus | None = None  # as last seen
         self._watcher: asyncio.Task[None] | None = None
         self._checking = asyncio.Lock()
@@ -229,9 +231,8 @@ class Paperwork:
             return True
 
     async def until_printer_ready(self) -> None:
-        """Wait until the printer is prepared (at once once it is, or with no core to wait for)."""
-        if self.printer_ready is not None:
-            await self.printer_ready()
+        """Wait until the printer is prepared (``prepared``)."""
+        await self.prepared.wait()
 
     async def keep_late_prescription(self, consultation_id: str) -> None:
         """A prescription that reached the cabin after its patient left: kept as a print job,

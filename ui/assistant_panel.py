@@ -379,6 +379,7 @@ class AssistantPanel(QWidget):
         )
 
         async def test_print() -> None:
+            self._say_if_preparing_the_printer()
             name = await self._assistant.test_print()
             await show_sheets()
             self._status.setText(self.tr("Test page printed (%1).").replace("%1", name))
@@ -408,6 +409,7 @@ class AssistantPanel(QWidget):
             )
 
         async def reprint() -> None:
+            self._say_if_preparing_the_printer()
             printed, left = await self._assistant.reprint_waiting()
             await show_waiting()
             await show_sheets()
@@ -434,6 +436,11 @@ class AssistantPanel(QWidget):
         )
         self._intents.run(show_sheets())
         self._intents.run(show_waiting())
+
+    def _say_if_preparing_the_printer(self) -> None:
+        """The cabin has just started: printing waits for its printer's warm-up."""
+        if not self._assistant.printer_prepared:
+            self._status.setText(self.tr("Getting the printer ready, one moment please."))
 
     def _printer_text(self, status: PrinterStatus | None) -> str:
         if status is None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,6 +23,7 @@ import pytest
 import wire
 from kiosk import call_setup
 from kiosk.app import KioskCore, open_core
+from kiosk.assistant import UnlockOutcome
 from kiosk.call.media import CabinMedia
 from kiosk.config import Config, load_config
 from kiosk.events import AlertRaised, CorePart, PartState, PartStatus
@@ -144,6 +146,46 @@ def test_a_patient_starts_identifies_consents_and_calls_for_help_while_it_warms_
             await core.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_agents_test_page_waits_for_the_printer_to_be_prepared(tmp_path: Path) -> None:
+    """The warm-up clears a crash's leftover jobs first: a page printed before would be
+    cancelled with them."""
+
+    async def scenario() -> None:
+        core = await opened(tmp_path, no_media())
+        gate = Held(CorePart.PRINTER)
+        assert core.paperwork is not None
+        printer = core.paperwork.printer  # the assistant's too
+        states_when_printed: list[PartState] = []
+        real_print = printer.print_document
+
+        def print_document(title: str, document: bytes, **kwargs: Any) -> int:
+            states_when_printed.append(core.part_state(CorePart.PRINTER))
+            return real_print(title, document, **kwargs)
+
+        printer.print_document = print_document  # type: ignore[method-assign]
+        try:
+            core.start_warm_up({}, gate=gate)
+            await gate.reached(CorePart.PRINTER)
+            assert (await core.assistant.unlock("2468")).outcome is UnlockOutcome.OK
+            assert not core.assistant.printer_prepared
+            printing = asyncio.ensure_future(core.assistant.test_print())
+            gate.release()
+            assert (await printing).startswith("test-page-")
+            assert states_when_printed == [PartState.READY]
+            assert core.assistant.printer_prepared
+        finally:
+            await core.aclose()
+
+    asyncio.run(scenario())
+
+
+def no_media() -> Config:
+    """The embedded defaults without the camera and microphone (their part is not tested)."""
+    config = load_config(None)
+    distress = msgspec.structs.replace(config.distress, camera=False, microphone=False)
+    return msgspec.structs.replace(config, distress=distress)
 
 
 def test_closing_while_a_part_is_held_back_returns(tmp_path: Path) -> None:

@@ -250,107 +250,112 @@
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="384"/>
+        <location filename="../assistant_panel.py" line="385"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="424"/>
+        <location filename="../assistant_panel.py" line="426"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="429"/>
+        <location filename="../assistant_panel.py" line="431"/>
         <source>Print them again</source>
         <translation>Les réimprimer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="396"/>
+        <location filename="../assistant_panel.py" line="397"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="399"/>
+        <location filename="../assistant_panel.py" line="400"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="401"/>
+        <location filename="../assistant_panel.py" line="402"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="405"/>
+        <location filename="../assistant_panel.py" line="406"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="415"/>
+        <location filename="../assistant_panel.py" line="417"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="440"/>
+        <location filename="../assistant_panel.py" line="443"/>
+        <source>Getting the printer ready, one moment please.</source>
+        <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="447"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="442"/>
+        <location filename="../assistant_panel.py" line="449"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="443"/>
+        <location filename="../assistant_panel.py" line="450"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="444"/>
+        <location filename="../assistant_panel.py" line="451"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="445"/>
+        <location filename="../assistant_panel.py" line="452"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="446"/>
+        <location filename="../assistant_panel.py" line="453"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="447"/>
+        <location filename="../assistant_panel.py" line="454"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="449"/>
+        <location filename="../assistant_panel.py" line="456"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="453"/>
+        <location filename="../assistant_panel.py" line="460"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="456"/>
+        <location filename="../assistant_panel.py" line="463"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="459"/>
+        <location filename="../assistant_panel.py" line="466"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="463"/>
+        <location filename="../assistant_panel.py" line="470"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="471"/>
+        <location filename="../assistant_panel.py" line="478"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
