@@ -24,7 +24,6 @@ from kiosk.call.media import (
     AplayAudioOutput,
     AudioOutput,
     CabinMedia,
-    ConversionThread,
     NullAudioOutput,
     open_alsa_microphone,
     open_sound_file_microphone,
@@ -146,9 +145,7 @@ def local_preview(media: CabinMedia) -> Callable[[FrameSink], Callable[[], None]
         track = media.subscribe_camera()
         # Its own converter: the frame is shared with the call's encoder, and a frame's own
         # `to_ndarray(format=...)` uses one scaler per frame, unsafe from two threads at once.
-        # Its own thread too: one malloc arena for its images (see ConversionThread).
         converter = VideoReformatter()
-        conversions = ConversionThread("local-preview")
 
         def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
             return cast("NDArray[np.uint8]", converter.reformat(frame, format="rgb24").to_ndarray())
@@ -162,14 +159,13 @@ def local_preview(media: CabinMedia) -> Callable[[FrameSink], Callable[[], None]
                     return
                 index += 1
                 if index % PREVIEW_EVERY == 0 and isinstance(frame, av.VideoFrame):
-                    sink(await conversions.run(to_rgb, frame))
+                    sink(await asyncio.to_thread(to_rgb, frame))
 
         task = asyncio.get_running_loop().create_task(show())
 
         def stop() -> None:
             task.cancel()
             track.stop()
-            conversions.close()
 
         return stop
 

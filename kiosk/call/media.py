@@ -20,9 +20,8 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, Protocol, cast
 
 import av
 import numpy as np
@@ -40,9 +39,6 @@ log = logging.getLogger(__name__)
 
 RgbImage = NDArray[np.uint8]
 """An image as rows x columns x 3 (R, G, B) bytes."""
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 PCM_RATE_HZ: Final = 48_000
 PCM_CHANNELS: Final = 2
@@ -244,41 +240,13 @@ def _subprocess_transport(process: asyncio.subprocess.Process) -> asyncio.Subpro
 # --- the doctor's image --------------------------------------------------------------------------
 
 
-class ConversionThread:
-    """One worker thread of its own for a stream of frame conversions (started at the first,
-    stopped by `close`).
-
-    A converted 640x480 image is ~0.9 MB, allocated and freed 30 times a second. glibc gives
-    each thread its own malloc arena and keeps freed memory in it: on `asyncio.to_thread`'s pool
-    (under qasync ten threads, which take jobs in turn) every thread grows an arena of such
-    buffers, ~2 MB more held per consultation in the soak (issue 14). One thread for one stream
-    keeps them in one arena, where the next frame reuses them.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._executor: ThreadPoolExecutor | None = None
-
-    async def run(self, convert: Callable[[T], R], item: T) -> R:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, convert, item)
-
-    def close(self) -> None:
-        """The thread ends after the conversion under way, if any (nothing waits for it)."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-
-
 class RemoteVideoSink:
     """Hands the doctor's video to `on_frame` as RGB arrays, the newest frame first.
 
-    Frames are read as they come and converted (on a thread of their own) one at a time; a frame
-    that arrives while the previous one is still being converted or shown replaces any frame
-    waiting, and the one it replaces is counted in `dropped`. Nothing queues up. Every frame
-    received ends up either `delivered` or `dropped` (those left over when the track ends are
-    dropped).
+    Frames are read as they come and converted (on a worker thread) one at a time; a frame that
+    arrives while the previous one is still being converted or shown replaces any frame waiting,
+    and the one it replaces is counted in `dropped`. Nothing queues up. Every frame received ends
+    up either `delivered` or `dropped` (those left over when the track ends are dropped).
     """
 
     def __init__(self, on_frame: Callable[[RgbImage], None]) -> None:
@@ -292,7 +260,6 @@ class RemoteVideoSink:
         waiting: list[Frame | Packet[Any]] = []
         in_hand: list[Frame | Packet[Any]] = []  # the frame being converted and shown
         ready = asyncio.Event()
-        conversions = ConversionThread("remote-video")
 
         async def convert_and_show() -> None:
             while True:
@@ -303,7 +270,7 @@ class RemoteVideoSink:
                 in_hand.append(waiting.pop())
                 frame = in_hand[0]
                 if isinstance(frame, av.VideoFrame):
-                    image = await conversions.run(_to_rgb, frame)
+                    image: RgbImage = await asyncio.to_thread(_to_rgb, frame)
                     try:
                         self._on_frame(image)
                     except Exception:
@@ -328,7 +295,6 @@ class RemoteVideoSink:
                 ready.set()
         finally:
             await cancel_and_wait(shower)
-            conversions.close()
             self.dropped += len(waiting) + len(in_hand)
 
 

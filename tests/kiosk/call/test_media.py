@@ -7,7 +7,6 @@ import fractions
 import gc
 import logging
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -21,7 +20,6 @@ from devices.cancellation import within
 from kiosk.call.media import (
     AplayAudioOutput,
     CabinMedia,
-    ConversionThread,
     NullAudioOutput,
     RemoteVideoSink,
     open_sound_file_microphone,
@@ -232,18 +230,3 @@ def test_aplay_output_leaves_no_subprocess_transport_to_the_garbage_collector() 
 
     assert unclosed_subprocess_transports() == []
     assert asyncio.run(scenario()) == []
-
-
-def test_frame_conversions_run_on_one_thread_of_their_own_until_closed() -> None:
-    conversions = ConversionThread("test-conversions")
-
-    async def scenario() -> set[int]:
-        seen = {await conversions.run(lambda _: threading.get_ident(), i) for i in range(20)}
-        assert threading.get_ident() not in seen  # never on the event loop's thread
-        conversions.close()
-        return seen
-
-    assert len(asyncio.run(scenario())) == 1  # one thread: one malloc arena for its buffers
-    for thread in threading.enumerate():
-        if thread.name.startswith("test-conversions"):
-            thread.join()  # closing ends it
