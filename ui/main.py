@@ -14,7 +14,10 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -22,6 +25,22 @@ from kiosk.config import Config, load_config
 from kiosk.errors import KioskError
 
 log = logging.getLogger("cabin")
+
+T = TypeVar("T")
+
+WORKER_THREADS = 10
+"""Threads of asyncio's default executor (``asyncio.to_thread``, where aiortc also encodes the
+call's video and sound), each started only when none is free: a call keeps two or three busy.
+qasync's own default starts ten at once that take jobs in turn, and each of them grew a malloc
+arena of the encoder's and the conversions' buffers (issue 14; the soak in bench/README.md)."""
+
+
+async def with_worker_pool(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` with a `WORKER_THREADS` thread pool as the event loop's default executor."""
+    pool = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="worker")
+    asyncio.get_running_loop().set_default_executor(pool)
+    return await main
+
 
 # The scripted demo compresses time: a patient who stops touching the screen is asked "are you
 # still there?" after a few seconds instead of ninety.
@@ -82,13 +101,15 @@ def main(argv: list[str] | None = None) -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     try:
         status = qasync.run(
-            run_cabin(
-                app,  # type: ignore[arg-type]
-                config,
-                data_dir,
-                demo=args.mode == "demo",
-                scripted_out=args.out if scripted else None,
-                language=args.lang or config.cabin.default_language,
+            with_worker_pool(
+                run_cabin(
+                    app,  # type: ignore[arg-type]
+                    config,
+                    data_dir,
+                    demo=args.mode == "demo",
+                    scripted_out=args.out if scripted else None,
+                    language=args.lang or config.cabin.default_language,
+                )
             )
         )
     except KioskError as exc:
