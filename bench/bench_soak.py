@@ -10,7 +10,8 @@ What runs, all real and on loopback: the hub in a process of its own (``python -
 --demo``, see ``bench/teleconsultation_rig.py``); the cabin core in this process on the embedded
 defaults (simulated instruments, the live synthetic camera, the looped speech as microphone) with
 the scripted demo's short timeouts; the real window offscreen with speech synthesised into a sink,
-as ``ui.session_runner`` runs the scripted demo (``bench.bench_ui.Cabin``). Each consultation is
+as ``ui.session_runner`` runs the scripted demo (``bench.bench_ui.Cabin``), and the default
+executor ``ui.main`` gives the cabin (``with_worker_pool``). Each consultation is
 the scripted demo's (``ui.scripted_demo._consultation``: tapped screen by screen, the three
 guided measurements, the reason, the waiting room, the call with a blood pressure asked by the
 doctor, closing, survey, cleaning) with its doctor in headless Chromium (``python -m
@@ -57,7 +58,7 @@ from kiosk.config import Config, load_config
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey
-from ui.main import SCRIPTED_TIMEOUTS
+from ui.main import SCRIPTED_TIMEOUTS, with_worker_pool
 from ui.scripted_demo import Report, Script, _consultation, _doctor_report, start_doctor
 
 FLAT_AFTER = 5  # the curve is judged from this consultation on
@@ -103,23 +104,31 @@ class Memory:
     rss_mb: float
     in_use_mb: float  # malloc's bytes handed out: in the arenas, and mapped apart
     free_mb: float  # free bytes kept in the arenas (not given back to the system)
-    arenas: int
+    arenas: list[tuple[float, float]]  # each arena's size and free bytes kept, MB
     threads: int
     fds: int
     objects: int  # Python objects the collector tracks
 
 
-def arena_count(scratch: Path) -> int:
-    """How many malloc arenas the process has (``malloc_info``'s ``<heap nr=...>``)."""
+def arenas(scratch: Path) -> list[tuple[float, float]]:
+    """Each malloc arena's size and the free bytes it keeps, in MB (``malloc_info``)."""
     path = scratch / "malloc-info.xml"
     handle = _libc.fopen(str(path).encode(), b"w")
     if not handle:
-        return -1
+        return []
     try:
         _libc.malloc_info(0, handle)
     finally:
         _libc.fclose(handle)
-    return len(re.findall(r"<heap nr=", path.read_text()))
+    found = []
+    for heap in re.findall(r'<heap nr="\d+">(.*?)</heap>', path.read_text(), re.DOTALL):
+        free = sum(
+            int(n)
+            for n in re.findall(r'<total type="(?:fast|rest)" count="\d+" size="(\d+)"', heap)
+        )
+        size = re.search(r'<system type="current" size="(\d+)"', heap)
+        found.append((int(size[1]) / MB if size else 0.0, free / MB))
+    return found
 
 
 def memory_now(scratch: Path) -> Memory:
@@ -131,7 +140,7 @@ def memory_now(scratch: Path) -> Memory:
         rss_mb=rss_kb / 1024,
         in_use_mb=(info.uordblks + info.hblkhd) / MB,
         free_mb=info.fordblks / MB,
-        arenas=arena_count(scratch),
+        arenas=arenas(scratch),
         threads=len(os.listdir("/proc/self/task")),  # Qt's and FFmpeg's too
         fds=len(os.listdir("/proc/self/fd")),
         objects=len(gc.get_objects()),
@@ -214,7 +223,7 @@ def print_row(row: Row, first: Memory | None) -> None:
         bar = "#" * max(0, round((m.rss_mb - first.rss_mb) / 2))  # one # per 2 MB above the first
     print(
         f"  {row.label:<18} {row.seconds:6.0f} s   RSS {m.rss_mb:6.1f} MB   malloc in use"
-        f" {m.in_use_mb:6.1f} MB, free in arenas {m.free_mb:6.1f} MB, {m.arenas:2d} arenas   "
+        f" {m.in_use_mb:6.1f} MB, free in arenas {m.free_mb:6.1f} MB, {len(m.arenas):2d} arenas   "
         f"threads {m.threads:3d}  fds {m.fds:3d}  objects {m.objects:7d}  {bar}",
         flush=True,
     )
@@ -286,17 +295,26 @@ def report(soak: Soak) -> None:
             f" {'yes' if abs(share) <= FLAT_WITHIN else 'NO'}"
         )
     for label, rows in (("consultations", soak.patients), ("idle", soak.idle)):
-        if len(rows) >= 2:
-            first, last = rows[0].memory, rows[-1].memory
-            hours = (rows[-1].seconds - rows[0].seconds) / 3600
-            per = "consultation" if label == "consultations" else "hour"
-            count = len(rows) - 1 if label == "consultations" else hours
-            print(
-                f"{label}: RSS {first.rss_mb:.1f} -> {last.rss_mb:.1f} MB"
-                f" ({(last.rss_mb - first.rss_mb) / max(count, 1e-9):+.2f} MB per {per}),"
-                f" malloc in use {first.in_use_mb:.1f} -> {last.in_use_mb:.1f} MB,"
-                f" free in arenas {first.free_mb:.1f} -> {last.free_mb:.1f} MB"
-            )
+        if len(rows) < 2:
+            continue
+        first, last = rows[0].memory, rows[-1].memory
+        if label == "consultations":
+            count, per = float(len(rows) - 1), "consultation"
+        else:
+            count, per = (rows[-1].seconds - rows[0].seconds) / 3600, "hour"
+        count = max(count, 1e-9)
+        print(
+            f"{label}, from the first row to the last: RSS {first.rss_mb:.1f} -> {last.rss_mb:.1f}"
+            f" MB ({(last.rss_mb - first.rss_mb) / count:+.2f} MB per {per}), malloc in use"
+            f" {first.in_use_mb:.1f} -> {last.in_use_mb:.1f} MB"
+            f" ({(last.in_use_mb - first.in_use_mb) / count:+.2f} MB per {per}), free in arenas"
+            f" {first.free_mb:.1f} -> {last.free_mb:.1f} MB"
+        )
+    rows = soak.idle or soak.patients
+    if rows:
+        sizes = sorted(rows[-1].memory.arenas, reverse=True)
+        listed = ", ".join(f"{size:.0f}/{free:.0f}" for size, free in sizes)
+        print(f"malloc arenas at the end, size/free MB: {listed}")
 
 
 def allocator_settings() -> str:
@@ -313,7 +331,7 @@ def run(consultations: int, walk_aways: int, idle_s: float) -> Soak:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-soak-") as work, quiet_offscreen():
             soak: Soak = loop.run_until_complete(
-                run_soak(app, consultations, walk_aways, idle_s, Path(work))
+                with_worker_pool(run_soak(app, consultations, walk_aways, idle_s, Path(work)))
             )
             return soak
     finally:
