@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
 import sys
@@ -40,6 +41,23 @@ async def with_worker_pool(main: Coroutine[Any, Any, T]) -> T:
     pool = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="worker")
     asyncio.get_running_loop().set_default_executor(pool)
     return await main
+
+
+MALLOC_ARENAS = 2
+"""glibc's malloc arenas for the whole process (its default: 8 per core, 16 here), unless
+``MALLOC_ARENA_MAX`` says otherwise. Each thread's freed buffers stay in its arena: with 16, the
+call's encoders and the threads started per call spread them over all of them (issue 14; the
+soak in bench/README.md: RSS at the 30th consultation, see there)."""
+_M_ARENA_MAX = -8  # mallopt's parameter number, glibc's malloc.h
+
+
+def limit_malloc_arenas() -> None:
+    """`MALLOC_ARENAS` arenas, before the threads start (a no-op where libc is not glibc)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return  # whoever started the process chose
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None or not mallopt(_M_ARENA_MAX, MALLOC_ARENAS):
+        log.warning("cabin.malloc_arenas_not_limited")
 
 
 # The scripted demo compresses time: a patient who stops touching the screen is asked "are you
@@ -74,6 +92,7 @@ def _config(args: argparse.Namespace, scripted: bool) -> Config:
 
 
 def main(argv: list[str] | None = None) -> None:
+    limit_malloc_arenas()
     args = _arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
