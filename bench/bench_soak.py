@@ -22,8 +22,9 @@ there?", then the session ends by itself (the cleaning screen, then idle).
 Memory, after each patient is gone and the cabin is back at its idle screen: VmRSS; glibc's heap
 (``mallinfo2``: bytes in use, free bytes kept in the arenas, and the number of arenas from
 ``malloc_info``); threads, open file descriptors and Python objects, for the leaks that are not
-native. The allocator's settings in effect (``MALLOC_ARENA_MAX`` and friends) are printed first:
-run it again under another setting to compare (``MALLOC_ARENA_MAX=2 python -m bench.bench_soak``).
+native. The allocator's settings in effect are printed first: the cabin's own (``ui.main``'s
+``limit_malloc_arenas``), or ``MALLOC_ARENA_MAX`` and friends from the environment, which win
+(``MALLOC_ARENA_MAX=16 python -m bench.bench_soak`` for glibc's default on 2 cores).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from kiosk.config import Config, load_config
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey
-from ui.main import SCRIPTED_TIMEOUTS, with_worker_pool
+from ui.main import MALLOC_ARENAS, SCRIPTED_TIMEOUTS, limit_malloc_arenas, with_worker_pool
 from ui.scripted_demo import Report, Script, _consultation, _doctor_report, start_doctor
 
 FLAT_AFTER = 5  # the curve is judged from this consultation on
@@ -319,7 +320,9 @@ def report(soak: Soak) -> None:
 
 def allocator_settings() -> str:
     found = [f"{name}={os.environ[name]}" for name in ALLOCATOR_ENV if name in os.environ]
-    return ", ".join(found) or "glibc's defaults"
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        found.append(f"{MALLOC_ARENAS} arenas (ui.main.limit_malloc_arenas, as the cabin)")
+    return ", ".join(found)
 
 
 def run(consultations: int, walk_aways: int, idle_s: float) -> Soak:
@@ -346,11 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--walk-aways", type=int)
     parser.add_argument("--idle", type=float, metavar="SECONDS", help="at the idle screen after")
     args = parser.parse_args(argv)
-    consultations = (
-        args.consultations if args.consultations is not None else 6 if args.quick else 30
-    )
-    walk_aways = args.walk_aways if args.walk_aways is not None else 2 if args.quick else 6
-    idle_s = args.idle if args.idle is not None else 180.0 if args.quick else 3600.0
+    limit_malloc_arenas()  # as ui.main does, before Qt starts its threads
+    quick, full = (6, 2, 180.0), (30, 6, 3600.0)
+    default = quick if args.quick else full
+    consultations = default[0] if args.consultations is None else args.consultations
+    walk_aways = default[1] if args.walk_aways is None else args.walk_aways
+    idle_s = default[2] if args.idle is None else args.idle
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     print(
         f"soak: {consultations} consultations (the call included), {walk_aways} walk-aways, then"
