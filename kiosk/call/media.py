@@ -1,6 +1,6 @@
 """The cabin's media for the call: one capture per device, fanned out; the doctor's sound and image.
 
-`CabinMedia` owns the camera and the microphone, each read once and relayed (aiortc `MediaRelay`)
+`CabinMedia` owns the camera and the microphone, each read once and fanned out (`kiosk.call.fanout`)
 to every subscriber: the call's peer connection now (a new one at each reconnection), distress
 detection later (`subscribe_camera`). The sources are given: a V4L2 camera and an ALSA microphone
 on a real cabin (`open_v4l2_camera`, `open_alsa_microphone`), a synthetic scene and a looped sound
@@ -25,7 +25,6 @@ from typing import Any, Final, Protocol, cast
 
 import av
 import numpy as np
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.frame import Frame
 from av.packet import Packet
@@ -33,6 +32,7 @@ from numpy.typing import NDArray
 
 from devices.cancellation import cancel_and_wait, within
 from kiosk.call.capture import MediaCapture
+from kiosk.call.fanout import Fanout
 from kiosk.call.settings import CallSettings
 
 log = logging.getLogger(__name__)
@@ -321,10 +321,9 @@ class CabinMedia:
     ) -> None:
         if camera.kind != "video" or microphone.kind != "audio":
             raise ValueError("camera must be a video track and microphone an audio track")
-        self._camera = camera
-        self._microphone = microphone
+        self._camera = Fanout(camera)
+        self._microphone = Fanout(microphone)
         self.audio_output = audio_output
-        self._relay = MediaRelay()
         self._closed = False
 
     @classmethod
@@ -346,24 +345,24 @@ class CabinMedia:
     @property
     def camera_source(self) -> MediaStreamTrack:
         """The capture itself (to read, subscribe instead): the demo finds its scene here."""
-        return self._camera
+        return self._camera.source
 
     def subscribe_camera(self) -> MediaStreamTrack:
         """A new consumer of the camera: it gets the newest frame each time it reads.
 
         Stop the returned track when done with it; the camera keeps running for the others.
         """
-        return self._relay.subscribe(self._camera, buffered=False)
+        return self._camera.subscribe(every_frame=False)
 
     def subscribe_microphone(self) -> MediaStreamTrack:
         """A new consumer of the microphone: every frame, in order (a gap would be heard)."""
-        return self._relay.subscribe(self._microphone, buffered=True)
+        return self._microphone.subscribe(every_frame=True)
 
     async def close(self) -> None:
         """Stop the camera and the microphone (every subscription ends) and the sound output."""
         if self._closed:
             return
         self._closed = True
-        self._camera.stop()
-        self._microphone.stop()
+        await self._camera.aclose()
+        await self._microphone.aclose()
         await self.audio_output.close()
