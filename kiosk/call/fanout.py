@@ -67,6 +67,9 @@ class Fanout:
                     frame = await self.source.recv()
                 except MediaStreamError:
                     return
+                except Exception:  # a capture's own failure ends it like an unplug
+                    log.exception("media.capture_failed kind=%s", self.source.kind)
+                    return
                 for track in tuple(self._subscribers):
                     track.put(frame)
         finally:

@@ -108,7 +108,7 @@ def test_every_screen_in_both_languages(
     orientation = "portrait" if size[0] < size[1] else "landscape"
     english = {"Start", "Continue", "Stop", "Done", "Leave", "I am fine", "Good", "I agree"}
 
-    def check(name: str) -> None:
+    def check(cabin: Cabin, name: str) -> None:
         texts = cabin.texts()
         assert len(texts) >= 3, name
         if language == "fr":
@@ -117,22 +117,24 @@ def test_every_screen_in_both_languages(
         assert cabin.window.grab().save(str(shot))
 
     async def scenario() -> None:
+        # One run of the loop for the whole scenario: between two runs qasync processes Qt's
+        # events with no asyncio loop running, and the core's tasks fail there.
+        cabin = await make(tmp_path, qapp, language)
+        cabin.window.resize(*size)
         try:
-            check("idle")
+            check(cabin, "idle")
             for state in JOURNEY[1:]:
                 await cabin.step(state)
                 assert cabin.core.session.state is state
-                check(state.value)
+                check(cabin, state.value)
             cabin.core.session.enter_assistant()
-            check("assistant")
+            check(cabin, "assistant")
             cabin.core.session.leave_assistant()
             cabin.core.session.raise_distress("alert-1")
-            check("distress")
+            check(cabin, "distress")
         finally:
             await cabin.close()
 
-    cabin = run(make(tmp_path, qapp, language))
-    cabin.window.resize(*size)
     run(scenario())
 
 

@@ -14,13 +14,13 @@ from kiosk.call.fanout import MAX_QUEUED_FRAMES, Fanout
 
 
 class Source(MediaStreamTrack):
-    """A capture the test feeds, frame by frame; None ends it."""
+    """A capture the test feeds, frame by frame; None ends it, an exception breaks it."""
 
     kind = "video"
 
     def __init__(self) -> None:
         super().__init__()
-        self.frames: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue()
+        self.frames: asyncio.Queue[av.VideoFrame | Exception | None] = asyncio.Queue()
         self.reads = 0
         self.read = asyncio.Event()
 
@@ -30,6 +30,8 @@ class Source(MediaStreamTrack):
         frame = await self.frames.get()
         if frame is None:
             raise MediaStreamError
+        if isinstance(frame, Exception):
+            raise frame
         self.reads += 1
         self.read.set()
         return frame
@@ -103,6 +105,24 @@ def test_when_the_capture_ends_every_reader_ends() -> None:
             await within(fanout.subscribe(every_frame=True).recv(), 10)
 
     asyncio.run(scenario())
+
+
+def test_a_capture_that_breaks_ends_its_readers_and_closing_still_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        source = Source()
+        fanout = Fanout(source)
+        reader = fanout.subscribe(every_frame=True)
+        source.feed(1)
+        await within(reader.recv(), 10)
+        source.frames.put_nowait(av.FFmpegError(5, "Input/output error"))  # a camera's failure
+        with pytest.raises(MediaStreamError):
+            await within(reader.recv(), 10)
+        await fanout.aclose()  # raises nothing: the cabin goes on closing
+
+    asyncio.run(scenario())
+    assert "media.capture_failed kind=video" in caplog.text
 
 
 def test_closing_stops_the_capture_and_leaves_no_task_running() -> None:
