@@ -298,14 +298,17 @@ def report(soak: Soak) -> None:
     for label, rows in (("consultations", soak.patients), ("idle", soak.idle)):
         if len(rows) < 2:
             continue
-        first, last = rows[0].memory, rows[-1].memory
         if label == "consultations":
+            start = rows[0]
             count, per = float(len(rows) - 1), "consultation"
-        else:
-            count, per = (rows[-1].seconds - rows[0].seconds) / 3600, "hour"
+        else:  # from the first minute: the last call's buffers are let go in the first
+            start = rows[1] if len(rows) > 2 else rows[0]
+            count, per = (rows[-1].seconds - start.seconds) / 3600, "hour"
+        first, last = start.memory, rows[-1].memory
         count = max(count, 1e-9)
         print(
-            f"{label}, from the first row to the last: RSS {first.rss_mb:.1f} -> {last.rss_mb:.1f}"
+            f"{label}, from {' '.join(start.label.split())} to the end: RSS {first.rss_mb:.1f} ->"
+            f" {last.rss_mb:.1f}"
             f" MB ({(last.rss_mb - first.rss_mb) / count:+.2f} MB per {per}), malloc in use"
             f" {first.in_use_mb:.1f} -> {last.in_use_mb:.1f} MB"
             f" ({(last.in_use_mb - first.in_use_mb) / count:+.2f} MB per {per}), free in arenas"
