@@ -57,7 +57,7 @@ class SerialPort:
             if data:
                 return data
             ready = loop.create_future()
-            loop.add_reader(fd, ready.set_result, None)
+            loop.add_reader(fd, _set_once, ready)
             try:
                 await ready
             finally:
@@ -82,3 +82,10 @@ class SerialPort:
         if self._port is None:
             raise TransportError(f"{self.path}: the serial port is not open")
         return self._port
+
+
+def _set_once(ready: asyncio.Future[None]) -> None:
+    """The descriptor is readable. qasync's notifier may say so twice before the reader wakes
+    up and reads (it watches again right after this call): the second time is not news."""
+    if not ready.done():
+        ready.set_result(None)
