@@ -9,9 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kiosk.store import DatabaseKey
 
 REPO = Path(__file__).resolve().parents[2]
+# A whole scripted consultation takes about 90 s here, up to three times that on a loaded
+# machine: the bounds only turn a hang into a failure, and a test may play two.
+DEMO_LIMIT_S = 480
+pytestmark = pytest.mark.timeout(2 * DEMO_LIMIT_S + 120)
 
 
 def demo(
@@ -25,7 +31,7 @@ def demo(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=DEMO_LIMIT_S,
         check=False,
     )
 
