@@ -9,6 +9,7 @@ timeout, the assistant), are recorded from the bus, in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -71,10 +72,24 @@ class Consultation:
         consultation_id = self._session.context.consultation_id
         if consultation_id is None:
             raise StoreError("no consultation is open to receive this reading")
-        reading_id = await self._store.run(Store.add_reading, consultation_id, reading)
-        self._session.add_reading(reading)
-        self._bus.publish(ReadingReceived(consultation_id, reading_id, reading))
+        writing = asyncio.ensure_future(
+            self._store.run(Store.add_reading, consultation_id, reading)
+        )
+        try:
+            reading_id = await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            # The write goes on in the store's thread: a stored reading is shown and sent too
+            # (or the record and the doctor would disagree), then the cancellation goes on.
+            with contextlib.suppress(StoreError):
+                self._recorded(consultation_id, await writing, reading)
+            raise
+        self._recorded(consultation_id, reading_id, reading)
         return reading_id
+
+    def _recorded(self, consultation_id: str, reading_id: int, reading: Reading) -> None:
+        if self._session.context.consultation_id == consultation_id:  # not a new patient's
+            self._session.add_reading(reading)
+        self._bus.publish(ReadingReceived(consultation_id, reading_id, reading))
 
     async def cleaning_done(self, by_whom: str) -> None:
         await self._store.run(Store.log_cleaning, by_whom, None, None)

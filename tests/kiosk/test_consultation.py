@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
@@ -56,6 +57,37 @@ async def to_vitals(c: Consultation) -> None:
     await c.choose_identify()
     await c.identify(PATIENT)
     await c.consent(True)
+
+
+def test_a_reading_being_stored_when_its_measurement_is_cancelled_is_shown_too(
+    tmp_path: Path,
+) -> None:
+    """The patient skips on while the cuff's result is being written: the store keeps it, so
+    the session (the screen, the doctor, the summary) must have it too."""
+
+    async def body(core: KioskCore, clock: FakeClock) -> None:
+        c = core.consultation
+        received: list[ReadingReceived] = []
+        core.bus.subscribe(ReadingReceived, received.append)
+        await to_vitals(c)
+        gate = threading.Event()
+        busy = asyncio.ensure_future(core.store.run(lambda _store: gate.wait(30)))
+        recording = asyncio.ensure_future(c.record_reading(READING))
+        await asyncio.sleep(0)  # the write is queued behind the busy store
+        recording.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await recording
+        await busy
+        consultation_id = core.session.context.consultation_id
+        assert consultation_id is not None
+        assert [s.reading for s in await core.store.run(Store.readings, consultation_id)] == [
+            READING
+        ]
+        assert core.session.context.readings == [READING]
+        assert [r.reading for r in received] == [READING]
+
+    with_core(tmp_path, body)
 
 
 def test_a_whole_consultation_is_recorded(tmp_path: Path) -> None:
