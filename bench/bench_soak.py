@@ -36,10 +36,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import logging
-import re
 import statistics
 import sys
 import tempfile
@@ -56,6 +54,7 @@ from bench.bench_ui import Cabin, quiet_offscreen
 from bench.teleconsultation_rig import HubProcess, hub_process, write_token
 from kiosk.app import start_core
 from kiosk.config import Config, load_config
+from kiosk.native_memory import MB, MallocTotals, arenas, malloc_totals
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey
@@ -71,33 +70,6 @@ ALLOCATOR_ENV = ("MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRE
 
 
 # --- what the process holds ----------------------------------------------------------------------
-class MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2``: summed over every arena."""
-
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-_libc = ctypes.CDLL("libc.so.6")
-_libc.mallinfo2.restype = MallInfo2
-_libc.fopen.restype = ctypes.c_void_p
-_libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-_libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-_libc.fclose.argtypes = [ctypes.c_void_p]
-MB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,36 +83,15 @@ class Memory:
     objects: int  # Python objects the collector tracks
 
 
-def arenas(scratch: Path) -> list[tuple[float, float]]:
-    """Each malloc arena's size and the free bytes it keeps, in MB (``malloc_info``)."""
-    path = scratch / "malloc-info.xml"
-    handle = _libc.fopen(str(path).encode(), b"w")
-    if not handle:
-        return []
-    try:
-        _libc.malloc_info(0, handle)
-    finally:
-        _libc.fclose(handle)
-    found = []
-    for heap in re.findall(r'<heap nr="\d+">(.*?)</heap>', path.read_text(), re.DOTALL):
-        free = sum(
-            int(n)
-            for n in re.findall(r'<total type="(?:fast|rest)" count="\d+" size="(\d+)"', heap)
-        )
-        size = re.search(r'<system type="current" size="(\d+)"', heap)
-        found.append((int(size[1]) / MB if size else 0.0, free / MB))
-    return found
-
-
 def memory_now(scratch: Path) -> Memory:
     gc.collect()
     with open("/proc/self/status") as status:
         rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    info = _libc.mallinfo2()
+    totals = malloc_totals() or MallocTotals(0, 0)
     return Memory(
         rss_mb=rss_kb / 1024,
-        in_use_mb=(info.uordblks + info.hblkhd) / MB,
-        free_mb=info.fordblks / MB,
+        in_use_mb=totals.in_use_bytes / MB,
+        free_mb=totals.free_bytes / MB,
         arenas=arenas(scratch),
         threads=len(os.listdir("/proc/self/task")),  # Qt's and FFmpeg's too
         fds=len(os.listdir("/proc/self/fd")),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import os
 import sys
@@ -24,6 +23,7 @@ import msgspec
 
 from kiosk.config import Config, load_config
 from kiosk.errors import KioskError
+from kiosk.native_memory import limit_arenas
 
 log = logging.getLogger("cabin")
 
@@ -48,15 +48,13 @@ MALLOC_ARENAS = 2
 ``MALLOC_ARENA_MAX`` says otherwise. Each thread's freed buffers stay in its arena: with 16, the
 call's encoders and the threads started per call spread them over all of them (issue 14; the
 soak in bench/README.md: RSS at the 30th consultation, see there)."""
-_M_ARENA_MAX = -8  # mallopt's parameter number, glibc's malloc.h
 
 
 def limit_malloc_arenas() -> None:
     """`MALLOC_ARENAS` arenas, before the threads start (a no-op where libc is not glibc)."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return  # whoever started the process chose
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is None or not mallopt(_M_ARENA_MAX, MALLOC_ARENAS):
+    if not limit_arenas(MALLOC_ARENAS):
         log.warning("cabin.malloc_arenas_not_limited")
 
 

@@ -4,7 +4,6 @@ frames, looping and timestamps as aiortc's MediaPlayer gave them, a clean stop."
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fractions
 import gc
 import itertools
@@ -20,37 +19,15 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from kiosk.call.capture import MediaCapture
 from kiosk.call.media import open_sound_file_microphone
+from kiosk.native_memory import malloc_totals
 from simulators.media import write_speech_wav
-
-
-class MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2`` (every arena, and the blocks malloc mapped on its own)."""
-
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-_libc = ctypes.CDLL("libc.so.6")
-_libc.mallinfo2.restype = MallInfo2
 
 
 def native_bytes_in_use() -> int:
     """What malloc has handed out and not got back: in the arenas, and mapped apart."""
-    info = _libc.mallinfo2()
-    return int(info.uordblks + info.hblkhd)
+    totals = malloc_totals()
+    assert totals is not None, "glibc's mallinfo2 is needed to measure native memory"
+    return totals.in_use_bytes
 
 
 @pytest.fixture(scope="module")
