@@ -208,9 +208,21 @@ class Speaker:
         stdout: int,
         stderr: int,
     ) -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            *command, stdin=stdin, stdout=stdout, stderr=stderr
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(*command, stdin=stdin, stdout=stdout, stderr=stderr)
         )
+        try:
+            process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # Stopped while the process was starting. Cancelled inside asyncio, the start would
+            # kill it but then wait for its pipes to end, which a child of the voice holding
+            # them may delay for as long as it lives: the process is reaped like the others
+            # instead (`_reap` closes the pipes first).
+            with contextlib.suppress(Exception):
+                started = await spawning
+                processes.add(started)
+                self._processes.add(started)
+            raise
         processes.add(process)
         self._processes.add(process)
         return process
