@@ -31,6 +31,12 @@ def translations() -> None:
         build()
 
 
+UNTIL_S = 60.0
+"""How long `until` waits: only "never" should reach it. With two CPU burners beside the UI tests
+and other suites running (load average near 20 on 2 cores), a blood-pressure measurement by taps
+took over 30 s and a killed voice over 10 s to be reaped (issue 14)."""
+
+
 @pytest.fixture
 def run(qapp: QApplication) -> Iterator[Runner]:
     """Runs a scenario on a new qasync loop, as the cabin runs; a hang fails the test alone,
@@ -43,7 +49,7 @@ def run(qapp: QApplication) -> Iterator[Runner]:
     loop.close()
 
 
-async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = UNTIL_S) -> None:
     """Wait for what the screen should come to show, instead of sleeping a guessed while: on a
     loaded machine a page may take longer, and a fixed sleep turns the test red."""
     deadline = time.monotonic() + timeout_s

@@ -22,7 +22,7 @@ from simulators.ble.instruments import BleBloodPressureSimulator
 from simulators.cabin import SimulatedCabin
 from simulators.faults import Fault
 from tests.kiosk.test_session import FakeClock
-from tests.ui.conftest import Runner, type_on_keys, until
+from tests.ui.conftest import UNTIL_S, Runner, type_on_keys, until
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
 
@@ -70,7 +70,9 @@ class Finger:
     def text(self, name: str) -> str:
         return cast(QLabel, self._visible(name, QLabel)).text()
 
-    async def until(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    async def until(
+        self, condition: Callable[[], bool], what: str, timeout_s: float = UNTIL_S
+    ) -> None:
         await until(condition, what, timeout_s)
 
     def shot(self, name: str) -> None:

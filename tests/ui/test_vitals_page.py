@@ -29,7 +29,7 @@ from simulators.ble.instruments import BleBloodPressureSimulator
 from simulators.ble.radio import VirtualRadio
 from simulators.faults import Fault
 from tests.kiosk.test_session import FakeClock
-from tests.ui.conftest import Runner
+from tests.ui.conftest import UNTIL_S, Runner
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
 from ui.vitals_page import VitalsPage
@@ -164,7 +164,7 @@ async def cuff_and_core(
     return cuff_sim, core
 
 
-async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = UNTIL_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
