@@ -39,6 +39,7 @@ from hub.switchboard import Switchboard
 from hub.turn import IceServers
 from hub.web_security import (
     add_security_headers,
+    body_deadline,
     refuse_undecodable,
     state_change_guard,
 )
@@ -225,6 +226,7 @@ async def _serve(
         client_max_size=MAX_REQUEST_BYTES,
         middlewares=[
             refuse_undecodable,
+            body_deadline(config.request_read_timeout_s),
             state_change_guard,
         ],
     )
@@ -255,6 +257,12 @@ async def _serve(
         app,
         access_log_class=_AccessLog,
         shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        # aiohttp's keep-alive deadline runs from the connection's start (and from each answer)
+        # until a request's headers are complete, however the bytes trickle in: a slow client
+        # is closed after it. A body has the same time (`body_deadline`), and an unread one is
+        # drained for at most that long before the connection closes.
+        keepalive_timeout=config.request_read_timeout_s,
+        lingering_time=config.request_read_timeout_s,
         logger=_ServerLog(logging.getLogger("aiohttp.server")),
     )
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from hub.auth import CSRF_HEADER, client_address, csrf_matches
 from hub.log_safe import log_safe
@@ -90,3 +92,28 @@ async def refuse_undecodable(request: web.Request, handler: Handler) -> web.Stre
             type(exc).__name__,
         )
         return json_error(400, "the request could not be decoded")
+
+
+def body_deadline(timeout_s: float) -> Middleware:
+    """A request's body must have arrived `timeout_s` after its headers (a client trickling it
+    byte by byte is answered 408 and its connection closed). Bodies are small (the hub's
+    `client_max_size`): reading one whole before the handler costs little."""
+
+    @web.middleware
+    async def read_body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await request.read()
+            except TimeoutError:
+                log.warning(
+                    "hub.request_refused reason=slow_body path=%s address=%s",
+                    log_safe(request.path),
+                    log_safe(client_address(request)),
+                )
+                response = json_error(408, "the request took too long")
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return read_body_in_time
