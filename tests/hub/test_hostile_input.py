@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import wire
-from tests.hub.hub_rig import PASSWORDS, Rig, new_id, run, running_hub
+from tests.hub.hub_rig import PASSWORDS, Rig, new_id, patient, run, running_hub
 from tests.hub.raw_client import (
     BINARY,
     CLOSE,
@@ -173,5 +173,23 @@ def test_a_nul_in_a_file_path_is_not_found(
                     response = await raw_request(rig.url, http_request("GET", target))
                     assert response.status in (400, 404, 414, 431), (target, response.status)
             assert_no_traceback(caplog.records)
+
+    run(scenario())
+
+
+def test_sql_in_what_a_cabin_sends_is_stored_as_text(tmp_path: Path) -> None:
+    """Every query is parameterised: SQL in a name or a reason is data, not a command."""
+    injected = "x'); DROP TABLE consultations; --"
+    name = 'Robert"); DELETE FROM doctors WHERE ("1"="1'
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-sql", patient(family=name, given=injected), reason=injected)
+            stored = await rig.hub.storage.consultation("c-sql")
+            assert stored is not None
+            assert (stored.reason, stored.patient.family_name) == (injected, name)
+            assert await rig.hub.storage.doctor("dr.a") is not None
+            assert (await rig.login_response("dr.b", PASSWORDS["dr.b"])).status == 200
 
     run(scenario())
