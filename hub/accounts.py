@@ -30,6 +30,7 @@ import wire
 from hub.clock import Clock, SystemClock
 from hub.config import Argon2Cost
 from hub.errors import AccountError
+from hub.log_safe import log_safe
 from hub.passwords import MAX_PASSWORD_CHARS, PasswordHasher
 from hub.storage import (
     AccountRole,
@@ -144,7 +145,7 @@ async def create_doctor(
         email=details.email,
     )
     await storage.add_doctor(record)
-    log.info("hub.doctor_created username=%s", username)
+    log.info("hub.doctor_created username=%s", log_safe(username))
     return record
 
 
@@ -188,7 +189,7 @@ async def create_agent(
         created_at=(clock or SystemClock()).now(),
     )
     await storage.add_agent(record)
-    log.info("hub.agent_created username=%s cabins=%d", username, len(record.cabins))
+    log.info("hub.agent_created username=%s cabins=%d", log_safe(username), len(record.cabins))
     return record
 
 
@@ -196,7 +197,7 @@ async def set_doctor_photo(storage: Storage, *, username: str, photo: bytes | No
     """Set (or, with None, remove) a doctor's photo."""
     if not await storage.set_doctor_photo(username, None if photo is None else check_photo(photo)):
         raise AccountError(f"there is no doctor named {username!r}")
-    log.info("hub.doctor_photo_set username=%s", username)
+    log.info("hub.doctor_photo_set username=%s", log_safe(username))
 
 
 async def set_doctor_details(
@@ -223,7 +224,7 @@ async def set_doctor_details(
     )
     if not await storage.set_doctor_details(username, details):
         raise AccountError(f"there is no doctor named {username!r}")
-    log.info("hub.doctor_details_set username=%s", username)
+    log.info("hub.doctor_details_set username=%s", log_safe(username))
     updated = await storage.doctor(username)
     if updated is None:
         raise AccountError(f"there is no doctor named {username!r}")
@@ -267,7 +268,7 @@ async def provision_cabin(
             provisioned_at=(clock or SystemClock()).now(),
         )
     )
-    log.info("hub.cabin_provisioned cabin=%s", cabin_id)
+    log.info("hub.cabin_provisioned cabin=%s", log_safe(cabin_id))
     return token
 
 
@@ -350,7 +351,7 @@ class PasswordChecker:
             lockout_until=now + timedelta(seconds=self._policy.lockout_s),
         )
         if locked_until is not None:
-            log.warning("hub.account_locked username=%s", username)
+            log.warning("hub.account_locked username=%s", log_safe(username))
             return self._locked(locked_until, now)
         return LoginOutcome(LoginResult.REFUSED)
 

@@ -26,6 +26,7 @@ import wire
 from hub.audit import AuditLog
 from hub.clock import Clock
 from hub.errors import StorageError
+from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import Peer, PeerKind
 from hub.storage import AckRole, ActorKind, AlertRecord, Storage
@@ -281,7 +282,11 @@ class AlertDesk:
         try:
             record = await self._storage.mark_alert_escalated(alert_id, at=self._clock.now())
         except StorageError as exc:
-            log.error("hub.storage_failed task=alert_escalation alert=%s error=%s", alert_id, exc)
+            log.error(
+                "hub.storage_failed task=alert_escalation alert=%s error=%s",
+                alert_id,
+                log_safe(exc),
+            )
             return
         entry = self._open.get(alert_id)
         if record is None or entry is None:

@@ -12,9 +12,11 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
 from hub import check_page, http_api, websockets
@@ -25,6 +27,7 @@ from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.errors import ConfigError
+from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
@@ -34,7 +37,12 @@ from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
 from hub.switchboard import Switchboard
 from hub.turn import IceServers
-from hub.web_security import add_security_headers, state_change_guard
+from hub.web_security import (
+    add_security_headers,
+    body_deadline,
+    refuse_undecodable,
+    state_change_guard,
+)
 
 __all__ = ["RunningHub", "load_hub_config", "start_hub"]
 
@@ -51,17 +59,36 @@ CHECK_WINDOW_S = 60.0
 
 
 class _AccessLog(AbstractAccessLogger):
-    """One line per request: method, path (never the query: it may hold a CSRF token), status."""
+    """One line per request: method, path (as sent, still percent-encoded; never the query: it
+    may hold a CSRF token), status. What the client chose is escaped (`log_safe`)."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             "hub.http method=%s path=%s status=%d address=%s ms=%.1f",
-            request.method,
-            request.path,
+            log_safe(request.method),
+            log_safe(request.raw_path.partition("?")[0]),
             response.status,
-            request.remote or "-",
+            log_safe(request.remote or "-"),
             time * 1000,
         )
+
+
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log, where a request its parser refuses (a bad request line, a header
+    with a control character, a path too long...) is one line, not a traceback: the client's
+    error, answered 400 (or 413, 431). A handler's failure keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: object = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            reason = str(exc_info.message).strip().partition("\n")[0]
+            self.logger.warning(
+                "hub.http_refused status=%s reason=%s error=%s",
+                exc_info.code,
+                log_safe(reason),
+                type(exc_info).__name__,
+            )
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -195,7 +222,14 @@ async def _serve(
         switchboard.alerts.stop()
         sock.close()
         raise
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[state_change_guard])
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[
+            refuse_undecodable,
+            body_deadline(config.request_read_timeout_s),
+            state_change_guard,
+        ],
+    )
     app[SERVICES] = HubServices(
         config=config,
         storage=storage,
@@ -219,7 +253,18 @@ async def _serve(
     check_page.add_routes(app)
     http_api.add_routes(app)
     websockets.add_routes(app)
-    runner = web.AppRunner(app, access_log_class=_AccessLog, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(
+        app,
+        access_log_class=_AccessLog,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        # aiohttp's keep-alive deadline runs from the connection's start (and from each answer)
+        # until a request's headers are complete, however the bytes trickle in: a slow client
+        # is closed after it. A body has the same time (`body_deadline`), and an unread one is
+        # drained for at most that long before the connection closes.
+        keepalive_timeout=config.request_read_timeout_s,
+        lingering_time=config.request_read_timeout_s,
+        logger=_ServerLog(logging.getLogger("aiohttp.server")),
+    )
     try:
         await runner.setup()
         await web.SockSite(runner, sock, ssl_context=tls).start()

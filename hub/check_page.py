@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 import wire
 from hub.auth import client_address
 from hub.errors import CorruptRecord, InvalidPrescription, StorageError
+from hub.log_safe import log_safe
 from hub.prescriptions import (
     check_code,
     normalise_check_code,
@@ -148,11 +149,11 @@ async def check(request: web.Request) -> web.StreamResponse:
     as_json = _wants_json(request)
     retry_after = services.check_limit.attempt(address)
     if retry_after is not None:
-        log.warning("hub.rx_check result=rate_limited address=%s", address)
+        log.warning("hub.rx_check result=rate_limited address=%s", log_safe(address))
         return _refusal(Refusal.RATE_LIMITED, as_json, retry_after_s=int(retry_after))
     number = request.match_info["number"].upper()
     if not NUMBER.fullmatch(number):
-        log.info("hub.rx_check result=malformed address=%s", address)
+        log.info("hub.rx_check result=malformed address=%s", log_safe(address))
         return _refusal(Refusal.MALFORMED, as_json)
     try:
         record, consultation = await _genuine(
@@ -165,11 +166,11 @@ async def check(request: web.Request) -> web.StreamResponse:
             "hub.rx_check result=%s prescription=%s address=%s",
             refused.refusal.value,
             number,
-            address,
+            log_safe(address),
         )
         return _refusal(refused.refusal, as_json, number=number)
     except StorageError as exc:
-        log.error("hub.rx_check result=unavailable prescription=%s error=%s", number, exc)
+        log.error("hub.rx_check result=unavailable prescription=%s error=%s", number, log_safe(exc))
         return _refusal(Refusal.UNAVAILABLE, as_json)
     try:  # the patient's name is about to be shown: not without a trace of it
         await services.audit.record(
@@ -180,9 +181,9 @@ async def check(request: web.Request) -> web.StreamResponse:
             client_address=address,
         )
     except StorageError as exc:
-        log.error("hub.rx_check result=unavailable prescription=%s error=%s", number, exc)
+        log.error("hub.rx_check result=unavailable prescription=%s error=%s", number, log_safe(exc))
         return _refusal(Refusal.UNAVAILABLE, as_json)
-    log.info("hub.rx_check result=valid prescription=%s address=%s", number, address)
+    log.info("hub.rx_check result=valid prescription=%s address=%s", number, log_safe(address))
     patient = record.patient or consultation.patient
     checked = CheckedPrescription(
         prescription_id=record.prescription_id,

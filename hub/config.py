@@ -80,6 +80,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """Login attempts one client address may make in any 60 s."""
     cabin_offline_grace_s: PositiveSeconds = 300
     cabin_hello_timeout_s: PositiveSeconds = 5
+    request_read_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
+    """An HTTP client must send a request's headers within this long of connecting (or of the
+    previous answer, on a kept-alive connection), then its body within this long; else it is
+    disconnected. Also how long an idle kept-alive connection stays open."""
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 2 * 1024 * 1024
     waiting_room_refresh_s: PositiveSeconds = 30
     prescription_retry_s: PositiveSeconds = 30

@@ -17,6 +17,7 @@ import wire
 from hub.accounts import LoginResult, doctor_info
 from hub.auth import client_address
 from hub.history import patient_history
+from hub.log_safe import log_safe
 from hub.services import SERVICES, HubServices
 from hub.storage import AccountRole, ActorKind, SessionRecord
 from hub.web_security import json_error
@@ -115,7 +116,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     address = client_address(request)
     retry_after = services.login_limit.attempt(address)
     if retry_after is not None:
-        log.warning("hub.login_rate_limited address=%s", address)
+        log.warning("hub.login_rate_limited address=%s", log_safe(address))
         return _too_many(TooManyReason.RATE_LIMITED, int(retry_after))
     if request.content_type != "application/json":
         return json_error(415, "send JSON (Content-Type: application/json)")
@@ -131,16 +132,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = body.username.strip().lower()
     outcome = await services.passwords.check(username, body.password)
     if outcome.result is LoginResult.LOCKED:
-        log.warning("hub.login_locked address=%s", address)
+        log.warning("hub.login_locked address=%s", log_safe(address))
         return _too_many(TooManyReason.LOCKED, outcome.retry_after_s or 1)
     account = outcome.account
     if outcome.result is not LoginResult.ACCEPTED or account is None:
-        log.warning("hub.login_refused address=%s", address)
+        log.warning("hub.login_refused address=%s", log_safe(address))
         return json_error(401, _WRONG_CREDENTIALS)
     opened = await services.sessions.open(*account)
     response = await _me(services, opened.record)
     services.sessions.set_cookie(response, opened)
-    log.info("hub.login %s=%s address=%s", account[1].value, account[0], address)
+    log.info(
+        "hub.login %s=%s address=%s", account[1].value, log_safe(account[0]), log_safe(address)
+    )
     await services.audit.record(
         "login",
         actor_kind=actor_kind(opened.record),
@@ -159,7 +162,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     services.switchboard.close_session(session.token_sha256)
     response = web.Response(status=204)
     services.sessions.clear_cookie(response)
-    log.info("hub.logout %s=%s", session.role.value, session.username)
+    log.info("hub.logout %s=%s", session.role.value, log_safe(session.username))
     await services.audit.record(
         "logout",
         actor_kind=actor_kind(session),
@@ -190,7 +193,10 @@ async def history(request: web.Request) -> web.StreamResponse:
         record = await services.storage.consultation(consultation_id)
     if record is None or record.doctor != session.username:
         log.warning(
-            "hub.history_refused %s=%s address=%s", session.role.value, session.username, address
+            "hub.history_refused %s=%s address=%s",
+            session.role.value,
+            log_safe(session.username),
+            log_safe(address),
         )
         await services.audit.record(
             "history.denied",
@@ -223,11 +229,10 @@ def _console_file(console_dir: Path, relative: str) -> Path | None:
     root = console_dir.resolve()
     try:
         path = (root / relative).resolve()
-    except (OSError, RuntimeError):
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, RuntimeError, ValueError):  # a name too long, a loop of links, a NUL
         return None
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
+    return path if found else None
 
 
 def _file_response(path: Path) -> web.StreamResponse:

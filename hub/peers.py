@@ -18,6 +18,7 @@ from aiohttp import web
 
 import wire
 from hub.cancellation import cancel_and_wait
+from hub.log_safe import log_safe
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class Peer:
     @property
     def label(self) -> str:
         """How log lines name this peer."""
-        return f"{self.kind.value}:{self.identity}"
+        return log_safe(f"{self.kind.value}:{self.identity}")
 
     @property
     def closed(self) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import wire
 from hub.errors import InvalidRecord
+from hub.log_safe import log_safe
 from hub.patients import match_key
 from hub.storage import ConsultationRecordUpload, Storage
 from wire.fhir_record import RecordContent, RecordError, parse_record
@@ -60,7 +61,7 @@ def read_stored(records: Sequence[ConsultationRecordUpload]) -> list[ReadRecord]
         try:
             read.append(ReadRecord(stored, parse_record(stored.bundle)))
         except RecordError as exc:
-            log.error("hub.record_unreadable record=%s error=%s", stored.record_id, exc)
+            log.error("hub.record_unreadable record=%s error=%s", stored.record_id, log_safe(exc))
     return read
 
 
@@ -88,6 +89,6 @@ def _read_for_index(batch: Sequence[ConsultationRecordUpload]) -> list[RecordCon
         try:
             contents.append(parse_record(stored.bundle))
         except RecordError as exc:
-            log.error("hub.record_unreadable record=%s error=%s", stored.record_id, exc)
+            log.error("hub.record_unreadable record=%s error=%s", stored.record_id, log_safe(exc))
             contents.append(None)
     return contents

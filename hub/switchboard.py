@@ -32,6 +32,7 @@ from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
 from hub.errors import InvalidRecord, StorageError
+from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
@@ -275,7 +276,9 @@ class Switchboard:
             else:
                 await self._doctor_gone(who)
         except StorageError as exc:
-            log.error("hub.storage_failed peer=%s:%s error=%s", kind.value, who, exc)
+            log.error(
+                "hub.storage_failed peer=%s:%s error=%s", kind.value, log_safe(who), log_safe(exc)
+            )
 
     async def _cabin_gone(self, cabin_id: str) -> None:
         """The grace is over: the cabin's patient loses their place, its call ends."""
@@ -665,7 +668,7 @@ class Switchboard:
                 peer.identity,
                 upload.consultation_id,
                 upload.record_id,
-                exc,
+                log_safe(exc),
             )
             self._refuse(peer, wire.ErrorCode.MALFORMED, upload.msg_id, str(exc)[:_ERROR_TEXT])
             return
@@ -725,7 +728,7 @@ class Switchboard:
                 since=since, cabin_id=cabin_id, limit=limit
             )
         except StorageError as exc:
-            log.error("hub.storage_failed task=redelivery error=%s", exc)
+            log.error("hub.storage_failed task=redelivery error=%s", log_safe(exc))
             return
         pending: list[tuple[str, wire.PrescriptionMessage | wire.PatientAdvice]] = [
             (p.cabin_id, prescription_from_record(p.prescription)) for p in prescriptions
@@ -815,7 +818,7 @@ class Switchboard:
         try:
             records = await self._storage.prescriptions(consultation_id)
         except StorageError as exc:
-            log.error("hub.storage_failed task=prescriptions_to_console error=%s", exc)
+            log.error("hub.storage_failed task=prescriptions_to_console error=%s", log_safe(exc))
             return
         for record in records:
             peer.send(prescription_from_record(record))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from hub.auth import CSRF_HEADER, client_address, csrf_matches
+from hub.log_safe import log_safe
 from hub.services import SERVICES
 
 log = logging.getLogger(__name__)
@@ -49,8 +52,8 @@ async def state_change_guard(request: web.Request, handler: Handler) -> web.Stre
     if not services.origins.allows(request):
         log.warning(
             "hub.request_refused reason=origin path=%s address=%s",
-            request.path,
-            client_address(request),
+            log_safe(request.path),
+            log_safe(client_address(request)),
         )
         return json_error(403, "forbidden")
     if request.path == LOGIN_PATH:
@@ -61,8 +64,56 @@ async def state_change_guard(request: web.Request, handler: Handler) -> web.Stre
     if not csrf_matches(request.headers.get(CSRF_HEADER), session):
         log.warning(
             "hub.request_refused reason=csrf path=%s address=%s",
-            request.path,
-            client_address(request),
+            log_safe(request.path),
+            log_safe(client_address(request)),
         )
         return json_error(403, "forbidden")
     return await handler(request)
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+@web.middleware
+async def refuse_undecodable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request whose text does not decode (bytes that are not UTF-8, JSON nested deeper than
+    the decoder goes) is the client's error: 400 and one log line, not a 500 and a traceback.
+    (Websockets answer their own messages: see `hub.websockets`.)"""
+    if _is_websocket(request):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except (UnicodeError, RecursionError) as exc:
+        log.warning(
+            "hub.request_refused reason=undecodable path=%s address=%s error=%s",
+            log_safe(request.path),
+            log_safe(client_address(request)),
+            type(exc).__name__,
+        )
+        return json_error(400, "the request could not be decoded")
+
+
+def body_deadline(timeout_s: float) -> Middleware:
+    """A request's body must have arrived `timeout_s` after its headers (a client trickling it
+    byte by byte is answered 408 and its connection closed). Bodies are small (the hub's
+    `client_max_size`): reading one whole before the handler costs little."""
+
+    @web.middleware
+    async def read_body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await request.read()
+            except TimeoutError:
+                log.warning(
+                    "hub.request_refused reason=slow_body path=%s address=%s",
+                    log_safe(request.path),
+                    log_safe(client_address(request)),
+                )
+                response = json_error(408, "the request took too long")
+                response.force_close()
+                return response
+        return await handler(request)
+
+    return read_body_in_time

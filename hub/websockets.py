@@ -23,6 +23,7 @@ import wire
 from hub.accounts import verify_cabin_token
 from hub.auth import CSRF_QUERY, client_address, csrf_matches
 from hub.errors import StorageError
+from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.services import SERVICES, HubServices
@@ -50,7 +51,7 @@ def _msg_id_of(data: str | bytes) -> str | None:
     """The `msg_id` of a refused message, if it can be read on its own."""
     try:
         return _PROBE.decode(data).msg_id
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
 
 
@@ -70,7 +71,11 @@ def _decode(data: str | bytes, label: str, allowed: object) -> wire.Message | _R
     except wire.MalformedMessage as exc:
         code, path, reason = wire.ErrorCode.MALFORMED, exc.path or "$", exc.reason
     log.warning(
-        "hub.message_refused peer=%s code=%s path=%s reason=%s", label, code.value, path, reason
+        "hub.message_refused peer=%s code=%s path=%s reason=%s",
+        label,
+        code.value,
+        log_safe(path),
+        log_safe(reason),
     )
     return _Refused(
         wire.ErrorMessage(
@@ -85,6 +90,21 @@ def _decode(data: str | bytes, label: str, allowed: object) -> wire.Message | _R
 def _too_big(ws_message: object) -> bool:
     data = getattr(ws_message, "data", None)
     return isinstance(data, WebSocketError) and data.code == CloseCode.MESSAGE_TOO_BIG
+
+
+def _log_broken(ws_message: object, label: str) -> None:
+    """One line for a frame aiohttp refused (text that is not UTF-8, a bad opcode...): it has
+    already closed the connection with the matching code (1007, 1002)."""
+    error = getattr(ws_message, "data", None)
+    if isinstance(error, WebSocketError):
+        log.warning(
+            "hub.message_refused peer=%s code=bad_frame close_code=%d reason=%s",
+            label,
+            error.code,
+            log_safe(error),
+        )
+    elif isinstance(error, BaseException):
+        log.warning("hub.connection_failed peer=%s error=%s", label, type(error).__name__)
 
 
 async def _close(ws: web.WebSocketResponse, code: int, reason: str) -> None:
@@ -116,7 +136,7 @@ async def _read(
             try:
                 await handle(peer, message)
             except StorageError as exc:
-                log.error("hub.storage_failed peer=%s error=%s", peer.label, exc)
+                log.error("hub.storage_failed peer=%s error=%s", peer.label, log_safe(exc))
                 peer.send(
                     wire.ErrorMessage(
                         msg_id=new_msg_id(),
@@ -129,6 +149,8 @@ async def _read(
             if _too_big(ws_message):
                 log.warning("hub.message_refused peer=%s code=oversized path=$", peer.label)
                 await _close(ws, CloseCode.MESSAGE_TOO_BIG, "message too big")
+            else:
+                _log_broken(ws_message, peer.label)
             return
 
 
@@ -151,15 +173,17 @@ async def _browser_session(
         request.query.get(CSRF_QUERY), session
     ):
         log.warning(
-            "hub.request_refused reason=origin_or_csrf path=%s address=%s", request.path, address
+            "hub.request_refused reason=origin_or_csrf path=%s address=%s",
+            log_safe(request.path),
+            log_safe(address),
         )
         return json_error(403, "forbidden")
     if session.role is not role:
         log.warning(
             "hub.request_refused reason=role path=%s role=%s address=%s",
-            request.path,
+            log_safe(request.path),
             session.role.value,
-            address,
+            log_safe(address),
         )
         return json_error(403, f"this is for {role.value}s' accounts")
     return session
@@ -234,18 +258,20 @@ async def _hello(
     ws: web.WebSocketResponse, services: HubServices, address: str
 ) -> wire.CabinHello | None:
     """The cabin's hello, checked; None if it was refused (the socket is then closed)."""
-    label = f"cabin@{address}"
+    label = log_safe(f"cabin@{address}")
     try:
         async with asyncio.timeout(services.config.cabin_hello_timeout_s):
             first = await ws.receive()
     except TimeoutError:
-        log.warning("hub.cabin_refused reason=no_hello address=%s", address)
+        log.warning("hub.cabin_refused reason=no_hello address=%s", log_safe(address))
         await _close(ws, CloseCode.HELLO_TIMEOUT, "no hello")
         return None
     if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         if _too_big(first):
             log.warning("hub.message_refused peer=%s code=oversized path=$", label)
             await _close(ws, CloseCode.MESSAGE_TOO_BIG, "message too big")
+        elif first.type is WSMsgType.ERROR:
+            _log_broken(first, label)
         return None
     message = _decode(first.data, label, wire.CabinToHub)
     if isinstance(message, _Refused):
@@ -275,7 +301,7 @@ async def _hello(
         return message
     else:
         refusal = wire.ErrorCode.UNAUTHORIZED, "unknown cabin or wrong token"
-    log.warning("hub.cabin_refused reason=credential address=%s", address)
+    log.warning("hub.cabin_refused reason=credential address=%s", log_safe(address))
     await _send_now(
         ws,
         wire.ErrorMessage(
@@ -291,7 +317,9 @@ async def cabin_socket(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     address = client_address(request)
     if "Origin" in request.headers:
-        log.warning("hub.request_refused reason=browser path=/ws/cabin address=%s", address)
+        log.warning(
+            "hub.request_refused reason=browser path=/ws/cabin address=%s", log_safe(address)
+        )
         return json_error(403, "forbidden")
     ws = _socket(services)
     await ws.prepare(request)

@@ -776,8 +776,10 @@ def decode(data: bytes | str, *, allowed: object = Message) -> Message:
         raise _validation_error(str(exc), data) from exc
     except msgspec.DecodeError as exc:
         raise MalformedMessage(_without_values(str(exc))) from exc
-    except UnicodeDecodeError:  # msgspec lets bad UTF-8 inside a JSON string through as this
+    except UnicodeError:  # msgspec lets bad UTF-8 inside a JSON string through as this
         raise MalformedMessage("the message is not valid UTF-8") from None
+    except RecursionError:
+        raise MalformedMessage("the message is nested too deep") from None
     return msg
 
 
@@ -808,7 +810,7 @@ def _tag_of(data: bytes | str) -> str | None:
     """The `type` tag of `data`, or None if it cannot be read alone."""
     try:
         return _TAG_DECODER.decode(data).type
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         return None
 
 
