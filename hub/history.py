@@ -86,7 +86,7 @@ class _Reader:
         if bundle is None:
             return None
         try:
-            return await self.desk.run(lambda: parse_record(bundle))
+            return await self.desk.run(lambda: parse_record(bundle), bounded=False)
         except RecordError as exc:
             log.error("hub.record_unreadable record=%s error=%s", head.record_id, exc)
             return None

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import wire
 from hub.clock import Clock
@@ -186,15 +186,19 @@ class RecordDesk:
         self._waiting = 0
         self.history_slots = asyncio.Semaphore(limits.history_readers)
 
-    async def run(self, work: Callable[[], T]) -> T:
-        """`work` on the records' pool; `RecordLimited` if too many are waiting already."""
-        if self._waiting >= self.limits.intake_waiting + self.limits.intake_workers:
+    def run(self, work: Callable[[], T], *, bounded: bool = True) -> asyncio.Future[T]:
+        """`work` on the records' pool, to await; `RecordLimited` at once if too many are
+        there already (running or waiting), unless not `bounded` (a history's reads, bounded
+        by `history_slots`)."""
+        if bounded and self._waiting >= self.limits.intake_waiting + self.limits.intake_workers:
             raise RecordLimited("the hub is reading many records; retry in 60 s", retry_after_s=60)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, work)
         self._waiting += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
-        finally:
-            self._waiting -= 1
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: asyncio.Future[Any]) -> None:
+        self._waiting -= 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
