@@ -13,9 +13,10 @@ the hub issued it for that consultation and what it stored still matches its sig
 anything else a record claims is shown as the cabin's word. A consultation only a record tells
 (made offline) names no doctor.
 
-Memory: the records' Bundles (with their PDFs) are read one at a time, each dropped once read;
-at most `RecordLimits.history_readers` histories are built at once. No PDF is ever sent with a
-history.
+Memory: a history reads each record's digest (`hub.records.RecordDigest`: what it shows, no
+PDF), kept with the record since it arrived; a record without one (a digest that no longer
+reads) has its Bundle read alone, parsed, and dropped before the next. At most
+`RecordLimits.history_readers` histories are built at once. No PDF is ever sent with a history.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import wire
 from hub.accounts import doctor_info
 from hub.message_ids import new_msg_id
 from hub.prescriptions import stored_prescription_verifies
-from hub.records import RecordDesk
+from hub.records import RecordDesk, RecordDigest, make_digest, read_digest
 from hub.storage import ConsultationRecord, PrescriptionRecord, RecordHead, Storage
-from wire.fhir_record import RecordContent, RecordError, parse_record
+from wire.fhir_record import RecordError, parse_record
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,22 @@ class _Reader:
             self.consultations[consultation_id] = await self.storage.consultation(consultation_id)
         return self.consultations[consultation_id]
 
-    async def content(self, head: RecordHead) -> RecordContent | None:
-        """The record's content; its Bundle is read, parsed on the records' pool, dropped."""
+    async def content(self, head: RecordHead) -> RecordDigest | None:
+        """What the history shows of the record: its digest, stored with it; else (a digest
+        that no longer reads) its Bundle, read, parsed on the records' pool, and dropped."""
+        if head.digest is not None:
+            digest = read_digest(head.digest)
+            if digest is not None:
+                return digest
         bundle = await self.storage.record_bundle(head.cabin_id, head.record_id)
         if bundle is None:
             return None
         try:
-            return await self.desk.run(lambda: parse_record(bundle), bounded=False)
+            content = await self.desk.run(lambda: parse_record(bundle), bounded=False)
         except RecordError as exc:
             log.error("hub.record_unreadable record=%s error=%s", head.record_id, exc)
             return None
+        return make_digest(content)
 
     async def prescriptions(
         self, claimed: tuple[wire.PastPrescription, ...], seen: ConsultationRecord | None
@@ -196,7 +203,7 @@ async def _history(reader: _Reader) -> wire.PatientHistory:
 
 
 async def _from_record(
-    reader: _Reader, head: RecordHead, content: RecordContent, seen: ConsultationRecord | None
+    reader: _Reader, head: RecordHead, content: RecordDigest, seen: ConsultationRecord | None
 ) -> wire.PastConsultation:
     """An earlier consultation as its record tells it, with what the hub knows better when it
     held it (times, doctor, notes, advice, its prescriptions)."""

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
+
 import wire
 from hub.clock import Clock
 from hub.errors import InvalidRecord, RecordContradicted, RecordLimited, RecordOfAnotherCabin
@@ -72,6 +74,57 @@ class RecordLimits:
     """Records waiting for a reader at most; more: `rate_limited` (retry in a minute)."""
     history_readers: int = 2
     """Histories built at once at most (each holds one record's Bundle at a time)."""
+
+
+class RecordDigest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a patient's history shows of a record, kept beside it (no PDF, no patient): made
+    once when the record is read, so that a history never parses the Bundles."""
+
+    consultation_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str
+    vitals: tuple[wire.Vital, ...]
+    prescriptions: tuple[wire.PastPrescription, ...]
+    advice: str
+
+
+DIGEST_VITALS = 64
+DIGEST_PRESCRIPTIONS = 20
+_DIGEST_DECODER = msgspec.json.Decoder(RecordDigest)
+
+
+def make_digest(content: RecordContent) -> RecordDigest:
+    return RecordDigest(
+        consultation_id=content.consultation_id,
+        started_at=content.started_at,
+        ended_at=content.ended_at,
+        reason=content.reason,
+        vitals=content.vitals[-DIGEST_VITALS:],
+        prescriptions=content.prescriptions[-DIGEST_PRESCRIPTIONS:],
+        advice=content.advice,
+    )
+
+
+def digest_of(content: RecordContent) -> bytes:
+    """`content`'s digest, as stored (JSON)."""
+    return msgspec.json.encode(make_digest(content))
+
+
+def read_digest(data: bytes) -> RecordDigest | None:
+    """A stored digest; None if it no longer reads (the Bundle is read instead)."""
+    try:
+        return _DIGEST_DECODER.decode(data)
+    except msgspec.DecodeError:
+        return None
+
+
+def read_upload_with_digest(
+    upload: wire.RecordUpload, cabin_id: str
+) -> tuple[RecordContent, bytes]:
+    """`read_upload`, and the record's digest. Blocking (CPU): on the records' pool."""
+    content = read_upload(upload, cabin_id)
+    return content, digest_of(content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +272,11 @@ async def index_old_records(storage: Storage) -> int:
             if content is not None and known is not None and known.cabin_id == stored.cabin_id:
                 key, started_at = known.match_key, known.joined_at
             await storage.index_record(
-                stored.record_id, match_key=key, started_at=started_at, cabin_id=stored.cabin_id
+                stored.record_id,
+                match_key=key,
+                started_at=started_at,
+                cabin_id=stored.cabin_id,
+                digest=None if content is None else digest_of(content),
             )
         indexed += len(batch)
     if indexed:

@@ -198,7 +198,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # (cabin_id, record_id)). The patient's match key keeps every script now
     # (`hub.patients`): the records' keys are cleared, so that they are indexed again when the
     # hub starts, and every consultation is queued in `patient_rekey` to have its key
-    # recomputed then (from the patient stored with it).
+    # recomputed then (from the patient stored with it). `digest`: what a patient's history
+    # shows of the record (no PDF), made when it is read on arrival or indexed, so that a
+    # history never reads the Bundles.
     (
         """CREATE TABLE records_v9 (
             record_id TEXT NOT NULL,
@@ -209,6 +211,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             bundle BLOB NOT NULL,
             match_key TEXT,
             started_at TEXT,
+            digest BLOB,
             PRIMARY KEY (cabin_id, record_id)
         )""",
         "INSERT INTO records_v9 (record_id, consultation_id, cabin_id, created_at, received_at,"

@@ -82,8 +82,8 @@ _SELECT_RECORD = (
     " started_at FROM records"
 )
 _SELECT_RECORD_HEAD = (
-    "SELECT record_id, consultation_id, cabin_id, received_at, started_at, length(bundle)"
-    " FROM records"
+    "SELECT record_id, consultation_id, cabin_id, received_at, started_at, length(bundle),"
+    " digest FROM records"
 )
 _SELECT_AGENT = (
     "SELECT username, password_hash, display_name, cabins, all_cabins, failed_attempts,"
@@ -681,7 +681,7 @@ class _Database:
     def add_record(self, record: ConsultationRecordUpload) -> bool:
         cursor = self._db.execute(
             "INSERT INTO records (record_id, consultation_id, cabin_id, created_at, received_at,"
-            " bundle, match_key, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " bundle, match_key, started_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (cabin_id, record_id) DO NOTHING",
             (
                 record.record_id,
@@ -692,6 +692,7 @@ class _Database:
                 record.bundle,
                 record.match_key,
                 None if record.started_at is None else _ts(record.started_at),
+                record.digest,
             ),
         )
         return cursor.rowcount == 1
@@ -733,10 +734,20 @@ class _Database:
         return [self._record(row) for row in rows]
 
     def index_record(
-        self, record_id: str, match_key: str, started_at: datetime | None, cabin_id: str | None
+        self,
+        record_id: str,
+        match_key: str,
+        started_at: datetime | None,
+        cabin_id: str | None,
+        digest: bytes | None,
     ) -> None:
-        query = "UPDATE records SET match_key = ?, started_at = ? WHERE record_id = ?"
-        parameters = [match_key, None if started_at is None else _ts(started_at), record_id]
+        query = "UPDATE records SET match_key = ?, started_at = ?, digest = ? WHERE record_id = ?"
+        parameters = [
+            match_key,
+            None if started_at is None else _ts(started_at),
+            digest,
+            record_id,
+        ]
         if cabin_id is not None:
             query += " AND cabin_id = ?"
             parameters.append(cabin_id)
@@ -751,6 +762,7 @@ class _Database:
             received_at=_dt(row[3]),
             started_at=_opt_dt(row[4]),
             bundle_bytes=row[5],
+            digest=None if row[6] is None else bytes(row[6]),
         )
 
     def earlier_record_heads(
@@ -1114,8 +1126,9 @@ class SqliteStorage:
         match_key: str,
         started_at: datetime | None,
         cabin_id: str | None = None,
+        digest: bytes | None = None,
     ) -> None:
-        await self._run(_Database.index_record, record_id, match_key, started_at, cabin_id)
+        await self._run(_Database.index_record, record_id, match_key, started_at, cabin_id, digest)
 
     async def earlier_record_heads(
         self, match_key: str, *, before: datetime, exclude: str, limit: int

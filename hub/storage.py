@@ -247,6 +247,9 @@ class ConsultationRecordUpload:
     record could not be read to index it."""
     started_at: datetime | None = None
     """When the consultation began, as the record says."""
+    digest: bytes | None = None
+    """What a history shows of it (`hub.records.RecordDigest`, JSON; no PDF); None until
+    indexed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,8 @@ class RecordHead:
     received_at: datetime
     started_at: datetime | None
     bundle_bytes: int
+    digest: bytes | None = None
+    """What a history shows of it (no PDF); None: read the Bundle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,9 +472,10 @@ class Storage(Protocol):
         match_key: str,
         started_at: datetime | None,
         cabin_id: str | None = None,
+        digest: bytes | None = None,
     ) -> None:
         """Index the record `record_id` (of `cabin_id`'s; of every cabin that has one when
-        None)."""
+        None), with its digest."""
         ...
 
     async def earlier_record_heads(

@@ -43,7 +43,7 @@ from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
-from hub.records import RecordDesk, RecordLimits, check_against_hub, read_upload
+from hub.records import RecordDesk, RecordLimits, check_against_hub, read_upload_with_digest
 from hub.storage import (
     ActorKind,
     AdviceRecord,
@@ -674,7 +674,9 @@ class Switchboard:
         the consultation (`hub.records`), stored once (per cabin) and indexed by patient."""
         try:
             self.records.quota.admit(peer.identity, len(upload.bundle))
-            content = await self.records.run(lambda: read_upload(upload, peer.identity))
+            content, digest = await self.records.run(
+                lambda: read_upload_with_digest(upload, peer.identity)
+            )
             known = await self._storage.consultation(upload.consultation_id)
             check_against_hub(
                 content,
@@ -739,6 +741,7 @@ class Switchboard:
                 bundle=bytes(upload.bundle),
                 match_key=key,
                 started_at=started_at,
+                digest=digest,
             )
         )
         log.info(

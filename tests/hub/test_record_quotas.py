@@ -198,3 +198,30 @@ def test_records_waiting_for_a_reader_are_bounded() -> None:
             desk.close()
 
     asyncio.run(scenario())
+
+
+def test_a_history_reads_the_digest_kept_with_a_record_not_its_bundle(tmp_path: Path) -> None:
+    """What a history shows of a record is kept beside it when it arrives: with the Bundle
+    gone from under it, the history still shows the record (no Bundle is parsed)."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            cabin = await rig.cabin()
+            record = upload("c-offline", who=YVONNE, started_at=clock.now() - timedelta(days=9))
+            assert isinstance(await send(cabin, record), wire.RecordAck)
+            with sqlite3.connect(rig.database) as db:
+                db.execute("UPDATE records SET bundle = x'00'")
+            db.close()
+            doctor = await rig.login("dr.a")
+            console = await doctor.console()
+            await rig.join(cabin, "c-now", YVONNE)
+            await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-now"))
+            await console.expect(wire.CallAccepted)
+            response = await doctor.history("c-now")
+            history = decode_as(await response.read(), wire.PatientHistory)
+            assert [(e.consultation_id, e.reason) for e in history.entries] == [
+                ("c-offline", "toux")
+            ]
+
+    run(scenario())
