@@ -1,4 +1,5 @@
-"""A patient's history built from many large records: time and peak memory (issue 15, item 6).
+"""A patient's history built from many large records: time and peak memory (issue 15, item 6);
+and reading a record while logins hash passwords (item 11).
 
 Run ``python -m bench.bench_history`` (``--quick`` for a smoke run). Stores N records of about
 1.9 MB each (their PDFs) for one patient in a fresh SQLite file, then builds the history three
@@ -8,8 +9,12 @@ ways, each several times, and prints the medians:
 - ``one Bundle at a time``: the fallback for a record without a digest;
 - ``digests``: what the hub does now (the digest kept with each record; no Bundle read).
 
-Peak memory is tracemalloc's (Python's allocations, which hold the Bundles). Nothing passes or
-fails here: read the numbers.
+Peak memory is tracemalloc's (Python's allocations, which hold the Bundles).
+
+Then one 1.9 MB record is read (parsed and checked, as on arrival) while a burst of logins
+hashes passwords (argon2id at the hub's standard cost) on the event loop's default pool: on
+that same pool (before issue 15) and on the records' own pool (now). Nothing passes or fails
+here: read the numbers.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 import wire
 from hub.clock import SystemClock
 from hub.history import patient_history
+from hub.passwords import PasswordHasher
 from hub.patients import match_key
-from hub.records import RecordDesk, RecordLimits, digest_of, read_stored
+from hub.records import RecordDesk, RecordLimits, digest_of, read_stored, read_upload
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ConsultationRecord, ConsultationRecordUpload, ConsultationStatus
 from wire.fhir_record import RecordInput, build_bundle, parse_record, record_id_for
@@ -167,6 +174,40 @@ def _print(label: str, count: int, megabytes: float, result: tuple[float, float,
     )
 
 
+async def _intake(pdf_bytes: int, runs: int, logins: int) -> None:
+    consultation_id, bundle, _ = _bundle(0, pdf_bytes)
+    upload = wire.RecordUpload(
+        msg_id="record-1",
+        record_id=record_id_for(consultation_id),
+        consultation_id=consultation_id,
+        created_at=NOW,
+        bundle=msgspec.Raw(bundle),
+    )
+    hasher = PasswordHasher("standard")
+    desk = RecordDesk(RecordLimits(), SystemClock())
+    try:
+        for label, own_pool in (("default pool (before)", False), ("records' pool (now)", True)):
+            seconds: list[float] = []
+            for _ in range(runs):
+                hashing = [
+                    asyncio.ensure_future(hasher.hash("a passphrase")) for _ in range(logins)
+                ]
+                await asyncio.sleep(0)  # the burst is queued on the default pool first
+                started = time.perf_counter()
+                if own_pool:
+                    await desk.run(lambda: read_upload(upload, "cabin-1"))
+                else:
+                    await asyncio.to_thread(read_upload, upload, "cabin-1")
+                seconds.append(time.perf_counter() - started)
+                await asyncio.gather(*hashing)
+            print(
+                f"a record read during {logins} logins, {label:22}: median"
+                f" {statistics.median(seconds) * 1000:8.1f} ms"
+            )
+    finally:
+        desk.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few records, few runs")
@@ -174,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     count, runs = (10, 3) if args.quick else (60, 5)
     with tempfile.TemporaryDirectory(prefix="bench-history-") as folder:
         asyncio.run(_bench(Path(folder), count, 1_400_000, runs))
+    asyncio.run(_intake(1_400_000, runs, logins=20))
     return 0
 
 
