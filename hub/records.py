@@ -3,7 +3,8 @@
 A cabin sends the record of each consultation it finishes, online or not, and again until the
 hub acknowledges it. The hub reads it with `wire.fhir_record.parse_record` (a record it cannot
 read is refused and not stored), checks that it is the sending cabin's, keeps the Bundle as
-received, and indexes it by the patient's match key and the consultation's start, so that the
+received with its digest (`RecordDigest`: what a history shows of it, no PDF), and indexes it
+by the patient's match key and the consultation's start, so that the
 next doctor sees it in the patient's history even if the hub never saw that consultation live
 (a cabin offline, a hub down). Nothing of a record's content is logged; the refusal's text
 names what is wrong and where, never a value.
