@@ -10,6 +10,7 @@ from bench import (
     bench_distress_live,
     bench_distress_sound,
     bench_distress_vision,
+    bench_history,
     bench_printing,
     bench_slow_link,
     bench_soak,
@@ -29,5 +30,6 @@ sys.exit(
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
+    or bench_history.main(sys.argv[1:])
     or bench_soak.main(sys.argv[1:])  # last: the full soak takes about 75 minutes
 )

@@ -31,7 +31,7 @@ from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
-from hub.records import index_old_records
+from hub.records import RecordLimits, index_old_records, rekey_patients
 from hub.services import SERVICES, HubServices
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
@@ -166,6 +166,7 @@ async def start_hub(
     signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
     storage = await SqliteStorage.open(data_dir / DATABASE_FILE)
     try:
+        await rekey_patients(storage)
         await index_old_records(storage)
         return await _serve(
             config,
@@ -215,11 +216,19 @@ async def _serve(
         public_url=config.public_url.rstrip("/") or url,
         alert_escalation_s=config.alert_escalation_s,
         emergency_number=config.emergency_number,
+        record_limits=RecordLimits(
+            uploads_per_hour=config.records_per_cabin_per_hour,
+            bytes_per_day=config.record_bytes_per_cabin_per_day,
+            session_margin_s=config.record_session_margin_s,
+            intake_workers=config.record_intake_workers,
+            history_readers=config.history_readers,
+        ),
     )
     try:
         await switchboard.alerts.reload()
     except BaseException:
         switchboard.alerts.stop()
+        switchboard.records.close()
         sock.close()
         raise
     app = web.Application(

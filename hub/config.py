@@ -93,6 +93,17 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     doctor's console, with `emergency_number` (see `hub.alerts.escalates` for which do)."""
     emergency_number: EmergencyNumber = "15"
     """The number the escalation tells to call: the SAMU's 15 in France (112 in Europe)."""
+    records_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 60
+    """Consultation records one cabin may send in any hour (`hub.records.CabinQuota`)."""
+    record_bytes_per_cabin_per_day: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024 * 1024
+    """Bytes of records one cabin may send in any 24 hours; beyond, `rate_limited`."""
+    record_session_margin_s: PositiveSeconds = 7200
+    """How long before the hub's join a record's consultation may start, and after the hub's
+    end it may end; a record outside is refused (`conflict`)."""
+    record_intake_workers: Annotated[int, msgspec.Meta(ge=1, le=32)] = 2
+    """Threads that read records (their own pool: password hashing does not stall them)."""
+    history_readers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    """Patients' histories built at once; each holds one record's Bundle at a time."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
 

@@ -37,3 +37,21 @@ class InvalidPrescription(HubError):
 
 class InvalidRecord(HubError):
     """A cabin's consultation record (FHIR bundle) cannot be read, or contradicts its upload."""
+
+
+class RecordContradicted(InvalidRecord):
+    """A cabin's record contradicts what the hub knows of the consultation (another cabin's,
+    or dates outside the hub's own)."""
+
+
+class RecordOfAnotherCabin(RecordContradicted):
+    """A cabin's record of a consultation another cabin held."""
+
+
+class RecordLimited(HubError):
+    """A cabin sent more records, or more bytes of records, than its quota allows; or the hub
+    is reading too many records at once. The cabin keeps the record and sends it again later."""
+
+    def __init__(self, text: str, *, retry_after_s: float) -> None:
+        super().__init__(text)
+        self.retry_after_s = retry_after_s

@@ -1,24 +1,41 @@
 """A patient's earlier consultations, as the doctor who sees them now reads them.
 
-They come from the cabins' records first (`hub.records`): what the cabin measured, the
-prescriptions it received, the advice it printed, who the doctor was, why the patient came and
-when; the hub adds its own doctor's notes, which no record carries, and the prescriptions it
-issued that a record lacks. An earlier consultation the hub saw live but whose record has not
-arrived yet (a cabin offline) comes from the hub's own data instead, so that nothing disappears
-meanwhile; a consultation appears once, whichever way it is known.
+They come from the cabins' records first (`hub.records`): what the cabin measured, the advice
+it printed, why the patient came; the hub adds its own doctor's notes, which no record
+carries. An earlier consultation the hub saw live but whose record has not arrived yet (a cabin
+offline) comes from the hub's own data instead, so that nothing disappears meanwhile; a
+consultation appears once, whichever way it is known.
+
+What the hub knows better than a cabin, the hub says: for a consultation it held, the cabin,
+the times and the doctor are the hub's (`seen_by_hub`); a record of it from another cabin, or
+filed under another patient than the hub's, is left out. A prescription is `verified` only if
+the hub issued it for that consultation and what it stored still matches its signature;
+anything else a record claims is shown as the cabin's word. A consultation only a record tells
+(made offline) names no doctor.
+
+Memory: a history reads each record's digest (`hub.records.RecordDigest`: what it shows, no
+PDF), kept with the record since it arrived; a record without one (a digest that no longer
+reads) has its Bundle read alone, parsed, and dropped before the next. At most
+`RecordLimits.history_readers` histories are built at once. No PDF is ever sent with a history.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
+from collections.abc import Mapping
 
-import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 import wire
 from hub.accounts import doctor_info
+from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
-from hub.records import ReadRecord, read_stored
-from hub.storage import ConsultationRecord, ConsultationRecordUpload, Storage
+from hub.prescriptions import stored_prescription_verifies
+from hub.records import RecordDesk, RecordDigest, make_digest, read_digest
+from hub.storage import ConsultationRecord, PrescriptionRecord, RecordHead, Storage
+from wire.fhir_record import RecordError, parse_record
+
+log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 200
 MAX_VITALS = 64
@@ -43,39 +60,143 @@ class _Doctors:
         return self._known[username]
 
 
-async def patient_history(storage: Storage, current: ConsultationRecord) -> wire.PatientHistory:
+class _Reader:
+    """One history being built: the storage, the hub's keys, the records' pool."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        public_keys: Mapping[str, Ed25519PublicKey],
+        desk: RecordDesk,
+        current: ConsultationRecord,
+    ) -> None:
+        self.storage = storage
+        self.public_keys = public_keys
+        self.desk = desk
+        self.current = current
+        self.doctors = _Doctors(storage)
+        self.consultations: dict[str, ConsultationRecord | None] = {}
+
+    async def consultation(self, consultation_id: str) -> ConsultationRecord | None:
+        if consultation_id not in self.consultations:
+            self.consultations[consultation_id] = await self.storage.consultation(consultation_id)
+        return self.consultations[consultation_id]
+
+    async def content(self, head: RecordHead) -> RecordDigest | None:
+        """What the history shows of the record: its digest, stored with it; else (a digest
+        that no longer reads) its Bundle, read, parsed on the records' pool, and dropped."""
+        if head.digest is not None:
+            digest = read_digest(head.digest)
+            if digest is not None:
+                return digest
+        bundle = await self.storage.record_bundle(head.cabin_id, head.record_id)
+        if bundle is None:
+            return None
+        try:
+            content = await self.desk.run(lambda: parse_record(bundle), bounded=False)
+        except RecordError as exc:
+            log.error("hub.record_unreadable record=%s error=%s", head.record_id, log_safe(exc))
+            return None
+        return make_digest(content)
+
+    async def prescriptions(
+        self, claimed: tuple[wire.PastPrescription, ...], seen: ConsultationRecord | None
+    ) -> list[wire.PastPrescription]:
+        """The record's prescriptions, each the hub's (verified) if the hub issued it for
+        this consultation and its signature holds; and the hub's that the record lacks."""
+        issued: dict[str, PrescriptionRecord] = {}
+        if seen is not None:
+            stored = await self.storage.prescriptions(seen.consultation_id)
+            issued = {p.prescription_id: p for p in stored}
+        shown: list[wire.PastPrescription] = []
+        for prescription in claimed:
+            hub_copy = issued.pop(prescription.prescription_id, None)
+            if hub_copy is not None:
+                shown.append(self.past_prescription(hub_copy))
+            else:
+                shown.append(
+                    wire.PastPrescription(
+                        prescription_id=prescription.prescription_id,
+                        issued_at=prescription.issued_at,
+                        lines=list(prescription.lines),
+                        verified=False,
+                    )
+                )
+        shown += [self.past_prescription(p) for p in issued.values()]
+        shown.sort(key=lambda p: p.issued_at)
+        return shown[-MAX_PRESCRIPTIONS:]
+
+    def past_prescription(self, issued: PrescriptionRecord) -> wire.PastPrescription:
+        return wire.PastPrescription(
+            prescription_id=issued.prescription_id,
+            issued_at=issued.issued_at,
+            lines=list(issued.lines),
+            verified=stored_prescription_verifies(issued, self.public_keys),
+        )
+
+
+async def patient_history(
+    storage: Storage,
+    current: ConsultationRecord,
+    *,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    desk: RecordDesk,
+) -> wire.PatientHistory:
     """The consultations of `current`'s patient (same match key) that began before it, newest
     first, with their readings, notes, advice, prescriptions and doctor."""
+    async with desk.history_slots:
+        return await _history(_Reader(storage, public_keys, desk, current))
+
+
+async def _history(reader: _Reader) -> wire.PatientHistory:
+    storage, current = reader.storage, reader.current
     live = await storage.earlier_consultations(
         current.match_key,
         before=current.joined_at,
         exclude=current.consultation_id,
         limit=MAX_ENTRIES,
     )
-    stored: dict[str, ConsultationRecordUpload] = {}
-    for record in await storage.earlier_records(
+    for consultation in live:
+        reader.consultations[consultation.consultation_id] = consultation
+    heads: dict[str, RecordHead] = {}
+    for head in await storage.earlier_record_heads(
         current.match_key,
         before=current.joined_at,
         exclude=current.consultation_id,
         limit=MAX_ENTRIES,
     ):
-        stored.setdefault(record.consultation_id, record)  # the newest first
+        if head.consultation_id in heads:
+            continue  # the newest first
+        seen = await reader.consultation(head.consultation_id)
+        if seen is not None and (
+            seen.cabin_id != head.cabin_id or seen.match_key != current.match_key
+        ):
+            log.warning(
+                "hub.record_left_out record=%s consultation=%s cabin=%s",
+                head.record_id,
+                head.consultation_id,
+                head.cabin_id,
+            )
+            continue  # not the record of the consultation the hub held
+        heads[head.consultation_id] = head
     for consultation in live:  # a record filed under another spelling of the patient
-        if consultation.consultation_id not in stored:
-            found = await storage.record_of_consultation(consultation.consultation_id)
+        if consultation.consultation_id not in heads:
+            found = await storage.record_head_of_consultation(
+                consultation.consultation_id, cabin_id=consultation.cabin_id
+            )
             if found is not None:
-                stored[consultation.consultation_id] = found
-    records = await asyncio.to_thread(read_stored, list(stored.values()))
+                heads[consultation.consultation_id] = found
     live_by_id = {c.consultation_id: c for c in live}
-    doctors = _Doctors(storage)
     entries: list[wire.PastConsultation] = []
-    for read in records:
-        seen = live_by_id.pop(read.stored.consultation_id, None)
-        if seen is None:
-            seen = await storage.consultation(read.stored.consultation_id)
-        entries.append(await _from_record(storage, doctors, read, seen))
+    for head in heads.values():
+        content = await reader.content(head)
+        if content is None:
+            continue
+        seen = await reader.consultation(head.consultation_id)
+        live_by_id.pop(head.consultation_id, None)
+        entries.append(await _from_record(reader, head, content, seen))
     for consultation in live_by_id.values():
-        entries.append(await _from_live(storage, doctors, consultation))
+        entries.append(await _from_live(reader, consultation))
     entries.sort(key=lambda entry: entry.started_at, reverse=True)
     return wire.PatientHistory(
         msg_id=new_msg_id(), consultation_id=current.consultation_id, entries=entries[:MAX_ENTRIES]
@@ -83,62 +204,40 @@ async def patient_history(storage: Storage, current: ConsultationRecord) -> wire
 
 
 async def _from_record(
-    storage: Storage, doctors: _Doctors, read: ReadRecord, seen: ConsultationRecord | None
+    reader: _Reader, head: RecordHead, content: RecordDigest, seen: ConsultationRecord | None
 ) -> wire.PastConsultation:
-    """An earlier consultation as its record tells it, with the hub's notes when it saw it."""
-    content = read.content
-    doctor = content.doctor
-    if doctor is not None:
-        doctor = msgspec.structs.replace(doctor, photo=None)
-    else:
-        doctor = await doctors.info(content.doctor_id or (seen.doctor if seen else None))
-    prescriptions = list(content.prescriptions)
-    if seen is not None:  # issued by the hub, yet not in the record (never reached the cabin)
-        known = {p.prescription_id for p in prescriptions}
-        for issued in await storage.prescriptions(seen.consultation_id):
-            if issued.prescription_id not in known:
-                prescriptions.append(
-                    wire.PastPrescription(
-                        prescription_id=issued.prescription_id,
-                        issued_at=issued.issued_at,
-                        lines=list(issued.lines),
-                    )
-                )
-        prescriptions.sort(key=lambda p: p.issued_at)
+    """An earlier consultation as its record tells it, with what the hub knows better when it
+    held it (times, doctor, notes, advice, its prescriptions)."""
     return wire.PastConsultation(
         consultation_id=content.consultation_id,
-        cabin_id=read.stored.cabin_id,
-        started_at=content.started_at,
-        ended_at=content.ended_at,
-        doctor=doctor,
+        cabin_id=head.cabin_id,
+        started_at=content.started_at if seen is None else seen.joined_at,
+        ended_at=content.ended_at if seen is None else (seen.ended_at or content.ended_at),
+        doctor=None if seen is None else await reader.doctors.info(seen.doctor),
         reason=content.reason[:_MAX_REASON_CHARS],
         vitals=list(content.vitals[-MAX_VITALS:]),
         notes="" if seen is None else seen.notes,
-        advice=(content.advice or ("" if seen is None else seen.advice))[:_MAX_NOTES_CHARS],
-        prescriptions=prescriptions[-MAX_PRESCRIPTIONS:],
+        advice=(content.advice if seen is None else seen.advice or content.advice)[
+            :_MAX_NOTES_CHARS
+        ],
+        prescriptions=await reader.prescriptions(content.prescriptions, seen),
+        seen_by_hub=seen is not None,
     )
 
 
-async def _from_live(
-    storage: Storage, doctors: _Doctors, record: ConsultationRecord
-) -> wire.PastConsultation:
+async def _from_live(reader: _Reader, record: ConsultationRecord) -> wire.PastConsultation:
     """An earlier consultation as the hub saw it live (its record has not arrived yet)."""
-    readings = await storage.readings(record.consultation_id)
-    prescriptions = await storage.prescriptions(record.consultation_id)
+    readings = await reader.storage.readings(record.consultation_id)
     return wire.PastConsultation(
         consultation_id=record.consultation_id,
         cabin_id=record.cabin_id,
         started_at=record.joined_at,
         ended_at=record.ended_at,
-        doctor=await doctors.info(record.doctor),
+        doctor=await reader.doctors.info(record.doctor),
         reason=record.reason,
         vitals=[r.vital for r in readings[-MAX_VITALS:]],
         notes=record.notes,
         advice=record.advice,
-        prescriptions=[
-            wire.PastPrescription(
-                prescription_id=p.prescription_id, issued_at=p.issued_at, lines=list(p.lines)
-            )
-            for p in prescriptions[-MAX_PRESCRIPTIONS:]
-        ],
+        prescriptions=await reader.prescriptions((), record),
+        seen_by_hub=True,
     )

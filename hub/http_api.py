@@ -16,7 +16,6 @@ from aiohttp import web
 import wire
 from hub.accounts import LoginResult, doctor_info
 from hub.auth import client_address
-from hub.history import patient_history
 from hub.log_safe import log_safe
 from hub.services import SERVICES, HubServices
 from hub.storage import AccountRole, ActorKind, SessionRecord
@@ -206,7 +205,7 @@ async def history(request: web.Request) -> web.StreamResponse:
             client_address=address,
         )
         return json_error(403, "forbidden")
-    found = await patient_history(services.storage, record)
+    found = await services.switchboard.patient_history(record)
     await services.audit.record(
         "history.read",
         actor_kind=ActorKind.DOCTOR,

@@ -313,3 +313,15 @@ def prescription_from_record(record: PrescriptionRecord) -> wire.PrescriptionMes
         check_url=record.check_url,
         patient=record.patient,
     )
+
+
+def stored_prescription_verifies(
+    record: PrescriptionRecord, public_keys: Mapping[str, Ed25519PublicKey]
+) -> bool:
+    """Whether what the hub stored of a prescription still matches the hub's signature (a
+    patient's history shows as the hub's only the prescriptions for which it does)."""
+    try:
+        verify_prescription(prescription_from_record(record), public_keys)
+    except InvalidPrescription:
+        return False
+    return True

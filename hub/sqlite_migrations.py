@@ -193,4 +193,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE audit_log ADD COLUMN alert_id TEXT",
         "CREATE INDEX audit_by_alert ON audit_log(alert_id) WHERE alert_id IS NOT NULL",
     ),
+    # 9: a record's id is its cabin's: two cabins may use the same `record_id` without one
+    # making the other's look like a duplicate (the table is rebuilt with the primary key
+    # (cabin_id, record_id)). The patient's match key keeps every script now
+    # (`hub.patients`): the records' keys are cleared, so that they are indexed again when the
+    # hub starts, and every consultation is queued in `patient_rekey` to have its key
+    # recomputed then (from the patient stored with it). `digest`: what a patient's history
+    # shows of the record (no PDF), made when it is read on arrival or indexed, so that a
+    # history never reads the Bundles.
+    (
+        """CREATE TABLE records_v9 (
+            record_id TEXT NOT NULL,
+            consultation_id TEXT NOT NULL,
+            cabin_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            bundle BLOB NOT NULL,
+            match_key TEXT,
+            started_at TEXT,
+            digest BLOB,
+            PRIMARY KEY (cabin_id, record_id)
+        )""",
+        "INSERT INTO records_v9 (record_id, consultation_id, cabin_id, created_at, received_at,"
+        " bundle, match_key, started_at) SELECT record_id, consultation_id, cabin_id,"
+        " created_at, received_at, bundle, NULL, NULL FROM records",
+        "DROP TABLE records",
+        "ALTER TABLE records_v9 RENAME TO records",
+        "CREATE INDEX records_by_patient ON records(match_key, started_at)",
+        "CREATE INDEX records_by_consultation ON records(consultation_id, received_at)",
+        "CREATE TABLE patient_rekey (consultation_id TEXT PRIMARY KEY)",
+        "INSERT INTO patient_rekey (consultation_id) SELECT consultation_id FROM consultations",
+    ),
 )

@@ -39,7 +39,9 @@ from hub.storage import (
     DoctorRecord,
     PrescriptionRecord,
     ReadingRecord,
+    RecordHead,
     SessionRecord,
+    StoredMatchKey,
     UndeliveredPrescription,
 )
 
@@ -78,6 +80,10 @@ _SELECT_UNDELIVERED = (
 _SELECT_RECORD = (
     "SELECT record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key,"
     " started_at FROM records"
+)
+_SELECT_RECORD_HEAD = (
+    "SELECT record_id, consultation_id, cabin_id, received_at, started_at, length(bundle),"
+    " digest FROM records"
 )
 _SELECT_AGENT = (
     "SELECT username, password_hash, display_name, cabins, all_cabins, failed_attempts,"
@@ -675,8 +681,8 @@ class _Database:
     def add_record(self, record: ConsultationRecordUpload) -> bool:
         cursor = self._db.execute(
             "INSERT INTO records (record_id, consultation_id, cabin_id, created_at, received_at,"
-            " bundle, match_key, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (record_id) DO NOTHING",
+            " bundle, match_key, started_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (cabin_id, record_id) DO NOTHING",
             (
                 record.record_id,
                 record.consultation_id,
@@ -686,6 +692,7 @@ class _Database:
                 record.bundle,
                 record.match_key,
                 None if record.started_at is None else _ts(record.started_at),
+                record.digest,
             ),
         )
         return cursor.rowcount == 1
@@ -726,11 +733,91 @@ class _Database:
         )
         return [self._record(row) for row in rows]
 
-    def index_record(self, record_id: str, match_key: str, started_at: datetime | None) -> None:
-        self._db.execute(
-            "UPDATE records SET match_key = ?, started_at = ? WHERE record_id = ?",
-            (match_key, None if started_at is None else _ts(started_at), record_id),
+    def index_record(
+        self,
+        record_id: str,
+        match_key: str,
+        started_at: datetime | None,
+        cabin_id: str | None,
+        digest: bytes | None,
+    ) -> None:
+        query = "UPDATE records SET match_key = ?, started_at = ?, digest = ? WHERE record_id = ?"
+        parameters = [
+            match_key,
+            None if started_at is None else _ts(started_at),
+            digest,
+            record_id,
+        ]
+        if cabin_id is not None:
+            query += " AND cabin_id = ?"
+            parameters.append(cabin_id)
+        self._db.execute(query, parameters)
+
+    @staticmethod
+    def _record_head(row: Sequence[Any]) -> RecordHead:
+        return RecordHead(
+            record_id=row[0],
+            consultation_id=row[1],
+            cabin_id=row[2],
+            received_at=_dt(row[3]),
+            started_at=_opt_dt(row[4]),
+            bundle_bytes=row[5],
+            digest=None if row[6] is None else bytes(row[6]),
         )
+
+    def earlier_record_heads(
+        self, match_key: str, before: datetime, exclude: str, limit: int
+    ) -> list[RecordHead]:
+        rows = self._db.execute(
+            _SELECT_RECORD_HEAD + " WHERE match_key = ? AND started_at < ? AND consultation_id != ?"
+            " ORDER BY started_at DESC, received_at DESC LIMIT ?",
+            (match_key, _ts(before), exclude, limit),
+        )
+        return [self._record_head(row) for row in rows]
+
+    def record_head_of_consultation(self, consultation_id: str, cabin_id: str) -> RecordHead | None:
+        row = self._db.execute(
+            _SELECT_RECORD_HEAD + " WHERE consultation_id = ? AND cabin_id = ?"
+            " ORDER BY received_at DESC LIMIT 1",
+            (consultation_id, cabin_id),
+        ).fetchone()
+        return None if row is None else self._record_head(row)
+
+    def record_bundle(self, cabin_id: str, record_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT bundle FROM records WHERE cabin_id = ? AND record_id = ?",
+            (cabin_id, record_id),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def consultations_to_rekey(self, limit: int) -> list[StoredMatchKey]:
+        rows = self._db.execute(
+            "SELECT c.consultation_id, c.patient, c.match_key FROM patient_rekey AS r"
+            " JOIN consultations AS c ON c.consultation_id = r.consultation_id"
+            " ORDER BY r.consultation_id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        found: list[StoredMatchKey] = []
+        for consultation_id, patient, key in rows:
+            try:
+                who: wire.PatientSummary | None = _decoded(_PATIENT, patient, "patient")
+            except CorruptRecord:
+                who = None
+            found.append(StoredMatchKey(consultation_id, who, key))
+        if len(found) < limit:  # queued, but no longer there
+            self._db.execute(
+                "DELETE FROM patient_rekey WHERE consultation_id NOT IN"
+                " (SELECT consultation_id FROM consultations)"
+            )
+        return found
+
+    def set_match_key(self, consultation_id: str, match_key: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE consultations SET match_key = ? WHERE consultation_id = ?",
+                (match_key, consultation_id),
+            )
+            db.execute("DELETE FROM patient_rekey WHERE consultation_id = ?", (consultation_id,))
 
     # alerts
 
@@ -1033,9 +1120,34 @@ class SqliteStorage:
         return await self._run(_Database.unindexed_records, limit)
 
     async def index_record(
-        self, record_id: str, *, match_key: str, started_at: datetime | None
+        self,
+        record_id: str,
+        *,
+        match_key: str,
+        started_at: datetime | None,
+        cabin_id: str | None = None,
+        digest: bytes | None = None,
     ) -> None:
-        await self._run(_Database.index_record, record_id, match_key, started_at)
+        await self._run(_Database.index_record, record_id, match_key, started_at, cabin_id, digest)
+
+    async def earlier_record_heads(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[RecordHead]:
+        return await self._run(_Database.earlier_record_heads, match_key, before, exclude, limit)
+
+    async def record_head_of_consultation(
+        self, consultation_id: str, *, cabin_id: str
+    ) -> RecordHead | None:
+        return await self._run(_Database.record_head_of_consultation, consultation_id, cabin_id)
+
+    async def record_bundle(self, cabin_id: str, record_id: str) -> bytes | None:
+        return await self._run(_Database.record_bundle, cabin_id, record_id)
+
+    async def consultations_to_rekey(self, *, limit: int) -> list[StoredMatchKey]:
+        return await self._run(_Database.consultations_to_rekey, limit)
+
+    async def set_match_key(self, consultation_id: str, match_key: str) -> None:
+        await self._run(_Database.set_match_key, consultation_id, match_key)
 
     async def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:
         return await self._run(_Database.add_alert, alert)

@@ -247,6 +247,34 @@ class ConsultationRecordUpload:
     record could not be read to index it."""
     started_at: datetime | None = None
     """When the consultation began, as the record says."""
+    digest: bytes | None = None
+    """What a history shows of it (`hub.records.RecordDigest`, JSON; no PDF); None until
+    indexed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHead:
+    """What the hub keeps of a cabin's record but the Bundle itself (read one at a time, on
+    demand, with `Storage.record_bundle`: a history never holds every record's PDFs)."""
+
+    record_id: str
+    consultation_id: str
+    cabin_id: str
+    received_at: datetime
+    started_at: datetime | None
+    bundle_bytes: int
+    digest: bytes | None = None
+    """What a history shows of it (no PDF); None: read the Bundle."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMatchKey:
+    """A consultation's patient and the match key stored with it."""
+
+    consultation_id: str
+    patient: wire.PatientSummary | None
+    """None if the stored patient can no longer be read."""
+    match_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +445,8 @@ class Storage(Protocol):
 
     # consultation records (FHIR) from cabins
     async def add_record(self, record: ConsultationRecordUpload) -> bool:
-        """False if `record_id` is already stored (the cabin sent it again)."""
+        """False if this cabin's `record_id` is already stored (the cabin sent it again);
+        another cabin's record of the same id is another record."""
         ...
 
     async def earlier_records(
@@ -428,7 +457,8 @@ class Storage(Protocol):
         ...
 
     async def record_of_consultation(self, consultation_id: str) -> ConsultationRecordUpload | None:
-        """The record of a consultation (the last received, should there be two)."""
+        """The record of a consultation (the last received, should there be two; whichever
+        cabin sent it: `record_head_of_consultation` names the cabin)."""
         ...
 
     async def unindexed_records(self, *, limit: int) -> list[ConsultationRecordUpload]:
@@ -436,8 +466,43 @@ class Storage(Protocol):
         ...
 
     async def index_record(
-        self, record_id: str, *, match_key: str, started_at: datetime | None
-    ) -> None: ...
+        self,
+        record_id: str,
+        *,
+        match_key: str,
+        started_at: datetime | None,
+        cabin_id: str | None = None,
+        digest: bytes | None = None,
+    ) -> None:
+        """Index the record `record_id` (of `cabin_id`'s; of every cabin that has one when
+        None), with its digest."""
+        ...
+
+    async def earlier_record_heads(
+        self, match_key: str, *, before: datetime, exclude: str, limit: int
+    ) -> list[RecordHead]:
+        """As `earlier_records`, without the Bundles."""
+        ...
+
+    async def record_head_of_consultation(
+        self, consultation_id: str, *, cabin_id: str
+    ) -> RecordHead | None:
+        """The record `cabin_id` sent of a consultation (the last received, should there be
+        two), without its Bundle."""
+        ...
+
+    async def record_bundle(self, cabin_id: str, record_id: str) -> bytes | None:
+        """One record's Bundle, as received."""
+        ...
+
+    # patients' match keys recomputed after `hub.patients` changed (a migration queues them)
+    async def consultations_to_rekey(self, *, limit: int) -> list[StoredMatchKey]:
+        """Consultations whose match key is queued to be recomputed, a batch."""
+        ...
+
+    async def set_match_key(self, consultation_id: str, match_key: str) -> None:
+        """Store the recomputed key and take the consultation off the queue."""
+        ...
 
     # alerts
     async def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:

@@ -31,13 +31,20 @@ from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
-from hub.errors import InvalidRecord, StorageError
+from hub.errors import (
+    InvalidRecord,
+    RecordContradicted,
+    RecordLimited,
+    RecordOfAnotherCabin,
+    StorageError,
+)
+from hub.history import patient_history
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
-from hub.records import read_upload
+from hub.records import RecordDesk, RecordLimits, check_against_hub, read_upload_with_digest
 from hub.storage import (
     ActorKind,
     AdviceRecord,
@@ -77,6 +84,7 @@ class Switchboard:
         public_url: str,
         alert_escalation_s: float = 60.0,
         emergency_number: str = "15",
+        record_limits: RecordLimits | None = None,
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -101,6 +109,9 @@ class Switchboard:
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._redeliverer: asyncio.Task[None] | None = None
+        self.records = RecordDesk(record_limits or RecordLimits(), clock)
+        """The records' own worker pool (not the default one, where passwords are hashed),
+        its bounds, and the cabins' quotas."""
         self.alerts = AlertDesk(
             storage=storage,
             clock=clock,
@@ -129,6 +140,7 @@ class Switchboard:
             task.cancel()
         for task in tasks:
             await cancel_and_wait(task)
+        self.records.close()
         peers = [
             *self._cabins.values(),
             *(p for s in self._consoles.values() for p in s),
@@ -222,6 +234,9 @@ class Switchboard:
             self._spawn(
                 self._prescriptions_to_console(peer, call.consultation_id),
                 f"hub-prescriptions-to-{doctor}",
+            )
+            self._spawn(
+                self._notes_to_console(peer, call.consultation_id), f"hub-notes-to-{doctor}"
             )
         self.alerts.console_connected(peer, None if call is None else call.cabin_id)
 
@@ -657,11 +672,47 @@ class Switchboard:
         await self.alerts.raised(peer, alert)
 
     async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
-        """A consultation's record: read (refused if it cannot be), the sending cabin's (if the
-        hub knows the consultation, it must be of this cabin; one it never saw, made offline,
-        is taken as this cabin's), stored once and indexed by patient."""
+        """A consultation's record: within the cabin's quota (else `rate_limited`), read on
+        the records' pool (refused if it cannot be), checked against what the hub knows of
+        the consultation (`hub.records`), stored once (per cabin) and indexed by patient."""
         try:
-            content = await asyncio.to_thread(read_upload, upload, peer.identity)
+            self.records.quota.admit(peer.identity, len(upload.bundle))
+            content, digest = await self.records.run(
+                lambda: read_upload_with_digest(upload, peer.identity)
+            )
+            known = await self._storage.consultation(upload.consultation_id)
+            check_against_hub(
+                content,
+                known,
+                cabin_id=peer.identity,
+                now=self._clock.now(),
+                margin=timedelta(seconds=self.records.limits.session_margin_s),
+            )
+        except RecordLimited as exc:
+            log.warning(
+                "hub.record_limited cabin=%s consultation=%s record=%s retry_after_s=%.0f",
+                peer.identity,
+                upload.consultation_id,
+                upload.record_id,
+                exc.retry_after_s,
+            )
+            self._refuse(peer, wire.ErrorCode.RATE_LIMITED, upload.msg_id, str(exc)[:_ERROR_TEXT])
+            return
+        except RecordContradicted as exc:
+            log.warning(
+                "hub.record_contradicts_hub cabin=%s consultation=%s record=%s error=%s",
+                peer.identity,
+                upload.consultation_id,
+                upload.record_id,
+                log_safe(exc),
+            )
+            code = (
+                wire.ErrorCode.UNAUTHORIZED
+                if isinstance(exc, RecordOfAnotherCabin)
+                else wire.ErrorCode.CONFLICT
+            )
+            self._refuse(peer, code, upload.msg_id, str(exc)[:_ERROR_TEXT])
+            return
         except InvalidRecord as exc:
             log.warning(
                 "hub.record_refused cabin=%s consultation=%s record=%s error=%s",
@@ -672,15 +723,17 @@ class Switchboard:
             )
             self._refuse(peer, wire.ErrorCode.MALFORMED, upload.msg_id, str(exc)[:_ERROR_TEXT])
             return
-        known = await self._storage.consultation(upload.consultation_id)
-        if known is not None and known.cabin_id != peer.identity:
-            log.warning(
-                "hub.cabin_not_owner cabin=%s consultation=%s", peer.identity, known.consultation_id
-            )
-            self._refuse(
-                peer, wire.ErrorCode.UNAUTHORIZED, upload.msg_id, "not this cabin's consultation"
-            )
-            return
+        key, started_at = match_key(content.patient), content.started_at
+        if known is not None:  # the hub's patient and start, whatever the record says
+            if key != known.match_key:
+                log.warning(
+                    "hub.record_patient_mismatch cabin=%s consultation=%s record=%s",
+                    peer.identity,
+                    upload.consultation_id,
+                    upload.record_id,
+                )
+            key, started_at = known.match_key, known.joined_at
+            await self._check_record_doctor(peer, upload, content.doctor_id, content.doctor, known)
         stored = await self._storage.add_record(
             ConsultationRecordUpload(
                 record_id=upload.record_id,
@@ -689,8 +742,9 @@ class Switchboard:
                 created_at=upload.created_at,
                 received_at=self._clock.now(),
                 bundle=bytes(upload.bundle),
-                match_key=match_key(content.patient),
-                started_at=content.started_at,
+                match_key=key,
+                started_at=started_at,
+                digest=digest,
             )
         )
         log.info(
@@ -702,6 +756,39 @@ class Switchboard:
         )
         peer.send(
             wire.RecordAck(msg_id=new_msg_id(), record_id=upload.record_id, duplicate=not stored)
+        )
+
+    async def _check_record_doctor(
+        self,
+        peer: Peer,
+        upload: wire.RecordUpload,
+        doctor_id: str | None,
+        doctor: wire.DoctorInfo | None,
+        known: ConsultationRecord,
+    ) -> None:
+        """Log a record whose doctor is not the one who took the consultation on the hub (the
+        history shows the hub's; the record is kept as received)."""
+        registration = None
+        if known.doctor is not None:
+            account = await self._storage.doctor(known.doctor)
+            registration = None if account is None else account.registration_number
+        claimed_registration = None if doctor is None else doctor.registration_number
+        if (doctor_id is not None and doctor_id != known.doctor) or (
+            doctor is not None and (known.doctor is None or claimed_registration != registration)
+        ):
+            log.warning(
+                "hub.record_doctor_mismatch cabin=%s consultation=%s record=%s hub_doctor=%s",
+                peer.identity,
+                upload.consultation_id,
+                upload.record_id,
+                known.doctor,
+            )
+
+    async def patient_history(self, current: ConsultationRecord) -> wire.PatientHistory:
+        """`current`'s patient's earlier consultations (`hub.history`), built with the records'
+        pool and bounds."""
+        return await patient_history(
+            self._storage, current, public_keys=self._signer.public_keys, desk=self.records
         )
 
     # --- prescriptions and advice on their way to the cabin ---------------------------------
@@ -831,6 +918,24 @@ class Switchboard:
                         delivered_at=record.delivered_at,
                     )
                 )
+
+    async def _notes_to_console(self, peer: Peer, consultation_id: str) -> None:
+        """A console back during a call (a reload): the notes and advice stored, to fill its
+        fields again."""
+        try:
+            record = await self._storage.consultation(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=notes_to_console error=%s", exc)
+            return
+        if record is not None:
+            peer.send(
+                wire.ConsultationNotes(
+                    msg_id=new_msg_id(),
+                    consultation_id=consultation_id,
+                    text=record.notes,
+                    advice=record.advice,
+                )
+            )
 
     # --- from a doctor's console ------------------------------------------------------------
 
@@ -1006,14 +1111,18 @@ class Switchboard:
         )
 
     async def _notes(self, peer: Peer, notes: wire.ConsultationNotes) -> None:
+        """The fields given replace the stored ones; a field left out stays as it is."""
         record = await self._storage.consultation(notes.consultation_id)
         if record is None or record.doctor != peer.identity:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, notes.msg_id, "not your consultation")
             return
-        await self._storage.set_notes(notes.consultation_id, notes.text)
-        advice = await self._storage.set_advice(
-            notes.consultation_id, notes.advice, msg_id=new_msg_id(), at=self._clock.now()
-        )
+        if notes.text is not None:
+            await self._storage.set_notes(notes.consultation_id, notes.text)
+        advice = None
+        if notes.advice is not None:
+            advice = await self._storage.set_advice(
+                notes.consultation_id, notes.advice, msg_id=new_msg_id(), at=self._clock.now()
+            )
         self._ack(peer, notes)
         await self._audit.record(
             "notes.write",

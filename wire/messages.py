@@ -309,6 +309,9 @@ class PastPrescription(_Value, frozen=True):
     prescription_id: Id
     issued_at: UtcDatetime
     lines: Lines
+    verified: bool = False
+    """True: the hub issued it, and what it stored still matches its signature. False: only
+    the cabin's record says so (the console marks it: from the cabin, not verified)."""
 
 
 class PastConsultation(_Value, frozen=True):
@@ -325,6 +328,10 @@ class PastConsultation(_Value, frozen=True):
     advice: NotesText = ""
     """What the doctor advised the patient (printed on their summary)."""
     prescriptions: Annotated[list[PastPrescription], msgspec.Meta(max_length=20)] = []
+    seen_by_hub: bool = False
+    """True: the hub held this consultation (its cabin, times and doctor are the hub's).
+    False: only a cabin's record tells it (made offline): the console marks it as the cabin's
+    word, not verified, and no doctor is named."""
 
 
 class _FhirBundleHead(msgspec.Struct, frozen=True, rename="camel"):
@@ -588,11 +595,13 @@ class PrescriptionDraft(_Message, tag="prescription_draft", frozen=True):
 
 
 class ConsultationNotes(_Message, tag="consultation_notes", frozen=True):
-    """The doctor's notes on the consultation; each one replaces the previous."""
+    """The doctor's notes on the consultation; each field given replaces the stored one, a
+    field left out (null) leaves it as it is. The hub sends the stored ones to the doctor's
+    console when it takes the call up again (a reload, a reconnection)."""
 
     consultation_id: Id
-    text: NotesText
-    advice: NotesText = ""
+    text: NotesText | None = None
+    advice: NotesText | None = None
     """Advice for the patient, in words they understand: sent to the cabin, printed on their
     consultation summary (the notes stay between doctors)."""
 
@@ -687,6 +696,7 @@ ConsoleToHub: TypeAlias = (
 )
 HubToConsole: TypeAlias = (
     Welcome
+    | ConsultationNotes
     | Ack
     | ErrorMessage
     | WaitingRoom

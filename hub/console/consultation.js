@@ -153,6 +153,9 @@ export class Consultation {
       case "prescription_delivered":
         this.prescription.handleDelivered(msg.prescription_id);
         break;
+      case "consultation_notes":
+        this.notes.restore(msg);
+        break;
       default:
         break;
     }

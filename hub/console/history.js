@@ -61,10 +61,15 @@ export class HistoryPanel {
   }
 
   renderEntry(entry) {
+    // A consultation the hub did not hold is only what a cabin says: marked, and no doctor.
+    const unverified = entry.seen_by_hub === false;
     const doctor = entry.doctor
       ? `${entry.doctor.display_name} (${entry.doctor.specialty})`
-      : t("history.doctor.unknown");
-    const details = h("details", { class: "history-entry", data: { testid: "history-entry", consultation: entry.consultation_id } });
+      : t(unverified ? "history.doctor.none" : "history.doctor.unknown");
+    const details = h("details", {
+      class: unverified ? "history-entry history-unverified" : "history-entry",
+      data: { testid: "history-entry", consultation: entry.consultation_id, verified: String(!unverified) },
+    });
     details.open = this.openIds.has(entry.consultation_id);
     details.addEventListener("toggle", () => {
       if (details.open) this.openIds.add(entry.consultation_id);
@@ -75,6 +80,7 @@ export class HistoryPanel {
         h("time", { class: "history-date", attrs: { datetime: entry.started_at }, text: formatDateTime(new Date(entry.started_at)) }),
         h("span", { class: "history-doctor", text: doctor }),
         h("span", { class: "history-cabin muted", text: t("history.cabin", { cabin: entry.cabin_id }) }),
+        unverified ? h("span", { class: "badge-unverified", data: { testid: "history-unverified" }, i18n: "history.unverified" }) : null,
         entry.reason ? h("span", { class: "history-reason", text: `— ${entry.reason}` }) : null,
       ),
     );
@@ -100,9 +106,16 @@ export class HistoryPanel {
     if (entry.prescriptions && entry.prescriptions.length) {
       const list = h("div", {});
       for (const prescription of entry.prescriptions) {
-        list.append(h("p", { class: "history-prescription-head", text: t("history.prescription", {
-          id: prescription.prescription_id, date: formatDate(new Date(prescription.issued_at)),
-        }) }));
+        const verified = prescription.verified === true;
+        list.append(h("p", { class: "history-prescription-head", data: { verified: String(verified) } },
+          h("span", { text: t("history.prescription", {
+            id: prescription.prescription_id, date: formatDate(new Date(prescription.issued_at)),
+          }) }),
+          " ",
+          verified
+            ? h("span", { class: "badge-verified", data: { testid: "prescription-verified" }, i18n: "history.prescription.verified" })
+            : h("span", { class: "badge-unverified", data: { testid: "prescription-unverified" }, i18n: "history.prescription.unverified" }),
+        ));
         list.append(prescriptionLines(prescription.lines));
       }
       body.append(field("history.prescriptions", list));

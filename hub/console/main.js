@@ -251,6 +251,7 @@ class ConsoleApp {
       case "reading":
       case "prescription":
       case "prescription_delivered":
+      case "consultation_notes":
         if (this.consultation && msg.consultation_id === this.consultation.id) this.consultation.handleHub(msg);
         break;
       case "alert":

@@ -49,9 +49,14 @@ export const callEnd = (consultationId, reason) =>
 export const prescriptionDraft = (consultationId, lines) =>
   message("prescription_draft", { consultation_id: consultationId, lines });
 
-/** The doctor's notes (for the next doctors) and advice (for the patient, printed in the cabin). */
-export const consultationNotes = (consultationId, text, advice = "") =>
-  message("consultation_notes", { consultation_id: consultationId, text, advice });
+/** The doctor's notes (for the next doctors) and advice (for the patient, printed in the cabin);
+ * a field left out (undefined or null) is kept as the hub has it. */
+export const consultationNotes = (consultationId, text, advice) => {
+  const fields = { consultation_id: consultationId };
+  if (text !== undefined && text !== null) fields.text = text;
+  if (advice !== undefined && advice !== null) fields.advice = advice;
+  return message("consultation_notes", fields);
+};
 
 /** Someone takes charge of an alert (or calls it a false alarm); the hub names who. */
 export const alertAck = (alertId, acknowledgedBy, falseAlarm = false) =>
@@ -101,6 +106,7 @@ const REQUIRED = {
     signature: isString,
   },
   prescription_delivered: { prescription_id: isId, consultation_id: isId, delivered_at: isTime },
+  consultation_notes: { consultation_id: isId },
   sdp_offer: { consultation_id: isId, sdp: isString },
   sdp_answer: { consultation_id: isId, sdp: isString },
   ice_candidate: { consultation_id: isId, candidate: isString },
@@ -124,7 +130,7 @@ const REQUIRED = {
 export const HUB_TO_CONSOLE = new Set([
   "welcome", "ack", "error", "waiting_room", "call_accepted", "patient_history", "reading",
   "alert", "alert_escalated", "alert_ack", "prescription", "prescription_delivered", "sdp_offer",
-  "sdp_answer", "ice_candidate", "call_end",
+  "sdp_answer", "ice_candidate", "call_end", "consultation_notes",
 ]);
 
 /** What the hub may send on an agent's alert page's websocket (wire.HubToAgent). */

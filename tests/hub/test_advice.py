@@ -150,3 +150,49 @@ def test_advice_the_connected_cabin_does_not_acknowledge_is_sent_again(tmp_path:
             await cabin.nothing_more(1.5 * RETRY_S, ignore=(wire.QueuePosition,))
 
     run(scenario())
+
+
+def test_a_save_of_one_field_keeps_the_other_and_a_console_back_gets_both(
+    tmp_path: Path,
+) -> None:
+    """Issue 15, item 5: a console reloaded during the call (its fields empty) saved only the
+    advice and wiped the notes. A field left out is now kept, and the console that comes back
+    gets what is stored."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            cabin, console = await _call(rig)
+            await _write(console, "notes of the call", ADVICE)
+
+            # the page reloads: a new console; the hub gives the call back, then the notes
+            doctor = await rig.login("dr.a")
+            reloaded = await doctor.console()
+            await reloaded.expect(wire.CallAccepted)
+            restored = await reloaded.expect(wire.ConsultationNotes)
+            assert (restored.consultation_id, restored.text, restored.advice) == (
+                "c-1",
+                "notes of the call",
+                ADVICE,
+            )
+
+            # the advice alone: the notes stay; the notes alone: the advice stays
+            only_advice = wire.ConsultationNotes(
+                msg_id=new_id(), consultation_id="c-1", advice="Reposez-vous."
+            )
+            await reloaded.send(only_advice)
+            assert (await reloaded.expect(wire.Ack)).ack_of == only_advice.msg_id
+            stored = await stored_consultation(rig.hub.storage, "c-1")
+            assert (stored.notes, stored.advice) == ("notes of the call", "Reposez-vous.")
+            only_notes = wire.ConsultationNotes(
+                msg_id=new_id(), consultation_id="c-1", text="notes, more"
+            )
+            await reloaded.send(only_notes)
+            assert (await reloaded.expect(wire.Ack)).ack_of == only_notes.msg_id
+            stored = await stored_consultation(rig.hub.storage, "c-1")
+            assert (stored.notes, stored.advice) == ("notes, more", "Reposez-vous.")
+            advice = await cabin.expect(wire.PatientAdvice)
+            while advice.text != "Reposez-vous.":  # the first advice's copies come first
+                advice = await cabin.expect(wire.PatientAdvice)
+            assert advice.consultation_id == "c-1"
+
+    run(scenario())

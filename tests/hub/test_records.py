@@ -190,7 +190,8 @@ def test_a_record_that_cannot_be_read_is_refused_and_not_stored(
 
 def test_a_record_of_another_cabins_consultation_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_hub(tmp_path) as rig:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
             cabin_1, cabin_2 = await rig.cabin("cabin-1"), await rig.cabin("cabin-2")
             await rig.join(cabin_1, "c-1", YVONNE)
             upload = record_upload("c-1", cabin_id="cabin-2", who=YVONNE)
@@ -200,9 +201,10 @@ def test_a_record_of_another_cabins_consultation_is_refused(tmp_path: Path) -> N
             assert answer.in_reply_to == upload.msg_id
             assert _stored(rig) == []
             # its own cabin's is taken, even while the hub still has it in the waiting room
-            assert isinstance(
-                await _send(cabin_1, record_upload("c-1", who=YVONNE)), wire.RecordAck
-            )
+            started_at = clock.now() - timedelta(minutes=10)  # identity and vitals come first
+            clock.advance(1800)
+            own = record_upload("c-1", who=YVONNE, started_at=started_at)
+            assert isinstance(await _send(cabin_1, own), wire.RecordAck)
 
     run(scenario())
 
@@ -256,16 +258,20 @@ def test_the_history_comes_from_the_records_and_from_what_the_hub_saw_live(
             assert past.started_at == OFFLINE_START
             assert past.ended_at == OFFLINE_START + timedelta(minutes=20)
             assert past.reason == "douleur à l'oreille"
-            assert past.doctor is not None and past.doctor.display_name == "Dr B"
-            assert past.doctor.photo is None  # never sent to the console
+            # the hub never saw it: the cabin's word only, no doctor named, nothing verified
+            assert past.seen_by_hub is False and past.doctor is None
             assert [(v.systolic_mmhg, v.diastolic_mmhg) for v in past.vitals] == [(151, 92)]
             assert [p.lines for p in past.prescriptions] == [[LINE]]
             assert past.prescriptions[0].prescription_id == offline_rx_id(rig)
+            assert past.prescriptions[0].verified is False
             assert past.advice == "Gouttes deux fois par jour, revoir dans une semaine."
             assert past.notes == ""  # the hub has no notes of a consultation it never saw
 
             # from the live data meanwhile: notes, advice, the readings it received
             assert (live.notes, live.advice, live.reason) == ("otite guérie", "Repos.", "toux")
+            assert live.seen_by_hub is True
+            assert live.doctor is not None and live.doctor.display_name == "Dr A"
+            assert live.doctor.photo is None  # never sent to the console
             assert [v.systolic_mmhg for v in live.vitals] == [vital().systolic_mmhg]
 
             # c-live's record arrives: it is shown once, from the record, with the hub's notes
