@@ -188,6 +188,9 @@ async def _serve(
         public_url=config.public_url.rstrip("/") or url,
         alert_escalation_s=config.alert_escalation_s,
         emergency_number=config.emergency_number,
+        alerts_per_minute=config.alerts_per_minute,
+        alert_update_s=config.alert_update_s,
+        alert_resync_s=config.alert_resync_s,
     )
     try:
         await switchboard.alerts.reload()
