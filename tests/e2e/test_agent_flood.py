@@ -140,7 +140,7 @@ def test_pages_opened_after_a_flood_show_it_summed_up_and_stay_connected(tmp_pat
 
                 # "J'y vais" on the fall: the cabin is told of it and of its stored repeats
                 await fall.locator('[data-testid="alert-go"]').click()
-                told = set()
+                told: set[str] = set()
                 while len(told) < 13:  # the alert and the 12 repeats stored one by one
                     told.add((await the_cabin.expect(wire.AlertAck)).alert_id)
                 await agent.locator('[data-testid="handled-alert"]').first.wait_for()

@@ -234,10 +234,10 @@ def test_the_operator_clears_a_cabins_alerts_and_it_is_audited(tmp_path: Path) -
             assert "13 open alerts of cabin cabin-1" in output
             cleared: set[str] = set()
             while cleared != heads:  # the running hub tells the pages
-                message = await page.expect(wire.AlertAck)
-                assert message.acknowledged_by == "ops.martin" and message.false_alarm
-                cleared.add(message.alert_id)
-            told = set()
+                relayed = await page.expect(wire.AlertAck)
+                assert relayed.acknowledged_by == "ops.martin" and relayed.false_alarm
+                cleared.add(relayed.alert_id)
+            told: set[str] = set()
             while len(told) < len(raised):  # and the cabin, of each alert it sent
                 told.add((await cabin.expect(wire.AlertAck)).alert_id)
             assert told == {m.alert_id for m in raised}
