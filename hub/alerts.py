@@ -685,7 +685,7 @@ class AlertDesk:
             len(merged),
         )
         message = ack_message(record)
-        if not told_cabin:
+        if record.alert_id not in told_cabin:
             self._routes.to_cabin(record.cabin_id, message)
         for alert_id in merged:
             if alert_id not in told_cabin:

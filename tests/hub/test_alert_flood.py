@@ -264,3 +264,38 @@ def test_the_operator_clears_a_cabins_alerts_and_it_is_audited(tmp_path: Path) -
             assert status != 0
 
     run(scenario())
+
+
+def test_the_patients_i_am_fine_on_a_repeat_ends_the_alert_it_was_merged_into(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            await rig.add_agent("agent.one", "cabin-1")
+            page = await rig.agent_page("agent.one")
+            cabin = await rig.cabin()
+            first, second, third = (alert() for _ in range(3))
+            assert await flood(cabin, [first, second, third]) == [None, None, None]
+            fine = wire.AlertAck(
+                msg_id=new_id("ack"),
+                alert_id=second.alert_id,
+                acknowledged_by="patient",
+                acknowledged_at=datetime.now(UTC),
+                false_alarm=True,
+            )
+            await cabin.send(fine)
+            told = set()
+            while True:
+                message = await cabin.receive()
+                if isinstance(message, wire.AlertAck):
+                    told.add(message.alert_id)
+                elif isinstance(message, wire.Ack) and message.ack_of == fine.msg_id:
+                    break
+            assert told == {first.alert_id, third.alert_id}  # not the one it said itself
+            relayed = await page.expect(wire.AlertAck)
+            assert (relayed.alert_id, relayed.acknowledged_by) == (first.alert_id, "patient")
+            head = await rig.hub.storage.alert(first.alert_id)
+            assert head is not None and head.acknowledged_role is AckRole.PATIENT
+            assert rig.switchboard.alerts.open_alerts() == []
+
+    run(scenario())
