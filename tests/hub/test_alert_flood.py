@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import wire
+from hub.sqlite_migrations import MIGRATIONS
+from hub.sqlite_storage import SqliteStorage
 from hub.storage import AckRole, ActorKind
 from tests.hub.hub_rig import TIMEOUT_S, Peer, new_id, run, running_hub
 
@@ -297,5 +300,54 @@ def test_the_patients_i_am_fine_on_a_repeat_ends_the_alert_it_was_merged_into(
             head = await rig.hub.storage.alert(first.alert_id)
             assert head is not None and head.acknowledged_role is AckRole.PATIENT
             assert rig.switchboard.alerts.open_alerts() == []
+
+    run(scenario())
+
+
+def test_a_flood_stored_before_the_merge_is_merged_when_the_hub_starts(tmp_path: Path) -> None:
+    """The alerts survived restarts: a database flooded before migration 9 comes up with one
+    open alert per cabin, kind and severity, the others merged into it and counted."""
+
+    def at(second: int) -> str:
+        return f"2026-11-23T08:{second // 60:02d}:{second % 60:02d}.000000Z"
+
+    async def scenario() -> None:
+        path = tmp_path / "old.db"
+        db = sqlite3.connect(path)
+        for number, statements in enumerate(MIGRATIONS[:8], start=1):
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        rows: list[tuple[str, str, str, str, str, str | None]] = [
+            (f"old-{i}", "cabin-1", "fall", "critical", at(i), None) for i in range(1, 300)
+        ]
+        rows += [
+            ("warn-1", "cabin-1", "fall", "warning", at(0), None),
+            ("done-1", "cabin-1", "fall", "critical", at(0), at(1)),
+            ("other-1", "cabin-2", "fall", "critical", at(30), None),
+        ]
+        for alert_id, cabin_id, kind, severity, received, acknowledged in rows:
+            db.execute(
+                "INSERT INTO alerts (alert_id, cabin_id, kind, severity, confidence, detail,"
+                " raised_at, received_at, acknowledged_at) VALUES (?, ?, ?, ?, 1, '', ?, ?, ?)",
+                (alert_id, cabin_id, kind, severity, received, received, acknowledged),
+            )
+        db.commit()
+        db.close()
+        storage = await SqliteStorage.open(path)
+        try:
+            since = datetime(2026, 11, 1, tzinfo=UTC)
+            heads = {a.alert_id: a for a in await storage.open_alerts(since=since)}
+            assert set(heads) == {"old-1", "warn-1", "other-1"}
+            assert heads["old-1"].repeat_count == 299
+            assert heads["old-1"].last_raised_at == datetime(2026, 11, 23, 8, 4, 59, tzinfo=UTC)
+            assert (heads["warn-1"].repeat_count, heads["other-1"].repeat_count) == (1, 1)
+            merged = await storage.alert("old-7")
+            assert merged is not None and merged.merged_into == "old-1" and merged.is_open
+            done = await storage.alert("done-1")
+            assert done is not None and done.merged_into is None and not done.is_open
+            assert len(await storage.merged_alert_ids("old-1", limit=1000)) == 298
+        finally:
+            await storage.close()
 
     run(scenario())
