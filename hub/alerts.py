@@ -63,6 +63,15 @@ PATIENT = "patient"
 """`acknowledged_by` of a cabin's ack when the patient touched "I am fine"."""
 
 
+def bounded_time(claimed: datetime, now: datetime) -> datetime:
+    """A time a cabin gives (its own clock: it may have been offline), kept unless absurd:
+    more than `CLOCK_SKEW` ahead of the hub's it becomes `now` (it cannot be later than it
+    arrived), older than `RELOAD_WINDOW` it becomes that bound."""
+    if claimed > now + CLOCK_SKEW:
+        return now
+    return max(claimed, now - RELOAD_WINDOW)
+
+
 def escalates(kind: wire.AlertKind, severity: wire.AlertSeverity) -> bool:
     """Whether an alert left unacknowledged goes to the doctors on duty: a distress alert
     (anything but a printer or a device) whose severity the cabin says is critical. The cabin
@@ -403,11 +412,7 @@ class AlertDesk:
                     consultation_id,
                 )
                 consultation_id = None
-        raised_at = alert.raised_at
-        if raised_at > now + CLOCK_SKEW:
-            raised_at = now  # it cannot have been raised later than it arrived
-        elif raised_at < now - RELOAD_WINDOW:
-            raised_at = now - RELOAD_WINDOW
+        raised_at = bounded_time(alert.raised_at, now)
         if raised_at != alert.raised_at:
             log.warning(
                 "hub.alert_time_bounded cabin=%s alert=%s off_by_s=%d",
@@ -669,7 +674,8 @@ class AlertDesk:
                 return peer.identity, AckRole.DOCTOR, self._clock.now(), ActorKind.DOCTOR
             case _:
                 role = AckRole.PATIENT if ack.acknowledged_by == PATIENT else AckRole.CABIN_AGENT
-                return ack.acknowledged_by, role, ack.acknowledged_at, ActorKind.CABIN
+                at = bounded_time(ack.acknowledged_at, self._clock.now())
+                return ack.acknowledged_by, role, at, ActorKind.CABIN
 
     def _handled(self, record: AlertRecord, *, told_cabin: set[str], merged: list[str]) -> None:
         """The first ack: the timers stop, and everyone who was shown the alert is told; the

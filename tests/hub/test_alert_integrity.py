@@ -94,6 +94,18 @@ def test_a_raised_at_out_of_bounds_is_bounded_and_the_cabins_kept(tmp_path: Path
             assert record.raised_at == clock.now() - RELOAD_WINDOW
             assert record.cabin_raised_at == ancient.raised_at
 
+            # the cabin's time of an acknowledgement ("I am fine" offline) is bounded alike
+            fine = wire.AlertAck(
+                msg_id=new_id("ack"),
+                alert_id=offline.alert_id,
+                acknowledged_by="patient",
+                acknowledged_at=clock.now() + timedelta(days=400),
+                false_alarm=True,
+            )
+            await cabin.send(fine)
+            assert (await cabin.expect(wire.Ack)).ack_of == fine.msg_id
+            assert (await stored(rig, offline.alert_id)).acknowledged_at == clock.now()
+
     run(scenario())
 
 

@@ -268,7 +268,8 @@ def test_nobody_acknowledges_so_every_console_and_agent_page_is_told_to_call(
 
 def test_the_patients_i_am_fine_ends_the_alert_before_it_escalates(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_hub(tmp_path, alert_escalation_s=SHORT_S) as rig:
+        clock = FakeClock()  # the cabin's times below are this clock's
+        async with running_hub(tmp_path, clock=clock, alert_escalation_s=SHORT_S) as rig:
             await rig.add_agent("agent.one", "cabin-1")
             page = await rig.agent_page("agent.one")
             console = await (await rig.login("dr.a")).console()
