@@ -61,6 +61,7 @@ _REDELIVERED_PER_ROUND = 1000
 _ERROR_TEXT = 200
 ROOM_BROADCAST_INTERVAL_S = 0.25
 """The waiting room goes to the consoles at most this often (changes in between wait)."""
+JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
 
 
 class Switchboard:
@@ -101,6 +102,8 @@ class Switchboard:
         self._sent_positions: dict[str, int] = {}
         self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
         self._room_pending: asyncio.TimerHandle | None = None
+        self._join_refusals: dict[str, tuple[float, int]] = {}
+        """Per cabin: when a refused join was last logged, and how many since."""
         self._last_sent: dict[str, float] = {}
         """Undelivered prescriptions and advice by `msg_id`: when (loop time) each was last
         sent to its cabin."""
@@ -617,13 +620,20 @@ class Switchboard:
         others = [c for c in waiting if c != join.consultation_id]
         if not others:
             return False
-        log.warning(
-            "hub.queue_join_refused cabin=%s consultation=%s reason=one_patient_per_cabin"
-            " waiting=%s",
-            peer.identity,
-            join.consultation_id,
-            others[0],
-        )
+        now = self._clock.monotonic()
+        logged_at, unlogged = self._join_refusals.get(peer.identity, (None, 0))
+        if logged_at is None or now - logged_at >= JOIN_REFUSALS_LOGGED_EVERY_S:
+            log.warning(
+                "hub.queue_join_refused cabin=%s consultation=%s reason=one_patient_per_cabin"
+                " waiting=%s refused=%d",
+                peer.identity,
+                join.consultation_id,
+                others[0],
+                unlogged + 1,
+            )
+            self._join_refusals[peer.identity] = (now, 0)
+        else:
+            self._join_refusals[peer.identity] = (logged_at, unlogged + 1)
         self._refuse(
             peer,
             wire.ErrorCode.CONFLICT,

@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 import wire
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
@@ -83,7 +85,9 @@ def ack(alert_id: str, *, by: str = "x") -> wire.AlertAck:
     )
 
 
-def test_a_cabins_flood_of_alerts_locks_out_no_console_and_no_agent_page(tmp_path: Path) -> None:
+def test_a_cabins_flood_of_alerts_locks_out_no_console_and_no_agent_page(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def scenario() -> None:
         async with running_hub(tmp_path, alert_escalation_s=0.5, alert_update_s=0.2) as rig:
             await rig.add_agent("agent.all")
@@ -143,6 +147,8 @@ def test_a_cabins_flood_of_alerts_locks_out_no_console_and_no_agent_page(tmp_pat
                 a for a in rig.switchboard.alerts.open_alerts() if a.cabin_id == "cabin-1"
             ]
             assert {a.alert_id for a in open_heads} == heads
+            limited = [r.getMessage() for r in caplog.records if "rate_limited" in r.getMessage()]
+            assert limited and len(limited) < 10  # logged, but not once per alert
             # ...and every one counted, in the database too.
             while not any(
                 isinstance(m, wire.AlertMessage)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import wire
 from tests.hub.hub_rig import (
     FakeClock,
@@ -226,7 +228,9 @@ def test_a_cabin_that_replaces_its_connection_stays_online(tmp_path: Path) -> No
     run(scenario())
 
 
-def test_a_cabin_has_one_patient_waiting_and_a_flood_of_joins_is_refused(tmp_path: Path) -> None:
+def test_a_cabin_has_one_patient_waiting_and_a_flood_of_joins_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Issue 15: 300 joins by one cabin pushed 337 MB to one console (the whole, growing room
     after each). A cabin has one patient at a time: the other joins are refused, and logged."""
 
@@ -263,6 +267,11 @@ def test_a_cabin_has_one_patient_waiting_and_a_flood_of_joins_is_refused(tmp_pat
                 assert "c-1" in reply.text and "queue_leave" in reply.text
             assert len(rig.switchboard.room) == 1
             assert await rig.hub.storage.consultation("flood-7") is None
+            refused = [
+                r.getMessage() for r in caplog.records if "queue_join_refused" in r.getMessage()
+            ]
+            assert refused and "cabin=cabin-1 consultation=flood-0" in refused[0]
+            assert "Flood" not in " ".join(refused)  # never a patient's name
 
             end = wire.CallEnd(
                 msg_id=new_id(), consultation_id="c-1", reason=wire.CallEndReason.COMPLETED
