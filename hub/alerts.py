@@ -116,6 +116,8 @@ class _OpenAlert:
     uncounted: int = 0
     """Repeats refused by the rate limit, not yet added to the stored count."""
     uncounted_latest: AlertRecord | None = None
+    counting: int = 0
+    """Repeats on their way to the database (in neither `uncounted` nor `record`)."""
     update: asyncio.TimerHandle | None = None
     """The pages are told the new count when this fires."""
 
@@ -126,7 +128,29 @@ class _OpenAlert:
     @property
     def repeat_count(self) -> int:
         """The stored count, and the repeats not yet added to it."""
-        return self.record.repeat_count + self.uncounted
+        return self.record.repeat_count + self.counting + self.uncounted
+
+    def take_uncounted(self) -> tuple[int, AlertRecord | None]:
+        """The repeats not yet counted, now on their way to the database (`counting`)."""
+        taken, latest = self.uncounted, self.uncounted_latest
+        self.uncounted, self.uncounted_latest = 0, None
+        self.counting += taken
+        return taken, latest
+
+    def not_counted(self, taken: int, latest: AlertRecord | None) -> None:
+        """The database could not count `taken` repeats: they wait for the next time."""
+        self.uncounted += taken
+        if latest is not None and (
+            self.uncounted_latest is None or latest.raised_at > self.uncounted_latest.raised_at
+        ):
+            self.uncounted_latest = latest
+
+    def counted(self, taken: int, stored: AlertRecord | None) -> None:
+        """`taken` repeats have reached the database (`stored`: the alert as stored then,
+        None if they could not be counted)."""
+        self.counting -= taken
+        if stored is not None and stored.repeat_count >= self.record.repeat_count:
+            self.record = stored
 
     @property
     def last_active(self) -> datetime:
@@ -449,9 +473,18 @@ class AlertDesk:
             self._rate_limited(peer, alert, f"counted as a repeat of {head.record.alert_id}")
             return True
         keep = head.kept_repeats < KEPT_REPEATS
-        stored = await self._storage.add_repeat(
-            record, head_id=head.record.alert_id, keep=keep, count=1 + head.uncounted
-        )
+        taken, latest = head.take_uncounted()
+        head.counting += 1
+        stored = None
+        try:
+            stored = await self._storage.add_repeat(
+                record, head_id=head.record.alert_id, keep=keep, count=1 + taken
+            )
+        except StorageError:
+            head.not_counted(taken, latest)
+            raise
+        finally:
+            head.counted(1 + taken, stored)
         if stored is None:  # handled meanwhile, outside this hub (the operator cleared it)
             closed = await self._storage.alert(head.record.alert_id)
             if self._open.get(head.record.alert_id) is head:
@@ -463,10 +496,8 @@ class AlertDesk:
                 else:
                     self._forget(head.record.alert_id)
             return False
-        head.uncounted, head.uncounted_latest = 0, None
         head.kept_repeats += keep
         if self._open.get(stored.alert_id) is head:
-            head.record = stored
             self._schedule_update(head)
         peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=alert.msg_id))
         log.info(
@@ -518,24 +549,26 @@ class AlertDesk:
             self._routes.spawn(self._send_update(entry), f"hub-alert-update-{alert_id}")
 
     async def _send_update(self, entry: _OpenAlert) -> None:
-        record = entry.record
-        if entry.uncounted and entry.uncounted_latest is not None:
+        taken, latest = entry.take_uncounted()
+        if latest is not None:
+            stored = None
             try:
                 stored = await self._storage.add_repeat(
-                    entry.uncounted_latest,
-                    head_id=record.alert_id,
-                    keep=False,
-                    count=entry.uncounted,
+                    latest, head_id=entry.record.alert_id, keep=False, count=taken
                 )
             except StorageError as exc:
+                entry.not_counted(taken, latest)
                 log.error(
-                    "hub.storage_failed task=alert_update alert=%s error=%s", record.alert_id, exc
+                    "hub.storage_failed task=alert_update alert=%s error=%s",
+                    entry.record.alert_id,
+                    exc,
                 )
                 return
-            if stored is None or self._open.get(record.alert_id) is not entry:
+            finally:
+                entry.counted(taken, stored)
+            if stored is None or self._open.get(stored.alert_id) is not entry:
                 return
-            entry.uncounted, entry.uncounted_latest = 0, None
-            entry.record = record = stored
+        record = entry.record
         message = alert_message(record)
         self._routes.to_agents(record.cabin_id, message)
         self._routes.to_doctors(entry.shown_to, message)
