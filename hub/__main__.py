@@ -11,6 +11,7 @@ python -m hub create-agent USERNAME --name "Mairie de ..." (--cabin CABIN_ID ...
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
 python -m hub list-agents
+python -m hub clear-alerts CABIN_ID [--by NAME]   (dismiss a cabin's open alerts, audited)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import getpass
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,11 +38,13 @@ from hub.accounts import (
     set_doctor_photo,
 )
 from hub.app import DATABASE_FILE, start_hub
+from hub.audit import AuditLog
+from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.demo import seed_demo
 from hub.errors import HubError
 from hub.sqlite_storage import SqliteStorage
-from hub.storage import Storage
+from hub.storage import ActorKind, Storage
 
 log = logging.getLogger("hub")
 
@@ -252,6 +256,41 @@ async def _list_doctors(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+_OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+"""What `--by` may be: it goes to the pages as `acknowledged_by` (a wire id)."""
+
+
+async def _clear_alerts(args: argparse.Namespace) -> int:
+    config = _config(args)
+    by = args.by or getpass.getuser()
+    if not _OPERATOR_NAME.fullmatch(by):
+        raise HubError("--by: 1 to 64 letters, digits and ._:- (starting with a letter or digit)")
+
+    async def work(storage: Storage) -> int:
+        clock = SystemClock()
+        if await storage.cabin(args.cabin_id) is None:
+            raise HubError(f"no cabin {args.cabin_id!r}")
+        cleared = await storage.clear_alerts(args.cabin_id, by=by, at=clock.now())
+        audit = AuditLog(storage, clock)
+        for record in cleared:
+            await audit.record(
+                "alert.cleared",
+                actor_kind=ActorKind.OPERATOR,
+                actor_id=by,
+                consultation_id=record.consultation_id,
+                alert_id=record.alert_id,
+            )
+        heads = sum(1 for record in cleared if record.merged_into is None)
+        print(
+            f"hub: {len(cleared)} open alerts of cabin {args.cabin_id} dismissed by {by}"
+            f" ({heads} shown, the others merged into them); a running hub tells the pages"
+            f" within {config.alert_resync_s:g} s"
+        )
+        return 0
+
+    return await _with_storage(config, work)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="a TOML file over the embedded defaults")
@@ -340,6 +379,18 @@ def _parser() -> argparse.ArgumentParser:
 
     agents = commands.add_parser("list-agents", parents=[common], help="list the agents")
     agents.set_defaults(run=_list_agents)
+
+    clear = commands.add_parser(
+        "clear-alerts",
+        parents=[common],
+        help="dismiss every open alert of a cabin (a cabin that raised a flood of them);"
+        " written to the audit log",
+    )
+    clear.add_argument("cabin_id")
+    clear.add_argument(
+        "--by", help="who dismisses them, as the pages show it (default: your login name)"
+    )
+    clear.set_defaults(run=_clear_alerts)
     return parser
 
 

@@ -11,6 +11,18 @@ nobody has acknowledged `alert_escalation_s` after the hub got it is escalated
 are loop timers (like the waiting room's keep), restarted from the database when the hub
 starts: an alert older than the delay escalates at once. Log lines name alerts, cabins,
 kinds and people's usernames, never a patient.
+
+A cabin cannot flood anyone (issue 15): an alert of the kind and severity of one of its open
+alerts is merged into it (its `repeat_count` grows; the pages get the new count at most every
+`update_s`), so a cabin has at most one open alert per kind and severity; it may open at most
+`alerts_per_minute` new alerts, and have that many repeats stored one by one, in any minute
+(beyond, `rate_limited`: a repeat is still counted). A page that connects gets its backlog as
+one bounded `AlertSummary`. A cabin's `consultation_id` must be its own (another cabin's is
+removed), and its `raised_at` is kept unless absurd: more than `CLOCK_SKEW` ahead of the
+hub it becomes the hub's time of arrival, older than `RELOAD_WINDOW` it becomes that bound
+(`cabin_raised_at` keeps the cabin's; logged). The operator may dismiss a cabin's alerts
+(``python -m hub clear-alerts``): the running hub finds out within `resync_s` and tells
+the pages.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from hub.errors import StorageError
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import Peer, PeerKind
+from hub.rate_limit import SlidingWindowLimit
 from hub.storage import AckRole, ActorKind, AlertRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -38,8 +51,26 @@ AGENTS_ONLY = frozenset({wire.AlertKind.PRINTER, wire.AlertKind.DEVICE})
 RELOAD_WINDOW = timedelta(days=7)
 """Open alerts received this long before the hub starts are reloaded (and escalated)."""
 _RELOADED = 1000
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the hub's clock a cabin's `raised_at` may be."""
+KEPT_REPEATS = 32
+"""Repeats of an alert stored one by one (their ids known: the cabin is told when it is
+handled); later ones are only counted."""
+SUMMARY_CABINS = 200
+SUMMARY_LATEST = 16
+_RATE_WINDOW_S = 60.0
+_REFUSALS_LOGGED_EVERY_S = 10.0
 PATIENT = "patient"
 """`acknowledged_by` of a cabin's ack when the patient touched "I am fine"."""
+
+
+def bounded_time(claimed: datetime, now: datetime) -> datetime:
+    """A time a cabin gives (its own clock: it may have been offline), kept unless absurd:
+    more than `CLOCK_SKEW` ahead of the hub's it becomes `now` (it cannot be later than it
+    arrived), older than `RELOAD_WINDOW` it becomes that bound."""
+    if claimed > now + CLOCK_SKEW:
+        return now
+    return max(claimed, now - RELOAD_WINDOW)
 
 
 def escalates(kind: wire.AlertKind, severity: wire.AlertSeverity) -> bool:
@@ -81,10 +112,57 @@ class _OpenAlert:
     """The doctors whose consoles were sent it."""
     timer: asyncio.TimerHandle | None = None
     escalation: wire.AlertEscalated | None = None
+    kept_repeats: int = 0
+    """Repeats stored one by one since the hub started (at most `KEPT_REPEATS`)."""
+    uncounted: int = 0
+    """Repeats refused by the rate limit, not yet added to the stored count."""
+    uncounted_latest: AlertRecord | None = None
+    counting: int = 0
+    """Repeats on their way to the database (in neither `uncounted` nor `record`)."""
+    update: asyncio.TimerHandle | None = None
+    """The pages are told the new count when this fires."""
+
+    @property
+    def merge_key(self) -> tuple[str, wire.AlertKind, wire.AlertSeverity]:
+        return self.record.cabin_id, self.record.kind, self.record.severity
+
+    @property
+    def repeat_count(self) -> int:
+        """The stored count, and the repeats not yet added to it."""
+        return self.record.repeat_count + self.counting + self.uncounted
+
+    def take_uncounted(self) -> tuple[int, AlertRecord | None]:
+        """The repeats not yet counted, now on their way to the database (`counting`)."""
+        taken, latest = self.uncounted, self.uncounted_latest
+        self.uncounted, self.uncounted_latest = 0, None
+        self.counting += taken
+        return taken, latest
+
+    def not_counted(self, taken: int, latest: AlertRecord | None) -> None:
+        """The database could not count `taken` repeats: they wait for the next time."""
+        self.uncounted += taken
+        if latest is not None and (
+            self.uncounted_latest is None or latest.raised_at > self.uncounted_latest.raised_at
+        ):
+            self.uncounted_latest = latest
+
+    def counted(self, taken: int, stored: AlertRecord | None) -> None:
+        """`taken` repeats have reached the database (`stored`: the alert as stored then,
+        None if they could not be counted)."""
+        self.counting -= taken
+        if stored is not None and stored.repeat_count >= self.record.repeat_count:
+            self.record = stored
+
+    @property
+    def last_active(self) -> datetime:
+        latest = self.record.last_raised_at or self.record.raised_at
+        if self.uncounted_latest is not None:
+            return max(latest, self.uncounted_latest.raised_at)
+        return latest
 
 
 def alert_message(record: AlertRecord) -> wire.AlertMessage:
-    """The alert as agents and doctors get it (with where the cabin is)."""
+    """The alert as agents and doctors get it (with where the cabin is, and its repeats)."""
     return wire.AlertMessage(
         msg_id=new_msg_id(),
         alert_id=record.alert_id,
@@ -96,18 +174,70 @@ def alert_message(record: AlertRecord) -> wire.AlertMessage:
         consultation_id=record.consultation_id,
         detail=record.detail,
         cabin_name=record.cabin_name or record.cabin_id,
+        repeat_count=record.repeat_count,
+        last_raised_at=record.last_raised_at,
     )
 
 
-def ack_message(record: AlertRecord) -> wire.AlertAck:
-    """Who handled the alert, as everyone who was shown it gets it."""
+def ack_message(record: AlertRecord, alert_id: str | None = None) -> wire.AlertAck:
+    """Who handled the alert, as everyone who was shown it gets it (`alert_id`: one of the
+    repeats merged into it, for the cabin)."""
     assert record.acknowledged_by is not None and record.acknowledged_at is not None
     return wire.AlertAck(
         msg_id=new_msg_id(),
-        alert_id=record.alert_id,
+        alert_id=alert_id or record.alert_id,
         acknowledged_by=record.acknowledged_by,
         acknowledged_at=record.acknowledged_at,
         false_alarm=bool(record.false_alarm),
+    )
+
+
+def summary_message(entries: list[_OpenAlert], emergency_number: str) -> wire.AlertSummary:
+    """The open alerts `entries`, by cabin, bounded: the escalated cabins first, then the
+    most recently active; in each, the escalated alerts first, then the most recent."""
+    by_cabin: dict[str, list[_OpenAlert]] = {}
+    for entry in entries:
+        by_cabin.setdefault(entry.record.cabin_id, []).append(entry)
+    cabins: list[tuple[bool, datetime, wire.CabinAlerts]] = []
+    for cabin_id, group in by_cabin.items():
+        group.sort(key=lambda e: (e.escalation is None, -e.last_active.timestamp()))
+        escalated = sum(1 for e in group if e.escalation is not None)
+        cabins.append(
+            (
+                escalated > 0,
+                max(e.last_active for e in group),
+                wire.CabinAlerts(
+                    cabin_id=cabin_id,
+                    cabin_name=group[0].record.cabin_name or cabin_id,
+                    open_count=len(group),
+                    raised_count=sum(e.repeat_count for e in group),
+                    escalated_count=escalated,
+                    latest=[_open_alert(e) for e in group[:SUMMARY_LATEST]],
+                ),
+            )
+        )
+    cabins.sort(key=lambda c: (not c[0], -c[1].timestamp()))
+    return wire.AlertSummary(
+        msg_id=new_msg_id(),
+        cabins=[c[2] for c in cabins[:SUMMARY_CABINS]],
+        more_cabins=max(0, len(cabins) - SUMMARY_CABINS),
+        emergency_number=emergency_number,
+    )
+
+
+def _open_alert(entry: _OpenAlert) -> wire.OpenAlert:
+    record = entry.record
+    return wire.OpenAlert(
+        alert_id=record.alert_id,
+        kind=record.kind,
+        severity=record.severity,
+        raised_at=record.raised_at,
+        repeat_count=entry.repeat_count,
+        last_raised_at=entry.last_active if entry.repeat_count > 1 else None,
+        confidence=record.confidence,
+        consultation_id=record.consultation_id,
+        detail=record.detail,
+        escalated_at=record.escalated_at,
     )
 
 
@@ -121,6 +251,9 @@ class AlertDesk:
         routes: AlertRoutes,
         escalation_s: float,
         emergency_number: str,
+        alerts_per_minute: int = 12,
+        update_s: float = 5.0,
+        resync_s: float = 15.0,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -128,7 +261,19 @@ class AlertDesk:
         self._routes = routes
         self._escalation_s = escalation_s
         self._emergency_number = emergency_number
+        self._update_s = update_s
+        self._resync_s = resync_s
         self._open: dict[str, _OpenAlert] = {}
+        self._heads: dict[tuple[str, wire.AlertKind, wire.AlertSeverity], _OpenAlert] = {}
+        """The open alert each repeat of a cabin's kind and severity is merged into."""
+        self._new_alerts = SlidingWindowLimit(
+            limit=alerts_per_minute, window_s=_RATE_WINDOW_S, clock=clock
+        )
+        self._kept_repeats = SlidingWindowLimit(
+            limit=alerts_per_minute, window_s=_RATE_WINDOW_S, clock=clock
+        )
+        self._refusals: dict[str, tuple[float, int]] = {}
+        """Per cabin: when a refusal was last logged, and how many since."""
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -139,7 +284,7 @@ class AlertDesk:
         )
         for record in records:
             entry = _OpenAlert(record)
-            self._open[record.alert_id] = entry
+            self._add(entry)
             if record.escalated_at is not None:
                 entry.escalation = self._escalation(record)
             else:
@@ -147,71 +292,84 @@ class AlertDesk:
         if records:
             log.info("hub.alerts_reloaded count=%d", len(records))
 
+    def start(self) -> None:
+        """Re-read, every `resync_s`, which open alerts the database still holds open."""
+        self._routes.spawn(self._resync_periodically(), "hub-alerts-resync")
+
     def stop(self) -> None:
         for entry in self._open.values():
-            if entry.timer is not None:
-                entry.timer.cancel()
-                entry.timer = None
+            for handle in (entry.timer, entry.update):
+                if handle is not None:
+                    handle.cancel()
+            entry.timer = entry.update = None
 
     def open_alerts(self) -> list[AlertRecord]:
         return [entry.record for entry in self._open.values()]
 
+    def _add(self, entry: _OpenAlert) -> None:
+        self._open[entry.record.alert_id] = entry
+        self._heads.setdefault(entry.merge_key, entry)
+
+    def _forget(self, alert_id: str) -> _OpenAlert | None:
+        entry = self._open.pop(alert_id, None)
+        if entry is None:
+            return None
+        if self._heads.get(entry.merge_key) is entry:
+            del self._heads[entry.merge_key]
+        for handle in (entry.timer, entry.update):
+            if handle is not None:
+                handle.cancel()
+        entry.timer = entry.update = None
+        return entry
+
     # --- who connects -----------------------------------------------------------------------
 
     def agent_connected(self, peer: Peer) -> None:
-        """Every open alert of the agent's cabins, and the escalation of those escalated."""
-        for entry in self._open.values():
-            if not self._routes.agent_looks_after(peer, entry.record.cabin_id):
-                continue
-            peer.send(alert_message(entry.record))
-            if entry.escalation is not None:
-                peer.send(entry.escalation)
+        """The open alerts of the agent's cabins, as one bounded summary."""
+        entries = [
+            entry
+            for entry in self._open.values()
+            if self._routes.agent_looks_after(peer, entry.record.cabin_id)
+        ]
+        peer.send(summary_message(entries, self._emergency_number))
 
     def console_connected(self, peer: Peer, call_cabin: str | None) -> None:
-        """The escalated alerts, and the open ones of the cabin the doctor is in a call with."""
-        for entry in self._open.values():
-            record = entry.record
-            if entry.escalation is not None:
-                peer.send(entry.escalation)
+        """The escalated alerts, and the open ones of the cabin the doctor is in a call with,
+        as one bounded summary (none if there are none)."""
+        entries = [
+            entry
+            for entry in self._open.values()
+            if entry.escalation is not None
+            or (entry.record.cabin_id == call_cabin and entry.record.kind not in AGENTS_ONLY)
+        ]
+        if not entries:
+            return
+        summary = summary_message(entries, self._emergency_number)
+        shown = {a.alert_id for cabin in summary.cabins for a in cabin.latest}
+        for entry in entries:
+            if entry.record.alert_id in shown:
                 entry.shown_to.add(peer.identity)
-            elif record.cabin_id == call_cabin and record.kind not in AGENTS_ONLY:
-                peer.send(alert_message(record))
-                entry.shown_to.add(peer.identity)
+        peer.send(summary)
 
     # --- an alert arrives -------------------------------------------------------------------
 
     async def raised(self, peer: Peer, alert: wire.AlertMessage) -> None:
-        """A cabin's alert (its `cabin_id` is the connection's): stored once, sent on."""
-        cabin = await self._storage.cabin(peer.identity)
-        record, new = await self._storage.add_alert(
-            AlertRecord(
-                alert_id=alert.alert_id,
-                cabin_id=peer.identity,
-                cabin_name=cabin.name if cabin is not None else "",
-                kind=alert.kind,
-                severity=alert.severity,
-                confidence=alert.confidence,
-                detail=alert.detail,
-                consultation_id=alert.consultation_id,
-                raised_at=alert.raised_at,
-                received_at=self._clock.now(),
-            )
-        )
-        if record.cabin_id != peer.identity:
-            log.warning("hub.alert_refused cabin=%s alert=%s", peer.identity, alert.alert_id)
-            peer.send(
-                wire.ErrorMessage(
-                    msg_id=new_msg_id(),
-                    code=wire.ErrorCode.CONFLICT,
-                    text="this alert id is another cabin's",
-                    in_reply_to=alert.msg_id,
-                )
-            )
+        """A cabin's alert (its `cabin_id` is the connection's): stored once, merged into the
+        open one of its kind and severity if there is one, sent on."""
+        known = await self._storage.alert(alert.alert_id)
+        if known is not None:
+            await self._known(peer, alert, known)
             return
-        if not new:
-            if not record.is_open:  # handled while the cabin could not hear it: tell it
-                peer.send(ack_message(record))
-            peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=alert.msg_id))
+        record = await self._checked(peer, alert)
+        head = self._heads.get((record.cabin_id, record.kind, record.severity))
+        if head is not None and await self._repeat(peer, alert, record, head):
+            return
+        if self._new_alerts.attempt(record.cabin_id) is not None:
+            self._rate_limited(peer, alert, "too many new alerts from this cabin")
+            return
+        record, new = await self._storage.add_alert(record)
+        if not new:  # the same alert twice at once: the first one did it all
+            await self._known(peer, alert, record)
             return
         log.warning(
             "hub.alert cabin=%s alert=%s kind=%s severity=%s consultation=%s",
@@ -222,7 +380,7 @@ class AlertDesk:
             record.consultation_id or "-",
         )
         entry = _OpenAlert(record)
-        self._open[record.alert_id] = entry
+        self._add(entry)
         message = alert_message(record)
         agents = self._routes.to_agents(record.cabin_id, message)
         if record.kind not in AGENTS_ONLY:
@@ -244,6 +402,177 @@ class AlertDesk:
             consultation_id=record.consultation_id,
             alert_id=record.alert_id,
         )
+
+    async def _known(self, peer: Peer, alert: wire.AlertMessage, known: AlertRecord) -> None:
+        """An alert id the hub has stored: another cabin's is refused; the cabin's own is
+        acknowledged again (and, if it was handled meanwhile, who handled it)."""
+        if known.cabin_id != peer.identity:
+            log.warning("hub.alert_refused cabin=%s alert=%s", peer.identity, alert.alert_id)
+            peer.send(
+                wire.ErrorMessage(
+                    msg_id=new_msg_id(),
+                    code=wire.ErrorCode.CONFLICT,
+                    text="this alert id is another cabin's",
+                    in_reply_to=alert.msg_id,
+                )
+            )
+            return
+        if not known.is_open:  # handled while the cabin could not hear it: tell it
+            peer.send(ack_message(known))
+        peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=alert.msg_id))
+
+    async def _checked(self, peer: Peer, alert: wire.AlertMessage) -> AlertRecord:
+        """The alert as the hub stores it: the cabin's consultation only (another cabin's is
+        removed), its `raised_at` within bounds (else brought to the bound, the cabin's kept
+        in `cabin_raised_at`)."""
+        now = self._clock.now()
+        consultation_id = alert.consultation_id
+        if consultation_id is not None:
+            consultation = await self._storage.consultation(consultation_id)
+            if consultation is not None and consultation.cabin_id != peer.identity:
+                log.warning(
+                    "hub.alert_consultation_removed cabin=%s alert=%s consultation=%s",
+                    peer.identity,
+                    alert.alert_id,
+                    consultation_id,
+                )
+                consultation_id = None
+        raised_at = bounded_time(alert.raised_at, now)
+        if raised_at != alert.raised_at:
+            log.warning(
+                "hub.alert_time_bounded cabin=%s alert=%s off_by_s=%d",
+                peer.identity,
+                alert.alert_id,
+                (alert.raised_at - now).total_seconds(),
+            )
+        cabin = await self._storage.cabin(peer.identity)
+        return AlertRecord(
+            alert_id=alert.alert_id,
+            cabin_id=peer.identity,
+            cabin_name=cabin.name if cabin is not None else "",
+            kind=alert.kind,
+            severity=alert.severity,
+            confidence=alert.confidence,
+            detail=alert.detail,
+            consultation_id=consultation_id,
+            raised_at=raised_at,
+            received_at=now,
+            cabin_raised_at=None if raised_at == alert.raised_at else alert.raised_at,
+        )
+
+    async def _repeat(
+        self, peer: Peer, alert: wire.AlertMessage, record: AlertRecord, head: _OpenAlert
+    ) -> bool:
+        """Merge a repeat into its open `head`; False if the head was handled meanwhile (the
+        repeat is then a new alert)."""
+        if self._kept_repeats.attempt(record.cabin_id) is not None:
+            head.uncounted += 1
+            latest = head.uncounted_latest
+            if latest is None or record.raised_at >= latest.raised_at:
+                head.uncounted_latest = record
+            self._schedule_update(head)
+            self._rate_limited(peer, alert, f"counted as a repeat of {head.record.alert_id}")
+            return True
+        keep = head.kept_repeats < KEPT_REPEATS
+        taken, latest = head.take_uncounted()
+        head.counting += 1
+        stored = None
+        try:
+            stored = await self._storage.add_repeat(
+                record, head_id=head.record.alert_id, keep=keep, count=1 + taken
+            )
+        except StorageError:
+            head.not_counted(taken, latest)
+            raise
+        finally:
+            head.counted(1 + taken, stored)
+        if stored is None:  # handled meanwhile, outside this hub (the operator cleared it)
+            closed = await self._storage.alert(head.record.alert_id)
+            if self._open.get(head.record.alert_id) is head:
+                if closed is not None and not closed.is_open:
+                    merged = await self._storage.merged_alert_ids(
+                        closed.alert_id, limit=KEPT_REPEATS * 4
+                    )
+                    self._handled(closed, told_cabin=set(), merged=merged)
+                else:
+                    self._forget(head.record.alert_id)
+            return False
+        head.kept_repeats += keep
+        if self._open.get(stored.alert_id) is head:
+            self._schedule_update(head)
+        peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=alert.msg_id))
+        log.info(
+            "hub.alert_repeated cabin=%s alert=%s into=%s count=%d kept=%s",
+            record.cabin_id,
+            record.alert_id,
+            stored.alert_id,
+            stored.repeat_count,
+            keep,
+        )
+        if keep:
+            await self._audit.record(
+                "alert.repeated",
+                actor_kind=ActorKind.CABIN,
+                actor_id=record.cabin_id,
+                consultation_id=record.consultation_id,
+                alert_id=record.alert_id,
+            )
+        return True
+
+    def _rate_limited(self, peer: Peer, alert: wire.AlertMessage, text: str) -> None:
+        peer.send(
+            wire.ErrorMessage(
+                msg_id=new_msg_id(),
+                code=wire.ErrorCode.RATE_LIMITED,
+                text=text,
+                in_reply_to=alert.msg_id,
+            )
+        )
+        now = self._clock.monotonic()
+        logged_at, count = self._refusals.get(peer.identity, (None, 0))
+        if logged_at is None or now - logged_at >= _REFUSALS_LOGGED_EVERY_S:
+            log.warning("hub.alert_rate_limited cabin=%s refused=%d", peer.identity, count + 1)
+            self._refusals[peer.identity] = (now, 0)
+        else:
+            self._refusals[peer.identity] = (logged_at, count + 1)
+
+    def _schedule_update(self, entry: _OpenAlert) -> None:
+        """The pages shown the alert get its new count at most every `update_s`."""
+        if entry.update is None:
+            entry.update = asyncio.get_running_loop().call_later(
+                self._update_s, self._spawn_update, entry.record.alert_id
+            )
+
+    def _spawn_update(self, alert_id: str) -> None:
+        entry = self._open.get(alert_id)
+        if entry is not None:
+            entry.update = None
+            self._routes.spawn(self._send_update(entry), f"hub-alert-update-{alert_id}")
+
+    async def _send_update(self, entry: _OpenAlert) -> None:
+        taken, latest = entry.take_uncounted()
+        if latest is not None:
+            stored = None
+            try:
+                stored = await self._storage.add_repeat(
+                    latest, head_id=entry.record.alert_id, keep=False, count=taken
+                )
+            except StorageError as exc:
+                entry.not_counted(taken, latest)
+                log.error(
+                    "hub.storage_failed task=alert_update alert=%s error=%s",
+                    entry.record.alert_id,
+                    exc,
+                )
+                return
+            finally:
+                entry.counted(taken, stored)
+            if stored is None or self._open.get(stored.alert_id) is not entry:
+                return
+        record = entry.record
+        message = alert_message(record)
+        self._routes.to_agents(record.cabin_id, message)
+        self._routes.to_doctors(entry.shown_to, message)
 
     # --- escalation -------------------------------------------------------------------------
 
@@ -315,31 +644,36 @@ class AlertDesk:
     # --- acknowledgement --------------------------------------------------------------------
 
     async def acknowledged(self, peer: Peer, ack: wire.AlertAck) -> None:
-        """An `AlertAck` from an agent page, a console or the cabin."""
+        """An `AlertAck` from an agent page, a console or the cabin (of an alert, or of a
+        repeat merged into one: the alert it was merged into is acknowledged)."""
         record = await self._storage.alert(ack.alert_id)
+        if record is not None and record.merged_into is not None:
+            record = await self._storage.alert(record.merged_into)
         refusal = self._refusal(peer, record)
-        if refusal is not None:
-            code, text = refusal
+        if refusal is not None or record is None:
+            code, text = refusal or (wire.ErrorCode.NOT_FOUND, "no such alert")
             peer.send(
                 wire.ErrorMessage(msg_id=new_msg_id(), code=code, text=text, in_reply_to=ack.msg_id)
             )
             return
         by, role, at, actor = self._who(peer, ack)
         result = await self._storage.acknowledge_alert(
-            ack.alert_id, by=by, role=role, at=at, false_alarm=ack.false_alarm
+            record.alert_id, by=by, role=role, at=at, false_alarm=ack.false_alarm
         )
         if result is None:  # cannot be: it was read just above
             return
         stored, first = result
         if first:
-            self._handled(peer, stored)
+            merged = await self._storage.merged_alert_ids(stored.alert_id, limit=KEPT_REPEATS * 4)
+            told = {ack.alert_id} if peer.kind is PeerKind.CABIN else set()
+            self._handled(stored, told_cabin=told, merged=merged)
         peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=ack.msg_id))
         if not first:
             return
         await self._audit.record(
             "alert.false_alarm" if stored.false_alarm else "alert.acknowledged",
             actor_kind=actor,
-            actor_id=by if role is not AckRole.CABIN_AGENT else peer.identity,
+            actor_id=peer.identity if peer.kind is PeerKind.CABIN else by,
             consultation_id=stored.consultation_id,
             client_address=None if peer.kind is PeerKind.CABIN else peer.client_address,
             alert_id=stored.alert_id,
@@ -378,25 +712,57 @@ class AlertDesk:
                 return peer.identity, AckRole.DOCTOR, self._clock.now(), ActorKind.DOCTOR
             case _:
                 role = AckRole.PATIENT if ack.acknowledged_by == PATIENT else AckRole.CABIN_AGENT
-                return ack.acknowledged_by, role, ack.acknowledged_at, ActorKind.CABIN
+                at = bounded_time(ack.acknowledged_at, self._clock.now())
+                return ack.acknowledged_by, role, at, ActorKind.CABIN
 
-    def _handled(self, peer: Peer, record: AlertRecord) -> None:
-        """The first ack: the timer stops, and everyone who was shown the alert is told."""
-        entry = self._open.pop(record.alert_id, None)
-        if entry is not None and entry.timer is not None:
-            entry.timer.cancel()
+    def _handled(self, record: AlertRecord, *, told_cabin: set[str], merged: list[str]) -> None:
+        """The first ack: the timers stop, and everyone who was shown the alert is told; the
+        cabin, of the alert and of each repeat merged into it (but those in `told_cabin`,
+        which it acknowledged itself)."""
+        entry = self._forget(record.alert_id)
         log.info(
-            "hub.alert_acknowledged alert=%s by=%s:%s false_alarm=%s",
+            "hub.alert_acknowledged alert=%s by=%s:%s false_alarm=%s merged=%d",
             record.alert_id,
             record.acknowledged_role.value if record.acknowledged_role else "-",
             record.acknowledged_by if record.acknowledged_role is not AckRole.CABIN_AGENT else "-",
             record.false_alarm,
+            len(merged),
         )
         message = ack_message(record)
-        if peer.kind is not PeerKind.CABIN:
+        if record.alert_id not in told_cabin:
             self._routes.to_cabin(record.cabin_id, message)
+        for alert_id in merged:
+            if alert_id not in told_cabin:
+                self._routes.to_cabin(record.cabin_id, ack_message(record, alert_id))
         self._routes.to_agents(record.cabin_id, message)
         if record.escalated_at is not None:
             self._routes.to_all_consoles(message)
         elif entry is not None:
             self._routes.to_doctors(entry.shown_to, message)
+
+    # --- alerts dismissed outside the hub (the operator's command line) ----------------------
+
+    async def _resync_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_s)
+            try:
+                await self.resync()
+            except StorageError as exc:
+                log.error("hub.storage_failed task=alert_resync error=%s", exc)
+
+    async def resync(self) -> None:
+        """Tell the pages of the open alerts the database no longer holds open."""
+        if not self._open:
+            return
+        still_open = {
+            record.alert_id
+            for record in await self._storage.open_alerts(
+                since=self._clock.now() - RELOAD_WINDOW, limit=_RELOADED
+            )
+        }
+        for alert_id in [a for a in self._open if a not in still_open]:
+            record = await self._storage.alert(alert_id)
+            if record is None or record.is_open or alert_id not in self._open:
+                continue  # stored after the first read, or handled meanwhile
+            merged = await self._storage.merged_alert_ids(alert_id, limit=KEPT_REPEATS * 4)
+            self._handled(record, told_cabin=set(), merged=merged)

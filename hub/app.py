@@ -223,6 +223,9 @@ async def _serve(
             intake_workers=config.record_intake_workers,
             history_readers=config.history_readers,
         ),
+        alerts_per_minute=config.alerts_per_minute,
+        alert_update_s=config.alert_update_s,
+        alert_resync_s=config.alert_resync_s,
     )
     try:
         await switchboard.alerts.reload()

@@ -104,6 +104,14 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """Threads that read records (their own pool: password hashing does not stall them)."""
     history_readers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
     """Patients' histories built at once; each holds one record's Bundle at a time."""
+    alerts_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 12
+    """New alerts one cabin may open in any 60 s, and repeats (an alert of the kind and
+    severity of one already open, merged into it) it may have stored one by one; beyond,
+    `rate_limited` (a repeat is still counted)."""
+    alert_update_s: PositiveSeconds = 5
+    """The pages shown an alert get its new repeat count at most this often."""
+    alert_resync_s: PositiveSeconds = 15
+    """The hub re-reads this often which alerts are still open (``clear-alerts``)."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
 

@@ -224,4 +224,59 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE patient_rekey (consultation_id TEXT PRIMARY KEY)",
         "INSERT INTO patient_rekey (consultation_id) SELECT consultation_id FROM consultations",
     ),
+    # 10: a cabin's repeated alerts of one kind merge into the open one (`merged_into`, its
+    # `repeat_count` and `last_raised_at`); `cabin_raised_at` keeps a `raised_at` the hub did
+    # not believe; the operator may clear a cabin's alerts (`acknowledged_role` 'operator': the
+    # table is rebuilt, SQLite cannot change a constraint). The open alerts already stored are
+    # merged likewise, into the oldest open one of their cabin, kind and severity.
+    (
+        """CREATE TABLE alerts_v10 (
+            alert_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            cabin_name TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            detail TEXT NOT NULL,
+            consultation_id TEXT,
+            raised_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            escalated_at TEXT,
+            acknowledged_by TEXT,
+            acknowledged_role TEXT CHECK (
+                acknowledged_role IN ('agent', 'doctor', 'patient', 'cabin_agent', 'operator')
+            ),
+            acknowledged_at TEXT,
+            false_alarm INTEGER,
+            repeat_count INTEGER NOT NULL DEFAULT 1,
+            last_raised_at TEXT,
+            merged_into TEXT,
+            cabin_raised_at TEXT
+        )""",
+        "INSERT INTO alerts_v10 (alert_id, cabin_id, cabin_name, kind, severity, confidence,"
+        " detail, consultation_id, raised_at, received_at, escalated_at, acknowledged_by,"
+        " acknowledged_role, acknowledged_at, false_alarm) SELECT alert_id, cabin_id,"
+        " cabin_name, kind, severity, confidence, detail, consultation_id, raised_at,"
+        " received_at, escalated_at, acknowledged_by, acknowledged_role, acknowledged_at,"
+        " false_alarm FROM alerts",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_v10 RENAME TO alerts",
+        "CREATE INDEX alerts_open ON alerts(received_at)"
+        " WHERE acknowledged_at IS NULL AND merged_into IS NULL",
+        "CREATE INDEX alerts_by_cabin ON alerts(cabin_id, received_at)",
+        "CREATE INDEX alerts_merged ON alerts(merged_into) WHERE merged_into IS NOT NULL",
+        """UPDATE alerts SET merged_into = (
+            SELECT h.alert_id FROM alerts AS h
+            WHERE h.cabin_id = alerts.cabin_id AND h.kind = alerts.kind
+                AND h.severity = alerts.severity AND h.acknowledged_at IS NULL
+            ORDER BY h.received_at, h.alert_id LIMIT 1
+        ) WHERE acknowledged_at IS NULL""",
+        "UPDATE alerts SET merged_into = NULL WHERE merged_into = alert_id",
+        """UPDATE alerts SET
+            repeat_count = 1 + (SELECT count(*) FROM alerts AS m
+                WHERE m.merged_into = alerts.alert_id),
+            last_raised_at = (SELECT max(m.raised_at) FROM alerts AS m
+                WHERE m.merged_into = alerts.alert_id)
+        WHERE acknowledged_at IS NULL AND merged_into IS NULL""",
+    ),
 )

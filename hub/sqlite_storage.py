@@ -8,6 +8,7 @@ created with mode 0600; ``secure_delete`` overwrites what is deleted (sessions, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -92,7 +93,8 @@ _SELECT_AGENT = (
 _SELECT_ALERT = (
     "SELECT alert_id, cabin_id, cabin_name, kind, severity, confidence, detail,"
     " consultation_id, raised_at, received_at, escalated_at, acknowledged_by,"
-    " acknowledged_role, acknowledged_at, false_alarm FROM alerts"
+    " acknowledged_role, acknowledged_at, false_alarm, repeat_count, last_raised_at,"
+    " merged_into, cabin_raised_at FROM alerts"
 )
 _ACCOUNT_TABLES = ("doctors", "agents")
 _ADVICE_COLUMNS = (
@@ -839,6 +841,10 @@ class _Database:
             acknowledged_role=None if row[12] is None else AckRole(row[12]),
             acknowledged_at=_opt_dt(row[13]),
             false_alarm=None if row[14] is None else bool(row[14]),
+            repeat_count=row[15],
+            last_raised_at=_opt_dt(row[16]),
+            merged_into=row[17],
+            cabin_raised_at=_opt_dt(row[18]),
         )
 
     def alert(self, alert_id: str) -> AlertRecord | None:
@@ -846,28 +852,85 @@ class _Database:
         return None if row is None else self._alert(row)
 
     def add_alert(self, alert: AlertRecord) -> tuple[AlertRecord, bool]:
-        with self._transaction() as db:
+        with self._transaction():
             known = self.alert(alert.alert_id)
             if known is not None:
                 return known, False
-            db.execute(
-                "INSERT INTO alerts (alert_id, cabin_id, cabin_name, kind, severity, confidence,"
-                " detail, consultation_id, raised_at, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    alert.alert_id,
-                    alert.cabin_id,
-                    alert.cabin_name,
-                    alert.kind.value,
-                    alert.severity.value,
-                    alert.confidence,
-                    alert.detail,
-                    alert.consultation_id,
-                    _ts(alert.raised_at),
-                    _ts(alert.received_at),
-                ),
-            )
+            self._insert_alert(alert)
             return alert, True
+
+    def _insert_alert(self, alert: AlertRecord) -> bool:
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO alerts (alert_id, cabin_id, cabin_name, kind, severity,"
+            " confidence, detail, consultation_id, raised_at, received_at, merged_into,"
+            " cabin_raised_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.alert_id,
+                alert.cabin_id,
+                alert.cabin_name,
+                alert.kind.value,
+                alert.severity.value,
+                alert.confidence,
+                alert.detail,
+                alert.consultation_id,
+                _ts(alert.raised_at),
+                _ts(alert.received_at),
+                alert.merged_into,
+                None if alert.cabin_raised_at is None else _ts(alert.cabin_raised_at),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def add_repeat(
+        self, alert: AlertRecord, head_id: str, keep: bool, count: int
+    ) -> AlertRecord | None:
+        with self._transaction() as db:
+            head = self.alert(head_id)
+            if head is None or not head.is_open or head.merged_into is not None:
+                return None
+            if keep and not self._insert_alert(
+                dataclasses.replace(alert, merged_into=head_id, repeat_count=1)
+            ):
+                return head  # its id is known: counted already
+            last = max(head.last_raised_at or head.raised_at, alert.raised_at)
+            db.execute(
+                "UPDATE alerts SET repeat_count = repeat_count + ?, last_raised_at = ?"
+                " WHERE alert_id = ?",
+                (count, _ts(last), head_id),
+            )
+            return self.alert(head_id)
+
+    def merged_alert_ids(self, head_id: str, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT alert_id FROM alerts WHERE merged_into = ? ORDER BY received_at, alert_id"
+            " LIMIT ?",
+            (head_id, limit),
+        )
+        return [row[0] for row in rows]
+
+    def clear_alerts(self, cabin_id: str, by: str, at: datetime) -> list[AlertRecord]:
+        with self._transaction() as db:
+            rows = db.execute(
+                _SELECT_ALERT + " WHERE cabin_id = ? AND acknowledged_at IS NULL"
+                " ORDER BY received_at, alert_id",
+                (cabin_id,),
+            ).fetchall()
+            db.execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_role = ?,"
+                " acknowledged_at = ?, false_alarm = 1"
+                " WHERE cabin_id = ? AND acknowledged_at IS NULL",
+                (by, AckRole.OPERATOR.value, _ts(at), cabin_id),
+            )
+            return [
+                dataclasses.replace(
+                    self._alert(row),
+                    acknowledged_by=by,
+                    acknowledged_role=AckRole.OPERATOR,
+                    acknowledged_at=at,
+                    false_alarm=True,
+                )
+                for row in rows
+            ]
 
     def acknowledge_alert(
         self, alert_id: str, by: str, role: AckRole, at: datetime, false_alarm: bool
@@ -879,6 +942,13 @@ class _Database:
                 " WHERE alert_id = ? AND acknowledged_at IS NULL",
                 (by, role.value, _ts(at), int(false_alarm), alert_id),
             )
+            if cursor.rowcount == 1:  # the repeats merged into it are handled with it
+                db.execute(
+                    "UPDATE alerts SET acknowledged_by = ?, acknowledged_role = ?,"
+                    " acknowledged_at = ?, false_alarm = ?"
+                    " WHERE merged_into = ? AND acknowledged_at IS NULL",
+                    (by, role.value, _ts(at), int(false_alarm), alert_id),
+                )
             stored = self.alert(alert_id)
             return None if stored is None else (stored, cursor.rowcount == 1)
 
@@ -893,8 +963,8 @@ class _Database:
 
     def open_alerts(self, since: datetime, limit: int) -> list[AlertRecord]:
         rows = self._db.execute(
-            _SELECT_ALERT + " WHERE acknowledged_at IS NULL AND received_at >= ?"
-            " ORDER BY received_at, alert_id LIMIT ?",
+            _SELECT_ALERT + " WHERE acknowledged_at IS NULL AND merged_into IS NULL"
+            " AND received_at >= ? ORDER BY received_at, alert_id LIMIT ?",
             (_ts(since), limit),
         )
         return [self._alert(row) for row in rows]
@@ -1165,6 +1235,17 @@ class SqliteStorage:
 
     async def open_alerts(self, *, since: datetime, limit: int = 1000) -> list[AlertRecord]:
         return await self._run(_Database.open_alerts, since, limit)
+
+    async def add_repeat(
+        self, alert: AlertRecord, *, head_id: str, keep: bool, count: int = 1
+    ) -> AlertRecord | None:
+        return await self._run(_Database.add_repeat, alert, head_id, keep, count)
+
+    async def merged_alert_ids(self, head_id: str, *, limit: int) -> list[str]:
+        return await self._run(_Database.merged_alert_ids, head_id, limit)
+
+    async def clear_alerts(self, cabin_id: str, *, by: str, at: datetime) -> list[AlertRecord]:
+        return await self._run(_Database.clear_alerts, cabin_id, by, at)
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._run(_Database.add_audit, entry)

@@ -58,6 +58,8 @@ class AckRole(enum.StrEnum):
     """The patient, on the cabin's screen ("I am fine")."""
     CABIN_AGENT = "cabin_agent"
     """An agent in the cabin's assistant mode (the name they typed)."""
+    OPERATOR = "operator"
+    """The hub's operator, who cleared the cabin's alerts (``python -m hub clear-alerts``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,16 @@ class AlertRecord:
     acknowledged_role: AckRole | None = None
     acknowledged_at: datetime | None = None
     false_alarm: bool | None = None
+    repeat_count: int = 1
+    """How many alerts of this kind the cabin raised into this one while it was open."""
+    last_raised_at: datetime | None = None
+    """When the cabin raised the latest of them (None: only this one)."""
+    merged_into: str | None = None
+    """The open alert this one was merged into (a repeat of the same kind); acknowledged
+    with it, never sent on its own."""
+    cabin_raised_at: datetime | None = None
+    """The `raised_at` the cabin gave, when the hub did not believe it (in the future, or
+    older than it keeps alerts): `raised_at` is then the hub's bound."""
 
     @property
     def is_open(self) -> bool:
@@ -525,7 +537,26 @@ class Storage(Protocol):
         ...
 
     async def open_alerts(self, *, since: datetime, limit: int = 1000) -> list[AlertRecord]:
-        """The alerts received at `since` or later and not acknowledged, oldest first."""
+        """The alerts received at `since` or later and not acknowledged, oldest first (not
+        those merged into another)."""
+        ...
+
+    async def add_repeat(
+        self, alert: AlertRecord, *, head_id: str, keep: bool, count: int = 1
+    ) -> AlertRecord | None:
+        """Merge `alert` (the latest of `count` repeats) into the open alert `head_id` (same
+        cabin, kind and severity): its `repeat_count` grows by `count`, its `last_raised_at`
+        follows; with `keep`, `alert` is stored too (`merged_into`), unless its id is known
+        (then nothing changes). The head as stored now; None if it is no longer open."""
+        ...
+
+    async def merged_alert_ids(self, head_id: str, *, limit: int) -> list[str]:
+        """The ids of the alerts stored as merged into `head_id`."""
+        ...
+
+    async def clear_alerts(self, cabin_id: str, *, by: str, at: datetime) -> list[AlertRecord]:
+        """Dismiss, as the operator `by` (role `operator`, `false_alarm`), every open alert of
+        `cabin_id`, merged ones too; those dismissed now, as stored."""
         ...
 
     # audit

@@ -67,6 +67,9 @@ issued (last changed)."""
 _REDELIVERED_PER_CABIN = 100
 _REDELIVERED_PER_ROUND = 1000
 _ERROR_TEXT = 200
+ROOM_BROADCAST_INTERVAL_S = 0.25
+"""The waiting room goes to the consoles at most this often (changes in between wait)."""
+JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
 
 
 class Switchboard:
@@ -85,6 +88,9 @@ class Switchboard:
         alert_escalation_s: float = 60.0,
         emergency_number: str = "15",
         record_limits: RecordLimits | None = None,
+        alerts_per_minute: int = 12,
+        alert_update_s: float = 5.0,
+        alert_resync_s: float = 15.0,
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -103,6 +109,10 @@ class Switchboard:
         """The connected agent pages, and the cabins each one's agent looks after."""
         self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
         self._sent_positions: dict[str, int] = {}
+        self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
+        self._room_pending: asyncio.TimerHandle | None = None
+        self._join_refusals: dict[str, tuple[float, int]] = {}
+        """Per cabin: when a refused join was last logged, and how many since."""
         self._last_sent: dict[str, float] = {}
         """Undelivered prescriptions and advice by `msg_id`: when (loop time) each was last
         sent to its cabin."""
@@ -119,6 +129,9 @@ class Switchboard:
             routes=self,
             escalation_s=alert_escalation_s,
             emergency_number=emergency_number,
+            alerts_per_minute=alerts_per_minute,
+            update_s=alert_update_s,
+            resync_s=alert_resync_s,
         )
 
     # --- lifetime ---------------------------------------------------------------------------
@@ -129,8 +142,11 @@ class Switchboard:
         self._redeliverer = loop.create_task(
             self._redeliver_periodically(), name="hub-prescription-redelivery"
         )
+        self.alerts.start()
 
     async def stop(self) -> None:
+        if self._room_pending is not None:
+            self._room_pending.cancel()
         for handle in self._away.values():
             handle.cancel()
         self._away.clear()
@@ -379,6 +395,22 @@ class Switchboard:
         return len(peers)
 
     def _broadcast_room(self) -> None:
+        """Send the waiting room to every console: at once if it was last sent at least
+        `ROOM_BROADCAST_INTERVAL_S` ago, else once when that time has passed (the latest
+        room then), so that a cabin that joins, leaves or measures in a loop never floods a
+        console."""
+        if not self._consoles or self._room_pending is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._room_sent_at + ROOM_BROADCAST_INTERVAL_S - loop.time()
+        if wait > 0:
+            self._room_pending = loop.call_later(wait, self._send_room)
+            return
+        self._send_room()
+
+    def _send_room(self) -> None:
+        self._room_pending = None
+        self._room_sent_at = asyncio.get_running_loop().time()
         if not self._consoles:
             return
         message = wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
@@ -528,7 +560,7 @@ class Switchboard:
     async def _queue_join(self, peer: Peer, join: wire.QueueJoin) -> None:
         cabin_id, consultation_id = peer.identity, join.consultation_id
         now = self._clock.now()
-        if self._join_again(peer, join):
+        if self._join_again(peer, join) or self._second_patient(peer, join):
             return
         record = await self._storage.open_consultation(
             ConsultationRecord(
@@ -561,6 +593,11 @@ class Switchboard:
             )
         if self._join_again(peer, join):  # joined twice at once: the first one did it all
             return
+        if self._second_patient(peer, join):  # another patient's join won the race
+            await self._storage.close_consultation(
+                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+            return
         self.room.join(
             WaitingPatient(
                 consultation_id=consultation_id,
@@ -591,6 +628,37 @@ class Switchboard:
         place = self.room.positions().get(join.consultation_id)
         if place is not None:
             self._send_position(peer, join.consultation_id, place)
+        return True
+
+    def _second_patient(self, peer: Peer, join: wire.QueueJoin) -> bool:
+        """A join while another patient of this cabin is in the waiting room (or in a call):
+        a cabin has one patient at a time, so it is refused (and logged); True if it was."""
+        waiting = [p.consultation_id for p in self.room.of_cabin(peer.identity)]
+        waiting += [c.consultation_id for c in self.calls.of_cabin(peer.identity)]
+        others = [c for c in waiting if c != join.consultation_id]
+        if not others:
+            return False
+        now = self._clock.monotonic()
+        logged_at, unlogged = self._join_refusals.get(peer.identity, (None, 0))
+        if logged_at is None or now - logged_at >= JOIN_REFUSALS_LOGGED_EVERY_S:
+            log.warning(
+                "hub.queue_join_refused cabin=%s consultation=%s reason=one_patient_per_cabin"
+                " waiting=%s refused=%d",
+                peer.identity,
+                join.consultation_id,
+                others[0],
+                unlogged + 1,
+            )
+            self._join_refusals[peer.identity] = (now, 0)
+        else:
+            self._join_refusals[peer.identity] = (logged_at, unlogged + 1)
+        self._refuse(
+            peer,
+            wire.ErrorCode.CONFLICT,
+            join.msg_id,
+            f"this cabin already has a patient in the waiting room ({others[0]}):"
+            " send queue_leave for it first",
+        )
         return True
 
     async def _queue_leave(self, peer: Peer, leave: wire.QueueLeave) -> None:

@@ -65,6 +65,8 @@ Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 TemperatureC = Annotated[float, msgspec.Meta(ge=20, le=50)]
 Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Renewals = Annotated[int, msgspec.Meta(ge=0, le=12)]
+RepeatCount = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 
 
 # --- enumerations --------------------------------------------------------------------------------
@@ -334,6 +336,36 @@ class PastConsultation(_Value, frozen=True):
     word, not verified, and no doctor is named."""
 
 
+class OpenAlert(_Value, frozen=True):
+    """One open alert of a cabin, as an `AlertSummary` lists it (its cabin is the entry's)."""
+
+    alert_id: Id
+    kind: AlertKind
+    severity: AlertSeverity
+    raised_at: UtcDatetime
+    repeat_count: RepeatCount = 1
+    last_raised_at: UtcDatetime | None = None
+    confidence: Confidence = 1.0
+    consultation_id: Id | None = None
+    detail: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    escalated_at: UtcDatetime | None = None
+    """Set when nobody acknowledged it in time: the summary's `emergency_number` applies."""
+
+
+class CabinAlerts(_Value, frozen=True):
+    """A cabin's open alerts: how many, and the most recent of them."""
+
+    cabin_id: Id
+    open_count: Count
+    """Open alerts of this cabin shown to this page (repeats merged)."""
+    raised_count: Count
+    """Alerts the cabin raised into them (repeats included)."""
+    latest: Annotated[list[OpenAlert], msgspec.Meta(max_length=16)]
+    """The most recent open ones (escalated first), at most 16."""
+    escalated_count: Count = 0
+    cabin_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
 class _FhirBundleHead(msgspec.Struct, frozen=True, rename="camel"):
     """The one field of a FHIR resource that `RecordUpload` checks; the hub checks the rest."""
 
@@ -407,6 +439,11 @@ class AlertMessage(_Message, tag="alert", frozen=True):
     consultation_id: Id | None = None
     detail: Annotated[str, msgspec.Meta(max_length=120)] = ""
     cabin_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    repeat_count: RepeatCount = 1
+    """Set by the hub: how many alerts of this kind the cabin raised while this one was open
+    (this one included); the hub merges repeats into the open alert."""
+    last_raised_at: UtcDatetime | None = None
+    """Set by the hub: when the cabin raised the latest of them (None: only this one)."""
 
 
 class RecordUpload(_Message, tag="record_upload", frozen=True):
@@ -572,6 +609,19 @@ class AlertEscalated(_Message, tag="alert_escalated", frozen=True):
     consultation_id: Id | None = None
 
 
+class AlertSummary(_Message, tag="alert_summary", frozen=True):
+    """The open alerts a page is shown, in one bounded message: sent to an agent's page (its
+    cabins' alerts) or a doctor's console (the escalated ones, and those of the cabin of its
+    call) when it connects, instead of one message per alert. It replaces what the page
+    showed; later alerts come one by one (`AlertMessage`, `AlertEscalated`, `AlertAck`)."""
+
+    cabins: Annotated[list[CabinAlerts], msgspec.Meta(max_length=200)]
+    """Cabins with escalated alerts first, then the most recently active, at most 200."""
+    more_cabins: Count = 0
+    """Cabins with open alerts left out of `cabins`."""
+    emergency_number: PhoneText = ""
+
+
 class WaitingRoom(_Message, tag="waiting_room", frozen=True):
     """The whole waiting room, sent to doctors' consoles whenever it changes."""
 
@@ -706,13 +756,21 @@ HubToConsole: TypeAlias = (
     | AlertMessage
     | AlertEscalated
     | AlertAck
+    | AlertSummary
     | PrescriptionMessage
     | PrescriptionDelivered
     | Signaling
 )
 AgentToHub: TypeAlias = AlertAck | Ack
 HubToAgent: TypeAlias = (
-    Welcome | Ack | ErrorMessage | AlertMessage | AlertEscalated | AlertAck | PrintStatus
+    Welcome
+    | Ack
+    | ErrorMessage
+    | AlertMessage
+    | AlertEscalated
+    | AlertAck
+    | AlertSummary
+    | PrintStatus
 )
 
 Message: TypeAlias = (
@@ -735,6 +793,7 @@ Message: TypeAlias = (
     | RecordAck
     | AlertAck
     | AlertEscalated
+    | AlertSummary
     | WaitingRoom
     | TakeConsultation
     | PrescriptionDraft

@@ -1,10 +1,12 @@
 // The agents' alert page: sign in (the hub's login), then the open alerts of the agent's
 // cabins, loudest first, with the alarm ringing until each is taken in charge ("J'y vais") or
 // dismissed ("Fausse alerte"); then the handled ones, with who and when. A page that has lost
-// its connection says so loudly: an agent must never trust a dead page.
+// its connection says so loudly: an agent must never trust a dead page. On (re)connection the
+// hub sends the open alerts as one `alert_summary` (bounded: a cabin's most recent ones, and
+// how many it has open); a cabin's repeats of one alert come merged into it, with their count.
 
 import { ApiError, getMe, login, logout } from "/console/api.js";
-import { alertAck, HUB_TO_AGENT } from "/console/messages.js";
+import { alertAck, HUB_TO_AGENT, summaryAlerts } from "/console/messages.js";
 import { HubSocket } from "/console/ws.js";
 import { Alarm } from "./alarm.js";
 import { h, replaceChildren } from "/console/dom.js";
@@ -16,7 +18,6 @@ import {
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
 const QUIET_KINDS = new Set(["printer", "device"]); // a chime, not the alarm
-const SYNC_GRACE_MS = 2000; // after a reconnection, open alerts not sent again were handled
 const HANDLED_KEPT = 50;
 
 class AgentApp {
@@ -25,13 +26,12 @@ class AgentApp {
     this.socket = null;
     this.open = new Map(); // alert_id -> {alert, escalation, pending, error}
     this.handled = []; // newest first: {alert, ack}
-    this.stale = new Map(); // open before a reconnection, not yet sent again
+    this.hiddenOpen = new Map(); // cabin_id -> open alerts the last summary did not list
     this.clockOffsetMs = 0;
     this.status = "connecting";
     this.alarm = new Alarm({ onChange: () => this.showSound() });
     this.ticker = null;
     this.titleFlash = null;
-    this.syncTimer = null;
   }
 
   start() {
@@ -165,7 +165,7 @@ class AgentApp {
     clearInterval(this.ticker);
     this.ticker = null;
     this.open.clear();
-    this.stale.clear();
+    this.hiddenOpen.clear();
     this.handled = [];
     this.me = null;
     this.alarm.ring(false);
@@ -213,7 +213,9 @@ class AgentApp {
     switch (msg.type) {
       case "welcome":
         this.clockOffsetMs = Date.parse(msg.server_time) - Date.now();
-        this.resync();
+        break;
+      case "alert_summary":
+        this.resync(msg);
         break;
       case "alert":
         this.received(msg.alert_id, { alert: msg });
@@ -232,28 +234,39 @@ class AgentApp {
     }
   }
 
-  /** After a (re)connection the hub sends every open alert again: those it does not were
-   * handled meanwhile. */
-  resync() {
-    for (const [id, entry] of this.open) this.stale.set(id, entry);
-    this.open.clear();
-    clearTimeout(this.syncTimer);
-    this.syncTimer = setTimeout(() => {
-      for (const entry of this.stale.values()) {
-        this.handled.unshift({ alert: entry.alert ?? entry.escalation, ack: null });
-      }
-      this.stale.clear();
-      this.render();
-    }, SYNC_GRACE_MS);
+  /** After a (re)connection the hub sends the open alerts in one summary: those open here it
+   * does not list were handled meanwhile (unless their cabin has more open than it lists). */
+  resync(summary) {
+    const before = this.open;
+    this.open = new Map();
+    this.hiddenOpen.clear();
+    const listed = new Map();
+    for (const cabin of summary.cabins ?? []) {
+      const hidden = cabin.open_count - (cabin.latest ?? []).length;
+      if (hidden > 0) this.hiddenOpen.set(cabin.cabin_id, { cabin, hidden });
+    }
+    for (const { alert, escalation } of summaryAlerts(summary)) listed.set(alert.alert_id, { alert, escalation });
+    for (const [id, fields] of listed) {
+      const entry = before.get(id) ?? { alert: null, escalation: null, pending: false, error: null };
+      Object.assign(entry, fields);
+      this.open.set(id, entry);
+    }
+    for (const [id, entry] of before) {
+      if (this.open.has(id)) continue;
+      const info = entry.alert ?? entry.escalation;
+      if (this.hiddenOpen.has(info.cabin_id)) this.open.set(id, entry);
+      else this.handled.unshift({ alert: info, ack: null });
+    }
+    this.handled.length = Math.min(this.handled.length, HANDLED_KEPT);
+    const fresh = [...listed.keys()].filter((id) => !before.has(id));
+    if (fresh.some((id) => QUIET_KINDS.has(this.open.get(id).alert.kind))) this.alarm.chime();
     this.render();
   }
 
   received(alertId, fields) {
     if (this.handled.some((done) => done.alert.alert_id === alertId)) return;
-    const isNew = !this.open.has(alertId) && !this.stale.has(alertId);
-    const entry = this.open.get(alertId) ?? this.stale.get(alertId)
-      ?? { alert: null, escalation: null, pending: false, error: null };
-    this.stale.delete(alertId);
+    const isNew = !this.open.has(alertId);
+    const entry = this.open.get(alertId) ?? { alert: null, escalation: null, pending: false, error: null };
     Object.assign(entry, fields);
     this.open.set(alertId, entry);
     const info = entry.alert ?? entry.escalation;
@@ -262,9 +275,8 @@ class AgentApp {
   }
 
   acknowledged(ack) {
-    const entry = this.open.get(ack.alert_id) ?? this.stale.get(ack.alert_id);
+    const entry = this.open.get(ack.alert_id);
     this.open.delete(ack.alert_id);
-    this.stale.delete(ack.alert_id);
     if (!entry) return;
     this.handled.unshift({ alert: entry.alert ?? entry.escalation, ack });
     this.handled.length = Math.min(this.handled.length, HANDLED_KEPT);
@@ -314,6 +326,7 @@ class AgentApp {
     if (!this.me) return;
     const open = this.sortedOpen();
     replaceChildren($("open-alerts"), ...open.map(([id, entry]) => this.openCard(id, entry)));
+    this.renderCabinCounts(open);
     // "nothing open" is reassuring: never say it while the page is not connected
     $("open-empty").hidden = open.length > 0 || this.status !== "open";
     replaceChildren($("handled-alerts"), ...this.handled.map((done) => handledCard(done)));
@@ -322,6 +335,36 @@ class AgentApp {
     this.alarm.ring(urgent.length > 0);
     this.flashTitle(urgent.length ? (urgent[0][1].alert ?? urgent[0][1].escalation) : null);
     document.body.dataset.openAlerts = String(open.length);
+  }
+
+  /** "N alertes ouvertes pour la cabine X" for each cabin with more than one open alert, or
+   * whose alerts were repeated, or with open alerts the page was not sent. */
+  renderCabinCounts(open) {
+    const cabins = new Map();
+    for (const [, entry] of open) {
+      const info = entry.alert ?? entry.escalation;
+      const cabin = cabins.get(info.cabin_id) ?? { name: info.cabin_name || info.cabin_id, open: 0, raised: 0 };
+      cabin.open += 1;
+      cabin.raised += entry.alert?.repeat_count ?? 1;
+      cabins.set(info.cabin_id, cabin);
+    }
+    for (const [cabinId, { cabin, hidden }] of this.hiddenOpen) {
+      const known = cabins.get(cabinId) ?? { name: cabin.cabin_name || cabinId, open: 0, raised: 0 };
+      known.open += hidden;
+      known.hidden = hidden;
+      cabins.set(cabinId, known);
+    }
+    const lines = [...cabins.entries()]
+      .filter(([, c]) => c.open > 1 || c.raised > c.open || c.hidden)
+      .map(([cabinId, c]) => h("li", {
+        data: { cabinId, testid: "cabin-count" },
+        i18n: c.hidden ? "summary.cabin.hidden"
+          : c.raised > c.open ? (c.open === 1 ? "summary.cabin.raised.one" : "summary.cabin.raised")
+            : "summary.cabin",
+        args: { count: c.open, cabin: c.name, raised: c.raised, shown: c.open - (c.hidden ?? 0) },
+      }));
+    replaceChildren($("cabin-counts"), ...lines);
+    $("cabin-counts").hidden = lines.length === 0;
   }
 
   openCard(alertId, entry) {
@@ -347,6 +390,13 @@ class AgentApp {
       : null,
     entry.alert?.detail
       ? h("p", { class: "alert-meta", i18n: "alert.detail", args: { detail: entry.alert.detail } })
+      : null,
+    entry.alert?.repeat_count > 1
+      ? h("p", { class: "alert-meta alert-repeats", data: { testid: "alert-repeats" },
+        i18n: "alert.repeats", args: {
+          count: entry.alert.repeat_count,
+          time: formatTime(new Date(entry.alert.last_raised_at ?? entry.alert.raised_at)),
+        } })
       : null,
     entry.escalation
       ? h("p", { class: "alert-escalated", data: { testid: "alert-escalated" },

@@ -1,11 +1,13 @@
 // Alert banners in the doctor's console: an alert of the cabin the doctor is in a call with
 // (`alert`), or any cabin's alert nobody acknowledged in time (`alert_escalated`, with the
 // emergency number to call). "Je prends en charge" sends `alert_ack`; an `alert_ack` from
-// anyone replaces the banner with who handled it, for a few seconds.
+// anyone replaces the banner with who handled it, for a few seconds. When the console
+// (re)connects, the open ones come in one `alert_summary` (bounded), which replaces the banners
+// still open; a cabin's repeats of an alert come merged into it, with their count.
 
 import { h, replaceChildren } from "./dom.js";
 import { formatTime, t } from "./i18n.js";
-import { alertAck } from "./messages.js";
+import { alertAck, summaryAlerts } from "./messages.js";
 
 const HANDLED_SHOWN_MS = 8000;
 
@@ -34,6 +36,9 @@ export class AlertBanners {
       case "alert_ack":
         this.handled(msg);
         break;
+      case "alert_summary":
+        this.summary(msg);
+        break;
       default:
         break;
     }
@@ -46,6 +51,18 @@ export class AlertBanners {
     Object.assign(entry, fields);
     this.alerts.set(alertId, entry);
     this.render(alertId);
+  }
+
+  summary(msg) {
+    const listed = summaryAlerts(msg);
+    const ids = new Set(listed.map(({ alert }) => alert.alert_id));
+    for (const [alertId, entry] of this.alerts) {
+      if (!ids.has(alertId) && !entry.handled) {
+        entry.node?.remove();
+        this.alerts.delete(alertId);
+      }
+    }
+    for (const { alert, escalation } of listed) this.upsert(alert.alert_id, { alert, escalation });
   }
 
   handled(ack) {
@@ -95,6 +112,13 @@ export class AlertBanners {
       class: "alert-when",
       text: t("alert.console.raised", { time: formatTime(new Date(info.raised_at)) }),
     });
+    const repeats = entry.alert?.repeat_count > 1
+      ? h("span", {
+        class: "alert-repeats",
+        data: { testid: "alert-repeats" },
+        text: t("alert.console.repeats", { count: entry.alert.repeat_count }),
+      })
+      : null;
     const node = h(
       "section",
       {
@@ -105,7 +129,7 @@ export class AlertBanners {
       h("div", { class: "alert-text" },
         h("p", { class: "alert-title" },
           h("span", { class: "alert-symbol", text: "⚠", attrs: { "aria-hidden": "true" } }),
-          kind, " — ", where, " · ", when),
+          kind, " — ", where, " · ", when, repeats ? " · " : null, repeats),
         escalated && !entry.handled
           ? h("p", { class: "alert-call", data: { testid: "alert-call" },
             text: t("alert.console.call", { number: info.emergency_number }) })

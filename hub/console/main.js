@@ -257,6 +257,7 @@ class ConsoleApp {
       case "alert":
       case "alert_escalated":
       case "alert_ack":
+      case "alert_summary":
         this.alerts.handle(msg);
         break;
       default:

@@ -123,20 +123,48 @@ const REQUIRED = {
     emergency_number: isString,
   },
   alert_ack: { alert_id: isId, acknowledged_by: isString, acknowledged_at: isTime },
+  alert_summary: { cabins: isArray },
   print_status: {},
 };
 
 /** What the hub may send on the console's websocket (wire.HubToConsole). */
 export const HUB_TO_CONSOLE = new Set([
   "welcome", "ack", "error", "waiting_room", "call_accepted", "patient_history", "reading",
-  "alert", "alert_escalated", "alert_ack", "prescription", "prescription_delivered", "sdp_offer",
-  "sdp_answer", "ice_candidate", "call_end", "consultation_notes",
+  "alert", "alert_escalated", "alert_ack", "alert_summary", "prescription",
+  "prescription_delivered", "sdp_offer", "sdp_answer", "ice_candidate", "call_end",
+  "consultation_notes",
 ]);
 
 /** What the hub may send on an agent's alert page's websocket (wire.HubToAgent). */
 export const HUB_TO_AGENT = new Set([
-  "welcome", "ack", "error", "alert", "alert_escalated", "alert_ack", "print_status",
+  "welcome", "ack", "error", "alert", "alert_escalated", "alert_ack", "alert_summary",
+  "print_status",
 ]);
+
+/**
+ * The open alerts of an `alert_summary`, one by one, as the pages keep them: for each, the
+ * `alert` (shaped like an `alert` message: its cabin filled in) and, if it was escalated, the
+ * `escalation` (shaped like an `alert_escalated`).
+ */
+export function summaryAlerts(summary) {
+  const out = [];
+  for (const cabin of summary.cabins ?? []) {
+    for (const entry of cabin.latest ?? []) {
+      const alert = { type: "alert", ...entry, cabin_id: cabin.cabin_id, cabin_name: cabin.cabin_name };
+      delete alert.escalated_at;
+      const escalation = entry.escalated_at
+        ? {
+          type: "alert_escalated", alert_id: entry.alert_id, cabin_id: cabin.cabin_id,
+          cabin_name: cabin.cabin_name, kind: entry.kind, severity: entry.severity,
+          raised_at: entry.raised_at, escalated_at: entry.escalated_at,
+          emergency_number: summary.emergency_number, consultation_id: entry.consultation_id,
+        }
+        : null;
+      out.push({ alert, escalation });
+    }
+  }
+  return out;
+}
 
 /** What may travel on the call's data channel (wire.CallChannel). */
 export const CALL_CHANNEL = new Set([

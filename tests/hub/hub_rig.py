@@ -263,7 +263,8 @@ class Rig:
         )
 
     async def agent_page(self, username: str) -> Peer:
-        """An agent signed in, with their alert page's websocket open (past its Welcome)."""
+        """An agent signed in, with their alert page's websocket open (past its Welcome and
+        its `AlertSummary`, which is then `peer.seen[-1]`)."""
         http = self.client()
         response = await self.login_response(username, AGENT_PASSWORD, http=http)
         assert response.status == 200, await response.text()
@@ -275,6 +276,7 @@ class Rig:
         )
         peer = Peer(ws, wire.HubToAgent)
         await peer.expect(wire.Welcome)
+        await peer.expect(wire.AlertSummary)
         return peer
 
     async def cabin(self, cabin_id: str = "cabin-1", token: str | None = None) -> Peer:

@@ -231,15 +231,20 @@ def test_nobody_acknowledges_so_every_console_and_agent_page_is_told_to_call(
                 assert (await stored(rig, other)).escalated_at is None
 
             late = await (await rig.login("dr.b")).console()  # connects after: told too
-            assert (await late.expect(wire.AlertEscalated)).alert_id == "al-1"
-            again = await rig.agent_page("agent.one")  # a page reloaded: the open ones
-            reloaded = [await again.receive() for _ in range(4)]
-            assert [type(m).__name__ for m in reloaded] == [
-                "AlertMessage",
-                "AlertEscalated",
-                "AlertMessage",
-                "AlertMessage",
+            told = await late.expect(wire.AlertSummary)
+            assert told.emergency_number == "112"
+            assert [(c.cabin_name, c.open_count, c.escalated_count) for c in told.cabins] == [
+                ("Cabine cabin-1", 1, 1)
             ]
+            assert told.cabins[0].latest[0].alert_id == "al-1"
+            assert told.cabins[0].latest[0].escalated_at == record.escalated_at
+            await rig.agent_page("agent.one")  # a page reloaded: the open ones, in one message
+            reloaded = (await rig.agent_page("agent.one")).seen[-1]
+            assert isinstance(reloaded, wire.AlertSummary)
+            (cabin_1,) = reloaded.cabins
+            assert (cabin_1.open_count, cabin_1.raised_count, cabin_1.escalated_count) == (3, 3, 1)
+            assert cabin_1.latest[0].alert_id == "al-1"  # the escalated one first
+            assert {a.alert_id for a in cabin_1.latest} == {"al-1", "al-warn", "al-paper"}
 
             handled = ack("al-1", by="x")
             await late.send(handled)
@@ -263,7 +268,8 @@ def test_nobody_acknowledges_so_every_console_and_agent_page_is_told_to_call(
 
 def test_the_patients_i_am_fine_ends_the_alert_before_it_escalates(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running_hub(tmp_path, alert_escalation_s=SHORT_S) as rig:
+        clock = FakeClock()  # the cabin's times below are this clock's
+        async with running_hub(tmp_path, clock=clock, alert_escalation_s=SHORT_S) as rig:
             await rig.add_agent("agent.one", "cabin-1")
             page = await rig.agent_page("agent.one")
             console = await (await rig.login("dr.a")).console()
@@ -336,10 +342,11 @@ def test_open_alerts_survive_a_restart_and_escalate_at_once_when_overdue(
         rig = Rig(hub, tokens)
         try:
             console = await (await rig.login("dr.a")).console()
-            escalated = await console.expect(wire.AlertEscalated)
+            told = await console.expect(wire.AlertSummary)
+            (escalated,) = told.cabins[0].latest
             assert escalated.alert_id == "al-1"
             assert escalated.escalated_at == clock.now()
-            assert escalated.emergency_number == "15"
+            assert told.emergency_number == "15"
         finally:
             await rig.close()
             await hub.stop()

@@ -49,7 +49,7 @@ def test_help_names_every_command() -> None:
         check=True,
     )
     commands = ["serve", "create-doctor", "set-details", "set-photo", "provision-cabin"]
-    for command in [*commands, "list-doctors"]:
+    for command in [*commands, "list-doctors", "clear-alerts"]:
         assert command in result.stdout
 
 

@@ -94,7 +94,9 @@ def test_a_client_trickling_a_body_is_answered_408_and_disconnected(
                 genuine = await raw_request(rig.url, http_request("GET", b"/api/health"))
                 assert genuine.status == 200
                 answers = await asyncio.gather(*tricklers)
-            assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers), answers[:3]
+            # 408, or a reset: the hub closes while the client's bytes still arrive, and on a
+            # loaded machine the reset may reach the client before it has read the 408
+            assert all(a == b"" or a.startswith(b"HTTP/1.1 408") for a in answers), answers[:3]
             slow = [r for r in caplog.records if "reason=slow_body" in r.getMessage()]
             assert len(slow) == CLIENTS
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import wire
-from tests.hub.hub_rig import FakeClock, new_id, run, running_hub, stored_consultation, until, vital
+from tests.hub.hub_rig import (
+    FakeClock,
+    new_id,
+    patient,
+    run,
+    running_hub,
+    stored_consultation,
+    until,
+    vital,
+)
 
 
 def test_a_join_reaches_every_console_and_the_cabin_learns_its_place(tmp_path: Path) -> None:
@@ -213,5 +224,60 @@ def test_a_cabin_that_replaces_its_connection_stays_online(tmp_path: Path) -> No
             await console.nothing_more(0.3)  # nothing changed for the consoles
             assert [e.cabin_online for e in rig.switchboard.waiting_entries()] == [True]
             await newer.close()
+
+    run(scenario())
+
+
+def test_a_cabin_has_one_patient_waiting_and_a_flood_of_joins_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15: 300 joins by one cabin pushed 337 MB to one console (the whole, growing room
+    after each). A cabin has one patient at a time: the other joins are refused, and logged."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            console = await (await rig.login("dr.a")).console()
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            refusals = []
+            for index in range(300):
+                join = wire.QueueJoin(
+                    msg_id=new_id("join"),
+                    consultation_id=f"flood-{index}",
+                    language=wire.Language.FR,
+                    patient=patient(given=f"Flood{index}"),
+                    vitals=[vital()] * 32,
+                )
+                await cabin.send(join)
+                reply = await cabin.receive()
+                while not isinstance(reply, wire.Ack | wire.ErrorMessage):
+                    reply = await cabin.receive()
+                refusals.append((reply, join.msg_id))
+
+            take = wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1")
+            await console.send(take)  # the console is still there, and the room is right
+            assert (await console.expect(wire.CallAccepted)).consultation_id == "c-1"
+            room = await console.expect(wire.WaitingRoom)
+            while room.entries and room.entries[0].taken_by is None:
+                room = await console.expect(wire.WaitingRoom)
+            assert [e.consultation_id for e in room.entries] == ["c-1"]
+            for reply, msg_id in refusals:
+                assert isinstance(reply, wire.ErrorMessage), reply
+                assert (reply.code, reply.in_reply_to) == (wire.ErrorCode.CONFLICT, msg_id)
+                assert "c-1" in reply.text and "queue_leave" in reply.text
+            assert len(rig.switchboard.room) == 1
+            assert await rig.hub.storage.consultation("flood-7") is None
+            refused = [
+                r.getMessage() for r in caplog.records if "queue_join_refused" in r.getMessage()
+            ]
+            assert refused and "cabin=cabin-1 consultation=flood-0" in refused[0]
+            assert "Flood" not in " ".join(refused)  # never a patient's name
+
+            end = wire.CallEnd(
+                msg_id=new_id(), consultation_id="c-1", reason=wire.CallEndReason.COMPLETED
+            )
+            await console.send(end)
+            await cabin.expect(wire.CallEnd)
+            await rig.join(cabin, "c-2")  # the next patient, once the first has gone
 
     run(scenario())

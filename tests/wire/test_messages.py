@@ -23,6 +23,8 @@ from wire import (
     AlertKind,
     AlertMessage,
     AlertSeverity,
+    AlertSummary,
+    CabinAlerts,
     CabinHello,
     CabinToHub,
     CallAccepted,
@@ -46,6 +48,7 @@ from wire import (
     MalformedMessage,
     MeasureRequest,
     Message,
+    OpenAlert,
     PastConsultation,
     PastPrescription,
     PatientAdvice,
@@ -238,6 +241,40 @@ SAMPLES: list[Message] = [
         emergency_number="15",
         cabin_name="Mairie de Saint-Flour",
         consultation_id="c-1",
+    ),
+    AlertSummary(
+        msg_id="m15s",
+        cabins=[
+            CabinAlerts(
+                cabin_id="cabin-7",
+                cabin_name="Mairie de Saint-Flour",
+                open_count=2,
+                raised_count=314,
+                escalated_count=1,
+                latest=[
+                    OpenAlert(
+                        alert_id="a-1",
+                        kind=AlertKind.FALL,
+                        severity=AlertSeverity.CRITICAL,
+                        raised_at=NOW,
+                        repeat_count=313,
+                        last_raised_at=NOW + timedelta(seconds=300),
+                        confidence=0.9,
+                        consultation_id="c-1",
+                        detail="sol 2.1 s",
+                        escalated_at=NOW + timedelta(seconds=60),
+                    ),
+                    OpenAlert(
+                        alert_id="a-2",
+                        kind=AlertKind.PRINTER,
+                        severity=AlertSeverity.WARNING,
+                        raised_at=NOW,
+                    ),
+                ],
+            )
+        ],
+        more_cabins=0,
+        emergency_number="15",
     ),
     WaitingRoom(
         msg_id="m16",
