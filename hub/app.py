@@ -20,7 +20,7 @@ from aiohttp.web import BaseRequest
 from hub import check_page, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
-from hub.auth import OriginPolicy, Sessions
+from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import HubConfig, load_hub_config
@@ -200,7 +200,12 @@ async def _serve(
         config=config,
         storage=storage,
         clock=clock,
-        sessions=Sessions(storage, clock, ttl_s=config.session_ttl_s, secure=tls is not None),
+        sessions=Sessions(
+            storage,
+            clock,
+            ttl_s=config.session_ttl_s,
+            secure=tls is not None or config.secure_cookies,
+        ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,
         login_limit=SlidingWindowLimit(
@@ -215,6 +220,7 @@ async def _serve(
         ),
         agent_dir=agent_dir,
     )
+    app[PROXIES] = ProxyPolicy.for_hub(config)
     app.on_response_prepare.append(add_security_headers)
     check_page.add_routes(app)
     http_api.add_routes(app)

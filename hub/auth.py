@@ -17,7 +17,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from ipaddress import ip_address
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_network,
+)
 
 from aiohttp import web
 
@@ -140,6 +147,93 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+MAX_FORWARDED_HOPS = 32
+"""Hops of a forwarding header looked at, from the right: enough for any real chain."""
+_AddressNet = IPv4Network | IPv6Network
+
+
+class ProxyPolicy:
+    """Whose forwarding header is believed: the configured proxies' only.
+
+    The client's address is the rightmost address of the chain (the header's hops, then the
+    connection's peer) that is not a trusted proxy: every hop to its right was added by a proxy
+    we trust, and anything to its left was written by the client and may be a lie. A hop that
+    is not an address (garbage, ``unknown``, an obfuscated RFC 7239 name) stops the walk: the
+    last trusted proxy stands for the client, never a value the client chose.
+    """
+
+    def __init__(self, trusted: tuple[_AddressNet, ...], header: str) -> None:
+        self._trusted = trusted
+        self._header = header
+
+    @classmethod
+    def for_hub(cls, config: HubConfig) -> ProxyPolicy:
+        networks = tuple(ip_network(proxy, strict=False) for proxy in config.trusted_proxies)
+        return cls(networks, config.proxy_header)
+
+    def _is_trusted(self, address: IPv4Address | IPv6Address) -> bool:
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._trusted)
+
+    def client_of(self, request: web.Request) -> str:
+        peer = request.remote or "unknown"
+        current = _parse_address(peer)
+        if current is None or not self._trusted or not self._is_trusted(current):
+            return peer
+        hops = self._hops(request)
+        for hop in reversed(hops[-MAX_FORWARDED_HOPS:]):
+            address = _parse_address(hop)
+            if address is None:
+                break
+            current = address
+            if not self._is_trusted(current):
+                break
+        return str(current)
+
+    def _hops(self, request: web.Request) -> list[str]:
+        values = request.headers.getall(self._header, [])
+        if self._header == "Forwarded":
+            return [hop for value in values for hop in _forwarded_for(value)]
+        return [hop.strip() for value in values for hop in value.split(",")]
+
+
+def _forwarded_for(value: str) -> list[str]:
+    """The ``for=`` of each element of an RFC 7239 ``Forwarded`` value ("" if it has none)."""
+    hops = []
+    for element in value.split(","):
+        found = ""
+        for pair in element.split(";"):
+            name, _, given = pair.strip().partition("=")
+            if name.strip().lower() == "for":
+                found = given.strip().strip('"')
+        hops.append(found)
+    return hops
+
+
+def _parse_address(text: str) -> IPv4Address | IPv6Address | None:
+    """An address as forwarding headers write it: ``1.2.3.4``, ``1.2.3.4:80``, ``::1``,
+    ``[::1]``, ``[::1]:80``; None for anything else."""
+    text = text.strip()
+    if len(text) > 64:
+        return None
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+PROXIES = web.AppKey("hub_proxies", ProxyPolicy)
+
+
 def client_address(request: web.Request) -> str:
-    """The address of the peer of this connection (a proxy's, behind one)."""
-    return request.remote or "unknown"
+    """The address of the client: the connection's peer, or, behind a trusted proxy, the
+    address the proxies say they received the request from (see `ProxyPolicy`)."""
+    policy = request.app.get(PROXIES)
+    if policy is None:
+        return request.remote or "unknown"
+    return policy.client_of(request)
