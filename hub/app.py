@@ -11,6 +11,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -47,6 +48,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 SHUTDOWN_TIMEOUT_S = 5.0
 SESSION_SWEEP_S = 600.0
 LOGIN_WINDOW_S = 60.0
+LOGIN_ATTEMPTS_KEPT = timedelta(days=1)
+"""A name's failures from an address are forgotten after a day without attempts."""
 CHECK_WINDOW_S = 60.0
 
 
@@ -73,6 +76,7 @@ class RunningHub:
     _runner: web.AppRunner = field(repr=False)
     _switchboard: Switchboard = field(repr=False)
     _sweeper: asyncio.Task[None] = field(repr=False)
+    _hasher: PasswordHasher = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self) -> None:
@@ -83,6 +87,7 @@ class RunningHub:
         await cancel_and_wait(self._sweeper)
         await self._switchboard.stop()
         await self._runner.cleanup()
+        self._hasher.close()
         await self.storage.close()
         log.info("hub.stopped")
 
@@ -116,6 +121,7 @@ async def _sweep_sessions(storage: Storage, clock: Clock) -> None:
         removed = await storage.delete_expired_sessions(now=clock.now())
         if removed:
             log.info("hub.sessions_expired count=%d", removed)
+        await storage.forget_login_attempts(before=clock.now() - LOGIN_ATTEMPTS_KEPT)
 
 
 def _url_host(host: str) -> str:
@@ -165,12 +171,37 @@ async def _serve(
     console_dir: Path,
     agent_dir: Path,
 ) -> RunningHub:
+    hasher = PasswordHasher(
+        config.argon2_cost,
+        workers=config.password_hash_workers,
+        queue=config.password_hash_queue,
+    )
     passwords = PasswordChecker(
         storage,
-        PasswordHasher(config.argon2_cost),
-        LockoutPolicy(config.login_max_failures, config.login_lockout_s),
+        hasher,
+        LockoutPolicy(config.login_max_failures, config.login_backoff_s, config.login_lockout_s),
         clock,
     )
+    try:
+        return await _serve_with(
+            config, clock, storage, ice, tls, signer, console_dir, agent_dir, passwords
+        )
+    except BaseException:
+        hasher.close()
+        raise
+
+
+async def _serve_with(
+    config: HubConfig,
+    clock: Clock,
+    storage: Storage,
+    ice: IceServers,
+    tls: ssl.SSLContext | None,
+    signer: PrescriptionSigner,
+    console_dir: Path,
+    agent_dir: Path,
+    passwords: PasswordChecker,
+) -> RunningHub:
     await passwords.start()
     audit = AuditLog(storage, clock)
     sock = _bind(config)
@@ -205,6 +236,8 @@ async def _serve(
             clock,
             ttl_s=config.session_ttl_s,
             secure=tls is not None or config.secure_cookies,
+            idle_s=config.session_idle_s,
+            max_per_account=config.sessions_per_account,
         ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,
@@ -245,4 +278,5 @@ async def _serve(
         _runner=runner,
         _switchboard=switchboard,
         _sweeper=sweeper,
+        _hasher=passwords.hasher,
     )

@@ -1,7 +1,10 @@
 """Doctors' and agents' sessions and the checks every request goes through.
 
 - The session cookie ``hub_session`` holds 32 random bytes; the database keeps only their
-  SHA-256. It is HttpOnly, SameSite=Strict, Path=/, and Secure when the hub speaks TLS.
+  SHA-256. It is HttpOnly, SameSite=Strict, Path=/, and Secure when browsers reach the hub
+  over HTTPS (its own TLS, or an ``https://`` ``public_origin`` when TLS ends at a proxy).
+- A session ends `session_ttl_s` after sign-in, or `session_idle_s` after its last use; an
+  account has `sessions_per_account` at most (signing in once more closes the oldest).
 - Each session has a CSRF token: a state-changing request must carry it in ``X-CSRF-Token``
   (the console's websocket, in its ``csrf`` query parameter).
 - A state-changing request, the login and the console's websocket must come with an ``Origin``
@@ -36,6 +39,8 @@ COOKIE = "hub_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_QUERY = "csrf"
 _TOKEN_BYTES = 32
+_TOUCH_EVERY_S = 60.0
+"""A session's last use is written at most this often (not on every request)."""
 
 
 def _sha256(value: str) -> str:
@@ -46,14 +51,31 @@ def _sha256(value: str) -> str:
 class OpenedSession:
     cookie_value: str
     record: SessionRecord
+    closed: tuple[str, ...] = ()
+    """The token hashes of the account's oldest sessions, closed to make room for this one."""
 
 
 class Sessions:
-    def __init__(self, storage: Storage, clock: Clock, *, ttl_s: float, secure: bool) -> None:
+    """Open, find and close sessions: each lasts `ttl_s` at most, ends after `idle_s` unused,
+    and an account has `max_per_account` at most (a new one closes the oldest)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        ttl_s: float,
+        secure: bool,
+        idle_s: float = 3600.0,
+        max_per_account: int = 5,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._ttl = timedelta(seconds=ttl_s)
         self._secure = secure
+        self._idle = timedelta(seconds=idle_s)
+        self._touch_every = timedelta(seconds=min(_TOUCH_EVERY_S, idle_s / 10))
+        self._max_per_account = max_per_account
 
     async def open(self, username: str, role: AccountRole = AccountRole.DOCTOR) -> OpenedSession:
         value = secrets.token_urlsafe(_TOKEN_BYTES)
@@ -67,14 +89,21 @@ class Sessions:
             role=role,
         )
         await self._storage.add_session(record)
-        return OpenedSession(value, record)
+        closed = await self._storage.trim_sessions(username, keep=self._max_per_account)
+        return OpenedSession(value, record, tuple(closed))
 
     async def of_request(self, request: web.Request) -> SessionRecord | None:
-        """The request's live session, from its cookie only."""
+        """The request's live session, from its cookie only (and marks it used)."""
         value = request.cookies.get(COOKIE)
         if not value or len(value) > 256:
             return None
-        return await self._storage.session(_sha256(value), now=self._clock.now())
+        now = self._clock.now()
+        return await self._storage.live_session(
+            _sha256(value),
+            now=now,
+            idle_since=now - self._idle,
+            touch_before=now - self._touch_every,
+        )
 
     async def close(self, session: SessionRecord) -> None:
         await self._storage.delete_session(session.token_sha256)
