@@ -11,6 +11,12 @@ python -m hub create-agent USERNAME --name "Mairie de ..." (--cabin CABIN_ID ...
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
 python -m hub list-agents
+python -m hub reset-password USERNAME [--password-stdin]      (closes the account's sessions)
+python -m hub disable-account USERNAME | enable-account USERNAME
+python -m hub revoke-sessions USERNAME
+python -m hub require-totp USERNAME [--off]    (a second factor, enrolled at next sign-in)
+python -m hub reset-totp USERNAME              (a lost phone: enrol again)
+Every account command is audited (actor: the operator's system user).
 """
 
 from __future__ import annotations
@@ -32,15 +38,22 @@ from hub.accounts import (
     create_agent,
     create_doctor,
     provision_cabin,
+    require_totp,
+    reset_totp,
+    set_disabled,
     set_doctor_details,
     set_doctor_photo,
+    set_password,
 )
 from hub.app import DATABASE_FILE, start_hub
+from hub.audit import AuditLog
+from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.demo import seed_demo
-from hub.errors import HubError
+from hub.errors import AccountError, HubError
+from hub.passwords import PasswordHasher
 from hub.sqlite_storage import SqliteStorage
-from hub.storage import Storage
+from hub.storage import ActorKind, Storage
 
 log = logging.getLogger("hub")
 
@@ -252,6 +265,127 @@ async def _list_doctors(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+def _operator() -> str:
+    """Who runs the command, for the audit log: the system user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+async def _audited(storage: Storage, action: str, username: str) -> None:
+    await AuditLog(storage, SystemClock()).record(
+        action, actor_kind=ActorKind.OPERATOR, actor_id=_operator(), subject=username
+    )
+
+
+async def _reset_password(args: argparse.Namespace) -> int:
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+
+    async def work(storage: Storage) -> int:
+        hasher = PasswordHasher(config.argon2_cost)
+        closed = await set_password(storage, hasher, username=args.username, password=password)
+        await _audited(storage, "account.password_reset", args.username)
+        print(f"hub: password of {args.username} reset; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _set_disabled(args: argparse.Namespace) -> int:
+    config = _config(args)
+    disabled = args.command == "disable-account"
+
+    async def work(storage: Storage) -> int:
+        closed = await set_disabled(storage, username=args.username, disabled=disabled)
+        action = "account.disabled" if disabled else "account.enabled"
+        await _audited(storage, action, args.username)
+        state = "disabled" if disabled else "enabled"
+        print(f"hub: {args.username} {state}; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _revoke_sessions(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        if (
+            await storage.doctor(args.username) is None
+            and await storage.agent(args.username) is None
+        ):
+            raise AccountError(f"there is no account named {args.username!r}")
+        closed = await storage.delete_sessions_of(args.username)
+        await _audited(storage, "account.sessions_revoked", args.username)
+        print(f"hub: {len(closed)} session(s) of {args.username} closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _require_totp(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        await require_totp(storage, username=args.username, required=not args.off)
+        action = "account.totp_not_required" if args.off else "account.totp_required"
+        await _audited(storage, action, args.username)
+        state = "no longer requires" if args.off else "requires"
+        print(f"hub: {args.username} {state} a second factor")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _reset_totp(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        closed = await reset_totp(storage, username=args.username)
+        await _audited(storage, "account.totp_reset", args.username)
+        print(f"hub: second factor of {args.username} reset; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _account_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    reset = commands.add_parser(
+        "reset-password", parents=[common], help="give an account a new password"
+    )
+    reset.add_argument("username")
+    reset.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    reset.set_defaults(run=_reset_password)
+    for name, text in (
+        ("disable-account", "refuse an account's sign-ins and close its sessions"),
+        ("enable-account", "let a disabled account sign in again"),
+    ):
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("username")
+        command.set_defaults(run=_set_disabled)
+    revoke = commands.add_parser(
+        "revoke-sessions", parents=[common], help="close an account's sessions"
+    )
+    revoke.add_argument("username")
+    revoke.set_defaults(run=_revoke_sessions)
+    require = commands.add_parser(
+        "require-totp", parents=[common], help="require a second factor (TOTP) of an account"
+    )
+    require.add_argument("username")
+    require.add_argument("--off", action="store_true", help="no longer require it")
+    require.set_defaults(run=_require_totp)
+    reset_second = commands.add_parser(
+        "reset-totp", parents=[common], help="forget an account's second factor (lost phone)"
+    )
+    reset_second.add_argument("username")
+    reset_second.set_defaults(run=_reset_totp)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="a TOML file over the embedded defaults")
@@ -340,6 +474,7 @@ def _parser() -> argparse.ArgumentParser:
 
     agents = commands.add_parser("list-agents", parents=[common], help="list the agents")
     agents.set_defaults(run=_list_agents)
+    _account_commands(commands, common)
     return parser
 
 

@@ -194,7 +194,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_by_alert ON audit_log(alert_id) WHERE alert_id IS NOT NULL",
     ),
     # n: sign-in attempts per name and client address (the lockout), what an operator
-    # decides of an account (disabled, TOTP), and when a session was last used.
+    # decides of an account (disabled, TOTP), when a session was last used, and whose
+    # account an audited action was done to.
     (
         """CREATE TABLE login_throttle (
             username TEXT NOT NULL,
@@ -215,5 +216,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT",
         "CREATE INDEX sessions_by_username ON sessions(username, created_at)",
+        "ALTER TABLE audit_log ADD COLUMN subject TEXT",
     ),
 )

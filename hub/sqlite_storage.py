@@ -940,7 +940,7 @@ class _Database:
     def add_audit(self, entry: AuditEntry) -> None:
         self._db.execute(
             "INSERT INTO audit_log (at, actor_kind, actor_id, action, consultation_id,"
-            " client_address, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " client_address, alert_id, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _ts(entry.at),
                 entry.actor_kind.value,
@@ -949,13 +949,14 @@ class _Database:
                 entry.consultation_id,
                 entry.client_address,
                 entry.alert_id,
+                entry.subject,
             ),
         )
 
     def audit_entries(self, consultation_id: str | None) -> list[AuditEntry]:
         query = (
             "SELECT at, actor_kind, actor_id, action, consultation_id, client_address,"
-            " alert_id FROM audit_log"
+            " alert_id, subject FROM audit_log"
         )
         if consultation_id is None:
             rows = self._db.execute(query + " ORDER BY id")
@@ -964,7 +965,9 @@ class _Database:
                 query + " WHERE consultation_id = ? ORDER BY id", (consultation_id,)
             )
         return [
-            AuditEntry(_dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5], row[6])
+            AuditEntry(
+                _dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5], row[6], row[7]
+            )
             for row in rows
         ]
 

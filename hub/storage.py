@@ -289,6 +289,8 @@ class AuditEntry:
     consultation_id: str | None = None
     client_address: str | None = None
     alert_id: str | None = None
+    subject: str | None = None
+    """The account an action was done to (an operator's reset, disabling...)."""
 
 
 class Storage(Protocol):
