@@ -315,7 +315,12 @@ async def set_disabled(storage: Storage, *, username: str, disabled: bool) -> li
 
 async def require_totp(storage: Storage, *, username: str, required: bool) -> None:
     """Require (or no longer require) a second factor of this account: at its next sign-in
-    with the right password, the hub shows a new secret to enrol in an authenticator app."""
+    with the right password, the hub shows a new secret to enrol in an authenticator app.
+    Doctors only: the agents' page does not ask for a code."""
+    if required and await storage.doctor(username) is None:
+        raise AccountError(
+            f"there is no doctor named {username!r} (a second factor is for doctors)"
+        )
     if not await storage.set_totp_required(username, required):
         raise AccountError(f"there is no account named {username!r}")
     log.info("hub.totp_required username=%s required=%s", username, required)

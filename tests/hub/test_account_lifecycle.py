@@ -176,6 +176,10 @@ def test_an_operator_resets_disables_and_revokes(
 
             assert await _cli(rig, "disable-account", "dr.nobody") == 1
             assert "there is no account named 'dr.nobody'" in capsys.readouterr().err
+            # the agents' page does not ask for a code: not required of an agent
+            await rig.add_agent("agent.murat", "cabin-1")
+            assert await _cli(rig, "require-totp", "agent.murat") == 1
+            assert "a second factor is for doctors" in capsys.readouterr().err
 
             operator_actions = [
                 (entry.action, entry.subject)
