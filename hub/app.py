@@ -238,6 +238,7 @@ async def _serve_with(
             secure=tls is not None or config.secure_cookies,
             idle_s=config.session_idle_s,
             max_per_account=config.sessions_per_account,
+            in_use=switchboard.has_session,
         ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import (
@@ -56,8 +57,9 @@ class OpenedSession:
 
 
 class Sessions:
-    """Open, find and close sessions: each lasts `ttl_s` at most, ends after `idle_s` unused,
-    and an account has `max_per_account` at most (a new one closes the oldest)."""
+    """Open, find and close sessions: each lasts `ttl_s` at most, ends after `idle_s` unused
+    (a session whose console or agent page is connected, `in_use`, is in use), and an account
+    has `max_per_account` at most (a new one closes the oldest)."""
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class Sessions:
         secure: bool,
         idle_s: float = 3600.0,
         max_per_account: int = 5,
+        in_use: Callable[[str], bool] = lambda _session_sha256: False,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -76,6 +79,7 @@ class Sessions:
         self._idle = timedelta(seconds=idle_s)
         self._touch_every = timedelta(seconds=min(_TOUCH_EVERY_S, idle_s / 10))
         self._max_per_account = max_per_account
+        self._in_use = in_use
 
     async def open(self, username: str, role: AccountRole = AccountRole.DOCTOR) -> OpenedSession:
         value = secrets.token_urlsafe(_TOKEN_BYTES)
@@ -98,10 +102,11 @@ class Sessions:
         if not value or len(value) > 256:
             return None
         now = self._clock.now()
+        token_sha256 = _sha256(value)
         return await self._storage.live_session(
-            _sha256(value),
+            token_sha256,
             now=now,
-            idle_since=now - self._idle,
+            idle_since=None if self._in_use(token_sha256) else now - self._idle,
             touch_before=now - self._touch_every,
         )
 

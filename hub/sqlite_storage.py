@@ -456,7 +456,11 @@ class _Database:
         return cursor.rowcount
 
     def live_session(
-        self, token_sha256: str, now: datetime, idle_since: datetime, touch_before: datetime
+        self,
+        token_sha256: str,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
     ) -> SessionRecord | None:
         row = self._db.execute(
             "SELECT token_sha256, username, csrf_token, created_at, expires_at, role,"
@@ -467,7 +471,7 @@ class _Database:
         if row is None:
             return None
         last_seen = _dt(row[6])
-        if last_seen < idle_since:
+        if idle_since is not None and last_seen < idle_since:
             self.delete_session(token_sha256)
             return None
         if last_seen < touch_before:
@@ -1089,7 +1093,12 @@ class SqliteStorage:
         return await self._run(_Database.delete_expired_sessions, now)
 
     async def live_session(
-        self, token_sha256: str, *, now: datetime, idle_since: datetime, touch_before: datetime
+        self,
+        token_sha256: str,
+        *,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
     ) -> SessionRecord | None:
         return await self._run(_Database.live_session, token_sha256, now, idle_since, touch_before)
 

@@ -386,11 +386,16 @@ class Storage(Protocol):
     async def delete_expired_sessions(self, *, now: datetime) -> int: ...
 
     async def live_session(
-        self, token_sha256: str, *, now: datetime, idle_since: datetime, touch_before: datetime
+        self,
+        token_sha256: str,
+        *,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
     ) -> SessionRecord | None:
         """The session, or None if there is none, it has expired, or it was last used before
-        `idle_since` (then it is deleted). Marks it used `now` if it was last marked before
-        `touch_before` (not on every request)."""
+        `idle_since` (then it is deleted; None: the session is in use, never idle). Marks it
+        used `now` if it was last marked before `touch_before` (not on every request)."""
         ...
 
     async def trim_sessions(self, username: str, *, keep: int) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from hub.__main__ import main
 from hub.storage import ActorKind, AuditEntry
-from tests.hub.hub_rig import PASSWORDS, Doctor, FakeClock, Rig, run, running_hub
+from tests.hub.hub_rig import PASSWORDS, Doctor, FakeClock, Rig, run, running_hub, until
 
 NEW_PASSWORD = "a-brand-new-password"
 
@@ -99,6 +99,22 @@ def test_an_idle_session_ends_and_a_used_one_does_not(tmp_path: Path) -> None:
             assert await _me(idle) == 401  # unused for 20 minutes
             clock.advance(601)
             assert await _me(busy) == 401
+
+    run(scenario())
+
+
+def test_a_session_whose_console_is_open_is_not_idle(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, session_idle_s=600) as rig:
+            doctor = await rig.login("dr.a")
+            console = await doctor.console()
+            clock.advance(3600)  # an hour of a call: only the socket is used
+            assert await _me(doctor) == 200
+            await console.close()
+            await until(lambda: not rig.switchboard.has_console("dr.a"), what="the console's close")
+            clock.advance(601)
+            assert await _me(doctor) == 401
 
     run(scenario())
 
