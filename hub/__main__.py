@@ -173,12 +173,26 @@ async def _list_agents(args: argparse.Namespace) -> int:
 
     async def work(storage: Storage) -> int:
         for agent in await storage.agents():
-            locked = "locked" if agent.locked_until is not None else "-"
+            locked = await _state(storage, agent.username)
             cabins = "*" if agent.all_cabins else ",".join(agent.cabins)
             print("\t".join((agent.username, agent.display_name, cabins, locked)))
         return 0
 
     return await _with_storage(config, work)
+
+
+async def _state(storage: Storage, username: str) -> str:
+    """What an operator decided of the account: ``disabled``, ``totp`` (enrolled),
+    ``totp-required`` (not yet enrolled), comma-separated; ``-`` for none."""
+    account = await storage.login_account(username)
+    if account is None:
+        return "-"
+    words = ["disabled"] if account.disabled else []
+    if account.totp_secret is not None:
+        words.append("totp")
+    elif account.totp_required:
+        words.append("totp-required")
+    return ",".join(words) or "-"
 
 
 def _address(text: str | None) -> str:
@@ -243,7 +257,7 @@ async def _list_doctors(args: argparse.Namespace) -> int:
 
     async def work(storage: Storage) -> int:
         for doctor in await storage.doctors():
-            locked = "locked" if doctor.locked_until is not None else "-"
+            locked = await _state(storage, doctor.username)
             photo = "photo" if doctor.photo is not None else "-"
             print(
                 "\t".join(

@@ -268,7 +268,7 @@ class _Database:
 
     # sign-in attempts, and what an operator decides of an account
 
-    def _login_account(self, username: str) -> LoginAccount | None:
+    def login_account(self, username: str) -> LoginAccount | None:
         row = self._db.execute(
             "SELECT a.role, a.password_hash, s.disabled, s.totp_required, s.totp_secret,"
             " s.totp_pending_secret, s.totp_last_step FROM"
@@ -306,7 +306,7 @@ class _Database:
                 (username, client),
             ).fetchone()
             failures, blocked_until = (0, None) if row is None else (row[0], _opt_dt(row[1]))
-            account = self._login_account(username)
+            account = self.login_account(username)
             if blocked_until is not None and blocked_until > now:
                 return LoginAttempt(blocked_until=blocked_until, locks_until=None, account=account)
             failures += 1
@@ -1050,6 +1050,9 @@ class SqliteStorage:
         return await self._run(
             _Database.begin_login, username, client, now, free_failures, first_lock_s, max_lock_s
         )
+
+    async def login_account(self, username: str) -> LoginAccount | None:
+        return await self._run(_Database.login_account, username)
 
     async def end_login(self, username: str, client: str) -> None:
         await self._run(_Database.end_login, username, client)

@@ -337,6 +337,11 @@ class Storage(Protocol):
         account. Concurrent attempts are counted one after the other."""
         ...
 
+    async def login_account(self, username: str) -> LoginAccount | None:
+        """What signing in needs of the doctor's or agent's account (for the operator's
+        listings: disabled, second factor)."""
+        ...
+
     async def end_login(self, username: str, client: str) -> None:
         """The attempt succeeded: forget the failures of `username` from `client`."""
         ...

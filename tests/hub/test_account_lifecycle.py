@@ -184,6 +184,13 @@ def test_an_operator_resets_disables_and_revokes(
             assert (await rig.login_response("dr.b", PASSWORDS["dr.b"])).status == 200
 
             assert await _cli(rig, "require-totp", "dr.b") == 0
+            capsys.readouterr()
+            assert await _cli(rig, "list-doctors") == 0
+            listed = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+            assert [(row[0], row[5]) for row in listed] == [
+                ("dr.a", "-"),
+                ("dr.b", "totp-required"),
+            ]
             enrol = await rig.login_response("dr.b", PASSWORDS["dr.b"])
             assert (await enrol.json())["second_factor"] == "totp_enrol"
             assert await _cli(rig, "reset-totp", "dr.b") == 0
