@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -115,9 +116,24 @@ def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _sweep_sessions(storage: Storage, clock: Clock) -> None:
+async def _sweep_sessions(
+    storage: Storage, clock: Clock, switchboard: Switchboard, check_s: float
+) -> None:
+    """Every `check_s`, close the sockets whose session has ended elsewhere (an operator's
+    `revoke-sessions`, `disable-account`, `reset-password` from the command line, or its
+    expiry); every `SESSION_SWEEP_S`, delete the expired sessions and old login counts."""
+    swept_at = time.monotonic()
     while True:
-        await asyncio.sleep(SESSION_SWEEP_S)
+        await asyncio.sleep(check_s)
+        open_sessions = switchboard.session_hashes()
+        if open_sessions:
+            live = await storage.live_session_hashes(open_sessions, now=clock.now())
+            for ended in open_sessions - live:
+                log.info("hub.session_ended_elsewhere")
+                switchboard.close_session(ended)
+        if time.monotonic() - swept_at < SESSION_SWEEP_S:
+            continue
+        swept_at = time.monotonic()
         removed = await storage.delete_expired_sessions(now=clock.now())
         if removed:
             log.info("hub.sessions_expired count=%d", removed)
@@ -269,7 +285,8 @@ async def _serve_with(
         raise
     switchboard.start()
     sweeper = asyncio.get_running_loop().create_task(
-        _sweep_sessions(storage, clock), name="hub-session-sweeper"
+        _sweep_sessions(storage, clock, switchboard, config.session_check_s),
+        name="hub-session-sweeper",
     )
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(

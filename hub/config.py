@@ -93,6 +93,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """The header the trusted proxies add the client's address to."""
     session_idle_s: PositiveSeconds = 3600
     """A session unused this long is closed (the doctor signs in again)."""
+    session_check_s: PositiveSeconds = 15
+    """How often the sockets of sessions ended elsewhere (the command line) are closed."""
     sessions_per_account: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     """Open sessions an account may have; signing in once more closes the oldest."""
     password_hash_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2

@@ -483,6 +483,17 @@ class _Database:
             row[0], row[1], row[2], _dt(row[3]), _dt(row[4]), role=AccountRole(row[5])
         )
 
+    def live_session_hashes(self, token_sha256s: set[str], now: datetime) -> set[str]:
+        live = set()
+        for token_sha256 in token_sha256s:
+            row = self._db.execute(
+                "SELECT 1 FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
+                (token_sha256, _ts(now)),
+            ).fetchone()
+            if row is not None:
+                live.add(token_sha256)
+        return live
+
     def trim_sessions(self, username: str, keep: int) -> list[str]:
         with self._transaction() as db:
             rows = db.execute(
@@ -1104,6 +1115,9 @@ class SqliteStorage:
         touch_before: datetime,
     ) -> SessionRecord | None:
         return await self._run(_Database.live_session, token_sha256, now, idle_since, touch_before)
+
+    async def live_session_hashes(self, token_sha256s: set[str], *, now: datetime) -> set[str]:
+        return await self._run(_Database.live_session_hashes, set(token_sha256s), now)
 
     async def trim_sessions(self, username: str, *, keep: int) -> list[str]:
         return await self._run(_Database.trim_sessions, username, keep)

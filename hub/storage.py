@@ -403,6 +403,10 @@ class Storage(Protocol):
         used `now` if it was last marked before `touch_before` (not on every request)."""
         ...
 
+    async def live_session_hashes(self, token_sha256s: set[str], *, now: datetime) -> set[str]:
+        """Those of the sessions that still exist and have not expired."""
+        ...
+
     async def trim_sessions(self, username: str, *, keep: int) -> list[str]:
         """Delete all but the `keep` newest sessions of the account; the deleted ones'
         token hashes."""

@@ -159,10 +159,13 @@ def test_an_operator_resets_disables_and_revokes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def scenario() -> None:
-        async with running_hub(tmp_path, clock=FakeClock()) as rig:
+        async with running_hub(tmp_path, clock=FakeClock(), session_check_s=0.05) as rig:
             doctor = await rig.login("dr.a")
+            console = await doctor.console()
             assert await _cli(rig, "revoke-sessions", "dr.a") == 0
             assert await _me(doctor) == 401
+            # the command line is another process: the hub notices, and closes the console
+            assert await console.closed() == 4403
 
             doctor = await rig.login("dr.a")
             assert (
@@ -174,8 +177,10 @@ def test_an_operator_resets_disables_and_revokes(
             assert (await rig.login_response("dr.a", NEW_PASSWORD)).status == 200
 
             doctor = await rig.login("dr.b")
+            console = await doctor.console()
             assert await _cli(rig, "disable-account", "dr.b") == 0
             assert await _me(doctor) == 401
+            assert await console.closed() == 4403
             refused = await rig.login_response("dr.b", PASSWORDS["dr.b"])
             # the same answer as a wrong password: nothing tells the account is disabled
             assert refused.status == 401
