@@ -12,6 +12,12 @@ python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the toke
 python -m hub list-doctors
 python -m hub list-agents
 python -m hub clear-alerts CABIN_ID [--by NAME]   (dismiss a cabin's open alerts, audited)
+python -m hub reset-password USERNAME [--password-stdin]      (closes the account's sessions)
+python -m hub disable-account USERNAME | enable-account USERNAME
+python -m hub revoke-sessions USERNAME
+python -m hub require-totp USERNAME [--off]    (a second factor, enrolled at next sign-in)
+python -m hub reset-totp USERNAME              (a lost phone: enrol again)
+Every account command is audited (actor: the operator's system user).
 """
 
 from __future__ import annotations
@@ -34,15 +40,20 @@ from hub.accounts import (
     create_agent,
     create_doctor,
     provision_cabin,
+    require_totp,
+    reset_totp,
+    set_disabled,
     set_doctor_details,
     set_doctor_photo,
+    set_password,
 )
 from hub.app import DATABASE_FILE, start_hub
 from hub.audit import AuditLog
 from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.demo import seed_demo
-from hub.errors import HubError
+from hub.errors import AccountError, HubError
+from hub.passwords import PasswordHasher
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ActorKind, Storage
 
@@ -164,12 +175,26 @@ async def _list_agents(args: argparse.Namespace) -> int:
 
     async def work(storage: Storage) -> int:
         for agent in await storage.agents():
-            locked = "locked" if agent.locked_until is not None else "-"
+            locked = await _state(storage, agent.username)
             cabins = "*" if agent.all_cabins else ",".join(agent.cabins)
             print("\t".join((agent.username, agent.display_name, cabins, locked)))
         return 0
 
     return await _with_storage(config, work)
+
+
+async def _state(storage: Storage, username: str) -> str:
+    """What an operator decided of the account: ``disabled``, ``totp`` (enrolled),
+    ``totp-required`` (not yet enrolled), comma-separated; ``-`` for none."""
+    account = await storage.login_account(username)
+    if account is None:
+        return "-"
+    words = ["disabled"] if account.disabled else []
+    if account.totp_secret is not None:
+        words.append("totp")
+    elif account.totp_required:
+        words.append("totp-required")
+    return ",".join(words) or "-"
 
 
 def _address(text: str | None) -> str:
@@ -234,7 +259,7 @@ async def _list_doctors(args: argparse.Namespace) -> int:
 
     async def work(storage: Storage) -> int:
         for doctor in await storage.doctors():
-            locked = "locked" if doctor.locked_until is not None else "-"
+            locked = await _state(storage, doctor.username)
             photo = "photo" if doctor.photo is not None else "-"
             print(
                 "\t".join(
@@ -289,6 +314,127 @@ async def _clear_alerts(args: argparse.Namespace) -> int:
         return 0
 
     return await _with_storage(config, work)
+
+
+def _operator() -> str:
+    """Who runs the command, for the audit log: the system user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+async def _audited(storage: Storage, action: str, username: str) -> None:
+    await AuditLog(storage, SystemClock()).record(
+        action, actor_kind=ActorKind.OPERATOR, actor_id=_operator(), subject=username
+    )
+
+
+async def _reset_password(args: argparse.Namespace) -> int:
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+
+    async def work(storage: Storage) -> int:
+        hasher = PasswordHasher(config.argon2_cost)
+        closed = await set_password(storage, hasher, username=args.username, password=password)
+        await _audited(storage, "account.password_reset", args.username)
+        print(f"hub: password of {args.username} reset; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _set_disabled(args: argparse.Namespace) -> int:
+    config = _config(args)
+    disabled = args.command == "disable-account"
+
+    async def work(storage: Storage) -> int:
+        closed = await set_disabled(storage, username=args.username, disabled=disabled)
+        action = "account.disabled" if disabled else "account.enabled"
+        await _audited(storage, action, args.username)
+        state = "disabled" if disabled else "enabled"
+        print(f"hub: {args.username} {state}; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _revoke_sessions(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        if (
+            await storage.doctor(args.username) is None
+            and await storage.agent(args.username) is None
+        ):
+            raise AccountError(f"there is no account named {args.username!r}")
+        closed = await storage.delete_sessions_of(args.username)
+        await _audited(storage, "account.sessions_revoked", args.username)
+        print(f"hub: {len(closed)} session(s) of {args.username} closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _require_totp(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        await require_totp(storage, username=args.username, required=not args.off)
+        action = "account.totp_not_required" if args.off else "account.totp_required"
+        await _audited(storage, action, args.username)
+        state = "no longer requires" if args.off else "requires"
+        print(f"hub: {args.username} {state} a second factor")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _reset_totp(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        closed = await reset_totp(storage, username=args.username)
+        await _audited(storage, "account.totp_reset", args.username)
+        print(f"hub: second factor of {args.username} reset; {len(closed)} session(s) closed")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _account_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    reset = commands.add_parser(
+        "reset-password", parents=[common], help="give an account a new password"
+    )
+    reset.add_argument("username")
+    reset.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    reset.set_defaults(run=_reset_password)
+    for name, text in (
+        ("disable-account", "refuse an account's sign-ins and close its sessions"),
+        ("enable-account", "let a disabled account sign in again"),
+    ):
+        command = commands.add_parser(name, parents=[common], help=text)
+        command.add_argument("username")
+        command.set_defaults(run=_set_disabled)
+    revoke = commands.add_parser(
+        "revoke-sessions", parents=[common], help="close an account's sessions"
+    )
+    revoke.add_argument("username")
+    revoke.set_defaults(run=_revoke_sessions)
+    require = commands.add_parser(
+        "require-totp", parents=[common], help="require a second factor (TOTP) of an account"
+    )
+    require.add_argument("username")
+    require.add_argument("--off", action="store_true", help="no longer require it")
+    require.set_defaults(run=_require_totp)
+    reset_second = commands.add_parser(
+        "reset-totp", parents=[common], help="forget an account's second factor (lost phone)"
+    )
+    reset_second.add_argument("username")
+    reset_second.set_defaults(run=_reset_totp)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -391,6 +537,7 @@ def _parser() -> argparse.ArgumentParser:
         "--by", help="who dismisses them, as the pages show it (default: your login name)"
     )
     clear.set_defaults(run=_clear_alerts)
+    _account_commands(commands, common)
     return parser
 
 

@@ -1,10 +1,12 @@
 """Doctors', agents' and cabins' accounts: create them, check their credentials.
 
 A doctor, or an agent (a nurse, a town hall's agent: they see the alerts of the cabins they
-look after), signs in with a password (argon2id, hashed and verified on a worker thread). Five wrong
-passwords in a row lock the account for 15 minutes; the right password is refused while it is
-locked. Usernames that do not exist are counted and locked the same way, in memory, so that the
-answers never tell whether a name exists.
+look after), signs in with a password (argon2id, hashed and verified on the hasher's own threads),
+and a code of an authenticator app (TOTP) if an operator requires it. Wrong passwords lock the
+name for the address they come from, with exponential backoff (see `PasswordChecker` for why
+per address); names that do not exist are counted and locked the same way, in the database, so
+that neither the answers nor a restart tell whether a name exists. An operator resets a
+password, disables an account, requires or resets its second factor (``python -m hub``).
 
 A cabin proves who it is with a token of 32 random bytes, given once when it is provisioned.
 Only its SHA-256 is stored: with 256 bits of entropy nothing can be guessed, so a slow hash would
@@ -22,11 +24,11 @@ import logging
 import math
 import re
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import wire
+from hub import totp
 from hub.clock import Clock, SystemClock
 from hub.config import Argon2Cost
 from hub.errors import AccountError
@@ -38,6 +40,8 @@ from hub.storage import (
     CabinRecord,
     DoctorDetails,
     DoctorRecord,
+    LoginAccount,
+    LoginAttempt,
     Storage,
 )
 
@@ -58,7 +62,6 @@ MAX_NAME_CHARS = 200
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
 _TOKEN_BYTES = 32
-_UNKNOWN_NAMES_KEPT = 10_000
 
 
 def _check_text(value: str, what: str) -> str:
@@ -280,102 +283,216 @@ async def verify_cabin_token(storage: Storage, *, cabin_id: str, token: str) -> 
     return matches and cabin is not None
 
 
+def check_password_length(password: str) -> str:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise AccountError(
+            f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )
+    return password
+
+
+async def set_password(
+    storage: Storage, hasher: PasswordHasher, *, username: str, password: str
+) -> list[str]:
+    """Give the account a new password (an operator's reset, or the doctor's own change) and
+    close all its sessions: the token hashes of those closed. `AccountError` if there is no
+    such account or the password is too short or too long."""
+    check_password_length(password)
+    if await storage.doctor(username) is None and await storage.agent(username) is None:
+        raise AccountError(f"there is no account named {username!r}")
+    await storage.set_password_hash(username, await hasher.hash(password))
+    log.info("hub.password_set username=%s", log_safe(username))
+    return await storage.delete_sessions_of(username)
+
+
+async def set_disabled(storage: Storage, *, username: str, disabled: bool) -> list[str]:
+    """Disable (or enable again) an account; disabling closes its sessions (their token
+    hashes are returned). A disabled account's right password is refused like a wrong one."""
+    if not await storage.set_account_disabled(username, disabled):
+        raise AccountError(f"there is no account named {username!r}")
+    log.info("hub.account_disabled username=%s disabled=%s", log_safe(username), disabled)
+    return await storage.delete_sessions_of(username) if disabled else []
+
+
+async def require_totp(storage: Storage, *, username: str, required: bool) -> None:
+    """Require (or no longer require) a second factor of this account: at its next sign-in
+    with the right password, the hub shows a new secret to enrol in an authenticator app.
+    Doctors only: the agents' page does not ask for a code."""
+    if required and await storage.doctor(username) is None:
+        raise AccountError(
+            f"there is no doctor named {username!r} (a second factor is for doctors)"
+        )
+    if not await storage.set_totp_required(username, required):
+        raise AccountError(f"there is no account named {username!r}")
+    log.info("hub.totp_required username=%s required=%s", log_safe(username), required)
+
+
+async def reset_totp(storage: Storage, *, username: str) -> list[str]:
+    """Forget the account's second factor (a lost phone) and close its sessions: if it is
+    required, the next sign-in enrols a new one."""
+    if not await storage.set_totp(username, secret=None, pending_secret=None):
+        raise AccountError(f"there is no account named {username!r}")
+    log.info("hub.totp_reset username=%s", log_safe(username))
+    return await storage.delete_sessions_of(username)
+
+
 class LoginResult(enum.Enum):
     ACCEPTED = "accepted"
     REFUSED = "refused"
     LOCKED = "locked"
+    SECOND_FACTOR = "second_factor"
+    """The password is right; the code of the enrolled authenticator app is needed."""
+    ENROL_SECOND_FACTOR = "enrol_second_factor"
+    """The password is right; a second factor is required and not enrolled yet: the code of
+    `totp_secret`, once typed into an app, is needed."""
 
 
 @dataclass(frozen=True, slots=True)
 class LoginOutcome:
     result: LoginResult
-    doctor: DoctorRecord | None = None
-    """The doctor signed in (None for an agent)."""
+    account: tuple[str, AccountRole] | None = None
+    """The username and the role of the account signed in; None if refused."""
     retry_after_s: int | None = None
-    agent: AgentRecord | None = None
-    """The agent signed in (None for a doctor)."""
-
-    @property
-    def account(self) -> tuple[str, AccountRole] | None:
-        """The username and the role of the account signed in; None if refused."""
-        if self.doctor is not None:
-            return self.doctor.username, AccountRole.DOCTOR
-        if self.agent is not None:
-            return self.agent.username, AccountRole.AGENT
-        return None
+    totp_secret: str | None = None
+    """The secret to enrol (with `LoginResult.ENROL_SECOND_FACTOR`)."""
+    enrolled: bool = False
+    """Accepted with the first code of a secret just enrolled."""
 
 
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
+    """Per typed name and client address: `max_failures` wrong passwords in a row lock the
+    name for that client `first_lock_s`, each further one doubling it up to `max_lock_s`."""
+
     max_failures: int
-    lockout_s: float
+    first_lock_s: float
+    max_lock_s: float
 
 
 class PasswordChecker:
-    """Checks doctors' and agents' passwords with the per-account lockout."""
+    """Checks doctors' and agents' passwords (and second factors) with the lockout.
+
+    The lockout is kept per typed name *and* client address, with exponential backoff: an
+    attacker at one address gets `max_failures` guesses, then one per minute, two, four...
+    up to one per `max_lock_s`, while the doctor, at their own address, is never locked out by
+    them (usernames are not secret: they appear in records and the waiting room, so a lock
+    per account would let anyone keep a doctor out with five wrong passwords every quarter of
+    an hour). The price: guesses spread over many addresses are slowed only by the per-address
+    rate limit, the argon2id cost and the 12-character minimum (and the second factor, where
+    an operator requires it).
+
+    Each attempt is counted, in one storage transaction, *before* its password is hashed
+    (the success clears it), so that concurrent attempts cannot all pass the lock while the
+    slow hash runs. Unknown names are counted in the same table, the same way, and their
+    attempts take the same path (one storage round trip, one hash against a decoy): neither
+    the answers, nor a restart, nor the time tell whether a name exists.
+    """
 
     def __init__(
         self, storage: Storage, hasher: PasswordHasher, policy: LockoutPolicy, clock: Clock
     ) -> None:
         self._storage = storage
-        self._hasher = hasher
+        self.hasher = hasher
         self._policy = policy
         self._clock = clock
         self._decoy_hash = ""
-        self._unknown: OrderedDict[str, tuple[int, datetime | None]] = OrderedDict()
 
     async def start(self) -> None:
         """Make the decoy hash verified for unknown names (same cost as a real one)."""
-        self._decoy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy_hash = await self.hasher.hash(secrets.token_urlsafe(16))
 
-    async def check(self, username: str, password: str) -> LoginOutcome:
-        now = self._clock.now()
-        if len(password) > MAX_PASSWORD_CHARS:
-            password = password[:MAX_PASSWORD_CHARS]
-        doctor = await self._storage.doctor(username)
-        agent = None if doctor is not None else await self._storage.agent(username)
-        account = doctor or agent
-        if account is None:
-            return await self._check_unknown(username, password, now)
-        if account.locked_until is not None and account.locked_until > now:
-            return self._locked(account.locked_until, now)
-        if await self._hasher.verify(account.password_hash, password):
-            await self._storage.clear_login_failures(username)
-            if self._hasher.needs_rehash(account.password_hash):
-                await self._storage.set_password_hash(username, await self._hasher.hash(password))
-            return LoginOutcome(LoginResult.ACCEPTED, doctor=doctor, agent=agent)
-        locked_until = await self._storage.record_login_failure(
+    async def check(
+        self, username: str, password: str, client: str, totp_code: str | None = None
+    ) -> LoginOutcome:
+        """Sign-in: the password, then the second factor if the account has or needs one.
+        Raises `HasherBusy` when too many sign-ins are under way."""
+        with self.hasher.admitted():
+            now = self._clock.now()
+            attempt, account = await self._password(username, password, client, now)
+            if account is None:
+                return self._refused(attempt, now)
+            second = await self._second_factor(account, totp_code, now)
+            if second is not None and (
+                second.result is LoginResult.REFUSED or attempt.locks_until is not None
+            ):
+                return self._refused(attempt, now)
+            if second is not None:
+                return second
+            await self._accepted(account, password, client)
+            enrolled = account.totp_secret is None and account.totp_required
+            return LoginOutcome(
+                LoginResult.ACCEPTED, account=(username, account.role), enrolled=enrolled
+            )
+
+    async def confirm(self, username: str, password: str, client: str) -> LoginOutcome:
+        """The password of a signed-in account (to change it), with the same lockout."""
+        with self.hasher.admitted():
+            now = self._clock.now()
+            attempt, account = await self._password(username, password, client, now)
+            if account is None:
+                return self._refused(attempt, now)
+            await self._accepted(account, password, client)
+            return LoginOutcome(LoginResult.ACCEPTED, account=(username, account.role))
+
+    async def _password(
+        self, username: str, password: str, client: str, now: datetime
+    ) -> tuple[LoginAttempt, LoginAccount | None]:
+        """The attempt, counted; and the account if the password is right and it is enabled."""
+        password = password[:MAX_PASSWORD_CHARS]
+        attempt = await self._storage.begin_login(
             username,
+            client,
             now=now,
-            max_failures=self._policy.max_failures,
-            lockout_until=now + timedelta(seconds=self._policy.lockout_s),
+            free_failures=self._policy.max_failures,
+            first_lock_s=self._policy.first_lock_s,
+            max_lock_s=self._policy.max_lock_s,
         )
-        if locked_until is not None:
-            log.warning("hub.account_locked username=%s", log_safe(username))
-            return self._locked(locked_until, now)
-        return LoginOutcome(LoginResult.REFUSED)
+        if attempt.blocked_until is not None:
+            return attempt, None
+        account = attempt.account
+        stored = self._decoy_hash if account is None else account.password_hash
+        matches = await self.hasher.verify(stored, password)
+        if account is None or not matches or account.disabled:
+            return attempt, None
+        return attempt, account
 
-    async def _check_unknown(self, username: str, password: str, now: datetime) -> LoginOutcome:
-        """Spend the same time and give the same answers as for an existing account."""
-        failures, locked_until = self._unknown.pop(username.casefold(), (0, None))
-        if locked_until is not None and locked_until > now:
-            self._remember(username, failures, locked_until)
-            return self._locked(locked_until, now)
-        await self._hasher.verify(self._decoy_hash, password)
-        failures += 1
-        if failures >= self._policy.max_failures:
-            locked_until = now + timedelta(seconds=self._policy.lockout_s)
-            self._remember(username, 0, locked_until)
-            return self._locked(locked_until, now)
-        self._remember(username, failures, None)
-        return LoginOutcome(LoginResult.REFUSED)
+    async def _second_factor(
+        self, account: LoginAccount, code: str | None, now: datetime
+    ) -> LoginOutcome | None:
+        """None if the second factor is satisfied (or not needed), else what to answer."""
+        if account.totp_secret is not None:
+            if not code:
+                return LoginOutcome(LoginResult.SECOND_FACTOR)
+            step = totp.matching_step(account.totp_secret, code, now)
+            if step is None or not await self._storage.use_totp_step(account.username, step):
+                return LoginOutcome(LoginResult.REFUSED)
+            return None
+        if not account.totp_required:
+            return None
+        pending = account.totp_pending_secret
+        if pending is None:
+            pending = totp.new_secret()
+            await self._storage.set_totp(account.username, secret=None, pending_secret=pending)
+        step = None if not code else totp.matching_step(pending, code, now)
+        if step is None:
+            return LoginOutcome(LoginResult.ENROL_SECOND_FACTOR, totp_secret=pending)
+        await self._storage.set_totp(account.username, secret=pending, pending_secret=None)
+        await self._storage.use_totp_step(account.username, step)
+        log.info("hub.totp_enrolled username=%s", account.username)
+        return None
 
-    def _remember(self, username: str, failures: int, locked_until: datetime | None) -> None:
-        self._unknown[username.casefold()] = (failures, locked_until)
-        while len(self._unknown) > _UNKNOWN_NAMES_KEPT:
-            self._unknown.popitem(last=False)
+    async def _accepted(self, account: LoginAccount, password: str, client: str) -> None:
+        await self._storage.end_login(account.username, client)
+        if self.hasher.needs_rehash(account.password_hash):
+            await self._storage.set_password_hash(
+                account.username, await self.hasher.hash(password[:MAX_PASSWORD_CHARS])
+            )
 
-    @staticmethod
-    def _locked(until: datetime, now: datetime) -> LoginOutcome:
+    def _refused(self, attempt: LoginAttempt, now: datetime) -> LoginOutcome:
+        until = attempt.blocked_until or attempt.locks_until
+        if until is None:
+            return LoginOutcome(LoginResult.REFUSED)
+        if attempt.locks_until is not None:
+            log.warning("hub.login_locked_out until=%s", until.isoformat())
         retry = max(1, math.ceil((until - now).total_seconds()))
         return LoginOutcome(LoginResult.LOCKED, retry_after_s=retry)

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from aiohttp.web import BaseRequest
 from hub import check_page, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
-from hub.auth import OriginPolicy, Sessions
+from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import HubConfig, load_hub_config
@@ -55,6 +57,8 @@ MAX_REQUEST_BYTES = 64 * 1024
 SHUTDOWN_TIMEOUT_S = 5.0
 SESSION_SWEEP_S = 600.0
 LOGIN_WINDOW_S = 60.0
+LOGIN_ATTEMPTS_KEPT = timedelta(days=1)
+"""A name's failures from an address are forgotten after a day without attempts."""
 CHECK_WINDOW_S = 60.0
 
 
@@ -100,6 +104,7 @@ class RunningHub:
     _runner: web.AppRunner = field(repr=False)
     _switchboard: Switchboard = field(repr=False)
     _sweeper: asyncio.Task[None] = field(repr=False)
+    _hasher: PasswordHasher = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self) -> None:
@@ -110,6 +115,7 @@ class RunningHub:
         await cancel_and_wait(self._sweeper)
         await self._switchboard.stop()
         await self._runner.cleanup()
+        self._hasher.close()
         await self.storage.close()
         log.info("hub.stopped")
 
@@ -137,12 +143,28 @@ def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def _sweep_sessions(storage: Storage, clock: Clock) -> None:
+async def _sweep_sessions(
+    storage: Storage, clock: Clock, switchboard: Switchboard, check_s: float
+) -> None:
+    """Every `check_s`, close the sockets whose session has ended elsewhere (an operator's
+    `revoke-sessions`, `disable-account`, `reset-password` from the command line, or its
+    expiry); every `SESSION_SWEEP_S`, delete the expired sessions and old login counts."""
+    swept_at = time.monotonic()
     while True:
-        await asyncio.sleep(SESSION_SWEEP_S)
+        await asyncio.sleep(check_s)
+        open_sessions = switchboard.session_hashes()
+        if open_sessions:
+            live = await storage.live_session_hashes(open_sessions, now=clock.now())
+            for ended in open_sessions - live:
+                log.info("hub.session_ended_elsewhere")
+                switchboard.close_session(ended)
+        if time.monotonic() - swept_at < SESSION_SWEEP_S:
+            continue
+        swept_at = time.monotonic()
         removed = await storage.delete_expired_sessions(now=clock.now())
         if removed:
             log.info("hub.sessions_expired count=%d", removed)
+        await storage.forget_login_attempts(before=clock.now() - LOGIN_ATTEMPTS_KEPT)
 
 
 def _url_host(host: str) -> str:
@@ -193,12 +215,37 @@ async def _serve(
     console_dir: Path,
     agent_dir: Path,
 ) -> RunningHub:
+    hasher = PasswordHasher(
+        config.argon2_cost,
+        workers=config.password_hash_workers,
+        queue=config.password_hash_queue,
+    )
     passwords = PasswordChecker(
         storage,
-        PasswordHasher(config.argon2_cost),
-        LockoutPolicy(config.login_max_failures, config.login_lockout_s),
+        hasher,
+        LockoutPolicy(config.login_max_failures, config.login_backoff_s, config.login_lockout_s),
         clock,
     )
+    try:
+        return await _serve_with(
+            config, clock, storage, ice, tls, signer, console_dir, agent_dir, passwords
+        )
+    except BaseException:
+        hasher.close()
+        raise
+
+
+async def _serve_with(
+    config: HubConfig,
+    clock: Clock,
+    storage: Storage,
+    ice: IceServers,
+    tls: ssl.SSLContext | None,
+    signer: PrescriptionSigner,
+    console_dir: Path,
+    agent_dir: Path,
+    passwords: PasswordChecker,
+) -> RunningHub:
     await passwords.start()
     audit = AuditLog(storage, clock)
     sock = _bind(config)
@@ -246,7 +293,15 @@ async def _serve(
         config=config,
         storage=storage,
         clock=clock,
-        sessions=Sessions(storage, clock, ttl_s=config.session_ttl_s, secure=tls is not None),
+        sessions=Sessions(
+            storage,
+            clock,
+            ttl_s=config.session_ttl_s,
+            secure=tls is not None or config.secure_cookies,
+            idle_s=config.session_idle_s,
+            max_per_account=config.sessions_per_account,
+            in_use=switchboard.has_session,
+        ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,
         login_limit=SlidingWindowLimit(
@@ -261,6 +316,7 @@ async def _serve(
         ),
         agent_dir=agent_dir,
     )
+    app[PROXIES] = ProxyPolicy.for_hub(config)
     app.on_response_prepare.append(add_security_headers)
     check_page.add_routes(app)
     http_api.add_routes(app)
@@ -286,7 +342,8 @@ async def _serve(
         raise
     switchboard.start()
     sweeper = asyncio.get_running_loop().create_task(
-        _sweep_sessions(storage, clock), name="hub-session-sweeper"
+        _sweep_sessions(storage, clock, switchboard, config.session_check_s),
+        name="hub-session-sweeper",
     )
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(
@@ -296,4 +353,5 @@ async def _serve(
         _runner=runner,
         _switchboard=switchboard,
         _sweeper=sweeper,
+        _hasher=passwords.hasher,
     )

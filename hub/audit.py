@@ -1,4 +1,5 @@
-"""The audit log: who read or did what to which consultation (or alert), and from where."""
+"""The audit log: who read or did what to which consultation (or alert, or account), and from
+where."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class AuditLog:
         consultation_id: str | None = None,
         client_address: str | None = None,
         alert_id: str | None = None,
+        subject: str | None = None,
     ) -> None:
         await self._storage.add_audit(
             AuditEntry(
@@ -34,13 +36,15 @@ class AuditLog:
                 consultation_id=consultation_id,
                 client_address=client_address,
                 alert_id=alert_id,
+                subject=subject,
             )
         )
         log.info(
-            "hub.audit action=%s actor=%s:%s consultation=%s alert=%s",
+            "hub.audit action=%s actor=%s:%s consultation=%s alert=%s subject=%s",
             action,
             actor_kind.value,
             actor_id,
             consultation_id or "-",
             alert_id or "-",
+            subject or "-",
         )

@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,10 @@ PublicUrl = Annotated[str, msgspec.Meta(max_length=400, pattern=r"^(|https?://[!
 EmergencyNumber = Annotated[
     str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9+][0-9 +().-]*$")
 ]
+ProxyAddress = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Fa-f.:/]+$")
+]
+"""An IP address or a network in CIDR form (checked by `HubConfig`)."""
 Argon2Cost = Literal["standard", "test"]
 """``standard``: argon2id at OWASP's recommended cost. ``test``: a cheap hash for the test suite
 only; never on a hub that real doctors use."""
@@ -78,6 +83,24 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     login_lockout_s: PositiveSeconds = 15 * 60
     login_attempts_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
     """Login attempts one client address may make in any 60 s."""
+    login_backoff_s: PositiveSeconds = 60
+    """The first lock of a name from one address (after `login_max_failures` wrong
+    passwords); each further wrong password doubles it, up to `login_lockout_s`."""
+    trusted_proxies: Annotated[list[ProxyAddress], msgspec.Meta(max_length=64)] = []
+    """Addresses (or networks, ``10.0.0.0/8``) of the reverse proxies in front of the hub:
+    only their `proxy_header` is believed for the client's address. Empty: no proxy."""
+    proxy_header: Literal["X-Forwarded-For", "Forwarded"] = "X-Forwarded-For"
+    """The header the trusted proxies add the client's address to."""
+    session_idle_s: PositiveSeconds = 3600
+    """A session unused this long is closed (the doctor signs in again)."""
+    session_check_s: PositiveSeconds = 15
+    """How often the sockets of sessions ended elsewhere (the command line) are closed."""
+    sessions_per_account: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    """Open sessions an account may have; signing in once more closes the oldest."""
+    password_hash_workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    """Threads that hash and verify passwords (their own: records never wait behind them)."""
+    password_hash_queue: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 16
+    """Password checks that may wait for a thread; beyond them, a login is answered 503."""
     cabin_offline_grace_s: PositiveSeconds = 300
     cabin_hello_timeout_s: PositiveSeconds = 5
     request_read_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
@@ -120,6 +143,13 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
             raise ValueError("TLS needs both `tls_cert` and `tls_key`")
         if "?" in self.public_url or "#" in self.public_url:
             raise ValueError("`public_url` must have no query (?) nor fragment (#)")
+        for proxy in self.trusted_proxies:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"`trusted_proxies`: {proxy!r} is not an address nor a network"
+                ) from None
 
     @property
     def data_path(self) -> Path:
@@ -128,6 +158,11 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     @property
     def tls_enabled(self) -> bool:
         return self.tls_cert is not None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Browsers reach the hub over HTTPS: its own TLS, or a proxy's (an https origin)."""
+        return self.tls_enabled or self.public_origin.startswith("https://")
 
     def resolve(self, relative: str) -> Path:
         """A path of the configuration, relative ones taken inside the data folder."""

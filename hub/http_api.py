@@ -1,4 +1,5 @@
-"""The console's HTTP API (see PROTOCOL.md): login, logout, me, a patient's history, health;
+"""The console's HTTP API (see PROTOCOL.md): login (with a second factor), logout, me, the
+account's password change, a patient's history, health;
 and the files of the console and of the agents' alert page."""
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import msgspec
 from aiohttp import web
 
 import wire
-from hub.accounts import LoginResult, doctor_info
+from hub import totp
+from hub.accounts import LoginOutcome, LoginResult, check_password_length, doctor_info
 from hub.auth import client_address
+from hub.errors import AccountError
 from hub.log_safe import log_safe
+from hub.passwords import HasherBusy
 from hub.services import SERVICES, HubServices
 from hub.storage import AccountRole, ActorKind, SessionRecord
 from hub.web_security import json_error
@@ -26,6 +30,9 @@ log = logging.getLogger(__name__)
 BODY_TIMEOUT_S = 10.0
 _WRONG_CREDENTIALS = "wrong username or password"
 _TOO_MANY = "too many attempts; try again later"
+_BUSY = "the hub is busy; try again in a moment"
+_CODE_NEEDED = "the code of your authenticator app is needed"
+_ENROL_NEEDED = "add this hub to an authenticator app, then type its code"
 _CONSOLE_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -44,6 +51,13 @@ _CONSOLE_TYPES = {
 class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    totp_code: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    """The authenticator app's code, when the hub asked for it (``second_factor``)."""
+
+
+class PasswordChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    new_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
 
 class AgentInfo(msgspec.Struct, frozen=True):
@@ -65,6 +79,7 @@ class Me(msgspec.Struct, frozen=True):
 
 
 _LOGIN = msgspec.json.Decoder(LoginRequest)
+_PASSWORD_CHANGE = msgspec.json.Decoder(PasswordChange)
 
 
 def _json(value: object, status: int = 200) -> web.Response:
@@ -110,6 +125,35 @@ def actor_kind(session: SessionRecord) -> ActorKind:
     return ActorKind.AGENT if session.role is AccountRole.AGENT else ActorKind.DOCTOR
 
 
+def _busy() -> web.Response:
+    response = json_error(503, _BUSY, reason="busy", retry_after_s=1)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _read_json(request: web.Request) -> bytes | web.Response:
+    if request.content_type != "application/json":
+        return json_error(415, "send JSON (Content-Type: application/json)")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            return await request.read()
+    except TimeoutError:
+        return json_error(408, "the request took too long")
+
+
+def _second_factor_answer(outcome: LoginOutcome, username: str) -> web.Response:
+    if outcome.result is LoginResult.SECOND_FACTOR:
+        return json_error(401, _CODE_NEEDED, second_factor="totp")
+    secret = outcome.totp_secret or ""
+    return json_error(
+        401,
+        _ENROL_NEEDED,
+        second_factor="totp_enrol",
+        totp_secret=secret,
+        otpauth_uri=totp.otpauth_uri(secret, username),
+    )
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     address = client_address(request)
@@ -117,39 +161,101 @@ async def login(request: web.Request) -> web.StreamResponse:
     if retry_after is not None:
         log.warning("hub.login_rate_limited address=%s", log_safe(address))
         return _too_many(TooManyReason.RATE_LIMITED, int(retry_after))
-    if request.content_type != "application/json":
-        return json_error(415, "send JSON (Content-Type: application/json)")
-    try:
-        async with asyncio.timeout(BODY_TIMEOUT_S):
-            data = await request.read()
-    except TimeoutError:
-        return json_error(408, "the request took too long")
+    data = await _read_json(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         body = _LOGIN.decode(data)
     except msgspec.DecodeError:
         return json_error(400, 'send {"username": ..., "password": ...}')
     username = body.username.strip().lower()
-    outcome = await services.passwords.check(username, body.password)
+    try:
+        outcome = await services.passwords.check(
+            username, body.password, address, totp_code=body.totp_code
+        )
+    except HasherBusy:
+        log.warning("hub.login_busy address=%s", log_safe(address))
+        return _busy()
     if outcome.result is LoginResult.LOCKED:
         log.warning("hub.login_locked address=%s", log_safe(address))
         return _too_many(TooManyReason.LOCKED, outcome.retry_after_s or 1)
+    if outcome.result in (LoginResult.SECOND_FACTOR, LoginResult.ENROL_SECOND_FACTOR):
+        log.info("hub.login_second_factor address=%s", log_safe(address))
+        return _second_factor_answer(outcome, username)
     account = outcome.account
     if outcome.result is not LoginResult.ACCEPTED or account is None:
         log.warning("hub.login_refused address=%s", log_safe(address))
         return json_error(401, _WRONG_CREDENTIALS)
     opened = await services.sessions.open(*account)
+    for token_sha256 in opened.closed:
+        services.switchboard.close_session(token_sha256)
     response = await _me(services, opened.record)
     services.sessions.set_cookie(response, opened)
     log.info(
         "hub.login %s=%s address=%s", account[1].value, log_safe(account[0]), log_safe(address)
     )
+    kind = actor_kind(opened.record)
+    if outcome.enrolled:
+        await services.audit.record(
+            "totp.enrolled", actor_kind=kind, actor_id=username, client_address=address
+        )
     await services.audit.record(
-        "login",
-        actor_kind=actor_kind(opened.record),
-        actor_id=opened.record.username,
+        "login", actor_kind=kind, actor_id=opened.record.username, client_address=address
+    )
+    if opened.closed:
+        await services.audit.record(
+            "sessions.closed_oldest", actor_kind=kind, actor_id=username, client_address=address
+        )
+    return response
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    """The signed-in doctor's (or agent's) new password, given with the current one: the
+    account's other sessions are closed; this one stays. Audited."""
+    services = request.app[SERVICES]
+    session = await services.sessions.of_request(request)
+    if session is None:
+        return json_error(401, "not signed in")
+    address = client_address(request)
+    data = await _read_json(request)
+    if isinstance(data, web.Response):
+        return data
+    try:
+        body = _PASSWORD_CHANGE.decode(data)
+    except msgspec.DecodeError:
+        return json_error(400, 'send {"current_password": ..., "new_password": ...}')
+    try:
+        check_password_length(body.new_password)
+    except AccountError as exc:
+        return json_error(400, str(exc), reason="password_length")
+    try:
+        outcome = await services.passwords.confirm(session.username, body.current_password, address)
+    except HasherBusy:
+        return _busy()
+    if outcome.result is LoginResult.LOCKED:
+        return _too_many(TooManyReason.LOCKED, outcome.retry_after_s or 1)
+    if outcome.result is not LoginResult.ACCEPTED:
+        log.warning("hub.password_change_refused %s=%s", session.role.value, session.username)
+        await services.audit.record(
+            "password.change_refused",
+            actor_kind=actor_kind(session),
+            actor_id=session.username,
+            client_address=address,
+        )
+        return json_error(403, "the current password is wrong", reason="wrong_password")
+    new_hash = await services.passwords.hasher.hash(body.new_password)
+    await services.storage.set_password_hash(session.username, new_hash)
+    closed = await services.storage.delete_sessions_of(session.username, keep=session.token_sha256)
+    for token_sha256 in closed:
+        services.switchboard.close_session(token_sha256)
+    log.info("hub.password_changed %s=%s", session.role.value, session.username)
+    await services.audit.record(
+        "password.changed",
+        actor_kind=actor_kind(session),
+        actor_id=session.username,
         client_address=address,
     )
-    return response
+    return web.Response(status=204)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -279,6 +385,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/agent/{path:.+}", agent_file)
     app.router.add_post("/api/login", login)
     app.router.add_post("/api/logout", logout)
+    app.router.add_post("/api/account/password", change_password)
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/consultations/{consultation_id}/history", history)
     app.router.add_get("/api/health", health)

@@ -279,4 +279,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 WHERE m.merged_into = alerts.alert_id)
         WHERE acknowledged_at IS NULL AND merged_into IS NULL""",
     ),
+    # 11: sign-in attempts per name and client address (the lockout), what an operator
+    # decides of an account (disabled, TOTP), when a session was last used, and whose
+    # account an audited action was done to.
+    (
+        """CREATE TABLE login_throttle (
+            username TEXT NOT NULL,
+            client TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            blocked_until TEXT,
+            last_attempt_at TEXT NOT NULL,
+            PRIMARY KEY (username, client)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX login_throttle_by_age ON login_throttle(last_attempt_at)",
+        """CREATE TABLE account_security (
+            username TEXT PRIMARY KEY,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            totp_required INTEGER NOT NULL DEFAULT 0,
+            totp_secret TEXT,
+            totp_pending_secret TEXT,
+            totp_last_step INTEGER
+        )""",
+        "ALTER TABLE sessions ADD COLUMN last_seen_at TEXT",
+        "CREATE INDEX sessions_by_username ON sessions(username, created_at)",
+        "ALTER TABLE audit_log ADD COLUMN subject TEXT",
+    ),
 )

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -38,6 +38,8 @@ from hub.storage import (
     ConsultationStatus,
     DoctorDetails,
     DoctorRecord,
+    LoginAccount,
+    LoginAttempt,
     PrescriptionRecord,
     ReadingRecord,
     RecordHead,
@@ -272,42 +274,118 @@ class _Database:
                 (password_hash, username),
             )
 
-    def record_login_failure(
-        self, username: str, now: datetime, max_failures: int, lockout_until: datetime
-    ) -> datetime | None:
-        with self._transaction() as db:
-            table = self._account_table(username)
-            if table is None:
-                return None
-            row = db.execute(
-                f"SELECT failed_attempts, locked_until FROM {table} WHERE username = ?",  # noqa: S608
-                (username,),
-            ).fetchone()
-            failures, locked_until = row[0] + 1, _opt_dt(row[1])
-            if locked_until is not None and locked_until > now:
-                return locked_until
-            if failures >= max_failures:
-                db.execute(
-                    f"UPDATE {table} SET failed_attempts = 0, locked_until = ?"  # noqa: S608
-                    " WHERE username = ?",
-                    (_ts(lockout_until), username),
-                )
-                return lockout_until
-            db.execute(
-                f"UPDATE {table} SET failed_attempts = ?, locked_until = NULL"  # noqa: S608
-                " WHERE username = ?",
-                (failures, username),
-            )
-            return None
+    # sign-in attempts, and what an operator decides of an account
 
-    def clear_login_failures(self, username: str) -> None:
-        table = self._account_table(username)
-        if table is not None:
-            self._db.execute(
-                f"UPDATE {table} SET failed_attempts = 0, locked_until = NULL"  # noqa: S608
-                " WHERE username = ?",
+    def login_account(self, username: str) -> LoginAccount | None:
+        row = self._db.execute(
+            "SELECT a.role, a.password_hash, s.disabled, s.totp_required, s.totp_secret,"
+            " s.totp_pending_secret, s.totp_last_step FROM"
+            " (SELECT 'doctor' AS role, password_hash FROM doctors WHERE username = ?1"
+            "  UNION ALL SELECT 'agent', password_hash FROM agents WHERE username = ?1) AS a"
+            " LEFT JOIN account_security AS s ON s.username = ?1",
+            (username,),
+        ).fetchone()
+        if row is None:
+            return None
+        return LoginAccount(
+            username=username,
+            role=AccountRole(row[0]),
+            password_hash=row[1],
+            disabled=bool(row[2]),
+            totp_required=bool(row[3]),
+            totp_secret=row[4],
+            totp_pending_secret=row[5],
+            totp_last_step=row[6],
+        )
+
+    def begin_login(
+        self,
+        username: str,
+        client: str,
+        now: datetime,
+        free_failures: int,
+        first_lock_s: float,
+        max_lock_s: float,
+    ) -> LoginAttempt:
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT failures, blocked_until FROM login_throttle"
+                " WHERE username = ? AND client = ?",
+                (username, client),
+            ).fetchone()
+            failures, blocked_until = (0, None) if row is None else (row[0], _opt_dt(row[1]))
+            account = self.login_account(username)
+            if blocked_until is not None and blocked_until > now:
+                return LoginAttempt(blocked_until=blocked_until, locks_until=None, account=account)
+            failures += 1
+            locks_until = None
+            if failures >= free_failures:
+                doublings = min(failures - free_failures, 40)
+                lock_s = min(max_lock_s, first_lock_s * 2**doublings)
+                locks_until = now + timedelta(seconds=lock_s)
+            db.execute(
+                "INSERT INTO login_throttle (username, client, failures, blocked_until,"
+                " last_attempt_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (username, client)"
+                " DO UPDATE SET failures = excluded.failures,"
+                " blocked_until = excluded.blocked_until,"
+                " last_attempt_at = excluded.last_attempt_at",
+                (
+                    username,
+                    client,
+                    failures,
+                    None if locks_until is None else _ts(locks_until),
+                    _ts(now),
+                ),
+            )
+            return LoginAttempt(blocked_until=None, locks_until=locks_until, account=account)
+
+    def end_login(self, username: str, client: str) -> None:
+        self._db.execute(
+            "DELETE FROM login_throttle WHERE username = ? AND client = ?", (username, client)
+        )
+
+    def forget_login_attempts(self, before: datetime) -> int:
+        cursor = self._db.execute(
+            "DELETE FROM login_throttle WHERE last_attempt_at < ?"
+            " AND (blocked_until IS NULL OR blocked_until < ?)",
+            (_ts(before), _ts(before)),
+        )
+        return cursor.rowcount
+
+    def _set_security(self, username: str, column: str, value: tuple[Any, ...]) -> bool:
+        with self._transaction() as db:
+            if self._account_table(username) is None:
+                return False
+            db.execute(
+                "INSERT INTO account_security (username) VALUES (?) ON CONFLICT DO NOTHING",
                 (username,),
             )
+            db.execute(
+                f"UPDATE account_security SET {column} WHERE username = ?",  # noqa: S608 - ours
+                (*value, username),
+            )
+            return True
+
+    def set_account_disabled(self, username: str, disabled: bool) -> bool:
+        return self._set_security(username, "disabled = ?", (int(disabled),))
+
+    def set_totp_required(self, username: str, required: bool) -> bool:
+        return self._set_security(username, "totp_required = ?", (int(required),))
+
+    def set_totp(self, username: str, secret: str | None, pending_secret: str | None) -> bool:
+        return self._set_security(
+            username,
+            "totp_secret = ?, totp_pending_secret = ?, totp_last_step = NULL",
+            (secret, pending_secret),
+        )
+
+    def use_totp_step(self, username: str, step: int) -> bool:
+        cursor = self._db.execute(
+            "UPDATE account_security SET totp_last_step = ?"
+            " WHERE username = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+            (step, username, step),
+        )
+        return cursor.rowcount == 1
 
     # agents
 
@@ -384,6 +462,66 @@ class _Database:
     def delete_expired_sessions(self, now: datetime) -> int:
         cursor = self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (_ts(now),))
         return cursor.rowcount
+
+    def live_session(
+        self,
+        token_sha256: str,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
+    ) -> SessionRecord | None:
+        row = self._db.execute(
+            "SELECT token_sha256, username, csrf_token, created_at, expires_at, role,"
+            " COALESCE(last_seen_at, created_at) FROM sessions"
+            " WHERE token_sha256 = ? AND expires_at > ?",
+            (token_sha256, _ts(now)),
+        ).fetchone()
+        if row is None:
+            return None
+        last_seen = _dt(row[6])
+        if idle_since is not None and last_seen < idle_since:
+            self.delete_session(token_sha256)
+            return None
+        if last_seen < touch_before:
+            self._db.execute(
+                "UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?",
+                (_ts(now), token_sha256),
+            )
+        return SessionRecord(
+            row[0], row[1], row[2], _dt(row[3]), _dt(row[4]), role=AccountRole(row[5])
+        )
+
+    def live_session_hashes(self, token_sha256s: set[str], now: datetime) -> set[str]:
+        live = set()
+        for token_sha256 in token_sha256s:
+            row = self._db.execute(
+                "SELECT 1 FROM sessions WHERE token_sha256 = ? AND expires_at > ?",
+                (token_sha256, _ts(now)),
+            ).fetchone()
+            if row is not None:
+                live.add(token_sha256)
+        return live
+
+    def trim_sessions(self, username: str, keep: int) -> list[str]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT token_sha256 FROM sessions WHERE username = ?"
+                " ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+                (username, keep),
+            ).fetchall()
+            tokens = [row[0] for row in rows]
+            db.executemany("DELETE FROM sessions WHERE token_sha256 = ?", [(t,) for t in tokens])
+            return tokens
+
+    def delete_sessions_of(self, username: str, keep: str | None) -> list[str]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT token_sha256 FROM sessions WHERE username = ? AND token_sha256 IS NOT ?",
+                (username, keep),
+            ).fetchall()
+            tokens = [row[0] for row in rows]
+            db.executemany("DELETE FROM sessions WHERE token_sha256 = ?", [(t,) for t in tokens])
+            return tokens
 
     # cabins
 
@@ -974,7 +1112,7 @@ class _Database:
     def add_audit(self, entry: AuditEntry) -> None:
         self._db.execute(
             "INSERT INTO audit_log (at, actor_kind, actor_id, action, consultation_id,"
-            " client_address, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " client_address, alert_id, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _ts(entry.at),
                 entry.actor_kind.value,
@@ -983,13 +1121,14 @@ class _Database:
                 entry.consultation_id,
                 entry.client_address,
                 entry.alert_id,
+                entry.subject,
             ),
         )
 
     def audit_entries(self, consultation_id: str | None) -> list[AuditEntry]:
         query = (
             "SELECT at, actor_kind, actor_id, action, consultation_id, client_address,"
-            " alert_id FROM audit_log"
+            " alert_id, subject FROM audit_log"
         )
         if consultation_id is None:
             rows = self._db.execute(query + " ORDER BY id")
@@ -998,7 +1137,9 @@ class _Database:
                 query + " WHERE consultation_id = ? ORDER BY id", (consultation_id,)
             )
         return [
-            AuditEntry(_dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5], row[6])
+            AuditEntry(
+                _dt(row[0]), ActorKind(row[1]), row[2], row[3], row[4], row[5], row[6], row[7]
+            )
             for row in rows
         ]
 
@@ -1064,15 +1205,42 @@ class SqliteStorage:
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self._run(_Database.set_password_hash, username, password_hash)
 
-    async def record_login_failure(
-        self, username: str, *, now: datetime, max_failures: int, lockout_until: datetime
-    ) -> datetime | None:
+    async def begin_login(
+        self,
+        username: str,
+        client: str,
+        *,
+        now: datetime,
+        free_failures: int,
+        first_lock_s: float,
+        max_lock_s: float,
+    ) -> LoginAttempt:
         return await self._run(
-            _Database.record_login_failure, username, now, max_failures, lockout_until
+            _Database.begin_login, username, client, now, free_failures, first_lock_s, max_lock_s
         )
 
-    async def clear_login_failures(self, username: str) -> None:
-        await self._run(_Database.clear_login_failures, username)
+    async def login_account(self, username: str) -> LoginAccount | None:
+        return await self._run(_Database.login_account, username)
+
+    async def end_login(self, username: str, client: str) -> None:
+        await self._run(_Database.end_login, username, client)
+
+    async def forget_login_attempts(self, *, before: datetime) -> int:
+        return await self._run(_Database.forget_login_attempts, before)
+
+    async def set_account_disabled(self, username: str, disabled: bool) -> bool:
+        return await self._run(_Database.set_account_disabled, username, disabled)
+
+    async def set_totp_required(self, username: str, required: bool) -> bool:
+        return await self._run(_Database.set_totp_required, username, required)
+
+    async def set_totp(
+        self, username: str, *, secret: str | None, pending_secret: str | None
+    ) -> bool:
+        return await self._run(_Database.set_totp, username, secret, pending_secret)
+
+    async def use_totp_step(self, username: str, step: int) -> bool:
+        return await self._run(_Database.use_totp_step, username, step)
 
     async def add_agent(self, agent: AgentRecord) -> None:
         await self._run(_Database.add_agent, agent)
@@ -1094,6 +1262,25 @@ class SqliteStorage:
 
     async def delete_expired_sessions(self, *, now: datetime) -> int:
         return await self._run(_Database.delete_expired_sessions, now)
+
+    async def live_session(
+        self,
+        token_sha256: str,
+        *,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
+    ) -> SessionRecord | None:
+        return await self._run(_Database.live_session, token_sha256, now, idle_since, touch_before)
+
+    async def live_session_hashes(self, token_sha256s: set[str], *, now: datetime) -> set[str]:
+        return await self._run(_Database.live_session_hashes, set(token_sha256s), now)
+
+    async def trim_sessions(self, username: str, *, keep: int) -> list[str]:
+        return await self._run(_Database.trim_sessions, username, keep)
+
+    async def delete_sessions_of(self, username: str, *, keep: str | None = None) -> list[str]:
+        return await self._run(_Database.delete_sessions_of, username, keep)
 
     async def put_cabin(self, cabin: CabinRecord) -> None:
         await self._run(_Database.put_cabin, cabin)

@@ -104,6 +104,36 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginAccount:
+    """What signing in needs of a doctor's or an agent's account."""
+
+    username: str
+    role: AccountRole
+    password_hash: str
+    disabled: bool = False
+    totp_required: bool = False
+    """An operator requires a second factor (TOTP) of this account."""
+    totp_secret: str | None = None
+    """The enrolled TOTP secret (base32); None: not enrolled."""
+    totp_pending_secret: str | None = None
+    """A secret shown for enrolment, not yet confirmed by a code."""
+    totp_last_step: int | None = None
+    """The last 30-second step whose code was accepted (a code is good once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A sign-in attempt, counted before its password is checked."""
+
+    blocked_until: datetime | None
+    """Set: the name is locked for this client; the attempt is refused unchecked."""
+    locks_until: datetime | None
+    """Set: this attempt, if its password is wrong, locks the name until then."""
+    account: LoginAccount | None
+    """None: no account has this name (the attempt goes on as if, against a decoy)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AgentRecord:
     """A nurse's or a town hall agent's account: signs in like a doctor, opens only the alert
     page, and sees the alerts of `cabins` (of every cabin with `all_cabins`)."""
@@ -299,6 +329,8 @@ class AuditEntry:
     consultation_id: str | None = None
     client_address: str | None = None
     alert_id: str | None = None
+    subject: str | None = None
+    """The account an action was done to (an operator's reset, disabling...)."""
 
 
 class Storage(Protocol):
@@ -328,15 +360,54 @@ class Storage(Protocol):
         """Of the doctor's or the agent's account of that name."""
         ...
 
-    async def record_login_failure(
-        self, username: str, *, now: datetime, max_failures: int, lockout_until: datetime
-    ) -> datetime | None:
-        """Count a wrong password (of a doctor's or an agent's account); at `max_failures` in
-        a row, lock the account until `lockout_until` and start counting again. Returns the
-        lock's end when now locked."""
+    # sign-in attempts (per typed name and client address, whether the name exists or not)
+    async def begin_login(
+        self,
+        username: str,
+        client: str,
+        *,
+        now: datetime,
+        free_failures: int,
+        first_lock_s: float,
+        max_lock_s: float,
+    ) -> LoginAttempt:
+        """In one transaction: unless `username` is locked for `client`, count this attempt as
+        a failure (the success clears it: `end_login`), locking the name for that client from
+        the `free_failures`th on, `first_lock_s` doubling up to `max_lock_s`; and read the
+        account. Concurrent attempts are counted one after the other."""
         ...
 
-    async def clear_login_failures(self, username: str) -> None: ...
+    async def login_account(self, username: str) -> LoginAccount | None:
+        """What signing in needs of the doctor's or agent's account (for the operator's
+        listings: disabled, second factor)."""
+        ...
+
+    async def end_login(self, username: str, client: str) -> None:
+        """The attempt succeeded: forget the failures of `username` from `client`."""
+        ...
+
+    async def forget_login_attempts(self, *, before: datetime) -> int:
+        """Drop the counts of names and clients not tried since `before`, no longer locked."""
+        ...
+
+    # what an operator decides of an account, and its second factor
+    async def set_account_disabled(self, username: str, disabled: bool) -> bool:
+        """False if there is no such account."""
+        ...
+
+    async def set_totp_required(self, username: str, required: bool) -> bool:
+        """False if there is no such account."""
+        ...
+
+    async def set_totp(
+        self, username: str, *, secret: str | None, pending_secret: str | None
+    ) -> bool:
+        """Replace the enrolled and the pending TOTP secrets; False if no such account."""
+        ...
+
+    async def use_totp_step(self, username: str, step: int) -> bool:
+        """Record that the code of `step` was used; False if it (or a later one) was."""
+        ...
 
     # agents (usernames are unique across doctors and agents)
     async def add_agent(self, agent: AgentRecord) -> None:
@@ -358,6 +429,32 @@ class Storage(Protocol):
     async def delete_session(self, token_sha256: str) -> None: ...
 
     async def delete_expired_sessions(self, *, now: datetime) -> int: ...
+
+    async def live_session(
+        self,
+        token_sha256: str,
+        *,
+        now: datetime,
+        idle_since: datetime | None,
+        touch_before: datetime,
+    ) -> SessionRecord | None:
+        """The session, or None if there is none, it has expired, or it was last used before
+        `idle_since` (then it is deleted; None: the session is in use, never idle). Marks it
+        used `now` if it was last marked before `touch_before` (not on every request)."""
+        ...
+
+    async def live_session_hashes(self, token_sha256s: set[str], *, now: datetime) -> set[str]:
+        """Those of the sessions that still exist and have not expired."""
+        ...
+
+    async def trim_sessions(self, username: str, *, keep: int) -> list[str]:
+        """Delete all but the `keep` newest sessions of the account; the deleted ones'
+        token hashes."""
+        ...
+
+    async def delete_sessions_of(self, username: str, *, keep: str | None = None) -> list[str]:
+        """Delete the account's sessions (but `keep`, a token hash); their token hashes."""
+        ...
 
     # cabins
     async def put_cabin(self, cabin: CabinRecord) -> None:

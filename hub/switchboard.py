@@ -284,6 +284,17 @@ class Switchboard:
             if peer.session_sha256 == session_sha256:
                 peer.close_soon(CloseCode.SESSION_ENDED, "signed out")
 
+    def session_hashes(self) -> set[str]:
+        """The sessions of the connected consoles and agent pages."""
+        peers = [*(p for s in self._consoles.values() for p in s), *self._agents]
+        return {peer.session_sha256 for peer in peers if peer.session_sha256 is not None}
+
+    def has_session(self, session_sha256: str) -> bool:
+        """Whether a console or an agent page opened with this session is connected (its
+        session is in use, however long since its last HTTP request)."""
+        peers = [*(p for s in self._consoles.values() for p in s), *self._agents]
+        return any(peer.session_sha256 == session_sha256 for peer in peers)
+
     def _schedule_away(self, kind: PeerKind, who: str) -> None:
         self._cancel_away(kind, who)
         loop = asyncio.get_running_loop()

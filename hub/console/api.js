@@ -39,8 +39,17 @@ export async function getMe() {
   }
 }
 
-export const login = (username, password) =>
-  request("POST", "/api/login", { body: { username, password } });
+/** Sign in; `totpCode` once the hub asked for the second factor (`second_factor` in a 401). */
+export const login = (username, password, totpCode = null) =>
+  request("POST", "/api/login", {
+    body: totpCode ? { username, password, totp_code: totpCode } : { username, password },
+  });
+
+export const changePassword = (csrf, currentPassword, newPassword) =>
+  request("POST", "/api/account/password", {
+    csrf,
+    body: { current_password: currentPassword, new_password: newPassword },
+  });
 
 export const logout = (csrf) => request("POST", "/api/logout", { csrf });
 

@@ -1,5 +1,6 @@
 // The console's composition: login, the hub's websocket, the waiting room, the call screen.
 
+import { AccountUi } from "./account.js";
 import { AlertBanners } from "./alerts.js";
 import { ApiError, getMe, login, logout } from "./api.js";
 import { Consultation } from "./consultation.js";
@@ -24,6 +25,7 @@ class ConsoleApp {
     this.finished = new Set(); // ids of the consultations ended on this page (ids only)
     this.undeliveredEnds = []; // CallEnd messages to send when the hub's socket is back
     this.bannerTimer = null;
+    this.account = new AccountUi();
     this.alerts = new AlertBanners({
       root: $("alert-banners"),
       send: (msg) => this.send(msg),
@@ -42,6 +44,8 @@ class ConsoleApp {
       this.submitLogin();
     });
     $("logout").addEventListener("click", () => this.signOut());
+    this.account.bind();
+    $("login-username").addEventListener("change", () => this.account.resetLogin());
     $("hub-error-dismiss").addEventListener("click", () => this.showHubError(null));
     let me = null;
     try {
@@ -71,6 +75,7 @@ class ConsoleApp {
   showLogin(messageKey = null) {
     this.showScreen("login-screen");
     $("app-header-user").hidden = true;
+    this.account.resetLogin();
     this.setLoginError(messageKey);
     $("login-username").focus();
   }
@@ -99,12 +104,18 @@ class ConsoleApp {
     const button = $("login-submit");
     button.disabled = true;
     bindText(button, "login.busy");
+    const code = this.account.loginCode();
     try {
-      const me = await login(username, password);
+      const me = await login(username, password, code);
       $("login-password").value = "";
       this.setLoginError(null);
       this.enter(me);
     } catch (error) {
+      const secondStep = this.account.secondFactorAsked(error, code !== null);
+      if (secondStep) {
+        this.setLoginError(secondStep); // the password stays typed for the code's step
+        return;
+      }
       $("login-password").value = "";
       this.setLoginError(...loginErrorMessage(error));
       $("login-password").focus();
@@ -134,6 +145,7 @@ class ConsoleApp {
       return;
     }
     this.me = me;
+    this.account.signedIn(me);
     const user = $("app-header-user");
     user.hidden = false;
     $("doctor-name").textContent = me.doctor?.display_name ?? me.username;
@@ -167,6 +179,7 @@ class ConsoleApp {
     this.pendingTake = null;
     this.undeliveredEnds = [];
     this.alerts.clearAll();
+    this.account.signedOut();
     this.me = null;
     this.showSocketStatus("open");
     this.showHubError(null);
@@ -342,6 +355,7 @@ function loginErrorMessage(error) {
     }
     return ["login.error.rate", { seconds }];
   }
+  if (error.status === 503) return ["login.error.busy"];
   return ["login.error.server", { status: error.status }];
 }
 

@@ -104,7 +104,7 @@ def test_login_takes_json_only(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tmp_path: Path) -> None:
+def test_five_wrong_passwords_lock_the_name_with_a_doubling_backoff(tmp_path: Path) -> None:
     async def scenario() -> None:
         clock = FakeClock()
         async with running_hub(tmp_path, clock=clock) as rig:
@@ -113,25 +113,35 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tmp_path: Pat
             locked = await rig.login_response("dr.a", "wrong-password")
             assert locked.status == 429
             body = await locked.json()
-            assert body["retry_after_s"] == 900
+            assert body["retry_after_s"] == 60
             assert body["reason"] == "locked"
-            assert locked.headers["Retry-After"] == "900"
+            assert locked.headers["Retry-After"] == "60"
 
-            # the right password is refused while the account is locked...
+            # the right password is refused while the name is locked...
             right = await rig.login_response("dr.a", PASSWORDS["dr.a"])
             assert right.status == 429
-            clock.advance(14 * 60)
+            clock.advance(59)
             nearly_over = await rig.login_response("dr.a", PASSWORDS["dr.a"])
-            assert nearly_over.status == 429
             # a short wait left, still a lockout: the console must not guess from the seconds
             assert await nearly_over.json() == {
                 "error": "too many attempts; try again later",
                 "reason": "locked",
-                "retry_after_s": 60,
+                "retry_after_s": 1,
             }
-            # ...and accepted once the lock has expired
-            clock.advance(61)
+            # ...each further wrong password doubles the lock, up to fifteen minutes...
+            waits: list[int] = []
+            for _ in range(6):
+                clock.advance(waits[-1] if waits else 1)
+                again = await rig.login_response("dr.a", "wrong-password")
+                assert again.status == 429
+                waits.append((await again.json())["retry_after_s"])
+            assert waits == [120, 240, 480, 900, 900, 900]
+            # ...and the right password is accepted once the lock has expired
+            clock.advance(900)
             assert (await rig.login_response("dr.a", PASSWORDS["dr.a"])).status == 200
+            # which starts the count again
+            for _ in range(4):
+                assert (await rig.login_response("dr.a", "wrong-password")).status == 401
             # the other doctor was never locked
             assert (await rig.login_response("dr.b", PASSWORDS["dr.b"])).status == 200
 

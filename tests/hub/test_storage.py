@@ -93,23 +93,27 @@ def test_doctors_sessions_and_the_lockout_counter(tmp_path: Path) -> None:
             await storage.add_doctor(_doctor())
             with pytest.raises(AccountError):
                 await storage.add_doctor(_doctor())
-            until = NOW + timedelta(minutes=15)
-            for _ in range(2):
-                assert (
-                    await storage.record_login_failure(
-                        "dr.a", now=NOW, max_failures=3, lockout_until=until
-                    )
-                    is None
+            # a name's attempts from one address: counted before the password is checked
+            counted = [
+                await storage.begin_login(
+                    "dr.a", "10.0.0.1", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
                 )
-            assert (
-                await storage.record_login_failure(
-                    "dr.a", now=NOW, max_failures=3, lockout_until=until
-                )
-                == until
+                for _ in range(4)
+            ]
+            assert [a.account is not None and a.account.username for a in counted[:3]] == [
+                "dr.a"
+            ] * 3
+            assert [a.locks_until for a in counted[:3]] == [None, None, NOW + timedelta(minutes=1)]
+            assert counted[3].blocked_until == NOW + timedelta(minutes=1)
+            elsewhere = await storage.begin_login(
+                "dr.a", "10.0.0.2", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
             )
-            assert (await stored_doctor(storage, "dr.a")).locked_until == until
-            await storage.clear_login_failures("dr.a")
-            assert (await stored_doctor(storage, "dr.a")).locked_until is None
+            assert elsewhere.blocked_until is None and elsewhere.locks_until is None
+            await storage.end_login("dr.a", "10.0.0.1")
+            cleared = await storage.begin_login(
+                "dr.a", "10.0.0.1", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
+            )
+            assert cleared.blocked_until is None and cleared.locks_until is None
 
             session = SessionRecord("ab" * 32, "dr.a", "csrf", NOW, NOW + timedelta(hours=1))
             await storage.add_session(session)
