@@ -198,8 +198,14 @@ class Switchboard:
             server_time=self._clock.now(),
         )
 
-    def cabin_connected(self, peer: Peer) -> None:
+    def cabin_connected(self, peer: Peer, *, live: list[str] | None = None) -> None:
+        """A cabin's connection, its hello accepted. `live`: the consultations the cabin says it
+        has now (None: it does not say); those the hub holds for it and that are not there are
+        over: the cabin restarted while its patient waited (its leave was lost with it), and
+        its waiting entry would otherwise stay, refusing every next patient's join."""
         cabin_id = peer.identity
+        if live is not None:
+            self._end_forgotten(cabin_id, set(live))
         previous = self._cabins.get(cabin_id)
         if previous is not None and previous is not peer:
             log.info("hub.cabin_replaced cabin=%s", cabin_id)
@@ -218,6 +224,47 @@ class Switchboard:
         if previous is None and self.room.of_cabin(cabin_id):
             self._broadcast_room()  # back online
         self._spawn(self._redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
+
+    def _end_forgotten(self, cabin_id: str, live: set[str]) -> None:
+        forgotten = False
+        for patient in self.room.of_cabin(cabin_id):
+            if patient.consultation_id in live:
+                continue
+            self.room.remove(patient.consultation_id)
+            forgotten = True
+            log.warning(
+                "hub.queue_left consultation=%s reason=cabin_restarted", patient.consultation_id
+            )
+            self._spawn(
+                self._close_forgotten(patient.consultation_id),
+                f"hub-forgotten-{patient.consultation_id}",
+            )
+        for call in self.calls.of_cabin(cabin_id):
+            if call.consultation_id in live:
+                continue
+            log.warning(
+                "hub.call_forgotten consultation=%s reason=cabin_restarted", call.consultation_id
+            )
+            self._spawn(
+                self._end_call(
+                    call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
+                ),
+                f"hub-forgotten-call-{call.consultation_id}",
+            )
+        if forgotten:
+            self._room_changed()
+
+    async def _close_forgotten(self, consultation_id: str) -> None:
+        try:
+            await self._storage.close_consultation(
+                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+        except StorageError as exc:
+            log.error(
+                "hub.storage_failed task=forgotten consultation=%s error=%s",
+                consultation_id,
+                log_safe(exc),
+            )
 
     def cabin_disconnected(self, peer: Peer) -> None:
         cabin_id = peer.identity

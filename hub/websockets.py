@@ -329,7 +329,7 @@ async def cabin_socket(request: web.Request) -> web.StreamResponse:
     peer = Peer(ws, kind=PeerKind.CABIN, identity=hello.cabin_id, client_address=address)
     peer.start()
     switchboard = services.switchboard
-    switchboard.cabin_connected(peer)
+    switchboard.cabin_connected(peer, live=hello.live)
     try:
         await _read(ws, peer, wire.CabinToHub, switchboard.on_cabin_message)
     finally:

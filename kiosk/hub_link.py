@@ -80,6 +80,12 @@ class HubLink:
         self._online = asyncio.Event()
         self._was_online = False  # in the current connection attempt
         self._ids = 0
+        self._live: Callable[[], list[str]] = list
+
+    def say_live(self, live: Callable[[], list[str]]) -> None:
+        """Where the hello finds the consultations live on the cabin now (waiting or in a
+        call): the hub ends those it still holds that are not (a restart lost their leave)."""
+        self._live = live
 
     @property
     def state(self) -> HubLinkState:
@@ -177,6 +183,7 @@ class HubLink:
                 cabin_id=self._cabin_id,
                 token=self._token,
                 software_version=self._version,
+                live=self._live()[:2],
             )
             await ws.send_bytes(wire.encode(hello))
             first = await within(ws.receive(), CONNECT_TIMEOUT_S)

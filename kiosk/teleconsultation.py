@@ -157,6 +157,7 @@ class Teleconsultation:
         self._call_consultation: str | None = None
         self._queued: str | None = None  # consultation in the waiting room
         self._tasks: set[asyncio.Task[None]] = set()
+        hub.say_live(self._live)
         self.doctor: DoctorAssigned | None = None
         self.late_prescription: Callable[[str], Awaitable[object]] | None = None
         """Told of a prescription that arrives once its patient has left (the agent prints it)."""
@@ -255,6 +256,10 @@ class Teleconsultation:
         self._spawn(self._hub.send(message, reliable=True))
         if self._call is not None and self._call_consultation == event.consultation_id:
             self._spawn(self._call.send_reading(message))
+
+    def _live(self) -> list[str]:
+        """The consultations this cabin has at the hub now: waiting, or in a call."""
+        return [c for c in (self._call_consultation, self._queued) if c is not None]
 
     # --- what the hub sends -----------------------------------------------------------------------
 

@@ -396,6 +396,10 @@ class CabinHello(_Message, tag="cabin_hello", frozen=True):
     token: Token
     software_version: Version
     protocol_version: ProtocolVersion = PROTOCOL_VERSION
+    live: Annotated[list[Id], msgspec.Meta(max_length=2)] | None = None
+    """The consultations the cabin has in its waiting room or call now; None: it does not say
+    (an older cabin). A consultation the hub still has for this cabin and that is not here is
+    over (the cabin restarted while its patient waited, and could not say so)."""
 
 
 class QueueJoin(_Message, tag="queue_join", frozen=True):

@@ -279,7 +279,9 @@ class Rig:
         await peer.expect(wire.AlertSummary)
         return peer
 
-    async def cabin(self, cabin_id: str = "cabin-1", token: str | None = None) -> Peer:
+    async def cabin(
+        self, cabin_id: str = "cabin-1", token: str | None = None, live: list[str] | None = None
+    ) -> Peer:
         ws = await self.client().ws_connect(
             f"{self.url}/ws/cabin", timeout=aiohttp.ClientWSTimeout(ws_close=TIMEOUT_S)
         )
@@ -290,6 +292,7 @@ class Rig:
                 cabin_id=cabin_id,
                 token=token or self.tokens[cabin_id],
                 software_version="0.1.0",
+                live=live,
             )
         )
         await peer.expect(wire.Welcome)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 import wire
+from hub.storage import ConsultationStatus
 from tests.hub.hub_rig import (
+    TIMEOUT_S,
     FakeClock,
     new_id,
     patient,
@@ -281,3 +284,35 @@ def test_a_cabin_has_one_patient_waiting_and_a_flood_of_joins_is_refused(
             await rig.join(cabin, "c-2")  # the next patient, once the first has gone
 
     run(scenario())
+
+
+def test_a_cabin_back_from_a_restart_frees_the_place_its_lost_patient_held(tmp_path: Path) -> None:
+    """A cabin restarted while its patient waited (the kiosk crashed; its leave went with it)
+    says in its hello that it has no patient now: the hub ends the one it still held, instead
+    of keeping a ghost in the room that would refuse every next patient's join (one patient a
+    cabin). A cabin back from a mere network cut names its patient, who keeps the place."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            console = await (await rig.login("dr.a")).console()
+            cabin = await rig.cabin()
+            await rig.join(cabin, "c-1")
+            await cabin.close()
+            cabin = await rig.cabin(live=["c-1"])  # a network cut: the patient still waits
+            assert [p.consultation_id for p in rig.switchboard.room.of_cabin("cabin-1")] == ["c-1"]
+            await cabin.close()
+            cabin = await rig.cabin(live=[])  # restarted: nobody is there any more
+            storage = rig.hub.storage
+            room = await console.expect(wire.WaitingRoom)
+            while any(e.consultation_id == "c-1" for e in room.entries):
+                room = await console.expect(wire.WaitingRoom)
+            async with asyncio.timeout(TIMEOUT_S):  # polling: the database says no event
+                while (await stored_consultation(storage, "c-1")).status is not LEFT:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await rig.join(cabin, "c-2")  # the next patient gets in
+            assert [p.consultation_id for p in rig.switchboard.room.of_cabin("cabin-1")] == ["c-2"]
+
+    run(scenario())
+
+
+LEFT = ConsultationStatus.LEFT

@@ -245,3 +245,42 @@ def test_a_prescription_that_arrives_after_the_session_is_kept_then_acked(
                 await core.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_cabin_restarted_while_its_patient_waited_takes_the_next_patient(
+    tmp_path: Path,
+) -> None:
+    """The kiosk dies while its patient waits (its leave dies with it). Restarted, it says in its
+    hello that it has no patient: the hub ends the lost one's place, and the next patient gets
+    in (a cabin has one patient at the hub at a time, so a ghost would refuse them all)."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            token = rig.tokens["cabin-1"]
+
+            def at_hub() -> list[str]:
+                return [p.consultation_id for p in rig.switchboard.room.of_cabin("cabin-1")]
+
+            crashed = await cabin_core(tmp_path / "before", rig.url, token)
+            restarted = None
+            try:
+                assert crashed.hub is not None
+                await crashed.hub.wait_online(TIMEOUT_S)
+                lost = await to_waiting_room(crashed)
+                await until(lambda: at_hub() == [lost])
+                await crashed.hub.close()  # the kiosk dies: nothing more reaches the hub
+
+                restarted = await cabin_core(tmp_path / "after", rig.url, token)
+                assert restarted.hub is not None
+                await restarted.hub.wait_online(TIMEOUT_S)
+                await until(lambda: at_hub() == [])
+                following = await to_waiting_room(restarted)
+                await until(lambda: at_hub() == [following])
+                record = await stored_consultation(rig.hub.storage, lost)
+                assert record.status.value == "left"
+            finally:
+                if restarted is not None:
+                    await restarted.aclose()
+                await crashed.aclose()
+
+    asyncio.run(scenario())
