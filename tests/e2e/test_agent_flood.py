@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +17,17 @@ import aiohttp
 from playwright.async_api import async_playwright
 
 import wire
-from hub.accounts import create_agent, create_doctor, provision_cabin
-from hub.app import RunningHub, load_hub_config, start_hub
+from hub.app import RunningHub
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_agent_page import AGENT, CABIN_ID, DOCTOR, cabin, shot, signed_in
+from tests.e2e.test_agent_page import (
+    AGENT,
+    CABIN_ID,
+    DOCTOR,
+    cabin,
+    hub_with_accounts,
+    shot,
+    signed_in,
+)
 from tests.hub.hub_rig import Peer, new_id
 
 SHOTS_COPY = Path("/tmp/agent-shots")
@@ -29,40 +35,8 @@ FALLS = 60
 PRINTER = 5
 
 
-@asynccontextmanager
-async def flooded_hub(tmp_path: Path) -> AsyncIterator[tuple[RunningHub, str]]:
-    config = load_hub_config(
-        None,
-        data_dir=tmp_path / "hub",
-        overrides={
-            "port": 0,
-            "argon2_cost": "test",
-            "alert_escalation_s": 0.5,
-            "alert_update_s": 0.2,
-        },
-    )
-    hub = await start_hub(config)
-    try:
-        await create_agent(
-            hub.storage,
-            username=AGENT[0],
-            password=AGENT[1],
-            display_name="Accueil de la mairie",
-            cabins=(CABIN_ID,),
-            argon2_cost="test",
-        )
-        await create_doctor(
-            hub.storage,
-            username=DOCTOR[0],
-            password=DOCTOR[1],
-            display_name="Dr Claire Martin",
-            specialty="Médecine générale",
-            argon2_cost="test",
-        )
-        token = await provision_cabin(hub.storage, cabin_id=CABIN_ID, name="Cabine de Murat")
-        yield hub, token
-    finally:
-        await hub.stop()
+def flooded_hub(tmp_path: Path) -> AbstractAsyncContextManager[tuple[RunningHub, str]]:
+    return hub_with_accounts(tmp_path, alert_escalation_s=0.5, alert_update_s=0.2)
 
 
 async def flood(peer: Peer, kind: wire.AlertKind, severity: wire.AlertSeverity, n: int) -> None:

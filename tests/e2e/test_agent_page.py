@@ -34,11 +34,15 @@ TIMEOUT_MS = 60_000  # for what takes well under a second idle: only a real fail
 
 
 @asynccontextmanager
-async def hub_with_accounts(tmp_path: Path) -> AsyncIterator[tuple[RunningHub, str]]:
+async def hub_with_accounts(
+    tmp_path: Path, **overrides: float
+) -> AsyncIterator[tuple[RunningHub, str]]:
+    """A hub with the agent, the doctor and the cabin; `overrides`: more configuration."""
     config = load_hub_config(
         None,
         data_dir=tmp_path / "hub",
-        overrides={"port": 0, "argon2_cost": "test", "alert_escalation_s": ESCALATION_S},
+        overrides={"port": 0, "argon2_cost": "test", "alert_escalation_s": ESCALATION_S}
+        | overrides,
     )
     hub = await start_hub(config)
     try:
