@@ -1,65 +1,28 @@
-"""Where the database key comes from, and how it is kept out of sight.
+"""The cabin's database key: the shared `keysource.DatabaseKey`, raising `KeyUnavailableError`.
 
-A key is 32 random bytes, written as 64 hexadecimal characters. It is given to SQLCipher as a
-raw key (no passphrase derivation: it is already full-entropy), so opening costs microseconds.
-Sources, in order: an environment variable (read once, then removed from this process's
-environment so no child inherits it), a systemd credential (``LoadCredential=`` puts it in
-``$CREDENTIALS_DIRECTORY``), then a key file that only its owner may read (mode 0600 or 0400).
-The key never appears in a log line, an exception, a repr or the database.
+Sources, in order: ``$CABIN_DB_KEY`` (read once, then removed from this process's environment),
+the systemd credential ``cabin-db-key``, then a key file only its owner may read (see
+`keysource.database_key`). The key never appears in a log line, an exception, a repr or the
+database.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import secrets
 from collections.abc import MutableMapping
 from pathlib import Path
 
+from keysource import DatabaseKey as SharedDatabaseKey
 from kiosk.errors import KeyUnavailableError
-from kiosk.secret_source import read_secret
 
 log = logging.getLogger(__name__)
 
-_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
+class DatabaseKey(SharedDatabaseKey):
+    """A 256-bit SQLCipher key of the cabin's store. Prints as ``DatabaseKey(<hidden>)``."""
 
-class DatabaseKey:
-    """A 256-bit SQLCipher key. Prints as ``DatabaseKey(<hidden>)``."""
-
-    __slots__ = ("_raw", "source")
-
-    def __init__(self, raw: bytes, source: str) -> None:
-        if len(raw) != 32:
-            raise KeyUnavailableError(f"{source}: a database key is 32 bytes")
-        self._raw = raw
-        self.source = source
-
-    @classmethod
-    def from_hex(cls, text: str, source: str) -> DatabaseKey:
-        text = text.strip()
-        if not _HEX_KEY.match(text):
-            raise KeyUnavailableError(
-                f"{source}: the database key must be 64 hexadecimal characters"
-            )
-        return cls(bytes.fromhex(text), source)
-
-    @classmethod
-    def generate(cls) -> DatabaseKey:
-        return cls(secrets.token_bytes(32), "generated")
-
-    def pragma(self) -> str:
-        """The ``PRAGMA key`` statement for this raw key (hex digits only: no quoting issue)."""
-        return f"PRAGMA key = \"x'{self._raw.hex()}'\""
-
-    def hex(self) -> str:
-        return self._raw.hex()
-
-    def __repr__(self) -> str:
-        return f"DatabaseKey(<hidden>, source={self.source})"
-
-    __str__ = __repr__
+    __slots__ = ()
+    error = KeyUnavailableError
 
 
 def load_key(
@@ -70,25 +33,11 @@ def load_key(
     key_file: Path,
 ) -> DatabaseKey:
     """Find the key (environment, systemd credential, key file), or say what is missing."""
-    text, source = read_secret(
-        env=env,
-        env_name=env_name,
-        credential=credential,
-        file=key_file,
-        what="database key",
-        error=KeyUnavailableError,
-    )
-    return DatabaseKey.from_hex(text, source)
+    return DatabaseKey.load(env=env, env_name=env_name, credential=credential, key_file=key_file)
 
 
 def create_key_file(key_file: Path) -> DatabaseKey:
     """Write a new random key, readable by its owner only; refuses to replace an existing one."""
-    key = DatabaseKey.generate()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(key.hex() + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+    key = DatabaseKey.create_file(key_file)
     log.info("store.key created")
-    return DatabaseKey(bytes.fromhex(key.hex()), str(key_file))
+    return key
