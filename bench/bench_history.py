@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 import wire
 from hub.clock import SystemClock
+from hub.database_key import HubDatabaseKey
 from hub.history import patient_history
 from hub.passwords import PasswordHasher
 from hub.patients import match_key
@@ -150,9 +151,10 @@ async def _bench(folder: Path, count: int, pdf_bytes: int, runs: int) -> None:
     keys = {"bench": Ed25519PrivateKey.generate().public_key()}
     desk = RecordDesk(RecordLimits(), SystemClock())
     current = _current()
+    key = HubDatabaseKey.generate()  # the hub's database is encrypted: measured as it runs
     try:
         for digests in (False, True):
-            storage = await SqliteStorage.open(folder / f"hub-{digests}.db")
+            storage = await SqliteStorage.open(folder / f"hub-{digests}.db", key)
             try:
                 megabytes = await _fill(storage, count, pdf_bytes, digests=digests)
                 if not digests:

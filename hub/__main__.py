@@ -18,6 +18,9 @@ python -m hub revoke-sessions USERNAME
 python -m hub require-totp USERNAME [--off]    (a second factor, enrolled at next sign-in)
 python -m hub reset-totp USERNAME              (a lost phone: enrol again)
 Every account command is audited (actor: the operator's system user).
+Every command opens the encrypted database with its key: $HUB_DB_KEY, the systemd credential
+hub-db-key, or the file hub-db.key in the data folder (mode 0600); `serve --demo` makes that
+file on its first run.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ from hub.accounts import (
     set_doctor_photo,
     set_password,
 )
-from hub.app import DATABASE_FILE, start_hub
+from hub.app import start_hub
 from hub.audit import AuditLog
 from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
+from hub.database_key import load_database_key
 from hub.demo import seed_demo
 from hub.errors import AccountError, HubError
 from hub.passwords import PasswordHasher
@@ -72,7 +76,8 @@ def _config(args: argparse.Namespace) -> HubConfig:
 
 async def _with_storage(config: HubConfig, work: Callable[[Storage], Awaitable[int]]) -> int:
     await asyncio.to_thread(config.data_path.mkdir, mode=0o700, parents=True, exist_ok=True)
-    storage = await SqliteStorage.open(config.data_path / DATABASE_FILE)
+    key = load_database_key(config, os.environ, create=False)
+    storage = await SqliteStorage.open(config.database_path, key)
     try:
         return await work(storage)
     finally:
@@ -99,7 +104,9 @@ def _read_photo(path: Path) -> bytes:
 
 async def _serve(args: argparse.Namespace) -> int:
     config = _config(args)
-    hub = await start_hub(config)
+    await asyncio.to_thread(config.data_path.mkdir, mode=0o700, parents=True, exist_ok=True)
+    key = load_database_key(config, os.environ, create=args.demo)
+    hub = await start_hub(config, key=key)
     try:
         if args.demo:
             accounts = await seed_demo(hub.storage, argon2_cost=config.argon2_cost)

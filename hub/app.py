@@ -27,7 +27,7 @@ from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
-from hub.config import HubConfig, load_hub_config
+from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
@@ -45,12 +45,12 @@ from hub.web_security import (
     refuse_undecodable,
     state_change_guard,
 )
+from keysource import DatabaseKey
 
-__all__ = ["RunningHub", "load_hub_config", "start_hub"]
+__all__ = ["DATABASE_FILE", "RunningHub", "load_hub_config", "start_hub"]
 
 log = logging.getLogger(__name__)
 
-DATABASE_FILE = "hub.db"
 CONSOLE_DIR = Path(__file__).parent / "console"
 AGENT_DIR = Path(__file__).parent / "agent"
 MAX_REQUEST_BYTES = 64 * 1024
@@ -174,19 +174,21 @@ def _url_host(host: str) -> str:
 async def start_hub(
     config: HubConfig,
     *,
+    key: DatabaseKey,
     clock: Clock | None = None,
     console_dir: Path | None = None,
     agent_dir: Path | None = None,
 ) -> RunningHub:
-    """Open the database (migrated), load or make the signing key, bind, and serve. The hub is
-    ready when this returns. `clock`, `console_dir` and `agent_dir` are for the tests."""
+    """Open the database with `key` (encrypted first if it was plaintext, then migrated), load
+    or make the signing key, bind, and serve. The hub is ready when this returns. `clock`,
+    `console_dir` and `agent_dir` are for the tests."""
     clock = clock or SystemClock()
     data_dir = config.data_path
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     ice = await asyncio.to_thread(IceServers.from_config, config)
     tls = await asyncio.to_thread(_tls_context, config)
     signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
-    storage = await SqliteStorage.open(data_dir / DATABASE_FILE)
+    storage = await SqliteStorage.open(config.database_path, key)
     try:
         await rekey_patients(storage)
         await index_old_records(storage)

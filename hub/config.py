@@ -38,6 +38,10 @@ Argon2Cost = Literal["standard", "test"]
 only; never on a hub that real doctors use."""
 
 _SECRET_KEYS = ("secret",)
+DATABASE_FILE = "hub.db"
+"""The embedded database (SQLCipher), in the data folder."""
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+CredentialName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class TurnSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -67,6 +71,13 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8765
     """0: the system picks a free port (`RunningHub.url` tells which)."""
     data_dir: Annotated[str, msgspec.Meta(min_length=1)] = ".cabin-data/hub"
+    database_key_env: EnvName = "HUB_DB_KEY"
+    """The database key (64 hex digits) may be in this environment variable (read once, then
+    removed from the hub's environment)..."""
+    database_key_credential: CredentialName = "hub-db-key"
+    """...or in this systemd credential (``LoadCredential=``, in ``$CREDENTIALS_DIRECTORY``)..."""
+    database_key_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-db.key"
+    """...or in this file (inside ``data_dir`` when relative), readable by its owner only."""
     public_origin: Origin = ""
     """The origin doctors' browsers use (``https://hub.example.fr``) when the hub is behind a
     proxy. Empty: the hub's own address (and ``localhost`` for a loopback hub)."""
@@ -154,6 +165,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / DATABASE_FILE
 
     @property
     def tls_enabled(self) -> bool:

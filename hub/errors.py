@@ -19,6 +19,11 @@ class StorageError(HubError):
     """The database could not do what was asked."""
 
 
+class DatabaseKeyError(StorageError):
+    """The database key does not open the database file (a wrong key, or not a hub database);
+    the file was left untouched."""
+
+
 class CorruptRecord(StorageError):
     """A stored row no longer decodes as what the hub wrote (changed outside the hub)."""
 

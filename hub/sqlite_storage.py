@@ -1,8 +1,11 @@
-"""`Storage` on one SQLite file (stdlib sqlite3, WAL), owned by one worker thread.
+"""`Storage` on one SQLCipher file (WAL), owned by one worker thread.
 
 Every call runs on the worker, one after the other in the order they were made, so the event
 loop never waits for a disk and the connection is never shared between threads. The file is
-created with mode 0600; ``secure_delete`` overwrites what is deleted (sessions, for instance).
+encrypted with the hub's database key (`hub.database_key`) and created with mode 0600;
+``secure_delete`` overwrites what is deleted (sessions, for instance). A wrong key is found
+before anything is written: the file is left as it was. A plaintext file (a hub from before
+SQLCipher) is encrypted once, at open (`hub.sqlite_encryption`).
 """
 
 from __future__ import annotations
@@ -11,18 +14,19 @@ import asyncio
 import dataclasses
 import logging
 import os
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
+import sqlcipher3
 
 import wire
-from hub.errors import AccountError, CorruptRecord, StorageError
+from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
+from hub.sqlite_encryption import encrypt_plaintext
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
     AccountRole,
@@ -47,6 +51,12 @@ from hub.storage import (
     StoredMatchKey,
     UndeliveredPrescription,
 )
+from keysource import DatabaseKey
+
+if TYPE_CHECKING:
+    # sqlcipher3 ships no types; its connection is the standard library's, compiled against
+    # SQLCipher.
+    from sqlite3 import Connection
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,7 @@ T = TypeVar("T")
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _BUSY_TIMEOUT_S = 5.0
+_SQLITE_NOTADB = 26
 _LINES = msgspec.json.Decoder(tuple[wire.PrescriptionLine, ...])
 _DOCTOR_INFO = msgspec.json.Decoder(wire.DoctorInfo)
 _PATIENT = msgspec.json.Decoder(wire.PatientSummary)
@@ -137,18 +148,33 @@ def _decoded(decoder: msgspec.json.Decoder[T], text: str | bytes, what: str) -> 
 class _Database:
     """The connection and the statements; used only on the worker thread."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._db = connection
 
     @classmethod
-    def open(cls, path: Path) -> _Database:
+    def open(cls, path: Path, key: DatabaseKey) -> _Database:
+        encrypt_plaintext(path, key)
+        existed = path.exists() and path.stat().st_size > 0
         if not path.exists():
             fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
             os.close(fd)
-        connection = sqlite3.connect(
-            path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
+        connection = sqlcipher3.connect(
+            str(path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
         )
         try:
+            connection.execute("PRAGMA cipher_log_level = NONE")  # our own message says it better
+            connection.execute(key.pragma())
+            try:
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlcipher3.DatabaseError as exc:
+                code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+                if code == _SQLITE_NOTADB or existed:
+                    raise DatabaseKeyError(
+                        f"{path}: the database key ({key.source}) does not open this file: it"
+                        " is the wrong key, or the file is not a hub database. The file was left"
+                        ' untouched; give the hub its key (see README, "The hub").'
+                    ) from None
+                raise
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -161,7 +187,7 @@ class _Database:
         return database
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[Connection]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -216,7 +242,7 @@ class _Database:
                     doctor.email,
                 ),
             )
-        except sqlite3.IntegrityError:
+        except sqlcipher3.IntegrityError:
             raise AccountError(f"a doctor named {doctor.username!r} already exists") from None
 
     @staticmethod
@@ -1153,13 +1179,14 @@ class SqliteStorage:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStorage:
-        """Open (or create) the file and bring its schema up to date."""
+    async def open(cls, path: Path, key: DatabaseKey) -> SqliteStorage:
+        """Open (or create) the file with ``key`` (encrypting a plaintext one first), and bring
+        its schema up to date. `DatabaseKeyError` if the key does not open it (file untouched)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-sqlite")
         loop = asyncio.get_running_loop()
         try:
-            database = await loop.run_in_executor(executor, _Database.open, path)
-        except sqlite3.Error as exc:
+            database = await loop.run_in_executor(executor, _Database.open, path, key)
+        except (sqlcipher3.Error, OSError) as exc:
             executor.shutdown(wait=False)
             raise StorageError(f"{path}: the database cannot be opened ({exc})") from exc
         except BaseException:
@@ -1177,7 +1204,7 @@ class SqliteStorage:
             return await loop.run_in_executor(
                 self._executor, lambda: operation(self._database, *args, **kwargs)
             )
-        except sqlite3.Error as exc:
+        except sqlcipher3.Error as exc:
             raise StorageError(f"database error: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:

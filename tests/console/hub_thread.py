@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hub.app import RunningHub, load_hub_config, start_hub
+from tests.hub.hub_key import TEST_KEY
 
 T = TypeVar("T")
 
@@ -37,7 +38,7 @@ class HubThread:
             data_dir=data_dir,
             overrides={"host": "127.0.0.1", "port": 0, "argon2_cost": "test"},
         )
-        self.hub = self.run(start_hub(config))
+        self.hub = self.run(start_hub(config, key=TEST_KEY))
         return self.hub
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import SessionState
 from kiosk.store import DatabaseKey
 from simulators.doctor import BrowserDoctor
+from tests.hub.hub_key import TEST_KEY
 
 KEY = DatabaseKey.generate()
 DOCTOR = ("dr.martin", "password-of-dr-martin")
@@ -145,7 +146,7 @@ async def teleconsultation(
         data_dir=tmp_path / "hub",
         overrides={"port": 0, "argon2_cost": "test", **(hub_overrides or {})},
     )
-    hub = await start_hub(config)
+    hub = await start_hub(config, key=TEST_KEY)
     try:
         await create_doctor(
             hub.storage,

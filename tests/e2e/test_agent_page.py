@@ -23,6 +23,7 @@ from hub.accounts import create_agent, create_doctor, provision_cabin
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.storage import AckRole
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import Peer, new_id
 
 AGENT = ("agent.mairie", "password-of-the-agent")
@@ -44,7 +45,7 @@ async def hub_with_accounts(
         overrides={"port": 0, "argon2_cost": "test", "alert_escalation_s": ESCALATION_S}
         | overrides,
     )
-    hub = await start_hub(config)
+    hub = await start_hub(config, key=TEST_KEY)
     try:
         await create_agent(
             hub.storage,

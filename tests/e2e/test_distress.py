@@ -29,6 +29,7 @@ from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
 from simulators.live_cabin import LiveCabin
 from tests.e2e.rig import PATIENCE_S, PATIENT, cabin_core, until
 from tests.e2e.test_agent_page import AGENT, DOCTOR, shot, signed_in
+from tests.hub.hub_key import TEST_KEY
 
 ESCALATION_S = 4.0
 
@@ -78,7 +79,7 @@ def test_a_fall_reaches_the_agent_and_without_an_answer_the_doctor(tmp_path: Pat
             data_dir=tmp_path / "hub",
             overrides={"port": 0, "argon2_cost": "test", "alert_escalation_s": ESCALATION_S},
         )
-        hub = await start_hub(config)
+        hub = await start_hub(config, key=TEST_KEY)
         try:
             await create_agent(
                 hub.storage,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from hub.config import load_hub_config
 from tests.e2e.record_cabin import CABIN_ID, cabin_core, pending, play_consultations
 from tests.e2e.rig import until
 from tests.e2e.test_records import free_port, until_async
+from tests.hub.hub_key import TEST_KEY, connect
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -44,7 +44,7 @@ def test_a_record_over_the_quota_stays_in_the_outbox(tmp_path: Path) -> None:
                 "records_per_cabin_per_hour": 2,
             },
         )
-        hub = await start_hub(config)
+        hub = await start_hub(config, key=TEST_KEY)
         refusals = Refusals()
         logger = logging.getLogger("kiosk.record_sender")
         logger.addHandler(refusals)
@@ -56,7 +56,7 @@ def test_a_record_over_the_quota_stays_in_the_outbox(tmp_path: Path) -> None:
                 await until(lambda: bool(refusals.lines), "the hub's refusal of the third")
                 assert refusals.lines[0].endswith("code=rate_limited")
                 await until_async(lambda: pending(core), 1, "the two others' acks")
-                with sqlite3.connect(tmp_path / "hub" / DATABASE_FILE) as db:
+                with connect(tmp_path / "hub" / DATABASE_FILE) as db:
                     (stored,) = db.execute("SELECT count(*) FROM records").fetchone()
                 db.close()
                 assert stored == 2

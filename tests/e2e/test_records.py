@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,6 +31,7 @@ from tests.e2e.record_cabin import (
     play_consultations,
 )
 from tests.e2e.rig import PATIENCE_S, until
+from tests.hub.hub_key import TEST_KEY, connect
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(300)
@@ -46,7 +46,7 @@ def free_port() -> int:
 @asynccontextmanager
 async def hub_on(data: Path, port: int) -> AsyncIterator[RunningHub]:
     config = load_hub_config(None, data_dir=data, overrides={"port": port, "argon2_cost": "test"})
-    hub = await start_hub(config)
+    hub = await start_hub(config, key=TEST_KEY)
     try:
         yield hub
     finally:
@@ -55,7 +55,7 @@ async def hub_on(data: Path, port: int) -> AsyncIterator[RunningHub]:
 
 def hub_records(data: Path) -> list[tuple[str, str]]:
     """(record id, consultation id) of every record the hub stored, read from its database."""
-    with sqlite3.connect(data / DATABASE_FILE) as db:
+    with connect(data / DATABASE_FILE) as db:
         rows = db.execute("SELECT record_id, consultation_id FROM records").fetchall()
     return [(str(a), str(b)) for a, b in rows]
 

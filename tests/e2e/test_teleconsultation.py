@@ -4,7 +4,6 @@ core with its simulated instruments and synthetic camera, real WebRTC between th
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.e2e.rig import (
     teleconsultation,
     until,
 )
+from tests.hub.hub_key import connect
 
 pytestmark = pytest.mark.timeout(300)
 CUT_S = 12.0
@@ -96,7 +96,7 @@ async def pharmacy_checks_the_printed_prescription(c: Consultation, number: str)
             assert (await reply.json())["valid"] is True
         async with http.get(url) as reply:
             assert "Ordonnance authentique" in await reply.text()
-        with sqlite3.connect(core.data_dir.parent / "hub" / DATABASE_FILE) as db:
+        with connect(core.data_dir.parent / "hub" / DATABASE_FILE) as db:
             db.execute(
                 "UPDATE prescriptions SET lines = replace(lines, '5 jours', '15 jours')"
                 " WHERE prescription_id = ?",

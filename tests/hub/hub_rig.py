@@ -26,6 +26,7 @@ from hub.config import load_hub_config
 from hub.services import SERVICES
 from hub.storage import ConsultationRecord, DoctorRecord, Storage
 from hub.switchboard import Switchboard
+from tests.hub.hub_key import TEST_KEY, write_key_file
 from wire.fhir_record import RecordInput, build_bundle, record_id_for
 
 M = TypeVar("M")
@@ -337,7 +338,8 @@ async def running_hub(
     console_dir.mkdir(exist_ok=True)
     (console_dir / "index.html").write_text("<!doctype html><title>console</title>")
     (console_dir / "app.js").write_text("export const ready = true;\n")
-    hub = await start_hub(config, clock=clock, console_dir=console_dir)
+    write_key_file(config.data_path)  # where `python -m hub ...` on this data folder finds it
+    hub = await start_hub(config, key=TEST_KEY, clock=clock, console_dir=console_dir)
     rig = Rig(hub, {})
     try:
         for username, password in PASSWORDS.items():

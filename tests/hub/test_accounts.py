@@ -19,6 +19,7 @@ from hub.accounts import (
 )
 from hub.errors import AccountError
 from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import run, stored_doctor
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
@@ -26,7 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 def test_a_doctor_is_created_with_an_argon2id_hash_never_the_password(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             record = await create_doctor(
                 storage,
@@ -69,7 +70,7 @@ def test_a_bad_account_is_refused_with_a_reason(
     tmp_path: Path, changes: dict[str, Any], message: str
 ) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             fields = {
                 "username": "dr.martin",
@@ -89,7 +90,7 @@ def test_a_bad_account_is_refused_with_a_reason(
 
 def test_the_prescribers_details_are_kept_and_travel_in_doctor_info(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await create_doctor(
                 storage,
@@ -142,7 +143,7 @@ def test_the_prescribers_details_are_kept_and_travel_in_doctor_info(tmp_path: Pa
 
 def test_a_photo_is_set_and_removed(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await create_doctor(
                 storage,
@@ -166,7 +167,7 @@ def test_a_photo_is_set_and_removed(tmp_path: Path) -> None:
 
 def test_a_cabin_token_is_given_once_and_rotates(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             first = await provision_cabin(storage, cabin_id="cabin-1", name="Mairie")
             assert len(first) >= 43

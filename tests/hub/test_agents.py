@@ -20,6 +20,7 @@ from hub.passwords import PasswordHasher
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import AccountRole, ActorKind
+from tests.hub.hub_key import TEST_KEY, key_env
 from tests.hub.hub_rig import (
     AGENT_PASSWORD,
     PASSWORDS,
@@ -249,6 +250,7 @@ def test_create_agent_on_the_command_line(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=key_env(),
         timeout=60,
         check=False,
     )
@@ -258,13 +260,14 @@ def test_create_agent_on_the_command_line(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=key_env(),
         timeout=60,
         check=True,
     )
     assert listed.stdout.split("\t")[:3] == ["agent.cli", "Mairie de Murat", "demo-cabin,cabin-2"]
 
     async def check() -> None:
-        storage = await SqliteStorage.open(tmp_path / "data" / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "data" / "hub.db", TEST_KEY)
         try:
             agent = await storage.agent("agent.cli")
             assert agent is not None
@@ -279,7 +282,7 @@ def test_create_agent_on_the_command_line(tmp_path: Path) -> None:
 
 def test_the_demo_has_the_town_halls_agent(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await seed_demo(storage, argon2_cost="test")
             await seed_demo(storage, argon2_cost="test")  # idempotent
@@ -318,7 +321,7 @@ def test_sessions_made_before_agents_existed_are_doctors(tmp_path: Path) -> None
         )
         db.commit()
         db.close()
-        storage = await SqliteStorage.open(path)
+        storage = await SqliteStorage.open(path, TEST_KEY)
         try:
             session = await storage.session("abc", now=now)
             assert session is not None and session.role is AccountRole.DOCTOR

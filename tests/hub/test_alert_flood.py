@@ -17,6 +17,7 @@ import wire
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import AckRole, ActorKind
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import TIMEOUT_S, Peer, new_id, run, running_hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -340,7 +341,7 @@ def test_a_flood_stored_before_the_merge_is_merged_when_the_hub_starts(tmp_path:
             )
         db.commit()
         db.close()
-        storage = await SqliteStorage.open(path)
+        storage = await SqliteStorage.open(path, TEST_KEY)
         try:
             since = datetime(2026, 11, 1, tzinfo=UTC)
             heads = {a.alert_id: a for a in await storage.open_alerts(since=since)}

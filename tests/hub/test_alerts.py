@@ -12,6 +12,7 @@ from hub.alerts import escalates
 from hub.app import start_hub
 from hub.config import load_hub_config
 from hub.storage import AckRole, ActorKind, AlertRecord
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import FakeClock, Peer, Rig, new_id, run, running_hub
 
 SHORT_S = 1.0  # the escalation: an ack sent before it has ample time, even on a busy machine
@@ -338,7 +339,7 @@ def test_open_alerts_survive_a_restart_and_escalate_at_once_when_overdue(
             data_dir=tmp_path / "hub-data",
             overrides={"port": 0, "argon2_cost": "test"},
         )
-        hub = await start_hub(config, clock=clock, console_dir=tmp_path / "console")
+        hub = await start_hub(config, key=TEST_KEY, clock=clock, console_dir=tmp_path / "console")
         rig = Rig(hub, tokens)
         try:
             console = await (await rig.login("dr.a")).console()

@@ -9,7 +9,6 @@ import hashlib
 import html
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from hub.prescriptions import (
 )
 from hub.services import SERVICES
 from simulators import doctor as doctor_browser
+from tests.hub.hub_key import connect
 from tests.hub.hub_rig import (
     FakeClock,
     Peer,
@@ -113,7 +113,7 @@ async def _issue(rig: Rig) -> Issued:
 
 def _tamper(rig: Rig, statement: str, *parameters: object) -> None:
     """Change the hub's database behind its back, as someone with the file could."""
-    with sqlite3.connect(rig.database) as db:
+    with connect(rig.database) as db:
         assert db.execute(statement, parameters).rowcount == 1
     db.close()
 

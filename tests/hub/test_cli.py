@@ -11,6 +11,7 @@ import aiohttp
 import wire
 from hub.app import start_hub
 from hub.config import load_hub_config
+from tests.hub.hub_key import TEST_KEY, key_env
 from tests.hub.hub_rig import Peer, new_id, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ def _hub(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedPro
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=key_env(),
         timeout=60,
         check=False,
     )
@@ -137,7 +139,7 @@ def test_create_doctor_and_provision_cabin_round_trip(tmp_path: Path) -> None:
         config = load_hub_config(
             tmp_path / "hub.toml", data_dir=tmp_path / "data", overrides={"port": 0}
         )
-        hub = await start_hub(config)
+        hub = await start_hub(config, key=TEST_KEY)
         try:
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 login = await http.post(

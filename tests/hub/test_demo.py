@@ -9,6 +9,7 @@ from hub.accounts import set_doctor_details, verify_cabin_token
 from hub.demo import DEMO_CABIN_ID, DEMO_DOCTORS, demo_photo, seed_demo
 from hub.passwords import PasswordHasher
 from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import run, stored_doctor
 
 
@@ -40,7 +41,7 @@ def test_the_demo_doctors_have_realistic_but_fictional_practice_details() -> Non
 
 def test_seeding_is_idempotent_and_rotates_the_cabin_token(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             first = await seed_demo(storage, argon2_cost="test")
             second = await seed_demo(storage, argon2_cost="test")

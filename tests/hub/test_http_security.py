@@ -10,6 +10,7 @@ import pytest
 import wire
 from hub.app import CONSOLE_DIR, start_hub
 from hub.config import load_hub_config
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import PASSWORDS, Peer, new_id, run, running_hub
 
 API_GETS = ["/api/me", "/api/consultations/c-1/history"]
@@ -191,7 +192,7 @@ def test_the_real_console_is_served_with_types_a_browser_accepts(tmp_path: Path)
         config = load_hub_config(
             None, data_dir=tmp_path / "data", overrides={"port": 0, "argon2_cost": "test"}
         )
-        hub = await start_hub(config)  # the console shipped in hub/console/
+        hub = await start_hub(config, key=TEST_KEY)  # the console shipped in hub/console/
         try:
             async with aiohttp.ClientSession() as http:
                 index = await http.get(f"{hub.url}/")

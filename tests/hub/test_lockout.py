@@ -20,6 +20,7 @@ from hub.app import start_hub
 from hub.passwords import PasswordHasher
 from hub.services import SERVICES
 from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import (
     PASSWORDS,
     TIMEOUT_S,
@@ -129,7 +130,9 @@ def test_a_locked_name_answers_the_same_whether_it_exists_even_after_a_restart(
                     await _login(rig, name, "wrong-password")
             config = rig.hub.app[SERVICES].config
             await rig.hub.stop()
-            hub = await start_hub(config, clock=clock, console_dir=tmp_path / "console")
+            hub = await start_hub(
+                config, key=TEST_KEY, clock=clock, console_dir=tmp_path / "console"
+            )
             try:
                 async with aiohttp.ClientSession() as http:
                     answers = []
@@ -176,7 +179,7 @@ def test_a_wrong_password_takes_the_same_path_for_a_real_and_an_unknown_name(
     async def scenario() -> None:
         async with running_hub(tmp_path):
             pass  # a database with dr.a in it
-        opened = await SqliteStorage.open(tmp_path / "hub-data" / "hub.db")
+        opened = await SqliteStorage.open(tmp_path / "hub-data" / "hub.db", TEST_KEY)
         storage = _CountingStorage(opened._database, opened._executor)
         storage.calls = []
         hasher = _CountingHasher("test")

@@ -21,6 +21,7 @@ from hub.patients import match_key, normalise_name
 from hub.records import rekey_patients
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
+from tests.hub.hub_key import TEST_KEY, connect
 from tests.hub.hub_rig import FakeClock, decode_as, new_id, patient, record_upload, run, running_hub
 from tests.hub.test_history import _consultation
 
@@ -217,10 +218,10 @@ def test_keys_stored_before_are_recomputed_once_at_start(
                 "c-wang": ["c-old-wang"],
                 "c-ivanov": ["c-offline-ivanov", "c-old-ivanov"],
             }
-        with sqlite3.connect(rig.database) as check:
+        with connect(rig.database) as check:
             assert check.execute("SELECT count(*) FROM patient_rekey").fetchone() == (0,)
         check.close()
-        storage = await SqliteStorage.open(rig.database)
+        storage = await SqliteStorage.open(rig.database, TEST_KEY)
         try:
             assert await rekey_patients(storage) == 0  # started again: nothing left to do
         finally:

@@ -25,6 +25,7 @@ from hub.prescriptions import (
     verify_prescription,
 )
 from hub.services import SERVICES
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import (
     TIMEOUT_S,
     FakeClock,
@@ -335,7 +336,7 @@ def test_a_prescription_not_delivered_before_the_hub_restarts_is_delivered_after
                 data_dir=tmp_path / "hub-data",
                 overrides={"port": 0, "argon2_cost": "test"},
             )
-            restarted = Rig(await start_hub(config), rig.tokens)
+            restarted = Rig(await start_hub(config, key=TEST_KEY), rig.tokens)
             try:
                 cabin = await restarted.cabin()
                 again = await cabin.expect(wire.PrescriptionMessage)

@@ -8,7 +8,6 @@ record answer "duplicate" (and never be stored)."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import wire
 from hub.prescriptions import prescription_from_record
 from hub.services import SERVICES
+from tests.hub.hub_key import connect
 from tests.hub.hub_rig import (
     Doctor,
     FakeClock,
@@ -172,7 +172,7 @@ def test_a_forged_record_is_shown_as_the_cabins_word_never_as_the_hubs(tmp_path:
             ]
 
             # a prescription changed in the database no longer verifies
-            with sqlite3.connect(rig.database) as db:
+            with connect(rig.database) as db:
                 db.execute(
                     "UPDATE prescriptions SET lines = replace(lines, '1 g', '3 g')"
                     " WHERE consultation_id = 'c-genuine'"
@@ -249,7 +249,7 @@ def test_a_record_dated_outside_the_hubs_consultation_is_refused(tmp_path: Path)
                 assert isinstance(answer, wire.ErrorMessage), started_at
                 assert answer.code is wire.ErrorCode.CONFLICT
                 assert answer.in_reply_to == record.msg_id
-            with sqlite3.connect(rig.database) as db:
+            with connect(rig.database) as db:
                 assert db.execute("SELECT count(*) FROM records").fetchone() == (0,)
             db.close()
             # the true one is taken
@@ -280,7 +280,7 @@ def test_a_cabin_cannot_squat_another_cabins_record_id(tmp_path: Path) -> None:
             assert (answer.record_id, answer.duplicate) == (target, False)
             again = await send(cabin_1, msgspec.structs.replace(genuine, msg_id=new_id()))
             assert isinstance(again, wire.RecordAck) and again.duplicate
-            with sqlite3.connect(rig.database) as db:
+            with connect(rig.database) as db:
                 rows = db.execute(
                     "SELECT cabin_id, consultation_id FROM records WHERE record_id = ?"
                     " ORDER BY cabin_id",

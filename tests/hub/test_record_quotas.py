@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from hub.errors import RecordLimited
 from hub.patients import match_key
 from hub.records import RecordDesk, RecordLimits
 from hub.storage import ConsultationRecordUpload
+from tests.hub.hub_key import connect
 from tests.hub.hub_rig import FakeClock, decode_as, new_id, patient, run, running_hub
 from tests.hub.test_record_forgery import send, upload
 
@@ -31,7 +31,7 @@ YVONNE = patient("Quélennec", "Yvonne", date(1938, 5, 2))
 
 
 def _stored_count(database: Path) -> int:
-    with sqlite3.connect(database) as db:
+    with connect(database) as db:
         (count,) = db.execute("SELECT count(*) FROM records").fetchone()
     db.close()
     return int(count)
@@ -210,7 +210,7 @@ def test_a_history_reads_the_digest_kept_with_a_record_not_its_bundle(tmp_path: 
             cabin = await rig.cabin()
             record = upload("c-offline", who=YVONNE, started_at=clock.now() - timedelta(days=9))
             assert isinstance(await send(cabin, record), wire.RecordAck)
-            with sqlite3.connect(rig.database) as db:
+            with connect(rig.database) as db:
                 db.execute("UPDATE records SET bundle = x'00'")
             db.close()
             doctor = await rig.login("dr.a")

@@ -4,7 +4,6 @@ history built from them, with the hub's live data for what has not arrived yet."
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from hub.records import index_old_records
 from hub.services import SERVICES
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ConsultationRecordUpload
+from tests.hub.hub_key import TEST_KEY, connect
 from tests.hub.hub_rig import (
     Doctor,
     FakeClock,
@@ -83,7 +83,7 @@ async def _send(cabin: Peer, upload: wire.RecordUpload) -> wire.RecordAck | wire
 
 
 def _stored(rig: Rig) -> list[tuple[str, str, str, str | None, str | None]]:
-    with sqlite3.connect(rig.database) as db:
+    with connect(rig.database) as db:
         rows = db.execute(
             "SELECT record_id, consultation_id, cabin_id, match_key, started_at FROM records"
         ).fetchall()
@@ -327,7 +327,7 @@ async def _history(doctor: Doctor, consultation_id: str) -> wire.PatientHistory:
 
 def test_records_stored_before_they_were_indexed_are_indexed_at_start(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             upload = record_upload("c-old", who=YVONNE, started_at=OFFLINE_START)
             for record_id, bundle in [

@@ -22,6 +22,7 @@ from hub.storage import (
     SessionRecord,
     Storage,
 )
+from tests.hub.hub_key import TEST_KEY, connect
 from tests.hub.hub_rig import patient, run, stored_doctor, vital
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -59,14 +60,14 @@ def _consultation(consultation_id: str, joined_at: datetime = NOW) -> Consultati
 
 def test_the_file_is_private_in_wal_mode_and_at_the_last_schema_version(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage: Storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage: Storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         await storage.close()
         await storage.close()  # twice is harmless
 
     run(scenario())
     path = tmp_path / "hub.db"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    with sqlite3.connect(path) as db:
+    with connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -76,19 +77,19 @@ def test_the_file_is_private_in_wal_mode_and_at_the_last_schema_version(tmp_path
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
-    with sqlite3.connect(path) as db:
+    with connect(path) as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
 
     async def scenario() -> None:
         with pytest.raises(StorageError, match="newer than this hub knows"):
-            await SqliteStorage.open(path)
+            await SqliteStorage.open(path, TEST_KEY)
 
     run(scenario())
 
 
 def test_doctors_sessions_and_the_lockout_counter(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await storage.add_doctor(_doctor())
             with pytest.raises(AccountError):
@@ -128,7 +129,7 @@ def test_doctors_sessions_and_the_lockout_counter(tmp_path: Path) -> None:
 
 def test_a_take_is_won_once_in_the_database_too(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await storage.add_doctor(_doctor("dr.a"))
             await storage.add_doctor(_doctor("dr.b"))
@@ -149,7 +150,7 @@ def test_a_take_is_won_once_in_the_database_too(tmp_path: Path) -> None:
 
 def test_readings_are_stored_once_per_message(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await storage.open_consultation(_consultation("c-1"))
             reading = ReadingRecord("c-1", "r-1", vital(), NOW)
@@ -164,7 +165,7 @@ def test_readings_are_stored_once_per_message(tmp_path: Path) -> None:
 
 def test_prescription_sequences_never_repeat(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             numbers = await asyncio.gather(
                 *(storage.next_prescription_sequence(2026) for _ in range(20))
@@ -179,7 +180,7 @@ def test_prescription_sequences_never_repeat(tmp_path: Path) -> None:
 
 def test_earlier_consultations_are_the_same_patients_before_this_one(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             for index in range(3):
                 await storage.open_consultation(
@@ -227,7 +228,7 @@ def test_prescriptions_of_a_first_schema_database_are_kept_undelivered(tmp_path:
     db.close()
 
     async def scenario() -> None:
-        storage = await SqliteStorage.open(path)
+        storage = await SqliteStorage.open(path, TEST_KEY)
         try:
             old = await storage.prescription("RX-2026-000001-ABCD")
             assert old is not None
@@ -267,7 +268,7 @@ def test_prescriptions_of_a_first_schema_database_are_kept_undelivered(tmp_path:
 
 def test_advice_is_kept_once_per_change_and_delivered_to_its_cabin_only(tmp_path: Path) -> None:
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db")
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
         try:
             await storage.open_consultation(_consultation("c-1"))
             week_ago = NOW - timedelta(days=7)

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from hub.accounts import create_doctor
 from hub.app import start_hub
 from hub.config import load_hub_config
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import run
 
 
@@ -63,7 +64,7 @@ def test_with_tls_the_hub_speaks_https_and_the_cookie_is_secure(tmp_path: Path) 
                 "tls_key": "hub.key",
             },
         )
-        hub = await start_hub(config)
+        hub = await start_hub(config, key=TEST_KEY)
         try:
             assert hub.url.startswith("https://127.0.0.1:")
             await create_doctor(

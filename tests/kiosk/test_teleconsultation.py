@@ -164,6 +164,7 @@ async def restart(rig: Rig, tmp_path: Path) -> None:
     """The same hub (same data, same port) started again."""
     from hub.app import start_hub  # noqa: PLC0415
     from hub.config import load_hub_config  # noqa: PLC0415
+    from tests.hub.hub_key import TEST_KEY  # noqa: PLC0415
 
     port = int(rig.url.rsplit(":", 1)[1])
     config = load_hub_config(
@@ -171,7 +172,7 @@ async def restart(rig: Rig, tmp_path: Path) -> None:
         data_dir=tmp_path / "hub-data",
         overrides={"port": port, "argon2_cost": "test"},
     )
-    rig.hub = await start_hub(config, console_dir=tmp_path / "console")
+    rig.hub = await start_hub(config, key=TEST_KEY, console_dir=tmp_path / "console")
 
 
 def test_a_cabin_without_a_credential_still_measures(tmp_path: Path) -> None:
