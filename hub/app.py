@@ -187,9 +187,10 @@ async def start_hub(
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     ice = await asyncio.to_thread(IceServers.from_config, config)
     tls = await asyncio.to_thread(_tls_context, config)
-    signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
+    # The database first: a wrong key stops the hub before it makes anything (a signing key).
     storage = await SqliteStorage.open(config.database_path, key)
     try:
+        signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
         await rekey_patients(storage)
         await index_old_records(storage)
         return await _serve(

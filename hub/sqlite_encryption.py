@@ -32,13 +32,30 @@ def partial_path(path: Path) -> Path:
     return path.with_name(path.name + PARTIAL_SUFFIX)
 
 
-def is_plaintext(path: Path) -> bool:
-    """Whether ``path`` is an unencrypted SQLite database (False when it is missing)."""
+_WAL_FIRST_PAGE = 32 + 24
+"""Where the first frame's page starts in a write-ahead log (after its header and the frame's)."""
+
+
+def _starts_with_header(path: Path, offset: int = 0) -> bool | None:
+    """Whether the file holds SQLite's plaintext header at ``offset``; None when it is missing
+    or too short to tell."""
     try:
         with path.open("rb") as file:
-            return file.read(len(PLAINTEXT_HEADER)) == PLAINTEXT_HEADER
+            file.seek(offset)
+            head = file.read(len(PLAINTEXT_HEADER))
     except FileNotFoundError:
-        return False
+        return None
+    return None if len(head) < len(PLAINTEXT_HEADER) else head == PLAINTEXT_HEADER
+
+
+def is_plaintext(path: Path) -> bool:
+    """Whether ``path`` is an unencrypted SQLite database (False when it is missing). A file
+    still empty, its pages all in the write-ahead log (a hub killed before its first
+    checkpoint), is told by the log's first page."""
+    in_file = _starts_with_header(path)
+    if in_file is not None:
+        return in_file
+    return bool(_starts_with_header(path.with_name(path.name + "-wal"), _WAL_FIRST_PAGE))
 
 
 def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
@@ -58,7 +75,8 @@ def encrypt_plaintext(path: Path, key: DatabaseKey) -> bool:
     partial = partial_path(path)
     if partial.exists():
         log.warning("hub.database_encryption_resumed partial=%s", partial)
-        partial.unlink()
+    for leftover in (partial, partial.with_name(partial.name + "-journal")):
+        leftover.unlink(missing_ok=True)  # a half-made copy: its journal must not be replayed
     plain = sqlcipher3.connect(str(path), isolation_level=None)
     try:
         plain.execute("PRAGMA journal_mode = DELETE")  # the WAL folded into the file, removed
