@@ -76,6 +76,17 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
     key_file = tmp_path / "data" / "db.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "data" / "cabin.db").read_bytes()[:16] != b"SQLite format 3\x00"
+    # The demo's hub made its own key on the first run and kept it; its database holds the
+    # consultation (the patient, the doctor's notes) but none of it can be read from its bytes.
+    hub_data = tmp_path / "data" / "hub"
+    assert (hub_data / "hub-db.key").stat().st_mode & 0o777 == 0o600
+    hub_files = list(hub_data.glob("hub.db*"))
+    assert hub_data / "hub.db" in hub_files
+    for path in hub_files:
+        data = path.read_bytes().lower()
+        assert b"sqlite format 3" not in data, path
+        assert b"lebreton" not in data and b"jeanne" not in data, path  # ui.scripted_demo
+        assert "toux sèche".encode() not in data and b"dr.martin" not in data, path
 
 
 def test_a_wrong_key_stops_the_cabin_with_a_clear_message(tmp_path: Path) -> None:
