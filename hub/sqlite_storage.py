@@ -52,6 +52,7 @@ from hub.storage import (
     UndeliveredPrescription,
 )
 from keysource import DatabaseKey
+from keysource.sqlcipher_key import KeyDoesNotOpen, unlock
 
 if TYPE_CHECKING:
     # sqlcipher3 ships no types; its connection is the standard library's, compiled against
@@ -65,7 +66,6 @@ T = TypeVar("T")
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _BUSY_TIMEOUT_S = 5.0
-_SQLITE_NOTADB = 26
 _LINES = msgspec.json.Decoder(tuple[wire.PrescriptionLine, ...])
 _DOCTOR_INFO = msgspec.json.Decoder(wire.DoctorInfo)
 _PATIENT = msgspec.json.Decoder(wire.PatientSummary)
@@ -162,19 +162,14 @@ class _Database:
             str(path), timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
         )
         try:
-            connection.execute("PRAGMA cipher_log_level = NONE")  # our own message says it better
-            connection.execute(key.pragma())
             try:
-                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlcipher3.DatabaseError as exc:
-                code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-                if code == _SQLITE_NOTADB or existed:
-                    raise DatabaseKeyError(
-                        f"{path}: the database key ({key.source}) does not open this file: it"
-                        " is the wrong key, or the file is not a hub database. The file was left"
-                        ' untouched; give the hub its key (see README, "The hub").'
-                    ) from None
-                raise
+                unlock(connection, key, existed=existed)
+            except KeyDoesNotOpen:
+                raise DatabaseKeyError(
+                    f"{path}: the database key ({key.source}) does not open this file: it"
+                    " is the wrong key, or the file is not a hub database. The file was left"
+                    ' untouched; give the hub its key (see README, "The hub").'
+                ) from None
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")

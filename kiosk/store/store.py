@@ -23,6 +23,7 @@ from typing import Any
 import sqlcipher3
 
 from devices.reading import Quality, Quantity, Reading, ReadingFlag, ReadingKind, Value
+from keysource.sqlcipher_key import SQLITE_NOTADB, KeyDoesNotOpen, unlock
 from kiosk.errors import (
     StoreCorruptError,
     StoreError,
@@ -36,7 +37,6 @@ from kiosk.store.migrations import MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 _SQLITE_FULL = 13
-_SQLITE_NOTADB = 26
 _SQLITE_CORRUPT = 11
 WAL_LIMIT_BYTES = 1024 * 1024
 RECORD_KEY_PREFIX = "record:"
@@ -53,7 +53,7 @@ def _translate(exc: Exception, path: Path) -> StoreError:
             f"{path}: the disk or the database's size quota is full; nothing was written."
             " Free space on the cabin's disk, then retry."
         )
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    if code in (_SQLITE_CORRUPT, SQLITE_NOTADB):
         return StoreCorruptError(f"{path}: the database file is damaged ({exc})")
     return StoreError(f"{path}: the database refused the operation ({exc})")
 
@@ -219,19 +219,14 @@ class Store:
         except sqlcipher3.Error as exc:
             raise StoreError(f"{path}: the database cannot be opened ({exc})") from exc
         try:
-            conn.execute("PRAGMA cipher_log_level = NONE")  # our own messages say it better
-            conn.execute(key.pragma())
             try:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            except sqlcipher3.DatabaseError as exc:
-                code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-                if code == _SQLITE_NOTADB or existed:
-                    raise WrongKeyError(
-                        f"{path}: the database key ({key.source}) does not open this file; it"
-                        " is the wrong key, or the file is not a cabin database. The file was"
-                        " left untouched. Restore the right key (see deploy/README.md)."
-                    ) from None
-                raise
+                unlock(conn, key, existed=existed)
+            except KeyDoesNotOpen:
+                raise WrongKeyError(
+                    f"{path}: the database key ({key.source}) does not open this file; it"
+                    " is the wrong key, or the file is not a cabin database. The file was"
+                    " left untouched. Restore the right key (see deploy/README.md)."
+                ) from None
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
