@@ -4,6 +4,7 @@ be read from its bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -25,6 +26,7 @@ from hub.sqlite_storage import SqliteStorage
 from hub.storage import ConsultationRecord, ConsultationStatus, DoctorRecord
 from tests.hub.hub_key import OTHER_KEY, TEST_KEY, connect, key_env
 from tests.hub.hub_rig import patient, run
+from tests.hub.test_storage import _doctor as a_doctor
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -33,17 +35,7 @@ NOTES = "douleur thoracique atypique, revoir dans huit jours"
 
 
 def _doctor() -> DoctorRecord:
-    return DoctorRecord(
-        username="dr.a",
-        password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
-        display_name="Dr Annick Le Gall",
-        specialty="Médecine générale",
-        registration_number=None,
-        photo=None,
-        failed_attempts=0,
-        locked_until=None,
-        created_at=NOW,
-    )
+    return dataclasses.replace(a_doctor(), display_name="Dr Annick Le Gall")
 
 
 def _consultation() -> ConsultationRecord:
