@@ -1,0 +1,174 @@
+"""What the hub's replicas share besides the database: who holds which socket, signals from one
+replica to another, counters for rate limits, and small values that expire.
+
+One hub process uses `LocalCluster`, in memory: no Redis. A fleet's replicas use
+`hub.redis_cluster.RedisCluster`, the same interface over Redis. The switchboard sees only
+`Cluster`.
+
+Signals are opaque bytes here (the switchboard encodes them). They are delivered at most once,
+in the order they were sent from one replica: a signal can be lost (Redis restarted, the link
+dropped), so the receiver must never depend on one. `start`'s `resync` is called on every
+(re)connection, and the switchboard re-reads the truth (the database) then, and on a timer.
+
+Presence is kept with heartbeats: each replica writes what it holds, with an expiry a few
+heartbeats long, so the sockets of a replica that died (``kill -9``) are forgotten within
+`PRESENCE_TTL_S` without anyone cleaning up after it.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+PRESENCE_TTL_S = 5.0
+"""How long a replica's word that it holds a socket lasts without a heartbeat (it beats three
+times in that time): a dead replica's sockets are forgotten this long after its death."""
+
+
+class HeldKind(enum.StrEnum):
+    """What kind of socket a replica holds (the switchboard's `PeerKind`, by value)."""
+
+    CABIN = "cabin"
+    CONSOLE = "console"
+    AGENT = "agent"
+
+
+class ClusterDown(Exception):
+    """The shared store cannot be reached (Redis down): `/readyz` says so."""
+
+
+def new_replica_id() -> str:
+    """A replica's id, new at each start (a restarted replica is another replica)."""
+    return uuid.uuid4().hex[:12]
+
+
+class Cluster(Protocol):
+    @property
+    def replica_id(self) -> str: ...
+
+    async def start(self, receive: Callable[[bytes], None], resync: Callable[[], None]) -> None:
+        """Begin receiving signals (`receive`, on the event loop, never this replica's own).
+        `resync` is called once receiving works, and again after every reconnection: signals
+        sent in between may be lost, re-read the truth."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving and beating; forget what this replica holds (others see it at once)."""
+        ...
+
+    def send(self, payload: bytes, *, to: str | None = None) -> None:
+        """Send a signal to the replica `to`, or to every other replica (None). Never blocks and
+        never raises: signals from this replica go out in order, and one that cannot be sent
+        (the link is down) is dropped and logged."""
+        ...
+
+    # --- presence ---------------------------------------------------------------------------
+
+    def hold(self, kind: HeldKind, who: str) -> None:
+        """This replica holds a socket of `who` (a cabin id, a doctor's or an agent's username)
+        from now on, until `release`. Idempotent."""
+        ...
+
+    def release(self, kind: HeldKind, who: str) -> None:
+        """This replica holds no socket of `who` any more."""
+        ...
+
+    async def holders(self, kind: HeldKind, who: str) -> frozenset[str]:
+        """The live replicas (this one included) that hold a socket of `who`."""
+        ...
+
+    async def replicas(self) -> frozenset[str]:
+        """The replicas alive now (this one included)."""
+        ...
+
+    # --- shared counters and values ------------------------------------------------------------
+
+    async def hit(self, key: str, *, window_s: float, cost: int = 1) -> int:
+        """Add `cost` to the counter `key` in the current window of `window_s` (a fixed
+        window, aligned on the clock); the count in that window after this hit."""
+        ...
+
+    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        """True for exactly one caller across the replicas until `ttl_s` has passed (a job
+        done once: a reminder, an escalation's notice)."""
+        ...
+
+    async def check(self) -> None:
+        """Raise `ClusterDown` if the shared store cannot be reached now."""
+        ...
+
+
+class LocalCluster:
+    """One process: everything in memory, no other replica, signals go nowhere."""
+
+    def __init__(self, replica_id: str | None = None) -> None:
+        self._replica_id = replica_id or new_replica_id()
+        self._held: dict[tuple[HeldKind, str], None] = {}
+        self._counters: dict[tuple[str, int], int] = {}
+        self._values: dict[str, tuple[bytes, float]] = {}
+
+    @property
+    def replica_id(self) -> str:
+        return self._replica_id
+
+    async def start(self, receive: Callable[[bytes], None], resync: Callable[[], None]) -> None:
+        resync()
+
+    async def stop(self) -> None:
+        self._held.clear()
+
+    def send(self, payload: bytes, *, to: str | None = None) -> None:
+        return
+
+    def hold(self, kind: HeldKind, who: str) -> None:
+        self._held[(kind, who)] = None
+
+    def release(self, kind: HeldKind, who: str) -> None:
+        self._held.pop((kind, who), None)
+
+    async def holders(self, kind: HeldKind, who: str) -> frozenset[str]:
+        return frozenset({self._replica_id}) if (kind, who) in self._held else frozenset()
+
+    async def replicas(self) -> frozenset[str]:
+        return frozenset({self._replica_id})
+
+    async def hit(self, key: str, *, window_s: float, cost: int = 1) -> int:
+        window = int(time.time() // window_s)
+        for stale in [k for k in self._counters if k[0] == key and k[1] != window]:
+            del self._counters[stale]
+        count = self._counters.get((key, window), 0) + cost
+        self._counters[(key, window)] = count
+        return count
+
+    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+        self._values[key] = (value, time.monotonic() + ttl_s)
+
+    async def get(self, key: str) -> bytes | None:
+        stored = self._values.get(key)
+        if stored is None:
+            return None
+        if stored[1] <= time.monotonic():
+            del self._values[key]
+            return None
+        return stored[0]
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.put(key, b"1", ttl_s=ttl_s)
+        return True
+
+    async def check(self) -> None:
+        return
