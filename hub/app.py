@@ -27,6 +27,7 @@ from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
+from hub.cluster import LocalCluster
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
@@ -254,6 +255,7 @@ async def _serve_with(
     sock = _bind(config)
     port = int(sock.getsockname()[1])
     url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
+    cluster = LocalCluster()
     switchboard = Switchboard(
         storage=storage,
         clock=clock,
@@ -318,6 +320,7 @@ async def _serve_with(
             limit=config.check_page_requests_per_minute, window_s=CHECK_WINDOW_S, clock=clock
         ),
         agent_dir=agent_dir,
+        cluster=cluster,
     )
     app[PROXIES] = ProxyPolicy.for_hub(config)
     app.on_response_prepare.append(add_security_headers)

@@ -11,6 +11,7 @@ from hub.accounts import PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import OriginPolicy, Sessions
 from hub.clock import Clock
+from hub.cluster import Cluster
 from hub.config import HubConfig
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
@@ -35,6 +36,8 @@ class HubServices:
     """Prescription checks per client address (the public check page)."""
     agent_dir: Path
     """The agents' alert page's files (``/agent``)."""
+    cluster: Cluster
+    """What the replicas share (in memory for one process)."""
 
 
 SERVICES = web.AppKey("hub_services", HubServices)

@@ -208,6 +208,9 @@ class _Database:
     def close(self) -> None:
         self._db.close()
 
+    def check(self) -> None:
+        self._db.execute("PRAGMA user_version").fetchone()
+
     # doctors
 
     def _name_taken_by_agent(self, username: str) -> bool:
@@ -707,6 +710,14 @@ class _Database:
             (_ts(at), msg_id, cabin_id),
         ).fetchall()
         return self._advice(rows[0]) if rows else None
+
+    def active_consultations(self, limit: int) -> list[ConsultationRecord]:
+        rows = self._db.execute(
+            _SELECT_CONSULTATION + " WHERE status IN (?, ?) ORDER BY joined_at, consultation_id"
+            " LIMIT ?",
+            (ConsultationStatus.WAITING.value, ConsultationStatus.TAKEN.value, limit),
+        )
+        return [self._consultation(row) for row in rows]
 
     def earlier_consultations(
         self, match_key: str, before: datetime, exclude: str, limit: int
@@ -1209,6 +1220,9 @@ class SqliteStorage:
         self._closed = True
         self._executor.shutdown(wait=True)
 
+    async def check(self) -> None:
+        await self._run(_Database.check)
+
     async def add_doctor(self, doctor: DoctorRecord) -> None:
         await self._run(_Database.add_doctor, doctor)
 
@@ -1347,6 +1361,9 @@ class SqliteStorage:
         self, msg_id: str, *, cabin_id: str, at: datetime
     ) -> AdviceRecord | None:
         return await self._run(_Database.mark_advice_delivered, msg_id, cabin_id, at)
+
+    async def active_consultations(self, *, limit: int = 1000) -> list[ConsultationRecord]:
+        return await self._run(_Database.active_consultations, limit)
 
     async def earlier_consultations(
         self, match_key: str, *, before: datetime, exclude: str, limit: int

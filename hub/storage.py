@@ -338,6 +338,10 @@ class Storage(Protocol):
 
     async def close(self) -> None: ...
 
+    async def check(self) -> None:
+        """Raise `hub.errors.StorageError` unless the database answers now (`/readyz`)."""
+        ...
+
     # doctors
     async def add_doctor(self, doctor: DoctorRecord) -> None:
         """Raises `hub.errors.AccountError` if the username is taken."""
@@ -472,6 +476,11 @@ class Storage(Protocol):
         ...
 
     async def consultation(self, consultation_id: str) -> ConsultationRecord | None: ...
+
+    async def active_consultations(self, *, limit: int = 1000) -> list[ConsultationRecord]:
+        """The consultations waiting or taken (neither ended nor left), by time of arrival: the
+        waiting room and the calls as the database knows them (what a replica re-reads)."""
+        ...
 
     async def mark_taken(self, consultation_id: str, *, doctor: str, at: datetime) -> bool:
         """Waiting → taken by `doctor`; False if it was not waiting (someone else won)."""
