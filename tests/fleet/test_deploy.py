@@ -1,0 +1,67 @@
+"""deploy/hub's files are what their programs accept: systemd's own checker on the units (in a
+root of their own, where the programs they start exist), the offline security score, and the
+hub's configuration loader on hub.toml."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hub.config import load_hub_config
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "hub"
+UNITS = ("hub@.service", "hub-backup.service", "hub-backup.timer")
+TIMEOUT_S = 120
+
+
+def _root(tmp_path: Path) -> Path:
+    """A root holding systemd's units of this machine, ours in /etc/systemd/system, and a
+    stand-in at each path our units run (`verify` checks that each is executable)."""
+    root = tmp_path / "root"
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    units = root / "etc/systemd/system"
+    units.mkdir(parents=True)
+    for name in UNITS:
+        shutil.copy(DEPLOY / name, units / name)
+    for name in UNITS:
+        for line in (DEPLOY / name).read_text().splitlines():
+            if re.match(r"^Exec\w+=", line):
+                program = Path(line.split("=", 1)[1].split()[0].lstrip("-+!@:"))
+                stand_in = root / program.relative_to("/")
+                stand_in.parent.mkdir(parents=True, exist_ok=True)
+                stand_in.write_text("#!/bin/sh\n")
+                stand_in.chmod(0o755)
+    return root
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", *args], capture_output=True, text=True, check=False, timeout=TIMEOUT_S
+    )
+
+
+@pytest.mark.parametrize("unit", ["hub@8001.service", "hub-backup.service", "hub-backup.timer"])
+def test_systemd_accepts_the_units(tmp_path: Path, unit: str) -> None:
+    checked = _analyze("verify", f"--root={_root(tmp_path)}", unit)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.strip() == "", checked.stderr  # not even a warning
+
+
+@pytest.mark.parametrize("unit", ["hub@8001.service", "hub-backup.service"])
+def test_the_services_are_sandboxed(tmp_path: Path, unit: str) -> None:
+    scored = _analyze("security", "--offline=true", f"--root={_root(tmp_path)}", unit)
+    assert scored.returncode == 0, scored.stderr
+    exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", scored.stdout)
+    assert exposure is not None, scored.stdout
+    assert float(exposure.group(1)) <= 2.0, scored.stdout  # systemd calls it "OK" below 2.0
+
+
+def test_the_replicas_configuration_loads(tmp_path: Path) -> None:
+    config = load_hub_config(DEPLOY / "hub.toml", data_dir=tmp_path)
+    assert config.trusted_proxies == ["127.0.0.1"]
+    assert config.public_origin.startswith("https://")
+    assert config.turn.secret_file == "turn-secret"
