@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 """Paths the access log leaves out."""
-READY_TIMEOUT_S = 2.0
-"""How long each of the database and the shared store has to answer `/readyz`: under HAProxy's
-check timeout, so that a hung database is "not ready", not a check that never ends."""
+READY_TIMEOUT_S = 1.0
+"""How long each of the database and the shared store has to answer `/readyz`: both together
+stay under HAProxy's ``timeout check`` (3 s), so that a hung database is "not ready", not a
+check that never ends."""
 _PLAIN = "text/plain"
 _READY = web.AppKey("hub_ready", list[str])
 """The last reason `/readyz` gave ("" when ready), to log each change once."""
