@@ -4,13 +4,18 @@ hub's configuration loader on hub.toml."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import redis
+import redis.asyncio as aioredis
 
+from fleet.servers import free_port
 from hub.config import load_hub_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "hub"
@@ -65,3 +70,63 @@ def test_the_replicas_configuration_loads(tmp_path: Path) -> None:
     assert config.trusted_proxies == ["127.0.0.1"]
     assert config.public_origin.startswith("https://")
     assert config.turn.secret_file == "turn-secret"
+
+
+def test_redis_with_the_deploy_settings_serves_the_hub_user_only(tmp_path: Path) -> None:
+    """redis-server runs with redis-hub.conf (its password hash filled in, a free port): nobody
+    without the password, the hub's user may do what the replicas do and no administration."""
+    password = "a-redis-password-for-the-test"
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    settings = (DEPLOY / "redis-hub.conf").read_text()
+    assert "#REPLACE-WITH-SHA256-OF-THE-PASSWORD" in settings
+    port = free_port()
+    conf = tmp_path / "redis.conf"
+    conf.write_text(
+        settings.replace("#REPLACE-WITH-SHA256-OF-THE-PASSWORD", f"#{digest}")
+        + f"\nport {port}\ndir {tmp_path}\ndaemonize no\nlogfile {tmp_path / 'redis.log'}\n"
+    )
+    server = subprocess.Popen(["redis-server", str(conf)])
+    try:
+        asyncio.run(_redis_checks(port, password, server))
+    finally:
+        server.kill()
+        server.wait(timeout=TIMEOUT_S)
+
+
+async def _redis_checks(port: int, password: str, server: subprocess.Popen[bytes]) -> None:
+    hub = aioredis.Redis(port=port, username="hub", password=password)
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            while True:
+                assert server.poll() is None, "redis-server refused its configuration"
+                try:
+                    await hub.ping()
+                    break
+                except redis.ConnectionError:
+                    await asyncio.sleep(0.05)
+        anonymous = aioredis.Redis(port=port)
+        with pytest.raises(redis.AuthenticationError):
+            await anonymous.ping()
+        await anonymous.aclose()
+        intruder = aioredis.Redis(port=port, username="hub", password="wrong")
+        with pytest.raises(redis.AuthenticationError):
+            await intruder.ping()
+        await intruder.aclose()
+
+        assert await hub.set("replica:a", b"1", ex=10)
+        assert await hub.get("replica:a") == b"1"
+        assert await hub.eval("return redis.call('INCR', KEYS[1])", 1, "counter") == 1
+        listener = hub.pubsub()
+        await listener.subscribe("signals")
+        assert await hub.publish("signals", b"re-read") == 1
+        await listener.aclose()
+        for forbidden in (
+            ("CONFIG", "GET", "save"),
+            ("FLUSHALL",),
+            ("SHUTDOWN",),
+            ("ACL", "SETUSER", "default", "on"),
+        ):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                await hub.execute_command(*forbidden)
+    finally:
+        await hub.aclose()
