@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
 import time
@@ -21,7 +22,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
-from hub import check_page, http_api, websockets
+from hub import check_page, health, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
@@ -65,10 +66,15 @@ CHECK_WINDOW_S = 60.0
 
 class _AccessLog(AbstractAccessLogger):
     """One line per request: method, path (as sent, still percent-encoded; never the query: it
-    may hold a CSRF token), status. What the client chose is escaped (`log_safe`)."""
+    may hold a CSRF token), status. What the client chose is escaped (`log_safe`). The health
+    checks the proxy makes every half second go at DEBUG (`hub.health` logs a change)."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
+        level = logging.DEBUG if request.path in health.HEALTH_PATHS else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        self.logger.log(
+            level,
             "hub.http method=%s path=%s status=%d address=%s ms=%.1f",
             log_safe(request.method),
             log_safe(request.raw_path.partition("?")[0]),
@@ -168,6 +174,12 @@ async def _sweep_sessions(
         await storage.forget_login_attempts(before=clock.now() - LOGIN_ATTEMPTS_KEPT)
 
 
+def _credentials_dir() -> Path | None:
+    """systemd's folder of this service's decrypted credentials (``LoadCredentialEncrypted=``)."""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Path(folder) if folder else None
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -191,7 +203,9 @@ async def start_hub(
     # The database first: a wrong key stops the hub before it makes anything (a signing key).
     storage = await SqliteStorage.open(config.database_path, key)
     try:
-        signer = await asyncio.to_thread(PrescriptionSigner.load_or_create, data_dir)
+        signer = await asyncio.to_thread(
+            PrescriptionSigner.load_or_create, data_dir, _credentials_dir()
+        )
         await rekey_patients(storage)
         await index_old_records(storage)
         return await _serve(
@@ -324,6 +338,7 @@ async def _serve_with(
     )
     app[PROXIES] = ProxyPolicy.for_hub(config)
     app.on_response_prepare.append(add_security_headers)
+    health.add_routes(app)
     check_page.add_routes(app)
     http_api.add_routes(app)
     websockets.add_routes(app)

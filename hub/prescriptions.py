@@ -9,8 +9,9 @@ The signature covers the *canonical JSON* of the `PrescriptionMessage` without `
 every level, no whitespace, UTF-8 (the same bytes as RFC 8785 gives for these values).
 ``issued_at`` is to the second. ``key_id`` names the key: the first 16 hexadecimal digits of the
 SHA-256 of the raw public key. The private key is made on the hub's first start, in the data
-folder (mode 0600); the public key sits beside it for whoever checks prescriptions (and the hub
-serves it at ``/rx/public-key.pem``).
+folder (mode 0600), unless the systemd credential ``hub-signing-key`` gives it (a fleet: every
+replica signs with the same key); the public key sits in the data folder for whoever checks
+prescriptions (and the hub serves it at ``/rx/public-key.pem``).
 
 ``check_url`` is not signed because it is made from the signature: it is the hub's check page
 for this prescription, ``<public_url>/rx/<number>?k=<code>``, where the code is the first 16
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 
 PRIVATE_KEY_FILE = "prescription-signing.key"
 PUBLIC_KEY_FILE = "prescription-signing.pub"
+SIGNING_KEY_CREDENTIAL = "hub-signing-key"
+"""The systemd credential (``LoadCredentialEncrypted=``) holding the signing key, in PEM
+(``openssl genpkey -algorithm ed25519``): the same on every replica of a fleet."""
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CHECK_CHARS = 4
 CHECK_CODE_CHARS = wire.messages.CHECK_CODE_CHARS
@@ -154,11 +158,19 @@ class PrescriptionSigner:
         self._numbering_key = hmac.new(raw, b"prescription-number", hashlib.sha256).digest()
 
     @classmethod
-    def load_or_create(cls, data_dir: Path) -> PrescriptionSigner:
-        """The key in `data_dir`, made there (mode 0600) on the first start. Blocking: call it
-        on a worker thread. Refuses a key file that others than its owner may read."""
+    def load_or_create(
+        cls, data_dir: Path, credentials_dir: Path | None = None
+    ) -> PrescriptionSigner:
+        """The systemd credential `SIGNING_KEY_CREDENTIAL` in `credentials_dir` (every replica
+        of a fleet is given the same one), else the key in `data_dir`, made there (mode 0600)
+        on the first start. Blocking: call it on a worker thread. Refuses a key file that
+        others than its owner may read."""
         path = data_dir / PRIVATE_KEY_FILE
-        if path.exists():
+        credential = None if credentials_dir is None else credentials_dir / SIGNING_KEY_CREDENTIAL
+        if credential is not None and credential.exists():
+            signer = cls(_read_credential(credential))
+            log.info("hub.signing_key source=systemd-credential key_id=%s", signer.key_id)
+        elif path.exists():
             signer = cls(_read_private_key(path))
         else:
             signer = cls(_create_private_key(path))
@@ -224,6 +236,18 @@ def _create_private_key(path: Path) -> Ed25519PrivateKey:
         raise SigningKeyError(f"{path}: the signing key cannot be created ({exc})") from exc
     finally:
         draft.unlink(missing_ok=True)
+    return key
+
+
+def _read_credential(path: Path) -> Ed25519PrivateKey:
+    """A key systemd decrypted into the service's private credentials folder (which only the
+    service's user can read: its mode is systemd's, not checked here)."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningKeyError(f"{path}: the signing key cannot be read ({exc})") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path}: not an Ed25519 private key")
     return key
 
 

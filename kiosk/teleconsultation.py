@@ -99,6 +99,16 @@ class CallSession(Protocol):
         self, message: wire.SdpAnswer | wire.IceCandidate | wire.CallEnd
     ) -> None: ...
     async def send_reading(self, message: wire.ReadingMessage) -> None: ...
+    @property
+    def ice_servers(self) -> tuple[wire.IceServer, ...]:
+        """What the next peer connection uses (TURN credentials included)."""
+        ...
+
+    def renew_ice(self, accepted: wire.CallAccepted) -> None:
+        """The hub's `CallAccepted` again (after a reconnection): its fresh TURN credentials
+        are for the next peer connection."""
+        ...
+
     async def hang_up(self, reason: wire.CallEndReason) -> None: ...
     async def close(self) -> None: ...
 
@@ -169,6 +179,11 @@ class Teleconsultation:
     @property
     def in_call(self) -> bool:
         return self._call is not None
+
+    @property
+    def call_ice_servers(self) -> tuple[wire.IceServer, ...] | None:
+        """The ICE servers the call's next peer connection uses; None out of a call."""
+        return None if self._call is None else self._call.ice_servers
 
     def hub_state_changed(self, state: HubLinkState) -> None:
         from kiosk.hub_link import HubLinkState  # noqa: PLC0415 - loaded: a link called this
@@ -307,6 +322,13 @@ class Teleconsultation:
 
     async def _call_accepted(self, accepted: wire.CallAccepted) -> None:
         context = self._session.context
+        if self._call is not None and accepted.consultation_id == self._call_consultation:
+            # The hub sends the call's acceptance again when the cabin's link comes back (to
+            # this replica or another): the call goes on, with TURN credentials valid from now
+            # (coturn refuses the first ones once their hour has passed).
+            self._call.renew_ice(accepted)
+            log.info("teleconsultation.ice_renewed consultation=%s", accepted.consultation_id)
+            return
         if (
             self._session.state is not SessionState.WAITING_ROOM
             or accepted.consultation_id != context.consultation_id

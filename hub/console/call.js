@@ -104,6 +104,12 @@ export class CallSession {
     this.onLinkState(state);
   }
 
+  /** ICE servers for the next peer connection (the current one goes on as it is). */
+  renewIce(iceServers, icePolicy) {
+    this.iceServers = iceServers;
+    this.icePolicy = icePolicy;
+  }
+
   /** The cabin's `SdpOffer`: a fresh peer connection, answered once gathered. */
   async handleOffer(sdp) {
     if (this.closed) return;

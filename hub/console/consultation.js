@@ -182,6 +182,16 @@ export class Consultation {
   }
 
   /** The hub's socket is back after a drop. */
+  /**
+   * The hub's `CallAccepted` for this call, sent again when the console's socket came back: the
+   * next peer connection (the cabin reconnecting) uses its TURN credentials, valid from now; the
+   * first ones are refused by coturn once their hour has passed.
+   */
+  renewIce(accepted) {
+    if (accepted.consultation_id !== this.id) return;
+    this.session.renewIce(accepted.ice_servers, accepted.ice_transport_policy);
+  }
+
   handleReconnected() {
     if (this.ended) return;
     this.notes.resend();

@@ -310,7 +310,11 @@ class ConsoleApp {
     if (!accepted.patient) return;
     if (this.finished.has(accepted.consultation_id)) return; // hung up while the socket was down
     if (this.consultation) {
-      if (this.consultation.id === accepted.consultation_id) return; // sent again after a reconnection
+      if (this.consultation.id === accepted.consultation_id) {
+        // sent again after a reconnection: the call goes on, with TURN credentials valid from now
+        this.consultation.renewIce(accepted);
+        return;
+      }
       this.consultation.hangUp("doctor_left");
     }
     const early = this.pendingTake?.consultationId === accepted.consultation_id

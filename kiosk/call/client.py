@@ -340,6 +340,24 @@ class CallClient:
         finally:
             await self._shutdown()
 
+    @property
+    def ice_servers(self) -> tuple[wire.IceServer, ...]:
+        """The ICE servers (TURN credentials included) the next peer connection will use."""
+        return tuple(self._accepted.ice_servers)
+
+    def renew_ice(self, accepted: wire.CallAccepted) -> None:
+        """The hub's `CallAccepted` for this call, sent again with TURN credentials valid from
+        now: the next peer connection (a reconnection) uses them, never the first ones, which
+        coturn refuses once `credential_ttl_s` has passed. The current one goes on as it is."""
+        if accepted.consultation_id != self.consultation_id:
+            raise CallError("the accepted call is for another consultation")
+        self._accepted = accepted
+        log.info(
+            "call.ice_renewed consultation=%s servers=%d",
+            self.consultation_id,
+            len(accepted.ice_servers),
+        )
+
     async def close(self) -> None:
         """Release the call (peer connection, tasks) without telling anyone. Idempotent.
 
