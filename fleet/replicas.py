@@ -78,10 +78,12 @@ class Replica:
                 raise ServerError(
                     f"hub {self.name} exited with {self.process.returncode}: see {self.log_path}"
                 )
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(self.url + path, timeout=1) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(self.url + path, timeout=1) as answer,  # noqa: S310
+            ):
+                if answer.status == 200:
+                    return
             time.sleep(0.05)
         raise ServerError(f"hub {self.name} did not answer {path}: see {self.log_path}")
 
