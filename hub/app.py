@@ -278,6 +278,7 @@ async def _serve_with(
         alerts_per_minute=config.alerts_per_minute,
         alert_update_s=config.alert_update_s,
         alert_resync_s=config.alert_resync_s,
+        cluster=cluster,
     )
     try:
         await switchboard.alerts.reload()
@@ -346,7 +347,7 @@ async def _serve_with(
         sock.close()
         await runner.cleanup()
         raise
-    switchboard.start()
+    await switchboard.start()
     sweeper = asyncio.get_running_loop().create_task(
         _sweep_sessions(storage, clock, switchboard, config.session_check_s),
         name="hub-session-sweeper",

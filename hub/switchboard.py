@@ -1,16 +1,27 @@
 """The switchboard: what the hub does with each message from a cabin, a doctor's console or an
-agent's alert page.
+agent's alert page. The facade the websockets and the HTTP API call; its parts are their own
+modules, along the seams a fleet of replicas needs:
 
-It holds the live state (the waiting room, the calls, who is connected) and routes by
-identity: a consultation leads to its cabin id and to its doctor's username, and from there to
-whatever connections they have now. A cabin or a console that reconnects is brought up to date
-(its place in the queue, its call, the offer it missed, the prescriptions and the advice it has
-not acknowledged) and the call goes on. A prescription, and the doctor's latest advice for the
-patient, go to their cabin again and again until the cabin's `Ack`.
+- `hub.routing`, the seam between replicas: the sockets this replica holds, and the delivery
+  of a message to its recipient wherever it is connected;
+- `hub.queue`: the waiting room and the calls, a cache of the database on each replica,
+  re-read on a signal, on every cluster (re)connection and on a periodic check; taking a
+  patient stays atomic across replicas through the database's conditional `mark_taken`;
+- `hub.redelivery`: prescriptions and advice sent again until the cabin's `Ack`;
+- `hub.record_intake`: the records' path, within fleet-wide quotas;
+- `hub.alerts`: the alerts, their escalation done once across replicas.
 
-Every method runs on the event loop; the state changes between two awaits are atomic, which is
-what makes a take safe when two doctors click at once. Log lines name consultations, cabins and
-doctors by id, never a patient.
+It routes by identity: a consultation leads to its cabin id and to its doctor's username, and
+from there to whatever connections they have now, on this replica or another. A cabin or a
+console that reconnects (to this replica or another) is brought up to date (its place in the
+queue, its call, the offer it missed, the prescriptions and the advice it has not
+acknowledged) and the call goes on. A cabin or console away longer than the grace loses its
+place or its call, unless it is connected to another replica; a replica that died leaves no
+patient in the waiting room for ever: the periodic check of every replica ends, once, the
+consultations of a cabin no live replica has held for longer than the grace.
+
+Every method runs on the event loop; the state changes between two awaits are atomic on this
+replica. Log lines name consultations, cabins and doctors by id, never a patient.
 """
 
 from __future__ import annotations
@@ -18,39 +29,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import msgspec
 
 import wire
-from hub.accounts import doctor_info
 from hub.alerts import AlertDesk
 from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
-from hub.errors import (
-    InvalidRecord,
-    RecordContradicted,
-    RecordLimited,
-    RecordOfAnotherCabin,
-    StorageError,
-)
+from hub.cluster import Cluster, ClusterDown, HeldKind, LocalCluster
+from hub.errors import StorageError
 from hub.history import patient_history
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
 from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
-from hub.records import RecordDesk, RecordLimits, check_against_hub, read_upload_with_digest
+from hub.queue import QueueView, call_accepts
+from hub.record_intake import RecordIntake
+from hub.records import RecordDesk, RecordLimits
+from hub.redelivery import REDELIVERY_WINDOW, Redelivery, advice_message
+from hub.routing import AgentScope, Routing
+from hub.signals import (
+    AlertsChanged,
+    BadSignal,
+    CabinAway,
+    CallsChanged,
+    CloseSession,
+    Deliver,
+    PeerReplaced,
+    RoomChanged,
+    decode_signal,
+)
 from hub.storage import (
     ActorKind,
-    AdviceRecord,
     ConsultationRecord,
-    ConsultationRecordUpload,
     ConsultationStatus,
+    DoctorRecord,
     ReadingRecord,
     Storage,
 )
@@ -58,18 +75,20 @@ from hub.turn import IceServers
 from hub.version import hub_version
 from hub.waiting_room import WaitingPatient, WaitingRoom
 
+__all__ = ["REDELIVERY_WINDOW", "AgentScope", "Switchboard"]
+
 log = logging.getLogger(__name__)
 
 _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
-REDELIVERY_WINDOW = timedelta(days=7)
-"""A prescription (or advice) its cabin has not acknowledged is sent again this long after it was
-issued (last changed)."""
-_REDELIVERED_PER_CABIN = 100
-_REDELIVERED_PER_ROUND = 1000
-_ERROR_TEXT = 200
 ROOM_BROADCAST_INTERVAL_S = 0.25
 """The waiting room goes to the consoles at most this often (changes in between wait)."""
 JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
+OFFER_KEY = "hub:offer:"
+"""A call's pending `SdpOffer`, in the cluster, for a console coming back through another
+replica (`OFFER_KEY` + consultation id)."""
+GONE_CLAIM_KEY = "hub:gone:"
+"""Claimed by the one replica that ends a consultation whose cabin is gone."""
+MIN_OFFER_TTL_S = 60.0
 
 
 class Switchboard:
@@ -91,6 +110,7 @@ class Switchboard:
         alerts_per_minute: int = 12,
         alert_update_s: float = 5.0,
         alert_resync_s: float = 15.0,
+        cluster: Cluster | None = None,
     ) -> None:
         self.room = WaitingRoom()
         self.calls = CallRegistry()
@@ -101,27 +121,35 @@ class Switchboard:
         self._audit = audit
         self._offline_grace_s = offline_grace_s
         self._refresh_s = refresh_s
-        self._prescription_retry_s = prescription_retry_s
         self._public_url = public_url
-        self._cabins: dict[str, Peer] = {}
-        self._consoles: dict[str, set[Peer]] = {}
-        self._agents: dict[Peer, AgentScope] = {}
-        """The connected agent pages, and the cabins each one's agent looks after."""
+        self._cluster: Cluster = cluster or LocalCluster()
+        self.routing = Routing(self._cluster)
+        self.queue = QueueView(storage=storage, room=self.room, calls=self.calls, ice=ice)
+        self.redelivery = Redelivery(
+            storage=storage,
+            clock=clock,
+            audit=audit,
+            routing=self.routing,
+            retry_s=prescription_retry_s,
+        )
         self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
+        self._unheld_since: dict[tuple[PeerKind, str], float] = {}
+        """Cabins (and doctors) of live consultations that no live replica holds: since when
+        (loop time) this replica has seen them so."""
         self._sent_positions: dict[str, int] = {}
         self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
         self._room_pending: asyncio.TimerHandle | None = None
         self._join_refusals: dict[str, tuple[float, int]] = {}
         """Per cabin: when a refused join was last logged, and how many since."""
-        self._last_sent: dict[str, float] = {}
-        """Undelivered prescriptions and advice by `msg_id`: when (loop time) each was last
-        sent to its cabin."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._redeliverer: asyncio.Task[None] | None = None
         self.records = RecordDesk(record_limits or RecordLimits(), clock)
         """The records' own worker pool (not the default one, where passwords are hashed),
         its bounds, and the cabins' quotas."""
+        self.intake = RecordIntake(
+            storage=storage, clock=clock, desk=self.records, cluster=self._cluster
+        )
         self.alerts = AlertDesk(
             storage=storage,
             clock=clock,
@@ -132,19 +160,35 @@ class Switchboard:
             alerts_per_minute=alerts_per_minute,
             update_s=alert_update_s,
             resync_s=alert_resync_s,
+            cluster=self._cluster,
         )
 
     # --- lifetime ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the routing and the periodic work, then receive the other replicas' signals
+        (`resync` re-reads the database on every cluster (re)connection)."""
         loop = asyncio.get_running_loop()
+        self.routing.start()
         self._refresher = loop.create_task(self._refresh(), name="hub-waiting-room-refresh")
         self._redeliverer = loop.create_task(
-            self._redeliver_periodically(), name="hub-prescription-redelivery"
+            self.redelivery.run_periodically(), name="hub-prescription-redelivery"
         )
         self.alerts.start()
+        await self._cluster.start(self._receive, self._resync)
 
     async def stop(self) -> None:
+        await self._cluster.stop()
+        await self._halt()
+        peers = list(self.routing.peers())
+        await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
+
+    async def abandon(self) -> None:
+        """Stop every timer and task, as a replica killed would (for the tests): no word to
+        the cluster, the sockets left as they are."""
+        await self._halt()
+
+    async def _halt(self) -> None:
         if self._room_pending is not None:
             self._room_pending.cancel()
         for handle in self._away.values():
@@ -156,25 +200,94 @@ class Switchboard:
             task.cancel()
         for task in tasks:
             await cancel_and_wait(task)
+        await self.routing.stop()
         self.records.close()
-        peers = [
-            *self._cabins.values(),
-            *(p for s in self._consoles.values() for p in s),
-            *self._agents,
-        ]
-        await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
 
     async def _refresh(self) -> None:
+        """The periodic check: the waiting room and calls re-read, the cabins that no live
+        replica holds ended after the grace, the room sent again."""
         while True:
             await asyncio.sleep(self._refresh_s)
+            try:
+                await self._check()
+            except (StorageError, ClusterDown) as exc:
+                log.error("hub.periodic_check_failed error=%s", log_safe(exc))
+            self._broadcast_room()
+
+    def _resync(self) -> None:
+        """The cluster is (re)connected: signals may have been lost, re-read the truth."""
+        log.info("hub.cluster_resync replica=%s", self._cluster.replica_id)
+        self._spawn(self._reread(), "hub-resync")
+        self._spawn(self._alerts_reread(), "hub-alerts-resync-now")
+
+    async def _reread(self) -> None:
+        try:
+            if await self.queue.refresh():
+                self._room_changed(signal=False)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=queue_refresh error=%s", log_safe(exc))
+
+    async def _alerts_reread(self) -> None:
+        try:
+            await self.alerts.refresh()
+        except StorageError as exc:
+            log.error("hub.storage_failed task=alert_refresh error=%s", log_safe(exc))
+
+    def _receive(self, payload: bytes) -> None:
+        """A signal from another replica."""
+        try:
+            signal = decode_signal(payload)
+        except BadSignal as exc:
+            log.warning("hub.signal_refused error=%s", log_safe(exc))
+            return
+        match signal:
+            case Deliver():
+                if self.routing.deliver_here(signal) and signal.pending_msg_id is not None:
+                    self.redelivery.sent(signal.pending_msg_id)
+            case RoomChanged() | CallsChanged():
+                self._spawn(self._reread(), "hub-queue-refresh")
+            case AlertsChanged():
+                self._spawn(self._alerts_reread(), "hub-alerts-refresh")
+            case CloseSession():
+                self._close_session_here(signal.session_sha256)
+            case CabinAway():
+                self._spawn(self._cabin_away(signal.cabin_id), "hub-cabin-away")
+            case PeerReplaced():
+                if self._unheld_since.pop((PeerKind.CABIN, signal.cabin_id), None) is not None:
+                    self._broadcast_room()
+                peer = self.routing.cabins.get(signal.cabin_id)
+                if peer is not None and signal.replica != self._cluster.replica_id:
+                    log.info(
+                        "hub.cabin_replaced cabin=%s by_replica=%s", peer.identity, signal.replica
+                    )
+                    peer.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
+
+    async def _cabin_away(self, cabin_id: str) -> None:
+        """Another replica's socket of the cabin has closed: offline here too, unless a
+        replica holds it."""
+        try:
+            if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
+                return
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=cabin_away error=%s", log_safe(exc))
+        loop = asyncio.get_running_loop()
+        if self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time()):
             self._broadcast_room()
 
     def is_cabin_online(self, cabin_id: str) -> bool:
-        return cabin_id in self._cabins
+        """Whether this replica holds the cabin's socket."""
+        return self.routing.has_cabin(cabin_id)
+
+    def _cabin_shown_online(self, cabin_id: str) -> bool:
+        return self.routing.has_cabin(cabin_id) or (PeerKind.CABIN, cabin_id) not in (
+            self._unheld_since
+        )
 
     def waiting_entries(self) -> list[wire.WaitingEntry]:
-        """The waiting room as the consoles see it."""
-        return self.room.entries(cabin_online=self.is_cabin_online)
+        """The waiting room as the consoles see it (a cabin held by another replica is
+        online; one this replica holds not and no other replica has been seen to hold
+        since its last check is offline)."""
+        return self.room.entries(cabin_online=self._cabin_shown_online)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._spawn(work, name)
@@ -186,7 +299,7 @@ class Switchboard:
         task.add_done_callback(self._tasks.discard)
 
     def has_console(self, doctor: str) -> bool:
-        return bool(self._consoles.get(doctor))
+        return self.routing.has_console(doctor)
 
     # --- connections ------------------------------------------------------------------------
 
@@ -206,29 +319,45 @@ class Switchboard:
         cabin_id = peer.identity
         if live is not None:
             self._end_forgotten(cabin_id, set(live))
-        previous = self._cabins.get(cabin_id)
-        if previous is not None and previous is not peer:
+        previous = self.routing.add_cabin(peer)
+        if previous is not None:
             log.info("hub.cabin_replaced cabin=%s", cabin_id)
             previous.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
-        self._cabins[cabin_id] = peer
+        was_offline = self._unheld_since.pop((PeerKind.CABIN, cabin_id), None) is not None
         self._cancel_away(PeerKind.CABIN, cabin_id)
         log.info("hub.cabin_connected cabin=%s", cabin_id)
         peer.send(self._welcome())
+        known = self._bring_cabin_up_to_date(peer)
+        if (previous is None or was_offline) and self.room.of_cabin(cabin_id):
+            self._broadcast_room()  # back online
+            self.routing.signal(RoomChanged())
+        if not known:  # maybe known to the database only (its replica died): look
+            self._spawn(self._cabin_from_database(peer), f"hub-cabin-resume-{cabin_id}")
+        self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
+
+    def _bring_cabin_up_to_date(self, peer: Peer) -> bool:
+        """Its place in the queue and its call; whether the cache knows any."""
+        cabin_id = peer.identity
         positions = self.room.positions()
-        for patient in self.room.of_cabin(cabin_id):
+        patients = self.room.of_cabin(cabin_id)
+        for patient in patients:
             place = positions.get(patient.consultation_id)
             if place is not None:
                 self._send_position(peer, patient.consultation_id, place)
-        for call in self.calls.of_cabin(cabin_id):
+        calls = self.calls.of_cabin(cabin_id)
+        for call in calls:
             peer.send(self._fresh(call.cabin_accept, cabin_id))
-        if previous is None and self.room.of_cabin(cabin_id):
-            self._broadcast_room()  # back online
-        self._spawn(self._redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
+        return bool(patients or calls)
+
+    async def _cabin_from_database(self, peer: Peer) -> None:
+        await self._reread()
+        if self.routing.cabins.get(peer.identity) is peer and self._bring_cabin_up_to_date(peer):
+            self._broadcast_room()
 
     def _end_forgotten(self, cabin_id: str, live: set[str]) -> None:
         forgotten = False
         for patient in self.room.of_cabin(cabin_id):
-            if patient.consultation_id in live:
+            if patient.consultation_id in live or patient.taken_by is not None:
                 continue
             self.room.remove(patient.consultation_id)
             forgotten = True
@@ -252,7 +381,7 @@ class Switchboard:
                 f"hub-forgotten-call-{call.consultation_id}",
             )
         if forgotten:
-            self._room_changed()
+            self._room_changed(signal=False)  # `_close_forgotten` signals once closed
 
     async def _close_forgotten(self, consultation_id: str) -> None:
         try:
@@ -265,13 +394,17 @@ class Switchboard:
                 consultation_id,
                 log_safe(exc),
             )
+        self.routing.signal(RoomChanged())
 
     def cabin_disconnected(self, peer: Peer) -> None:
         cabin_id = peer.identity
-        if self._cabins.get(cabin_id) is not peer:
+        if not self.routing.remove_cabin(peer):
             return
-        del self._cabins[cabin_id]
         log.info("hub.cabin_disconnected cabin=%s", cabin_id)
+        self.routing.signal(CabinAway(cabin_id=cabin_id))
+        if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
+            loop = asyncio.get_running_loop()
+            self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time())
         if self.room.of_cabin(cabin_id):
             self._broadcast_room()  # offline: the consoles say so, and do not offer to take
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
@@ -279,68 +412,106 @@ class Switchboard:
 
     def console_connected(self, peer: Peer) -> None:
         doctor = peer.identity
-        self._consoles.setdefault(doctor, set()).add(peer)
+        self.routing.add_console(peer)
         self._cancel_away(PeerKind.CONSOLE, doctor)
+        self._unheld_since.pop((PeerKind.CONSOLE, doctor), None)
         log.info("hub.console_connected doctor=%s", doctor)
         peer.send(self._welcome())
         peer.send(wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries()))
         call = self.calls.of_doctor(doctor)
         if call is not None:
-            peer.send(self._fresh(call.console_accept, doctor))
-            if call.pending_offer is not None:
-                peer.send(call.pending_offer)
-                log.info(
-                    "hub.pending_offer_sent consultation=%s doctor=%s",
-                    call.consultation_id,
-                    doctor,
-                )
-            self._spawn(
-                self._prescriptions_to_console(peer, call.consultation_id),
-                f"hub-prescriptions-to-{doctor}",
-            )
-            self._spawn(
-                self._notes_to_console(peer, call.consultation_id), f"hub-notes-to-{doctor}"
-            )
+            self._resume_call(peer, call)
+        else:  # maybe begun on another replica, its signal not yet here: look
+            self._spawn(self._console_from_database(peer), f"hub-console-resume-{doctor}")
         self.alerts.console_connected(peer, None if call is None else call.cabin_id)
+
+    def _resume_call(self, peer: Peer, call: Call) -> None:
+        """A console back during its doctor's call: the call, the offer it missed, the
+        prescriptions and the notes."""
+        doctor = peer.identity
+        peer.send(self._fresh(call.console_accept, doctor))
+        if call.pending_offer is not None:
+            peer.send(call.pending_offer)
+            log.info(
+                "hub.pending_offer_sent consultation=%s doctor=%s", call.consultation_id, doctor
+            )
+        else:
+            self._spawn(self._offer_from_cluster(peer, call), f"hub-offer-to-{doctor}")
+        self._spawn(
+            self._prescriptions_to_console(peer, call.consultation_id),
+            f"hub-prescriptions-to-{doctor}",
+        )
+        self._spawn(self._notes_to_console(peer, call.consultation_id), f"hub-notes-to-{doctor}")
+
+    async def _console_from_database(self, peer: Peer) -> None:
+        await self._reread()
+        call = self.calls.of_doctor(peer.identity)
+        if call is not None and not peer.closed:
+            self._resume_call(peer, call)
+
+    async def _offer_from_cluster(self, peer: Peer, call: Call) -> None:
+        """The offer the cabin made through another replica, if not yet answered."""
+        try:
+            stored = await self._cluster.get(OFFER_KEY + call.consultation_id)
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=pending_offer error=%s", log_safe(exc))
+            return
+        if stored is None or self.calls.get(call.consultation_id) is None:
+            return
+        try:
+            offer = msgspec.json.decode(stored, type=wire.SdpOffer)
+        except msgspec.DecodeError as exc:
+            log.warning("hub.pending_offer_unreadable error=%s", log_safe(exc))
+            return
+        peer.send(offer)
+        log.info(
+            "hub.pending_offer_sent consultation=%s doctor=%s", call.consultation_id, peer.identity
+        )
 
     def console_disconnected(self, peer: Peer) -> None:
         doctor = peer.identity
-        peers = self._consoles.get(doctor)
-        if peers is None or peer not in peers:
+        last = self.routing.remove_console(peer)
+        if last is None:
             return
-        peers.discard(peer)
         log.info("hub.console_disconnected doctor=%s", doctor)
-        if not peers:
-            del self._consoles[doctor]
-            if self.calls.of_doctor(doctor) is not None:
-                self._schedule_away(PeerKind.CONSOLE, doctor)
+        if last and self.calls.of_doctor(doctor) is not None:
+            self._schedule_away(PeerKind.CONSOLE, doctor)
 
     def agent_connected(self, peer: Peer, scope: AgentScope) -> None:
-        self._agents[peer] = scope
+        self.routing.add_agent(peer, scope)
         log.info("hub.agent_connected agent=%s", peer.identity)
         peer.send(self._welcome())
         self.alerts.agent_connected(peer)
 
     def agent_disconnected(self, peer: Peer) -> None:
-        if self._agents.pop(peer, None) is not None:
+        if self.routing.remove_agent(peer):
             log.info("hub.agent_disconnected agent=%s", peer.identity)
 
     def close_session(self, session_sha256: str) -> None:
-        """Close the consoles and agent pages opened with a session that has just ended."""
-        for peer in [*(p for s in self._consoles.values() for p in s), *self._agents]:
+        """Close the consoles and agent pages opened with a session that has just ended, on
+        this replica and the others."""
+        self._close_session_here(session_sha256)
+        self.routing.signal(CloseSession(session_sha256=session_sha256))
+
+    def _close_session_here(self, session_sha256: str) -> None:
+        for peer in self._people():
             if peer.session_sha256 == session_sha256:
                 peer.close_soon(CloseCode.SESSION_ENDED, "signed out")
 
+    def _people(self) -> list[Peer]:
+        """The consoles and agent pages of this replica."""
+        return [*(p for s in self.routing.consoles.values() for p in s), *self.routing.agents]
+
     def session_hashes(self) -> set[str]:
-        """The sessions of the connected consoles and agent pages."""
-        peers = [*(p for s in self._consoles.values() for p in s), *self._agents]
-        return {peer.session_sha256 for peer in peers if peer.session_sha256 is not None}
+        """The sessions of the consoles and agent pages connected here."""
+        return {p.session_sha256 for p in self._people() if p.session_sha256 is not None}
 
     def has_session(self, session_sha256: str) -> bool:
-        """Whether a console or an agent page opened with this session is connected (its
+        """Whether a console or an agent page opened with this session is connected here (its
         session is in use, however long since its last HTTP request)."""
-        peers = [*(p for s in self._consoles.values() for p in s), *self._agents]
-        return any(peer.session_sha256 == session_sha256 for peer in peers)
+        return any(peer.session_sha256 == session_sha256 for peer in self._people())
+
+    # --- who is gone ------------------------------------------------------------------------
 
     def _schedule_away(self, kind: PeerKind, who: str) -> None:
         self._cancel_away(kind, who)
@@ -364,37 +535,100 @@ class Switchboard:
                 await self._cabin_gone(who)
             else:
                 await self._doctor_gone(who)
-        except StorageError as exc:
+        except (StorageError, ClusterDown) as exc:
             log.error(
                 "hub.storage_failed peer=%s:%s error=%s", kind.value, log_safe(who), log_safe(exc)
             )
 
+    async def _held_elsewhere(self, kind: PeerKind, who: str) -> bool:
+        """Whether a live replica (this one or another) holds a socket of `who` now."""
+        if kind is PeerKind.CABIN and self.routing.has_cabin(who):
+            return True
+        if kind is PeerKind.CONSOLE and self.routing.has_console(who):
+            return True
+        held = HeldKind.CABIN if kind is PeerKind.CABIN else HeldKind.CONSOLE
+        return bool(await self._cluster.holders(held, who))
+
     async def _cabin_gone(self, cabin_id: str) -> None:
-        """The grace is over: the cabin's patient loses their place, its call ends."""
-        if cabin_id in self._cabins:
+        """The grace is over: the cabin's patient loses their place, its call ends; unless
+        the cabin is connected (here or to another replica). Each consultation is ended by
+        one replica only (a claim in the cluster), after a last look at the database."""
+        if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
+            return
+        await self._reread()
+        if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
             return
         log.info("hub.cabin_gone cabin=%s", cabin_id)
         for call in self.calls.of_cabin(cabin_id):
-            await self._end_call(
-                call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
-            )
+            if await self._claim_end(call.consultation_id):
+                await self._end_call(
+                    call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
+                )
         for patient in self.room.of_cabin(cabin_id):
-            self.room.remove(patient.consultation_id)
+            if patient.consultation_id in self.queue.busy:
+                continue
+            if not await self._claim_end(patient.consultation_id):
+                continue
+            if self.room.remove(patient.consultation_id) is None:
+                continue
             await self._storage.close_consultation(
                 patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
             )
         self._room_changed()
 
+    async def _claim_end(self, consultation_id: str) -> bool:
+        """True for the one replica that ends this consultation (whose cabin or doctor is
+        gone), if the database still holds it live."""
+        if not await self._cluster.claim(
+            GONE_CLAIM_KEY + consultation_id, ttl_s=max(60.0, 2 * self._offline_grace_s)
+        ):
+            return False
+        record = await self._storage.consultation(consultation_id)
+        return record is not None and record.status not in _CLOSED
+
     async def _doctor_gone(self, doctor: str) -> None:
-        """The doctor's consoles have been away for the whole grace: their call ends."""
-        if self._consoles.get(doctor):
+        """The doctor's consoles have been away for the whole grace: their call ends (unless
+        one is connected to another replica)."""
+        if await self._held_elsewhere(PeerKind.CONSOLE, doctor):
             return
         call = self.calls.of_doctor(doctor)
-        if call is not None:
+        if call is not None and await self._claim_end(call.consultation_id):
             log.info("hub.doctor_gone doctor=%s consultation=%s", doctor, call.consultation_id)
             await self._end_call(
                 call, wire.CallEndReason.DOCTOR_LEFT, actor=(ActorKind.DOCTOR, doctor)
             )
+
+    async def _check(self) -> None:
+        """The periodic check: the cache re-read; then the cabins and doctors of live
+        consultations that no live replica holds (their replica died, or they left while
+        it did), ended once they have been so for longer than the grace. Never one whose
+        cabin is connected somewhere: it is looked up again just before."""
+        if await self.queue.refresh():
+            self._room_changed(signal=False)
+        now = asyncio.get_running_loop().time()
+        seen: set[tuple[PeerKind, str]] = set()
+        for patient in self.room.of_all():
+            seen.add((PeerKind.CABIN, patient.cabin_id))
+        for call in self.calls.all():
+            seen.add((PeerKind.CONSOLE, call.doctor))
+        for key in [k for k in self._unheld_since if k not in seen]:
+            del self._unheld_since[key]
+        shown_offline = False
+        for kind, who in sorted(seen):
+            if (kind, who) in self._away:
+                continue  # this replica's own timer sees to it
+            if await self._held_elsewhere(kind, who):
+                shown_offline |= self._unheld_since.pop((kind, who), None) is not None
+                continue
+            since = self._unheld_since.setdefault((kind, who), now)
+            shown_offline |= since == now and kind is PeerKind.CABIN
+            if now - since < self._offline_grace_s:
+                continue
+            del self._unheld_since[(kind, who)]
+            log.info("hub.unheld_past_grace peer=%s:%s", kind.value, log_safe(who))
+            await self._gone(kind, who)
+        if shown_offline:
+            self._broadcast_room()
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -409,55 +643,39 @@ class Switchboard:
     # what the alert desk sends through (hub.alerts.AlertRoutes)
 
     def to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
-        return self._to_cabin(cabin_id, message)
+        return self.routing.to_cabin(cabin_id, message)
 
     def to_agents(self, cabin_id: str, message: wire.Message) -> int:
-        peers = [peer for peer, scope in self._agents.items() if scope.covers(cabin_id)]
-        if peers:
-            text = wire.encode(message).decode("utf-8")
-            for peer in peers:
-                peer.send_encoded(text)
-        return len(peers)
+        return self.routing.to_agents(cabin_id, message)
 
     def agent_looks_after(self, peer: Peer, cabin_id: str) -> bool:
-        scope = self._agents.get(peer)
-        return scope is not None and scope.covers(cabin_id)
+        return self.routing.agent_looks_after(peer, cabin_id)
 
     def doctors_in_call_with(self, cabin_id: str) -> list[str]:
         return [call.doctor for call in self.calls.of_cabin(cabin_id)]
 
     def to_doctors(self, doctors: set[str], message: wire.Message) -> None:
         for doctor in doctors:
-            self._to_doctor(doctor, message)
+            self.routing.to_doctor(doctor, message)
 
     def to_all_consoles(self, message: wire.Message) -> set[str]:
-        text = wire.encode(message).decode("utf-8")
-        for peers in self._consoles.values():
-            for peer in peers:
-                peer.send_encoded(text)
-        return {doctor for doctor, peers in self._consoles.items() if peers}
+        return self.routing.to_all_consoles(message)
+
+    def alerts_changed(self) -> None:
+        self.routing.signal(AlertsChanged())
 
     def _to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
-        peer = self._cabins.get(cabin_id)
-        if peer is None:
-            return False
-        peer.send(message)
-        return True
+        return self.routing.to_cabin(cabin_id, message)
 
     def _to_doctor(self, doctor: str, message: wire.Message, *, but: Peer | None = None) -> int:
-        peers = [p for p in self._consoles.get(doctor, ()) if p is not but]
-        if peers:
-            text = wire.encode(message).decode("utf-8")
-            for peer in peers:
-                peer.send_encoded(text)
-        return len(peers)
+        return self.routing.to_doctor(doctor, message, but=but)
 
     def _broadcast_room(self) -> None:
-        """Send the waiting room to every console: at once if it was last sent at least
-        `ROOM_BROADCAST_INTERVAL_S` ago, else once when that time has passed (the latest
-        room then), so that a cabin that joins, leaves or measures in a loop never floods a
-        console."""
-        if not self._consoles or self._room_pending is not None:
+        """Send the waiting room to every console of this replica: at once if it was last sent
+        at least `ROOM_BROADCAST_INTERVAL_S` ago, else once when that time has passed (the
+        latest room then), so that a cabin that joins, leaves or measures in a loop never
+        floods a console."""
+        if not self.routing.consoles or self._room_pending is not None:
             return
         loop = asyncio.get_running_loop()
         wait = self._room_sent_at + ROOM_BROADCAST_INTERVAL_S - loop.time()
@@ -469,13 +687,11 @@ class Switchboard:
     def _send_room(self) -> None:
         self._room_pending = None
         self._room_sent_at = asyncio.get_running_loop().time()
-        if not self._consoles:
+        if not self.routing.consoles:
             return
-        message = wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
-        text = wire.encode(message).decode("utf-8")
-        for peers in self._consoles.values():
-            for peer in peers:
-                peer.send_encoded(text)
+        self.routing.consoles_here(
+            wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
+        )
 
     def _send_position(self, peer: Peer, consultation_id: str, place: int) -> None:
         peer.send(
@@ -483,8 +699,11 @@ class Switchboard:
         )
         self._sent_positions[consultation_id] = place
 
-    def _room_changed(self) -> None:
-        """Tell every console, and each cabin whose patient's place has changed."""
+    def _room_changed(self, *, signal: bool = True) -> None:
+        """Tell every console, and each cabin of this replica whose patient's place has
+        changed; and the other replicas (`signal`), which do the same for theirs."""
+        if signal:
+            self.routing.signal(RoomChanged())
         self._broadcast_room()
         positions = self.room.positions()
         for consultation_id in list(self._sent_positions):
@@ -494,7 +713,7 @@ class Switchboard:
             if self._sent_positions.get(consultation_id) == place:
                 continue
             patient = self.room.get(consultation_id)
-            peer = None if patient is None else self._cabins.get(patient.cabin_id)
+            peer = None if patient is None else self.routing.cabins.get(patient.cabin_id)
             if peer is not None:
                 self._send_position(peer, consultation_id, place)
 
@@ -521,9 +740,11 @@ class Switchboard:
         status: ConsultationStatus = ConsultationStatus.ENDED,
     ) -> None:
         """End the call everywhere and forget its signaling. The record is closed before the
-        peers are told, so that whoever gets the `CallEnd` finds the consultation ended."""
+        peers are told (wherever they are connected), so that whoever gets the `CallEnd`
+        finds the consultation ended."""
         self.calls.end(call.consultation_id)
         self.room.remove(call.consultation_id)
+        self.queue.busy.add(call.consultation_id)
         end = message or wire.CallEnd(
             msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
         )
@@ -532,10 +753,13 @@ class Switchboard:
                 call.consultation_id, status=status, at=self._clock.now()
             )
         finally:
+            self.queue.busy.discard(call.consultation_id)
             if origin is None or origin.kind is not PeerKind.CABIN:
                 self._to_cabin(call.cabin_id, end)
             self._to_doctor(call.doctor, end, but=origin)
+            self.routing.signal(CallsChanged())
             self._room_changed()
+            self._spawn(self._forget_offer(call.consultation_id), "hub-forget-offer")
         log.info(
             "hub.call_ended consultation=%s reason=%s by=%s",
             call.consultation_id,
@@ -566,7 +790,7 @@ class Switchboard:
             case wire.AlertAck():
                 await self.alerts.acknowledged(peer, message)
             case wire.RecordUpload():
-                await self._record(peer, message)
+                await self.intake.record(peer, message)
             case wire.PrintStatus():
                 log.info(
                     "hub.print_status cabin=%s job=%s state=%s problem=%s",
@@ -577,7 +801,7 @@ class Switchboard:
                 )
                 self._ack(peer, message)
             case wire.Ack():
-                await self._cabin_ack(peer, message)
+                await self.redelivery.cabin_ack(peer, message)
             case wire.ErrorMessage():
                 log.info(
                     "hub.peer_refused peer=%s code=%s in_reply_to=%s",
@@ -616,6 +840,18 @@ class Switchboard:
         return record
 
     async def _queue_join(self, peer: Peer, join: wire.QueueJoin) -> None:
+        """A join, stored then put in the room; a refresh meanwhile leaves it alone (busy)."""
+        consultation_id = join.consultation_id
+        if consultation_id in self.queue.busy:
+            await self._queue_join_steps(peer, join)
+            return
+        self.queue.busy.add(consultation_id)
+        try:
+            await self._queue_join_steps(peer, join)
+        finally:
+            self.queue.busy.discard(consultation_id)
+
+    async def _queue_join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
         cabin_id, consultation_id = peer.identity, join.consultation_id
         now = self._clock.now()
         if self._join_again(peer, join) or self._second_patient(peer, join):
@@ -723,7 +959,7 @@ class Switchboard:
         record = await self._own_consultation(peer, leave, leave.consultation_id)
         if record is None:
             return
-        call = self.calls.get(leave.consultation_id)
+        call = await self._call_for(leave.consultation_id)
         if call is not None:
             await self._end_call(
                 call,
@@ -738,10 +974,15 @@ class Switchboard:
                 leave.consultation_id,
                 leave.reason.value,
             )
-            self._room_changed()
-            await self._storage.close_consultation(
-                leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-            )
+            self._room_changed(signal=False)
+            self.queue.busy.add(leave.consultation_id)
+            try:
+                await self._storage.close_consultation(
+                    leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+                )
+            finally:
+                self.queue.busy.discard(leave.consultation_id)
+            self.routing.signal(RoomChanged())  # once closed: the others re-read it so
         self._ack(peer, leave)
 
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
@@ -759,17 +1000,19 @@ class Switchboard:
                 reading.consultation_id,
                 reading.reading.kind.value,
             )
-            call = self.calls.get(reading.consultation_id)
+            call = await self._call_for(reading.consultation_id)
             if call is not None:
                 self._to_doctor(call.doctor, reading)
             if self.room.add_vital(reading.consultation_id, reading.reading):
                 self._broadcast_room()
+                if call is None:  # a waiting patient's vitals: the others' rooms show them
+                    self.routing.signal(RoomChanged())
         self._ack(peer, reading)
 
     async def _signaling_from_cabin(
         self, peer: Peer, message: wire.SdpOffer | wire.IceCandidate | wire.CallEnd
     ) -> None:
-        call = self.calls.get(message.consultation_id)
+        call = await self._call_for(message.consultation_id)
         if call is None or call.cabin_id != peer.identity:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "no such call here")
             return
@@ -780,6 +1023,7 @@ class Switchboard:
                 log.info(
                     "hub.offer_relayed consultation=%s consoles=%d", call.consultation_id, sent
                 )
+                await self._keep_offer(message)
             case wire.IceCandidate():
                 self._to_doctor(call.doctor, message)
             case wire.CallEnd():
@@ -797,118 +1041,35 @@ class Switchboard:
             return
         await self.alerts.raised(peer, alert)
 
-    async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
-        """A consultation's record: within the cabin's quota (else `rate_limited`), read on
-        the records' pool (refused if it cannot be), checked against what the hub knows of
-        the consultation (`hub.records`), stored once (per cabin) and indexed by patient."""
+    async def _call_for(self, consultation_id: str) -> Call | None:
+        """The call of a consultation: from the cache, or from the database (begun through
+        another replica, its signal not yet here)."""
+        call = self.calls.get(consultation_id)
+        if call is not None:
+            return call
         try:
-            self.records.quota.admit(peer.identity, len(upload.bundle))
-            content, digest = await self.records.run(
-                lambda: read_upload_with_digest(upload, peer.identity)
-            )
-            known = await self._storage.consultation(upload.consultation_id)
-            check_against_hub(
-                content,
-                known,
-                cabin_id=peer.identity,
-                now=self._clock.now(),
-                margin=timedelta(seconds=self.records.limits.session_margin_s),
-            )
-        except RecordLimited as exc:
-            log.warning(
-                "hub.record_limited cabin=%s consultation=%s record=%s retry_after_s=%.0f",
-                peer.identity,
-                upload.consultation_id,
-                upload.record_id,
-                exc.retry_after_s,
-            )
-            self._refuse(peer, wire.ErrorCode.RATE_LIMITED, upload.msg_id, str(exc)[:_ERROR_TEXT])
-            return
-        except RecordContradicted as exc:
-            log.warning(
-                "hub.record_contradicts_hub cabin=%s consultation=%s record=%s error=%s",
-                peer.identity,
-                upload.consultation_id,
-                upload.record_id,
-                log_safe(exc),
-            )
-            code = (
-                wire.ErrorCode.UNAUTHORIZED
-                if isinstance(exc, RecordOfAnotherCabin)
-                else wire.ErrorCode.CONFLICT
-            )
-            self._refuse(peer, code, upload.msg_id, str(exc)[:_ERROR_TEXT])
-            return
-        except InvalidRecord as exc:
-            log.warning(
-                "hub.record_refused cabin=%s consultation=%s record=%s error=%s",
-                peer.identity,
-                upload.consultation_id,
-                upload.record_id,
-                log_safe(exc),
-            )
-            self._refuse(peer, wire.ErrorCode.MALFORMED, upload.msg_id, str(exc)[:_ERROR_TEXT])
-            return
-        key, started_at = match_key(content.patient), content.started_at
-        if known is not None:  # the hub's patient and start, whatever the record says
-            if key != known.match_key:
-                log.warning(
-                    "hub.record_patient_mismatch cabin=%s consultation=%s record=%s",
-                    peer.identity,
-                    upload.consultation_id,
-                    upload.record_id,
-                )
-            key, started_at = known.match_key, known.joined_at
-            await self._check_record_doctor(peer, upload, content.doctor_id, content.doctor, known)
-        stored = await self._storage.add_record(
-            ConsultationRecordUpload(
-                record_id=upload.record_id,
-                consultation_id=upload.consultation_id,
-                cabin_id=peer.identity,
-                created_at=upload.created_at,
-                received_at=self._clock.now(),
-                bundle=bytes(upload.bundle),
-                match_key=key,
-                started_at=started_at,
-                digest=digest,
-            )
-        )
-        log.info(
-            "hub.record_received consultation=%s record=%s duplicate=%s seen_live=%s",
-            upload.consultation_id,
-            upload.record_id,
-            not stored,
-            known is not None,
-        )
-        peer.send(
-            wire.RecordAck(msg_id=new_msg_id(), record_id=upload.record_id, duplicate=not stored)
-        )
+            return await self.queue.load(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=call_load error=%s", log_safe(exc))
+            return None
 
-    async def _check_record_doctor(
-        self,
-        peer: Peer,
-        upload: wire.RecordUpload,
-        doctor_id: str | None,
-        doctor: wire.DoctorInfo | None,
-        known: ConsultationRecord,
-    ) -> None:
-        """Log a record whose doctor is not the one who took the consultation on the hub (the
-        history shows the hub's; the record is kept as received)."""
-        registration = None
-        if known.doctor is not None:
-            account = await self._storage.doctor(known.doctor)
-            registration = None if account is None else account.registration_number
-        claimed_registration = None if doctor is None else doctor.registration_number
-        if (doctor_id is not None and doctor_id != known.doctor) or (
-            doctor is not None and (known.doctor is None or claimed_registration != registration)
-        ):
-            log.warning(
-                "hub.record_doctor_mismatch cabin=%s consultation=%s record=%s hub_doctor=%s",
-                peer.identity,
-                upload.consultation_id,
-                upload.record_id,
-                known.doctor,
+    async def _keep_offer(self, offer: wire.SdpOffer) -> None:
+        """The offer, in the cluster for a while: a console that comes back through another
+        replica gets it."""
+        try:
+            await self._cluster.put(
+                OFFER_KEY + offer.consultation_id,
+                msgspec.json.encode(offer),
+                ttl_s=max(MIN_OFFER_TTL_S, self._offline_grace_s),
             )
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=keep_offer error=%s", log_safe(exc))
+
+    async def _forget_offer(self, consultation_id: str) -> None:
+        try:
+            await self._cluster.delete(OFFER_KEY + consultation_id)
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=forget_offer error=%s", log_safe(exc))
 
     async def patient_history(self, current: ConsultationRecord) -> wire.PatientHistory:
         """`current`'s patient's earlier consultations (`hub.history`), built with the records'
@@ -918,113 +1079,6 @@ class Switchboard:
         )
 
     # --- prescriptions and advice on their way to the cabin ---------------------------------
-
-    def _send_pending(
-        self, cabin_id: str, message: wire.PrescriptionMessage | wire.PatientAdvice
-    ) -> bool:
-        """Send it to its cabin if connected (False if not); it goes again until acknowledged."""
-        if not self._to_cabin(cabin_id, message):
-            return False
-        self._last_sent[message.msg_id] = asyncio.get_running_loop().time()
-        return True
-
-    async def _redeliver(self, cabin_id: str | None = None) -> None:
-        """Send again what a cabin has not acknowledged: everything of `cabin_id` (it has just
-        connected), or, for every connected cabin, what was not sent in the last half period."""
-        since = self._clock.now() - REDELIVERY_WINDOW
-        limit = _REDELIVERED_PER_ROUND if cabin_id is None else _REDELIVERED_PER_CABIN
-        try:
-            prescriptions = await self._storage.undelivered_prescriptions(
-                since=since, cabin_id=cabin_id, limit=limit
-            )
-            advice = await self._storage.undelivered_advice(
-                since=since, cabin_id=cabin_id, limit=limit
-            )
-        except StorageError as exc:
-            log.error("hub.storage_failed task=redelivery error=%s", log_safe(exc))
-            return
-        pending: list[tuple[str, wire.PrescriptionMessage | wire.PatientAdvice]] = [
-            (p.cabin_id, prescription_from_record(p.prescription)) for p in prescriptions
-        ]
-        pending += [(a.cabin_id, _advice_message(a)) for a in advice]
-        now = asyncio.get_running_loop().time()
-        if cabin_id is None:  # forget those delivered (or too old) meanwhile
-            ids = {message.msg_id for _, message in pending}
-            self._last_sent = {k: v for k, v in self._last_sent.items() if k in ids}
-        for cabin, message in pending:
-            last = self._last_sent.get(message.msg_id)
-            recent = last is not None and now - last < self._prescription_retry_s / 2
-            if cabin_id is None and recent:
-                continue
-            if not self._send_pending(cabin, message):
-                continue
-            if isinstance(message, wire.PrescriptionMessage):
-                log.info(
-                    "hub.prescription_resent consultation=%s prescription=%s cabin=%s",
-                    message.consultation_id,
-                    message.prescription_id,
-                    cabin,
-                )
-            else:
-                log.info(
-                    "hub.advice_resent consultation=%s cabin=%s", message.consultation_id, cabin
-                )
-
-    async def _redeliver_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self._prescription_retry_s)
-            if self._cabins:
-                await self._redeliver()
-
-    async def _cabin_ack(self, peer: Peer, ack: wire.Ack) -> None:
-        """A cabin's Ack: of a prescription, it is now delivered (its doctor is told); of the
-        latest advice of one of its consultations, that advice is delivered."""
-        record = await self._storage.mark_prescription_delivered(
-            ack.ack_of, cabin_id=peer.identity, at=self._clock.now()
-        )
-        if record is None or record.delivered_at is None:
-            # not a prescription of this cabin's not yet delivered: advice, maybe
-            await self._advice_ack(peer, ack)
-            return
-        self._last_sent.pop(record.msg_id, None)
-        log.info(
-            "hub.prescription_delivered consultation=%s prescription=%s cabin=%s",
-            record.consultation_id,
-            record.prescription_id,
-            peer.identity,
-        )
-        self._to_doctor(
-            record.doctor,
-            wire.PrescriptionDelivered(
-                msg_id=new_msg_id(),
-                prescription_id=record.prescription_id,
-                consultation_id=record.consultation_id,
-                delivered_at=record.delivered_at,
-            ),
-        )
-        await self._audit.record(
-            "prescription.delivered",
-            actor_kind=ActorKind.CABIN,
-            actor_id=peer.identity,
-            consultation_id=record.consultation_id,
-        )
-
-    async def _advice_ack(self, peer: Peer, ack: wire.Ack) -> None:
-        advice = await self._storage.mark_advice_delivered(
-            ack.ack_of, cabin_id=peer.identity, at=self._clock.now()
-        )
-        if advice is None:
-            return  # an older advice since replaced, already delivered, or another cabin's
-        self._last_sent.pop(advice.msg_id, None)
-        log.info(
-            "hub.advice_delivered consultation=%s cabin=%s", advice.consultation_id, peer.identity
-        )
-        await self._audit.record(
-            "advice.delivered",
-            actor_kind=ActorKind.CABIN,
-            actor_id=peer.identity,
-            consultation_id=advice.consultation_id,
-        )
 
     async def _prescriptions_to_console(self, peer: Peer, consultation_id: str) -> None:
         """A console back during a call: the call's prescriptions, and which have arrived."""
@@ -1097,7 +1151,13 @@ class Switchboard:
         if doctor is None:
             self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, take.msg_id, "unknown doctor")
             return
-        # From here to the mark, no await: the check and the mark are one step.
+        if self.room.get(consultation_id) is None:  # maybe joined through another replica
+            await self._reread()
+        patient = self.room.get(consultation_id)
+        cabin_online = patient is not None and await self.routing.cabin_anywhere(patient.cabin_id)
+        # From here to the mark in the room, no await: on this replica, the check and the mark
+        # are one step (a second doctor here is refused at once). Across replicas, the
+        # database's `mark_taken` is a conditional update: exactly one doctor wins.
         patient = self.room.get(consultation_id)
         if patient is None:
             self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
@@ -1106,7 +1166,7 @@ class Switchboard:
             self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
             log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
             return
-        if patient.cabin_id not in self._cabins:
+        if not cabin_online:
             self._refuse(peer, wire.ErrorCode.UNAVAILABLE, take.msg_id, "the cabin is offline")
             return
         if self.calls.of_doctor(doctor_name) is not None:
@@ -1114,6 +1174,17 @@ class Switchboard:
             return
         # cannot be refused: checked just above
         self.room.take(consultation_id, doctor_name, doctor.display_name)
+        self.queue.busy.add(consultation_id)
+        try:
+            await self._take_marked(peer, take, doctor, patient)
+        finally:
+            self.queue.busy.discard(consultation_id)
+
+    async def _take_marked(
+        self, peer: Peer, take: wire.TakeConsultation, doctor: DoctorRecord, patient: WaitingPatient
+    ) -> None:
+        """The take, marked in this replica's room: now in the database, where one wins."""
+        doctor_name, consultation_id = peer.identity, take.consultation_id
         taken_at = self._clock.now()
         try:
             won = await self._storage.mark_taken(consultation_id, doctor=doctor_name, at=taken_at)
@@ -1123,6 +1194,8 @@ class Switchboard:
         if not won:
             self.room.release(consultation_id)
             self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
+            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
+            self._spawn(self._reread(), "hub-queue-refresh")  # taken through another replica
             return
         if self.room.get(consultation_id) is not patient:  # the patient left meanwhile
             await self._storage.close_consultation(
@@ -1130,20 +1203,13 @@ class Switchboard:
             )
             self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
             return
-        cabin_accept = wire.CallAccepted(
-            msg_id=new_msg_id(),
+        cabin_accept, console_accept = call_accepts(
+            doctor,
             consultation_id=consultation_id,
-            doctor=doctor_info(doctor, with_photo=True),
-            ice_servers=self._ice.for_peer(patient.cabin_id, taken_at),
-            ice_transport_policy=self._ice.policy,
-        )
-        console_accept = wire.CallAccepted(
-            msg_id=new_msg_id(),
-            consultation_id=consultation_id,
-            doctor=doctor_info(doctor, with_photo=False),
-            ice_servers=self._ice.for_peer(doctor_name, taken_at),
-            ice_transport_policy=self._ice.policy,
+            cabin_id=patient.cabin_id,
             patient=patient.patient,
+            ice=self._ice,
+            at=taken_at,
         )
         self.calls.start(
             Call(
@@ -1162,6 +1228,7 @@ class Switchboard:
         )
         self._to_cabin(patient.cabin_id, cabin_accept)
         self._to_doctor(doctor_name, console_accept)
+        self.routing.signal(CallsChanged())
         self._room_changed()
         await self._audit.record(
             "consultation.take",
@@ -1171,8 +1238,10 @@ class Switchboard:
             client_address=peer.client_address,
         )
 
-    def _held_call(self, peer: Peer, message: wire.Message, consultation_id: str) -> Call | None:
-        call = self.calls.get(consultation_id)
+    async def _held_call(
+        self, peer: Peer, message: wire.Message, consultation_id: str
+    ) -> Call | None:
+        call = await self._call_for(consultation_id)
         if call is None or call.doctor != peer.identity:
             self._refuse(
                 peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "you do not hold this call"
@@ -1183,7 +1252,7 @@ class Switchboard:
     async def _signaling_from_console(
         self, peer: Peer, message: wire.SdpAnswer | wire.IceCandidate | wire.CallEnd
     ) -> None:
-        call = self._held_call(peer, message, message.consultation_id)
+        call = await self._held_call(peer, message, message.consultation_id)
         if call is None:
             return
         match message:
@@ -1191,6 +1260,7 @@ class Switchboard:
                 call.pending_offer = None
                 self._to_cabin(call.cabin_id, message)
                 log.info("hub.answer_relayed consultation=%s", call.consultation_id)
+                await self._forget_offer(call.consultation_id)
             case wire.IceCandidate():
                 self._to_cabin(call.cabin_id, message)
             case wire.CallEnd():
@@ -1203,7 +1273,7 @@ class Switchboard:
                 )
 
     async def _prescription(self, peer: Peer, draft: wire.PrescriptionDraft) -> None:
-        call = self._held_call(peer, draft, draft.consultation_id)
+        call = await self._held_call(peer, draft, draft.consultation_id)
         if call is None:
             return
         doctor = await self._storage.doctor(peer.identity)
@@ -1220,7 +1290,7 @@ class Switchboard:
             public_url=self._public_url,
             patient=None if consultation is None else consultation.patient,
         )
-        if not self._send_pending(call.cabin_id, prescription):
+        if not await self.redelivery.send(call.cabin_id, prescription):
             log.warning(
                 "hub.prescription_not_delivered consultation=%s prescription=%s",
                 draft.consultation_id,
@@ -1259,7 +1329,7 @@ class Switchboard:
         )
         if advice is None:
             return  # the advice has not changed: what the cabin has (or will get) stands
-        sent = self._send_pending(advice.cabin_id, _advice_message(advice))
+        sent = await self.redelivery.send(advice.cabin_id, advice_message(advice))
         log.info(
             "hub.advice_changed consultation=%s cabin=%s sent=%s",
             advice.consultation_id,
@@ -1282,21 +1352,3 @@ class Switchboard:
                     message.msg_id,
                     "an agent's page does not send this message",
                 )
-
-
-@dataclass(frozen=True, slots=True)
-class AgentScope:
-    """The cabins an agent looks after: `cabins`, or every one."""
-
-    cabins: frozenset[str]
-    all_cabins: bool
-
-    def covers(self, cabin_id: str) -> bool:
-        return self.all_cabins or cabin_id in self.cabins
-
-
-def _advice_message(advice: AdviceRecord) -> wire.PatientAdvice:
-    """The advice as sent to the cabin, always under the id its Ack must name."""
-    return wire.PatientAdvice(
-        msg_id=advice.msg_id, consultation_id=advice.consultation_id, text=advice.text
-    )
