@@ -107,14 +107,21 @@ class Cluster(Protocol):
         ...
 
 
+SWEEP_EVERY_S = 60.0
+"""How often `LocalCluster` forgets the counters of past windows and the expired values of keys
+nobody asked for again (a rate limit per client address would grow without end)."""
+
+
 class LocalCluster:
     """One process: everything in memory, no other replica, signals go nowhere."""
 
     def __init__(self, replica_id: str | None = None) -> None:
         self._replica_id = replica_id or new_replica_id()
         self._held: dict[tuple[HeldKind, str], None] = {}
-        self._counters: dict[tuple[str, int], int] = {}
+        self._counters: dict[tuple[str, int], tuple[int, int]] = {}
+        """(key, window in ms) -> (the window's number, its count)."""
         self._values: dict[str, tuple[bytes, float]] = {}
+        self._swept_at = time.monotonic()
 
     @property
     def replica_id(self) -> str:
@@ -142,15 +149,17 @@ class LocalCluster:
         return frozenset({self._replica_id})
 
     async def hit(self, key: str, *, window_s: float, cost: int = 1) -> int:
-        window = int(time.time() // window_s)
-        for stale in [k for k in self._counters if k[0] == key and k[1] != window]:
-            del self._counters[stale]
-        count = self._counters.get((key, window), 0) + cost
-        self._counters[(key, window)] = count
+        window_ms = _positive_ms(window_s)
+        window = time.time_ns() // 1_000_000 // window_ms
+        self._sweep()
+        current, count = self._counters.get((key, window_ms), (window, 0))
+        count = (count if current == window else 0) + cost
+        self._counters[(key, window_ms)] = (window, count)
         return count
 
     async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
-        self._values[key] = (value, time.monotonic() + ttl_s)
+        self._sweep()
+        self._values[key] = (value, time.monotonic() + _positive_ms(ttl_s) / 1000)
 
     async def get(self, key: str) -> bytes | None:
         stored = self._values.get(key)
@@ -172,3 +181,23 @@ class LocalCluster:
 
     async def check(self) -> None:
         return
+
+    def _sweep(self) -> None:
+        monotonic = time.monotonic()
+        if monotonic - self._swept_at < SWEEP_EVERY_S:
+            return
+        self._swept_at = monotonic
+        now_ms = time.time_ns() // 1_000_000
+        for (key, window_ms), (window, _) in list(self._counters.items()):
+            if window != now_ms // window_ms:
+                del self._counters[(key, window_ms)]
+        for key, (_, expires_at) in list(self._values.items()):
+            if expires_at <= monotonic:
+                del self._values[key]
+
+
+def _positive_ms(seconds: float) -> int:
+    """A duration in whole milliseconds (at least one), as Redis takes it."""
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive (given {seconds} s)")
+    return max(1, round(seconds * 1000))
