@@ -27,7 +27,6 @@ from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
-from hub.cluster import LocalCluster
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
@@ -35,6 +34,7 @@ from hub.passwords import PasswordHasher
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
 from hub.records import RecordLimits, index_old_records, rekey_patients
+from hub.redis_cluster import cluster_from_config
 from hub.services import SERVICES, HubServices
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
@@ -255,7 +255,7 @@ async def _serve_with(
     sock = _bind(config)
     port = int(sock.getsockname()[1])
     url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
-    cluster = LocalCluster()
+    cluster = cluster_from_config(config)  # LocalCluster for one hub, Redis for a fleet
     switchboard = Switchboard(
         storage=storage,
         clock=clock,
