@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import wire
@@ -68,11 +70,38 @@ class QueueView:
         self._room = room
         self._calls = calls
         self._ice = ice
-        self.busy: set[str] = set()
-        """Consultations this replica is changing now (a join, a take, an end): a refresh
-        leaves them as they are, their change is under way."""
+        self._changing: dict[str, int] = {}
+        """Consultations this replica is changing now (a join, a take, an end), and how many
+        times over: a refresh leaves them as they are, their change is under way."""
+        self._version = 0
+        self._changed: dict[str, int] = {}
+        """When (`_version`) this replica last finished changing each consultation: a refresh
+        that read the database before then leaves it as it is (it read it stale)."""
         self._running: asyncio.Future[bool] | None = None
         self._again = False
+
+    @contextmanager
+    def changing(self, consultation_id: str) -> Iterator[None]:
+        """Around a change of this replica to a consultation (in the database, then in the
+        cache): no refresh undoes it with what it read before."""
+        self._changing[consultation_id] = self._changing.get(consultation_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._changing.pop(consultation_id) - 1
+            if left:
+                self._changing[consultation_id] = left
+            self._version += 1
+            self._changed[consultation_id] = self._version
+
+    def is_changing(self, consultation_id: str) -> bool:
+        return consultation_id in self._changing
+
+    def _untouched(self, consultation_id: str, since: int) -> bool:
+        """Whether this replica has left the consultation alone since `since`."""
+        return (
+            consultation_id not in self._changing and self._changed.get(consultation_id, 0) <= since
+        )
 
     async def refresh(self) -> bool:
         """Re-read the live consultations; whether the cache changed. Refreshes asked for
@@ -114,27 +143,42 @@ class QueueView:
             return call
         return await self._call_of(record)
 
+    async def vitals(self, consultation_id: str) -> bool:
+        """Re-read a waiting patient's readings (taken through another replica); whether the
+        room changed."""
+        if self._room.get(consultation_id) is None:
+            return False
+        readings = await self._storage.readings(consultation_id)
+        patient = self._room.get(consultation_id)
+        if patient is None or len(readings) <= len(patient.vitals):
+            return False
+        self._room.replace_vitals(consultation_id, [r.vital for r in readings])
+        return True
+
     async def _refresh_once(self) -> bool:
+        since = self._version
         before = {*self._room_ids(), *(c.consultation_id for c in self._calls.all())}
         records = await self._storage.active_consultations(limit=ACTIVE_READ)
         changed = False
         for record in records:
-            if record.consultation_id in self.busy:
-                continue
-            changed |= await self._apply(record)
+            if self._untouched(record.consultation_id, since):
+                changed |= await self._apply(record, since)
         active = {r.consultation_id for r in records}
-        for consultation_id in before - active - self.busy:
+        for consultation_id in before - active:
+            if not self._untouched(consultation_id, since):
+                continue
             # closed in the database (by another replica): the one who closed it told the peers
             if self._room.remove(consultation_id) is not None:
                 changed = True
             if self._calls.end(consultation_id) is not None:
                 changed = True
+        self._changed = {k: v for k, v in self._changed.items() if v > since}
         return changed
 
     def _room_ids(self) -> list[str]:
         return [p.consultation_id for p in self._room.of_all()]
 
-    async def _apply(self, record: ConsultationRecord) -> bool:
+    async def _apply(self, record: ConsultationRecord, since: int) -> bool:
         consultation_id = record.consultation_id
         changed = False
         patient = self._room.get(consultation_id)
@@ -142,7 +186,7 @@ class QueueView:
         if patient is None or record.status is ConsultationStatus.WAITING:
             readings = await self._storage.readings(consultation_id)
             vitals = [r.vital for r in readings]
-        if consultation_id in self.busy:  # a change of this replica began meanwhile
+        if not self._untouched(consultation_id, since):  # changed here meanwhile
             return False
         patient = self._room.get(consultation_id)
         if patient is None:

@@ -247,6 +247,10 @@ class Routing:
         self._cluster.send(encode_signal(signal), to=to)
 
     def _queue(self, item: _Forward) -> bool:
+        if self._forwarder is None or self._forwarder.done():  # not started, or stopped
+            if item.reached is not None:
+                item.reached.set_result(0)
+            return False
         try:
             self._outbox.put_nowait(item)
         except asyncio.QueueFull:

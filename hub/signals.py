@@ -43,6 +43,12 @@ class RoomChanged(msgspec.Struct, frozen=True, tag="room_changed"):
     """The waiting room has changed in the database (a join, a leave, a reading, a take)."""
 
 
+class VitalsChanged(msgspec.Struct, frozen=True, tag="vitals_changed"):
+    """A waiting patient's readings have grown in the database: re-read that one's."""
+
+    consultation_id: str
+
+
 class CallsChanged(msgspec.Struct, frozen=True, tag="calls_changed"):
     """A call has begun or ended in the database."""
 
@@ -71,7 +77,14 @@ class CabinAway(msgspec.Struct, frozen=True, tag="cabin_away"):
 
 
 Signal = (
-    Deliver | CabinAway | RoomChanged | CallsChanged | AlertsChanged | CloseSession | PeerReplaced
+    Deliver
+    | CabinAway
+    | RoomChanged
+    | VitalsChanged
+    | CallsChanged
+    | AlertsChanged
+    | CloseSession
+    | PeerReplaced
 )
 
 _encoder = msgspec.msgpack.Encoder()

@@ -61,6 +61,7 @@ from hub.signals import (
     Deliver,
     PeerReplaced,
     RoomChanged,
+    VitalsChanged,
     decode_signal,
 )
 from hub.storage import (
@@ -227,6 +228,13 @@ class Switchboard:
         except StorageError as exc:
             log.error("hub.storage_failed task=queue_refresh error=%s", log_safe(exc))
 
+    async def _vitals(self, consultation_id: str) -> None:
+        try:
+            if await self.queue.vitals(consultation_id):
+                self._broadcast_room()
+        except StorageError as exc:
+            log.error("hub.storage_failed task=vitals_refresh error=%s", log_safe(exc))
+
     async def _alerts_reread(self) -> None:
         try:
             await self.alerts.refresh()
@@ -246,6 +254,8 @@ class Switchboard:
                     self.redelivery.sent(signal.pending_msg_id)
             case RoomChanged() | CallsChanged():
                 self._spawn(self._reread(), "hub-queue-refresh")
+            case VitalsChanged():
+                self._spawn(self._vitals(signal.consultation_id), "hub-vitals-refresh")
             case AlertsChanged():
                 self._spawn(self._alerts_reread(), "hub-alerts-refresh")
             case CloseSession():
@@ -385,9 +395,11 @@ class Switchboard:
 
     async def _close_forgotten(self, consultation_id: str) -> None:
         try:
-            await self._storage.close_consultation(
-                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-            )
+            with self.queue.changing(consultation_id):
+                self.room.remove(consultation_id)  # a refresh may have put it back meanwhile
+                await self._storage.close_consultation(
+                    consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+                )
         except StorageError as exc:
             log.error(
                 "hub.storage_failed task=forgotten consultation=%s error=%s",
@@ -565,15 +577,16 @@ class Switchboard:
                     call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
                 )
         for patient in self.room.of_cabin(cabin_id):
-            if patient.consultation_id in self.queue.busy:
+            if self.queue.is_changing(patient.consultation_id):
                 continue
             if not await self._claim_end(patient.consultation_id):
                 continue
-            if self.room.remove(patient.consultation_id) is None:
-                continue
-            await self._storage.close_consultation(
-                patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-            )
+            with self.queue.changing(patient.consultation_id):
+                if self.room.remove(patient.consultation_id) is None:
+                    continue
+                await self._storage.close_consultation(
+                    patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+                )
         self._room_changed()
 
     async def _claim_end(self, consultation_id: str) -> bool:
@@ -742,18 +755,17 @@ class Switchboard:
         """End the call everywhere and forget its signaling. The record is closed before the
         peers are told (wherever they are connected), so that whoever gets the `CallEnd`
         finds the consultation ended."""
-        self.calls.end(call.consultation_id)
-        self.room.remove(call.consultation_id)
-        self.queue.busy.add(call.consultation_id)
         end = message or wire.CallEnd(
             msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
         )
         try:
-            await self._storage.close_consultation(
-                call.consultation_id, status=status, at=self._clock.now()
-            )
+            with self.queue.changing(call.consultation_id):
+                self.calls.end(call.consultation_id)
+                self.room.remove(call.consultation_id)
+                await self._storage.close_consultation(
+                    call.consultation_id, status=status, at=self._clock.now()
+                )
         finally:
-            self.queue.busy.discard(call.consultation_id)
             if origin is None or origin.kind is not PeerKind.CABIN:
                 self._to_cabin(call.cabin_id, end)
             self._to_doctor(call.doctor, end, but=origin)
@@ -840,16 +852,9 @@ class Switchboard:
         return record
 
     async def _queue_join(self, peer: Peer, join: wire.QueueJoin) -> None:
-        """A join, stored then put in the room; a refresh meanwhile leaves it alone (busy)."""
-        consultation_id = join.consultation_id
-        if consultation_id in self.queue.busy:
+        """A join, stored then put in the room; a refresh meanwhile leaves it alone."""
+        with self.queue.changing(join.consultation_id):
             await self._queue_join_steps(peer, join)
-            return
-        self.queue.busy.add(consultation_id)
-        try:
-            await self._queue_join_steps(peer, join)
-        finally:
-            self.queue.busy.discard(consultation_id)
 
     async def _queue_join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
         cabin_id, consultation_id = peer.identity, join.consultation_id
@@ -975,13 +980,10 @@ class Switchboard:
                 leave.reason.value,
             )
             self._room_changed(signal=False)
-            self.queue.busy.add(leave.consultation_id)
-            try:
+            with self.queue.changing(leave.consultation_id):
                 await self._storage.close_consultation(
                     leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
                 )
-            finally:
-                self.queue.busy.discard(leave.consultation_id)
             self.routing.signal(RoomChanged())  # once closed: the others re-read it so
         self._ack(peer, leave)
 
@@ -1006,7 +1008,7 @@ class Switchboard:
             if self.room.add_vital(reading.consultation_id, reading.reading):
                 self._broadcast_room()
                 if call is None:  # a waiting patient's vitals: the others' rooms show them
-                    self.routing.signal(RoomChanged())
+                    self.routing.signal(VitalsChanged(consultation_id=reading.consultation_id))
         self._ack(peer, reading)
 
     async def _signaling_from_cabin(
@@ -1174,11 +1176,8 @@ class Switchboard:
             return
         # cannot be refused: checked just above
         self.room.take(consultation_id, doctor_name, doctor.display_name)
-        self.queue.busy.add(consultation_id)
-        try:
+        with self.queue.changing(consultation_id):
             await self._take_marked(peer, take, doctor, patient)
-        finally:
-            self.queue.busy.discard(consultation_id)
 
     async def _take_marked(
         self, peer: Peer, take: wire.TakeConsultation, doctor: DoctorRecord, patient: WaitingPatient

@@ -9,7 +9,9 @@ in Redis left to expire). They share the SQLCipher file (WAL) until PostgreSQL l
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import operator
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +26,7 @@ import wire
 from fleet.servers import RedisServer, redis
 from hub.app import start_hub
 from hub.config import load_hub_config
+from hub.peers import CloseCode
 from hub.storage import ConsultationStatus, Storage
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import TIMEOUT_S, Peer, Rig, new_id, running_hub, until
@@ -231,6 +234,64 @@ def test_a_reading_from_a_cabin_on_a_reaches_a_console_on_b_and_signaling_keeps_
     run(scenario())
 
 
+def test_a_waiting_patients_reading_on_a_shows_in_the_room_of_a_console_on_b(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        async with two_replicas(tmp_path, redis_server) as (a, b):
+            cabin = await a.cabin()
+            console = await (await b.login("dr.a")).console()
+            await a.join(cabin, "c-1")  # with one blood pressure
+            assert len((await _room_has(console, "c-1")).vitals) == 1
+            reading = wire.ReadingMessage(
+                msg_id=new_id(),
+                consultation_id="c-1",
+                reading=wire.Vital(
+                    kind=wire.VitalKind.SPO2,
+                    measured_at=datetime.now(UTC),
+                    device_id="ox-1",
+                    spo2_percent=97,
+                ),
+            )
+            await cabin.send(reading)
+            async with asyncio.timeout(TIMEOUT_S):
+                while len((await _room_has(console, "c-1")).vitals) < 2:
+                    pass
+
+    run(scenario())
+
+
+def test_signing_out_through_a_closes_the_console_on_b(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        async with two_replicas(tmp_path, redis_server) as (a, b):
+            doctor = await b.login("dr.a")
+            console = await doctor.console()
+            response = await doctor.http.post(
+                f"{a.url}/api/logout", headers={"Origin": a.url, "X-CSRF-Token": doctor.csrf}
+            )
+            assert response.status == 204, await response.text()
+            assert await console.closed() == CloseCode.SESSION_ENDED
+
+    run(scenario())
+
+
+def test_a_cabin_reconnecting_to_b_closes_its_old_socket_on_a(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        async with two_replicas(tmp_path, redis_server) as (a, b):
+            old = await a.cabin()
+            new = await b.cabin()
+            assert await old.closed() == CloseCode.REPLACED
+            await until(lambda: not a.switchboard.is_cabin_online("cabin-1"))
+            assert b.switchboard.is_cabin_online("cabin-1")
+            await new.nothing_more(0.5)  # and stays connected
+
+    run(scenario())
+
+
 def test_a_console_back_through_the_other_replica_gets_the_offer_it_missed(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -283,7 +344,10 @@ def test_two_doctors_on_two_replicas_take_the_same_patient_exactly_one_wins(
             for round_ in range(50):
                 consultation_id = f"c-{round_}"
                 await a.join(cabin, consultation_id)
-                await until(lambda c=consultation_id: c in b.switchboard.room, what="B's room")
+                in_b_room = functools.partial(
+                    operator.contains, b.switchboard.room, consultation_id
+                )
+                await until(in_b_room, what="B's room")
                 takes = [
                     console.send(
                         wire.TakeConsultation(msg_id=new_id(), consultation_id=consultation_id)
