@@ -70,6 +70,8 @@ handled); later ones are only counted."""
 SUMMARY_CABINS = 200
 SUMMARY_LATEST = 16
 _RATE_WINDOW_S = 60.0
+_FLEET_COUNT_KEPT_S = 3600.0
+"""How long a fleet-wide count of a minute is kept (the cluster's window: only its expiry)."""
 _HANDLED_CLAIM_KEY = "hub:alert-handled:"
 _HANDLED_CLAIM_TTL_S = 86_400.0
 _REFUSALS_LOGGED_EVERY_S = 10.0
@@ -845,7 +847,7 @@ class AlertDesk:
         minute = int(self._clock.now().timestamp() // _RATE_WINDOW_S)
         try:
             count = await self._cluster.hit(
-                f"hub:alerts-{what}:{cabin_id}:{minute}", window_s=10 * _RATE_WINDOW_S
+                f"hub:alerts-{what}:{cabin_id}:{minute}", window_s=_FLEET_COUNT_KEPT_S
             )
         except ClusterDown as exc:
             log.warning("hub.cluster_down task=alert_rate error=%s", log_safe(exc))

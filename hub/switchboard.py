@@ -209,16 +209,20 @@ class Switchboard:
         replica holds ended after the grace, the room sent again."""
         while True:
             await asyncio.sleep(self._refresh_s)
-            try:
-                await self._check()
-            except (StorageError, ClusterDown) as exc:
-                log.error("hub.periodic_check_failed error=%s", log_safe(exc))
+            await self._check_now()
             self._broadcast_room()
 
+    async def _check_now(self) -> None:
+        try:
+            await self._check()
+        except (StorageError, ClusterDown) as exc:
+            log.error("hub.periodic_check_failed error=%s", log_safe(exc))
+
     def _resync(self) -> None:
-        """The cluster is (re)connected: signals may have been lost, re-read the truth."""
+        """The cluster is (re)connected: signals may have been lost, re-read the truth (and
+        who holds the cabins of the waiting room)."""
         log.info("hub.cluster_resync replica=%s", self._cluster.replica_id)
-        self._spawn(self._reread(), "hub-resync")
+        self._spawn(self._check_now(), "hub-resync")
         self._spawn(self._alerts_reread(), "hub-alerts-resync-now")
 
     async def _reread(self) -> None:
@@ -280,9 +284,10 @@ class Switchboard:
                 return
         except ClusterDown as exc:
             log.warning("hub.cluster_down task=cabin_away error=%s", log_safe(exc))
-        loop = asyncio.get_running_loop()
-        if self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time()):
-            self._broadcast_room()
+        if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
+            loop = asyncio.get_running_loop()
+            self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time())
+            self._broadcast_room()  # offline: the consoles say so
 
     def is_cabin_online(self, cabin_id: str) -> bool:
         """Whether this replica holds the cabin's socket."""
@@ -339,8 +344,7 @@ class Switchboard:
         peer.send(self._welcome())
         known = self._bring_cabin_up_to_date(peer)
         if (previous is None or was_offline) and self.room.of_cabin(cabin_id):
-            self._broadcast_room()  # back online
-            self.routing.signal(RoomChanged())
+            self._broadcast_room()  # back online (the other replicas learn it from routing)
         if not known:  # maybe known to the database only (its replica died): look
             self._spawn(self._cabin_from_database(peer), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
@@ -367,7 +371,7 @@ class Switchboard:
     def _end_forgotten(self, cabin_id: str, live: set[str]) -> None:
         forgotten = False
         for patient in self.room.of_cabin(cabin_id):
-            if patient.consultation_id in live or patient.taken_by is not None:
+            if patient.consultation_id in live:
                 continue
             self.room.remove(patient.consultation_id)
             forgotten = True
@@ -547,9 +551,16 @@ class Switchboard:
                 await self._cabin_gone(who)
             else:
                 await self._doctor_gone(who)
-        except (StorageError, ClusterDown) as exc:
+        except StorageError as exc:
             log.error(
                 "hub.storage_failed peer=%s:%s error=%s", kind.value, log_safe(who), log_safe(exc)
+            )
+        except ClusterDown as exc:  # who holds it is unknown: nothing ends, the check retries
+            log.error(
+                "hub.cluster_down task=gone peer=%s:%s error=%s",
+                kind.value,
+                log_safe(who),
+                log_safe(exc),
             )
 
     async def _held_elsewhere(self, kind: PeerKind, who: str) -> bool:

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,22 @@ import pytest
 import wire
 from fleet.servers import RedisServer, redis
 from hub.app import start_hub
+from hub.clock import Clock
 from hub.config import load_hub_config
 from hub.peers import CloseCode
 from hub.storage import ConsultationStatus, Storage
 from tests.hub.hub_key import TEST_KEY
-from tests.hub.hub_rig import TIMEOUT_S, Peer, Rig, new_id, running_hub, until
+from tests.hub.hub_rig import (
+    TIMEOUT_S,
+    FakeClock,
+    Peer,
+    Rig,
+    new_id,
+    patient,
+    running_hub,
+    until,
+)
+from tests.hub.test_record_forgery import send, upload
 
 LINES = [
     wire.PrescriptionLine(
@@ -59,17 +70,17 @@ def _overrides(server: RedisServer, **more: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def two_replicas(
-    tmp_path: Path, server: RedisServer, **overrides: Any
+    tmp_path: Path, server: RedisServer, *, clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[Rig, Rig]]:
     """Replicas A and B (A made the accounts), both started, on one database and one Redis."""
     settings = _overrides(server, **overrides)
-    async with running_hub(tmp_path, **settings) as a:
+    async with running_hub(tmp_path, clock=clock, **settings) as a:
         config = load_hub_config(
             None,
             data_dir=tmp_path / "hub-data",
             overrides={"port": 0, "argon2_cost": "test", **settings},
         )
-        hub_b = await start_hub(config, key=TEST_KEY, console_dir=tmp_path / "console")
+        hub_b = await start_hub(config, key=TEST_KEY, clock=clock, console_dir=tmp_path / "console")
         b = Rig(hub_b, a.tokens)
         try:
             yield a, b
@@ -391,6 +402,81 @@ async def _take_outcome(console: Peer) -> wire.ErrorCode | None:
                 return message.code
 
 
+# --- quotas and rate limits count across the replicas -------------------------------------
+
+
+def test_a_cabin_hopping_between_replicas_cannot_multiply_its_record_quota(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()  # one hour of the clock throughout: the count is not cut in two
+        settings = {"records_per_cabin_per_hour": 2}
+        async with two_replicas(tmp_path, redis_server, clock=clock, **settings) as (a, b):
+            start = clock.now() - timedelta(days=2)
+            records = [
+                upload(f"c-{index}", who=patient(), started_at=start + timedelta(hours=index))
+                for index in range(3)
+            ]
+            on_a = await a.cabin()
+            for record in records[:2]:
+                assert isinstance(await send(on_a, record), wire.RecordAck)
+            on_b = await b.cabin()
+            refused = await send(on_b, records[2])
+            assert isinstance(refused, wire.ErrorMessage)
+            assert refused.code is wire.ErrorCode.RATE_LIMITED
+
+    run(scenario())
+
+
+def test_a_cabin_hopping_between_replicas_cannot_multiply_its_new_alerts(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()  # one minute of the clock throughout: the count is not cut in two
+        async with two_replicas(tmp_path, redis_server, clock=clock, alerts_per_minute=2) as (
+            a,
+            b,
+        ):
+            kinds = [wire.AlertKind.FALL, wire.AlertKind.STILLNESS, wire.AlertKind.PANIC_BUTTON]
+            answers: list[wire.Message] = []
+            for index, (rig, kind) in enumerate(zip((a, a, b), kinds, strict=True)):
+                cabin = await rig.cabin()
+                raised = _alert(f"alert-{index}", kind, at=clock.now())
+                await cabin.send(raised)
+                answers.append(await _answer_to(cabin, raised.msg_id))
+            assert [type(answer) for answer in answers] == [wire.Ack, wire.Ack, wire.ErrorMessage]
+            refused = answers[2]
+            assert isinstance(refused, wire.ErrorMessage)
+            assert refused.code is wire.ErrorCode.RATE_LIMITED
+
+    run(scenario())
+
+
+def _alert(
+    alert_id: str, kind: wire.AlertKind = wire.AlertKind.FALL, *, at: datetime | None = None
+) -> wire.AlertMessage:
+    return wire.AlertMessage(
+        msg_id=new_id("alert"),
+        alert_id=alert_id,
+        cabin_id="cabin-1",
+        kind=kind,
+        severity=wire.AlertSeverity.CRITICAL,
+        raised_at=at or datetime.now(UTC),
+        confidence=0.9,
+        detail="sol",
+    )
+
+
+async def _answer_to(cabin: Peer, msg_id: str) -> wire.Message:
+    async with asyncio.timeout(TIMEOUT_S):
+        while True:
+            message = await cabin.receive()
+            if isinstance(message, wire.Ack) and message.ack_of == msg_id:
+                return message
+            if isinstance(message, wire.ErrorMessage) and message.in_reply_to == msg_id:
+                return message
+
+
 # --- grace, and a replica that dies ---------------------------------------------------------
 
 
@@ -461,16 +547,7 @@ def test_an_alert_whose_replica_dies_escalates_exactly_once_from_the_other(
             console = await (await b.login("dr.a")).console()
             async with killable_replica(tmp_path, settings) as url_a:
                 cabin = await at_url(b, url_a).cabin()
-                raised = wire.AlertMessage(
-                    msg_id=new_id("alert"),
-                    alert_id="alert-1",
-                    cabin_id="cabin-1",
-                    kind=wire.AlertKind.FALL,
-                    severity=wire.AlertSeverity.CRITICAL,
-                    raised_at=datetime.now(UTC),
-                    confidence=0.9,
-                    detail="sol",
-                )
+                raised = _alert("alert-1")
                 await cabin.send(raised)
                 assert (await cabin.expect(wire.Ack)).ack_of == raised.msg_id
                 await until(
