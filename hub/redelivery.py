@@ -5,6 +5,8 @@ cabin that has just connected to it, and, every `retry_s`, what was not sent in 
 period. A prescription issued on another replica reaches the cabin through routing, and the
 cabin's replica counts it as sent (`sent`). The cabin's `Ack` marks it delivered in the
 database with a conditional update: of two acks (sent twice, or to two replicas), one counts.
+A console back during a call (on any replica) gets the call's prescriptions, which have
+arrived, and the notes and advice stored.
 """
 
 from __future__ import annotations
@@ -183,3 +185,42 @@ class Redelivery:
             actor_id=peer.identity,
             consultation_id=advice.consultation_id,
         )
+
+    # --- a console back during a call -------------------------------------------------------
+
+    async def prescriptions_to_console(self, peer: Peer, consultation_id: str) -> None:
+        """A console back during a call: the call's prescriptions, and which have arrived."""
+        try:
+            records = await self._storage.prescriptions(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=prescriptions_to_console error=%s", log_safe(exc))
+            return
+        for record in records:
+            peer.send(prescription_from_record(record))
+            if record.delivered_at is not None:
+                peer.send(
+                    wire.PrescriptionDelivered(
+                        msg_id=new_msg_id(),
+                        prescription_id=record.prescription_id,
+                        consultation_id=record.consultation_id,
+                        delivered_at=record.delivered_at,
+                    )
+                )
+
+    async def notes_to_console(self, peer: Peer, consultation_id: str) -> None:
+        """A console back during a call (a reload): the notes and advice stored, to fill its
+        fields again."""
+        try:
+            record = await self._storage.consultation(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=notes_to_console error=%s", exc)
+            return
+        if record is not None:
+            peer.send(
+                wire.ConsultationNotes(
+                    msg_id=new_msg_id(),
+                    consultation_id=consultation_id,
+                    text=record.notes,
+                    advice=record.advice,
+                )
+            )

@@ -39,14 +39,15 @@ from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
-from hub.cluster import Cluster, ClusterDown, HeldKind, LocalCluster
+from hub.cluster import Cluster, ClusterDown, LocalCluster
+from hub.departures import Departures
 from hub.errors import StorageError
 from hub.history import patient_history
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
 from hub.peers import CloseCode, Peer, PeerKind
-from hub.prescriptions import PrescriptionSigner, issue_prescription, prescription_from_record
+from hub.prescriptions import PrescriptionSigner, issue_prescription
 from hub.queue import QueueView, call_accepts
 from hub.record_intake import RecordIntake
 from hub.records import RecordDesk, RecordLimits
@@ -133,10 +134,13 @@ class Switchboard:
             routing=self.routing,
             retry_s=prescription_retry_s,
         )
-        self._away: dict[tuple[PeerKind, str], asyncio.TimerHandle] = {}
-        self._unheld_since: dict[tuple[PeerKind, str], float] = {}
-        """Cabins (and doctors) of live consultations that no live replica holds: since when
-        (loop time) this replica has seen them so."""
+        self.departures = Departures(
+            cluster=self._cluster,
+            routing=self.routing,
+            grace_s=offline_grace_s,
+            gone=self._gone,
+            spawn=self._spawn,
+        )
         self._sent_positions: dict[str, int] = {}
         self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
         self._room_pending: asyncio.TimerHandle | None = None
@@ -184,17 +188,10 @@ class Switchboard:
         peers = list(self.routing.peers())
         await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
 
-    async def abandon(self) -> None:
-        """Stop every timer and task, as a replica killed would (for the tests): no word to
-        the cluster, the sockets left as they are."""
-        await self._halt()
-
     async def _halt(self) -> None:
         if self._room_pending is not None:
             self._room_pending.cancel()
-        for handle in self._away.values():
-            handle.cancel()
-        self._away.clear()
+        self.departures.stop()
         self.alerts.stop()
         tasks = [t for t in (self._refresher, self._redeliverer, *self._tasks) if t is not None]
         for task in tasks:
@@ -267,7 +264,7 @@ class Switchboard:
             case CabinAway():
                 self._spawn(self._cabin_away(signal.cabin_id), "hub-cabin-away")
             case PeerReplaced():
-                if self._unheld_since.pop((PeerKind.CABIN, signal.cabin_id), None) is not None:
+                if self.departures.back(PeerKind.CABIN, signal.cabin_id):
                     self._broadcast_room()
                 peer = self.routing.cabins.get(signal.cabin_id)
                 if peer is not None and signal.replica != self._cluster.replica_id:
@@ -280,29 +277,23 @@ class Switchboard:
         """Another replica's socket of the cabin has closed: offline here too, unless a
         replica holds it."""
         try:
-            if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
+            if await self.departures.held(PeerKind.CABIN, cabin_id):
                 return
         except ClusterDown as exc:
             log.warning("hub.cluster_down task=cabin_away error=%s", log_safe(exc))
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
-            loop = asyncio.get_running_loop()
-            self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time())
+            self.departures.unheld(PeerKind.CABIN, cabin_id)
             self._broadcast_room()  # offline: the consoles say so
 
     def is_cabin_online(self, cabin_id: str) -> bool:
         """Whether this replica holds the cabin's socket."""
         return self.routing.has_cabin(cabin_id)
 
-    def _cabin_shown_online(self, cabin_id: str) -> bool:
-        return self.routing.has_cabin(cabin_id) or (PeerKind.CABIN, cabin_id) not in (
-            self._unheld_since
-        )
-
     def waiting_entries(self) -> list[wire.WaitingEntry]:
         """The waiting room as the consoles see it (a cabin held by another replica is
         online; one this replica holds not and no other replica has been seen to hold
         since its last check is offline)."""
-        return self.room.entries(cabin_online=self._cabin_shown_online)
+        return self.room.entries(cabin_online=self.departures.shown_online)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._spawn(work, name)
@@ -338,8 +329,7 @@ class Switchboard:
         if previous is not None:
             log.info("hub.cabin_replaced cabin=%s", cabin_id)
             previous.close_soon(CloseCode.REPLACED, "replaced by a newer connection")
-        was_offline = self._unheld_since.pop((PeerKind.CABIN, cabin_id), None) is not None
-        self._cancel_away(PeerKind.CABIN, cabin_id)
+        was_offline = self.departures.back(PeerKind.CABIN, cabin_id)
         log.info("hub.cabin_connected cabin=%s", cabin_id)
         peer.send(self._welcome())
         known = self._bring_cabin_up_to_date(peer)
@@ -419,18 +409,14 @@ class Switchboard:
         log.info("hub.cabin_disconnected cabin=%s", cabin_id)
         self.routing.signal(CabinAway(cabin_id=cabin_id))
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
-            loop = asyncio.get_running_loop()
-            self._unheld_since.setdefault((PeerKind.CABIN, cabin_id), loop.time())
+            self.departures.away(PeerKind.CABIN, cabin_id)
         if self.room.of_cabin(cabin_id):
             self._broadcast_room()  # offline: the consoles say so, and do not offer to take
-        if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
-            self._schedule_away(PeerKind.CABIN, cabin_id)
 
     def console_connected(self, peer: Peer) -> None:
         doctor = peer.identity
         self.routing.add_console(peer)
-        self._cancel_away(PeerKind.CONSOLE, doctor)
-        self._unheld_since.pop((PeerKind.CONSOLE, doctor), None)
+        self.departures.back(PeerKind.CONSOLE, doctor)
         log.info("hub.console_connected doctor=%s", doctor)
         peer.send(self._welcome())
         peer.send(wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries()))
@@ -454,10 +440,12 @@ class Switchboard:
         else:
             self._spawn(self._offer_from_cluster(peer, call), f"hub-offer-to-{doctor}")
         self._spawn(
-            self._prescriptions_to_console(peer, call.consultation_id),
+            self.redelivery.prescriptions_to_console(peer, call.consultation_id),
             f"hub-prescriptions-to-{doctor}",
         )
-        self._spawn(self._notes_to_console(peer, call.consultation_id), f"hub-notes-to-{doctor}")
+        self._spawn(
+            self.redelivery.notes_to_console(peer, call.consultation_id), f"hub-notes-to-{doctor}"
+        )
 
     async def _console_from_database(self, peer: Peer) -> None:
         await self._reread()
@@ -491,7 +479,7 @@ class Switchboard:
             return
         log.info("hub.console_disconnected doctor=%s", doctor)
         if last and self.calls.of_doctor(doctor) is not None:
-            self._schedule_away(PeerKind.CONSOLE, doctor)
+            self.departures.away(PeerKind.CONSOLE, doctor)
 
     def agent_connected(self, peer: Peer, scope: AgentScope) -> None:
         self.routing.add_agent(peer, scope)
@@ -529,22 +517,6 @@ class Switchboard:
 
     # --- who is gone ------------------------------------------------------------------------
 
-    def _schedule_away(self, kind: PeerKind, who: str) -> None:
-        self._cancel_away(kind, who)
-        loop = asyncio.get_running_loop()
-        self._away[(kind, who)] = loop.call_later(
-            self._offline_grace_s, self._spawn_gone, kind, who
-        )
-
-    def _cancel_away(self, kind: PeerKind, who: str) -> None:
-        handle = self._away.pop((kind, who), None)
-        if handle is not None:
-            handle.cancel()
-
-    def _spawn_gone(self, kind: PeerKind, who: str) -> None:
-        self._away.pop((kind, who), None)
-        self._spawn(self._gone(kind, who), f"hub-{kind.value}-gone")
-
     async def _gone(self, kind: PeerKind, who: str) -> None:
         try:
             if kind is PeerKind.CABIN:
@@ -563,23 +535,14 @@ class Switchboard:
                 log_safe(exc),
             )
 
-    async def _held_elsewhere(self, kind: PeerKind, who: str) -> bool:
-        """Whether a live replica (this one or another) holds a socket of `who` now."""
-        if kind is PeerKind.CABIN and self.routing.has_cabin(who):
-            return True
-        if kind is PeerKind.CONSOLE and self.routing.has_console(who):
-            return True
-        held = HeldKind.CABIN if kind is PeerKind.CABIN else HeldKind.CONSOLE
-        return bool(await self._cluster.holders(held, who))
-
     async def _cabin_gone(self, cabin_id: str) -> None:
         """The grace is over: the cabin's patient loses their place, its call ends; unless
         the cabin is connected (here or to another replica). Each consultation is ended by
         one replica only (a claim in the cluster), after a last look at the database."""
-        if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
+        if await self.departures.held(PeerKind.CABIN, cabin_id):
             return
         await self._reread()
-        if await self._held_elsewhere(PeerKind.CABIN, cabin_id):
+        if await self.departures.held(PeerKind.CABIN, cabin_id):
             return
         log.info("hub.cabin_gone cabin=%s", cabin_id)
         for call in self.calls.of_cabin(cabin_id):
@@ -613,7 +576,7 @@ class Switchboard:
     async def _doctor_gone(self, doctor: str) -> None:
         """The doctor's consoles have been away for the whole grace: their call ends (unless
         one is connected to another replica)."""
-        if await self._held_elsewhere(PeerKind.CONSOLE, doctor):
+        if await self.departures.held(PeerKind.CONSOLE, doctor):
             return
         call = self.calls.of_doctor(doctor)
         if call is not None and await self._claim_end(call.consultation_id):
@@ -629,29 +592,9 @@ class Switchboard:
         cabin is connected somewhere: it is looked up again just before."""
         if await self.queue.refresh():
             self._room_changed(signal=False)
-        now = asyncio.get_running_loop().time()
-        seen: set[tuple[PeerKind, str]] = set()
-        for patient in self.room.of_all():
-            seen.add((PeerKind.CABIN, patient.cabin_id))
-        for call in self.calls.all():
-            seen.add((PeerKind.CONSOLE, call.doctor))
-        for key in [k for k in self._unheld_since if k not in seen]:
-            del self._unheld_since[key]
-        shown_offline = False
-        for kind, who in sorted(seen):
-            if (kind, who) in self._away:
-                continue  # this replica's own timer sees to it
-            if await self._held_elsewhere(kind, who):
-                shown_offline |= self._unheld_since.pop((kind, who), None) is not None
-                continue
-            since = self._unheld_since.setdefault((kind, who), now)
-            shown_offline |= since == now and kind is PeerKind.CABIN
-            if now - since < self._offline_grace_s:
-                continue
-            del self._unheld_since[(kind, who)]
-            log.info("hub.unheld_past_grace peer=%s:%s", kind.value, log_safe(who))
-            await self._gone(kind, who)
-        if shown_offline:
+        live = {(PeerKind.CABIN, patient.cabin_id) for patient in self.room.of_all()}
+        live |= {(PeerKind.CONSOLE, call.doctor) for call in self.calls.all()}
+        if await self.departures.check(live):
             self._broadcast_room()
 
     # --- sending ----------------------------------------------------------------------------
@@ -1092,43 +1035,6 @@ class Switchboard:
         )
 
     # --- prescriptions and advice on their way to the cabin ---------------------------------
-
-    async def _prescriptions_to_console(self, peer: Peer, consultation_id: str) -> None:
-        """A console back during a call: the call's prescriptions, and which have arrived."""
-        try:
-            records = await self._storage.prescriptions(consultation_id)
-        except StorageError as exc:
-            log.error("hub.storage_failed task=prescriptions_to_console error=%s", log_safe(exc))
-            return
-        for record in records:
-            peer.send(prescription_from_record(record))
-            if record.delivered_at is not None:
-                peer.send(
-                    wire.PrescriptionDelivered(
-                        msg_id=new_msg_id(),
-                        prescription_id=record.prescription_id,
-                        consultation_id=record.consultation_id,
-                        delivered_at=record.delivered_at,
-                    )
-                )
-
-    async def _notes_to_console(self, peer: Peer, consultation_id: str) -> None:
-        """A console back during a call (a reload): the notes and advice stored, to fill its
-        fields again."""
-        try:
-            record = await self._storage.consultation(consultation_id)
-        except StorageError as exc:
-            log.error("hub.storage_failed task=notes_to_console error=%s", exc)
-            return
-        if record is not None:
-            peer.send(
-                wire.ConsultationNotes(
-                    msg_id=new_msg_id(),
-                    consultation_id=consultation_id,
-                    text=record.notes,
-                    advice=record.advice,
-                )
-            )
 
     # --- from a doctor's console ------------------------------------------------------------
 
