@@ -1,4 +1,6 @@
-"""The queue and the calls as the database knows them, cached on each replica.
+"""The queue and taking a patient: the waiting room and the calls as the database knows them,
+cached on each replica (`QueueView`), and what the cabins and consoles do with them
+(`QueueDesk`: joins, leaves, takes, the end of a call, the room and the places in the queue).
 
 The database is the truth: a consultation waiting or taken is in the waiting room, a taken one
 is a call with its doctor. Each replica keeps the `WaitingRoom` and the `CallRegistry` as a
@@ -13,15 +15,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
+
+import msgspec
 
 import wire
 from hub.accounts import doctor_info
+from hub.audit import AuditLog
 from hub.calls import Call, CallRegistry
+from hub.clock import Clock
+from hub.cluster import Cluster, ClusterDown
+from hub.departures import Departures
+from hub.errors import StorageError
+from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
-from hub.storage import ConsultationRecord, ConsultationStatus, DoctorRecord, Storage
+from hub.patients import match_key
+from hub.peers import Peer, PeerKind, acknowledge, refuse
+from hub.routing import Routing
+from hub.signals import CallsChanged, RoomChanged
+from hub.storage import (
+    ActorKind,
+    ConsultationRecord,
+    ConsultationStatus,
+    DoctorRecord,
+    ReadingRecord,
+    Storage,
+)
 from hub.turn import IceServers
 from hub.waiting_room import WaitingPatient, WaitingRoom
 
@@ -29,6 +51,13 @@ log = logging.getLogger(__name__)
 
 ACTIVE_READ = 5000
 """At most this many live consultations are read back at once."""
+_CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
+ROOM_BROADCAST_INTERVAL_S = 0.25
+"""The waiting room goes to the consoles at most this often (changes in between wait)."""
+JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
+OFFER_KEY = "hub:offer:"
+"""A call's pending `SdpOffer`, in the cluster, for a console coming back through another
+replica (`OFFER_KEY` + consultation id), as long as `offer_ttl_s`."""
 
 
 def call_accepts(
@@ -256,3 +285,441 @@ class QueueView:
         )
         self._calls.start(call)
         return call
+
+
+class QueueDesk:
+    """The waiting room and the calls of this replica, as the consoles and cabins see them:
+    joins, leaves and takes, the end of a call, the room sent to the consoles here and each
+    place in the queue to the cabins here (the other replicas send theirs, from their own
+    cache, on a signal)."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        clock: Clock,
+        ice: IceServers,
+        audit: AuditLog,
+        cluster: Cluster,
+        routing: Routing,
+        departures: Departures,
+        spawn: Callable[[Coroutine[Any, Any, None], str], None],
+        offer_ttl_s: float,
+    ) -> None:
+        self.room = WaitingRoom()
+        self.calls = CallRegistry()
+        self.view = QueueView(storage=storage, room=self.room, calls=self.calls, ice=ice)
+        self._storage = storage
+        self._clock = clock
+        self._ice = ice
+        self._audit = audit
+        self._cluster = cluster
+        self.routing = routing
+        self.departures = departures
+        self._spawn = spawn
+        self._offer_ttl_s = offer_ttl_s
+        self._sent_positions: dict[str, int] = {}
+        self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
+        self._room_pending: asyncio.TimerHandle | None = None
+        self._join_refusals: dict[str, tuple[float, int]] = {}
+        """Per cabin: when a refused join was last logged, and how many since."""
+
+    def stop(self) -> None:
+        if self._room_pending is not None:
+            self._room_pending.cancel()
+
+    def waiting_entries(self) -> list[wire.WaitingEntry]:
+        """The waiting room as the consoles see it (a cabin held by another replica is
+        online; one this replica holds not and no other replica has been seen to hold
+        since its last check is offline)."""
+        return self.room.entries(cabin_online=self.departures.shown_online)
+
+    async def reread(self) -> None:
+        try:
+            if await self.view.refresh():
+                self.room_changed(signal=False)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=queue_refresh error=%s", log_safe(exc))
+
+    def broadcast_room(self) -> None:
+        """Send the waiting room to every console of this replica: at once if it was last sent
+        at least `ROOM_BROADCAST_INTERVAL_S` ago, else once when that time has passed (the
+        latest room then), so that a cabin that joins, leaves or measures in a loop never
+        floods a console."""
+        if not self.routing.consoles or self._room_pending is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._room_sent_at + ROOM_BROADCAST_INTERVAL_S - loop.time()
+        if wait > 0:
+            self._room_pending = loop.call_later(wait, self._send_room)
+            return
+        self._send_room()
+
+    def _send_room(self) -> None:
+        self._room_pending = None
+        self._room_sent_at = asyncio.get_running_loop().time()
+        if not self.routing.consoles:
+            return
+        self.routing.consoles_here(
+            wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
+        )
+
+    def send_position(self, peer: Peer, consultation_id: str, place: int) -> None:
+        peer.send(
+            wire.QueuePosition(msg_id=new_msg_id(), consultation_id=consultation_id, position=place)
+        )
+        self._sent_positions[consultation_id] = place
+
+    def room_changed(self, *, signal: bool = True) -> None:
+        """Tell every console, and each cabin of this replica whose patient's place has
+        changed; and the other replicas (`signal`), which do the same for theirs."""
+        if signal:
+            self.routing.signal(RoomChanged())
+        self.broadcast_room()
+        positions = self.room.positions()
+        for consultation_id in list(self._sent_positions):
+            if consultation_id not in positions:
+                del self._sent_positions[consultation_id]
+        for consultation_id, place in positions.items():
+            if self._sent_positions.get(consultation_id) == place:
+                continue
+            patient = self.room.get(consultation_id)
+            peer = None if patient is None else self.routing.cabins.get(patient.cabin_id)
+            if peer is not None:
+                self.send_position(peer, consultation_id, place)
+
+    async def end_call(
+        self,
+        call: Call,
+        reason: wire.CallEndReason,
+        *,
+        actor: tuple[ActorKind, str],
+        message: wire.CallEnd | None = None,
+        origin: Peer | None = None,
+        status: ConsultationStatus = ConsultationStatus.ENDED,
+    ) -> None:
+        """End the call everywhere and forget its signaling. The record is closed before the
+        peers are told (wherever they are connected), so that whoever gets the `CallEnd`
+        finds the consultation ended."""
+        end = message or wire.CallEnd(
+            msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
+        )
+        try:
+            with self.view.changing(call.consultation_id):
+                self.calls.end(call.consultation_id)
+                self.room.remove(call.consultation_id)
+                await self._storage.close_consultation(
+                    call.consultation_id, status=status, at=self._clock.now()
+                )
+        finally:
+            if origin is None or origin.kind is not PeerKind.CABIN:
+                self.routing.to_cabin(call.cabin_id, end)
+            self.routing.to_doctor(call.doctor, end, but=origin)
+            self.routing.signal(CallsChanged())
+            self.room_changed()
+            self._spawn(self.forget_offer(call.consultation_id), "hub-forget-offer")
+        log.info(
+            "hub.call_ended consultation=%s reason=%s by=%s",
+            call.consultation_id,
+            reason.value,
+            actor[0].value,
+        )
+        await self._audit.record(
+            "consultation.end",
+            actor_kind=actor[0],
+            actor_id=actor[1],
+            consultation_id=call.consultation_id,
+        )
+
+    async def own_consultation(
+        self, peer: Peer, message: wire.Message, consultation_id: str
+    ) -> ConsultationRecord | None:
+        """The consultation if it is this cabin's; else refuse the message and None."""
+        record = await self._storage.consultation(consultation_id)
+        if record is None:
+            refuse(peer, wire.ErrorCode.NOT_FOUND, message.msg_id, "no such consultation")
+            return None
+        if record.cabin_id != peer.identity:
+            log.warning(
+                "hub.cabin_not_owner cabin=%s consultation=%s", peer.identity, consultation_id
+            )
+            refuse(
+                peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "not this cabin's consultation"
+            )
+            return None
+        return record
+
+    async def join(self, peer: Peer, join: wire.QueueJoin) -> None:
+        """A join, stored then put in the room; a refresh meanwhile leaves it alone."""
+        with self.view.changing(join.consultation_id):
+            await self._join_steps(peer, join)
+
+    async def _join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
+        cabin_id, consultation_id = peer.identity, join.consultation_id
+        now = self._clock.now()
+        if self._join_again(peer, join) or self._second_patient(peer, join):
+            return
+        record = await self._storage.open_consultation(
+            ConsultationRecord(
+                consultation_id=consultation_id,
+                cabin_id=cabin_id,
+                patient=join.patient,
+                match_key=match_key(join.patient),
+                reason=join.reason,
+                age_years=join.age_years,
+                sex=join.patient.sex,
+                language=join.language,
+                status=ConsultationStatus.WAITING,
+                doctor=None,
+                joined_at=now,
+            )
+        )
+        if record.cabin_id != cabin_id or record.status in _CLOSED:
+            refuse(
+                peer,
+                wire.ErrorCode.CONFLICT,
+                join.msg_id,
+                "this consultation id is already used",
+            )
+            return
+        if record.status is ConsultationStatus.TAKEN:
+            await self._storage.mark_waiting(consultation_id)
+        for index, vital in enumerate(join.vitals):
+            await self._storage.add_reading(
+                ReadingRecord(consultation_id, f"{join.msg_id}#{index}", vital, now)
+            )
+        if self._join_again(peer, join):  # joined twice at once: the first one did it all
+            return
+        if self._second_patient(peer, join):  # another patient's join won the race
+            await self._storage.close_consultation(
+                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+            return
+        self.room.join(
+            WaitingPatient(
+                consultation_id=consultation_id,
+                cabin_id=cabin_id,
+                joined_at=record.joined_at,
+                language=join.language,
+                patient=join.patient,
+                reason=join.reason,
+                age_years=join.age_years,
+                vitals=list(join.vitals),
+            )
+        )
+        log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)
+        acknowledge(peer, join)
+        self.room_changed()
+
+    def _join_again(self, peer: Peer, join: wire.QueueJoin) -> bool:
+        """A join of a consultation already live (the cabin said it again after reconnecting):
+        acknowledge it and tell the place again; True if it was one."""
+        live, call = self.room.get(join.consultation_id), self.calls.get(join.consultation_id)
+        owner = live.cabin_id if live is not None else call.cabin_id if call is not None else None
+        if owner is None:
+            return False
+        if owner != peer.identity:
+            refuse(peer, wire.ErrorCode.CONFLICT, join.msg_id, "consultation id taken")
+            return True
+        acknowledge(peer, join)
+        place = self.room.positions().get(join.consultation_id)
+        if place is not None:
+            self.send_position(peer, join.consultation_id, place)
+        return True
+
+    def _second_patient(self, peer: Peer, join: wire.QueueJoin) -> bool:
+        """A join while another patient of this cabin is in the waiting room (or in a call):
+        a cabin has one patient at a time, so it is refused (and logged); True if it was."""
+        waiting = [p.consultation_id for p in self.room.of_cabin(peer.identity)]
+        waiting += [c.consultation_id for c in self.calls.of_cabin(peer.identity)]
+        others = [c for c in waiting if c != join.consultation_id]
+        if not others:
+            return False
+        now = self._clock.monotonic()
+        logged_at, unlogged = self._join_refusals.get(peer.identity, (None, 0))
+        if logged_at is None or now - logged_at >= JOIN_REFUSALS_LOGGED_EVERY_S:
+            log.warning(
+                "hub.queue_join_refused cabin=%s consultation=%s reason=one_patient_per_cabin"
+                " waiting=%s refused=%d",
+                peer.identity,
+                join.consultation_id,
+                others[0],
+                unlogged + 1,
+            )
+            self._join_refusals[peer.identity] = (now, 0)
+        else:
+            self._join_refusals[peer.identity] = (logged_at, unlogged + 1)
+        refuse(
+            peer,
+            wire.ErrorCode.CONFLICT,
+            join.msg_id,
+            f"this cabin already has a patient in the waiting room ({others[0]}):"
+            " send queue_leave for it first",
+        )
+        return True
+
+    async def leave(self, peer: Peer, leave: wire.QueueLeave) -> None:
+        record = await self.own_consultation(peer, leave, leave.consultation_id)
+        if record is None:
+            return
+        call = await self.call_for(leave.consultation_id)
+        if call is not None:
+            await self.end_call(
+                call,
+                wire.CallEndReason.PATIENT_LEFT,
+                actor=(ActorKind.CABIN, peer.identity),
+                origin=peer,
+                status=ConsultationStatus.LEFT,
+            )
+        elif self.room.remove(leave.consultation_id) is not None:
+            log.info(
+                "hub.queue_left consultation=%s reason=%s",
+                leave.consultation_id,
+                leave.reason.value,
+            )
+            self.room_changed(signal=False)
+            with self.view.changing(leave.consultation_id):
+                await self._storage.close_consultation(
+                    leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+                )
+            self.routing.signal(RoomChanged())  # once closed: the others re-read it so
+        acknowledge(peer, leave)
+
+    async def take(self, peer: Peer, take: wire.TakeConsultation) -> None:
+        doctor_name, consultation_id = peer.identity, take.consultation_id
+        doctor = await self._storage.doctor(doctor_name)
+        if doctor is None:
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, take.msg_id, "unknown doctor")
+            return
+        if self.room.get(consultation_id) is None:  # maybe joined through another replica
+            await self.reread()
+        patient = self.room.get(consultation_id)
+        cabin_online = patient is not None and await self.routing.cabin_anywhere(patient.cabin_id)
+        # From here to the mark in the room, no await: on this replica, the check and the mark
+        # are one step (a second doctor here is refused at once). Across replicas, the
+        # database's `mark_taken` is a conditional update: exactly one doctor wins.
+        patient = self.room.get(consultation_id)
+        if patient is None:
+            refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
+            return
+        if patient.taken_by is not None:
+            refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
+            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
+            return
+        if not cabin_online:
+            refuse(peer, wire.ErrorCode.UNAVAILABLE, take.msg_id, "the cabin is offline")
+            return
+        if self.calls.of_doctor(doctor_name) is not None:
+            refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "end your current call first")
+            return
+        # cannot be refused: checked just above
+        self.room.take(consultation_id, doctor_name, doctor.display_name)
+        with self.view.changing(consultation_id):
+            await self._take_marked(peer, take, doctor, patient)
+
+    async def _take_marked(
+        self, peer: Peer, take: wire.TakeConsultation, doctor: DoctorRecord, patient: WaitingPatient
+    ) -> None:
+        """The take, marked in this replica's room: now in the database, where one wins."""
+        doctor_name, consultation_id = peer.identity, take.consultation_id
+        taken_at = self._clock.now()
+        try:
+            won = await self._storage.mark_taken(consultation_id, doctor=doctor_name, at=taken_at)
+        except BaseException:
+            self.room.release(consultation_id)
+            raise
+        if not won:
+            self.room.release(consultation_id)
+            refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
+            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
+            self._spawn(self.reread(), "hub-queue-refresh")  # taken through another replica
+            return
+        if self.room.get(consultation_id) is not patient:  # the patient left meanwhile
+            await self._storage.close_consultation(
+                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
+            )
+            refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
+            return
+        cabin_accept, console_accept = call_accepts(
+            doctor,
+            consultation_id=consultation_id,
+            cabin_id=patient.cabin_id,
+            patient=patient.patient,
+            ice=self._ice,
+            at=taken_at,
+        )
+        self.calls.start(
+            Call(
+                consultation_id=consultation_id,
+                cabin_id=patient.cabin_id,
+                doctor=doctor_name,
+                cabin_accept=cabin_accept,
+                console_accept=console_accept,
+            )
+        )
+        log.info(
+            "hub.consultation_taken consultation=%s doctor=%s cabin=%s",
+            consultation_id,
+            doctor_name,
+            patient.cabin_id,
+        )
+        self.routing.to_cabin(patient.cabin_id, cabin_accept)
+        self.routing.to_doctor(doctor_name, console_accept)
+        self.routing.signal(CallsChanged())
+        self.room_changed()
+        await self._audit.record(
+            "consultation.take",
+            actor_kind=ActorKind.DOCTOR,
+            actor_id=doctor_name,
+            consultation_id=consultation_id,
+            client_address=peer.client_address,
+        )
+
+    async def call_for(self, consultation_id: str) -> Call | None:
+        """The call of a consultation: from the cache, or from the database (begun through
+        another replica, its signal not yet here)."""
+        call = self.calls.get(consultation_id)
+        if call is not None:
+            return call
+        try:
+            return await self.view.load(consultation_id)
+        except StorageError as exc:
+            log.error("hub.storage_failed task=call_load error=%s", log_safe(exc))
+            return None
+
+    async def keep_offer(self, offer: wire.SdpOffer) -> None:
+        """The offer, in the cluster for a while: a console that comes back through another
+        replica gets it."""
+        try:
+            await self._cluster.put(
+                OFFER_KEY + offer.consultation_id,
+                msgspec.json.encode(offer),
+                ttl_s=self._offer_ttl_s,
+            )
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=keep_offer error=%s", log_safe(exc))
+
+    async def forget_offer(self, consultation_id: str) -> None:
+        try:
+            await self._cluster.delete(OFFER_KEY + consultation_id)
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=forget_offer error=%s", log_safe(exc))
+
+    async def offer_from_cluster(self, peer: Peer, call: Call) -> None:
+        """The offer the cabin made through another replica, if not yet answered."""
+        try:
+            stored = await self._cluster.get(OFFER_KEY + call.consultation_id)
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=pending_offer error=%s", log_safe(exc))
+            return
+        if stored is None or self.calls.get(call.consultation_id) is None:
+            return
+        try:
+            offer = msgspec.json.decode(stored, type=wire.SdpOffer)
+        except msgspec.DecodeError as exc:
+            log.warning("hub.pending_offer_unreadable error=%s", log_safe(exc))
+            return
+        peer.send(offer)
+        log.info(
+            "hub.pending_offer_sent consultation=%s doctor=%s", call.consultation_id, peer.identity
+        )

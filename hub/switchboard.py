@@ -36,7 +36,7 @@ import msgspec
 import wire
 from hub.alerts import AlertDesk
 from hub.audit import AuditLog
-from hub.calls import Call, CallRegistry
+from hub.calls import Call
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
 from hub.cluster import Cluster, ClusterDown, LocalCluster
@@ -45,10 +45,9 @@ from hub.errors import StorageError
 from hub.history import patient_history
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
-from hub.patients import match_key
-from hub.peers import CloseCode, Peer, PeerKind
+from hub.peers import CloseCode, Peer, PeerKind, acknowledge, refuse
 from hub.prescriptions import PrescriptionSigner, issue_prescription
-from hub.queue import QueueView, call_accepts
+from hub.queue import QueueDesk
 from hub.record_intake import RecordIntake
 from hub.records import RecordDesk, RecordLimits
 from hub.redelivery import REDELIVERY_WINDOW, Redelivery, advice_message
@@ -69,28 +68,21 @@ from hub.storage import (
     ActorKind,
     ConsultationRecord,
     ConsultationStatus,
-    DoctorRecord,
     ReadingRecord,
     Storage,
 )
 from hub.turn import IceServers
 from hub.version import hub_version
-from hub.waiting_room import WaitingPatient, WaitingRoom
 
 __all__ = ["REDELIVERY_WINDOW", "AgentScope", "Switchboard"]
 
 log = logging.getLogger(__name__)
 
 _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
-ROOM_BROADCAST_INTERVAL_S = 0.25
-"""The waiting room goes to the consoles at most this often (changes in between wait)."""
-JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
-OFFER_KEY = "hub:offer:"
-"""A call's pending `SdpOffer`, in the cluster, for a console coming back through another
-replica (`OFFER_KEY` + consultation id)."""
 GONE_CLAIM_KEY = "hub:gone:"
 """Claimed by the one replica that ends a consultation whose cabin is gone."""
 MIN_OFFER_TTL_S = 60.0
+"""A pending offer is kept in the cluster at least this long (else the grace)."""
 
 
 class Switchboard:
@@ -114,8 +106,6 @@ class Switchboard:
         alert_resync_s: float = 15.0,
         cluster: Cluster | None = None,
     ) -> None:
-        self.room = WaitingRoom()
-        self.calls = CallRegistry()
         self._storage = storage
         self._clock = clock
         self._ice = ice
@@ -126,14 +116,6 @@ class Switchboard:
         self._public_url = public_url
         self._cluster: Cluster = cluster or LocalCluster()
         self.routing = Routing(self._cluster)
-        self.queue = QueueView(storage=storage, room=self.room, calls=self.calls, ice=ice)
-        self.redelivery = Redelivery(
-            storage=storage,
-            clock=clock,
-            audit=audit,
-            routing=self.routing,
-            retry_s=prescription_retry_s,
-        )
         self.departures = Departures(
             cluster=self._cluster,
             routing=self.routing,
@@ -141,11 +123,26 @@ class Switchboard:
             gone=self._gone,
             spawn=self._spawn,
         )
-        self._sent_positions: dict[str, int] = {}
-        self._room_sent_at = -ROOM_BROADCAST_INTERVAL_S
-        self._room_pending: asyncio.TimerHandle | None = None
-        self._join_refusals: dict[str, tuple[float, int]] = {}
-        """Per cabin: when a refused join was last logged, and how many since."""
+        self.queue = QueueDesk(
+            storage=storage,
+            clock=clock,
+            ice=ice,
+            audit=audit,
+            cluster=self._cluster,
+            routing=self.routing,
+            departures=self.departures,
+            spawn=self._spawn,
+            offer_ttl_s=max(MIN_OFFER_TTL_S, offline_grace_s),
+        )
+        self.room = self.queue.room
+        self.calls = self.queue.calls
+        self.redelivery = Redelivery(
+            storage=storage,
+            clock=clock,
+            audit=audit,
+            routing=self.routing,
+            retry_s=prescription_retry_s,
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
         self._redeliverer: asyncio.Task[None] | None = None
@@ -189,8 +186,7 @@ class Switchboard:
         await asyncio.gather(*(peer.close(CloseCode.GOING_AWAY, "hub stopping") for peer in peers))
 
     async def _halt(self) -> None:
-        if self._room_pending is not None:
-            self._room_pending.cancel()
+        self.queue.stop()
         self.departures.stop()
         self.alerts.stop()
         tasks = [t for t in (self._refresher, self._redeliverer, *self._tasks) if t is not None]
@@ -207,7 +203,7 @@ class Switchboard:
         while True:
             await asyncio.sleep(self._refresh_s)
             await self._check_now()
-            self._broadcast_room()
+            self.queue.broadcast_room()
 
     async def _check_now(self) -> None:
         try:
@@ -222,17 +218,10 @@ class Switchboard:
         self._spawn(self._check_now(), "hub-resync")
         self._spawn(self._alerts_reread(), "hub-alerts-resync-now")
 
-    async def _reread(self) -> None:
-        try:
-            if await self.queue.refresh():
-                self._room_changed(signal=False)
-        except StorageError as exc:
-            log.error("hub.storage_failed task=queue_refresh error=%s", log_safe(exc))
-
     async def _vitals(self, consultation_id: str) -> None:
         try:
-            if await self.queue.vitals(consultation_id):
-                self._broadcast_room()
+            if await self.queue.view.vitals(consultation_id):
+                self.queue.broadcast_room()
         except StorageError as exc:
             log.error("hub.storage_failed task=vitals_refresh error=%s", log_safe(exc))
 
@@ -254,7 +243,7 @@ class Switchboard:
                 if self.routing.deliver_here(signal) and signal.pending_msg_id is not None:
                     self.redelivery.sent(signal.pending_msg_id)
             case RoomChanged() | CallsChanged():
-                self._spawn(self._reread(), "hub-queue-refresh")
+                self._spawn(self.queue.reread(), "hub-queue-refresh")
             case VitalsChanged():
                 self._spawn(self._vitals(signal.consultation_id), "hub-vitals-refresh")
             case AlertsChanged():
@@ -265,7 +254,7 @@ class Switchboard:
                 self._spawn(self._cabin_away(signal.cabin_id), "hub-cabin-away")
             case PeerReplaced():
                 if self.departures.back(PeerKind.CABIN, signal.cabin_id):
-                    self._broadcast_room()
+                    self.queue.broadcast_room()
                 peer = self.routing.cabins.get(signal.cabin_id)
                 if peer is not None and signal.replica != self._cluster.replica_id:
                     log.info(
@@ -283,17 +272,15 @@ class Switchboard:
             log.warning("hub.cluster_down task=cabin_away error=%s", log_safe(exc))
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
             self.departures.unheld(PeerKind.CABIN, cabin_id)
-            self._broadcast_room()  # offline: the consoles say so
+            self.queue.broadcast_room()  # offline: the consoles say so
 
     def is_cabin_online(self, cabin_id: str) -> bool:
         """Whether this replica holds the cabin's socket."""
         return self.routing.has_cabin(cabin_id)
 
     def waiting_entries(self) -> list[wire.WaitingEntry]:
-        """The waiting room as the consoles see it (a cabin held by another replica is
-        online; one this replica holds not and no other replica has been seen to hold
-        since its last check is offline)."""
-        return self.room.entries(cabin_online=self.departures.shown_online)
+        """The waiting room as the consoles see it."""
+        return self.queue.waiting_entries()
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._spawn(work, name)
@@ -334,7 +321,7 @@ class Switchboard:
         peer.send(self._welcome())
         known = self._bring_cabin_up_to_date(peer)
         if (previous is None or was_offline) and self.room.of_cabin(cabin_id):
-            self._broadcast_room()  # back online (the other replicas learn it from routing)
+            self.queue.broadcast_room()  # back online (the other replicas learn it from routing)
         if not known:  # maybe known to the database only (its replica died): look
             self._spawn(self._cabin_from_database(peer), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
@@ -347,16 +334,16 @@ class Switchboard:
         for patient in patients:
             place = positions.get(patient.consultation_id)
             if place is not None:
-                self._send_position(peer, patient.consultation_id, place)
+                self.queue.send_position(peer, patient.consultation_id, place)
         calls = self.calls.of_cabin(cabin_id)
         for call in calls:
             peer.send(self._fresh(call.cabin_accept, cabin_id))
         return bool(patients or calls)
 
     async def _cabin_from_database(self, peer: Peer) -> None:
-        await self._reread()
+        await self.queue.reread()
         if self.routing.cabins.get(peer.identity) is peer and self._bring_cabin_up_to_date(peer):
-            self._broadcast_room()
+            self.queue.broadcast_room()
 
     def _end_forgotten(self, cabin_id: str, live: set[str]) -> None:
         forgotten = False
@@ -379,17 +366,17 @@ class Switchboard:
                 "hub.call_forgotten consultation=%s reason=cabin_restarted", call.consultation_id
             )
             self._spawn(
-                self._end_call(
+                self.queue.end_call(
                     call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
                 ),
                 f"hub-forgotten-call-{call.consultation_id}",
             )
         if forgotten:
-            self._room_changed(signal=False)  # `_close_forgotten` signals once closed
+            self.queue.room_changed(signal=False)  # `_close_forgotten` signals once closed
 
     async def _close_forgotten(self, consultation_id: str) -> None:
         try:
-            with self.queue.changing(consultation_id):
+            with self.queue.view.changing(consultation_id):
                 self.room.remove(consultation_id)  # a refresh may have put it back meanwhile
                 await self._storage.close_consultation(
                     consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
@@ -411,7 +398,7 @@ class Switchboard:
         if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
             self.departures.away(PeerKind.CABIN, cabin_id)
         if self.room.of_cabin(cabin_id):
-            self._broadcast_room()  # offline: the consoles say so, and do not offer to take
+            self.queue.broadcast_room()  # offline: the consoles say so, and do not offer to take
 
     def console_connected(self, peer: Peer) -> None:
         doctor = peer.identity
@@ -438,7 +425,7 @@ class Switchboard:
                 "hub.pending_offer_sent consultation=%s doctor=%s", call.consultation_id, doctor
             )
         else:
-            self._spawn(self._offer_from_cluster(peer, call), f"hub-offer-to-{doctor}")
+            self._spawn(self.queue.offer_from_cluster(peer, call), f"hub-offer-to-{doctor}")
         self._spawn(
             self.redelivery.prescriptions_to_console(peer, call.consultation_id),
             f"hub-prescriptions-to-{doctor}",
@@ -448,29 +435,10 @@ class Switchboard:
         )
 
     async def _console_from_database(self, peer: Peer) -> None:
-        await self._reread()
+        await self.queue.reread()
         call = self.calls.of_doctor(peer.identity)
         if call is not None and not peer.closed:
             self._resume_call(peer, call)
-
-    async def _offer_from_cluster(self, peer: Peer, call: Call) -> None:
-        """The offer the cabin made through another replica, if not yet answered."""
-        try:
-            stored = await self._cluster.get(OFFER_KEY + call.consultation_id)
-        except ClusterDown as exc:
-            log.warning("hub.cluster_down task=pending_offer error=%s", log_safe(exc))
-            return
-        if stored is None or self.calls.get(call.consultation_id) is None:
-            return
-        try:
-            offer = msgspec.json.decode(stored, type=wire.SdpOffer)
-        except msgspec.DecodeError as exc:
-            log.warning("hub.pending_offer_unreadable error=%s", log_safe(exc))
-            return
-        peer.send(offer)
-        log.info(
-            "hub.pending_offer_sent consultation=%s doctor=%s", call.consultation_id, peer.identity
-        )
 
     def console_disconnected(self, peer: Peer) -> None:
         doctor = peer.identity
@@ -541,27 +509,27 @@ class Switchboard:
         one replica only (a claim in the cluster), after a last look at the database."""
         if await self.departures.held(PeerKind.CABIN, cabin_id):
             return
-        await self._reread()
+        await self.queue.reread()
         if await self.departures.held(PeerKind.CABIN, cabin_id):
             return
         log.info("hub.cabin_gone cabin=%s", cabin_id)
         for call in self.calls.of_cabin(cabin_id):
             if await self._claim_end(call.consultation_id):
-                await self._end_call(
+                await self.queue.end_call(
                     call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
                 )
         for patient in self.room.of_cabin(cabin_id):
-            if self.queue.is_changing(patient.consultation_id):
+            if self.queue.view.is_changing(patient.consultation_id):
                 continue
             if not await self._claim_end(patient.consultation_id):
                 continue
-            with self.queue.changing(patient.consultation_id):
+            with self.queue.view.changing(patient.consultation_id):
                 if self.room.remove(patient.consultation_id) is None:
                     continue
                 await self._storage.close_consultation(
                     patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
                 )
-        self._room_changed()
+        self.queue.room_changed()
 
     async def _claim_end(self, consultation_id: str) -> bool:
         """True for the one replica that ends this consultation (whose cabin or doctor is
@@ -581,7 +549,7 @@ class Switchboard:
         call = self.calls.of_doctor(doctor)
         if call is not None and await self._claim_end(call.consultation_id):
             log.info("hub.doctor_gone doctor=%s consultation=%s", doctor, call.consultation_id)
-            await self._end_call(
+            await self.queue.end_call(
                 call, wire.CallEndReason.DOCTOR_LEFT, actor=(ActorKind.DOCTOR, doctor)
             )
 
@@ -590,12 +558,12 @@ class Switchboard:
         consultations that no live replica holds (their replica died, or they left while
         it did), ended once they have been so for longer than the grace. Never one whose
         cabin is connected somewhere: it is looked up again just before."""
-        if await self.queue.refresh():
-            self._room_changed(signal=False)
+        if await self.queue.view.refresh():
+            self.queue.room_changed(signal=False)
         live = {(PeerKind.CABIN, patient.cabin_id) for patient in self.room.of_all()}
         live |= {(PeerKind.CONSOLE, call.doctor) for call in self.calls.all()}
         if await self.departures.check(live):
-            self._broadcast_room()
+            self.queue.broadcast_room()
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -631,122 +599,14 @@ class Switchboard:
     def alerts_changed(self) -> None:
         self.routing.signal(AlertsChanged())
 
-    def _to_cabin(self, cabin_id: str, message: wire.Message) -> bool:
-        return self.routing.to_cabin(cabin_id, message)
-
-    def _to_doctor(self, doctor: str, message: wire.Message, *, but: Peer | None = None) -> int:
-        return self.routing.to_doctor(doctor, message, but=but)
-
-    def _broadcast_room(self) -> None:
-        """Send the waiting room to every console of this replica: at once if it was last sent
-        at least `ROOM_BROADCAST_INTERVAL_S` ago, else once when that time has passed (the
-        latest room then), so that a cabin that joins, leaves or measures in a loop never
-        floods a console."""
-        if not self.routing.consoles or self._room_pending is not None:
-            return
-        loop = asyncio.get_running_loop()
-        wait = self._room_sent_at + ROOM_BROADCAST_INTERVAL_S - loop.time()
-        if wait > 0:
-            self._room_pending = loop.call_later(wait, self._send_room)
-            return
-        self._send_room()
-
-    def _send_room(self) -> None:
-        self._room_pending = None
-        self._room_sent_at = asyncio.get_running_loop().time()
-        if not self.routing.consoles:
-            return
-        self.routing.consoles_here(
-            wire.WaitingRoom(msg_id=new_msg_id(), entries=self.waiting_entries())
-        )
-
-    def _send_position(self, peer: Peer, consultation_id: str, place: int) -> None:
-        peer.send(
-            wire.QueuePosition(msg_id=new_msg_id(), consultation_id=consultation_id, position=place)
-        )
-        self._sent_positions[consultation_id] = place
-
-    def _room_changed(self, *, signal: bool = True) -> None:
-        """Tell every console, and each cabin of this replica whose patient's place has
-        changed; and the other replicas (`signal`), which do the same for theirs."""
-        if signal:
-            self.routing.signal(RoomChanged())
-        self._broadcast_room()
-        positions = self.room.positions()
-        for consultation_id in list(self._sent_positions):
-            if consultation_id not in positions:
-                del self._sent_positions[consultation_id]
-        for consultation_id, place in positions.items():
-            if self._sent_positions.get(consultation_id) == place:
-                continue
-            patient = self.room.get(consultation_id)
-            peer = None if patient is None else self.routing.cabins.get(patient.cabin_id)
-            if peer is not None:
-                self._send_position(peer, consultation_id, place)
-
-    @staticmethod
-    def _refuse(peer: Peer, code: wire.ErrorCode, in_reply_to: str | None, text: str = "") -> None:
-        peer.send(
-            wire.ErrorMessage(msg_id=new_msg_id(), code=code, text=text, in_reply_to=in_reply_to)
-        )
-
-    @staticmethod
-    def _ack(peer: Peer, message: wire.Message) -> None:
-        peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=message.msg_id))
-
-    # --- calls ------------------------------------------------------------------------------
-
-    async def _end_call(
-        self,
-        call: Call,
-        reason: wire.CallEndReason,
-        *,
-        actor: tuple[ActorKind, str],
-        message: wire.CallEnd | None = None,
-        origin: Peer | None = None,
-        status: ConsultationStatus = ConsultationStatus.ENDED,
-    ) -> None:
-        """End the call everywhere and forget its signaling. The record is closed before the
-        peers are told (wherever they are connected), so that whoever gets the `CallEnd`
-        finds the consultation ended."""
-        end = message or wire.CallEnd(
-            msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
-        )
-        try:
-            with self.queue.changing(call.consultation_id):
-                self.calls.end(call.consultation_id)
-                self.room.remove(call.consultation_id)
-                await self._storage.close_consultation(
-                    call.consultation_id, status=status, at=self._clock.now()
-                )
-        finally:
-            if origin is None or origin.kind is not PeerKind.CABIN:
-                self._to_cabin(call.cabin_id, end)
-            self._to_doctor(call.doctor, end, but=origin)
-            self.routing.signal(CallsChanged())
-            self._room_changed()
-            self._spawn(self._forget_offer(call.consultation_id), "hub-forget-offer")
-        log.info(
-            "hub.call_ended consultation=%s reason=%s by=%s",
-            call.consultation_id,
-            reason.value,
-            actor[0].value,
-        )
-        await self._audit.record(
-            "consultation.end",
-            actor_kind=actor[0],
-            actor_id=actor[1],
-            consultation_id=call.consultation_id,
-        )
-
     # --- from a cabin -----------------------------------------------------------------------
 
     async def on_cabin_message(self, peer: Peer, message: wire.Message) -> None:
         match message:
             case wire.QueueJoin():
-                await self._queue_join(peer, message)
+                await self.queue.join(peer, message)
             case wire.QueueLeave():
-                await self._queue_leave(peer, message)
+                await self.queue.leave(peer, message)
             case wire.ReadingMessage():
                 await self._reading(peer, message)
             case wire.SdpOffer() | wire.IceCandidate() | wire.CallEnd():
@@ -765,7 +625,7 @@ class Switchboard:
                     message.state.value,
                     message.problem.value if message.problem else "-",
                 )
-                self._ack(peer, message)
+                acknowledge(peer, message)
             case wire.Ack():
                 await self.redelivery.cabin_ack(peer, message)
             case wire.ErrorMessage():
@@ -776,173 +636,17 @@ class Switchboard:
                     message.in_reply_to or "-",
                 )
             case wire.CabinHello():
-                self._refuse(
-                    peer, wire.ErrorCode.CONFLICT, message.msg_id, "this cabin has said hello"
-                )
+                refuse(peer, wire.ErrorCode.CONFLICT, message.msg_id, "this cabin has said hello")
             case _:
-                self._refuse(
+                refuse(
                     peer,
                     wire.ErrorCode.UNKNOWN_MESSAGE,
                     message.msg_id,
                     "a cabin does not send this message",
                 )
 
-    async def _own_consultation(
-        self, peer: Peer, message: wire.Message, consultation_id: str
-    ) -> ConsultationRecord | None:
-        """The consultation if it is this cabin's; else refuse the message and None."""
-        record = await self._storage.consultation(consultation_id)
-        if record is None:
-            self._refuse(peer, wire.ErrorCode.NOT_FOUND, message.msg_id, "no such consultation")
-            return None
-        if record.cabin_id != peer.identity:
-            log.warning(
-                "hub.cabin_not_owner cabin=%s consultation=%s", peer.identity, consultation_id
-            )
-            self._refuse(
-                peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "not this cabin's consultation"
-            )
-            return None
-        return record
-
-    async def _queue_join(self, peer: Peer, join: wire.QueueJoin) -> None:
-        """A join, stored then put in the room; a refresh meanwhile leaves it alone."""
-        with self.queue.changing(join.consultation_id):
-            await self._queue_join_steps(peer, join)
-
-    async def _queue_join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
-        cabin_id, consultation_id = peer.identity, join.consultation_id
-        now = self._clock.now()
-        if self._join_again(peer, join) or self._second_patient(peer, join):
-            return
-        record = await self._storage.open_consultation(
-            ConsultationRecord(
-                consultation_id=consultation_id,
-                cabin_id=cabin_id,
-                patient=join.patient,
-                match_key=match_key(join.patient),
-                reason=join.reason,
-                age_years=join.age_years,
-                sex=join.patient.sex,
-                language=join.language,
-                status=ConsultationStatus.WAITING,
-                doctor=None,
-                joined_at=now,
-            )
-        )
-        if record.cabin_id != cabin_id or record.status in _CLOSED:
-            self._refuse(
-                peer,
-                wire.ErrorCode.CONFLICT,
-                join.msg_id,
-                "this consultation id is already used",
-            )
-            return
-        if record.status is ConsultationStatus.TAKEN:
-            await self._storage.mark_waiting(consultation_id)
-        for index, vital in enumerate(join.vitals):
-            await self._storage.add_reading(
-                ReadingRecord(consultation_id, f"{join.msg_id}#{index}", vital, now)
-            )
-        if self._join_again(peer, join):  # joined twice at once: the first one did it all
-            return
-        if self._second_patient(peer, join):  # another patient's join won the race
-            await self._storage.close_consultation(
-                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-            )
-            return
-        self.room.join(
-            WaitingPatient(
-                consultation_id=consultation_id,
-                cabin_id=cabin_id,
-                joined_at=record.joined_at,
-                language=join.language,
-                patient=join.patient,
-                reason=join.reason,
-                age_years=join.age_years,
-                vitals=list(join.vitals),
-            )
-        )
-        log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)
-        self._ack(peer, join)
-        self._room_changed()
-
-    def _join_again(self, peer: Peer, join: wire.QueueJoin) -> bool:
-        """A join of a consultation already live (the cabin said it again after reconnecting):
-        acknowledge it and tell the place again; True if it was one."""
-        live, call = self.room.get(join.consultation_id), self.calls.get(join.consultation_id)
-        owner = live.cabin_id if live is not None else call.cabin_id if call is not None else None
-        if owner is None:
-            return False
-        if owner != peer.identity:
-            self._refuse(peer, wire.ErrorCode.CONFLICT, join.msg_id, "consultation id taken")
-            return True
-        self._ack(peer, join)
-        place = self.room.positions().get(join.consultation_id)
-        if place is not None:
-            self._send_position(peer, join.consultation_id, place)
-        return True
-
-    def _second_patient(self, peer: Peer, join: wire.QueueJoin) -> bool:
-        """A join while another patient of this cabin is in the waiting room (or in a call):
-        a cabin has one patient at a time, so it is refused (and logged); True if it was."""
-        waiting = [p.consultation_id for p in self.room.of_cabin(peer.identity)]
-        waiting += [c.consultation_id for c in self.calls.of_cabin(peer.identity)]
-        others = [c for c in waiting if c != join.consultation_id]
-        if not others:
-            return False
-        now = self._clock.monotonic()
-        logged_at, unlogged = self._join_refusals.get(peer.identity, (None, 0))
-        if logged_at is None or now - logged_at >= JOIN_REFUSALS_LOGGED_EVERY_S:
-            log.warning(
-                "hub.queue_join_refused cabin=%s consultation=%s reason=one_patient_per_cabin"
-                " waiting=%s refused=%d",
-                peer.identity,
-                join.consultation_id,
-                others[0],
-                unlogged + 1,
-            )
-            self._join_refusals[peer.identity] = (now, 0)
-        else:
-            self._join_refusals[peer.identity] = (logged_at, unlogged + 1)
-        self._refuse(
-            peer,
-            wire.ErrorCode.CONFLICT,
-            join.msg_id,
-            f"this cabin already has a patient in the waiting room ({others[0]}):"
-            " send queue_leave for it first",
-        )
-        return True
-
-    async def _queue_leave(self, peer: Peer, leave: wire.QueueLeave) -> None:
-        record = await self._own_consultation(peer, leave, leave.consultation_id)
-        if record is None:
-            return
-        call = await self._call_for(leave.consultation_id)
-        if call is not None:
-            await self._end_call(
-                call,
-                wire.CallEndReason.PATIENT_LEFT,
-                actor=(ActorKind.CABIN, peer.identity),
-                origin=peer,
-                status=ConsultationStatus.LEFT,
-            )
-        elif self.room.remove(leave.consultation_id) is not None:
-            log.info(
-                "hub.queue_left consultation=%s reason=%s",
-                leave.consultation_id,
-                leave.reason.value,
-            )
-            self._room_changed(signal=False)
-            with self.queue.changing(leave.consultation_id):
-                await self._storage.close_consultation(
-                    leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-                )
-            self.routing.signal(RoomChanged())  # once closed: the others re-read it so
-        self._ack(peer, leave)
-
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
-        record = await self._own_consultation(peer, reading, reading.consultation_id)
+        record = await self.queue.own_consultation(peer, reading, reading.consultation_id)
         if record is None:
             return
         stored = await self._storage.add_reading(
@@ -956,34 +660,34 @@ class Switchboard:
                 reading.consultation_id,
                 reading.reading.kind.value,
             )
-            call = await self._call_for(reading.consultation_id)
+            call = await self.queue.call_for(reading.consultation_id)
             if call is not None:
-                self._to_doctor(call.doctor, reading)
+                self.routing.to_doctor(call.doctor, reading)
             if self.room.add_vital(reading.consultation_id, reading.reading):
-                self._broadcast_room()
+                self.queue.broadcast_room()
                 if call is None:  # a waiting patient's vitals: the others' rooms show them
                     self.routing.signal(VitalsChanged(consultation_id=reading.consultation_id))
-        self._ack(peer, reading)
+        acknowledge(peer, reading)
 
     async def _signaling_from_cabin(
         self, peer: Peer, message: wire.SdpOffer | wire.IceCandidate | wire.CallEnd
     ) -> None:
-        call = await self._call_for(message.consultation_id)
+        call = await self.queue.call_for(message.consultation_id)
         if call is None or call.cabin_id != peer.identity:
-            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "no such call here")
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "no such call here")
             return
         match message:
             case wire.SdpOffer():
                 call.pending_offer = message
-                sent = self._to_doctor(call.doctor, message)
+                sent = self.routing.to_doctor(call.doctor, message)
                 log.info(
                     "hub.offer_relayed consultation=%s consoles=%d", call.consultation_id, sent
                 )
-                await self._keep_offer(message)
+                await self.queue.keep_offer(message)
             case wire.IceCandidate():
-                self._to_doctor(call.doctor, message)
+                self.routing.to_doctor(call.doctor, message)
             case wire.CallEnd():
-                await self._end_call(
+                await self.queue.end_call(
                     call,
                     message.reason,
                     actor=(ActorKind.CABIN, peer.identity),
@@ -993,39 +697,9 @@ class Switchboard:
 
     async def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
         if alert.cabin_id != peer.identity:
-            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
             return
         await self.alerts.raised(peer, alert)
-
-    async def _call_for(self, consultation_id: str) -> Call | None:
-        """The call of a consultation: from the cache, or from the database (begun through
-        another replica, its signal not yet here)."""
-        call = self.calls.get(consultation_id)
-        if call is not None:
-            return call
-        try:
-            return await self.queue.load(consultation_id)
-        except StorageError as exc:
-            log.error("hub.storage_failed task=call_load error=%s", log_safe(exc))
-            return None
-
-    async def _keep_offer(self, offer: wire.SdpOffer) -> None:
-        """The offer, in the cluster for a while: a console that comes back through another
-        replica gets it."""
-        try:
-            await self._cluster.put(
-                OFFER_KEY + offer.consultation_id,
-                msgspec.json.encode(offer),
-                ttl_s=max(MIN_OFFER_TTL_S, self._offline_grace_s),
-            )
-        except ClusterDown as exc:
-            log.warning("hub.cluster_down task=keep_offer error=%s", log_safe(exc))
-
-    async def _forget_offer(self, consultation_id: str) -> None:
-        try:
-            await self._cluster.delete(OFFER_KEY + consultation_id)
-        except ClusterDown as exc:
-            log.warning("hub.cluster_down task=forget_offer error=%s", log_safe(exc))
 
     async def patient_history(self, current: ConsultationRecord) -> wire.PatientHistory:
         """`current`'s patient's earlier consultations (`hub.history`), built with the records'
@@ -1041,7 +715,7 @@ class Switchboard:
     async def on_console_message(self, peer: Peer, message: wire.Message) -> None:
         match message:
             case wire.TakeConsultation():
-                await self._take(peer, message)
+                await self.queue.take(peer, message)
             case wire.SdpAnswer() | wire.IceCandidate() | wire.CallEnd():
                 await self._signaling_from_console(peer, message)
             case wire.PrescriptionDraft():
@@ -1053,115 +727,23 @@ class Switchboard:
             case wire.Ack():
                 pass
             case wire.SdpOffer():
-                self._refuse(
+                refuse(
                     peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "the cabin makes the offer"
                 )
             case _:
-                self._refuse(
+                refuse(
                     peer,
                     wire.ErrorCode.UNKNOWN_MESSAGE,
                     message.msg_id,
                     "a console does not send this message",
                 )
 
-    async def _take(self, peer: Peer, take: wire.TakeConsultation) -> None:
-        doctor_name, consultation_id = peer.identity, take.consultation_id
-        doctor = await self._storage.doctor(doctor_name)
-        if doctor is None:
-            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, take.msg_id, "unknown doctor")
-            return
-        if self.room.get(consultation_id) is None:  # maybe joined through another replica
-            await self._reread()
-        patient = self.room.get(consultation_id)
-        cabin_online = patient is not None and await self.routing.cabin_anywhere(patient.cabin_id)
-        # From here to the mark in the room, no await: on this replica, the check and the mark
-        # are one step (a second doctor here is refused at once). Across replicas, the
-        # database's `mark_taken` is a conditional update: exactly one doctor wins.
-        patient = self.room.get(consultation_id)
-        if patient is None:
-            self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
-            return
-        if patient.taken_by is not None:
-            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
-            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
-            return
-        if not cabin_online:
-            self._refuse(peer, wire.ErrorCode.UNAVAILABLE, take.msg_id, "the cabin is offline")
-            return
-        if self.calls.of_doctor(doctor_name) is not None:
-            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "end your current call first")
-            return
-        # cannot be refused: checked just above
-        self.room.take(consultation_id, doctor_name, doctor.display_name)
-        with self.queue.changing(consultation_id):
-            await self._take_marked(peer, take, doctor, patient)
-
-    async def _take_marked(
-        self, peer: Peer, take: wire.TakeConsultation, doctor: DoctorRecord, patient: WaitingPatient
-    ) -> None:
-        """The take, marked in this replica's room: now in the database, where one wins."""
-        doctor_name, consultation_id = peer.identity, take.consultation_id
-        taken_at = self._clock.now()
-        try:
-            won = await self._storage.mark_taken(consultation_id, doctor=doctor_name, at=taken_at)
-        except BaseException:
-            self.room.release(consultation_id)
-            raise
-        if not won:
-            self.room.release(consultation_id)
-            self._refuse(peer, wire.ErrorCode.CONFLICT, take.msg_id, "already taken")
-            log.info("hub.take_conflict consultation=%s doctor=%s", consultation_id, doctor_name)
-            self._spawn(self._reread(), "hub-queue-refresh")  # taken through another replica
-            return
-        if self.room.get(consultation_id) is not patient:  # the patient left meanwhile
-            await self._storage.close_consultation(
-                consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
-            )
-            self._refuse(peer, wire.ErrorCode.NOT_FOUND, take.msg_id, "no longer waiting")
-            return
-        cabin_accept, console_accept = call_accepts(
-            doctor,
-            consultation_id=consultation_id,
-            cabin_id=patient.cabin_id,
-            patient=patient.patient,
-            ice=self._ice,
-            at=taken_at,
-        )
-        self.calls.start(
-            Call(
-                consultation_id=consultation_id,
-                cabin_id=patient.cabin_id,
-                doctor=doctor_name,
-                cabin_accept=cabin_accept,
-                console_accept=console_accept,
-            )
-        )
-        log.info(
-            "hub.consultation_taken consultation=%s doctor=%s cabin=%s",
-            consultation_id,
-            doctor_name,
-            patient.cabin_id,
-        )
-        self._to_cabin(patient.cabin_id, cabin_accept)
-        self._to_doctor(doctor_name, console_accept)
-        self.routing.signal(CallsChanged())
-        self._room_changed()
-        await self._audit.record(
-            "consultation.take",
-            actor_kind=ActorKind.DOCTOR,
-            actor_id=doctor_name,
-            consultation_id=consultation_id,
-            client_address=peer.client_address,
-        )
-
     async def _held_call(
         self, peer: Peer, message: wire.Message, consultation_id: str
     ) -> Call | None:
-        call = await self._call_for(consultation_id)
+        call = await self.queue.call_for(consultation_id)
         if call is None or call.doctor != peer.identity:
-            self._refuse(
-                peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "you do not hold this call"
-            )
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, message.msg_id, "you do not hold this call")
             return None
         return call
 
@@ -1174,13 +756,13 @@ class Switchboard:
         match message:
             case wire.SdpAnswer():
                 call.pending_offer = None
-                self._to_cabin(call.cabin_id, message)
+                self.routing.to_cabin(call.cabin_id, message)
                 log.info("hub.answer_relayed consultation=%s", call.consultation_id)
-                await self._forget_offer(call.consultation_id)
+                await self.queue.forget_offer(call.consultation_id)
             case wire.IceCandidate():
-                self._to_cabin(call.cabin_id, message)
+                self.routing.to_cabin(call.cabin_id, message)
             case wire.CallEnd():
-                await self._end_call(
+                await self.queue.end_call(
                     call,
                     message.reason,
                     actor=(ActorKind.DOCTOR, peer.identity),
@@ -1194,7 +776,7 @@ class Switchboard:
             return
         doctor = await self._storage.doctor(peer.identity)
         if doctor is None:
-            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, draft.msg_id, "unknown doctor")
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, draft.msg_id, "unknown doctor")
             return
         consultation = await self._storage.consultation(draft.consultation_id)
         prescription = await issue_prescription(
@@ -1212,8 +794,8 @@ class Switchboard:
                 draft.consultation_id,
                 prescription.prescription_id,
             )
-        self._to_doctor(peer.identity, prescription)
-        self._ack(peer, draft)
+        self.routing.to_doctor(peer.identity, prescription)
+        acknowledge(peer, draft)
         await self._audit.record(
             "prescription.issue",
             actor_kind=ActorKind.DOCTOR,
@@ -1226,7 +808,7 @@ class Switchboard:
         """The fields given replace the stored ones; a field left out stays as it is."""
         record = await self._storage.consultation(notes.consultation_id)
         if record is None or record.doctor != peer.identity:
-            self._refuse(peer, wire.ErrorCode.UNAUTHORIZED, notes.msg_id, "not your consultation")
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, notes.msg_id, "not your consultation")
             return
         if notes.text is not None:
             await self._storage.set_notes(notes.consultation_id, notes.text)
@@ -1235,7 +817,7 @@ class Switchboard:
             advice = await self._storage.set_advice(
                 notes.consultation_id, notes.advice, msg_id=new_msg_id(), at=self._clock.now()
             )
-        self._ack(peer, notes)
+        acknowledge(peer, notes)
         await self._audit.record(
             "notes.write",
             actor_kind=ActorKind.DOCTOR,
@@ -1262,7 +844,7 @@ class Switchboard:
             case wire.Ack():
                 pass
             case _:
-                self._refuse(
+                refuse(
                     peer,
                     wire.ErrorCode.UNKNOWN_MESSAGE,
                     message.msg_id,
