@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 FORWARDS_WAITING = 10_000
 """Messages waiting for the ordered path to other replicas; beyond, new ones are dropped
 (and logged): the cluster is too slow or down, and what matters is sent again."""
+DOWN_PAUSE_S = 1.0
+"""After the cluster failed to say who holds a recipient, the messages for other replicas are
+dropped this long without asking it (each ask would wait for its timeout)."""
+REACH_WAIT_S = 5.0
+"""How long `reach_cabin` waits for the ordered path before it says the cabin was not
+reached (the message goes again from the cabin's replica's redelivery anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,7 @@ class Routing:
         self._outbox: asyncio.Queue[_Forward] = asyncio.Queue(maxsize=FORWARDS_WAITING)
         self._forwarder: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._down_until = 0.0
 
     @property
     def replica_id(self) -> str:
@@ -177,7 +184,11 @@ class Routing:
         reached: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if not self._queue(_Forward(deliver, reached)):
             return False
-        return await reached > 0
+        try:
+            async with asyncio.timeout(REACH_WAIT_S):
+                return await asyncio.shield(reached) > 0
+        except TimeoutError:
+            return False
 
     def to_doctor(self, doctor: str, message: wire.Message, *, but: Peer | None = None) -> int:
         """To every console of the doctor, here and on the other replicas; how many here."""
@@ -264,13 +275,17 @@ class Routing:
 
     async def _forward(self) -> None:
         """The ordered path: one message at a time, in the order given."""
+        loop = asyncio.get_running_loop()
         while True:
             item = await self._outbox.get()
             reached = 0
             try:
-                reached = await self._forward_one(item.deliver)
+                asks = item.deliver.audience in (Audience.CABIN, Audience.DOCTOR)
+                if not asks or loop.time() >= self._down_until:
+                    reached = await self._forward_one(item.deliver)
             except ClusterDown as exc:
                 log.warning("hub.cluster_down task=forward error=%s", log_safe(exc))
+                self._down_until = loop.time() + DOWN_PAUSE_S
             finally:
                 if item.reached is not None and not item.reached.done():
                     item.reached.set_result(reached)

@@ -29,7 +29,7 @@ from hub.clock import Clock
 from hub.config import load_hub_config
 from hub.peers import CloseCode
 from hub.storage import ConsultationStatus, Storage
-from tests.hub.hub_key import TEST_KEY
+from tests.hub.hub_key import TEST_KEY, connect
 from tests.hub.hub_rig import (
     TIMEOUT_S,
     FakeClock,
@@ -532,6 +532,56 @@ def test_a_killed_replicas_waiting_patient_is_kept_or_ended_once_by_the_other(
             await asyncio.sleep(1.5)  # more periodic checks past the grace
             assert await _status(b.hub.storage, "c-1") is ConsultationStatus.WAITING
             assert "c-1" in b.switchboard.room and "c-2" not in b.switchboard.room
+
+    run(scenario())
+
+
+def test_a_call_goes_on_through_b_when_its_cabins_replica_is_killed(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A killed mid-call: the cabin comes back through B and gets its call again, its
+    signaling reaches the doctor, the room and the call look the same from B, no check ends
+    them, and a record posted to A then again to B (its ack lost in the kill) is stored once."""
+
+    async def scenario() -> None:
+        settings = _overrides(
+            redis_server,
+            cabin_offline_grace_s=1.0,
+            waiting_room_refresh_s=0.3,
+            argon2_cost="test",
+        )
+        record = upload(
+            "c-earlier", who=patient(), started_at=datetime.now(UTC) - timedelta(days=2)
+        )
+        async with running_hub(tmp_path, **settings) as b:
+            console = await (await b.login("dr.a")).console()
+            async with killable_replica(tmp_path, settings) as url_a:
+                a = at_url(b, url_a)
+                cabin = await a.cabin()
+                await a.join(cabin, "c-1")
+                await _room_has(console, "c-1")
+                await console.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+                await console.expect(wire.CallAccepted)
+                await cabin.expect(wire.CallAccepted)
+                assert isinstance(await send(cabin, record), wire.RecordAck)
+            # A is dead (SIGKILL)
+            back = await b.cabin(live=["c-1"])
+            assert (await back.expect(wire.CallAccepted)).consultation_id == "c-1"
+            await back.send(wire.SdpOffer(msg_id=new_id(), consultation_id="c-1", sdp="v=0 again"))
+            assert (await console.expect(wire.SdpOffer)).sdp == "v=0 again"
+            again = await send(back, record)
+            assert isinstance(again, wire.RecordAck) and again.duplicate
+            await asyncio.sleep(1.5)  # past the grace, and B's periodic checks
+            assert await _status(b.hub.storage, "c-1") is ConsultationStatus.TAKEN
+            call = b.switchboard.calls.get("c-1")
+            assert call is not None and call.doctor == "dr.a" and call.cabin_id == "cabin-1"
+            waiting = b.switchboard.room.get("c-1")
+            assert waiting is not None and waiting.taken_by == "dr.a"
+            assert (await _room_has(console, "c-1")).cabin_online
+            with connect(b.database) as db:
+                (count,) = db.execute("SELECT count(*) FROM records").fetchone()
+            db.close()
+            assert count == 1
 
     run(scenario())
 
