@@ -565,6 +565,37 @@ def test_redis_restarted_under_the_replicas(
         run(scenario())
 
 
+def test_a_frozen_redis_hangs_nothing(own_redis: servers.RedisServer) -> None:
+    """Redis stopped (SIGSTOP: it accepts nothing and answers nothing, like a lost network):
+    every call gives up within its deadline, the link says it is down, then comes back."""
+
+    async def scenario() -> None:
+        async with redis_replicas(own_redis, 2, timeout_s=0.5) as (a, b):
+            a.cluster.hold(HeldKind.CABIN, "cabin-1")
+            await until_holders(b.cluster, HeldKind.CABIN, "cabin-1", {a.id})
+            assert own_redis.process is not None
+            own_redis.process.send_signal(signal.SIGSTOP)
+            try:
+                with pytest.raises(ClusterDown):
+                    await b.cluster.holders(HeldKind.CABIN, "cabin-1")
+                with pytest.raises(ClusterDown):
+                    await b.cluster.claim("k", ttl_s=60)
+                a.cluster.send(b"into the void", to=b.id)
+                # the heartbeat (every third of the TTL) times out: the link is down
+                await until(lambda: not a.cluster.up, what="a's link down")  # type: ignore[attr-defined]
+                with pytest.raises(ClusterDown, match="unreachable"):
+                    await a.cluster.check()
+            finally:
+                own_redis.process.send_signal(signal.SIGCONT)
+            await until(lambda: a.resyncs >= 2, what="a's resync")
+            await until(lambda: a.cluster.up, what="a's link up")  # type: ignore[attr-defined]
+            await until_holders(b.cluster, HeldKind.CABIN, "cabin-1", {a.id})
+            a.cluster.send(b"back", to=b.id)
+            await until(lambda: b"back" in b.received, what="the signal after")
+
+    run(scenario())
+
+
 def test_a_replica_started_while_redis_is_down_comes_up_with_it(
     own_redis: servers.RedisServer,
 ) -> None:
