@@ -51,7 +51,8 @@ from keysource import read_secret
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S: Final = 2.0
-"""The longest any call to Redis may take (connecting included): then it is `ClusterDown`."""
+"""The longest any call to Redis may take (connecting included): then it is `ClusterDown`.
+Each call is wrapped in an `asyncio.timeout` of this (not redis-py's ``socket_timeout``)."""
 BACKOFF_FIRST_S: Final = 0.1
 BACKOFF_MAX_S: Final = 2.0
 """The link retries after 0.1 s, then twice as long each time, never more than 2 s apart."""
@@ -126,9 +127,9 @@ class RedisCluster:
             password=password,
             max_connections=POOL_SIZE,
             timeout=timeout_s,
-            socket_timeout=timeout_s,
+            socket_timeout=None,  # with one, redis-py sends through asyncio.wait_for: see _cancel
             socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 0),  # the link reconnects, and says so
         )
         self._redis = Redis(connection_pool=self._pool)
         self._broadcast_channel = self._channel("*")
@@ -549,10 +550,13 @@ async def _cancel(*tasks: asyncio.Task[Any]) -> None:
     """Cancel the tasks and wait for them to end; a cancellation of the caller still raises,
     and a task's own error (it failed first) is left to whoever read it.
 
-    redis-py 8 can lose a cancellation: a pipeline cancelled while another task used the pool
-    returned normally (seen in this module's tests: the writer then waited for more work). The
-    link's tasks check for that (`_not_cancelled`), and a task still running is cancelled
-    again."""
+    redis-py 8.2 sends each command through ``asyncio.wait_for`` when the connection has a
+    ``socket_timeout``, and on Python 3.11 that loses a cancellation arriving as the send
+    completes (gh-86296, see `devices.cancellation`): the link's writer, cancelled by `stop`,
+    went on waiting for work (in 40 % of cancellations in a loop). So there is no
+    ``socket_timeout`` here (every call has an `asyncio.timeout` of ours instead), the link's
+    tasks check for a swallowed cancellation (`_not_cancelled`), and a task still running is
+    cancelled again."""
     for attempt in itertools.count():
         running = [task for task in tasks if not task.done()]
         if not running:
