@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -50,7 +51,8 @@ from keysource import read_secret
 log = logging.getLogger(__name__)
 
 COMMAND_TIMEOUT_S: Final = 2.0
-"""The longest any call to Redis may take (connecting included): then it is `ClusterDown`."""
+"""The longest any call to Redis may take (connecting included): then it is `ClusterDown`.
+Each call is wrapped in an `asyncio.timeout` of this (not redis-py's ``socket_timeout``)."""
 BACKOFF_FIRST_S: Final = 0.1
 BACKOFF_MAX_S: Final = 2.0
 """The link retries after 0.1 s, then twice as long each time, never more than 2 s apart."""
@@ -59,6 +61,7 @@ OUTBOX_SIZE: Final = 10_000
 WRITE_BATCH: Final = 256
 """Signals written in one pipeline (one round trip)."""
 READ_POLL_S: Final = 1.0
+CANCEL_AGAIN_AFTER_S: Final = 0.5
 POOL_SIZE: Final = 32
 """Connections to Redis for commands (the subscription has its own); a caller beyond waits for
 one, within `COMMAND_TIMEOUT_S`."""
@@ -124,9 +127,9 @@ class RedisCluster:
             password=password,
             max_connections=POOL_SIZE,
             timeout=timeout_s,
-            socket_timeout=timeout_s,
+            socket_timeout=None,  # with one, redis-py sends through asyncio.wait_for: see _cancel
             socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 0),  # the link reconnects, and says so
         )
         self._redis = Redis(connection_pool=self._pool)
         self._broadcast_channel = self._channel("*")
@@ -212,6 +215,7 @@ class RedisCluster:
                     await self._pool.disconnect()  # connections of before are dead: new ones
                     await self._subscribe(pubsub)
                     await self._beat()
+                _not_cancelled()
                 self._link_up()
                 delay_s = BACKOFF_FIRST_S
                 if not first.done():
@@ -247,11 +251,10 @@ class RedisCluster:
                 self._deliver(message["data"])
 
     async def _serve(self, pubsub: PubSub) -> None:
-        """Read, write and beat until one of them fails (its error is raised here)."""
+        """Read, and write (and beat), until one of them fails (its error is raised here)."""
         tasks = [
             asyncio.create_task(self._read(pubsub)),
             asyncio.create_task(self._write()),
-            asyncio.create_task(self._beat_forever()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -259,8 +262,7 @@ class RedisCluster:
                 task.result()
             raise ConnectionError("the link to Redis ended")
         finally:
-            for task in tasks:
-                await _cancel(task)
+            await _cancel(*tasks)
 
     def _link_up(self) -> None:
         if not self._up:
@@ -311,26 +313,43 @@ class RedisCluster:
             log.warning("hub.cluster_signal_dropped replica=%s reason=%s", self._replica_id, reason)
 
     async def _write(self) -> None:
-        """Write the outbox in order, presence changes first, a batch per round trip."""
+        """Everything this replica writes on the link, in one task so that it lands in order:
+        the heartbeat when it is due, then presence changes and signals, a batch per round
+        trip (a release is never overtaken by a heartbeat that still held it)."""
+        loop = asyncio.get_running_loop()
+        next_beat = loop.time() + self._beat_s
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(next_beat):
+                    await self._wake.wait()
             self._wake.clear()
-            while self._outbox or self._changes:
-                count = min(WRITE_BATCH, len(self._outbox))
-                batch = [self._outbox.popleft() for _ in range(count)]
-                changes, self._changes = self._changes, {}
-                try:
+            while True:
+                if loop.time() >= next_beat:
                     async with asyncio.timeout(self._timeout_s):
-                        async with self._redis.pipeline(transaction=False) as pipe:
-                            self._queue_changes(pipe, changes)
-                            for channel, frame in batch:
-                                pipe.publish(channel, frame)
-                            await pipe.execute()
-                except BaseException:
-                    for held, value in changes.items():  # the signals are lost; not these
-                        self._changes.setdefault(held, value)
-                    raise
+                        await self._beat()
+                    _not_cancelled()
+                    next_beat = loop.time() + self._beat_s
+                if not (self._outbox or self._changes):
+                    break
+                await self._write_batch()
             self._dropping = False
+
+    async def _write_batch(self) -> None:
+        count = min(WRITE_BATCH, len(self._outbox))
+        batch = [self._outbox.popleft() for _ in range(count)]
+        changes, self._changes = self._changes, {}
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    self._queue_changes(pipe, changes)
+                    for channel, frame in batch:
+                        pipe.publish(channel, frame)
+                    await pipe.execute()
+            _not_cancelled()
+        except BaseException:
+            for held, value in changes.items():  # the signals are lost; not these
+                self._changes.setdefault(held, value)
+            raise
 
     def _queue_changes(self, pipe: Any, changes: dict[tuple[HeldKind, str], bool]) -> None:
         holds = [self._held_key(kind, who) for (kind, who), held in changes.items() if held]
@@ -343,6 +362,7 @@ class RedisCluster:
     async def _read(self, pubsub: PubSub) -> None:
         while True:
             message = await pubsub.get_message(timeout=READ_POLL_S)
+            _not_cancelled()
             if message is not None and message["type"] == "message":
                 self._deliver(message["data"])
 
@@ -378,18 +398,18 @@ class RedisCluster:
     async def holders(self, kind: HeldKind, who: str) -> frozenset[str]:
         async with self._deadline():
             members = await self._redis.eval(LIVE_SCRIPT, 1, self._held_key(kind, who))
-        return frozenset(_text(member) for member in members)
+        holders = {_text(member) for member in members}
+        # this replica's own word, written or not yet (read your own writes)
+        if (kind, who) in self._held:
+            holders.add(self._replica_id)
+        else:
+            holders.discard(self._replica_id)
+        return frozenset(holders)
 
     async def replicas(self) -> frozenset[str]:
         async with self._deadline():
             members = await self._redis.eval(LIVE_SCRIPT, 1, self._replicas_key)
         return frozenset(_text(member) for member in members)
-
-    async def _beat_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._beat_s)
-            async with asyncio.timeout(self._timeout_s):
-                await self._beat()
 
     async def _beat(self) -> None:
         """Write this replica's liveness and everything it holds, for one more TTL."""
@@ -526,13 +546,37 @@ def printable_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}{port}{parts.path}"
 
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel `task` and wait for it to end; a cancellation of the caller still raises, and
-    the task's own error (it failed first) is left to whoever read it."""
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # read: no "never retrieved" warning
+async def _cancel(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel the tasks and wait for them to end; a cancellation of the caller still raises,
+    and a task's own error (it failed first) is left to whoever read it.
+
+    redis-py 8.2 sends each command through ``asyncio.wait_for`` when the connection has a
+    ``socket_timeout``, and on Python 3.11 that loses a cancellation arriving as the send
+    completes (gh-86296, see `devices.cancellation`): the link's writer, cancelled by `stop`,
+    went on waiting for work (in 40 % of cancellations in a loop). So there is no
+    ``socket_timeout`` here (every call has an `asyncio.timeout` of ours instead), the link's
+    tasks check for a swallowed cancellation (`_not_cancelled`), and a task still running is
+    cancelled again."""
+    for attempt in itertools.count():
+        running = [task for task in tasks if not task.done()]
+        if not running:
+            break
+        for task in running:
+            task.cancel()
+        await asyncio.wait(running, timeout=CANCEL_AGAIN_AFTER_S)
+        if attempt == 0 and not all(task.done() for task in running):
+            names = ",".join(task.get_name() for task in running if not task.done())
+            log.warning("hub.cluster_cancel_lost tasks=%s (cancelled again)", names)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # read: no "never retrieved" warning
+
+
+def _not_cancelled() -> None:
+    """Raise the cancellation of this task that a library swallowed (see `_cancel`)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _close_abruptly(pubsub: PubSub) -> None:
