@@ -5,8 +5,11 @@ modules, along the seams a fleet of replicas needs:
 - `hub.routing`, the seam between replicas: the sockets this replica holds, and the delivery
   of a message to its recipient wherever it is connected;
 - `hub.queue`: the waiting room and the calls, a cache of the database on each replica,
-  re-read on a signal, on every cluster (re)connection and on a periodic check; taking a
-  patient stays atomic across replicas through the database's conditional `mark_taken`;
+  re-read on a signal, on every cluster (re)connection and on a periodic check; joins,
+  leaves, takes (atomic across replicas through the database's conditional `mark_taken`)
+  and the end of a call;
+- `hub.departures`: the grace timers, and who no live replica holds;
+- `hub.signals`: what one replica tells the others (hints to re-read, never the truth);
 - `hub.redelivery`: prescriptions and advice sent again until the cabin's `Ack`;
 - `hub.record_intake`: the records' path, within fleet-wide quotas;
 - `hub.alerts`: the alerts, their escalation done once across replicas.
