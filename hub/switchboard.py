@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -567,6 +568,18 @@ class Switchboard:
         live |= {(PeerKind.CONSOLE, call.doctor) for call in self.calls.all()}
         if await self.departures.check(live):
             self.queue.broadcast_room()
+        await self._touch_sessions()
+
+    async def _touch_sessions(self) -> None:
+        """Mark the sessions of the consoles and agent pages connected here as used, in the
+        database: another replica, asked an HTTP request with one of them, does not end it as
+        idle (it cannot see this replica's sockets)."""
+        now = self._clock.now()
+        touch_before = now - timedelta(seconds=self._refresh_s)
+        for session_sha256 in self.session_hashes():
+            await self._storage.live_session(
+                session_sha256, now=now, idle_since=None, touch_before=touch_before
+            )
 
     # --- sending ----------------------------------------------------------------------------
 

@@ -288,6 +288,25 @@ def test_signing_out_through_a_closes_the_console_on_b(
     run(scenario())
 
 
+def test_a_session_whose_console_is_on_a_is_not_idle_for_b(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        settings = {"session_idle_s": 2.0, "waiting_room_refresh_s": 0.3}
+        async with two_replicas(tmp_path, redis_server, **settings) as (a, b):
+            doctor = await b.login("dr.a")
+            ws = await doctor.http.ws_connect(
+                f"{a.url}/ws/console?csrf={doctor.csrf}", headers={"Origin": a.url}
+            )
+            console = Peer(ws, wire.HubToConsole)
+            await console.expect(wire.Welcome)
+            await asyncio.sleep(3.0)  # longer than the idle time, with no HTTP request
+            response = await doctor.http.get(f"{b.url}/api/me")
+            assert response.status == 200, await response.text()
+
+    run(scenario())
+
+
 def test_a_cabin_reconnecting_to_b_closes_its_old_socket_on_a(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
