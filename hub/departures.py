@@ -112,11 +112,11 @@ class Departures:
             del self._unheld_since[key]
         shown_changed = False
         for kind, who in sorted(live):
+            if await self.held(kind, who):
+                shown_changed |= self.back(kind, who)  # its timer here too, if any
+                continue
             if (kind, who) in self._timers:
                 continue  # this replica's own timer sees to it
-            if await self.held(kind, who):
-                shown_changed |= self._unheld_since.pop((kind, who), None) is not None
-                continue
             since = self._unheld_since.setdefault((kind, who), now)
             shown_changed |= since == now and kind is PeerKind.CABIN
             if now - since < self.grace_s:

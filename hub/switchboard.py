@@ -278,6 +278,16 @@ class Switchboard:
             self.departures.unheld(PeerKind.CABIN, cabin_id)
             self.queue.broadcast_room()  # offline: the consoles say so
 
+    async def _cabin_moved(self, cabin_id: str) -> None:
+        """A cabin whose socket here has closed is online if another replica holds it."""
+        try:
+            held = await self.departures.held(PeerKind.CABIN, cabin_id)
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=cabin_moved error=%s", log_safe(exc))
+            return
+        if held and self.departures.back(PeerKind.CABIN, cabin_id):
+            self.queue.broadcast_room()  # online again, through another replica
+
     def is_cabin_online(self, cabin_id: str) -> bool:
         """Whether this replica holds the cabin's socket."""
         return self.routing.has_cabin(cabin_id)
@@ -403,6 +413,9 @@ class Switchboard:
             self.departures.away(PeerKind.CABIN, cabin_id)
         if self.room.of_cabin(cabin_id):
             self.queue.broadcast_room()  # offline: the consoles say so, and do not offer to take
+        if self.room.of_cabin(cabin_id) or self.calls.of_cabin(cabin_id):
+            # it may have moved to another replica (which closed this socket): look
+            self._spawn(self._cabin_moved(cabin_id), f"hub-cabin-moved-{cabin_id}")
 
     def console_connected(self, peer: Peer) -> None:
         doctor = peer.identity

@@ -292,8 +292,9 @@ def test_a_session_whose_console_is_on_a_is_not_idle_for_b(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     async def scenario() -> None:
-        settings = {"session_idle_s": 2.0, "waiting_room_refresh_s": 0.3}
-        async with two_replicas(tmp_path, redis_server, **settings) as (a, b):
+        async with two_replicas(
+            tmp_path, redis_server, session_idle_s=2.0, waiting_room_refresh_s=0.3
+        ) as (a, b):
             doctor = await b.login("dr.a")
             ws = await doctor.http.ws_connect(
                 f"{a.url}/ws/console?csrf={doctor.csrf}", headers={"Origin": a.url}
@@ -519,6 +520,29 @@ def test_a_cabin_that_moves_from_a_to_b_within_the_grace_is_not_marked_gone_by_a
             doctor = await (await a.login("dr.a")).console()
             entry = await _room_has(doctor, "c-1")
             assert entry.cabin_online  # held by B: online as A's console sees it
+
+    run(scenario())
+
+
+def test_a_cabin_that_moved_to_b_is_shown_online_by_a_at_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        async with two_replicas(
+            tmp_path, redis_server, cabin_offline_grace_s=600.0, waiting_room_refresh_s=600.0
+        ) as (a, b):  # neither A's timer nor its periodic check comes into it
+            console = await (await a.login("dr.a")).console()
+            cabin = await a.cabin()
+            await a.join(cabin, "c-1")
+            assert (await _room_has(console, "c-1")).cabin_online
+            moved = await b.cabin(live=["c-1"])  # B closes its socket on A (replaced)
+            assert await cabin.closed() == CloseCode.REPLACED
+            await until(lambda: not a.switchboard.is_cabin_online("cabin-1"))
+            assert (await moved.expect(wire.QueuePosition)).position == 1
+            await until(
+                lambda: [e.cabin_online for e in a.switchboard.waiting_entries()] == [True],
+                what="A showing the cabin online",
+            )
 
     run(scenario())
 
