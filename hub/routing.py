@@ -286,6 +286,8 @@ class Routing:
             except ClusterDown as exc:
                 log.warning("hub.cluster_down task=forward error=%s", log_safe(exc))
                 self._down_until = loop.time() + DOWN_PAUSE_S
+            except Exception:  # a bug here must not stop every forward after it
+                log.exception("hub.forward_failed audience=%s", item.deliver.audience.value)
             finally:
                 if item.reached is not None and not item.reached.done():
                     item.reached.set_result(reached)
