@@ -400,24 +400,27 @@ class QueueDesk:
     ) -> None:
         """End the call everywhere and forget its signaling. The record is closed before the
         peers are told (wherever they are connected), so that whoever gets the `CallEnd`
-        finds the consultation ended."""
+        finds the consultation ended; it is closed by one conditional update, so that of two
+        replicas that end it at once (a grace here, a hang-up there), one tells the peers,
+        logs and audits it."""
         end = message or wire.CallEnd(
             msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
         )
+        closed = False
         try:
             with self.view.changing(call.consultation_id):
                 self.calls.end(call.consultation_id)
                 self.room.remove(call.consultation_id)
-                await self._storage.close_consultation(
+                closed = await self._storage.close_live_consultation(
                     call.consultation_id, status=status, at=self._clock.now()
                 )
-        finally:
-            if origin is None or origin.kind is not PeerKind.CABIN:
-                self.routing.to_cabin(call.cabin_id, end)
-            self.routing.to_doctor(call.doctor, end, but=origin)
-            self.routing.signal(CallsChanged())
-            self.room_changed()
-            self._spawn(self.forget_offer(call.consultation_id), "hub-forget-offer")
+        except BaseException:
+            self._call_over(call, end, origin)  # the peers are told all the same
+            raise
+        if not closed:  # ended meanwhile, through another replica, which told the peers
+            self.room_changed(signal=False)
+            return
+        self._call_over(call, end, origin)
         log.info(
             "hub.call_ended consultation=%s reason=%s by=%s",
             call.consultation_id,
@@ -430,6 +433,16 @@ class QueueDesk:
             actor_id=actor[1],
             consultation_id=call.consultation_id,
         )
+
+    def _call_over(self, call: Call, end: wire.CallEnd, origin: Peer | None) -> None:
+        """Tell the cabin (unless it said so) and the doctor's consoles, here and elsewhere,
+        and the other replicas."""
+        if origin is None or origin.kind is not PeerKind.CABIN:
+            self.routing.to_cabin(call.cabin_id, end)
+        self.routing.to_doctor(call.doctor, end, but=origin)
+        self.routing.signal(CallsChanged())
+        self.room_changed()
+        self._spawn(self.forget_offer(call.consultation_id), "hub-forget-offer")
 
     async def own_consultation(
         self, peer: Peer, message: wire.Message, consultation_id: str

@@ -82,9 +82,6 @@ __all__ = ["REDELIVERY_WINDOW", "AgentScope", "Switchboard"]
 
 log = logging.getLogger(__name__)
 
-_CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
-GONE_CLAIM_KEY = "hub:gone:"
-"""Claimed by the one replica that ends a consultation whose cabin is gone."""
 MIN_OFFER_TTL_S = 60.0
 """A pending offer is kept in the cluster at least this long (else the grace)."""
 
@@ -115,7 +112,6 @@ class Switchboard:
         self._ice = ice
         self._signer = signer
         self._audit = audit
-        self._offline_grace_s = offline_grace_s
         self._refresh_s = refresh_s
         self._public_url = public_url
         self._cluster: Cluster = cluster or LocalCluster()
@@ -362,8 +358,8 @@ class Switchboard:
     def _end_forgotten(self, cabin_id: str, live: set[str]) -> None:
         forgotten = False
         for patient in self.room.of_cabin(cabin_id):
-            if patient.consultation_id in live:
-                continue
+            if patient.consultation_id in live or self.calls.get(patient.consultation_id):
+                continue  # still there; or in a call, which ends below
             self.room.remove(patient.consultation_id)
             forgotten = True
             log.warning(
@@ -522,8 +518,9 @@ class Switchboard:
 
     async def _cabin_gone(self, cabin_id: str) -> None:
         """The grace is over: the cabin's patient loses their place, its call ends; unless
-        the cabin is connected (here or to another replica). Each consultation is ended by
-        one replica only (a claim in the cluster), after a last look at the database."""
+        the cabin is connected (here or to another replica), looked up again after the
+        database is re-read. Each consultation is ended by one replica only (a conditional
+        update)."""
         if await self.departures.held(PeerKind.CABIN, cabin_id):
             return
         await self.queue.reread()
@@ -531,32 +528,19 @@ class Switchboard:
             return
         log.info("hub.cabin_gone cabin=%s", cabin_id)
         for call in self.calls.of_cabin(cabin_id):
-            if await self._claim_end(call.consultation_id):
-                await self.queue.end_call(
-                    call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
-                )
+            await self.queue.end_call(
+                call, wire.CallEndReason.CONNECTION_LOST, actor=(ActorKind.CABIN, cabin_id)
+            )
         for patient in self.room.of_cabin(cabin_id):
             if self.queue.view.is_changing(patient.consultation_id):
-                continue
-            if not await self._claim_end(patient.consultation_id):
                 continue
             with self.queue.view.changing(patient.consultation_id):
                 if self.room.remove(patient.consultation_id) is None:
                     continue
-                await self._storage.close_consultation(
+                await self._storage.close_live_consultation(
                     patient.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
                 )
         self.queue.room_changed()
-
-    async def _claim_end(self, consultation_id: str) -> bool:
-        """True for the one replica that ends this consultation (whose cabin or doctor is
-        gone), if the database still holds it live."""
-        if not await self._cluster.claim(
-            GONE_CLAIM_KEY + consultation_id, ttl_s=max(60.0, 2 * self._offline_grace_s)
-        ):
-            return False
-        record = await self._storage.consultation(consultation_id)
-        return record is not None and record.status not in _CLOSED
 
     async def _doctor_gone(self, doctor: str) -> None:
         """The doctor's consoles have been away for the whole grace: their call ends (unless
@@ -564,7 +548,7 @@ class Switchboard:
         if await self.departures.held(PeerKind.CONSOLE, doctor):
             return
         call = self.calls.of_doctor(doctor)
-        if call is not None and await self._claim_end(call.consultation_id):
+        if call is not None:
             log.info("hub.doctor_gone doctor=%s consultation=%s", doctor, call.consultation_id)
             await self.queue.end_call(
                 call, wire.CallEndReason.DOCTOR_LEFT, actor=(ActorKind.DOCTOR, doctor)
