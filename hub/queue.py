@@ -184,6 +184,17 @@ class QueueView:
         self._room.replace_vitals(consultation_id, [r.vital for r in readings])
         return True
 
+    async def refresh_one(self, consultation_id: str) -> bool:
+        """Re-read one consultation (another replica changed it); whether the cache changed."""
+        since = self._version
+        record = await self._storage.consultation(consultation_id)
+        if not self._untouched(consultation_id, since):
+            return False
+        if record is None or record.status in _CLOSED:
+            removed = self._room.remove(consultation_id) is not None
+            return self._calls.end(consultation_id) is not None or removed
+        return await self._apply(record, since)
+
     async def _refresh_once(self) -> bool:
         since = self._version
         before = {*self._room_ids(), *(c.consultation_id for c in self._calls.all())}
@@ -334,12 +345,18 @@ class QueueDesk:
         since its last check is offline)."""
         return self.room.entries(cabin_online=self.departures.shown_online)
 
-    async def reread(self) -> None:
+    async def reread(self, consultation_id: str | None = None) -> None:
+        """Re-read the database: one consultation (another replica changed it), or all."""
         try:
-            if await self.view.refresh():
-                self.room_changed(signal=False)
+            if consultation_id is not None:
+                changed = await self.view.refresh_one(consultation_id)
+            else:
+                changed = await self.view.refresh()
         except StorageError as exc:
             log.error("hub.storage_failed task=queue_refresh error=%s", log_safe(exc))
+            return
+        if changed:
+            self.room_changed(signal=False)
 
     def broadcast_room(self) -> None:
         """Send the waiting room to every console of this replica: at once if it was last sent
@@ -370,11 +387,12 @@ class QueueDesk:
         )
         self._sent_positions[consultation_id] = place
 
-    def room_changed(self, *, signal: bool = True) -> None:
+    def room_changed(self, changed: str | None = None, *, signal: bool = True) -> None:
         """Tell every console, and each cabin of this replica whose patient's place has
-        changed; and the other replicas (`signal`), which do the same for theirs."""
+        changed; and the other replicas (`signal`: the consultation `changed`, None: several),
+        which do the same for theirs."""
         if signal:
-            self.routing.signal(RoomChanged())
+            self.routing.signal(RoomChanged(consultation_id=changed))
         self.broadcast_room()
         positions = self.room.positions()
         for consultation_id in list(self._sent_positions):
@@ -440,8 +458,8 @@ class QueueDesk:
         if origin is None or origin.kind is not PeerKind.CABIN:
             self.routing.to_cabin(call.cabin_id, end)
         self.routing.to_doctor(call.doctor, end, but=origin)
-        self.routing.signal(CallsChanged())
-        self.room_changed()
+        self.routing.signal(CallsChanged(consultation_id=call.consultation_id))
+        self.room_changed(signal=False)
         self._spawn(self.forget_offer(call.consultation_id), "hub-forget-offer")
 
     async def own_consultation(
@@ -522,7 +540,7 @@ class QueueDesk:
         )
         log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)
         acknowledge(peer, join)
-        self.room_changed()
+        self.room_changed(consultation_id)
 
     def _join_again(self, peer: Peer, join: wire.QueueJoin) -> bool:
         """A join of a consultation already live (the cabin said it again after reconnecting):
@@ -595,7 +613,8 @@ class QueueDesk:
                 await self._storage.close_consultation(
                     leave.consultation_id, status=ConsultationStatus.LEFT, at=self._clock.now()
                 )
-            self.routing.signal(RoomChanged())  # once closed: the others re-read it so
+            # once closed: the others re-read it so
+            self.routing.signal(RoomChanged(consultation_id=leave.consultation_id))
         acknowledge(peer, leave)
 
     async def take(self, peer: Peer, take: wire.TakeConsultation) -> None:
@@ -678,8 +697,8 @@ class QueueDesk:
         )
         self.routing.to_cabin(patient.cabin_id, cabin_accept)
         self.routing.to_doctor(doctor_name, console_accept)
-        self.routing.signal(CallsChanged())
-        self.room_changed()
+        self.routing.signal(CallsChanged(consultation_id=consultation_id))
+        self.room_changed(signal=False)
         await self._audit.record(
             "consultation.take",
             actor_kind=ActorKind.DOCTOR,

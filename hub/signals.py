@@ -40,7 +40,10 @@ class Deliver(msgspec.Struct, frozen=True, tag="deliver"):
 
 
 class RoomChanged(msgspec.Struct, frozen=True, tag="room_changed"):
-    """The waiting room has changed in the database (a join, a leave, a reading, a take)."""
+    """The waiting room has changed in the database (a join, a leave): that consultation's,
+    or (None) several."""
+
+    consultation_id: str | None = None
 
 
 class VitalsChanged(msgspec.Struct, frozen=True, tag="vitals_changed"):
@@ -50,7 +53,9 @@ class VitalsChanged(msgspec.Struct, frozen=True, tag="vitals_changed"):
 
 
 class CallsChanged(msgspec.Struct, frozen=True, tag="calls_changed"):
-    """A call has begun or ended in the database."""
+    """A call has begun or ended in the database: that consultation's, or (None) several."""
+
+    consultation_id: str | None = None
 
 
 class AlertsChanged(msgspec.Struct, frozen=True, tag="alerts_changed"):

@@ -243,7 +243,7 @@ class Switchboard:
                 if self.routing.deliver_here(signal) and signal.pending_msg_id is not None:
                     self.redelivery.sent(signal.pending_msg_id)
             case RoomChanged() | CallsChanged():
-                self._spawn(self.queue.reread(), "hub-queue-refresh")
+                self._spawn(self.queue.reread(signal.consultation_id), "hub-queue-refresh")
             case VitalsChanged():
                 self._spawn(self._vitals(signal.consultation_id), "hub-vitals-refresh")
             case AlertsChanged():
@@ -397,7 +397,7 @@ class Switchboard:
                 consultation_id,
                 log_safe(exc),
             )
-        self.routing.signal(RoomChanged())
+        self.routing.signal(RoomChanged(consultation_id=consultation_id))
 
     def cabin_disconnected(self, peer: Peer) -> None:
         cabin_id = peer.identity

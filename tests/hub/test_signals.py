@@ -28,6 +28,8 @@ SIGNALS: list[Signal] = [
     Deliver(Audience.CONSOLES, "", "{}"),
     CabinAway(cabin_id="cabin-1"),
     RoomChanged(),
+    RoomChanged(consultation_id="c-1"),
+    CallsChanged(consultation_id="c-1"),
     VitalsChanged(consultation_id="c-1"),
     CallsChanged(),
     AlertsChanged(),
