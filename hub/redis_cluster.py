@@ -170,8 +170,13 @@ class RedisCluster:
             raise RuntimeError("the cluster is already started")
         self._receive, self._resync = receive, resync
         first: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._link = asyncio.create_task(self._run_link(first), name=f"cluster-{self._replica_id}")
-        error = await first
+        link = asyncio.create_task(self._run_link(first), name=f"cluster-{self._replica_id}")
+        self._link = link
+        waiting: set[asyncio.Future[Any]] = {first, link}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done():  # stopped meanwhile
+            raise ClusterDown(f"the cluster of replica {self._replica_id} was stopped")
+        error = first.result()
         if isinstance(error, AuthenticationError | ResponseError):
             await self.stop()
             raise ClusterDown(f"Redis at {self._where} refused this hub: {describe(error)}")
