@@ -107,9 +107,7 @@ async def redis_replicas(
 
 
 @pytest.fixture(params=["local", "redis"])
-def one_cluster(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[], Cluster]:
+def one_cluster(request: pytest.FixtureRequest) -> Callable[[], Cluster]:
     if request.param == "local":
         return LocalCluster
     server = request.getfixturevalue("redis_server")
