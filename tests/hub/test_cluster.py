@@ -657,6 +657,51 @@ def test_a_password_is_given_and_a_wrong_one_refused(own_redis: servers.RedisSer
     run(scenario())
 
 
+def test_the_deploys_redis_user_may_do_all_the_cluster_does(
+    own_redis: servers.RedisServer,
+) -> None:
+    """deploy/hub/redis-hub.conf's ACL: the user `hub` without @admin nor @dangerous, nobody
+    else. Every command of the cluster is allowed to it (EVAL and TIME in its scripts too)."""
+
+    async def scenario() -> None:
+        admin = Redis.from_url(own_redis.url)
+        await admin.execute_command(
+            "ACL", "SETUSER", "hub", "on", ">hub-pass", "~*", "&*", "+@all", "-@admin",
+            "-@dangerous",
+        )  # fmt: skip
+        await admin.execute_command("ACL", "SETUSER", "default", "off")
+        await admin.aclose()
+        url = f"redis://hub@127.0.0.1:{own_redis.port}/0"
+        prefix = new_prefix()
+        a, b = (Replica(RedisCluster(url, key_prefix=prefix, password="hub-pass")) for _ in "ab")
+        await a.start()
+        await b.start()
+        try:
+            a.cluster.hold(HeldKind.CABIN, "cabin-1")
+            await until_holders(b.cluster, HeldKind.CABIN, "cabin-1", {a.id})
+            assert await b.cluster.replicas() == {a.id, b.id}
+            a.cluster.send(b"to b", to=b.id)
+            b.cluster.send(b"to all")
+            await until(lambda: a.received == [b"to all"], what="the broadcast")
+            await until(lambda: b.received == [b"to b"], what="the signal")
+            assert await a.cluster.hit("k", window_s=60) == 1
+            assert await b.cluster.hit("k", window_s=60) == 2
+            await a.cluster.put("v", b"value", ttl_s=60)
+            assert await b.cluster.get("v") == b"value"
+            await b.cluster.delete("v")
+            assert await a.cluster.claim("c", ttl_s=60)
+            assert not await b.cluster.claim("c", ttl_s=60)
+            await a.cluster.check()
+            a.cluster.release(HeldKind.CABIN, "cabin-1")
+            await until_holders(b.cluster, HeldKind.CABIN, "cabin-1", set())
+        finally:
+            await a.cluster.stop()
+            await b.cluster.stop()
+        assert a.resyncs == b.resyncs == 1  # no reconnection: nothing was refused
+
+    run(scenario())
+
+
 # --- configuration ------------------------------------------------------------------------------
 
 
@@ -673,7 +718,7 @@ def test_a_redis_cluster_from_the_configuration(tmp_path: Path) -> None:
         overrides={
             "cluster": {
                 "backend": "redis",
-                "redis_url": "redis://127.0.0.1:6390/2",
+                "redis_url": "redis://hub@127.0.0.1:6390/2",
                 "key_prefix": "hub-a",
             }
         },
