@@ -144,6 +144,7 @@ class RedisCluster:
         self._started = False
         self._down_reason = "not started"
         self._dropping = False
+        self._down_since = time.monotonic()
         self._link: asyncio.Task[None] | None = None
         self._receive: Callable[[bytes], None] = _nowhere
         self._resync: Callable[[], None] = _nothing
@@ -200,6 +201,7 @@ class RedisCluster:
                 )
         self._held.clear()
         self._changes.clear()
+        log.info("hub.cluster_stopped replica=%s", self._replica_id)
         with contextlib.suppress(*LINK_ERRORS):
             async with asyncio.timeout(self._timeout_s):
                 await self._redis.aclose(close_connection_pool=True)
@@ -270,9 +272,15 @@ class RedisCluster:
             await _cancel(*tasks)
 
     def _link_up(self) -> None:
-        if not self._up:
-            event = "hub.cluster_up" if self._started else "hub.cluster_started"
-            log.info("%s redis=%s replica=%s", event, self._where, self._replica_id)
+        if not self._up and self._started:
+            log.info(
+                "hub.cluster_up redis=%s replica=%s down_s=%.1f",
+                self._where,
+                self._replica_id,
+                time.monotonic() - self._down_since,
+            )
+        elif not self._up:
+            log.info("hub.cluster_started redis=%s replica=%s", self._where, self._replica_id)
         self._up = self._started = True
         self._dropping = False
         self._wake.set()  # presence changes made while down
@@ -281,6 +289,7 @@ class RedisCluster:
         dropped = len(self._outbox)
         self._outbox.clear()
         if self._up or not self._started:
+            self._down_since = time.monotonic()
             log.error(
                 "hub.cluster_down redis=%s replica=%s error=%s signals_dropped=%d",
                 self._where,

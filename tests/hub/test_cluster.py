@@ -665,11 +665,15 @@ def test_the_deploys_redis_user_may_do_all_the_cluster_does(
 
     async def scenario() -> None:
         admin = Redis.from_url(own_redis.url)
-        await admin.execute_command(
-            "ACL", "SETUSER", "hub", "on", ">hub-pass", "~*", "&*", "+@all", "-@admin",
-            "-@dangerous",
-        )  # fmt: skip
-        await admin.execute_command("ACL", "SETUSER", "default", "off")
+        await admin.acl_setuser(
+            "hub",
+            enabled=True,
+            passwords=["+hub-pass"],
+            keys=["*"],
+            channels=["*"],
+            commands=["+@all", "-@admin", "-@dangerous"],
+        )
+        await admin.acl_setuser("default", enabled=False)
         await admin.aclose()
         url = f"redis://hub@127.0.0.1:{own_redis.port}/0"
         prefix = new_prefix()
