@@ -60,6 +60,8 @@ OUTBOX_SIZE: Final = 10_000
 """Signals waiting to be written; beyond, the oldest is dropped (and logged)."""
 WRITE_BATCH: Final = 256
 """Signals written in one pipeline (one round trip)."""
+BEAT_KEYS: Final = 200
+"""Presence sets one heartbeat script writes (a replica holding more uses several)."""
 READ_POLL_S: Final = 1.0
 CANCEL_AGAIN_AFTER_S: Final = 0.5
 POOL_SIZE: Final = 32
@@ -367,8 +369,9 @@ class RedisCluster:
 
     def _queue_changes(self, pipe: Any, changes: dict[tuple[HeldKind, str], bool]) -> None:
         holds = [self._held_key(kind, who) for (kind, who), held in changes.items() if held]
-        if holds:
-            pipe.eval(BEAT_SCRIPT, len(holds), *holds, self._replica_id, self._ttl_ms)
+        for start in range(0, len(holds), BEAT_KEYS):
+            chunk = holds[start : start + BEAT_KEYS]
+            pipe.eval(BEAT_SCRIPT, len(chunk), *chunk, self._replica_id, self._ttl_ms)
         for (kind, who), held in changes.items():
             if not held:
                 pipe.zrem(self._held_key(kind, who), self._replica_id)
@@ -426,9 +429,14 @@ class RedisCluster:
         return frozenset(_text(member) for member in members)
 
     async def _beat(self) -> None:
-        """Write this replica's liveness and everything it holds, for one more TTL."""
+        """Write this replica's liveness and everything it holds, for one more TTL: one round
+        trip, a script per `BEAT_KEYS` keys (Redis runs one script at a time: keep each short)."""
         keys = [self._replicas_key, *(self._held_key(kind, who) for kind, who in self._held)]
-        await self._redis.eval(BEAT_SCRIPT, len(keys), *keys, self._replica_id, self._ttl_ms)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(keys), BEAT_KEYS):
+                chunk = keys[start : start + BEAT_KEYS]
+                pipe.eval(BEAT_SCRIPT, len(chunk), *chunk, self._replica_id, self._ttl_ms)
+            await pipe.execute()
 
     def _held_key(self, kind: HeldKind, who: str) -> str:
         return f"{self._prefix}:held:{kind.value}:{who}"

@@ -392,6 +392,30 @@ def test_presence_is_seen_by_the_other_replicas(redis_server: servers.RedisServe
     run(scenario())
 
 
+def test_a_replica_holding_many_sockets(redis_server: servers.RedisServer) -> None:
+    """More than one heartbeat script's worth (`BEAT_KEYS`): held before the start (written by
+    the first heartbeat) and after it (written as changes)."""
+
+    async def scenario() -> None:
+        prefix = new_prefix()
+        many = Replica(RedisCluster(redis_server.url, key_prefix=prefix))
+        for n in range(450):
+            many.cluster.hold(HeldKind.CABIN, f"cabin-{n}")
+        async with redis_replicas(redis_server, 1, prefix=prefix) as (other,):
+            await many.start()
+            try:
+                for n in range(450):
+                    many.cluster.hold(HeldKind.CONSOLE, f"dr.{n}")
+                for n in range(450):
+                    await until_holders(other.cluster, HeldKind.CABIN, f"cabin-{n}", {many.id})
+                    await until_holders(other.cluster, HeldKind.CONSOLE, f"dr.{n}", {many.id})
+            finally:
+                await many.cluster.stop()
+            assert await other.cluster.holders(HeldKind.CABIN, "cabin-449") == frozenset()
+
+    run(scenario())
+
+
 def test_presence_written_before_a_signal_is_seen_by_its_receiver(
     redis_server: servers.RedisServer,
 ) -> None:
