@@ -2,8 +2,14 @@
 replica to another, counters for rate limits, and small values that expire.
 
 One hub process uses `LocalCluster`, in memory: no Redis. A fleet's replicas use
-`hub.redis_cluster.RedisCluster`, the same interface over Redis. The switchboard sees only
-`Cluster`.
+`hub.redis_cluster.RedisCluster`, the same interface over Redis (the configuration's
+``[cluster]`` table chooses: `hub.redis_cluster.cluster_from_config`). The switchboard sees
+only `Cluster`.
+
+Every method that asks the shared store (`holders`, `replicas`, `hit`, `put`, `get`,
+`delete`, `claim`, `check`) raises `ClusterDown` when it cannot be reached, within a bounded
+time; the caller decides what that means (a rate limit may let a request through, `/readyz`
+fails). `send`, `hold` and `release` never raise nor wait.
 
 Signals are opaque bytes here (the switchboard encodes them). They are delivered at most once,
 in the order they were sent from one replica: a signal can be lost (Redis restarted, the link
@@ -52,7 +58,9 @@ class Cluster(Protocol):
     async def start(self, receive: Callable[[bytes], None], resync: Callable[[], None]) -> None:
         """Begin receiving signals (`receive`, on the event loop, never this replica's own).
         `resync` is called once receiving works, and again after every reconnection: signals
-        sent in between may be lost, re-read the truth."""
+        sent in between may be lost, re-read the truth. Over Redis, a Redis down at start does
+        not fail it (the link keeps trying, `check` says so, `resync` comes once it is up);
+        a Redis refusing the password raises `ClusterDown`."""
         ...
 
     async def stop(self) -> None:
@@ -62,7 +70,7 @@ class Cluster(Protocol):
     def send(self, payload: bytes, *, to: str | None = None) -> None:
         """Send a signal to the replica `to`, or to every other replica (None). Never blocks and
         never raises: signals from this replica go out in order, and one that cannot be sent
-        (the link is down) is dropped and logged."""
+        (the link is down) is dropped and logged. A replica never receives its own signals."""
         ...
 
     # --- presence ---------------------------------------------------------------------------
@@ -77,7 +85,8 @@ class Cluster(Protocol):
         ...
 
     async def holders(self, kind: HeldKind, who: str) -> frozenset[str]:
-        """The live replicas (this one included) that hold a socket of `who`."""
+        """The live replicas (this one included) that hold a socket of `who`. This replica's
+        own `hold`/`release` count at once, even before they reach the shared store."""
         ...
 
     async def replicas(self) -> frozenset[str]:

@@ -60,6 +60,8 @@ OUTBOX_SIZE: Final = 10_000
 """Signals waiting to be written; beyond, the oldest is dropped (and logged)."""
 WRITE_BATCH: Final = 256
 """Signals written in one pipeline (one round trip)."""
+BEAT_KEYS: Final = 200
+"""Presence sets one heartbeat script writes (a replica holding more uses several)."""
 READ_POLL_S: Final = 1.0
 CANCEL_AGAIN_AFTER_S: Final = 0.5
 POOL_SIZE: Final = 32
@@ -144,6 +146,7 @@ class RedisCluster:
         self._started = False
         self._down_reason = "not started"
         self._dropping = False
+        self._down_since = time.monotonic()
         self._link: asyncio.Task[None] | None = None
         self._receive: Callable[[bytes], None] = _nowhere
         self._resync: Callable[[], None] = _nothing
@@ -170,8 +173,13 @@ class RedisCluster:
             raise RuntimeError("the cluster is already started")
         self._receive, self._resync = receive, resync
         first: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._link = asyncio.create_task(self._run_link(first), name=f"cluster-{self._replica_id}")
-        error = await first
+        link = asyncio.create_task(self._run_link(first), name=f"cluster-{self._replica_id}")
+        self._link = link
+        waiting: set[asyncio.Future[Any]] = {first, link}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done():  # stopped meanwhile
+            raise ClusterDown(f"the cluster of replica {self._replica_id} was stopped")
+        error = first.result()
         if isinstance(error, AuthenticationError | ResponseError):
             await self.stop()
             raise ClusterDown(f"Redis at {self._where} refused this hub: {describe(error)}")
@@ -195,6 +203,7 @@ class RedisCluster:
                 )
         self._held.clear()
         self._changes.clear()
+        log.info("hub.cluster_stopped replica=%s", self._replica_id)
         with contextlib.suppress(*LINK_ERRORS):
             async with asyncio.timeout(self._timeout_s):
                 await self._redis.aclose(close_connection_pool=True)
@@ -265,9 +274,15 @@ class RedisCluster:
             await _cancel(*tasks)
 
     def _link_up(self) -> None:
-        if not self._up:
-            event = "hub.cluster_up" if self._started else "hub.cluster_started"
-            log.info("%s redis=%s replica=%s", event, self._where, self._replica_id)
+        if not self._up and self._started:
+            log.info(
+                "hub.cluster_up redis=%s replica=%s down_s=%.1f",
+                self._where,
+                self._replica_id,
+                time.monotonic() - self._down_since,
+            )
+        elif not self._up:
+            log.info("hub.cluster_started redis=%s replica=%s", self._where, self._replica_id)
         self._up = self._started = True
         self._dropping = False
         self._wake.set()  # presence changes made while down
@@ -276,6 +291,7 @@ class RedisCluster:
         dropped = len(self._outbox)
         self._outbox.clear()
         if self._up or not self._started:
+            self._down_since = time.monotonic()
             log.error(
                 "hub.cluster_down redis=%s replica=%s error=%s signals_dropped=%d",
                 self._where,
@@ -353,8 +369,9 @@ class RedisCluster:
 
     def _queue_changes(self, pipe: Any, changes: dict[tuple[HeldKind, str], bool]) -> None:
         holds = [self._held_key(kind, who) for (kind, who), held in changes.items() if held]
-        if holds:
-            pipe.eval(BEAT_SCRIPT, len(holds), *holds, self._replica_id, self._ttl_ms)
+        for start in range(0, len(holds), BEAT_KEYS):
+            chunk = holds[start : start + BEAT_KEYS]
+            pipe.eval(BEAT_SCRIPT, len(chunk), *chunk, self._replica_id, self._ttl_ms)
         for (kind, who), held in changes.items():
             if not held:
                 pipe.zrem(self._held_key(kind, who), self._replica_id)
@@ -412,9 +429,14 @@ class RedisCluster:
         return frozenset(_text(member) for member in members)
 
     async def _beat(self) -> None:
-        """Write this replica's liveness and everything it holds, for one more TTL."""
+        """Write this replica's liveness and everything it holds, for one more TTL: one round
+        trip, a script per `BEAT_KEYS` keys (Redis runs one script at a time: keep each short)."""
         keys = [self._replicas_key, *(self._held_key(kind, who) for kind, who in self._held)]
-        await self._redis.eval(BEAT_SCRIPT, len(keys), *keys, self._replica_id, self._ttl_ms)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(keys), BEAT_KEYS):
+                chunk = keys[start : start + BEAT_KEYS]
+                pipe.eval(BEAT_SCRIPT, len(chunk), *chunk, self._replica_id, self._ttl_ms)
+            await pipe.execute()
 
     def _held_key(self, kind: HeldKind, who: str) -> str:
         return f"{self._prefix}:held:{kind.value}:{who}"
