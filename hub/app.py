@@ -347,7 +347,12 @@ async def _serve_with(
         sock.close()
         await runner.cleanup()
         raise
-    await switchboard.start()
+    try:
+        await switchboard.start()  # a Redis that refuses this hub: ClusterDown, nothing left
+    except BaseException:
+        await switchboard.stop()
+        await runner.cleanup()
+        raise
     sweeper = asyncio.get_running_loop().create_task(
         _sweep_sessions(storage, clock, switchboard, config.session_check_s),
         name="hub-session-sweeper",

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 import wire
 from fleet.servers import RedisServer, redis
 from hub.app import start_hub
 from hub.clock import Clock
+from hub.cluster import ClusterDown
 from hub.config import load_hub_config
 from hub.peers import CloseCode
 from hub.storage import ConsultationStatus, Storage
-from tests.hub.hub_key import TEST_KEY, connect
+from tests.hub.hub_key import TEST_KEY, connect, write_key_file
 from tests.hub.hub_rig import (
     TIMEOUT_S,
     FakeClock,
@@ -655,5 +657,25 @@ def test_an_alert_whose_replica_dies_escalates_exactly_once_from_the_other(
             assert stored is not None and stored.escalated_at is not None
             audit = await b.hub.storage.audit_entries()
             assert [e.action for e in audit].count("alert.escalated") == 1
+
+    run(scenario())
+
+
+def test_a_hub_that_redis_refuses_does_not_start_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        with redis(tmp_path / "redis") as server:
+            client = Redis.from_url(server.url)
+            await client.config_set("requirepass", "not-the-hubs")
+            await client.aclose()
+            config = load_hub_config(
+                None,
+                data_dir=tmp_path / "hub-data",
+                overrides={"port": 0, "argon2_cost": "test", **_overrides(server)},
+            )
+            write_key_file(config.data_path)
+            with pytest.raises(ClusterDown, match="refused this hub"):
+                await start_hub(config, key=TEST_KEY)
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            assert tasks == []
 
     run(scenario())
