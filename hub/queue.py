@@ -624,7 +624,7 @@ class QueueDesk:
             refuse(peer, wire.ErrorCode.UNAUTHORIZED, take.msg_id, "unknown doctor")
             return
         if self.room.get(consultation_id) is None:  # maybe joined through another replica
-            await self.reread()
+            await self.reread(consultation_id)
         patient = self.room.get(consultation_id)
         cabin_online = patient is not None and await self.routing.cabin_anywhere(patient.cabin_id)
         # From here to the mark in the room, no await: on this replica, the check and the mark

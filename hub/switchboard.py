@@ -82,6 +82,8 @@ __all__ = ["REDELIVERY_WINDOW", "AgentScope", "Switchboard"]
 
 log = logging.getLogger(__name__)
 
+MAX_LIVE_REREAD = 8
+"""A cabin's hello names at most this many live consultations worth a look in the database."""
 MIN_OFFER_TTL_S = 60.0
 """A pending offer is kept in the cluster at least this long (else the grace)."""
 
@@ -333,7 +335,7 @@ class Switchboard:
         if (previous is None or was_offline) and self.room.of_cabin(cabin_id):
             self.queue.broadcast_room()  # back online (the other replicas learn it from routing)
         if not known:  # maybe known to the database only (its replica died): look
-            self._spawn(self._cabin_from_database(peer), f"hub-cabin-resume-{cabin_id}")
+            self._spawn(self._cabin_from_database(peer, live), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
 
     def _bring_cabin_up_to_date(self, peer: Peer) -> bool:
@@ -350,8 +352,12 @@ class Switchboard:
             peer.send(self._fresh(call.cabin_accept, cabin_id))
         return bool(patients or calls)
 
-    async def _cabin_from_database(self, peer: Peer) -> None:
-        await self.queue.reread()
+    async def _cabin_from_database(self, peer: Peer, live: list[str] | None) -> None:
+        """Re-read what the cabin says it has now (`live`), or everything if it does not say."""
+        if live is None:
+            await self.queue.reread()
+        for consultation_id in (live or [])[:MAX_LIVE_REREAD]:
+            await self.queue.reread(consultation_id)
         if self.routing.cabins.get(peer.identity) is peer and self._bring_cabin_up_to_date(peer):
             self.queue.broadcast_room()
 
