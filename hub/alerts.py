@@ -16,13 +16,23 @@ A cabin cannot flood anyone (issue 15): an alert of the kind and severity of one
 alerts is merged into it (its `repeat_count` grows; the pages get the new count at most every
 `update_s`), so a cabin has at most one open alert per kind and severity; it may open at most
 `alerts_per_minute` new alerts, and have that many repeats stored one by one, in any minute
-(beyond, `rate_limited`: a repeat is still counted). A page that connects gets its backlog as
+(beyond, `rate_limited`: a repeat is still counted), on this replica and fleet-wide (the
+cluster's counters, per minute of the hub's clock: a cabin hopping between replicas cannot
+multiply its allowance). A page that connects gets its backlog as
 one bounded `AlertSummary`. A cabin's `consultation_id` must be its own (another cabin's is
 removed), and its `raised_at` is kept unless absurd: more than `CLOCK_SKEW` ahead of the
 hub it becomes the hub's time of arrival, older than `RELOAD_WINDOW` it becomes that bound
 (`cabin_raised_at` keeps the cabin's; logged). The operator may dismiss a cabin's alerts
 (``python -m hub clear-alerts``): the running hub finds out within `resync_s` and tells
 the pages.
+
+With several replicas, each keeps the open alerts of the database (`refresh`: on another
+replica's signal that they changed, on every cluster (re)connection, and every `resync_s`)
+and runs their escalation timers; `Storage.mark_alert_escalated` is a conditional update, so
+an alert escalates exactly once, even if the replica that got it died, and the replica that
+wins sends the escalation (to the consoles and agent pages of every replica, through
+routing). The pages are told of an alert handled outside this replica once across the fleet
+(a claim in the cluster).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import Any, Protocol
 import wire
 from hub.audit import AuditLog
 from hub.clock import Clock
+from hub.cluster import Cluster, ClusterDown, LocalCluster
 from hub.errors import StorageError
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
@@ -59,6 +70,10 @@ handled); later ones are only counted."""
 SUMMARY_CABINS = 200
 SUMMARY_LATEST = 16
 _RATE_WINDOW_S = 60.0
+_FLEET_COUNT_KEPT_S = 3600.0
+"""How long a fleet-wide count of a minute is kept (the cluster's window: only its expiry)."""
+_HANDLED_CLAIM_KEY = "hub:alert-handled:"
+_HANDLED_CLAIM_TTL_S = 86_400.0
 _REFUSALS_LOGGED_EVERY_S = 10.0
 PATIENT = "patient"
 """`acknowledged_by` of a cabin's ack when the patient touched "I am fine"."""
@@ -102,6 +117,10 @@ class AlertRoutes(Protocol):
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` as a task the switchboard owns."""
+        ...
+
+    def alerts_changed(self) -> None:
+        """Tell the other replicas that the open alerts have changed in the database."""
         ...
 
 
@@ -254,8 +273,11 @@ class AlertDesk:
         alerts_per_minute: int = 12,
         update_s: float = 5.0,
         resync_s: float = 15.0,
+        cluster: Cluster | None = None,
     ) -> None:
         self._storage = storage
+        self._cluster: Cluster = cluster or LocalCluster()
+        self._alerts_per_minute = alerts_per_minute
         self._clock = clock
         self._audit = audit
         self._routes = routes
@@ -279,18 +301,44 @@ class AlertDesk:
 
     async def reload(self) -> None:
         """The open alerts of the database, their escalation timers started again."""
+        added = await self._load()
+        if added:
+            log.info("hub.alerts_reloaded count=%d", added)
+
+    async def _load(self) -> int:
+        """Add the open alerts of the database this desk does not know (raised through
+        another replica), and learn which known ones another replica escalated; how many were
+        added."""
         records = await self._storage.open_alerts(
             since=self._clock.now() - RELOAD_WINDOW, limit=_RELOADED
         )
+        added = 0
         for record in records:
-            entry = _OpenAlert(record)
-            self._add(entry)
-            if record.escalated_at is not None:
+            entry = self._open.get(record.alert_id)
+            if entry is None:
+                entry = _OpenAlert(record)
+                self._add(entry)
+                added += 1
+                if record.escalated_at is not None:
+                    entry.escalation = self._escalation(record)
+                else:
+                    self._schedule(entry)
+            elif record.escalated_at is not None and entry.escalation is None:
+                if entry.timer is not None:
+                    entry.timer.cancel()
+                    entry.timer = None
+                if record.repeat_count >= entry.record.repeat_count:
+                    entry.record = record
                 entry.escalation = self._escalation(record)
-            else:
-                self._schedule(entry)
-        if records:
-            log.info("hub.alerts_reloaded count=%d", len(records))
+            elif record.repeat_count > entry.record.repeat_count:
+                entry.record = record
+        return added
+
+    async def refresh(self) -> None:
+        """Another replica says the open alerts have changed (or the cluster reconnected):
+        re-read them, new, escalated and handled."""
+        await self._load()
+        await self.resync()
 
     def start(self) -> None:
         """Re-read, every `resync_s`, which open alerts the database still holds open."""
@@ -364,13 +412,16 @@ class AlertDesk:
         head = self._heads.get((record.cabin_id, record.kind, record.severity))
         if head is not None and await self._repeat(peer, alert, record, head):
             return
-        if self._new_alerts.attempt(record.cabin_id) is not None:
+        if self._new_alerts.attempt(record.cabin_id) is not None or not (
+            await self._fleet_allows("new", record.cabin_id)
+        ):
             self._rate_limited(peer, alert, "too many new alerts from this cabin")
             return
         record, new = await self._storage.add_alert(record)
         if not new:  # the same alert twice at once: the first one did it all
             await self._known(peer, alert, record)
             return
+        self._routes.alerts_changed()
         log.warning(
             "hub.alert cabin=%s alert=%s kind=%s severity=%s consultation=%s",
             record.cabin_id,
@@ -465,7 +516,9 @@ class AlertDesk:
     ) -> bool:
         """Merge a repeat into its open `head`; False if the head was handled meanwhile (the
         repeat is then a new alert)."""
-        if self._kept_repeats.attempt(record.cabin_id) is not None:
+        if self._kept_repeats.attempt(record.cabin_id) is not None or not (
+            await self._fleet_allows("repeats", record.cabin_id)
+        ):
             head.uncounted += 1
             latest = head.uncounted_latest
             if latest is None or record.raised_at >= latest.raised_at:
@@ -490,10 +543,7 @@ class AlertDesk:
             closed = await self._storage.alert(head.record.alert_id)
             if self._open.get(head.record.alert_id) is head:
                 if closed is not None and not closed.is_open:
-                    merged = await self._storage.merged_alert_ids(
-                        closed.alert_id, limit=KEPT_REPEATS * 4
-                    )
-                    self._handled(closed, told_cabin=set(), merged=merged)
+                    await self._handled_elsewhere(closed)
                 else:
                     self._forget(head.record.alert_id)
             return False
@@ -617,9 +667,12 @@ class AlertDesk:
                 log_safe(exc),
             )
             return
+        if record is None:
+            return  # acknowledged meanwhile, or escalated by another replica
+        self._routes.alerts_changed()
         entry = self._open.get(alert_id)
-        if record is None or entry is None:
-            return  # acknowledged meanwhile
+        if entry is None:  # acknowledged meanwhile
+            return
         entry.record = record
         entry.escalation = self._escalation(record)
         doctors = self._routes.to_all_consoles(entry.escalation)
@@ -664,6 +717,8 @@ class AlertDesk:
             return
         stored, first = result
         if first:
+            await self._claim_handled(stored.alert_id)  # this replica tells everyone
+            self._routes.alerts_changed()
             merged = await self._storage.merged_alert_ids(stored.alert_id, limit=KEPT_REPEATS * 4)
             told = {ack.alert_id} if peer.kind is PeerKind.CABIN else set()
             self._handled(stored, told_cabin=told, merged=merged)
@@ -746,7 +801,7 @@ class AlertDesk:
         while True:
             await asyncio.sleep(self._resync_s)
             try:
-                await self.resync()
+                await self.refresh()
             except StorageError as exc:
                 log.error("hub.storage_failed task=alert_resync error=%s", exc)
 
@@ -764,5 +819,37 @@ class AlertDesk:
             record = await self._storage.alert(alert_id)
             if record is None or record.is_open or alert_id not in self._open:
                 continue  # stored after the first read, or handled meanwhile
-            merged = await self._storage.merged_alert_ids(alert_id, limit=KEPT_REPEATS * 4)
+            await self._handled_elsewhere(record)
+
+    async def _handled_elsewhere(self, record: AlertRecord) -> None:
+        """An alert handled outside this replica's sight: the pages are told by the one
+        replica that claims it first (the one where it was acknowledged has claimed it); the
+        others forget it."""
+        if not await self._claim_handled(record.alert_id):
+            self._forget(record.alert_id)
+            return
+        merged = await self._storage.merged_alert_ids(record.alert_id, limit=KEPT_REPEATS * 4)
+        if self._open.get(record.alert_id) is not None:
             self._handled(record, told_cabin=set(), merged=merged)
+
+    async def _claim_handled(self, alert_id: str) -> bool:
+        try:
+            return await self._cluster.claim(
+                _HANDLED_CLAIM_KEY + alert_id, ttl_s=_HANDLED_CLAIM_TTL_S
+            )
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=alert_claim error=%s", log_safe(exc))
+            return True  # told twice rather than never
+
+    async def _fleet_allows(self, what: str, cabin_id: str) -> bool:
+        """Whether the cabin is within `alerts_per_minute` of `what` across the replicas this
+        minute of the hub's clock (this replica's own limit has said yes)."""
+        minute = int(self._clock.now().timestamp() // _RATE_WINDOW_S)
+        try:
+            count = await self._cluster.hit(
+                f"hub:alerts-{what}:{cabin_id}:{minute}", window_s=_FLEET_COUNT_KEPT_S
+            )
+        except ClusterDown as exc:
+            log.warning("hub.cluster_down task=alert_rate error=%s", log_safe(exc))
+            return True
+        return count <= self._alerts_per_minute

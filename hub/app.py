@@ -28,7 +28,6 @@ from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
-from hub.cluster import LocalCluster
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
@@ -36,6 +35,7 @@ from hub.passwords import PasswordHasher
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
 from hub.records import RecordLimits, index_old_records, rekey_patients
+from hub.redis_cluster import cluster_from_config
 from hub.services import SERVICES, HubServices
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
@@ -269,7 +269,7 @@ async def _serve_with(
     sock = _bind(config)
     port = int(sock.getsockname()[1])
     url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
-    cluster = LocalCluster()
+    cluster = cluster_from_config(config)  # LocalCluster for one hub, Redis for a fleet
     switchboard = Switchboard(
         storage=storage,
         clock=clock,
@@ -292,6 +292,7 @@ async def _serve_with(
         alerts_per_minute=config.alerts_per_minute,
         alert_update_s=config.alert_update_s,
         alert_resync_s=config.alert_resync_s,
+        cluster=cluster,
     )
     try:
         await switchboard.alerts.reload()
@@ -361,7 +362,12 @@ async def _serve_with(
         sock.close()
         await runner.cleanup()
         raise
-    switchboard.start()
+    try:
+        await switchboard.start()  # a Redis that refuses this hub: ClusterDown, nothing left
+    except BaseException:
+        await switchboard.stop()
+        await runner.cleanup()
+        raise
     sweeper = asyncio.get_running_loop().create_task(
         _sweep_sessions(storage, clock, switchboard, config.session_check_s),
         name="hub-session-sweeper",

@@ -1,9 +1,11 @@
-"""Calls in progress, in memory only, by consultation: the routing table of the signaling.
+"""Calls in progress, in memory, by consultation: the routing table of the signaling, one
+replica's cache of the taken consultations of the database (`hub.queue` re-reads it).
 
 A call is known by its consultation, its cabin and its doctor, never by a connection, so a
 console or a cabin that reconnects finds its call again. The only signaling kept is the cabin's
 last `SdpOffer` not yet answered, for a console that was away; it goes when the answer comes,
-and the whole call goes when it ends. Nothing here is ever written to disk.
+and the whole call goes when it ends (the cluster keeps a copy for a while, with a TTL, for a
+console that comes back through another replica). Nothing here is ever written to disk.
 """
 
 from __future__ import annotations

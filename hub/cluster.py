@@ -2,8 +2,14 @@
 replica to another, counters for rate limits, and small values that expire.
 
 One hub process uses `LocalCluster`, in memory: no Redis. A fleet's replicas use
-`hub.redis_cluster.RedisCluster`, the same interface over Redis. The switchboard sees only
-`Cluster`.
+`hub.redis_cluster.RedisCluster`, the same interface over Redis (the configuration's
+``[cluster]`` table chooses: `hub.redis_cluster.cluster_from_config`). The switchboard sees
+only `Cluster`.
+
+Every method that asks the shared store (`holders`, `replicas`, `hit`, `put`, `get`,
+`delete`, `claim`, `check`) raises `ClusterDown` when it cannot be reached, within a bounded
+time; the caller decides what that means (a rate limit may let a request through, `/readyz`
+fails). `send`, `hold` and `release` never raise nor wait.
 
 Signals are opaque bytes here (the switchboard encodes them). They are delivered at most once,
 in the order they were sent from one replica: a signal can be lost (Redis restarted, the link
@@ -52,7 +58,9 @@ class Cluster(Protocol):
     async def start(self, receive: Callable[[bytes], None], resync: Callable[[], None]) -> None:
         """Begin receiving signals (`receive`, on the event loop, never this replica's own).
         `resync` is called once receiving works, and again after every reconnection: signals
-        sent in between may be lost, re-read the truth."""
+        sent in between may be lost, re-read the truth. Over Redis, a Redis down at start does
+        not fail it (the link keeps trying, `check` says so, `resync` comes once it is up);
+        a Redis refusing the password raises `ClusterDown`."""
         ...
 
     async def stop(self) -> None:
@@ -62,7 +70,7 @@ class Cluster(Protocol):
     def send(self, payload: bytes, *, to: str | None = None) -> None:
         """Send a signal to the replica `to`, or to every other replica (None). Never blocks and
         never raises: signals from this replica go out in order, and one that cannot be sent
-        (the link is down) is dropped and logged."""
+        (the link is down) is dropped and logged. A replica never receives its own signals."""
         ...
 
     # --- presence ---------------------------------------------------------------------------
@@ -77,7 +85,8 @@ class Cluster(Protocol):
         ...
 
     async def holders(self, kind: HeldKind, who: str) -> frozenset[str]:
-        """The live replicas (this one included) that hold a socket of `who`."""
+        """The live replicas (this one included) that hold a socket of `who`. This replica's
+        own `hold`/`release` count at once, even before they reach the shared store."""
         ...
 
     async def replicas(self) -> frozenset[str]:
@@ -107,14 +116,21 @@ class Cluster(Protocol):
         ...
 
 
+SWEEP_EVERY_S = 60.0
+"""How often `LocalCluster` forgets the counters of past windows and the expired values of keys
+nobody asked for again (a rate limit per client address would grow without end)."""
+
+
 class LocalCluster:
     """One process: everything in memory, no other replica, signals go nowhere."""
 
     def __init__(self, replica_id: str | None = None) -> None:
         self._replica_id = replica_id or new_replica_id()
         self._held: dict[tuple[HeldKind, str], None] = {}
-        self._counters: dict[tuple[str, int], int] = {}
+        self._counters: dict[tuple[str, int], tuple[int, int]] = {}
+        """(key, window in ms) -> (the window's number, its count)."""
         self._values: dict[str, tuple[bytes, float]] = {}
+        self._swept_at = time.monotonic()
 
     @property
     def replica_id(self) -> str:
@@ -142,15 +158,17 @@ class LocalCluster:
         return frozenset({self._replica_id})
 
     async def hit(self, key: str, *, window_s: float, cost: int = 1) -> int:
-        window = int(time.time() // window_s)
-        for stale in [k for k in self._counters if k[0] == key and k[1] != window]:
-            del self._counters[stale]
-        count = self._counters.get((key, window), 0) + cost
-        self._counters[(key, window)] = count
+        window_ms = _positive_ms(window_s)
+        window = time.time_ns() // 1_000_000 // window_ms
+        self._sweep()
+        current, count = self._counters.get((key, window_ms), (window, 0))
+        count = (count if current == window else 0) + cost
+        self._counters[(key, window_ms)] = (window, count)
         return count
 
     async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
-        self._values[key] = (value, time.monotonic() + ttl_s)
+        self._sweep()
+        self._values[key] = (value, time.monotonic() + _positive_ms(ttl_s) / 1000)
 
     async def get(self, key: str) -> bytes | None:
         stored = self._values.get(key)
@@ -172,3 +190,23 @@ class LocalCluster:
 
     async def check(self) -> None:
         return
+
+    def _sweep(self) -> None:
+        monotonic = time.monotonic()
+        if monotonic - self._swept_at < SWEEP_EVERY_S:
+            return
+        self._swept_at = monotonic
+        now_ms = time.time_ns() // 1_000_000
+        for (key, window_ms), (window, _) in list(self._counters.items()):
+            if window != now_ms // window_ms:
+                del self._counters[(key, window_ms)]
+        for key, (_, expires_at) in list(self._values.items()):
+            if expires_at <= monotonic:
+                del self._values[key]
+
+
+def _positive_ms(seconds: float) -> int:
+    """A duration in whole milliseconds (at least one), as Redis takes it."""
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive (given {seconds} s)")
+    return max(1, round(seconds * 1000))

@@ -16,6 +16,7 @@ from importlib import resources
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -62,6 +63,63 @@ class TurnSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
             raise ValueError("a TURN url needs the shared `secret` (or a `secret_file`)")
         if self.ice_transport_policy == "relay" and not has_turn:
             raise ValueError('`ice_transport_policy = "relay"` needs at least one turn: url')
+
+
+RedisUrl = Annotated[str, msgspec.Meta(max_length=400)]
+KeyPrefix = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class ClusterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the hub's replicas share besides the database (`hub.cluster`): nothing but this
+    process (``local``, one hub), or a Redis server (``redis``, a fleet of replicas)."""
+
+    backend: Literal["local", "redis"] = "local"
+    redis_url: RedisUrl = ""
+    """``redis://host:port/db``, ``rediss://...`` (TLS) or ``unix:///path/redis.sock``; a user
+    name may be in it (``redis://hub@host``), never the password (below)."""
+    redis_password_env: EnvName = "HUB_REDIS_PASSWORD"  # noqa: S105 (where, not what)
+    """Redis's password (``requirepass``, or the ACL user's) may be in this environment
+    variable (read once, then removed from the hub's environment)..."""
+    redis_password_credential: CredentialName = "hub-redis-password"  # noqa: S105
+    """...or in this systemd credential..."""
+    redis_password_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-redis.password"  # noqa: S105
+    """...or in this file (inside ``data_dir`` when relative; mode 0600). None of them: no
+    password."""
+    key_prefix: KeyPrefix = "cabin-hub"
+    """Every key and channel of this hub starts with it: two hubs may share one Redis."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError('`backend = "redis"` needs `redis_url` ("redis://127.0.0.1:6379/0")')
+        if self.redis_url:
+            problem = redis_url_problem(self.redis_url)
+            if problem:
+                raise ValueError(f"`redis_url`: {problem}")
+
+
+def redis_url_problem(url: str) -> str:
+    """What is wrong with a Redis address, or "" (the message never repeats the address: it
+    might hold a password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not an address ({exc})"
+    if parts.scheme == "unix":
+        return "" if parts.path.startswith("/") else "a unix socket needs an absolute path"
+    if parts.scheme not in ("redis", "rediss"):
+        return "must start with redis://, rediss:// or unix://"
+    if parts.password is not None:
+        return "must not hold the password: give it in `redis_password_env`, its credential or file"
+    if not parts.hostname:
+        return "names no host"
+    if port == 0:
+        return "port 0 is no port"
+    if parts.path not in ("", "/") and not re.fullmatch(r"/\d{1,2}", parts.path):
+        return "the path is the database number (/0 to /15)"
+    if parts.query or parts.fragment:
+        return "no query (?) nor fragment (#): everything else is in the [cluster] table"
+    return ""
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -148,6 +206,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """The hub re-reads this often which alerts are still open (``clear-alerts``)."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
+    cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

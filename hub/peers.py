@@ -19,6 +19,7 @@ from aiohttp import web
 import wire
 from hub.cancellation import cancel_and_wait
 from hub.log_safe import log_safe
+from hub.message_ids import new_msg_id
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +136,12 @@ class Peer:
         self._closing = True
         if self._writer is not None:
             await cancel_and_wait(self._writer)
+
+
+def refuse(peer: Peer, code: wire.ErrorCode, in_reply_to: str | None, text: str = "") -> None:
+    """Tell the peer its message was refused, and why."""
+    peer.send(wire.ErrorMessage(msg_id=new_msg_id(), code=code, text=text, in_reply_to=in_reply_to))
+
+
+def acknowledge(peer: Peer, message: wire.Message) -> None:
+    peer.send(wire.Ack(msg_id=new_msg_id(), ack_of=message.msg_id))

@@ -654,6 +654,16 @@ class _Database:
             (status.value, _ts(at), consultation_id),
         )
 
+    def close_live_consultation(
+        self, consultation_id: str, status: ConsultationStatus, at: datetime
+    ) -> bool:
+        cursor = self._db.execute(
+            "UPDATE consultations SET status = ?, ended_at = ?"
+            " WHERE consultation_id = ? AND status IN ('waiting', 'taken')",
+            (status.value, _ts(at), consultation_id),
+        )
+        return cursor.rowcount == 1
+
     def set_notes(self, consultation_id: str, text: str) -> None:
         self._db.execute(
             "UPDATE consultations SET notes = ? WHERE consultation_id = ?",
@@ -1343,6 +1353,11 @@ class SqliteStorage:
         self, consultation_id: str, *, status: ConsultationStatus, at: datetime
     ) -> None:
         await self._run(_Database.close_consultation, consultation_id, status, at)
+
+    async def close_live_consultation(
+        self, consultation_id: str, *, status: ConsultationStatus, at: datetime
+    ) -> bool:
+        return await self._run(_Database.close_live_consultation, consultation_id, status, at)
 
     async def set_notes(self, consultation_id: str, text: str) -> None:
         await self._run(_Database.set_notes, consultation_id, text)

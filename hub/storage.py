@@ -494,6 +494,14 @@ class Storage(Protocol):
         self, consultation_id: str, *, status: ConsultationStatus, at: datetime
     ) -> None: ...
 
+    async def close_live_consultation(
+        self, consultation_id: str, *, status: ConsultationStatus, at: datetime
+    ) -> bool:
+        """Waiting or taken → `status` (ended or left) at `at`, as one conditional update;
+        False if it was not live (closed already: of two replicas that end it at once, one
+        does)."""
+        ...
+
     async def set_notes(self, consultation_id: str, text: str) -> None: ...
 
     async def set_advice(

@@ -1,8 +1,10 @@
-"""The waiting room, live, in memory: who waits, since when, and who is being seen.
+"""The waiting room, in memory: who waits, since when, and who is being seen.
 
-Its database twin is the consultation's status; this is what the consoles see and what a take
-races on. Every method is synchronous: between two awaits of the event loop nobody else runs,
-so `take` checks and marks in one step, and of two doctors who click at once exactly one wins.
+It is one replica's cache of the database, where the truth is the consultations' status
+(`hub.queue` re-reads it); this is what the consoles see. Every method is synchronous:
+between two awaits of the event loop nobody else runs, so `take` checks and marks in one step
+and, of two doctors of this replica who click at once, the second is refused at once; across
+replicas, the database's conditional `mark_taken` decides.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class WaitingRoom:
 
     def get(self, consultation_id: str) -> WaitingPatient | None:
         return self._patients.get(consultation_id)
+
+    def of_all(self) -> list[WaitingPatient]:
+        return list(self._patients.values())
+
+    def replace_vitals(self, consultation_id: str, vitals: list[wire.Vital]) -> None:
+        """The vitals as the database has them (readings taken through another replica)."""
+        patient = self._patients.get(consultation_id)
+        if patient is not None:
+            patient.vitals = list(vitals[-MAX_VITALS_SHOWN:])
 
     def join(self, patient: WaitingPatient) -> None:
         self._patients[patient.consultation_id] = patient

@@ -26,9 +26,9 @@ from hub.errors import StorageError
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind
+from hub.routing import AgentScope
 from hub.services import SERVICES, HubServices
 from hub.storage import AccountRole, SessionRecord
-from hub.switchboard import AgentScope
 from hub.web_security import json_error
 
 log = logging.getLogger(__name__)
