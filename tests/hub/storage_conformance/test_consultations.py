@@ -306,7 +306,9 @@ def test_earlier_consultations_are_the_same_patients_before_this_one(storage: Ba
             )
         ] == ["c-3", "c-2"]
         assert (
-            await storage.earlier_consultations("nobody|x|2000-01-01", before=NOW, exclude="", limit=9)
+            await storage.earlier_consultations(
+                "nobody|x|2000-01-01", before=NOW, exclude="", limit=9
+            )
             == []
         )
 

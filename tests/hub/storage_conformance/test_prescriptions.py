@@ -114,8 +114,14 @@ def test_a_prescription_is_delivered_once_and_to_its_cabin_only(storage: Backend
         assert [p.prescription.prescription_id for p in since] == ["RX-1", "RX-3"]
 
         # another cabin's Ack delivers nothing
-        assert await storage.mark_prescription_delivered("msg-RX-1", cabin_id="cabin-2", at=NOW) is None
-        assert await storage.mark_prescription_delivered("msg-unknown", cabin_id="cabin-1", at=NOW) is None
+        assert (
+            await storage.mark_prescription_delivered("msg-RX-1", cabin_id="cabin-2", at=NOW)
+            is None
+        )
+        assert (
+            await storage.mark_prescription_delivered("msg-unknown", cabin_id="cabin-1", at=NOW)
+            is None
+        )
         delivered_at = NOW + timedelta(minutes=1, microseconds=5)
         delivered = await storage.mark_prescription_delivered(
             "msg-RX-1", cabin_id="cabin-1", at=delivered_at

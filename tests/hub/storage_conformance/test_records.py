@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from hub.storage import RecordHead, Storage
+from hub.storage import ConsultationRecordUpload, RecordHead, Storage
 from tests.hub.storage_conformance.conftest import Backend
 from tests.hub.storage_conformance.samples import (
     KEY,
@@ -21,10 +21,7 @@ from tests.hub.storage_conformance.samples import (
 )
 
 
-def _head(stored: object) -> RecordHead:
-    from hub.storage import ConsultationRecordUpload
-
-    assert isinstance(stored, ConsultationRecordUpload)
+def _head(stored: ConsultationRecordUpload) -> RecordHead:
     return RecordHead(
         record_id=stored.record_id,
         consultation_id=stored.consultation_id,
@@ -36,8 +33,9 @@ def _head(stored: object) -> RecordHead:
     )
 
 
-def _without_digest(stored: object) -> object:
-    return dataclasses.replace(stored, digest=None)  # type: ignore[type-var]
+def _without_digest(stored: ConsultationRecordUpload) -> ConsultationRecordUpload:
+    """What a full record read back must equal (see the test of its digest below)."""
+    return dataclasses.replace(stored, digest=None)
 
 
 def test_a_record_is_stored_once_per_cabin_and_kept_to_the_byte(storage: Backend) -> None:
@@ -116,9 +114,9 @@ def test_the_record_of_a_consultation_is_the_last_received(storage: Backend) -> 
         stored = await storage.record_of_consultation("c-1")  # whichever cabin sent it
         assert stored is not None and (stored.record_id, stored.cabin_id) == ("rec-3", "cabin-2")
         assert await storage.record_head_of_consultation("c-1", cabin_id="cabin-1") == _head(later)
-        assert await storage.record_head_of_consultation(
-            "c-1", cabin_id="cabin-2"
-        ) == _head(other_cabins)
+        assert await storage.record_head_of_consultation("c-1", cabin_id="cabin-2") == _head(
+            other_cabins
+        )
 
     storage.run(scenario)
 
@@ -142,7 +140,7 @@ def test_earlier_records_are_the_same_patients_before_this_one_newest_first(
         await storage.add_record(record("rec-n", "c-n", match_key=None))
         await storage.add_record(record("rec-u", "c-u", match_key=""))
 
-        def ids(found: list) -> list[str]:  # type: ignore[type-arg]
+        def ids(found: list[ConsultationRecordUpload] | list[RecordHead]) -> list[str]:
             return [r.record_id for r in found]
 
         before = NOW + timedelta(days=3)
@@ -238,7 +236,10 @@ def test_a_fresh_database_queues_no_match_key_and_a_new_key_is_stored(storage: B
         assert stored is not None
         assert stored.match_key == "łukaszewska-groß|zoé ærin|1938-05-02"
         assert stored.patient == PATIENT
-        assert await storage.earlier_consultations(KEY, before=NOW + timedelta(1), exclude="", limit=9) == []
+        assert (
+            await storage.earlier_consultations(KEY, before=NOW + timedelta(1), exclude="", limit=9)
+            == []
+        )
         found = await storage.earlier_consultations(
             stored.match_key, before=NOW + timedelta(days=1), exclude="", limit=9
         )

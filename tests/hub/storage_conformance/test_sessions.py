@@ -80,7 +80,9 @@ def test_an_idle_session_ends_and_a_used_one_is_marked_now_and_then(storage: Bac
             token_a, now=later, idle_since=idle_since, touch_before=later
         ) == _session("a")
         assert (
-            await storage.live_session(token_b, now=later, idle_since=idle_since, touch_before=later)
+            await storage.live_session(
+                token_b, now=later, idle_since=idle_since, touch_before=later
+            )
             is None
         )
         assert await storage.session(token_b, now=later) is None  # deleted
@@ -95,8 +97,7 @@ def test_an_idle_session_ends_and_a_used_one_is_marked_now_and_then(storage: Bac
             is None
         )
         assert (
-            await storage.live_session("c" * 64, now=NOW, idle_since=None, touch_before=NOW)
-            is None
+            await storage.live_session("c" * 64, now=NOW, idle_since=None, touch_before=NOW) is None
         )
 
     storage.run(scenario)
