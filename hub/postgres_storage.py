@@ -115,7 +115,8 @@ _PRESCRIPTION_COLUMNS = (
 )
 _SELECT_PRESCRIPTION = f"SELECT {_PRESCRIPTION_COLUMNS} FROM prescriptions"  # noqa: S608
 _RECORD_COLUMNS = (
-    "record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key, started_at"
+    "record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key,"
+    " started_at, digest"
 )
 _SELECT_RECORD = f"SELECT {_RECORD_COLUMNS} FROM records"  # noqa: S608
 _SELECT_RECORD_HEAD = (
@@ -1319,7 +1320,7 @@ class PostgresStorage:
 
     def _record(self, row: Row) -> ConsultationRecordUpload:
         at = (row["cabin_id"], row["record_id"])
-        key = row["match_key"]
+        key, digest = row["match_key"], row["digest"]
         return ConsultationRecordUpload(
             record_id=row["record_id"],
             consultation_id=row["consultation_id"],
@@ -1329,6 +1330,7 @@ class PostgresStorage:
             bundle=self._open("records", "bundle", at, row["bundle"]),
             match_key=None if key is None else self._open_text("records", "match_key", at, key),
             started_at=row["started_at"],
+            digest=None if digest is None else self._open("records", "digest", at, digest),
         )
 
     async def earlier_records(
