@@ -19,13 +19,13 @@ from hub.sealing import (
     sealed_key_id,
 )
 from hub.storage_credentials import add_data_key
-from tests.hub.pg_backend import INDEX_HEX, K1_HEX, K2_HEX, ROTATED_RING_TEXT, tests_keyring
+from tests.hub.pg_backend import INDEX_HEX, K1_HEX, K2_HEX, ROTATED_RING_TEXT, keyring_of
 
 PLACE = Place("consultations", "notes", ("c-1",))
 
 
 def test_a_value_opens_where_it_was_sealed_and_nowhere_else() -> None:
-    ring = tests_keyring()
+    ring = keyring_of()
     sealed = ring.seal(b"Douleur thoracique", PLACE)
     assert ring.open(sealed, PLACE) == b"Douleur thoracique"
     assert b"Douleur" not in sealed
@@ -40,7 +40,7 @@ def test_a_value_opens_where_it_was_sealed_and_nowhere_else() -> None:
 
 
 def test_the_layout_is_key_id_nonce_ciphertext_and_a_changed_byte_does_not_open() -> None:
-    ring = tests_keyring()
+    ring = keyring_of()
     sealed = ring.seal(b"x" * 10, PLACE)
     assert sealed[:3] == b"\x02k1"
     assert len(sealed) == 1 + 2 + 12 + 10 + 16
@@ -55,14 +55,14 @@ def test_the_layout_is_key_id_nonce_ciphertext_and_a_changed_byte_does_not_open(
 
 def test_a_renamed_key_id_does_not_open_even_with_the_same_key() -> None:
     same_key_other_id = DataKeyring.parse(f"index {INDEX_HEX}\nk9 {K1_HEX}\n", "tests")
-    sealed = tests_keyring().seal(b"note", PLACE)
+    sealed = keyring_of().seal(b"note", PLACE)
     renamed = b"\x02k9" + sealed[3:]
     with pytest.raises(SealedValueError):
         same_key_other_id.open(renamed, PLACE)
 
 
 def test_every_key_of_the_ring_opens_and_the_first_seals() -> None:
-    old, rotated = tests_keyring(), tests_keyring(ROTATED_RING_TEXT)
+    old, rotated = keyring_of(), keyring_of(ROTATED_RING_TEXT)
     sealed_old = old.seal(b"note", PLACE)
     assert rotated.current_id == "k2"
     assert rotated.open(sealed_old, PLACE) == b"note"
@@ -74,10 +74,10 @@ def test_every_key_of_the_ring_opens_and_the_first_seals() -> None:
 
 
 def test_the_blind_index_is_keyed_and_never_the_match_key() -> None:
-    ring = tests_keyring()
+    ring = keyring_of()
     key = "le gall eon|anne marie|1950-02-03"
     index = ring.blind_index(key)
-    assert index == tests_keyring(ROTATED_RING_TEXT).blind_index(key)  # data keys: no matter
+    assert index == keyring_of(ROTATED_RING_TEXT).blind_index(key)  # data keys: no matter
     assert len(index) == 64 and "gall" not in index
     assert index != ring.blind_index("le gall eon|anne marie|1950-02-04")
     other = DataKeyring.parse(f"index {K2_HEX}\nk1 {K1_HEX}\n", "tests")
@@ -86,7 +86,7 @@ def test_the_blind_index_is_keyed_and_never_the_match_key() -> None:
 
 @given(st.binary(max_size=2000), st.text(max_size=40), st.text(max_size=40))
 def test_any_value_comes_back_from_any_place(data: bytes, table: str, row: str) -> None:
-    ring = tests_keyring()
+    ring = keyring_of()
     place = Place(table, "c", (row,))
     assert ring.open(ring.seal(data, place), place) == data
 
@@ -144,7 +144,7 @@ def test_rotating_puts_a_new_current_key_first_and_keeps_the_others(tmp_path: Pa
     add_data_key(key_file, "k2")
     ring = DataKeyring.load(env={}, env_name="X", credential="x", key_file=key_file)
     assert ring.key_ids[0] == "k2" and set(ring.key_ids) == {"k1", "k2"}
-    assert ring.open(tests_keyring().seal(b"old", PLACE), PLACE) == b"old"
+    assert ring.open(keyring_of().seal(b"old", PLACE), PLACE) == b"old"
     assert os.stat(key_file).st_mode & 0o777 == 0o600
     with pytest.raises(DataKeyError, match="already has"):
         add_data_key(key_file, "k1")
