@@ -15,7 +15,6 @@ import pytest
 from fleet.servers import PostgresServer, postgres
 from hub.postgres_storage import PostgresStorage
 from hub.sealing import DataKeyring
-from hub.storage import Storage
 
 INDEX_HEX = "1f" * 32
 K1_HEX = "2e" * 32
@@ -32,7 +31,7 @@ def keyring_of(text: str = TEST_RING_TEXT) -> DataKeyring:
     return DataKeyring.parse(text, "tests")
 
 
-async def open_postgres_storage(dsn: str, keyring: DataKeyring | None = None) -> Storage:
+async def open_postgres_storage(dsn: str, keyring: DataKeyring | None = None) -> PostgresStorage:
     """A `PostgresStorage` on the database at `dsn` (migrated on first open), with the test
     data keys; as many may be open on one database as there are replicas."""
     return await PostgresStorage.open(

@@ -69,7 +69,7 @@ def test_every_key_of_the_ring_opens_and_the_first_seals() -> None:
     resealed = rotated.reseal(sealed_old, PLACE)
     assert resealed is not None and sealed_key_id(resealed) == "k2"
     assert rotated.reseal(resealed, PLACE) is None
-    with pytest.raises(SealedValueError, match="k2.*lacks"):
+    with pytest.raises(SealedValueError, match=r"k2.*lacks"):
         old.open(resealed, PLACE)
 
 
