@@ -129,11 +129,11 @@ async def _serve(args: argparse.Namespace) -> int:
             if args.demo_token_file is not None:
                 _write_secret(args.demo_token_file, accounts.cabin_token)
                 log.info("hub.demo_token_written path=%s", args.demo_token_file)
-        print(f"hub: serving on {hub.url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        print(f"hub: serving on {hub.url}", flush=True)  # a SIGTERM from now on stops it cleanly
         await stop.wait()
     finally:
         await hub.stop()

@@ -379,7 +379,7 @@ class PostgresStorage:
         log.info("hub.rekey_started key_id=%s", key_id)
         total = 0
         for table, (identity, columns) in SEALED.items():
-            resealed = 0
+            resealed, wait_s = 0, 0.05
             while True:  # keyset passes, then again until no old value is left (or locked)
                 after: tuple[str, ...] | None = None
                 while True:
@@ -396,7 +396,10 @@ class PostgresStorage:
                         )
                 if not await self._old_values_left(table, columns):
                     break
-                await asyncio.sleep(0.05)  # another replica holds them: it reseals them
+                # Rows another replica holds (it reseals them), or values a replica that does
+                # not have the new key yet keeps writing: look again, less and less often.
+                await asyncio.sleep(wait_s)
+                wait_s = min(wait_s * 2, RESEAL_RETRY_S / 12)
             total += resealed
         retired = await self.retire_unused_keys()
         log.info(

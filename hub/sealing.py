@@ -17,7 +17,12 @@ changed, does not open: `SealedValueError`.
 The keyring holds data keys, each with a short id: the first is the current one (it seals), every
 one opens. Rotation: put a new key first; new values are sealed with it and the hub re-seals the
 old ones in the background (`hub.postgres_storage.PostgresStorage.reseal`); a key may be removed
-from the ring once no value uses it (``python -m hub data-keys`` says which).
+from the ring once no value uses it (``python -m hub data-keys`` says which). With several
+replicas, rotate in two rolling restarts: first add the new key *after* the current one on every
+replica (each can then open what the others will seal), then move it first.
+
+The blind index key is not rotated (that would mean recomputing every index from the sealed
+match keys): it only ever yields HMACs, never plaintext.
 
 Finding a patient's earlier consultations needs no clear identity in the database: the blind
 index of a match key (`hub.patients.match_key`) is HMAC-SHA256 under a separate index key,

@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import os
 import re
+import signal
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -608,3 +612,100 @@ def test_a_hub_on_postgresql_signs_a_doctor_in_and_queues_a_patient(
 
     _run(scenario())
     _run(_open_and_close(dsn, keyring_of()))  # its keys recorded: the same ring opens it again
+
+
+# the command line on PostgreSQL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli_config(tmp_path: Path, dsn: str) -> Path:
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'argon2_cost = "test"\nport = 0\n[storage]\nbackend = "postgresql"\ndsn = "{dsn}"\n'
+    )
+    return config
+
+
+def _cli(
+    tmp_path: Path, config: Path, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HUB_DB_KEY", "HUB_DATA_KEYS")}
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args, "--config", str(config), "--data", str(tmp_path)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_command_line_serves_and_rotates_keys_on_postgresql(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    _, dsn = fresh_database(postgres_server)
+    config = _cli_config(tmp_path, dsn)
+    made = _cli(tmp_path, config, "new-data-keys")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "hub-data.keys").stat().st_mode & 0o777 == 0o600
+    created = _cli(
+        tmp_path,
+        config,
+        "create-doctor",
+        "dr.cli",
+        "--name",
+        "Dr Cli",
+        "--specialty",
+        "Médecine générale",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    listed = _cli(tmp_path, config, "list-doctors")
+    assert listed.stdout.startswith("dr.cli\tDr Cli"), listed.stderr
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HUB_DB_KEY", "HUB_DATA_KEYS")}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--config", str(config), "--data", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()
+        assert line.startswith("hub: serving on http://127.0.0.1:"), serve.stderr
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, errors = serve.communicate(timeout=TIMEOUT_S)
+    assert serve.returncode == 0, errors
+    assert "Traceback" not in errors
+
+    rotated = _cli(tmp_path, config, "rotate-data-key", "k2")
+    assert rotated.returncode == 0, rotated.stderr
+    usage = _cli(tmp_path, config, "data-keys", "--reseal")
+    assert usage.returncode == 0, usage.stderr
+    assert "k1\tunused: may leave the ring" in usage.stdout
+    assert re.search(r"^k2\t\d+ values$", usage.stdout, re.M), usage.stdout
+
+
+def test_serve_with_the_wrong_data_keys_says_so_in_one_line(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    _, dsn = fresh_database(postgres_server)
+    _run(_open_and_close(dsn))
+    config = _cli_config(tmp_path, dsn)
+    key_file = tmp_path / "hub-data.keys"
+    key_file.write_text(f"index {INDEX_HEX}\nk1 {K2_HEX}\n")
+    key_file.chmod(0o600)
+    refused = _cli(tmp_path, config, "serve")
+    assert refused.returncode == 1
+    assert f"hub: {key_file}: the data key 'k1' is not the key this database knows" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr and K2_HEX not in refused.stderr
