@@ -22,7 +22,8 @@ import pytest
 
 import wire
 from fleet.servers import PostgresServer, postgres, start_postgres_again, stop_postgres
-from hub.errors import DatabaseKeyError, StorageError
+from hub.config import HubConfig, load_hub_config
+from hub.errors import ConfigError, DatabaseKeyError, StorageError
 from hub.patients import match_key
 from hub.postgres_migrations import MIGRATIONS
 from hub.postgres_storage import SEALED, PostgresStorage
@@ -32,6 +33,7 @@ from hub.storage import (
     ConsultationRecordUpload,
     ReadingRecord,
 )
+from hub.storage_credentials import load_postgres_password
 from tests.hub.hub_rig import TIMEOUT_S, new_id, running_hub, until
 from tests.hub.pg_backend import (
     INDEX_HEX,
@@ -709,3 +711,60 @@ def test_serve_with_the_wrong_data_keys_says_so_in_one_line(
         refused.stderr
     )
     assert "Traceback" not in refused.stderr and K2_HEX not in refused.stderr
+
+
+# the configuration
+
+
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        ({"backend": "postgresql"}, '`backend = "postgresql"` needs `dsn`'),
+        (
+            {"backend": "postgresql", "dsn": "postgresql://hub:s3cret@db/hub"},
+            "`dsn` must not hold the password",
+        ),
+        ({"backend": "postgresql", "dsn": "mysql://db/hub"}, "must start with postgresql://"),
+        ({"dsn": "postgresql://hub@db/hub"}, '`dsn` is for `backend = "postgresql"`'),
+        ({"backend": "oracle"}, "storage.backend: Invalid enum value"),
+        (
+            {"backend": "postgresql", "dsn": "postgresql://db/hub", "min_connections": 20},
+            "`min_connections` is more than `max_connections`",
+        ),
+    ],
+)
+def test_the_storage_table_is_checked_with_messages_a_person_can_act_on(
+    storage: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_hub_config(None, overrides={"storage": storage})
+    assert problem in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_the_database_password_comes_from_a_variable_a_credential_or_a_file(
+    tmp_path: Path,
+) -> None:
+    def config(**storage: str) -> HubConfig:
+        return load_hub_config(
+            None,
+            data_dir=tmp_path,
+            overrides={
+                "storage": {"backend": "postgresql", "dsn": "postgresql://hub@db/hub", **storage}
+            },
+        )
+
+    assert load_postgres_password(config(), {}) is None  # peer or certificate authentication
+    env = {"HUB_PG_PASSWORD": "from-the-environment"}
+    assert load_postgres_password(config(), env) == "from-the-environment"
+    assert env == {}
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "hub-pg-password").write_text("from-a-credential\n")
+    env = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    assert load_postgres_password(config(), env) == "from-a-credential"
+    (tmp_path / "pg.password").write_text("from-a-file\n")
+    (tmp_path / "pg.password").chmod(0o600)
+    assert load_postgres_password(config(password_file="pg.password"), {}) == "from-a-file"
+    with pytest.raises(ConfigError, match="no PostgreSQL password"):
+        load_postgres_password(config(password_file="missing.password"), {})
