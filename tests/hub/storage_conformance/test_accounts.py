@@ -160,6 +160,8 @@ def test_login_account_says_the_role_and_what_the_operator_decided(storage: Back
             totp_required=True,
             totp_pending_secret="JBSWY3DPEHPK3PXP",
         )
+        attempt = await _attempt(storage, "agent.ß", "10.0.0.1")  # reads the same account
+        assert attempt.account == await storage.login_account("agent.ß")
         assert await storage.set_account_disabled("agent.ß", False)
         assert await storage.set_totp_required("agent.ß", False)
         account = await storage.login_account("agent.ß")
