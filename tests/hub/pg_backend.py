@@ -28,7 +28,7 @@ ROTATED_RING_TEXT = f"index {INDEX_HEX}\nk2 {K2_HEX}\nk1 {K1_HEX}\n"
 _names = itertools.count(1)
 
 
-def test_keyring(text: str = TEST_RING_TEXT) -> DataKeyring:
+def keyring_of(text: str = TEST_RING_TEXT) -> DataKeyring:
     return DataKeyring.parse(text, "tests")
 
 
@@ -36,7 +36,7 @@ async def open_postgres_storage(dsn: str, keyring: DataKeyring | None = None) ->
     """A `PostgresStorage` on the database at `dsn` (migrated on first open), with the test
     data keys; as many may be open on one database as there are replicas."""
     return await PostgresStorage.open(
-        dsn, keyring or test_keyring(), min_connections=1, max_connections=4
+        dsn, keyring or keyring_of(), min_connections=1, max_connections=4
     )
 
 
