@@ -20,6 +20,7 @@ from fleet.servers import PostgresServer, postgres
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
 from tests.hub.hub_key import TEST_KEY
+from tests.hub.pg_backend import open_postgres_storage
 
 _databases = itertools.count(1)
 
@@ -69,8 +70,6 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield _sqlite(tmp_path)
         return
-    from tests.hub.pg_backend import open_postgres_storage
-
     server: PostgresServer = request.getfixturevalue("postgres_server")
     name = f"conformance_{next(_databases)}"
     dsn = server.create_database(name)

@@ -44,7 +44,10 @@ def test_a_doctor_comes_back_as_stored(storage: Backend) -> None:
         await storage.add_doctor(bare)
         assert await storage.doctor("dr.b") == bare
         assert await storage.doctor("dr.nobody") is None
-        assert sorted(await storage.doctors(), key=lambda d: d.username) == [bare, stored]
+        empty = dataclasses.replace(doctor("dr.c"), registration_number="", photo=b"", phone="")
+        await storage.add_doctor(empty)  # empty is not absent
+        assert await storage.doctor("dr.c") == empty
+        assert sorted(await storage.doctors(), key=lambda d: d.username) == [bare, empty, stored]
 
     storage.run(scenario)
 
@@ -59,6 +62,9 @@ def test_a_doctors_photo_and_details_are_replaced(storage: Backend) -> None:
         stored = await storage.doctor("dr.é")
         assert stored is not None and stored.photo is None
         assert not await storage.set_doctor_photo("dr.nobody", b"x")
+        assert await storage.set_doctor_photo("dr.é", b"")
+        stored = await storage.doctor("dr.é")
+        assert stored is not None and stored.photo == b""
 
         details = DoctorDetails(None, "Maison de santé\nŁódź", "", "é@example.org")
         assert await storage.set_doctor_details("dr.é", details)
@@ -160,6 +166,8 @@ def test_login_account_says_the_role_and_what_the_operator_decided(storage: Back
             totp_required=True,
             totp_pending_secret="JBSWY3DPEHPK3PXP",
         )
+        attempt = await _attempt(storage, "agent.ß", "10.0.0.1")  # reads the same account
+        assert attempt.account == await storage.login_account("agent.ß")
         assert await storage.set_account_disabled("agent.ß", False)
         assert await storage.set_totp_required("agent.ß", False)
         account = await storage.login_account("agent.ß")
@@ -172,6 +180,23 @@ def test_login_account_says_the_role_and_what_the_operator_decided(storage: Back
         assert not await storage.set_totp_required("nobody", True)
         assert not await storage.set_totp("nobody", secret="A", pending_secret=None)
         assert await storage.login_account("nobody") is None
+
+    storage.run(scenario)
+
+
+def test_an_operators_decisions_made_at_once_all_land(storage: Backend) -> None:
+    async def scenario(storage: Storage) -> None:
+        await storage.add_doctor(doctor())
+        await storage.add_agent(agent())
+        done = await asyncio.gather(
+            *(storage.set_totp_required("dr.é", True) for _ in range(10)),
+            *(storage.set_account_disabled("agent.ß", True) for _ in range(10)),
+        )
+        assert done == [True] * 20
+        account = await storage.login_account("dr.é")
+        assert account is not None and account.totp_required and not account.disabled
+        account = await storage.login_account("agent.ß")
+        assert account is not None and account.disabled and not account.totp_required
 
     storage.run(scenario)
 

@@ -45,6 +45,16 @@ def _vital(systolic: float) -> wire.Vital:
     )
 
 
+def test_a_cabin_put_many_times_at_once_is_one_cabin(storage: Backend) -> None:
+    async def scenario(storage: Storage) -> None:
+        puts = [CabinRecord("cabin-1", f"Cabine {n}", f"{n:064x}", NOW) for n in range(20)]
+        await asyncio.gather(*(storage.put_cabin(put) for put in puts))
+        stored = await storage.cabins()
+        assert len(stored) == 1 and stored[0] in puts
+
+    storage.run(scenario)
+
+
 def test_a_cabin_is_put_and_put_again_with_a_new_token(storage: Backend) -> None:
     async def scenario(storage: Storage) -> None:
         first = CabinRecord("cabin-1", "Cabine de Plœmeur", "1" * 64, NOW)
@@ -93,8 +103,31 @@ def test_a_consultation_comes_back_as_stored_and_is_opened_once(storage: Backend
         await _add_doctors(storage, "dr.é")
         await storage.open_consultation(ended)
         assert await storage.consultation("c-2") == ended
+        bare = dataclasses.replace(consultation("c-3"), reason="", sex=wire.Sex.UNKNOWN)
+        await storage.open_consultation(bare)
+        assert await storage.consultation("c-3") == bare
 
     storage.run(scenario)
+
+
+def test_a_consultation_opened_twenty_times_at_once_is_stored_once(storage: Backend) -> None:
+    async def scenario() -> None:
+        async with storage.opened() as one, storage.opened() as two:
+            joins = [
+                dataclasses.replace(consultation("c-1"), reason=f"raison {n}") for n in range(20)
+            ]
+            opened = await asyncio.gather(
+                *(
+                    replica.open_consultation(join)
+                    for replica, join in zip([one, two] * 10, joins, strict=True)
+                )
+            )
+            stored = await one.consultation("c-1")
+            assert stored is not None and stored in joins
+            assert opened == [stored] * 20
+            assert await two.active_consultations() == [stored]
+
+    asyncio.run(scenario())
 
 
 def test_a_patient_is_taken_by_one_doctor_of_twenty_at_once(storage: Backend) -> None:
@@ -248,6 +281,14 @@ def test_advice_is_kept_once_per_change_and_delivered_to_its_cabin_only(storage:
         assert third == AdviceRecord("c-1", "cabin-1", "Repos.", "a-4", later)
         assert await storage.undelivered_advice(since=WEEK_AGO) == [third]
         assert await storage.set_advice("c-unknown", "x", msg_id="a-5", at=NOW) is None
+        # one new text sent twenty times at once: one change
+        changes = await asyncio.gather(
+            *(storage.set_advice("c-1", "Boire.", msg_id=f"b-{n}", at=later) for n in range(20))
+        )
+        assert sum(change is not None for change in changes) == 1
+        assert await storage.undelivered_advice(since=WEEK_AGO) == [
+            change for change in changes if change is not None
+        ]
 
     storage.run(scenario)
 
