@@ -37,6 +37,7 @@ import msgspec
 import wire
 from hub.cancellation import cancel_and_wait
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
+from hub.log_safe import log_safe
 from hub.postgres_migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from hub.sealing import INDEX_KEY_ID, DataKeyring, Place, SealedValueError
 from hub.storage import (
@@ -492,7 +493,7 @@ class PostgresStorage:
                 await self.reseal()
                 return
             except StorageError as exc:
-                log.error("hub.rekey_failed error=%s retry_s=%g", exc, RESEAL_RETRY_S)
+                log.error("hub.rekey_failed error=%s retry_s=%g", log_safe(exc), RESEAL_RETRY_S)
             await asyncio.sleep(RESEAL_RETRY_S)
 
     # sealing helpers

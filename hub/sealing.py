@@ -170,12 +170,6 @@ class DataKeyring:
         )
         return cls.parse(text, source)
 
-    @classmethod
-    def generate(cls, key_id: str = "k1", source: str = "generated") -> DataKeyring:
-        return cls(
-            {key_id: secrets.token_bytes(KEY_BYTES)}, key_id, secrets.token_bytes(32), source
-        )
-
     @property
     def key_ids(self) -> tuple[str, ...]:
         """The ring's data key ids, the current one first."""

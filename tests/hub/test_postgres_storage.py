@@ -768,3 +768,54 @@ def test_the_database_password_comes_from_a_variable_a_credential_or_a_file(
     assert load_postgres_password(config(password_file="pg.password"), {}) == "from-a-file"
     with pytest.raises(ConfigError, match="no PostgreSQL password"):
         load_postgres_password(config(password_file="missing.password"), {})
+
+
+def test_replicas_starting_at_once_on_a_new_database_migrate_it_once(
+    postgres_server: PostgresServer,
+) -> None:
+    name, dsn = fresh_database(postgres_server)
+
+    async def scenario() -> None:
+        replicas = await asyncio.gather(*(open_postgres_storage(dsn) for _ in range(4)))
+        for replica in replicas:
+            await replica.check()
+            await replica.close()
+
+    _run(scenario())
+    assert postgres_server.psql("SELECT count(*) FROM schema_version", name).strip() == "1"
+    assert _version(postgres_server, name) == str(len(MIGRATIONS))
+
+
+def test_repeats_of_an_alert_from_two_replicas_are_all_counted(
+    postgres_server: PostgresServer,
+) -> None:
+    _, dsn = fresh_database(postgres_server)
+
+    async def scenario() -> None:
+        replica_a = await open_postgres_storage(dsn)
+        replica_b = await open_postgres_storage(dsn)
+        try:
+            head, _ = await replica_a.add_alert(alert("alert-head"))
+            repeats = [
+                dataclasses.replace(alert(f"alert-r{i}"), raised_at=NOW + timedelta(seconds=i))
+                for i in range(20)
+            ]
+            results = await asyncio.gather(
+                *(
+                    (replica_a, replica_b)[i % 2].add_repeat(
+                        repeat, head_id=head.alert_id, keep=True
+                    )
+                    for i, repeat in enumerate(repeats)
+                )
+            )
+            assert all(result is not None for result in results)
+            stored = await replica_b.alert(head.alert_id)
+            assert stored is not None and stored.repeat_count == 21
+            assert stored.last_raised_at == NOW + timedelta(seconds=19)
+            merged = await replica_a.merged_alert_ids(head.alert_id, limit=100)
+            assert sorted(merged) == sorted(r.alert_id for r in repeats)
+        finally:
+            await replica_a.close()
+            await replica_b.close()
+
+    _run(scenario())
