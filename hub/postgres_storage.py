@@ -211,7 +211,9 @@ class PostgresStorage:
                 timeout=timeout_s,
                 command_timeout=max(timeout_s, 30.0),
             )
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except asyncpg.PostgresError as exc:  # the password, the database's name, its rights
+            raise StorageError(f"PostgreSQL at {where} refused the connection: {exc}") from None
+        except (asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StorageError(_unreachable(where, exc)) from None
         storage = cls(pool, keyring, where, timeout_s=timeout_s)
         try:

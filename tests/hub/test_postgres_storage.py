@@ -577,9 +577,14 @@ def test_postgresql_stopped_is_a_storage_error_and_back_the_same_storage_works()
         _run(scenario())
 
 
-def test_opening_a_database_that_is_not_there_says_where() -> None:
+def test_opening_a_database_that_is_not_there_says_where(
+    postgres_server: PostgresServer,
+) -> None:
     with pytest.raises(StorageError, match=r"PostgreSQL at 127\.0\.0\.1:1/hub cannot be reached"):
         _run(PostgresStorage.open("postgresql://hub@127.0.0.1:1/hub", keyring_of(), timeout_s=5))
+    missing = postgres_server.dsn("no_such_database")
+    with pytest.raises(StorageError, match=r"/no_such_database refused the connection: .*exist"):
+        _run(PostgresStorage.open(missing, keyring_of(), timeout_s=5))
 
 
 # a hub on PostgreSQL
