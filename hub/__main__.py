@@ -17,10 +17,14 @@ python -m hub disable-account USERNAME | enable-account USERNAME
 python -m hub revoke-sessions USERNAME
 python -m hub require-totp USERNAME [--off]    (a second factor, enrolled at next sign-in)
 python -m hub reset-totp USERNAME              (a lost phone: enrol again)
+python -m hub new-data-keys [--print]          (PostgreSQL: the data keys, once)
+python -m hub rotate-data-key NEW_ID           (PostgreSQL: a new current data key)
+python -m hub data-keys [--reseal]             (PostgreSQL: which keys seal what)
 Every account command is audited (actor: the operator's system user).
 Every command opens the encrypted database with its key: $HUB_DB_KEY, the systemd credential
 hub-db-key, or the file hub-db.key in the data folder (mode 0600); `serve --demo` makes that
-file on its first run.
+file on its first run. With `[storage] backend = "postgresql"`, the data keys instead:
+$HUB_DATA_KEYS, the credential hub-data-keys, or the file hub-data.keys (mode 0600).
 """
 
 from __future__ import annotations
@@ -50,16 +54,18 @@ from hub.accounts import (
     set_doctor_photo,
     set_password,
 )
-from hub.app import start_hub
+from hub.app import open_storage, start_hub
 from hub.audit import AuditLog
 from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
-from hub.database_key import load_database_key
+from hub.database_key import HubDatabaseKey, load_database_key
 from hub.demo import seed_demo
 from hub.errors import AccountError, HubError
 from hub.passwords import PasswordHasher
-from hub.sqlite_storage import SqliteStorage
+from hub.postgres_storage import PostgresStorage
+from hub.sealing import new_ring_text
 from hub.storage import ActorKind, Storage
+from hub.storage_credentials import add_data_key, data_keys_file, load_data_keys, write_private
 
 log = logging.getLogger("hub")
 
@@ -74,10 +80,17 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return load_hub_config(args.config, data_dir=args.data, overrides=overrides)
 
 
+def _database_key(config: HubConfig, *, create: bool) -> HubDatabaseKey | None:
+    """The SQLCipher key (none for PostgreSQL: its data keys are read by `open_storage`)."""
+    if config.storage.backend == "postgresql":
+        return None
+    return load_database_key(config, os.environ, create=create)
+
+
 async def _with_storage(config: HubConfig, work: Callable[[Storage], Awaitable[int]]) -> int:
     await asyncio.to_thread(config.data_path.mkdir, mode=0o700, parents=True, exist_ok=True)
-    key = load_database_key(config, os.environ, create=False)
-    storage = await SqliteStorage.open(config.database_path, key)
+    key = _database_key(config, create=False)
+    storage = await open_storage(config, key=key, env=os.environ)
     try:
         return await work(storage)
     finally:
@@ -105,19 +118,22 @@ def _read_photo(path: Path) -> bytes:
 async def _serve(args: argparse.Namespace) -> int:
     config = _config(args)
     await asyncio.to_thread(config.data_path.mkdir, mode=0o700, parents=True, exist_ok=True)
-    key = load_database_key(config, os.environ, create=args.demo)
-    hub = await start_hub(config, key=key)
+    key = _database_key(config, create=args.demo)
+    data_keys = None
+    if config.storage.backend == "postgresql":
+        data_keys = load_data_keys(config, os.environ, create=args.demo)
+    hub = await start_hub(config, key=key, data_keys=data_keys)
     try:
         if args.demo:
             accounts = await seed_demo(hub.storage, argon2_cost=config.argon2_cost)
             if args.demo_token_file is not None:
                 _write_secret(args.demo_token_file, accounts.cabin_token)
                 log.info("hub.demo_token_written path=%s", args.demo_token_file)
-        print(f"hub: serving on {hub.url}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        print(f"hub: serving on {hub.url}", flush=True)  # a SIGTERM from now on stops it cleanly
         await stop.wait()
     finally:
         await hub.stop()
@@ -409,6 +425,85 @@ async def _reset_totp(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+async def _new_data_keys(args: argparse.Namespace) -> int:
+    config = _config(args)
+    key_file = data_keys_file(config)
+    if args.print:
+        print(new_ring_text(), end="")
+        return 0
+    if key_file.exists():
+        raise HubError(f"{key_file} already exists: rotate with `rotate-data-key NEW_ID`")
+    await asyncio.to_thread(write_private, key_file, new_ring_text())
+    print(f"hub: data keys written to {key_file} (mode 0600); keep a copy apart from backups")
+    return 0
+
+
+async def _rotate_data_key(args: argparse.Namespace) -> int:
+    config = _config(args)
+    key_file = data_keys_file(config)
+    if not key_file.exists():
+        raise HubError(
+            f"{key_file}: no ring file; with keys in a variable or a credential, put this"
+            f" line first among the data keys there: `python -m hub new-data-keys --print`"
+            f" gives one ({args.key_id} instead of k1)"
+        )
+    await asyncio.to_thread(add_data_key, key_file, args.key_id)
+    print(
+        f"hub: {args.key_id} is the current data key in {key_file}; restart the hub's replicas"
+        " (one at a time): new values are sealed with it and old ones re-sealed in the"
+        " background; `python -m hub data-keys` says when the old keys are unused"
+    )
+    return 0
+
+
+async def _data_keys(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config.storage.backend != "postgresql":
+        raise HubError('data keys are for `[storage] backend = "postgresql"`')
+
+    async def work(storage: Storage) -> int:
+        assert isinstance(storage, PostgresStorage)
+        if args.reseal:
+            resealed = await storage.reseal()
+            print(f"hub: {resealed} values sealed again with the current key")
+        unused = set(await storage.retire_unused_keys())
+        for key_id, count in sorted((await storage.key_usage()).items()):
+            state = "unused: may leave the ring" if key_id in unused else f"{count} values"
+            print(f"{key_id}\t{state}")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _data_key_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    new = commands.add_parser(
+        "new-data-keys",
+        parents=[common],
+        help="make the PostgreSQL backend's data keys (an index key and k1) in data_keys_file",
+    )
+    new.add_argument("--print", action="store_true", help="print them instead (for a credential)")
+    new.set_defaults(run=_new_data_keys)
+    rotate = commands.add_parser(
+        "rotate-data-key",
+        parents=[common],
+        help="put a new current data key first in data_keys_file (the old ones stay)",
+    )
+    rotate.add_argument("key_id", help="its id: k2, k3... (1 to 16 letters, digits, _ or -)")
+    rotate.set_defaults(run=_rotate_data_key)
+    usage = commands.add_parser(
+        "data-keys",
+        parents=[common],
+        help="how many values each data key seals; which may leave the ring",
+    )
+    usage.add_argument(
+        "--reseal", action="store_true", help="first seal every old value with the current key"
+    )
+    usage.set_defaults(run=_data_keys)
+
+
 def _account_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
@@ -545,6 +640,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     clear.set_defaults(run=_clear_alerts)
     _account_commands(commands, common)
+    _data_key_commands(commands, common)
     return parser
 
 

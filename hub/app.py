@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -32,13 +33,16 @@ from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
+from hub.postgres_storage import PostgresStorage
 from hub.prescriptions import PrescriptionSigner
 from hub.rate_limit import SlidingWindowLimit
 from hub.records import RecordLimits, index_old_records, rekey_patients
 from hub.redis_cluster import cluster_from_config
+from hub.sealing import DataKeyring
 from hub.services import SERVICES, HubServices
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
+from hub.storage_credentials import load_data_keys, load_postgres_password
 from hub.switchboard import Switchboard
 from hub.turn import IceServers
 from hub.web_security import (
@@ -49,7 +53,7 @@ from hub.web_security import (
 )
 from keysource import DatabaseKey
 
-__all__ = ["DATABASE_FILE", "RunningHub", "load_hub_config", "start_hub"]
+__all__ = ["DATABASE_FILE", "RunningHub", "load_hub_config", "open_storage", "start_hub"]
 
 log = logging.getLogger(__name__)
 
@@ -184,31 +188,61 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+async def open_storage(
+    config: HubConfig,
+    *,
+    key: DatabaseKey | None,
+    env: MutableMapping[str, str],
+    data_keys: DataKeyring | None = None,
+    create_keys: bool = False,
+) -> Storage:
+    """The storage `config.storage` names: the SQLCipher file opened with `key`, or the
+    PostgreSQL database with the data keys (`data_keys`, else from their sources in `env`) and
+    its password (from `env`'s sources). A wrong key: `DatabaseKeyError`, nothing written."""
+    section = config.storage
+    if section.backend == "postgresql":
+        keyring = data_keys or load_data_keys(config, env, create=create_keys)
+        return await PostgresStorage.open(
+            section.dsn,
+            keyring,
+            password=load_postgres_password(config, env),
+            min_connections=section.min_connections,
+            max_connections=section.max_connections,
+            timeout_s=section.timeout_s,
+        )
+    if key is None:
+        raise ConfigError("the SQLite database needs its key (database_key_*)")
+    return await SqliteStorage.open(config.database_path, key)
+
+
 async def start_hub(
     config: HubConfig,
     *,
-    key: DatabaseKey,
+    key: DatabaseKey | None = None,
+    data_keys: DataKeyring | None = None,
     clock: Clock | None = None,
     console_dir: Path | None = None,
     agent_dir: Path | None = None,
 ) -> RunningHub:
-    """Open the database with `key` (encrypted first if it was plaintext, then migrated), load
-    or make the signing key, bind, and serve. The hub is ready when this returns. `clock`,
-    `console_dir` and `agent_dir` are for the tests."""
+    """Open the database (SQLite with `key`: encrypted first if it was plaintext; PostgreSQL
+    with `data_keys`, or those of the configured sources) and migrate it, load or make the
+    signing key, bind, and serve. The hub is ready when this returns; old data keys are then
+    replaced in the background (PostgreSQL). `clock`, `console_dir` and `agent_dir` are for the
+    tests."""
     clock = clock or SystemClock()
     data_dir = config.data_path
     await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     ice = await asyncio.to_thread(IceServers.from_config, config)
     tls = await asyncio.to_thread(_tls_context, config)
     # The database first: a wrong key stops the hub before it makes anything (a signing key).
-    storage = await SqliteStorage.open(config.database_path, key)
+    storage = await open_storage(config, key=key, env=os.environ, data_keys=data_keys)
     try:
         signer = await asyncio.to_thread(
             PrescriptionSigner.load_or_create, data_dir, _credentials_dir()
         )
         await rekey_patients(storage)
         await index_old_records(storage)
-        return await _serve(
+        hub = await _serve(
             config,
             clock,
             storage,
@@ -221,6 +255,9 @@ async def start_hub(
     except BaseException:
         await storage.close()
         raise
+    if isinstance(storage, PostgresStorage):
+        storage.start_resealing()
+    return hub
 
 
 async def _serve(

@@ -38,7 +38,7 @@ Argon2Cost = Literal["standard", "test"]
 """``standard``: argon2id at OWASP's recommended cost. ``test``: a cheap hash for the test suite
 only; never on a hub that real doctors use."""
 
-_SECRET_KEYS = ("secret",)
+_SECRET_KEYS = ("secret", "dsn")
 DATABASE_FILE = "hub.db"
 """The embedded database (SQLCipher), in the data folder."""
 EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")]
@@ -120,6 +120,60 @@ def redis_url_problem(url: str) -> str:
     if parts.query or parts.fragment:
         return "no query (?) nor fragment (#): everything else is in the [cluster] table"
     return ""
+
+
+class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Where the hub keeps its state: the SQLCipher file in the data folder (``sqlite``, the
+    default: one hub), or a PostgreSQL database that several replicas share (``postgresql``),
+    with health data sealed by the hub (`hub.sealing`) under data keys from a credential."""
+
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    dsn: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    """``postgresql://hub@127.0.0.1:5432/hub``: no password in it (see `password_env`)."""
+    password_env: EnvName = "HUB_PG_PASSWORD"  # noqa: S105 - its name, not a password
+    """The database password may be in this environment variable (read once, then removed)..."""
+    password_credential: CredentialName = "hub-pg-password"  # noqa: S105 - its name
+    """...or in this systemd credential..."""
+    password_file: str = ""
+    """...or in this file (inside ``data_dir`` when relative; mode 0600). Empty, and no
+    variable nor credential: no password (peer or certificate authentication)."""
+    data_keys_env: EnvName = "HUB_DATA_KEYS"
+    """The data keys (`hub.sealing`: ``index <hex>`` and ``k1 <hex>`` lines, the current data
+    key first) may be in this environment variable (read once, then removed)..."""
+    data_keys_credential: CredentialName = "hub-data-keys"
+    """...or in this systemd credential..."""
+    data_keys_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-data.keys"
+    """...or in this file (inside ``data_dir`` when relative), readable by its owner only."""
+    min_connections: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    """Connections of this replica's pool (PostgreSQL's ``max_connections`` must cover every
+    replica's, and the command line's)."""
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
+    """How long to wait for a connection before the operation fails (`StorageError`)."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "sqlite":
+            if self.dsn:
+                raise ValueError('`dsn` is for `backend = "postgresql"`; remove it, or set that')
+            return
+        if not self.dsn:
+            raise ValueError(
+                '`backend = "postgresql"` needs `dsn`, e.g. "postgresql://hub@127.0.0.1:5432/hub"'
+            )
+        try:
+            parts = urlsplit(self.dsn)
+            parts.port  # noqa: B018 - parsed for its check
+        except ValueError:
+            raise ValueError("`dsn` is not a postgresql:// address") from None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("`dsn` must start with postgresql:// (e.g. postgresql://hub@host/hub)")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError(
+                "`dsn` must not hold the password: give it in $HUB_PG_PASSWORD, the systemd"
+                " credential `password_credential`, or `password_file`"
+            )
+        if self.min_connections > self.max_connections:
+            raise ValueError("`min_connections` is more than `max_connections`")
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -207,6 +261,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
+    storage: StorageSection = msgspec.field(default_factory=StorageSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

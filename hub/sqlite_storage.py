@@ -93,7 +93,7 @@ _SELECT_UNDELIVERED = (
 )
 _SELECT_RECORD = (
     "SELECT record_id, consultation_id, cabin_id, created_at, received_at, bundle, match_key,"
-    " started_at FROM records"
+    " started_at, digest FROM records"
 )
 _SELECT_RECORD_HEAD = (
     "SELECT record_id, consultation_id, cabin_id, received_at, started_at, length(bundle),"
@@ -890,6 +890,7 @@ class _Database:
             bundle=bytes(row[5]),
             match_key=row[6],
             started_at=_opt_dt(row[7]),
+            digest=None if row[8] is None else bytes(row[8]),
         )
 
     def earlier_records(

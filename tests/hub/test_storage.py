@@ -1,29 +1,24 @@
-"""The SQLite storage: its file, its schema version, and the operations the hub relies on."""
+"""The SQLite storage's own file: its mode, journal, schema version and upgrades.
+
+What every backend must do is in `tests/hub/storage_conformance/`, run on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import wire
-from hub.errors import AccountError, StorageError
+from hub.errors import StorageError
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
-from hub.storage import (
-    ConsultationRecord,
-    ConsultationStatus,
-    DoctorRecord,
-    ReadingRecord,
-    SessionRecord,
-    Storage,
-)
+from hub.storage import DoctorRecord, Storage
 from tests.hub.hub_key import TEST_KEY, connect
-from tests.hub.hub_rig import patient, run, stored_doctor, vital
+from tests.hub.hub_rig import run, stored_doctor
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -39,22 +34,6 @@ def _doctor(username: str = "dr.a") -> DoctorRecord:
         failed_attempts=0,
         locked_until=None,
         created_at=NOW,
-    )
-
-
-def _consultation(consultation_id: str, joined_at: datetime = NOW) -> ConsultationRecord:
-    return ConsultationRecord(
-        consultation_id=consultation_id,
-        cabin_id="cabin-1",
-        patient=patient(),
-        match_key="quelennec|yvonne|1938-05-02",
-        reason="",
-        age_years=88,
-        sex=wire.Sex.FEMALE,
-        language=wire.Language.FR,
-        status=ConsultationStatus.WAITING,
-        doctor=None,
-        joined_at=joined_at,
     )
 
 
@@ -83,119 +62,6 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
         with pytest.raises(StorageError, match="newer than this hub knows"):
             await SqliteStorage.open(path, TEST_KEY)
-
-    run(scenario())
-
-
-def test_doctors_sessions_and_the_lockout_counter(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
-        try:
-            await storage.add_doctor(_doctor())
-            with pytest.raises(AccountError):
-                await storage.add_doctor(_doctor())
-            # a name's attempts from one address: counted before the password is checked
-            counted = [
-                await storage.begin_login(
-                    "dr.a", "10.0.0.1", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
-                )
-                for _ in range(4)
-            ]
-            assert [a.account is not None and a.account.username for a in counted[:3]] == [
-                "dr.a"
-            ] * 3
-            assert [a.locks_until for a in counted[:3]] == [None, None, NOW + timedelta(minutes=1)]
-            assert counted[3].blocked_until == NOW + timedelta(minutes=1)
-            elsewhere = await storage.begin_login(
-                "dr.a", "10.0.0.2", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
-            )
-            assert elsewhere.blocked_until is None and elsewhere.locks_until is None
-            await storage.end_login("dr.a", "10.0.0.1")
-            cleared = await storage.begin_login(
-                "dr.a", "10.0.0.1", now=NOW, free_failures=3, first_lock_s=60, max_lock_s=900
-            )
-            assert cleared.blocked_until is None and cleared.locks_until is None
-
-            session = SessionRecord("ab" * 32, "dr.a", "csrf", NOW, NOW + timedelta(hours=1))
-            await storage.add_session(session)
-            assert await storage.session("ab" * 32, now=NOW) == session
-            assert await storage.session("ab" * 32, now=NOW + timedelta(hours=2)) is None
-            assert await storage.delete_expired_sessions(now=NOW + timedelta(hours=2)) == 1
-        finally:
-            await storage.close()
-
-    run(scenario())
-
-
-def test_a_take_is_won_once_in_the_database_too(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
-        try:
-            await storage.add_doctor(_doctor("dr.a"))
-            await storage.add_doctor(_doctor("dr.b"))
-            await storage.open_consultation(_consultation("c-1"))
-            results = await asyncio.gather(
-                storage.mark_taken("c-1", doctor="dr.a", at=NOW),
-                storage.mark_taken("c-1", doctor="dr.b", at=NOW),
-            )
-            assert sorted(results) == [False, True]
-            # opening it again changes nothing
-            again = await storage.open_consultation(_consultation("c-1"))
-            assert again.status is ConsultationStatus.TAKEN
-        finally:
-            await storage.close()
-
-    run(scenario())
-
-
-def test_readings_are_stored_once_per_message(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
-        try:
-            await storage.open_consultation(_consultation("c-1"))
-            reading = ReadingRecord("c-1", "r-1", vital(), NOW)
-            assert await storage.add_reading(reading)
-            assert not await storage.add_reading(reading)
-            assert [r.vital for r in await storage.readings("c-1")] == [vital()]
-        finally:
-            await storage.close()
-
-    run(scenario())
-
-
-def test_prescription_sequences_never_repeat(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
-        try:
-            numbers = await asyncio.gather(
-                *(storage.next_prescription_sequence(2026) for _ in range(20))
-            )
-            assert sorted(numbers) == list(range(1, 21))
-            assert await storage.next_prescription_sequence(2027) == 1
-        finally:
-            await storage.close()
-
-    run(scenario())
-
-
-def test_earlier_consultations_are_the_same_patients_before_this_one(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
-        try:
-            for index in range(3):
-                await storage.open_consultation(
-                    _consultation(f"c-{index}", NOW + timedelta(days=index))
-                )
-            earlier = await storage.earlier_consultations(
-                "quelennec|yvonne|1938-05-02",
-                before=NOW + timedelta(days=2),
-                exclude="c-2",
-                limit=10,
-            )
-            assert [c.consultation_id for c in earlier] == ["c-1", "c-0"]
-            assert earlier[0].patient == patient()
-        finally:
-            await storage.close()
 
     run(scenario())
 
@@ -266,30 +132,63 @@ def test_prescriptions_of_a_first_schema_database_are_kept_undelivered(tmp_path:
     run(scenario())
 
 
-def test_advice_is_kept_once_per_change_and_delivered_to_its_cabin_only(tmp_path: Path) -> None:
+def test_a_schema_8_database_queues_its_consultations_to_be_rekeyed(tmp_path: Path) -> None:
+    """Migration 9: every consultation is queued to have its match key computed again (the
+    hub does it at start, `hub.records.rekey_patients`), in batches; a patient that can no
+    longer be read keeps its key; a consultation gone from the table leaves the queue."""
+    path = tmp_path / "hub.db"
+    with connect(path) as db:
+        for number, statements in enumerate(MIGRATIONS[:8], start=1):
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        stamp = "2026-11-02T10:00:00.000000Z"
+        for consultation_id, who, key in [
+            ("c-1", '{"family_name":"Łukasz","given_names":"É","birth_date":"1938-05-02"}', "k1"),
+            ("c-2", "not a patient", "k2"),
+            ("c-3", '{"family_name":"Groß","given_names":"Ö","birth_date":"1940-01-01"}', "k3"),
+        ]:
+            db.execute(
+                "INSERT INTO consultations (consultation_id, cabin_id, patient, match_key, reason,"
+                " sex, language, status, joined_at) VALUES (?, 'cabin-1', ?, ?, '', 'unknown',"
+                " 'fr', 'ended', ?)",
+                (consultation_id, who, key, stamp),
+            )
+        db.commit()
+    db.close()
+
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        storage = await SqliteStorage.open(path, TEST_KEY)
         try:
-            await storage.open_consultation(_consultation("c-1"))
-            week_ago = NOW - timedelta(days=7)
-            first = await storage.set_advice("c-1", "Repos.", msg_id="a-1", at=NOW)
-            assert first is not None
-            assert (first.cabin_id, first.text, first.msg_id) == ("cabin-1", "Repos.", "a-1")
-            assert await storage.set_advice("c-1", "Repos.", msg_id="a-2", at=NOW) is None
-            second = await storage.set_advice("c-1", "Repos, eau.", msg_id="a-3", at=NOW)
-            assert second is not None
-            assert await storage.undelivered_advice(since=week_ago) == [second]
-            assert await storage.undelivered_advice(since=week_ago, cabin_id="cabin-2") == []
-            assert await storage.undelivered_advice(since=NOW + timedelta(seconds=1)) == []
-            # an Ack of the replaced advice, or from another cabin, delivers nothing
-            assert await storage.mark_advice_delivered("a-1", cabin_id="cabin-1", at=NOW) is None
-            assert await storage.mark_advice_delivered("a-3", cabin_id="cabin-2", at=NOW) is None
-            delivered = await storage.mark_advice_delivered("a-3", cabin_id="cabin-1", at=NOW)
-            assert delivered is not None and delivered.delivered_at == NOW
-            assert await storage.mark_advice_delivered("a-3", cabin_id="cabin-1", at=NOW) is None
-            assert await storage.undelivered_advice(since=week_ago) == []
-            record = await storage.consultation("c-1")
-            assert record is not None and record.advice == "Repos, eau."
+            batch = await storage.consultations_to_rekey(limit=2)
+            assert [(s.consultation_id, s.match_key) for s in batch] == [
+                ("c-1", "k1"),
+                ("c-2", "k2"),
+            ]
+            assert batch[0].patient == wire.PatientSummary(
+                family_name="Łukasz", given_names="É", birth_date=date(1938, 5, 2)
+            )
+            assert batch[1].patient is None  # unreadable: the hub keeps its key
+            await storage.set_match_key("c-1", "łukasz|é|1938-05-02")
+            await storage.set_match_key("c-2", "k2")
+            stored = await storage.consultation("c-1")
+            assert stored is not None and stored.match_key == "łukasz|é|1938-05-02"
+            assert [s.consultation_id for s in await storage.consultations_to_rekey(limit=2)] == [
+                "c-3"
+            ]
+        finally:
+            await storage.close()
+        with connect(path) as db:  # a consultation gone from the table leaves the queue
+            db.execute("PRAGMA foreign_keys=OFF")
+            db.execute("DELETE FROM consultations WHERE consultation_id = 'c-3'")
+            db.commit()
+        db.close()
+        storage = await SqliteStorage.open(path, TEST_KEY)
+        try:
+            assert await storage.consultations_to_rekey(limit=2) == []
+            with connect(path) as db:
+                assert db.execute("SELECT count(*) FROM patient_rekey").fetchone() == (0,)
+            db.close()
         finally:
             await storage.close()
 

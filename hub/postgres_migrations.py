@@ -1,0 +1,258 @@
+"""The PostgreSQL schema, as an ordered list of migrations, and how they are applied.
+
+Migration *n* brings the schema from version n-1 to n (table ``schema_version``, one row). Each
+runs in one transaction with the version bump, under an advisory lock, so that two replicas
+starting at once migrate once, and a migration that fails half-way leaves nothing of itself. A
+database at a version newer than this hub knows is refused: replicas of different versions
+never share a schema one of them does not know. Never edit a migration that has shipped: add
+the next one.
+
+Columns of type ``bytea`` named as in `hub.postgres_storage.SEALED` hold values sealed by the
+hub (`hub.sealing`); ``patient_index`` columns hold blind indexes of the patients' match keys.
+Text that is sorted (ids, usernames) is ``COLLATE "C"``: byte order, as SQLite sorts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from hub.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x6875625F736368
+"""The advisory lock the migrations run under ("hub_sch")."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the schema of SQLite's migration 11, with health data sealed.
+    (
+        """CREATE TABLE doctors (
+            username text COLLATE "C" PRIMARY KEY,
+            password_hash text NOT NULL,
+            display_name text NOT NULL,
+            specialty text NOT NULL,
+            registration_number text,
+            photo bytea,
+            failed_attempts integer NOT NULL DEFAULT 0,
+            locked_until timestamptz,
+            created_at timestamptz NOT NULL,
+            address text NOT NULL DEFAULT '',
+            phone text NOT NULL DEFAULT '',
+            email text NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE agents (
+            username text COLLATE "C" PRIMARY KEY,
+            password_hash text NOT NULL,
+            display_name text NOT NULL,
+            cabins text[] NOT NULL,
+            all_cabins boolean NOT NULL DEFAULT false,
+            failed_attempts integer NOT NULL DEFAULT 0,
+            locked_until timestamptz,
+            created_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE sessions (
+            seq bigserial,
+            token_sha256 text PRIMARY KEY,
+            username text COLLATE "C" NOT NULL,
+            role text NOT NULL DEFAULT 'doctor' CHECK (role IN ('doctor', 'agent')),
+            csrf_token text NOT NULL,
+            created_at timestamptz NOT NULL,
+            expires_at timestamptz NOT NULL,
+            last_seen_at timestamptz
+        )""",
+        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+        "CREATE INDEX sessions_by_username ON sessions (username, created_at)",
+        """CREATE TABLE login_throttle (
+            username text NOT NULL,
+            client text NOT NULL,
+            failures integer NOT NULL,
+            blocked_until timestamptz,
+            last_attempt_at timestamptz NOT NULL,
+            PRIMARY KEY (username, client)
+        )""",
+        "CREATE INDEX login_throttle_by_age ON login_throttle (last_attempt_at)",
+        """CREATE TABLE account_security (
+            username text PRIMARY KEY,
+            disabled boolean NOT NULL DEFAULT false,
+            totp_required boolean NOT NULL DEFAULT false,
+            totp_secret bytea,
+            totp_pending_secret bytea,
+            totp_last_step bigint
+        )""",
+        """CREATE TABLE cabins (
+            cabin_id text COLLATE "C" PRIMARY KEY,
+            name text NOT NULL,
+            token_sha256 text NOT NULL,
+            provisioned_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE consultations (
+            consultation_id text COLLATE "C" PRIMARY KEY,
+            cabin_id text COLLATE "C" NOT NULL,
+            patient bytea NOT NULL,
+            match_key bytea NOT NULL,
+            patient_index text NOT NULL,
+            reason bytea NOT NULL,
+            age_years bytea NOT NULL,
+            sex bytea NOT NULL,
+            language text NOT NULL,
+            status text NOT NULL CHECK (status IN ('waiting', 'taken', 'ended', 'left')),
+            doctor text COLLATE "C" REFERENCES doctors (username),
+            joined_at timestamptz NOT NULL,
+            taken_at timestamptz,
+            ended_at timestamptz,
+            notes bytea NOT NULL,
+            advice bytea NOT NULL,
+            advice_msg_id text UNIQUE,
+            advice_changed_at timestamptz,
+            advice_delivered_at timestamptz
+        )""",
+        "CREATE INDEX consultations_by_patient ON consultations (patient_index, joined_at)",
+        "CREATE INDEX consultations_active ON consultations (joined_at)"
+        " WHERE status IN ('waiting', 'taken')",
+        "CREATE INDEX consultations_advice_undelivered ON consultations (advice_changed_at)"
+        " WHERE advice_msg_id IS NOT NULL AND advice_delivered_at IS NULL",
+        "CREATE TABLE patient_rekey (consultation_id text PRIMARY KEY)",
+        """CREATE TABLE readings (
+            id bigserial PRIMARY KEY,
+            consultation_id text NOT NULL REFERENCES consultations (consultation_id),
+            msg_id text NOT NULL,
+            vital bytea NOT NULL,
+            received_at timestamptz NOT NULL,
+            UNIQUE (consultation_id, msg_id)
+        )""",
+        """CREATE TABLE prescriptions (
+            prescription_id text COLLATE "C" PRIMARY KEY,
+            consultation_id text NOT NULL REFERENCES consultations (consultation_id),
+            doctor text NOT NULL REFERENCES doctors (username),
+            issued_at timestamptz NOT NULL,
+            prescriber text NOT NULL,
+            lines bytea NOT NULL,
+            key_id text NOT NULL,
+            signature text NOT NULL,
+            msg_id text NOT NULL UNIQUE,
+            delivered_at timestamptz,
+            check_url text,
+            patient bytea
+        )""",
+        "CREATE INDEX prescriptions_by_consultation ON prescriptions (consultation_id)",
+        "CREATE INDEX prescriptions_undelivered ON prescriptions (issued_at)"
+        " WHERE delivered_at IS NULL",
+        "CREATE TABLE prescription_sequences (year integer PRIMARY KEY, last integer NOT NULL)",
+        """CREATE TABLE records (
+            record_id text COLLATE "C" NOT NULL,
+            consultation_id text NOT NULL,
+            cabin_id text COLLATE "C" NOT NULL,
+            created_at timestamptz NOT NULL,
+            received_at timestamptz NOT NULL,
+            bundle bytea NOT NULL,
+            bundle_bytes integer NOT NULL,
+            match_key bytea,
+            patient_index text,
+            started_at timestamptz,
+            digest bytea,
+            PRIMARY KEY (cabin_id, record_id)
+        )""",
+        # sealed: nothing to gain in compressing it, and `reseal` reads its first bytes only
+        "ALTER TABLE records ALTER COLUMN bundle SET STORAGE EXTERNAL",
+        "CREATE INDEX records_by_patient ON records (patient_index, started_at)",
+        "CREATE INDEX records_by_consultation ON records (consultation_id, received_at)",
+        "CREATE INDEX records_unindexed ON records (received_at) WHERE patient_index IS NULL",
+        """CREATE TABLE alerts (
+            alert_id text COLLATE "C" PRIMARY KEY,
+            cabin_id text NOT NULL,
+            cabin_name text NOT NULL DEFAULT '',
+            kind text NOT NULL,
+            severity text NOT NULL,
+            confidence double precision NOT NULL,
+            detail bytea NOT NULL,
+            consultation_id text,
+            raised_at timestamptz NOT NULL,
+            received_at timestamptz NOT NULL,
+            escalated_at timestamptz,
+            acknowledged_by text,
+            acknowledged_role text CHECK (
+                acknowledged_role IN ('agent', 'doctor', 'patient', 'cabin_agent', 'operator')
+            ),
+            acknowledged_at timestamptz,
+            false_alarm boolean,
+            repeat_count integer NOT NULL DEFAULT 1,
+            last_raised_at timestamptz,
+            merged_into text,
+            cabin_raised_at timestamptz
+        )""",
+        "CREATE INDEX alerts_open ON alerts (received_at)"
+        " WHERE acknowledged_at IS NULL AND merged_into IS NULL",
+        "CREATE INDEX alerts_by_cabin ON alerts (cabin_id, received_at)",
+        "CREATE INDEX alerts_merged ON alerts (merged_into) WHERE merged_into IS NOT NULL",
+        """CREATE TABLE audit_log (
+            id bigserial PRIMARY KEY,
+            at timestamptz NOT NULL,
+            actor_kind text NOT NULL,
+            actor_id text NOT NULL,
+            action text NOT NULL,
+            consultation_id text,
+            client_address text,
+            alert_id text,
+            subject text
+        )""",
+        "CREATE INDEX audit_by_consultation ON audit_log (consultation_id, id)",
+        "CREATE INDEX audit_by_alert ON audit_log (alert_id) WHERE alert_id IS NOT NULL",
+        # The data keys the database has seen: a value sealed with each (`key_check`), so that
+        # a wrong ring is refused before anything is written; `retired_at`: no value uses the
+        # key any more (it may leave the ring). The blind index key's fingerprint (key_id
+        # 'index', `index_check`).
+        """CREATE TABLE data_keys (
+            key_id text PRIMARY KEY,
+            key_check bytea,
+            index_check text,
+            added_at timestamptz NOT NULL DEFAULT now(),
+            retired_at timestamptz
+        )""",
+    ),
+)
+
+
+async def schema_version(connection: Any) -> int:
+    """The database's schema version (0: empty)."""
+    exists = await connection.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    version = await connection.fetchval("SELECT max(version) FROM schema_version")
+    return int(version or 0)
+
+
+def refuse_newer(version: int, known: int) -> None:
+    if version > known:
+        raise StorageError(
+            f"the database is at schema version {version}, newer than this hub knows ({known}):"
+            " a newer hub uses it; run that version here too (replicas of different versions"
+            " must not share a database), or restore a backup"
+        )
+
+
+async def migrate(connection: Any, migrations: Sequence[Sequence[str]] = MIGRATIONS) -> int:
+    """Bring the schema up to date; the version reached. Each migration is one transaction
+    (a failure rolls it back entirely and raises); refuses a newer database."""
+    known = len(migrations)
+    refuse_newer(await schema_version(connection), known)
+    while True:
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+            )
+            version = int(
+                await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            )
+            refuse_newer(version, known)
+            if version == known:
+                return version
+            for statement in migrations[version]:
+                await connection.execute(statement)
+            await connection.execute("DELETE FROM schema_version")
+            await connection.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)", version + 1
+            )
+        log.info("hub.storage_migrated backend=postgresql version=%d", version + 1)
