@@ -260,6 +260,8 @@ class Scenario:
         self.work = work
         self.clock = Clock()
         self.report = FleetReport()
+        self.consultation_id = ""
+        self.prescription_id = ""
 
     def step(self, name: str, **detail: Any) -> None:
         self.report.steps.append(Step(self.clock.since(), name, detail))
@@ -272,13 +274,24 @@ class Scenario:
         print(f"[fleet] {mark} {guarantee}{f' ({detail})' if detail else ''}", flush=True)
 
     async def play(self) -> None:
-        from simulators.doctor import DEMO_ADVICE, DEMO_PRESCRIPTION  # noqa: PLC0415
-
         self.step("fleet up", url=self.fleet.url, replicas=len(self.fleet.replicas))
         async with (
             cabin_process(self.fleet, self.work / "cabin", self.out) as cabin,
             console(self.fleet, self.work / "chromium", self.out) as doctor,
         ):
+            try:
+                await self._consultation(cabin, doctor)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(doctor.shot("failure"), 10)
+                raise
+        await self._database(self.consultation_id, self.prescription_id)
+        await self._render_pdfs()
+
+    async def _consultation(self, cabin: CabinWatch, doctor: Any) -> None:
+        from simulators.doctor import DEMO_ADVICE, DEMO_PRESCRIPTION  # noqa: PLC0415
+
+        if True:
             await doctor.login(DOCTOR, self.fleet.passwords[DOCTOR])
             await doctor.shot("login")
             self.step("doctor logged in", doctor=DOCTOR)
@@ -331,8 +344,7 @@ class Scenario:
             self.step("record acknowledged by the hub")
             self.report.cabin_events = [e for e in cabin.events if e["event"] != "frames"]
             del victim
-        await self._database(consultation_id, number)
-        await self._render_pdfs()
+            self.consultation_id, self.prescription_id = consultation_id, number
 
     async def _kill_mid_call(self, cabin: CabinWatch, doctor: Any) -> Replica:
         """Kill the cabin's replica while both sides watch; measure what each side saw."""
