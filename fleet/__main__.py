@@ -20,12 +20,11 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
-from fleet.scenario import FleetReport, Scenario, ScenarioFailed
+from fleet.scenario import Clock, FleetReport, Scenario, ScenarioFailed
 from fleet.servers import ServerError
 
 RUN_LIMIT_S = 420.0
@@ -79,13 +78,13 @@ def _stop_on_sigterm() -> None:
 def run(out: Path, limit_s: float) -> FleetReport:
     from fleet.rig import fleet  # noqa: PLC0415 - the parts' modules after the arguments
 
-    started = time.monotonic()
+    clock = Clock()
     report = FleetReport()
     folder = Path(tempfile.mkdtemp(prefix="cabin-fleet-"))
     try:
         print("[fleet] starting PostgreSQL, Redis, two hub replicas and HAProxy", flush=True)
         with fleet(folder) as running:
-            scenario = Scenario(running, out, folder / "work")
+            scenario = Scenario(running, out, folder / "work", clock)
             report = scenario.report
             try:
                 asyncio.run(asyncio.wait_for(scenario.play(), limit_s))
@@ -100,7 +99,7 @@ def run(out: Path, limit_s: float) -> FleetReport:
     finally:
         _keep_logs(folder, out)
         shutil.rmtree(folder, ignore_errors=True)
-    report.seconds = round(time.monotonic() - started, 2)
+    report.seconds = clock.since()
     failed = [name for name, held in report.guarantees.items() if not held]
     if not report.reason and failed:
         report.reason = f"a guarantee did not hold: {failed[0]}"

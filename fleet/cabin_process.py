@@ -99,8 +99,12 @@ class CabinPlayer:
         bus.subscribe(HubStatusChanged, on_hub)
         bus.subscribe(CallLinkChanged, on_link)
         bus.subscribe(PrescriptionReceived, on_prescription)
-        if self.core.records is not None:
-            self.core.records.on_acknowledged.append(self._on_record)
+
+    def watch_records(self) -> None:
+        """Say each record the hub acknowledges (the sender exists once the hub link is up)."""
+        if self.core.records is None:
+            raise DemoFailed("the cabin has no record sender")
+        self.core.records.on_acknowledged.append(self._on_record)
 
     def _on_record(self, upload: wire.RecordUpload) -> None:
         self.events.say("record_acknowledged", record_id=upload.record_id)
@@ -167,6 +171,19 @@ class CabinPlayer:
         s.tap("primary")
         await s.until(SessionState.IDLE)
         self.events.say("done", consultation_id=consultation_id)
+        await self._until_record_acknowledged()
+
+    async def _until_record_acknowledged(self) -> None:
+        """The consultation's record (filed at the closing) leaves the outbox once the hub has
+        acknowledged it; the cabin stays until then."""
+        records = self.core.records
+        if records is None:
+            raise DemoFailed("the cabin has no record sender")
+        deadline = time.monotonic() + CALL_TIMEOUT_S
+        while records.acknowledged == 0:
+            if time.monotonic() > deadline:
+                raise DemoFailed("the hub never acknowledged the consultation's record")
+            await asyncio.sleep(0.1)
 
     async def _the_call(self, consultation_id: str) -> None:
         s, core = self.s, self.core
@@ -268,6 +285,7 @@ async def run(config_file: Path, data_dir: Path, out: Path) -> int:
         if core.hub is None:
             raise DemoFailed(f"the cabin has no hub link: {core.failures}")
         await core.hub.wait_online(DOCTOR_TIMEOUT_S)
+        player.watch_records()
         events.say("online", url=core.config.hub.url)
         await player.play()
         status = 0

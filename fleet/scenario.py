@@ -254,11 +254,11 @@ async def in_thread(work: Callable[[], Any]) -> Any:
 
 
 class Scenario:
-    def __init__(self, running: Fleet, out: Path, work: Path) -> None:
+    def __init__(self, running: Fleet, out: Path, work: Path, clock: Clock) -> None:
         self.fleet = running
         self.out = out
         self.work = work
-        self.clock = Clock()
+        self.clock = clock
         self.report = FleetReport()
         self.consultation_id = ""
         self.prescription_id = ""
@@ -342,6 +342,8 @@ class Scenario:
             self.step("cabin back to idle", printed=sorted(printed))
             await cabin.wait_event("record_acknowledged")
             self.step("record acknowledged by the hub")
+            code = await cabin.wait("the cabin to end", lambda: cabin.process.returncode is not None)
+            self.step("cabin stopped", exit_status=cabin.process.returncode)
             self.report.cabin_events = [e for e in cabin.events if e["event"] != "frames"]
             del victim
             self.consultation_id, self.prescription_id = consultation_id, number
