@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
+from devices.cancellation import within
 from fleet.scenario import Clock, FleetReport, Scenario, ScenarioFailed
 from fleet.servers import ServerError
 
@@ -75,23 +76,33 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+async def _bounded(scenario: Scenario, limit_s: float) -> None:
+    await within(scenario.play(), limit_s)
+
+
 def run(out: Path, limit_s: float) -> FleetReport:
     from fleet.rig import fleet  # noqa: PLC0415 - the parts' modules after the arguments
 
     clock = Clock()
     report = FleetReport()
     folder = Path(tempfile.mkdtemp(prefix="cabin-fleet-"))
+    report.folder = str(folder)
     try:
         print("[fleet] starting PostgreSQL, Redis, two hub replicas and HAProxy", flush=True)
         with fleet(folder) as running:
             scenario = Scenario(running, out, folder / "work", clock)
+            scenario.report.folder = report.folder
             report = scenario.report
             try:
-                asyncio.run(asyncio.wait_for(scenario.play(), limit_s))
+                asyncio.run(_bounded(scenario, limit_s))
             except TimeoutError:
                 report.reason = f"the run did not end within {limit_s:.0f} s"
             except ScenarioFailed as exc:
                 report.reason = str(exc)
+            except (KeyboardInterrupt, ServerError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the browser's, the cabin's: one line
+                report.reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
     except KeyboardInterrupt:
         report.reason = "interrupted"
     except ServerError as exc:

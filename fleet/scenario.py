@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -33,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devices.cancellation import within
 from fleet.cabin_process import EVENT_PREFIX, parse_events
-from fleet.replicas import Replica
 from fleet.rig import DATABASE, Fleet
 
 CABIN_ID = "cabin-1"
@@ -82,6 +83,10 @@ _CONSOLE_PROBE = """
 """
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A consultation's id, as the cabin makes it: safe to put in the SQL text given to psql."""
+
+
 class ScenarioFailed(Exception):
     """A step did not get through; the message says which and why, in one line."""
 
@@ -99,6 +104,8 @@ class FleetReport:
     ok: bool = False
     reason: str = ""
     seconds: float = 0.0
+    folder: str = ""
+    """Where the fleet ran (removed at the end)."""
     steps: list[Step] = field(default_factory=list)
     numbers: dict[str, float] = field(default_factory=dict)
     guarantees: dict[str, bool] = field(default_factory=dict)
@@ -153,9 +160,7 @@ class CabinWatch:
             if failed is not None:
                 raise ScenarioFailed(f"the cabin failed: {failed['reason']}")
             if self._reader.done() and self.process.returncode is not None:
-                raise ScenarioFailed(
-                    f"the cabin exited ({self.process.returncode}) before {what}"
-                )
+                raise ScenarioFailed(f"the cabin exited ({self.process.returncode}) before {what}")
             if time.monotonic() > deadline:
                 raise ScenarioFailed(f"timed out after {timeout_s:.0f} s waiting for {what}")
             await asyncio.sleep(0.05)
@@ -172,7 +177,7 @@ class CabinWatch:
             with contextlib.suppress(ProcessLookupError):
                 self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), 15)
+                await within(self.process.wait(), 15)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     self.process.kill()
@@ -180,6 +185,11 @@ class CabinWatch:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
+
+
+def _write_config(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def cabin_config(url: str) -> str:
@@ -190,9 +200,8 @@ def cabin_config(url: str) -> str:
 @contextlib.asynccontextmanager
 async def cabin_process(running: Fleet, work: Path, out: Path) -> AsyncIterator[CabinWatch]:
     """The real cabin, trusting the proxy's certificate, with its token from the rig."""
-    work.mkdir(parents=True, exist_ok=True)
     config = work / "cabin.toml"
-    config.write_text(cabin_config(running.url), encoding="utf-8")
+    await in_thread(lambda: _write_config(config, cabin_config(running.url)))
     environment = {
         **os.environ,
         "SSL_CERT_FILE": str(running.certificate),
@@ -283,72 +292,86 @@ class Scenario:
                 await self._consultation(cabin, doctor)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(doctor.shot("failure"), 10)
+                    await within(doctor.shot("failure"), 10)
                 raise
         await self._database(self.consultation_id, self.prescription_id)
         await self._render_pdfs()
 
     async def _consultation(self, cabin: CabinWatch, doctor: Any) -> None:
+        self.consultation_id = await self._until_call(cabin, doctor)
+        await self._kill_mid_call(cabin, doctor)
+        self.prescription_id = await self._after_the_kill(cabin, doctor)
+        await self._closing(cabin)
+
+    async def _until_call(self, cabin: CabinWatch, doctor: Any) -> str:
+        """The doctor logs in, the patient comes to the waiting room, the doctor takes them:
+        the consultation's id once the video flows both ways."""
+        await doctor.login(DOCTOR, self.fleet.passwords[DOCTOR])
+        await doctor.shot("login")
+        self.step("doctor logged in", doctor=DOCTOR)
+        online = await cabin.wait_event("online")
+        holder = await in_thread(lambda: self.fleet.wait_cabin_on(CABIN_ID))
+        self.step("cabin online", replica=holder.name, url=online["url"])
+        waiting = await cabin.wait_event("waiting_room", timeout_s=2 * STEP_TIMEOUT_S)
+        consultation_id: str = waiting["consultation_id"]
+        self.step("patient in the waiting room", consultation_id=consultation_id)
+        await doctor.wait_for_patient(consultation_id)
+        await doctor.shot("waiting-room")
+        clicked = await doctor.accept(consultation_id)
+        await doctor.wait_for_video(since=clicked, timeout_s=STEP_TIMEOUT_S)
+        await cabin.wait_event("call_video")
+        await doctor.wait_link("connected", timeout_s=STEP_TIMEOUT_S)
+        self.step("call: video both ways", accept_to_video_s=doctor.report.accept_to_video_s)
+        await asyncio.sleep(1.0)
+        await doctor.shot("call")
+        return consultation_id
+
+    async def _after_the_kill(self, cabin: CabinWatch, doctor: Any) -> str:
+        """Through the replica left: the doctor asks for a blood pressure, the patient takes
+        it, the doctor writes and sends a prescription and hangs up; its number."""
         from simulators.doctor import DEMO_ADVICE, DEMO_PRESCRIPTION  # noqa: PLC0415
 
-        if True:
-            await doctor.login(DOCTOR, self.fleet.passwords[DOCTOR])
-            await doctor.shot("login")
-            self.step("doctor logged in", doctor=DOCTOR)
-            online = await cabin.wait_event("online")
-            holder = await in_thread(lambda: self.fleet.wait_cabin_on(CABIN_ID))
-            self.step("cabin online", replica=holder.name, url=online["url"])
-            waiting = await cabin.wait_event("waiting_room", timeout_s=2 * STEP_TIMEOUT_S)
-            consultation_id = waiting["consultation_id"]
-            self.step("patient in the waiting room", consultation_id=consultation_id)
-            await doctor.wait_for_patient(consultation_id)
-            await doctor.shot("waiting-room")
-            clicked = await doctor.accept(consultation_id)
-            await doctor.wait_for_video(since=clicked, timeout_s=STEP_TIMEOUT_S)
-            await cabin.wait_event("call_video")
-            await doctor.wait_link("connected", timeout_s=STEP_TIMEOUT_S)
-            self.step("call: video both ways", accept_to_video_s=doctor.report.accept_to_video_s)
-            await asyncio.sleep(1.0)
-            await doctor.shot("call")
-            victim = await self._kill_mid_call(cabin, doctor)
-            # After the kill, through the replica left: the doctor asks, the patient measures.
-            before = await doctor.count("systolic_mmhg")
-            await doctor.request("blood_pressure")
-            systolic = await doctor.wait_vital("systolic_mmhg", after=before)
-            await doctor.shot("vitals")
-            self.step("blood pressure in the console after the kill", systolic=systolic)
-            self.hold("a reading asked for after the kill reached the console", True)
-            await doctor.write_notes(NOTES)
-            await doctor.write_advice(DEMO_ADVICE)
-            number = await doctor.prescribe(DEMO_PRESCRIPTION)
-            await doctor.wait_delivered(timeout_s=STEP_TIMEOUT_S)
-            await doctor.shot("prescription")
-            self.step("prescription sent and delivered", prescription_id=number)
-            await cabin.wait_event("call_measured")
-            await doctor.hang_up()
-            await doctor.shot("after")
-            self.step("doctor hung up")
-            closing = await cabin.wait_event("closing")
-            received = [e for e in cabin.named("prescription") if e["prescription_id"] == number]
-            self.hold(
-                "the prescription written after the kill reached the cabin exactly once",
-                len(received) == 1 and closing["prescriptions_stored"] == 1,
-                f"received {len(received)}, stored {closing['prescriptions_stored']}",
-            )
-            printed = closing["printed"]
-            self.report.pdfs = sorted(printed.values())
-            self.hold("the prescription was printed", "prescription" in printed)
-            await cabin.wait_event("done")
-            self.step("cabin back to idle", printed=sorted(printed))
-            await cabin.wait_event("record_acknowledged")
-            self.step("record acknowledged by the hub")
-            code = await cabin.wait("the cabin to end", lambda: cabin.process.returncode is not None)
-            self.step("cabin stopped", exit_status=cabin.process.returncode)
-            self.report.cabin_events = [e for e in cabin.events if e["event"] != "frames"]
-            del victim
-            self.consultation_id, self.prescription_id = consultation_id, number
+        before = await doctor.count("systolic_mmhg")
+        await doctor.request("blood_pressure")
+        systolic = await doctor.wait_vital("systolic_mmhg", after=before)
+        await doctor.shot("vitals")
+        self.step("blood pressure in the console after the kill", systolic=systolic)
+        self.hold("a reading asked for after the kill reached the console", True)
+        await doctor.write_notes(NOTES)
+        await doctor.write_advice(DEMO_ADVICE)
+        number: str = await doctor.prescribe(DEMO_PRESCRIPTION)
+        await doctor.wait_delivered(timeout_s=STEP_TIMEOUT_S)
+        await doctor.shot("prescription")
+        self.step("prescription sent and delivered", prescription_id=number)
+        await cabin.wait_event("call_measured")
+        await doctor.hang_up()
+        await doctor.shot("after")
+        self.step("doctor hung up")
+        return number
 
-    async def _kill_mid_call(self, cabin: CabinWatch, doctor: Any) -> Replica:
+    async def _closing(self, cabin: CabinWatch) -> None:
+        """What the cabin received and printed, its record acknowledged, and its end."""
+        closing = await cabin.wait_event("closing")
+        received = [
+            e for e in cabin.named("prescription") if e["prescription_id"] == self.prescription_id
+        ]
+        self.hold(
+            "the prescription written after the kill reached the cabin exactly once",
+            len(received) == 1 and closing["prescriptions_stored"] == 1,
+            f"received {len(received)}, stored {closing['prescriptions_stored']}",
+        )
+        printed = closing["printed"]
+        self.report.pdfs = sorted(printed.values())
+        self.hold("the prescription was printed", "prescription" in printed)
+        await cabin.wait_event("done")
+        self.step("cabin back to idle", printed=sorted(printed))
+        await cabin.wait_event("record_acknowledged")
+        self.step("record acknowledged by the hub")
+        await cabin.wait("the cabin to end", lambda: cabin.process.returncode is not None)
+        self.step("cabin stopped", exit_status=cabin.process.returncode)
+        self.report.cabin_events = [e for e in cabin.events if e["event"] != "frames"]
+
+    async def _kill_mid_call(self, cabin: CabinWatch, doctor: Any) -> None:
         """Kill the cabin's replica while both sides watch; measure what each side saw."""
         victim = await in_thread(lambda: self.fleet.replica_of_cabin(CABIN_ID))
         if victim is None:
@@ -380,11 +403,7 @@ class Scenario:
             back = await cabin.wait(
                 "the cabin's hub link back",
                 lambda: next(
-                    (
-                        e
-                        for e in cabin.named("hub")
-                        if e["online"] and e["t"] > kill_at  # type: ignore[operator]
-                    ),
+                    (e for e in cabin.named("hub") if e["online"] and e["t"] > kill_at),
                     None,
                 ),
                 timeout_s=STEP_TIMEOUT_S,
@@ -395,7 +414,8 @@ class Scenario:
             self.report.replicas["cabin_after"] = holder.name
             self.step("cabin's hub link back", failover_s=failover_s, replica=holder.name)
             self.hold(
-                f"the cabin reconnected through the proxy to another replica in <= {FAILOVER_TARGET_S:.0f} s",
+                "the cabin reconnected through the proxy to another replica"
+                f" in <= {FAILOVER_TARGET_S:.0f} s",
                 failover_s <= FAILOVER_TARGET_S and holder is not victim,
                 f"{failover_s} s, on {holder.name}",
             )
@@ -406,15 +426,12 @@ class Scenario:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
         self._judge_media(cabin, samples, kill_at)
-        return victim
 
     def _judge_media(
         self, cabin: CabinWatch, samples: list[dict[str, Any]], kill_at: float
     ) -> None:
         after = [s for s in samples if s["t"] >= kill_at]
-        self.report.console_samples = [
-            {**s, "t": round(s["t"] - kill_at, 2)} for s in samples
-        ]
+        self.report.console_samples = [{**s, "t": round(s["t"] - kill_at, 2)} for s in samples]
         decoded = [
             (s["t"], s["video"]["frames"])
             for s in after
@@ -424,9 +441,7 @@ class Scenario:
         grew = decoded[-1][1] - decoded[0][1] if len(decoded) > 1 else 0
         last_video = after[-1]["video"] if after else None
         not_blank = last_video is not None and last_video["variance"] >= 20.0
-        shown = [
-            (e["t"], e["shown"]) for e in cabin.named("frames") if e["t"] >= kill_at
-        ]
+        shown = [(e["t"], e["shown"]) for e in cabin.named("frames") if e["t"] >= kill_at]
         cabin_stall = longest_stall(shown)
         cabin_grew = shown[-1][1] - shown[0][1] if len(shown) > 1 else 0
         self.report.numbers.update(
@@ -471,13 +486,14 @@ class Scenario:
 
     async def _database(self, consultation_id: str, prescription_id: str) -> None:
         """What PostgreSQL holds, read with psql; a pg_dump grepped for the patient."""
-        quoted = consultation_id.replace("'", "''")
+        if not _UUID.fullmatch(consultation_id):
+            raise ScenarioFailed(f"the cabin's consultation id is not a UUID: {consultation_id!r}")
+        where = f"WHERE consultation_id = '{consultation_id}'"
         rows = await in_thread(
             lambda: self.fleet.psql(
-                "SELECT status FROM consultations WHERE consultation_id = '" + quoted + "';"
-                "SELECT count(*) FROM records WHERE consultation_id = '" + quoted + "';"
-                "SELECT count(*), count(delivered_at) FROM prescriptions"
-                " WHERE consultation_id = '" + quoted + "'"
+                f"SELECT status FROM consultations {where};"  # noqa: S608 - a UUID, checked
+                f"SELECT count(*) FROM records {where};"
+                f"SELECT count(*), count(delivered_at) FROM prescriptions {where}"
             )
         )
         lines = rows.split()
@@ -526,7 +542,7 @@ class Scenario:
                 str(self.out / name),
                 str(self.out / f"paper-{Path(name).stem}"),
             )
-            await asyncio.wait_for(process.wait(), 60)
+            await within(process.wait(), 60)
 
 
 @contextlib.asynccontextmanager
@@ -537,7 +553,7 @@ async def console(running: Fleet, profile: Path, out: Path) -> AsyncIterator[Any
 
     from simulators.doctor import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, BrowserDoctor  # noqa: PLC0415
 
-    profile.mkdir(parents=True, exist_ok=True)
+    await in_thread(lambda: profile.mkdir(parents=True, exist_ok=True))
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(profile),
