@@ -380,7 +380,6 @@ class Scenario:
         self.report.replicas["cabin_before"] = victim.name
         self.report.replicas["console_before"] = ",".join(r.name for r in consoles) or None
         samples: list[dict[str, Any]] = []
-        kill_at: float | None = None
 
         async def sample() -> None:
             from simulators.doctor import _VIDEO_PROBE  # noqa: PLC0415
@@ -430,7 +429,8 @@ class Scenario:
     def _judge_media(
         self, cabin: CabinWatch, samples: list[dict[str, Any]], kill_at: float
     ) -> None:
-        after = [s for s in samples if s["t"] >= kill_at]
+        until = kill_at + WATCH_AFTER_S
+        after = [s for s in samples if kill_at <= s["t"] <= until]
         self.report.console_samples = [{**s, "t": round(s["t"] - kill_at, 2)} for s in samples]
         decoded = [
             (s["t"], s["video"]["frames"])
@@ -441,7 +441,7 @@ class Scenario:
         grew = decoded[-1][1] - decoded[0][1] if len(decoded) > 1 else 0
         last_video = after[-1]["video"] if after else None
         not_blank = last_video is not None and last_video["variance"] >= 20.0
-        shown = [(e["t"], e["shown"]) for e in cabin.named("frames") if e["t"] >= kill_at]
+        shown = [(e["t"], e["shown"]) for e in cabin.named("frames") if kill_at <= e["t"] <= until]
         cabin_stall = longest_stall(shown)
         cabin_grew = shown[-1][1] - shown[0][1] if len(shown) > 1 else 0
         self.report.numbers.update(
@@ -481,7 +481,7 @@ class Scenario:
             f"call view in {sum(s['call_view'] for s in after)}/{len(after)} samples,"
             f" reconnecting for {reconnecting_s} s",
         )
-        links = [e["link"] for e in cabin.named("call_link") if e["t"] >= kill_at]
+        links = [e["link"] for e in cabin.named("call_link") if kill_at <= e["t"] <= until]
         self.report.numbers["cabin_call_link_changes_after_kill"] = len(links)
 
     async def _database(self, consultation_id: str, prescription_id: str) -> None:
