@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 
 from devices.cancellation import within
 from fleet.cabin_process import EVENT_PREFIX, parse_events
+from fleet.replicas import Replica
 from fleet.rig import DATABASE, Fleet
 
 CABIN_ID = "cabin-1"
@@ -85,6 +89,35 @@ _CONSOLE_PROBE = """
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """A consultation's id, as the cabin makes it: safe to put in the SQL text given to psql."""
+
+
+_CHECK_URL = re.compile(r"https://\S+?(?P<path>/rx/\S+)")
+"""The check page's address, as printed under the prescription's QR code."""
+
+
+async def _pdf_text(pdf: Path) -> str:
+    """The PDF's text, by Poppler's pdftotext (empty if it is missing or fails)."""
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        return ""
+    process = await asyncio.create_subprocess_exec(
+        pdftotext, str(pdf), "-", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await within(process.communicate(), 60)
+    return out.decode(errors="replace")
+
+
+def _check(url: str) -> str:
+    """What a replica's check page says of a prescription: valid, invalid, or its error."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return type(exc).__name__
+    return "valid" if body.get("valid") is True else "invalid"
 
 
 class ScenarioFailed(Exception):
@@ -271,6 +304,7 @@ class Scenario:
         self.report = FleetReport()
         self.consultation_id = ""
         self.prescription_id = ""
+        self.victim: Replica | None = None
 
     def step(self, name: str, **detail: Any) -> None:
         self.report.steps.append(Step(self.clock.since(), name, detail))
@@ -294,7 +328,8 @@ class Scenario:
                 with contextlib.suppress(Exception):
                     await within(doctor.shot("failure"), 10)
                 raise
-        await self._database(self.consultation_id, self.prescription_id)
+        await self._check_page_on_every_replica()
+        await self._database(self.consultation_id)
         await self._render_pdfs()
 
     async def _consultation(self, cabin: CabinWatch, doctor: Any) -> None:
@@ -396,6 +431,7 @@ class Scenario:
             await asyncio.sleep(WATCH_BEFORE_S)
             kill_at = time.monotonic()
             await in_thread(victim.kill)
+            self.victim = victim
             self.step("replica killed (SIGKILL)", replica=victim.name)
             await asyncio.sleep(1.0)
             await doctor.shot("failover")
@@ -484,7 +520,31 @@ class Scenario:
         links = [e["link"] for e in cabin.named("call_link") if kill_at <= e["t"] <= until]
         self.report.numbers["cabin_call_link_changes_after_kill"] = len(links)
 
-    async def _database(self, consultation_id: str, prescription_id: str) -> None:
+    async def _check_page_on_every_replica(self) -> None:
+        """The killed replica started again; the address printed under the prescription's QR
+        code, asked of each replica directly, as the pharmacist's phone reaches either."""
+        victim = self.victim
+        if victim is None:
+            raise ScenarioFailed("no replica was killed")
+        await in_thread(lambda: self.fleet.restart(victim))
+        self.step("killed replica started again", replica=victim.name)
+        text = await _pdf_text(self.out / "prescription.pdf")
+        found = _CHECK_URL.search(text)
+        if found is None:
+            self.hold("the printed prescription's check page answers from every replica", False)
+            return
+        path = found["path"]
+        answers: dict[str, str] = {}
+        for replica in self.fleet.replicas:
+            answers[replica.name] = await asyncio.to_thread(_check, replica.url + path)
+        self.step("prescription checked on each replica", answers=answers)
+        self.hold(
+            "the printed prescription's check page answers from every replica",
+            bool(answers) and all(answer == "valid" for answer in answers.values()),
+            ", ".join(f"{name}: {answer}" for name, answer in answers.items()),
+        )
+
+    async def _database(self, consultation_id: str) -> None:
         """What PostgreSQL holds, read with psql; a pg_dump grepped for the patient."""
         if not _UUID.fullmatch(consultation_id):
             raise ScenarioFailed(f"the cabin's consultation id is not a UUID: {consultation_id!r}")
@@ -516,15 +576,20 @@ class Scenario:
             prescriptions == "1|1",
             f"count|delivered = {prescriptions}",
         )
-        del prescription_id
         dump: bytes = await in_thread(lambda: self.fleet.postgres.dump(DATABASE))
         lowered = dump.lower()
         found = [word for word in NOT_IN_CLEAR if word.lower().encode() in lowered]
+        # The consultation's id is stored in the clear: the dump is the right one, with it.
+        holds_it = consultation_id.encode() in dump
         self.report.numbers["pg_dump_bytes"] = len(dump)
         self.hold(
             "nothing of the patient in clear in a pg_dump",
-            not found and len(dump) > 0,
-            f"found {found}" if found else f"{len(dump)} bytes, none of {len(NOT_IN_CLEAR)} words",
+            not found and holds_it,
+            f"found {found}"
+            if found
+            else f"{len(dump)} bytes with the consultation, none of {len(NOT_IN_CLEAR)} words"
+            if holds_it
+            else "the dump does not hold the consultation",
         )
 
     async def _render_pdfs(self) -> None:
