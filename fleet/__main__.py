@@ -40,7 +40,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         "--out", type=Path, default=Path("fleet-out"), help="screenshots, PDFs, logs, report"
     )
     parser.add_argument(
-        "--limit", type=float, default=RUN_LIMIT_S, help="seconds before the run fails"
+        "--limit",
+        type=float,
+        default=RUN_LIMIT_S,
+        help="seconds the consultation may take once the fleet is up, before the run fails",
     )
     return parser.parse_args(argv)
 
