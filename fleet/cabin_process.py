@@ -23,7 +23,7 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +109,12 @@ class CabinPlayer:
     def _on_record(self, upload: wire.RecordUpload) -> None:
         self.events.say("record_acknowledged", record_id=upload.record_id)
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task of the player's own, cancelled by `aclose` if it is still running."""
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _shot_once(self, name: str) -> None:
         if any(step.name == name for step in self.s.report.steps):
@@ -230,10 +232,7 @@ class CabinPlayer:
                     self.events.say("frames", shown=page.remote.frames)
                 await asyncio.sleep(FRAMES_EVERY_S)
 
-        task = asyncio.get_running_loop().create_task(count())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._spawn(count())
 
     async def _copy_printed(self, consultation_id: str) -> dict[str, str]:
         """The PDFs the cabin's printer (a folder, as the demo's) printed, copied into --out."""
