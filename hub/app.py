@@ -35,7 +35,7 @@ from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
 from hub.postgres_storage import PostgresStorage
 from hub.prescriptions import PrescriptionSigner
-from hub.rate_limit import SlidingWindowLimit
+from hub.rate_limit import FleetLimit
 from hub.records import RecordLimits, index_old_records, rekey_patients
 from hub.redis_cluster import cluster_from_config
 from hub.sealing import DataKeyring
@@ -346,6 +346,9 @@ async def _serve_with(
             state_change_guard,
         ],
     )
+    # Sign-in and check-page limits are counted by the replicas together; one hub's own
+    # count is all there is.
+    shared = cluster if config.cluster.backend == "redis" else None
     app[SERVICES] = HubServices(
         config=config,
         storage=storage,
@@ -361,15 +364,23 @@ async def _serve_with(
         ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,
-        login_limit=SlidingWindowLimit(
-            limit=config.login_attempts_per_minute, window_s=LOGIN_WINDOW_S, clock=clock
+        login_limit=FleetLimit(
+            "login",
+            limit=config.login_attempts_per_minute,
+            window_s=LOGIN_WINDOW_S,
+            clock=clock,
+            cluster=shared,
         ),
         audit=audit,
         signer=signer,
         switchboard=switchboard,
         console_dir=console_dir,
-        check_limit=SlidingWindowLimit(
-            limit=config.check_page_requests_per_minute, window_s=CHECK_WINDOW_S, clock=clock
+        check_limit=FleetLimit(
+            "rx_check",
+            limit=config.check_page_requests_per_minute,
+            window_s=CHECK_WINDOW_S,
+            clock=clock,
+            cluster=shared,
         ),
         agent_dir=agent_dir,
         cluster=cluster,
