@@ -14,8 +14,9 @@ from tests.console.harness import Hub, sign_in, wait_js
 STATES = """(() => {
   window.__wsStates = [];
   const banner = document.getElementById('ws-banner');
-  new MutationObserver(() => window.__wsStates.push(banner.dataset.state + (banner.hidden ? '' : '!')))
-    .observe(banner, { attributes: true, attributeFilter: ['data-state', 'hidden'] });
+  const seen = () => window.__wsStates.push(banner.dataset.state + (banner.hidden ? '' : '!'));
+  const watched = { attributes: true, attributeFilter: ['data-state', 'hidden'] };
+  new MutationObserver(seen).observe(banner, watched);
 })()"""
 """Every change of the banner's state, with "!" when the doctor can see it."""
 
