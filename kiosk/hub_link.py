@@ -217,6 +217,7 @@ class HubLink:
                 if message is not None:
                     await self._dispatch(message)
             self._restarted = ws.close_code == SERVICE_RESTART
+            log.info("hub.closed code=%s", ws.close_code)
         return False
 
     async def _flush(self, ws: aiohttp.ClientWebSocketResponse) -> None:
