@@ -212,12 +212,20 @@ class HubLink:
             self._was_online = True
             self._set_state(HubLinkState.ONLINE)
             await self._flush(ws)
-            async for frame in ws:
+            while True:
+                frame = await ws.receive()
+                if frame.type is aiohttp.WSMsgType.CLOSE:
+                    # the code the hub sent: `ws.close_code` may say 1006 instead when the hub
+                    # has closed the connection before the link's answering close frame
+                    self._restarted = frame.data == SERVICE_RESTART
+                    log.info("hub.closed code=%s", frame.data)
+                    break
+                if frame.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    log.info("hub.closed code=%s", ws.close_code)
+                    break
                 message = self._decode(frame)
                 if message is not None:
                     await self._dispatch(message)
-            self._restarted = ws.close_code == SERVICE_RESTART
-            log.info("hub.closed code=%s", ws.close_code)
         return False
 
     async def _flush(self, ws: aiohttp.ClientWebSocketResponse) -> None:
