@@ -6,8 +6,9 @@ Replica A gets SIGTERM (as ``systemctl restart hub@...`` sends it) and is starte
 replica B. Each time the replica drains: ``/readyz`` says "draining", HAProxy takes it out,
 then its sockets are closed with 1012 ("reconnect now"). The cabin's link is back at once,
 without going offline; the console's status says "reconnecting" (never "lost") and is open
-again; a reading the cabin sends right after reaches the console's waiting room; the replica
-exits 0 and its log shows the drain. How long each took is printed (`-s`), never asserted.
+again; a reading the cabin sends during the drain, and one right after, reach the console's
+waiting room; the replica exits 0 and its log shows the drain. How long each took is printed
+(`-s`), never asserted.
 """
 
 from __future__ import annotations
@@ -104,7 +105,10 @@ async def _restart(
     page_t0 = await page.evaluate("performance.now()")
     cabin_states_before = len(cabin.states)
     sent_at = time.monotonic()
-    exit_code = await asyncio.to_thread(replica.terminate)
+    stopping = asyncio.ensure_future(asyncio.to_thread(replica.terminate))
+    await asyncio.sleep(DRAIN_S / 4)
+    await cabin.link.send(_reading(systolic + 1), reliable=True)  # during the drain
+    exit_code = await stopping
     stopped_at = time.monotonic()
     assert exit_code == 0, replica.log()[-3000:]
     log = replica.log()
@@ -127,8 +131,9 @@ async def _restart(
     reconnecting = [c["at"] for c in banner if c["state"] == "reconnecting"]
     opened = [c["at"] for c in banner if c["state"] == "open"]
     console_gap_ms = (opened[-1] - reconnecting[0]) if reconnecting and opened else None
-    # no message lost: a reading sent right after reaches the console
+    # no message lost: a reading sent during the drain, and one right after, reach the console
     await cabin.link.send(_reading(systolic), reliable=True)
+    await _shows(page, f"{systolic + 1:.0f}/84")
     await _shows(page, f"{systolic:.0f}/84")
     # the replica back, ready, UP in the proxy
     await asyncio.to_thread(running.restart, replica)
