@@ -218,10 +218,10 @@ class HubLink:
                     # the code the hub sent: `ws.close_code` may say 1006 instead when the hub
                     # has closed the connection before the link's answering close frame
                     self._restarted = frame.data == SERVICE_RESTART
-                    log.info("hub.closed code=%s", frame.data)
+                    log.info("hub.link_closed code=%s", frame.data)
                     break
                 if frame.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
-                    log.info("hub.closed code=%s", ws.close_code)
+                    log.info("hub.link_closed code=%s", ws.close_code)
                     break
                 message = self._decode(frame)
                 if message is not None:
