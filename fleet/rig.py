@@ -12,6 +12,9 @@ The replicas share: one PostgreSQL database (``[storage] backend = "postgresql"`
 data keys (a private file), one prescription signing key (the systemd credential
 ``hub-signing-key``, in a ``CREDENTIALS_DIRECTORY`` given to every replica as systemd would) and
 one Redis (``[cluster] backend = "redis"``, a key prefix of their own).
+
+The replicas and the command line run ``python -m hub`` from the current directory: run from
+the repository (a worktree's own root), so that they run its code, as the tests do.
 """
 
 from __future__ import annotations

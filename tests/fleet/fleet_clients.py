@@ -41,8 +41,9 @@ class Clients:
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     def http(self) -> aiohttp.ClientSession:
+        direct = [r.url for r in self.fleet.replicas]
         jar = aiohttp.CookieJar(
-            unsafe=True, treat_as_secure_origin=[r.url for r in self.fleet.replicas]
+            unsafe=True, treat_as_secure_origin=direct + [ws_base(url) for url in direct]
         )
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=self.fleet.client_context()),
@@ -142,6 +143,11 @@ class RealCabin:
     link: HubLink
     received: asyncio.Queue[wire.Message]
     states: list[tuple[float, HubLinkState]]
+    seen: list[wire.Message]
+    """Everything received, in order (`expect` takes from `received` only)."""
+
+    def record_acks(self, record_id: str) -> list[wire.RecordAck]:
+        return [m for m in self.seen if isinstance(m, wire.RecordAck) and m.record_id == record_id]
 
     async def expect(self, kind: type[M], within_s: float = TIMEOUT_S) -> M:
         async with asyncio.timeout(within_s):
@@ -167,8 +173,10 @@ async def real_cabin(
     """The cabin's real link to `base`, online (with its own backoff, as shipped)."""
     received: asyncio.Queue[wire.Message] = asyncio.Queue()
     states: list[tuple[float, HubLinkState]] = []
+    seen: list[wire.Message] = []
 
     async def handler(message: wire.Message) -> None:
+        seen.append(message)
         received.put_nowait(message)
 
     link = HubLink(
@@ -184,6 +192,6 @@ async def real_cabin(
     await link.start()
     try:
         await link.wait_online(TIMEOUT_S)
-        yield RealCabin(link, received, states)
+        yield RealCabin(link, received, states, seen)
     finally:
         await link.close()
