@@ -87,10 +87,6 @@ def start_draining(app: web.Application) -> None:
     app[_DRAINING].add(DRAINING_REASON)
 
 
-def is_draining(app: web.Application) -> bool:
-    return bool(app[_DRAINING])
-
-
 def add_routes(app: web.Application) -> None:
     app[_READY] = []
     app[_DRAINING] = set()
