@@ -7,6 +7,7 @@ alone (`TlsFiles.client_context`). A real deploy uses a real certificate (deploy
 from __future__ import annotations
 
 import os
+import secrets
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,14 @@ def self_signed(folder: Path, *, host: str = "127.0.0.1") -> TlsFiles:
     """A new P-256 key and a certificate for `host` (an IPv4 address) and ``localhost``."""
     folder.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    # A name of its own: a client that trusts two of these (two fleets run one after the other
+    # in one process) finds each one's issuer by name, and the older one would be taken.
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"cabin fleet {secrets.token_hex(8)}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, host),
+        ]
+    )
     now = datetime.now(UTC)
     certificate = (
         x509.CertificateBuilder()
