@@ -915,9 +915,10 @@ def failovers(fleet: BenchFleet, rounds: int, folder: Path) -> list[float]:
 async def record_intake(records: int, folder: Path, dsn: str | None) -> tuple[float, list[float]]:
     """Records per second through the cabin socket of an in-process hub, and each one's ms."""
     overrides: dict[str, Any] = {
-        "records_per_cabin_per_hour": 1_000_000,
+        "records_per_cabin_per_hour": 100_000,
         "record_bytes_per_cabin_per_day": 1 << 40,
     }
+    folder.mkdir(parents=True, exist_ok=True)
     if dsn is not None:
         overrides["storage"] = {"backend": "postgresql", "dsn": dsn}
         (folder / "hub-data").mkdir(parents=True, exist_ok=True, mode=0o700)
