@@ -912,19 +912,23 @@ def failovers(fleet: BenchFleet, rounds: int, folder: Path) -> list[float]:
     return times
 
 
-async def record_intake(records: int, folder: Path, dsn: str | None) -> tuple[float, list[float]]:
-    """Records per second through the cabin socket of an in-process hub, and each one's ms."""
+async def record_intake(
+    records: int, folder: Path, dsn: str | None
+) -> tuple[float, list[float], int]:
+    """Records per second through the cabin socket of an in-process hub, each one's ms, and
+    the size of one."""
     overrides: dict[str, Any] = {
         "records_per_cabin_per_hour": 100_000,
         "record_bytes_per_cabin_per_day": 1 << 40,
     }
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     if dsn is not None:
         overrides["storage"] = {"backend": "postgresql", "dsn": dsn}
         (folder / "hub-data").mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(folder / "hub-data" / "hub-data.keys", new_ring_text())
     senders = 4
     latencies: list[float] = []
+    sizes: list[int] = []
     async with running_hub(folder, **overrides) as rig:
         for index in range(3, senders + 1):
             rig.tokens[f"cabin-{index}"] = await provision_cabin(
@@ -941,6 +945,7 @@ async def record_intake(records: int, folder: Path, dsn: str | None) -> tuple[fl
                     who=patient(given=f"Essai{number}"),
                     vitals=tuple(vital(120 + k) for k in range(5)),
                 )
+                sizes.append(len(upload.bundle))
                 started = time.perf_counter()
                 await peer.send(upload)
                 while True:
@@ -954,7 +959,7 @@ async def record_intake(records: int, folder: Path, dsn: str | None) -> tuple[fl
         started = time.perf_counter()
         await asyncio.gather(*(send(i) for i in range(senders)))
         seconds = time.perf_counter() - started
-    return records / seconds, latencies
+    return records / seconds, latencies, sizes[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1012,18 +1017,18 @@ def main(argv: list[str] | None = None) -> int:
         if "intake" in parts:
             for name, dsn_of in (("SQLCipher file", None), ("PostgreSQL", "pg")):
                 if dsn_of is None:
-                    rate, latencies = asyncio.run(
+                    rate, latencies, size = asyncio.run(
                         record_intake(plan.records, folder / "intake-sqlite", None)
                     )
                 else:
                     with postgres() as server:
                         dsn = server.create_database("intake")
-                        rate, latencies = asyncio.run(
+                        rate, latencies, size = asyncio.run(
                             record_intake(plan.records, folder / "intake-pg", dsn)
                         )
                 print(
-                    f"record intake, {name}: {rate:.0f} records/s ({plan.records} records,"
-                    f" 4 cabins at once, through the cabin websocket to a hub in this process);"
+                    f"record intake, {name}: {rate:.0f} records/s ({plan.records} records"
+                    f" of {size / 1024:.1f} KiB, 4 cabins at once, through the cabin websocket to a hub in this process);"
                     f" each: median {statistics.median(latencies):.1f} ms,"
                     f" p95 {percentile(latencies, 0.95):.1f} ms"
                 )
