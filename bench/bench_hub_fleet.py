@@ -1028,7 +1028,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
                 print(
                     f"record intake, {name}: {rate:.0f} records/s ({plan.records} records"
-                    f" of {size / 1024:.1f} KiB, 4 cabins at once, through the cabin websocket to a hub in this process);"
+                    f" of {size / 1024:.1f} KiB, 4 cabins at once, through the cabin websocket"
+                    " to a hub in this process);"
                     f" each: median {statistics.median(latencies):.1f} ms,"
                     f" p95 {percentile(latencies, 0.95):.1f} ms"
                 )
