@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -77,6 +78,10 @@ BP_BASE = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 HEARTBEAT_S = 10.0
 """As `kiosk.hub_link.HEARTBEAT_S` (the cabin's link pings this often)."""
 CONNECTS_AT_ONCE = 32
+CONSOLE_PROCESSES = 2
+"""The consoles' load generator is split in two: a waiting room goes to every console."""
+ROOM_READERS = 2
+"""Consoles of each console process that decode the waiting rooms they get."""
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -300,7 +305,11 @@ class Watch:
     closed: int = 0
 
 
-async def _console_reader(ws: aiohttp.ClientWebSocketResponse, watch: Watch) -> None:
+async def _console_reader(
+    ws: aiohttp.ClientWebSocketResponse, watch: Watch, *, reads_rooms: bool
+) -> None:
+    """`reads_rooms`: decode each waiting room (a few consoles do; the others count them:
+    decoding every console's rooms would make this process the bottleneck)."""
     async for raw in ws:
         now = time.monotonic()
         if raw.type is not aiohttp.WSMsgType.TEXT:
@@ -313,6 +322,8 @@ async def _console_reader(ws: aiohttp.ClientWebSocketResponse, watch: Watch) -> 
         elif data.startswith('{"type":"waiting_room"'):
             watch.rooms += 1
             watch.room_bytes += len(data)
+            if not reads_rooms:
+                continue
             room = wire.decode(data, allowed=wire.HubToConsole)
             assert isinstance(room, wire.WaitingRoom)
             for entry in room.entries:
@@ -364,18 +375,21 @@ async def _consoles_worker(plan: dict[str, Any]) -> None:
             max_msg_size=16 << 20,
         )
         sockets.append(ws)
-        readers.append(asyncio.create_task(_console_reader(ws, watch)))
+        reads_rooms = len(readers) < ROOM_READERS
+        readers.append(asyncio.create_task(_console_reader(ws, watch, reads_rooms=reads_rooms)))
         return ws
 
     consoles = []
-    for username, password in plan["doctors"]:
+    for username, password, _consultation_id in plan["takes"]:
         consoles.append(await open_console(username, password))
     relay_session = _client_session(plan["relay_certificate"])
-    for pair in range(plan["floor_pairs"]):
+    for pair in plan["floor_pairs_here"]:
         ws = await relay_session.ws_connect(f"{plan['relay_ws_url']}/recv/{pair}")
         sockets.append(ws)
         readers.append(asyncio.create_task(_relay_reader(ws, watch)))
-    for console, consultation_id in zip(consoles, plan["in_call"].values(), strict=False):
+    for console, (_username, _password, consultation_id) in zip(
+        consoles, plan["takes"], strict=True
+    ):
         accepted = asyncio.get_running_loop().create_future()
         watch.calls[consultation_id] = accepted
         take = wire.TakeConsultation(
@@ -719,20 +733,36 @@ def readings_at(fleet: BenchFleet, cabins: int, plan: Plan, folder: Path) -> Sca
         "floor_pairs": plan.in_call,
         "seconds": plan.seconds,
     }
-    cabins_out, consoles_out = folder / f"cabins-{cabins}.json", folder / f"consoles-{cabins}.json"
+    cabins_out = folder / f"cabins-{cabins}.json"
+    consoles_out = [folder / f"consoles-{cabins}-{n}.json" for n in range(CONSOLE_PROCESSES)]
+    takes = [
+        (username, password, consultation_id)
+        for (username, password), consultation_id in zip(
+            fleet.doctors, in_call.values(), strict=False
+        )
+    ]
     load = Worker("cabins", {**common, "cabins": accounts, "out": str(cabins_out)}, folder)
-    consoles = None
+    consoles: list[Worker] = []
     try:
         connect_s = load.expect("joined")["connect_s"]
-        consoles = Worker(
-            "consoles",
-            {**common, "doctors": fleet.doctors[: plan.in_call], "out": str(consoles_out)},
-            folder,
-        )
-        consoles.expect("taken")
+        for n, out in enumerate(consoles_out):
+            consoles.append(
+                Worker(
+                    "consoles",
+                    {
+                        **common,
+                        "takes": takes[n::CONSOLE_PROCESSES],
+                        "floor_pairs_here": list(range(plan.in_call))[n::CONSOLE_PROCESSES],
+                        "out": str(out),
+                    },
+                    folder,
+                )
+            )
+        for worker in consoles:
+            worker.expect("taken")
         processes = {
             "cabins (load)": [load.process.pid],
-            "consoles (load)": [consoles.process.pid],
+            "consoles (load)": [worker.process.pid for worker in consoles],
             **fleet.processes(),
         }
         before = {name: sum(cpu_ticks(p) for p in pids) for name, pids in processes.items()}
@@ -744,16 +774,26 @@ def readings_at(fleet: BenchFleet, cabins: int, plan: Plan, folder: Path) -> Sca
             name: 100 * (sum(cpu_ticks(p) for p in pids) - before[name]) / TICKS / elapsed
             for name, pids in processes.items()
         }
-        consoles.tell("stop")
-        consoles.expect("done")
+        for worker in consoles:
+            worker.tell("stop")
+        for worker in consoles:
+            worker.expect("done")
         load.tell("end")
         closed = load.expect("closed")["closed_early"]
     finally:
         load.stop()
-        if consoles is not None:
-            consoles.stop()
+        for worker in consoles:
+            worker.stop()
     sent = json.loads(cabins_out.read_text())
-    got = json.loads(consoles_out.read_text())
+    got: dict[str, Any] = {"direct": {}, "vitals_first": {}, "rooms": 0, "room_bytes": 0}
+    got["closed"] = 0
+    for out in consoles_out:
+        part = json.loads(out.read_text())
+        got["direct"].update(part["direct"])
+        for key, at in part["vitals_first"].items():
+            got["vitals_first"][key] = min(at, got["vitals_first"].get(key, at))
+        for counted in ("rooms", "room_bytes", "closed"):
+            got[counted] += part[counted]
     direct: list[float] = []
     floor: list[float] = []
     direct_lost = floor_lost = direct_sent = 0
@@ -971,6 +1011,10 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="run only these parts (repeatable)",
     )
+    parser.add_argument(
+        "--scales", help="cabins connected, comma-separated (default: 100,500,1000)"
+    )
+    parser.add_argument("--seconds", type=int, help="seconds of readings at each scale")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -978,6 +1022,10 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(WORKERS[role](json.loads(Path(plan_path).read_text())))
         return 0
     plan = QUICK if args.quick else FULL
+    if args.scales:
+        plan = dataclasses.replace(plan, scales=tuple(int(n) for n in args.scales.split(",")))
+    if args.seconds:
+        plan = dataclasses.replace(plan, seconds=args.seconds)
     parts = set(args.only or ("readings", "memory", "failover", "intake"))
     started = time.monotonic()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
