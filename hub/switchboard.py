@@ -217,6 +217,7 @@ class Switchboard:
         """The cluster is (re)connected: signals may have been lost, re-read the truth (and
         who holds the cabins of the waiting room)."""
         log.info("hub.cluster_resync replica=%s", self._cluster.replica_id)
+        self.routing.forget_holders()
         self._spawn(self._check_now(), "hub-resync")
         self._spawn(self._alerts_reread(), "hub-alerts-resync-now")
 
@@ -240,6 +241,7 @@ class Switchboard:
         except BadSignal as exc:
             log.warning("hub.signal_refused error=%s", log_safe(exc))
             return
+        self.routing.saw(signal)
         match signal:
             case Deliver():
                 if self.routing.deliver_here(signal) and signal.pending_msg_id is not None:
