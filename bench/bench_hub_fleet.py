@@ -57,6 +57,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from redis import Redis
 
 import wire
 from fleet.proxy import Backend, Proxy, haproxy
@@ -572,6 +573,20 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def redis_commands(fleet: BenchFleet) -> dict[str, int]:
+    """Calls of each Redis command since the server started (``INFO commandstats``)."""
+    client = Redis.from_url(fleet.fleet.redis.url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {
+        name.removeprefix("cmdstat_"): int(values["calls"])
+        for name, values in stats.items()
+        if isinstance(values, dict)
+    }
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -708,6 +723,7 @@ class ScaleResult:
     cpu: dict[str, float]
     connect_s: float
     closed: int
+    redis_commands: dict[str, int]
 
 
 def readings_at(fleet: BenchFleet, cabins: int, plan: Plan, folder: Path) -> ScaleResult:
@@ -766,10 +782,15 @@ def readings_at(fleet: BenchFleet, cabins: int, plan: Plan, folder: Path) -> Sca
             **fleet.processes(),
         }
         before = {name: sum(cpu_ticks(p) for p in pids) for name, pids in processes.items()}
+        commands_before = redis_commands(fleet)
         started = time.monotonic()
         load.tell("go")
         load.expect("sent", within_s=plan.seconds + WAIT_S)
         elapsed = time.monotonic() - started
+        commands = {
+            name: count - commands_before.get(name, 0)
+            for name, count in redis_commands(fleet).items()
+        }
         cpu = {
             name: 100 * (sum(cpu_ticks(p) for p in pids) - before[name]) / TICKS / elapsed
             for name, pids in processes.items()
@@ -827,6 +848,7 @@ def readings_at(fleet: BenchFleet, cabins: int, plan: Plan, folder: Path) -> Sca
         cpu=cpu,
         connect_s=connect_s,
         closed=closed + got["closed"],
+        redis_commands=commands,
     )
 
 
@@ -886,6 +908,13 @@ def print_scale(result: ScaleResult, plan: Plan) -> None:
     print(
         f"  {'':<44} {result.waiting_sent} sent, {result.waiting_never_shown} never shown;"
         f" {result.rooms} rooms received ({result.room_kib:.1f} KiB each)"
+    )
+    readings = result.direct_sent + result.waiting_sent
+    total = sum(result.redis_commands.values())
+    top = sorted(result.redis_commands.items(), key=lambda item: -item[1])[:4]
+    print(
+        f"  Redis: {total} commands during the readings, {total / readings:.1f} per reading"
+        f" ({', '.join(f'{name} {count}' for name, count in top)})"
     )
     cpu = ", ".join(f"{name} {share:.0f} %" for name, share in result.cpu.items())
     print(f"  CPU (% of one core, during the readings): {cpu}")
