@@ -912,9 +912,11 @@ def print_scale(result: ScaleResult, plan: Plan) -> None:
     readings = result.direct_sent + result.waiting_sent
     total = sum(result.redis_commands.values())
     top = sorted(result.redis_commands.items(), key=lambda item: -item[1])[:4]
+    scripts = result.redis_commands.get("eval", 0) + result.redis_commands.get("evalsha", 0)
     print(
         f"  Redis: {total} commands during the readings, {total / readings:.1f} per reading"
-        f" ({', '.join(f'{name} {count}' for name, count in top)})"
+        f" ({', '.join(f'{name} {count}' for name, count in top)}; scripts run {scripts},"
+        f" publish {result.redis_commands.get('publish', 0)})"
     )
     cpu = ", ".join(f"{name} {share:.0f} %" for name, share in result.cpu.items())
     print(f"  CPU (% of one core, during the readings): {cpu}")
