@@ -14,10 +14,10 @@ Presence: `cluster.hold` when this replica gets a cabin's, doctor's or agent's f
 `cluster.release` when its last one goes.
 
 Who holds a cabin or a doctor's consoles, as the cluster said it, is kept for a moment
-(`HOLDERS_TTL_S`) instead of being asked again for every message (a call's readings, its ICE
-candidates). A replica too many in it costs a signal that its receiver drops; one missing
-would lose messages, so whenever a socket opens on another replica, that replica says so and
-the others add it at once: `PeerReplaced` for a cabin (its holder from then on) and
+(`HOLDERS_TTL_S`, 2.5 s) instead of being asked again for every message (a call's readings,
+its ICE candidates). A replica too many in it costs a signal that its receiver drops; one
+missing would lose messages, so whenever a socket opens on another replica, that replica says
+so and the others add it at once: `PeerReplaced` for a cabin (its holder from then on) and
 `ConsoleHere` for a doctor's first console there. A cabin gone (`CabinAway`), a cluster down
 or reconnected (signals may have been lost) forget what was kept; a lost signal is outlived by
 the moment's end.
@@ -59,9 +59,11 @@ reached (the message goes again from the cabin's replica's redelivery anyway).""
 HOLDERS_KEPT = 10_000
 """Entries kept at most before the expired ones are swept (one per cabin or doctor that
 messages went to within `HOLDERS_TTL_S`)."""
-HOLDERS_TTL_S = 1.0
+HOLDERS_TTL_S = 2.5
 """How long who holds a cabin or a doctor's consoles, as the cluster said it, is believed
-without asking again (the signals of sockets opening elsewhere update it meanwhile)."""
+without asking again (the signals of sockets opening elsewhere update it meanwhile). A call's
+readings come a second apart: two of three find it kept. Half the presence's TTL (5 s), which
+already bounds how long a killed replica is named as a holder."""
 
 
 @dataclass(frozen=True, slots=True)
