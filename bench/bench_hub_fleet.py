@@ -1,22 +1,24 @@
 """Benchmark of the hub as a fleet: two replicas behind HAProxy, on PostgreSQL and Redis.
 
-Run ``python -m bench.bench_hub_fleet`` (``--quick`` for a smoke run). Everything is real and on
-loopback: PostgreSQL and Redis (`fleet.servers`), two ``python -m hub serve`` replicas
-(`fleet.replicas`), HAProxy with TLS in front of them (`fleet.proxy`, the deploy's own
-configuration). The accounts (cabins and doctors) are put in the database through the storage
-API before the replicas start.
+Run ``python -m bench.bench_hub_fleet`` (``--quick`` for a smoke run; ``--only``, ``--scales``
+and ``--seconds`` to run a part). Everything is real and on loopback: `fleet.rig` starts
+PostgreSQL, Redis, two ``python -m hub serve`` replicas and HAProxy with TLS (the deploy's own
+configuration). The bench's 1,001 cabins and 50 doctors are put in the database through the
+storage API (the command line starts a process per account), and the replicas are restarted
+once with the proxy's address as their ``public_origin``.
 
 - **Readings at fleet scale.** N cabins (100, 500 then 1,000) are real WebSocket clients in a
   load generator process of their own: TLS through the proxy, ``CabinHello``, aiohttp's ping
   every 10 s as the cabin's link does (`kiosk.hub_link.HEARTBEAT_S`). 50 doctors' consoles are
-  in a second process. Each doctor is in a call with one cabin, whose patient sends one reading
-  a second: the doctor's console gets the `ReadingMessage` directly (the target's path).
-  Some more cabins' patients wait in the room, one reading a second each too: those readings
-  reach the consoles in the waiting room's broadcast (at most 4 a second per replica), measured
-  apart. The other cabins are idle. Beside it, in the same seconds, the floor: a bare aiohttp
-  relay (one socket to another, nothing else) in a process of its own behind a second HAProxy
-  run from the same configuration, carrying the same message bytes at the same pace between
-  the same two processes. Times are ``CLOCK_MONOTONIC``, shared by all processes.
+  in two more processes. Each doctor is in a call with one cabin, whose patient sends one
+  reading a second: the doctor's console gets the `ReadingMessage` directly (the targets'
+  path). 10 more cabins' patients wait in the room, one reading a second each too: those
+  readings reach the consoles in the waiting room's broadcast (at most 4 a second per
+  replica), measured apart. The other cabins are idle. Beside it, in the same seconds, the
+  floor: a bare aiohttp relay (one socket to another, nothing else) in a process of its own
+  behind a second HAProxy run from the same configuration, carrying the same message bytes at
+  the same pace between the same processes. Times are ``CLOCK_MONOTONIC``, shared by all
+  processes; each process's CPU and Redis's commands are counted during the readings.
   **Targets (direct path): p95 <= 50 ms and <= 3x the floor; no message lost.**
 - **Memory per idle cabin**: the replicas' RSS with K idle cabins connected minus with none,
   over K. **Target: <= 64 KiB.**
