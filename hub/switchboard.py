@@ -667,8 +667,7 @@ class Switchboard:
                 )
 
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
-        record = await self.queue.own_consultation(peer, reading, reading.consultation_id)
-        if record is None:
+        if not await self.queue.owns(peer, reading, reading.consultation_id):
             return
         stored = await self._storage.add_reading(
             ReadingRecord(
