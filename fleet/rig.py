@@ -12,6 +12,9 @@ The replicas share: one PostgreSQL database (``[storage] backend = "postgresql"`
 data keys (a private file), one prescription signing key (the systemd credential
 ``hub-signing-key``, in a ``CREDENTIALS_DIRECTORY`` given to every replica as systemd would) and
 one Redis (``[cluster] backend = "redis"``, a key prefix of their own).
+
+The replicas and the command line run ``python -m hub`` from the current directory: run from
+the repository (a worktree's own root), so that they run its code, as the tests do.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from fleet.servers import (
     PostgresServer,
     RedisServer,
     ServerError,
+    free_port,
     postgres,
     redis,
     start_postgres_again,
@@ -93,7 +97,9 @@ class Fleet:
 
     @property
     def url(self) -> str:
-        """The proxy's ``https://127.0.0.1:<port>``: what cabins and browsers are given."""
+        """The proxy's ``https://127.0.0.1:<port>``: what cabins and browsers are given, and
+        every replica's ``public_origin`` and ``public_url`` (a browser's Origin header says it,
+        whichever replica it reaches; session cookies are Secure)."""
         return self.proxy.url
 
     @property
@@ -294,13 +300,17 @@ def render_toml(settings: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _settings(dsn: str, redis_url: str, keys: Path, config_extra: str) -> dict[str, Any]:
+def _settings(
+    dsn: str, redis_url: str, keys: Path, public: str, config_extra: str
+) -> dict[str, Any]:
     try:
         extra = tomllib.loads(config_extra)
     except tomllib.TOMLDecodeError as exc:
         raise ServerError(f"config_extra is not TOML: {exc}") from exc
     settings: dict[str, Any] = {
         **DEFAULTS,
+        "public_origin": public,
+        "public_url": public,
         "storage": {"backend": "postgresql", "dsn": dsn, "data_keys_file": str(keys)},
         "cluster": {"backend": "redis", "redis_url": redis_url, "key_prefix": KEY_PREFIX},
     }
@@ -381,7 +391,9 @@ def fleet(
         if not (credentials / SIGNING_KEY_CREDENTIAL).exists():
             _write_signing_key(credentials)
         environment = {"CREDENTIALS_DIRECTORY": str(credentials)}
-        config = render_toml(_settings(dsn, cache.url, keys, config_extra))
+        proxy_port = free_port()
+        public = f"https://127.0.0.1:{proxy_port}"
+        config = render_toml(_settings(dsn, cache.url, keys, public, config_extra))
         members = [
             Replica(f"hub-{n}", folder / f"hub-{n}", config, environment=dict(environment))
             for n in range(1, replicas + 1)
@@ -400,6 +412,7 @@ def fleet(
             haproxy(
                 folder / "proxy",
                 [Backend(member.name, "127.0.0.1", member.port) for member in members],
+                port=proxy_port,
             )
         )
         running = Fleet(

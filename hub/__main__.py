@@ -135,6 +135,8 @@ async def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         print(f"hub: serving on {hub.url}", flush=True)  # a SIGTERM from now on stops it cleanly
         await stop.wait()
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second one: no more waiting
+            loop.add_signal_handler(signum, hub.hurry)
     finally:
         await hub.stop()
     return 0

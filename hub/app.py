@@ -7,6 +7,7 @@ CLI (`python -m hub serve`), the demo and the tests all start a hub with `start_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -33,9 +34,10 @@ from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
 from hub.passwords import PasswordHasher
+from hub.peers import CloseCode
 from hub.postgres_storage import PostgresStorage
 from hub.prescriptions import PrescriptionSigner
-from hub.rate_limit import SlidingWindowLimit
+from hub.rate_limit import FleetLimit
 from hub.records import RecordLimits, index_old_records, rekey_patients
 from hub.redis_cluster import cluster_from_config
 from hub.sealing import DataKeyring
@@ -116,19 +118,49 @@ class RunningHub:
     _switchboard: Switchboard = field(repr=False)
     _sweeper: asyncio.Task[None] = field(repr=False)
     _hasher: PasswordHasher = field(repr=False)
+    _drain_s: float = field(default=0.0, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _hurry: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def stop(self) -> None:
-        """Close every connection, stop serving, close the database."""
+        """Drain (`drain`), stop serving, close the database."""
         if self._stopped:
             return
         self._stopped = True
+        await self._drain()
         await cancel_and_wait(self._sweeper)
         await self._switchboard.stop()
         await self._runner.cleanup()
         self._hasher.close()
         await self.storage.close()
         log.info("hub.stopped")
+
+    def hurry(self) -> None:
+        """Cut the drain's wait short (a second SIGTERM): close the sockets now."""
+        self._hurry.set()
+
+    async def _drain(self) -> None:
+        """A rolling restart loses nobody: not ready first (``/readyz`` 503 "draining"), for
+        `drain_s`, so that the proxy sends new sockets to the other replicas; then no more
+        connections here, and every socket closed with 1012 (reconnect now) once what was
+        queued for it is sent. The cabins and consoles reconnect at once, through the proxy."""
+        health.start_draining(self.app)
+        log.info(
+            "hub.draining sockets=%d delay_s=%g",
+            sum(1 for _ in self._switchboard.routing.peers()),
+            self._drain_s,
+        )
+        if self._drain_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._drain_s):
+                    await self._hurry.wait()
+        for site in list(self._runner.sites):
+            await site.stop()  # new connections are refused: the proxy tries another replica
+        peers = list(self._switchboard.routing.peers())  # with those that came meanwhile
+        await asyncio.gather(
+            *(p.close_after_sending(CloseCode.SERVICE_RESTART, "restarting") for p in peers)
+        )
+        log.info("hub.drained sockets=%d", len(peers))
 
 
 def _bind(config: HubConfig) -> socket.socket:
@@ -346,6 +378,9 @@ async def _serve_with(
             state_change_guard,
         ],
     )
+    # Sign-in and check-page limits are counted by the replicas together; one hub's own
+    # count is all there is.
+    shared = cluster if config.cluster.backend == "redis" else None
     app[SERVICES] = HubServices(
         config=config,
         storage=storage,
@@ -361,15 +396,23 @@ async def _serve_with(
         ),
         origins=OriginPolicy.for_hub(config, port),
         passwords=passwords,
-        login_limit=SlidingWindowLimit(
-            limit=config.login_attempts_per_minute, window_s=LOGIN_WINDOW_S, clock=clock
+        login_limit=FleetLimit(
+            "login",
+            limit=config.login_attempts_per_minute,
+            window_s=LOGIN_WINDOW_S,
+            clock=clock,
+            cluster=shared,
         ),
         audit=audit,
         signer=signer,
         switchboard=switchboard,
         console_dir=console_dir,
-        check_limit=SlidingWindowLimit(
-            limit=config.check_page_requests_per_minute, window_s=CHECK_WINDOW_S, clock=clock
+        check_limit=FleetLimit(
+            "rx_check",
+            limit=config.check_page_requests_per_minute,
+            window_s=CHECK_WINDOW_S,
+            clock=clock,
+            cluster=shared,
         ),
         agent_dir=agent_dir,
         cluster=cluster,
@@ -418,4 +461,5 @@ async def _serve_with(
         _switchboard=switchboard,
         _sweeper=sweeper,
         _hasher=passwords.hasher,
+        _drain_s=config.drain_s,
     )

@@ -147,7 +147,7 @@ async def check(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     address = client_address(request)
     as_json = _wants_json(request)
-    retry_after = services.check_limit.attempt(address)
+    retry_after = await services.check_limit.attempt(address)
     if retry_after is not None:
         log.warning("hub.rx_check result=rate_limited address=%s", log_safe(address))
         return _refusal(Refusal.RATE_LIMITED, as_json, retry_after_s=int(retry_after))

@@ -258,6 +258,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """The pages shown an alert get its new repeat count at most this often."""
     alert_resync_s: PositiveSeconds = 15
     """The hub re-reads this often which alerts are still open (``clear-alerts``)."""
+    drain_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0
+    """On SIGTERM, how long the replica says "draining" on ``/readyz`` (so that the proxy sends
+    it no new socket) before it closes its sockets with 1012 (reconnect now) and stops. 0: no
+    wait (one hub, no proxy); behind HAProxy, more than its ``inter`` times ``fall``."""
     argon2_cost: Argon2Cost = "standard"
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)

@@ -9,6 +9,9 @@ unreachable"), nothing of the error itself. HAProxy checks it (``option httpchk 
 a replica that cannot reach PostgreSQL or Redis gets no new sockets, while the ones it holds go
 on (calls are peer to peer).
 
+A replica asked to stop (SIGTERM, a rolling restart) first says "draining" on ``/readyz``: the
+proxy stops sending it new sockets before it closes those it holds (`hub.app.RunningHub.stop`).
+
 Both are unauthenticated and cheap, and the access log leaves them out (the proxy asks every
 half second): a change of readiness is logged once, at the moment it changes.
 """
@@ -35,6 +38,10 @@ check that never ends."""
 _PLAIN = "text/plain"
 _READY = web.AppKey("hub_ready", list[str])
 """The last reason `/readyz` gave ("" when ready), to log each change once."""
+_DRAINING = web.AppKey("hub_draining", set[str])
+"""Holds "draining" once the replica is stopping (a set: the application's keys are fixed once
+it serves, their contents are not)."""
+DRAINING_REASON = "draining"
 
 
 async def healthz(_request: web.Request) -> web.StreamResponse:
@@ -43,6 +50,9 @@ async def healthz(_request: web.Request) -> web.StreamResponse:
 
 async def readyz(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
+    if request.app[_DRAINING]:
+        _log_change(request.app, DRAINING_REASON)
+        return web.Response(status=503, text=f"{DRAINING_REASON}\n", content_type=_PLAIN)
     reason = ""
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
@@ -72,7 +82,13 @@ def _log_change(app: web.Application, reason: str) -> None:
     last[:] = [reason]
 
 
+def start_draining(app: web.Application) -> None:
+    """From now on `/readyz` answers 503 "draining": the replica is stopping."""
+    app[_DRAINING].add(DRAINING_REASON)
+
+
 def add_routes(app: web.Application) -> None:
     app[_READY] = []
+    app[_DRAINING] = set()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

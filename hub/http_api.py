@@ -157,7 +157,7 @@ def _second_factor_answer(outcome: LoginOutcome, username: str) -> web.Response:
 async def login(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     address = client_address(request)
-    retry_after = services.login_limit.attempt(address)
+    retry_after = await services.login_limit.attempt(address)
     if retry_after is not None:
         log.warning("hub.login_rate_limited address=%s", log_safe(address))
         return _too_many(TooManyReason.RATE_LIMITED, int(retry_after))

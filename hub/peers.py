@@ -40,6 +40,9 @@ class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     MESSAGE_TOO_BIG = 1009
+    SERVICE_RESTART = 1012
+    """RFC 6455's "Service Restart": this replica is going away (a rolling restart); reconnect
+    at once, through the proxy, to another one."""
     PROTOCOL = 4400
     UNAUTHORIZED = 4401
     SESSION_ENDED = 4403
@@ -110,6 +113,22 @@ class Peer:
         self.close_soon(code, reason)
         if self._closer is not None:
             await self._closer
+
+    async def close_after_sending(self, code: int, reason: str) -> None:
+        """Send what is already queued (within `CLOSE_TIMEOUT_S`), then close: a replica that
+        drains its sockets loses nothing it had taken to send. Nothing more is queued meanwhile.
+        """
+        if self._closing:
+            await self.close(code, reason)
+            return
+        self._closing = True
+        writer = self._writer
+        if writer is not None and not writer.done():
+            with contextlib.suppress(asyncio.QueueFull):  # full: too slow, close as it is
+                self._queue.put_nowait(None)  # the writer stops after the queued messages
+                await asyncio.wait({writer}, timeout=CLOSE_TIMEOUT_S)
+        self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+        await self._closer
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):

@@ -192,7 +192,11 @@ class QueueView:
             return False
         if record is None or record.status in _CLOSED:
             removed = self._room.remove(consultation_id) is not None
-            return self._calls.end(consultation_id) is not None or removed
+            removed = self._calls.end(consultation_id) is not None or removed
+            if removed:  # a refresh that read it live before now must not bring it back
+                self._version += 1
+                self._changed[consultation_id] = self._version
+            return removed
         return await self._apply(record, since)
 
     async def _refresh_once(self) -> bool:
@@ -500,7 +504,10 @@ class QueueDesk:
     async def _join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
         cabin_id, consultation_id = peer.identity, join.consultation_id
         now = self._clock.now()
-        if self._join_again(peer, join) or self._second_patient(peer, join):
+        if self._join_again(peer, join):
+            return
+        await self._settle_others(peer, join)
+        if self._second_patient(peer, join):
             return
         record = await self._storage.open_consultation(
             ConsultationRecord(
@@ -569,6 +576,20 @@ class QueueDesk:
         if place is not None:
             self.send_position(peer, join.consultation_id, place)
         return True
+
+    async def _settle_others(self, peer: Peer, join: wire.QueueJoin) -> None:
+        """Re-read this cabin's other live consultations before a join is refused for them:
+        one ended through another replica may still be here (its `CallEnd` reached the cabin
+        at once, the signal to re-read it has not been handled yet), and the cabin, told the
+        call is over, rightly joins with its next patient."""
+        others = {p.consultation_id for p in self.room.of_cabin(peer.identity)}
+        others |= {c.consultation_id for c in self.calls.of_cabin(peer.identity)}
+        others.discard(join.consultation_id)
+        changed = False
+        for consultation_id in sorted(others):
+            changed |= await self.view.refresh_one(consultation_id)
+        if changed:
+            self.room_changed(signal=False)
 
     def _second_patient(self, peer: Peer, join: wire.QueueJoin) -> bool:
         """A join while another patient of this cabin is in the waiting room (or in a call):

@@ -18,7 +18,13 @@ from datetime import timedelta
 import wire
 from hub.clock import Clock
 from hub.cluster import Cluster, ClusterDown
-from hub.errors import InvalidRecord, RecordContradicted, RecordLimited, RecordOfAnotherCabin
+from hub.errors import (
+    InvalidRecord,
+    RecordContradicted,
+    RecordLimited,
+    RecordOfAnotherCabin,
+    StorageError,
+)
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.patients import match_key
@@ -29,6 +35,9 @@ from hub.storage import ConsultationRecord, ConsultationRecordUpload, Storage
 log = logging.getLogger(__name__)
 
 _ERROR_TEXT = 200
+TRY_AGAIN_LATER = 1013
+"""The websocket close code (RFC 6455's "try again later") of a cabin whose record could not
+be stored: it reconnects, and sends again every message the hub has not acknowledged."""
 _HOUR_S = 3600
 _DAY_S = 86_400
 
@@ -72,7 +81,24 @@ class RecordIntake:
             log.warning("hub.cluster_down task=record_quota error=%s", log_safe(exc))
 
     async def record(self, peer: Peer, upload: wire.RecordUpload) -> None:
-        """A consultation's record: admitted, read, checked, stored once, acknowledged."""
+        """A consultation's record: admitted, read, checked, stored once, acknowledged. The
+        database unreachable: no answer (an error would make the cabin shelve the record, or
+        forget it), and the cabin's socket is closed (`TRY_AGAIN_LATER`): the cabin keeps the
+        record in its outbox and sends it again once connected again."""
+        try:
+            await self._record(peer, upload)
+        except StorageError as exc:
+            log.error(
+                "hub.record_not_stored cabin=%s consultation=%s record=%s reason=storage_down"
+                " error=%s (the cabin keeps it and sends it again)",
+                peer.identity,
+                upload.consultation_id,
+                upload.record_id,
+                log_safe(exc),
+            )
+            peer.close_soon(TRY_AGAIN_LATER, "storage unavailable: send it again later")
+
+    async def _record(self, peer: Peer, upload: wire.RecordUpload) -> None:
         try:
             await self.admit(peer.identity, len(upload.bundle))
             content, digest = await self._desk.run(

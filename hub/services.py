@@ -14,7 +14,7 @@ from hub.clock import Clock
 from hub.cluster import Cluster
 from hub.config import HubConfig
 from hub.prescriptions import PrescriptionSigner
-from hub.rate_limit import SlidingWindowLimit
+from hub.rate_limit import FleetLimit
 from hub.storage import Storage
 from hub.switchboard import Switchboard
 
@@ -27,12 +27,12 @@ class HubServices:
     sessions: Sessions
     origins: OriginPolicy
     passwords: PasswordChecker
-    login_limit: SlidingWindowLimit
+    login_limit: FleetLimit
     audit: AuditLog
     signer: PrescriptionSigner
     switchboard: Switchboard
     console_dir: Path
-    check_limit: SlidingWindowLimit
+    check_limit: FleetLimit
     """Prescription checks per client address (the public check page)."""
     agent_dir: Path
     """The agents' alert page's files (``/agent``)."""

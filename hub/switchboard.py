@@ -47,6 +47,7 @@ from hub.cluster import Cluster, ClusterDown, LocalCluster
 from hub.departures import Departures
 from hub.errors import StorageError
 from hub.history import patient_history
+from hub.ice_renewal import IceRenewal
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind, acknowledge, refuse
@@ -138,6 +139,9 @@ class Switchboard:
         )
         self.room = self.queue.room
         self.calls = self.queue.calls
+        self.ice_renewal = IceRenewal(
+            calls=self.calls, routing=self.routing, clock=clock, ice=ice, fresh=self._fresh
+        )
         self.redelivery = Redelivery(
             storage=storage,
             clock=clock,
@@ -179,6 +183,7 @@ class Switchboard:
             self.redelivery.run_periodically(), name="hub-prescription-redelivery"
         )
         self.alerts.start()
+        self._spawn(self.ice_renewal.run(), "hub-ice-renewal")  # TURN credentials, before expiry
         await self._cluster.start(self._receive, self._resync)
 
     async def stop(self) -> None:

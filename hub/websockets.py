@@ -26,6 +26,7 @@ from hub.errors import StorageError
 from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind
+from hub.record_intake import TRY_AGAIN_LATER
 from hub.routing import AgentScope
 from hub.services import SERVICES, HubServices
 from hub.storage import AccountRole, SessionRecord
@@ -137,6 +138,12 @@ async def _read(
                 await handle(peer, message)
             except StorageError as exc:
                 log.error("hub.storage_failed peer=%s error=%s", peer.label, log_safe(exc))
+                if peer.kind is PeerKind.CABIN:
+                    # No error in reply: the cabin would drop the message. Closed with "try
+                    # again later", it keeps what the hub has not acknowledged and sends it again
+                    # once connected again (to this replica or another).
+                    peer.close_soon(TRY_AGAIN_LATER, "storage unavailable: send it again later")
+                    continue
                 peer.send(
                     wire.ErrorMessage(
                         msg_id=new_msg_id(),
@@ -297,8 +304,10 @@ async def _hello(
         )
         await _close(ws, CloseCode.PROTOCOL, "unsupported protocol")
         return None
-    elif await verify_cabin_token(services.storage, cabin_id=message.cabin_id, token=message.token):
+    elif await _cabin_known(ws, services, message, address):
         return message
+    elif ws.closed:
+        return None
     else:
         refusal = wire.ErrorCode.UNAUTHORIZED, "unknown cabin or wrong token"
     log.warning("hub.cabin_refused reason=credential address=%s", log_safe(address))
@@ -310,6 +319,27 @@ async def _hello(
     )
     await _close(ws, CloseCode.UNAUTHORIZED, "unauthorized")
     return None
+
+
+async def _cabin_known(
+    ws: web.WebSocketResponse, services: HubServices, hello: wire.CabinHello, address: str
+) -> bool:
+    """Whether the hello's token is the cabin's. The database unreachable: the socket is closed
+    with "try again later" (the cabin reconnects, to this replica or another, and says hello
+    again), and False."""
+    try:
+        return await verify_cabin_token(
+            services.storage, cabin_id=hello.cabin_id, token=hello.token
+        )
+    except StorageError as exc:
+        log.error(
+            "hub.cabin_not_checked cabin=%s address=%s reason=storage_down error=%s",
+            hello.cabin_id,
+            log_safe(address),
+            log_safe(exc),
+        )
+        await _close(ws, TRY_AGAIN_LATER, "storage unavailable: try again later")
+        return False
 
 
 async def cabin_socket(request: web.Request) -> web.StreamResponse:

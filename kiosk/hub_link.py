@@ -4,7 +4,9 @@ The link connects, proves who the cabin is (``CabinHello``), and reconnects by i
 capped backoff whenever the network or the hub goes away. What the cabin sends while the link is
 down waits in order and leaves when it is back; a message sent ``reliable`` stays until the hub's
 ``Ack`` names it, and is sent again after each reconnection (the hub keeps each ``msg_id`` once).
-A wrong credential is not retried in a loop: the link says so and waits longer.
+A wrong credential is not retried in a loop: the link says so and waits longer. A hub replica
+that restarts (a rolling restart behind the proxy) closes with 1012, "reconnect now": the link
+comes back within a few tenths of a second, to another replica, without going offline.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import collections
 import enum
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -25,6 +28,10 @@ from kiosk.errors import HubError
 log = logging.getLogger(__name__)
 
 BACKOFF_S: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+RESTART_RETRY_S: Final = (0.1, 0.3)
+"""After a 1012 close (the replica restarts): reconnect after this long, jittered within these
+bounds so that a replica's cabins do not all arrive at once."""
+SERVICE_RESTART: Final = 1012
 REFUSED_RETRY_S: Final = 60.0
 CONNECT_TIMEOUT_S: Final = 5.0
 HEARTBEAT_S: Final = 10.0
@@ -79,6 +86,7 @@ class HubLink:
         self._http: aiohttp.ClientSession | None = None
         self._online = asyncio.Event()
         self._was_online = False  # in the current connection attempt
+        self._restarted = False  # the last session ended with 1012 (reconnect now)
         self._ids = 0
         self._live: Callable[[], list[str]] = list
 
@@ -164,6 +172,12 @@ class HubLink:
                 self._set_state(HubLinkState.REFUSED)
                 await asyncio.sleep(REFUSED_RETRY_S)
                 continue
+            if self._restarted:  # its replica restarts: at once, through the proxy, elsewhere
+                log.info("hub.replica_restarting reconnect=now")
+                self._set_state(HubLinkState.CONNECTING)
+                failures = 0
+                await asyncio.sleep(random.uniform(*RESTART_RETRY_S))  # noqa: S311 (jitter)
+                continue
             self._set_state(HubLinkState.OFFLINE)
             failures = 0 if self._was_online else failures + 1
             await asyncio.sleep(self._backoff_s[min(failures, len(self._backoff_s) - 1)])
@@ -172,6 +186,7 @@ class HubLink:
         """One websocket session; returns True when the hub refused the credential."""
         assert self._http is not None
         self._was_online = False
+        self._restarted = False
         async with self._http.ws_connect(
             self._url,
             timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT_S),
@@ -197,7 +212,17 @@ class HubLink:
             self._was_online = True
             self._set_state(HubLinkState.ONLINE)
             await self._flush(ws)
-            async for frame in ws:
+            while True:
+                frame = await ws.receive()
+                if frame.type is aiohttp.WSMsgType.CLOSE:
+                    # the code the hub sent: `ws.close_code` may say 1006 instead when the hub
+                    # has closed the connection before the link's answering close frame
+                    self._restarted = frame.data == SERVICE_RESTART
+                    log.info("hub.link_closed code=%s", frame.data)
+                    break
+                if frame.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    log.info("hub.link_closed code=%s", ws.close_code)
+                    break
                 message = self._decode(frame)
                 if message is not None:
                     await self._dispatch(message)

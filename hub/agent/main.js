@@ -194,7 +194,9 @@ class AgentApp {
     const pill = $("ws-state");
     pill.hidden = this.me === null;
     pill.dataset.state = status;
-    bindText(pill, status === "open" ? "ws.open" : status === "lost" ? "ws.lost" : "ws.connecting");
+    // "reconnecting": its replica restarts, another takes the socket at once (no alarm banner)
+    const text = { open: "ws.open", lost: "ws.lost", reconnecting: "ws.lost" }[status];
+    bindText(pill, text ?? "ws.connecting");
     const lost = status === "lost";
     $("ws-lost").hidden = !lost || this.me === null;
     bindText($("ws-lost-text"), "ws.lost.banner");

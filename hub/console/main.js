@@ -218,10 +218,11 @@ class ConsoleApp {
       banner.hidden = true;
       return;
     }
-    bindText(banner, status === "lost" ? "ws.lost" : "ws.connecting");
-    // a first connection usually opens at once: say so only if it takes a while
-    if (status === "connecting") this.bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
-    else banner.hidden = false;
+    bindText(banner, { lost: "ws.lost", reconnecting: "ws.reconnecting" }[status] ?? "ws.connecting");
+    // a first connection, or one back from a replica's restart, usually opens at once: say so
+    // only if it takes a while
+    if (status === "lost") banner.hidden = false;
+    else this.bannerTimer = setTimeout(() => { banner.hidden = false; }, 1500);
   }
 
   showHubError(text) {

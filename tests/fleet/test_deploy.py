@@ -19,7 +19,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from fleet.servers import free_port
+from hub.app import SHUTDOWN_TIMEOUT_S
 from hub.config import load_hub_config
+from hub.peers import CLOSE_TIMEOUT_S
+from hub.prescriptions import SIGNING_KEY_CREDENTIAL
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "hub"
 UNITS = ("hub@.service", "hub-backup.service", "hub-backup.timer")
@@ -75,6 +78,62 @@ def test_the_replicas_configuration_loads(tmp_path: Path) -> None:
     assert config.trusted_proxies == ["127.0.0.1"]
     assert config.public_origin.startswith("https://")
     assert config.turn.secret_file == "turn-secret"
+    assert config.storage.backend == "postgresql"
+    assert config.storage.dsn == "postgresql://cabin_hub@127.0.0.1:5432/cabin_hub"
+    assert config.cluster.backend == "redis"
+    assert config.cluster.redis_url == "redis://hub@127.0.0.1:6379/0"
+    assert config.drain_s > 0  # behind HAProxy: say "draining" before closing the sockets
+
+
+def _unit_credentials() -> set[str]:
+    unit = (DEPLOY / "hub@.service").read_text()
+    return set(re.findall(r"^LoadCredentialEncrypted=([^:\s]+):", unit, re.MULTILINE))
+
+
+def test_the_unit_loads_the_credentials_the_hub_reads_and_the_readme_makes_them(
+    tmp_path: Path,
+) -> None:
+    config = load_hub_config(DEPLOY / "hub.toml", data_dir=tmp_path)
+    read = {
+        config.storage.password_credential,
+        config.storage.data_keys_credential,
+        config.cluster.redis_password_credential,
+        SIGNING_KEY_CREDENTIAL,
+    }
+    default = load_hub_config(None, data_dir=tmp_path)
+    # hub.toml writes the hub's default names out; they are what an operator finds elsewhere
+    assert read == {
+        default.storage.password_credential,
+        default.storage.data_keys_credential,
+        default.cluster.redis_password_credential,
+        SIGNING_KEY_CREDENTIAL,
+    }
+    # the TURN secret: a credential linked as the file [turn] secret_file names
+    unit = (DEPLOY / "hub@.service").read_text()
+    turn = re.search(r"ln -sfn %d/(\S+) %S/cabin-hub/%i/(\S+)", unit)
+    assert turn is not None and turn.group(2) == config.turn.secret_file
+    assert _unit_credentials() == read | {turn.group(1)}
+    readme = (DEPLOY / "README.md").read_text()
+    made = re.search(r"for name in ([^;]+); do", readme)
+    assert made is not None
+    assert set(made.group(1).replace("\\", " ").split()) - {"hub-backup-db-password"} == (
+        _unit_credentials()
+    )
+    for name in _unit_credentials():  # the account commands load the same ones
+        assert f"LoadCredentialEncrypted={name}:" in readme or name in (
+            "hub-redis-password",
+            turn.group(1),
+        )
+
+
+def test_the_unit_waits_for_the_drain(tmp_path: Path) -> None:
+    config = load_hub_config(DEPLOY / "hub.toml", data_dir=tmp_path)
+    unit = (DEPLOY / "hub@.service").read_text()
+    stop = re.search(r"^TimeoutStopSec=(\d+)s$", unit, re.MULTILINE)
+    assert stop is not None
+    # the drain, then at most CLOSE_TIMEOUT_S to close the sockets and SHUTDOWN_TIMEOUT_S for
+    # their handlers, before systemd's SIGKILL
+    assert int(stop.group(1)) > config.drain_s + CLOSE_TIMEOUT_S + SHUTDOWN_TIMEOUT_S
 
 
 def test_redis_with_the_deploy_settings_serves_the_hub_user_only(tmp_path: Path) -> None:

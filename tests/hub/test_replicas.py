@@ -14,6 +14,7 @@ import itertools
 import operator
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -446,6 +447,27 @@ def test_a_cabin_hopping_between_replicas_cannot_multiply_its_record_quota(
             refused = await send(on_b, records[2])
             assert isinstance(refused, wire.ErrorMessage)
             assert refused.code is wire.ErrorCode.RATE_LIMITED
+
+    run(scenario())
+
+
+def test_a_client_spread_over_the_replicas_gets_no_more_sign_in_attempts_than_from_one(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async def scenario() -> None:
+        async with two_replicas(tmp_path, redis_server, login_attempts_per_minute=4) as (a, b):
+            # the fleet counts in minutes of the clock: not across the turn of one
+            into_minute = time.time() % 60
+            if into_minute > 50:
+                await asyncio.sleep(61 - into_minute)
+            statuses = []
+            for attempt in range(6):
+                replica = (a, b)[attempt % 2]
+                response = await replica.login_response("dr.a", "not the password")
+                statuses.append(response.status)
+            # each replica alone would allow 4 (8 in all): together, 4
+            assert statuses[:4] == [401] * 4, statuses
+            assert statuses[4:] == [429, 429], statuses
 
     run(scenario())
 
