@@ -3,9 +3,9 @@
 Run ``python -m bench.bench_hub_fleet`` (``--quick`` for a smoke run; ``--only``, ``--scales``
 and ``--seconds`` to run a part). Everything is real and on loopback: `fleet.rig` starts
 PostgreSQL, Redis, two ``python -m hub serve`` replicas and HAProxy with TLS (the deploy's own
-configuration). The bench's 1,001 cabins and 50 doctors are put in the database through the
-storage API (the command line starts a process per account), and the replicas are restarted
-once with the proxy's address as their ``public_origin``.
+configuration; the proxy's address is every replica's ``public_origin``). The bench's 1,001
+cabins and 50 doctors are put in the database through the storage API (the command line starts
+a process per account).
 
 - **Readings at fleet scale.** N cabins (100, 500 then 1,000) are real WebSocket clients in a
   load generator process of their own: TLS through the proxy, ``CabinHello``, aiohttp's ping
@@ -694,11 +694,6 @@ def bench_fleet(folder: Path, *, cabins: int, doctors: int) -> Iterator[BenchFle
         made = asyncio.run(
             _accounts(running.dsn, folder / "secrets" / "hub-data.keys", cabins, doctors)
         )
-        # The consoles' Origin is the proxy's: known once the proxy has its port.
-        for replica in running.replicas:
-            replica.config = f'public_origin = "{running.url}"\n' + replica.config
-            replica.terminate()
-            running.restart(replica)
         relay = Worker("relay", {"port": (relay_port := free_port())}, folder)
         stack.callback(relay.stop)
         relay.expect("serving")
