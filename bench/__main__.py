@@ -11,6 +11,7 @@ from bench import (
     bench_distress_sound,
     bench_distress_vision,
     bench_history,
+    bench_hub_fleet,
     bench_hub_flood,
     bench_printing,
     bench_slow_link,
@@ -29,6 +30,7 @@ sys.exit(
     or bench_teleconsultation.main(sys.argv[1:])
     or bench_slow_link.main(sys.argv[1:])
     or bench_hub_flood.main(sys.argv[1:])
+    or bench_hub_fleet.main(sys.argv[1:])
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])

@@ -484,6 +484,18 @@ class QueueDesk:
             return None
         return record
 
+    async def owns(self, peer: Peer, message: wire.Message, consultation_id: str) -> bool:
+        """Whether the consultation is this cabin's (else the message is refused): from the
+        calls and the room this replica holds when it is there (a consultation's cabin never
+        changes, and they came from the database), else from the database. A call's readings,
+        one a second, skip a database round trip each."""
+        call = self.calls.get(consultation_id)
+        patient = self.room.get(consultation_id)
+        cabin_id = call.cabin_id if call is not None else patient.cabin_id if patient else None
+        if cabin_id == peer.identity:
+            return True
+        return await self.own_consultation(peer, message, consultation_id) is not None
+
     async def join(self, peer: Peer, join: wire.QueueJoin) -> None:
         """A join, stored then put in the room; a refresh meanwhile leaves it alone."""
         with self.view.changing(join.consultation_id):

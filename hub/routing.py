@@ -12,6 +12,15 @@ sent again until acknowledged, by the replica that holds the cabin.
 
 Presence: `cluster.hold` when this replica gets a cabin's, doctor's or agent's first socket,
 `cluster.release` when its last one goes.
+
+Who holds a cabin or a doctor's consoles, as the cluster said it, is kept for a moment
+(`HOLDERS_TTL_S`, 2.5 s) instead of being asked again for every message (a call's readings,
+its ICE candidates). A replica too many in it costs a signal that its receiver drops; one
+missing would lose messages, so whenever a socket opens on another replica, that replica says
+so and the others add it at once: `PeerReplaced` for a cabin (its holder from then on) and
+`ConsoleHere` for a doctor's first console there. A cabin gone (`CabinAway`), a cluster down
+or reconnected (signals may have been lost) forget what was kept; a lost signal is outlived by
+the moment's end.
 """
 
 from __future__ import annotations
@@ -26,7 +35,15 @@ from hub.cancellation import cancel_and_wait
 from hub.cluster import Cluster, ClusterDown, HeldKind
 from hub.log_safe import log_safe
 from hub.peers import Peer
-from hub.signals import Audience, Deliver, PeerReplaced, Signal, encode_signal
+from hub.signals import (
+    Audience,
+    CabinAway,
+    ConsoleHere,
+    Deliver,
+    PeerReplaced,
+    Signal,
+    encode_signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +56,14 @@ dropped this long without asking it (each ask would wait for its timeout)."""
 REACH_WAIT_S = 5.0
 """How long `reach_cabin` waits for the ordered path before it says the cabin was not
 reached (the message goes again from the cabin's replica's redelivery anyway)."""
+HOLDERS_KEPT = 10_000
+"""Entries kept at most before the expired ones are swept (one per cabin or doctor that
+messages went to within `HOLDERS_TTL_S`)."""
+HOLDERS_TTL_S = 2.5
+"""How long who holds a cabin or a doctor's consoles, as the cluster said it, is believed
+without asking again (the signals of sockets opening elsewhere update it meanwhile). A call's
+readings come a second apart: two of three find it kept. Half the presence's TTL (5 s), which
+already bounds how long a killed replica is named as a holder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +75,13 @@ class AgentScope:
 
     def covers(self, cabin_id: str) -> bool:
         return self.all_cabins or cabin_id in self.cabins
+
+
+@dataclass(slots=True)
+class _Holders:
+    expires: float
+    """On the event loop's clock."""
+    replicas: set[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +102,11 @@ class Routing:
         self._forwarder: asyncio.Task[None] | None = None
         self._dropped = 0
         self._down_until = 0.0
+        self._holders: dict[tuple[HeldKind, str], _Holders] = {}
+        """Who holds whom, as the cluster said it a moment ago (and the signals since)."""
+        self._announced: dict[tuple[HeldKind, str], _Holders] = {}
+        """Replicas that said they got a socket a moment ago: added to what the cluster says
+        (its presence may be written after the signal arrives)."""
 
     @property
     def replica_id(self) -> str:
@@ -104,6 +141,7 @@ class Routing:
         previous = self.cabins.get(cabin_id)
         self.cabins[cabin_id] = peer
         self._cluster.hold(HeldKind.CABIN, cabin_id)
+        self._holders.pop((HeldKind.CABIN, cabin_id), None)
         self.signal(PeerReplaced(cabin_id=cabin_id, replica=self.replica_id))
         return None if previous is peer else previous
 
@@ -116,8 +154,12 @@ class Routing:
         return True
 
     def add_console(self, peer: Peer) -> None:
-        self.consoles.setdefault(peer.identity, set()).add(peer)
+        peers = self.consoles.setdefault(peer.identity, set())
+        first = not peers
+        peers.add(peer)
         self._cluster.hold(HeldKind.CONSOLE, peer.identity)
+        if first:
+            self.signal(ConsoleHere(doctor=peer.identity, replica=self.replica_id))
 
     def remove_console(self, peer: Peer) -> bool | None:
         """None if `peer` was not here; else whether it was its doctor's last console here."""
@@ -251,6 +293,62 @@ class Routing:
                 peer.send_encoded(text)
         return {doctor for doctor, peers in self.consoles.items() if peers}
 
+    # --- who holds whom, kept a moment -----------------------------------------------------
+
+    def saw(self, signal: Signal) -> None:
+        """A signal from another replica: what it says of who holds whom."""
+        match signal:
+            case PeerReplaced():
+                self._announce(HeldKind.CABIN, signal.cabin_id, signal.replica, only=True)
+            case ConsoleHere():
+                self._announce(HeldKind.CONSOLE, signal.doctor, signal.replica, only=False)
+            case CabinAway():
+                self._holders.pop((HeldKind.CABIN, signal.cabin_id), None)
+                self._announced.pop((HeldKind.CABIN, signal.cabin_id), None)
+            case _:
+                pass
+
+    def forget_holders(self) -> None:
+        """Ask the cluster again for everyone (it was down or reconnected: signals may have
+        been lost)."""
+        self._holders.clear()
+        self._announced.clear()
+
+    def _announce(self, kind: HeldKind, who: str, replica: str, *, only: bool) -> None:
+        """`replica` holds `who` from now on (`only`: and no other does: a cabin's newer
+        socket replaces the older ones)."""
+        key = (kind, who)
+        expires = asyncio.get_running_loop().time() + HOLDERS_TTL_S
+        kept = self._holders.get(key)
+        if only:
+            self._holders[key] = _Holders(expires, {replica})
+        elif kept is not None:
+            kept.replicas.add(replica)
+        announced = self._announced.get(key)
+        if announced is None or only:
+            self._announced[key] = _Holders(expires, {replica})
+        else:
+            announced.replicas.add(replica)
+            announced.expires = expires
+
+    async def _holders_of(self, kind: HeldKind, who: str) -> set[str]:
+        """The replicas that hold a socket of `who`: kept a moment, else asked of the cluster
+        (`ClusterDown` if it cannot say)."""
+        key = (kind, who)
+        now = asyncio.get_running_loop().time()
+        kept = self._holders.get(key)
+        if kept is not None and kept.expires > now:
+            return kept.replicas
+        replicas = set(await self._cluster.holders(kind, who))
+        announced = self._announced.pop(key, None)
+        if announced is not None and announced.expires > now:
+            replicas |= announced.replicas
+        if len(self._holders) >= HOLDERS_KEPT:
+            self._holders = {k: v for k, v in self._holders.items() if v.expires > now}
+            self._announced = {k: v for k, v in self._announced.items() if v.expires > now}
+        self._holders[key] = _Holders(now + HOLDERS_TTL_S, replicas)
+        return replicas
+
     # --- to the other replicas --------------------------------------------------------------
 
     def signal(self, signal: Signal, *, to: str | None = None) -> None:
@@ -286,6 +384,7 @@ class Routing:
             except ClusterDown as exc:
                 log.warning("hub.cluster_down task=forward error=%s", log_safe(exc))
                 self._down_until = loop.time() + DOWN_PAUSE_S
+                self.forget_holders()
             except Exception:  # a bug here must not stop every forward after it
                 log.exception("hub.forward_failed audience=%s", item.deliver.audience.value)
             finally:
@@ -297,7 +396,7 @@ class Routing:
         match deliver.audience:
             case Audience.CABIN | Audience.DOCTOR:
                 kind = HeldKind.CABIN if deliver.audience is Audience.CABIN else HeldKind.CONSOLE
-                others = await self._cluster.holders(kind, deliver.who) - {self.replica_id}
+                others = await self._holders_of(kind, deliver.who) - {self.replica_id}
                 for replica in sorted(others):
                     self._cluster.send(payload, to=replica)
                 return len(others)

@@ -81,9 +81,18 @@ class CabinAway(msgspec.Struct, frozen=True, tag="cabin_away"):
     cabin_id: str
 
 
+class ConsoleHere(msgspec.Struct, frozen=True, tag="console_here"):
+    """A doctor's first console on `replica` has opened: messages for the doctor go there too
+    (the other replicas' routing adds it to who they know holds the doctor's consoles)."""
+
+    doctor: str
+    replica: str
+
+
 Signal = (
     Deliver
     | CabinAway
+    | ConsoleHere
     | RoomChanged
     | VitalsChanged
     | CallsChanged

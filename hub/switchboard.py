@@ -222,6 +222,7 @@ class Switchboard:
         """The cluster is (re)connected: signals may have been lost, re-read the truth (and
         who holds the cabins of the waiting room)."""
         log.info("hub.cluster_resync replica=%s", self._cluster.replica_id)
+        self.routing.forget_holders()
         self._spawn(self._check_now(), "hub-resync")
         self._spawn(self._alerts_reread(), "hub-alerts-resync-now")
 
@@ -245,6 +246,7 @@ class Switchboard:
         except BadSignal as exc:
             log.warning("hub.signal_refused error=%s", log_safe(exc))
             return
+        self.routing.saw(signal)
         match signal:
             case Deliver():
                 if self.routing.deliver_here(signal) and signal.pending_msg_id is not None:
@@ -670,8 +672,7 @@ class Switchboard:
                 )
 
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
-        record = await self.queue.own_consultation(peer, reading, reading.consultation_id)
-        if record is None:
+        if not await self.queue.owns(peer, reading, reading.consultation_id):
             return
         stored = await self._storage.add_reading(
             ReadingRecord(

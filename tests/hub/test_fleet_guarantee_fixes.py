@@ -112,6 +112,7 @@ def test_a_cabin_whose_message_or_hello_meets_an_unreachable_database_is_told_to
         async with running_hub(tmp_path) as rig:
             storage = rig.hub.storage
             consultation, cabin_of = storage.consultation, storage.cabin
+            add_reading = storage.add_reading
 
             async def unreachable(*args: Any, **kwargs: Any) -> Any:
                 raise StorageError("the database cannot be reached (a test's fault)")
@@ -121,13 +122,17 @@ def test_a_cabin_whose_message_or_hello_meets_an_unreachable_database_is_told_to
             reading = wire.ReadingMessage(
                 msg_id=new_id("r"), consultation_id="c-1", reading=vital()
             )
+            # the database is gone: every call to it fails (a call's reading may be checked
+            # against the replica's own calls and room, and meet the database only to be stored)
             storage.consultation = unreachable  # type: ignore[method-assign]
+            storage.add_reading = unreachable  # type: ignore[method-assign]
             try:
                 await cabin.send(reading)
                 assert await cabin.closed() == TRY_AGAIN_LATER
                 assert not [m for m in cabin.seen if isinstance(m, wire.ErrorMessage)]
             finally:
                 storage.consultation = consultation  # type: ignore[method-assign]
+                storage.add_reading = add_reading  # type: ignore[method-assign]
             storage.cabin = unreachable  # type: ignore[method-assign]
             try:
                 ws = await rig.client().ws_connect(f"{rig.url}/ws/cabin")
