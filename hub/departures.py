@@ -101,6 +101,8 @@ class Departures:
         if kind is PeerKind.CONSOLE and self._routing.has_console(who):
             return True
         held = HeldKind.CABIN if kind is PeerKind.CABIN else HeldKind.CONSOLE
+        if self._routing.announced_elsewhere(held, who):
+            return True
         return bool(await self._cluster.holders(held, who))
 
     async def check(self, live: set[Who]) -> bool:

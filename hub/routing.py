@@ -308,6 +308,12 @@ class Routing:
             case _:
                 pass
 
+    def announced_elsewhere(self, kind: HeldKind, who: str) -> bool:
+        """Whether another replica said, a moment ago, that it holds `who` (its signal can come
+        before its word reaches the cluster)."""
+        announced = self._announced.get((kind, who))
+        return announced is not None and announced.expires > asyncio.get_running_loop().time()
+
     def forget_holders(self) -> None:
         """Ask the cluster again for everyone (it was down or reconnected: signals may have
         been lost)."""
