@@ -31,7 +31,6 @@ class Replica:
     port: int = field(default_factory=free_port)
     environment: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
 
     @property
     def url(self) -> str:
@@ -64,7 +63,6 @@ class Replica:
                 env=environment,
                 start_new_session=True,
             )
-        self.starts += 1
         self.wait_alive()
 
     @property
