@@ -38,6 +38,7 @@ routing). The pages are told of an alert handled outside this replica once acros
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -170,6 +171,9 @@ class _OpenAlert:
         None if they could not be counted)."""
         self.counting -= taken
         if stored is not None and stored.repeat_count >= self.record.repeat_count:
+            if stored.escalated_at is None and self.record.escalated_at is not None:
+                # escalated while these were counted: the escalation is the later news
+                stored = dataclasses.replace(stored, escalated_at=self.record.escalated_at)
             self.record = stored
 
     @property
@@ -195,6 +199,17 @@ def alert_message(record: AlertRecord) -> wire.AlertMessage:
         cabin_name=record.cabin_name or record.cabin_id,
         repeat_count=record.repeat_count,
         last_raised_at=record.last_raised_at,
+    )
+
+
+def _counted_message(entry: _OpenAlert) -> wire.AlertMessage:
+    """The alert with every repeat known to this hub, stored or on its way."""
+    return alert_message(
+        dataclasses.replace(
+            entry.record,
+            repeat_count=entry.repeat_count,
+            last_raised_at=entry.last_active if entry.repeat_count > 1 else None,
+        )
     )
 
 
@@ -673,9 +688,18 @@ class AlertDesk:
         entry = self._open.get(alert_id)
         if entry is None:  # acknowledged meanwhile
             return
-        entry.record = record
-        entry.escalation = self._escalation(record)
+        if record.repeat_count >= entry.record.repeat_count:
+            entry.record = record
+        else:  # repeats counted while it was being marked: keep their count
+            entry.record = dataclasses.replace(
+                entry.record,
+                escalated_at=record.escalated_at,
+            )
+        entry.escalation = self._escalation(entry.record)
         doctors = self._routes.to_all_consoles(entry.escalation)
+        if entry.repeat_count > 1:
+            # a console that opened before the escalation has not been told the repeats
+            self._routes.to_all_consoles(_counted_message(entry))
         entry.shown_to |= doctors
         agents = self._routes.to_agents(record.cabin_id, entry.escalation)
         log.warning(

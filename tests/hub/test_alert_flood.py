@@ -16,7 +16,7 @@ import pytest
 import wire
 from hub.sqlite_migrations import MIGRATIONS
 from hub.sqlite_storage import SqliteStorage
-from hub.storage import AckRole, ActorKind
+from hub.storage import AckRole, ActorKind, AlertRecord
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import TIMEOUT_S, Peer, new_id, run, running_hub
 
@@ -356,5 +356,67 @@ def test_a_flood_stored_before_the_merge_is_merged_when_the_hub_starts(tmp_path:
             assert len(await storage.merged_alert_ids("old-1", limit=1000)) == 298
         finally:
             await storage.close()
+
+    run(scenario())
+
+
+def test_repeats_counted_while_the_alert_is_escalated_keep_their_count(tmp_path: Path) -> None:
+    """The escalation is marked in the database while repeats are being counted: the count the
+    consoles then get is the one with the repeats (CI once showed 59 of 60: the escalation's
+    copy of the alert, read before the last repeats, replaced the hub's)."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path, alert_escalation_s=0.3, alert_update_s=0.1) as rig:
+            storage = rig.hub.storage
+            marking = storage.mark_alert_escalated
+            escalating, release = asyncio.Event(), asyncio.Event()
+
+            async def slow_mark(alert_id: str, *, at: datetime) -> AlertRecord | None:
+                marked = await marking(alert_id, at=at)  # the count as it is now
+                escalating.set()
+                await release.wait()  # repeats are counted meanwhile
+                return marked
+
+            storage.mark_alert_escalated = slow_mark  # type: ignore[method-assign]
+            await rig.add_agent("agent.one", "cabin-1")
+            page = await rig.agent_page("agent.one")
+            cabin = await rig.cabin()
+            first = alert()
+            assert await flood(cabin, [first]) == [None]
+            async with asyncio.timeout(TIMEOUT_S):
+                await escalating.wait()
+            assert await flood(cabin, [alert() for _ in range(5)]) == [None] * 5
+            release.set()
+            assert (await page.expect(wire.AlertEscalated)).alert_id == first.alert_id
+
+            console = await (await rig.login("dr.a")).console()
+            await still_connected(console, ack("al-unknown"))
+            (summary,) = [m for m in console.seen if isinstance(m, wire.AlertSummary)]
+            (shown,) = summary.cabins[0].latest
+            assert (shown.alert_id, shown.repeat_count) == (first.alert_id, 6)
+            assert shown.escalated_at is not None
+            record = await storage.alert(first.alert_id)
+            assert record is not None and record.repeat_count == 6
+
+    run(scenario())
+
+
+def test_a_console_open_before_the_escalation_is_told_the_repeats(tmp_path: Path) -> None:
+    """CI once showed an escalated banner without its count: the console had signed in before
+    the escalation (the flood's writes delayed it), and the escalation carries no count."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path, alert_escalation_s=0.5, alert_update_s=0.1) as rig:
+            console = await (await rig.login("dr.a")).console()
+            cabin = await rig.cabin()
+            first = alert()
+            assert await flood(cabin, [first] + [alert() for _ in range(4)]) == [None] * 5
+            escalated = await console.expect(wire.AlertEscalated)
+            assert escalated.alert_id == first.alert_id
+            while True:
+                told = await console.expect(wire.AlertMessage)
+                assert told.alert_id == first.alert_id
+                if told.repeat_count == 5:
+                    break
 
     run(scenario())
