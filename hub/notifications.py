@@ -353,7 +353,6 @@ def render_email(
     message["Subject"] = text.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(notification.notification_id, from_address)
-    message["Content-Language"] = language
     message["Auto-Submitted"] = "auto-generated"
     blocks = [text.lead, "\n".join(f"    {line}" for line in text.details)]
     blocks += [part for part in (text.code_line, text.bring) if part]
@@ -380,6 +379,7 @@ def render_email(
         f"{''.join(paragraphs)}</body></html>\n"
     )
     message.add_alternative(document, subtype="html")
+    message["Content-Language"] = language  # after the content: set_content clears Content-*
     return message
 
 
@@ -559,7 +559,7 @@ class OutboxWorker:
         return len(claimed)
 
     async def _deliver(self, notification: Notification) -> None:
-        attempt = notification.attempts + 1
+        attempt = notification.attempts or 1  # the claim counted this try
         appointment = await self._storage.appointment(notification.appointment_id)
         reason = _no_longer_due(notification, appointment, self._clock.now())
         if reason:
