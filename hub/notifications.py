@@ -31,13 +31,15 @@ import asyncio
 import html
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
 
 import wire
 from hub.booking import (
@@ -52,9 +54,9 @@ from hub.clock import Clock
 from hub.config import HubConfig, NotificationsSection
 from hub.errors import HubError
 from hub.log_safe import log_safe
-from hub.mail import MailError, MailSender
+from hub.mail import MailError, MailSender, SmtpSender
 from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar
-from hub.sms import SmsError, SmsProvider, gsm7
+from hub.sms import HttpSmsProvider, SmsError, SmsProvider, gsm7
 from hub.storage import DoctorRecord
 
 log = logging.getLogger(__name__)
@@ -524,9 +526,13 @@ class OutboxWorker:
             )
 
     async def stop(self) -> None:
+        """Stop the task (a message being sent is claimed until its lease ends: another
+        replica, or this one after a restart, sends it then) and close the SMS client."""
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
+        if self._sms is not None:
+            await self._sms.close()
 
     def wake(self) -> None:
         """Look for due messages now (a booking was just made), not at the next poll."""
@@ -651,6 +657,36 @@ class OutboxWorker:
             raise NotificationError("the appointment has no phone number", permanent=True)
         text = render_sms(notification, appointment, context)
         await self._sms.send(appointment.phone, text, notification.notification_id)
+
+
+def build_outbox(
+    config: HubConfig,
+    storage: OutboxStore,
+    clock: Clock,
+    *,
+    claimer: str,
+    public_url: str,
+    env: MutableMapping[str, str],
+) -> OutboxWorker:
+    """The worker of this replica, with the senders `[mail]` and `[sms]` configure (the SMTP
+    password and the SMS token read from their sources in `env`)."""
+    mail = SmtpSender.from_config(config, env) if config.mail.enabled else None
+    sms = HttpSmsProvider.from_config(config, env) if config.sms.provider == "http" else None
+    return OutboxWorker(
+        storage,
+        clock,
+        claimer=claimer,
+        public_url=public_url,
+        mail=mail,
+        from_address=config.mail.from_address,
+        from_name=config.mail.from_name,
+        sms=sms,
+        settings=OutboxSettings.from_section(config.notifications),
+    )
+
+
+OUTBOX = web.AppKey("outbox", OutboxWorker)
+"""The replica's worker in the hub's application: `wake` it after a booking."""
 
 
 def _no_longer_due(

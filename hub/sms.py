@@ -51,6 +51,10 @@ class SmsProvider(Protocol):
         message. `client_ref` is ours (the notification's id): the same on every try."""
         ...
 
+    async def close(self) -> None:
+        """Release the provider's connections (the hub stops)."""
+        ...
+
 
 def gsm7(text: str) -> str:
     """`text` in the GSM 7-bit alphabet, so that it costs one SMS per 160 characters (one

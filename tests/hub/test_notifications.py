@@ -29,6 +29,7 @@ from hub.booking import (
 )
 from hub.mail import SmtpSender, SmtpSettings
 from hub.notifications import (
+    OUTBOX,
     MessageContext,
     NotificationPlanner,
     OutboxSettings,
@@ -37,13 +38,14 @@ from hub.notifications import (
     render_sms,
 )
 from hub.schedule import CabinCalendar
+from hub.services import SERVICES
 from hub.sms import HttpSmsProvider, gsm7_length
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import DoctorRecord, Storage
 from simulators.mailbox import Mailbox
 from simulators.sms_recorder import read_records
 from tests.hub.hub_key import TEST_KEY
-from tests.hub.hub_rig import FakeClock
+from tests.hub.hub_rig import FakeClock, running_hub
 from tests.hub.pg_backend import fresh_database, open_postgres_storage, postgres_server
 
 __all__ = ["postgres_server"]
@@ -326,10 +328,7 @@ def worker(
 
 
 async def _close(outbox: OutboxWorker) -> None:
-    await outbox.stop()
-    sms = outbox._sms
-    if isinstance(sms, HttpSmsProvider):
-        await sms.close()
+    await outbox.stop()  # and closes its SMS client
 
 
 def test_the_confirmation_arrives_by_email_and_sms_in_french_and_english(
@@ -597,3 +596,42 @@ def test_two_replicas_on_one_postgresql_send_each_message_exactly_once(
     assert len(ids) == len(booked) == len(set(ids))
     refs = [r["client_ref"] for r in recorder.records()]
     assert len(refs) == len(booked) == len(set(refs))
+
+
+def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
+    tmp_path: Path, mailbox: Mailbox, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUB_SMS_TOKEN", TOKEN)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    booked = appointment(code="246810", starts_at=now + timedelta(days=7))
+
+    async def scenario() -> None:
+        async with running_hub(
+            tmp_path,
+            public_url=PUBLIC_URL,
+            mail={
+                "enabled": True,
+                "host": mailbox.host,
+                "port": mailbox.port,
+                "from_address": "rendez-vous@rdv.example.fr",
+            },
+            sms={"provider": "http", "url": recorder.url},
+            notifications={"poll_s": 0.05},
+        ) as rig:
+            storage = rig.hub.storage
+            await storage.put_calendar(CabinCalendar(cabin_id="cab-murat", town="Murat"))
+            await storage.add_appointment(booked)
+            planner = NotificationPlanner.from_config(rig.hub.app[SERVICES].config)
+            await storage.add_notifications(planner.plan(booked, ALL_KINDS, now))
+            rig.hub.app[OUTBOX].wake()
+            await mailbox.wait(1, timeout_s=10)
+            async with asyncio.timeout(10):
+                while not recorder.records():  # noqa: ASYNC110 - another process's file
+                    await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+    [mail] = mailbox.messages
+    assert f"{PUBLIC_URL}/rendez-vous/annuler?code=246810" in _body(mail, "plain")
+    assert mail["From"] == "La Box Médicale <rendez-vous@rdv.example.fr>"
+    [sms] = recorder.records()
+    assert "246810" in str(sms["text"])
