@@ -8,7 +8,7 @@ import asyncio
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -293,6 +293,26 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
+Opener = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens the test's storage: the SQLCipher file, or a fresh database on real PostgreSQL."""
+    if request.param == "sqlite":
+
+        async def open_sqlite() -> Storage:
+            return await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+
+        return open_sqlite
+    _, dsn = fresh_database(request.getfixturevalue("postgres_server"), "outbox")
+
+    async def open_postgresql() -> Storage:
+        return await open_postgres_storage(dsn)
+
+    return open_postgresql
+
+
 async def prepared(storage: Storage) -> None:
     await storage.put_calendar(CabinCalendar(cabin_id="cab-murat", town="Murat"))
     await storage.add_doctor(doctor())
@@ -499,14 +519,14 @@ def test_an_sms_refused_503_is_sent_once_on_the_retry(tmp_path: Path, mailbox: M
 
 
 def test_a_cancelled_appointments_reminders_are_never_sent(
-    tmp_path: Path, mailbox: Mailbox, recorder: Recorder
+    open_storage: Opener, mailbox: Mailbox, recorder: Recorder
 ) -> None:
     clock = FakeClock(NOW)
     cancelled = appointment()
     arrived = appointment(starts_at=SLOT + timedelta(minutes=15))
 
     async def scenario() -> None:
-        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        storage = await open_storage()
         outbox = worker(storage, clock, mailbox, recorder)
         try:
             await prepared(storage)
