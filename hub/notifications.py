@@ -5,7 +5,8 @@ Three parts:
 - `NotificationPlanner` decides which messages an appointment gets and when (the booking
   desk stores them in the outbox with the appointment): for each channel the patient gave (an
   e-mail address, a phone number), a confirmation (or a cancellation, a "moved") due at once,
-  a reminder the day before and one an hour before (`[notifications]`). The day-before reminder
+  a reminder the day before and one an hour before (`[booking]` says which, and how long
+  before the second; the booking desk, `hub.bookings`, asks for them). The day-before reminder
   goes `reminder_day_hours_before` (24) hours before the slot, the same time of day the day
   before: it needs no time zone, and it is never at night for a slot in opening hours. A
   reminder whose time has passed when the appointment is booked is not planned.
@@ -92,34 +93,44 @@ class NotificationPlanner:
     def __init__(
         self,
         *,
-        reminder_day_before: timedelta = timedelta(hours=24),
-        reminder_hour_before: timedelta = timedelta(hours=1),
+        reminder_day_before: timedelta | None = timedelta(hours=24),
+        reminder_hour_before: timedelta | None = timedelta(hours=1),
         channels: Iterable[NotificationChannel] = tuple(NotificationChannel),
     ) -> None:
+        """None: no such reminder, whatever the booking desk asks."""
         self.reminder_day_before = reminder_day_before
         self.reminder_hour_before = reminder_hour_before
         self.channels = frozenset(channels)
 
     @classmethod
     def from_config(cls, config: HubConfig) -> NotificationPlanner:
+        """Reminders as `[booking]` says (the day before, and some hours before), the day
+        before's at `[notifications] reminder_day_hours_before`; the channels this hub has."""
         channels = []
         if config.mail.enabled:
             channels.append(NotificationChannel.EMAIL)
         if config.sms.provider != "none":
             channels.append(NotificationChannel.SMS)
-        section = config.notifications
+        booking = config.booking
+        day = timedelta(hours=config.notifications.reminder_day_hours_before)
+        hours = booking.reminder_hours_before
         return cls(
-            reminder_day_before=timedelta(hours=section.reminder_day_hours_before),
-            reminder_hour_before=timedelta(hours=section.reminder_hours_before),
+            reminder_day_before=day if booking.reminder_day_before else None,
+            reminder_hour_before=timedelta(hours=hours) if hours > 0 else None,
             channels=channels,
         )
 
-    def due_at(self, appointment: Appointment, kind: NotificationKind, now: datetime) -> datetime:
+    def due_at(
+        self, appointment: Appointment, kind: NotificationKind, now: datetime
+    ) -> datetime | None:
+        """When a message of `kind` is due; None: this hub sends no such reminder."""
         if kind is NotificationKind.REMINDER_DAY:
-            return appointment.starts_at - self.reminder_day_before
-        if kind is NotificationKind.REMINDER_HOUR:
-            return appointment.starts_at - self.reminder_hour_before
-        return now
+            before = self.reminder_day_before
+        elif kind is NotificationKind.REMINDER_HOUR:
+            before = self.reminder_hour_before
+        else:
+            return now
+        return None if before is None else appointment.starts_at - before
 
     def plan(
         self, appointment: Appointment, kinds: set[NotificationKind], now: datetime
@@ -129,7 +140,7 @@ class NotificationPlanner:
         planned = []
         for kind in sorted(kinds, key=_KIND_ORDER.index):
             due = self.due_at(appointment, kind, now)
-            if kind in REMINDERS and due <= now:
+            if due is None or (kind in REMINDERS and due <= now):
                 continue
             for channel in channels_of(appointment):
                 if channel not in self.channels:

@@ -18,6 +18,7 @@ import pytest
 
 import wire
 from fleet.servers import PostgresServer
+from hub import bookings
 from hub.booking import (
     Appointment,
     AppointmentStatus,
@@ -27,6 +28,7 @@ from hub.booking import (
     NotificationKind,
     NotificationState,
 )
+from hub.config import load_hub_config
 from hub.mail import SmtpSender, SmtpSettings
 from hub.notifications import (
     OUTBOX,
@@ -149,6 +151,35 @@ def test_the_planner_skips_past_reminders_missing_channels_and_unconfigured_ones
     )
     cancelled = NotificationPlanner().plan(appointment(), {NotificationKind.CANCELLATION}, NOW)
     assert {(n.kind, n.due_at) for n in cancelled} == {(NotificationKind.CANCELLATION, NOW)}
+
+
+def test_the_planner_follows_the_booking_configuration() -> None:
+    config = load_hub_config(
+        None,
+        overrides={
+            "mail": {"enabled": True, "from_address": "rdv@rdv.example.fr"},
+            "booking": {"reminder_day_before": False, "reminder_hours_before": 2},
+        },
+    )
+    planner: bookings.NotificationPlanner = NotificationPlanner.from_config(config)
+    planned = planner.plan(appointment(), ALL_KINDS, NOW)
+    assert {(n.channel, n.kind, n.due_at) for n in planned} == {
+        (NotificationChannel.EMAIL, NotificationKind.CONFIRMATION, NOW),
+        (NotificationChannel.EMAIL, NotificationKind.REMINDER_HOUR, SLOT - timedelta(hours=2)),
+    }
+    config = load_hub_config(
+        None,
+        overrides={
+            "sms": {"provider": "http", "url": "https://sms.example.fr/send"},
+            "booking": {"reminder_hours_before": 0},
+            "notifications": {"reminder_day_hours_before": 36},
+        },
+    )
+    planned = NotificationPlanner.from_config(config).plan(appointment(), ALL_KINDS, NOW)
+    assert {(n.channel, n.kind, n.due_at) for n in planned} == {
+        (NotificationChannel.SMS, NotificationKind.CONFIRMATION, NOW),
+        (NotificationChannel.SMS, NotificationKind.REMINDER_DAY, SLOT - timedelta(hours=36)),
+    }
 
 
 # --- the templates --------------------------------------------------------------------------
