@@ -535,6 +535,13 @@ class OutboxWorker:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"hub-outbox-{self.claimer}"
             )
+            log.info(
+                "hub.outbox_started claimer=%s email=%s sms=%s poll_s=%g",
+                self.claimer,
+                "on" if self._mail is not None else "off",
+                "on" if self._sms is not None else "off",
+                self.settings.poll_s,
+            )
 
     async def stop(self) -> None:
         """Stop the task (a message being sent is claimed until its lease ends: another
@@ -571,7 +578,18 @@ class OutboxWorker:
         claimed = await self._storage.claim_notifications(
             now=now, claimer=self.claimer, lease_until=now + lease, limit=self.settings.batch
         )
-        for notification in claimed:
+        send_limit = lease / 2
+        for number, notification in enumerate(claimed):
+            if self._clock.now() + send_limit > now + lease:
+                # Slow servers ate the lease: the rest could be claimed by another replica
+                # while this one sends them. They stay claimed until the lease ends, then any
+                # replica takes them again.
+                log.warning(
+                    "hub.outbox_lease_short claimer=%s left=%d",
+                    self.claimer,
+                    len(claimed) - number,
+                )
+                break
             await self._deliver(notification)
         return len(claimed)
 

@@ -686,3 +686,57 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
     assert mail["From"] == "La Box Médicale <rendez-vous@rdv.example.fr>"
     [sms] = recorder.records()
     assert "246810" in str(sms["text"])
+
+
+class SlowSmtp:
+    """The real sender, on a server that takes 70 s (of the test's clock) per message."""
+
+    def __init__(self, sender: SmtpSender, clock: FakeClock) -> None:
+        self._sender = sender
+        self._clock = clock
+
+    async def send(self, message: EmailMessage) -> None:
+        await self._sender.send(message)
+        self._clock.advance(70)
+
+
+def test_a_slow_server_never_lets_a_lease_run_out_while_sending(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = [appointment(phone="", starts_at=SLOT + timedelta(minutes=15 * i)) for i in range(3)]
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        sender = SmtpSender(SmtpSettings(host=mailbox.host, port=mailbox.port, timeout_s=3))
+        outbox = OutboxWorker(
+            storage,
+            clock,
+            claimer="replica-a",
+            public_url=PUBLIC_URL,
+            mail=SlowSmtp(sender, clock),
+            from_address="rendez-vous@rdv.example.fr",
+            settings=OutboxSettings(lease_s=120),
+        )
+        try:
+            await prepared(storage)
+            for one in booked:
+                await book(storage, one, NOW, {NotificationKind.CONFIRMATION})
+            assert await outbox.run_once() == 3
+            # One sent in 70 s; a second would end past the lease's half: left claimed.
+            states = sorted(n.state for n in await storage.notifications())
+            assert states == [NotificationState.SENDING] * 2 + [NotificationState.SENT]
+            assert await outbox.run_once() == 0  # still leased
+            clock.advance(60)  # the lease ends
+            assert await outbox.run_once() == 2
+            clock.advance(120)
+            assert await outbox.run_once() == 1
+            sent = await storage.notifications(states=frozenset({NotificationState.SENT}))
+            assert len(sent) == 3
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    ids = [m["Message-ID"] for m in mailbox.messages]
+    assert len(ids) == 3 == len(set(ids))
