@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import re
 import socket
 import ssl
 import threading
@@ -177,6 +178,20 @@ class Mailbox:
         if self.folder is not None:
             (self.folder / f"{number:04d}.eml").write_bytes(raw)
         return "250 OK"
+
+
+_CODE_IN_LINK = re.compile(r"/rendez-vous/annuler\?code=(\d{6})\b")
+
+
+def appointment_code(message: EmailMessage) -> str:
+    """The six-digit code of a confirmation or reminder, read from its cancel link (what
+    the demo's patient types at the cabin); `ValueError` if the message has none."""
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    found = _CODE_IN_LINK.search(text if isinstance(text, str) else "")
+    if found is None:
+        raise ValueError("no appointment code in this message")
+    return found.group(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,7 +44,7 @@ from hub.services import SERVICES
 from hub.sms import HttpSmsProvider, gsm7_length
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import DoctorRecord, Storage
-from simulators.mailbox import Mailbox
+from simulators.mailbox import Mailbox, appointment_code
 from simulators.sms_recorder import read_records
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import FakeClock, running_hub
@@ -683,6 +683,7 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
     asyncio.run(scenario())
     [mail] = mailbox.messages
     assert f"{PUBLIC_URL}/rendez-vous/annuler?code=246810" in _body(mail, "plain")
+    assert appointment_code(mail) == "246810"  # what the demo's patient types at the cabin
     assert mail["From"] == "La Box Médicale <rendez-vous@rdv.example.fr>"
     [sms] = recorder.records()
     assert "246810" in str(sms["text"])
