@@ -563,6 +563,9 @@ class OutboxWorker:
                     pass  # a full batch: more may be due
             except HubError as exc:
                 log.warning("hub.outbox_failed claimer=%s error=%s", self.claimer, log_safe(exc))
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad message
+                # Its type only: the text of an unexpected error might quote a patient's data.
+                log.error("hub.outbox_error claimer=%s error=%s", self.claimer, type(exc).__name__)
             with_timeout = asyncio.timeout(self.settings.poll_s)
             try:
                 async with with_timeout:
@@ -670,14 +673,19 @@ class OutboxWorker:
                 raise NotificationError("e-mail is not configured on this hub ([mail])")
             if not appointment.email:
                 raise NotificationError("the appointment has no e-mail address", permanent=True)
-            message = render_email(
-                notification,
-                appointment,
-                context,
-                from_address=self._from_address,
-                from_name=self._from_name,
-                now=self._clock.now(),
-            )
+            try:
+                message = render_email(
+                    notification,
+                    appointment,
+                    context,
+                    from_address=self._from_address,
+                    from_name=self._from_name,
+                    now=self._clock.now(),
+                )
+            except ValueError:  # a line break in a header: never sent as it is
+                raise NotificationError(
+                    "the e-mail address cannot be used in a message", permanent=True
+                ) from None
             await self._mail.send(message)
             return
         if self._sms is None:

@@ -741,3 +741,31 @@ def test_a_slow_server_never_lets_a_lease_run_out_while_sending(
     asyncio.run(scenario())
     ids = [m["Message-ID"] for m in mailbox.messages]
     assert len(ids) == 3 == len(set(ids))
+
+
+def test_an_unusable_address_fails_at_once_and_the_others_still_go(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    forged = appointment(phone="", email="yvonne@example.org\r\nBcc: spy@example.net")
+    fine = appointment(phone="", starts_at=SLOT + timedelta(minutes=15))
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        outbox = worker(storage, clock, mailbox, None)
+        try:
+            await prepared(storage)
+            for one in (forged, fine):
+                await book(storage, one, NOW, {NotificationKind.CONFIRMATION})
+            assert await outbox.run_once() == 2
+            [failed] = await storage.notifications(appointment_id=forged.appointment_id)
+            assert (failed.state, failed.attempts) == (NotificationState.FAILED, 1)
+            assert "spy" not in failed.last_error
+            [sent] = await storage.notifications(appointment_id=fine.appointment_id)
+            assert sent.state is NotificationState.SENT
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert mailbox.recipients() == [["yvonne@example.org"]]
