@@ -41,10 +41,10 @@ from hub.notifications import (
 )
 from hub.schedule import CabinCalendar
 from hub.services import SERVICES
-from hub.sms import HttpSmsProvider, gsm7_length
+from hub.sms import HttpSmsProvider, SmsError, gsm7_length
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import DoctorRecord, Storage
-from simulators.mailbox import Mailbox, appointment_code
+from simulators.mailbox import Mailbox, appointment_code, free_port
 from simulators.sms_recorder import read_records
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import FakeClock, running_hub
@@ -769,3 +769,27 @@ def test_an_unusable_address_fails_at_once_and_the_others_still_go(
 
     asyncio.run(scenario())
     assert mailbox.recipients() == [["yvonne@example.org"]]
+
+
+def test_the_sms_provider_errors_say_the_status_and_whether_to_retry(
+    recorder: Recorder,
+) -> None:
+    async def scenario() -> None:
+        wrong = HttpSmsProvider(recorder.url, token="not-it", timeout_s=3)
+        with pytest.raises(SmsError) as refused:
+            await wrong.send("+33612345678", "RDV", "ntf-1")
+        assert (refused.value.status, refused.value.permanent) == (401, True)
+        assert "+336" not in str(refused.value)
+        await wrong.close()
+        gone = HttpSmsProvider(f"http://127.0.0.1:{free_port()}/sms", token=TOKEN, timeout_s=3)
+        with pytest.raises(SmsError) as unreachable:
+            await gone.send("+33612345678", "RDV", "ntf-2")
+        assert unreachable.value.status is None and not unreachable.value.permanent
+        await gone.close()
+        right = HttpSmsProvider(recorder.url, token=TOKEN, timeout_s=3)
+        assert (await right.send("+33612345678", "RDV", "ntf-3")).startswith("sim-")
+        await right.close()
+
+    asyncio.run(scenario())
+    [record] = [r for r in recorder.records() if "id" in r]
+    assert record["client_ref"] == record["idempotency_key"] == "ntf-3"
