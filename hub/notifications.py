@@ -248,9 +248,12 @@ def _spaced(code: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Text:
     subject: str
+    greeting: str
     lead: str
     details: tuple[str, ...]
-    code_line: str
+    code_label: str
+    """"Votre code de rendez-vous :" ("" in a cancellation: no code any more)."""
+    code_hint: str
     bring: str
     cancel_intro: str
     link: str
@@ -284,12 +287,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
         cancelled = kind is NotificationKind.CANCELLATION
         return _Text(
             subject=subjects[kind],
-            lead=f"{greeting}\n\n{leads[kind]}",
+            greeting=greeting,
+            lead=leads[kind],
             details=tuple(details),
-            code_line=""
-            if cancelled
-            else f"Your appointment code: {_spaced(appointment.code)}\n"
-            "Type it on the cabin's screen when you arrive.",
+            code_label="" if cancelled else "Your appointment code:",
+            code_hint="Type it on the cabin's screen when you arrive.",
             bring=""
             if cancelled
             else "Please bring your carte Vitale (health insurance card), an identity document,"
@@ -323,12 +325,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
     cancelled = kind is NotificationKind.CANCELLATION
     return _Text(
         subject=subjects[kind],
-        lead=f"{greeting}\n\n{leads[kind]}",
+        greeting=greeting,
+        lead=leads[kind],
         details=tuple(details),
-        code_line=""
-        if cancelled
-        else f"Votre code de rendez-vous : {_spaced(appointment.code)}\n"
-        "Tapez-le sur l'écran de la cabine en arrivant.",
+        code_label="" if cancelled else "Votre code de rendez-vous :",
+        code_hint="Tapez-le sur l'écran de la cabine en arrivant.",
         bring=""
         if cancelled
         else "Apportez votre carte Vitale, une pièce d'identité, vos ordonnances en cours et"
@@ -367,23 +368,28 @@ def render_email(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(notification.notification_id, from_address)
     message["Auto-Submitted"] = "auto-generated"
-    blocks = [text.lead, "\n".join(f"    {line}" for line in text.details)]
-    blocks += [part for part in (text.code_line, text.bring) if part]
+    code = _spaced(appointment.code)
+    blocks = [text.greeting, text.lead, "\n".join(f"    {line}" for line in text.details)]
+    if text.code_label:
+        blocks.append(f"{text.code_label} {code}\n{text.code_hint}")
+    blocks += [part for part in (text.bring,) if part]
     blocks += [f"{text.cancel_intro}\n{text.link}", text.signature]
     message.set_content("\n\n".join(blocks) + "\n")
-    paragraphs = [f"<p>{_html_lines(text.lead)}</p>"]
-    paragraphs.append(f"<p><strong>{_html_lines(chr(10).join(text.details))}</strong></p>")
-    if text.code_line:
-        label, _, rest = text.code_line.partition("\n")
-        head, _, code = label.rpartition(": ")
+    paragraphs = [f"<p>{html.escape(text.greeting)}</p>", f"<p>{html.escape(text.lead)}</p>"]
+    paragraphs.append(f"<p><strong>{'<br>'.join(map(html.escape, text.details))}</strong></p>")
+    if text.code_label:
         paragraphs.append(
-            f'<p>{html.escape(head)} : <strong style="font-size:1.5em;letter-spacing:0.1em">'
-            f"{html.escape(code)}</strong><br>{html.escape(rest)}</p>"
+            f"<p>{html.escape(text.code_label)}<br>"
+            '<strong style="font-size:1.6em;letter-spacing:0.1em;white-space:nowrap">'
+            f"{html.escape(code)}</strong><br>{html.escape(text.code_hint)}</p>"
         )
     if text.bring:
         paragraphs.append(f"<p>{html.escape(text.bring)}</p>")
     link = html.escape(text.link, quote=True)
-    paragraphs.append(f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}">{link}</a></p>')
+    paragraphs.append(
+        f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}" style="word-break:break-all">'
+        f"{link}</a></p>"
+    )
     paragraphs.append(f'<p style="color:#555">{html.escape(text.signature)}</p>')
     document = (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
@@ -394,10 +400,6 @@ def render_email(
     message.add_alternative(document, subtype="html")
     message["Content-Language"] = language  # after the content: set_content clears Content-*
     return message
-
-
-def _html_lines(text: str) -> str:
-    return "<br>".join(html.escape(line) for line in text.split("\n") if line.strip())
 
 
 def render_sms(
