@@ -29,7 +29,12 @@ from hub.booking import (
 from hub.schedule import CabinCalendar, Closure, OpeningHours, RotaShift
 from hub.sealing import SealedValueError
 from hub.storage import Storage
-from tests.hub.pg_backend import fresh_database, open_postgres_storage
+from tests.hub.pg_backend import (
+    ROTATED_RING_TEXT,
+    fresh_database,
+    keyring_of,
+    open_postgres_storage,
+)
 from tests.hub.storage_conformance.conftest import Backend
 from tests.hub.storage_conformance.samples import (
     NOW,
@@ -660,7 +665,7 @@ def test_two_replicas_claiming_at_once_never_claim_one_message_twice(storage: Ba
             await one.add_appointment(appointment("ap-1"))
             messages = [
                 notification(f"n-{n:03d}", "ap-1", due_at=NOW - timedelta(seconds=n))
-                for n in range(60)
+                for n in range(120)
             ]
             await one.add_notifications(messages)
             lease = NOW + timedelta(minutes=5)
@@ -668,18 +673,18 @@ def test_two_replicas_claiming_at_once_never_claim_one_message_twice(storage: Ba
                 asyncio.gather(
                     *(
                         replica.claim_notifications(
-                            now=NOW, claimer=name, lease_until=lease, limit=7
+                            now=NOW, claimer=name, lease_until=lease, limit=5
                         )
-                        for _ in range(6)
+                        for _ in range(12)
                         for replica, name in ((one, "one"), (two, "two"))
                     )
                 )
             )
             claimed = [n.notification_id for batch in claims for n in batch]
-            assert len(claimed) == len(set(claimed)) == 60
+            assert len(claimed) == len(set(claimed)) == 120
             stored = await two.notifications(states=frozenset({NotificationState.SENDING}))
-            assert len(stored) == 60 and all(n.attempts == 1 for n in stored)
-            claimers = ["one", "two"] * 6
+            assert len(stored) == 120 and all(n.attempts == 1 for n in stored)
+            claimers = ["one", "two"] * 12
             by_claimer = {
                 n.notification_id: name
                 for batch, name in zip(claims, claimers, strict=True)
@@ -856,3 +861,38 @@ def test_an_appointment_sealed_under_another_row_does_not_open(
     )
     with pytest.raises(SealedValueError):
         asyncio.run(read())
+
+
+def test_appointments_and_messages_are_sealed_again_after_a_key_rotation(
+    postgres_server: PostgresServer,
+) -> None:
+    _, dsn = fresh_database(postgres_server, "booking")
+    cancelled = appointment("ap-2", code="100002", starts_at=SLOT + LATER, who=OTHER_PATIENT)
+
+    async def scenario() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            await storage.add_appointment(appointment("ap-1", code="100001"))
+            await storage.add_appointment(cancelled)
+            await storage.add_notifications([notification("n-1", "ap-1")])
+            await storage.mark_notification_failed("n-1", error="timeout", retry_at=None)
+            assert await storage.cancel_appointment("ap-2", at=NOW, reason="parti", by="x")
+        finally:
+            await storage.close()
+        rotated = await open_postgres_storage(dsn, keyring_of(ROTATED_RING_TEXT))
+        try:
+            # 6 sealed columns of 2 appointments, a message's last error
+            assert await rotated.key_usage() == {"k1": 13, "k2": 0}
+            assert await rotated.reseal(batch=1) == 3
+            assert await rotated.key_usage() == {"k1": 0, "k2": 13}
+            assert await rotated.appointment("ap-1") == appointment("ap-1", code="100001")
+            found = await rotated.appointment_by_code("100001")
+            assert found is not None and found.appointment_id == "ap-1"
+            [again] = await rotated.appointments_of_patient(OTHER_PATIENT)
+            assert again.cancel_reason == "parti"
+            [failed] = await rotated.notifications()
+            assert failed.last_error == "timeout"
+        finally:
+            await rotated.close()
+
+    asyncio.run(scenario())
