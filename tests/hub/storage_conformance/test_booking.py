@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import sqlite3
 from collections.abc import Awaitable
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,9 +28,14 @@ from hub.booking import (
     NotificationState,
     SlotTaken,
 )
+from hub.postgres_migrations import MIGRATIONS as PG_MIGRATIONS
+from hub.postgres_storage import PostgresStorage
 from hub.schedule import CabinCalendar, Closure, OpeningHours, RotaShift
 from hub.sealing import SealedValueError
+from hub.sqlite_migrations import MIGRATIONS as SQLITE_MIGRATIONS
+from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
+from tests.hub.hub_key import TEST_KEY
 from tests.hub.pg_backend import (
     ROTATED_RING_TEXT,
     fresh_database,
@@ -895,4 +902,66 @@ def test_appointments_and_messages_are_sealed_again_after_a_key_rotation(
         finally:
             await rotated.close()
 
+    asyncio.run(scenario())
+
+
+# a database from before booking
+
+
+def test_a_sqlite_database_from_before_booking_gains_it_and_keeps_its_agents(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        for number, statements in enumerate(SQLITE_MIGRATIONS[:11], start=1):
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute(
+            "INSERT INTO agents (username, password_hash, display_name, cabins, all_cabins,"
+            " created_at) VALUES ('nurse', 'x', 'Nurse', '[\"cabin-1\"]', 0,"
+            " '2026-11-23T09:00:00.000000Z')"
+        )
+    db.close()
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(path, TEST_KEY)
+        try:
+            nurse = await storage.agent("nurse")
+            assert nurse is not None and not nurse.coordinator
+            await storage.add_appointment(appointment("ap-1"))
+            with pytest.raises(SlotTaken):
+                await storage.add_appointment(appointment("ap-2", code="2"))
+        finally:
+            await storage.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_postgresql_database_from_before_booking_gains_it_and_keeps_its_agents(
+    postgres_server: PostgresServer,
+) -> None:
+    name, dsn = fresh_database(postgres_server, "booking")
+
+    async def first_schema() -> None:
+        first = await PostgresStorage.open(dsn, keyring_of(), migrations=PG_MIGRATIONS[:1])
+        await first.close()
+
+    async def scenario() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            nurse = await storage.agent("nurse")
+            assert nurse is not None and not nurse.coordinator
+            await storage.add_appointment(appointment("ap-1"))
+            with pytest.raises(SlotTaken):
+                await storage.add_appointment(appointment("ap-2", code="2"))
+        finally:
+            await storage.close()
+
+    asyncio.run(first_schema())
+    postgres_server.psql(
+        "INSERT INTO agents (username, password_hash, display_name, cabins, created_at)"
+        " VALUES ('nurse', 'x', 'Nurse', '{cabin-1}', now())",
+        name,
+    )
     asyncio.run(scenario())
