@@ -574,6 +574,17 @@ class PostgresBookings:
                 _ts(retry_at),
             )
 
+    async def drop_notification(self, notification_id: str, *, reason: str) -> None:
+        sealed = self._seal_field("notifications", "last_error", notification_id, reason)
+        async with self._connection() as c:
+            await c.execute(
+                "UPDATE notifications SET state = 'dropped', last_error = $2,"
+                " claimed_until = NULL WHERE notification_id = $1"
+                " AND state IN ('pending', 'sending')",
+                notification_id,
+                sealed,
+            )
+
     async def notifications(
         self,
         *,

@@ -603,6 +603,50 @@ def test_a_cancelled_appointments_messages_are_not_claimed_but_its_cancellation(
     storage.run(scenario)
 
 
+def test_a_message_no_longer_due_is_dropped_with_its_reason(storage: Backend) -> None:
+    async def scenario(storage: Storage) -> None:
+        await storage.add_appointment(appointment("ap-1"))
+        await storage.add_notifications(
+            [
+                notification(
+                    "n-pending",
+                    "ap-1",
+                    kind=NotificationKind.REMINDER_DAY,
+                    due_at=NOW + timedelta(days=1),
+                ),
+                notification("n-sending", "ap-1"),
+                notification("n-sent", "ap-1", due_at=NOW - timedelta(hours=1)),
+            ]
+        )
+        [sent] = await storage.claim_notifications(
+            now=NOW - timedelta(minutes=30), claimer="a", lease_until=NOW, limit=1
+        )
+        await storage.mark_notification_sent(sent.notification_id, at=NOW)
+        [sending] = await storage.claim_notifications(
+            now=NOW, claimer="a", lease_until=NOW + timedelta(minutes=1), limit=1
+        )
+        assert sending.notification_id == "n-sending"
+        await storage.drop_notification("n-pending", reason="rendez-vous passé")
+        await storage.drop_notification("n-sending", reason="patient arrivé")
+        await storage.drop_notification("n-sent", reason="trop tard")
+        stored = {n.notification_id: n for n in await storage.notifications()}
+        assert stored["n-pending"].state is NotificationState.DROPPED
+        assert stored["n-pending"].last_error == "rendez-vous passé"
+        assert stored["n-sending"].state is NotificationState.DROPPED
+        assert stored["n-sending"].claimed_until is None
+        # a message sent stays sent
+        assert stored["n-sent"].state is NotificationState.SENT
+        assert stored["n-sent"].last_error == ""
+        assert (
+            await storage.claim_notifications(
+                now=NOW + timedelta(days=2), claimer="b", lease_until=NOW, limit=10
+            )
+            == []
+        )
+
+    storage.run(scenario)
+
+
 # two replicas, and many requests at once
 
 
