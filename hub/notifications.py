@@ -740,6 +740,6 @@ def _no_longer_due(
         return "cancelled"
     if appointment.status is not AppointmentStatus.BOOKED:
         return f"appointment_{appointment.status.value}"
-    if notification.kind in REMINDERS and now >= appointment.starts_at:
-        return "too_late"
+    if now >= appointment.starts_at:
+        return "too_late"  # a hub down for hours: a reminder, even a confirmation, is no use now
     return ""

@@ -793,3 +793,27 @@ def test_the_sms_provider_errors_say_the_status_and_whether_to_retry(
     asyncio.run(scenario())
     [record] = [r for r in recorder.records() if "id" in r]
     assert record["client_ref"] == record["idempotency_key"] == "ntf-3"
+
+
+def test_messages_found_after_their_slot_are_dropped_not_sent(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        outbox = worker(storage, clock, mailbox, None)
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, ALL_KINDS)
+            clock.advance((SLOT - NOW).total_seconds())  # every replica was down until now
+            assert await outbox.run_once() == 3
+            states = {n.state for n in await storage.notifications()}
+            assert states == {NotificationState.DROPPED}
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert mailbox.messages == []
