@@ -660,12 +660,7 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
         async with running_hub(
             tmp_path,
             public_url=PUBLIC_URL,
-            mail={
-                "enabled": True,
-                "host": mailbox.host,
-                "port": mailbox.port,
-                "from_address": "rendez-vous@rdv.example.fr",
-            },
+            mail=mailbox.hub_mail_config("rendez-vous@rdv.example.fr"),
             sms={"provider": "http", "url": recorder.url},
             notifications={"poll_s": 0.05},
         ) as rig:
