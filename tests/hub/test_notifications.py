@@ -812,3 +812,48 @@ def test_messages_found_after_their_slot_are_dropped_not_sent(
 
     asyncio.run(scenario())
     assert mailbox.messages == []
+
+
+def test_a_replica_dead_after_sending_leaves_a_resend_with_the_same_message_id(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        survivor = worker(storage, clock, mailbox, None, claimer="replica-b")
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, {NotificationKind.CONFIRMATION})
+            # Replica A claims and sends, then dies before it records the message sent.
+            [claimed] = await storage.claim_notifications(
+                now=NOW, claimer="replica-a", lease_until=NOW + timedelta(seconds=120), limit=5
+            )
+            sender = SmtpSender(SmtpSettings(host=mailbox.host, port=mailbox.port, timeout_s=3))
+            await sender.send(
+                render_email(
+                    claimed,
+                    booked,
+                    CONTEXT,
+                    from_address="rendez-vous@rdv.example.fr",
+                    now=NOW,
+                )
+            )
+            assert await survivor.run_once() == 0  # A's lease holds
+            clock.advance(120)
+            assert await survivor.run_once() == 1
+            [sent] = await storage.notifications(appointment_id=booked.appointment_id)
+            assert (sent.state, sent.claimed_by, sent.attempts) == (
+                NotificationState.SENT,
+                "replica-b",
+                2,
+            )
+        finally:
+            await survivor.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    first, second = mailbox.wait_for(2, timeout_s=5)
+    # The patient's mail client shows one message: the same Message-ID.
+    assert first["Message-ID"] == second["Message-ID"]
