@@ -38,6 +38,8 @@ import wire
 from hub.cancellation import cancel_and_wait
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.log_safe import log_safe
+from hub.postgres_handover import SEALED as HANDOVER_SEALED
+from hub.postgres_handover import PostgresHandovers
 from hub.postgres_migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from hub.sealing import INDEX_KEY_ID, DataKeyring, Place, SealedValueError
 from hub.storage import (
@@ -82,6 +84,7 @@ SEALED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "records": (("cabin_id", "record_id"), ("bundle", "match_key", "digest")),
     "alerts": (("alert_id",), ("detail",)),
     "account_security": (("username",), ("totp_secret", "totp_pending_secret")),
+    **HANDOVER_SEALED,
 }
 """Each table holding sealed values: the columns naming a row (its identity in the associated
 data, and the order `reseal` walks it in), and the sealed columns."""
@@ -171,8 +174,9 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}{parts.path or '/'}"
 
 
-class PostgresStorage:
-    """`hub.storage.Storage` on a PostgreSQL database, health data sealed with `keyring`."""
+class PostgresStorage(PostgresHandovers):
+    """`hub.storage.Storage` (and `hub.handover.HandoverStore`) on a PostgreSQL database,
+    health data sealed with `keyring`."""
 
     def __init__(
         self, pool: Any, keyring: DataKeyring, where: str, *, timeout_s: float = DEFAULT_TIMEOUT_S

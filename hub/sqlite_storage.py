@@ -27,6 +27,7 @@ import sqlcipher3
 import wire
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.sqlite_encryption import encrypt_plaintext
+from hub.sqlite_handover import SqliteHandovers
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
     AccountRole,
@@ -210,6 +211,10 @@ class _Database:
 
     def check(self) -> None:
         self._db.execute("PRAGMA user_version").fetchone()
+
+    def on_connection(self, operation: Callable[[Connection], T]) -> T:
+        """Run statements of another module (`hub.sqlite_handover`) on the connection."""
+        return operation(self._db)
 
     # doctors
 
@@ -1187,8 +1192,8 @@ class _Database:
         ]
 
 
-class SqliteStorage:
-    """`hub.storage.Storage` on one SQLite file."""
+class SqliteStorage(SqliteHandovers):
+    """`hub.storage.Storage` on one SQLite file (and `hub.handover.HandoverStore`)."""
 
     def __init__(self, database: _Database, executor: ThreadPoolExecutor) -> None:
         self._database = database
@@ -1223,6 +1228,11 @@ class SqliteStorage:
             )
         except sqlcipher3.Error as exc:
             raise StorageError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+    async def _on_connection(
+        self, operation: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(_Database.on_connection, lambda db: operation(db, *args, **kwargs))
 
     async def close(self) -> None:
         if self._closed:
