@@ -23,7 +23,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, runtime_checkable
 
 import msgspec
 
@@ -109,6 +109,7 @@ class FollowUp(msgspec.Struct, frozen=True):
         return self.cleared_at is None
 
 
+@runtime_checkable
 class HandoverStore(Protocol):
     """What the hub keeps of handovers, their acknowledgements and the follow-up flags. Both
     `SqliteStorage` and `PostgresStorage` implement it; the conformance suite checks both."""
@@ -137,6 +138,13 @@ class HandoverStore(Protocol):
 
     async def handover_reads(self, handover_ids: list[str]) -> list[HandoverRead]:
         """Every acknowledgement of these handovers, oldest first."""
+        ...
+
+    async def doctor_consultations(
+        self, doctor: str, *, joined_from: datetime, joined_before: datetime, limit: int = 200
+    ) -> list[ConsultationRecord]:
+        """The consultations `doctor` took that began in [joined_from, joined_before), newest
+        first (what a handover's items may link to)."""
         ...
 
     async def add_followup(self, followup: FollowUp) -> None: ...

@@ -18,6 +18,7 @@ import msgspec
 
 from hub.errors import CorruptRecord
 from hub.handover import FollowUp, Handover, HandoverItem, HandoverRead
+from hub.storage import ConsultationRecord
 
 Connection = Any
 Row = Any
@@ -53,6 +54,8 @@ class _Sealing(Protocol):
     def _seal_text(self, table: str, column: str, row: tuple[str, ...], text: str) -> bytes: ...
 
     def _open_text(self, table: str, column: str, row: tuple[str, ...], sealed: bytes) -> str: ...
+
+    def _consultation(self, row: Row) -> ConsultationRecord: ...
 
 
 def _handover(storage: _Sealing, row: Row) -> Handover:
@@ -205,6 +208,27 @@ class PostgresHandovers:
                 list(handover_ids),
             )
         return [HandoverRead(r["handover_id"], r["reader"], r["read_at"]) for r in rows]
+
+    async def doctor_consultations(
+        self: _Sealing,
+        doctor: str,
+        *,
+        joined_from: datetime,
+        joined_before: datetime,
+        limit: int = 200,
+    ) -> list[ConsultationRecord]:
+        from hub.postgres_storage import _SELECT_CONSULTATION  # noqa: PLC0415 - a cycle
+
+        async with self._connection() as c:
+            rows = await c.fetch(
+                _SELECT_CONSULTATION + " WHERE doctor = $1 AND joined_at >= $2"
+                " AND joined_at < $3 ORDER BY joined_at DESC, consultation_id LIMIT $4",
+                doctor,
+                _aware(joined_from),
+                _aware(joined_before),
+                limit,
+            )
+        return [self._consultation(row) for row in rows]
 
     async def add_followup(self: _Sealing, followup: FollowUp) -> None:
         place = (followup.followup_id,)

@@ -16,6 +16,7 @@ import msgspec
 
 from hub.errors import CorruptRecord
 from hub.handover import FollowUp, Handover, HandoverItem, HandoverRead
+from hub.storage import ConsultationRecord
 
 if TYPE_CHECKING:
     from sqlite3 import Connection
@@ -187,6 +188,19 @@ def handover_reads(db: Connection, handover_ids: list[str]) -> list[HandoverRead
     return [HandoverRead(row[0], row[1], _dt(row[2])) for row in rows]
 
 
+def doctor_consultations(
+    db: Connection, doctor: str, joined_from: datetime, joined_before: datetime, limit: int
+) -> list[ConsultationRecord]:
+    from hub.sqlite_storage import _SELECT_CONSULTATION, _Database  # noqa: PLC0415 - a cycle
+
+    rows = db.execute(
+        _SELECT_CONSULTATION + " WHERE doctor = ? AND joined_at >= ? AND joined_at < ?"
+        " ORDER BY joined_at DESC, consultation_id LIMIT ?",
+        (doctor, _ts(joined_from), _ts(joined_before), limit),
+    )
+    return [_Database._consultation(row) for row in rows]
+
+
 def add_followup(db: Connection, followup: FollowUp) -> None:
     db.execute(
         f"INSERT INTO followups ({_FOLLOWUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
@@ -276,6 +290,13 @@ class SqliteHandovers:
 
     async def handover_reads(self, handover_ids: list[str]) -> list[HandoverRead]:
         return await self._on_connection(handover_reads, list(handover_ids))
+
+    async def doctor_consultations(
+        self, doctor: str, *, joined_from: datetime, joined_before: datetime, limit: int = 200
+    ) -> list[ConsultationRecord]:
+        return await self._on_connection(
+            doctor_consultations, doctor, joined_from, joined_before, limit
+        )
 
     async def add_followup(self, followup: FollowUp) -> None:
         await self._on_connection(add_followup, followup)

@@ -245,3 +245,21 @@ def test_what_a_doctor_wrote_is_sealed_on_postgresql(storage: Backend) -> None:
         assert (await store.followup("fu-1")) is not None
 
     storage.run(scenario)
+
+
+def test_the_consultations_a_doctor_took_in_a_week(storage: Backend) -> None:
+    async def scenario(db: Storage) -> None:
+        store = await _setup(db)
+        await db.open_consultation(consultation("c-old", joined_at=NOW - timedelta(days=9)))
+        await db.open_consultation(consultation("c-3", joined_at=NOW + timedelta(hours=1)))
+        for consultation_id in ("c-1", "c-old", "c-3"):
+            assert await db.mark_taken(consultation_id, doctor="dr.a", at=NOW)
+        assert await db.mark_taken("c-2", doctor="dr.b", at=NOW)
+        week = await store.doctor_consultations(
+            "dr.a", joined_from=NOW - timedelta(days=7), joined_before=NOW + timedelta(days=1)
+        )
+        assert [c.consultation_id for c in week] == ["c-3", "c-1"]
+        assert week[1].patient == consultation("c-1").patient
+        assert week[1].doctor == "dr.a"
+
+    storage.run(scenario)
