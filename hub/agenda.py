@@ -57,6 +57,8 @@ class AgendaEntry(msgspec.Struct, frozen=True):
     late_min: int | None
     """Minutes past the slot's start: still awaited (booked), or when they came."""
     consultation_id: str | None
+    taken_by_me: bool = False
+    """Its consultation was taken by the doctor whose agenda this is (they may flag it)."""
 
 
 class AgendaDay(msgspec.Struct, frozen=True):
@@ -141,7 +143,7 @@ class AgendaDesk:
         shifts = await self._storage.shifts(starts_before=end, ends_after=start, doctor=doctor)
         zones = await self._zones({s.cabin_id for s in shifts})
         appointments = await self._appointments(shifts, start, end)
-        entries = [await self._entry(a, zones, now) for a in appointments]
+        entries = [await self._entry(a, zones, now, doctor) for a in appointments]
         days = []
         for offset in range((last - first).days + 1):
             current = first + timedelta(days=offset)
@@ -185,30 +187,37 @@ class AgendaDesk:
                 found[appointment.appointment_id] = appointment
         return sorted(found.values(), key=lambda a: (a.starts_at, a.cabin_id))
 
-    async def _status(self, appointment: Appointment) -> AgendaStatus:
-        match appointment.status:
-            case AppointmentStatus.BOOKED:
-                return AgendaStatus.BOOKED
-            case AppointmentStatus.FULFILLED:
-                return AgendaStatus.SEEN
-            case AppointmentStatus.NOSHOW:
-                return AgendaStatus.NOSHOW
-            case AppointmentStatus.CANCELLED:
-                return AgendaStatus.CANCELLED
+    async def _status(self, appointment: Appointment) -> tuple[AgendaStatus, str | None]:
+        """Where it stands, and who took its consultation."""
+        record = None
         if appointment.consultation_id is not None:
             record = await self._storage.consultation(appointment.consultation_id)
-            if record is not None and record.status is ConsultationStatus.TAKEN:
-                return AgendaStatus.IN_CABIN
-            if record is not None and record.status is ConsultationStatus.ENDED:
-                return AgendaStatus.SEEN
-        return AgendaStatus.CHECKED_IN
+        doctor = None if record is None else record.doctor
+        match appointment.status:
+            case AppointmentStatus.BOOKED:
+                return AgendaStatus.BOOKED, doctor
+            case AppointmentStatus.FULFILLED:
+                return AgendaStatus.SEEN, doctor
+            case AppointmentStatus.NOSHOW:
+                return AgendaStatus.NOSHOW, doctor
+            case AppointmentStatus.CANCELLED:
+                return AgendaStatus.CANCELLED, doctor
+        if record is not None and record.status is ConsultationStatus.TAKEN:
+            return AgendaStatus.IN_CABIN, doctor
+        if record is not None and record.status is ConsultationStatus.ENDED:
+            return AgendaStatus.SEEN, doctor
+        return AgendaStatus.CHECKED_IN, doctor
 
     async def _entry(
-        self, appointment: Appointment, zones: dict[str, tuple[ZoneInfo, str]], now: datetime
+        self,
+        appointment: Appointment,
+        zones: dict[str, tuple[ZoneInfo, str]],
+        now: datetime,
+        doctor: str,
     ) -> AgendaEntry:
         zone, town = zones.get(appointment.cabin_id, (ZoneInfo(DEFAULT_TIMEZONE), ""))
         local = appointment.starts_at.astimezone(zone)
-        status = await self._status(appointment)
+        status, taken_by = await self._status(appointment)
         late_by: timedelta | None = None
         if status is AgendaStatus.BOOKED and now > appointment.starts_at:
             late_by = now - appointment.starts_at
@@ -236,4 +245,5 @@ class AgendaDesk:
             late=late_by is not None,
             late_min=None if late_by is None else int(late_by.total_seconds() // 60),
             consultation_id=appointment.consultation_id,
+            taken_by_me=taken_by == doctor,
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Annotated, TypeVar
 
@@ -95,7 +95,9 @@ class HandoverView(msgspec.Struct, frozen=True):
     reads: list[ReadView]
     """Who acknowledged it (the author sees who did)."""
     linked: dict[str, str]
-    """consultation_id -> "Family Given, 88 y" of the items' linked consultations."""
+    """consultation_id -> "Family Given, 88" of the items' linked consultations."""
+    towns: dict[str, str]
+    """cabin_id -> its town (the cabins that have a calendar)."""
 
 
 class Inbox(msgspec.Struct, frozen=True):
@@ -116,6 +118,7 @@ class LinkableConsultation(msgspec.Struct, frozen=True):
 
 class DraftOptions(msgspec.Struct, frozen=True):
     cabin_ids: list[str]
+    towns: dict[str, str]
     next_doctors: list[Person]
     doctors: list[Person]
     consultations: list[LinkableConsultation]
@@ -225,6 +228,7 @@ async def _view(
             if record is not None:
                 linked[item.consultation_id] = _who(record)
     return HandoverView(
+        towns=await _towns(services, handover.cabin_ids),
         handover=handover,
         author=await people.person(handover.author),
         recipients=[await people.person(r) for r in handover.recipients],
@@ -233,6 +237,15 @@ async def _view(
         reads=[ReadView(await people.person(r.reader), r.read_at) for r in desks_reads],
         linked=linked,
     )
+
+
+async def _towns(services: HubServices, cabin_ids: Iterable[str]) -> dict[str, str]:
+    towns: dict[str, str] = {}
+    for cabin_id in sorted(set(cabin_ids)):
+        calendar = await services.storage.calendar(cabin_id)
+        if calendar is not None:
+            towns[cabin_id] = calendar.town
+    return towns
 
 
 def services_store(services: HubServices) -> ConsoleStore:
@@ -299,6 +312,7 @@ async def draft_options(
     return _json(
         DraftOptions(
             cabin_ids=cabins,
+            towns=await _towns(services, [*cabins, *(c.cabin_id for c in taken)]),
             next_doctors=[await people.person(n) for n in nexts],
             doctors=sorted(doctors, key=lambda p: p.display_name),
             consultations=[

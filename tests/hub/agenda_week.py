@@ -125,9 +125,12 @@ async def seed_week(
     doctor_a: str,
     doctor_b: str,
     cabin_ids: tuple[str, str] = ("cabin-1", "cabin-2"),
+    *,
+    in_cabin_with: str | None = None,
 ) -> Week:
     """Doctor A covers both cabins this week (Monday to Friday, 8:00 to 18:00), doctor B the
-    next week; A's appointments in every state."""
+    next week; A's appointments in every state. The patient in the cabin now is with A, or
+    with `in_cabin_with` (a colleague helping: A's console then opens on no call)."""
     one, two = cabin_ids
     await storage.put_calendar(CabinCalendar(one, "Murat"))
     await storage.put_calendar(CabinCalendar(two, "Saint-Flour"))
@@ -247,7 +250,7 @@ async def seed_week(
         YVONNE,
         at(wednesday, 10, 1),
         ConsultationStatus.TAKEN,
-        doctor_a,
+        in_cabin_with or doctor_a,
         "tension, vertiges",
     )
     await _appointment(
