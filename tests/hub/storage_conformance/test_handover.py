@@ -10,11 +10,19 @@ from typing import Any
 import msgspec
 import pytest
 
+from fleet.servers import PostgresServer
 from hub.errors import StorageError
 from hub.handover import FollowUp, Handover, HandoverItem, HandoverStore, ItemKind
 from hub.postgres_storage import PostgresStorage
+from hub.sealing import SealedValueError
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
+from tests.hub.pg_backend import (
+    ROTATED_RING_TEXT,
+    fresh_database,
+    keyring_of,
+    open_postgres_storage,
+)
 from tests.hub.storage_conformance.conftest import Backend
 from tests.hub.storage_conformance.samples import NOW, assert_utc, consultation, doctor
 
@@ -263,3 +271,63 @@ def test_the_consultations_a_doctor_took_in_a_week(storage: Backend) -> None:
         assert week[1].doctor == "dr.a"
 
     storage.run(scenario)
+
+
+def test_handovers_and_flags_are_sealed_again_after_a_key_rotation(
+    postgres_server: PostgresServer,
+) -> None:
+    _, dsn = fresh_database(postgres_server, "handover")
+
+    async def scenario() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            await _setup(storage)
+            await storage.add_handover(handover())
+            await storage.add_followup(flag("fu-1"))
+            await storage.clear_followup("fu-1", by="dr.b", at=NOW, note="TA normale")
+        finally:
+            await storage.close()
+        rotated = await open_postgres_storage(dsn, keyring_of(ROTATED_RING_TEXT))
+        try:
+            before = await rotated.key_usage()
+            assert await rotated.reseal(batch=1) > 0
+            after = await rotated.key_usage()
+            assert after["k1"] == 0 and after["k2"] == before["k1"]
+            assert await rotated.handover("ho-1") == handover()
+            cleared = await rotated.followup("fu-1")
+            assert cleared is not None and cleared.clear_note == "TA normale"
+        finally:
+            await rotated.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_handover_sealed_under_another_row_does_not_open(
+    postgres_server: PostgresServer,
+) -> None:
+    name, dsn = fresh_database(postgres_server, "handover")
+
+    async def write() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            await _setup(storage)
+            await storage.add_handover(handover("ho-1"))
+            await storage.add_handover(handover("ho-2", author="dr.b"))
+        finally:
+            await storage.close()
+
+    async def read() -> Handover | None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            return await storage.handover("ho-2")
+        finally:
+            await storage.close()
+
+    asyncio.run(write())
+    postgres_server.psql(
+        "UPDATE handovers SET summary = (SELECT summary FROM handovers"
+        " WHERE handover_id = 'ho-1') WHERE handover_id = 'ho-2'",
+        name,
+    )
+    with pytest.raises(SealedValueError):
+        asyncio.run(read())
