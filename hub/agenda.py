@@ -59,6 +59,8 @@ class AgendaEntry(msgspec.Struct, frozen=True):
     consultation_id: str | None
     taken_by_me: bool = False
     """Its consultation was taken by the doctor whose agenda this is (they may flag it)."""
+    followup_open: bool = False
+    """Its consultation is flagged "to follow up" (not cleared yet)."""
 
 
 class AgendaDay(msgspec.Struct, frozen=True):
@@ -225,6 +227,10 @@ class AgendaDesk:
             appointment.arrived_at - appointment.starts_at > LATE_AFTER
         ):
             late_by = appointment.arrived_at - appointment.starts_at
+        flagged = False
+        if appointment.consultation_id is not None:
+            flags = await self._storage.followups_of_consultation(appointment.consultation_id)
+            flagged = any(f.is_open for f in flags)
         patient = appointment.patient
         return AgendaEntry(
             appointment_id=appointment.appointment_id,
@@ -246,4 +252,5 @@ class AgendaDesk:
             late_min=None if late_by is None else int(late_by.total_seconds() // 60),
             consultation_id=appointment.consultation_id,
             taken_by_me=taken_by == doctor,
+            followup_open=flagged,
         )

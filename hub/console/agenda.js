@@ -84,7 +84,7 @@ export class AgendaView {
     this.body = h("div", { class: "agenda-body", data: { testid: "agenda-body" } });
     this.root = h("section", { id: "agenda", class: "panel agenda-panel", attrs: { "aria-labelledby": "agenda-title" } },
       h("div", { class: "panel-head agenda-head" }, this.title,
-        h("div", { class: "agenda-switch", attrs: { role: "group", "aria-label": t("agenda.title") } }, this.dayButton, this.weekButton),
+        h("div", { class: "agenda-switch", attrs: { role: "group" }, ariaLabel: ["agenda.title"] }, this.dayButton, this.weekButton),
         this.previous, this.next),
       this.heading, this.counts, this.noshows, this.body);
   }
@@ -183,7 +183,7 @@ export class AgendaView {
     return new FollowUpFlag({
       consultationId: entry.consultation_id,
       csrf: this.csrf,
-      flagged: this.flagged.has(entry.consultation_id),
+      flagged: entry.followup_open || this.flagged.has(entry.consultation_id),
       onFlagged: () => { this.flagged.add(entry.consultation_id); this.onFlagged(); },
     }).root;
   }
@@ -226,6 +226,16 @@ export class FollowUpFlag {
     this.onFlagged = onFlagged;
     this.root = h("div", { class: "followup-flag", data: { testid: "followup-flag", consultation: consultationId } });
     this.render(flagged ? "done" : "idle");
+  }
+
+  /** Ask the hub whether the consultation is flagged already (the call screen). */
+  async refresh() {
+    try {
+      const found = await apiRequest("GET", `/api/consultations/${encodeURIComponent(this.consultationId)}/followups`);
+      if (found.followups.some((view) => !view.followup.cleared_at) && this.root.dataset.state === "idle") this.render("done");
+    } catch (error) {
+      console.warn("console.followups_unavailable", error instanceof ApiError ? error.status : error.name);
+    }
   }
 
   render(state, errorStatus) {

@@ -388,6 +388,7 @@ class ConsoleApp {
     const flag = new FollowUpFlag({ consultationId: accepted.consultation_id, csrf: this.me.csrf_token });
     flag.root.classList.add("panel", "call-followup");
     $("call-screen").append(flag.root);
+    flag.refresh();
     this.showScreen("call-screen");
     $("patient-name").focus();
   }

@@ -255,3 +255,31 @@ def test_a_patient_flagged_to_follow_up_is_on_the_next_doctors_list_until_cleare
             assert ("history.read", "dr.b", "c-wed-cabin", followup_id) in actions
 
     run(scenario())
+
+
+def test_a_late_patient_marked_no_show_who_comes_shows_as_arrived_late(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, clock=FakeClock(NOW)) as rig:
+            await seed_week(rig.hub.storage, "dr.a", "dr.b")
+            doctor = await rig.login("dr.a")
+            # Lefèvre's 09:00 was marked a no-show; he comes at 10:20.
+            arrived = await rig.hub.storage.mark_arrived("a-wed-2", at=NOW, consultation_id=None)
+            assert arrived is not None
+            today = await _json(await doctor.http.get(f"{rig.url}/api/agenda"))
+            (lefevre,) = [e for e in today["days"][0]["entries"] if e["family_name"] == "Lefèvre"]
+            assert (lefevre["status"], lefevre["late"], lefevre["late_min"]) == (
+                "checked_in",
+                True,
+                80,
+            )
+            assert today["counts"]["noshow"] == 0
+            # A flagged consultation says so in the agenda.
+            assert not any(e["followup_open"] for e in today["days"][0]["entries"])
+            await doctor.post("/api/consultations/c-wed-seen/followups", json={"note": "x"})
+            again = await _json(await doctor.http.get(f"{rig.url}/api/agenda"))
+            flagged = [
+                e["appointment_id"] for e in again["days"][0]["entries"] if e["followup_open"]
+            ]
+            assert flagged == ["a-wed-1"]
+
+    run(scenario())
