@@ -238,7 +238,7 @@ export class HandoverScreen {
     const note = h("textarea", { id, class: "followup-clear-note", data: { testid: "followup-clear-note" }, attrs: { rows: 2, maxlength: 2000, required: true } });
     const error = h("p", { class: "error-text", attrs: { role: "alert" } });
     if (message) bindText(error, ...message);
-    return h("form", { class: "followup-form", on: { submit: async (event) => {
+    return h("form", { class: "followup-form", attrs: { novalidate: true }, on: { submit: async (event) => {
       event.preventDefault();
       if (!note.value.trim()) { bindText(error, "followup.clear.needed"); note.focus(); return; }
       try {

@@ -126,6 +126,7 @@ def test_the_agenda_and_the_handover_from_one_weekly_doctor_to_the_next(tmp_path
             assert ("followup.flagged", DOCTOR_A[0], "c-tue") in actions
             assert ("history.read", DOCTOR_B[0], "c-tue") in actions
             assert ("handover.read", DOCTOR_B[0], None) in actions
+            assert ("followup.cleared", DOCTOR_B[0], "c-tue") in actions
 
     asyncio.run(scenario())
 
@@ -280,5 +281,14 @@ async def doctor_b(browser: Browser, hub: RunningHub) -> None:
     assert "Read on" in await read.inner_text()
     assert "Patients to follow up" in await page.locator('[data-testid="followups"]').inner_text()
     await shot(page, "console-handover-read-en")
+
+    # B sees the patient, and clears the flag with a note (a note is required).
+    entry = page.locator('[data-testid="followup-entry"]')
+    await entry.locator('[data-testid="followup-clear"]').click()
+    await entry.locator('[data-testid="followup-clear-submit"]').click()
+    assert "Write a note" in await entry.inner_text()
+    await entry.locator('[data-testid="followup-clear-note"]').fill("Seen on Monday: BP 128/80")
+    await entry.locator('[data-testid="followup-clear-submit"]').click()
+    await page.locator('[data-testid="followups"]', has_text="No patient to follow up").wait_for()
     assert errors == []
     await page.context.close()
