@@ -283,3 +283,47 @@ def test_a_late_patient_marked_no_show_who_comes_shows_as_arrived_late(tmp_path:
             assert flagged == ["a-wed-1"]
 
     run(scenario())
+
+
+def test_garbage_is_refused_plainly_never_a_server_error(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, clock=FakeClock(NOW)) as rig:
+            await seed_week(rig.hub.storage, "dr.a", "dr.b")
+            a = await rig.login("dr.a")
+            bodies: list[tuple[str, Any]] = [
+                (
+                    "/api/handovers",
+                    {"data": b"\xff\xfe{", "headers": {"Content-Type": "application/json"}},
+                ),
+                ("/api/handovers", {"data": b"summary=x"}),
+                ("/api/handovers", {"json": {"summary": 3}}),
+                (
+                    "/api/handovers",
+                    {
+                        "json": {
+                            "summary": "x",
+                            "items": [{"kind": "patient", "text": "y", "due_on": "soon"}],
+                        }
+                    },
+                ),
+                ("/api/handovers", {"json": {"summary": "x", "extra": 1}}),
+                ("/api/handovers", {"json": {"summary": "", "items": []}}),
+                ("/api/handovers", {"json": {"summary": "x" * 5000}}),
+                ("/api/handovers/" + "h" * 300 + "/read", {"json": {}}),
+                ("/api/consultations/" + "c" * 300 + "/followups", {"json": {"note": "x"}}),
+                ("/api/followups/nope/clear", {"json": {"note": "x"}}),
+                ("/api/followups/nope/clear", {"json": ["x"]}),
+            ]
+            for path, kwargs in bodies:
+                response = await a.post(path, **kwargs)
+                assert 400 <= response.status < 500, (path, kwargs, response.status)
+            for path in (
+                "/api/agenda?day=2026-13-45",
+                "/api/handovers/nope/consultations/c-mon/history",
+                "/api/followups/nope/history",
+                "/api/consultations/c-wed-wait/followups",
+            ):
+                response = await a.http.get(f"{rig.url}{path}")
+                assert 400 <= response.status < 500, (path, response.status)
+
+    run(scenario())
