@@ -248,6 +248,11 @@ class HandoverDesk:
 
     # --- handovers ------------------------------------------------------------------------
 
+    async def _check_recipients(self, recipients: tuple[str, ...]) -> None:
+        for username in recipients:
+            if await self._storage.doctor(username) is None:
+                raise HandoverRefused(400, "unknown_recipient")
+
     async def _check_links(
         self, author: str, draft: HandoverDraft, cabins: tuple[str, ...]
     ) -> None:
@@ -270,6 +275,7 @@ class HandoverDesk:
         recipients = draft.recipients
         if recipients is None:
             recipients = await self.next_doctors(author, cabins)
+        await self._check_recipients(recipients)
         handover = Handover(
             handover_id=f"ho-{secrets.token_hex(8)}",
             author=author,
@@ -326,6 +332,7 @@ class HandoverDesk:
         cabins = draft.cabin_ids if draft.cabin_ids is not None else stored.cabin_ids
         await self._check_links(author, draft, cabins)
         recipients = draft.recipients if draft.recipients is not None else stored.recipients
+        await self._check_recipients(recipients)
         changed = msgspec.structs.replace(
             stored,
             summary=draft.summary,

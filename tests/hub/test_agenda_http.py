@@ -147,6 +147,8 @@ def test_a_handover_goes_to_the_next_doctor_who_acknowledges_it_once(tmp_path: P
                 "items": [{"kind": "patient", "text": "y", "consultation_id": "c-nowhere"}],
             }
             assert (await a.post("/api/handovers", json=unknown)).status == 400
+            nobody = {"summary": "x", "recipients": ["dr.nobody"]}
+            assert (await a.post("/api/handovers", json=nobody)).status == 400
             bad_kind = {"summary": "x", "items": [{"kind": "gossip", "text": "y"}]}
             assert (await a.post("/api/handovers", json=bad_kind)).status == 400
 
