@@ -308,6 +308,43 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE state IN ('pending', 'sending')",
         "CREATE INDEX notifications_by_appointment ON notifications (appointment_id)",
     ),
+    # 3: the handover between the weekly doctors (`hub.handover`), as SQLite's migration 13:
+    # the summary, the items and the notes sealed (`hub.postgres_handover.SEALED`).
+    (
+        """CREATE TABLE handovers (
+            handover_id text COLLATE "C" PRIMARY KEY,
+            author text COLLATE "C" NOT NULL REFERENCES doctors(username),
+            cabin_ids text[] NOT NULL,
+            covers_from timestamptz NOT NULL,
+            covers_until timestamptz NOT NULL,
+            summary bytea NOT NULL,
+            items bytea NOT NULL,
+            recipients text[] NOT NULL,
+            written_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX handovers_by_time ON handovers (written_at)",
+        """CREATE TABLE handover_reads (
+            handover_id text COLLATE "C" NOT NULL REFERENCES handovers(handover_id),
+            reader text COLLATE "C" NOT NULL,
+            read_at timestamptz NOT NULL,
+            PRIMARY KEY (handover_id, reader)
+        )""",
+        """CREATE TABLE followups (
+            followup_id text COLLATE "C" PRIMARY KEY,
+            consultation_id text COLLATE "C" NOT NULL
+                REFERENCES consultations(consultation_id),
+            cabin_id text COLLATE "C" NOT NULL,
+            note bytea NOT NULL,
+            flagged_by text COLLATE "C" NOT NULL,
+            flagged_at timestamptz NOT NULL,
+            cleared_by text COLLATE "C",
+            cleared_at timestamptz,
+            clear_note bytea NOT NULL
+        )""",
+        "CREATE INDEX followups_open ON followups (cabin_id, flagged_at) WHERE cleared_at IS NULL",
+        "CREATE INDEX followups_by_consultation ON followups (consultation_id)",
+    ),
 )
 
 

@@ -39,6 +39,8 @@ from hub.cancellation import cancel_and_wait
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.log_safe import log_safe
 from hub.postgres_booking import BOOKING_SEALED, PostgresBookings
+from hub.postgres_handover import SEALED as HANDOVER_SEALED
+from hub.postgres_handover import PostgresHandovers
 from hub.postgres_migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from hub.sealing import INDEX_KEY_ID, DataKeyring, Place, SealedValueError
 from hub.storage import (
@@ -84,6 +86,7 @@ SEALED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "alerts": (("alert_id",), ("detail",)),
     "account_security": (("username",), ("totp_secret", "totp_pending_secret")),
     **BOOKING_SEALED,
+    **HANDOVER_SEALED,
 }
 """Each table holding sealed values: the columns naming a row (its identity in the associated
 data, and the order `reseal` walks it in), and the sealed columns."""
@@ -173,9 +176,9 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}{parts.path or '/'}"
 
 
-class PostgresStorage(PostgresBookings):
+class PostgresStorage(PostgresBookings, PostgresHandovers):
     """`hub.storage.Storage` on a PostgreSQL database, health data sealed with `keyring` (its
-    bookings: `hub.postgres_booking`)."""
+    bookings: `hub.postgres_booking`; its handovers: `hub.postgres_handover`)."""
 
     def __init__(
         self, pool: Any, keyring: DataKeyring, where: str, *, timeout_s: float = DEFAULT_TIMEOUT_S

@@ -397,4 +397,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE state IN ('pending', 'sending')",
         "CREATE INDEX notifications_by_appointment ON notifications(appointment_id)",
     ),
+    # 13: the handover between the weekly doctors (`hub.handover`): what the author wrote
+    # (items, cabins and recipients as JSON), who acknowledged it and when (the first
+    # acknowledgement stands), and the patients flagged "to follow up" from a consultation.
+    (
+        """CREATE TABLE handovers (
+            handover_id TEXT PRIMARY KEY,
+            author TEXT NOT NULL REFERENCES doctors(username),
+            cabin_ids TEXT NOT NULL,
+            covers_from TEXT NOT NULL,
+            covers_until TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            items TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            written_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX handovers_by_time ON handovers(written_at)",
+        """CREATE TABLE handover_reads (
+            handover_id TEXT NOT NULL REFERENCES handovers(handover_id),
+            reader TEXT NOT NULL,
+            read_at TEXT NOT NULL,
+            PRIMARY KEY (handover_id, reader)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE followups (
+            followup_id TEXT PRIMARY KEY,
+            consultation_id TEXT NOT NULL REFERENCES consultations(consultation_id),
+            cabin_id TEXT NOT NULL,
+            note TEXT NOT NULL,
+            flagged_by TEXT NOT NULL,
+            flagged_at TEXT NOT NULL,
+            cleared_by TEXT,
+            cleared_at TEXT,
+            clear_note TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX followups_open ON followups(cabin_id, flagged_at) WHERE cleared_at IS NULL",
+        "CREATE INDEX followups_by_consultation ON followups(consultation_id)",
+    ),
 )

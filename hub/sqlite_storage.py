@@ -28,6 +28,7 @@ import wire
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.sqlite_booking import BookingStatements, SqliteBookings
 from hub.sqlite_encryption import encrypt_plaintext
+from hub.sqlite_handover import SqliteHandovers
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
     AccountRole,
@@ -211,6 +212,10 @@ class _Database(BookingStatements):
 
     def check(self) -> None:
         self._db.execute("PRAGMA user_version").fetchone()
+
+    def on_connection(self, operation: Callable[[Connection], T]) -> T:
+        """Run statements of another module (`hub.sqlite_handover`) on the connection."""
+        return operation(self._db)
 
     # doctors
 
@@ -1191,8 +1196,9 @@ class _Database(BookingStatements):
         ]
 
 
-class SqliteStorage(SqliteBookings):
-    """`hub.storage.Storage` on one SQLite file (its bookings: `hub.sqlite_booking`)."""
+class SqliteStorage(SqliteBookings, SqliteHandovers):
+    """`hub.storage.Storage` on one SQLite file (its bookings: `hub.sqlite_booking`; its
+    handovers: `hub.sqlite_handover`)."""
 
     def __init__(self, database: _Database, executor: ThreadPoolExecutor) -> None:
         self._database = database
@@ -1227,6 +1233,11 @@ class SqliteStorage(SqliteBookings):
             )
         except sqlcipher3.Error as exc:
             raise StorageError(f"database error: {type(exc).__name__}: {exc}") from exc
+
+    async def _on_connection(
+        self, operation: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._run(_Database.on_connection, lambda db: operation(db, *args, **kwargs))
 
     async def close(self) -> None:
         if self._closed:

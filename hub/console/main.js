@@ -1,6 +1,7 @@
 // The console's composition: login, the hub's websocket, the waiting room, the call screen.
 
 import { AccountUi } from "./account.js";
+import { AgendaView, FollowUpFlag } from "./agenda.js";
 import { AlertBanners } from "./alerts.js";
 import { ApiError, getMe, login, logout } from "./api.js";
 import { Consultation } from "./consultation.js";
@@ -9,6 +10,7 @@ import { applyI18n, bindText, getLanguage, initLanguage, onLanguageChange, setLa
 import { takeConsultation } from "./messages.js";
 import { closeLocalMedia, openLocalMedia } from "./call.js";
 import { WaitingRoomView } from "./waiting.js";
+import { HandoverScreen } from "./handover.js";
 import { HubSocket } from "./ws.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,6 +27,8 @@ class ConsoleApp {
     this.finished = new Set(); // ids of the consultations ended on this page (ids only)
     this.undeliveredEnds = []; // CallEnd messages to send when the hub's socket is back
     this.bannerTimer = null;
+    this.agenda = null;
+    this.handover = null;
     this.account = new AccountUi();
     this.alerts = new AlertBanners({
       root: $("alert-banners"),
@@ -47,6 +51,9 @@ class ConsoleApp {
     this.account.bind();
     $("login-username").addEventListener("change", () => this.account.resetLogin());
     $("hub-error-dismiss").addEventListener("click", () => this.showHubError(null));
+    for (const tab of document.querySelectorAll("#console-tabs [data-tab]")) {
+      tab.addEventListener("click", () => this.openTab(tab.dataset.tab));
+    }
     let me = null;
     try {
       me = await getMe();
@@ -60,6 +67,8 @@ class ConsoleApp {
   relabel() {
     this.updateLanguageButton();
     this.waiting?.render();
+    this.agenda?.relabel();
+    this.handover?.relabel();
     this.consultation?.relabel();
     this.alerts.relabel();
   }
@@ -155,7 +164,21 @@ class ConsoleApp {
       serverNow: () => Date.now() + this.clockOffsetMs,
     });
     $("waiting-screen").append(this.waiting.root);
+    this.agenda = new AgendaView({ csrf: me.csrf_token, onFlagged: () => this.handover?.load() });
+    $("agenda-screen").append(this.agenda.root);
+    this.handover = new HandoverScreen({
+      me,
+      onUnread: (n) => this.showUnread(n),
+      onLater: () => this.openTab("waiting-screen"),
+    });
+    $("handover-screen").append(this.handover.root);
     this.showScreen("waiting-screen");
+    // Unread handovers first (never blocking: the tabs and the waiting room stay usable).
+    this.handover.load().then((unread) => {
+      if (unread > 0 && this.me === me && document.body.dataset.screen === "waiting") {
+        this.openTab("handover-screen");
+      }
+    });
     this.socket = new HubSocket({
       csrf: me.csrf_token,
       onMessage: (msg) => this.handleHub(msg),
@@ -174,6 +197,11 @@ class ConsoleApp {
     this.socket = null;
     this.waiting?.dispose();
     this.waiting = null;
+    this.agenda?.dispose();
+    this.agenda = null;
+    this.handover?.dispose();
+    this.handover = null;
+    this.showUnread(0);
     this.entries = [];
     if (this.pendingTake) closeLocalMedia(this.pendingTake.media);
     this.pendingTake = null;
@@ -184,6 +212,8 @@ class ConsoleApp {
     this.showSocketStatus("open");
     this.showHubError(null);
     clear($("waiting-screen"));
+    clear($("agenda-screen"));
+    clear($("handover-screen"));
     clear($("call-screen"));
   }
 
@@ -206,8 +236,30 @@ class ConsoleApp {
   }
 
   showScreen(id) {
-    for (const screen of ["login-screen", "waiting-screen", "call-screen"]) $(screen).hidden = screen !== id;
+    const screens = ["login-screen", "waiting-screen", "agenda-screen", "handover-screen", "call-screen"];
+    for (const screen of screens) $(screen).hidden = screen !== id;
     document.body.dataset.screen = id.replace("-screen", "");
+    $("console-tabs").hidden = id === "login-screen" || id === "call-screen";
+    for (const tab of document.querySelectorAll("#console-tabs [data-tab]")) {
+      if (tab.dataset.tab === id) tab.setAttribute("aria-current", "page");
+      else tab.removeAttribute("aria-current");
+    }
+  }
+
+  /** The waiting room, the agenda or the handovers (the call screen stays while in a call). */
+  openTab(id) {
+    if (this.consultation || !this.me) return;
+    this.showScreen(id);
+    if (id === "agenda-screen") this.agenda?.load().then(() => $("agenda-title")?.focus());
+    else if (id === "handover-screen") this.handover?.load().then(() => $("handover-title")?.focus());
+    else $("waiting-title")?.focus();
+  }
+
+  showUnread(n) {
+    const badge = $("handover-badge");
+    badge.hidden = n === 0;
+    if (n > 0) bindText(badge, "tabs.badge", { n });
+    $("tab-handover").dataset.unread = String(n);
   }
 
   showSocketStatus(status) {
@@ -333,6 +385,10 @@ class ConsoleApp {
       onEnded: (reason, undelivered) => this.endCall(accepted.consultation_id, reason, undelivered),
     });
     $("call-screen").append(this.consultation.root);
+    const flag = new FollowUpFlag({ consultationId: accepted.consultation_id, csrf: this.me.csrf_token });
+    flag.root.classList.add("panel", "call-followup");
+    $("call-screen").append(flag.root);
+    flag.refresh();
     this.showScreen("call-screen");
     $("patient-name").focus();
   }
