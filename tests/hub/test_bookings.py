@@ -549,6 +549,36 @@ def test_a_shift_whose_appointments_would_have_no_doctor_is_not_removed(tmp_path
     scenario(tmp_path, body)
 
 
+def test_a_shift_that_has_started_is_shortened_not_removed(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        desk = rig.desk
+        martin = (
+            await rig.storage.shifts(
+                starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+            )
+        )[0]
+        rig.clock.advance((at(MONDAY, 10) - NOW).total_seconds())  # it runs since 08:00
+        started = await refusal(desk.remove_shift(martin.shift_id, by="coord"))
+        assert [c.kind for c in started.conflicts] == [ConflictKind.HAS_STARTED]
+        moved_start = await refusal(
+            desk.change_shift(martin.shift_id, at(MONDAY, 9), martin.ends_at, by="coord")
+        )
+        assert [c.kind for c in moved_start.conflicts] == [ConflictKind.HAS_STARTED]
+        shorter = await desk.change_shift(
+            martin.shift_id, martin.starts_at, at(MONDAY + timedelta(days=2), 0), by="coord"
+        )
+        assert shorter.shift_id == martin.shift_id and shorter.created_by == martin.created_by
+        [stored] = await rig.storage.shifts(
+            starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+        )
+        assert stored.ends_at == at(MONDAY + timedelta(days=2), 0)
+        assert await desk.free_slots("cab-murat", MONDAY + timedelta(days=2), 1) == []
+        [entry] = await rig.audit("shift.changed")
+        assert entry.subject == f"shift:{martin.shift_id}"
+
+    scenario(tmp_path, body)
+
+
 def test_hours_and_closures_are_refused_over_booked_appointments(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         desk = rig.desk
