@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -37,7 +38,8 @@ from hub.bookings import (
     fold_town,
     normalize_phone,
 )
-from hub.config import BookingSection
+from hub.config import BookingSection, load_hub_config
+from hub.errors import ConfigError
 from hub.schedule import CabinCalendar, ConflictKind, OpeningHours
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ActorKind, AuditEntry, DoctorRecord, Storage
@@ -762,3 +764,17 @@ def test_the_hub_builds_one_desk_whose_noshow_timer_runs_until_it_stops(tmp_path
             assert not desk.timer_running
 
     asyncio.run(body())
+
+
+def test_the_booking_section_is_checked() -> None:
+    assert load_hub_config(None).booking == BookingSection()
+    custom = load_hub_config(None, overrides={"booking": {"slot_minutes": 20}})
+    assert custom.booking.slot_minutes == 20 and custom.booking.walk_in_share == 0.25
+    for bad, said in (
+        ({"timezone": "Mars/Olympus"}, "booking: `timezone`"),
+        ({"walk_in_share": 1.0}, "booking.walk_in_share"),
+        ({"slot_minutes": 2}, "booking.slot_minutes"),
+        ({"slots_minutes": 15}, "booking"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            load_hub_config(None, overrides={"booking": bad})
