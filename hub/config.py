@@ -176,6 +176,27 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError("`min_connections` is more than `max_connections`")
 
 
+class PublicBookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The public booking page (``/rendez-vous``, `hub.booking_http`): its proof of work and
+    its limits per client address, per phone number, per e-mail and per code."""
+
+    proof_bits: Annotated[int, msgspec.Meta(ge=0, le=24)] = 14
+    """Leading zero bits of sha256(challenge + nonce) the page must find (14: ~16 000 tries,
+    a fraction of a second on a phone); 0 turns the proof off."""
+    challenge_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 900
+    """A challenge is good for one booking or cancellation within this long."""
+    reads_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 120
+    """Towns, cabins, slots and challenges one client address may ask for in any 60 s."""
+    bookings_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    """Bookings one client address may try in any hour."""
+    bookings_per_contact_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 3
+    """Bookings with one phone number (and, apart, one e-mail) in any 24 hours."""
+    cancels_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    """Cancellations one client address may try in any hour."""
+    cancels_per_code_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    """Cancellations tried with one code in any 24 hours (a wrong birth date counts)."""
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything the hub reads at start. Build it with `load_hub_config`."""
 
@@ -266,6 +287,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
+    public_booking: PublicBookingSection = msgspec.field(default_factory=PublicBookingSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
