@@ -80,7 +80,7 @@ Nonce = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,16}$")]
 CabinId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
 
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{8,14}$")
 _EMAIL = re.compile(
     r"^[^\s@<>()\[\]\\,;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -515,8 +515,10 @@ class PublicBooking:
     def _check_booking(self, body: BookRequest) -> tuple[str, str] | web.Response:
         if not body.consent:
             return _invalid("consent", "the consent is required")
-        if not body.family_name.strip() or not body.given_names.strip():
-            return _invalid("family_name", "give the family name and given names")
+        if not body.family_name.strip():
+            return _invalid("family_name", "give the family name")
+        if not body.given_names.strip():
+            return _invalid("given_names", "give the given names")
         today = self._services.clock.now().date()
         if not date(_OLDEST_BIRTH_YEAR, 1, 1) <= body.birth_date <= today:
             return _invalid("birth_date", "the birth date is not possible")

@@ -172,7 +172,7 @@ export function normalisePhone(text) {
   if (/^0[1-9][0-9]{8}$/.test(compact)) compact = `+33${compact.slice(1)}`;
   if (compact.startsWith("+330")) compact = `+33${compact.slice(4)}`;
   if (compact.startsWith("+33") && !/^\+33[1-9][0-9]{8}$/.test(compact)) return null;
-  return /^\+[1-9][0-9]{7,14}$/.test(compact) ? compact : null;
+  return /^\+[1-9][0-9]{8,14}$/.test(compact) ? compact : null;
 }
 
 function validEmail(text) {
