@@ -373,12 +373,13 @@ class BookingPage {
       choice.className = day.slots.length ? "button secondary" : "button secondary empty";
       choice.dataset.day = day.day;
       choice.setAttribute("aria-pressed", String(day.day === this.day));
-      const name = document.createElement("span");
-      name.textContent = formatDay(day.day);
       const count = document.createElement("span");
       count.className = "count";
       count.textContent = !day.slots.length ? t("slot.day.none")
         : t(day.slots.length === 1 ? "slot.day.count.one" : "slot.day.count.many", { count: day.slots.length });
+      const name = document.createElement("span");
+      name.textContent = formatDay(day.day, { short: true });
+      choice.setAttribute("aria-label", `${formatDay(day.day)}, ${count.textContent}`);
       choice.append(name, count);
       choice.addEventListener("click", () => {
         this.day = day.day;
