@@ -180,9 +180,10 @@ class PublicBookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     """The public booking page (``/rendez-vous``, `hub.booking_http`): its proof of work and
     its limits per client address, per phone number, per e-mail and per code."""
 
-    proof_bits: Annotated[int, msgspec.Meta(ge=0, le=24)] = 14
-    """Leading zero bits of sha256(challenge + nonce) the page must find (14: ~16 000 tries,
-    a fraction of a second on a phone); 0 turns the proof off."""
+    proof_bits: Annotated[int, msgspec.Meta(ge=0, le=24)] = 12
+    """Leading zero bits of sha256(challenge + nonce) the page must find (12: ~4000 tries of
+    crypto.subtle, tens of ms on a desktop, a few hundred on a phone; see
+    bench/bench_booking_page.py); 0 turns the proof off."""
     challenge_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 900
     """A challenge is good for one booking or cancellation within this long."""
     reads_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 120

@@ -48,7 +48,8 @@ _TOO_SMALL = """() => {
     }
     const tick = el.matches("input[type=checkbox], input[type=radio]");
     if (el.matches("button, a, input") && (box.height < 48 || (tick && box.width < 48))) {
-      small.push(`${el.tagName}#${el.id}.${el.className} ${Math.round(box.width)}x${Math.round(box.height)}`);
+      const size = `${Math.round(box.width)}x${Math.round(box.height)}`;
+      small.push(`${el.tagName}#${el.id}.${el.className} ${size}`);
     }
   }
   return small;
@@ -63,7 +64,9 @@ class Visit:
     hosts: set[str] = field(default_factory=set)
 
     async def shot(self, name: str) -> None:
-        await self.page.screenshot(path=str(self.shots / f"{self.prefix}-{name}.png"), full_page=True)
+        await self.page.screenshot(
+            path=str(self.shots / f"{self.prefix}-{name}.png"), full_page=True
+        )
         assert await self.page.evaluate(_TOO_SMALL) == [], name
 
     def loopback_only(self) -> None:
@@ -177,7 +180,10 @@ async def book_with_the_mouse(seen: Visit, *, english: bool) -> str:
         "getComputedStyle(document.querySelector('#print')).visibility"
     )
     assert hidden_in_print == "hidden"
-    assert await page.evaluate("getComputedStyle(document.querySelector('#done-code')).visibility") == "visible"
+    assert (
+        await page.evaluate("getComputedStyle(document.querySelector('#done-code')).visibility")
+        == "visible"
+    )
     await page.emulate_media(media="screen")
     return code
 
@@ -258,7 +264,9 @@ def test_a_patient_books_with_the_keyboard_alone(tmp_path: Path) -> None:
             await page.wait_for_selector('body[data-slots="loaded"]')
             assert await page.evaluate("document.activeElement.id") == "slot-title"
             await tab_to(page, "#time-list button")
-            focus_ring = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            focus_ring = await page.evaluate(
+                "getComputedStyle(document.activeElement).outlineStyle"
+            )
             assert focus_ring == "solid"
             await seen.shot("slot-focused")
             await press(page, "Space")
@@ -347,7 +355,10 @@ def test_a_patient_cancels_with_the_code_the_birth_date_and_a_reason(tmp_path: P
 
             # English, typing the code, a listed reason
             async with visit(
-                browser, f"{hub.url}/rendez-vous/annuler?lang=en", shots, "booking-cancel-en",
+                browser,
+                f"{hub.url}/rendez-vous/annuler?lang=en",
+                shots,
+                "booking-cancel-en",
                 DESKTOP,
             ) as seen:
                 page = seen.page

@@ -24,6 +24,7 @@ from hub.accounts import create_doctor, provision_cabin
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.booking import AppointmentStatus
 from hub.booking_http import PAGE_POLICY, normalise_phone, proof_holds
+from hub.config import PublicBookingSection
 from hub.schedule import CabinCalendar, OpeningHours, RotaShift
 from tests.hub.hub_key import TEST_KEY
 
@@ -31,6 +32,7 @@ API = "/api/public/booking"
 BIRTH = date(1948, 3, 27)
 TEST_BITS = 6
 """Cheap proofs for the tests (one test keeps the default)."""
+DEFAULT_BITS = PublicBookingSection().proof_bits
 CABINS = (
     ("cabin-murat", "Murat", "Cabine de Murat"),
     ("cabin-flour-hospital", "Saint-Flour", "Cabine de l'hôpital"),
@@ -179,11 +181,16 @@ async def book_by_api(hub: RunningHub, slot_index: int = 0, **fields: Any) -> Bo
         return Booked(answer["appointment_id"], answer["code"], answer["time"], slot["starts_at"])
 
 
+async def _within(coroutine: Any, timeout_s: float) -> Any:
+    async with asyncio.timeout(timeout_s):
+        return await coroutine
+
+
 def run(coroutine: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coroutine, timeout=120))
+    return asyncio.run(_within(coroutine, 120))
 
 
-# --- values -------------------------------------------------------------------------------------
+# --- values --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -217,14 +224,17 @@ def test_the_proof_counts_leading_zero_bits() -> None:
     assert proof_holds(challenge, "anything", 0)
 
 
-# --- reading --------------------------------------------------------------------------------------
+# --- reading -------------------------------------------------------------------------------------
 
 
 def test_towns_cabins_and_fourteen_days_of_slots_in_the_cabins_time(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with booking_hub(tmp_path) as hub, aiohttp.ClientSession() as http:
             client = Client(http, hub)
-            assert await client.get("/towns") == (200, {"towns": ["Allanche", "Murat", "Saint-Flour"]})
+            assert await client.get("/towns") == (
+                200,
+                {"towns": ["Allanche", "Murat", "Saint-Flour"]},
+            )
             status, answer = await client.get("/cabins?town=saint-flour")
             assert status == 200
             assert {c["cabin_id"] for c in answer["cabins"]} == {
@@ -270,7 +280,7 @@ def test_the_page_and_its_files_with_a_strict_policy(tmp_path: Path) -> None:
                     assert response.content_type == "text/html"
                     assert response.headers["Content-Security-Policy"] == PAGE_POLICY
                     assert response.headers["X-Frame-Options"] == "DENY"
-                    assert "<script type=\"module\" src=\"/rendez-vous/main.js\">" in (
+                    assert '<script type="module" src="/rendez-vous/main.js">' in (
                         await response.text()
                     )
             for name, kind in (
@@ -280,20 +290,26 @@ def test_the_page_and_its_files_with_a_strict_policy(tmp_path: Path) -> None:
             ):
                 async with http.get(f"{hub.url}/rendez-vous/{name}") as response:
                     assert (response.status, response.content_type) == (200, kind)
-            for path in ("/rendez-vous/index.html.bak", "/rendez-vous/..%2Fapp.py", "/rendez-vous/x"):
+            for path in (
+                "/rendez-vous/index.html.bak",
+                "/rendez-vous/..%2Fapp.py",
+                "/rendez-vous/x",
+            ):
                 async with http.get(hub.url + path) as response:
                     assert response.status == 404
 
     run(scenario())
 
 
-# --- booking ---------------------------------------------------------------------------------------
+# --- booking -------------------------------------------------------------------------------------
 
 
-def test_a_booking_and_the_same_slot_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_booking_and_the_same_slot_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
 
-    async def scenario() -> None:
+    async def scenario() -> str:
         async with booking_hub(tmp_path) as hub, aiohttp.ClientSession() as http:
             client = Client(http, hub)
             slot = (await client.free_slots())[0]
@@ -314,7 +330,7 @@ def test_a_booking_and_the_same_slot_again(tmp_path: Path, caplog: pytest.LogCap
             # a slot that is not one: refused, not a 500
             status, odd = await client.book("2026-12-25T03:07:00+00:00", phone="", email="")
             assert status == 409 and odd["reason"] in ("slot_unavailable", "slot_taken"), odd
-            return booked["code"]
+            return str(booked["code"])
 
     code = run(scenario())
     logged = caplog.text
@@ -390,22 +406,22 @@ def test_hostile_bodies_are_refused_and_never_a_500(tmp_path: Path) -> None:
 def test_a_proof_missing_wrong_reused_or_expired_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with (
-            booking_hub(tmp_path, proof_bits=14, challenge_ttl_s=1.0) as hub,
+            booking_hub(tmp_path, proof_bits=DEFAULT_BITS, challenge_ttl_s=1.0) as hub,
             aiohttp.ClientSession() as http,
         ):
             client = Client(http, hub)
             slots = await client.free_slots()
             status, challenge = await client.get("/challenge")
-            assert status == 200 and challenge["bits"] == 14  # the default strength
+            assert status == 200 and challenge["bits"] == DEFAULT_BITS
             wrong_nonce = "0"
-            while proof_holds(challenge["challenge"], wrong_nonce, 14):
+            while proof_holds(challenge["challenge"], wrong_nonce, DEFAULT_BITS):
                 wrong_nonce += "0"
             status, answer = await client.book(
                 slots[0]["starts_at"], challenge=challenge["challenge"], nonce=wrong_nonce
             )
             assert (status, answer["reason"]) == (403, "proof")
             # that challenge is spent, even with the right nonce now
-            right = solve(challenge["challenge"], 14)
+            right = solve(challenge["challenge"], DEFAULT_BITS)
             status, answer = await client.book(
                 slots[0]["starts_at"], challenge=challenge["challenge"], nonce=right
             )
@@ -413,7 +429,7 @@ def test_a_proof_missing_wrong_reused_or_expired_is_refused(tmp_path: Path) -> N
             # a challenge the hub never gave
             made_up = "ab" * 16
             status, answer = await client.book(
-                slots[0]["starts_at"], challenge=made_up, nonce=solve(made_up, 14)
+                slots[0]["starts_at"], challenge=made_up, nonce=solve(made_up, DEFAULT_BITS)
             )
             assert (status, answer["reason"]) == (403, "proof")
             # used once only
@@ -445,7 +461,7 @@ def test_the_honeypot_filled_is_refused_and_nothing_is_booked(tmp_path: Path) ->
     run(scenario())
 
 
-# --- limits ----------------------------------------------------------------------------------------
+# --- limits --------------------------------------------------------------------------------------
 
 
 def test_a_hundred_requests_at_once_from_one_address_are_limited(tmp_path: Path) -> None:
@@ -512,30 +528,37 @@ def test_bookings_are_limited_per_address_and_per_phone_and_email(tmp_path: Path
             results = []
             for i, phone in enumerate(written):
                 results.append(
-                    (await Client(http, hub, f"192.0.2.{10 + i}").book(
-                        slots[4 + i], phone=phone, email=""
-                    ))[0]
+                    (
+                        await Client(http, hub, f"192.0.2.{10 + i}").book(
+                            slots[4 + i], phone=phone, email=""
+                        )
+                    )[0]
                 )
             assert results == [201, 201, 429]
             # one e-mail the same way
             results = []
             for i in range(3):
                 results.append(
-                    (await Client(http, hub, f"192.0.2.{20 + i}").book(
-                        slots[8 + i], phone="", email="same@example.fr"
-                    ))[0]
+                    (
+                        await Client(http, hub, f"192.0.2.{20 + i}").book(
+                            slots[8 + i], phone="", email="same@example.fr"
+                        )
+                    )[0]
                 )
             assert results == [201, 201, 429]
 
     run(scenario())
 
 
-# --- cancelling ------------------------------------------------------------------------------------
+# --- cancelling ----------------------------------------------------------------------------------
 
 
 def test_cancel_needs_the_code_and_the_birth_date_and_says_nothing_more(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with booking_hub(tmp_path, trusted_proxies=["127.0.0.1"]) as hub, aiohttp.ClientSession() as http:
+        async with (
+            booking_hub(tmp_path, trusted_proxies=["127.0.0.1"]) as hub,
+            aiohttp.ClientSession() as http,
+        ):
             booked = await book_by_api(hub)
             client = Client(http, hub, "192.0.2.50")
             wrong_birth = await client.cancel(booked.code, date(1950, 1, 1))
