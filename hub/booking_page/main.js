@@ -478,10 +478,10 @@ class BookingPage {
     } catch (error) {
       const reason = error.body?.reason;
       if (reason === "slot_taken" || reason === "slot_unavailable") {
-        showError("slot-error", ...errorMessage(error));
         this.slot = null;
         this.showStep("slot");
         await this.loadSlots(this.firstDay, { keepDay: true });
+        showError("slot-error", ...errorMessage(error)); // after the reload, which clears it
       } else if (reason === "invalid" && error.body.field) {
         const field = { family_name: "family-name", given_names: "given-names", birth_date: "birth-day", phone: "phone", email: "email", consent: "consent" }[error.body.field];
         const errorBox = { "family-name": "family-name-error", "given-names": "given-names-error", "birth-day": "birth-error", phone: "phone-error", email: "email-error", consent: "consent-error" }[field];

@@ -380,3 +380,50 @@ def test_a_patient_cancels_with_the_code_the_birth_date_and_a_reason(tmp_path: P
 
     asyncio.run(scenario())
     _copy_shots(shots)
+
+
+def test_a_slot_taken_meanwhile_sends_the_patient_back_to_the_times(tmp_path: Path) -> None:
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    async def scenario() -> None:
+        async with (
+            booking_hub(tmp_path) as hub,
+            chromium() as browser,
+            visit(browser, f"{hub.url}/rendez-vous", shots, "booking-taken", PHONE) as seen,
+        ):
+            page = seen.page
+            await town_ready(page)
+            await page.fill("#town", "Murat")
+            await page.press("#town", "Enter")
+            first = page.locator("#time-list button").first
+            await first.wait_for()
+            starts_at = await first.get_attribute("data-starts-at")
+            await first.click()
+            await page.fill("#family-name", "Bernard")
+            await page.fill("#given-names", "Louise")
+            await page.fill("#birth-day", "5")
+            await page.fill("#birth-month", "6")
+            await page.fill("#birth-year", "1944")
+            await page.check("#consent")
+            # someone else books that very slot meanwhile
+            other = await book_by_api(hub, slot_index=0)
+            assert other.starts_at == starts_at
+            await page.click("#book-submit")
+            error = page.locator('[data-testid="slot-error"]')
+            await error.wait_for(state="visible")
+            assert "vient d'être pris" in await error.inner_text()
+            assert await page.evaluate("document.body.dataset.step") == "slot"
+            await page.locator(f'#time-list button[data-starts-at="{starts_at}"]').wait_for(
+                state="detached"
+            )
+            await seen.shot("back-to-times")
+            # the next time books, the names kept
+            await page.locator("#time-list button").first.click()
+            assert await page.input_value("#family-name") == "Bernard"
+            await page.click("#book-submit")
+            await page.wait_for_selector('body[data-step="done"]')
+            seen.loopback_only()
+
+    asyncio.run(scenario())
+    _copy_shots(shots)
