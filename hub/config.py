@@ -17,6 +17,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -178,7 +179,9 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
 class PublicBookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The public booking page (``/rendez-vous``, `hub.booking_http`): its proof of work and
-    its limits per client address, per phone number, per e-mail and per code."""
+    its limits on reads and cancellations (those on bookings are `[booking]`'s
+    ``bookings_per_client_per_hour`` and ``bookings_per_phone_per_day``, the latter for an
+    e-mail too)."""
 
     proof_bits: Annotated[int, msgspec.Meta(ge=0, le=24)] = 12
     """Leading zero bits of sha256(challenge + nonce) the page must find (12: ~4000 tries of
@@ -188,14 +191,38 @@ class PublicBookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     """A challenge is good for one booking or cancellation within this long."""
     reads_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 120
     """Towns, cabins, slots and challenges one client address may ask for in any 60 s."""
-    bookings_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
-    """Bookings one client address may try in any hour."""
-    bookings_per_contact_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 3
-    """Bookings with one phone number (and, apart, one e-mail) in any 24 hours."""
     cancels_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
     """Cancellations one client address may try in any hour."""
     cancels_per_code_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
     """Cancellations tried with one code in any 24 hours (a wrong birth date counts)."""
+
+
+class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Booking (`hub.bookings`): the defaults of a new cabin's calendar (each cabin's own
+    calendar may differ), how long a code opens the cabin, when a booking becomes a no-show,
+    the reminders, and the limits that hold off bots and brute force."""
+
+    slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 15
+    walk_in_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.25
+    """The share of each day's slots kept for patients who come without an appointment."""
+    code_valid_before_min: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 30
+    """A code opens the cabin from this long before its slot to the end of the slot's day."""
+    noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
+    """A booked patient not arrived this long after the slot's start is a no-show."""
+    reminder_day_before: bool = True
+    reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
+    """0: no reminder shortly before."""
+    bookable_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Europe/Paris"
+    code_tries_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    bookings_per_client_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    bookings_per_phone_per_day: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -289,6 +316,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
     public_booking: PublicBookingSection = msgspec.field(default_factory=PublicBookingSection)
+    booking: BookingSection = msgspec.field(default_factory=BookingSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
