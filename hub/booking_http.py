@@ -33,20 +33,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Protocol, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
 
 import wire
 from hub.auth import client_address
-from hub.booking import Appointment, BookingChannel, SlotTaken
+from hub.booking import Appointment, BookingChannel
+from hub.bookings import BookingDesk, BookingRefused, RefusalReason, check_email, normalize_phone
 from hub.cluster import Cluster, ClusterDown
-from hub.errors import HubError, StorageError
+from hub.errors import StorageError
 from hub.log_safe import log_safe
+from hub.notifications import OUTBOX
 from hub.rate_limit import FleetLimit
-from hub.schedule import CabinCalendar, Slot
+from hub.schedule import CabinCalendar, ScheduleError, zone
 from hub.services import SERVICES, HubServices
 from hub.web_security import json_error
 
@@ -66,6 +68,8 @@ PAGE_POLICY = (
 API = "/api/public/booking"
 MAX_BODY_BYTES = 4096
 MAX_DAYS = 31
+MAX_REASON_CHARS = 250
+"""A cancellation's own words (the desk keeps 300 with the choice's prefix)."""
 """Days of slots one request may ask for."""
 PATIENT_ACTOR = "patient"
 CHALLENGE_KEY = "hub:booking:challenge:"
@@ -80,11 +84,9 @@ Nonce = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,16}$")]
 CabinId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Code = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
 
-_E164 = re.compile(r"^\+[1-9][0-9]{8,14}$")
-_EMAIL = re.compile(
-    r"^[^\s@<>()\[\]\\,;:\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
+_PHONE = re.compile(r"^(\+33[1-9][0-9]{8}|\+(?!33)[1-9][0-9]{8,14})$")
+"""What the page accepts of the desk's E.164 (`normalize_phone`): a French number has nine
+digits after +33; any other country's at least nine in all."""
 _OLDEST_BIRTH_YEAR = 1900
 _Body = TypeVar("_Body", "BookRequest", "CancelRequest")
 
@@ -126,34 +128,6 @@ CANCEL_REASONS: dict[str, str] = {
     "slot": "Je veux un autre créneau / Want another slot",
 }
 """What the stored reason says for each choice (both languages: a coordinator reads it)."""
-
-
-class PublicDesk(Protocol):
-    """What the page needs of `hub.bookings.BookingDesk`."""
-
-    async def towns(self) -> list[str]: ...
-
-    async def cabins_in_town(self, text: str) -> list[CabinCalendar]: ...
-
-    async def free_slots(self, cabin_id: str, first_day: date, days: int) -> list[Slot]: ...
-
-    async def book(
-        self,
-        cabin_id: str,
-        starts_at: datetime,
-        patient: wire.PatientSummary,
-        phone: str,
-        email: str,
-        language: wire.Language,
-        channel: BookingChannel,
-        booked_by: str,
-        consent: bool,
-        reason: str,
-    ) -> Appointment: ...
-
-    async def cancel_by_patient(
-        self, code: str, birth_date: date, reason: str
-    ) -> Appointment | None: ...
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -227,28 +201,58 @@ def _invalid(field: str, text: str) -> web.Response:
     return json_error(400, text, reason="invalid", field=field)
 
 
+_SLOT_GONE = frozenset(
+    {RefusalReason.NOT_A_SLOT, RefusalReason.WALK_IN, RefusalReason.PAST, RefusalReason.TOO_FAR}
+)
+_FIELDS = {
+    RefusalReason.NO_CONSENT: "consent",
+    RefusalReason.BAD_PHONE: "phone",
+    RefusalReason.BAD_EMAIL: "email",
+    RefusalReason.BAD_TEXT: "family_name",
+    RefusalReason.REASON_REQUIRED: "reason_text",
+}
+
+
+def _wake_outbox(request: web.Request) -> None:
+    """The confirmation (or the cancellation's notice) goes now, not at the outbox's next poll."""
+    outbox = request.app.get(OUTBOX)
+    if outbox is not None:
+        outbox.wake()
+
+
+def _refused(refused: BookingRefused) -> web.Response:
+    """The desk's refusal as the page reads it: `reason` (its own words, by language) and the
+    desk's words in both languages (`fr`, `en`) for any other client."""
+    words = {"fr": refused.fr, "en": refused.en}
+    reason = refused.reason
+    if reason is RefusalReason.SLOT_TAKEN:
+        return json_error(409, refused.en, reason="slot_taken", **words)
+    if reason in _SLOT_GONE:
+        return json_error(409, refused.en, reason="slot_unavailable", **words)
+    if reason is RefusalReason.UNKNOWN_CABIN:
+        return json_error(404, refused.en, reason="no_cabin", **words)
+    if reason is RefusalReason.NOT_FOUND:
+        return json_error(404, refused.en, reason="not_found", **words)
+    if reason is RefusalReason.NOT_BOOKED:
+        return json_error(409, refused.en, reason="not_booked", **words)
+    if reason is RefusalReason.NO_CODE:
+        return json_error(503, refused.en, reason="unavailable", **words)
+    field = _FIELDS.get(reason)
+    if field is not None:
+        return json_error(400, refused.en, reason="invalid", field=field, **words)
+    return json_error(409, refused.en, reason="refused", **words)
+
+
 # --- values ----------------------------------------------------------------------------------
 
 
-def normalise_phone(text: str) -> str | None:
-    """A phone number as E.164 (``+33612345678``), from the ways French numbers are written
-    (``06 12 34 56 78``, ``06.12.34.56.78``, ``+33 6 12...``, ``+33 (0)6...``, ``0033 6...``),
-    or any international number with its ``+``; None if it is not one."""
-    compact = re.sub(r"[\s.\-/]", "", text)
-    compact = compact.replace("(0)", "")
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if re.fullmatch(r"0[1-9][0-9]{8}", compact):
-        compact = "+33" + compact[1:]
-    if compact.startswith("+330"):
-        compact = "+33" + compact[4:]
-    if compact.startswith("+33") and not re.fullmatch(r"\+33[1-9][0-9]{8}", compact):
+def accepted_phone(text: str) -> str | None:
+    """The number as E.164 if the page takes it ("" for none given), None if not."""
+    try:
+        phone = normalize_phone(text)
+    except BookingRefused:
         return None
-    return compact if _E164.fullmatch(compact) else None
-
-
-def valid_email(text: str) -> bool:
-    return len(text) <= 254 and _EMAIL.fullmatch(text) is not None
+    return phone if not phone or _PHONE.fullmatch(phone) else None
 
 
 def proof_holds(challenge: str, nonce: str, bits: int) -> bool:
@@ -259,8 +263,8 @@ def proof_holds(challenge: str, nonce: str, bits: int) -> bool:
 
 def _zone(calendar: CabinCalendar) -> ZoneInfo:
     try:
-        return ZoneInfo(calendar.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+        return zone(calendar.timezone)
+    except ScheduleError:
         return ZoneInfo("Europe/Paris")
 
 
@@ -284,10 +288,11 @@ class _Limits:
 class PublicBooking:
     """The handlers of the page's API, with their limits and the challenges."""
 
-    def __init__(self, desk: PublicDesk, services: HubServices) -> None:
+    def __init__(self, desk: BookingDesk, services: HubServices) -> None:
         self._desk = desk
         self._services = services
         section = services.config.public_booking
+        booking = services.config.booking
         self._bits = section.proof_bits
         self._ttl_s = section.challenge_ttl_s
         self._cluster: Cluster = services.cluster
@@ -299,8 +304,8 @@ class PublicBooking:
 
         self._limits = _Limits(
             reads=limit("booking_read", section.reads_per_minute, MINUTE_S),
-            bookings=limit("booking_book", section.bookings_per_hour, HOUR_S),
-            contacts=limit("booking_contact", section.bookings_per_contact_per_day, DAY_S),
+            bookings=limit("booking_book", booking.bookings_per_client_per_hour, HOUR_S),
+            contacts=limit("booking_contact", booking.bookings_per_phone_per_day, DAY_S),
             cancels=limit("booking_cancel", section.cancels_per_hour, HOUR_S),
             codes=limit("booking_code", section.cancels_per_code_per_day, DAY_S),
         )
@@ -311,8 +316,7 @@ class PublicBooking:
         refused = await self._read_limit(request)
         if refused is not None:
             return refused
-        towns = sorted(set(await self._desk.towns()), key=str.casefold)
-        return _json({"towns": towns})
+        return _json({"towns": await self._desk.towns()})
 
     async def cabins(self, request: web.Request) -> web.StreamResponse:
         refused = await self._read_limit(request)
@@ -371,11 +375,9 @@ class PublicBooking:
     # --- book and cancel ------------------------------------------------------------------------
 
     async def book(self, request: web.Request) -> web.StreamResponse:
+        """Counted against the address once the form reads well (a patient correcting a typo
+        does not spend their tries; malformed requests cost the hub nothing to refuse)."""
         address = client_address(request)
-        wait = await self._limits.bookings.attempt(address)
-        if wait is not None:
-            log.warning("hub.booking_refused reason=rate_limited address=%s", log_safe(address))
-            return _limited(wait)
         body = await self._body(request, BookRequest)
         if isinstance(body, web.Response):
             return body
@@ -386,6 +388,10 @@ class PublicBooking:
         if isinstance(checked, web.Response):
             return checked
         phone, email = checked
+        wait = await self._limits.bookings.attempt(address)
+        if wait is not None:
+            log.warning("hub.booking_refused reason=rate_limited address=%s", log_safe(address))
+            return _limited(wait)
         refused = await self._spend_proof(body.challenge, body.nonce, address)
         if refused is not None:
             return refused
@@ -405,40 +411,34 @@ class PublicBooking:
         )
         try:
             appointment = await self._desk.book(
-                cabin_id=body.cabin_id,
-                starts_at=body.starts_at.astimezone(UTC),
+                body.cabin_id,
+                body.starts_at.astimezone(UTC),
                 patient=patient,
                 phone=phone,
                 email=email,
                 language=body.language,
                 channel=BookingChannel.ONLINE,
-                booked_by="",
                 consent=True,
-                reason="",
+                client_address=address,
             )
-        except SlotTaken:
-            log.info("hub.booking_refused reason=slot_taken cabin=%s", log_safe(body.cabin_id))
-            return json_error(
-                409, "this slot has just been taken; choose another", reason="slot_taken"
+        except BookingRefused as refusal:
+            log.info(
+                "hub.booking_refused reason=%s cabin=%s address=%s",
+                refusal.reason.value,
+                log_safe(body.cabin_id),
+                log_safe(address),
             )
+            return _refused(refusal)
         except StorageError as exc:
             log.error("hub.booking_failed cabin=%s error=%s", log_safe(body.cabin_id), exc)
             return json_error(503, "the hub cannot book right now", reason="unavailable")
-        except HubError as exc:
-            log.info(
-                "hub.booking_refused reason=slot_unavailable cabin=%s error=%s",
-                log_safe(body.cabin_id),
-                log_safe(exc),
-            )
-            return json_error(
-                409, "this slot cannot be booked; choose another", reason="slot_unavailable"
-            )
         log.info(
             "hub.booked appointment=%s cabin=%s address=%s",
             appointment.appointment_id,
             log_safe(appointment.cabin_id),
             log_safe(address),
         )
+        _wake_outbox(request)
         return _json(await self._booked_out(appointment), 201)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
@@ -455,6 +455,8 @@ class PublicBooking:
             return json_error(400, "the request was refused", reason="refused")
         if body.reason == "other" and not body.reason_text.strip():
             return _invalid("reason_text", "say why you cancel")
+        if len(body.reason_text) > MAX_REASON_CHARS:
+            return _invalid("reason_text", "say it in fewer words")
         refused = await self._spend_proof(body.challenge, body.nonce, address)
         if refused is not None:
             return refused
@@ -464,25 +466,27 @@ class PublicBooking:
             return _limited(wait)
         reason = CANCEL_REASONS.get(body.reason) or f"Autre / Other: {body.reason_text.strip()}"
         try:
-            cancelled = await self._desk.cancel_by_patient(body.code, body.birth_date, reason)
+            cancelled = await self._desk.cancel_by_patient(
+                body.code, body.birth_date, reason, client_address=address
+            )
+        except BookingRefused as refusal:
+            log.info(
+                "hub.cancel_refused reason=%s address=%s", refusal.reason.value, log_safe(address)
+            )
+            if refusal.reason is RefusalReason.BAD_TEXT:
+                return _invalid("reason_text", "say it in fewer words")
+            return _refused(refusal)
         except StorageError as exc:
             log.error("hub.cancel_failed error=%s", exc)
             return json_error(503, "the hub cannot cancel right now", reason="unavailable")
-        if cancelled is None:
-            log.info("hub.cancel_refused reason=not_found address=%s", log_safe(address))
-            return json_error(
-                404,
-                "no appointment to cancel matches this code and birth date",
-                reason="not_found",
-            )
         log.info(
             "hub.cancelled appointment=%s cabin=%s address=%s",
             cancelled.appointment_id,
             log_safe(cancelled.cabin_id),
             log_safe(address),
         )
-        calendar = await self._calendar(cancelled.cabin_id)
-        cabin = await self._cabin_out(calendar or CabinCalendar(cancelled.cabin_id, ""))
+        _wake_outbox(request)
+        cabin = await self._cabin_of(cancelled.cabin_id)
         local = cancelled.starts_at.astimezone(ZoneInfo(cabin.timezone))
         return _json(CancelledOut(cabin, local.date(), local.strftime("%H:%M")))
 
@@ -522,13 +526,12 @@ class PublicBooking:
         today = self._services.clock.now().date()
         if not date(_OLDEST_BIRTH_YEAR, 1, 1) <= body.birth_date <= today:
             return _invalid("birth_date", "the birth date is not possible")
-        phone = ""
-        if body.phone.strip():
-            phone = normalise_phone(body.phone) or ""
-            if not phone:
-                return _invalid("phone", "this is not a phone number")
-        email = body.email.strip()
-        if email and not valid_email(email):
+        phone = accepted_phone(body.phone)
+        if phone is None:
+            return _invalid("phone", "this is not a phone number")
+        try:
+            email = check_email(body.email)
+        except BookingRefused:
             return _invalid("email", "this is not an e-mail address")
         return phone, email
 
@@ -560,7 +563,14 @@ class PublicBooking:
         return json_error(403, "the page's proof is stale; try again", reason="proof")
 
     async def _calendar(self, cabin_id: str) -> CabinCalendar | None:
-        return await self._services.storage.calendar(cabin_id)
+        try:
+            return await self._desk.calendar(cabin_id)
+        except BookingRefused:
+            return None
+
+    async def _cabin_of(self, cabin_id: str) -> CabinOut:
+        calendar = await self._calendar(cabin_id)
+        return await self._cabin_out(calendar or CabinCalendar(cabin_id, ""))
 
     async def _cabin_out(self, calendar: CabinCalendar) -> CabinOut:
         cabin = await self._services.storage.cabin(calendar.cabin_id)
@@ -568,8 +578,7 @@ class PublicBooking:
         return CabinOut(calendar.cabin_id, name, calendar.town, _zone(calendar).key)
 
     async def _booked_out(self, appointment: Appointment) -> BookedOut:
-        calendar = await self._calendar(appointment.cabin_id)
-        cabin = await self._cabin_out(calendar or CabinCalendar(appointment.cabin_id, ""))
+        cabin = await self._cabin_of(appointment.cabin_id)
         local = appointment.starts_at.astimezone(ZoneInfo(cabin.timezone))
         return BookedOut(
             appointment_id=appointment.appointment_id,
@@ -620,7 +629,7 @@ def _page_handlers(
     return index, page_file
 
 
-def add_routes(app: web.Application, desk: PublicDesk, *, page_dir: Path = PAGE_DIR) -> None:
+def add_routes(app: web.Application, desk: BookingDesk, *, page_dir: Path = PAGE_DIR) -> None:
     """The page (``/rendez-vous``, ``/rendez-vous/annuler``, its files) and its API; the
     hub's services must be in `app` already, and this comes before `hub.http_api`'s routes
     (its ``/api/{rest}`` answers 404 to whatever is added after it)."""

@@ -56,6 +56,7 @@ function errorMessage(error, fallback = "error.server") {
   if (reason === "slot_unavailable") return ["error.slot_unavailable"];
   if (reason === "refused") return ["error.refused"];
   if (reason === "not_found") return ["cancel.error.not_found"];
+  if (reason === "not_booked") return ["cancel.error.not_booked"];
   return [fallback];
 }
 
