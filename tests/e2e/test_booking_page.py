@@ -62,6 +62,9 @@ class Visit:
     shots: Path
     prefix: str
     hosts: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    """The page's script errors and console errors (a CSP refusal is one), but for the HTTP
+    refusals the tests provoke ("Failed to load resource: ... 409")."""
 
     async def shot(self, name: str) -> None:
         await self.page.screenshot(
@@ -70,7 +73,9 @@ class Visit:
         assert await self.page.evaluate(_TOO_SMALL) == [], name
 
     def loopback_only(self) -> None:
+        """Every request went to the hub on 127.0.0.1, and the page raised no error."""
         assert self.hosts == {"127.0.0.1"}, self.hosts
+        assert self.errors == [], self.errors
 
 
 @asynccontextmanager
@@ -107,6 +112,15 @@ async def visit(
     page.set_default_timeout(TIMEOUT_MS)
     seen = Visit(page, shots, prefix)
     page.on("request", lambda request: seen.hosts.add(urlsplit(request.url).hostname or ""))
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            seen.errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     await page.goto(url)
     try:
         yield seen
