@@ -232,6 +232,17 @@ def test_a_patient_books_on_a_phone_in_french_and_on_a_desktop_in_english(tmp_pa
 
             async with visit(browser, url, shots, "booking-desktop-en", DESKTOP) as desk:
                 code_en = await book_with_the_mouse(desk, english=True)
+                # switched back on the slip: everything in French, the day too
+                when_en = await desk.page.inner_text('[data-testid="done-when"]')
+                await desk.page.click("#lang-toggle")
+                await desk.page.wait_for_function("document.documentElement.lang === 'fr'")
+                when_fr = await desk.page.inner_text('[data-testid="done-when"]')
+                assert " at " in when_en and " à " in when_fr, (when_en, when_fr)
+                assert "Votre code" in await desk.page.inner_text('[data-testid="slip"]')
+                assert "par e-mail et par SMS" in await desk.page.inner_text(
+                    '[data-testid="done-messages"]'
+                )
+                await desk.page.click("#lang-toggle")
                 # the language is remembered on the device
                 await desk.page.goto(url)
                 await town_ready(desk.page)

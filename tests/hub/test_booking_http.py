@@ -27,6 +27,7 @@ from hub.booking_http import PAGE_POLICY, accepted_phone, proof_holds
 from hub.config import PublicBookingSection
 from hub.schedule import CabinCalendar, OpeningHours, RotaShift
 from tests.hub.hub_key import TEST_KEY
+from tests.hub.hub_rig import FakeClock
 
 API = "/api/public/booking"
 BIRTH = date(1948, 3, 27)
@@ -42,9 +43,9 @@ CABINS = (
 ROTA_DOCTOR = "dr.rota"
 
 
-async def seed_booking(hub: RunningHub) -> None:
+async def seed_booking(hub: RunningHub, now: datetime | None = None) -> None:
     """Four cabins in three towns, open Monday to Saturday 9-12 and 14-17 (closed on Sunday),
-    covered by one remote doctor for the next six weeks."""
+    covered by one remote doctor for six weeks from `now` (the wall clock's)."""
     storage = hub.storage
     await create_doctor(
         storage,
@@ -54,7 +55,7 @@ async def seed_booking(hub: RunningHub) -> None:
         specialty="Médecine générale",
         argon2_cost="test",
     )
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     for cabin_id, town, name in CABINS:
         await provision_cabin(storage, cabin_id=cabin_id, name=name)
         await storage.put_calendar(CabinCalendar(cabin_id, town))
@@ -78,7 +79,9 @@ async def seed_booking(hub: RunningHub) -> None:
 
 
 @asynccontextmanager
-async def booking_hub(tmp_path: Path, **booking: Any) -> AsyncIterator[RunningHub]:
+async def booking_hub(
+    tmp_path: Path, clock: FakeClock | None = None, **booking: Any
+) -> AsyncIterator[RunningHub]:
     """A hub with `seed_booking`; `booking`: its [public_booking] settings, and [booking]'s
     limits (``bookings_per_...``); ``trusted_proxies`` is the hub's own."""
     overrides: dict[str, Any] = {"port": 0, "argon2_cost": "test"}
@@ -87,9 +90,9 @@ async def booking_hub(tmp_path: Path, **booking: Any) -> AsyncIterator[RunningHu
     overrides["booking"] = {k: booking.pop(k) for k in list(booking) if k.startswith("bookings_")}
     overrides["public_booking"] = {"proof_bits": TEST_BITS} | booking
     config = load_hub_config(None, data_dir=tmp_path / "hub", overrides=overrides)
-    hub = await start_hub(config, key=TEST_KEY)
+    hub = await start_hub(config, key=TEST_KEY, clock=clock)
     try:
-        await seed_booking(hub)
+        await seed_booking(hub, clock.now() if clock is not None else None)
         yield hub
     finally:
         await hub.stop()
@@ -269,6 +272,43 @@ def test_towns_cabins_and_fourteen_days_of_slots_in_the_cabins_time(tmp_path: Pa
             assert (await client.get("/slots?cabin=nowhere"))[0] == 404
             assert (await client.get("/slots?cabin=" + "x" * 5000))[0] in (404, 414)
             assert (await client.get("/cabins?town="))[0] == 400
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("now", "change"),
+    [
+        (datetime(2027, 3, 22, 12, tzinfo=UTC), date(2027, 3, 28)),  # to summer time
+        (datetime(2027, 10, 25, 12, tzinfo=UTC), date(2027, 10, 31)),  # to winter time
+    ],
+)
+def test_a_nine_o_clock_slot_stays_at_nine_across_the_clock_change(
+    tmp_path: Path, now: datetime, change: date
+) -> None:
+    async def scenario() -> None:
+        async with (
+            booking_hub(tmp_path, clock=FakeClock(now)) as hub,
+            aiohttp.ClientSession() as http,
+        ):
+            client = Client(http, hub)
+            status, answer = await client.get("/slots?cabin=cabin-murat&days=14")
+            assert status == 200, answer
+            firsts = {
+                day["day"]: (day["slots"][0]["time"], day["slots"][0]["starts_at"])
+                for day in answer["days"]
+                if day["slots"]
+            }
+            before = (change - timedelta(days=2)).isoformat()  # the Friday before
+            after = (change + timedelta(days=1)).isoformat()  # the Monday after
+            assert firsts[before][0] == firsts[after][0] == "09:00"
+            offsets = {
+                day: datetime.fromisoformat(starts_at).hour
+                for day, (_, starts_at) in firsts.items()
+            }
+            assert offsets[before] != offsets[after]  # 08:00Z then 07:00Z (or the reverse)
+            status, booked = await client.book(firsts[after][1], phone="", email="")
+            assert status == 201 and booked["time"] == "09:00" and booked["day"] == after
 
     run(scenario())
 
