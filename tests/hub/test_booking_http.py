@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from fleet.servers import redis
 from hub.accounts import create_doctor, provision_cabin
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.booking import AppointmentStatus
@@ -647,3 +648,64 @@ def test_cancel_tries_are_limited_per_code_from_any_address(tmp_path: Path) -> N
             assert stored is not None and stored.status is AppointmentStatus.BOOKED
 
     run(scenario())
+
+
+# --- two replicas ------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def two_replicas(
+    tmp_path: Path, redis_url: str, **booking: Any
+) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    """Two hubs on one database (the SQLCipher file) and one real Redis, as behind a proxy."""
+    overrides: dict[str, Any] = {
+        "port": 0,
+        "argon2_cost": "test",
+        "trusted_proxies": ["127.0.0.1"],
+        "cluster": {"backend": "redis", "redis_url": redis_url, "key_prefix": "booking"},
+        "booking": {k: booking.pop(k) for k in list(booking) if k.startswith("bookings_")},
+        "public_booking": {"proof_bits": TEST_BITS} | booking,
+    }
+    config = load_hub_config(None, data_dir=tmp_path / "hub", overrides=overrides)
+    a = await start_hub(config, key=TEST_KEY)
+    try:
+        await seed_booking(a)
+        b = await start_hub(config, key=TEST_KEY)
+        try:
+            yield a, b
+        finally:
+            await b.stop()
+    finally:
+        await a.stop()
+
+
+def test_two_replicas_share_the_challenges_the_limits_and_the_slot(tmp_path: Path) -> None:
+    async def scenario(redis_url: str) -> None:
+        async with (
+            two_replicas(tmp_path, redis_url, bookings_per_client_per_hour=2) as (a, b),
+            aiohttp.ClientSession() as http,
+        ):
+            on_a, on_b = Client(http, a, "192.0.2.7"), Client(http, b, "192.0.2.7")
+            slots = [s["starts_at"] for s in await on_a.free_slots()]
+            # a challenge from A proves the work on B, once
+            proof = await on_a.proof()
+            assert (await on_b.book(slots[0], phone="", email="", **proof))[0] == 201
+            status, answer = await on_a.book(slots[1], phone="", email="", **proof)
+            assert (status, answer["reason"]) == (403, "proof")
+            # the address's bookings are counted by both together (2 an hour)
+            status, answer = await on_b.book(slots[1], phone="", email="")
+            assert (status, answer["reason"]) == (429, "rate_limited"), answer
+            # 100 bookings of one slot, half through each replica: one wins
+            clients = [Client(http, (a, b)[i % 2], f"198.51.100.{i}") for i in range(100)]
+            proofs = [await client.proof() for client in clients]
+            answers = await asyncio.gather(
+                *(
+                    client.book(slots[5], phone="", email="", **proof)
+                    for client, proof in zip(clients, proofs, strict=True)
+                )
+            )
+            statuses = sorted(status for status, _ in answers)
+            assert statuses.count(201) == 1 and statuses.count(409) == 99, statuses
+
+    with redis(tmp_path / "redis") as server:
+        run(scenario(server.url))
