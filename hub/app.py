@@ -439,16 +439,14 @@ async def _serve_with(
     app.on_response_prepare.append(add_security_headers)
     health.add_routes(app)
     check_page.add_routes(app)
-    booking_http.add_routes(  # before http_api's catch-all /api/{rest}
-        app,
-        BookingDesk(
-            storage=storage,
-            audit=audit,
-            clock=clock,
-            settings=config.booking,
-            notify=NotificationPlanner.from_config(config),
-        ),
+    bookings = BookingDesk(
+        storage=storage,
+        audit=audit,
+        clock=clock,
+        settings=config.booking,
+        notify=NotificationPlanner.from_config(config),
     )
+    booking_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
     http_api.add_routes(app)
     websockets.add_routes(app)
     runner = web.AppRunner(
