@@ -57,7 +57,7 @@ from hub.errors import HubError
 from hub.log_safe import log_safe
 from hub.mail import MailError, MailSender, SmtpSender
 from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar
-from hub.sms import HttpSmsProvider, SmsError, SmsProvider, gsm7
+from hub.sms import SMS_SEGMENT_CHARS, HttpSmsProvider, SmsError, SmsProvider, gsm7, gsm7_length
 from hub.storage import DoctorRecord
 
 log = logging.getLogger(__name__)
@@ -248,9 +248,12 @@ def _spaced(code: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Text:
     subject: str
+    greeting: str
     lead: str
     details: tuple[str, ...]
-    code_line: str
+    code_label: str
+    """"Votre code de rendez-vous :" ("" in a cancellation: no code any more)."""
+    code_hint: str
     bring: str
     cancel_intro: str
     link: str
@@ -284,12 +287,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
         cancelled = kind is NotificationKind.CANCELLATION
         return _Text(
             subject=subjects[kind],
-            lead=f"{greeting}\n\n{leads[kind]}",
+            greeting=greeting,
+            lead=leads[kind],
             details=tuple(details),
-            code_line=""
-            if cancelled
-            else f"Your appointment code: {_spaced(appointment.code)}\n"
-            "Type it on the cabin's screen when you arrive.",
+            code_label="" if cancelled else "Your appointment code:",
+            code_hint="Type it on the cabin's screen when you arrive.",
             bring=""
             if cancelled
             else "Please bring your carte Vitale (health insurance card), an identity document,"
@@ -323,12 +325,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
     cancelled = kind is NotificationKind.CANCELLATION
     return _Text(
         subject=subjects[kind],
-        lead=f"{greeting}\n\n{leads[kind]}",
+        greeting=greeting,
+        lead=leads[kind],
         details=tuple(details),
-        code_line=""
-        if cancelled
-        else f"Votre code de rendez-vous : {_spaced(appointment.code)}\n"
-        "Tapez-le sur l'écran de la cabine en arrivant.",
+        code_label="" if cancelled else "Votre code de rendez-vous :",
+        code_hint="Tapez-le sur l'écran de la cabine en arrivant.",
         bring=""
         if cancelled
         else "Apportez votre carte Vitale, une pièce d'identité, vos ordonnances en cours et"
@@ -367,23 +368,28 @@ def render_email(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(notification.notification_id, from_address)
     message["Auto-Submitted"] = "auto-generated"
-    blocks = [text.lead, "\n".join(f"    {line}" for line in text.details)]
-    blocks += [part for part in (text.code_line, text.bring) if part]
+    code = _spaced(appointment.code)
+    blocks = [text.greeting, text.lead, "\n".join(f"    {line}" for line in text.details)]
+    if text.code_label:
+        blocks.append(f"{text.code_label} {code}\n{text.code_hint}")
+    blocks += [part for part in (text.bring,) if part]
     blocks += [f"{text.cancel_intro}\n{text.link}", text.signature]
     message.set_content("\n\n".join(blocks) + "\n")
-    paragraphs = [f"<p>{_html_lines(text.lead)}</p>"]
-    paragraphs.append(f"<p><strong>{_html_lines(chr(10).join(text.details))}</strong></p>")
-    if text.code_line:
-        label, _, rest = text.code_line.partition("\n")
-        head, _, code = label.rpartition(": ")
+    paragraphs = [f"<p>{html.escape(text.greeting)}</p>", f"<p>{html.escape(text.lead)}</p>"]
+    paragraphs.append(f"<p><strong>{'<br>'.join(map(html.escape, text.details))}</strong></p>")
+    if text.code_label:
         paragraphs.append(
-            f'<p>{html.escape(head)} : <strong style="font-size:1.5em;letter-spacing:0.1em">'
-            f"{html.escape(code)}</strong><br>{html.escape(rest)}</p>"
+            f"<p>{html.escape(text.code_label)}<br>"
+            '<strong style="font-size:1.6em;letter-spacing:0.1em;white-space:nowrap">'
+            f"{html.escape(code)}</strong><br>{html.escape(text.code_hint)}</p>"
         )
     if text.bring:
         paragraphs.append(f"<p>{html.escape(text.bring)}</p>")
     link = html.escape(text.link, quote=True)
-    paragraphs.append(f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}">{link}</a></p>')
+    paragraphs.append(
+        f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}" style="word-break:break-all">'
+        f"{link}</a></p>"
+    )
     paragraphs.append(f'<p style="color:#555">{html.escape(text.signature)}</p>')
     document = (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
@@ -396,28 +402,36 @@ def render_email(
     return message
 
 
-def _html_lines(text: str) -> str:
-    return "<br>".join(html.escape(line) for line in text.split("\n") if line.strip())
-
-
 def render_sms(
     notification: Notification, appointment: Appointment, context: MessageContext
 ) -> str:
-    """The SMS of `notification`, in the GSM 7-bit alphabet (one SMS when the town's name
-    and the public address are of usual lengths)."""
+    """The SMS of `notification`, in the GSM 7-bit alphabet: one SMS (160 characters) when it
+    fits; with a long town name and a long public address, the town is left out rather than
+    the code or the link (the patient knows where they booked; two SMS cost twice)."""
+    full = _sms_text(notification.kind, appointment, context, context.town)
+    if sms_segment_fits(full):
+        return full
+    return _sms_text(notification.kind, appointment, context, "")
+
+
+def sms_segment_fits(text: str) -> bool:
+    return 0 <= gsm7_length(text) <= SMS_SEGMENT_CHARS
+
+
+def _sms_text(
+    kind: NotificationKind, appointment: Appointment, context: MessageContext, town: str
+) -> str:
     when = _when(appointment.starts_at, context, appointment.language)
     code = appointment.code
-    kind = notification.kind
     if appointment.language is wire.Language.EN:
         at = f"{when.short_date} at {when.time}"
+        cabin = f"{town} cabin" if town else "cabin"
         texts = {
-            NotificationKind.CONFIRMATION: f"Appointment confirmed, {context.town} cabin, {at}.",
-            NotificationKind.REMINDER_DAY: f"Reminder: appointment {context.town} cabin {at}.",
-            NotificationKind.REMINDER_HOUR: f"Reminder: appointment {context.town} cabin at"
-            f" {when.time} today.",
-            NotificationKind.CANCELLATION: f"Your appointment of {at}, {context.town} cabin, is"
-            " cancelled.",
-            NotificationKind.MOVED: f"Appointment moved: {context.town} cabin, {at}.",
+            NotificationKind.CONFIRMATION: f"Appointment confirmed, {cabin}, {at}.",
+            NotificationKind.REMINDER_DAY: f"Reminder: appointment {cabin} {at}.",
+            NotificationKind.REMINDER_HOUR: f"Reminder: appointment {cabin} at {when.time} today.",
+            NotificationKind.CANCELLATION: f"Your appointment of {at}, {cabin}, is cancelled.",
+            NotificationKind.MOVED: f"Appointment moved: {cabin}, {at}.",
         }
         tail = (
             f" To book: {context.book_link()}"
@@ -426,14 +440,13 @@ def render_sms(
         )
     else:
         at = f"{when.short_date} à {when.time}"
+        cabin = f"cabine de {town}" if town else "cabine"
         texts = {
-            NotificationKind.CONFIRMATION: f"RDV confirmé cabine de {context.town} le {at}.",
-            NotificationKind.REMINDER_DAY: f"Rappel : RDV cabine de {context.town} le {at}.",
-            NotificationKind.REMINDER_HOUR: f"Rappel : RDV cabine de {context.town} à"
-            f" {when.time} aujourd'hui.",
-            NotificationKind.CANCELLATION: f"Votre RDV du {at} cabine de {context.town} est"
-            " annulé.",
-            NotificationKind.MOVED: f"RDV déplacé : cabine de {context.town} le {at}.",
+            NotificationKind.CONFIRMATION: f"RDV confirmé {cabin} le {at}.",
+            NotificationKind.REMINDER_DAY: f"Rappel : RDV {cabin} le {at}.",
+            NotificationKind.REMINDER_HOUR: f"Rappel : RDV {cabin} à {when.time} aujourd'hui.",
+            NotificationKind.CANCELLATION: f"Votre RDV du {at} {cabin} est annulé.",
+            NotificationKind.MOVED: f"RDV déplacé : {cabin} le {at}.",
         }
         tail = (
             f" Reprendre RDV : {context.book_link()}"
@@ -738,6 +751,6 @@ def _no_longer_due(
         return "cancelled"
     if appointment.status is not AppointmentStatus.BOOKED:
         return f"appointment_{appointment.status.value}"
-    if notification.kind in REMINDERS and now >= appointment.starts_at:
-        return "too_late"
+    if now >= appointment.starts_at:
+        return "too_late"  # a hub down for hours: a reminder, even a confirmation, is no use now
     return ""

@@ -107,6 +107,17 @@ class Mailbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def hub_mail_config(self, from_address: str = "rendez-vous@demo.invalid") -> dict[str, Any]:
+        """The hub's `[mail]` table that sends to this mailbox (plain SMTP on loopback):
+        ``load_hub_config(overrides={"mail": mailbox.hub_mail_config()})``, or in a TOML file
+        given to ``python -m hub serve --config``."""
+        return {
+            "enabled": True,
+            "host": self.host,
+            "port": self.port,
+            "from_address": from_address,
+        }
+
     @property
     def running(self) -> bool:
         return self._controller is not None

@@ -266,6 +266,17 @@ def test_each_sms_fits_one_gsm7_message_with_the_code_and_link() -> None:
         accented,
     )
     assert "Pontivy-sur-Rhone" in text and "confirmé" in text  # ô folded, é is GSM-7
+    far = replace(
+        CONTEXT,
+        town="Saint-Martin-de-Belleville",
+        public_url="https://rendez-vous.laboxmedicale.fr",
+    )
+    for language in wire.Language:
+        for kind in NotificationKind:
+            booked = appointment(language=language)
+            text = render_sms(_notification(kind, NotificationChannel.SMS), booked, far)
+            assert 0 < gsm7_length(text) <= 160, text  # the town left out when it must be
+            assert "rendez-vous.laboxmedicale.fr/rendez-vous" in text
 
 
 # --- the worker -----------------------------------------------------------------------------
@@ -660,12 +671,7 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
         async with running_hub(
             tmp_path,
             public_url=PUBLIC_URL,
-            mail={
-                "enabled": True,
-                "host": mailbox.host,
-                "port": mailbox.port,
-                "from_address": "rendez-vous@rdv.example.fr",
-            },
+            mail=mailbox.hub_mail_config("rendez-vous@rdv.example.fr"),
             sms={"provider": "http", "url": recorder.url},
             notifications={"poll_s": 0.05},
         ) as rig:
@@ -793,3 +799,72 @@ def test_the_sms_provider_errors_say_the_status_and_whether_to_retry(
     asyncio.run(scenario())
     [record] = [r for r in recorder.records() if "id" in r]
     assert record["client_ref"] == record["idempotency_key"] == "ntf-3"
+
+
+def test_messages_found_after_their_slot_are_dropped_not_sent(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        outbox = worker(storage, clock, mailbox, None)
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, ALL_KINDS)
+            clock.advance((SLOT - NOW).total_seconds())  # every replica was down until now
+            assert await outbox.run_once() == 3
+            states = {n.state for n in await storage.notifications()}
+            assert states == {NotificationState.DROPPED}
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert mailbox.messages == []
+
+
+def test_a_replica_dead_after_sending_leaves_a_resend_with_the_same_message_id(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        survivor = worker(storage, clock, mailbox, None, claimer="replica-b")
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, {NotificationKind.CONFIRMATION})
+            # Replica A claims and sends, then dies before it records the message sent.
+            [claimed] = await storage.claim_notifications(
+                now=NOW, claimer="replica-a", lease_until=NOW + timedelta(seconds=120), limit=5
+            )
+            sender = SmtpSender(SmtpSettings(host=mailbox.host, port=mailbox.port, timeout_s=3))
+            await sender.send(
+                render_email(
+                    claimed,
+                    booked,
+                    CONTEXT,
+                    from_address="rendez-vous@rdv.example.fr",
+                    now=NOW,
+                )
+            )
+            assert await survivor.run_once() == 0  # A's lease holds
+            clock.advance(120)
+            assert await survivor.run_once() == 1
+            [sent] = await storage.notifications(appointment_id=booked.appointment_id)
+            assert (sent.state, sent.claimed_by, sent.attempts) == (
+                NotificationState.SENT,
+                "replica-b",
+                2,
+            )
+        finally:
+            await survivor.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    first, second = mailbox.wait_for(2, timeout_s=5)
+    # The patient's mail client shows one message: the same Message-ID.
+    assert first["Message-ID"] == second["Message-ID"]
