@@ -29,13 +29,20 @@ from hub.booking import (
     NotificationKind,
     NotificationState,
 )
-from hub.bookings import BookingDesk, BookingRefused, RefusalReason, fold_town, normalize_phone
+from hub.bookings import (
+    BOOKING_DESK,
+    BookingDesk,
+    BookingRefused,
+    RefusalReason,
+    fold_town,
+    normalize_phone,
+)
 from hub.config import BookingSection
 from hub.schedule import CabinCalendar, ConflictKind, OpeningHours
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ActorKind, AuditEntry, DoctorRecord, Storage
 from tests.hub.hub_key import TEST_KEY
-from tests.hub.hub_rig import FakeClock
+from tests.hub.hub_rig import FakeClock, running_hub
 from tests.hub.pg_backend import fresh_database, open_postgres_storage, postgres_server
 
 __all__ = ["postgres_server"]  # the module's server fixture
@@ -711,5 +718,17 @@ def test_two_replicas_mark_each_noshow_once(postgres_server: PostgresServer) -> 
             assert sorted(e.subject or "" for e in entries) == sorted(
                 f"appointment:{m}" for m in marked
             )
+
+    asyncio.run(body())
+
+
+def test_the_hub_builds_one_desk_whose_noshow_timer_runs_until_it_stops(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with asyncio.timeout(30), running_hub(tmp_path) as hub_rig:
+            desk = hub_rig.hub.app[BOOKING_DESK]
+            assert desk.timer_running
+            assert desk.settings.noshow_after_min == 30
+            await hub_rig.hub.stop()
+            assert not desk.timer_running
 
     asyncio.run(body())
