@@ -134,6 +134,19 @@ function setFieldError(inputId, errorId, key) {
   return true;
 }
 
+// A field's error goes as soon as the field is changed; the form's summary with the last one.
+function clearErrorsOnInput(fields, summaryId) {
+  for (const [errorId, inputIds] of Object.entries(fields)) {
+    for (const id of inputIds) {
+      $(id).addEventListener(id === "consent" || $(id).type === "radio" ? "change" : "input", () => {
+        setFieldError(inputIds, errorId, null);
+        const left = Object.keys(fields).some((other) => !$(other).hidden);
+        if (!left) showError(summaryId, null);
+      });
+    }
+  }
+}
+
 function showError(boxId, key, args) {
   const box = $(boxId);
   if (!key) {
@@ -230,6 +243,14 @@ class BookingPage {
     $("change-slot").addEventListener("click", () => this.showStep("slot"));
     $("days-later").addEventListener("click", () => this.loadSlots(this.shiftDay(DAYS_SHOWN)));
     $("days-earlier").addEventListener("click", () => this.loadSlots(this.shiftDay(-DAYS_SHOWN)));
+    clearErrorsOnInput({
+      "family-name-error": ["family-name"],
+      "given-names-error": ["given-names"],
+      "birth-error": ["birth-day", "birth-month", "birth-year"],
+      "phone-error": ["phone"],
+      "email-error": ["email"],
+      "consent-error": ["consent"],
+    }, "form-error");
     $("book-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -548,6 +569,12 @@ class CancelPage {
         $("reason-other-box").hidden = !$("reason-other").checked;
       });
     }
+    clearErrorsOnInput({
+      "cancel-code-error": ["cancel-code"],
+      "cancel-birth-error": ["cancel-birth-day", "cancel-birth-month", "cancel-birth-year"],
+      "reason-error": [...document.querySelectorAll('input[name="reason"]')].map((r) => r.id),
+      "reason-text-error": ["reason-text"],
+    }, "cancel-error");
     $("cancel-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();

@@ -172,6 +172,8 @@ async def book_with_the_mouse(seen: Visit, *, english: bool) -> str:
     assert await page.evaluate("document.activeElement.id") == "family-name"
     await seen.shot("3-errors")
     await page.fill("#family-name", "Le Gall-Éon")
+    assert await page.is_hidden("#family-name-error")  # corrected: its error goes at once
+    assert await page.is_visible('[data-testid="form-error"]')  # others are still wrong
     await page.fill("#given-names", "Anne Marie")
     await page.fill("#birth-day", str(BIRTH.day))
     await page.fill("#birth-month", str(BIRTH.month))
@@ -179,6 +181,7 @@ async def book_with_the_mouse(seen: Visit, *, english: bool) -> str:
     await page.fill("#phone", "06.12.34.56.78")
     await page.fill("#email", "anne.legall@example.fr")
     await page.check("#consent")
+    assert await page.is_hidden('[data-testid="form-error"]')  # nothing left to correct
     await seen.shot("3-form")
     await page.click("#book-submit")
     await page.wait_for_selector('body[data-step="done"]')
