@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, Page, async_playwright
@@ -25,6 +26,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.booking import AppointmentStatus
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
+from simulators.mailbox import Mailbox, appointment_code
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.test_booking_http import BIRTH, book_by_api, seed_booking
 
@@ -79,9 +81,11 @@ class Visit:
 
 
 @asynccontextmanager
-async def booking_hub(tmp_path: Path) -> AsyncIterator[RunningHub]:
+async def booking_hub(tmp_path: Path, **overrides: Any) -> AsyncIterator[RunningHub]:
     config = load_hub_config(
-        None, data_dir=tmp_path / "hub", overrides={"port": 0, "argon2_cost": "test"}
+        None,
+        data_dir=tmp_path / "hub",
+        overrides={"port": 0, "argon2_cost": "test"} | overrides,
     )
     hub = await start_hub(config, key=TEST_KEY)
     try:
@@ -454,4 +458,63 @@ def test_a_slot_taken_meanwhile_sends_the_patient_back_to_the_times(tmp_path: Pa
             seen.loopback_only()
 
     asyncio.run(scenario())
+    _copy_shots(shots)
+
+
+def test_the_confirmation_e_mail_carries_the_code_and_a_link_that_cancels(tmp_path: Path) -> None:
+    """The demo's path: booked on the page at a phone's size, the confirmation reaches a real
+    SMTP server with the code on the screen, and its link opens the cancel form with the code
+    filled in; the cancellation's notice follows."""
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    async def scenario(mailbox: Mailbox) -> None:
+        async with (
+            booking_hub(tmp_path, mail=mailbox.hub_mail_config()) as hub,
+            chromium() as browser,
+            visit(browser, f"{hub.url}/rendez-vous", shots, "booking-mail", PHONE) as seen,
+        ):
+            page = seen.page
+            await town_ready(page)
+            await page.fill("#town", "murat")
+            await page.press("#town", "Enter")
+            await page.locator("#time-list button").first.click()
+            await page.fill("#family-name", "Roux")
+            await page.fill("#given-names", "Paul")
+            await page.fill("#birth-day", str(BIRTH.day))
+            await page.fill("#birth-month", str(BIRTH.month))
+            await page.fill("#birth-year", str(BIRTH.year))
+            await page.fill("#email", "paul.roux@example.fr")
+            await page.check("#consent")
+            await page.click("#book-submit")
+            await page.wait_for_selector('body[data-step="done"]')
+            code = (await page.inner_text('[data-testid="done-code"]')).strip()
+            assert "par e-mail" in await page.inner_text('[data-testid="done-messages"]')
+
+            confirmation = (await mailbox.wait(1, timeout_s=30))[0]
+            assert confirmation["To"] == "paul.roux@example.fr"
+            assert appointment_code(confirmation) == code
+            body = confirmation.get_body(preferencelist=("plain",))
+            assert body is not None
+            link = re.search(
+                r"(https?://\S+/rendez-vous/annuler\?code=[0-9]{6})", body.get_content()
+            )
+            assert link is not None and link.group(1).startswith(hub.url)
+
+            await page.goto(link.group(1))
+            await page.wait_for_selector('body[data-ready="true"]')
+            assert await page.input_value("#cancel-code") == code
+            await page.fill("#cancel-birth-day", str(BIRTH.day))
+            await page.fill("#cancel-birth-month", str(BIRTH.month))
+            await page.fill("#cancel-birth-year", str(BIRTH.year))
+            await page.check("#reason-elsewhere")
+            await page.click("#cancel-submit")
+            await page.wait_for_selector('body[data-step="cancelled"]')
+            await seen.shot("cancelled-from-the-link")
+            seen.loopback_only()
+            notice = (await mailbox.wait(2, timeout_s=30))[1]
+            assert "annulé" in notice["Subject"]
+
+    with Mailbox() as mailbox:
+        asyncio.run(scenario(mailbox))
     _copy_shots(shots)
