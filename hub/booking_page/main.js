@@ -50,7 +50,8 @@ function errorMessage(error, fallback = "error.server") {
   const reason = error.body?.reason;
   if (reason === "network") return ["error.network"];
   if (reason === "rate_limited") {
-    return ["error.rate", { minutes: Math.max(1, Math.ceil((error.body.retry_after_s || 60) / 60)) }];
+    const minutes = Math.max(1, Math.ceil((error.body.retry_after_s || 60) / 60));
+    return minutes === 1 ? ["error.rate.one"] : ["error.rate", { minutes }];
   }
   if (reason === "slot_taken") return ["error.slot_taken"];
   if (reason === "slot_unavailable") return ["error.slot_unavailable"];
@@ -372,6 +373,7 @@ class BookingPage {
     } catch (error) {
       $("slot-loading").hidden = true;
       showError("slot-error", ...errorMessage(error));
+      $("slot-error").scrollIntoView({ block: "center" });
       return;
     }
     $("slot-loading").hidden = true;

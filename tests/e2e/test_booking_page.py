@@ -518,3 +518,30 @@ def test_the_confirmation_e_mail_carries_the_code_and_a_link_that_cancels(tmp_pa
     with Mailbox() as mailbox:
         asyncio.run(scenario(mailbox))
     _copy_shots(shots)
+
+
+def test_too_many_requests_are_refused_in_words_with_the_wait(tmp_path: Path) -> None:
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    async def scenario() -> None:
+        async with (
+            booking_hub(tmp_path, public_booking={"reads_per_minute": 3}) as hub,
+            chromium() as browser,
+            visit(browser, f"{hub.url}/rendez-vous", shots, "booking-limited", PHONE) as seen,
+        ):
+            page = seen.page
+            await town_ready(page)  # 1: the towns
+            await page.fill("#town", "murat")
+            await page.press("#town", "Enter")  # 2: the cabins, 3: the slots
+            await page.wait_for_selector('body[data-slots="loaded"]')
+            await page.click("#days-later")  # 4: one too many this minute
+            error = page.locator('[data-testid="slot-error"]')
+            await error.wait_for(state="visible")
+            text = await error.inner_text()
+            assert text == "Trop de demandes : réessayez dans 1 minute.", text
+            assert await error.get_attribute("role") == "alert"
+            await seen.shot("refused")
+
+    asyncio.run(scenario())
+    _copy_shots(shots)
