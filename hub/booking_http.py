@@ -159,6 +159,8 @@ class ChallengeOut(msgspec.Struct, frozen=True):
 
 class SlotsOut(msgspec.Struct, frozen=True):
     cabin: CabinOut
+    today: date
+    """The cabin's date now: no day before it is offered."""
     first_day: date
     days: list[DayOut]
     last_bookable_day: date
@@ -359,6 +361,7 @@ class PublicBooking:
                 by_day[local.date()].append(SlotOut(slot.starts_at, local.strftime("%H:%M")))
         answer = SlotsOut(
             cabin=await self._cabin_out(calendar),
+            today=today,
             first_day=first_day,
             days=[DayOut(day, slots) for day, slots in by_day.items()],
             last_bookable_day=last,

@@ -417,7 +417,7 @@ class BookingPage {
     const none = days.every((day) => !day.slots.length);
     $("period-empty").hidden = !none;
     if (none) bindText($("period-empty"), "slot.none.period");
-    $("days-earlier").hidden = this.firstDay <= new Date().toISOString().slice(0, 10);
+    $("days-earlier").hidden = this.firstDay <= this.slots.today;
     $("days-later").hidden = this.shiftDay(DAYS_SHOWN) > this.slots.last_bookable_day;
   }
 

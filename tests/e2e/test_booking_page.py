@@ -16,7 +16,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,15 +28,19 @@ from hub.booking import AppointmentStatus
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
 from simulators.mailbox import Mailbox, appointment_code
 from tests.hub.hub_key import TEST_KEY
+from tests.hub.hub_rig import FakeClock
 from tests.hub.test_booking_http import BIRTH, book_by_api, seed_booking
 
 SHOTS_COPY = Path("/tmp/booking-shots")
 TIMEOUT_MS = 30_000  # for what takes well under a second idle: only a real failure waits this long
+MONDAY_MORNING = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
+"""07:30 in Paris: the whole Monday's slots are free, and Sunday the 17th is closed."""
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 
-# Every visible element that holds text directly: its computed font size, and the interactive
-# ones' height. Reported as a list of what is too small (empty: all good).
+# Every visible element that holds text directly: its computed font size; the interactive
+# ones' height; every field's label and every button's name. Reported as a list of what is
+# wrong (empty: all good).
 _TOO_SMALL = """() => {
   const small = [];
   for (const el of document.body.querySelectorAll("*")) {
@@ -47,6 +51,10 @@ _TOO_SMALL = """() => {
     const size = parseFloat(getComputedStyle(el).fontSize);
     if ((ownText || el.matches("input, button")) && size < 18) {
       small.push(`${el.tagName}#${el.id}.${el.className} font ${size}px`);
+    }
+    if (el.matches("input") && el.labels.length === 0) small.push(`INPUT#${el.id} has no label`);
+    if (el.matches("button") && !(el.getAttribute("aria-label") || el.textContent.trim())) {
+      small.push(`BUTTON#${el.id} has no name`);
     }
     const tick = el.matches("input[type=checkbox], input[type=radio]");
     if (el.matches("button, a, input") && (box.height < 48 || (tick && box.width < 48))) {
@@ -82,14 +90,16 @@ class Visit:
 
 @asynccontextmanager
 async def booking_hub(tmp_path: Path, **overrides: Any) -> AsyncIterator[RunningHub]:
+    """The hub at a fixed time (`MONDAY_MORNING`), whatever the hour the tests run at."""
     config = load_hub_config(
         None,
         data_dir=tmp_path / "hub",
         overrides={"port": 0, "argon2_cost": "test"} | overrides,
     )
-    hub = await start_hub(config, key=TEST_KEY)
+    clock = FakeClock(MONDAY_MORNING)
+    hub = await start_hub(config, key=TEST_KEY, clock=clock)
     try:
-        await seed_booking(hub)
+        await seed_booking(hub, clock.now())
         yield hub
     finally:
         await hub.stop()
