@@ -17,6 +17,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -176,6 +177,34 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError("`min_connections` is more than `max_connections`")
 
 
+class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Booking (`hub.bookings`): the defaults of a new cabin's calendar (each cabin's own
+    calendar may differ), how long a code opens the cabin, when a booking becomes a no-show,
+    the reminders, and the limits that hold off bots and brute force."""
+
+    slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 15
+    walk_in_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.25
+    """The share of each day's slots kept for patients who come without an appointment."""
+    code_valid_before_min: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 30
+    """A code opens the cabin from this long before its slot to the end of the slot's day."""
+    noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
+    """A booked patient not arrived this long after the slot's start is a no-show."""
+    reminder_day_before: bool = True
+    reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
+    """0: no reminder shortly before."""
+    bookable_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Europe/Paris"
+    code_tries_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    bookings_per_client_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    bookings_per_phone_per_day: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything the hub reads at start. Build it with `load_hub_config`."""
 
@@ -266,6 +295,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
+    booking: BookingSection = msgspec.field(default_factory=BookingSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
