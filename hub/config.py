@@ -205,6 +205,83 @@ class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
 
 
+MailAddress = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^(|[^\s@<>\"]+@[^\s@<>\"]+)$")]
+"""An e-mail address (``rendez-vous@hub.example.fr``), or ""."""
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class MailSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The SMTP server the hub sends patients' confirmations and reminders through
+    (`hub.mail`). Not ``enabled``: no e-mail is sent (the outbox keeps them pending)."""
+
+    enabled: bool = False
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 25
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS (port 587), the certificate checked."""
+    tls: bool = False
+    """Implicit TLS from the first byte (port 465), the certificate checked."""
+    username: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    """Sign in with it (and the password below); "": no authentication."""
+    password_env: EnvName = "HUB_SMTP_PASSWORD"  # noqa: S105 - its name, not a password
+    """The SMTP password may be in this environment variable (read once, then removed)..."""
+    password_credential: CredentialName = "hub-smtp-password"  # noqa: S105 - its name
+    """...or in this systemd credential..."""
+    password_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-smtp.password"  # noqa: S105
+    """...or in this file (inside ``data_dir`` when relative; mode 0600)."""
+    from_address: MailAddress = ""
+    from_name: Annotated[str, msgspec.Meta(max_length=100)] = "La Box Médicale"
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15
+
+    def __post_init__(self) -> None:
+        if self.starttls and self.tls:
+            raise ValueError("give `starttls` (port 587) or `tls` (port 465), not both")
+        if self.enabled and not self.from_address:
+            raise ValueError('`enabled = true` needs `from_address` ("rendez-vous@example.fr")')
+        if self.username and not (self.starttls or self.tls) and self.host not in _LOOPBACK:
+            raise ValueError("a password is never sent in clear: set `starttls` or `tls`")
+
+
+class SmsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The SMS provider (`hub.sms`): ``none`` (no SMS sent; the outbox keeps them pending) or
+    ``http``, a JSON API that takes ``{"to", "text", "client_ref"}`` with a bearer token."""
+
+    provider: Literal["none", "http"] = "none"
+    url: PublicUrl = ""
+    token_env: EnvName = "HUB_SMS_TOKEN"  # noqa: S105 - its name, not a token
+    """The provider's API token may be in this environment variable (read once, removed)..."""
+    token_credential: CredentialName = "hub-sms-token"  # noqa: S105 - its name
+    """...or in this systemd credential..."""
+    token_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-sms.token"  # noqa: S105
+    """...or in this file (inside ``data_dir`` when relative; mode 0600)."""
+    sender: Annotated[str, msgspec.Meta(max_length=11, pattern=r"^[A-Za-z0-9 ]*$")] = ""
+    """The sender name shown on the phone (11 letters or digits at most); "": the provider's."""
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
+
+    def __post_init__(self) -> None:
+        if self.provider == "http" and not self.url:
+            raise ValueError('`provider = "http"` needs `url` ("https://sms.example.fr/send")')
+
+
+class NotificationsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When reminders go out, and how the outbox (`hub.notifications`) is worked."""
+
+    reminder_day_hours_before: Annotated[float, msgspec.Meta(gt=0, le=14 * 24)] = 24
+    """The "day before" reminder goes this long before the slot (24: the same time, the day
+    before). 0 is not allowed: remove the kind from the booking instead."""
+    reminder_hours_before: Annotated[float, msgspec.Meta(gt=0, le=48)] = 1
+    poll_s: PositiveSeconds = 5
+    """How often each replica looks for messages that are due."""
+    lease_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 120
+    """A message claimed by a replica that dies is tried again by another after this long."""
+    batch: Annotated[int, msgspec.Meta(ge=1, le=500)] = 20
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 6
+    """Tries before a message is FAILED for good (shown on the coordinator's page)."""
+    retry_first_s: PositiveSeconds = 30
+    """The wait after the first failure; it doubles after each, up to `retry_max_s`."""
+    retry_max_s: PositiveSeconds = 3600
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything the hub reads at start. Build it with `load_hub_config`."""
 
@@ -296,6 +373,9 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
     booking: BookingSection = msgspec.field(default_factory=BookingSection)
+    mail: MailSection = msgspec.field(default_factory=MailSection)
+    sms: SmsSection = msgspec.field(default_factory=SmsSection)
+    notifications: NotificationsSection = msgspec.field(default_factory=NotificationsSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -526,6 +526,13 @@ class BookingStatements:
             (error, _ts(retry_at), notification_id),
         )
 
+    def drop_notification(self, notification_id: str, reason: str) -> None:
+        self._db.execute(
+            "UPDATE notifications SET state = 'dropped', last_error = ?, claimed_until = NULL"
+            " WHERE notification_id = ? AND state IN ('pending', 'sending')",
+            (reason, notification_id),
+        )
+
     def notifications(
         self,
         appointment_id: str | None,
@@ -661,6 +668,9 @@ class SqliteBookings:
         await self._run(
             BookingStatements.mark_notification_failed, notification_id, error, retry_at
         )
+
+    async def drop_notification(self, notification_id: str, *, reason: str) -> None:
+        await self._run(BookingStatements.drop_notification, notification_id, reason)
 
     async def notifications(
         self,
