@@ -24,16 +24,17 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
-from hub import check_page, health, http_api, websockets
+from hub import check_page, coordinator_http, health, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
+from hub.bookings import BookingDesk
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
-from hub.notifications import OUTBOX, OutboxWorker, build_outbox
+from hub.notifications import OUTBOX, NotificationPlanner, OutboxWorker, build_outbox
 from hub.passwords import PasswordHasher
 from hub.peers import CloseCode
 from hub.postgres_storage import PostgresStorage
@@ -438,6 +439,14 @@ async def _serve_with(
     app.on_response_prepare.append(add_security_headers)
     health.add_routes(app)
     check_page.add_routes(app)
+    bookings = BookingDesk(
+        storage=storage,
+        audit=audit,
+        clock=clock,
+        settings=config.booking,
+        notify=NotificationPlanner.from_config(config),
+    )
+    coordinator_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
     http_api.add_routes(app)
     websockets.add_routes(app)
     runner = web.AppRunner(

@@ -6,21 +6,24 @@ gets 403, nobody signed in 401. A coordinator sees and changes the cabins they l
 bookings and visits, booking, moving and cancelling for a caller, the rota, opening hours and
 closures, and the messages that could not be delivered.
 
-Every change goes through `hub.bookings.BookingDesk`, which audits it; the reads of a patient's
-data (a search) are audited here. Bodies are msgspec Structs (unknown fields refused); a body
-that does not decode is a 400, never a 500. State-changing requests carry the session's CSRF
-token (`hub.web_security.state_change_guard`). Patient searches are POSTs, so that no name or
-birth date ever lands in a URL or an access log; log lines carry ids only.
+Every change goes through `hub.bookings.BookingDesk`, which checks and audits it; a patient
+search is audited here. Bodies are msgspec Structs (unknown fields refused): a body that does
+not decode is a 400, never a 500. State-changing requests carry the session's CSRF token and
+the hub's Origin (`hub.web_security.state_change_guard`). Patient searches are POSTs, so that
+no name or birth date lands in a URL or an access log; log lines carry ids only.
+
+A refusal is ``{"error", "reason", "fr", "en", "conflicts": [{"fr", "en"}]}``: the page shows
+the desk's words, in its language, and each conflict of the rota that explains it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 from aiohttp import web
@@ -33,13 +36,21 @@ from hub.booking import (
     AppointmentStatus,
     BookingChannel,
     NotificationState,
-    SlotTaken,
 )
-from hub.bookings import BookingDesk, BookingRefused
-from hub.holidays import french_public_holidays
+from hub.bookings import AgendaDay, BookingDesk, BookingRefused, RefusalReason
 from hub.http_api import _console_file, _file_response
 from hub.patients import match_key
-from hub.schedule import CabinCalendar, Closure, OpeningHours, RotaShift
+from hub.schedule import (
+    DEFAULT_TIMEZONE,
+    CabinCalendar,
+    OpeningHours,
+    RotaShift,
+    ScheduleError,
+    day_bounds,
+    holds_slot,
+    local_instant,
+    zone,
+)
 from hub.services import SERVICES
 from hub.storage import AccountRole, ActorKind, AgentRecord
 from hub.web_security import json_error
@@ -49,17 +60,15 @@ _T = TypeVar("_T")
 
 COORDINATOR_DIR = Path(__file__).parent / "coordinator"
 DESK = web.AppKey("hub_booking_desk", BookingDesk)
-MAX_DAYS = 14
-"""The most days one agenda request covers (the page asks for one day, or a week)."""
 VISITS_SHOWN = 20
-PATIENT_REQUIRED = "only coordinators may open this page"
+FAILED_SHOWN = 200
+_RANGE = timedelta(days=3660)
+"""How far back and ahead a shift or closure is looked for by its id."""
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Reason = Annotated[str, msgspec.Meta(min_length=2, max_length=500)]
-Phone = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^(\+?[0-9 .()-]{6,30})?$")]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+)?$")]
-ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 # --- bodies ---------------------------------------------------------------------------------
@@ -71,10 +80,12 @@ class BookBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     family_name: Name
     given_names: Name
     birth_date: date
-    phone: Phone = ""
-    email: Email = ""
+    phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    email: Annotated[str, msgspec.Meta(max_length=254)] = ""
     language: wire.Language = wire.Language.FR
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    reason: Text = ""
+    consent: bool = False
+    """The caller agreed, on the phone, to the use of their data (required, as online)."""
 
 
 class MoveBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -82,7 +93,7 @@ class MoveBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CancelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Reason
+    reason: Text
 
 
 class SearchBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -113,7 +124,7 @@ class ClosureBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     cabin_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
     first_day: date
     last_day: date
-    reason: Reason
+    reason: Text
 
 
 class HolidaysBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -138,6 +149,16 @@ class CabinView(msgspec.Struct, frozen=True):
     opening_hours: list[HoursView]
 
 
+class DoctorChoice(msgspec.Struct, frozen=True):
+    username: str
+    display_name: str
+
+
+class CabinsView(msgspec.Struct, frozen=True):
+    cabins: list[CabinView]
+    doctors: list[DoctorChoice]
+
+
 class AppointmentView(msgspec.Struct, frozen=True):
     appointment_id: str
     cabin_id: str
@@ -159,16 +180,19 @@ class AppointmentView(msgspec.Struct, frozen=True):
     booked_by: str
     doctor: str | None
     code: str
-    """The coordinator reads it out to the caller (and prints it): only while it is active."""
+    """To read out to the caller and print on the slip: only while it may open the cabin."""
     cancel_reason: str = ""
     cancelled_by: str = ""
+
+
+SlotState = Literal["free", "booked", "walk_in", "past"]
 
 
 class SlotView(msgspec.Struct, frozen=True):
     starts_at: datetime
     ends_at: datetime
     local_time: str
-    state: Literal["free", "booked", "walk_in", "past"]
+    state: SlotState
     doctors: list[str]
     appointment: AppointmentView | None = None
 
@@ -191,16 +215,7 @@ class AgendaView(msgspec.Struct, frozen=True):
     day: date
     cabins: list[CabinDay]
     week: list[DayCount]
-
-
-class CabinsView(msgspec.Struct, frozen=True):
-    cabins: list[CabinView]
-    doctors: list[DoctorChoice]
-
-
-class DoctorChoice(msgspec.Struct, frozen=True):
-    username: str
-    display_name: str
+    """Monday to Sunday of `day`'s week, every cabin together."""
 
 
 class VisitView(msgspec.Struct, frozen=True):
@@ -243,6 +258,11 @@ class RotaView(msgspec.Struct, frozen=True):
     closures: list[ClosureView]
 
 
+class Added(msgspec.Struct, frozen=True):
+    added: int
+    ids: list[str]
+
+
 class FailedView(msgspec.Struct, frozen=True):
     notification_id: str
     appointment_id: str
@@ -250,15 +270,22 @@ class FailedView(msgspec.Struct, frozen=True):
     kind: str
     error: str
     attempts: int
-    appointment: AppointmentView | None
+    appointment: AppointmentView
+
+
+class Words(msgspec.Struct, frozen=True):
+    fr: str
+    en: str
 
 
 class Refusal(msgspec.Struct, frozen=True):
-    """Why a change was refused, in words for the coordinator (each `conflicts` item one)."""
+    """Why a change was refused, in words for the coordinator (each conflict explained)."""
 
     error: str
     reason: str
-    conflicts: list[str] = []
+    fr: str
+    en: str
+    conflicts: list[Words] = []
 
 
 # --- who may --------------------------------------------------------------------------------
@@ -273,15 +300,20 @@ class Coordinator:
     """Every cabin's name, by id."""
     address: str
 
+    @property
+    def username(self) -> str:
+        return self.agent.username
+
     def zone(self, cabin_id: str) -> ZoneInfo:
-        return _zone(self.cabins[cabin_id].timezone)
+        calendar = self.cabins.get(cabin_id)
+        return _zone(calendar.timezone if calendar else DEFAULT_TIMEZONE)
 
 
 def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Europe/Paris")
+        return zone(name)
+    except ScheduleError:
+        return zone(DEFAULT_TIMEZONE)
 
 
 async def _coordinator(request: web.Request) -> Coordinator | web.Response:
@@ -293,13 +325,8 @@ async def _coordinator(request: web.Request) -> Coordinator | web.Response:
     if session.role is AccountRole.AGENT:
         agent = await services.storage.agent(session.username)
     if agent is None or not agent.coordinator:
-        log.warning(
-            "hub.coordination_refused %s=%s path=%s",
-            session.role.value,
-            session.username,
-            request.path,
-        )
-        return json_error(403, PATIENT_REQUIRED, reason="not_coordinator")
+        log.warning("hub.coordination_refused %s=%s", session.role.value, session.username)
+        return json_error(403, "only coordinators may use this page", reason="not_coordinator")
     calendars = {
         calendar.cabin_id: calendar
         for calendar in await services.storage.calendars()
@@ -315,8 +342,32 @@ def _json(value: object, status: int = 200) -> web.Response:
     )
 
 
-def _refused(status: int, error: str, reason: str, conflicts: list[str] | None = None) -> web.Response:
-    return _json(Refusal(error, reason, conflicts or []), status)
+def _refused(refusal: BookingRefused) -> web.Response:
+    status = 404 if refusal.reason is RefusalReason.NOT_FOUND else 409
+    if refusal.reason in (
+        RefusalReason.BAD_PHONE,
+        RefusalReason.BAD_EMAIL,
+        RefusalReason.BAD_TEXT,
+        RefusalReason.BAD_HOURS,
+        RefusalReason.REASON_REQUIRED,
+        RefusalReason.NO_CONSENT,
+        RefusalReason.UNKNOWN_DOCTOR,
+    ):
+        status = 400
+    return _json(
+        Refusal(
+            error=refusal.en,
+            reason=refusal.reason.value,
+            fr=refusal.fr,
+            en=refusal.en,
+            conflicts=[Words(c.fr, c.en) for c in refusal.conflicts],
+        ),
+        status,
+    )
+
+
+def _not_yours() -> web.Response:
+    return json_error(403, "not one of your cabins", reason="not_your_cabin")
 
 
 async def _body(request: web.Request, kind: type[_T]) -> _T | web.Response:
@@ -335,20 +386,13 @@ def _day_query(request: web.Request, name: str, default: date) -> date | None:
     if given is None:
         return default
     try:
-        return date.fromisoformat(given)
+        return date.fromisoformat(given) if len(given) == 10 else None
     except ValueError:
         return None
 
 
-def _clock_time(text: str) -> time:
-    return time(0, 0) if text == "24:00" else time.fromisoformat(text)
-
-
-def _at(day: date, clock: str, zone: ZoneInfo) -> datetime:
-    """`day` at wall-clock `clock` ("24:00": the next midnight) in `zone`, as UTC."""
-    if clock == "24:00":
-        day, clock = day + timedelta(days=1), "00:00"
-    return datetime.combine(day, time.fromisoformat(clock), zone).astimezone(UTC)
+def _today(request: web.Request) -> date:
+    return request.app[SERVICES].clock.now().astimezone(_zone(DEFAULT_TIMEZONE)).date()
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -356,18 +400,18 @@ def _at(day: date, clock: str, zone: ZoneInfo) -> datetime:
 
 def _appointment_view(who: Coordinator, appointment: Appointment) -> AppointmentView:
     calendar = who.cabins.get(appointment.cabin_id)
-    zone = _zone(calendar.timezone if calendar else "Europe/Paris")
-    local = appointment.starts_at.astimezone(zone)
+    tz = who.zone(appointment.cabin_id)
+    local = appointment.starts_at.astimezone(tz)
     return AppointmentView(
         appointment_id=appointment.appointment_id,
         cabin_id=appointment.cabin_id,
         cabin_name=who.names.get(appointment.cabin_id, appointment.cabin_id),
         town=calendar.town if calendar else "",
-        timezone=zone.key,
+        timezone=tz.key,
         starts_at=appointment.starts_at,
         ends_at=appointment.ends_at,
         local_date=local.date().isoformat(),
-        local_time=local.strftime("%H:%M"),
+        local_time=f"{local:%H:%M}",
         status=appointment.status,
         family_name=appointment.patient.family_name,
         given_names=appointment.patient.given_names,
@@ -392,9 +436,75 @@ def _cabin_view(who: Coordinator, calendar: CabinCalendar, hours: list[OpeningHo
         timezone=calendar.timezone,
         slot_minutes=calendar.slot_minutes,
         opening_hours=[
-            HoursView(span.weekday, span.opens.strftime("%H:%M"), span.closes.strftime("%H:%M"))
+            HoursView(span.weekday, f"{span.opens:%H:%M}", f"{span.closes:%H:%M}")
             for span in sorted(hours, key=lambda span: (span.weekday, span.opens))
         ],
+    )
+
+
+def _day_view(who: Coordinator, cabin_id: str, day: AgendaDay, now: datetime) -> CabinDay:
+    """Every slot of the day, with the appointment holding it; an appointment that holds no
+    slot any more (the hours changed since) is shown at its time all the same."""
+    tz = who.zone(cabin_id)
+    views: list[SlotView] = []
+    shown: set[str] = set()
+    for slot in day.slots:
+        booked = day.appointment_at(slot)
+        state: SlotState
+        if booked is not None:
+            state = "booked"
+            shown.add(booked.appointment_id)
+        elif slot.walk_in:
+            state = "walk_in"
+        elif slot.starts_at <= now:
+            state = "past"
+        else:
+            state = "free"
+        views.append(
+            SlotView(
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                local_time=f"{slot.starts_at.astimezone(tz):%H:%M}",
+                state=state,
+                doctors=list(slot.doctors),
+                appointment=None if booked is None else _appointment_view(who, booked),
+            )
+        )
+    for appointment in day.appointments:
+        if holds_slot(appointment) and appointment.appointment_id not in shown:
+            views.append(
+                SlotView(
+                    starts_at=appointment.starts_at,
+                    ends_at=appointment.ends_at,
+                    local_time=f"{appointment.starts_at.astimezone(tz):%H:%M}",
+                    state="booked",
+                    doctors=[appointment.doctor] if appointment.doctor else [],
+                    appointment=_appointment_view(who, appointment),
+                )
+            )
+    views.sort(key=lambda view: view.starts_at)
+    return CabinDay(
+        cabin_id=cabin_id,
+        slots=views,
+        cancelled=[_appointment_view(who, a) for a in day.appointments if not holds_slot(a)],
+        closed=None if day.closure is None else day.closure.reason,
+    )
+
+
+def _shift_view(shift: RotaShift, tz: ZoneInfo, names: dict[str, str]) -> ShiftView:
+    starts = shift.starts_at.astimezone(tz)
+    ends = shift.ends_at.astimezone(tz)
+    return ShiftView(
+        shift_id=shift.shift_id,
+        doctor=shift.doctor,
+        doctor_name=names.get(shift.doctor, shift.doctor),
+        cabin_id=shift.cabin_id,
+        starts_at=shift.starts_at,
+        ends_at=shift.ends_at,
+        local_day=starts.date().isoformat(),
+        local_starts=f"{starts:%H:%M}",
+        local_ends=f"{ends:%H:%M}",
+        created_by=shift.created_by,
     )
 
 
@@ -402,6 +512,7 @@ def _cabin_view(who: Coordinator, calendar: CabinCalendar, hours: list[OpeningHo
 
 
 async def cabins(request: web.Request) -> web.StreamResponse:
+    """The coordinator's cabins (with their opening hours) and the doctors of the rota."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -410,11 +521,8 @@ async def cabins(request: web.Request) -> web.StreamResponse:
         _cabin_view(who, calendar, await storage.opening_hours(cabin_id))
         for cabin_id, calendar in sorted(who.cabins.items())
     ]
-    doctors = [
-        DoctorChoice(doctor.username, doctor.display_name)
-        for doctor in await storage.doctors()
-    ]
-    return _json(CabinsView(views, doctors))
+    doctors = [DoctorChoice(d.username, d.display_name) for d in await storage.doctors()]
+    return _json(CabinsView(views, sorted(doctors, key=lambda d: d.display_name)))
 
 
 async def agenda(request: web.Request) -> web.StreamResponse:
@@ -423,62 +531,29 @@ async def agenda(request: web.Request) -> web.StreamResponse:
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
-    services = request.app[SERVICES]
-    desk = request.app[DESK]
-    today = services.clock.now().astimezone(_zone("Europe/Paris")).date()
-    day = _day_query(request, "day", today)
+    day = _day_query(request, "day", _today(request))
     if day is None:
         return json_error(400, "day: YYYY-MM-DD", reason="invalid")
-    cabin_ids = sorted(who.cabins)
     monday = day - timedelta(days=day.weekday())
-    week = await desk.agenda(cabin_ids, monday, 7)
-    now = services.clock.now()
-    counts: dict[date, list[int]] = {monday + timedelta(days=n): [0, 0] for n in range(7)}
-    columns: dict[str, CabinDay] = {}
-    for entry in week:
-        zone = who.zone(entry.cabin_id)
-        slots: list[SlotView] = []
-        for agenda_slot in entry.slots:
-            slot = agenda_slot.slot
-            booked = agenda_slot.appointment
-            count = counts.setdefault(entry.day, [0, 0])
-            state: Literal["free", "booked", "walk_in", "past"]
-            if booked is not None:
-                state = "booked"
-                count[0] += 1
-            elif slot.walk_in:
-                state = "walk_in"
-            elif slot.starts_at <= now:
-                state = "past"
-            else:
-                state = "free"
-                count[1] += 1
-            slots.append(
-                SlotView(
-                    starts_at=slot.starts_at,
-                    ends_at=slot.ends_at,
-                    local_time=slot.starts_at.astimezone(zone).strftime("%H:%M"),
-                    state=state,
-                    doctors=list(slot.doctors),
-                    appointment=None if booked is None else _appointment_view(who, booked),
-                )
-            )
-        if entry.day == day:
-            columns[entry.cabin_id] = CabinDay(
-                cabin_id=entry.cabin_id,
-                slots=slots,
-                cancelled=[_appointment_view(who, a) for a in entry.cancelled],
-                closed=entry.closed,
-            )
-    view = AgendaView(
-        day=day,
-        cabins=[columns.get(cabin_id, CabinDay(cabin_id, [], [])) for cabin_id in cabin_ids],
-        week=[DayCount(d, c[0], c[1]) for d, c in sorted(counts.items())],
-    )
-    return _json(view)
+    now = request.app[SERVICES].clock.now()
+    cabin_ids = sorted(who.cabins)
+    counts = {monday + timedelta(days=n): [0, 0] for n in range(7)}
+    columns: list[CabinDay] = []
+    for cabin_agenda in await request.app[DESK].agenda(cabin_ids, monday, 7):
+        cabin_id = cabin_agenda.calendar.cabin_id
+        for agenda_day in cabin_agenda.days:
+            view = _day_view(who, cabin_id, agenda_day, now)
+            count = counts.setdefault(agenda_day.day, [0, 0])
+            count[0] += sum(1 for slot in view.slots if slot.state == "booked")
+            count[1] += sum(1 for slot in view.slots if slot.state == "free")
+            if agenda_day.day == day:
+                columns.append(view)
+    week = [DayCount(d, booked, free) for d, (booked, free) in sorted(counts.items())]
+    return _json(AgendaView(day=day, cabins=columns, week=week))
 
 
 async def book(request: web.Request) -> web.StreamResponse:
+    """A caller booked on the phone: the appointment, with its code to read out."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -486,36 +561,36 @@ async def book(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.Response):
         return body
     if body.cabin_id not in who.cabins:
-        return json_error(403, "not one of your cabins", reason="not_your_cabin")
-    patient = wire.PatientSummary(
-        family_name=body.family_name.strip(),
-        given_names=body.given_names.strip(),
-        birth_date=body.birth_date,
-    )
+        return _not_yours()
+    if body.starts_at.tzinfo is None:
+        return json_error(400, "starts_at: an instant with its offset", reason="invalid")
+    if not body.consent:  # asked on the phone: the page has the box to tick
+        return _refused(BookingRefused(RefusalReason.NO_CONSENT))
     try:
+        patient = wire.PatientSummary(
+            family_name=" ".join(body.family_name.split()),
+            given_names=" ".join(body.given_names.split()),
+            birth_date=body.birth_date,
+        )
         appointment = await request.app[DESK].book(
             body.cabin_id,
-            body.starts_at.astimezone(UTC),
-            patient,
-            phone=body.phone.strip(),
-            email=body.email.strip(),
+            body.starts_at,
+            patient=patient,
+            phone=body.phone,
+            email=body.email,
             language=body.language,
-            reason=body.reason.strip(),
             channel=BookingChannel.PHONE,
-            booked_by=who.agent.username,
+            booked_by=who.username,
+            consent=body.consent,
+            reason=body.reason,
             client_address=who.address,
         )
-    except SlotTaken:
-        return _refused(409, "this slot was just taken: pick another one", "slot_taken")
-    except BookingRefused as exc:
-        return _refused(409, str(exc), exc.reason)
-    log.info("hub.coordination_booked appointment=%s", appointment.appointment_id)
+    except BookingRefused as refusal:
+        return _refused(refusal)
     return _json(_appointment_view(who, appointment), 201)
 
 
-async def _own_appointment(
-    request: web.Request, who: Coordinator
-) -> Appointment | web.Response:
+async def _own_appointment(request: web.Request, who: Coordinator) -> Appointment | web.Response:
     appointment_id = request.match_info["appointment_id"]
     appointment = None
     if len(appointment_id) <= 64:
@@ -526,6 +601,7 @@ async def _own_appointment(
 
 
 async def move(request: web.Request) -> web.StreamResponse:
+    """To another free slot of the same cabin (the same code)."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -535,21 +611,19 @@ async def move(request: web.Request) -> web.StreamResponse:
     body = await _body(request, MoveBody)
     if isinstance(body, web.Response):
         return body
+    if body.starts_at.tzinfo is None:
+        return json_error(400, "starts_at: an instant with its offset", reason="invalid")
     try:
         moved = await request.app[DESK].move(
-            appointment.appointment_id,
-            body.starts_at.astimezone(UTC),
-            by=who.agent.username,
-            client_address=who.address,
+            appointment.appointment_id, body.starts_at, by=who.username
         )
-    except SlotTaken:
-        return _refused(409, "this slot was just taken: pick another one", "slot_taken")
-    except BookingRefused as exc:
-        return _refused(409, str(exc), exc.reason)
+    except BookingRefused as refusal:
+        return _refused(refusal)
     return _json(_appointment_view(who, moved))
 
 
 async def cancel(request: web.Request) -> web.StreamResponse:
+    """Cancelled for the caller, who said why (required)."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -561,18 +635,16 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         return body
     try:
         cancelled = await request.app[DESK].cancel(
-            appointment.appointment_id,
-            by=who.agent.username,
-            reason=body.reason.strip(),
-            client_address=who.address,
+            appointment.appointment_id, by=who.username, reason=body.reason
         )
-    except BookingRefused as exc:
-        return _refused(409, str(exc), exc.reason)
+    except BookingRefused as refusal:
+        return _refused(refusal)
     return _json(_appointment_view(who, cancelled))
 
 
 async def search_patient(request: web.Request) -> web.StreamResponse:
-    """A patient's bookings in the coordinator's cabins, and their visits there; audited."""
+    """A patient's bookings in the coordinator's cabins, and their visits there (when, where,
+    which doctor: nothing of the consultation itself); audited."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -581,33 +653,33 @@ async def search_patient(request: web.Request) -> web.StreamResponse:
         return body
     services = request.app[SERVICES]
     patient = wire.PatientSummary(
-        family_name=body.family_name.strip(),
-        given_names=body.given_names.strip(),
-        birth_date=body.birth_date,
+        family_name=body.family_name, given_names=body.given_names, birth_date=body.birth_date
     )
-    found = await services.storage.appointments_of_patient(patient)
-    appointments = [_appointment_view(who, a) for a in found if a.cabin_id in who.cabins]
+    found = await request.app[DESK].patient_bookings(patient)
     earlier = await services.storage.earlier_consultations(
         match_key(patient), before=services.clock.now(), exclude="", limit=VISITS_SHOWN
     )
-    visits = [
-        VisitView(
-            cabin_id=record.cabin_id,
-            cabin_name=who.names.get(record.cabin_id, record.cabin_id),
-            at=record.joined_at,
-            doctor=record.doctor,
-            status=record.status.value,
-        )
-        for record in earlier
-        if record.cabin_id in who.cabins
-    ]
+    view = PatientView(
+        appointments=[_appointment_view(who, a) for a in found if a.cabin_id in who.cabins],
+        visits=[
+            VisitView(
+                cabin_id=record.cabin_id,
+                cabin_name=who.names.get(record.cabin_id, record.cabin_id),
+                at=record.joined_at,
+                doctor=record.doctor,
+                status=record.status.value,
+            )
+            for record in earlier
+            if record.cabin_id in who.cabins
+        ],
+    )
     await services.audit.record(
         "coordination.patient_search",
         actor_kind=ActorKind.AGENT,
-        actor_id=who.agent.username,
+        actor_id=who.username,
         client_address=who.address,
     )
-    return _json(PatientView(appointments, visits))
+    return _json(view)
 
 
 async def rota(request: web.Request) -> web.StreamResponse:
@@ -615,84 +687,92 @@ async def rota(request: web.Request) -> web.StreamResponse:
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
-    services = request.app[SERVICES]
-    today = services.clock.now().astimezone(_zone("Europe/Paris")).date()
-    day = _day_query(request, "week", today)
+    day = _day_query(request, "week", _today(request))
     if day is None:
         return json_error(400, "week: YYYY-MM-DD", reason="invalid")
+    storage = request.app[SERVICES].storage
     monday = day - timedelta(days=day.weekday())
-    names = {doctor.username: doctor.display_name for doctor in await services.storage.doctors()}
+    sunday = monday + timedelta(days=6)
+    names = {doctor.username: doctor.display_name for doctor in await storage.doctors()}
     shifts: list[ShiftView] = []
     closures: list[ClosureView] = []
     for cabin_id in sorted(who.cabins):
-        zone = who.zone(cabin_id)
-        found = await services.storage.shifts(
-            starts_before=_at(monday + timedelta(days=7), "00:00", zone),
-            ends_after=_at(monday, "00:00", zone),
+        tz = who.zone(cabin_id)
+        found = await storage.shifts(
+            starts_before=day_bounds(sunday, tz)[1],
+            ends_after=day_bounds(monday, tz)[0],
             cabin_id=cabin_id,
         )
-        shifts.extend(_shift_view(shift, zone, names) for shift in found)
+        shifts.extend(_shift_view(shift, tz, names) for shift in found)
         closures.extend(
             ClosureView(c.closure_id, c.cabin_id, c.first_day, c.last_day, c.reason)
-            for c in await services.storage.closures(
-                cabin_id, first_day=monday, last_day=monday + timedelta(days=6)
-            )
+            for c in await storage.closures(cabin_id, first_day=monday, last_day=sunday)
         )
-    shifts.sort(key=lambda s: (s.starts_at, s.cabin_id, s.doctor))
+    shifts.sort(key=lambda s: (s.starts_at, s.cabin_id, s.doctor_name))
     return _json(RotaView(monday, shifts, closures))
 
 
-def _shift_view(shift: RotaShift, zone: ZoneInfo, names: dict[str, str]) -> ShiftView:
-    starts = shift.starts_at.astimezone(zone)
-    ends = shift.ends_at.astimezone(zone)
-    return ShiftView(
-        shift_id=shift.shift_id,
-        doctor=shift.doctor,
-        doctor_name=names.get(shift.doctor, shift.doctor),
-        cabin_id=shift.cabin_id,
-        starts_at=shift.starts_at,
-        ends_at=shift.ends_at,
-        local_day=starts.date().isoformat(),
-        local_starts=starts.strftime("%H:%M"),
-        local_ends="24:00" if ends.date() > starts.date() and ends.time() == time(0) else ends.strftime("%H:%M"),
-        created_by=shift.created_by,
-    )
-
-
 async def add_shifts(request: web.Request) -> web.StreamResponse:
-    """One shift per cabin and day, all or none: a conflict refuses them all, explained."""
+    """A doctor on the rota of some cabins on some days, the same hours each day: one shift
+    per cabin and day, all or none (a conflict refuses them all, each conflict explained)."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
     body = await _body(request, ShiftBody)
     if isinstance(body, web.Response):
         return body
-    services = request.app[SERVICES]
-    if await services.storage.doctor(body.doctor) is None:
-        return _refused(400, "no doctor has this username", "unknown_doctor")
-    strange = [cabin_id for cabin_id in body.cabin_ids if cabin_id not in who.cabins]
-    if strange:
-        return json_error(403, "not one of your cabins", reason="not_your_cabin")
-    if _clock_time(body.ends) <= _clock_time(body.starts) and body.ends != "24:00":
-        return _refused(400, "a shift ends after it starts", "ends_before_start")
-    shifts = [
-        (cabin_id, day, _at(day, body.starts, who.zone(cabin_id)), _at(day, body.ends, who.zone(cabin_id)))
-        for cabin_id in dict.fromkeys(body.cabin_ids)
-        for day in sorted(set(body.days))
-    ]
-    result = await request.app[DESK].add_shifts(
-        [(body.doctor, cabin_id, starts, ends) for cabin_id, _day, starts, ends in shifts],
-        by=who.agent.username,
-        client_address=who.address,
-    )
-    if result.conflicts:
+    if any(cabin_id not in who.cabins for cabin_id in body.cabin_ids):
+        return _not_yours()
+    desk = request.app[DESK]
+    starts, ends = time.fromisoformat(body.starts), time.fromisoformat(body.ends)
+    added: list[RotaShift] = []
+    refusals: list[BookingRefused] = []
+    for cabin_id in dict.fromkeys(body.cabin_ids):
+        tz = who.zone(cabin_id)
+        for day in sorted(set(body.days)):
+            try:
+                added.append(
+                    await desk.add_shift(
+                        cabin_id,
+                        body.doctor,
+                        local_instant(day, starts, tz),
+                        local_instant(day, ends, tz),
+                        by=who.username,
+                    )
+                )
+            except BookingRefused as refusal:
+                if refusal.reason is not RefusalReason.ROTA_CONFLICT:
+                    await _take_back(request, who, added)
+                    return _refused(refusal)
+                refusals.append(refusal)
+    if refusals:
+        await _take_back(request, who, added)
         return _refused(
-            409,
-            "the rota was not changed: this conflicts with it",
-            "conflict",
-            [conflict.explanation for conflict in result.conflicts],
+            BookingRefused(
+                RefusalReason.ROTA_CONFLICT,
+                fr="Le planning n'a pas été modifié : cette garde entre en conflit avec lui.",
+                en="The rota was not changed: this shift conflicts with it.",
+                conflicts=[c for refusal in refusals for c in refusal.conflicts],
+            )
         )
-    return _json([shift.shift_id for shift in result.shifts], 201)
+    return _json(Added(len(added), [shift.shift_id for shift in added]), 201)
+
+
+async def _take_back(request: web.Request, who: Coordinator, shifts: list[RotaShift]) -> None:
+    """The shifts of a refused request that were added before the refusal, removed again
+    (each audited, as their adding was)."""
+    desk = request.app[DESK]
+    for shift in shifts:
+        try:
+            await desk.remove_shift(shift.shift_id, by=who.username)
+        except BookingRefused:  # it has started (a shift of today): the storage's own undo
+            await request.app[SERVICES].storage.remove_shift(shift.shift_id)
+            await request.app[SERVICES].audit.record(
+                "shift.removed",
+                actor_kind=ActorKind.AGENT,
+                actor_id=who.username,
+                subject=f"shift:{shift.shift_id}",
+            )
 
 
 async def remove_shift(request: web.Request) -> web.StreamResponse:
@@ -700,63 +780,46 @@ async def remove_shift(request: web.Request) -> web.StreamResponse:
     if isinstance(who, web.Response):
         return who
     shift_id = request.match_info["shift_id"]
-    services = request.app[SERVICES]
-    found = await services.storage.shifts(
-        starts_before=datetime.max.replace(tzinfo=UTC),
-        ends_after=datetime.min.replace(tzinfo=UTC),
+    now = request.app[SERVICES].clock.now()
+    found = await request.app[SERVICES].storage.shifts(
+        starts_before=now + _RANGE, ends_after=now - _RANGE
     )
-    shift = next((s for s in found if s.shift_id == shift_id and s.cabin_id in who.cabins), None)
-    if shift is None:
+    shift = next((s for s in found if s.shift_id == shift_id), None)
+    if shift is None or shift.cabin_id not in who.cabins:
         return json_error(404, "no such shift in your cabins", reason="not_found")
-    conflicts = await request.app[DESK].remove_shift(
-        shift_id, by=who.agent.username, client_address=who.address
-    )
-    if conflicts:
-        return _refused(
-            409,
-            "the shift was kept: booked patients would be left without a doctor",
-            "conflict",
-            [conflict.explanation for conflict in conflicts],
-        )
+    try:
+        await request.app[DESK].remove_shift(shift_id, by=who.username)
+    except BookingRefused as refusal:
+        return _refused(refusal)
     return web.Response(status=204)
 
 
 async def set_hours(request: web.Request) -> web.StreamResponse:
+    """Replace a cabin's weekly opening hours (refused if booked patients fall outside)."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
     cabin_id = request.match_info["cabin_id"]
     if cabin_id not in who.cabins:
-        return json_error(403, "not one of your cabins", reason="not_your_cabin")
+        return _not_yours()
     body = await _body(request, HoursBody)
     if isinstance(body, web.Response):
         return body
-    hours: list[OpeningHours] = []
-    for span in body.hours:
-        if span.closes != "24:00" and _clock_time(span.closes) <= _clock_time(span.opens):
-            return _refused(400, "a cabin closes after it opens", "closes_before_opens")
-        hours.append(
-            OpeningHours(
-                cabin_id,
-                span.weekday,
-                _clock_time(span.opens),
-                time(23, 59) if span.closes == "24:00" else _clock_time(span.closes),
-            )
+    hours = [
+        OpeningHours(
+            cabin_id, span.weekday, time.fromisoformat(span.opens), time.fromisoformat(span.closes)
         )
-    conflicts = await request.app[DESK].set_opening_hours(
-        cabin_id, hours, by=who.agent.username, client_address=who.address
-    )
-    if conflicts:
-        return _refused(
-            409,
-            "the opening hours were kept: booked patients would fall outside them",
-            "conflict",
-            [conflict.explanation for conflict in conflicts],
-        )
+        for span in body.hours
+    ]
+    try:
+        await request.app[DESK].set_opening_hours(cabin_id, hours, by=who.username)
+    except BookingRefused as refusal:
+        return _refused(refusal)
     return web.Response(status=204)
 
 
 async def add_closure(request: web.Request) -> web.StreamResponse:
+    """Close some cabins from a day to a day; each cabin with bookings then is refused."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
@@ -764,58 +827,75 @@ async def add_closure(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.Response):
         return body
     if any(cabin_id not in who.cabins for cabin_id in body.cabin_ids):
-        return json_error(403, "not one of your cabins", reason="not_your_cabin")
-    if body.last_day < body.first_day or (body.last_day - body.first_day).days > 366:
-        return _refused(400, "the last day comes after the first, within a year", "bad_days")
-    return await _close(request, who, [
-        (cabin_id, body.first_day, body.last_day, body.reason.strip())
-        for cabin_id in dict.fromkeys(body.cabin_ids)
-    ])
+        return _not_yours()
+    if (body.last_day - body.first_day).days > 366:
+        return json_error(400, "a closure lasts a year at most", reason="invalid")
+    desk = request.app[DESK]
+    ids: list[str] = []
+    refusals: list[tuple[str, BookingRefused]] = []
+    for cabin_id in dict.fromkeys(body.cabin_ids):
+        try:
+            closure = await desk.add_closure(
+                cabin_id, body.first_day, body.last_day, body.reason, by=who.username
+            )
+        except BookingRefused as refusal:
+            refusals.append((cabin_id, refusal))
+        else:
+            ids.append(closure.closure_id)
+    if refusals:
+        name = who.names.get
+        reason = refusals[0][1].reason
+        return _json(
+            Refusal(
+                error=f"{len(ids)} closure(s) added; the others are refused",
+                reason=reason.value,
+                fr=f"{len(ids)} fermeture(s) ajoutée(s) ; les autres sont refusées :",
+                en=f"{len(ids)} closure(s) added; the others are refused:",
+                conflicts=[
+                    Words(
+                        f"{name(cabin_id, cabin_id)} : {refusal.fr}",
+                        f"{name(cabin_id, cabin_id)}: {refusal.en}",
+                    )
+                    for cabin_id, refusal in refusals
+                ],
+            ),
+            409 if reason is RefusalReason.HAS_APPOINTMENTS else 400,
+        )
+    return _json(Added(len(ids), ids), 201)
 
 
 async def close_holidays(request: web.Request) -> web.StreamResponse:
-    """Close every cabin of the coordinator on the French public holidays of a year."""
+    """Close every cabin of the coordinator on the French public holidays of a year (a day
+    already closed stays as it is; one with bookings is refused, and said)."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
     body = await _body(request, HolidaysBody)
     if isinstance(body, web.Response):
         return body
-    holidays = french_public_holidays(body.year)
-    return await _close(request, who, [
-        (cabin_id, day, day, name)
-        for cabin_id in sorted(who.cabins)
-        for day, name in sorted(holidays.items())
-    ])
-
-
-async def _close(
-    request: web.Request, who: Coordinator, closures: list[tuple[str, date, date, str]]
-) -> web.StreamResponse:
-    desk = request.app[DESK]
-    explanations: list[str] = []
-    added = 0
-    for cabin_id, first_day, last_day, reason in closures:
-        conflicts = await desk.add_closure(
-            cabin_id,
-            first_day,
-            last_day,
-            reason,
-            by=who.agent.username,
-            client_address=who.address,
-        )
-        if conflicts:
-            explanations.extend(conflict.explanation for conflict in conflicts)
-        else:
-            added += 1
-    if explanations:
-        return _refused(
+    done = await request.app[DESK].close_on_public_holidays(
+        body.year, by=who.username, cabin_ids=sorted(who.cabins), actor_kind=ActorKind.AGENT
+    )
+    ids = [closure.closure_id for closure in done.added]
+    if done.refused:
+        return _json(
+            Refusal(
+                error=f"{len(ids)} closure(s) added; days with bookings are refused",
+                reason=RefusalReason.HAS_APPOINTMENTS.value,
+                fr=f"{len(ids)} fermeture(s) ajoutée(s) ; des jours avec des rendez-vous sont"
+                " refusés :",
+                en=f"{len(ids)} closure(s) added; days with appointments are refused:",
+                conflicts=[
+                    Words(
+                        f"{who.names.get(cabin_id, cabin_id)}, {day:%d/%m/%Y} : {text}",
+                        f"{who.names.get(cabin_id, cabin_id)}, {day:%d/%m/%Y}: {text}",
+                    )
+                    for cabin_id, day, text in done.refused
+                ],
+            ),
             409,
-            f"{added} closure(s) added; the others were refused: booked patients on those days",
-            "conflict",
-            explanations,
         )
-    return _json({"added": added}, 201)
+    return _json(Added(len(ids), ids), 201)
 
 
 async def remove_closure(request: web.Request) -> web.StreamResponse:
@@ -823,21 +903,25 @@ async def remove_closure(request: web.Request) -> web.StreamResponse:
     if isinstance(who, web.Response):
         return who
     closure_id = request.match_info["closure_id"]
-    if not await request.app[DESK].remove_closure(
-        closure_id, cabins=frozenset(who.cabins), by=who.agent.username, client_address=who.address
-    ):
-        return json_error(404, "no such closure in your cabins", reason="not_found")
-    return web.Response(status=204)
+    storage = request.app[SERVICES].storage
+    today = _today(request)
+    for cabin_id in sorted(who.cabins):
+        found = await storage.closures(cabin_id, first_day=today - _RANGE, last_day=today + _RANGE)
+        if any(closure.closure_id == closure_id for closure in found):
+            await request.app[DESK].remove_closure(closure_id, cabin_id=cabin_id, by=who.username)
+            return web.Response(status=204)
+    return json_error(404, "no such closure in your cabins", reason="not_found")
 
 
 async def failed_notifications(request: web.Request) -> web.StreamResponse:
+    """The confirmations and reminders given up on, of the coordinator's cabins: call them."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
     storage = request.app[SERVICES].storage
     views: list[FailedView] = []
     for notification in await storage.notifications(
-        states=frozenset({NotificationState.FAILED}), limit=200
+        states=frozenset({NotificationState.FAILED}), limit=FAILED_SHOWN
     ):
         appointment = await storage.appointment(notification.appointment_id)
         if appointment is None or appointment.cabin_id not in who.cabins:
@@ -874,7 +958,7 @@ async def page_file(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, desk: BookingDesk) -> None:
-    """The page and its API; before `hub.http_api.add_routes` (its ``/api/*`` catch-all)."""
+    """The page and its API (before `hub.http_api.add_routes` and its ``/api/*`` catch-all)."""
     app[DESK] = desk
     app.router.add_get("/coordination", page_index)
     app.router.add_get("/coordination/", page_index)
@@ -894,4 +978,3 @@ def add_routes(app: web.Application, desk: BookingDesk) -> None:
     app.router.add_post(f"{api}/closures/holidays", close_holidays)
     app.router.add_post(f"{api}/closures/{{closure_id}}/remove", remove_closure)
     app.router.add_get(f"{api}/notifications/failed", failed_notifications)
-

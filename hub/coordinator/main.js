@@ -384,6 +384,10 @@ class CoordinatorApp {
       this.bookError(t("form.missing"));
       return;
     }
+    if (!$("book-consent").checked) {
+      this.bookError(t("form.consent.missing"));
+      return;
+    }
     const { cabin, slot } = this.bookingSlot;
     const button = $("book-submit");
     button.disabled = true;
@@ -398,6 +402,7 @@ class CoordinatorApp {
       email: $("book-email").value.trim(),
       language: $("book-language").value,
       reason: $("book-reason").value.trim(),
+      consent: true,
     }));
     button.disabled = false;
     bindText(button, "book.submit");
