@@ -199,7 +199,7 @@ class CoordinatorApp {
         this.showLogin("session.expired");
         return;
       }
-      this.notice(refusalText(error).text);
+      this.notice({ text: refusalText(error).text });
       this.showScreen("refused-screen");
       return;
     }
@@ -233,13 +233,20 @@ class CoordinatorApp {
     }
   }
 
-  notice(text) {
+  /** A line under the tabs: `key` (with `args`) re-labelled on a language switch, or a
+   * text already in words (`{ text }`, the hub's refusal); null clears it. */
+  notice(key, args = undefined) {
     const box = $("notice");
-    box.textContent = text;
-    box.hidden = !text;
+    delete box.dataset.i18n;
+    delete box.dataset.i18nArgs;
+    if (key === null) box.textContent = "";
+    else if (typeof key === "object") box.textContent = key.text;
+    else bindText(box, key, args);
+    box.hidden = key === null;
   }
 
   showTab(tab) {
+    if (tab !== this.tab) this.notice(null);
     this.tab = tab;
     this.showScreen(`${tab}-screen`);
     for (const button of document.querySelectorAll("[data-tab]")) {
@@ -261,7 +268,7 @@ class CoordinatorApp {
   async loadAgenda() {
     const { value, error } = await this.call(() => this.api.agenda(this.day));
     if (error) {
-      this.notice(refusalText(error).text);
+      this.notice({ text: refusalText(error).text });
       return;
     }
     this.agendaView = value;
@@ -300,12 +307,16 @@ class CoordinatorApp {
     const movingHere = this.moving && this.moving.cabin_id === day.cabin_id;
     const movingElsewhere = this.moving && !movingHere;
     const slots = day.slots.map((slot) => this.renderSlot(cabin, slot, movingHere, movingElsewhere));
+    const doctors = [...new Set(day.slots.flatMap((slot) => slot.doctors))].map((d) => this.doctorName(d));
     return h("section", {
       class: "cabin-column", data: { testid: "cabin-column", cabinId: day.cabin_id },
       attrs: { "aria-labelledby": `col-${day.cabin_id}` },
     },
     h("h3", { id: `col-${day.cabin_id}`, class: "cabin-name" },
       h("span", { text: cabin.name }), " ", h("span", { class: "muted town", text: cabin.town })),
+    doctors.length > 0
+      ? h("p", { class: "doctors muted", data: { testid: "column-doctors" }, i18n: "agenda.doctors", args: { doctors: doctors.join(", ") } })
+      : null,
     day.closed ? h("p", { class: "closed", i18n: "agenda.closed", args: { reason: day.closed } }) : null,
     slots.length === 0 && !day.closed ? h("p", { class: "muted", i18n: "agenda.none" }) : null,
     h("ol", { class: "slot-list" }, ...slots),
@@ -487,7 +498,7 @@ class CoordinatorApp {
       return;
     }
     this.openDetail(value);
-    this.notice(t("cancel.done"));
+    this.notice("cancel.done");
     this.loadAgenda();
     this.refreshSearch();
   }
@@ -520,13 +531,13 @@ class CoordinatorApp {
   async moveTo(slot) {
     const { value, error } = await this.call(() => this.api.move(this.moving.appointment_id, slot.starts_at));
     if (error) {
-      this.notice(refusalText(error).text);
+      this.notice({ text: refusalText(error).text });
       this.loadAgenda();
       return;
     }
     this.moving = null;
     this.renderMoveBanner();
-    this.notice(t("move.done", { date: formatDay(value.local_date), time: value.local_time }));
+    this.notice("move.done", { date: formatDay(value.local_date), time: value.local_time });
     await this.loadAgenda();
     this.refreshSearch();
     this.openDetail(value);

@@ -54,7 +54,7 @@ export class RotaEditor {
   async load() {
     const { value, error } = await this.app.call(() => this.app.api.rota(this.week));
     if (error) {
-      this.app.notice(refusalText(error).text);
+      this.app.notice({ text: refusalText(error).text });
       return;
     }
     this.view = value;
@@ -195,7 +195,7 @@ export class RotaEditor {
       showRefusal($("shift-error"), $("shift-error-text"), $("shift-conflicts"), error);
       return;
     }
-    this.app.notice(t("rota.added"));
+    this.app.notice("rota.added");
     await this.load();
     this.app.loadAgenda();
   }
@@ -212,7 +212,7 @@ export class RotaEditor {
       $("shift-remove-conflicts").hidden = conflicts.length === 0;
       return;
     }
-    this.app.notice(t("rota.removed"));
+    this.app.notice("rota.removed");
     await this.load();
     this.app.loadAgenda();
   }
@@ -239,7 +239,7 @@ export class RotaEditor {
       showRefusal($("hours-error"), $("hours-error-text"), $("hours-conflicts"), error);
       return;
     }
-    this.app.notice(t("hours.saved"));
+    this.app.notice("hours.saved");
     await this.reloadCabins();
     this.render();
     this.app.loadAgenda();
@@ -274,7 +274,7 @@ export class RotaEditor {
       await this.load();
       return;
     }
-    this.app.notice(t("closures.added", { n: value.added }));
+    this.app.notice("closures.added", { n: value.added });
     await this.load();
     this.app.loadAgenda();
   }
@@ -282,10 +282,10 @@ export class RotaEditor {
   async removeClosure(closure) {
     const { error } = await this.app.call(() => this.app.api.removeClosure(closure.closure_id));
     if (error) {
-      this.app.notice(refusalText(error).text);
+      this.app.notice({ text: refusalText(error).text });
       return;
     }
-    this.app.notice(t("closures.removed"));
+    this.app.notice("closures.removed");
     await this.load();
     this.app.loadAgenda();
   }

@@ -26,7 +26,7 @@ from tests.hub.coordination_rig import (
     open_cabins,
 )
 from tests.hub.hub_key import TEST_KEY, key_env
-from tests.hub.hub_rig import Doctor, FakeClock, Rig, run, running_hub
+from tests.hub.hub_rig import Doctor, FakeClock, Rig, patient, run, running_hub
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY = date(2026, 11, 23)
@@ -209,8 +209,10 @@ def test_changes_need_the_csrf_token_the_origin_and_a_body_that_decodes(tmp_path
 
 
 def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_path: Path) -> None:
+    clock = FakeClock()
+
     async def scenario() -> None:
-        async with running_hub(tmp_path, clock=FakeClock()) as rig:
+        async with running_hub(tmp_path, clock=clock) as rig:
             await open_cabins(rig.hub, doctor="dr.a", days=[TUESDAY, WEDNESDAY])
             await add_coordinator(rig.hub)
             coordinator = await signed_in(rig, COORDINATOR, COORDINATOR_PASSWORD)
@@ -272,6 +274,22 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_pat
             )
             assert nobody == {"appointments": [], "visits": []}
 
+            # a visit at cabin-1 (without an appointment) shows in the search: when, where
+            visitor = patient()
+            await rig.join(await rig.cabin("cabin-1"), "c-visit-1", visitor)
+            clock.advance(60)
+            who = {
+                "family_name": visitor.family_name,
+                "given_names": visitor.given_names,
+                "birth_date": visitor.birth_date.isoformat(),
+            }
+            status, found = await post(coordinator, "/patients/search", who)
+            assert found["appointments"] == []
+            assert [(v["cabin_id"], v["cabin_name"]) for v in found["visits"]] == [
+                ("cabin-1", "Cabine cabin-1")
+            ]
+            assert found["visits"][0]["at"].startswith("2026-11-23T09:00")
+
             _, wednesday = await get(coordinator, f"/agenda?day={WEDNESDAY}")
             target = free_slots(wednesday, "cabin-1")[0]
             status, moved = await post(
@@ -322,7 +340,7 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_pat
             subject = f"appointment:{booked['appointment_id']}"
             for action in ("appointment.booked", "appointment.moved", "appointment.cancelled"):
                 assert (action, subject) in mine
-            assert sum(1 for a, _ in mine if a == "coordination.patient_search") == 3
+            assert sum(1 for a, _ in mine if a == "coordination.patient_search") == 4
             booked_entry = next(e for e in audit if e.action == "appointment.booked")
             assert booked_entry.client_address == "127.0.0.1"
 
