@@ -120,7 +120,7 @@ def test_a_coordinator_books_prints_finds_moves_and_cancels_and_meets_a_rota_con
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=[*CHROMIUM_ARGS, "--lang=fr-FR"],  # 24-hour time fields, as in France
+                args=list(CHROMIUM_ARGS),
             )
             try:
                 await run_the_desk(browser, hub, shots, tmp_path)
