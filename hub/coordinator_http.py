@@ -39,6 +39,7 @@ from hub.booking import (
 )
 from hub.bookings import AgendaDay, BookingDesk, BookingRefused, RefusalReason
 from hub.http_api import _console_file, _file_response
+from hub.notifications import OUTBOX
 from hub.patients import match_key
 from hub.schedule import (
     DEFAULT_TIMEZONE,
@@ -366,6 +367,14 @@ def _refused(refusal: BookingRefused) -> web.Response:
     )
 
 
+def _wake_outbox(request: web.Request) -> None:
+    """The patient's message (confirmation, change, cancellation) goes now, not at the next
+    poll of the outbox."""
+    outbox = request.app.get(OUTBOX)
+    if outbox is not None:
+        outbox.wake()
+
+
 def _not_yours() -> web.Response:
     return json_error(403, "not one of your cabins", reason="not_your_cabin")
 
@@ -587,6 +596,7 @@ async def book(request: web.Request) -> web.StreamResponse:
         )
     except BookingRefused as refusal:
         return _refused(refusal)
+    _wake_outbox(request)
     return _json(_appointment_view(who, appointment), 201)
 
 
@@ -619,6 +629,7 @@ async def move(request: web.Request) -> web.StreamResponse:
         )
     except BookingRefused as refusal:
         return _refused(refusal)
+    _wake_outbox(request)
     return _json(_appointment_view(who, moved))
 
 
@@ -639,6 +650,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
         )
     except BookingRefused as refusal:
         return _refused(refusal)
+    _wake_outbox(request)
     return _json(_appointment_view(who, cancelled))
 
 

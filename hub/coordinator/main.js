@@ -18,7 +18,7 @@ import { refusalText } from "./refusals.js";
 
 const $ = (id) => document.getElementById(id);
 const TABS = ["agenda", "patient", "rota", "failed"];
-const CANCEL_PAGE = "/rendez-vous";
+const CANCEL_PAGE = "/rendez-vous/annuler"; // the public booking page's cancel form
 const FAILED_REFRESH_MS = 60_000;
 
 class CoordinatorApp {

@@ -165,16 +165,23 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
 
     # 2. a caller: one click on a free slot, the form, "Réserver": the code, big
     slot_time = await first_free.locator(".slot-time").inner_text()
-    await first_free.click()
-    await page.fill('[data-testid="book-family"]', CALLER[0])
-    await page.fill('[data-testid="book-given"]', CALLER[1])
+    # with the keyboard alone: Enter on the slot, the form takes the focus, Enter books
+    await first_free.focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("() => document.activeElement.id === 'book-family'")
+    await page.keyboard.type(CALLER[0])
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(CALLER[1])
     await page.fill('[data-testid="book-birth"]', CALLER[2])
     await page.fill('[data-testid="book-phone"]', CALLER[3])
-    await page.click('[data-testid="book-submit"]')  # the consent box is not ticked yet
+    await page.keyboard.press("Enter")  # the consent box is not ticked yet
     assert "accord" in await page.inner_text('[data-testid="book-error"]')
-    await page.check('[data-testid="book-consent"]')
+    await page.focus('[data-testid="book-consent"]')
+    await page.keyboard.press("Space")
+    assert await page.is_checked('[data-testid="book-consent"]')
     await shot(page, shots, "coordinator-booking-form-fr", full_page=False)
-    await page.click('[data-testid="book-submit"]')
+    await page.focus('[data-testid="book-phone"]')
+    await page.keyboard.press("Enter")
     code_box = page.locator('[data-testid="booked-code"]')
     await code_box.wait_for()
     shown_code = (await code_box.inner_text()).replace(" ", "")

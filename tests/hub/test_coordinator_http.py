@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.booking import (
     AppointmentStatus,
@@ -18,11 +20,13 @@ from hub.booking import (
     NotificationKind,
     NotificationState,
 )
+from hub.schedule import OpeningHours, local_instant
 from hub.sqlite_storage import SqliteStorage
 from tests.hub.coordination_rig import (
     COORDINATOR,
     COORDINATOR_PASSWORD,
     add_coordinator,
+    desk_of,
     open_cabins,
 )
 from tests.hub.hub_key import TEST_KEY, key_env
@@ -585,3 +589,46 @@ def test_create_agent_coordinator_on_the_command_line(tmp_path: Path) -> None:
             await storage.close()
 
     run(check())
+
+
+def test_each_cabin_s_times_are_shown_in_its_own_time_zone(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, clock=FakeClock()) as rig:
+            await open_cabins(rig.hub, doctor="dr.a", days=[TUESDAY], cabins=["cabin-1"])
+            desk = desk_of(rig.hub)
+            reunion = ZoneInfo("Indian/Reunion")  # UTC+4, no daylight saving
+            await desk.put_calendar(
+                replace(desk.new_calendar("cabin-2", "Saint-Denis"), timezone=reunion.key),
+                by="operator",
+            )
+            await desk.set_opening_hours(
+                "cabin-2", [OpeningHours("cabin-2", 1, time(9), time(12))], by="operator"
+            )
+            await desk.add_shift(
+                "cabin-2",
+                "dr.b",
+                local_instant(TUESDAY, time(9), reunion),
+                local_instant(TUESDAY, time(12), reunion),
+                by="operator",
+            )
+            await add_coordinator(rig.hub)
+            coordinator = await signed_in(rig, COORDINATOR, COORDINATOR_PASSWORD)
+            _, agenda = await get(coordinator, f"/agenda?day={TUESDAY}")
+            firsts = {c["cabin_id"]: c["slots"][0] for c in agenda["cabins"]}
+            assert firsts["cabin-1"]["local_time"] == firsts["cabin-2"]["local_time"] == "09:00"
+            assert firsts["cabin-1"]["starts_at"].startswith("2026-11-24T08:00:00")
+            assert firsts["cabin-2"]["starts_at"].startswith("2026-11-24T05:00:00")
+            slot = free_slots(agenda, "cabin-2")[0]
+            status, booked = await book(coordinator, "cabin-2", slot)
+            assert status == 201
+            assert (booked["timezone"], booked["local_time"]) == (reunion.key, "09:00")
+            _, week = await get(coordinator, f"/rota?week={TUESDAY}")
+            reunion_shift = next(s for s in week["shifts"] if s["cabin_id"] == "cabin-2")
+            assert (reunion_shift["local_starts"], reunion_shift["local_ends"]) == (
+                "09:00",
+                "12:00",
+            )
+            _, cabins = await get(coordinator, "/cabins")
+            assert [c["timezone"] for c in cabins["cabins"]] == ["Europe/Paris", reunion.key]
+
+    run(scenario())
