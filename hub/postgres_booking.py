@@ -57,13 +57,13 @@ BOOKING_SEALED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 _PATIENT = msgspec.json.Decoder(wire.PatientSummary)
 _APPOINTMENT_COLUMNS = (
-    "appointment_id, cabin_id, doctor, starts_at, ends_at, status, patient, code, channel,"
+    "appointment_id, cabin_id, doctor, starts_at, ends_at, status, patient, code, booked_via,"
     " booked_at, booked_by, phone, email, language, reason, consent_at, cancelled_at,"
     " cancel_reason, cancelled_by, arrived_at, consultation_id, closed_at"
 )
 _SELECT_APPOINTMENT = f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"  # noqa: S608
 _NOTIFICATION_COLUMNS = (
-    "notification_id, appointment_id, channel, kind, due_at, state, attempts, last_error,"
+    "notification_id, appointment_id, medium, kind, due_at, state, attempts, last_error,"
     " claimed_by, claimed_until, sent_at"
 )
 _CALENDAR_COLUMNS = "cabin_id, town, timezone, slot_minutes, walk_in_share, bookable_days"
@@ -152,7 +152,7 @@ class PostgresBookings:
             status=AppointmentStatus(row["status"]),
             patient=patient,
             code=text("code"),
-            channel=BookingChannel(row["channel"]),
+            channel=BookingChannel(row["booked_via"]),
             booked_at=row["booked_at"],
             booked_by=row["booked_by"],
             phone=text("phone"),
@@ -172,7 +172,7 @@ class PostgresBookings:
         return Notification(
             notification_id=row["notification_id"],
             appointment_id=row["appointment_id"],
-            channel=NotificationChannel(row["channel"]),
+            channel=NotificationChannel(row["medium"]),
             kind=NotificationKind(row["kind"]),
             due_at=row["due_at"],
             state=NotificationState(row["state"]),

@@ -268,7 +268,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             patient_index text NOT NULL,
             code bytea NOT NULL,
             code_index text NOT NULL,
-            channel text NOT NULL CHECK (channel IN ('online', 'phone')),
+            booked_via text NOT NULL CHECK (booked_via IN ('online', 'phone')),
             booked_at timestamptz NOT NULL,
             booked_by text NOT NULL DEFAULT '',
             phone bytea NOT NULL,
@@ -293,7 +293,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE notifications (
             notification_id text COLLATE "C" PRIMARY KEY,
             appointment_id text COLLATE "C" NOT NULL REFERENCES appointments (appointment_id),
-            channel text NOT NULL CHECK (channel IN ('email', 'sms')),
+            medium text NOT NULL CHECK (medium IN ('email', 'sms')),
             kind text NOT NULL,
             due_at timestamptz NOT NULL,
             state text NOT NULL

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import sqlite3
 from collections.abc import Awaitable
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,10 +28,20 @@ from hub.booking import (
     NotificationState,
     SlotTaken,
 )
+from hub.postgres_migrations import MIGRATIONS as PG_MIGRATIONS
+from hub.postgres_storage import PostgresStorage
 from hub.schedule import CabinCalendar, Closure, OpeningHours, RotaShift
 from hub.sealing import SealedValueError
+from hub.sqlite_migrations import MIGRATIONS as SQLITE_MIGRATIONS
+from hub.sqlite_storage import SqliteStorage
 from hub.storage import Storage
-from tests.hub.pg_backend import fresh_database, open_postgres_storage
+from tests.hub.hub_key import TEST_KEY
+from tests.hub.pg_backend import (
+    ROTATED_RING_TEXT,
+    fresh_database,
+    keyring_of,
+    open_postgres_storage,
+)
 from tests.hub.storage_conformance.conftest import Backend
 from tests.hub.storage_conformance.samples import (
     NOW,
@@ -591,6 +603,50 @@ def test_a_cancelled_appointments_messages_are_not_claimed_but_its_cancellation(
     storage.run(scenario)
 
 
+def test_a_message_no_longer_due_is_dropped_with_its_reason(storage: Backend) -> None:
+    async def scenario(storage: Storage) -> None:
+        await storage.add_appointment(appointment("ap-1"))
+        await storage.add_notifications(
+            [
+                notification(
+                    "n-pending",
+                    "ap-1",
+                    kind=NotificationKind.REMINDER_DAY,
+                    due_at=NOW + timedelta(days=1),
+                ),
+                notification("n-sending", "ap-1"),
+                notification("n-sent", "ap-1", due_at=NOW - timedelta(hours=1)),
+            ]
+        )
+        [sent] = await storage.claim_notifications(
+            now=NOW - timedelta(minutes=30), claimer="a", lease_until=NOW, limit=1
+        )
+        await storage.mark_notification_sent(sent.notification_id, at=NOW)
+        [sending] = await storage.claim_notifications(
+            now=NOW, claimer="a", lease_until=NOW + timedelta(minutes=1), limit=1
+        )
+        assert sending.notification_id == "n-sending"
+        await storage.drop_notification("n-pending", reason="rendez-vous passé")
+        await storage.drop_notification("n-sending", reason="patient arrivé")
+        await storage.drop_notification("n-sent", reason="trop tard")
+        stored = {n.notification_id: n for n in await storage.notifications()}
+        assert stored["n-pending"].state is NotificationState.DROPPED
+        assert stored["n-pending"].last_error == "rendez-vous passé"
+        assert stored["n-sending"].state is NotificationState.DROPPED
+        assert stored["n-sending"].claimed_until is None
+        # a message sent stays sent
+        assert stored["n-sent"].state is NotificationState.SENT
+        assert stored["n-sent"].last_error == ""
+        assert (
+            await storage.claim_notifications(
+                now=NOW + timedelta(days=2), claimer="b", lease_until=NOW, limit=10
+            )
+            == []
+        )
+
+    storage.run(scenario)
+
+
 # two replicas, and many requests at once
 
 
@@ -660,7 +716,7 @@ def test_two_replicas_claiming_at_once_never_claim_one_message_twice(storage: Ba
             await one.add_appointment(appointment("ap-1"))
             messages = [
                 notification(f"n-{n:03d}", "ap-1", due_at=NOW - timedelta(seconds=n))
-                for n in range(60)
+                for n in range(120)
             ]
             await one.add_notifications(messages)
             lease = NOW + timedelta(minutes=5)
@@ -668,18 +724,18 @@ def test_two_replicas_claiming_at_once_never_claim_one_message_twice(storage: Ba
                 asyncio.gather(
                     *(
                         replica.claim_notifications(
-                            now=NOW, claimer=name, lease_until=lease, limit=7
+                            now=NOW, claimer=name, lease_until=lease, limit=5
                         )
-                        for _ in range(6)
+                        for _ in range(12)
                         for replica, name in ((one, "one"), (two, "two"))
                     )
                 )
             )
             claimed = [n.notification_id for batch in claims for n in batch]
-            assert len(claimed) == len(set(claimed)) == 60
+            assert len(claimed) == len(set(claimed)) == 120
             stored = await two.notifications(states=frozenset({NotificationState.SENDING}))
-            assert len(stored) == 60 and all(n.attempts == 1 for n in stored)
-            claimers = ["one", "two"] * 6
+            assert len(stored) == 120 and all(n.attempts == 1 for n in stored)
+            claimers = ["one", "two"] * 12
             by_claimer = {
                 n.notification_id: name
                 for batch, name in zip(claims, claimers, strict=True)
@@ -856,3 +912,100 @@ def test_an_appointment_sealed_under_another_row_does_not_open(
     )
     with pytest.raises(SealedValueError):
         asyncio.run(read())
+
+
+def test_appointments_and_messages_are_sealed_again_after_a_key_rotation(
+    postgres_server: PostgresServer,
+) -> None:
+    _, dsn = fresh_database(postgres_server, "booking")
+    cancelled = appointment("ap-2", code="100002", starts_at=SLOT + LATER, who=OTHER_PATIENT)
+
+    async def scenario() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            await storage.add_appointment(appointment("ap-1", code="100001"))
+            await storage.add_appointment(cancelled)
+            await storage.add_notifications([notification("n-1", "ap-1")])
+            await storage.mark_notification_failed("n-1", error="timeout", retry_at=None)
+            assert await storage.cancel_appointment("ap-2", at=NOW, reason="parti", by="x")
+        finally:
+            await storage.close()
+        rotated = await open_postgres_storage(dsn, keyring_of(ROTATED_RING_TEXT))
+        try:
+            # 6 sealed columns of 2 appointments, a message's last error
+            assert await rotated.key_usage() == {"k1": 13, "k2": 0}
+            assert await rotated.reseal(batch=1) == 3
+            assert await rotated.key_usage() == {"k1": 0, "k2": 13}
+            assert await rotated.appointment("ap-1") == appointment("ap-1", code="100001")
+            found = await rotated.appointment_by_code("100001")
+            assert found is not None and found.appointment_id == "ap-1"
+            [again] = await rotated.appointments_of_patient(OTHER_PATIENT)
+            assert again.cancel_reason == "parti"
+            [failed] = await rotated.notifications()
+            assert failed.last_error == "timeout"
+        finally:
+            await rotated.close()
+
+    asyncio.run(scenario())
+
+
+# a database from before booking
+
+
+def test_a_sqlite_database_from_before_booking_gains_it_and_keeps_its_agents(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as db:
+        for number, statements in enumerate(SQLITE_MIGRATIONS[:11], start=1):
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute(
+            "INSERT INTO agents (username, password_hash, display_name, cabins, all_cabins,"
+            " created_at) VALUES ('nurse', 'x', 'Nurse', '[\"cabin-1\"]', 0,"
+            " '2026-11-23T09:00:00.000000Z')"
+        )
+    db.close()
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(path, TEST_KEY)
+        try:
+            nurse = await storage.agent("nurse")
+            assert nurse is not None and not nurse.coordinator
+            await storage.add_appointment(appointment("ap-1"))
+            with pytest.raises(SlotTaken):
+                await storage.add_appointment(appointment("ap-2", code="2"))
+        finally:
+            await storage.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_postgresql_database_from_before_booking_gains_it_and_keeps_its_agents(
+    postgres_server: PostgresServer,
+) -> None:
+    name, dsn = fresh_database(postgres_server, "booking")
+
+    async def first_schema() -> None:
+        first = await PostgresStorage.open(dsn, keyring_of(), migrations=PG_MIGRATIONS[:1])
+        await first.close()
+
+    async def scenario() -> None:
+        storage = await open_postgres_storage(dsn)
+        try:
+            nurse = await storage.agent("nurse")
+            assert nurse is not None and not nurse.coordinator
+            await storage.add_appointment(appointment("ap-1"))
+            with pytest.raises(SlotTaken):
+                await storage.add_appointment(appointment("ap-2", code="2"))
+        finally:
+            await storage.close()
+
+    asyncio.run(first_schema())
+    postgres_server.psql(
+        "INSERT INTO agents (username, password_hash, display_name, cabins, created_at)"
+        " VALUES ('nurse', 'x', 'Nurse', '{cabin-1}', now())",
+        name,
+    )
+    asyncio.run(scenario())
