@@ -177,34 +177,6 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError("`min_connections` is more than `max_connections`")
 
 
-class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Booking (`hub.bookings`): the defaults of a new cabin's calendar (each cabin's own
-    calendar may differ), how long a code opens the cabin, when a booking becomes a no-show,
-    the reminders, and the limits that hold off bots and brute force."""
-
-    slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 15
-    walk_in_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.25
-    """The share of each day's slots kept for patients who come without an appointment."""
-    code_valid_before_min: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 30
-    """A code opens the cabin from this long before its slot to the end of the slot's day."""
-    noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
-    """A booked patient not arrived this long after the slot's start is a no-show."""
-    reminder_day_before: bool = True
-    reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
-    """0: no reminder shortly before."""
-    bookable_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
-    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Europe/Paris"
-    code_tries_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
-    bookings_per_client_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
-    bookings_per_phone_per_day: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
-
-    def __post_init__(self) -> None:
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
-
-
 MailAddress = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^(|[^\s@<>\"]+@[^\s@<>\"]+)$")]
 """An e-mail address (``rendez-vous@hub.example.fr``), or ""."""
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -268,8 +240,7 @@ class NotificationsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
 
     reminder_day_hours_before: Annotated[float, msgspec.Meta(gt=0, le=14 * 24)] = 24
     """The "day before" reminder goes this long before the slot (24: the same time, the day
-    before). 0 is not allowed: remove the kind from the booking instead."""
-    reminder_hours_before: Annotated[float, msgspec.Meta(gt=0, le=48)] = 1
+    before). Whether there is one, and the one shortly before: `[booking]`."""
     poll_s: PositiveSeconds = 5
     """How often each replica looks for messages that are due."""
     lease_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 120
@@ -280,6 +251,34 @@ class NotificationsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
     retry_first_s: PositiveSeconds = 30
     """The wait after the first failure; it doubles after each, up to `retry_max_s`."""
     retry_max_s: PositiveSeconds = 3600
+
+
+class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Booking (`hub.bookings`): the defaults of a new cabin's calendar (each cabin's own
+    calendar may differ), how long a code opens the cabin, when a booking becomes a no-show,
+    the reminders, and the limits that hold off bots and brute force."""
+
+    slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 15
+    walk_in_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.25
+    """The share of each day's slots kept for patients who come without an appointment."""
+    code_valid_before_min: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 30
+    """A code opens the cabin from this long before its slot to the end of the slot's day."""
+    noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
+    """A booked patient not arrived this long after the slot's start is a no-show."""
+    reminder_day_before: bool = True
+    reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
+    """0: no reminder shortly before."""
+    bookable_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Europe/Paris"
+    code_tries_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    bookings_per_client_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    bookings_per_phone_per_day: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -372,10 +371,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
-    booking: BookingSection = msgspec.field(default_factory=BookingSection)
     mail: MailSection = msgspec.field(default_factory=MailSection)
     sms: SmsSection = msgspec.field(default_factory=SmsSection)
     notifications: NotificationsSection = msgspec.field(default_factory=NotificationsSection)
+    booking: BookingSection = msgspec.field(default_factory=BookingSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -127,6 +127,10 @@ class SmtpSender:
             raise MailError(
                 f"smtp server unreachable ({exc.strerror or type(exc).__name__})"
             ) from None
+        except ValueError as exc:  # an address smtplib cannot put on the wire (UnicodeError)
+            raise MailError(
+                f"smtp message refused ({type(exc).__name__})", permanent=True
+            ) from None
         if refused:
             codes = sorted({code for code, _ in refused.values()})
             raise MailError(f"smtp recipient refused (status {codes})", permanent=True)

@@ -5,7 +5,8 @@ Three parts:
 - `NotificationPlanner` decides which messages an appointment gets and when (the booking
   desk stores them in the outbox with the appointment): for each channel the patient gave (an
   e-mail address, a phone number), a confirmation (or a cancellation, a "moved") due at once,
-  a reminder the day before and one an hour before (`[notifications]`). The day-before reminder
+  a reminder the day before and one an hour before (`[booking]` says which, and how long
+  before the second; the booking desk, `hub.bookings`, asks for them). The day-before reminder
   goes `reminder_day_hours_before` (24) hours before the slot, the same time of day the day
   before: it needs no time zone, and it is never at night for a slot in opening hours. A
   reminder whose time has passed when the appointment is booked is not planned.
@@ -92,34 +93,44 @@ class NotificationPlanner:
     def __init__(
         self,
         *,
-        reminder_day_before: timedelta = timedelta(hours=24),
-        reminder_hour_before: timedelta = timedelta(hours=1),
+        reminder_day_before: timedelta | None = timedelta(hours=24),
+        reminder_hour_before: timedelta | None = timedelta(hours=1),
         channels: Iterable[NotificationChannel] = tuple(NotificationChannel),
     ) -> None:
+        """None: no such reminder, whatever the booking desk asks."""
         self.reminder_day_before = reminder_day_before
         self.reminder_hour_before = reminder_hour_before
         self.channels = frozenset(channels)
 
     @classmethod
     def from_config(cls, config: HubConfig) -> NotificationPlanner:
+        """Reminders as `[booking]` says (the day before, and some hours before), the day
+        before's at `[notifications] reminder_day_hours_before`; the channels this hub has."""
         channels = []
         if config.mail.enabled:
             channels.append(NotificationChannel.EMAIL)
         if config.sms.provider != "none":
             channels.append(NotificationChannel.SMS)
-        section = config.notifications
+        booking = config.booking
+        day = timedelta(hours=config.notifications.reminder_day_hours_before)
+        hours = booking.reminder_hours_before
         return cls(
-            reminder_day_before=timedelta(hours=section.reminder_day_hours_before),
-            reminder_hour_before=timedelta(hours=section.reminder_hours_before),
+            reminder_day_before=day if booking.reminder_day_before else None,
+            reminder_hour_before=timedelta(hours=hours) if hours > 0 else None,
             channels=channels,
         )
 
-    def due_at(self, appointment: Appointment, kind: NotificationKind, now: datetime) -> datetime:
+    def due_at(
+        self, appointment: Appointment, kind: NotificationKind, now: datetime
+    ) -> datetime | None:
+        """When a message of `kind` is due; None: this hub sends no such reminder."""
         if kind is NotificationKind.REMINDER_DAY:
-            return appointment.starts_at - self.reminder_day_before
-        if kind is NotificationKind.REMINDER_HOUR:
-            return appointment.starts_at - self.reminder_hour_before
-        return now
+            before = self.reminder_day_before
+        elif kind is NotificationKind.REMINDER_HOUR:
+            before = self.reminder_hour_before
+        else:
+            return now
+        return None if before is None else appointment.starts_at - before
 
     def plan(
         self, appointment: Appointment, kinds: set[NotificationKind], now: datetime
@@ -129,7 +140,7 @@ class NotificationPlanner:
         planned = []
         for kind in sorted(kinds, key=_KIND_ORDER.index):
             due = self.due_at(appointment, kind, now)
-            if kind in REMINDERS and due <= now:
+            if due is None or (kind in REMINDERS and due <= now):
                 continue
             for channel in channels_of(appointment):
                 if channel not in self.channels:
@@ -237,9 +248,12 @@ def _spaced(code: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Text:
     subject: str
+    greeting: str
     lead: str
     details: tuple[str, ...]
-    code_line: str
+    code_label: str
+    """"Votre code de rendez-vous :" ("" in a cancellation: no code any more)."""
+    code_hint: str
     bring: str
     cancel_intro: str
     link: str
@@ -273,12 +287,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
         cancelled = kind is NotificationKind.CANCELLATION
         return _Text(
             subject=subjects[kind],
-            lead=f"{greeting}\n\n{leads[kind]}",
+            greeting=greeting,
+            lead=leads[kind],
             details=tuple(details),
-            code_line=""
-            if cancelled
-            else f"Your appointment code: {_spaced(appointment.code)}\n"
-            "Type it on the cabin's screen when you arrive.",
+            code_label="" if cancelled else "Your appointment code:",
+            code_hint="Type it on the cabin's screen when you arrive.",
             bring=""
             if cancelled
             else "Please bring your carte Vitale (health insurance card), an identity document,"
@@ -312,12 +325,11 @@ def _text(kind: NotificationKind, appointment: Appointment, context: MessageCont
     cancelled = kind is NotificationKind.CANCELLATION
     return _Text(
         subject=subjects[kind],
-        lead=f"{greeting}\n\n{leads[kind]}",
+        greeting=greeting,
+        lead=leads[kind],
         details=tuple(details),
-        code_line=""
-        if cancelled
-        else f"Votre code de rendez-vous : {_spaced(appointment.code)}\n"
-        "Tapez-le sur l'écran de la cabine en arrivant.",
+        code_label="" if cancelled else "Votre code de rendez-vous :",
+        code_hint="Tapez-le sur l'écran de la cabine en arrivant.",
         bring=""
         if cancelled
         else "Apportez votre carte Vitale, une pièce d'identité, vos ordonnances en cours et"
@@ -356,23 +368,28 @@ def render_email(
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(notification.notification_id, from_address)
     message["Auto-Submitted"] = "auto-generated"
-    blocks = [text.lead, "\n".join(f"    {line}" for line in text.details)]
-    blocks += [part for part in (text.code_line, text.bring) if part]
+    code = _spaced(appointment.code)
+    blocks = [text.greeting, text.lead, "\n".join(f"    {line}" for line in text.details)]
+    if text.code_label:
+        blocks.append(f"{text.code_label} {code}\n{text.code_hint}")
+    blocks += [part for part in (text.bring,) if part]
     blocks += [f"{text.cancel_intro}\n{text.link}", text.signature]
     message.set_content("\n\n".join(blocks) + "\n")
-    paragraphs = [f"<p>{_html_lines(text.lead)}</p>"]
-    paragraphs.append(f"<p><strong>{_html_lines(chr(10).join(text.details))}</strong></p>")
-    if text.code_line:
-        label, _, rest = text.code_line.partition("\n")
-        head, _, code = label.rpartition(": ")
+    paragraphs = [f"<p>{html.escape(text.greeting)}</p>", f"<p>{html.escape(text.lead)}</p>"]
+    paragraphs.append(f"<p><strong>{'<br>'.join(map(html.escape, text.details))}</strong></p>")
+    if text.code_label:
         paragraphs.append(
-            f'<p>{html.escape(head)} : <strong style="font-size:1.5em;letter-spacing:0.1em">'
-            f"{html.escape(code)}</strong><br>{html.escape(rest)}</p>"
+            f"<p>{html.escape(text.code_label)}<br>"
+            '<strong style="font-size:1.6em;letter-spacing:0.1em;white-space:nowrap">'
+            f"{html.escape(code)}</strong><br>{html.escape(text.code_hint)}</p>"
         )
     if text.bring:
         paragraphs.append(f"<p>{html.escape(text.bring)}</p>")
     link = html.escape(text.link, quote=True)
-    paragraphs.append(f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}">{link}</a></p>')
+    paragraphs.append(
+        f'<p>{html.escape(text.cancel_intro)}<br><a href="{link}" style="word-break:break-all">'
+        f"{link}</a></p>"
+    )
     paragraphs.append(f'<p style="color:#555">{html.escape(text.signature)}</p>')
     document = (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
@@ -383,10 +400,6 @@ def render_email(
     message.add_alternative(document, subtype="html")
     message["Content-Language"] = language  # after the content: set_content clears Content-*
     return message
-
-
-def _html_lines(text: str) -> str:
-    return "<br>".join(html.escape(line) for line in text.split("\n") if line.strip())
 
 
 def render_sms(
@@ -524,6 +537,13 @@ class OutboxWorker:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"hub-outbox-{self.claimer}"
             )
+            log.info(
+                "hub.outbox_started claimer=%s email=%s sms=%s poll_s=%g",
+                self.claimer,
+                "on" if self._mail is not None else "off",
+                "on" if self._sms is not None else "off",
+                self.settings.poll_s,
+            )
 
     async def stop(self) -> None:
         """Stop the task (a message being sent is claimed until its lease ends: another
@@ -545,6 +565,9 @@ class OutboxWorker:
                     pass  # a full batch: more may be due
             except HubError as exc:
                 log.warning("hub.outbox_failed claimer=%s error=%s", self.claimer, log_safe(exc))
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad message
+                # Its type only: the text of an unexpected error might quote a patient's data.
+                log.error("hub.outbox_error claimer=%s error=%s", self.claimer, type(exc).__name__)
             with_timeout = asyncio.timeout(self.settings.poll_s)
             try:
                 async with with_timeout:
@@ -560,7 +583,18 @@ class OutboxWorker:
         claimed = await self._storage.claim_notifications(
             now=now, claimer=self.claimer, lease_until=now + lease, limit=self.settings.batch
         )
-        for notification in claimed:
+        send_limit = lease / 2
+        for number, notification in enumerate(claimed):
+            if self._clock.now() + send_limit > now + lease:
+                # Slow servers ate the lease: the rest could be claimed by another replica
+                # while this one sends them. They stay claimed until the lease ends, then any
+                # replica takes them again.
+                log.warning(
+                    "hub.outbox_lease_short claimer=%s left=%d",
+                    self.claimer,
+                    len(claimed) - number,
+                )
+                break
             await self._deliver(notification)
         return len(claimed)
 
@@ -641,14 +675,19 @@ class OutboxWorker:
                 raise NotificationError("e-mail is not configured on this hub ([mail])")
             if not appointment.email:
                 raise NotificationError("the appointment has no e-mail address", permanent=True)
-            message = render_email(
-                notification,
-                appointment,
-                context,
-                from_address=self._from_address,
-                from_name=self._from_name,
-                now=self._clock.now(),
-            )
+            try:
+                message = render_email(
+                    notification,
+                    appointment,
+                    context,
+                    from_address=self._from_address,
+                    from_name=self._from_name,
+                    now=self._clock.now(),
+                )
+            except ValueError:  # a line break in a header: never sent as it is
+                raise NotificationError(
+                    "the e-mail address cannot be used in a message", permanent=True
+                ) from None
             await self._mail.send(message)
             return
         if self._sms is None:
@@ -701,6 +740,6 @@ def _no_longer_due(
         return "cancelled"
     if appointment.status is not AppointmentStatus.BOOKED:
         return f"appointment_{appointment.status.value}"
-    if notification.kind in REMINDERS and now >= appointment.starts_at:
-        return "too_late"
+    if now >= appointment.starts_at:
+        return "too_late"  # a hub down for hours: a reminder, even a confirmation, is no use now
     return ""

@@ -6,7 +6,8 @@ caller's loop is doing) on 127.0.0.1; each message it takes is parsed (`email.me
 modern policy), kept in memory in arrival order and, with a folder, written there as an
 ``.eml`` file. `fail_next` makes it answer the next messages with a temporary error (451), and
 `stop` / `start` take it down and up again on the same port, so that the hub's retries meet a
-real server's refusals.
+real server's refusals. With a server TLS context it requires STARTTLS (or, `implicit_tls`,
+speaks TLS from the first byte, port 465's way); with `credentials` it requires AUTH.
 
     python -m simulators.mailbox --port 2525 --folder /tmp/mails
 """
@@ -18,7 +19,9 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import re
 import socket
+import ssl
 import threading
 import time
 from email.message import EmailMessage
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOST = "127.0.0.1"
 
@@ -49,10 +52,23 @@ class _Handler:
 class Mailbox:
     """The SMTP server and what it received (see the module's docstring)."""
 
-    def __init__(self, *, port: int = 0, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        folder: Path | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.host = HOST
         self.folder = folder
+        self._tls = tls_context
+        self._implicit_tls = implicit_tls
+        self._credentials = credentials
+        self.logins: list[tuple[str, bool]] = []
+        """Each AUTH tried: the login and whether it was accepted."""
         self._messages: list[EmailMessage] = []
         self._recipients: list[list[str]] = []
         self._changed = threading.Condition()
@@ -63,7 +79,18 @@ class Mailbox:
         if self._controller is None:
             if self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-            controller = Controller(_Handler(self), hostname=self.host, port=self.port)
+            options: dict[str, Any] = {}
+            if self._tls is not None and self._implicit_tls:
+                options["ssl_context"] = self._tls
+            elif self._tls is not None:
+                options.update(tls_context=self._tls, require_starttls=True)
+            if self._credentials is not None:
+                options.update(
+                    authenticator=self._authenticate,
+                    auth_required=True,
+                    auth_require_tls=self._tls is not None,
+                )
+            controller = Controller(_Handler(self), hostname=self.host, port=self.port, **options)
             controller.start()
             self._controller = controller
         return self
@@ -79,6 +106,17 @@ class Mailbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def hub_mail_config(self, from_address: str = "rendez-vous@demo.invalid") -> dict[str, Any]:
+        """The hub's `[mail]` table that sends to this mailbox (plain SMTP on loopback):
+        ``load_hub_config(overrides={"mail": mailbox.hub_mail_config()})``, or in a TOML file
+        given to ``python -m hub serve --config``."""
+        return {
+            "enabled": True,
+            "host": self.host,
+            "port": self.port,
+            "from_address": from_address,
+        }
 
     @property
     def running(self) -> bool:
@@ -123,6 +161,19 @@ class Mailbox:
                         return list(self._messages)
                 await asyncio.sleep(0.02)
 
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        accepted = False
+        login = ""
+        if isinstance(data, LoginPassword):
+            login = data.login.decode("utf-8", "replace")
+            given = (login, data.password.decode("utf-8", "replace"))
+            accepted = given == self._credentials
+        with self._changed:
+            self.logins.append((login, accepted))
+        return AuthResult(success=accepted, handled=False)
+
     def _received(self, envelope: Envelope) -> str:
         with self._changed:
             if self._refuse > 0:
@@ -138,6 +189,20 @@ class Mailbox:
         if self.folder is not None:
             (self.folder / f"{number:04d}.eml").write_bytes(raw)
         return "250 OK"
+
+
+_CODE_IN_LINK = re.compile(r"/rendez-vous/annuler\?code=(\d{6})\b")
+
+
+def appointment_code(message: EmailMessage) -> str:
+    """The six-digit code of a confirmation or reminder, read from its cancel link (what
+    the demo's patient types at the cabin); `ValueError` if the message has none."""
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    found = _CODE_IN_LINK.search(text if isinstance(text, str) else "")
+    if found is None:
+        raise ValueError("no appointment code in this message")
+    return found.group(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from fleet.tls import TlsFiles, self_signed
 from hub.config import load_hub_config
 from hub.errors import ConfigError
 from hub.mail import MailError, SmtpSender, SmtpSettings, load_smtp_password
@@ -112,3 +115,44 @@ def test_the_smtp_password_and_sms_token_come_from_the_secret_sources(tmp_path: 
     os.write(fd, b"tok-123\n")
     os.close(fd)
     assert load_sms_token(config, {}) == "tok-123"
+
+
+def _server_context(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.bundle)
+    return context
+
+
+def test_starttls_and_authentication_with_the_certificate_checked(tmp_path: Path) -> None:
+    files = self_signed(tmp_path / "tls")
+    with Mailbox(tls_context=_server_context(files), credentials=("hub", "s3cret")) as mailbox:
+        settings = SmtpSettings(
+            host=mailbox.host,
+            port=mailbox.port,
+            security="starttls",
+            username="hub",
+            password="s3cret",
+            timeout_s=5,
+        )
+        asyncio.run(SmtpSender(settings, tls=files.client_context()).send(_message()))
+        assert len(mailbox.wait_for(1, timeout_s=5)) == 1
+        wrong = replace(settings, password="nope")
+        with pytest.raises(MailError, match="authentication refused"):
+            asyncio.run(SmtpSender(wrong, tls=files.client_context()).send(_message()))
+        plain = replace(settings, security="none")
+        with pytest.raises(MailError):  # the server requires STARTTLS first
+            asyncio.run(SmtpSender(plain).send(_message()))
+        untrusted = ssl.create_default_context()  # the system's roots: not this certificate
+        with pytest.raises(MailError, match="tls failed"):
+            asyncio.run(SmtpSender(settings, tls=untrusted).send(_message()))
+        assert mailbox.logins[0] == ("hub", True)
+        assert set(mailbox.logins[1:]) == {("hub", False)}  # smtplib tries each mechanism
+        assert len(mailbox.messages) == 1
+
+
+def test_implicit_tls(tmp_path: Path) -> None:
+    files = self_signed(tmp_path / "tls")
+    with Mailbox(tls_context=_server_context(files), implicit_tls=True) as mailbox:
+        settings = SmtpSettings(host=mailbox.host, port=mailbox.port, security="tls", timeout_s=5)
+        asyncio.run(SmtpSender(settings, tls=files.client_context()).send(_message()))
+        assert len(mailbox.wait_for(1, timeout_s=5)) == 1

@@ -18,6 +18,7 @@ import pytest
 
 import wire
 from fleet.servers import PostgresServer
+from hub import bookings
 from hub.booking import (
     Appointment,
     AppointmentStatus,
@@ -27,6 +28,7 @@ from hub.booking import (
     NotificationKind,
     NotificationState,
 )
+from hub.config import load_hub_config
 from hub.mail import SmtpSender, SmtpSettings
 from hub.notifications import (
     OUTBOX,
@@ -39,10 +41,10 @@ from hub.notifications import (
 )
 from hub.schedule import CabinCalendar
 from hub.services import SERVICES
-from hub.sms import HttpSmsProvider, gsm7_length
+from hub.sms import HttpSmsProvider, SmsError, gsm7_length
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import DoctorRecord, Storage
-from simulators.mailbox import Mailbox
+from simulators.mailbox import Mailbox, appointment_code, free_port
 from simulators.sms_recorder import read_records
 from tests.hub.hub_key import TEST_KEY
 from tests.hub.hub_rig import FakeClock, running_hub
@@ -149,6 +151,35 @@ def test_the_planner_skips_past_reminders_missing_channels_and_unconfigured_ones
     )
     cancelled = NotificationPlanner().plan(appointment(), {NotificationKind.CANCELLATION}, NOW)
     assert {(n.kind, n.due_at) for n in cancelled} == {(NotificationKind.CANCELLATION, NOW)}
+
+
+def test_the_planner_follows_the_booking_configuration() -> None:
+    config = load_hub_config(
+        None,
+        overrides={
+            "mail": {"enabled": True, "from_address": "rdv@rdv.example.fr"},
+            "booking": {"reminder_day_before": False, "reminder_hours_before": 2},
+        },
+    )
+    planner: bookings.NotificationPlanner = NotificationPlanner.from_config(config)
+    planned = planner.plan(appointment(), ALL_KINDS, NOW)
+    assert {(n.channel, n.kind, n.due_at) for n in planned} == {
+        (NotificationChannel.EMAIL, NotificationKind.CONFIRMATION, NOW),
+        (NotificationChannel.EMAIL, NotificationKind.REMINDER_HOUR, SLOT - timedelta(hours=2)),
+    }
+    config = load_hub_config(
+        None,
+        overrides={
+            "sms": {"provider": "http", "url": "https://sms.example.fr/send"},
+            "booking": {"reminder_hours_before": 0},
+            "notifications": {"reminder_day_hours_before": 36},
+        },
+    )
+    planned = NotificationPlanner.from_config(config).plan(appointment(), ALL_KINDS, NOW)
+    assert {(n.channel, n.kind, n.due_at) for n in planned} == {
+        (NotificationChannel.SMS, NotificationKind.CONFIRMATION, NOW),
+        (NotificationChannel.SMS, NotificationKind.REMINDER_DAY, SLOT - timedelta(hours=36)),
+    }
 
 
 # --- the templates --------------------------------------------------------------------------
@@ -629,12 +660,7 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
         async with running_hub(
             tmp_path,
             public_url=PUBLIC_URL,
-            mail={
-                "enabled": True,
-                "host": mailbox.host,
-                "port": mailbox.port,
-                "from_address": "rendez-vous@rdv.example.fr",
-            },
+            mail=mailbox.hub_mail_config("rendez-vous@rdv.example.fr"),
             sms={"provider": "http", "url": recorder.url},
             notifications={"poll_s": 0.05},
         ) as rig:
@@ -652,6 +678,182 @@ def test_a_hub_configured_for_mail_and_sms_sends_what_its_outbox_holds(
     asyncio.run(scenario())
     [mail] = mailbox.messages
     assert f"{PUBLIC_URL}/rendez-vous/annuler?code=246810" in _body(mail, "plain")
+    assert appointment_code(mail) == "246810"  # what the demo's patient types at the cabin
     assert mail["From"] == "La Box Médicale <rendez-vous@rdv.example.fr>"
     [sms] = recorder.records()
     assert "246810" in str(sms["text"])
+
+
+class SlowSmtp:
+    """The real sender, on a server that takes 70 s (of the test's clock) per message."""
+
+    def __init__(self, sender: SmtpSender, clock: FakeClock) -> None:
+        self._sender = sender
+        self._clock = clock
+
+    async def send(self, message: EmailMessage) -> None:
+        await self._sender.send(message)
+        self._clock.advance(70)
+
+
+def test_a_slow_server_never_lets_a_lease_run_out_while_sending(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = [appointment(phone="", starts_at=SLOT + timedelta(minutes=15 * i)) for i in range(3)]
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        sender = SmtpSender(SmtpSettings(host=mailbox.host, port=mailbox.port, timeout_s=3))
+        outbox = OutboxWorker(
+            storage,
+            clock,
+            claimer="replica-a",
+            public_url=PUBLIC_URL,
+            mail=SlowSmtp(sender, clock),
+            from_address="rendez-vous@rdv.example.fr",
+            settings=OutboxSettings(lease_s=120),
+        )
+        try:
+            await prepared(storage)
+            for one in booked:
+                await book(storage, one, NOW, {NotificationKind.CONFIRMATION})
+            assert await outbox.run_once() == 3
+            # One sent in 70 s; a second would end past the lease's half: left claimed.
+            states = sorted(n.state for n in await storage.notifications())
+            assert states == [NotificationState.SENDING] * 2 + [NotificationState.SENT]
+            assert await outbox.run_once() == 0  # still leased
+            clock.advance(60)  # the lease ends
+            assert await outbox.run_once() == 2
+            clock.advance(120)
+            assert await outbox.run_once() == 1
+            sent = await storage.notifications(states=frozenset({NotificationState.SENT}))
+            assert len(sent) == 3
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    ids = [m["Message-ID"] for m in mailbox.messages]
+    assert len(ids) == 3 == len(set(ids))
+
+
+def test_an_unusable_address_fails_at_once_and_the_others_still_go(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    forged = appointment(phone="", email="yvonne@example.org\r\nBcc: spy@example.net")
+    fine = appointment(phone="", starts_at=SLOT + timedelta(minutes=15))
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        outbox = worker(storage, clock, mailbox, None)
+        try:
+            await prepared(storage)
+            for one in (forged, fine):
+                await book(storage, one, NOW, {NotificationKind.CONFIRMATION})
+            assert await outbox.run_once() == 2
+            [failed] = await storage.notifications(appointment_id=forged.appointment_id)
+            assert (failed.state, failed.attempts) == (NotificationState.FAILED, 1)
+            assert "spy" not in failed.last_error
+            [sent] = await storage.notifications(appointment_id=fine.appointment_id)
+            assert sent.state is NotificationState.SENT
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert mailbox.recipients() == [["yvonne@example.org"]]
+
+
+def test_the_sms_provider_errors_say_the_status_and_whether_to_retry(
+    recorder: Recorder,
+) -> None:
+    async def scenario() -> None:
+        wrong = HttpSmsProvider(recorder.url, token="not-it", timeout_s=3)
+        with pytest.raises(SmsError) as refused:
+            await wrong.send("+33612345678", "RDV", "ntf-1")
+        assert (refused.value.status, refused.value.permanent) == (401, True)
+        assert "+336" not in str(refused.value)
+        await wrong.close()
+        gone = HttpSmsProvider(f"http://127.0.0.1:{free_port()}/sms", token=TOKEN, timeout_s=3)
+        with pytest.raises(SmsError) as unreachable:
+            await gone.send("+33612345678", "RDV", "ntf-2")
+        assert unreachable.value.status is None and not unreachable.value.permanent
+        await gone.close()
+        right = HttpSmsProvider(recorder.url, token=TOKEN, timeout_s=3)
+        assert (await right.send("+33612345678", "RDV", "ntf-3")).startswith("sim-")
+        await right.close()
+
+    asyncio.run(scenario())
+    [record] = [r for r in recorder.records() if "id" in r]
+    assert record["client_ref"] == record["idempotency_key"] == "ntf-3"
+
+
+def test_messages_found_after_their_slot_are_dropped_not_sent(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        outbox = worker(storage, clock, mailbox, None)
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, ALL_KINDS)
+            clock.advance((SLOT - NOW).total_seconds())  # every replica was down until now
+            assert await outbox.run_once() == 3
+            states = {n.state for n in await storage.notifications()}
+            assert states == {NotificationState.DROPPED}
+        finally:
+            await outbox.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    assert mailbox.messages == []
+
+
+def test_a_replica_dead_after_sending_leaves_a_resend_with_the_same_message_id(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    clock = FakeClock(NOW)
+    booked = appointment(phone="")
+
+    async def scenario() -> None:
+        storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
+        survivor = worker(storage, clock, mailbox, None, claimer="replica-b")
+        try:
+            await prepared(storage)
+            await book(storage, booked, NOW, {NotificationKind.CONFIRMATION})
+            # Replica A claims and sends, then dies before it records the message sent.
+            [claimed] = await storage.claim_notifications(
+                now=NOW, claimer="replica-a", lease_until=NOW + timedelta(seconds=120), limit=5
+            )
+            sender = SmtpSender(SmtpSettings(host=mailbox.host, port=mailbox.port, timeout_s=3))
+            await sender.send(
+                render_email(
+                    claimed,
+                    booked,
+                    CONTEXT,
+                    from_address="rendez-vous@rdv.example.fr",
+                    now=NOW,
+                )
+            )
+            assert await survivor.run_once() == 0  # A's lease holds
+            clock.advance(120)
+            assert await survivor.run_once() == 1
+            [sent] = await storage.notifications(appointment_id=booked.appointment_id)
+            assert (sent.state, sent.claimed_by, sent.attempts) == (
+                NotificationState.SENT,
+                "replica-b",
+                2,
+            )
+        finally:
+            await survivor.stop()
+            await storage.close()
+
+    asyncio.run(scenario())
+    first, second = mailbox.wait_for(2, timeout_s=5)
+    # The patient's mail client shows one message: the same Message-ID.
+    assert first["Message-ID"] == second["Message-ID"]
