@@ -206,7 +206,8 @@ export class RotaEditor {
     const { error } = await this.app.call(() => this.app.api.removeShift(shift.shift_id));
     if (error) {
       const { text, conflicts } = refusalText(error);
-      $("shift-remove-error").textContent = text;
+      // the desk's words are its conflicts' words run together: a heading, then the list
+      $("shift-remove-error").textContent = conflicts.length ? t("rota.kept") : text;
       $("shift-remove-error").hidden = false;
       replaceChildren($("shift-remove-conflicts"), ...conflicts.map((line) => h("li", { text: line })));
       $("shift-remove-conflicts").hidden = conflicts.length === 0;

@@ -307,6 +307,24 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
     await page.locator('[data-testid="shift-error"]').scroll_into_view_if_needed()
     await shot(page, shots, "coordinator-rota-conflict-fr")
 
+    # 6b. Allanche closes on Sunday afternoons; every cabin on the public holidays of 2027
+    await page.select_option('[data-testid="hours-cabin"]', "cabin-2")
+    await page.fill('[data-testid="hours-6-afternoon-opens"]', "")
+    await page.fill('[data-testid="hours-6-afternoon-closes"]', "")
+    await page.click('[data-testid="hours-submit"]')
+    await page.locator('[data-testid="notice"]', has_text="Horaires enregistrés").wait_for()
+    hours = await storage.opening_hours("cabin-2")
+    assert len(hours) == 13 and not [h for h in hours if h.weekday == 6 and h.opens.hour == 14]
+    assert len(await storage.opening_hours("cabin-1")) == 14
+    await page.fill('[data-testid="holidays-year"]', "2027")
+    await page.click('[data-testid="holidays-submit"]')
+    await page.locator('[data-testid="notice"]', has_text="22 fermeture(s)").wait_for()
+    for cabin_id in ("cabin-1", "cabin-2"):
+        closed = await storage.closures(
+            cabin_id, first_day=datetime(2027, 1, 1).date(), last_day=datetime(2027, 12, 31).date()
+        )
+        assert len(closed) == 11
+
     # 7. a reminder that could not be sent: listed, with the phone to call
     await storage.add_notifications(
         [
@@ -363,6 +381,22 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
     assert "To cancel" in await page.inner_text('[data-testid="slip"]')
     await shot(page, shots, "coordinator-slip-en")
     await page.emulate_media(media="screen")
+    await page.click("#detail-close")
+
+    # 8b. Smith is booked tomorrow at Murat: dr.martin's shift there cannot be removed
+    await page.click('[data-testid="tab-rota"]')
+    tomorrow_murat = page.locator(  # the week's first: tomorrow's
+        '[data-testid="shift"]', has_text=re.compile(r"09:00.18:00 . Cabine de Murat")
+    ).first
+    await tomorrow_murat.locator('[data-testid="shift-remove"]').click()
+    refusal = page.locator('[data-testid="shift-remove-conflicts"] li')
+    await refusal.first.wait_for()
+    assert "would be left without a doctor" in await refusal.first.inner_text()
+    assert await page.inner_text('[data-testid="shift-remove-error"]') == "The shift is kept:"
+    assert await tomorrow_murat.is_visible()
+    assert len(await storage.shifts(starts_before=far, ends_after=datetime.now(UTC))) == 21
+    await page.locator('[data-testid="shift-remove-error"]').scroll_into_view_if_needed()
+    await shot(page, shots, "coordinator-shift-kept-en")
 
     # 9. every action in the audit log, by the coordinator
     entries = [e for e in await storage.audit_entries() if e.actor_id == COORDINATOR]

@@ -5,6 +5,7 @@ not delivered; every action in the audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from dataclasses import replace
@@ -22,6 +23,7 @@ from hub.booking import (
 )
 from hub.schedule import OpeningHours, local_instant
 from hub.sqlite_storage import SqliteStorage
+from simulators.mailbox import Mailbox, appointment_code
 from tests.hub.coordination_rig import (
     COORDINATOR,
     COORDINATOR_PASSWORD,
@@ -632,3 +634,27 @@ def test_each_cabin_s_times_are_shown_in_its_own_time_zone(tmp_path: Path) -> No
             assert [c["timezone"] for c in cabins["cabins"]] == ["Europe/Paris", reunion.key]
 
     run(scenario())
+
+
+def test_a_caller_booked_on_the_phone_gets_the_confirmation_by_e_mail(tmp_path: Path) -> None:
+    """Through the hub's outbox and a real SMTP server (aiosmtpd) on loopback."""
+
+    async def scenario(mailbox: Mailbox) -> None:
+        async with running_hub(tmp_path, clock=FakeClock(), mail=mailbox.hub_mail_config()) as rig:
+            await open_cabins(rig.hub, doctor="dr.a", days=[TUESDAY])
+            await add_coordinator(rig.hub)
+            coordinator = await signed_in(rig, COORDINATOR, COORDINATOR_PASSWORD)
+            _, agenda = await get(coordinator, f"/agenda?day={TUESDAY}")
+            status, booked = await book(
+                coordinator,
+                "cabin-1",
+                free_slots(agenda, "cabin-1")[0],
+                email="jeanne.delmas@example.fr",
+            )
+            assert status == 201
+            (mail,) = await asyncio.to_thread(mailbox.wait_for, 1, 20.0)
+            assert mail["To"] == "jeanne.delmas@example.fr"
+            assert appointment_code(mail) == booked["code"]
+
+    with Mailbox() as mailbox:
+        run(scenario(mailbox))
