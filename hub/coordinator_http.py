@@ -40,7 +40,7 @@ from hub.booking import (
 from hub.bookings import AgendaDay, BookingDesk, BookingRefused, RefusalReason
 from hub.http_api import _console_file, _file_response
 from hub.notifications import OUTBOX
-from hub.patients import match_key
+from hub.patients import match_key, normalise_name
 from hub.schedule import (
     DEFAULT_TIMEZONE,
     CabinCalendar,
@@ -62,6 +62,9 @@ _T = TypeVar("_T")
 COORDINATOR_DIR = Path(__file__).parent / "coordinator"
 DESK = web.AppKey("hub_booking_desk", BookingDesk)
 VISITS_SHOWN = 20
+SEARCH_BACK = timedelta(days=180)
+SEARCH_AHEAD = timedelta(days=400)
+"""A search by family name and birth date alone looks at the appointments in this window."""
 FAILED_SHOWN = 200
 _RANGE = timedelta(days=3660)
 """How far back and ahead a shift or closure is looked for by its id."""
@@ -99,8 +102,10 @@ class CancelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class SearchBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     family_name: Name
-    given_names: Name
     birth_date: date
+    given_names: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    """Optional: without them, the bookings of the coordinator's cabins around today with
+    this family name and birth date (and no visits: those are found by the full name)."""
 
 
 class ShiftBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -558,6 +563,13 @@ async def agenda(request: web.Request) -> web.StreamResponse:
             if agenda_day.day == day:
                 columns.append(view)
     week = [DayCount(d, booked, free) for d, (booked, free) in sorted(counts.items())]
+    await request.app[SERVICES].audit.record(  # the patients booked that day, seen
+        "coordination.agenda_read",
+        actor_kind=ActorKind.AGENT,
+        actor_id=who.username,
+        client_address=who.address,
+        subject=f"day:{day.isoformat()}",
+    )
     return _json(AgendaView(day=day, cabins=columns, week=week))
 
 
@@ -664,13 +676,17 @@ async def search_patient(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.Response):
         return body
     services = request.app[SERVICES]
-    patient = wire.PatientSummary(
-        family_name=body.family_name, given_names=body.given_names, birth_date=body.birth_date
-    )
-    found = await request.app[DESK].patient_bookings(patient)
-    earlier = await services.storage.earlier_consultations(
-        match_key(patient), before=services.clock.now(), exclude="", limit=VISITS_SHOWN
-    )
+    if body.given_names.strip():
+        patient = wire.PatientSummary(
+            family_name=body.family_name, given_names=body.given_names, birth_date=body.birth_date
+        )
+        found = await request.app[DESK].patient_bookings(patient)
+        earlier = await services.storage.earlier_consultations(
+            match_key(patient), before=services.clock.now(), exclude="", limit=VISITS_SHOWN
+        )
+    else:
+        found = await _bookings_by_family_name(request, who, body.family_name, body.birth_date)
+        earlier = []
     view = PatientView(
         appointments=[_appointment_view(who, a) for a in found if a.cabin_id in who.cabins],
         visits=[
@@ -692,6 +708,33 @@ async def search_patient(request: web.Request) -> web.StreamResponse:
         client_address=who.address,
     )
     return _json(view)
+
+
+async def _bookings_by_family_name(
+    request: web.Request, who: Coordinator, family_name: str, birth_date: date
+) -> list[Appointment]:
+    """The appointments of the coordinator's cabins, from `SEARCH_BACK` ago to `SEARCH_AHEAD`
+    ahead, whose patient has this family name (as `hub.patients` compares names) and birth
+    date, newest first."""
+    if not who.cabins:
+        return []
+    now = request.app[SERVICES].clock.now()
+    wanted = normalise_name(family_name)
+    around = await request.app[SERVICES].storage.appointments(
+        cabin_ids=sorted(who.cabins),
+        starts_from=now - SEARCH_BACK,
+        starts_before=now + SEARCH_AHEAD,
+    )
+    return sorted(
+        (
+            a
+            for a in around
+            if a.patient.birth_date == birth_date
+            and normalise_name(a.patient.family_name) == wanted
+        ),
+        key=lambda a: a.starts_at,
+        reverse=True,
+    )
 
 
 async def rota(request: web.Request) -> web.StreamResponse:

@@ -564,8 +564,8 @@ class CoordinatorApp {
       given_names: $("search-given").value.trim(),
       birth_date: $("search-birth").value,
     };
-    if (!who.family_name || !who.given_names || !who.birth_date) {
-      $("search-error").textContent = t("form.missing");
+    if (!who.family_name || !who.birth_date) {
+      $("search-error").textContent = t("search.missing");
       $("search-error").hidden = false;
       return;
     }
@@ -607,6 +607,7 @@ class CoordinatorApp {
       }) }));
     replaceChildren($("search-results"),
       h("div", { class: "panel" },
+        this.lastSearch?.given_names ? null : h("p", { class: "muted", i18n: "search.family.only" }),
         h("h3", { i18n: "search.appointments" }),
         appointments.length ? h("ol", { class: "result-list" }, ...appointments) : h("p", { class: "muted", i18n: "search.none" }),
         h("h3", { i18n: "search.visits" }),

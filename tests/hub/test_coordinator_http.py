@@ -202,6 +202,7 @@ def test_changes_need_the_csrf_token_the_origin_and_a_body_that_decodes(tmp_path
                 ("/closures", {"cabin_ids": ["cabin-1"], "first_day": "2026-13-01"}),
                 ("/closures/holidays", {"year": "next"}),
                 ("/patients/search", {"family_name": "Delmas"}),
+                ("/patients/search", {"birth_date": "1941-03-12"}),
                 ("/appointments/nope/move", {"starts_at": slot}),
             ]:
                 status, _ = await post(coordinator, path, sent)
@@ -279,6 +280,15 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_pat
                 coordinator, "/patients/search", {**CALLER, "birth_date": "1941-03-13"}
             )
             assert nobody == {"appointments": [], "visits": []}
+            status, by_family = await post(
+                coordinator,
+                "/patients/search",
+                {"family_name": "DELMAS", "birth_date": CALLER["birth_date"]},
+            )
+            assert status == 200
+            assert [a["appointment_id"] for a in by_family["appointments"]] == [
+                booked["appointment_id"]
+            ]
 
             # a visit at cabin-1 (without an appointment) shows in the search: when, where
             visitor = patient()
@@ -346,7 +356,8 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_pat
             subject = f"appointment:{booked['appointment_id']}"
             for action in ("appointment.booked", "appointment.moved", "appointment.cancelled"):
                 assert (action, subject) in mine
-            assert sum(1 for a, _ in mine if a == "coordination.patient_search") == 4
+            assert sum(1 for a, _ in mine if a == "coordination.patient_search") == 5
+            assert ("coordination.agenda_read", f"day:{TUESDAY}") in mine
             booked_entry = next(e for e in audit if e.action == "appointment.booked")
             assert booked_entry.client_address == "127.0.0.1"
 
