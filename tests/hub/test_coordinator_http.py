@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from fleet.servers import PostgresServer
 from hub.booking import (
     AppointmentStatus,
     Notification,
@@ -33,6 +36,7 @@ from tests.hub.coordination_rig import (
 )
 from tests.hub.hub_key import TEST_KEY, key_env
 from tests.hub.hub_rig import Doctor, FakeClock, Rig, patient, run, running_hub
+from tests.hub.pg_backend import TEST_RING_TEXT, fresh_database, postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY = date(2026, 11, 23)
@@ -45,6 +49,25 @@ CALLER = {
     "given_names": "Jeanne",
     "birth_date": "1941-03-12",
 }
+
+
+__all__ = ["postgres_server"]  # a fixture, for the tests on PostgreSQL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The hub's configuration for its storage: its SQLCipher file, or a fresh database on a
+    real PostgreSQL server (with the test data keys in its data folder)."""
+    if request.param == "sqlite":
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    _, dsn = fresh_database(server)
+    data = tmp_path / "hub-data"
+    data.mkdir(mode=0o700)
+    keys = data / "hub-data.keys"
+    keys.write_text(TEST_RING_TEXT)
+    keys.chmod(0o600)
+    return {"storage": {"backend": "postgresql", "dsn": dsn}}
 
 
 async def signed_in(rig: Rig, username: str, password: str) -> Doctor:
@@ -215,11 +238,13 @@ def test_changes_need_the_csrf_token_the_origin_and_a_body_that_decodes(tmp_path
     run(scenario())
 
 
-def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_path: Path) -> None:
+def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
     clock = FakeClock()
 
     async def scenario() -> None:
-        async with running_hub(tmp_path, clock=clock) as rig:
+        async with running_hub(tmp_path, clock=clock, **backend) as rig:
             await open_cabins(rig.hub, doctor="dr.a", days=[TUESDAY, WEDNESDAY])
             await add_coordinator(rig.hub)
             coordinator = await signed_in(rig, COORDINATOR, COORDINATOR_PASSWORD)
@@ -364,9 +389,11 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(tmp_pat
     run(scenario())
 
 
-def test_rota_conflicts_are_refused_and_explained_and_nothing_half_done(tmp_path: Path) -> None:
+def test_rota_conflicts_are_refused_and_explained_and_nothing_half_done(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
     async def scenario() -> None:
-        async with running_hub(tmp_path, clock=FakeClock()) as rig:
+        async with running_hub(tmp_path, clock=FakeClock(), **backend) as rig:
             await open_cabins(rig.hub, doctor="dr.a", days=[TUESDAY])
             await add_coordinator(rig.hub)
             coordinator = await signed_in(rig, COORDINATOR, COORDINATOR_PASSWORD)
