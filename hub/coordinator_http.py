@@ -186,7 +186,9 @@ class AppointmentView(msgspec.Struct, frozen=True):
     booked_by: str
     doctor: str | None
     code: str
-    """To read out to the caller and print on the slip: only while it may open the cabin."""
+    """To read out to the caller and print on the slip: in the answer to a booking, a move and
+    `GET .../appointments/<id>` (audited) only, and only while it may open the cabin; ""
+    in agendas, searches and lists."""
     cancel_reason: str = ""
     cancelled_by: str = ""
 
@@ -412,7 +414,10 @@ def _today(request: web.Request) -> date:
 # --- views ----------------------------------------------------------------------------------
 
 
-def _appointment_view(who: Coordinator, appointment: Appointment) -> AppointmentView:
+def _appointment_view(
+    who: Coordinator, appointment: Appointment, *, with_code: bool = False
+) -> AppointmentView:
+    """`with_code`: the code too, while it is active (asked for one appointment, audited)."""
     calendar = who.cabins.get(appointment.cabin_id)
     tz = who.zone(appointment.cabin_id)
     local = appointment.starts_at.astimezone(tz)
@@ -436,7 +441,7 @@ def _appointment_view(who: Coordinator, appointment: Appointment) -> Appointment
         channel=appointment.channel,
         booked_by=appointment.booked_by,
         doctor=appointment.doctor,
-        code=appointment.code if appointment.status in ACTIVE else "",
+        code=appointment.code if with_code and appointment.status in ACTIVE else "",
         cancel_reason=appointment.cancel_reason,
         cancelled_by=appointment.cancelled_by,
     )
@@ -609,7 +614,7 @@ async def book(request: web.Request) -> web.StreamResponse:
     except BookingRefused as refusal:
         return _refused(refusal)
     _wake_outbox(request)
-    return _json(_appointment_view(who, appointment), 201)
+    return _json(_appointment_view(who, appointment, with_code=True), 201)
 
 
 async def _own_appointment(request: web.Request, who: Coordinator) -> Appointment | web.Response:
@@ -620,6 +625,24 @@ async def _own_appointment(request: web.Request, who: Coordinator) -> Appointmen
     if appointment is None or appointment.cabin_id not in who.cabins:
         return json_error(404, "no such appointment in your cabins", reason="not_found")
     return appointment
+
+
+async def one_appointment(request: web.Request) -> web.StreamResponse:
+    """One appointment with its code (to read out again, or print the slip); audited."""
+    who = await _coordinator(request)
+    if isinstance(who, web.Response):
+        return who
+    found = await _own_appointment(request, who)
+    if isinstance(found, web.Response):
+        return found
+    await request.app[SERVICES].audit.record(
+        "coordination.appointment_read",
+        actor_kind=ActorKind.AGENT,
+        actor_id=who.username,
+        client_address=who.address,
+        subject=f"appointment:{found.appointment_id}",
+    )
+    return _json(_appointment_view(who, found, with_code=True))
 
 
 async def move(request: web.Request) -> web.StreamResponse:
@@ -642,7 +665,7 @@ async def move(request: web.Request) -> web.StreamResponse:
     except BookingRefused as refusal:
         return _refused(refusal)
     _wake_outbox(request)
-    return _json(_appointment_view(who, moved))
+    return _json(_appointment_view(who, moved, with_code=True))
 
 
 async def cancel(request: web.Request) -> web.StreamResponse:
@@ -1022,6 +1045,7 @@ def add_routes(app: web.Application, desk: BookingDesk) -> None:
     app.router.add_get(f"{api}/cabins", cabins)
     app.router.add_get(f"{api}/agenda", agenda)
     app.router.add_post(f"{api}/appointments", book)
+    app.router.add_get(f"{api}/appointments/{{appointment_id}}", one_appointment)
     app.router.add_post(f"{api}/appointments/{{appointment_id}}/move", move)
     app.router.add_post(f"{api}/appointments/{{appointment_id}}/cancel", cancel)
     app.router.add_post(f"{api}/patients/search", search_patient)

@@ -34,6 +34,8 @@ export class Coordination {
   cabins() { return this.request("GET", "/cabins"); }
   agenda(day) { return this.request("GET", `/agenda?day=${encodeURIComponent(day)}`); }
   book(booking) { return this.request("POST", "/appointments", booking); }
+  /** One appointment with its code (audited by the hub). */
+  appointment(id) { return this.request("GET", `/appointments/${encodeURIComponent(id)}`); }
   move(id, startsAt) {
     return this.request("POST", `/appointments/${encodeURIComponent(id)}/move`, { starts_at: startsAt });
   }

@@ -69,6 +69,7 @@ class CoordinatorApp {
     $("booked-print").addEventListener("click", () => this.printSlip(this.justBooked));
     $("detail-close").addEventListener("click", () => $("detail-dialog").close());
     $("detail-print").addEventListener("click", () => this.printSlip(this.detail));
+    $("detail-code").addEventListener("click", () => this.showCode(this.detail));
     $("detail-move").addEventListener("click", () => this.startMove(this.detail));
     $("detail-cancel").addEventListener("click", () => this.openCancel());
     $("cancel-form").addEventListener("submit", (event) => {
@@ -467,7 +468,9 @@ class CoordinatorApp {
     const active = appointment.status === "booked";
     $("detail-move").hidden = !active;
     $("detail-cancel").hidden = !active;
-    $("detail-print").hidden = !appointment.code;
+    const opens = active || appointment.status === "arrived";
+    $("detail-code").hidden = !opens || Boolean(appointment.code);
+    $("detail-print").hidden = !opens;
     $("cancel-form").hidden = true;
     $("cancel-error").hidden = true;
     if (!$("detail-dialog").open) $("detail-dialog").showModal();
@@ -543,8 +546,29 @@ class CoordinatorApp {
     this.openDetail(value);
   }
 
-  printSlip(appointment) {
+  /** The appointment with its code: asked of the hub (audited) when the view has none. */
+  async withCode(appointment) {
+    if (appointment.code) return appointment;
+    const { value, error } = await this.call(() => this.api.appointment(appointment.appointment_id));
+    if (error) {
+      this.notice({ text: refusalText(error).text });
+      return null;
+    }
+    return value;
+  }
+
+  async showCode(appointment) {
+    const full = await this.withCode(appointment);
+    if (full) this.openDetail(full);
+  }
+
+  async printSlip(shown) {
+    if (!shown) return;
+    const appointment = await this.withCode(shown);
     if (!appointment) return;
+    if (this.detail?.appointment_id === appointment.appointment_id && !this.detail.code) {
+      this.openDetail(appointment);
+    }
     $("slip-who").textContent = `${appointment.family_name} ${appointment.given_names}`;
     $("slip-cabin").textContent = appointment.cabin_name;
     $("slip-town").textContent = appointment.town;

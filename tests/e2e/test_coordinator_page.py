@@ -377,9 +377,21 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
     await shot(page, shots, "coordinator-agenda-en")
     smith = page.locator(f'{murat} [data-testid="slot-booked"]', has_text="Smith John")
     await smith.click()
-    await page.click('[data-testid="detail-print"]')
+    assert await page.locator('[data-testid="detail-code"]').is_visible()  # not sent unasked
+    assert "Code" not in await page.inner_text('[data-testid="detail-list"]')
+    await page.click('[data-testid="detail-print"]')  # asks the hub for it (audited)
+    await page.locator('[data-testid="detail-list"] dd[data-field="code"]').wait_for()
     await page.emulate_media(media="print")
     assert "To cancel" in await page.inner_text('[data-testid="slip"]')
+    smith_booking = next(
+        a
+        for a in await storage.appointments(
+            cabin_ids=["cabin-1"], starts_from=datetime.now(UTC), starts_before=far
+        )
+        if a.patient.family_name == "Smith"
+    )
+    slip_code = (await page.inner_text('[data-testid="slip-code"]')).replace(" ", "")
+    assert slip_code == smith_booking.code
     await shot(page, shots, "coordinator-slip-en")
     await page.emulate_media(media="screen")
     await page.click("#detail-close")
@@ -407,6 +419,7 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
         "appointment.moved",
         "appointment.cancelled",
         "coordination.patient_search",
+        "coordination.appointment_read",
     ):
         assert action in actions, actions
     assert actions.count("appointment.booked") == 2

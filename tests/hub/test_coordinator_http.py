@@ -291,6 +291,10 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(
             held = next(s for s in agenda["cabins"][0]["slots"] if s["starts_at"] == slot)
             assert held["state"] == "booked"
             assert held["appointment"]["family_name"] == "Delmas"
+            assert held["appointment"]["code"] == ""  # only asked for, one at a time
+            status, one = await get(coordinator, f"/appointments/{booked['appointment_id']}")
+            assert (status, one["code"]) == (200, booked["code"])
+            assert (await get(coordinator, "/appointments/apt-nope"))[0] == 404
             assert {c["day"]: c["booked"] for c in agenda["week"]}[str(TUESDAY)] == 1
 
             status, found = await post(coordinator, "/patients/search", CALLER)
@@ -298,6 +302,7 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(
             assert [a["appointment_id"] for a in found["appointments"]] == [
                 booked["appointment_id"]
             ]
+            assert found["appointments"][0]["code"] == ""
             spelled = {**CALLER, "family_name": "DELMAS", "given_names": "jeanne"}
             status, found = await post(coordinator, "/patients/search", spelled)
             assert len(found["appointments"]) == 1
@@ -383,6 +388,7 @@ def test_a_caller_is_booked_found_moved_and_cancelled_every_step_audited(
                 assert (action, subject) in mine
             assert sum(1 for a, _ in mine if a == "coordination.patient_search") == 5
             assert ("coordination.agenda_read", f"day:{TUESDAY}") in mine
+            assert ("coordination.appointment_read", subject) in mine
             booked_entry = next(e for e in audit if e.action == "appointment.booked")
             assert booked_entry.client_address == "127.0.0.1"
 
