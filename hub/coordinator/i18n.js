@@ -381,6 +381,20 @@ const STRINGS = {
 
 addStrings(STRINGS);
 
+/** `key` in `lang` (the patient's, for the slip), whatever the page's language. */
+export function tIn(lang, key, args = {}) {
+  const table = STRINGS[lang] ?? STRINGS.fr;
+  const template = table[key] ?? STRINGS.fr[key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(args, name) ? String(args[name]) : whole));
+}
+
+/** A calendar day in words in `lang`. */
+export function formatDayIn(lang, isoDay) {
+  return new Intl.DateTimeFormat(lang === "fr" ? "fr-FR" : "en-GB", {
+    weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC",
+  }).format(new Date(`${isoDay}T00:00:00Z`));
+}
+
 export {
   applyI18n, bindAttr, bindText, getLanguage, initLanguage, onLanguageChange, setLanguage, t,
 } from "/console/i18n.js";

@@ -9,8 +9,8 @@
 import { ApiError, Coordination, getMe, login, logout } from "./api.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatBirth, formatDay, formatShortDay, getLanguage, initLanguage,
-  onLanguageChange, setLanguage, spacedCode, t,
+  applyI18n, bindText, formatBirth, formatDay, formatDayIn, formatShortDay, getLanguage,
+  initLanguage, onLanguageChange, setLanguage, spacedCode, t, tIn,
 } from "./i18n.js";
 import { RotaEditor } from "./rota.js";
 import { addDays, isoDay } from "./days.js";
@@ -569,13 +569,24 @@ class CoordinatorApp {
     if (this.detail?.appointment_id === appointment.appointment_id && !this.detail.code) {
       this.openDetail(appointment);
     }
+    const lang = appointment.language === "en" ? "en" : "fr";
+    const say = (id, key, args) => { $(id).textContent = tIn(lang, key, args); };
+    const slip = $("slip");
+    slip.lang = lang;
+    say("slip-title", "slip.title");
+    say("slip-cabin-label", "slip.cabin");
+    say("slip-town-label", "slip.town");
+    say("slip-date-label", "slip.date");
+    say("slip-time-label", "slip.time");
+    say("slip-code-label", "slip.code");
+    say("slip-arrive", "slip.arrive");
+    say("slip-cancel", "slip.cancel", { url: `${window.location.origin}${CANCEL_PAGE}` });
     $("slip-who").textContent = `${appointment.family_name} ${appointment.given_names}`;
     $("slip-cabin").textContent = appointment.cabin_name;
     $("slip-town").textContent = appointment.town;
-    $("slip-date").textContent = formatDay(appointment.local_date);
+    $("slip-date").textContent = formatDayIn(lang, appointment.local_date);
     $("slip-time").textContent = appointment.local_time;
     $("slip-code").textContent = spacedCode(appointment.code);
-    $("slip-cancel").textContent = t("slip.cancel", { url: `${window.location.origin}${CANCEL_PAGE}` });
     document.body.dataset.slip = "ready";
     window.print();
   }

@@ -394,7 +394,18 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
     assert slip_code == smith_booking.code
     await shot(page, shots, "coordinator-slip-en")
     await page.emulate_media(media="screen")
+    # the slip is in the patient's language, not the coordinator's page's
     await page.click("#detail-close")
+    await page.click('[data-testid="lang-toggle"]')
+    await smith.click()
+    await page.click('[data-testid="detail-print"]')
+    await page.emulate_media(media="print")
+    assert "To cancel" in await page.inner_text('[data-testid="slip"]')
+    assert await page.get_attribute('[data-testid="slip"]', "lang") == "en"
+    await page.emulate_media(media="screen")
+    assert "Annuler le rendez-vous" in await page.inner_text('[data-testid="detail-dialog"]')
+    await page.click("#detail-close")
+    await page.click('[data-testid="lang-toggle"]')
 
     # 8b. Smith is booked tomorrow at Murat: dr.martin's shift there cannot be removed
     await page.click('[data-testid="tab-rota"]')
