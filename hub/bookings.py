@@ -32,6 +32,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
+
 import wire
 from hub.appointment_codes import code_valid, new_code, normalize_code
 from hub.audit import AuditLog
@@ -292,7 +294,8 @@ def _new_id(prefix: str) -> str:
 
 
 class BookingDesk:
-    """The booking service every page uses (see the module's docstring)."""
+    """The booking service every page uses (see the module's docstring). The hub builds one
+    (`hub.app`, in the application as `BOOKING_DESK`) and starts its no-show timer."""
 
     def __init__(
         self,
@@ -771,6 +774,10 @@ class BookingDesk:
                 self._noshow_loop(every_s), name="hub-noshow-timer"
             )
 
+    @property
+    def timer_running(self) -> bool:
+        return self._noshow_task is not None and not self._noshow_task.done()
+
     async def stop(self) -> None:
         if self._noshow_task is not None:
             await cancel_and_wait(self._noshow_task)
@@ -1046,6 +1053,9 @@ class BookingDesk:
                     refused.append((calendar.cabin_id, day, refusal.fr))
         return HolidayClosures(tuple(added), tuple(refused))
 
+
+BOOKING_DESK = web.AppKey("booking_desk", BookingDesk)
+"""The hub's desk in its application (built by `hub.app`)."""
 
 _HAS_STARTED = RotaConflict(
     ConflictKind.HAS_STARTED,

@@ -37,7 +37,7 @@ from hub.booking import (
     BookingChannel,
     NotificationState,
 )
-from hub.bookings import AgendaDay, BookingDesk, BookingRefused, RefusalReason
+from hub.bookings import BOOKING_DESK, AgendaDay, BookingRefused, RefusalReason
 from hub.http_api import _console_file, _file_response
 from hub.notifications import OUTBOX
 from hub.patients import match_key, normalise_name
@@ -60,7 +60,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 COORDINATOR_DIR = Path(__file__).parent / "coordinator"
-DESK = web.AppKey("hub_booking_desk", BookingDesk)
+DESK = BOOKING_DESK
+"""The hub's one `BookingDesk` (built by `hub.app`)."""
 VISITS_SHOWN = 20
 SEARCH_BACK = timedelta(days=180)
 SEARCH_AHEAD = timedelta(days=400)
@@ -1035,9 +1036,9 @@ async def page_file(request: web.Request) -> web.StreamResponse:
     return _file_response(path)
 
 
-def add_routes(app: web.Application, desk: BookingDesk) -> None:
-    """The page and its API (before `hub.http_api.add_routes` and its ``/api/*`` catch-all)."""
-    app[DESK] = desk
+def add_routes(app: web.Application) -> None:
+    """The page and its API (before `hub.http_api.add_routes` and its ``/api/*`` catch-all);
+    the handlers use the hub's `BookingDesk`, ``app[BOOKING_DESK]``."""
     app.router.add_get("/coordination", page_index)
     app.router.add_get("/coordination/", page_index)
     app.router.add_get("/coordination/{path:.+}", page_file)

@@ -57,7 +57,7 @@ from hub.errors import HubError
 from hub.log_safe import log_safe
 from hub.mail import MailError, MailSender, SmtpSender
 from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar
-from hub.sms import HttpSmsProvider, SmsError, SmsProvider, gsm7
+from hub.sms import SMS_SEGMENT_CHARS, HttpSmsProvider, SmsError, SmsProvider, gsm7, gsm7_length
 from hub.storage import DoctorRecord
 
 log = logging.getLogger(__name__)
@@ -405,21 +405,33 @@ def render_email(
 def render_sms(
     notification: Notification, appointment: Appointment, context: MessageContext
 ) -> str:
-    """The SMS of `notification`, in the GSM 7-bit alphabet (one SMS when the town's name
-    and the public address are of usual lengths)."""
+    """The SMS of `notification`, in the GSM 7-bit alphabet: one SMS (160 characters) when it
+    fits; with a long town name and a long public address, the town is left out rather than
+    the code or the link (the patient knows where they booked; two SMS cost twice)."""
+    full = _sms_text(notification.kind, appointment, context, context.town)
+    if sms_segment_fits(full):
+        return full
+    return _sms_text(notification.kind, appointment, context, "")
+
+
+def sms_segment_fits(text: str) -> bool:
+    return 0 <= gsm7_length(text) <= SMS_SEGMENT_CHARS
+
+
+def _sms_text(
+    kind: NotificationKind, appointment: Appointment, context: MessageContext, town: str
+) -> str:
     when = _when(appointment.starts_at, context, appointment.language)
     code = appointment.code
-    kind = notification.kind
     if appointment.language is wire.Language.EN:
         at = f"{when.short_date} at {when.time}"
+        cabin = f"{town} cabin" if town else "cabin"
         texts = {
-            NotificationKind.CONFIRMATION: f"Appointment confirmed, {context.town} cabin, {at}.",
-            NotificationKind.REMINDER_DAY: f"Reminder: appointment {context.town} cabin {at}.",
-            NotificationKind.REMINDER_HOUR: f"Reminder: appointment {context.town} cabin at"
-            f" {when.time} today.",
-            NotificationKind.CANCELLATION: f"Your appointment of {at}, {context.town} cabin, is"
-            " cancelled.",
-            NotificationKind.MOVED: f"Appointment moved: {context.town} cabin, {at}.",
+            NotificationKind.CONFIRMATION: f"Appointment confirmed, {cabin}, {at}.",
+            NotificationKind.REMINDER_DAY: f"Reminder: appointment {cabin} {at}.",
+            NotificationKind.REMINDER_HOUR: f"Reminder: appointment {cabin} at {when.time} today.",
+            NotificationKind.CANCELLATION: f"Your appointment of {at}, {cabin}, is cancelled.",
+            NotificationKind.MOVED: f"Appointment moved: {cabin}, {at}.",
         }
         tail = (
             f" To book: {context.book_link()}"
@@ -428,14 +440,13 @@ def render_sms(
         )
     else:
         at = f"{when.short_date} à {when.time}"
+        cabin = f"cabine de {town}" if town else "cabine"
         texts = {
-            NotificationKind.CONFIRMATION: f"RDV confirmé cabine de {context.town} le {at}.",
-            NotificationKind.REMINDER_DAY: f"Rappel : RDV cabine de {context.town} le {at}.",
-            NotificationKind.REMINDER_HOUR: f"Rappel : RDV cabine de {context.town} à"
-            f" {when.time} aujourd'hui.",
-            NotificationKind.CANCELLATION: f"Votre RDV du {at} cabine de {context.town} est"
-            " annulé.",
-            NotificationKind.MOVED: f"RDV déplacé : cabine de {context.town} le {at}.",
+            NotificationKind.CONFIRMATION: f"RDV confirmé {cabin} le {at}.",
+            NotificationKind.REMINDER_DAY: f"Rappel : RDV {cabin} le {at}.",
+            NotificationKind.REMINDER_HOUR: f"Rappel : RDV {cabin} à {when.time} aujourd'hui.",
+            NotificationKind.CANCELLATION: f"Votre RDV du {at} {cabin} est annulé.",
+            NotificationKind.MOVED: f"RDV déplacé : {cabin} le {at}.",
         }
         tail = (
             f" Reprendre RDV : {context.book_link()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,6 +18,7 @@ import msgspec
 import pytest
 
 import wire
+from fleet.servers import PostgresServer
 from hub import bookings
 from hub.audit import AuditLog
 from hub.booking import (
@@ -28,13 +30,24 @@ from hub.booking import (
     NotificationKind,
     NotificationState,
 )
-from hub.bookings import BookingDesk, BookingRefused, RefusalReason, fold_town, normalize_phone
-from hub.config import BookingSection
+from hub.bookings import (
+    BOOKING_DESK,
+    BookingDesk,
+    BookingRefused,
+    RefusalReason,
+    fold_town,
+    normalize_phone,
+)
+from hub.config import BookingSection, load_hub_config
+from hub.errors import ConfigError
 from hub.schedule import CabinCalendar, ConflictKind, OpeningHours
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ActorKind, AuditEntry, DoctorRecord, Storage
 from tests.hub.hub_key import TEST_KEY
-from tests.hub.hub_rig import FakeClock
+from tests.hub.hub_rig import FakeClock, running_hub
+from tests.hub.pg_backend import fresh_database, open_postgres_storage, postgres_server
+
+__all__ = ["postgres_server"]  # the module's server fixture
 
 PARIS = ZoneInfo("Europe/Paris")
 TIMEOUT_S = 20
@@ -109,36 +122,42 @@ def doctor(username: str) -> DoctorRecord:
     )
 
 
+def new_desk(storage: Storage, clock: FakeClock, **settings: object) -> BookingDesk:
+    return BookingDesk(
+        storage=storage,
+        audit=AuditLog(storage, clock),
+        clock=clock,
+        settings=BookingSection(**settings),  # type: ignore[arg-type]
+        notify=Planner(),
+    )
+
+
+async def seed(desk: BookingDesk, storage: Storage) -> None:
+    """Two doctors; Murat and Saint-Flour open 9-12 and 14-17 on weekdays; dr.martin on
+    Murat's rota for two weeks."""
+    for name in ("dr.martin", "dr.bernard"):
+        await storage.add_doctor(doctor(name))
+    for cabin_id, town in (("cab-murat", "Murat"), ("cab-flour", "Saint-Flour")):
+        await desk.put_calendar(desk.new_calendar(cabin_id, town), by="ops")
+        hours = [
+            OpeningHours(cabin_id, weekday, opens, closes)
+            for weekday in range(5)
+            for opens, closes in ((time(9), time(12)), (time(14), time(17)))
+        ]
+        await desk.set_opening_hours(cabin_id, hours, by="ops")
+    for monday in (MONDAY, MONDAY + timedelta(days=7)):
+        await desk.add_shift(
+            "cab-murat", "dr.martin", at(monday, 8), at(monday + timedelta(days=5), 0), by="coord"
+        )
+
+
 @asynccontextmanager
 async def desk_rig(tmp_path: Path, **settings: object) -> AsyncIterator[Rig]:
     storage = await SqliteStorage.open(tmp_path / "hub.db", TEST_KEY)
     clock = FakeClock(NOW)
     try:
-        for name in ("dr.martin", "dr.bernard"):
-            await storage.add_doctor(doctor(name))
-        desk = BookingDesk(
-            storage=storage,
-            audit=AuditLog(storage, clock),
-            clock=clock,
-            settings=BookingSection(**settings),  # type: ignore[arg-type]
-            notify=Planner(),
-        )
-        for cabin_id, town in (("cab-murat", "Murat"), ("cab-flour", "Saint-Flour")):
-            await desk.put_calendar(desk.new_calendar(cabin_id, town), by="ops")
-            hours = [
-                OpeningHours(cabin_id, weekday, opens, closes)
-                for weekday in range(5)
-                for opens, closes in ((time(9), time(12)), (time(14), time(17)))
-            ]
-            await desk.set_opening_hours(cabin_id, hours, by="ops")
-        for monday in (MONDAY, MONDAY + timedelta(days=7)):
-            await desk.add_shift(
-                "cab-murat",
-                "dr.martin",
-                at(monday, 8),
-                at(monday + timedelta(days=5), 0),
-                by="coord",
-            )
+        desk = new_desk(storage, clock, **settings)
+        await seed(desk, storage)
         yield Rig(desk, storage, clock)
     finally:
         await storage.close()
@@ -532,6 +551,36 @@ def test_a_shift_whose_appointments_would_have_no_doctor_is_not_removed(tmp_path
     scenario(tmp_path, body)
 
 
+def test_a_shift_that_has_started_is_shortened_not_removed(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        desk = rig.desk
+        martin = (
+            await rig.storage.shifts(
+                starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+            )
+        )[0]
+        rig.clock.advance((at(MONDAY, 10) - NOW).total_seconds())  # it runs since 08:00
+        started = await refusal(desk.remove_shift(martin.shift_id, by="coord"))
+        assert [c.kind for c in started.conflicts] == [ConflictKind.HAS_STARTED]
+        moved_start = await refusal(
+            desk.change_shift(martin.shift_id, at(MONDAY, 9), martin.ends_at, by="coord")
+        )
+        assert [c.kind for c in moved_start.conflicts] == [ConflictKind.HAS_STARTED]
+        shorter = await desk.change_shift(
+            martin.shift_id, martin.starts_at, at(MONDAY + timedelta(days=2), 0), by="coord"
+        )
+        assert shorter.shift_id == martin.shift_id and shorter.created_by == martin.created_by
+        [stored] = await rig.storage.shifts(
+            starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+        )
+        assert stored.ends_at == at(MONDAY + timedelta(days=2), 0)
+        assert await desk.free_slots("cab-murat", MONDAY + timedelta(days=2), 1) == []
+        [entry] = await rig.audit("shift.changed")
+        assert entry.subject == f"shift:{martin.shift_id}"
+
+    scenario(tmp_path, body)
+
+
 def test_hours_and_closures_are_refused_over_booked_appointments(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         desk = rig.desk
@@ -637,3 +686,95 @@ def test_calendar_settings_are_checked(tmp_path: Path) -> None:
         assert await rig.storage.calendar("cab-x") is None
 
     scenario(tmp_path, body)
+
+
+# --- two replicas on one PostgreSQL database --------------------------------------------------
+
+
+@asynccontextmanager
+async def two_replicas(server: PostgresServer) -> AsyncIterator[tuple[Rig, Rig]]:
+    _, dsn = fresh_database(server, "desk")
+    first = await open_postgres_storage(dsn)
+    second = await open_postgres_storage(dsn)
+    clock = FakeClock(NOW)
+    try:
+        one, two = new_desk(first, clock), new_desk(second, clock)
+        await seed(one, first)
+        yield Rig(one, first, clock), Rig(two, second, clock)
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_a_hundred_bookings_of_one_slot_on_two_replicas_one_wins(
+    postgres_server: PostgresServer,
+) -> None:
+    async def body() -> None:
+        async with asyncio.timeout(60), two_replicas(postgres_server) as (one, two):
+            slot = at(MONDAY, 10)
+            calls = [
+                (one if n % 2 else two).book(
+                    slot, patient=msgspec.structs.replace(PATIENT, family_name=f"P{n}")
+                )
+                for n in range(100)
+            ]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            won = [r for r in results if isinstance(r, Appointment)]
+            lost = [r for r in results if isinstance(r, BookingRefused)]
+            assert len(won) == 1 and len(lost) == 99, [
+                r for r in results if isinstance(r, Exception) and not isinstance(r, BookingRefused)
+            ]
+            assert {r.reason for r in lost} == {RefusalReason.SLOT_TAKEN}
+            held = await two.storage.appointments(
+                cabin_ids=["cab-murat"], starts_from=slot, starts_before=slot + timedelta(minutes=1)
+            )
+            assert [a.appointment_id for a in held] == [won[0].appointment_id]
+            assert len(await one.audit("appointment.booked")) == 1
+
+    asyncio.run(body())
+
+
+def test_two_replicas_mark_each_noshow_once(postgres_server: PostgresServer) -> None:
+    async def body() -> None:
+        async with asyncio.timeout(60), two_replicas(postgres_server) as (one, two):
+            free = (await one.desk.free_slots("cab-murat", MONDAY, 1))[:6]
+            for n, slot in enumerate(free):
+                await one.book(
+                    slot.starts_at, patient=msgspec.structs.replace(PATIENT, family_name=f"P{n}")
+                )
+            one.clock.advance((at(MONDAY, 12) - NOW).total_seconds())
+            first, second = await asyncio.gather(one.desk.mark_noshows(), two.desk.mark_noshows())
+            marked = [a.appointment_id for a in first + second]
+            assert len(marked) == len(set(marked)) == 6  # each one, once
+            entries = await one.audit("appointment.noshow")
+            assert sorted(e.subject or "" for e in entries) == sorted(
+                f"appointment:{m}" for m in marked
+            )
+
+    asyncio.run(body())
+
+
+def test_the_hub_builds_one_desk_whose_noshow_timer_runs_until_it_stops(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with asyncio.timeout(30), running_hub(tmp_path) as hub_rig:
+            desk = hub_rig.hub.app[BOOKING_DESK]
+            assert desk.timer_running
+            assert desk.settings.noshow_after_min == 30
+            await hub_rig.hub.stop()
+            assert not desk.timer_running
+
+    asyncio.run(body())
+
+
+def test_the_booking_section_is_checked() -> None:
+    assert load_hub_config(None).booking == BookingSection()
+    custom = load_hub_config(None, overrides={"booking": {"slot_minutes": 20}})
+    assert custom.booking.slot_minutes == 20 and custom.booking.walk_in_share == 0.25
+    for bad, said in (
+        ({"timezone": "Mars/Olympus"}, "booking: `timezone`"),
+        ({"walk_in_share": 1.0}, "booking.walk_in_share"),
+        ({"slot_minutes": 2}, "booking.slot_minutes"),
+        ({"slots_minutes": 15}, "booking"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            load_hub_config(None, overrides={"booking": bad})

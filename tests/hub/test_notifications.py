@@ -266,6 +266,17 @@ def test_each_sms_fits_one_gsm7_message_with_the_code_and_link() -> None:
         accented,
     )
     assert "Pontivy-sur-Rhone" in text and "confirmé" in text  # ô folded, é is GSM-7
+    far = replace(
+        CONTEXT,
+        town="Saint-Martin-de-Belleville",
+        public_url="https://rendez-vous.laboxmedicale.fr",
+    )
+    for language in wire.Language:
+        for kind in NotificationKind:
+            booked = appointment(language=language)
+            text = render_sms(_notification(kind, NotificationChannel.SMS), booked, far)
+            assert 0 < gsm7_length(text) <= 160, text  # the town left out when it must be
+            assert "rendez-vous.laboxmedicale.fr/rendez-vous" in text
 
 
 # --- the worker -----------------------------------------------------------------------------
