@@ -860,8 +860,8 @@ async def remove_shift(request: web.Request) -> web.StreamResponse:
         return who
     shift_id = request.match_info["shift_id"]
     now = request.app[SERVICES].clock.now()
-    found = await request.app[SERVICES].storage.shifts(
-        starts_before=now + _RANGE, ends_after=now - _RANGE
+    found = await request.app[SERVICES].storage.shifts(  # only a shift to come is removed
+        starts_before=now + _RANGE, ends_after=now
     )
     shift = next((s for s in found if s.shift_id == shift_id), None)
     if shift is None or shift.cabin_id not in who.cabins:

@@ -81,6 +81,10 @@ class CoordinatorApp {
       event.preventDefault();
       this.submitSearch();
     });
+    // back to the page (after another window, or a call): the agendas as they are now
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.api && this.tab === "agenda") this.loadAgenda();
+    });
     this.enterIfSignedIn();
   }
 
