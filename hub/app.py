@@ -24,7 +24,15 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
-from hub import agenda_http, booking_http, check_page, health, http_api, websockets
+from hub import (
+    agenda_http,
+    booking_http,
+    check_page,
+    coordinator_http,
+    health,
+    http_api,
+    websockets,
+)
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
@@ -452,6 +460,7 @@ async def _serve_with(
     check_page.add_routes(app)
     agenda_http.add_routes(app)  # before http_api's catch-all for /api/
     booking_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
+    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
     http_api.add_routes(app)
     websockets.add_routes(app)
     runner = web.AppRunner(
