@@ -304,4 +304,97 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_username ON sessions(username, created_at)",
         "ALTER TABLE audit_log ADD COLUMN subject TEXT",
     ),
+    # 12: booking (`hub.booking`, `hub.schedule`). The agents who take bookings by phone
+    # (`coordinator`); each cabin's calendar, weekly opening hours (local wall-clock 'HH:MM')
+    # and closures (ISO days, both ends included); the doctors' rota; the appointments, whose
+    # slot is held by one appointment not cancelled and whose code by one active appointment
+    # (unique partial indexes: the database refuses a double booking, never a check before the
+    # insert); the outbox of their confirmations and reminders.
+    (
+        "ALTER TABLE agents ADD COLUMN coordinator INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE cabin_calendars (
+            cabin_id TEXT PRIMARY KEY,
+            town TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            slot_minutes INTEGER NOT NULL CHECK (slot_minutes > 0),
+            walk_in_share REAL NOT NULL CHECK (walk_in_share >= 0 AND walk_in_share <= 1),
+            bookable_days INTEGER NOT NULL CHECK (bookable_days >= 0)
+        )""",
+        """CREATE TABLE opening_hours (
+            cabin_id TEXT NOT NULL,
+            weekday INTEGER NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+            opens TEXT NOT NULL,
+            closes TEXT NOT NULL,
+            PRIMARY KEY (cabin_id, weekday, opens)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE closures (
+            closure_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            first_day TEXT NOT NULL,
+            last_day TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX closures_by_cabin ON closures(cabin_id, last_day)",
+        """CREATE TABLE rota_shifts (
+            shift_id TEXT PRIMARY KEY,
+            doctor TEXT NOT NULL,
+            cabin_id TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            created_by TEXT NOT NULL DEFAULT '',
+            created_at TEXT
+        )""",
+        "CREATE INDEX rota_by_cabin ON rota_shifts(cabin_id, starts_at)",
+        "CREATE INDEX rota_by_doctor ON rota_shifts(doctor, starts_at)",
+        "CREATE INDEX rota_by_end ON rota_shifts(ends_at)",
+        """CREATE TABLE appointments (
+            appointment_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            doctor TEXT,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('booked', 'arrived', 'fulfilled', 'cancelled', 'noshow')),
+            patient TEXT NOT NULL,
+            match_key TEXT NOT NULL,
+            code TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN ('online', 'phone')),
+            booked_at TEXT NOT NULL,
+            booked_by TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            language TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            consent_at TEXT,
+            cancelled_at TEXT,
+            cancel_reason TEXT NOT NULL DEFAULT '',
+            cancelled_by TEXT NOT NULL DEFAULT '',
+            arrived_at TEXT,
+            consultation_id TEXT,
+            closed_at TEXT
+        )""",
+        "CREATE UNIQUE INDEX appointments_slot ON appointments(cabin_id, starts_at)"
+        " WHERE status != 'cancelled'",
+        "CREATE UNIQUE INDEX appointments_code ON appointments(code)"
+        " WHERE status IN ('booked', 'arrived')",
+        "CREATE INDEX appointments_by_start ON appointments(starts_at)",
+        "CREATE INDEX appointments_by_patient ON appointments(match_key, starts_at)",
+        """CREATE TABLE notifications (
+            notification_id TEXT PRIMARY KEY,
+            appointment_id TEXT NOT NULL REFERENCES appointments(appointment_id),
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+            kind TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            claimed_by TEXT NOT NULL DEFAULT '',
+            claimed_until TEXT,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX notifications_due ON notifications(due_at)"
+        " WHERE state IN ('pending', 'sending')",
+        "CREATE INDEX notifications_by_appointment ON notifications(appointment_id)",
+    ),
 )

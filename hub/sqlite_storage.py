@@ -26,6 +26,7 @@ import sqlcipher3
 
 import wire
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
+from hub.sqlite_booking import BookingStatements, SqliteBookings
 from hub.sqlite_encryption import encrypt_plaintext
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
@@ -101,7 +102,7 @@ _SELECT_RECORD_HEAD = (
 )
 _SELECT_AGENT = (
     "SELECT username, password_hash, display_name, cabins, all_cabins, failed_attempts,"
-    " locked_until, created_at FROM agents"
+    " locked_until, created_at, coordinator FROM agents"
 )
 _SELECT_ALERT = (
     "SELECT alert_id, cabin_id, cabin_name, kind, severity, confidence, detail,"
@@ -145,7 +146,7 @@ def _decoded(decoder: msgspec.json.Decoder[T], text: str | bytes, what: str) -> 
         raise CorruptRecord(f"a stored {what} cannot be read") from None
 
 
-class _Database:
+class _Database(BookingStatements):
     """The connection and the statements; used only on the worker thread."""
 
     def __init__(self, connection: Connection) -> None:
@@ -419,7 +420,8 @@ class _Database:
                 raise AccountError(f"an account named {agent.username!r} already exists")
             db.execute(
                 "INSERT INTO agents (username, password_hash, display_name, cabins, all_cabins,"
-                " failed_attempts, locked_until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " failed_attempts, locked_until, created_at, coordinator)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     agent.username,
                     agent.password_hash,
@@ -429,6 +431,7 @@ class _Database:
                     agent.failed_attempts,
                     None if agent.locked_until is None else _ts(agent.locked_until),
                     _ts(agent.created_at),
+                    int(agent.coordinator),
                 ),
             )
 
@@ -443,6 +446,7 @@ class _Database:
             failed_attempts=row[5],
             locked_until=_opt_dt(row[6]),
             created_at=_dt(row[7]),
+            coordinator=bool(row[8]),
         )
 
     def agent(self, username: str) -> AgentRecord | None:
@@ -1187,8 +1191,8 @@ class _Database:
         ]
 
 
-class SqliteStorage:
-    """`hub.storage.Storage` on one SQLite file."""
+class SqliteStorage(SqliteBookings):
+    """`hub.storage.Storage` on one SQLite file (its bookings: `hub.sqlite_booking`)."""
 
     def __init__(self, database: _Database, executor: ThreadPoolExecutor) -> None:
         self._database = database

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 import wire
+from hub.booking import BookingStore
 
 
 class ConsultationStatus(enum.StrEnum):
@@ -146,6 +147,9 @@ class AgentRecord:
     failed_attempts: int
     locked_until: datetime | None
     created_at: datetime
+    coordinator: bool = False
+    """Opens the coordinator's page too: books, moves and cancels for callers, for `cabins`
+    (every cabin with `all_cabins`), and edits their rota."""
 
     def looks_after(self, cabin_id: str) -> bool:
         return self.all_cabins or cabin_id in self.cabins
@@ -333,8 +337,9 @@ class AuditEntry:
     """The account an action was done to (an operator's reset, disabling...)."""
 
 
-class Storage(Protocol):
-    """The hub's database. Every method may raise `hub.errors.StorageError`."""
+class Storage(BookingStore, Protocol):
+    """The hub's database. Every method may raise `hub.errors.StorageError`. It keeps the
+    bookings too (`hub.booking.BookingStore`)."""
 
     async def close(self) -> None: ...
 
