@@ -26,7 +26,6 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import wire
@@ -83,8 +82,7 @@ class CodeCheckDesk:
         checks_per_hour: int = CHECKS_PER_HOUR,
     ) -> None:
         self._storage = storage
-        # The booking methods are the storage's (`hub.booking.BookingStore`, both backends).
-        self._store = cast(BookingStore, storage)
+        self._store: BookingStore = storage
         self.enabled = hasattr(storage, "appointment_by_code")
         """False with a storage without bookings: codes are refused as unavailable."""
         self._hashes: dict[tuple[str, str], tuple[bytes, bytes]] = {}

@@ -141,7 +141,11 @@ class Switchboard:
         self.room = self.queue.room
         self.calls = self.queue.calls
         self.code_checks = CodeCheckDesk(
-            storage=storage, clock=clock, cluster=cluster, send_to_cabin=self.routing.to_cabin
+            storage=storage,
+            clock=clock,
+            # one hub's own count is all there is; replicas count together
+            cluster=None if isinstance(self._cluster, LocalCluster) else self._cluster,
+            send_to_cabin=self.routing.to_cabin,
         )
         """Appointment codes typed at the cabins, and the lists of today's appointments."""
         self.queue.view.booking_of = self.code_checks.booking_of
