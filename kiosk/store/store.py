@@ -487,7 +487,8 @@ class Store:
                         _iso(entry.valid_until),
                         entry.doctor,
                         entry.doctor_name,
-                        used.get(entry.appointment_id),
+                        used.get(entry.appointment_id)
+                        or (None if entry.used_at is None else _iso(entry.used_at)),
                     ),
                 )
 
