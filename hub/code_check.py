@@ -230,7 +230,16 @@ class CodeCheckDesk:
         appointment = await self._of_consultation(record.cabin_id, record.consultation_id)
         if appointment is None:
             return None
-        return Booking(appointment.appointment_id, appointment.starts_at, appointment.doctor)
+        return await self.booking(appointment)
+
+    async def booking(self, appointment: Appointment) -> Booking:
+        """How the waiting room orders and shows a patient of this appointment."""
+        return Booking(
+            appointment.appointment_id,
+            appointment.starts_at,
+            appointment.doctor,
+            await self._doctor_name(appointment.doctor),
+        )
 
     async def _of_consultation(self, cabin_id: str, consultation_id: str) -> Appointment | None:
         now = self._clock.now()

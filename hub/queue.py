@@ -100,6 +100,7 @@ class Booking:
     appointment_id: str
     starts_at: datetime
     doctor: str | None
+    doctor_name: str | None = None
 
 
 BookingOf = Callable[[ConsultationRecord], Awaitable[Booking | None]]
@@ -274,6 +275,7 @@ class QueueView:
                 patient.appointment_id = booking.appointment_id
                 patient.appointment_at = booking.starts_at
                 patient.booked_doctor = booking.doctor
+                patient.booked_doctor_name = booking.doctor_name
             self._room.join(patient)
             changed = True
         elif vitals is not None and len(vitals) > len(patient.vitals):
@@ -601,6 +603,7 @@ class QueueDesk:
                 appointment_id=None if booking is None else booking.appointment_id,
                 appointment_at=None if booking is None else booking.starts_at,
                 booked_doctor=None if booking is None else booking.doctor,
+                booked_doctor_name=None if booking is None else booking.doctor_name,
             )
         )
         log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)

@@ -704,7 +704,7 @@ class Switchboard:
             return None
         if appointment is None:
             return None
-        return Booking(appointment.appointment_id, appointment.starts_at, appointment.doctor)
+        return await self.code_checks.booking(appointment)
 
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
         if not await self.queue.owns(peer, reading, reading.consultation_id):

@@ -46,6 +46,7 @@ class WaitingPatient:
     """Its slot's start: a booked patient waits at their slot time."""
     booked_doctor: str | None = None
     """The username of the doctor they booked with: offered the patient first."""
+    booked_doctor_name: str | None = None
 
     @property
     def queued_at(self) -> datetime:
@@ -68,6 +69,7 @@ class WaitingPatient:
             cabin_online=cabin_online,
             appointment_at=self.appointment_at,
             booked_doctor=self.booked_doctor,
+            booked_doctor_name=self.booked_doctor_name,
         )
 
 

@@ -325,6 +325,8 @@ class WaitingEntry(_Value, frozen=True):
     """A booked patient: the start of their slot (the room orders them at it)."""
     booked_doctor: Id | None = None
     """A booked patient: the username of the doctor they booked with (offered to them first)."""
+    booked_doctor_name: ShortText | None = None
+    """That doctor's display name, to show."""
 
 
 class TodaysAppointment(_Value, frozen=True):

@@ -95,7 +95,7 @@ export class WaitingRoomView {
     return h("p", {
       class: `entry-booked${mine ? " booked-mine" : ""}`,
       data: { testid: "entry-booked", mine: mine ? "true" : "false" },
-      text: t(key, { time, doctor: entry.booked_doctor ?? "" }),
+      text: t(key, { time, doctor: entry.booked_doctor_name ?? entry.booked_doctor ?? "" }),
     });
   }
 

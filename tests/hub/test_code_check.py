@@ -312,6 +312,7 @@ def test_booked_patients_wait_at_their_slot_walk_ins_between_and_the_booked_doct
                 "c-walk-1025",
             ]
             assert room.entries[1].booked_doctor == "dr.a"
+            assert room.entries[1].booked_doctor_name == "Dr A"
             assert rig.switchboard.room.positions() == {
                 "c-walk-1000": 1,
                 "c-booked": 2,
