@@ -341,6 +341,8 @@ class CodeCheckDesk:
         if not self.enabled:
             return
         try:
+            if await self._store.calendar(cabin_id) is None:
+                return  # a cabin nobody books (no calendar): no list to keep
             message = await self.todays(cabin_id)
         except StorageError as exc:
             log.error("hub.storage_failed task=todays_appointments error=%s", log_safe(exc))
