@@ -244,6 +244,12 @@ class BookingStore(Protocol):
         """Back to PENDING, due at `retry_at`; FAILED for good if `retry_at` is None."""
         ...
 
+    async def drop_notification(self, notification_id: str, *, reason: str) -> None:
+        """PENDING or SENDING -> DROPPED, `reason` kept as its last error: a message its
+        sender found no longer due (the appointment cancelled or moved meanwhile, the
+        patient already there, a reminder past its slot)."""
+        ...
+
     async def notifications(
         self,
         *,

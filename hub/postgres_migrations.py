@@ -211,6 +211,103 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             retired_at timestamptz
         )""",
     ),
+    # 2: booking (SQLite's migration 12): the agents who take bookings by phone, the cabins'
+    # calendars, opening hours (local wall-clock times) and closures, the doctors' rota, the
+    # appointments and the outbox of their messages. An appointment's patient, contact, code
+    # and reasons are sealed; it is found by the blind index of the patient's match key
+    # (`patient_index`) or of its code (`code_index`). A slot is held by one appointment not
+    # cancelled, a code by one active appointment: unique partial indexes, whose names the
+    # storage maps to `SlotTaken` and `CodeTaken`. A notification's last error is sealed (a
+    # mail server's answer may quote the address).
+    (
+        "ALTER TABLE agents ADD COLUMN coordinator boolean NOT NULL DEFAULT false",
+        """CREATE TABLE cabin_calendars (
+            cabin_id text COLLATE "C" PRIMARY KEY,
+            town text NOT NULL,
+            timezone text NOT NULL,
+            slot_minutes integer NOT NULL CHECK (slot_minutes > 0),
+            walk_in_share double precision NOT NULL CHECK (walk_in_share BETWEEN 0 AND 1),
+            bookable_days integer NOT NULL CHECK (bookable_days >= 0)
+        )""",
+        """CREATE TABLE opening_hours (
+            cabin_id text COLLATE "C" NOT NULL,
+            weekday smallint NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+            opens time NOT NULL,
+            closes time NOT NULL,
+            PRIMARY KEY (cabin_id, weekday, opens)
+        )""",
+        """CREATE TABLE closures (
+            closure_id text COLLATE "C" PRIMARY KEY,
+            cabin_id text COLLATE "C" NOT NULL,
+            first_day date NOT NULL,
+            last_day date NOT NULL,
+            reason text NOT NULL
+        )""",
+        "CREATE INDEX closures_by_cabin ON closures (cabin_id, last_day)",
+        """CREATE TABLE rota_shifts (
+            shift_id text COLLATE "C" PRIMARY KEY,
+            doctor text COLLATE "C" NOT NULL,
+            cabin_id text COLLATE "C" NOT NULL,
+            starts_at timestamptz NOT NULL,
+            ends_at timestamptz NOT NULL,
+            created_by text NOT NULL DEFAULT '',
+            created_at timestamptz
+        )""",
+        "CREATE INDEX rota_by_cabin ON rota_shifts (cabin_id, starts_at)",
+        "CREATE INDEX rota_by_doctor ON rota_shifts (doctor, starts_at)",
+        "CREATE INDEX rota_by_end ON rota_shifts (ends_at)",
+        """CREATE TABLE appointments (
+            appointment_id text COLLATE "C" PRIMARY KEY,
+            cabin_id text COLLATE "C" NOT NULL,
+            doctor text COLLATE "C",
+            starts_at timestamptz NOT NULL,
+            ends_at timestamptz NOT NULL,
+            status text NOT NULL
+                CHECK (status IN ('booked', 'arrived', 'fulfilled', 'cancelled', 'noshow')),
+            patient bytea NOT NULL,
+            patient_index text NOT NULL,
+            code bytea NOT NULL,
+            code_index text NOT NULL,
+            booked_via text NOT NULL CHECK (booked_via IN ('online', 'phone')),
+            booked_at timestamptz NOT NULL,
+            booked_by text NOT NULL DEFAULT '',
+            phone bytea NOT NULL,
+            email bytea NOT NULL,
+            language text NOT NULL,
+            reason bytea NOT NULL,
+            consent_at timestamptz,
+            cancelled_at timestamptz,
+            cancel_reason bytea NOT NULL,
+            cancelled_by text NOT NULL DEFAULT '',
+            arrived_at timestamptz,
+            consultation_id text,
+            closed_at timestamptz
+        )""",
+        "CREATE UNIQUE INDEX appointments_slot ON appointments (cabin_id, starts_at)"
+        " WHERE status <> 'cancelled'",
+        "CREATE UNIQUE INDEX appointments_code ON appointments (code_index)"
+        " WHERE status IN ('booked', 'arrived')",
+        "CREATE INDEX appointments_by_start ON appointments (starts_at)",
+        "CREATE INDEX appointments_by_patient ON appointments (patient_index, starts_at)",
+        "CREATE INDEX appointments_booked ON appointments (starts_at) WHERE status = 'booked'",
+        """CREATE TABLE notifications (
+            notification_id text COLLATE "C" PRIMARY KEY,
+            appointment_id text COLLATE "C" NOT NULL REFERENCES appointments (appointment_id),
+            medium text NOT NULL CHECK (medium IN ('email', 'sms')),
+            kind text NOT NULL,
+            due_at timestamptz NOT NULL,
+            state text NOT NULL
+                CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'dropped')),
+            attempts integer NOT NULL DEFAULT 0,
+            last_error bytea NOT NULL,
+            claimed_by text NOT NULL DEFAULT '',
+            claimed_until timestamptz,
+            sent_at timestamptz
+        )""",
+        "CREATE INDEX notifications_due ON notifications (due_at)"
+        " WHERE state IN ('pending', 'sending')",
+        "CREATE INDEX notifications_by_appointment ON notifications (appointment_id)",
+    ),
 )
 
 

@@ -38,6 +38,7 @@ import wire
 from hub.cancellation import cancel_and_wait
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.log_safe import log_safe
+from hub.postgres_booking import BOOKING_SEALED, PostgresBookings
 from hub.postgres_migrations import MIGRATIONS, migrate, refuse_newer, schema_version
 from hub.sealing import INDEX_KEY_ID, DataKeyring, Place, SealedValueError
 from hub.storage import (
@@ -82,6 +83,7 @@ SEALED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "records": (("cabin_id", "record_id"), ("bundle", "match_key", "digest")),
     "alerts": (("alert_id",), ("detail",)),
     "account_security": (("username",), ("totp_secret", "totp_pending_secret")),
+    **BOOKING_SEALED,
 }
 """Each table holding sealed values: the columns naming a row (its identity in the associated
 data, and the order `reseal` walks it in), and the sealed columns."""
@@ -126,7 +128,7 @@ _SELECT_RECORD_HEAD = (
 )
 _AGENT_COLUMNS = (
     "username, password_hash, display_name, cabins, all_cabins, failed_attempts, locked_until,"
-    " created_at"
+    " created_at, coordinator"
 )
 _ALERT_COLUMNS = (
     "alert_id, cabin_id, cabin_name, kind, severity, confidence, detail, consultation_id,"
@@ -171,8 +173,9 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}{parts.path or '/'}"
 
 
-class PostgresStorage:
-    """`hub.storage.Storage` on a PostgreSQL database, health data sealed with `keyring`."""
+class PostgresStorage(PostgresBookings):
+    """`hub.storage.Storage` on a PostgreSQL database, health data sealed with `keyring` (its
+    bookings: `hub.postgres_booking`)."""
 
     def __init__(
         self, pool: Any, keyring: DataKeyring, where: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -770,7 +773,7 @@ class PostgresStorage:
                 raise AccountError(f"an account named {agent.username!r} already exists")
             await c.execute(
                 f"INSERT INTO agents ({_AGENT_COLUMNS})"  # noqa: S608
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 agent.username,
                 agent.password_hash,
                 agent.display_name,
@@ -779,6 +782,7 @@ class PostgresStorage:
                 agent.failed_attempts,
                 _opt_ts(agent.locked_until),
                 _ts(agent.created_at),
+                agent.coordinator,
             )
 
     @staticmethod
@@ -792,6 +796,7 @@ class PostgresStorage:
             failed_attempts=row["failed_attempts"],
             locked_until=row["locked_until"],
             created_at=row["created_at"],
+            coordinator=bool(row["coordinator"]),
         )
 
     async def agent(self, username: str) -> AgentRecord | None:

@@ -52,13 +52,13 @@ _UNIQUE_INDEXES = {
 """What SQLite names in "UNIQUE constraint failed: ..." (the indexed columns), by index."""
 
 _APPOINTMENT_COLUMNS = (
-    "appointment_id, cabin_id, doctor, starts_at, ends_at, status, patient, code, channel,"
+    "appointment_id, cabin_id, doctor, starts_at, ends_at, status, patient, code, booked_via,"
     " booked_at, booked_by, phone, email, language, reason, consent_at, cancelled_at,"
     " cancel_reason, cancelled_by, arrived_at, consultation_id, closed_at"
 )
 _SELECT_APPOINTMENT = f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"  # noqa: S608
 _NOTIFICATION_COLUMNS = (
-    "notification_id, appointment_id, channel, kind, due_at, state, attempts, last_error,"
+    "notification_id, appointment_id, medium, kind, due_at, state, attempts, last_error,"
     " claimed_by, claimed_until, sent_at"
 )
 _SELECT_NOTIFICATION = f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"  # noqa: S608
@@ -526,6 +526,13 @@ class BookingStatements:
             (error, _ts(retry_at), notification_id),
         )
 
+    def drop_notification(self, notification_id: str, reason: str) -> None:
+        self._db.execute(
+            "UPDATE notifications SET state = 'dropped', last_error = ?, claimed_until = NULL"
+            " WHERE notification_id = ? AND state IN ('pending', 'sending')",
+            (reason, notification_id),
+        )
+
     def notifications(
         self,
         appointment_id: str | None,
@@ -661,6 +668,9 @@ class SqliteBookings:
         await self._run(
             BookingStatements.mark_notification_failed, notification_id, error, retry_at
         )
+
+    async def drop_notification(self, notification_id: str, *, reason: str) -> None:
+        await self._run(BookingStatements.drop_notification, notification_id, reason)
 
     async def notifications(
         self,

@@ -358,7 +358,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             patient TEXT NOT NULL,
             match_key TEXT NOT NULL,
             code TEXT NOT NULL,
-            channel TEXT NOT NULL CHECK (channel IN ('online', 'phone')),
+            booked_via TEXT NOT NULL CHECK (booked_via IN ('online', 'phone')),
             booked_at TEXT NOT NULL,
             booked_by TEXT NOT NULL DEFAULT '',
             phone TEXT NOT NULL DEFAULT '',
@@ -382,7 +382,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE notifications (
             notification_id TEXT PRIMARY KEY,
             appointment_id TEXT NOT NULL REFERENCES appointments(appointment_id),
-            channel TEXT NOT NULL CHECK (channel IN ('email', 'sms')),
+            medium TEXT NOT NULL CHECK (medium IN ('email', 'sms')),
             kind TEXT NOT NULL,
             due_at TEXT NOT NULL,
             state TEXT NOT NULL

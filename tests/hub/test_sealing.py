@@ -148,3 +148,14 @@ def test_rotating_puts_a_new_current_key_first_and_keeps_the_others(tmp_path: Pa
     assert os.stat(key_file).st_mode & 0o777 == 0o600
     with pytest.raises(DataKeyError, match="already has"):
         add_data_key(key_file, "k1")
+
+
+def test_an_appointment_code_index_is_keyed_and_apart_from_match_keys() -> None:
+    ring = keyring_of()
+    index = ring.code_index("042917")
+    assert index == keyring_of(ROTATED_RING_TEXT).code_index("042917")  # data keys: no matter
+    assert len(index) == 64 and "042917" not in index
+    assert index != ring.code_index("042918")
+    assert index != ring.blind_index("042917")  # a domain of its own
+    other = DataKeyring.parse(f"index {K2_HEX}\nk1 {K1_HEX}\n", "tests")
+    assert other.code_index("042917") != index

@@ -5,6 +5,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import wire
+from hub.booking import (
+    Appointment,
+    AppointmentStatus,
+    BookingChannel,
+    Notification,
+    NotificationChannel,
+    NotificationKind,
+)
 from hub.storage import (
     AgentRecord,
     AlertRecord,
@@ -182,4 +190,56 @@ def alert(
         raised_at=raised_at or received_at - timedelta(seconds=1),
         received_at=received_at,
         cabin_name="Cabine de Plœmeur",
+    )
+
+
+SLOT = datetime(2026, 12, 1, 8, 15, 0, 250001, tzinfo=UTC)
+"""An appointment's slot (09:15 in Paris), with microseconds."""
+
+
+def appointment(
+    appointment_id: str,
+    *,
+    cabin_id: str = "cabin-1",
+    starts_at: datetime = SLOT,
+    code: str = "042917",
+    who: wire.PatientSummary = PATIENT,
+    status: AppointmentStatus = AppointmentStatus.BOOKED,
+    doctor: str | None = "dr.é",
+) -> Appointment:
+    """A booking by phone with every field set (the ones a later change sets left empty)."""
+    return Appointment(
+        appointment_id=appointment_id,
+        cabin_id=cabin_id,
+        doctor=doctor,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=15),
+        status=status,
+        patient=who,
+        code=code,
+        channel=BookingChannel.PHONE,
+        booked_at=NOW - timedelta(days=3, microseconds=11),
+        booked_by="agent.ß",
+        phone="+33612345678",
+        email="zoe.lukaszewska@example.org",
+        language=wire.Language.EN,
+        reason="renouvellement d'ordonnance — asthme",
+        consent_at=NOW - timedelta(days=3, microseconds=13),
+    )
+
+
+def notification(
+    notification_id: str,
+    appointment_id: str,
+    *,
+    kind: NotificationKind = NotificationKind.CONFIRMATION,
+    due_at: datetime = NOW,
+    channel: NotificationChannel = NotificationChannel.EMAIL,
+) -> Notification:
+    return Notification(
+        notification_id=notification_id,
+        appointment_id=appointment_id,
+        channel=channel,
+        kind=kind,
+        due_at=due_at,
     )
