@@ -20,6 +20,7 @@ python -m hub reset-totp USERNAME              (a lost phone: enrol again)
 python -m hub new-data-keys [--print]          (PostgreSQL: the data keys, once)
 python -m hub rotate-data-key NEW_ID           (PostgreSQL: a new current data key)
 python -m hub data-keys [--reseal]             (PostgreSQL: which keys seal what)
+python -m hub export-bookings FILE [--days N]  (every booking and the rota as FHIR R4, audited)
 Every account command is audited (actor: the operator's system user).
 Every command opens the encrypted database with its key: $HUB_DB_KEY, the systemd credential
 hub-db-key, or the file hub-db.key in the data folder (mode 0600); `serve --demo` makes that
@@ -61,6 +62,7 @@ from hub.config import HubConfig, load_hub_config
 from hub.database_key import HubDatabaseKey, load_database_key
 from hub.demo import seed_demo
 from hub.errors import AccountError, HubError
+from hub.fhir_booking import build_export_bundle, collect_export
 from hub.passwords import PasswordHasher
 from hub.postgres_storage import PostgresStorage
 from hub.sealing import new_ring_text
@@ -477,6 +479,49 @@ async def _data_keys(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+async def _export_bookings(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        clock = SystemClock()
+        export = await collect_export(storage, now=clock.now(), days_ahead=args.days)
+        data = build_export_bundle(export)
+        await asyncio.to_thread(_write_private_bytes, args.file, data)
+        await _audited(storage, "bookings.exported", "bookings")
+        print(
+            f"hub: {len(export.appointments)} appointments, {len(export.shifts)} shifts and"
+            f" {len(export.slots)} slots of {len(export.calendars)} cabins written to {args.file}"
+            " (FHIR R4 Bundle; it holds patients' names: mode 0600)"
+        )
+        return 0
+
+    return await _with_storage(config, work)
+
+
+def _write_private_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    path.chmod(0o600)
+
+
+def _export_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    export = commands.add_parser(
+        "export-bookings",
+        parents=[common],
+        help="write every appointment, the rota and the coming slots as a FHIR R4 Bundle",
+    )
+    export.add_argument("file", type=Path, help="the JSON file to write (mode 0600)")
+    export.add_argument(
+        "--days", type=int, help="slots for this many days (default: each cabin's bookable days)"
+    )
+    export.set_defaults(run=_export_bookings)
+
+
 def _data_key_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
@@ -643,6 +688,7 @@ def _parser() -> argparse.ArgumentParser:
     clear.set_defaults(run=_clear_alerts)
     _account_commands(commands, common)
     _data_key_commands(commands, common)
+    _export_commands(commands, common)
     return parser
 
 

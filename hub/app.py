@@ -33,6 +33,7 @@ from hub.clock import Clock, SystemClock
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
+from hub.notifications import OUTBOX, OutboxWorker, build_outbox
 from hub.passwords import PasswordHasher
 from hub.peers import CloseCode
 from hub.postgres_storage import PostgresStorage
@@ -121,6 +122,7 @@ class RunningHub:
     _drain_s: float = field(default=0.0, repr=False)
     _stopped: bool = field(default=False, repr=False)
     _hurry: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _outbox: OutboxWorker | None = field(default=None, repr=False)
 
     async def stop(self) -> None:
         """Drain (`drain`), stop serving, close the database."""
@@ -129,6 +131,8 @@ class RunningHub:
         self._stopped = True
         await self._drain()
         await cancel_and_wait(self._sweeper)
+        if self._outbox is not None:
+            await self._outbox.stop()
         await self._switchboard.stop()
         await self._runner.cleanup()
         self._hasher.close()
@@ -339,6 +343,18 @@ async def _serve_with(
     port = int(sock.getsockname()[1])
     url = f"{'https' if tls else 'http'}://{_url_host(config.host)}:{port}"
     cluster = cluster_from_config(config)  # LocalCluster for one hub, Redis for a fleet
+    try:  # the SMTP password and SMS token first: one missing stops the hub here
+        outbox = build_outbox(
+            config,
+            storage,
+            clock,
+            claimer=cluster.replica_id,
+            public_url=config.public_url.rstrip("/") or url,
+            env=os.environ,
+        )
+    except BaseException:
+        sock.close()
+        raise
     switchboard = Switchboard(
         storage=storage,
         clock=clock,
@@ -418,6 +434,7 @@ async def _serve_with(
         cluster=cluster,
     )
     app[PROXIES] = ProxyPolicy.for_hub(config)
+    app[OUTBOX] = outbox
     app.on_response_prepare.append(add_security_headers)
     health.add_routes(app)
     check_page.add_routes(app)
@@ -452,6 +469,7 @@ async def _serve_with(
         _sweep_sessions(storage, clock, switchboard, config.session_check_s),
         name="hub-session-sweeper",
     )
+    outbox.start()  # confirmations and reminders (`hub.notifications`)
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(
         url=url,
@@ -462,4 +480,5 @@ async def _serve_with(
         _sweeper=sweeper,
         _hasher=passwords.hasher,
         _drain_s=config.drain_s,
+        _outbox=outbox,
     )

@@ -17,6 +17,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -176,6 +177,110 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError("`min_connections` is more than `max_connections`")
 
 
+MailAddress = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^(|[^\s@<>\"]+@[^\s@<>\"]+)$")]
+"""An e-mail address (``rendez-vous@hub.example.fr``), or ""."""
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class MailSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The SMTP server the hub sends patients' confirmations and reminders through
+    (`hub.mail`). Not ``enabled``: no e-mail is sent (the outbox keeps them pending)."""
+
+    enabled: bool = False
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 25
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS (port 587), the certificate checked."""
+    tls: bool = False
+    """Implicit TLS from the first byte (port 465), the certificate checked."""
+    username: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    """Sign in with it (and the password below); "": no authentication."""
+    password_env: EnvName = "HUB_SMTP_PASSWORD"  # noqa: S105 - its name, not a password
+    """The SMTP password may be in this environment variable (read once, then removed)..."""
+    password_credential: CredentialName = "hub-smtp-password"  # noqa: S105 - its name
+    """...or in this systemd credential..."""
+    password_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-smtp.password"  # noqa: S105
+    """...or in this file (inside ``data_dir`` when relative; mode 0600)."""
+    from_address: MailAddress = ""
+    from_name: Annotated[str, msgspec.Meta(max_length=100)] = "La Box Médicale"
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15
+
+    def __post_init__(self) -> None:
+        if self.starttls and self.tls:
+            raise ValueError("give `starttls` (port 587) or `tls` (port 465), not both")
+        if self.enabled and not self.from_address:
+            raise ValueError('`enabled = true` needs `from_address` ("rendez-vous@example.fr")')
+        if self.username and not (self.starttls or self.tls) and self.host not in _LOOPBACK:
+            raise ValueError("a password is never sent in clear: set `starttls` or `tls`")
+
+
+class SmsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The SMS provider (`hub.sms`): ``none`` (no SMS sent; the outbox keeps them pending) or
+    ``http``, a JSON API that takes ``{"to", "text", "client_ref"}`` with a bearer token."""
+
+    provider: Literal["none", "http"] = "none"
+    url: PublicUrl = ""
+    token_env: EnvName = "HUB_SMS_TOKEN"  # noqa: S105 - its name, not a token
+    """The provider's API token may be in this environment variable (read once, removed)..."""
+    token_credential: CredentialName = "hub-sms-token"  # noqa: S105 - its name
+    """...or in this systemd credential..."""
+    token_file: Annotated[str, msgspec.Meta(min_length=1)] = "hub-sms.token"  # noqa: S105
+    """...or in this file (inside ``data_dir`` when relative; mode 0600)."""
+    sender: Annotated[str, msgspec.Meta(max_length=11, pattern=r"^[A-Za-z0-9 ]*$")] = ""
+    """The sender name shown on the phone (11 letters or digits at most); "": the provider's."""
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
+
+    def __post_init__(self) -> None:
+        if self.provider == "http" and not self.url:
+            raise ValueError('`provider = "http"` needs `url` ("https://sms.example.fr/send")')
+
+
+class NotificationsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When reminders go out, and how the outbox (`hub.notifications`) is worked."""
+
+    reminder_day_hours_before: Annotated[float, msgspec.Meta(gt=0, le=14 * 24)] = 24
+    """The "day before" reminder goes this long before the slot (24: the same time, the day
+    before). Whether there is one, and the one shortly before: `[booking]`."""
+    poll_s: PositiveSeconds = 5
+    """How often each replica looks for messages that are due."""
+    lease_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 120
+    """A message claimed by a replica that dies is tried again by another after this long."""
+    batch: Annotated[int, msgspec.Meta(ge=1, le=500)] = 20
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=50)] = 6
+    """Tries before a message is FAILED for good (shown on the coordinator's page)."""
+    retry_first_s: PositiveSeconds = 30
+    """The wait after the first failure; it doubles after each, up to `retry_max_s`."""
+    retry_max_s: PositiveSeconds = 3600
+
+
+class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Booking (`hub.bookings`): the defaults of a new cabin's calendar (each cabin's own
+    calendar may differ), how long a code opens the cabin, when a booking becomes a no-show,
+    the reminders, and the limits that hold off bots and brute force."""
+
+    slot_minutes: Annotated[int, msgspec.Meta(ge=5, le=240)] = 15
+    walk_in_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.25
+    """The share of each day's slots kept for patients who come without an appointment."""
+    code_valid_before_min: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 30
+    """A code opens the cabin from this long before its slot to the end of the slot's day."""
+    noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
+    """A booked patient not arrived this long after the slot's start is a no-show."""
+    reminder_day_before: bool = True
+    reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
+    """0: no reminder shortly before."""
+    bookable_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 60
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "Europe/Paris"
+    code_tries_per_cabin_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
+    bookings_per_client_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    bookings_per_phone_per_day: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything the hub reads at start. Build it with `load_hub_config`."""
 
@@ -266,6 +371,10 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
+    mail: MailSection = msgspec.field(default_factory=MailSection)
+    sms: SmsSection = msgspec.field(default_factory=SmsSection)
+    notifications: NotificationsSection = msgspec.field(default_factory=NotificationsSection)
+    booking: BookingSection = msgspec.field(default_factory=BookingSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

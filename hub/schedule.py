@@ -10,12 +10,35 @@ walk-ins.
 
 from __future__ import annotations
 
+import bisect
+import enum
+import functools
+import itertools
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hub.errors import HubError
+
+if TYPE_CHECKING:
+    from hub.booking import Appointment
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 DEFAULT_SLOT_MINUTES = 15
 DEFAULT_WALK_IN_SHARE = 0.25
+
+
+_CANCELLED = "cancelled"
+_ACTIVE = frozenset({"booked", "arrived"})
+"""`hub.booking`'s CANCELLED and ACTIVE, by value (`AppointmentStatus` is a StrEnum): that
+module imports this one."""
+
+
+class ScheduleError(HubError):
+    """A calendar setting that cannot be used (an unknown time zone...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +102,380 @@ class Slot:
     doctors: tuple[str, ...]
     walk_in: bool = False
     """Kept for patients who come without an appointment."""
+
+
+# --- slots ------------------------------------------------------------------------------------
+#
+# Local wall times are read as RFC 5545 (iCalendar, 3.3.5) reads them, which is also Python's
+# `fold=0`: a time that occurs twice (the October change, 02:00-03:00 in Paris) is its first
+# occurrence; a time that does not exist (the March change, 02:00-03:00 in Paris) is read with
+# the offset in force before the gap, i.e. one hour later on the clock (an opening at 02:30 on
+# that Sunday is at 03:30 CEST). A span's length is real time: a cabin open 00:00-06:00 on the
+# March Sunday is open five hours, on the October Sunday seven, and its slots are cut from the
+# span's first instant on. Openings at ordinary hours (09:00) are therefore always 09:00 local.
+
+
+def zone(name: str) -> ZoneInfo:
+    """The time zone of a calendar (`ScheduleError` naming it if it is not an IANA zone)."""
+    try:
+        return _zone(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ScheduleError(f"{name!r} is not a known time zone (Europe/Paris...)") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of the wall time `wall` on `day` in `tz` (RFC 5545 rules, above)."""
+    return datetime.combine(day, wall.replace(tzinfo=None, fold=0), tzinfo=tz).astimezone(UTC)
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants of the start of `day` and of the next day, local midnight to midnight
+    (23 or 25 hours on the change days)."""
+    return local_instant(day, time(0), tz), local_instant(day + timedelta(days=1), time(0), tz)
+
+
+def local_day(at: datetime, tz: ZoneInfo) -> date:
+    """The local date of an instant."""
+    return at.astimezone(tz).date()
+
+
+def is_closed(closures: Iterable[Closure], cabin_id: str, day: date) -> bool:
+    return any(c.cabin_id == cabin_id and c.first_day <= day <= c.last_day for c in closures)
+
+
+def opening_spans(
+    calendar: CabinCalendar, hours: Iterable[OpeningHours], day: date
+) -> list[tuple[datetime, datetime]]:
+    """The cabin's opening spans on `day` as UTC instants, in order, overlapping ones merged
+    (closures not taken into account)."""
+    tz = zone(calendar.timezone)
+    weekday = day.weekday()
+    spans = sorted(
+        (local_instant(day, h.opens, tz), local_instant(day, h.closes, tz))
+        for h in hours
+        if h.weekday == weekday and h.cabin_id == calendar.cabin_id
+    )
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def walk_in_flags(count: int, share: float) -> list[bool]:
+    """Which of `count` slots are kept for walk-ins: ceil(count x share) of them, evenly spread,
+    the last of each group (share 0.25: the 4th, 8th, 12th...)."""
+    if count <= 0 or share <= 0:
+        return [False] * max(count, 0)
+    kept = min(count, math.ceil(count * min(share, 1.0) - 1e-9))
+    return [(i + 1) * kept // count > i * kept // count for i in range(count)]
+
+
+def day_slots(
+    calendar: CabinCalendar,
+    hours: Iterable[OpeningHours],
+    closures: Iterable[Closure],
+    shifts: Iterable[RotaShift],
+    day: date,
+) -> list[Slot]:
+    """The cabin's slots on the local day `day`, in order.
+
+    The opening spans of that weekday (none on a closed day) are cut into `slot_minutes`
+    pieces from each span's opening (a piece the closing cuts short is dropped). That grid is
+    the day's: `walk_in_share` of it, rounded up and evenly spread, is kept for walk-ins. Then
+    only the pieces some doctor of the rota covers from start to end stay, each with the
+    doctors on duty for all of it (sorted). Walk-ins are chosen on the grid, before the rota,
+    so that adding or removing a shift never turns a booked slot into a walk-in one.
+    """
+    if is_closed(closures, calendar.cabin_id, day):
+        return []
+    step = timedelta(minutes=calendar.slot_minutes)
+    grid: list[tuple[datetime, datetime]] = []
+    for start, end in opening_spans(calendar, hours, day):
+        at = start
+        while at + step <= end:
+            grid.append((at, at + step))
+            at += step
+    if not grid:
+        return []
+    first, last = grid[0][0], grid[-1][1]
+    on_duty = [
+        s
+        for s in shifts
+        if s.cabin_id == calendar.cabin_id and s.starts_at < last and s.ends_at > first
+    ]
+    if not on_duty:
+        return []
+    flags = walk_in_flags(len(grid), calendar.walk_in_share)
+    slots: list[Slot] = []
+    for (start, end), walk_in in zip(grid, flags, strict=True):
+        doctors = sorted({s.doctor for s in on_duty if s.starts_at <= start and s.ends_at >= end})
+        if doctors:
+            slots.append(Slot(calendar.cabin_id, start, end, tuple(doctors), walk_in))
+    return slots
+
+
+def holds_slot(appointment: Appointment) -> bool:
+    """An appointment not cancelled holds its slot (the database's unique index says the same)."""
+    return appointment.status != _CANCELLED
+
+
+def free_slots(slots: Iterable[Slot], booked: Iterable[Appointment]) -> list[Slot]:
+    """The slots that may be booked: not walk-in, and not overlapped by an appointment of their
+    cabin that is not cancelled (an appointment made with another slot length holds every slot
+    it overlaps)."""
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for a in booked:
+        if holds_slot(a):
+            spans.setdefault(a.cabin_id, []).append((a.starts_at, a.ends_at))
+    starts: dict[str, list[datetime]] = {}
+    reach: dict[str, list[datetime]] = {}
+    """Per cabin, the latest end among the appointments up to each one (by start)."""
+    for cabin_id, cabin_spans in spans.items():
+        cabin_spans.sort()
+        starts[cabin_id] = [start for start, _ in cabin_spans]
+        reach[cabin_id] = list(itertools.accumulate((end for _, end in cabin_spans), max))
+    free: list[Slot] = []
+    for slot in slots:
+        if slot.walk_in:
+            continue
+        cabin_starts = starts.get(slot.cabin_id)
+        if cabin_starts:
+            before_end = bisect.bisect_left(cabin_starts, slot.ends_at)
+            if before_end and reach[slot.cabin_id][before_end - 1] > slot.starts_at:
+                continue
+        free.append(slot)
+    return free
+
+
+# --- the rota's conflicts -----------------------------------------------------------------------
+
+MAX_SHIFT_DAYS = 92
+"""A shift longer than a quarter is a typing mistake (a rota is made of weeks and days)."""
+
+
+class ConflictKind(enum.StrEnum):
+    ENDS_BEFORE_START = "ends_before_start"
+    TOO_LONG = "too_long"
+    DOCTOR_OVERLAP = "doctor_overlap"
+    """The doctor already covers this cabin for part of that time."""
+    CABIN_CLOSED = "cabin_closed"
+    """The cabin is closed (closures, opening hours) for all of the shift."""
+    LEAVES_APPOINTMENTS = "leaves_appointments"
+    """Removing or shortening the shift leaves booked appointments without any doctor."""
+    HAS_STARTED = "has_started"
+    """A shift that has started is shortened, not removed (it is the record of who was on duty)."""
+    UNKNOWN_CABIN = "unknown_cabin"
+    UNKNOWN_SHIFT = "unknown_shift"
+
+
+@dataclass(frozen=True, slots=True)
+class RotaConflict:
+    """Why a change to the rota is refused, in words for the coordinator (French, English)."""
+
+    kind: ConflictKind
+    fr: str
+    en: str
+    other_shift_id: str = ""
+    appointments: int = 0
+    """How many booked appointments the change would leave without a doctor."""
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+
+def rota_conflicts(
+    shift: RotaShift,
+    existing_shifts: Iterable[RotaShift],
+    closures: Iterable[Closure],
+    calendar: CabinCalendar,
+    hours: Iterable[OpeningHours],
+) -> list[RotaConflict]:
+    """What refuses adding `shift` to the rota (empty: it may be added).
+
+    Refused: a shift that ends before it starts, or lasts more than `MAX_SHIFT_DAYS`; the same
+    doctor covering the same cabin twice at once; a shift during which the cabin is never open.
+    Allowed (the issue asks for both): several doctors on one cabin the same day or hour, and
+    one doctor covering several cabins at the same time (a remote doctor)."""
+    tz = zone(calendar.timezone)
+    if shift.ends_at <= shift.starts_at:
+        return [
+            RotaConflict(
+                ConflictKind.ENDS_BEFORE_START,
+                fr="La permanence doit finir après son début.",
+                en="The shift must end after it starts.",
+            )
+        ]
+    if shift.ends_at - shift.starts_at > timedelta(days=MAX_SHIFT_DAYS):
+        return [
+            RotaConflict(
+                ConflictKind.TOO_LONG,
+                fr=f"Une permanence dure au plus {MAX_SHIFT_DAYS} jours : découpez-la.",
+                en=f"A shift lasts at most {MAX_SHIFT_DAYS} days: split it.",
+            )
+        ]
+    conflicts: list[RotaConflict] = []
+    for other in existing_shifts:
+        if (
+            other.shift_id != shift.shift_id
+            and other.doctor == shift.doctor
+            and other.cabin_id == shift.cabin_id
+            and other.starts_at < shift.ends_at
+            and other.ends_at > shift.starts_at
+        ):
+            conflicts.append(
+                RotaConflict(
+                    ConflictKind.DOCTOR_OVERLAP,
+                    fr=(
+                        f"{shift.doctor} couvre déjà cette cabine du"
+                        f" {when_fr(other.starts_at, tz)} au {when_fr(other.ends_at, tz)}."
+                    ),
+                    en=(
+                        f"{shift.doctor} already covers this cabin from"
+                        f" {when_en(other.starts_at, tz)} to {when_en(other.ends_at, tz)}."
+                    ),
+                    other_shift_id=other.shift_id,
+                )
+            )
+    closures = list(closures)
+    hours = list(hours)
+    day = local_day(shift.starts_at, tz)
+    last_day = local_day(shift.ends_at, tz)
+    open_at_all = False
+    while day <= last_day and not open_at_all:
+        if not is_closed(closures, calendar.cabin_id, day):
+            open_at_all = any(
+                start < shift.ends_at and end > shift.starts_at
+                for start, end in opening_spans(calendar, hours, day)
+            )
+        day += timedelta(days=1)
+    if not open_at_all:
+        conflicts.append(
+            RotaConflict(
+                ConflictKind.CABIN_CLOSED,
+                fr=(
+                    "La cabine est fermée pendant toute cette permanence (horaires d'ouverture,"
+                    " fermetures) : aucun patient ne pourrait y être vu."
+                ),
+                en=(
+                    "The cabin is closed for all of this shift (opening hours, closures):"
+                    " no patient could be seen."
+                ),
+            )
+        )
+    return conflicts
+
+
+def removal_conflicts(
+    shift: RotaShift,
+    booked_appointments: Iterable[Appointment],
+    other_shifts: Iterable[RotaShift],
+    *,
+    replacement: RotaShift | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> list[RotaConflict]:
+    """What refuses removing `shift` (or replacing it with `replacement`, a shorter one): the
+    booked (or arrived) appointments of its cabin during it that no other shift (nor the
+    replacement) covers from start to end, counted, with the first and last of them."""
+    tz = zone(timezone)
+    remaining = [
+        s for s in other_shifts if s.shift_id != shift.shift_id and s.cabin_id == shift.cabin_id
+    ]
+    if replacement is not None:
+        remaining.append(replacement)
+    orphans = sorted(
+        a.starts_at
+        for a in booked_appointments
+        if a.status in _ACTIVE
+        and a.cabin_id == shift.cabin_id
+        and a.starts_at < shift.ends_at
+        and a.ends_at > shift.starts_at
+        and not any(s.starts_at <= a.starts_at and s.ends_at >= a.ends_at for s in remaining)
+    )
+    if not orphans:
+        return []
+    count = len(orphans)
+    first, last = orphans[0], orphans[-1]
+    if count == 1:
+        fr = f"Un rendez-vous, le {when_fr(first, tz)}, resterait sans médecin."
+        en = f"One appointment, on {when_en(first, tz)}, would be left without a doctor."
+    else:
+        fr = (
+            f"{count} rendez-vous, du {when_fr(first, tz)} au {when_fr(last, tz)},"
+            " resteraient sans médecin."
+        )
+        en = (
+            f"{count} appointments, from {when_en(first, tz)} to {when_en(last, tz)},"
+            " would be left without a doctor."
+        )
+    return [
+        RotaConflict(
+            ConflictKind.LEAVES_APPOINTMENTS,
+            fr=fr + " Déplacez-les ou ajoutez d'abord un autre médecin.",
+            en=en + " Move them, or add another doctor first.",
+            appointments=count,
+            first_at=first,
+            last_at=last,
+        )
+    ]
+
+
+# --- dates in words -----------------------------------------------------------------------------
+
+_DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+_MONTHS_FR = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def when_fr(at: datetime, tz: ZoneInfo) -> str:
+    """``lundi 6 avril 2026 à 09:00`` (local time; no locale needed)."""
+    local = at.astimezone(tz)
+    day = "1er" if local.day == 1 else str(local.day)
+    return (
+        f"{_DAYS_FR[local.weekday()]} {day} {_MONTHS_FR[local.month - 1]} {local.year}"
+        f" à {local:%H:%M}"
+    )
+
+
+def when_en(at: datetime, tz: ZoneInfo) -> str:
+    """``Monday 6 April 2026 at 09:00`` (local time)."""
+    local = at.astimezone(tz)
+    return (
+        f"{_DAYS_EN[local.weekday()]} {local.day} {_MONTHS_EN[local.month - 1]} {local.year}"
+        f" at {local:%H:%M}"
+    )
