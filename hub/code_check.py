@@ -29,7 +29,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import wire
-from hub.booking import ACTIVE, Appointment, AppointmentStatus, BookingStore
+from hub.appointment_codes import DEFAULT_VALID_BEFORE_MIN, code_valid, valid_from, valid_until
+from hub.audit import AuditLog
+from hub.booking import Appointment, AppointmentStatus, BookingStore
 from hub.clock import Clock
 from hub.cluster import Cluster
 from hub.errors import StorageError
@@ -38,37 +40,19 @@ from hub.message_ids import new_msg_id
 from hub.peers import Peer, refuse
 from hub.queue import Booking
 from hub.rate_limit import FleetLimit
-from hub.schedule import DEFAULT_TIMEZONE
-from hub.storage import ConsultationRecord, Storage
+from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar
+from hub.storage import ActorKind, ConsultationRecord, Storage
 
 log = logging.getLogger(__name__)
 
 CHECKS_PER_HOUR = 30
-"""Code checks a cabin may make in any hour (all its replicas together)."""
-VALID_BEFORE = timedelta(minutes=30)
-"""A code opens its appointment from this long before the slot (to the end of its day)."""
+"""Code checks a cabin may make in any hour (all its replicas together), by default
+(`[booking] code_tries_per_cabin_per_hour`)."""
 TODAYS_MAX = 500
 SYNC_EVERY_S = 600.0
 """Each connected cabin's list is sent again this often (a booking made through another
 replica, the cabin's new day after its midnight)."""
 _HASHES_KEPT = 20_000
-
-
-def code_valid(appointment: Appointment, at: datetime, timezone: str) -> bool:
-    """Whether the appointment's code opens it at `at`: from `VALID_BEFORE` its start to the
-    end of its day in the cabin's time zone.
-
-    TODO(issue 17): use `hub.appointment_codes.code_valid` (branch i17-schedule, configurable)
-    once it has landed; this is the same rule with its defaults."""
-    valid_from, valid_until = validity(appointment, timezone)
-    return valid_from <= at <= valid_until
-
-
-def validity(appointment: Appointment, timezone: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(timezone)
-    local_day = appointment.starts_at.astimezone(zone).date()
-    end_of_day = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=zone)
-    return appointment.starts_at - VALID_BEFORE, end_of_day - timedelta(microseconds=1)
 
 
 class CodeCheckDesk:
@@ -79,7 +63,9 @@ class CodeCheckDesk:
         clock: Clock,
         cluster: Cluster | None,
         send_to_cabin: Callable[[str, wire.Message], object],
+        audit: AuditLog,
         checks_per_hour: int = CHECKS_PER_HOUR,
+        valid_before_min: int = DEFAULT_VALID_BEFORE_MIN,
     ) -> None:
         self._storage = storage
         self._store: BookingStore = storage
@@ -89,6 +75,8 @@ class CodeCheckDesk:
         """(appointment id, code) -> (salt, hash): a code is hashed once, not at each sync."""
         self._clock = clock
         self._send_to_cabin = send_to_cabin
+        self._audit = audit
+        self._valid_before_min = valid_before_min
         self._limit = FleetLimit(
             "appointment_code",
             limit=checks_per_hour,
@@ -98,14 +86,18 @@ class CodeCheckDesk:
         )
 
     async def timezone(self, cabin_id: str) -> str:
-        calendar = await self._store.calendar(cabin_id)
-        zone = calendar.timezone if calendar is not None else DEFAULT_TIMEZONE
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.error("hub.calendar_bad_timezone cabin=%s", cabin_id)
-            return DEFAULT_TIMEZONE
-        return zone
+        return _timezone(cabin_id, await self._store.calendar(cabin_id))
+
+    def validity(
+        self, appointment: Appointment, calendar: CabinCalendar
+    ) -> tuple[datetime, datetime]:
+        """From when, and until when (excluded), the appointment's code opens the cabin
+        (`hub.appointment_codes`: from `[booking] code_valid_before_min` before the slot to the
+        end of the slot's local day)."""
+        return (
+            valid_from(appointment, before_min=self._valid_before_min),
+            valid_until(appointment, calendar),
+        )
 
     # --- a code ---------------------------------------------------------------------------
 
@@ -121,7 +113,7 @@ class CodeCheckDesk:
             return
         try:
             appointment = await self._store.appointment_by_code(message.code)
-            zone = await self.timezone(cabin_id)
+            calendar = await self._store.calendar(cabin_id)
         except StorageError as exc:
             log.error("hub.storage_failed task=code_check error=%s", log_safe(exc))
             refuse(peer, wire.ErrorCode.UNAVAILABLE, message.msg_id, "try again")
@@ -129,9 +121,9 @@ class CodeCheckDesk:
         now = self._clock.now()
         if (
             appointment is None
+            or calendar is None
             or appointment.cabin_id != cabin_id
-            or appointment.status not in ACTIVE
-            or not code_valid(appointment, now, zone)
+            or not code_valid(appointment, now, calendar, before_min=self._valid_before_min)
         ):
             log.info("hub.code_check cabin=%s result=unknown", cabin_id)
             peer.send(self._refused(message, wire.AppointmentRefusal.UNKNOWN_OR_EXPIRED))
@@ -158,7 +150,7 @@ class CodeCheckDesk:
                 patient=appointment.patient,
                 starts_at=appointment.starts_at,
                 ends_at=appointment.ends_at,
-                timezone=zone,
+                timezone=_timezone(cabin_id, calendar),
                 doctor=appointment.doctor,
                 doctor_name=doctor_name,
             )
@@ -218,6 +210,13 @@ class CodeCheckDesk:
             "hub.appointment_arrived appointment=%s consultation=%s",
             appointment_id,
             consultation_id,
+        )
+        await self._audit.record(
+            "appointment.arrived",
+            actor_kind=ActorKind.CABIN,
+            actor_id=cabin_id,
+            consultation_id=consultation_id,
+            subject=f"appointment:{appointment_id}",
         )
         await self.push_todays(cabin_id)
         return marked
@@ -280,13 +279,23 @@ class CodeCheckDesk:
             return
         if marked is not None:
             log.info("hub.appointment_fulfilled appointment=%s", appointment_id)
+            await self._audit.record(
+                "appointment.fulfilled",
+                actor_kind=ActorKind.HUB,
+                actor_id="hub",
+                consultation_id=marked.consultation_id,
+                subject=f"appointment:{appointment_id}",
+            )
 
     # --- today's list for the cabin -------------------------------------------------------
 
     async def todays(self, cabin_id: str) -> wire.TodaysAppointments:
         """The cabin's active appointments of its day, codes hashed."""
-        zone_name = await self.timezone(cabin_id)
+        calendar = await self._store.calendar(cabin_id)
+        zone_name = _timezone(cabin_id, calendar)
         zone = ZoneInfo(zone_name)
+        if calendar is None:
+            calendar = CabinCalendar(cabin_id=cabin_id, town="", timezone=zone_name)
         now = self._clock.now()
         day = now.astimezone(zone).date()
         starts = datetime.combine(day, time(0), tzinfo=zone)
@@ -298,8 +307,8 @@ class CodeCheckDesk:
         for appointment in appointments:
             if appointment.status is not AppointmentStatus.BOOKED:
                 continue  # an arrived one is used; cancelled, no-show or fulfilled ones open none
-            valid_from, valid_until = validity(appointment, zone_name)
-            if valid_until < now:
+            opens, closes = self.validity(appointment, calendar)
+            if closes <= now:
                 continue
             salt, digest = await self._hashed(appointment)
             entries.append(
@@ -311,8 +320,8 @@ class CodeCheckDesk:
                     patient=appointment.patient,
                     starts_at=appointment.starts_at,
                     ends_at=appointment.ends_at,
-                    valid_from=valid_from,
-                    valid_until=valid_until,
+                    valid_from=opens,
+                    valid_until=closes,
                     doctor=appointment.doctor,
                     doctor_name=await self._doctor_name(appointment.doctor),
                 )
@@ -380,3 +389,13 @@ class CodeCheckDesk:
             midnight = datetime.combine(tomorrow, time(0), tzinfo=zone)
             soonest = min(soonest, (midnight - now).total_seconds() + 1.0)
         return max(1.0, soonest)
+
+
+def _timezone(cabin_id: str, calendar: CabinCalendar | None) -> str:
+    zone = calendar.timezone if calendar is not None else DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("hub.calendar_bad_timezone cabin=%s", cabin_id)
+        return DEFAULT_TIMEZONE
+    return zone

@@ -110,6 +110,8 @@ class Switchboard:
         alert_update_s: float = 5.0,
         alert_resync_s: float = 15.0,
         cluster: Cluster | None = None,
+        code_tries_per_hour: int = 30,
+        code_valid_before_min: int = 30,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -146,6 +148,9 @@ class Switchboard:
             # one hub's own count is all there is; replicas count together
             cluster=None if isinstance(self._cluster, LocalCluster) else self._cluster,
             send_to_cabin=self.routing.to_cabin,
+            audit=audit,
+            checks_per_hour=code_tries_per_hour,
+            valid_before_min=code_valid_before_min,
         )
         """Appointment codes typed at the cabins, and the lists of today's appointments."""
         self.queue.view.booking_of = self.code_checks.booking_of

@@ -159,7 +159,7 @@ class AppointmentDesk:
             entries = []
         now = self._now()
         match = await asyncio.to_thread(_matching, code, entries)
-        if match is None or not match.valid_from <= now <= match.valid_until:
+        if match is None or not match.valid_from <= now < match.valid_until:
             log.info("appointments.code_wrong offline=1")
             return self._wrong_code(CodeOutcome.WRONG)
         if match.used_at is not None:

@@ -346,7 +346,8 @@ class TodaysAppointment(_Value, frozen=True):
     valid_from: UtcDatetime
     """The code opens the appointment from then..."""
     valid_until: UtcDatetime
-    """...until then (the hub's rule, applied by the cabin offline)."""
+    """...until then, excluded (the end of the slot's local day): the hub's rule, applied by
+    the cabin offline."""
     doctor: Id | None = None
     """The username of the doctor the slot was booked with."""
     doctor_name: ShortText | None = None

@@ -235,7 +235,7 @@ def test_the_cabin_is_sent_todays_appointments_with_codes_hashed(tmp_path: Path)
             assert first.patient == JEANNE
             assert (first.doctor, first.doctor_name) == ("dr.a", "Dr A")
             assert first.valid_from == SLOT - timedelta(minutes=30)
-            assert first.valid_until == datetime(2026, 11, 23, 22, 59, 59, 999999, tzinfo=UTC)
+            assert first.valid_until == datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # midnight, Paris
             salts = {e.code_salt for e in todays.entries}
             assert len(salts) == 2  # a salt each
             for entry, code in zip(todays.entries, (CODE, "246810"), strict=True):
