@@ -37,6 +37,7 @@ from devices.errors import DeviceError
 from devices.instrument import Instrument
 from devices.reading import Quantity
 from devices.registry import InstrumentSpec, build_instruments
+from kiosk.appointments import AppointmentDesk
 from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config, DistressSection
@@ -129,6 +130,7 @@ class KioskCore:
     consultation: Consultation
     measurements: Measurements
     assistant: Assistant
+    appointments: AppointmentDesk
     simulators: Stoppable | None = None
     hub: HubLink | None = None
     paperwork: Paperwork | None = None
@@ -462,6 +464,7 @@ async def open_core(
         max_size_bytes=config.store.max_size_mb * 1024 * 1024,
     )
     closed = await store.run(Store.close_unfinished_consultations, EndReason.RESTART.value)
+    await store.run(Store.purge_past_appointments)  # the synced list of an earlier day
     if closed:
         log.warning("core.recovered_unfinished_consultations count=%d", closed)
     bus = EventBus()
@@ -521,6 +524,7 @@ async def open_core(
         consultation,
         measurements,
         assistant,
+        AppointmentDesk(store, clock),
         simulators,
         paperwork=paperwork,
         alerts=alerts,
@@ -643,6 +647,9 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
         if isinstance(message, wire.AlertAck) and alerts is not None:
             await alerts.hub_acknowledged(message)
             return
+        if isinstance(message, wire.TodaysAppointments):
+            await core.appointments.synced(message)
+            return
         if holder:
             await holder[0].handle_hub_message(message)
 
@@ -683,6 +690,7 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             core.teleconsultation.late_prescription = paperwork.keep_late_prescription
     if alerts is not None:
         alerts.new_id = hub.new_id
+    core.appointments.hub = hub
     await hub.start()
     records.start()
     await core._outbox.open(hub)  # an alert raised before the link was up goes out now
