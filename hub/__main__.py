@@ -40,6 +40,7 @@ import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,11 @@ from hub.accounts import (
 )
 from hub.app import open_storage, start_hub
 from hub.audit import AuditLog
+from hub.bookings import BOOKING_DESK
 from hub.clock import SystemClock
 from hub.config import HubConfig, load_hub_config
 from hub.database_key import HubDatabaseKey, load_database_key
-from hub.demo import seed_demo
+from hub.demo import seed_demo, seed_demo_bookings
 from hub.errors import AccountError, HubError
 from hub.fhir_booking import build_export_bundle, collect_export
 from hub.passwords import PasswordHasher
@@ -128,6 +130,7 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         if args.demo:
             accounts = await seed_demo(hub.storage, argon2_cost=config.argon2_cost)
+            await seed_demo_bookings(hub.app[BOOKING_DESK], hub.storage, datetime.now(UTC))
             if args.demo_token_file is not None:
                 _write_secret(args.demo_token_file, accounts.cabin_token)
                 log.info("hub.demo_token_written path=%s", args.demo_token_file)

@@ -338,6 +338,16 @@ async def _serve(
         raise
 
 
+def _add_routes(app: web.Application, bookings: BookingDesk) -> None:
+    health.add_routes(app)
+    check_page.add_routes(app)
+    agenda_http.add_routes(app)  # before http_api's catch-all for /api/
+    booking_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
+    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
+    http_api.add_routes(app)
+    websockets.add_routes(app)
+
+
 async def _serve_with(
     config: HubConfig,
     clock: Clock,
@@ -458,13 +468,7 @@ async def _serve_with(
     )
     app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)
-    health.add_routes(app)
-    check_page.add_routes(app)
-    agenda_http.add_routes(app)  # before http_api's catch-all for /api/
-    booking_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
-    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
-    http_api.add_routes(app)
-    websockets.add_routes(app)
+    _add_routes(app, bookings)
     runner = web.AppRunner(
         app,
         access_log_class=_AccessLog,
@@ -495,7 +499,7 @@ async def _serve_with(
         name="hub-session-sweeper",
     )
     outbox.start()  # confirmations and reminders (`hub.notifications`)
-    bookings.start()  # the no-show timer (`hub.bookings`)
+    bookings.start(every_s=config.booking.noshow_check_s)  # the no-show timer
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(
         url=url,

@@ -285,6 +285,8 @@ class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     """A code opens the cabin from this long before its slot to the end of the slot's day."""
     noshow_after_min: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 30
     """A booked patient not arrived this long after the slot's start is a no-show."""
+    noshow_check_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60
+    """How often the hub looks for no-shows (the scripted demo: a few seconds)."""
     reminder_day_before: bool = True
     reminder_hours_before: Annotated[int, msgspec.Meta(ge=0, le=48)] = 1
     """0: no reminder shortly before."""

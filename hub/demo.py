@@ -13,13 +13,19 @@ the ``.example`` domain that never resolves.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 
 from hub.accounts import create_agent, create_doctor, provision_cabin, set_doctor_details
+from hub.bookings import BookingDesk, BookingRefused
 from hub.clock import Clock
 from hub.config import Argon2Cost
-from hub.storage import Storage
+from hub.schedule import CabinCalendar, OpeningHours, day_bounds, local_day, zone
+from hub.storage import ActorKind, Storage
+
+log = logging.getLogger(__name__)
 
 DEMO_CABIN_ID = "demo-cabin"
 DEMO_CABIN_NAME = "Cabine de démonstration"
@@ -70,6 +76,7 @@ class DemoAgent:
     password: str
     display_name: str
     cabins: tuple[str, ...]
+    coordinator: bool = False
 
 
 DEMO_AGENTS = (
@@ -78,6 +85,13 @@ DEMO_AGENTS = (
         password="demo-agent-2468",  # noqa: S106 - the demo's published password
         display_name="Accueil de la mairie",
         cabins=(DEMO_CABIN_ID,),
+    ),
+    DemoAgent(
+        username="coord.cantal",
+        password="demo-coord-2468",  # noqa: S106 - the demo's published password
+        display_name="Coordination des cabines du Cantal",
+        cabins=(DEMO_CABIN_ID,),
+        coordinator=True,
     ),
 )
 
@@ -133,6 +147,7 @@ async def seed_demo(
                 password=agent.password,
                 display_name=agent.display_name,
                 cabins=agent.cabins,
+                coordinator=agent.coordinator,
                 argon2_cost=argon2_cost,
                 clock=clock,
             )
@@ -140,3 +155,77 @@ async def seed_demo(
         storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock
     )
     return DemoAccounts(doctors=DEMO_DOCTORS, cabin_id=DEMO_CABIN_ID, cabin_token=token)
+
+
+# --- the demo cabin's bookings ------------------------------------------------------------------
+
+DEMO_TOWN = "Saint-Flour"
+DEMO_TIMEZONE = "Europe/Paris"
+DEMO_SLOT_MINUTES = 15
+DEMO_WALK_IN_SHARE = 0.25
+"""The default share: walk-ins are the 4th, 8th... slot of a day (`hub.schedule.walk_in_flags`),
+so the day's first three slots, the ones the demo books, are always bookable."""
+DEMO_OPENS_AFTER = timedelta(seconds=100)
+"""Today the demo cabin opens this long after the hub starts (rounded up to the minute): the
+scripted demo books the first two slots before the first one begins (a slot that has begun
+cannot be booked), and the first, booked by phone for a patient who never comes, becomes a
+no-show a minute after it began (the scripted demo's ``noshow_after_min = 1``)."""
+DEMO_DAY_HOURS = ((time(8, 30), time(12, 30)), (time(14), time(19)))
+"""The other days of the week: a town's ordinary hours."""
+DEMO_OPERATOR = "demo"
+DEMO_ROTA = ((0, "dr.martin"), (1, "dr.durand"))
+"""Which doctor covers the demo cabin: this week (0), next week (1), Monday to Monday."""
+
+
+async def seed_demo_bookings(desk: BookingDesk, storage: Storage, now: datetime) -> datetime:
+    """The demo cabin's booking calendar (in `DEMO_TOWN`), its opening hours and the rota;
+    the start of today's first slot (UTC).
+
+    Today's hours are "around now": the cabin opens `DEMO_OPENS_AFTER` from now until 23:59,
+    whatever the hour the demo runs, so that its first slots are a minute or two ahead (the
+    public page offers them, a code opens the cabin from 30 min before its slot, and the slot
+    left for the caller who does not come turns into a no-show within the demo's few
+    minutes). The same weekday next week keeps those hours; the other days are ordinary.
+    Limit: started after 23:28 in Paris, today has fewer than two slots left. Seeding again
+    (the hub restarted) moves today's opening; hours that would leave a booking to come
+    outside them are refused by the desk, and the earlier ones stay (said in the log)."""
+    calendar = CabinCalendar(
+        cabin_id=DEMO_CABIN_ID,
+        town=DEMO_TOWN,
+        timezone=DEMO_TIMEZONE,
+        slot_minutes=DEMO_SLOT_MINUTES,
+        walk_in_share=DEMO_WALK_IN_SHARE,
+        bookable_days=60,
+    )
+    by = DEMO_OPERATOR
+    await desk.put_calendar(calendar, by=by, actor_kind=ActorKind.OPERATOR)
+    tz = zone(DEMO_TIMEZONE)
+    opening = (now + DEMO_OPENS_AFTER + timedelta(seconds=59)).astimezone(tz)
+    opening = opening.replace(second=0, microsecond=0)
+    today = opening.date().weekday()
+    hours = [
+        OpeningHours(DEMO_CABIN_ID, weekday, opens, closes)
+        for weekday in range(7)
+        if weekday != today
+        for opens, closes in DEMO_DAY_HOURS
+    ]
+    if opening.time() < time(23, 59):
+        hours.append(OpeningHours(DEMO_CABIN_ID, today, opening.time(), time(23, 59)))
+    try:
+        await desk.set_opening_hours(DEMO_CABIN_ID, hours, by=by, actor_kind=ActorKind.OPERATOR)
+    except BookingRefused as refusal:
+        log.warning("hub.demo_hours_kept reason=%s", refusal.reason.value)
+    monday = local_day(now, tz) - timedelta(days=local_day(now, tz).weekday())
+    for week, doctor in DEMO_ROTA:
+        starts, _ = day_bounds(monday + timedelta(weeks=week), tz)
+        ends, _ = day_bounds(monday + timedelta(weeks=week + 1), tz)
+        covered = await storage.shifts(
+            starts_before=ends, ends_after=starts, cabin_id=DEMO_CABIN_ID, doctor=doctor
+        )
+        if not covered:
+            await desk.add_shift(
+                DEMO_CABIN_ID, doctor, starts, ends, by=by, actor_kind=ActorKind.OPERATOR
+            )
+    first = opening.astimezone(UTC)
+    log.info("hub.demo_bookings cabin=%s first_slot=%s", DEMO_CABIN_ID, first.isoformat())
+    return first

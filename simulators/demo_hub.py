@@ -8,11 +8,15 @@ reads its credential from the file the hub wrote (mode 0600), as a real cabin re
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import json
 import logging
 import os
 import re
 import sys
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 from devices.cancellation import cancel_and_wait, within
@@ -32,6 +36,10 @@ DEMO_DOCTOR = DemoLogin("dr.martin", "demo-docteur-2468", "Dr Claire Martin")
 SECOND_DOCTOR = DemoLogin("dr.durand", "demo-docteur-1357", "Dr Paul Durand")
 # The demo's on-site agent (the town hall's desk), at the hub's /agent page.
 DEMO_AGENT = DemoLogin("agent.mairie", "demo-agent-2468", "Accueil de la mairie")
+# The coordinator who takes bookings by phone, at the hub's /coordination page.
+DEMO_COORDINATOR = DemoLogin(
+    "coord.cantal", "demo-coord-2468", "Coordination des cabines du Cantal"
+)
 
 READY = re.compile(rb"hub: serving on (?P<url>\S+)")
 START_TIMEOUT_S = 20.0
@@ -58,10 +66,56 @@ class DemoHub:
         await cancel_and_wait(self._drain)
 
 
+SCRIPTED_BOOKING: dict[str, object] = {
+    "noshow_after_min": 1,  # the caller who does not come is a no-show a minute after the slot
+    "noshow_check_s": 3,
+    "bookings_per_client_per_hour": 1000,  # every booking comes from 127.0.0.1
+    "bookings_per_phone_per_day": 1000,
+}
+"""The scripted demo's `[booking]`: its few minutes see a no-show happen."""
+
+
+def scripted_hub_config(mail: dict[str, object]) -> str:
+    """The scripted demo hub's configuration file (TOML): e-mail to the demo's local mailbox
+    (`simulators.mailbox.Mailbox.hub_mail_config`), the outbox worked every second, and
+    `SCRIPTED_BOOKING`."""
+    sections: dict[str, dict[str, object]] = {
+        "mail": mail,
+        "notifications": {"poll_s": 1},
+        "booking": SCRIPTED_BOOKING,
+    }
+    lines: list[str] = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int | float):
+                lines.append(f"{key} = {value}")
+            else:
+                lines.append(f"{key} = {json.dumps(str(value))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def forget_database(data_dir: Path) -> None:
+    """The scripted demo's hub starts from an empty database (its key kept): each run books
+    the first slots of a day that opens a minute or two after the hub starts
+    (`hub.demo.seed_demo_bookings`), which a run a few minutes earlier would still hold."""
+    for path in data_dir.glob("hub.db*"):
+        path.unlink()
+
+
 async def start_demo_hub(
-    data_dir: Path, cabin_token_file: Path, *, port: int = 8765, log_file: Path | None = None
+    data_dir: Path,
+    cabin_token_file: Path,
+    *,
+    port: int = 8765,
+    log_file: Path | None = None,
+    config_file: Path | None = None,
 ) -> DemoHub:
-    """Start ``python -m hub demo`` and wait until it listens; its log goes to ``log_file``."""
+    """Start ``python -m hub serve --demo`` and wait until it listens; its log goes to
+    ``log_file``; ``config_file``: a TOML file laid over the hub's defaults."""
     command = [
         sys.executable,
         "-m",
@@ -75,6 +129,8 @@ async def start_demo_hub(
         "--demo-token-file",
         str(cabin_token_file),
     ]
+    if config_file is not None:
+        command += ["--config", str(config_file)]
     process = await asyncio.create_subprocess_exec(
         *command,
         stdout=asyncio.subprocess.PIPE,
@@ -120,3 +176,74 @@ async def start_demo_hub(
 
     log.info("demo_hub.ready url=%s", url)
     return DemoHub(url, process, asyncio.get_running_loop().create_task(drain()))
+
+
+@dataclass
+class DemoMailbox:
+    """The patients' mailbox of the scripted demo: `simulators.mailbox` (aiosmtpd) in a
+    process of its own (its server thread cannot run a loop of its own under qasync's
+    policy), writing each message it takes into `folder` as an ``.eml`` file."""
+
+    port: int
+    folder: Path
+    process: asyncio.subprocess.Process
+
+    def hub_mail_config(self) -> dict[str, object]:
+        """The demo hub's ``[mail]``: plain SMTP to this mailbox on loopback."""
+        return {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "from_address": "rendez-vous@demo.invalid",
+        }
+
+    def messages(self) -> list[tuple[Path, EmailMessage]]:
+        """The messages received so far, in arrival order (a file being written is left for
+        the next look)."""
+        found = []
+        for path in sorted(self.folder.glob("*.eml")):
+            try:
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            except (OSError, ValueError):
+                continue
+            if isinstance(message, EmailMessage):
+                found.append((path, message))
+        return found
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await within(self.process.wait(), 10)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def start_demo_mailbox(folder: Path) -> DemoMailbox:
+    """Start the mailbox on a free loopback port and wait until it listens."""
+    from simulators.mailbox import free_port  # noqa: PLC0415 - aiosmtpd only when needed
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simulators.mailbox",
+        "--port",
+        str(port),
+        "--folder",
+        str(folder),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    try:
+        line = await within(process.stdout.readline(), START_TIMEOUT_S)
+    except TimeoutError:
+        line = b""
+    if not line.startswith(b"smtp://"):
+        process.kill()
+        await process.wait()
+        raise DemoHubError("the demo's mailbox did not start")
+    return DemoMailbox(port, folder, process)

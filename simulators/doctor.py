@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -91,6 +92,9 @@ class DoctorReport:
     prescription_delivered: bool = False
     hung_up: bool = False
     screenshots: list[str] = field(default_factory=list)
+    booked_with_me: bool = False
+    """The waiting entry said the patient booked with this doctor ("Rendez-vous avec vous")."""
+    booked_text: str = ""
 
 
 class BrowserDoctor:
@@ -148,6 +152,23 @@ class BrowserDoctor:
         found = await entry.get_attribute("data-consultation-id")
         assert found is not None
         return found
+
+    async def booked(self, consultation_id: str, timeout_s: float = 5.0) -> None:
+        """What the waiting entry says of the patient's appointment (none: a walk-in)."""
+        entry = f'[data-testid=waiting-entry][data-consultation-id="{consultation_id}"]'
+        booked = self.page.locator(f"{entry} [data-testid=entry-booked]")
+        try:
+            await booked.wait_for(timeout=timeout_s * 1000)
+        except PlaywrightTimeout:
+            return
+        self.report.booked_with_me = await booked.get_attribute("data-mine") == "true"
+        self.report.booked_text = (await booked.inner_text()).strip()
+
+    async def english(self, on: bool) -> None:
+        want = "en" if on else "fr"
+        if await self.page.evaluate("document.documentElement.lang") != want:
+            await self.page.click("#lang-toggle")
+            await self.page.wait_for_function(f"document.documentElement.lang === {want!r}")
 
     async def accept(self, consultation_id: str) -> float:
         """Take the patient; the monotonic time of the click."""
@@ -272,7 +293,12 @@ async def play_consultation(
         await doctor.login(username, password)
         await doctor.shot("login-done")
         consultation_id = await doctor.wait_for_patient()
+        await doctor.booked(consultation_id)
         await doctor.shot("waiting-room")
+        if doctor.report.booked_text:  # "booked with you", in English too
+            await doctor.english(True)
+            await doctor.shot("waiting-room-booked-en")
+            await doctor.english(False)
         clicked = await doctor.accept(consultation_id)
         await doctor.wait_for_video(since=clicked)
         await asyncio.sleep(1.0)

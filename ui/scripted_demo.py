@@ -21,8 +21,10 @@ import logging
 import shutil
 import sys
 import time
+from asyncio.subprocess import Process
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,9 @@ from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, Overlay, SessionState
 from kiosk.store import Store
 from kiosk.visit_reasons import VisitReason
+from simulators.demo_hub import DemoMailbox
 from simulators.live_cabin import LiveCabin
+from simulators.mailbox import appointment_code
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,12 @@ STEP_TIMEOUT_S = 15.0
 DOCTOR_TIMEOUT_S = 90.0  # the doctor's browser starts, logs in, and takes the patient
 MEASURE_TIMEOUT_S = 90.0
 DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
+DEMO_EMAIL = "jeanne.martin-lebreton@demo.example"  # never resolves; the local mailbox takes it
+CALLER = ("Vigier", "Marcel", "05/09/1948")  # booked by phone, never comes
+CALLER_PHONE = "06 39 98 45 12"  # ARCEP's range for fiction
+BOOKING_TIMEOUT_S = 120.0  # a browser starts, books, screenshots in two languages
+MAIL_TIMEOUT_S = 30.0
+NOSHOW_SLACK_S = 45.0  # after the slot's start + noshow_after_min: the hub's timer, a reload
 DEMO_PIN = "2468"  # the demo cabin's agents' PIN (kiosk/default_config.toml)
 
 
@@ -90,6 +100,7 @@ class Report:
     doctor: dict[str, Any] | None = None  # what the doctor's browser saw (doctor.json)
     agent: dict[str, Any] | None = None  # what the agent's browser saw (agent.json)
     numbers: dict[str, float] = field(default_factory=dict)  # measured along the way
+    booking: dict[str, Any] = field(default_factory=dict)  # what each booking browser saw
 
 
 class Script:
@@ -184,8 +195,9 @@ class Script:
         ]
 
 
-async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
-    """The main journey; returns the consultation id it recorded."""
+async def _consultation(s: Script, languages: LanguageSwitcher, code: str | None = None) -> str:
+    """The main journey, the patient identified by her appointment `code` (None: as a
+    walk-in); returns the consultation id it recorded."""
     session = s.core.session
     await s.until(SessionState.IDLE)
     languages.set("en")
@@ -198,17 +210,11 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     s.tap("primary")
     await s.until(SessionState.IDENTIFY)
     await s.shot("identify-choice")
-    s.tap("walk_in")
     family, given, birth = DEMO_PATIENT
-    await s.type_into("family_name", family)
-    await s.type_into("given_names", given)
-    await s.type_into("birth_date", birth.replace("/", ""))
-    await s.shot("identify")
-    s.tap("primary")
-    await s.until_button("sex_female")
-    await s.shot("identify-sex")
-    s.tap("sex_female")
-    await s.until(SessionState.CONSENT)
+    if code is not None:
+        await _appointment_code(s, languages, code)
+    else:  # without an appointment (the soak bench's patients)
+        await _walk_in(s)
     await s.shot("consent")
     s.tap("primary")
     await s.until(SessionState.VITALS)
@@ -240,6 +246,86 @@ async def _consultation(s: Script, languages: LanguageSwitcher) -> str:
     await s.until(SessionState.IDLE)
     await s.shot("idle-after")
     return consultation_id
+
+
+async def _walk_in(s: Script) -> None:
+    family, given, birth = DEMO_PATIENT
+    s.tap("walk_in")
+    await s.type_into("family_name", family)
+    await s.type_into("given_names", given)
+    await s.type_into("birth_date", birth.replace("/", ""))
+    await s.shot("identify")
+    s.tap("primary")
+    await s.until_button("sex_female")
+    await s.shot("identify-sex")
+    s.tap("sex_female")
+    await s.until(SessionState.CONSENT)
+
+
+async def _until_field(s: Script, name: str) -> None:
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        page = s.window.page
+        found = page.findChildren(QLineEdit, name) if page is not None else []
+        if any(field.isVisible() for field in found):
+            return
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"no {name!r} field appeared")
+        await asyncio.sleep(0.05)
+
+
+async def _code_to_greeting(s: Script, code: str, language: str) -> None:
+    """From the choice, "I have an appointment code", the code on the keypad, "check": the
+    greeting. A change of language starts the screen again at the choice, so each language
+    goes the whole way (the hub's check has no side effect; the code is used on arrival)."""
+    s.tap("primary")  # "J'ai un code de rendez-vous"
+    await _until_field(s, "appointment_code")
+    for digit in code:
+        s.tap_key(digit)
+    await s.shot(f"appointment-code-{language}")
+    s.tap("primary")
+    await _until_field(s, "birth_date")
+    await s.shot(f"appointment-greeting-{language}")
+
+
+async def _appointment_code(s: Script, languages: LanguageSwitcher, code: str) -> None:
+    """The code from the e-mail on the real keypad, the greeting by name, the birth date
+    alone: in English first, then in French to the end."""
+    family, given, birth = DEMO_PATIENT
+    languages.set("en")  # the screen is built again, in English, at the choice
+    await _until_button_text(s, "primary", "i have an appointment code")
+    await _code_to_greeting(s, code, "en")
+    languages.set("fr")
+    await _until_button_text(s, "primary", "un code de rendez-vous")
+    started = time.monotonic()
+    await _code_to_greeting(s, code, "fr")
+    s.report.numbers["code_tap_to_greeting_s"] = round(time.monotonic() - started, 2)
+    shown = " ".join(s.texts_on_screen()).upper()
+    s.report.checks["the cabin greeted the booked patient by name"] = (
+        family.upper() in shown and given.upper() in shown and birth not in shown
+    )
+    for digit in birth.replace("/", ""):
+        s.tap_key(digit)
+    await s.shot("appointment-birth-date")
+    s.tap("primary")
+    await s.until(SessionState.CONSENT)
+    appointment = s.core.session.context.appointment
+    s.report.checks["the code from the e-mail identified the patient at the cabin"] = (
+        appointment is not None and not appointment.checked_offline
+    )
+
+
+async def _until_button_text(s: Script, name: str, text: str) -> None:
+    """Until the `name` button on screen says `text` (a screen built again)."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        page = s.window.page
+        found = page.findChildren(QPushButton, name) if page is not None else []
+        if any(b.isVisible() and text in b.text().lower() for b in found):
+            return
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"no {name!r} button saying {text!r}")
+        await asyncio.sleep(0.05)
 
 
 async def _the_call(s: Script, consultation_id: str) -> None:
@@ -533,11 +619,162 @@ async def _doctor_report(s: Script, doctor: asyncio.subprocess.Process, out: Pat
     )
     s.report.checks["the doctor saw the blood pressure"] = "systolic_mmhg" in seen["vitals"]
     s.report.checks["the prescription was delivered"] = bool(seen["prescription_delivered"])
+    s.report.checks["the booked doctor saw the patient booked with them"] = bool(
+        seen.get("booked_with_me")
+    )
+
+
+async def start_web(core: KioskCore, out: Path, role: str, *args: str) -> Process:
+    """One role of `simulators.booking_web` (the patient, the coordinator, the doctors' week)
+    in headless Chromium, in a process of its own."""
+    log_file = await asyncio.to_thread((core.data_dir / f"booking-{role}.log").open, "wb")
+    with log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "simulators.booking_web",
+            role,
+            "--hub",
+            core.config.hub.url,
+            "--out",
+            str(out),
+            *args,
+            stdout=log_file,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+async def _web_report(s: Script, process: Process, role: str, timeout_s: float) -> dict[str, Any]:
+    """Wait for a booking browser to finish; what it saw (``seen``, ``ok``, ``error``)."""
+    try:
+        await within(process.wait(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise DemoFailed(f"the {role}'s browser did not finish in {timeout_s:g} s") from None
+    path = s.out / f"booking-{role}.json"
+    try:
+        seen: dict[str, Any] = json.loads(await asyncio.to_thread(path.read_text, "utf-8"))
+    except (OSError, ValueError):
+        seen = {"ok": False, "error": f"no {path.name}", "seen": {}}
+    s.report.booking[role] = seen
+    if not seen.get("ok"):
+        raise DemoFailed(f"the {role}'s browser failed: {seen.get('error') or seen.get('seen')}")
+    return seen
+
+
+async def _secret_file(core: KioskCore, name: str, password: str) -> str:
+    path = core.data_dir / f"{name}.password"
+    await asyncio.to_thread(_write_secret, path, password)
+    return str(path)
+
+
+async def _book_online(s: Script, mailbox: DemoMailbox | None) -> str:
+    """The patient books on the public page at a phone's size, with her e-mail address; the
+    confirmation reaches the demo's SMTP server; the code is read from that e-mail.
+
+    She takes the day's second free slot: the first is left for the caller the coordinator
+    books, who will not come (a slot that has begun can no longer be booked, so the no-show
+    must be the earlier one). Her code opens the cabin from 30 min before her slot, which
+    begins a quarter of an hour after the first (`hub.demo.seed_demo_bookings`)."""
+    if mailbox is None:
+        raise DemoFailed("the scripted demo has no mailbox")
+    process = await start_web(
+        s.core, s.out, "patient", "--patient", ";".join(DEMO_PATIENT),
+        "--email", DEMO_EMAIL, "--slot", "1",
+    )  # fmt: skip
+    seen = (await _web_report(s, process, "patient", BOOKING_TIMEOUT_S))["seen"]
+    s.report.checks["the patient booked on the public page at a phone's size"] = True
+    try:
+        message = await _confirmation(mailbox)
+    except TimeoutError:
+        raise DemoFailed("no confirmation e-mail reached the demo's SMTP server") from None
+    eml = s.out / "booking-confirmation.eml"
+    await asyncio.to_thread(eml.write_bytes, bytes(message))
+    s.report.checks["the confirmation e-mail reached the local SMTP server"] = True
+    try:
+        code = appointment_code(message)
+    except ValueError:
+        raise DemoFailed("the confirmation e-mail carries no code") from None
+    s.report.checks["the e-mail's code is the one the booking page showed"] = code == seen["code"]
+    s.report.booking["patient"]["code_from_email"] = code
+    return code
+
+
+async def _confirmation(mailbox: DemoMailbox) -> EmailMessage:
+    """The first message to the patient's address that carries a code."""
+    deadline = time.monotonic() + MAIL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for _path, message in await asyncio.to_thread(mailbox.messages):
+            if DEMO_EMAIL in str(message.get("To", "")):
+                with contextlib.suppress(ValueError):
+                    appointment_code(message)
+                    return message
+        await asyncio.sleep(0.2)
+    raise TimeoutError
+
+
+async def start_coordinator(core: KioskCore, out: Path) -> Process:
+    """A coordinator books a caller by phone: the day's first free slot."""
+    from simulators.demo_hub import DEMO_COORDINATOR  # noqa: PLC0415 - demo only
+
+    secret = await _secret_file(core, "coordinator", DEMO_COORDINATOR.password)
+    return await start_web(
+        core, out, "coordinator", "--patient", ";".join(CALLER), "--phone", CALLER_PHONE,
+        "--username", DEMO_COORDINATOR.username, "--password-file", secret,
+    )  # fmt: skip
+
+
+async def _coordinator_report(s: Script, process: Process) -> datetime:
+    """The caller's booking; the start of their slot."""
+    seen = (await _web_report(s, process, "coordinator", BOOKING_TIMEOUT_S))["seen"]
+    s.report.checks["a coordinator booked a caller by phone"] = True
+    caller = datetime.fromisoformat(seen["starts_at"])
+    patient = datetime.fromisoformat(s.report.booking["patient"]["seen"]["starts_at"])
+    s.report.checks["the caller's slot is before the patient's"] = caller < patient
+    return caller
+
+
+async def start_week(
+    core: KioskCore, out: Path, consultation_id: str, caller_slot: datetime
+) -> tuple[Process, float]:
+    """The doctor of the week sees the caller's no-show, writes the handover; the next
+    week's doctor reads it. Its time limit."""
+    from simulators.demo_hub import DEMO_DOCTOR, SECOND_DOCTOR  # noqa: PLC0415 - demo only
+
+    mine = await _secret_file(core, "doctor-week", DEMO_DOCTOR.password)
+    theirs = await _secret_file(core, "second-doctor", SECOND_DOCTOR.password)
+    noshow_at = caller_slot + timedelta(minutes=1)  # the demo hub's noshow_after_min
+    wait_s = max(20.0, (noshow_at - datetime.now(UTC)).total_seconds() + NOSHOW_SLACK_S)
+    process = await start_web(
+        core, out, "week", "--patient", ";".join(CALLER), "--consultation", consultation_id,
+        "--username", DEMO_DOCTOR.username, "--password-file", mine,
+        "--next-username", SECOND_DOCTOR.username, "--next-password-file", theirs,
+        "--wait-s", f"{wait_s:.0f}",
+    )  # fmt: skip
+    return process, wait_s + BOOKING_TIMEOUT_S
+
+
+async def _week_report(s: Script, process: Process, timeout_s: float) -> None:
+    seen = (await _web_report(s, process, "week", timeout_s))["seen"]
+    s.report.checks["the caller who did not come is a no-show on the doctor's agenda"] = (
+        seen["absent_status"] == "noshow"
+    )
+    s.report.checks["the next week's doctor read the handover first"] = bool(
+        seen["handover_first"] and seen["handover_read"]
+    )
 
 
 def _clear_screenshots(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for old in (*out.glob("*.png"), *out.glob("*.pdf"), out / "bundle.json", out / "agent.json"):
+    for old in (
+        *out.glob("*.png"),
+        *out.glob("*.pdf"),
+        *out.glob("booking-*.json"),
+        *out.glob("*.eml"),
+        out / "bundle.json",
+        out / "agent.json",
+    ):
         old.unlink(missing_ok=True)
 
 
@@ -588,6 +825,14 @@ async def _documents(s: Script, consultation_id: str, sent: _Sent, out: Path) ->
             "MedicationRequest",
             "DocumentReference",
         } <= kinds
+        booked = [
+            e["resource"]
+            for e in bundle.get("entry", [])
+            if e["resource"]["resourceType"] == "Appointment"
+        ]
+        s.report.checks["the record carries the Appointment"] = len(booked) == 1 and booked[0].get(
+            "status"
+        ) in ("arrived", "fulfilled")
         text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
         await asyncio.to_thread((out / "bundle.json").write_text, text, encoding="utf-8")
     pdftoppm = shutil.which("pdftoppm")
@@ -611,22 +856,31 @@ async def play_scripted(
     languages: LanguageSwitcher,
     out: Path,
     spoken: list[int] | None = None,
+    *,
+    mailbox: DemoMailbox | None = None,
 ) -> int:
     await asyncio.to_thread(_clear_screenshots, out)
     script = Script(window, core, out)
     started = time.monotonic()
     doctor = await start_doctor(core, out)
-    agent: asyncio.subprocess.Process | None = None
+    agent: Process | None = None
+    coordinator: Process | None = None
+    week: Process | None = None
     try:
         sent = _keep_the_record(core)
-        consultation_id = await _consultation(script, languages)
+        code = await _book_online(script, mailbox)
+        coordinator = await start_coordinator(core, out)
+        consultation_id = await _consultation(script, languages, code)
         await _doctor_report(script, doctor, out)
+        caller_slot = await _coordinator_report(script, coordinator)
+        week, week_timeout_s = await start_week(core, out, consultation_id, caller_slot)
         await core.consultation.settled()
         reason = await core.store.run(Store.consultation_ended, consultation_id)
         script.report.checks["consultation stored as completed"] = reason == "completed"
         await _documents(script, consultation_id, sent, out)
         agent = await start_agent(core, out)
         await _timeout_and_overlays(script, agent, out)
+        await _week_report(script, week, week_timeout_s)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity
         if spoken is not None:  # every screen was read aloud (synthesised, sized, not played)
@@ -638,7 +892,7 @@ async def play_scripted(
         log.error("demo.failed %s", exc)
         script.report.checks[f"failed: {exc}"] = False
     finally:
-        for process in (doctor, agent):
+        for process in (doctor, agent, coordinator, week):
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from ui.kiosk_window import KioskWindow, LanguageSwitcher, TouchWatcher
 from ui.speech import Speaker
 
 if TYPE_CHECKING:
-    from simulators.demo_hub import DemoHub
+    from simulators.demo_hub import DemoHub, DemoMailbox
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +70,36 @@ async def run_cabin(
     language: str,
 ) -> int:
     """Run until the window closes (or the script ends); the exit status."""
-    # The demo brings its own hub, in a process of its own, with its demo doctors.
-    hub = DemoHubOnDemand(data_dir, config) if demo else None
+    # The demo brings its own hub, in a process of its own, with its demo doctors; the
+    # scripted demo, the patients' mailbox too (a real SMTP server on loopback).
+    mailbox = await _start_mailbox(scripted_out) if demo and scripted_out is not None else None
+    hub = DemoHubOnDemand(data_dir, config, mailbox) if demo else None
     try:
-        return await _run_cabin(app, config, data_dir, hub, scripted_out, language)
+        return await _run_cabin(app, config, data_dir, hub, scripted_out, language, mailbox)
     finally:
         if hub is not None:
             await hub.stop()
+        if mailbox is not None:
+            await mailbox.stop()
+
+
+async def _start_mailbox(out: Path) -> DemoMailbox:
+    from simulators.demo_hub import start_demo_mailbox  # noqa: PLC0415 - demo only
+
+    folder = out / "mail"
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+    return await start_demo_mailbox(folder)
 
 
 class DemoHubOnDemand:
     """The demo's hub, started when the core's warm-up first asks where the hub is (after the
     first screen is painted), and stopped with the cabin."""
 
-    def __init__(self, data_dir: Path, config: Config) -> None:
+    def __init__(self, data_dir: Path, config: Config, mailbox: DemoMailbox | None = None) -> None:
         self._data_dir = data_dir
         self._token_file = config.resolve(data_dir, config.hub.credential_file)
+        self._mailbox = mailbox
+        """The scripted demo's: its hub sends e-mail there, and starts on an empty database."""
         self._starting: asyncio.Task[DemoHub] | None = None
 
     async def url(self) -> str:
@@ -95,11 +110,21 @@ class DemoHubOnDemand:
         return hub.url
 
     async def _start(self) -> DemoHub:
-        from simulators.demo_hub import start_demo_hub  # noqa: PLC0415 - demo only
+        from simulators import demo_hub  # noqa: PLC0415 - demo only
 
-        await asyncio.to_thread(self._data_dir.mkdir, parents=True, exist_ok=True)
-        hub = await start_demo_hub(
-            self._data_dir / "hub", self._token_file, log_file=self._data_dir / "hub.log"
+        hub_dir = self._data_dir / "hub"
+        await asyncio.to_thread(hub_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+        config_file = None
+        if self._mailbox is not None:
+            config_file = self._data_dir / "hub-scripted.toml"
+            text = demo_hub.scripted_hub_config(self._mailbox.hub_mail_config())
+            await asyncio.to_thread(config_file.write_text, text, encoding="utf-8")
+            await asyncio.to_thread(demo_hub.forget_database, hub_dir)
+        hub = await demo_hub.start_demo_hub(
+            hub_dir,
+            self._token_file,
+            log_file=self._data_dir / "hub.log",
+            config_file=config_file,
         )
         announce_console(hub.url)
         return hub
@@ -153,6 +178,7 @@ async def _run_cabin(
     hub: DemoHubOnDemand | None,
     scripted_out: Path | None,
     language: str,
+    mailbox: DemoMailbox | None = None,
 ) -> int:
     demo = hub is not None
     core = await open_core(config, data_dir, create_key=demo)
@@ -177,7 +203,9 @@ async def _run_cabin(
             window.show_state()  # laid out again at its final size before the first picture
             core.start_warm_up(hub_address=hub_address)
             await core.warmed_up()  # the script plays the doctor and the camera: all of it up
-            return await play_scripted(window, core, languages, scripted_out, spoken)
+            return await play_scripted(
+                window, core, languages, scripted_out, spoken, mailbox=mailbox
+            )
         closed = asyncio.Event()
         app.lastWindowClosed.connect(closed.set)
         if demo:
