@@ -119,6 +119,7 @@ class BrowserDoctor:
                 args=list(CHROMIUM_ARGS),
                 viewport={"width": 1440, "height": 900},
                 locale="fr-FR",
+                timezone_id="Europe/Paris",  # a doctor in France
             )
             try:
                 page = context.pages[0] if context.pages else await context.new_page()

@@ -57,6 +57,7 @@ CALLER_PHONE = "06 39 98 45 12"  # ARCEP's range for fiction
 BOOKING_TIMEOUT_S = 120.0  # a browser starts, books, screenshots in two languages
 MAIL_TIMEOUT_S = 30.0
 NOSHOW_SLACK_S = 45.0  # after the slot's start + noshow_after_min: the hub's timer, a reload
+NOSHOW_WAIT_MAX_S = 240.0
 DEMO_PIN = "2468"  # the demo cabin's agents' PIN (kiosk/default_config.toml)
 
 
@@ -745,7 +746,8 @@ async def start_week(
     mine = await _secret_file(core, "doctor-week", DEMO_DOCTOR.password)
     theirs = await _secret_file(core, "second-doctor", SECOND_DOCTOR.password)
     noshow_at = caller_slot + timedelta(minutes=1)  # the demo hub's noshow_after_min
-    wait_s = max(20.0, (noshow_at - datetime.now(UTC)).total_seconds() + NOSHOW_SLACK_S)
+    wait_s = (noshow_at - datetime.now(UTC)).total_seconds() + NOSHOW_SLACK_S
+    wait_s = min(max(20.0, wait_s), NOSHOW_WAIT_MAX_S)  # a later slot: the check says so
     process = await start_web(
         core, out, "week", "--patient", ";".join(CALLER), "--consultation", consultation_id,
         "--username", DEMO_DOCTOR.username, "--password-file", mine,

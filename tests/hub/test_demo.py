@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import struct
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from hub.accounts import set_doctor_details, verify_cabin_token
-from hub.demo import DEMO_CABIN_ID, DEMO_DOCTORS, demo_photo, seed_demo
+from hub.app import load_hub_config, start_hub
+from hub.bookings import BOOKING_DESK
+from hub.demo import (
+    DEMO_CABIN_ID,
+    DEMO_DOCTORS,
+    DEMO_TOWN,
+    demo_photo,
+    seed_demo,
+    seed_demo_bookings,
+)
 from hub.passwords import PasswordHasher
 from hub.sqlite_storage import SqliteStorage
 from tests.hub.hub_key import TEST_KEY
-from tests.hub.hub_rig import run, stored_doctor
+from tests.hub.hub_rig import FakeClock, run, stored_doctor
 
 
 def test_the_portrait_is_a_png_of_about_256_pixels() -> None:
@@ -78,5 +88,47 @@ def test_seeding_is_idempotent_and_rotates_the_cabin_token(tmp_path: Path) -> No
             assert await stored_doctor(storage, "dr.durand") == durand
         finally:
             await storage.close()
+
+    run(scenario())
+
+
+def test_the_demo_cabin_opens_a_minute_after_the_hub_with_this_and_next_weeks_doctors(
+    tmp_path: Path,
+) -> None:
+    """The demo hub's bookings: a calendar in Saint-Flour, today's first slot a minute or two
+    ahead (whatever the hour: the hub's clock is set to a Wednesday evening in Paris), then
+    ordinary hours; dr.martin this week, dr.durand the next; a coordinator. Seeding again (a
+    hub restarted) adds no second shift."""
+    now = datetime(2026, 12, 9, 20, 7, 30, tzinfo=UTC)  # 21:07:30 in Paris
+
+    async def scenario() -> None:
+        config = load_hub_config(
+            None, data_dir=tmp_path / "hub", overrides={"port": 0, "argon2_cost": "test"}
+        )
+        hub = await start_hub(config, key=TEST_KEY, clock=FakeClock(now))
+        try:
+            await seed_demo(hub.storage, argon2_cost="test")
+            desk = hub.app[BOOKING_DESK]
+            first = await seed_demo_bookings(desk, hub.storage, now)
+            assert first == datetime(2026, 12, 9, 20, 9, tzinfo=UTC)  # 21:09 in Paris
+            assert await desk.towns() == [DEMO_TOWN]
+            slots = await desk.free_slots(DEMO_CABIN_ID, now.date(), 1)
+            assert [s.starts_at for s in slots[:3]] == [
+                first + timedelta(minutes=15 * n) for n in range(3)
+            ]  # walk-ins are the 4th, 8th...
+            assert all(s.doctors == ("dr.martin",) for s in slots)
+            next_week = await desk.free_slots(DEMO_CABIN_ID, date(2026, 12, 15), 1)
+            assert next_week[0].doctors == ("dr.durand",)
+            assert next_week[0].starts_at == datetime(2026, 12, 15, 7, 30, tzinfo=UTC)  # 08:30
+            coordinator = await hub.storage.agent("coord.cantal")
+            assert coordinator is not None and coordinator.coordinator
+            assert coordinator.cabins == (DEMO_CABIN_ID,)
+            await seed_demo_bookings(desk, hub.storage, now)
+            shifts = await hub.storage.shifts(
+                starts_before=now + timedelta(days=30), ends_after=now - timedelta(days=7)
+            )
+            assert sorted(s.doctor for s in shifts) == ["dr.durand", "dr.martin"]
+        finally:
+            await hub.stop()
 
     run(scenario())

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import json
 import os
 import subprocess
 import sys
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 
 from kiosk.store import DatabaseKey
+from simulators.mailbox import appointment_code
 
 REPO = Path(__file__).resolve().parents[2]
 # A whole scripted consultation takes about 90 s here, up to three times that on a loaded
@@ -46,7 +52,16 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         assert all(report["checks"].values()), report["checks"]
         names = [step["name"] for step in report["steps"]]
         assert names[:3] == ["idle-en", "idle-fr", "welcome"]
-        assert {"identify", "consent", "vitals", "call", "survey", "cleaning"} <= set(names)
+        assert {"consent", "vitals", "call", "survey", "cleaning"} <= set(names)
+        # the patient identified by the code of her confirmation e-mail, in both languages
+        assert {
+            "appointment-code-en",
+            "appointment-greeting-en",
+            "appointment-code-fr",
+            "appointment-greeting-fr",
+            "appointment-birth-date",
+        } <= set(names)
+        the_booking(out, report)
         assert {"still-there", "assistant-wrong-pin", "assistant-devices"} <= set(names)
         # distress: a fall seen by the camera, the agent's answer, both panic buttons, absence
         assert {
@@ -87,6 +102,42 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         assert b"sqlite format 3" not in data, path
         assert b"lebreton" not in data and b"jeanne" not in data, path  # ui.scripted_demo
         assert "toux sèche".encode() not in data and b"dr.martin" not in data, path
+
+
+def the_booking(out: Path, report: dict[str, Any]) -> None:
+    """The booking steps of the scripted demo: the public page at a phone's size and the
+    coordinator's page in French and English, the code read from the confirmation e-mail the
+    local SMTP server took, the caller's no-show, the handover, the Appointment in the
+    record."""
+    pictures = {p.name for p in out.glob("*.png")}
+    for language in ("fr", "en"):
+        for step in ("1-town", "2-slots", "3-form", "4-done"):
+            assert f"booking-{step}-{language}.png" in pictures
+        for step in ("2-form", "3-booked"):
+            assert f"coordinator-{step}-{language}.png" in pictures
+        for name in ("agenda-noshow", "handover-form", "handover-unread", "handover-read"):
+            assert f"console-{name}-{language}.png" in pictures
+    with Image.open(out / "booking-1-town-fr.png") as phone:
+        assert phone.width == 360  # a phone's width
+    message = email.message_from_bytes(
+        (out / "booking-confirmation.eml").read_bytes(), policy=email.policy.default
+    )
+    assert isinstance(message, EmailMessage)
+    assert "jeanne.martin-lebreton@demo.example" in str(message["To"])
+    code = appointment_code(message)
+    patient = report["booking"]["patient"]
+    assert patient["seen"]["code"] == code == patient["code_from_email"]
+    assert report["booking"]["coordinator"]["seen"]["code"] != code
+    assert report["booking"]["week"]["seen"]["absent_status"] == "noshow"
+    assert report["checks"]["the next week's doctor read the handover first"] is True
+    assert report["checks"]["the booked doctor saw the patient booked with them"] is True
+    bundle = json.loads((out / "bundle.json").read_text(encoding="utf-8"))
+    booked = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Appointment"
+    ]
+    assert len(booked) == 1
+    assert booked[0]["status"] in ("arrived", "fulfilled")
+    assert booked[0]["start"].startswith(patient["seen"]["starts_at"][:16])
 
 
 def test_a_wrong_key_stops_the_cabin_with_a_clear_message(tmp_path: Path) -> None:
