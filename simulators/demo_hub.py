@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -98,12 +99,21 @@ def scripted_hub_config(mail: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def forget_database(data_dir: Path) -> None:
-    """The scripted demo's hub starts from an empty database (its key kept): each run books
-    the first slots of a day that opens a minute or two after the hub starts
-    (`hub.demo.seed_demo_bookings`), which a run a few minutes earlier would still hold."""
-    for path in data_dir.glob("hub.db*"):
-        path.unlink()
+SCRIPTED_HUB_FOLDER = "hub-scripted"
+"""The scripted demo's hub data, beside the interactive demo's ``hub``: new at each run
+(`fresh_hub_folder`)."""
+
+
+def fresh_hub_folder(data_dir: Path) -> Path:
+    """An empty folder for the scripted demo's hub, new at each run (its database, its keys).
+    Each run books the first slots of a day that opens a minute after the hub starts
+    (`hub.demo.seed_demo_bookings`), which a run a few minutes earlier would still hold; and a
+    hub's prescription numbers go with its database and its signing key, so both go together
+    (the cabin keeps the earlier run's prescriptions: a number issued again would clash)."""
+    folder = data_dir / SCRIPTED_HUB_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+    return folder
 
 
 async def start_demo_hub(

@@ -113,13 +113,14 @@ class DemoHubOnDemand:
         from simulators import demo_hub  # noqa: PLC0415 - demo only
 
         hub_dir = self._data_dir / "hub"
-        await asyncio.to_thread(hub_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
         config_file = None
-        if self._mailbox is not None:
+        if self._mailbox is None:
+            await asyncio.to_thread(hub_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+        else:  # the scripted demo: a hub of its own, new each run
+            hub_dir = await asyncio.to_thread(demo_hub.fresh_hub_folder, self._data_dir)
             config_file = self._data_dir / "hub-scripted.toml"
             text = demo_hub.scripted_hub_config(self._mailbox.hub_mail_config())
             await asyncio.to_thread(config_file.write_text, text, encoding="utf-8")
-            await asyncio.to_thread(demo_hub.forget_database, hub_dir)
         hub = await demo_hub.start_demo_hub(
             hub_dir,
             self._token_file,

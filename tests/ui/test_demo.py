@@ -91,9 +91,10 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
     key_file = tmp_path / "data" / "db.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "data" / "cabin.db").read_bytes()[:16] != b"SQLite format 3\x00"
-    # The demo's hub made its own key on the first run and kept it; its database holds the
-    # consultation (the patient, the doctor's notes) but none of it can be read from its bytes.
-    hub_data = tmp_path / "data" / "hub"
+    # The scripted demo's hub is new at each run (simulators.demo_hub.fresh_hub_folder): it made
+    # its own key; its database holds the consultation (the patient, the doctor's notes, the
+    # appointments) but none of it can be read from its bytes.
+    hub_data = tmp_path / "data" / "hub-scripted"
     assert (hub_data / "hub-db.key").stat().st_mode & 0o777 == 0o600
     hub_files = list(hub_data.glob("hub.db*"))
     assert hub_data / "hub.db" in hub_files
