@@ -7,7 +7,7 @@ python -m hub create-doctor USERNAME --name "Dr Claire Martin" --specialty "..."
 python -m hub set-details USERNAME [--rpps N] [--address TEXT] [--phone TEXT] [--email TEXT]
 python -m hub set-photo USERNAME FILE | --remove
 python -m hub create-agent USERNAME --name "Mairie de ..." (--cabin CABIN_ID ... | --all-cabins)
-                           [--password-stdin]
+                           [--coordinator] [--password-stdin]
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
 python -m hub list-agents
@@ -190,6 +190,7 @@ async def _create_agent(args: argparse.Namespace) -> int:
             cabins=tuple(args.cabin or ()),
             all_cabins=args.all_cabins,
             argon2_cost=config.argon2_cost,
+            coordinator=args.coordinator,
         )
         print(f"hub: agent {args.username} created")
         return 0
@@ -204,7 +205,8 @@ async def _list_agents(args: argparse.Namespace) -> int:
         for agent in await storage.agents():
             locked = await _state(storage, agent.username)
             cabins = "*" if agent.all_cabins else ",".join(agent.cabins)
-            print("\t".join((agent.username, agent.display_name, cabins, locked)))
+            role = "coordinator" if agent.coordinator else "agent"
+            print("\t".join((agent.username, agent.display_name, cabins, role, locked)))
         return 0
 
     return await _with_storage(config, work)
@@ -663,6 +665,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     agent.add_argument(
         "--all-cabins", action="store_true", help="this agent gets every cabin's alerts"
+    )
+    agent.add_argument(
+        "--coordinator",
+        action="store_true",
+        help="this agent also books, moves and cancels appointments and edits the rota of"
+        " their cabins, on the coordinator's page (/coordination)",
     )
     agent.add_argument(
         "--password-stdin",

@@ -162,8 +162,10 @@ async def create_agent(
     all_cabins: bool = False,
     argon2_cost: Argon2Cost = "standard",
     clock: Clock | None = None,
+    coordinator: bool = False,
 ) -> AgentRecord:
-    """Create an agent's account, who looks after `cabins` (or every cabin: `all_cabins`).
+    """Create an agent's account, who looks after `cabins` (or every cabin: `all_cabins`);
+    a `coordinator` opens the coordinator's page too (``/coordination``).
     Raises `AccountError` for a taken (by a doctor too) or malformed username, a short
     password, a malformed cabin id, or neither cabins nor `all_cabins`."""
     if not USERNAME.fullmatch(username):
@@ -190,6 +192,7 @@ async def create_agent(
         failed_attempts=0,
         locked_until=None,
         created_at=(clock or SystemClock()).now(),
+        coordinator=coordinator,
     )
     await storage.add_agent(record)
     log.info("hub.agent_created username=%s cabins=%d", log_safe(username), len(record.cabins))

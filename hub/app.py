@@ -24,16 +24,17 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
-from hub import agenda_http, check_page, health, http_api, websockets
+from hub import agenda_http, check_page, coordinator_http, health, http_api, websockets
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
+from hub.bookings import BOOKING_DESK, BookingDesk
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock, SystemClock
 from hub.config import DATABASE_FILE, HubConfig, load_hub_config
 from hub.errors import ConfigError
 from hub.log_safe import log_safe
-from hub.notifications import OUTBOX, OutboxWorker, build_outbox
+from hub.notifications import OUTBOX, NotificationPlanner, OutboxWorker, build_outbox
 from hub.passwords import PasswordHasher
 from hub.peers import CloseCode
 from hub.postgres_storage import PostgresStorage
@@ -123,6 +124,7 @@ class RunningHub:
     _stopped: bool = field(default=False, repr=False)
     _hurry: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _outbox: OutboxWorker | None = field(default=None, repr=False)
+    _bookings: BookingDesk | None = field(default=None, repr=False)
 
     async def stop(self) -> None:
         """Drain (`drain`), stop serving, close the database."""
@@ -133,6 +135,8 @@ class RunningHub:
         await cancel_and_wait(self._sweeper)
         if self._outbox is not None:
             await self._outbox.stop()
+        if self._bookings is not None:
+            await self._bookings.stop()
         await self._switchboard.stop()
         await self._runner.cleanup()
         self._hasher.close()
@@ -435,10 +439,19 @@ async def _serve_with(
     )
     app[PROXIES] = ProxyPolicy.for_hub(config)
     app[OUTBOX] = outbox
+    bookings = BookingDesk(  # the one desk every booking page uses (`app[BOOKING_DESK]`)
+        storage=storage,
+        audit=audit,
+        clock=clock,
+        settings=config.booking,
+        notify=NotificationPlanner.from_config(config),
+    )
+    app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)
     health.add_routes(app)
     check_page.add_routes(app)
     agenda_http.add_routes(app)  # before http_api's catch-all for /api/
+    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
     http_api.add_routes(app)
     websockets.add_routes(app)
     runner = web.AppRunner(
@@ -471,6 +484,7 @@ async def _serve_with(
         name="hub-session-sweeper",
     )
     outbox.start()  # confirmations and reminders (`hub.notifications`)
+    bookings.start()  # the no-show timer (`hub.bookings`)
     log.info("hub.started url=%s key_id=%s", url, signer.key_id)
     return RunningHub(
         url=url,
@@ -482,4 +496,5 @@ async def _serve_with(
         _hasher=passwords.hasher,
         _drain_s=config.drain_s,
         _outbox=outbox,
+        _bookings=bookings,
     )

@@ -32,6 +32,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
+
 import wire
 from hub.appointment_codes import code_valid, new_code, normalize_code
 from hub.audit import AuditLog
@@ -60,13 +62,13 @@ from hub.schedule import (
     Slot,
     day_bounds,
     day_slots,
-    free_slots,
     holds_slot,
     is_closed,
     local_day,
     opening_spans,
     removal_conflicts,
     rota_conflicts,
+    slots_not_held,
     when_en,
     when_fr,
     zone,
@@ -292,7 +294,8 @@ def _new_id(prefix: str) -> str:
 
 
 class BookingDesk:
-    """The booking service every page uses (see the module's docstring)."""
+    """The booking service every page uses (see the module's docstring). The hub builds one
+    (`hub.app`, in the application as `BOOKING_DESK`) and starts its no-show timer."""
 
     def __init__(
         self,
@@ -415,12 +418,12 @@ class BookingDesk:
         slots = [slot for _, day_slots_, _ in plan for slot in day_slots_ if slot.starts_at > now]
         if not slots:
             return []
-        booked = await self._storage.appointments(
+        held = await self._storage.held_spans(  # nothing of the patients is read
             cabin_ids=[cabin_id],
             starts_from=slots[0].starts_at - _LONGEST_APPOINTMENT,
             starts_before=slots[-1].ends_at,
         )
-        return free_slots(slots, booked)
+        return slots_not_held(slots, held)
 
     async def agenda(
         self, cabin_ids: Iterable[str], first_day: date, days: int
@@ -771,6 +774,10 @@ class BookingDesk:
                 self._noshow_loop(every_s), name="hub-noshow-timer"
             )
 
+    @property
+    def timer_running(self) -> bool:
+        return self._noshow_task is not None and not self._noshow_task.done()
+
     async def stop(self) -> None:
         if self._noshow_task is not None:
             await cancel_and_wait(self._noshow_task)
@@ -1046,6 +1053,9 @@ class BookingDesk:
                     refused.append((calendar.cabin_id, day, refusal.fr))
         return HolidayClosures(tuple(added), tuple(refused))
 
+
+BOOKING_DESK = web.AppKey("booking_desk", BookingDesk)
+"""The hub's desk in its application (built by `hub.app`)."""
 
 _HAS_STARTED = RotaConflict(
     ConflictKind.HAS_STARTED,
