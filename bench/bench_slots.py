@@ -118,7 +118,7 @@ async def _seed(storage: Storage, rng: random.Random) -> int:
 
 async def _floor(storage: Storage, cabin_ids: list[str]) -> None:
     """What any search must read: the cabin's calendar, hours, closures, shifts and the
-    month's appointments (the same calls `BookingDesk.free_slots` makes)."""
+    month's held spans (the same calls `BookingDesk.free_slots` makes)."""
     last_day = FIRST_DAY + timedelta(days=DAYS)
     start = datetime.combine(FIRST_DAY, time(0), PARIS)
     end = datetime.combine(last_day, time(0), PARIS)
@@ -127,7 +127,7 @@ async def _floor(storage: Storage, cabin_ids: list[str]) -> None:
         await storage.opening_hours(cabin_id)
         await storage.closures(cabin_id, first_day=FIRST_DAY, last_day=last_day)
         await storage.shifts(starts_before=end, ends_after=start, cabin_id=cabin_id)
-        await storage.appointments(cabin_ids=[cabin_id], starts_from=start, starts_before=end)
+        await storage.held_spans(cabin_ids=[cabin_id], starts_from=start, starts_before=end)
 
 
 async def _search(desk: BookingDesk, cabin_ids: list[str]) -> int:

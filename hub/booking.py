@@ -81,6 +81,16 @@ class Appointment:
     """When it became fulfilled or a no-show."""
 
 
+@dataclass(frozen=True, slots=True)
+class HeldSpan:
+    """The time an appointment not cancelled holds at a cabin: all a free-slot search needs
+    (`BookingStore.held_spans`), without who booked it."""
+
+    cabin_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
 class NotificationChannel(enum.StrEnum):
     EMAIL = "email"
     SMS = "sms"
@@ -191,6 +201,14 @@ class BookingStore(Protocol):
     ) -> list[Appointment]:
         """Every appointment (any status) of these cabins (None: all) starting in the range,
         by start time."""
+        ...
+
+    async def held_spans(
+        self, *, cabin_ids: list[str] | None, starts_from: datetime, starts_before: datetime
+    ) -> list[HeldSpan]:
+        """The spans of the appointments not cancelled of these cabins (None: all) starting in
+        the range, by start: what the free-slot search reads, nothing of the patients (so
+        nothing to unseal), a few columns of the slot index."""
         ...
 
     async def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:

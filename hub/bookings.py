@@ -62,13 +62,13 @@ from hub.schedule import (
     Slot,
     day_bounds,
     day_slots,
-    free_slots,
     holds_slot,
     is_closed,
     local_day,
     opening_spans,
     removal_conflicts,
     rota_conflicts,
+    slots_not_held,
     when_en,
     when_fr,
     zone,
@@ -418,12 +418,12 @@ class BookingDesk:
         slots = [slot for _, day_slots_, _ in plan for slot in day_slots_ if slot.starts_at > now]
         if not slots:
             return []
-        booked = await self._storage.appointments(
+        held = await self._storage.held_spans(  # nothing of the patients is read
             cabin_ids=[cabin_id],
             starts_from=slots[0].starts_at - _LONGEST_APPOINTMENT,
             starts_before=slots[-1].ends_at,
         )
-        return free_slots(slots, booked)
+        return slots_not_held(slots, held)
 
     async def agenda(
         self, cabin_ids: Iterable[str], first_day: date, days: int

@@ -31,6 +31,7 @@ from hub.booking import (
     AppointmentStatus,
     BookingChannel,
     CodeTaken,
+    HeldSpan,
     Notification,
     NotificationChannel,
     NotificationKind,
@@ -392,6 +393,21 @@ class PostgresBookings:
                 None if cabin_ids is None else list(cabin_ids),
             )
         return [self._appointment(row) for row in rows]
+
+    async def held_spans(
+        self, *, cabin_ids: list[str] | None, starts_from: datetime, starts_before: datetime
+    ) -> list[HeldSpan]:
+        async with self._connection() as c:
+            rows = await c.fetch(
+                "SELECT cabin_id, starts_at, ends_at FROM appointments"
+                " WHERE status <> 'cancelled' AND starts_at >= $1 AND starts_at < $2"
+                " AND ($3::text[] IS NULL OR cabin_id = ANY($3::text[]))"
+                " ORDER BY starts_at, cabin_id",
+                _ts(starts_from),
+                _ts(starts_before),
+                None if cabin_ids is None else list(cabin_ids),
+            )
+        return [HeldSpan(row[0], row[1], row[2]) for row in rows]
 
     async def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:
         async with self._connection() as c:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import HubError
@@ -201,10 +201,8 @@ def day_slots(
     step = timedelta(minutes=calendar.slot_minutes)
     grid: list[tuple[datetime, datetime]] = []
     for start, end in opening_spans(calendar, hours, day):
-        at = start
-        while at + step <= end:
-            grid.append((at, at + step))
-            at += step
+        edges = [start + n * step for n in range((end - start) // step + 1)]
+        grid += itertools.pairwise(edges)
     if not grid:
         return []
     first, last = grid[0][0], grid[-1][1]
@@ -216,11 +214,25 @@ def day_slots(
     if not on_duty:
         return []
     flags = walk_in_flags(len(grid), calendar.walk_in_share)
+    # Most shifts cover the whole day (a week, a day): their doctors are on every slot; only
+    # the others are looked at slot by slot.
+    all_day = {s.doctor for s in on_duty if s.starts_at <= first and s.ends_at >= last}
+    some_hours = [
+        (s.starts_at, s.ends_at, s.doctor)
+        for s in on_duty
+        if s.doctor not in all_day and not (s.starts_at <= first and s.ends_at >= last)
+    ]
+    whole_day = tuple(sorted(all_day))
+    cabin_id = calendar.cabin_id
     slots: list[Slot] = []
     for (start, end), walk_in in zip(grid, flags, strict=True):
-        doctors = sorted({s.doctor for s in on_duty if s.starts_at <= start and s.ends_at >= end})
+        doctors = whole_day
+        if some_hours:
+            more = {doctor for s, e, doctor in some_hours if s <= start and e >= end}
+            if more:
+                doctors = tuple(sorted(all_day | more))
         if doctors:
-            slots.append(Slot(calendar.cabin_id, start, end, tuple(doctors), walk_in))
+            slots.append(Slot(cabin_id, start, end, doctors, walk_in))
     return slots
 
 
@@ -229,17 +241,34 @@ def holds_slot(appointment: Appointment) -> bool:
     return appointment.status != _CANCELLED
 
 
+class Span(Protocol):
+    """Something that holds a cabin's time: an `Appointment`, a `HeldSpan`."""
+
+    @property
+    def cabin_id(self) -> str: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime: ...
+
+
 def free_slots(slots: Iterable[Slot], booked: Iterable[Appointment]) -> list[Slot]:
     """The slots that may be booked: not walk-in, and not overlapped by an appointment of their
     cabin that is not cancelled (an appointment made with another slot length holds every slot
     it overlaps)."""
+    return slots_not_held(slots, (a for a in booked if holds_slot(a)))
+
+
+def slots_not_held(slots: Iterable[Slot], held: Iterable[Span]) -> list[Slot]:
+    """The slots not walk-in that none of the `held` spans of their cabin overlaps."""
     spans: dict[str, list[tuple[datetime, datetime]]] = {}
-    for a in booked:
-        if holds_slot(a):
-            spans.setdefault(a.cabin_id, []).append((a.starts_at, a.ends_at))
+    for span in held:
+        spans.setdefault(span.cabin_id, []).append((span.starts_at, span.ends_at))
     starts: dict[str, list[datetime]] = {}
     reach: dict[str, list[datetime]] = {}
-    """Per cabin, the latest end among the appointments up to each one (by start)."""
+    """Per cabin, the latest end among the spans up to each one (by start)."""
     for cabin_id, cabin_spans in spans.items():
         cabin_spans.sort()
         starts[cabin_id] = [start for start, _ in cabin_spans]

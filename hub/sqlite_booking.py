@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
@@ -25,6 +25,7 @@ from hub.booking import (
     AppointmentStatus,
     BookingChannel,
     CodeTaken,
+    HeldSpan,
     Notification,
     NotificationChannel,
     NotificationKind,
@@ -82,6 +83,18 @@ def _dt(text: str) -> datetime:
         return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
     except (TypeError, ValueError):
         raise CorruptRecord("a stored time cannot be read") from None
+
+
+def _utc(text: str) -> datetime:
+    """`_dt`, 100 times faster (`fromisoformat` reads the ``...Z`` that `_ts` writes): for
+    the free-slot search, which reads a month of appointments' times."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise CorruptRecord("a stored time cannot be read") from None
+    if moment.utcoffset() != timedelta(0):
+        raise CorruptRecord("a stored time is not in UTC")
+    return moment
 
 
 def _opt_dt(text: str | None) -> datetime | None:
@@ -379,6 +392,20 @@ class BookingStatements:
         rows = self._db.execute(query + " ORDER BY starts_at, cabin_id, appointment_id", parameters)
         return [_appointment(row) for row in rows]
 
+    def held_spans(
+        self, cabin_ids: list[str] | None, starts_from: datetime, starts_before: datetime
+    ) -> list[HeldSpan]:
+        query = (
+            "SELECT cabin_id, starts_at, ends_at FROM appointments"
+            " WHERE status != 'cancelled' AND starts_at >= ? AND starts_at < ?"
+        )
+        parameters: list[str] = [_ts(starts_from), _ts(starts_before)]
+        if cabin_ids is not None:
+            query += f" AND cabin_id IN ({', '.join('?' for _ in cabin_ids)})"
+            parameters.extend(cabin_ids)
+        rows = self._db.execute(query + " ORDER BY starts_at, cabin_id", parameters)
+        return [HeldSpan(row[0], _utc(row[1]), _utc(row[2])) for row in rows]
+
     def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:
         rows = self._db.execute(
             _SELECT_APPOINTMENT + " WHERE match_key = ? ORDER BY starts_at DESC, appointment_id",
@@ -622,6 +649,12 @@ class SqliteBookings:
     ) -> list[Appointment]:
         cabins = None if cabin_ids is None else list(cabin_ids)
         return await self._run(BookingStatements.appointments, cabins, starts_from, starts_before)
+
+    async def held_spans(
+        self, *, cabin_ids: list[str] | None, starts_from: datetime, starts_before: datetime
+    ) -> list[HeldSpan]:
+        cabins = None if cabin_ids is None else list(cabin_ids)
+        return await self._run(BookingStatements.held_spans, cabins, starts_from, starts_before)
 
     async def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:
         return await self._run(BookingStatements.appointments_of_patient, patient)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -37,7 +38,8 @@ from hub.bookings import (
     fold_town,
     normalize_phone,
 )
-from hub.config import BookingSection
+from hub.config import BookingSection, load_hub_config
+from hub.errors import ConfigError
 from hub.schedule import CabinCalendar, ConflictKind, OpeningHours
 from hub.sqlite_storage import SqliteStorage
 from hub.storage import ActorKind, AuditEntry, DoctorRecord, Storage
@@ -549,6 +551,36 @@ def test_a_shift_whose_appointments_would_have_no_doctor_is_not_removed(tmp_path
     scenario(tmp_path, body)
 
 
+def test_a_shift_that_has_started_is_shortened_not_removed(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        desk = rig.desk
+        martin = (
+            await rig.storage.shifts(
+                starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+            )
+        )[0]
+        rig.clock.advance((at(MONDAY, 10) - NOW).total_seconds())  # it runs since 08:00
+        started = await refusal(desk.remove_shift(martin.shift_id, by="coord"))
+        assert [c.kind for c in started.conflicts] == [ConflictKind.HAS_STARTED]
+        moved_start = await refusal(
+            desk.change_shift(martin.shift_id, at(MONDAY, 9), martin.ends_at, by="coord")
+        )
+        assert [c.kind for c in moved_start.conflicts] == [ConflictKind.HAS_STARTED]
+        shorter = await desk.change_shift(
+            martin.shift_id, martin.starts_at, at(MONDAY + timedelta(days=2), 0), by="coord"
+        )
+        assert shorter.shift_id == martin.shift_id and shorter.created_by == martin.created_by
+        [stored] = await rig.storage.shifts(
+            starts_before=at(MONDAY, 23), ends_after=at(MONDAY, 0), doctor="dr.martin"
+        )
+        assert stored.ends_at == at(MONDAY + timedelta(days=2), 0)
+        assert await desk.free_slots("cab-murat", MONDAY + timedelta(days=2), 1) == []
+        [entry] = await rig.audit("shift.changed")
+        assert entry.subject == f"shift:{martin.shift_id}"
+
+    scenario(tmp_path, body)
+
+
 def test_hours_and_closures_are_refused_over_booked_appointments(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         desk = rig.desk
@@ -732,3 +764,17 @@ def test_the_hub_builds_one_desk_whose_noshow_timer_runs_until_it_stops(tmp_path
             assert not desk.timer_running
 
     asyncio.run(body())
+
+
+def test_the_booking_section_is_checked() -> None:
+    assert load_hub_config(None).booking == BookingSection()
+    custom = load_hub_config(None, overrides={"booking": {"slot_minutes": 20}})
+    assert custom.booking.slot_minutes == 20 and custom.booking.walk_in_share == 0.25
+    for bad, said in (
+        ({"timezone": "Mars/Olympus"}, "booking: `timezone`"),
+        ({"walk_in_share": 1.0}, "booking.walk_in_share"),
+        ({"slot_minutes": 2}, "booking.slot_minutes"),
+        ({"slots_minutes": 15}, "booking"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            load_hub_config(None, overrides={"booking": bad})
