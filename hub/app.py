@@ -24,7 +24,15 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest
 
-from hub import agenda_http, check_page, coordinator_http, health, http_api, websockets
+from hub import (
+    agenda_http,
+    booking_http,
+    check_page,
+    coordinator_http,
+    health,
+    http_api,
+    websockets,
+)
 from hub.accounts import LockoutPolicy, PasswordChecker
 from hub.audit import AuditLog
 from hub.auth import PROXIES, OriginPolicy, ProxyPolicy, Sessions
@@ -330,6 +338,17 @@ async def _serve(
         raise
 
 
+def _add_routes(app: web.Application, bookings: BookingDesk) -> None:
+    health.add_routes(app)
+    check_page.add_routes(app)
+    # the pages' own /api/ routes before http_api's /api/* catch-all
+    agenda_http.add_routes(app)
+    coordinator_http.add_routes(app)
+    booking_http.add_routes(app, bookings)
+    http_api.add_routes(app)
+    websockets.add_routes(app)
+
+
 async def _serve_with(
     config: HubConfig,
     clock: Clock,
@@ -448,12 +467,7 @@ async def _serve_with(
     )
     app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)
-    health.add_routes(app)
-    check_page.add_routes(app)
-    agenda_http.add_routes(app)  # before http_api's catch-all for /api/
-    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
-    http_api.add_routes(app)
-    websockets.add_routes(app)
+    _add_routes(app, bookings)
     runner = web.AppRunner(
         app,
         access_log_class=_AccessLog,

@@ -177,6 +177,26 @@ class StorageSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError("`min_connections` is more than `max_connections`")
 
 
+class PublicBookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The public booking page (``/rendez-vous``, `hub.booking_http`): its proof of work and
+    its limits on reads and cancellations (those on bookings are `[booking]`'s
+    ``bookings_per_client_per_hour`` and ``bookings_per_phone_per_day``, the latter for an
+    e-mail too)."""
+
+    proof_bits: Annotated[int, msgspec.Meta(ge=0, le=24)] = 12
+    """Leading zero bits of sha256(challenge + nonce) the page must find (12: ~4000 tries of
+    crypto.subtle, tens of ms on a desktop, a few hundred on a phone; see
+    bench/bench_booking_page.py); 0 turns the proof off."""
+    challenge_ttl_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 900
+    """A challenge is good for one booking or cancellation within this long."""
+    reads_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 120
+    """Towns, cabins, slots and challenges one client address may ask for in any 60 s."""
+    cancels_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10
+    """Cancellations one client address may try in any hour."""
+    cancels_per_code_per_day: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 5
+    """Cancellations tried with one code in any 24 hours (a wrong birth date counts)."""
+
+
 MailAddress = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^(|[^\s@<>\"]+@[^\s@<>\"]+)$")]
 """An e-mail address (``rendez-vous@hub.example.fr``), or ""."""
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -371,6 +391,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     turn: TurnSection = msgspec.field(default_factory=TurnSection)
     cluster: ClusterSection = msgspec.field(default_factory=ClusterSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
+    public_booking: PublicBookingSection = msgspec.field(default_factory=PublicBookingSection)
     mail: MailSection = msgspec.field(default_factory=MailSection)
     sms: SmsSection = msgspec.field(default_factory=SmsSection)
     notifications: NotificationsSection = msgspec.field(default_factory=NotificationsSection)

@@ -26,6 +26,8 @@ SECURITY_HEADERS = {
 }
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_PATH = "/api/login"
+PUBLIC_API_PREFIX = "/api/public/"
+"""The public booking page's API (`hub.booking_http`): the hub's Origin, no session."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,8 +46,8 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
 
 @web.middleware
 async def state_change_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A POST, PUT, PATCH or DELETE needs the hub's Origin; all but the login also need a
-    session and its CSRF token."""
+    """A POST, PUT, PATCH or DELETE needs the hub's Origin; all but the login and the public
+    booking API also need a session and its CSRF token."""
     if request.method in SAFE_METHODS:
         return await handler(request)
     services = request.app[SERVICES]
@@ -56,7 +58,7 @@ async def state_change_guard(request: web.Request, handler: Handler) -> web.Stre
             log_safe(client_address(request)),
         )
         return json_error(403, "forbidden")
-    if request.path == LOGIN_PATH:
+    if request.path == LOGIN_PATH or request.path.startswith(PUBLIC_API_PREFIX):
         return await handler(request)
     session = await services.sessions.of_request(request)
     if session is None:
