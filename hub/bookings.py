@@ -55,12 +55,14 @@ from hub.schedule import (
     CabinCalendar,
     Closure,
     ConflictKind,
+    HeldIndex,
     OpeningHours,
     RotaConflict,
     RotaShift,
     ScheduleError,
     Slot,
     day_bounds,
+    day_slot_spans,
     day_slots,
     holds_slot,
     is_closed,
@@ -68,7 +70,6 @@ from hub.schedule import (
     opening_spans,
     removal_conflicts,
     rota_conflicts,
-    slots_not_held,
     when_en,
     when_fr,
     zone,
@@ -87,6 +88,7 @@ PATIENT_ACTOR = "patient"
 """`Appointment.cancelled_by` and the audit's actor when the patient acts on the public page."""
 HUB_ACTOR = "hub"
 _FAR = timedelta(days=3660)
+UTC_ZONE = ZoneInfo("UTC")
 _LONGEST_APPOINTMENT = timedelta(hours=4)
 """An appointment starting this long before a slot may still hold it (a slot length since
 changed): looked for when slots are offered."""
@@ -405,25 +407,53 @@ class BookingDesk:
     async def free_slots(self, cabin_id: str, first_day: date, days: int) -> list[Slot]:
         """The slots a patient may book at the cabin from `first_day` (its local date) for
         `days` days: future, within its `bookable_days`, not walk-in, not taken."""
-        calendar = await self.calendar(cabin_id)
-        tz = zone(calendar.timezone)
+        return (await self.free_slots_of([cabin_id], first_day, days))[cabin_id]
+
+    async def free_slots_of(
+        self, cabin_ids: Sequence[str], first_day: date, days: int
+    ) -> dict[str, list[Slot]]:
+        """`free_slots` of several cabins (a town's, a coordinator's), read together: the
+        rota and the held spans in one query each, nothing of the patients."""
+        calendars = [await self.calendar(cabin_id) for cabin_id in cabin_ids]
         now = self._clock.now()
-        today = local_day(now, tz)
-        first_day = max(first_day, today)
-        last_day = min(first_day + timedelta(days=days), today + timedelta(calendar.bookable_days))
-        count = (last_day - first_day).days
-        if count <= 0:
-            return []
-        plan, _ = await self._days(calendar, first_day, count)
-        slots = [slot for _, day_slots_, _ in plan for slot in day_slots_ if slot.starts_at > now]
-        if not slots:
-            return []
-        held = await self._storage.held_spans(  # nothing of the patients is read
-            cabin_ids=[cabin_id],
-            starts_from=slots[0].starts_at - _LONGEST_APPOINTMENT,
-            starts_before=slots[-1].ends_at,
+        ranges: dict[str, tuple[date, int]] = {}
+        for calendar in calendars:
+            tz = zone(calendar.timezone)
+            today = local_day(now, tz)
+            first = max(first_day, today)
+            last = min(first + timedelta(days=days), today + timedelta(calendar.bookable_days))
+            ranges[calendar.cabin_id] = (first, (last - first).days)
+        found: dict[str, list[Slot]] = {cabin_id: [] for cabin_id in cabin_ids}
+        wanted = [c for c in calendars if ranges[c.cabin_id][1] > 0]
+        if not wanted:
+            return found
+        # every cabin's range lies within (the first day's start - a day, the last's end + a day)
+        lowest = min(ranges[c.cabin_id][0] for c in wanted)
+        highest = max(ranges[c.cabin_id][0] + timedelta(ranges[c.cabin_id][1]) for c in wanted)
+        start = max(now, day_bounds(lowest, UTC_ZONE)[0] - timedelta(days=1))
+        end = day_bounds(highest, UTC_ZONE)[0] + timedelta(days=1)
+        only = wanted[0].cabin_id if len(wanted) == 1 else None
+        shifts = await self._storage.shifts(starts_before=end, ends_after=start, cabin_id=only)
+        held = HeldIndex(
+            await self._storage.held_spans(
+                cabin_ids=[c.cabin_id for c in wanted],
+                starts_from=start - _LONGEST_APPOINTMENT,
+                starts_before=end,
+            )
         )
-        return slots_not_held(slots, held)
+        for calendar in wanted:
+            cabin_id = calendar.cabin_id
+            first, count = ranges[cabin_id]
+            hours = await self._storage.opening_hours(cabin_id)
+            closures = await self._storage.closures(
+                cabin_id, first_day=first, last_day=first + timedelta(days=count - 1)
+            )
+            own = [s for s in shifts if s.cabin_id == cabin_id]
+            for offset in range(count):
+                day = first + timedelta(days=offset)
+                spans = day_slot_spans(calendar, hours, closures, own, day)
+                found[cabin_id] += held.free(cabin_id, spans, now)
+        return found
 
     async def agenda(
         self, cabin_ids: Iterable[str], first_day: date, days: int

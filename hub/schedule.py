@@ -180,6 +180,10 @@ def walk_in_flags(count: int, share: float) -> list[bool]:
     return [(i + 1) * kept // count > i * kept // count for i in range(count)]
 
 
+SlotSpan = tuple[datetime, datetime, tuple[str, ...], bool]
+"""A slot before it is a `Slot`: start, end, doctors on duty, walk-in."""
+
+
 def day_slots(
     calendar: CabinCalendar,
     hours: Iterable[OpeningHours],
@@ -196,6 +200,21 @@ def day_slots(
     doctors on duty for all of it (sorted). Walk-ins are chosen on the grid, before the rota,
     so that adding or removing a shift never turns a booked slot into a walk-in one.
     """
+    cabin_id = calendar.cabin_id
+    return [
+        Slot(cabin_id, start, end, doctors, walk_in)
+        for start, end, doctors, walk_in in day_slot_spans(calendar, hours, closures, shifts, day)
+    ]
+
+
+def day_slot_spans(
+    calendar: CabinCalendar,
+    hours: Iterable[OpeningHours],
+    closures: Iterable[Closure],
+    shifts: Iterable[RotaShift],
+    day: date,
+) -> list[SlotSpan]:
+    """`day_slots` as plain tuples (the free-slot search makes `Slot`s of the free ones only)."""
     if is_closed(closures, calendar.cabin_id, day):
         return []
     step = timedelta(minutes=calendar.slot_minutes)
@@ -223,8 +242,7 @@ def day_slots(
         if s.doctor not in all_day and not (s.starts_at <= first and s.ends_at >= last)
     ]
     whole_day = tuple(sorted(all_day))
-    cabin_id = calendar.cabin_id
-    slots: list[Slot] = []
+    spans: list[SlotSpan] = []
     for (start, end), walk_in in zip(grid, flags, strict=True):
         doctors = whole_day
         if some_hours:
@@ -232,8 +250,8 @@ def day_slots(
             if more:
                 doctors = tuple(sorted(all_day | more))
         if doctors:
-            slots.append(Slot(cabin_id, start, end, doctors, walk_in))
-    return slots
+            spans.append((start, end, doctors, walk_in))
+    return spans
 
 
 def holds_slot(appointment: Appointment) -> bool:
@@ -261,29 +279,54 @@ def free_slots(slots: Iterable[Slot], booked: Iterable[Appointment]) -> list[Slo
     return slots_not_held(slots, (a for a in booked if holds_slot(a)))
 
 
+class HeldIndex:
+    """The spans that hold cabins' time, to ask quickly whether a slot is free."""
+
+    def __init__(self, held: Iterable[Span]) -> None:
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        for span in held:
+            spans.setdefault(span.cabin_id, []).append((span.starts_at, span.ends_at))
+        self._starts: dict[str, list[datetime]] = {}
+        self._reach: dict[str, list[datetime]] = {}
+        """Per cabin, the latest end among the spans up to each one (by start)."""
+        for cabin_id, cabin_spans in spans.items():
+            cabin_spans.sort()
+            self._starts[cabin_id] = [start for start, _ in cabin_spans]
+            self._reach[cabin_id] = list(itertools.accumulate((end for _, end in cabin_spans), max))
+
+    def holds(self, cabin_id: str, starts_at: datetime, ends_at: datetime) -> bool:
+        """Whether a span of the cabin overlaps [starts_at, ends_at)."""
+        starts = self._starts.get(cabin_id)
+        if not starts:
+            return False
+        before_end = bisect.bisect_left(starts, ends_at)
+        return before_end > 0 and self._reach[cabin_id][before_end - 1] > starts_at
+
+    def free(self, cabin_id: str, spans: Iterable[SlotSpan], after: datetime) -> list[Slot]:
+        """The `Slot`s of the cabin's slot spans (in order) that start after `after`, are not
+        kept for walk-ins, and no span overlaps (the free-slot search's inner loop)."""
+        starts = self._starts.get(cabin_id, [])
+        reach = self._reach.get(cabin_id, [])
+        find = bisect.bisect_left
+        free = []
+        for begins, ends, doctors, walk_in in spans:
+            if walk_in or begins <= after:
+                continue
+            before_end = find(starts, ends)
+            if before_end and reach[before_end - 1] > begins:
+                continue
+            free.append(Slot(cabin_id, begins, ends, doctors))
+        return free
+
+
 def slots_not_held(slots: Iterable[Slot], held: Iterable[Span]) -> list[Slot]:
     """The slots not walk-in that none of the `held` spans of their cabin overlaps."""
-    spans: dict[str, list[tuple[datetime, datetime]]] = {}
-    for span in held:
-        spans.setdefault(span.cabin_id, []).append((span.starts_at, span.ends_at))
-    starts: dict[str, list[datetime]] = {}
-    reach: dict[str, list[datetime]] = {}
-    """Per cabin, the latest end among the spans up to each one (by start)."""
-    for cabin_id, cabin_spans in spans.items():
-        cabin_spans.sort()
-        starts[cabin_id] = [start for start, _ in cabin_spans]
-        reach[cabin_id] = list(itertools.accumulate((end for _, end in cabin_spans), max))
-    free: list[Slot] = []
-    for slot in slots:
-        if slot.walk_in:
-            continue
-        cabin_starts = starts.get(slot.cabin_id)
-        if cabin_starts:
-            before_end = bisect.bisect_left(cabin_starts, slot.ends_at)
-            if before_end and reach[slot.cabin_id][before_end - 1] > slot.starts_at:
-                continue
-        free.append(slot)
-    return free
+    index = HeldIndex(held)
+    return [
+        slot
+        for slot in slots
+        if not slot.walk_in and not index.holds(slot.cabin_id, slot.starts_at, slot.ends_at)
+    ]
 
 
 # --- the rota's conflicts -----------------------------------------------------------------------

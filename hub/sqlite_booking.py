@@ -79,15 +79,8 @@ def _opt_ts(moment: datetime | None) -> str | None:
 
 
 def _dt(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
-    except (TypeError, ValueError):
-        raise CorruptRecord("a stored time cannot be read") from None
-
-
-def _utc(text: str) -> datetime:
-    """`_dt`, 100 times faster (`fromisoformat` reads the ``...Z`` that `_ts` writes): for
-    the free-slot search, which reads a month of appointments' times."""
+    """What `_ts` wrote. `fromisoformat` reads its ``...Z`` (Python 3.11), a hundred times
+    faster than `strptime`: a month of appointments' times is read for each agenda."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
@@ -404,7 +397,7 @@ class BookingStatements:
             query += f" AND cabin_id IN ({', '.join('?' for _ in cabin_ids)})"
             parameters.extend(cabin_ids)
         rows = self._db.execute(query + " ORDER BY starts_at, cabin_id", parameters)
-        return [HeldSpan(row[0], _utc(row[1]), _utc(row[2])) for row in rows]
+        return [HeldSpan(row[0], _dt(row[1]), _dt(row[2])) for row in rows]
 
     def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:
         rows = self._db.execute(
