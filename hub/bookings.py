@@ -44,6 +44,7 @@ from hub.booking import (
     CodeTaken,
     Notification,
     NotificationKind,
+    ShiftOverlap,
     SlotTaken,
 )
 from hub.cancellation import cancel_and_wait
@@ -856,7 +857,7 @@ class BookingDesk:
             created_at=self._clock.now(),
         )
         await self._check_new_shift(calendar, shift)
-        await self._storage.add_shift(shift)
+        await self._add_checked_shift(calendar, shift)
         await self._audit.record(
             "shift.added", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift.shift_id}"
         )
@@ -880,6 +881,24 @@ class BookingDesk:
         if conflicts:
             raise _rota_refused(conflicts)
 
+    async def _add_checked_shift(self, calendar: CabinCalendar, shift: RotaShift) -> None:
+        """Store a shift the checks let through; the database refuses it if another
+        coordinator added an overlapping one meanwhile, explained as the check explains it."""
+        try:
+            await self._storage.add_shift(shift)
+        except ShiftOverlap:
+            log.info("booking.shift_overlap cabin=%s doctor=%s", shift.cabin_id, shift.doctor)
+            await self._check_new_shift(calendar, shift)  # names the other shift, now stored
+            raise _rota_refused(
+                [
+                    RotaConflict(
+                        ConflictKind.DOCTOR_OVERLAP,
+                        fr=f"{shift.doctor} couvre déjà cette cabine pendant ces horaires.",
+                        en=f"{shift.doctor} already covers this cabin at that time.",
+                    )
+                ]
+            ) from None
+
     async def _upcoming_shift(self, shift_id: str) -> RotaShift:
         now = self._clock.now()
         upcoming = await self._storage.shifts(starts_before=now + _FAR, ends_after=now)
@@ -898,7 +917,10 @@ class BookingDesk:
 
     async def _check_removal(
         self, calendar: CabinCalendar, shift: RotaShift, replacement: RotaShift | None
-    ) -> None:
+    ) -> dict[str, list[str]]:
+        """Refuse the removal (or shortening) if it leaves booked appointments without any
+        doctor; otherwise the appointments of the shift's doctor it uncovers, by the doctor
+        on duty who takes them over (`_takers`)."""
         booked = await self._storage.appointments(
             cabin_ids=[shift.cabin_id],
             starts_from=shift.starts_at - timedelta(days=1),
@@ -912,6 +934,31 @@ class BookingDesk:
         )
         if conflicts:
             raise _rota_refused(conflicts)
+        return _takers(shift, booked, others, replacement)
+
+    async def _reassign(
+        self, takers: dict[str, list[str]], *, shift_id: str, by: str, actor_kind: ActorKind
+    ) -> list[Appointment]:
+        """Give the appointments of a removed or shortened shift to the doctors who cover
+        them (only those still BOOKED: the storage's update is conditional), each audited."""
+        moved: list[Appointment] = []
+        for doctor, appointment_ids in sorted(takers.items()):
+            changed = await self._storage.reassign_appointments(appointment_ids, doctor=doctor)
+            for a in changed:
+                await self._audit.record(
+                    "appointment.reassigned",
+                    actor_kind=actor_kind,
+                    actor_id=by,
+                    subject=f"appointment:{a.appointment_id}",
+                )
+                log.info(
+                    "booking.reassigned appointment=%s doctor=%s shift=%s",
+                    a.appointment_id,
+                    doctor,
+                    shift_id,
+                )
+            moved += changed
+        return moved
 
     async def remove_shift(
         self, shift_id: str, *, by: str, actor_kind: ActorKind = ActorKind.AGENT
@@ -922,12 +969,13 @@ class BookingDesk:
         if shift.starts_at <= self._clock.now():
             raise _rota_refused([_HAS_STARTED])
         calendar = await self.calendar(shift.cabin_id)
-        await self._check_removal(calendar, shift, None)
+        takers = await self._check_removal(calendar, shift, None)
         await self._storage.remove_shift(shift_id)
         await self._audit.record(
             "shift.removed", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift_id}"
         )
         log.info("booking.shift_removed shift=%s", shift_id)
+        await self._reassign(takers, shift_id=shift_id, by=by, actor_kind=actor_kind)
         return shift
 
     async def change_shift(
@@ -950,16 +998,17 @@ class BookingDesk:
         calendar = await self.calendar(shift.cabin_id)
         changed = dataclasses.replace(shift, starts_at=starts_at, ends_at=ends_at)
         await self._check_new_shift(calendar, changed)
-        await self._check_removal(calendar, shift, changed)
+        takers = await self._check_removal(calendar, shift, changed)
         await self._storage.remove_shift(shift_id)
         try:
-            await self._storage.add_shift(changed)
+            await self._add_checked_shift(calendar, changed)
         except BaseException:
             await self._storage.add_shift(shift)
             raise
         await self._audit.record(
             "shift.changed", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift_id}"
         )
+        await self._reassign(takers, shift_id=shift_id, by=by, actor_kind=actor_kind)
         return changed
 
     # --- opening hours and closures -----------------------------------------------------------
@@ -1101,6 +1150,51 @@ def _rota_refused(conflicts: Sequence[RotaConflict]) -> BookingRefused:
         en=" ".join(c.en for c in conflicts),
         conflicts=conflicts,
     )
+
+
+def _takers(
+    shift: RotaShift,
+    appointments: Sequence[Appointment],
+    others: Sequence[RotaShift],
+    replacement: RotaShift | None,
+) -> dict[str, list[str]]:
+    """The BOOKED appointments of `shift`'s doctor at its cabin that the removal (or the
+    `replacement`) uncovers, by the doctor who takes each over: of the other doctors whose
+    shift covers it from start to end, the one with the fewest of these appointments so far,
+    the first by name among equals."""
+    kept = [replacement] if replacement is not None else []
+    remaining = [s for s in others if s.shift_id != shift.shift_id and s.cabin_id == shift.cabin_id]
+    load: Counter[str] = Counter(a.doctor for a in appointments if a.doctor and holds_slot(a))
+    takers: dict[str, list[str]] = {}
+    for a in sorted(appointments, key=lambda a: (a.starts_at, a.appointment_id)):
+        if (
+            a.status is not AppointmentStatus.BOOKED
+            or a.doctor != shift.doctor
+            or a.cabin_id != shift.cabin_id
+            or not (a.starts_at < shift.ends_at and a.ends_at > shift.starts_at)
+        ):
+            continue
+        if any(
+            s.doctor == shift.doctor and s.starts_at <= a.starts_at and s.ends_at >= a.ends_at
+            for s in kept + remaining
+        ):
+            continue  # still on duty then (the shortened shift, or another of theirs)
+        covering = sorted(
+            {
+                s.doctor
+                for s in remaining
+                if s.doctor != shift.doctor
+                and s.starts_at <= a.starts_at
+                and s.ends_at >= a.ends_at
+            }
+        )
+        if not covering:
+            continue
+        taker = min(covering, key=lambda doctor: (load[doctor], doctor))
+        load[taker] += 1
+        load[shift.doctor] -= 1
+        takers.setdefault(taker, []).append(a.appointment_id)
+    return takers
 
 
 def _has_appointments(appointments: Sequence[Appointment], tz: ZoneInfo) -> BookingRefused:

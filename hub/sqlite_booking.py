@@ -22,6 +22,7 @@ import sqlcipher3
 import wire
 from hub.booking import (
     Appointment,
+    AppointmentPage,
     AppointmentStatus,
     BookingChannel,
     CodeTaken,
@@ -30,6 +31,7 @@ from hub.booking import (
     NotificationChannel,
     NotificationKind,
     NotificationState,
+    ShiftOverlap,
     SlotTaken,
 )
 from hub.errors import CorruptRecord, StorageError
@@ -290,18 +292,23 @@ class BookingStatements:
         return [_closure(row) for row in rows]
 
     def add_shift(self, shift: RotaShift) -> None:
-        self._db.execute(
-            f"INSERT INTO rota_shifts ({_SHIFT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            (
-                shift.shift_id,
-                shift.doctor,
-                shift.cabin_id,
-                _ts(shift.starts_at),
-                _ts(shift.ends_at),
-                shift.created_by,
-                _opt_ts(shift.created_at),
-            ),
-        )
+        try:
+            self._db.execute(
+                f"INSERT INTO rota_shifts ({_SHIFT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    shift.shift_id,
+                    shift.doctor,
+                    shift.cabin_id,
+                    _ts(shift.starts_at),
+                    _ts(shift.ends_at),
+                    shift.created_by,
+                    _opt_ts(shift.created_at),
+                ),
+            )
+        except sqlcipher3.IntegrityError as exc:
+            if "shift_overlap" in str(exc):  # the trigger of migration 14
+                raise ShiftOverlap("the doctor already covers this cabin then") from None
+            raise StorageError(f"database error: IntegrityError: {exc}") from None
 
     def remove_shift(self, shift_id: str) -> bool:
         cursor = self._db.execute("DELETE FROM rota_shifts WHERE shift_id = ?", (shift_id,))
@@ -479,6 +486,50 @@ class BookingStatements:
         ).fetchall()
         marked = [_appointment(row) for row in rows]
         return sorted(marked, key=lambda a: (a.starts_at, a.appointment_id))
+
+    def reassign_appointments(self, appointment_ids: list[str], doctor: str) -> list[Appointment]:
+        if not appointment_ids:
+            return []
+        rows = self._db.execute(
+            f"UPDATE appointments SET doctor = ? WHERE status = 'booked'"  # noqa: S608
+            f" AND appointment_id IN ({', '.join('?' for _ in appointment_ids)})"
+            f" RETURNING {_APPOINTMENT_COLUMNS}",
+            (doctor, *appointment_ids),
+        ).fetchall()
+        changed = [_appointment(row) for row in rows]
+        return sorted(changed, key=lambda a: (a.starts_at, a.appointment_id))
+
+    def appointments_page(self, after: str, limit: int) -> AppointmentPage:
+        key, _, last_id = after.partition("\x1f")
+        rows = self._db.execute(
+            f"SELECT {_APPOINTMENT_COLUMNS}, match_key FROM appointments"  # noqa: S608
+            " WHERE (match_key, appointment_id) > (?, ?)"
+            " ORDER BY match_key, appointment_id LIMIT ?",
+            (key, last_id, limit),
+        ).fetchall()
+        page = tuple(_appointment(row) for row in rows)
+        next_after = f"{rows[-1][-1]}\x1f{rows[-1][0]}" if len(rows) == limit else ""
+        return AppointmentPage(page, next_after)
+
+    # the operators' tokens
+
+    def put_operator_token(self, name: str, token_sha256: str, at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO operator_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256,"
+            " created_at = excluded.created_at",
+            (name, token_sha256, _ts(at)),
+        )
+
+    def revoke_operator_token(self, name: str) -> bool:
+        cursor = self._db.execute("DELETE FROM operator_tokens WHERE name = ?", (name,))
+        return cursor.rowcount == 1
+
+    def operator_token_name(self, token_sha256: str) -> str | None:
+        row = self._db.execute(
+            "SELECT name FROM operator_tokens WHERE token_sha256 = ?", (token_sha256,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     # the outbox
 
@@ -674,6 +725,25 @@ class SqliteBookings:
 
     async def mark_noshows(self, *, started_before: datetime, at: datetime) -> list[Appointment]:
         return await self._run(BookingStatements.mark_noshows, started_before, at)
+
+    async def reassign_appointments(
+        self, appointment_ids: list[str], *, doctor: str
+    ) -> list[Appointment]:
+        return await self._run(
+            BookingStatements.reassign_appointments, list(appointment_ids), doctor
+        )
+
+    async def appointments_page(self, *, after: str = "", limit: int = 500) -> AppointmentPage:
+        return await self._run(BookingStatements.appointments_page, after, limit)
+
+    async def put_operator_token(self, name: str, token_sha256: str, *, at: datetime) -> None:
+        await self._run(BookingStatements.put_operator_token, name, token_sha256, at)
+
+    async def revoke_operator_token(self, name: str) -> bool:
+        return await self._run(BookingStatements.revoke_operator_token, name)
+
+    async def operator_token_name(self, token_sha256: str) -> str | None:
+        return await self._run(BookingStatements.operator_token_name, token_sha256)
 
     async def add_notifications(self, notifications: list[Notification]) -> None:
         await self._run(BookingStatements.add_notifications, list(notifications))
