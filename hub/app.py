@@ -31,6 +31,7 @@ from hub import (
     coordinator_http,
     health,
     http_api,
+    operator_export,
     websockets,
 )
 from hub.accounts import LockoutPolicy, PasswordChecker
@@ -345,6 +346,7 @@ def _add_routes(app: web.Application, bookings: BookingDesk) -> None:
     agenda_http.add_routes(app)
     coordinator_http.add_routes(app)
     booking_http.add_routes(app, bookings)
+    operator_export.add_routes(app)
     http_api.add_routes(app)
     websockets.add_routes(app)
 

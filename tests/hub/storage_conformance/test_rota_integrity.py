@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import itertools
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from hub.booking import AppointmentStatus, ShiftOverlap
+from hub.booking import Appointment, AppointmentStatus, ShiftOverlap
 from hub.schedule import RotaShift
 from hub.storage import Storage
 from tests.hub.storage_conformance.conftest import Backend
@@ -163,7 +164,7 @@ def test_every_appointment_is_read_page_by_page_a_patients_together(storage: Bac
             )
             ids.append(f"ap-{n:02d}")
         await storage.cancel_appointment("ap-03", at=NOW, reason="r", by="patient")
-        read = []
+        read: list[Appointment] = []
         after = ""
         pages = 0
         while True:
@@ -178,7 +179,7 @@ def test_every_appointment_is_read_page_by_page_a_patients_together(storage: Bac
         assert {a.status for a in read} == {AppointmentStatus.BOOKED, AppointmentStatus.CANCELLED}
         patients = [a.patient for a in read]
         # one patient's appointments come together: the patient changes once
-        changes = sum(1 for x, y in zip(patients, patients[1:], strict=False) if x != y)
+        changes = sum(1 for x, y in itertools.pairwise(patients) if x != y)
         assert changes == 1
         empty = await storage.appointments_page(after="", limit=100)
         assert len(empty.appointments) == 11 and empty.next_after == ""
