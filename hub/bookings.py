@@ -62,8 +62,8 @@ from hub.schedule import (
     RotaShift,
     ScheduleError,
     Slot,
+    SlotSpanCache,
     day_bounds,
-    day_slot_spans,
     day_slots,
     holds_slot,
     is_closed,
@@ -315,6 +315,8 @@ class BookingDesk:
         self._settings = settings
         self._notify = notify
         self._noshow_task: asyncio.Task[None] | None = None
+        self._spans = SlotSpanCache()
+        """The cabins' slot spans by calendar, hours, day and rota: the free-slot search's."""
 
     @property
     def settings(self) -> BookingSection:
@@ -415,7 +417,7 @@ class BookingDesk:
     ) -> dict[str, list[Slot]]:
         """`free_slots` of several cabins (a town's, a coordinator's), read together: the
         rota and the held spans in one query each, nothing of the patients."""
-        calendars = [await self.calendar(cabin_id) for cabin_id in cabin_ids]
+        calendars = await asyncio.gather(*map(self.calendar, cabin_ids))
         now = self._clock.now()
         ranges: dict[str, tuple[date, int]] = {}
         for calendar in calendars:
@@ -434,6 +436,21 @@ class BookingDesk:
         start = max(now, day_bounds(lowest, UTC_ZONE)[0] - timedelta(days=1))
         end = day_bounds(highest, UTC_ZONE)[0] + timedelta(days=1)
         only = wanted[0].cabin_id if len(wanted) == 1 else None
+        # the reads queue on the storage together (one worker thread, or a pool), not each
+        # waiting for the one before
+        hours_of, closures_of = await asyncio.gather(
+            asyncio.gather(*(self._storage.opening_hours(c.cabin_id) for c in wanted)),
+            asyncio.gather(
+                *(
+                    self._storage.closures(
+                        c.cabin_id,
+                        first_day=ranges[c.cabin_id][0],
+                        last_day=ranges[c.cabin_id][0] + timedelta(days=ranges[c.cabin_id][1] - 1),
+                    )
+                    for c in wanted
+                )
+            ),
+        )
         shifts = await self._storage.shifts(starts_before=end, ends_after=start, cabin_id=only)
         held = HeldIndex(
             await self._storage.held_spans(
@@ -442,18 +459,13 @@ class BookingDesk:
                 starts_before=end,
             )
         )
-        for calendar in wanted:
+        for calendar, hours, closures in zip(wanted, hours_of, closures_of, strict=True):
             cabin_id = calendar.cabin_id
             first, count = ranges[cabin_id]
-            hours = await self._storage.opening_hours(cabin_id)
-            closures = await self._storage.closures(
-                cabin_id, first_day=first, last_day=first + timedelta(days=count - 1)
-            )
-            own = [s for s in shifts if s.cabin_id == cabin_id]
-            for offset in range(count):
-                day = first + timedelta(days=offset)
-                spans = day_slot_spans(calendar, hours, closures, own, day)
-                found[cabin_id] += held.free(cabin_id, spans, now)
+            cabin_slots = found[cabin_id]
+            for spans in self._spans.days(calendar, hours, closures, shifts, first, count):
+                if spans:
+                    cabin_slots += held.free(cabin_id, spans, now)
         return found
 
     async def agenda(

@@ -254,6 +254,69 @@ def day_slot_spans(
     return spans
 
 
+class SlotSpanCache:
+    """`day_slot_spans` kept between searches, by what makes them: the cabin's calendar and
+    opening hours, the day, and the rota's shifts of the cabin that touch that day. A booking
+    changes none of these (free slots are found afterwards, against the held spans); a changed
+    calendar, opening hours or rota is another key, so nothing is ever stale. Bounded: at most
+    `max_setups` calendar-and-hours settings, `max_days` days each (the oldest dropped first)."""
+
+    def __init__(self, *, max_setups: int = 512, max_days: int = 2048) -> None:
+        self._max_setups = max_setups
+        self._max_days = max_days
+        self._setups: dict[
+            tuple[CabinCalendar, tuple[OpeningHours, ...]],
+            dict[tuple[date, tuple[RotaShift, ...]], list[SlotSpan]],
+        ] = {}
+
+    def days(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[list[SlotSpan]]:
+        """`day_slot_spans` of each of the `count` days from `first_day`, in order."""
+        hours = tuple(hours)
+        closures = [c for c in closures if c.cabin_id == calendar.cabin_id]
+        tz = zone(calendar.timezone)
+        last_day = first_day + timedelta(days=count - 1)
+        by_day: dict[date, list[RotaShift]] = {}
+        for shift in shifts:
+            if shift.cabin_id != calendar.cabin_id or shift.ends_at <= shift.starts_at:
+                continue
+            day = max(first_day, local_day(shift.starts_at, tz))
+            until = min(last_day, local_day(shift.ends_at, tz))
+            while day <= until:
+                by_day.setdefault(day, []).append(shift)
+                day += timedelta(days=1)
+        key = (calendar, hours)
+        cached = self._setups.pop(key, None)  # put back last: the most recently used
+        if cached is None:
+            cached = {}
+            if len(self._setups) >= self._max_setups:
+                del self._setups[next(iter(self._setups))]
+        self._setups[key] = cached
+        found: list[list[SlotSpan]] = []
+        for offset in range(count):
+            day = first_day + timedelta(days=offset)
+            on_day = by_day.get(day)
+            if not on_day or is_closed(closures, calendar.cabin_id, day):
+                found.append([])
+                continue
+            day_key = (day, tuple(on_day))
+            spans = cached.get(day_key)
+            if spans is None:
+                spans = day_slot_spans(calendar, hours, (), on_day, day)
+                if len(cached) >= self._max_days:
+                    del cached[next(iter(cached))]
+                cached[day_key] = spans
+            found.append(spans)
+        return found
+
+
 def holds_slot(appointment: Appointment) -> bool:
     """An appointment not cancelled holds its slot (the database's unique index says the same)."""
     return appointment.status != _CANCELLED

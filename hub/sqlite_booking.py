@@ -404,7 +404,17 @@ class BookingStatements:
             query += f" AND cabin_id IN ({', '.join('?' for _ in cabin_ids)})"
             parameters.extend(cabin_ids)
         rows = self._db.execute(query + " ORDER BY starts_at, cabin_id", parameters)
-        return [HeldSpan(row[0], _dt(row[1]), _dt(row[2])) for row in rows]
+        # Slots fall on a grid: the cabins' appointments share a few hundred distinct times
+        # over a month; each is read once.
+        read: dict[str, datetime] = {}
+
+        def instant(text: str) -> datetime:
+            moment = read.get(text)
+            if moment is None:
+                moment = read[text] = _dt(text)
+            return moment
+
+        return [HeldSpan(cabin_id, instant(start), instant(end)) for cabin_id, start, end in rows]
 
     def appointments_of_patient(self, patient: wire.PatientSummary) -> list[Appointment]:
         rows = self._db.execute(
