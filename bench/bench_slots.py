@@ -122,14 +122,10 @@ async def _floor(storage: Storage, cabin_ids: list[str]) -> None:
     last_day = FIRST_DAY + timedelta(days=DAYS)
     start = datetime.combine(FIRST_DAY, time(0), PARIS)
     end = datetime.combine(last_day, time(0), PARIS)
-    for cabin_id in cabin_ids:
-        await storage.calendar(cabin_id)
+    await storage.cabin_setups(cabin_ids, first_day=FIRST_DAY, last_day=last_day)
     only = cabin_ids[0] if len(cabin_ids) == 1 else None
     await storage.shifts(starts_before=end, ends_after=start, cabin_id=only)
     await storage.held_spans(cabin_ids=cabin_ids, starts_from=start, starts_before=end)
-    for cabin_id in cabin_ids:
-        await storage.opening_hours(cabin_id)
-        await storage.closures(cabin_id, first_day=FIRST_DAY, last_day=last_day)
 
 
 async def _search(desk: BookingDesk, cabin_ids: list[str]) -> int:

@@ -417,53 +417,49 @@ class BookingDesk:
     ) -> dict[str, list[Slot]]:
         """`free_slots` of several cabins (a town's, a coordinator's), read together: the
         rota and the held spans in one query each, nothing of the patients."""
-        calendars = await asyncio.gather(*map(self.calendar, cabin_ids))
+        setups = await self._storage.cabin_setups(
+            list(cabin_ids), first_day=first_day, last_day=first_day + timedelta(days=days)
+        )
+        if len(setups) != len(cabin_ids):
+            raise BookingRefused(RefusalReason.UNKNOWN_CABIN)
         now = self._clock.now()
         ranges: dict[str, tuple[date, int]] = {}
-        for calendar in calendars:
+        for setup in setups:
+            calendar = setup.calendar
             tz = zone(calendar.timezone)
             today = local_day(now, tz)
             first = max(first_day, today)
             last = min(first + timedelta(days=days), today + timedelta(calendar.bookable_days))
             ranges[calendar.cabin_id] = (first, (last - first).days)
         found: dict[str, list[Slot]] = {cabin_id: [] for cabin_id in cabin_ids}
-        wanted = [c for c in calendars if ranges[c.cabin_id][1] > 0]
+        wanted = [s for s in setups if ranges[s.calendar.cabin_id][1] > 0]
         if not wanted:
             return found
         # every cabin's range lies within (the first day's start - a day, the last's end + a day)
-        lowest = min(ranges[c.cabin_id][0] for c in wanted)
-        highest = max(ranges[c.cabin_id][0] + timedelta(ranges[c.cabin_id][1]) for c in wanted)
+        lowest = min(ranges[s.calendar.cabin_id][0] for s in wanted)
+        highest = max(
+            ranges[s.calendar.cabin_id][0] + timedelta(ranges[s.calendar.cabin_id][1])
+            for s in wanted
+        )
         start = max(now, day_bounds(lowest, UTC_ZONE)[0] - timedelta(days=1))
         end = day_bounds(highest, UTC_ZONE)[0] + timedelta(days=1)
-        only = wanted[0].cabin_id if len(wanted) == 1 else None
-        # the reads queue on the storage together (one worker thread, or a pool), not each
-        # waiting for the one before
-        hours_of, closures_of = await asyncio.gather(
-            asyncio.gather(*(self._storage.opening_hours(c.cabin_id) for c in wanted)),
-            asyncio.gather(
-                *(
-                    self._storage.closures(
-                        c.cabin_id,
-                        first_day=ranges[c.cabin_id][0],
-                        last_day=ranges[c.cabin_id][0] + timedelta(days=ranges[c.cabin_id][1] - 1),
-                    )
-                    for c in wanted
-                )
-            ),
-        )
+        only = wanted[0].calendar.cabin_id if len(wanted) == 1 else None
         shifts = await self._storage.shifts(starts_before=end, ends_after=start, cabin_id=only)
         held = HeldIndex(
             await self._storage.held_spans(
-                cabin_ids=[c.cabin_id for c in wanted],
+                cabin_ids=[s.calendar.cabin_id for s in wanted],
                 starts_from=start - _LONGEST_APPOINTMENT,
                 starts_before=end,
             )
         )
-        for calendar, hours, closures in zip(wanted, hours_of, closures_of, strict=True):
+        for setup in wanted:
+            calendar = setup.calendar
             cabin_id = calendar.cabin_id
             first, count = ranges[cabin_id]
             cabin_slots = found[cabin_id]
-            for spans in self._spans.days(calendar, hours, closures, shifts, first, count):
+            for spans in self._spans.days(
+                calendar, setup.hours, setup.closures, shifts, first, count
+            ):
                 if spans:
                     cabin_slots += held.free(cabin_id, spans, now)
         return found

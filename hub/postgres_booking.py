@@ -31,6 +31,7 @@ from hub.booking import (
     AppointmentPage,
     AppointmentStatus,
     BookingChannel,
+    CabinSetup,
     CodeTaken,
     HeldSpan,
     Notification,
@@ -248,6 +249,56 @@ class PostgresBookings:
         return [
             OpeningHours(row["cabin_id"], row["weekday"], row["opens"], row["closes"])
             for row in rows
+        ]
+
+    async def cabin_setups(
+        self, cabin_ids: list[str], *, first_day: date, last_day: date
+    ) -> list[CabinSetup]:
+        wanted = list(cabin_ids)
+        async with self._connection() as c:
+            calendar_rows = await c.fetch(
+                f"SELECT {_CALENDAR_COLUMNS} FROM cabin_calendars"  # noqa: S608
+                " WHERE cabin_id = ANY($1::text[])",
+                wanted,
+            )
+            hour_rows = await c.fetch(
+                "SELECT cabin_id, weekday, opens, closes FROM opening_hours"
+                " WHERE cabin_id = ANY($1::text[]) ORDER BY cabin_id, weekday, opens",
+                wanted,
+            )
+            closure_rows = await c.fetch(
+                "SELECT closure_id, cabin_id, first_day, last_day, reason FROM closures"
+                " WHERE cabin_id = ANY($1::text[]) AND first_day <= $2 AND last_day >= $3"
+                " ORDER BY first_day, closure_id",
+                wanted,
+                last_day,
+                first_day,
+            )
+        calendars = {row["cabin_id"]: _calendar(row) for row in calendar_rows}
+        hours: dict[str, list[OpeningHours]] = {}
+        for row in hour_rows:
+            hours.setdefault(row["cabin_id"], []).append(
+                OpeningHours(row["cabin_id"], row["weekday"], row["opens"], row["closes"])
+            )
+        closures: dict[str, list[Closure]] = {}
+        for row in closure_rows:
+            closures.setdefault(row["cabin_id"], []).append(
+                Closure(
+                    row["closure_id"],
+                    row["cabin_id"],
+                    row["first_day"],
+                    row["last_day"],
+                    row["reason"],
+                )
+            )
+        return [
+            CabinSetup(
+                calendars[cabin_id],
+                tuple(hours.get(cabin_id, ())),
+                tuple(closures.get(cabin_id, ())),
+            )
+            for cabin_id in wanted
+            if cabin_id in calendars
         ]
 
     async def add_closure(self, closure: Closure) -> None:

@@ -25,6 +25,7 @@ from hub.booking import (
     AppointmentPage,
     AppointmentStatus,
     BookingChannel,
+    CabinSetup,
     CodeTaken,
     HeldSpan,
     Notification,
@@ -264,6 +265,44 @@ class BookingStatements:
             (cabin_id,),
         )
         return [OpeningHours(r[0], r[1], _time_of(r[2]), _time_of(r[3])) for r in rows]
+
+    def cabin_setups(
+        self, cabin_ids: list[str], first_day: date, last_day: date
+    ) -> list[CabinSetup]:
+        marks = ", ".join("?" for _ in cabin_ids)
+        calendars = {
+            row[0]: _calendar(row)
+            for row in self._db.execute(
+                f"SELECT {_CALENDAR_COLUMNS} FROM cabin_calendars WHERE cabin_id IN ({marks})",  # noqa: S608
+                cabin_ids,
+            )
+        }
+        hours: dict[str, list[OpeningHours]] = {}
+        for r in self._db.execute(
+            "SELECT cabin_id, weekday, opens, closes FROM opening_hours"  # noqa: S608
+            f" WHERE cabin_id IN ({marks}) ORDER BY cabin_id, weekday, opens",
+            cabin_ids,
+        ):
+            hours.setdefault(r[0], []).append(
+                OpeningHours(r[0], r[1], _time_of(r[2]), _time_of(r[3]))
+            )
+        closures: dict[str, list[Closure]] = {}
+        for row in self._db.execute(
+            "SELECT closure_id, cabin_id, first_day, last_day, reason FROM closures"  # noqa: S608
+            f" WHERE cabin_id IN ({marks}) AND first_day <= ? AND last_day >= ?"
+            " ORDER BY first_day, closure_id",
+            (*cabin_ids, last_day.isoformat(), first_day.isoformat()),
+        ):
+            closures.setdefault(row[1], []).append(_closure(row))
+        return [
+            CabinSetup(
+                calendars[cabin_id],
+                tuple(hours.get(cabin_id, ())),
+                tuple(closures.get(cabin_id, ())),
+            )
+            for cabin_id in cabin_ids
+            if cabin_id in calendars
+        ]
 
     def add_closure(self, closure: Closure) -> None:
         self._db.execute(
@@ -661,6 +700,11 @@ class SqliteBookings:
 
     async def opening_hours(self, cabin_id: str) -> list[OpeningHours]:
         return await self._run(BookingStatements.opening_hours, cabin_id)
+
+    async def cabin_setups(
+        self, cabin_ids: list[str], *, first_day: date, last_day: date
+    ) -> list[CabinSetup]:
+        return await self._run(BookingStatements.cabin_setups, list(cabin_ids), first_day, last_day)
 
     async def add_closure(self, closure: Closure) -> None:
         await self._run(BookingStatements.add_closure, closure)

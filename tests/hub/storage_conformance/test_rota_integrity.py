@@ -9,11 +9,11 @@ import dataclasses
 import hashlib
 import itertools
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TypeVar
 
-from hub.booking import Appointment, AppointmentStatus, ShiftOverlap
-from hub.schedule import RotaShift
+from hub.booking import Appointment, AppointmentStatus, CabinSetup, ShiftOverlap
+from hub.schedule import CabinCalendar, Closure, OpeningHours, RotaShift
 from hub.storage import Storage
 from tests.hub.storage_conformance.conftest import Backend
 from tests.hub.storage_conformance.samples import (
@@ -204,5 +204,53 @@ def test_an_operator_token_is_kept_as_its_hash_replaced_and_revoked(storage: Bac
         assert not await storage.revoke_operator_token("mairie")
         assert await storage.operator_token_name(third) is None
         assert await storage.operator_token_name(second) == "archives"
+
+    storage.run(scenario)
+
+
+def test_cabin_setups_are_what_calendar_hours_and_closures_give_read_together(
+    storage: Backend,
+) -> None:
+    async def scenario(storage: Storage) -> None:
+        first = MONDAY.date()
+        for n, town in ((1, "Murat"), (2, "Allanche"), (3, "Riom")):
+            await storage.put_calendar(CabinCalendar(f"cabin-{n}", town, slot_minutes=10 + n))
+        await storage.set_opening_hours(
+            "cabin-1",
+            [
+                OpeningHours("cabin-1", 2, time(14), time(18)),
+                OpeningHours("cabin-1", 0, time(9), time(12)),
+                OpeningHours("cabin-1", 0, time(14), time(17, 30)),
+            ],
+        )
+        await storage.set_opening_hours("cabin-2", [OpeningHours("cabin-2", 4, time(8), time(9))])
+        await storage.add_closure(Closure("c-b", "cabin-1", first, first + timedelta(days=1), "x"))
+        await storage.add_closure(Closure("c-a", "cabin-1", first, first, "y"))
+        await storage.add_closure(
+            Closure("c-old", "cabin-1", first - timedelta(days=9), first - timedelta(days=8), "z")
+        )
+        await storage.add_closure(
+            Closure("c-2", "cabin-2", first + timedelta(days=3), first + timedelta(days=3), "w")
+        )
+        last = first + timedelta(days=31)
+        wanted = ["cabin-2", "nowhere", "cabin-1", "cabin-3"]
+        setups = await storage.cabin_setups(wanted, first_day=first, last_day=last)
+        expected = []
+        for cabin_id in wanted:
+            calendar = await storage.calendar(cabin_id)
+            if calendar is None:
+                continue
+            expected.append(
+                CabinSetup(
+                    calendar,
+                    tuple(await storage.opening_hours(cabin_id)),
+                    tuple(await storage.closures(cabin_id, first_day=first, last_day=last)),
+                )
+            )
+        assert setups == expected
+        assert [s.calendar.cabin_id for s in setups] == ["cabin-2", "cabin-1", "cabin-3"]
+        assert [c.closure_id for c in setups[1].closures] == ["c-a", "c-b"]
+        assert setups[2].hours == () and setups[2].closures == ()
+        assert await storage.cabin_setups([], first_day=first, last_day=last) == []
 
     storage.run(scenario)
