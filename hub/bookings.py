@@ -457,11 +457,11 @@ class BookingDesk:
             cabin_id = calendar.cabin_id
             first, count = ranges[cabin_id]
             cabin_slots = found[cabin_id]
-            for spans in self._spans.days(
+            for slots in self._spans.bookable(
                 calendar, setup.hours, setup.closures, shifts, first, count
             ):
-                if spans:
-                    cabin_slots += held.free(cabin_id, spans, now)
+                if slots:
+                    cabin_slots += held.free_of(cabin_id, slots, now)
         return found
 
     async def agenda(

@@ -266,7 +266,7 @@ class SlotSpanCache:
         self._max_days = max_days
         self._setups: dict[
             tuple[CabinCalendar, tuple[OpeningHours, ...]],
-            dict[tuple[date, tuple[RotaShift, ...]], list[SlotSpan]],
+            dict[tuple[date, tuple[RotaShift, ...]], tuple[list[SlotSpan], list[Slot]]],
         ] = {}
 
     def days(
@@ -279,6 +279,34 @@ class SlotSpanCache:
         count: int,
     ) -> list[list[SlotSpan]]:
         """`day_slot_spans` of each of the `count` days from `first_day`, in order."""
+        return [
+            spans for spans, _ in self._days(calendar, hours, closures, shifts, first_day, count)
+        ]
+
+    def bookable(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[list[Slot]]:
+        """The `Slot`s not kept for walk-ins of `days`, taken or not (the same objects each
+        time: a `Slot` is frozen)."""
+        return [
+            slots for _, slots in self._days(calendar, hours, closures, shifts, first_day, count)
+        ]
+
+    def _days(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[tuple[list[SlotSpan], list[Slot]]]:
         hours = tuple(hours)
         closures = [c for c in closures if c.cabin_id == calendar.cabin_id]
         tz = zone(calendar.timezone)
@@ -299,21 +327,25 @@ class SlotSpanCache:
             if len(self._setups) >= self._max_setups:
                 del self._setups[next(iter(self._setups))]
         self._setups[key] = cached
-        found: list[list[SlotSpan]] = []
+        found: list[tuple[list[SlotSpan], list[Slot]]] = []
+        nothing: tuple[list[SlotSpan], list[Slot]] = ([], [])
+        cabin_id = calendar.cabin_id
         for offset in range(count):
             day = first_day + timedelta(days=offset)
             on_day = by_day.get(day)
-            if not on_day or is_closed(closures, calendar.cabin_id, day):
-                found.append([])
+            if not on_day or is_closed(closures, cabin_id, day):
+                found.append(nothing)
                 continue
             day_key = (day, tuple(on_day))
-            spans = cached.get(day_key)
-            if spans is None:
+            entry = cached.get(day_key)
+            if entry is None:
                 spans = day_slot_spans(calendar, hours, (), on_day, day)
+                slots = [Slot(cabin_id, b, e, d) for b, e, d, walk_in in spans if not walk_in]
+                entry = (spans, slots)
                 if len(cached) >= self._max_days:
                     del cached[next(iter(cached))]
-                cached[day_key] = spans
-            found.append(spans)
+                cached[day_key] = entry
+            found.append(entry)
         return found
 
 
@@ -365,6 +397,13 @@ class HeldIndex:
         before_end = bisect.bisect_left(starts, ends_at)
         return before_end > 0 and self._reach[cabin_id][before_end - 1] > starts_at
 
+    def free_of(self, cabin_id: str, slots: list[Slot], after: datetime) -> list[Slot]:
+        """The cabin's `slots` (in order, none kept for walk-ins) that start after `after`
+        and no span overlaps: the same `Slot` objects (`SlotSpanCache.bookable`'s)."""
+        if not slots or slots[-1].starts_at <= after:
+            return []
+        return _free_of(self._starts.get(cabin_id, []), self._reach.get(cabin_id, []), slots, after)
+
     def free(self, cabin_id: str, spans: Iterable[SlotSpan], after: datetime) -> list[Slot]:
         """The `Slot`s of the cabin's slot spans (in order) that start after `after`, are not
         kept for walk-ins, and no span overlaps (the free-slot search's inner loop)."""
@@ -380,6 +419,25 @@ class HeldIndex:
                 continue
             free.append(Slot(cabin_id, begins, ends, doctors))
         return free
+
+
+def _free_of(
+    starts: list[datetime], reach: list[datetime], slots: list[Slot], after: datetime
+) -> list[Slot]:
+    """`HeldIndex.free_of`'s loop: the slots (in order) starting after `after` that no held
+    span overlaps; `starts` and `reach` as `HeldIndex` keeps them."""
+    find = bisect.bisect_left
+    free = []
+    lo = 0
+    for slot in slots:
+        begins = slot.starts_at
+        if begins <= after:
+            continue
+        lo = find(starts, slot.ends_at, lo)  # the slots come in order: never look back
+        if lo and reach[lo - 1] > begins:
+            continue
+        free.append(slot)
+    return free
 
 
 def slots_not_held(slots: Iterable[Slot], held: Iterable[Span]) -> list[Slot]:

@@ -68,6 +68,15 @@ def test_the_cache_gives_what_day_slot_spans_gives_and_follows_every_change() ->
     first = cache.days(CAL, HOURS, closures, shifts, FIRST, DAYS)
     assert first == _plain(HOURS, closures, shifts)
     assert sum(map(len, first)) > 400
+    bookable = cache.bookable(CAL, HOURS, closures, shifts, FIRST, DAYS)
+    assert bookable == [
+        [
+            s
+            for s in day_slots(CAL, HOURS, closures, shifts, FIRST + timedelta(days=n))
+            if not s.walk_in
+        ]
+        for n in range(DAYS)
+    ]
     again = cache.days(CAL, HOURS, closures, shifts, FIRST, DAYS)
     assert again == first and all(a is b for a, b in zip(again, first, strict=True) if a)
     # a shorter shift, other hours, another calendar, no closure: never the cached answer
