@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -347,5 +348,42 @@ def test_once_the_booked_doctor_is_away_or_late_another_doctor_takes_the_patient
             # dr.a has no console open: dr.b takes the patient at once
             await dr_b.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
             assert (await dr_b.expect(wire.CallAccepted)).consultation_id == "c-1"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("day", "utc_offset_h"),
+    [(date(2027, 3, 28), 2), (date(2027, 10, 31), 1)],  # the days the clocks change in Paris
+)
+def test_on_the_days_the_clocks_change_a_0900_slot_opens_and_closes_by_the_local_clock(
+    tmp_path: Path, day: date, utc_offset_h: int
+) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    slot = datetime.combine(day, time(9, 0), tzinfo=paris).astimezone(UTC)
+    assert slot.hour == 9 - utc_offset_h
+
+    async def scenario() -> None:
+        clock = FakeClock(datetime.combine(day, time(6, 0), tzinfo=UTC))
+        async with running_hub(tmp_path, clock=clock) as rig:
+            await booked(rig, appointment(starts_at=slot))
+            cabin = await rig.cabin("cabin-1")
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert todays.day == day
+            [entry] = todays.entries
+            assert entry.starts_at.astimezone(paris).time() == time(9, 0)
+            assert entry.valid_from.astimezone(paris).time() == time(8, 30)
+            midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=paris)
+            assert entry.valid_until == midnight
+            clock.advance((entry.valid_from - clock.now()).total_seconds() - 1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)
+            clock.advance(1)
+            found = await check(cabin, CODE)
+            assert isinstance(found, wire.AppointmentFound)
+            assert found.starts_at.astimezone(ZoneInfo(found.timezone)).time() == time(9, 0)
+            clock.advance((midnight - clock.now()).total_seconds() - 1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentFound)
+            clock.advance(1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)
 
     run(scenario())
