@@ -236,8 +236,11 @@ class CodeCheckDesk:
 
     async def _of_consultation(self, cabin_id: str, consultation_id: str) -> Appointment | None:
         now = self._clock.now()
+        # a patient checks in from 30 min before their slot (and a late one after it)
         appointments = await self._storage.appointments(
-            cabin_ids=[cabin_id], starts_from=now - timedelta(days=2), starts_before=now
+            cabin_ids=[cabin_id],
+            starts_from=now - timedelta(days=2),
+            starts_before=now + timedelta(days=1),
         )
         for appointment in appointments:
             if appointment.consultation_id == consultation_id:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import wire
+from fleet.servers import RedisServer
 from hub.accounts import provision_cabin
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
 from hub.code_check import CHECKS_PER_HOUR
@@ -27,6 +28,9 @@ from tests.hub.hub_rig import (
     run,
     running_hub,
 )
+from tests.hub.test_replicas import redis_server, two_replicas
+
+__all__ = ["redis_server"]  # the module's Redis, as a fixture here too
 
 # 09:00 UTC is 10:00 in Paris on 23 November 2026 (the rig's clock).
 SLOT = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
@@ -385,5 +389,41 @@ def test_on_the_days_the_clocks_change_a_0900_slot_opens_and_closes_by_the_local
             assert isinstance(await check(cabin, CODE), wire.AppointmentFound)
             clock.advance(1)
             assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)
+
+    run(scenario())
+
+
+def test_two_replicas_agree_on_the_booked_patient(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A booked patient joins through replica A: a console on B sees their slot and doctor
+    (read back from the bookings), and another doctor on B may not take them while the booked
+    doctor's console is open on A."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with two_replicas(tmp_path, redis_server, clock=clock) as (a, b):
+            await booked(a, appointment())
+            dr_a = await (await a.login("dr.a")).console()
+            dr_b = await (await b.login("dr.b")).console()
+            cabin = await a.cabin("cabin-1")
+            assert isinstance(await check(cabin, CODE), wire.AppointmentFound)
+            await cabin.send(join_with("c-1", "ap-1"))
+            await cabin.expect(wire.Ack)
+            room = await dr_b.expect(wire.WaitingRoom)
+            while not room.entries:
+                room = await dr_b.expect(wire.WaitingRoom)
+            entry = room.entries[0]
+            assert (entry.appointment_at, entry.booked_doctor, entry.booked_doctor_name) == (
+                SLOT,
+                "dr.a",
+                "Dr A",
+            )
+            take = wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1")
+            await dr_b.send(take)
+            refused = await dr_b.expect(wire.ErrorMessage)
+            assert (refused.code, refused.in_reply_to) == (wire.ErrorCode.CONFLICT, take.msg_id)
+            await dr_a.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+            assert (await dr_a.expect(wire.CallAccepted)).consultation_id == "c-1"
 
     run(scenario())
