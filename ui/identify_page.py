@@ -165,6 +165,12 @@ class IdentifyPage(QWidget):
 
         def text() -> str:
             seconds_left = max(1, math.ceil(left() or seconds))
+            if seconds_left > 120:  # the hub's limit: up to an hour
+                return self.tr(
+                    "Too many wrong codes. The keypad is paused for %n minute(s).",
+                    "",
+                    math.ceil(seconds_left / 60),
+                )
             return self.tr(
                 "Too many wrong codes. The keypad is paused for %n second(s).", "", seconds_left
             )

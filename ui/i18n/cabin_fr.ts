@@ -423,9 +423,9 @@
     <message>
         <location filename="../identify_page.py" line="81"/>
         <location filename="../identify_page.py" line="119"/>
-        <location filename="../identify_page.py" line="177"/>
-        <location filename="../identify_page.py" line="292"/>
-        <location filename="../identify_page.py" line="313"/>
+        <location filename="../identify_page.py" line="183"/>
+        <location filename="../identify_page.py" line="298"/>
+        <location filename="../identify_page.py" line="319"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
@@ -452,7 +452,7 @@
     </message>
     <message>
         <location filename="../identify_page.py" line="118"/>
-        <location filename="../identify_page.py" line="176"/>
+        <location filename="../identify_page.py" line="182"/>
         <source>Continue without an appointment</source>
         <translation>Continuer sans rendez-vous</translation>
     </message>
@@ -477,7 +477,15 @@
         <translation>Ce code ne correspond à aucun rendez-vous dans cette cabine en ce moment. Vérifiez les six chiffres, ainsi que la commune et le jour de votre rendez-vous.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../identify_page.py" line="169"/>
+        <location filename="../identify_page.py" line="170"/>
+        <source>Too many wrong codes. The keypad is paused for %n minute(s).</source>
+        <translation>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minute.</numerusform>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minutes.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../identify_page.py" line="175"/>
         <source>Too many wrong codes. The keypad is paused for %n second(s).</source>
         <translation>
             <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n seconde.</numerusform>
@@ -485,113 +493,113 @@
         </translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="173"/>
+        <location filename="../identify_page.py" line="179"/>
         <source>Please wait a moment</source>
         <translation>Patientez un instant</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="211"/>
+        <location filename="../identify_page.py" line="217"/>
         <source>Your appointment at %1 with %2.</source>
         <translation>Votre rendez-vous à %1 avec %2.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="216"/>
+        <location filename="../identify_page.py" line="222"/>
         <source>Your appointment at %1.</source>
         <translation>Votre rendez-vous à %1.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="223"/>
+        <location filename="../identify_page.py" line="229"/>
         <source>Please type your date of birth: day, month, year.</source>
         <translation>Tapez votre date de naissance : jour, mois, année.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="231"/>
+        <location filename="../identify_page.py" line="237"/>
         <source>This date does not match the appointment. You can continue without an appointment: a doctor will see you.</source>
         <translation>Cette date ne correspond pas au rendez-vous. Vous pouvez continuer sans rendez-vous : un médecin vous recevra.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="237"/>
+        <location filename="../identify_page.py" line="243"/>
         <source>Hello %1</source>
         <translation>Bonjour %1</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="238"/>
+        <location filename="../identify_page.py" line="244"/>
         <source>To be sure it is you, type your date of birth.</source>
         <translation>Pour être sûr que c’est vous, tapez votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="240"/>
+        <location filename="../identify_page.py" line="246"/>
         <source>Confirm</source>
         <translation>Confirmer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="241"/>
+        <location filename="../identify_page.py" line="247"/>
         <source>This is not me</source>
         <translation>Ce n’est pas moi</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="291"/>
+        <location filename="../identify_page.py" line="297"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="251"/>
+        <location filename="../identify_page.py" line="257"/>
         <source>Family name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="252"/>
+        <location filename="../identify_page.py" line="258"/>
         <source>Given names</source>
         <translation>Prénoms</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="203"/>
-        <location filename="../identify_page.py" line="253"/>
+        <location filename="../identify_page.py" line="209"/>
+        <location filename="../identify_page.py" line="259"/>
         <source>Date of birth (DD/MM/YYYY)</source>
         <translation>Date de naissance (JJ/MM/AAAA)</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="283"/>
+        <location filename="../identify_page.py" line="289"/>
         <source>Please check your name and your date of birth.</source>
         <translation>Vérifiez votre nom et votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="288"/>
+        <location filename="../identify_page.py" line="294"/>
         <source>Who are you?</source>
         <translation>Qui êtes-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="289"/>
+        <location filename="../identify_page.py" line="295"/>
         <source>Your name and date of birth let the doctor find your record.</source>
         <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="306"/>
+        <location filename="../identify_page.py" line="312"/>
         <source>You are:</source>
         <translation>Vous êtes :</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="307"/>
+        <location filename="../identify_page.py" line="313"/>
         <source>Your prescription states it.</source>
         <translation>Votre ordonnance l&apos;indique.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="309"/>
+        <location filename="../identify_page.py" line="315"/>
         <source>A woman</source>
         <translation>Une femme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="310"/>
+        <location filename="../identify_page.py" line="316"/>
         <source>A man</source>
         <translation>Un homme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="311"/>
+        <location filename="../identify_page.py" line="317"/>
         <source>Other</source>
         <translation>Autre</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="312"/>
+        <location filename="../identify_page.py" line="318"/>
         <source>I prefer not to say</source>
         <translation>Je préfère ne pas répondre</translation>
     </message>
