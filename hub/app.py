@@ -401,6 +401,8 @@ async def _serve_with(
         alert_update_s=config.alert_update_s,
         alert_resync_s=config.alert_resync_s,
         cluster=cluster,
+        code_tries_per_hour=config.booking.code_tries_per_cabin_per_hour,
+        code_valid_before_min=config.booking.code_valid_before_min,
     )
     try:
         await switchboard.alerts.reload()
