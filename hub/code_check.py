@@ -108,6 +108,8 @@ class CodeCheckDesk:
             return
         try:
             appointment = await self._storage.appointment_by_code(message.code)
+            if appointment is None:  # a late patient, marked a no-show meanwhile
+                appointment = await self._late(cabin_id, message.code)
             calendar = await self._storage.calendar(cabin_id)
         except StorageError as exc:
             log.error("hub.storage_failed task=code_check error=%s", log_safe(exc))
@@ -119,7 +121,7 @@ class CodeCheckDesk:
             or not hmac.compare_digest(appointment.code.encode(), message.code.encode())
             or calendar is None
             or appointment.cabin_id != cabin_id
-            or not code_valid(appointment, now, calendar, before_min=self._valid_before_min)
+            or not self._opens(appointment, now, calendar)
         ):
             log.info("hub.code_check cabin=%s result=unknown", cabin_id)
             peer.send(self._refused(message, wire.AppointmentRefusal.UNKNOWN_OR_EXPIRED))
@@ -150,6 +152,34 @@ class CodeCheckDesk:
                 doctor=appointment.doctor,
                 doctor_name=doctor_name,
             )
+        )
+
+    def _opens(self, appointment: Appointment, now: datetime, calendar: CabinCalendar) -> bool:
+        """Whether the code opens the cabin now: an active appointment in its code's hours, or
+        a no-show whose patient comes late the same day (they can still be seen)."""
+        if appointment.status is AppointmentStatus.NOSHOW:
+            opens, closes = self.validity(appointment, calendar)
+            return opens <= now < closes
+        return code_valid(appointment, now, calendar, before_min=self._valid_before_min)
+
+    async def _late(self, cabin_id: str, code: str) -> Appointment | None:
+        """Today's no-show of this cabin with this code, if any (codes are unique only among
+        active appointments, so this is searched among the cabin's day, not by the index)."""
+        for appointment in await self._day_of(cabin_id):
+            if appointment.status is AppointmentStatus.NOSHOW and hmac.compare_digest(
+                appointment.code.encode(), code.encode()
+            ):
+                return appointment
+        return None
+
+    async def _day_of(self, cabin_id: str) -> list[Appointment]:
+        """The cabin's appointments of its local day, any status."""
+        zone = ZoneInfo(_timezone(cabin_id, await self._storage.calendar(cabin_id)))
+        day = self._clock.now().astimezone(zone).date()
+        return await self._storage.appointments(
+            cabin_ids=[cabin_id],
+            starts_from=datetime.combine(day, time(0), tzinfo=zone),
+            starts_before=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
         )
 
     def _refused(
@@ -285,7 +315,8 @@ class CodeCheckDesk:
     # --- today's list for the cabin -------------------------------------------------------
 
     async def todays(self, cabin_id: str) -> wire.TodaysAppointments:
-        """The cabin's active appointments of its day, codes hashed."""
+        """The appointments of the cabin's day whose code still opens it (booked, or a no-show
+        who may come late), codes hashed."""
         calendar = await self._storage.calendar(cabin_id)
         zone_name = _timezone(cabin_id, calendar)
         zone = ZoneInfo(zone_name)
@@ -300,8 +331,8 @@ class CodeCheckDesk:
         )
         entries = []
         for appointment in appointments:
-            if appointment.status is not AppointmentStatus.BOOKED:
-                continue  # an arrived one is used; cancelled, no-show or fulfilled ones open none
+            if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.NOSHOW):
+                continue  # an arrived one is used; cancelled or fulfilled ones open none
             opens, closes = self.validity(appointment, calendar)
             if closes <= now:
                 continue

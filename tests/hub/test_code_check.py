@@ -427,3 +427,43 @@ def test_two_replicas_agree_on_the_booked_patient(
             assert (await dr_a.expect(wire.CallAccepted)).consultation_id == "c-1"
 
     run(scenario())
+
+
+def test_a_late_patient_marked_a_no_show_still_checks_in_with_the_code_that_day(
+    tmp_path: Path,
+) -> None:
+    """'A late patient can still be seen': marked a no-show 30 min after the slot, the patient
+    who comes later that day is recognised by the code and checks in (NOSHOW -> ARRIVED); the
+    next day the code opens nothing."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            await booked(rig, appointment())
+            storage = rig.hub.storage
+            clock.advance(3 * 3600)  # 12:00 UTC, 13:00 in Paris: long past the 10:15 slot
+            marked = await storage.mark_noshows(
+                started_before=clock.now() - timedelta(minutes=30), at=clock.now()
+            )
+            assert [a.appointment_id for a in marked] == ["ap-1"]
+            cabin = await rig.cabin("cabin-1")
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert [e.appointment_id for e in todays.entries] == ["ap-1"]  # offline too
+            found = await check(cabin, CODE)
+            assert isinstance(found, wire.AppointmentFound), found
+            assert found.appointment_id == "ap-1"
+            join = join_with("c-late", "ap-1")
+            await cabin.send(join)
+            assert (await cabin.expect(wire.Ack)).ack_of == join.msg_id
+            stored = await storage.appointment("ap-1")
+            assert stored is not None
+            assert (stored.status, stored.consultation_id) == (AppointmentStatus.ARRIVED, "c-late")
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)  # used once
+
+            later = SLOT + timedelta(hours=1)
+            await booked(rig, appointment("ap-2", code="771204", starts_at=later))
+            await storage.mark_noshows(started_before=clock.now(), at=clock.now())
+            clock.advance(24 * 3600)
+            assert isinstance(await check(cabin, "771204"), wire.AppointmentRefused)
+
+    run(scenario())
