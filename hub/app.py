@@ -466,6 +466,10 @@ async def _serve_with(
         clock=clock,
         settings=config.booking,
         notify=NotificationPlanner.from_config(config),
+        on_change=lambda appointment: switchboard.spawn(
+            switchboard.code_checks.push_todays(appointment.cabin_id),
+            f"hub-todays-appointments-{appointment.cabin_id}",
+        ),
     )
     app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)

@@ -16,8 +16,9 @@ import wire
 from fleet.servers import RedisServer
 from hub.accounts import provision_cabin
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
+from hub.bookings import BOOKING_DESK
 from hub.code_check import CHECKS_PER_HOUR
-from hub.schedule import CabinCalendar
+from hub.schedule import CabinCalendar, OpeningHours, RotaShift
 from tests.hub.hub_rig import (
     TIMEOUT_S,
     FakeClock,
@@ -465,5 +466,43 @@ def test_a_late_patient_marked_a_no_show_still_checks_in_with_the_code_that_day(
             await storage.mark_noshows(started_before=clock.now(), at=clock.now())
             clock.advance(24 * 3600)
             assert isinstance(await check(cabin, "771204"), wire.AppointmentRefused)
+
+    run(scenario())
+
+
+def test_a_booking_made_or_cancelled_for_today_reaches_the_cabins_list_at_once(
+    tmp_path: Path,
+) -> None:
+    """The cabin's list of the day (for its offline checks) is sent again as soon as a
+    coordinator books or cancels, not only at the next periodic sync."""
+
+    async def scenario() -> None:
+        clock = FakeClock()  # Monday 23 November 2026, 10:00 in Paris
+        async with running_hub(tmp_path, clock=clock) as rig:
+            storage = rig.hub.storage
+            await booked(rig)
+            await storage.set_opening_hours(
+                "cabin-1", [OpeningHours("cabin-1", 0, time(8, 0), time(18, 0))]
+            )
+            await storage.add_shift(
+                RotaShift("sh-1", "dr.a", "cabin-1", SLOT, SLOT + timedelta(hours=6))
+            )
+            cabin = await rig.cabin("cabin-1")
+            assert (await cabin.expect(wire.TodaysAppointments)).entries == []
+            desk = rig.hub.app[BOOKING_DESK]
+            slot = (await desk.free_slots("cabin-1", date(2026, 11, 23), 1))[0]
+            made = await desk.book(
+                "cabin-1",
+                slot.starts_at,
+                patient=JEANNE,
+                channel=BookingChannel.PHONE,
+                booked_by="coord.1",
+                consent=True,
+            )
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert [e.appointment_id for e in todays.entries] == [made.appointment_id]
+            await desk.cancel(made.appointment_id, by="coord.1", reason="appel du patient")
+            while (await cabin.expect(wire.TodaysAppointments)).entries:
+                pass  # a sync may come between; the list ends empty
 
     run(scenario())
