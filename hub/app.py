@@ -403,6 +403,8 @@ async def _serve_with(
         alert_update_s=config.alert_update_s,
         alert_resync_s=config.alert_resync_s,
         cluster=cluster,
+        code_tries_per_hour=config.booking.code_tries_per_cabin_per_hour,
+        code_valid_before_min=config.booking.code_valid_before_min,
     )
     try:
         await switchboard.alerts.reload()
@@ -466,6 +468,10 @@ async def _serve_with(
         clock=clock,
         settings=config.booking,
         notify=NotificationPlanner.from_config(config),
+        on_change=lambda appointment: switchboard.spawn(
+            switchboard.code_checks.push_todays(appointment.cabin_id),
+            f"hub-todays-appointments-{appointment.cabin_id}",
+        ),
     )
     app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)

@@ -26,7 +26,7 @@ import re
 import secrets
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
@@ -308,12 +308,16 @@ class BookingDesk:
         clock: Clock,
         settings: BookingSection,
         notify: NotificationPlanner,
+        on_change: Callable[[Appointment], None] | None = None,
     ) -> None:
+        """`on_change`: told of every appointment booked, moved or cancelled (the hub sends
+        the cabin its day's list again, for its offline code checks)."""
         self._storage = storage
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._notify = notify
+        self._on_change = on_change
         self._noshow_task: asyncio.Task[None] | None = None
         self._spans = SlotSpanCache()
         """The cabins' slot spans by calendar, hours, day and rota: the free-slot search's."""
@@ -537,6 +541,8 @@ class BookingDesk:
     async def _queue(
         self, appointment: Appointment, kinds: set[NotificationKind], now: datetime
     ) -> None:
+        if self._on_change is not None:
+            self._on_change(appointment)
         planned = self._notify.plan(appointment, kinds, now)
         if planned:
             await self._storage.add_notifications(planned)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -55,6 +56,9 @@ _CLOSED = (ConsultationStatus.ENDED, ConsultationStatus.LEFT)
 ROOM_BROADCAST_INTERVAL_S = 0.25
 """The waiting room goes to the consoles at most this often (changes in between wait)."""
 JOIN_REFUSALS_LOGGED_EVERY_S = 10.0
+BOOKED_DOCTOR_FIRST = timedelta(minutes=10)
+"""A booked patient is offered to the doctor they booked with first: another doctor may take
+them once this long has passed after their slot's start, or when that doctor is not connected."""
 OFFER_KEY = "hub:offer:"
 """A call's pending `SdpOffer`, in the cluster, for a console coming back through another
 replica (`OFFER_KEY` + consultation id), as long as `offer_ttl_s`."""
@@ -89,12 +93,32 @@ def call_accepts(
     return cabin_accept, console_accept
 
 
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """The appointment a waiting patient checked in with, as the room orders them."""
+
+    appointment_id: str
+    starts_at: datetime
+    doctor: str | None
+    doctor_name: str | None = None
+
+
+BookingOf = Callable[[ConsultationRecord], Awaitable[Booking | None]]
+"""The appointment a consultation checked in with (read from the bookings), or None."""
+
+
+async def _no_booking(_record: ConsultationRecord) -> Booking | None:
+    return None
+
+
 class QueueView:
     """Refreshes a replica's waiting room and calls from the database."""
 
     def __init__(
         self, *, storage: Storage, room: WaitingRoom, calls: CallRegistry, ice: IceServers
     ) -> None:
+        self.booking_of: BookingOf = _no_booking
+        """Set by the switchboard: a patient read back from the database keeps their slot."""
         self._storage = storage
         self._room = room
         self._calls = calls
@@ -227,9 +251,12 @@ class QueueView:
         changed = False
         patient = self._room.get(consultation_id)
         vitals = None
+        booking = None
         if patient is None or record.status is ConsultationStatus.WAITING:
             readings = await self._storage.readings(consultation_id)
             vitals = [r.vital for r in readings]
+        if patient is None:
+            booking = await self.booking_of(record)
         if not self._untouched(consultation_id, since):  # changed here meanwhile
             return False
         patient = self._room.get(consultation_id)
@@ -244,6 +271,11 @@ class QueueView:
                 age_years=record.age_years,
                 vitals=vitals or [],
             )
+            if booking is not None:
+                patient.appointment_id = booking.appointment_id
+                patient.appointment_at = booking.starts_at
+                patient.booked_doctor = booking.doctor
+                patient.booked_doctor_name = booking.doctor_name
             self._room.join(patient)
             changed = True
         elif vitals is not None and len(vitals) > len(patient.vitals):
@@ -338,6 +370,9 @@ class QueueDesk:
         self._room_pending: asyncio.TimerHandle | None = None
         self._join_refusals: dict[str, tuple[float, int]] = {}
         """Per cabin: when a refused join was last logged, and how many since."""
+        self.call_ended: Callable[[str, str | None], Coroutine[Any, Any, None]] | None = None
+        """Set by the switchboard: told (consultation id, its appointment id if the room knew
+        it) once a call ended normally, to mark its appointment fulfilled."""
 
     def stop(self) -> None:
         if self._room_pending is not None:
@@ -429,10 +464,12 @@ class QueueDesk:
             msg_id=new_msg_id(), consultation_id=call.consultation_id, reason=reason
         )
         closed = False
+        appointment_id: str | None = None
         try:
             with self.view.changing(call.consultation_id):
                 self.calls.end(call.consultation_id)
-                self.room.remove(call.consultation_id)
+                gone = self.room.remove(call.consultation_id)
+                appointment_id = None if gone is None else gone.appointment_id
                 closed = await self._storage.close_live_consultation(
                     call.consultation_id, status=status, at=self._clock.now()
                 )
@@ -443,6 +480,10 @@ class QueueDesk:
             self.room_changed(signal=False)
             return
         self._call_over(call, end, origin)
+        if status is ConsultationStatus.ENDED and self.call_ended is not None:
+            self._spawn(
+                self.call_ended(call.consultation_id, appointment_id), "hub-appointment-fulfilled"
+            )
         log.info(
             "hub.call_ended consultation=%s reason=%s by=%s",
             call.consultation_id,
@@ -496,12 +537,16 @@ class QueueDesk:
             return True
         return await self.own_consultation(peer, message, consultation_id) is not None
 
-    async def join(self, peer: Peer, join: wire.QueueJoin) -> None:
-        """A join, stored then put in the room; a refresh meanwhile leaves it alone."""
+    async def join(self, peer: Peer, join: wire.QueueJoin, booking: Booking | None = None) -> None:
+        """A join, stored then put in the room; a refresh meanwhile leaves it alone.
+        `booking`: the appointment the patient checked in with (their slot time, their
+        doctor)."""
         with self.view.changing(join.consultation_id):
-            await self._join_steps(peer, join)
+            await self._join_steps(peer, join, booking)
 
-    async def _join_steps(self, peer: Peer, join: wire.QueueJoin) -> None:
+    async def _join_steps(
+        self, peer: Peer, join: wire.QueueJoin, booking: Booking | None = None
+    ) -> None:
         cabin_id, consultation_id = peer.identity, join.consultation_id
         now = self._clock.now()
         if self._join_again(peer, join):
@@ -555,6 +600,10 @@ class QueueDesk:
                 reason=join.reason,
                 age_years=join.age_years,
                 vitals=list(join.vitals),
+                appointment_id=None if booking is None else booking.appointment_id,
+                appointment_at=None if booking is None else booking.starts_at,
+                booked_doctor=None if booking is None else booking.doctor,
+                booked_doctor_name=None if booking is None else booking.doctor_name,
             )
         )
         log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)
@@ -660,6 +709,14 @@ class QueueDesk:
             await self.reread(consultation_id)
         patient = self.room.get(consultation_id)
         cabin_online = patient is not None and await self.routing.cabin_anywhere(patient.cabin_id)
+        if patient is not None and await self._kept_for_booked_doctor(patient, doctor_name):
+            refuse(
+                peer,
+                wire.ErrorCode.CONFLICT,
+                take.msg_id,
+                "booked with another doctor, who is offered the patient first",
+            )
+            return
         # From here to the mark in the room, no await: on this replica, the check and the mark
         # are one step (a second doctor here is refused at once). Across replicas, the
         # database's `mark_taken` is a conditional update: exactly one doctor wins.
@@ -681,6 +738,16 @@ class QueueDesk:
         self.room.take(consultation_id, doctor_name, doctor.display_name)
         with self.view.changing(consultation_id):
             await self._take_marked(peer, take, doctor, patient)
+
+    async def _kept_for_booked_doctor(self, patient: WaitingPatient, doctor: str) -> bool:
+        """Whether the patient waits for the doctor they booked with, not `doctor`: until
+        `BOOKED_DOCTOR_FIRST` after their slot's start, while that doctor is connected."""
+        booked, slot = patient.booked_doctor, patient.appointment_at
+        if booked is None or slot is None or booked == doctor:
+            return False
+        if self._clock.now() >= slot + BOOKED_DOCTOR_FIRST:
+            return False
+        return await self.departures.held(PeerKind.CONSOLE, booked)
 
     async def _take_marked(
         self, peer: Peer, take: wire.TakeConsultation, doctor: DoctorRecord, patient: WaitingPatient

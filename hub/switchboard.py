@@ -44,6 +44,7 @@ from hub.calls import Call
 from hub.cancellation import cancel_and_wait
 from hub.clock import Clock
 from hub.cluster import Cluster, ClusterDown, LocalCluster
+from hub.code_check import CodeCheckDesk
 from hub.departures import Departures
 from hub.errors import StorageError
 from hub.history import patient_history
@@ -52,7 +53,7 @@ from hub.log_safe import log_safe
 from hub.message_ids import new_msg_id
 from hub.peers import CloseCode, Peer, PeerKind, acknowledge, refuse
 from hub.prescriptions import PrescriptionSigner, issue_prescription
-from hub.queue import QueueDesk
+from hub.queue import Booking, QueueDesk
 from hub.record_intake import RecordIntake
 from hub.records import RecordDesk, RecordLimits
 from hub.redelivery import REDELIVERY_WINDOW, Redelivery, advice_message
@@ -109,6 +110,8 @@ class Switchboard:
         alert_update_s: float = 5.0,
         alert_resync_s: float = 15.0,
         cluster: Cluster | None = None,
+        code_tries_per_hour: int = 30,
+        code_valid_before_min: int = 30,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -139,6 +142,19 @@ class Switchboard:
         )
         self.room = self.queue.room
         self.calls = self.queue.calls
+        self.code_checks = CodeCheckDesk(
+            storage=storage,
+            clock=clock,
+            # one hub's own count is all there is; replicas count together
+            cluster=None if isinstance(self._cluster, LocalCluster) else self._cluster,
+            send_to_cabin=self.routing.to_cabin,
+            audit=audit,
+            checks_per_hour=code_tries_per_hour,
+            valid_before_min=code_valid_before_min,
+        )
+        """Appointment codes typed at the cabins, and the lists of today's appointments."""
+        self.queue.view.booking_of = self.code_checks.booking_of
+        self.queue.call_ended = self.code_checks.call_ended
         self.ice_renewal = IceRenewal(
             calls=self.calls, routing=self.routing, clock=clock, ice=ice, fresh=self._fresh
         )
@@ -184,6 +200,10 @@ class Switchboard:
         )
         self.alerts.start()
         self._spawn(self.ice_renewal.run(), "hub-ice-renewal")  # TURN credentials, before expiry
+        self._spawn(
+            self.code_checks.sync_periodically(lambda: sorted(self.routing.cabins)),
+            "hub-todays-appointments",
+        )
         await self._cluster.start(self._receive, self._resync)
 
     async def stop(self) -> None:
@@ -344,6 +364,7 @@ class Switchboard:
         if not known:  # maybe known to the database only (its replica died): look
             self._spawn(self._cabin_from_database(peer, live), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
+        self._spawn(self.code_checks.push_todays(cabin_id), f"hub-todays-appointments-{cabin_id}")
 
     def _bring_cabin_up_to_date(self, peer: Peer) -> bool:
         """Its place in the queue and its call; whether the cache knows any."""
@@ -630,7 +651,9 @@ class Switchboard:
     async def on_cabin_message(self, peer: Peer, message: wire.Message) -> None:
         match message:
             case wire.QueueJoin():
-                await self.queue.join(peer, message)
+                await self.queue.join(peer, message, await self._booking(peer, message))
+            case wire.AppointmentCheck():
+                await self.code_checks.check(peer, message)
             case wire.QueueLeave():
                 await self.queue.leave(peer, message)
             case wire.ReadingMessage():
@@ -670,6 +693,23 @@ class Switchboard:
                     message.msg_id,
                     "a cabin does not send this message",
                 )
+
+    async def _booking(self, peer: Peer, join: wire.QueueJoin) -> Booking | None:
+        """The appointment a joining patient confirmed, marked ARRIVED (its code is used);
+        None for a walk-in, or an appointment that is not this cabin's or not open (the
+        patient then waits as a walk-in: they are not sent away)."""
+        if join.appointment_id is None:
+            return None
+        try:
+            appointment = await self.code_checks.arrived(
+                peer.identity, join.appointment_id, join.consultation_id
+            )
+        except StorageError as exc:
+            log.error("hub.storage_failed task=appointment_arrived error=%s", log_safe(exc))
+            return None
+        if appointment is None:
+            return None
+        return await self.code_checks.booking(appointment)
 
     async def _reading(self, peer: Peer, reading: wire.ReadingMessage) -> None:
         if not await self.queue.owns(peer, reading, reading.consultation_id):

@@ -40,6 +40,19 @@ class WaitingPatient:
     """The username of the doctor who took the patient."""
     taken_by_name: str | None = None
     """That doctor's display name."""
+    appointment_id: str | None = None
+    """The appointment the patient checked in with (its code and their birth date)."""
+    appointment_at: datetime | None = None
+    """Its slot's start: a booked patient waits at their slot time."""
+    booked_doctor: str | None = None
+    """The username of the doctor they booked with: offered the patient first."""
+    booked_doctor_name: str | None = None
+
+    @property
+    def queued_at(self) -> datetime:
+        """Where the patient stands in the room: a booked patient at their slot time, a
+        walk-in at their arrival; walk-ins fit between the slots."""
+        return self.appointment_at if self.appointment_at is not None else self.joined_at
 
     def entry(self, *, cabin_online: bool) -> wire.WaitingEntry:
         return wire.WaitingEntry(
@@ -54,6 +67,9 @@ class WaitingPatient:
             taken_by=self.taken_by,
             taken_by_name=self.taken_by_name,
             cabin_online=cabin_online,
+            appointment_at=self.appointment_at,
+            booked_doctor=self.booked_doctor,
+            booked_doctor_name=self.booked_doctor_name,
         )
 
 
@@ -114,14 +130,18 @@ class WaitingRoom:
         return True
 
     def positions(self) -> dict[str, int]:
-        """Each waiting (not taken) patient's place, 1 being next, by time of arrival."""
+        """Each waiting (not taken) patient's place, 1 being next: booked patients at their
+        slot time, walk-ins at their arrival, between them."""
         waiting = sorted(
             (p for p in self._patients.values() if p.taken_by is None),
-            key=lambda p: (p.joined_at, p.consultation_id),
+            key=lambda p: (p.queued_at, p.joined_at, p.consultation_id),
         )
         return {p.consultation_id: place for place, p in enumerate(waiting, start=1)}
 
     def entries(self, *, cabin_online: Callable[[str], bool]) -> list[wire.WaitingEntry]:
-        """Every patient by time of arrival; `cabin_online` tells whose cabin is connected."""
-        ordered = sorted(self._patients.values(), key=lambda p: (p.joined_at, p.consultation_id))
+        """Every patient in the room's order (`positions`); `cabin_online` tells whose cabin is
+        connected."""
+        ordered = sorted(
+            self._patients.values(), key=lambda p: (p.queued_at, p.joined_at, p.consultation_id)
+        )
         return [p.entry(cabin_online=cabin_online(p.cabin_id)) for p in ordered]

@@ -37,6 +37,7 @@ from devices.errors import DeviceError
 from devices.instrument import Instrument
 from devices.reading import Quantity
 from devices.registry import InstrumentSpec, build_instruments
+from kiosk.appointments import AppointmentDesk
 from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config, DistressSection
@@ -69,6 +70,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
+PURGE_EVERY_TICKS = 4 * 60 * 5
+"""The synced appointments of a day gone are forgotten within five minutes of the cabin's
+midnight, even when the hub is away."""
 SOFTWARE_VERSION = "0.6.0"
 SIMULATED = "simulated"
 
@@ -129,6 +133,7 @@ class KioskCore:
     consultation: Consultation
     measurements: Measurements
     assistant: Assistant
+    appointments: AppointmentDesk
     simulators: Stoppable | None = None
     hub: HubLink | None = None
     paperwork: Paperwork | None = None
@@ -156,9 +161,13 @@ class KioskCore:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             self.session.poll()
+            ticks += 1
+            if ticks % PURGE_EVERY_TICKS == 0:  # yesterday's appointments, hub or not
+                await self.appointments.purge()
 
     # --- the warm-up ----------------------------------------------------------------------
     def part_state(self, part: CorePart) -> PartState:
@@ -462,6 +471,7 @@ async def open_core(
         max_size_bytes=config.store.max_size_mb * 1024 * 1024,
     )
     closed = await store.run(Store.close_unfinished_consultations, EndReason.RESTART.value)
+    await store.run(Store.purge_past_appointments)  # the synced list of an earlier day
     if closed:
         log.warning("core.recovered_unfinished_consultations count=%d", closed)
     bus = EventBus()
@@ -521,6 +531,7 @@ async def open_core(
         consultation,
         measurements,
         assistant,
+        AppointmentDesk(store, clock),
         simulators,
         paperwork=paperwork,
         alerts=alerts,
@@ -643,6 +654,9 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
         if isinstance(message, wire.AlertAck) and alerts is not None:
             await alerts.hub_acknowledged(message)
             return
+        if isinstance(message, wire.TodaysAppointments):
+            await core.appointments.synced(message)
+            return
         if holder:
             await holder[0].handle_hub_message(message)
 
@@ -683,6 +697,7 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             core.teleconsultation.late_prescription = paperwork.keep_late_prescription
     if alerts is not None:
         alerts.new_id = hub.new_id
+    core.appointments.hub = hub
     await hub.start()
     records.start()
     await core._outbox.open(hub)  # an alert raised before the link was up goes out now

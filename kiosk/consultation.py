@@ -17,10 +17,10 @@ from devices.reading import Reading
 from kiosk.bus import EventBus
 from kiosk.errors import StoreError
 from kiosk.events import ReadingReceived, SessionStateChanged
-from kiosk.patient import PatientIdentity
+from kiosk.patient import BookedAppointment, PatientIdentity
 from kiosk.session import Session
 from kiosk.session_states import EndReason, SessionState
-from kiosk.store import AsyncStore, Store
+from kiosk.store import AsyncStore, ConsultationAppointment, Store
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,13 @@ class Consultation:
     async def choose_identify(self) -> None:
         self._session.advance(SessionState.IDENTIFY)
 
-    async def identify(self, patient: PatientIdentity) -> None:
+    async def identify(
+        self, patient: PatientIdentity, appointment: BookedAppointment | None = None
+    ) -> None:
+        """Who the patient is; `appointment`: the one they confirmed (code, birth date)."""
         if self._session.state is not SessionState.IDENTIFY:
             self._session.advance(SessionState.CONSENT)  # raises the precise refusal
-        self._session.set_patient(patient)
+        self._session.set_patient(patient, appointment)
         self._session.advance(SessionState.CONSENT)
 
     async def consent(self, accepted: bool) -> None:
@@ -64,6 +67,25 @@ class Consultation:
         patient_id, consultation_id = await self._store.run(
             Store.open_consultation, context.patient, context.language or "fr"
         )
+        appointment = context.appointment
+        if appointment is not None:
+            await self._store.run(
+                Store.set_consultation_appointment,
+                consultation_id,
+                ConsultationAppointment(
+                    appointment_id=appointment.appointment_id,
+                    starts_at=appointment.starts_at,
+                    ends_at=appointment.ends_at,
+                    doctor=appointment.doctor,
+                    doctor_name=appointment.doctor_name,
+                ),
+                used_here=appointment.checked_offline,
+            )
+            log.info(
+                "consultation.appointment consultation=%s appointment=%s",
+                consultation_id,
+                appointment.appointment_id,
+            )
         self._session.give_consent(patient_id, consultation_id)
         self._session.advance(SessionState.VITALS)
 

@@ -89,6 +89,8 @@ class HubLink:
         self._restarted = False  # the last session ended with 1012 (reconnect now)
         self._ids = 0
         self._live: Callable[[], list[str]] = list
+        self._asked: dict[str, asyncio.Future[wire.Message]] = {}
+        """Questions sent with `ask`, by msg_id, until the hub's answer names them."""
 
     def say_live(self, live: Callable[[], list[str]]) -> None:
         """Where the hello finds the consultations live on the cabin now (waiting or in a
@@ -136,6 +138,25 @@ class HubLink:
                 dropped, _ = self._waiting.popleft()
                 log.warning("hub.dropped_while_offline msg_id=%s", dropped)
 
+    async def ask(self, message: wire.Message, timeout_s: float) -> wire.Message:
+        """Send a question now and return the hub's answer (the message whose `in_reply_to`
+        names it: an `AppointmentFound`, an `ErrorMessage`...). A question is not kept for
+        later: `HubError` at once when the link is down, or when no answer came in time."""
+        ws = self._ws
+        if ws is None or self._state is not HubLinkState.ONLINE:
+            raise HubError("the hub cannot be reached now")
+        answer: asyncio.Future[wire.Message] = asyncio.get_running_loop().create_future()
+        self._asked[message.msg_id] = answer
+        try:
+            await ws.send_bytes(wire.encode(message))
+            return await within(answer, timeout_s)
+        except TimeoutError:
+            raise HubError(f"the hub did not answer within {timeout_s:.1f} s") from None
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            raise HubError(f"the question did not reach the hub: {type(exc).__name__}") from exc
+        finally:
+            self._asked.pop(message.msg_id, None)
+
     async def close(self) -> None:
         if self._task is not None:
             await cancel_and_wait(self._task)
@@ -168,6 +189,9 @@ class HubLink:
                 log.warning("hub.connection_lost error=%s", _describe(exc))
                 refused = False
             self._ws = None
+            for answer in self._asked.values():  # the link went down before the answer came
+                if not answer.done():
+                    answer.set_exception(HubError("the connection to the hub was lost"))
             if refused:
                 self._set_state(HubLinkState.REFUSED)
                 await asyncio.sleep(REFUSED_RETRY_S)
@@ -254,6 +278,12 @@ class HubLink:
             return None
 
     async def _dispatch(self, message: wire.Message) -> None:
+        in_reply_to = getattr(message, "in_reply_to", None)
+        asked = self._asked.get(in_reply_to) if isinstance(in_reply_to, str) else None
+        if asked is not None:
+            if not asked.done():
+                asked.set_result(message)
+            return
         if isinstance(message, wire.Ack):
             self._reliable.pop(message.ack_of, None)
             return

@@ -451,6 +451,7 @@ class Paperwork:
             },
             summary_pdf=documents.get(""),
             advice=file.advice,
+            appointment=_appointment(file),
         )
 
     # --- documents --------------------------------------------------------------------------------
@@ -589,3 +590,19 @@ def _doctor(file: ConsultationFile) -> wire.DoctorInfo | None:
     except (msgspec.DecodeError, msgspec.ValidationError):
         log.error("paperwork.doctor_unreadable consultation=%s", file.consultation_id)
         return None
+
+
+def _appointment(file: ConsultationFile) -> fhir_record.RecordAppointment | None:
+    """The appointment the patient checked in with, as of the record: fulfilled once a doctor
+    took the call, else arrived (the hub keeps the truth; the record says what the cabin saw)."""
+    booked = file.appointment
+    if booked is None:
+        return None
+    return fhir_record.RecordAppointment(
+        appointment_id=booked.appointment_id,
+        status="fulfilled" if file.doctor_id is not None else "arrived",
+        starts_at=booked.starts_at,
+        ends_at=booked.ends_at,
+        doctor_id=booked.doctor,
+        doctor_name=booked.doctor_name,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 
 class Sex(enum.Enum):
@@ -33,5 +33,28 @@ class PatientIdentity:
 
     def __repr__(self) -> str:
         return "PatientIdentity(<redacted>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class BookedAppointment:
+    """The appointment a code opened at this cabin, while the patient confirms it is theirs and
+    then for their session. Its repr hides the patient, as `PatientIdentity`'s does."""
+
+    appointment_id: str
+    patient: PatientIdentity
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    """The cabin's IANA zone, where the slot is shown."""
+    doctor: str | None = None
+    """The username of the doctor the slot was booked with."""
+    doctor_name: str | None = None
+    checked_offline: bool = False
+    """The code was checked against the synced list, the hub being away."""
+
+    def __repr__(self) -> str:
+        return f"BookedAppointment({self.appointment_id}, <redacted>)"
 
     __str__ = __repr__

@@ -18,7 +18,7 @@ from devices.reading import Reading
 from kiosk.bus import EventBus
 from kiosk.errors import IllegalTransition
 from kiosk.events import SessionStateChanged
-from kiosk.patient import PatientIdentity
+from kiosk.patient import BookedAppointment, PatientIdentity
 from kiosk.session_states import (
     INACTIVITY_STATES,
     NEEDS_CLEANING_FROM,
@@ -54,6 +54,8 @@ class PatientContext:
     """Everything the session holds about the current patient; emptied by ``wipe``."""
 
     patient: PatientIdentity | None = None
+    appointment: BookedAppointment | None = None
+    """The appointment the patient confirmed (its code, then their birth date)."""
     patient_id: str | None = None
     consultation_id: str | None = None
     language: str | None = None
@@ -124,10 +126,14 @@ class Session:
         self._activity()
         self._move(target, self._overlay_after_activity())
 
-    def set_patient(self, patient: PatientIdentity) -> None:
-        """Who the patient says they are: held in memory only until they consent."""
+    def set_patient(
+        self, patient: PatientIdentity, appointment: BookedAppointment | None = None
+    ) -> None:
+        """Who the patient says they are (and the appointment they confirmed): held in memory
+        only until they consent."""
         self._require(SessionState.IDENTIFY, "set the patient")
         self._context.patient = patient
+        self._context.appointment = appointment
         self._activity()
 
     def set_language(self, language: str) -> None:

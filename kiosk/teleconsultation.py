@@ -236,6 +236,9 @@ class Teleconsultation:
             reason=for_the_doctor(context.reason),
             age_years=min(age_on(patient.birth_date, today), 130),
             vitals=[vital_of(r) for r in context.readings][-32:],
+            appointment_id=None
+            if context.appointment is None
+            else context.appointment.appointment_id,
         )
         await self._store.run(
             Store.set_consultation_details,

@@ -1,5 +1,14 @@
-"""Who the patient is: an appointment code on a keypad, or (walk-in, and to confirm a code)
-their name and date of birth on the on-screen keyboard. One question at a time.
+"""Who the patient is: an appointment code on a keypad, or (walk-in) their name and date of
+birth on the on-screen keyboard. One question at a time.
+
+A code the cabin finds (with the hub, or in today's synced list when the hub is away) greets the
+patient by name and asks only their date of birth, typed on the same big keypad as the code.
+Not three dates to choose from: whoever holds a found or overheard code would then see the
+patient's birth date among three (and guess it one time in three); an 80-year-old knows their
+date of birth by heart, and the keypad is the one they have just used. A date that does not
+match means this is not the patient: they go on as a walk-in, and the name is not shown again.
+A wrong code says so, keeps the keypad and offers to go on without an appointment; after five
+wrong codes in a row the keypad pauses a minute, with a countdown.
 
 The page holds what is typed only while it lives; the window destroys it when the session
 moves on or ends.
@@ -7,11 +16,16 @@ moves on or ends.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -22,8 +36,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.patient import PatientIdentity, Sex
+from kiosk.appointments import AppointmentDesk, CodeCheck, CodeOutcome
+from kiosk.patient import BookedAppointment, PatientIdentity, Sex
 from ui.keyboards import DigitKeypad, LetterKeyboard
+
+Identified = Callable[[PatientIdentity, BookedAppointment | None], object]
+RunIntent = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
 CODE_PATTERN = re.compile(r"^\d{6}$")
 
@@ -31,10 +49,12 @@ CODE_PATTERN = re.compile(r"^\d{6}$")
 class IdentifyPage(QWidget):
     def __init__(
         self,
-        identified: Callable[[PatientIdentity], object],
+        identified: Identified,
         back: Callable[[], object],
         problem: Callable[[str], None],
         *,
+        appointments: AppointmentDesk | None = None,
+        run: RunIntent | None = None,
         landscape: bool = False,
     ) -> None:
         super().__init__()
@@ -42,7 +62,9 @@ class IdentifyPage(QWidget):
         self._identified = identified
         self._back = back
         self._problem = problem
-        self._code: str | None = None
+        self._appointments = appointments
+        self._run = run
+        self._countdown: QTimer | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setSpacing(28)
         self._body: QWidget | None = None
@@ -60,31 +82,178 @@ class IdentifyPage(QWidget):
             ],
         )
 
-    def _show_code(self) -> None:
+    def _show_code(self, message: str = "") -> None:
+        desk = self._appointments
+        left = None if desk is None else desk.paused_for()
+        if left is not None:
+            self._show_paused(left)
+            return
         field = self._field("appointment_code", self.tr("Code"))
         field.setMaxLength(6)
         keypad = DigitKeypad()
         keypad.set_target(field)
+        checking: list[bool] = []
 
         def confirm() -> None:
+            if checking:
+                return  # a second tap while the hub answers
             if not CODE_PATTERN.match(field.text()):
                 self._problem(self.tr("The code has six digits. Please check it."))
                 return
-            self._code = field.text()
-            self._show_identity()
+            if desk is None or self._run is None:
+                self._show_identity()  # no desk (a test of the page alone): go on
+                return
+            checking.append(True)
+            body = self._body
+            button = body.findChild(QPushButton, "primary") if body is not None else None
+            if button is not None:  # the hub answers in a few tenths of a second, at most 4 s
+                button.setText(self.tr("Checking…"))
+                button.setEnabled(False)
+            self._run(self._check(field.text()))
 
+        actions: list[tuple[str, str, Callable[[], object]]] = [
+            ("primary", self.tr("Check my code"), confirm)
+        ]
+        if message:
+            actions.append(("walk_in", self.tr("Continue without an appointment"), self._walk_in))
+        actions.append(("back", self.tr("Back"), self._show_choice))
         self._replace(
             self.tr("Your appointment code"),
-            self.tr("Type the six digits of your code."),
+            message or self.tr("Type the six digits of your code."),
+            actions,
+            [field],
+            [keypad],
+            body_name="code_message" if message else "",
+        )
+
+    async def _check(self, code: str) -> None:
+        assert self._appointments is not None
+        result: CodeCheck = await self._appointments.check(code)
+        if not shiboken6.isValid(self) or self._body is None:
+            return  # the session moved on (or ended) while the code was checked
+        match result.outcome:
+            case CodeOutcome.FOUND:
+                assert result.appointment is not None
+                self._show_greeting(result.appointment)
+            case CodeOutcome.PAUSED:
+                self._show_paused(result.pause_s or 0.0)
+            case CodeOutcome.USED:
+                self._show_code(
+                    self.tr(
+                        "This code has already been used. You can continue without an"
+                        " appointment: a doctor will see you."
+                    )
+                )
+            case CodeOutcome.WRONG:
+                self._show_code(
+                    self.tr(
+                        "This code does not open an appointment at this cabin now. Check the"
+                        " six digits, and the town and day of your appointment."
+                    )
+                )
+
+    def _show_paused(self, seconds: float) -> None:  # the desk's count, else `seconds`
+        """Too many wrong codes: the keypad waits, and says how long."""
+        field = self._field("appointment_code", self.tr("Code"))
+        field.setEnabled(False)
+        keypad = DigitKeypad()
+        keypad.setEnabled(False)
+        desk = self._appointments
+
+        def left() -> float | None:
+            return None if desk is None else desk.paused_for()
+
+        def text() -> str:
+            seconds_left = max(1, math.ceil(left() or seconds))
+            if seconds_left > 120:  # the hub's limit: up to an hour
+                return self.tr(
+                    "Too many wrong codes. The keypad is paused for %n minute(s).",
+                    "",
+                    math.ceil(seconds_left / 60),
+                )
+            return self.tr(
+                "Too many wrong codes. The keypad is paused for %n second(s).", "", seconds_left
+            )
+
+        self._replace(
+            self.tr("Please wait a moment"),
+            text(),
             [
-                ("primary", self.tr("Continue"), confirm),
+                ("walk_in", self.tr("Continue without an appointment"), self._walk_in),
                 ("back", self.tr("Back"), self._show_choice),
             ],
             [field],
             [keypad],
+            body_name="countdown",
+        )
+        body = self._body
+        countdown = QTimer(body)
+        countdown.setInterval(1000)
+        label = body.findChild(QLabel, "countdown") if body is not None else None
+
+        def tick() -> None:
+            if left() is None:
+                countdown.stop()
+                self._show_code()
+            elif label is not None:
+                label.setText(text())
+
+        countdown.timeout.connect(tick)
+        countdown.start()
+        self._countdown = countdown
+
+    def _show_greeting(self, appointment: BookedAppointment) -> None:
+        """The code opened an appointment: hello by name, and only the date of birth."""
+        patient = appointment.patient
+        local = appointment.starts_at.astimezone(ZoneInfo(appointment.timezone))
+        birth = self._field("birth_date", self.tr("Date of birth (DD/MM/YYYY)"))
+        birth.setInputMask("00/00/0000;_")
+        keypad = DigitKeypad()
+        keypad.set_target(birth)
+        birth.setFocus()
+        QTimer.singleShot(0, lambda: birth.setCursorPosition(_date_cursor(birth.text())))
+        if appointment.doctor_name:
+            slot = (
+                self.tr("Your appointment at %1 with %2.")
+                .replace("%1", local.strftime("%H:%M"))
+                .replace("%2", appointment.doctor_name)
+            )
+        else:
+            slot = self.tr("Your appointment at %1.").replace("%1", local.strftime("%H:%M"))
+
+        def confirm() -> None:
+            try:
+                day, month, year = (int(part) for part in birth.text().split("/"))
+                typed = date(year, month, day)
+            except ValueError:
+                self._problem(self.tr("Please type your date of birth: day, month, year."))
+                return
+            if typed == patient.birth_date:
+                self._identified(patient, appointment)
+                return
+            # Not this patient: nothing of the appointment is shown again.
+            self._show_identity(
+                message=self.tr(
+                    "This date does not match the appointment. You can continue without an"
+                    " appointment: a doctor will see you."
+                )
+            )
+
+        self._replace(
+            self.tr("Hello %1").replace("%1", f"{patient.given_names} {patient.family_name}"),
+            slot + " " + self.tr("To be sure it is you, type your date of birth."),
+            [
+                ("primary", self.tr("Confirm"), confirm),
+                ("not_me", self.tr("This is not me"), self._walk_in),
+            ],
+            [birth],
+            [keypad],
         )
 
-    def _show_identity(self, typed: PatientIdentity | None = None) -> None:
+    def _walk_in(self) -> None:
+        self._show_identity()
+
+    def _show_identity(self, typed: PatientIdentity | None = None, message: str = "") -> None:
         family = self._field("family_name", self.tr("Family name"))
         given = self._field("given_names", self.tr("Given names"))
         birth = self._field("birth_date", self.tr("Date of birth (DD/MM/YYYY)"))
@@ -114,10 +283,7 @@ class IdentifyPage(QWidget):
             try:
                 day, month, year = (int(part) for part in birth.text().split("/"))
                 patient = PatientIdentity(
-                    family.text().strip(),
-                    given.text().strip(),
-                    date(year, month, day),
-                    appointment_code=self._code,
+                    family.text().strip(), given.text().strip(), date(year, month, day)
                 )
             except ValueError:
                 self._problem(self.tr("Please check your name and your date of birth."))
@@ -126,7 +292,7 @@ class IdentifyPage(QWidget):
 
         self._replace(
             self.tr("Who are you?"),
-            self.tr("Your name and date of birth let the doctor find your record."),
+            message or self.tr("Your name and date of birth let the doctor find your record."),
             [
                 ("primary", self.tr("Continue"), confirm),
                 ("back", self.tr("Back"), self._show_choice),
@@ -140,7 +306,7 @@ class IdentifyPage(QWidget):
         and the patient may not answer."""
 
         def answer(sex: Sex) -> Callable[[], object]:
-            return lambda: self._identified(replace(patient, sex=sex))
+            return lambda: self._identified(replace(patient, sex=sex), None)
 
         self._replace(
             self.tr("You are:"),
@@ -169,9 +335,14 @@ class IdentifyPage(QWidget):
         actions: list[tuple[str, str, Callable[[], object]]],
         fields: list[QWidget] | None = None,
         keys: list[QWidget] | None = None,
+        *,
+        body_name: str = "",
     ) -> None:
         """One question: in portrait everything in a column; in landscape the keys stand
         beside the question, so nothing is squeezed."""
+        if self._countdown is not None:
+            self._countdown.stop()
+            self._countdown = None
         if self._body is not None:
             self._layout.removeWidget(self._body)
             self._body.hide()
@@ -191,6 +362,8 @@ class IdentifyPage(QWidget):
         heading.setWordWrap(True)
         text = QLabel(body)
         text.setWordWrap(True)
+        if body_name:
+            text.setObjectName(body_name)
         question.addWidget(heading)
         question.addWidget(text)
         for field in fields or []:

@@ -493,9 +493,13 @@ class KioskWindow(QWidget):
 
     def _identify(self) -> QWidget:
         return IdentifyPage(
-            lambda patient: self._intents.run(self._core.consultation.identify(patient)),
+            lambda patient, appointment: self._intents.run(
+                self._core.consultation.identify(patient, appointment)
+            ),
             lambda: self._core.session.advance(SessionState.WELCOME),
             self._show_problem,
+            appointments=self._core.appointments,
+            run=self._intents.run,
             landscape=self.width() > self.height(),
         )
 

@@ -44,6 +44,9 @@ CONSULTATION_SYSTEM: Final = "urn:cabin:consultation"
 CABIN_SYSTEM: Final = "urn:cabin:cabin"
 PRESCRIPTION_SYSTEM: Final = "urn:cabin:prescription"
 HUB_DOCTOR_SYSTEM: Final = "urn:cabin:hub:doctor"
+APPOINTMENT_SYSTEM: Final = "urn:cabin:appointment"
+APPOINTMENT_STATUSES: Final = ("arrived", "fulfilled")
+"""An appointment in a record: the patient came (and, fulfilled, was seen by a doctor)."""
 SIGNING_KEY_SYSTEM: Final = "urn:cabin:hub:signing-key"
 RPPS_SYSTEM: Final = "urn:oid:1.2.250.1.71.4.2.1"
 
@@ -111,6 +114,20 @@ _ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
+class RecordAppointment:
+    """The appointment the patient checked in with (its code, then their birth date)."""
+
+    appointment_id: str
+    status: str
+    """As of the record: `fulfilled` when a doctor saw the patient, else `arrived`."""
+    starts_at: datetime
+    ends_at: datetime
+    doctor_id: str | None = None
+    """The hub's username of the doctor it was booked with."""
+    doctor_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RecordInput:
     """Everything the cabin knows of a finished consultation: health data, never logged."""
 
@@ -140,6 +157,7 @@ class RecordInput:
     summary_pdf: bytes | None
     advice: str
     """The doctor's advice for the patient; "" if none."""
+    appointment: RecordAppointment | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +182,7 @@ class RecordContent:
     patient_local_id: str = ""
     cabin_name: str = ""
     end_reason: str = ""
+    appointment: RecordAppointment | None = None
 
 
 class RecordError(MalformedMessage):
@@ -229,6 +248,18 @@ def _check_input(record: RecordInput) -> None:
     pdfs = [*record.prescription_pdfs.values(), record.summary_pdf]
     if any(pdf is not None and not pdf for pdf in pdfs):
         raise ValueError("a PDF is empty")
+    booked = record.appointment
+    if booked is not None:
+        if not _ID.fullmatch(booked.appointment_id):
+            raise ValueError("`appointment.appointment_id` is not a wire id")
+        if booked.doctor_id is not None and not _ID.fullmatch(booked.doctor_id):
+            raise ValueError("`appointment.doctor_id` is not a wire id")
+        if booked.status not in APPOINTMENT_STATUSES:
+            raise ValueError("`appointment.status` is not arrived or fulfilled")
+        if booked.starts_at.utcoffset() is None or booked.ends_at.utcoffset() is None:
+            raise ValueError("the appointment's times have no time zone")
+        if booked.ends_at < booked.starts_at:
+            raise ValueError("the appointment ends before it starts")
 
 
 def _check_wire(value: object, kind: object, name: str) -> None:
@@ -250,6 +281,7 @@ class _BundleBuilder:
         self._practitioners: dict[DoctorInfo, str] = {}
         self.patient = self._url("patient")
         self.encounter = self._url("encounter")
+        self.appointment = None if record.appointment is None else self._url("appointment")
 
     def build(self) -> bytes:
         record = self._record
@@ -274,6 +306,8 @@ class _BundleBuilder:
             self._add(self._url("document/summary"), summary)
         if record.advice:
             self._add(self._url("communication/advice"), self._advice(doctor))
+        if self.appointment is not None:
+            self._add(self.appointment, self._appointment(location, doctor))
         bundle: _Json = {
             "resourceType": "Bundle",
             "type": "collection",
@@ -408,7 +442,35 @@ class _BundleBuilder:
             encounter["reasonCode"] = [{"text": record.reason}]
         if record.end_reason:
             encounter["extension"] = [{"url": END_REASON_URL, "valueCode": record.end_reason}]
+        if self.appointment is not None:
+            encounter["appointment"] = [_ref(self.appointment)]
         return encounter
+
+    def _appointment(self, location: str, doctor: str | None) -> _Json:
+        """The appointment: the patient, the cabin, and the doctor it was booked with (the
+        record's Practitioner when that doctor saw them, else by their hub username)."""
+        booked = self._record.appointment
+        assert booked is not None
+        participants: list[_Json] = [
+            {"actor": _ref(self.patient), "status": "accepted"},
+            {"actor": _ref(location), "status": "accepted"},
+        ]
+        if booked.doctor_id is not None:
+            if doctor is not None and booked.doctor_id == self._record.doctor_id:
+                actor = _ref(doctor)
+            else:
+                actor = {"identifier": {"system": HUB_DOCTOR_SYSTEM, "value": booked.doctor_id}}
+                if booked.doctor_name:
+                    actor["display"] = booked.doctor_name
+            participants.append({"actor": actor, "status": "accepted"})
+        return {
+            "resourceType": "Appointment",
+            "identifier": [{"system": APPOINTMENT_SYSTEM, "value": booked.appointment_id}],
+            "status": booked.status,
+            "start": _instant(booked.starts_at),
+            "end": _instant(booked.ends_at),
+            "participant": participants,
+        }
 
     # vitals
 
@@ -715,6 +777,7 @@ class _Identifier(_Element, frozen=True):
 class _Reference(_Element, frozen=True):
     reference: str | None = None
     identifier: _Identifier | None = None
+    display: str | None = None
 
 
 class _Extension(_Element, frozen=True):
@@ -861,6 +924,18 @@ class _Communication(_Resource, frozen=True):
     payload: list[_Payload] = []
 
 
+class _AppointmentParticipant(_Element, frozen=True):
+    actor: _Reference | None = None
+
+
+class _Appointment(_Resource, frozen=True):
+    identifier: list[_Identifier] = []
+    status: str | None = None
+    start: _UtcDatetime | None = None
+    end: _UtcDatetime | None = None
+    participant: list[_AppointmentParticipant] = []
+
+
 _RESOURCE_TYPES: Final[dict[str, type[_Resource]]] = {
     "Patient": _Patient,
     "Practitioner": _Practitioner,
@@ -871,6 +946,7 @@ _RESOURCE_TYPES: Final[dict[str, type[_Resource]]] = {
     "MedicationRequest": _MedicationRequest,
     "DocumentReference": _DocumentReference,
     "Communication": _Communication,
+    "Appointment": _Appointment,
 }
 
 
@@ -1058,6 +1134,47 @@ class _Reader:
             patient_local_id=self.patient_local_id(patient, cabin_id),
             cabin_name=cabin_name,
             end_reason=end_reason,
+            appointment=self.appointment(),
+        )
+
+    def appointment(self) -> RecordAppointment | None:
+        found = self.all(_Appointment)
+        if not found:
+            return None
+        if len(found) > 1:
+            raise RecordError("the Bundle has more than one Appointment", path="$")
+        entry = found[0]
+        resource, path = entry.resource, entry.path
+        appointment_id = _wire_id(
+            _system_value(resource.identifier, APPOINTMENT_SYSTEM), f"{path}.identifier"
+        )
+        if resource.status not in APPOINTMENT_STATUSES:
+            raise RecordError("not an arrived or fulfilled Appointment", path=f"{path}.status")
+        if resource.start is None or resource.end is None:
+            raise RecordError("the Appointment has no start or end", path=path)
+        doctor_id = doctor_name = None
+        for index, participant in enumerate(resource.participant):
+            actor = participant.actor
+            if actor is None:
+                continue
+            where = f"{path}.participant[{index}].actor"
+            if actor.identifier is not None and actor.identifier.system == HUB_DOCTOR_SYSTEM:
+                doctor_id = _wire_id(actor.identifier.value, where)
+                doctor_name = actor.display
+            elif actor.reference is not None:
+                target = self.by_url.get(actor.reference)
+                if target is not None and isinstance(target.resource, _Practitioner):
+                    value = _system_value(target.resource.identifier, HUB_DOCTOR_SYSTEM)
+                    doctor_id = None if value is None else _wire_id(value, where)
+                    names = target.resource.name
+                    doctor_name = names[0].text if names else None
+        return RecordAppointment(
+            appointment_id=appointment_id,
+            status=resource.status,
+            starts_at=resource.start,
+            ends_at=resource.end,
+            doctor_id=doctor_id,
+            doctor_name=doctor_name,
         )
 
     # who and where

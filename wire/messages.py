@@ -172,6 +172,24 @@ class PrinterProblem(enum.StrEnum):
     OTHER = "other"
 
 
+class AppointmentRefusal(enum.StrEnum):
+    """Why the hub did not open an appointment with a code typed at a cabin.
+
+    There is no "wrong cabin": a code of another cabin's appointment is answered
+    `UNKNOWN_OR_EXPIRED`, as a code that exists nowhere. Saying "this code is for the cabin of
+    Murat" would help a lost patient, but it would also tell whoever types codes at a cabin
+    which of the million exist and where: the cabin's message for this answer asks the patient
+    to check both the code and the town of their appointment instead."""
+
+    UNKNOWN_OR_EXPIRED = "unknown_or_expired"
+    """No active appointment of this cabin with this code now (unknown, not yet or no longer
+    valid, cancelled, or another cabin's)."""
+    ALREADY_USED = "already_used"
+    """This cabin's appointment, already checked in (a code is used once)."""
+    TOO_MANY_TRIES = "too_many_tries"
+    """Too many wrong codes at this cabin lately: `retry_after_s` says when to try again."""
+
+
 class ErrorCode(enum.StrEnum):
     """Why a message was refused."""
 
@@ -303,6 +321,38 @@ class WaitingEntry(_Value, frozen=True):
     cabin_online: bool = True
     """False while the patient's cabin is disconnected (it keeps its place for a while, but
     cannot be taken until it is back)."""
+    appointment_at: UtcDatetime | None = None
+    """A booked patient: the start of their slot (the room orders them at it)."""
+    booked_doctor: Id | None = None
+    """A booked patient: the username of the doctor they booked with (offered to them first)."""
+    booked_doctor_name: ShortText | None = None
+    """That doctor's display name, to show."""
+
+
+class TodaysAppointment(_Value, frozen=True):
+    """One of a cabin's appointments of the day, as the hub syncs them for the cabin to check a
+    code while the hub cannot be reached. The code itself is not there: its PBKDF2-HMAC-SHA256
+    with a salt of its own. Six digits are a million tries, a few seconds of brute force for
+    anyone who holds the list; the list lives only in the cabin's SQLCipher store, and only
+    for the day: the hash keeps the codes from being read off at a glance, no more."""
+
+    appointment_id: Id
+    code_salt: Base64
+    code_hash: Base64
+    """PBKDF2-HMAC-SHA256 of the six digits (ASCII), with `code_salt`, `code_iterations`."""
+    patient: PatientSummary
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    valid_from: UtcDatetime
+    """The code opens the appointment from then..."""
+    valid_until: UtcDatetime
+    """...until then, excluded (the end of the slot's local day): the hub's rule, applied by
+    the cabin offline."""
+    doctor: Id | None = None
+    """The username of the doctor the slot was booked with."""
+    doctor_name: ShortText | None = None
+    code_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 10_000
+    """(`APPOINTMENT_CODE_ITERATIONS` when the hub made it.)"""
 
 
 class PastPrescription(_Value, frozen=True):
@@ -411,6 +461,17 @@ class QueueJoin(_Message, tag="queue_join", frozen=True):
     reason: FreeText = ""
     age_years: AgeYears | None = None
     vitals: Annotated[list[Vital], msgspec.Meta(max_length=32)] = []
+    appointment_id: Id | None = None
+    """The appointment the patient confirmed with its code and their birth date: the hub marks
+    it arrived, puts the patient in the waiting room at its slot time and offers them to the
+    booked doctor first."""
+
+
+class AppointmentCheck(_Message, tag="appointment_check", frozen=True):
+    """A code typed on the cabin's keypad: does it open an appointment here, now? The hub
+    answers `AppointmentFound` or `AppointmentRefused`, `in_reply_to` this message."""
+
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$")]
 
 
 class QueueLeave(_Message, tag="queue_leave", frozen=True):
@@ -503,6 +564,40 @@ class ErrorMessage(_Message, tag="error", frozen=True):
     in_reply_to: Id | None = None
 
 
+class AppointmentFound(_Message, tag="appointment_found", frozen=True):
+    """The code of an `AppointmentCheck` opens this appointment, at this cabin, now: the cabin
+    greets the patient by name and asks them to confirm their birth date. The code is not
+    used yet: the `QueueJoin` that names `appointment_id` uses it."""
+
+    in_reply_to: Id
+    appointment_id: Id
+    patient: PatientSummary
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """The cabin's IANA time zone, where the slot is shown ("Europe/Paris")."""
+    doctor: Id | None = None
+    doctor_name: ShortText | None = None
+
+
+class AppointmentRefused(_Message, tag="appointment_refused", frozen=True):
+    """The code of an `AppointmentCheck` opens nothing here now (see `AppointmentRefusal`)."""
+
+    in_reply_to: Id
+    reason: AppointmentRefusal
+    retry_after_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] | None = None
+
+
+class TodaysAppointments(_Message, tag="todays_appointments", frozen=True):
+    """The cabin's active appointments of its day (`day`, in `timezone`), for checking codes
+    while the hub cannot be reached. Sent after the cabin's hello, when they change, and after
+    the cabin's midnight; each replaces the one before, and the cabin forgets it after `day`."""
+
+    day: date
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    entries: Annotated[list[TodaysAppointment], msgspec.Meta(max_length=500)]
+
+
 class CallAccepted(_Message, tag="call_accepted", frozen=True):
     """A doctor takes the patient; the call starts. The cabin then sends the offer.
 
@@ -571,6 +666,17 @@ def check_code(signature: str) -> str:
         raise MalformedMessage("the signature is not base64") from None
     encoded = base64.b32encode(hashlib.sha256(raw).digest()).decode("ascii")
     return encoded.translate(_TO_CROCKFORD)[:CHECK_CODE_CHARS]
+
+
+APPOINTMENT_CODE_ITERATIONS: Final = 10_000
+"""PBKDF2 rounds of a synced code's hash: a check at the cabin hashes the typed code once per
+appointment of the day (a few milliseconds each, in a worker thread)."""
+
+
+def appointment_code_hash(code: str, salt: bytes, iterations: int) -> bytes:
+    """The hash of an appointment code that `TodaysAppointment` carries: PBKDF2-HMAC-SHA256 of
+    its six ASCII digits with `salt`, 32 bytes."""
+    return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt, iterations)
 
 
 class PrescriptionDelivered(_Message, tag="prescription_delivered", frozen=True):
@@ -723,6 +829,7 @@ CabinToHub: TypeAlias = (
     CabinHello
     | QueueJoin
     | QueueLeave
+    | AppointmentCheck
     | ReadingMessage
     | AlertMessage
     | AlertAck
@@ -738,6 +845,9 @@ HubToCabin: TypeAlias = (
     | ErrorMessage
     | CallAccepted
     | QueuePosition
+    | AppointmentFound
+    | AppointmentRefused
+    | TodaysAppointments
     | MeasureRequest
     | PrescriptionMessage
     | PatientAdvice
@@ -781,10 +891,14 @@ Message: TypeAlias = (
     CabinHello
     | QueueJoin
     | QueueLeave
+    | AppointmentCheck
     | ReadingMessage
     | AlertMessage
     | RecordUpload
     | PrintStatus
+    | AppointmentFound
+    | AppointmentRefused
+    | TodaysAppointments
     | Welcome
     | Ack
     | ErrorMessage

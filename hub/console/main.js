@@ -162,6 +162,7 @@ class ConsoleApp {
     this.waiting = new WaitingRoomView({
       onAccept: (id) => this.take(id),
       serverNow: () => Date.now() + this.clockOffsetMs,
+      me: () => this.me?.username ?? "",
     });
     $("waiting-screen").append(this.waiting.root);
     this.agenda = new AgendaView({ csrf: me.csrf_token, onFlagged: () => this.handover?.load() });
@@ -335,9 +336,10 @@ class ConsoleApp {
     const inReplyTo = msg.in_reply_to ?? null;
     if (this.pendingTake && inReplyTo === this.pendingTake.msgId) {
       closeLocalMedia(this.pendingTake.media); // someone else took the patient
+      const { consultationId } = this.pendingTake;
       this.pendingTake = null;
       this.waiting.setPending(null);
-      if (msg.code === "conflict") this.waiting.showNotice("waiting.conflict");
+      if (msg.code === "conflict") this.waiting.showNotice(this.waiting.conflictNotice(consultationId));
       else if (msg.code === "unavailable") this.waiting.showNotice("waiting.unavailable");
       else if (msg.code === "not_found") this.waiting.showNotice("waiting.gone");
       else this.showHubError(msg.text || t(`error.code.${msg.code}`));

@@ -1,9 +1,11 @@
-// The waiting room: every waiting patient, longest wait first, the wait ticking from `joined_at`,
-// "Prendre en charge" for those nobody has taken yet (disabled while their cabin is offline),
-// and the name of the doctor who took the others.
+// The waiting room: every waiting patient in the hub's order (a booked patient at their slot
+// time, walk-ins between them by arrival), the wait ticking from `joined_at`, "Prendre en charge"
+// for those nobody has taken yet (disabled while their cabin is offline), the name of the doctor
+// who took the others, and, for a booked patient, their slot and the doctor they booked with
+// ("Rendez-vous avec vous à 10:15": the hub offers them to that doctor first).
 
 import { clear, h } from "./dom.js";
-import { bindText, formatDuration, t } from "./i18n.js";
+import { bindText, formatDuration, formatTime, t } from "./i18n.js";
 import { flagElement, vitalSummary } from "./vitals.js";
 
 export class WaitingRoomView {
@@ -11,10 +13,12 @@ export class WaitingRoomView {
    * @param {object} options
    * @param {(consultationId: string) => void} options.onAccept
    * @param {() => number} options.serverNow the hub's clock, in ms since the epoch
+   * @param {() => string} [options.me] the signed-in doctor's username
    */
-  constructor({ onAccept, serverNow }) {
+  constructor({ onAccept, serverNow, me = () => "" }) {
     this.onAccept = onAccept;
     this.serverNow = serverNow;
+    this.me = me;
     this.entries = [];
     this.pendingId = null;
     this.list = h("ul", { id: "waiting-list", class: "waiting-list", attrs: { "aria-labelledby": "waiting-title" } });
@@ -32,11 +36,21 @@ export class WaitingRoomView {
   }
 
   update(entries) {
-    this.entries = [...entries].sort((a, b) => Date.parse(a.joined_at) - Date.parse(b.joined_at));
+    const queued = (e) => Date.parse(e.appointment_at ?? e.joined_at);
+    this.entries = [...entries].sort(
+      (a, b) => queued(a) - queued(b) || Date.parse(a.joined_at) - Date.parse(b.joined_at),
+    );
     if (this.pendingId && !this.entries.some((e) => e.consultation_id === this.pendingId)) {
       this.pendingId = null;
     }
     this.render();
+  }
+
+  /** The notice for a take refused as a conflict: taken by another doctor, or booked with one. */
+  conflictNotice(consultationId) {
+    const entry = this.entries.find((e) => e.consultation_id === consultationId);
+    const bookedElsewhere = entry?.booked_doctor && entry.booked_doctor !== this.me() && !entry.taken_by;
+    return bookedElsewhere ? "waiting.booked.first" : "waiting.conflict";
   }
 
   /** The doctor clicked "Prendre en charge" on `consultationId` (null: no request pending). */
@@ -70,6 +84,21 @@ export class WaitingRoomView {
     this.tick();
   }
 
+  /** "Rendez-vous avec vous à 10:15" (or with another doctor); nothing for a walk-in. */
+  renderBooking(entry) {
+    if (!entry.appointment_at) return "";
+    const time = formatTime(new Date(entry.appointment_at));
+    const mine = entry.booked_doctor && entry.booked_doctor === this.me();
+    let key = "waiting.booked";
+    if (mine) key = "waiting.booked.you";
+    else if (entry.booked_doctor) key = "waiting.booked.other";
+    return h("p", {
+      class: `entry-booked${mine ? " booked-mine" : ""}`,
+      data: { testid: "entry-booked", mine: mine ? "true" : "false" },
+      text: t(key, { time, doctor: entry.booked_doctor_name ?? entry.booked_doctor ?? "" }),
+    });
+  }
+
   renderEntry(entry) {
     const taken = Boolean(entry.taken_by);
     const online = entry.cabin_online !== false;
@@ -96,6 +125,7 @@ export class WaitingRoomView {
           h("span", { data: { testid: "entry-language" }, text: t(`language.${entry.language}`) }),
           " · ",
           h("span", { class: "muted", text: `${t("waiting.cabin")} ${entry.cabin_id}` })),
+        this.renderBooking(entry),
         entry.reason
           ? h("p", { class: "entry-reason", data: { testid: "entry-reason" }, text: entry.reason })
           : h("p", { class: "entry-reason muted", i18n: "waiting.reason.none" }),

@@ -151,6 +151,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE UNIQUE INDEX print_jobs_once ON print_jobs(consultation_id, document, ref)",
         "CREATE INDEX print_jobs_waiting ON print_jobs(state) WHERE state != 'printed'",
     ),
+    # 6: appointments. The one a patient confirmed with its code goes with their consultation
+    # (its record carries it); the hub's list of today's appointments is kept to check codes
+    # while the hub cannot be reached: codes hashed, replaced at each sync, gone after the day.
+    (
+        "ALTER TABLE consultations ADD COLUMN appointment_id TEXT",
+        "ALTER TABLE consultations ADD COLUMN appointment_starts_at TEXT",
+        "ALTER TABLE consultations ADD COLUMN appointment_ends_at TEXT",
+        "ALTER TABLE consultations ADD COLUMN appointment_doctor TEXT",
+        "ALTER TABLE consultations ADD COLUMN appointment_doctor_name TEXT",
+        """CREATE TABLE todays_appointments (
+            appointment_id TEXT PRIMARY KEY,
+            day TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            code_salt BLOB NOT NULL,
+            code_hash BLOB NOT NULL,
+            code_iterations INTEGER NOT NULL,
+            family_name TEXT NOT NULL,
+            given_names TEXT NOT NULL,
+            birth_date TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            doctor TEXT,
+            doctor_name TEXT,
+            used_at TEXT
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlcipher3
 
@@ -100,6 +101,41 @@ class ConsultationFile:
     advice: str
     readings: tuple[StoredReading, ...]
     prescriptions: tuple[bytes, ...]  # as received (wire JSON), oldest first
+    appointment: ConsultationAppointment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationAppointment:
+    """The appointment the patient of a consultation confirmed (its record carries it)."""
+
+    appointment_id: str
+    starts_at: datetime
+    ends_at: datetime
+    doctor: str | None
+    doctor_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedAppointment:
+    """One of today's appointments as the hub synced it: the code only as its hash."""
+
+    appointment_id: str
+    day: date
+    timezone: str
+    code_salt: bytes
+    code_hash: bytes
+    code_iterations: int
+    patient: PatientIdentity
+    starts_at: datetime
+    ends_at: datetime
+    valid_from: datetime
+    valid_until: datetime
+    doctor: str | None
+    doctor_name: str | None
+    used_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"SyncedAppointment({self.appointment_id}, <redacted>)"
 
 
 PRINT_WAITING = "waiting"  # made, not printed yet (or the printer failed: to print again)
@@ -393,10 +429,120 @@ class Store:
                 (reason, doctor_id, doctor_info, advice, consultation_id),
             )
 
+    def set_consultation_appointment(
+        self, consultation_id: str, appointment: ConsultationAppointment, *, used_here: bool
+    ) -> None:
+        """The appointment the consultation's patient confirmed; `used_here`: checked against
+        the synced list (offline), whose entry is then marked used (a code opens once)."""
+        with self._transaction():
+            self._update_one(
+                "UPDATE consultations SET appointment_id = ?, appointment_starts_at = ?,"
+                " appointment_ends_at = ?, appointment_doctor = ?, appointment_doctor_name = ?"
+                " WHERE id = ?",
+                (
+                    appointment.appointment_id,
+                    _iso(appointment.starts_at),
+                    _iso(appointment.ends_at),
+                    appointment.doctor,
+                    appointment.doctor_name,
+                    consultation_id,
+                ),
+            )
+            if used_here:
+                self._conn.execute(
+                    "UPDATE todays_appointments SET used_at = ? WHERE appointment_id = ?"
+                    " AND used_at IS NULL",
+                    (_iso(self._now()), appointment.appointment_id),
+                )
+
+    def replace_todays_appointments(self, entries: list[SyncedAppointment]) -> None:
+        """The hub's list of today's appointments, in place of the one before. An entry this
+        cabin used offline stays used (the hub may not have heard of it yet)."""
+        with self._transaction():
+            used = {
+                str(row[0]): str(row[1])
+                for row in self._conn.execute(
+                    "SELECT appointment_id, used_at FROM todays_appointments"
+                    " WHERE used_at IS NOT NULL"
+                )
+            }
+            self._conn.execute("DELETE FROM todays_appointments")
+            for entry in entries:
+                self._conn.execute(
+                    "INSERT INTO todays_appointments VALUES"
+                    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.appointment_id,
+                        entry.day.isoformat(),
+                        entry.timezone,
+                        entry.code_salt,
+                        entry.code_hash,
+                        entry.code_iterations,
+                        entry.patient.family_name,
+                        entry.patient.given_names,
+                        entry.patient.birth_date.isoformat(),
+                        _iso(entry.starts_at),
+                        _iso(entry.ends_at),
+                        _iso(entry.valid_from),
+                        _iso(entry.valid_until),
+                        entry.doctor,
+                        entry.doctor_name,
+                        used.get(entry.appointment_id)
+                        or (None if entry.used_at is None else _iso(entry.used_at)),
+                    ),
+                )
+
+    def todays_appointments(self) -> list[SyncedAppointment]:
+        """The synced appointments of the day (after `purge_past_appointments`), by start."""
+        rows = self._conn.execute(
+            "SELECT appointment_id, day, timezone, code_salt, code_hash, code_iterations,"
+            " family_name, given_names, birth_date, starts_at, ends_at, valid_from, valid_until,"
+            " doctor, doctor_name, used_at FROM todays_appointments ORDER BY starts_at"
+        ).fetchall()
+        return [
+            SyncedAppointment(
+                appointment_id=str(r[0]),
+                day=date.fromisoformat(r[1]),
+                timezone=str(r[2]),
+                code_salt=bytes(r[3]),
+                code_hash=bytes(r[4]),
+                code_iterations=int(r[5]),
+                patient=PatientIdentity(r[6], r[7], date.fromisoformat(r[8])),
+                starts_at=datetime.fromisoformat(r[9]),
+                ends_at=datetime.fromisoformat(r[10]),
+                valid_from=datetime.fromisoformat(r[11]),
+                valid_until=datetime.fromisoformat(r[12]),
+                doctor=r[13],
+                doctor_name=r[14],
+                used_at=_moment(r[15]),
+            )
+            for r in rows
+        ]
+
+    def purge_past_appointments(self) -> int:
+        """Forget the synced appointments of the days before today (today in each entry's
+        time zone); how many."""
+        now = self._now()
+        with self._transaction():
+            days = self._conn.execute(
+                "SELECT DISTINCT day, timezone FROM todays_appointments"
+            ).fetchall()
+            gone = 0
+            for day, zone in days:
+                if date.fromisoformat(day) < now.astimezone(ZoneInfo(zone)).date():
+                    cursor = self._conn.execute(
+                        "DELETE FROM todays_appointments WHERE day = ? AND timezone = ?",
+                        (day, zone),
+                    )
+                    gone += int(cursor.rowcount)
+        return gone
+
     def consultation_file(self, consultation_id: str) -> ConsultationFile | None:
         row = self._conn.execute(
             "SELECT c.patient_id, c.language, c.started_at, c.ended_at, c.end_reason, c.reason,"
-            " c.doctor_id, c.doctor_info, c.advice FROM consultations c WHERE c.id = ?",
+            " c.doctor_id, c.doctor_info, c.advice, c.appointment_id, c.appointment_starts_at,"
+            " c.appointment_ends_at, c.appointment_doctor, c.appointment_doctor_name"
+            " FROM consultations c WHERE c.id = ?",
             (consultation_id,),
         ).fetchone()
         if row is None:
@@ -418,6 +564,15 @@ class Store:
             advice=str(row[8] or ""),
             readings=tuple(self.readings(consultation_id)),
             prescriptions=tuple(self.prescriptions(consultation_id)),
+            appointment=None
+            if row[9] is None
+            else ConsultationAppointment(
+                appointment_id=str(row[9]),
+                starts_at=datetime.fromisoformat(row[10]),
+                ends_at=datetime.fromisoformat(row[11]),
+                doctor=row[12],
+                doctor_name=row[13],
+            ),
         )
 
     def consultations_without_record(self, limit: int = 100) -> list[str]:

@@ -45,6 +45,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "device_addresses",
     "print_jobs",
+    "todays_appointments",
 }
 
 PATIENT = PatientIdentity(

@@ -32,6 +32,7 @@ from wire import (
     WireError,
 )
 from wire.fhir_record import (
+    RecordAppointment,
     RecordContent,
     RecordError,
     RecordInput,
@@ -168,6 +169,14 @@ SPO2_ALONE = Vital(
     spo2_percent=96.0,
 )
 
+BOOKED = RecordAppointment(
+    appointment_id="ap-42",
+    status="fulfilled",
+    starts_at=START - timedelta(minutes=11, seconds=53, microseconds=589000),
+    ends_at=START + timedelta(minutes=3, seconds=6, microseconds=411000),
+    doctor_id="a.legall",
+    doctor_name="Dr Anne Le Gall-Éon",  # the Practitioner's name, when they saw the patient
+)
 FULL = RecordInput(
     record_id=record_id_for("c-42"),
     consultation_id="c-42",
@@ -231,6 +240,19 @@ VARIANTS = {
         FULL, prescriptions=(RX_1, RX_OTHER), prescription_pdfs={RX_1.prescription_id: PDF_1}
     ),
     "summary only": dataclasses.replace(MINIMAL, summary_pdf=SUMMARY, end_reason=""),
+    "booked and seen by their doctor": dataclasses.replace(FULL, appointment=BOOKED),
+    "booked, seen by another doctor": dataclasses.replace(
+        FULL,
+        appointment=dataclasses.replace(BOOKED, doctor_id="b.remplacant", doctor_name="Dr B R"),
+    ),
+    "booked, left before a doctor": dataclasses.replace(
+        MINIMAL,
+        appointment=dataclasses.replace(BOOKED, status="arrived", appointment_id="ap-43"),
+    ),
+    "booked without a doctor on the rota": dataclasses.replace(
+        MINIMAL,
+        appointment=dataclasses.replace(BOOKED, status="arrived", doctor_id=None, doctor_name=None),
+    ),
 }
 
 
@@ -632,6 +654,7 @@ def expected_content(record: RecordInput) -> RecordContent:
         patient_local_id=record.patient_local_id,
         cabin_name=record.cabin_name,
         end_reason=record.end_reason,
+        appointment=record.appointment,
     )
 
 
@@ -1125,3 +1148,50 @@ def test_fuzz_flipped_bytes(data: st.DataObject) -> None:
         index = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
         raw[index] = data.draw(st.integers(min_value=0, max_value=255))
     parse_or_refuse(bytes(raw))
+
+
+# --- the appointment ---------------------------------------------------------------------------
+
+
+def test_the_appointment_is_in_the_record_with_its_participants() -> None:
+    bundle = build_bundle(VARIANTS["booked and seen by their doctor"])
+    urls = by_url(bundle)
+    [appointment] = resources(bundle, "Appointment")
+    assert appointment["status"] == "fulfilled"
+    assert appointment["identifier"] == [{"system": "urn:cabin:appointment", "value": "ap-42"}]
+    assert datetime.fromisoformat(appointment["start"]) == BOOKED.starts_at
+    assert datetime.fromisoformat(appointment["end"]) == BOOKED.ends_at
+    actors = [urls[p["actor"]["reference"]]["resourceType"] for p in appointment["participant"]]
+    assert actors == ["Patient", "Location", "Practitioner"]  # the booked doctor saw them
+    [encounter] = resources(bundle, "Encounter")
+    assert urls[encounter["appointment"][0]["reference"]] is not None
+    assert urls[encounter["appointment"][0]["reference"]]["resourceType"] == "Appointment"
+
+    other = build_bundle(VARIANTS["booked, seen by another doctor"])
+    [appointment] = resources(other, "Appointment")
+    booked_doctor = appointment["participant"][2]["actor"]
+    assert booked_doctor == {
+        "identifier": {"system": "urn:cabin:hub:doctor", "value": "b.remplacant"},
+        "display": "Dr B R",
+    }
+    assert len(resources(other, "Practitioner")) == 1  # not a Practitioner of its own
+
+    left = build_bundle(VARIANTS["booked, left before a doctor"])
+    [appointment] = resources(left, "Appointment")
+    assert appointment["status"] == "arrived"
+    assert "appointment" in resources(left, "Encounter")[0]
+    assert "appointment" not in resources(build_bundle(MINIMAL), "Encounter")[0]
+
+
+@pytest.mark.parametrize("status", ["booked", "noshow", "cancelled", ""])
+def test_only_an_arrived_or_fulfilled_appointment_goes_into_a_record(status: str) -> None:
+    with pytest.raises(ValueError, match="arrived or fulfilled"):
+        build_bundle(
+            dataclasses.replace(FULL, appointment=dataclasses.replace(BOOKED, status=status))
+        )
+    bundle = mutate_json(
+        build_bundle(dataclasses.replace(FULL, appointment=BOOKED)),
+        lambda data: data["entry"][-1]["resource"].update(status=status),
+    )
+    with pytest.raises(RecordError, match="arrived or fulfilled"):
+        parse_record(bundle)

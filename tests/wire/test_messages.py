@@ -24,6 +24,10 @@ from wire import (
     AlertMessage,
     AlertSeverity,
     AlertSummary,
+    AppointmentCheck,
+    AppointmentFound,
+    AppointmentRefusal,
+    AppointmentRefused,
     CabinAlerts,
     CabinHello,
     CabinToHub,
@@ -72,6 +76,8 @@ from wire import (
     SdpOffer,
     Sex,
     TakeConsultation,
+    TodaysAppointment,
+    TodaysAppointments,
     UnknownMessage,
     Vital,
     VitalKind,
@@ -79,6 +85,7 @@ from wire import (
     WaitingRoom,
     Welcome,
     WireError,
+    appointment_code_hash,
     check_code,
     decode,
     encode,
@@ -306,6 +313,46 @@ SAMPLES: list[Message] = [
         sdp_mline_index=0,
     ),
     CallEnd(msg_id="m22", consultation_id="c-1", reason=CallEndReason.COMPLETED),
+    AppointmentCheck(msg_id="m30", code="042917"),
+    AppointmentFound(
+        msg_id="m31",
+        in_reply_to="m30",
+        appointment_id="ap-1",
+        patient=PATIENT,
+        starts_at=NOW,
+        ends_at=NOW + timedelta(minutes=15),
+        timezone="Europe/Paris",
+        doctor="dr.martin",
+        doctor_name="Dr Claire Martin",
+    ),
+    AppointmentRefused(
+        msg_id="m32",
+        in_reply_to="m30",
+        reason=AppointmentRefusal.TOO_MANY_TRIES,
+        retry_after_s=600,
+    ),
+    TodaysAppointments(
+        msg_id="m33",
+        day=date(2026, 11, 23),
+        timezone="Europe/Paris",
+        entries=[
+            TodaysAppointment(
+                appointment_id="ap-1",
+                code_salt="c2FsdHNhbHRzYWx0c2FsdA==",
+                code_hash=base64.b64encode(
+                    appointment_code_hash("042917", b"saltsaltsaltsalt", 10)
+                ).decode(),
+                code_iterations=10,
+                patient=PATIENT,
+                starts_at=NOW,
+                ends_at=NOW + timedelta(minutes=15),
+                valid_from=NOW - timedelta(minutes=30),
+                valid_until=NOW + timedelta(hours=12),
+                doctor="dr.martin",
+                doctor_name="Dr Claire Martin",
+            )
+        ],
+    ),
 ]
 DIRECTIONS = [
     CabinToHub,
@@ -694,3 +741,19 @@ def test_the_check_code_is_crockford_base32_of_the_signature_digest() -> None:
     assert check_code(signature) == expected
     with pytest.raises(MalformedMessage):
         check_code("not base64!")
+
+
+@pytest.mark.parametrize("code", ["04291", "0429170", "04291a", " 42917", ""])
+def test_an_appointment_check_carries_six_digits(code: str) -> None:
+    data = dumps({**sample(AppointmentCheck), "code": code})
+    with pytest.raises(MalformedMessage) as caught:
+        decode(data, allowed=CabinToHub)
+    assert caught.value.path == "$.code"
+    assert code not in str(caught.value) or code == ""
+
+
+def test_the_code_hash_is_pbkdf2_sha256() -> None:
+    expected = hashlib.pbkdf2_hmac("sha256", b"042917", b"salt", 3)
+    assert appointment_code_hash("042917", b"salt", 3) == expected
+    assert appointment_code_hash("042918", b"salt", 3) != expected
+    assert appointment_code_hash("042917", b"other", 3) != expected

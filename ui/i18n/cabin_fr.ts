@@ -401,116 +401,205 @@
 <context>
     <name>IdentifyPage</name>
     <message>
-        <location filename="../identify_page.py" line="54"/>
+        <location filename="../identify_page.py" line="76"/>
         <source>Do you have an appointment?</source>
         <translation>Avez-vous un rendez-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="55"/>
+        <location filename="../identify_page.py" line="77"/>
         <source>If you booked, you received a code of six digits.</source>
         <translation>Si vous avez pris rendez-vous, vous avez reçu un code de six chiffres.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="57"/>
+        <location filename="../identify_page.py" line="79"/>
         <source>I have an appointment code</source>
         <translation>J’ai un code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="58"/>
+        <location filename="../identify_page.py" line="80"/>
         <source>I have no appointment</source>
         <translation>Je n’ai pas de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="59"/>
         <location filename="../identify_page.py" line="81"/>
-        <location filename="../identify_page.py" line="132"/>
-        <location filename="../identify_page.py" line="153"/>
+        <location filename="../identify_page.py" line="119"/>
+        <location filename="../identify_page.py" line="183"/>
+        <location filename="../identify_page.py" line="298"/>
+        <location filename="../identify_page.py" line="319"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="64"/>
+        <location filename="../identify_page.py" line="91"/>
+        <location filename="../identify_page.py" line="157"/>
         <source>Code</source>
         <translation>Code</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="71"/>
+        <location filename="../identify_page.py" line="101"/>
         <source>The code has six digits. Please check it.</source>
         <translation>Le code a six chiffres. Vérifiez-le, s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="77"/>
+        <location filename="../identify_page.py" line="110"/>
+        <source>Checking…</source>
+        <translation>Vérification…</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="115"/>
+        <source>Check my code</source>
+        <translation>Vérifier mon code</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="118"/>
+        <location filename="../identify_page.py" line="182"/>
+        <source>Continue without an appointment</source>
+        <translation>Continuer sans rendez-vous</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="121"/>
         <source>Your appointment code</source>
         <translation>Votre code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="78"/>
+        <location filename="../identify_page.py" line="122"/>
         <source>Type the six digits of your code.</source>
         <translation>Tapez les six chiffres de votre code.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="80"/>
-        <location filename="../identify_page.py" line="131"/>
+        <location filename="../identify_page.py" line="143"/>
+        <source>This code has already been used. You can continue without an appointment: a doctor will see you.</source>
+        <translation>Ce code a déjà servi. Vous pouvez continuer sans rendez-vous : un médecin vous recevra.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="150"/>
+        <source>This code does not open an appointment at this cabin now. Check the six digits, and the town and day of your appointment.</source>
+        <translation>Ce code ne correspond à aucun rendez-vous dans cette cabine en ce moment. Vérifiez les six chiffres, ainsi que la commune et le jour de votre rendez-vous.</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../identify_page.py" line="170"/>
+        <source>Too many wrong codes. The keypad is paused for %n minute(s).</source>
+        <translation>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minute.</numerusform>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minutes.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../identify_page.py" line="175"/>
+        <source>Too many wrong codes. The keypad is paused for %n second(s).</source>
+        <translation>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n seconde.</numerusform>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n secondes.</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="179"/>
+        <source>Please wait a moment</source>
+        <translation>Patientez un instant</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="217"/>
+        <source>Your appointment at %1 with %2.</source>
+        <translation>Votre rendez-vous à %1 avec %2.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="222"/>
+        <source>Your appointment at %1.</source>
+        <translation>Votre rendez-vous à %1.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="229"/>
+        <source>Please type your date of birth: day, month, year.</source>
+        <translation>Tapez votre date de naissance : jour, mois, année.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="237"/>
+        <source>This date does not match the appointment. You can continue without an appointment: a doctor will see you.</source>
+        <translation>Cette date ne correspond pas au rendez-vous. Vous pouvez continuer sans rendez-vous : un médecin vous recevra.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="243"/>
+        <source>Hello %1</source>
+        <translation>Bonjour %1</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="244"/>
+        <source>To be sure it is you, type your date of birth.</source>
+        <translation>Pour être sûr que c’est vous, tapez votre date de naissance.</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="246"/>
+        <source>Confirm</source>
+        <translation>Confirmer</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="247"/>
+        <source>This is not me</source>
+        <translation>Ce n’est pas moi</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="297"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="88"/>
+        <location filename="../identify_page.py" line="257"/>
         <source>Family name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="89"/>
+        <location filename="../identify_page.py" line="258"/>
         <source>Given names</source>
         <translation>Prénoms</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="90"/>
+        <location filename="../identify_page.py" line="209"/>
+        <location filename="../identify_page.py" line="259"/>
         <source>Date of birth (DD/MM/YYYY)</source>
         <translation>Date de naissance (JJ/MM/AAAA)</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="123"/>
+        <location filename="../identify_page.py" line="289"/>
         <source>Please check your name and your date of birth.</source>
         <translation>Vérifiez votre nom et votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="128"/>
+        <location filename="../identify_page.py" line="294"/>
         <source>Who are you?</source>
         <translation>Qui êtes-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="129"/>
+        <location filename="../identify_page.py" line="295"/>
         <source>Your name and date of birth let the doctor find your record.</source>
         <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="146"/>
+        <location filename="../identify_page.py" line="312"/>
         <source>You are:</source>
         <translation>Vous êtes :</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="147"/>
+        <location filename="../identify_page.py" line="313"/>
         <source>Your prescription states it.</source>
         <translation>Votre ordonnance l&apos;indique.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="149"/>
+        <location filename="../identify_page.py" line="315"/>
         <source>A woman</source>
         <translation>Une femme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="150"/>
+        <location filename="../identify_page.py" line="316"/>
         <source>A man</source>
         <translation>Un homme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="151"/>
+        <location filename="../identify_page.py" line="317"/>
         <source>Other</source>
         <translation>Autre</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="152"/>
+        <location filename="../identify_page.py" line="318"/>
         <source>I prefer not to say</source>
         <translation>Je préfère ne pas répondre</translation>
     </message>
@@ -565,7 +654,7 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="473"/>
-        <location filename="../kiosk_window.py" line="687"/>
+        <location filename="../kiosk_window.py" line="691"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
@@ -581,88 +670,88 @@
     </message>
     <message>
         <location filename="../kiosk_window.py" line="489"/>
-        <location filename="../kiosk_window.py" line="635"/>
+        <location filename="../kiosk_window.py" line="639"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="490"/>
-        <location filename="../kiosk_window.py" line="595"/>
+        <location filename="../kiosk_window.py" line="599"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="510"/>
+        <location filename="../kiosk_window.py" line="514"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="512"/>
+        <location filename="../kiosk_window.py" line="516"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="517"/>
+        <location filename="../kiosk_window.py" line="521"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="518"/>
+        <location filename="../kiosk_window.py" line="522"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="541"/>
+        <location filename="../kiosk_window.py" line="545"/>
         <source>Fever</source>
         <translation>Fièvre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="542"/>
+        <location filename="../kiosk_window.py" line="546"/>
         <source>Cough, cold or sore throat</source>
         <translation>Toux, rhume ou mal de gorge</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="543"/>
+        <location filename="../kiosk_window.py" line="547"/>
         <source>Pain</source>
         <translation>Douleur</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="544"/>
+        <location filename="../kiosk_window.py" line="548"/>
         <source>Skin problem</source>
         <translation>Problème de peau</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="545"/>
+        <location filename="../kiosk_window.py" line="549"/>
         <source>Renew a prescription</source>
         <translation>Renouveler une ordonnance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="546"/>
+        <location filename="../kiosk_window.py" line="550"/>
         <source>Something else</source>
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="558"/>
+        <location filename="../kiosk_window.py" line="562"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="559"/>
+        <location filename="../kiosk_window.py" line="563"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="575"/>
+        <location filename="../kiosk_window.py" line="579"/>
         <source>Connecting to the doctors, one moment please.</source>
         <translation>Connexion aux médecins en cours, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="578"/>
+        <location filename="../kiosk_window.py" line="582"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="582"/>
+        <location filename="../kiosk_window.py" line="586"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -670,37 +759,37 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="585"/>
+        <location filename="../kiosk_window.py" line="589"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="593"/>
+        <location filename="../kiosk_window.py" line="597"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="594"/>
+        <location filename="../kiosk_window.py" line="598"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="623"/>
+        <location filename="../kiosk_window.py" line="627"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="630"/>
+        <location filename="../kiosk_window.py" line="634"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="631"/>
+        <location filename="../kiosk_window.py" line="635"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="646"/>
+        <location filename="../kiosk_window.py" line="650"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -708,107 +797,107 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="652"/>
+        <location filename="../kiosk_window.py" line="656"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="657"/>
+        <location filename="../kiosk_window.py" line="661"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="659"/>
+        <location filename="../kiosk_window.py" line="663"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="668"/>
+        <location filename="../kiosk_window.py" line="672"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="669"/>
+        <location filename="../kiosk_window.py" line="673"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="671"/>
+        <location filename="../kiosk_window.py" line="675"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="672"/>
+        <location filename="../kiosk_window.py" line="676"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="673"/>
+        <location filename="../kiosk_window.py" line="677"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="680"/>
+        <location filename="../kiosk_window.py" line="684"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="682"/>
+        <location filename="../kiosk_window.py" line="686"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="686"/>
+        <location filename="../kiosk_window.py" line="690"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="703"/>
+        <location filename="../kiosk_window.py" line="707"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="717"/>
+        <location filename="../kiosk_window.py" line="721"/>
         <source>Someone is on the way</source>
         <translation>Un agent est en route</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="718"/>
+        <location filename="../kiosk_window.py" line="722"/>
         <source>An agent answered and is coming to you. Stay where you are.</source>
         <translation>Un agent a répondu et vient vous aider. Restez où vous êtes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="724"/>
+        <location filename="../kiosk_window.py" line="728"/>
         <source>If you fell, do not try to get up alone.</source>
         <translation>Si vous êtes tombé, n’essayez pas de vous relever seul.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="725"/>
+        <location filename="../kiosk_window.py" line="729"/>
         <source>If you can, touch the screen or raise a hand.</source>
         <translation>Si vous le pouvez, touchez l’écran ou levez la main.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="727"/>
+        <location filename="../kiosk_window.py" line="731"/>
         <source>One of your measurements needs attention. Stay seated and rest.</source>
         <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="729"/>
+        <location filename="../kiosk_window.py" line="733"/>
         <source>You asked for help: it has been called.</source>
         <translation>Vous avez demandé de l’aide : elle a été appelée.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="735"/>
+        <location filename="../kiosk_window.py" line="739"/>
         <source>If it is serious, anyone can call 15 (or 112).</source>
         <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="741"/>
+        <location filename="../kiosk_window.py" line="745"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="700"/>
+        <location filename="../kiosk_window.py" line="704"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -838,22 +927,22 @@
         <translation>Appeler à l’aide</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="705"/>
+        <location filename="../kiosk_window.py" line="709"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="720"/>
+        <location filename="../kiosk_window.py" line="724"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="721"/>
+        <location filename="../kiosk_window.py" line="725"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="740"/>
+        <location filename="../kiosk_window.py" line="744"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
