@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import HubError
@@ -259,11 +259,12 @@ class SlotSpanCache:
     opening hours, the day, and the rota's shifts of the cabin that touch that day. A booking
     changes none of these (free slots are found afterwards, against the held spans); a changed
     calendar, opening hours or rota is another key, so nothing is ever stale. Bounded: at most
-    `max_setups` calendar-and-hours settings, `max_days` days each (the oldest dropped first)."""
+    `max_days` days in all (a few kB each: 10,000 is a few tens of MB), the settings used
+    longest ago dropped first, then a setting's oldest days."""
 
-    def __init__(self, *, max_setups: int = 512, max_days: int = 2048) -> None:
-        self._max_setups = max_setups
+    def __init__(self, *, max_days: int = 10_000) -> None:
         self._max_days = max_days
+        self._count = 0
         self._setups: dict[
             tuple[CabinCalendar, tuple[OpeningHours, ...]],
             dict[tuple[date, tuple[RotaShift, ...]], tuple[list[SlotSpan], list[Slot]]],
@@ -282,6 +283,16 @@ class SlotSpanCache:
         return [
             spans for spans, _ in self._days(calendar, hours, closures, shifts, first_day, count)
         ]
+
+    def _make_room(self, current: dict[tuple[date, tuple[RotaShift, ...]], Any]) -> None:
+        while self._count >= self._max_days:
+            oldest = next(iter(self._setups.values()))
+            if oldest is current or len(self._setups) == 1:
+                del current[next(iter(current))]
+                self._count -= 1
+            else:
+                self._count -= len(oldest)
+                del self._setups[next(iter(self._setups))]
 
     def bookable(
         self,
@@ -324,8 +335,6 @@ class SlotSpanCache:
         cached = self._setups.pop(key, None)  # put back last: the most recently used
         if cached is None:
             cached = {}
-            if len(self._setups) >= self._max_setups:
-                del self._setups[next(iter(self._setups))]
         self._setups[key] = cached
         found: list[tuple[list[SlotSpan], list[Slot]]] = []
         nothing: tuple[list[SlotSpan], list[Slot]] = ([], [])
@@ -342,9 +351,9 @@ class SlotSpanCache:
                 spans = day_slot_spans(calendar, hours, (), on_day, day)
                 slots = [Slot(cabin_id, b, e, d) for b, e, d, walk_in in spans if not walk_in]
                 entry = (spans, slots)
-                if len(cached) >= self._max_days:
-                    del cached[next(iter(cached))]
+                self._make_room(cached)
                 cached[day_key] = entry
+                self._count += 1
             found.append(entry)
         return found
 

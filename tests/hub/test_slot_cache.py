@@ -100,7 +100,7 @@ def test_the_cache_gives_what_day_slot_spans_gives_and_follows_every_change() ->
 
 
 def test_the_cache_stays_within_its_bounds() -> None:
-    cache = SlotSpanCache(max_setups=2, max_days=5)
+    cache = SlotSpanCache(max_days=40)
     shifts = _rota()
     for slot_minutes in (10, 15, 20, 30):
         calendar = dataclasses.replace(CAL, slot_minutes=slot_minutes)
@@ -111,7 +111,15 @@ def test_the_cache_stays_within_its_bounds() -> None:
                 for n in range(DAYS)
             ]
     held = cache._setups
-    assert len(held) <= 2 and all(len(days) <= 5 for days in held.values())
+    assert sum(map(len, held.values())) <= 40
+    # 28 days a setting: the one used before the last is dropped whole
+    assert list(held) == [(calendar, tuple(HOURS))] and len(held[(calendar, tuple(HOURS))]) == 28
+    small = SlotSpanCache(max_days=3)
+    got = small.days(CAL, HOURS, [], shifts, FIRST, DAYS)
+    assert got == [
+        day_slot_spans(CAL, HOURS, [], shifts, FIRST + timedelta(days=n)) for n in range(DAYS)
+    ]
+    assert sum(map(len, small._setups.values())) == 3
 
 
 def test_the_desks_free_slots_are_the_plain_slots_minus_the_held_ones(tmp_path: Path) -> None:
