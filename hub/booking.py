@@ -207,6 +207,12 @@ class BookingStore(Protocol):
         of its time (decided by the database, never by a look before the insert)."""
         ...
 
+    async def change_shift(self, shift: RotaShift) -> bool:
+        """Give the stored shift `shift.shift_id` the times of `shift`, in one statement (a
+        shortened shift is never off the rota meanwhile); False if there is no such shift;
+        `ShiftOverlap` if the doctor covers the cabin at the new times with another shift."""
+        ...
+
     async def remove_shift(self, shift_id: str) -> bool: ...
 
     async def shifts(

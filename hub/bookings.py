@@ -903,15 +903,7 @@ class BookingDesk:
         except ShiftOverlap:
             log.info("booking.shift_overlap cabin=%s doctor=%s", shift.cabin_id, shift.doctor)
             await self._check_new_shift(calendar, shift)  # names the other shift, now stored
-            raise _rota_refused(
-                [
-                    RotaConflict(
-                        ConflictKind.DOCTOR_OVERLAP,
-                        fr=f"{shift.doctor} couvre déjà cette cabine pendant ces horaires.",
-                        en=f"{shift.doctor} already covers this cabin at that time.",
-                    )
-                ]
-            ) from None
+            raise _rota_refused([_overlap(shift)]) from None
 
     async def _upcoming_shift(self, shift_id: str) -> RotaShift:
         now = self._clock.now()
@@ -1013,12 +1005,13 @@ class BookingDesk:
         changed = dataclasses.replace(shift, starts_at=starts_at, ends_at=ends_at)
         await self._check_new_shift(calendar, changed)
         takers = await self._check_removal(calendar, shift, changed)
-        await self._storage.remove_shift(shift_id)
         try:
-            await self._add_checked_shift(calendar, changed)
-        except BaseException:
-            await self._storage.add_shift(shift)
-            raise
+            stored = await self._storage.change_shift(changed)
+        except ShiftOverlap:  # another coordinator's shift, added since the check
+            await self._check_new_shift(calendar, changed)  # names it
+            raise _rota_refused([_overlap(changed)]) from None
+        if not stored:  # removed meanwhile
+            await self._upcoming_shift(shift_id)
         await self._audit.record(
             "shift.changed", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift_id}"
         )
@@ -1163,6 +1156,15 @@ def _rota_refused(conflicts: Sequence[RotaConflict]) -> BookingRefused:
         fr=" ".join(c.fr for c in conflicts),
         en=" ".join(c.en for c in conflicts),
         conflicts=conflicts,
+    )
+
+
+def _overlap(shift: RotaShift) -> RotaConflict:
+    """The database refused an overlap the check did not see (the other shift gone since)."""
+    return RotaConflict(
+        ConflictKind.DOCTOR_OVERLAP,
+        fr=f"{shift.doctor} couvre déjà cette cabine pendant ces horaires.",
+        en=f"{shift.doctor} already covers this cabin at that time.",
     )
 
 

@@ -363,6 +363,33 @@ class PostgresBookings:
                 _opt_ts(shift.created_at),
             )
 
+    async def change_shift(self, shift: RotaShift) -> bool:
+        async with self._transaction() as c:
+            doctor = await c.fetchval(
+                "SELECT doctor FROM rota_shifts WHERE shift_id = $1", shift.shift_id
+            )
+            if doctor is None:
+                return False
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", doctor)
+            overlap = await c.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM rota_shifts AS other, rota_shifts AS this"
+                " WHERE this.shift_id = $1 AND other.shift_id <> $1"
+                " AND other.doctor = this.doctor AND other.cabin_id = this.cabin_id"
+                " AND other.starts_at < $3 AND other.ends_at > $2)",
+                shift.shift_id,
+                _ts(shift.starts_at),
+                _ts(shift.ends_at),
+            )
+            if overlap:
+                raise ShiftOverlap("the doctor already covers this cabin then")
+            status = await c.execute(
+                "UPDATE rota_shifts SET starts_at = $2, ends_at = $3 WHERE shift_id = $1",
+                shift.shift_id,
+                _ts(shift.starts_at),
+                _ts(shift.ends_at),
+            )
+        return bool(status == "UPDATE 1")
+
     async def remove_shift(self, shift_id: str) -> bool:
         async with self._connection() as c:
             status = await c.execute("DELETE FROM rota_shifts WHERE shift_id = $1", shift_id)

@@ -349,6 +349,18 @@ class BookingStatements:
                 raise ShiftOverlap("the doctor already covers this cabin then") from None
             raise StorageError(f"database error: IntegrityError: {exc}") from None
 
+    def change_shift(self, shift: RotaShift) -> bool:
+        try:
+            cursor = self._db.execute(
+                "UPDATE rota_shifts SET starts_at = ?, ends_at = ? WHERE shift_id = ?",
+                (_ts(shift.starts_at), _ts(shift.ends_at), shift.shift_id),
+            )
+        except sqlcipher3.IntegrityError as exc:
+            if "shift_overlap" in str(exc):  # the trigger of migration 14
+                raise ShiftOverlap("the doctor already covers this cabin then") from None
+            raise StorageError(f"database error: IntegrityError: {exc}") from None
+        return cursor.rowcount == 1
+
     def remove_shift(self, shift_id: str) -> bool:
         cursor = self._db.execute("DELETE FROM rota_shifts WHERE shift_id = ?", (shift_id,))
         return cursor.rowcount == 1
@@ -717,6 +729,9 @@ class SqliteBookings:
 
     async def add_shift(self, shift: RotaShift) -> None:
         await self._run(BookingStatements.add_shift, shift)
+
+    async def change_shift(self, shift: RotaShift) -> bool:
+        return await self._run(BookingStatements.change_shift, shift)
 
     async def remove_shift(self, shift_id: str) -> bool:
         return await self._run(BookingStatements.remove_shift, shift_id)

@@ -254,3 +254,48 @@ def test_cabin_setups_are_what_calendar_hours_and_closures_give_read_together(
         assert await storage.cabin_setups([], first_day=first, last_day=last) == []
 
     storage.run(scenario)
+
+
+def test_a_shift_changes_its_times_in_place_and_never_onto_another(storage: Backend) -> None:
+    async def scenario(storage: Storage) -> None:
+        await storage.add_shift(_shift("a", hours=4))
+        await storage.add_shift(_shift("b", start_h=6, hours=4))
+        shorter = _shift("a", hours=2)
+        assert await storage.change_shift(shorter)
+        longer_b = _shift("b", start_h=2, hours=8)  # now touches "a": allowed
+        assert await storage.change_shift(longer_b)
+        try:
+            await storage.change_shift(_shift("a", hours=3))
+        except ShiftOverlap:
+            pass
+        else:
+            raise AssertionError("an overlap was stored")
+        assert not await storage.change_shift(_shift("nowhere"))
+        stored = await storage.shifts(starts_before=MONDAY + timedelta(days=1), ends_after=MONDAY)
+        assert stored == [shorter, longer_b]
+
+    storage.run(scenario)
+
+
+def test_two_shifts_changed_onto_each_other_at_once_from_two_replicas_one_wins(
+    storage: Backend,
+) -> None:
+    async def scenario() -> None:
+        async with storage.opened() as one, storage.opened() as two:
+            # each change alone fits; together they overlap from 4 to 5
+            await one.add_shift(_shift("a", hours=2))
+            await one.add_shift(_shift("b", start_h=6, hours=2))
+            for _ in range(5):
+                results = await _within(
+                    asyncio.gather(
+                        one.change_shift(_shift("a", hours=5)),
+                        two.change_shift(_shift("b", start_h=4, hours=4)),
+                        return_exceptions=True,
+                    )
+                )
+                assert [r is True for r in results].count(True) == 1, results
+                assert [isinstance(r, ShiftOverlap) for r in results].count(True) == 1, results
+                assert await one.change_shift(_shift("a", hours=2))
+                assert await one.change_shift(_shift("b", start_h=6, hours=2))
+
+    asyncio.run(scenario())
