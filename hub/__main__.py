@@ -508,6 +508,9 @@ async def _export_bookings(args: argparse.Namespace) -> int:
 async def _new_operator_token(args: argparse.Namespace) -> int:
     config = _config(args)
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", args.name):
+        raise HubError("an operator token's name is 1-64 letters, digits, '.', '_', '@' or '-'")
+
     async def work(storage: Storage) -> int:
         token, digest = new_operator_token()
         await storage.put_operator_token(args.name, digest, at=SystemClock().now())

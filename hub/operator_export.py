@@ -48,6 +48,7 @@ from hub.fhir_booking import (
     shift_slot,
     slot,
 )
+from hub.log_safe import log_safe
 from hub.patients import match_key
 from hub.rate_limit import FleetLimit
 from hub.schedule import (
@@ -336,7 +337,7 @@ class OperatorExport:
             else await services.storage.operator_token_name(token_sha256(token))
         )
         if name is None:
-            log.warning("booking.export_refused client=%s", address)
+            log.warning("booking.export_refused client=%s", log_safe(address))
             return _unauthorized()
         now = services.clock.now()
         await services.audit.record(
@@ -346,7 +347,7 @@ class OperatorExport:
             client_address=address,
             subject="bookings",
         )
-        log.info("booking.export_started operator=%s client=%s", name, address)
+        log.info("booking.export_started operator=%s client=%s", log_safe(name), log_safe(address))
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/fhir+json",
