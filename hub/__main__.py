@@ -21,6 +21,9 @@ python -m hub new-data-keys [--print]          (PostgreSQL: the data keys, once)
 python -m hub rotate-data-key NEW_ID           (PostgreSQL: a new current data key)
 python -m hub data-keys [--reseal]             (PostgreSQL: which keys seal what)
 python -m hub export-bookings FILE [--days N]  (every booking and the rota as FHIR R4, audited)
+python -m hub new-operator-token NAME          (prints a token for GET /api/operator/export/
+                                                bookings, once; a new one for NAME ends the old)
+python -m hub revoke-operator-token NAME
 Every account command is audited (actor: the operator's system user).
 Every command opens the encrypted database with its key: $HUB_DB_KEY, the systemd credential
 hub-db-key, or the file hub-db.key in the data folder (mode 0600); `serve --demo` makes that
@@ -65,6 +68,8 @@ from hub.database_key import HubDatabaseKey, load_database_key
 from hub.demo import seed_demo, seed_demo_bookings
 from hub.errors import AccountError, HubError
 from hub.fhir_booking import build_export_bundle, collect_export
+from hub.operator_export import PATH as EXPORT_PATH
+from hub.operator_export import new_operator_token
 from hub.passwords import PasswordHasher
 from hub.postgres_storage import PostgresStorage
 from hub.sealing import new_ring_text
@@ -503,6 +508,40 @@ async def _export_bookings(args: argparse.Namespace) -> int:
     return await _with_storage(config, work)
 
 
+async def _new_operator_token(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", args.name):
+        raise HubError("an operator token's name is 1-64 letters, digits, '.', '_', '@' or '-'")
+
+    async def work(storage: Storage) -> int:
+        token, digest = new_operator_token()
+        await storage.put_operator_token(args.name, digest, at=SystemClock().now())
+        await _audited(storage, "operator_token.created", args.name)
+        print(token)
+        print(
+            f"hub: operator token {args.name} for GET {EXPORT_PATH} (Authorization: Bearer ...);"
+            " shown once, the hub keeps only its SHA-256",
+            file=sys.stderr,
+        )
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _revoke_operator_token(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(storage: Storage) -> int:
+        if not await storage.revoke_operator_token(args.name):
+            raise HubError(f"there is no operator token {args.name}")
+        await _audited(storage, "operator_token.revoked", args.name)
+        print(f"hub: operator token {args.name} revoked")
+        return 0
+
+    return await _with_storage(config, work)
+
+
 def _write_private_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -525,6 +564,18 @@ def _export_commands(
         "--days", type=int, help="slots for this many days (default: each cabin's bookable days)"
     )
     export.set_defaults(run=_export_bookings)
+    new_token = commands.add_parser(
+        "new-operator-token",
+        parents=[common],
+        help="print a new token for the operator's export endpoint (once; audited)",
+    )
+    new_token.add_argument("name", help="whose token (a town, an archive service)")
+    new_token.set_defaults(run=_new_operator_token)
+    revoke = commands.add_parser(
+        "revoke-operator-token", parents=[common], help="end an operator token (audited)"
+    )
+    revoke.add_argument("name")
+    revoke.set_defaults(run=_revoke_operator_token)
 
 
 def _data_key_commands(

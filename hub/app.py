@@ -31,6 +31,7 @@ from hub import (
     coordinator_http,
     health,
     http_api,
+    operator_export,
     websockets,
 )
 from hub.accounts import LockoutPolicy, PasswordChecker
@@ -341,9 +342,11 @@ async def _serve(
 def _add_routes(app: web.Application, bookings: BookingDesk) -> None:
     health.add_routes(app)
     check_page.add_routes(app)
-    agenda_http.add_routes(app)  # before http_api's catch-all for /api/
-    booking_http.add_routes(app, bookings)  # before http_api's /api/* catch-all
-    coordinator_http.add_routes(app)  # before http_api's /api/* catch-all
+    # the pages' own /api/ routes before http_api's /api/* catch-all
+    agenda_http.add_routes(app)
+    coordinator_http.add_routes(app)
+    booking_http.add_routes(app, bookings)
+    operator_export.add_routes(app)
     http_api.add_routes(app)
     websockets.add_routes(app)
 
@@ -465,6 +468,10 @@ async def _serve_with(
         clock=clock,
         settings=config.booking,
         notify=NotificationPlanner.from_config(config),
+        on_change=lambda appointment: switchboard.spawn(
+            switchboard.code_checks.push_todays(appointment.cabin_id),
+            f"hub-todays-appointments-{appointment.cabin_id}",
+        ),
     )
     app[BOOKING_DESK] = bookings
     app.on_response_prepare.append(add_security_headers)

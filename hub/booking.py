@@ -91,6 +91,25 @@ class HeldSpan:
     ends_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CabinSetup:
+    """What makes a cabin's slots besides the rota: its calendar, weekly opening hours and
+    closures (`BookingStore.cabin_setups`)."""
+
+    calendar: CabinCalendar
+    hours: tuple[OpeningHours, ...]
+    closures: tuple[Closure, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentPage:
+    """A page of `BookingStore.appointments_page`."""
+
+    appointments: tuple[Appointment, ...]
+    next_after: str
+    """What to pass for the next page; "" when this one is the last."""
+
+
 class NotificationChannel(enum.StrEnum):
     EMAIL = "email"
     SMS = "sms"
@@ -140,6 +159,12 @@ class CodeTaken(StorageError):
     """Another active appointment has this code: draw another one."""
 
 
+class ShiftOverlap(StorageError):
+    """The doctor already covers this cabin for part of the shift's time: refused by the
+    database itself (SQLite: a trigger; PostgreSQL: the insert serialised per doctor under an
+    advisory lock), so two coordinators adding overlapping shifts at once never both succeed."""
+
+
 class BookingStore(Protocol):
     """What the hub keeps of calendars, the rota, appointments and their messages. Both
     `SqliteStorage` and `PostgresStorage` implement it; the conformance suite checks both."""
@@ -160,6 +185,15 @@ class BookingStore(Protocol):
 
     async def opening_hours(self, cabin_id: str) -> list[OpeningHours]: ...
 
+    async def cabin_setups(
+        self, cabin_ids: list[str], *, first_day: date, last_day: date
+    ) -> list[CabinSetup]:
+        """The calendar, opening hours (by weekday, opening) and closures touching
+        [first_day, last_day] (by first day, id) of each of these cabins that has a calendar,
+        in the order given: what `calendar`, `opening_hours` and `closures` give, read together
+        (the free-slot search of twenty cabins, in one round trip)."""
+        ...
+
     async def add_closure(self, closure: Closure) -> None: ...
 
     async def remove_closure(self, closure_id: str) -> bool: ...
@@ -168,7 +202,16 @@ class BookingStore(Protocol):
         """The closures of the cabin that touch [first_day, last_day]."""
         ...
 
-    async def add_shift(self, shift: RotaShift) -> None: ...
+    async def add_shift(self, shift: RotaShift) -> None:
+        """Store a new shift; `ShiftOverlap` if the doctor already covers the cabin for part
+        of its time (decided by the database, never by a look before the insert)."""
+        ...
+
+    async def change_shift(self, shift: RotaShift) -> bool:
+        """Give the stored shift `shift.shift_id` the times of `shift`, in one statement (a
+        shortened shift is never off the rota meanwhile); False if there is no such shift;
+        `ShiftOverlap` if the doctor covers the cabin at the new times with another shift."""
+        ...
 
     async def remove_shift(self, shift_id: str) -> bool: ...
 
@@ -241,6 +284,35 @@ class BookingStore(Protocol):
     async def mark_noshows(self, *, started_before: datetime, at: datetime) -> list[Appointment]:
         """Every BOOKED appointment that started before `started_before` -> NOSHOW, atomically
         (two replicas never both mark one); the ones marked."""
+        ...
+
+    async def reassign_appointments(
+        self, appointment_ids: list[str], *, doctor: str
+    ) -> list[Appointment]:
+        """The BOOKED ones of these appointments to `doctor` (their shift removed or shortened,
+        another doctor on duty covers them), in one statement; the ones changed, by start.
+        An appointment no longer BOOKED (arrived, cancelled meanwhile) is left as it is."""
+        ...
+
+    async def appointments_page(self, *, after: str = "", limit: int = 500) -> AppointmentPage:
+        """Every appointment (any status), a page at a time, those of one patient together
+        (by the patient's match key, then id): the operator's export reads them so, never all
+        at once. `after` is the `next_after` of the page before ("" for the first)."""
+        ...
+
+    # --- the operator's tokens (the export endpoint) ------------------------------------------
+
+    async def put_operator_token(self, name: str, token_sha256: str, *, at: datetime) -> None:
+        """Create the operator token `name`, or replace its hash (a new token for that name:
+        the old one stops working). Only the token's SHA-256 is stored."""
+        ...
+
+    async def revoke_operator_token(self, name: str) -> bool:
+        """Forget the token `name`; False if there was none."""
+        ...
+
+    async def operator_token_name(self, token_sha256: str) -> str | None:
+        """The name of the operator token with this SHA-256, if any."""
         ...
 
     # --- the outbox ---------------------------------------------------------------------------

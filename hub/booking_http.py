@@ -18,8 +18,11 @@ Nobody signs in, so the API holds bots and brute force off by itself, without a 
   with a code that opens nothing; a bot that learns it was refused still pays the proof and
   meets the limits.
 
-Bodies are msgspec Structs with bounds on every field; what does not decode is a 400 with
-the field's name, never a 500. Log lines name cabins, appointments and addresses, never a
+The limits on phone numbers, e-mails and codes are keyed by a SHA-256 of the value, never the
+value itself (in Redis for a fleet). Bodies are msgspec Structs with bounds on every field;
+what does not decode is a 400 with the field's name, never a 500. The booking itself is
+`hub.bookings.BookingDesk`'s (the database refuses a double booking); its refusals become the
+page's reasons (`_refused`). Log lines name cabins, appointments and addresses, never a
 patient's name, birth date, phone, e-mail or code.
 """
 
@@ -71,7 +74,6 @@ MAX_DAYS = 31
 MAX_REASON_CHARS = 250
 """A cancellation's own words (the desk keeps 300 with the choice's prefix)."""
 """Days of slots one request may ask for."""
-PATIENT_ACTOR = "patient"
 CHALLENGE_KEY = "hub:booking:challenge:"
 USED_KEY = "hub:booking:challenge-used:"
 MINUTE_S = 60.0

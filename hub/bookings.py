@@ -26,7 +26,7 @@ import re
 import secrets
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
@@ -44,6 +44,7 @@ from hub.booking import (
     CodeTaken,
     Notification,
     NotificationKind,
+    ShiftOverlap,
     SlotTaken,
 )
 from hub.cancellation import cancel_and_wait
@@ -55,11 +56,13 @@ from hub.schedule import (
     CabinCalendar,
     Closure,
     ConflictKind,
+    HeldIndex,
     OpeningHours,
     RotaConflict,
     RotaShift,
     ScheduleError,
     Slot,
+    SlotSpanCache,
     day_bounds,
     day_slots,
     holds_slot,
@@ -68,7 +71,6 @@ from hub.schedule import (
     opening_spans,
     removal_conflicts,
     rota_conflicts,
-    slots_not_held,
     when_en,
     when_fr,
     zone,
@@ -87,6 +89,7 @@ PATIENT_ACTOR = "patient"
 """`Appointment.cancelled_by` and the audit's actor when the patient acts on the public page."""
 HUB_ACTOR = "hub"
 _FAR = timedelta(days=3660)
+UTC_ZONE = ZoneInfo("UTC")
 _LONGEST_APPOINTMENT = timedelta(hours=4)
 """An appointment starting this long before a slot may still hold it (a slot length since
 changed): looked for when slots are offered."""
@@ -305,13 +308,19 @@ class BookingDesk:
         clock: Clock,
         settings: BookingSection,
         notify: NotificationPlanner,
+        on_change: Callable[[Appointment], None] | None = None,
     ) -> None:
+        """`on_change`: told of every appointment booked, moved or cancelled (the hub sends
+        the cabin its day's list again, for its offline code checks)."""
         self._storage = storage
         self._audit = audit
         self._clock = clock
         self._settings = settings
         self._notify = notify
+        self._on_change = on_change
         self._noshow_task: asyncio.Task[None] | None = None
+        self._spans = SlotSpanCache()
+        """The cabins' slot spans by calendar, hours, day and rota: the free-slot search's."""
 
     @property
     def settings(self) -> BookingSection:
@@ -405,25 +414,59 @@ class BookingDesk:
     async def free_slots(self, cabin_id: str, first_day: date, days: int) -> list[Slot]:
         """The slots a patient may book at the cabin from `first_day` (its local date) for
         `days` days: future, within its `bookable_days`, not walk-in, not taken."""
-        calendar = await self.calendar(cabin_id)
-        tz = zone(calendar.timezone)
-        now = self._clock.now()
-        today = local_day(now, tz)
-        first_day = max(first_day, today)
-        last_day = min(first_day + timedelta(days=days), today + timedelta(calendar.bookable_days))
-        count = (last_day - first_day).days
-        if count <= 0:
-            return []
-        plan, _ = await self._days(calendar, first_day, count)
-        slots = [slot for _, day_slots_, _ in plan for slot in day_slots_ if slot.starts_at > now]
-        if not slots:
-            return []
-        held = await self._storage.held_spans(  # nothing of the patients is read
-            cabin_ids=[cabin_id],
-            starts_from=slots[0].starts_at - _LONGEST_APPOINTMENT,
-            starts_before=slots[-1].ends_at,
+        return (await self.free_slots_of([cabin_id], first_day, days))[cabin_id]
+
+    async def free_slots_of(
+        self, cabin_ids: Sequence[str], first_day: date, days: int
+    ) -> dict[str, list[Slot]]:
+        """`free_slots` of several cabins (a town's, a coordinator's), read together: the
+        rota and the held spans in one query each, nothing of the patients."""
+        setups = await self._storage.cabin_setups(
+            list(cabin_ids), first_day=first_day, last_day=first_day + timedelta(days=days)
         )
-        return slots_not_held(slots, held)
+        if len(setups) != len(cabin_ids):
+            raise BookingRefused(RefusalReason.UNKNOWN_CABIN)
+        now = self._clock.now()
+        ranges: dict[str, tuple[date, int]] = {}
+        for setup in setups:
+            calendar = setup.calendar
+            tz = zone(calendar.timezone)
+            today = local_day(now, tz)
+            first = max(first_day, today)
+            last = min(first + timedelta(days=days), today + timedelta(calendar.bookable_days))
+            ranges[calendar.cabin_id] = (first, (last - first).days)
+        found: dict[str, list[Slot]] = {cabin_id: [] for cabin_id in cabin_ids}
+        wanted = [s for s in setups if ranges[s.calendar.cabin_id][1] > 0]
+        if not wanted:
+            return found
+        # every cabin's range lies within (the first day's start - a day, the last's end + a day)
+        lowest = min(ranges[s.calendar.cabin_id][0] for s in wanted)
+        highest = max(
+            ranges[s.calendar.cabin_id][0] + timedelta(ranges[s.calendar.cabin_id][1])
+            for s in wanted
+        )
+        start = max(now, day_bounds(lowest, UTC_ZONE)[0] - timedelta(days=1))
+        end = day_bounds(highest, UTC_ZONE)[0] + timedelta(days=1)
+        only = wanted[0].calendar.cabin_id if len(wanted) == 1 else None
+        shifts = await self._storage.shifts(starts_before=end, ends_after=start, cabin_id=only)
+        held = HeldIndex(
+            await self._storage.held_spans(
+                cabin_ids=[s.calendar.cabin_id for s in wanted],
+                starts_from=start - _LONGEST_APPOINTMENT,
+                starts_before=end,
+            )
+        )
+        for setup in wanted:
+            calendar = setup.calendar
+            cabin_id = calendar.cabin_id
+            first, count = ranges[cabin_id]
+            cabin_slots = found[cabin_id]
+            for slots in self._spans.bookable(
+                calendar, setup.hours, setup.closures, shifts, first, count
+            ):
+                if slots:
+                    cabin_slots += held.free_of(cabin_id, slots, now)
+        return found
 
     async def agenda(
         self, cabin_ids: Iterable[str], first_day: date, days: int
@@ -498,6 +541,8 @@ class BookingDesk:
     async def _queue(
         self, appointment: Appointment, kinds: set[NotificationKind], now: datetime
     ) -> None:
+        if self._on_change is not None:
+            self._on_change(appointment)
         planned = self._notify.plan(appointment, kinds, now)
         if planned:
             await self._storage.add_notifications(planned)
@@ -826,7 +871,7 @@ class BookingDesk:
             created_at=self._clock.now(),
         )
         await self._check_new_shift(calendar, shift)
-        await self._storage.add_shift(shift)
+        await self._add_checked_shift(calendar, shift)
         await self._audit.record(
             "shift.added", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift.shift_id}"
         )
@@ -850,6 +895,16 @@ class BookingDesk:
         if conflicts:
             raise _rota_refused(conflicts)
 
+    async def _add_checked_shift(self, calendar: CabinCalendar, shift: RotaShift) -> None:
+        """Store a shift the checks let through; the database refuses it if another
+        coordinator added an overlapping one meanwhile, explained as the check explains it."""
+        try:
+            await self._storage.add_shift(shift)
+        except ShiftOverlap:
+            log.info("booking.shift_overlap cabin=%s doctor=%s", shift.cabin_id, shift.doctor)
+            await self._check_new_shift(calendar, shift)  # names the other shift, now stored
+            raise _rota_refused([_overlap(shift)]) from None
+
     async def _upcoming_shift(self, shift_id: str) -> RotaShift:
         now = self._clock.now()
         upcoming = await self._storage.shifts(starts_before=now + _FAR, ends_after=now)
@@ -868,7 +923,10 @@ class BookingDesk:
 
     async def _check_removal(
         self, calendar: CabinCalendar, shift: RotaShift, replacement: RotaShift | None
-    ) -> None:
+    ) -> dict[str, list[str]]:
+        """Refuse the removal (or shortening) if it leaves booked appointments without any
+        doctor; otherwise the appointments of the shift's doctor it uncovers, by the doctor
+        on duty who takes them over (`_takers`)."""
         booked = await self._storage.appointments(
             cabin_ids=[shift.cabin_id],
             starts_from=shift.starts_at - timedelta(days=1),
@@ -882,6 +940,31 @@ class BookingDesk:
         )
         if conflicts:
             raise _rota_refused(conflicts)
+        return _takers(shift, booked, others, replacement)
+
+    async def _reassign(
+        self, takers: dict[str, list[str]], *, shift_id: str, by: str, actor_kind: ActorKind
+    ) -> list[Appointment]:
+        """Give the appointments of a removed or shortened shift to the doctors who cover
+        them (only those still BOOKED: the storage's update is conditional), each audited."""
+        moved: list[Appointment] = []
+        for doctor, appointment_ids in sorted(takers.items()):
+            changed = await self._storage.reassign_appointments(appointment_ids, doctor=doctor)
+            for a in changed:
+                await self._audit.record(
+                    "appointment.reassigned",
+                    actor_kind=actor_kind,
+                    actor_id=by,
+                    subject=f"appointment:{a.appointment_id}",
+                )
+                log.info(
+                    "booking.reassigned appointment=%s doctor=%s shift=%s",
+                    a.appointment_id,
+                    doctor,
+                    shift_id,
+                )
+            moved += changed
+        return moved
 
     async def remove_shift(
         self, shift_id: str, *, by: str, actor_kind: ActorKind = ActorKind.AGENT
@@ -892,12 +975,13 @@ class BookingDesk:
         if shift.starts_at <= self._clock.now():
             raise _rota_refused([_HAS_STARTED])
         calendar = await self.calendar(shift.cabin_id)
-        await self._check_removal(calendar, shift, None)
+        takers = await self._check_removal(calendar, shift, None)
         await self._storage.remove_shift(shift_id)
         await self._audit.record(
             "shift.removed", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift_id}"
         )
         log.info("booking.shift_removed shift=%s", shift_id)
+        await self._reassign(takers, shift_id=shift_id, by=by, actor_kind=actor_kind)
         return shift
 
     async def change_shift(
@@ -920,16 +1004,18 @@ class BookingDesk:
         calendar = await self.calendar(shift.cabin_id)
         changed = dataclasses.replace(shift, starts_at=starts_at, ends_at=ends_at)
         await self._check_new_shift(calendar, changed)
-        await self._check_removal(calendar, shift, changed)
-        await self._storage.remove_shift(shift_id)
+        takers = await self._check_removal(calendar, shift, changed)
         try:
-            await self._storage.add_shift(changed)
-        except BaseException:
-            await self._storage.add_shift(shift)
-            raise
+            stored = await self._storage.change_shift(changed)
+        except ShiftOverlap:  # another coordinator's shift, added since the check
+            await self._check_new_shift(calendar, changed)  # names it
+            raise _rota_refused([_overlap(changed)]) from None
+        if not stored:  # removed meanwhile
+            await self._upcoming_shift(shift_id)
         await self._audit.record(
             "shift.changed", actor_kind=actor_kind, actor_id=by, subject=f"shift:{shift_id}"
         )
+        await self._reassign(takers, shift_id=shift_id, by=by, actor_kind=actor_kind)
         return changed
 
     # --- opening hours and closures -----------------------------------------------------------
@@ -1071,6 +1157,60 @@ def _rota_refused(conflicts: Sequence[RotaConflict]) -> BookingRefused:
         en=" ".join(c.en for c in conflicts),
         conflicts=conflicts,
     )
+
+
+def _overlap(shift: RotaShift) -> RotaConflict:
+    """The database refused an overlap the check did not see (the other shift gone since)."""
+    return RotaConflict(
+        ConflictKind.DOCTOR_OVERLAP,
+        fr=f"{shift.doctor} couvre déjà cette cabine pendant ces horaires.",
+        en=f"{shift.doctor} already covers this cabin at that time.",
+    )
+
+
+def _takers(
+    shift: RotaShift,
+    appointments: Sequence[Appointment],
+    others: Sequence[RotaShift],
+    replacement: RotaShift | None,
+) -> dict[str, list[str]]:
+    """The BOOKED appointments of `shift`'s doctor at its cabin that the removal (or the
+    `replacement`) uncovers, by the doctor who takes each over: of the other doctors whose
+    shift covers it from start to end, the one with the fewest of these appointments so far,
+    the first by name among equals."""
+    kept = [replacement] if replacement is not None else []
+    remaining = [s for s in others if s.shift_id != shift.shift_id and s.cabin_id == shift.cabin_id]
+    load: Counter[str] = Counter(a.doctor for a in appointments if a.doctor and holds_slot(a))
+    takers: dict[str, list[str]] = {}
+    for a in sorted(appointments, key=lambda a: (a.starts_at, a.appointment_id)):
+        if (
+            a.status is not AppointmentStatus.BOOKED
+            or a.doctor != shift.doctor
+            or a.cabin_id != shift.cabin_id
+            or not (a.starts_at < shift.ends_at and a.ends_at > shift.starts_at)
+        ):
+            continue
+        if any(
+            s.doctor == shift.doctor and s.starts_at <= a.starts_at and s.ends_at >= a.ends_at
+            for s in kept + remaining
+        ):
+            continue  # still on duty then (the shortened shift, or another of theirs)
+        covering = sorted(
+            {
+                s.doctor
+                for s in remaining
+                if s.doctor != shift.doctor
+                and s.starts_at <= a.starts_at
+                and s.ends_at >= a.ends_at
+            }
+        )
+        if not covering:
+            continue
+        taker = min(covering, key=lambda doctor: (load[doctor], doctor))
+        load[taker] += 1
+        load[shift.doctor] -= 1
+        takers.setdefault(taker, []).append(a.appointment_id)
+    return takers
 
 
 def _has_appointments(appointments: Sequence[Appointment], tz: ZoneInfo) -> BookingRefused:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import logging
 import secrets
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import wire
 from hub.appointment_codes import DEFAULT_VALID_BEFORE_MIN, code_valid, valid_from, valid_until
 from hub.audit import AuditLog
-from hub.booking import Appointment, AppointmentStatus, BookingStore
+from hub.booking import Appointment, AppointmentStatus
 from hub.clock import Clock
 from hub.cluster import Cluster
 from hub.errors import StorageError
@@ -68,9 +69,6 @@ class CodeCheckDesk:
         valid_before_min: int = DEFAULT_VALID_BEFORE_MIN,
     ) -> None:
         self._storage = storage
-        self._store: BookingStore = storage
-        self.enabled = hasattr(storage, "appointment_by_code")
-        """False with a storage without bookings: codes are refused as unavailable."""
         self._hashes: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         """(appointment id, code) -> (salt, hash): a code is hashed once, not at each sync."""
         self._clock = clock
@@ -86,7 +84,7 @@ class CodeCheckDesk:
         )
 
     async def timezone(self, cabin_id: str) -> str:
-        return _timezone(cabin_id, await self._store.calendar(cabin_id))
+        return _timezone(cabin_id, await self._storage.calendar(cabin_id))
 
     def validity(
         self, appointment: Appointment, calendar: CabinCalendar
@@ -103,17 +101,16 @@ class CodeCheckDesk:
 
     async def check(self, peer: Peer, message: wire.AppointmentCheck) -> None:
         cabin_id = peer.identity
-        if not self.enabled:
-            refuse(peer, wire.ErrorCode.UNAVAILABLE, message.msg_id, "no bookings here")
-            return
         wait = await self._limit.attempt(cabin_id)
         if wait is not None:
             log.warning("hub.code_check_limited cabin=%s retry_after_s=%.0f", cabin_id, wait)
             peer.send(self._refused(message, wire.AppointmentRefusal.TOO_MANY_TRIES, wait))
             return
         try:
-            appointment = await self._store.appointment_by_code(message.code)
-            calendar = await self._store.calendar(cabin_id)
+            appointment = await self._storage.appointment_by_code(message.code)
+            if appointment is None:  # a late patient, marked a no-show meanwhile
+                appointment = await self._late(cabin_id, message.code)
+            calendar = await self._storage.calendar(cabin_id)
         except StorageError as exc:
             log.error("hub.storage_failed task=code_check error=%s", log_safe(exc))
             refuse(peer, wire.ErrorCode.UNAVAILABLE, message.msg_id, "try again")
@@ -121,9 +118,10 @@ class CodeCheckDesk:
         now = self._clock.now()
         if (
             appointment is None
+            or not hmac.compare_digest(appointment.code.encode(), message.code.encode())
             or calendar is None
             or appointment.cabin_id != cabin_id
-            or not code_valid(appointment, now, calendar, before_min=self._valid_before_min)
+            or not self._opens(appointment, now, calendar)
         ):
             log.info("hub.code_check cabin=%s result=unknown", cabin_id)
             peer.send(self._refused(message, wire.AppointmentRefusal.UNKNOWN_OR_EXPIRED))
@@ -156,6 +154,34 @@ class CodeCheckDesk:
             )
         )
 
+    def _opens(self, appointment: Appointment, now: datetime, calendar: CabinCalendar) -> bool:
+        """Whether the code opens the cabin now: an active appointment in its code's hours, or
+        a no-show whose patient comes late the same day (they can still be seen)."""
+        if appointment.status is AppointmentStatus.NOSHOW:
+            opens, closes = self.validity(appointment, calendar)
+            return opens <= now < closes
+        return code_valid(appointment, now, calendar, before_min=self._valid_before_min)
+
+    async def _late(self, cabin_id: str, code: str) -> Appointment | None:
+        """Today's no-show of this cabin with this code, if any (codes are unique only among
+        active appointments, so this is searched among the cabin's day, not by the index)."""
+        for appointment in await self._day_of(cabin_id):
+            if appointment.status is AppointmentStatus.NOSHOW and hmac.compare_digest(
+                appointment.code.encode(), code.encode()
+            ):
+                return appointment
+        return None
+
+    async def _day_of(self, cabin_id: str) -> list[Appointment]:
+        """The cabin's appointments of its local day, any status."""
+        zone = ZoneInfo(_timezone(cabin_id, await self._storage.calendar(cabin_id)))
+        day = self._clock.now().astimezone(zone).date()
+        return await self._storage.appointments(
+            cabin_ids=[cabin_id],
+            starts_from=datetime.combine(day, time(0), tzinfo=zone),
+            starts_before=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
+        )
+
     def _refused(
         self,
         message: wire.AppointmentCheck,
@@ -182,7 +208,7 @@ class CodeCheckDesk:
     ) -> Appointment | None:
         """The patient joined the waiting room with the appointment: ARRIVED (the code is
         used); None if it is not this cabin's, or not BOOKED (or a late NOSHOW) any more."""
-        appointment = await self._store.appointment(appointment_id)
+        appointment = await self._storage.appointment(appointment_id)
         if appointment is None or appointment.cabin_id != cabin_id:
             log.warning(
                 "hub.appointment_refused cabin=%s appointment=%s reason=not_this_cabin",
@@ -195,7 +221,7 @@ class CodeCheckDesk:
             and appointment.consultation_id == consultation_id
         ):
             return appointment  # the same join again (the cabin reconnected)
-        marked = await self._store.mark_arrived(
+        marked = await self._storage.mark_arrived(
             appointment_id, at=self._clock.now(), consultation_id=consultation_id
         )
         if marked is None:
@@ -224,8 +250,6 @@ class CodeCheckDesk:
     async def booking_of(self, record: ConsultationRecord) -> Booking | None:
         """The appointment a live consultation checked in with (for a replica that reads the
         waiting room back from the database)."""
-        if not self.enabled:
-            return None
         appointment = await self._of_consultation(record.cabin_id, record.consultation_id)
         if appointment is None:
             return None
@@ -242,8 +266,11 @@ class CodeCheckDesk:
 
     async def _of_consultation(self, cabin_id: str, consultation_id: str) -> Appointment | None:
         now = self._clock.now()
-        appointments = await self._store.appointments(
-            cabin_ids=[cabin_id], starts_from=now - timedelta(days=2), starts_before=now
+        # a patient checks in from 30 min before their slot (and a late one after it)
+        appointments = await self._storage.appointments(
+            cabin_ids=[cabin_id],
+            starts_from=now - timedelta(days=2),
+            starts_before=now + timedelta(days=1),
         )
         for appointment in appointments:
             if appointment.consultation_id == consultation_id:
@@ -252,8 +279,6 @@ class CodeCheckDesk:
 
     async def call_ended(self, consultation_id: str, appointment_id: str | None) -> None:
         """A call ended normally: its appointment, if it had one, is FULFILLED."""
-        if not self.enabled:
-            return
         if appointment_id is None:
             try:
                 record = await self._storage.consultation(consultation_id)
@@ -273,7 +298,7 @@ class CodeCheckDesk:
     async def fulfilled(self, appointment_id: str) -> None:
         """The consultation of an arrived appointment ended: FULFILLED."""
         try:
-            marked = await self._store.mark_fulfilled(appointment_id, at=self._clock.now())
+            marked = await self._storage.mark_fulfilled(appointment_id, at=self._clock.now())
         except StorageError as exc:
             log.error("hub.storage_failed task=appointment_fulfilled error=%s", log_safe(exc))
             return
@@ -290,8 +315,9 @@ class CodeCheckDesk:
     # --- today's list for the cabin -------------------------------------------------------
 
     async def todays(self, cabin_id: str) -> wire.TodaysAppointments:
-        """The cabin's active appointments of its day, codes hashed."""
-        calendar = await self._store.calendar(cabin_id)
+        """The appointments of the cabin's day whose code still opens it (booked, or a no-show
+        who may come late), codes hashed."""
+        calendar = await self._storage.calendar(cabin_id)
         zone_name = _timezone(cabin_id, calendar)
         zone = ZoneInfo(zone_name)
         if calendar is None:
@@ -300,13 +326,13 @@ class CodeCheckDesk:
         day = now.astimezone(zone).date()
         starts = datetime.combine(day, time(0), tzinfo=zone)
         ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-        appointments = await self._store.appointments(
+        appointments = await self._storage.appointments(
             cabin_ids=[cabin_id], starts_from=starts, starts_before=ends
         )
         entries = []
         for appointment in appointments:
-            if appointment.status is not AppointmentStatus.BOOKED:
-                continue  # an arrived one is used; cancelled, no-show or fulfilled ones open none
+            if appointment.status not in (AppointmentStatus.BOOKED, AppointmentStatus.NOSHOW):
+                continue  # an arrived one is used; cancelled or fulfilled ones open none
             opens, closes = self.validity(appointment, calendar)
             if closes <= now:
                 continue
@@ -347,10 +373,8 @@ class CodeCheckDesk:
     async def push_todays(self, cabin_id: str) -> None:
         """Send the cabin its list (here, or through the replica that holds it). Call it when
         a booking of the cabin's day changes."""
-        if not self.enabled:
-            return
         try:
-            if await self._store.calendar(cabin_id) is None:
+            if await self._storage.calendar(cabin_id) is None:
                 return  # a cabin nobody books (no calendar): no list to keep
             message = await self.todays(cabin_id)
         except StorageError as exc:
@@ -367,8 +391,6 @@ class CodeCheckDesk:
     async def sync_periodically(self, cabins: Callable[[], list[str]]) -> None:
         """Send each cabin connected here its list every `SYNC_EVERY_S`, and just after its
         local midnight (its new day's list)."""
-        if not self.enabled:
-            return
         while True:
             try:
                 wait = await self._until_a_midnight(cabins())

@@ -35,6 +35,7 @@ from hub.booking import (
     Appointment,
     AppointmentStatus,
     BookingChannel,
+    NotificationKind,
     NotificationState,
 )
 from hub.bookings import BOOKING_DESK, AgendaDay, BookingRefused, RefusalReason
@@ -993,17 +994,21 @@ async def remove_closure(request: web.Request) -> web.StreamResponse:
 
 
 async def failed_notifications(request: web.Request) -> web.StreamResponse:
-    """The confirmations and reminders given up on, of the coordinator's cabins: call them."""
+    """The confirmations and reminders given up on, of the coordinator's cabins, that still
+    matter: call them."""
     who = await _coordinator(request)
     if isinstance(who, web.Response):
         return who
     storage = request.app[SERVICES].storage
+    now = request.app[SERVICES].clock.now()
     views: list[FailedView] = []
     for notification in await storage.notifications(
         states=frozenset({NotificationState.FAILED}), limit=FAILED_SHOWN
     ):
         appointment = await storage.appointment(notification.appointment_id)
         if appointment is None or appointment.cabin_id not in who.cabins:
+            continue
+        if not _still_matters(notification.kind, appointment, now):
             continue
         views.append(
             FailedView(
@@ -1017,6 +1022,16 @@ async def failed_notifications(request: web.Request) -> web.StreamResponse:
             )
         )
     return _json(views)
+
+
+def _still_matters(kind: NotificationKind, appointment: Appointment, now: datetime) -> bool:
+    """A message not delivered is worth a call until the slot: about an appointment still
+    booked, or the news that it was cancelled (a reminder of a cancelled one is not)."""
+    if appointment.starts_at <= now:
+        return False
+    if kind is NotificationKind.CANCELLATION:
+        return appointment.status is AppointmentStatus.CANCELLED
+    return appointment.status is AppointmentStatus.BOOKED
 
 
 # --- the page's files -----------------------------------------------------------------------

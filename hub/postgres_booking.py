@@ -28,14 +28,17 @@ import msgspec
 import wire
 from hub.booking import (
     Appointment,
+    AppointmentPage,
     AppointmentStatus,
     BookingChannel,
+    CabinSetup,
     CodeTaken,
     HeldSpan,
     Notification,
     NotificationChannel,
     NotificationKind,
     NotificationState,
+    ShiftOverlap,
     SlotTaken,
 )
 from hub.errors import CorruptRecord, StorageError
@@ -248,6 +251,56 @@ class PostgresBookings:
             for row in rows
         ]
 
+    async def cabin_setups(
+        self, cabin_ids: list[str], *, first_day: date, last_day: date
+    ) -> list[CabinSetup]:
+        wanted = list(cabin_ids)
+        async with self._connection() as c:
+            calendar_rows = await c.fetch(
+                f"SELECT {_CALENDAR_COLUMNS} FROM cabin_calendars"  # noqa: S608
+                " WHERE cabin_id = ANY($1::text[])",
+                wanted,
+            )
+            hour_rows = await c.fetch(
+                "SELECT cabin_id, weekday, opens, closes FROM opening_hours"
+                " WHERE cabin_id = ANY($1::text[]) ORDER BY cabin_id, weekday, opens",
+                wanted,
+            )
+            closure_rows = await c.fetch(
+                "SELECT closure_id, cabin_id, first_day, last_day, reason FROM closures"
+                " WHERE cabin_id = ANY($1::text[]) AND first_day <= $2 AND last_day >= $3"
+                " ORDER BY first_day, closure_id",
+                wanted,
+                last_day,
+                first_day,
+            )
+        calendars = {row["cabin_id"]: _calendar(row) for row in calendar_rows}
+        hours: dict[str, list[OpeningHours]] = {}
+        for row in hour_rows:
+            hours.setdefault(row["cabin_id"], []).append(
+                OpeningHours(row["cabin_id"], row["weekday"], row["opens"], row["closes"])
+            )
+        closures: dict[str, list[Closure]] = {}
+        for row in closure_rows:
+            closures.setdefault(row["cabin_id"], []).append(
+                Closure(
+                    row["closure_id"],
+                    row["cabin_id"],
+                    row["first_day"],
+                    row["last_day"],
+                    row["reason"],
+                )
+            )
+        return [
+            CabinSetup(
+                calendars[cabin_id],
+                tuple(hours.get(cabin_id, ())),
+                tuple(closures.get(cabin_id, ())),
+            )
+            for cabin_id in wanted
+            if cabin_id in calendars
+        ]
+
     async def add_closure(self, closure: Closure) -> None:
         async with self._connection() as c:
             await c.execute(
@@ -283,7 +336,21 @@ class PostgresBookings:
         ]
 
     async def add_shift(self, shift: RotaShift) -> None:
-        async with self._connection() as c:
+        """Check and insert in one transaction holding the doctor's advisory lock: of two
+        replicas adding overlapping shifts for one doctor at once, the second waits for the
+        first to commit, then sees its shift (READ COMMITTED: a new snapshot per statement)."""
+        async with self._transaction() as c:
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", shift.doctor)
+            overlap = await c.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM rota_shifts WHERE doctor = $1 AND cabin_id = $2"
+                " AND starts_at < $4 AND ends_at > $3)",
+                shift.doctor,
+                shift.cabin_id,
+                _ts(shift.starts_at),
+                _ts(shift.ends_at),
+            )
+            if overlap:
+                raise ShiftOverlap("the doctor already covers this cabin then")
             await c.execute(
                 f"INSERT INTO rota_shifts ({_SHIFT_COLUMNS})"  # noqa: S608
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -295,6 +362,33 @@ class PostgresBookings:
                 shift.created_by,
                 _opt_ts(shift.created_at),
             )
+
+    async def change_shift(self, shift: RotaShift) -> bool:
+        async with self._transaction() as c:
+            doctor = await c.fetchval(
+                "SELECT doctor FROM rota_shifts WHERE shift_id = $1", shift.shift_id
+            )
+            if doctor is None:
+                return False
+            await c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", doctor)
+            overlap = await c.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM rota_shifts AS other, rota_shifts AS this"
+                " WHERE this.shift_id = $1 AND other.shift_id <> $1"
+                " AND other.doctor = this.doctor AND other.cabin_id = this.cabin_id"
+                " AND other.starts_at < $3 AND other.ends_at > $2)",
+                shift.shift_id,
+                _ts(shift.starts_at),
+                _ts(shift.ends_at),
+            )
+            if overlap:
+                raise ShiftOverlap("the doctor already covers this cabin then")
+            status = await c.execute(
+                "UPDATE rota_shifts SET starts_at = $2, ends_at = $3 WHERE shift_id = $1",
+                shift.shift_id,
+                _ts(shift.starts_at),
+                _ts(shift.ends_at),
+            )
+        return bool(status == "UPDATE 1")
 
     async def remove_shift(self, shift_id: str) -> bool:
         async with self._connection() as c:
@@ -510,6 +604,63 @@ class PostgresBookings:
             )
         marked = [self._appointment(row) for row in rows]
         return sorted(marked, key=lambda a: (a.starts_at, a.appointment_id))
+
+    async def reassign_appointments(
+        self, appointment_ids: list[str], *, doctor: str
+    ) -> list[Appointment]:
+        if not appointment_ids:
+            return []
+        async with self._connection() as c:
+            rows = await c.fetch(
+                "UPDATE appointments SET doctor = $2"  # noqa: S608
+                " WHERE appointment_id = ANY($1::text[]) AND status = 'booked'"
+                f" RETURNING {_APPOINTMENT_COLUMNS}",
+                list(appointment_ids),
+                doctor,
+            )
+        changed = [self._appointment(row) for row in rows]
+        return sorted(changed, key=lambda a: (a.starts_at, a.appointment_id))
+
+    async def appointments_page(self, *, after: str = "", limit: int = 500) -> AppointmentPage:
+        key, _, last_id = after.partition("\x1f")
+        async with self._connection() as c:
+            rows = await c.fetch(
+                f"SELECT {_APPOINTMENT_COLUMNS}, patient_index FROM appointments"  # noqa: S608
+                " WHERE (patient_index, appointment_id) > ($1, $2)"
+                " ORDER BY patient_index, appointment_id LIMIT $3",
+                key,
+                last_id,
+                limit,
+            )
+        page = tuple(self._appointment(row) for row in rows)
+        last = rows[-1] if len(rows) == limit else None
+        next_after = "" if last is None else f"{last['patient_index']}\x1f{last['appointment_id']}"
+        return AppointmentPage(page, next_after)
+
+    # the operators' tokens
+
+    async def put_operator_token(self, name: str, token_sha256: str, *, at: datetime) -> None:
+        async with self._connection() as c:
+            await c.execute(
+                "INSERT INTO operator_tokens (name, token_sha256, created_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256,"
+                " created_at = excluded.created_at",
+                name,
+                token_sha256,
+                _ts(at),
+            )
+
+    async def revoke_operator_token(self, name: str) -> bool:
+        async with self._connection() as c:
+            status = await c.execute("DELETE FROM operator_tokens WHERE name = $1", name)
+        return bool(status == "DELETE 1")
+
+    async def operator_token_name(self, token_sha256: str) -> str | None:
+        async with self._connection() as c:
+            name = await c.fetchval(
+                "SELECT name FROM operator_tokens WHERE token_sha256 = $1", token_sha256
+            )
+        return None if name is None else str(name)
 
     # the outbox
 

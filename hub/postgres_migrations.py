@@ -345,6 +345,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX followups_open ON followups (cabin_id, flagged_at) WHERE cleared_at IS NULL",
         "CREATE INDEX followups_by_consultation ON followups (consultation_id)",
     ),
+    # 4: the operators' tokens for the export endpoint (SQLite's migration 14; only their
+    # SHA-256). The rota's overlaps are refused by `PostgresBookings.add_shift`, which checks
+    # and inserts under a per-doctor advisory lock, on any PostgreSQL: an exclusion constraint
+    # would need the btree_gist extension; it is "trusted" since PostgreSQL 13 (a role with
+    # CREATE on the database, as deploy/hub/README.md's owner role, may add it), but a hub
+    # given a database it does not own, or a server without contrib, could not migrate.
+    (
+        """CREATE TABLE operator_tokens (
+            name text COLLATE "C" PRIMARY KEY,
+            token_sha256 text COLLATE "C" NOT NULL UNIQUE,
+            created_at timestamptz NOT NULL
+        )""",
+    ),
 )
 
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.errors import HubError
@@ -180,6 +180,10 @@ def walk_in_flags(count: int, share: float) -> list[bool]:
     return [(i + 1) * kept // count > i * kept // count for i in range(count)]
 
 
+SlotSpan = tuple[datetime, datetime, tuple[str, ...], bool]
+"""A slot before it is a `Slot`: start, end, doctors on duty, walk-in."""
+
+
 def day_slots(
     calendar: CabinCalendar,
     hours: Iterable[OpeningHours],
@@ -196,6 +200,21 @@ def day_slots(
     doctors on duty for all of it (sorted). Walk-ins are chosen on the grid, before the rota,
     so that adding or removing a shift never turns a booked slot into a walk-in one.
     """
+    cabin_id = calendar.cabin_id
+    return [
+        Slot(cabin_id, start, end, doctors, walk_in)
+        for start, end, doctors, walk_in in day_slot_spans(calendar, hours, closures, shifts, day)
+    ]
+
+
+def day_slot_spans(
+    calendar: CabinCalendar,
+    hours: Iterable[OpeningHours],
+    closures: Iterable[Closure],
+    shifts: Iterable[RotaShift],
+    day: date,
+) -> list[SlotSpan]:
+    """`day_slots` as plain tuples (the free-slot search makes `Slot`s of the free ones only)."""
     if is_closed(closures, calendar.cabin_id, day):
         return []
     step = timedelta(minutes=calendar.slot_minutes)
@@ -223,8 +242,7 @@ def day_slots(
         if s.doctor not in all_day and not (s.starts_at <= first and s.ends_at >= last)
     ]
     whole_day = tuple(sorted(all_day))
-    cabin_id = calendar.cabin_id
-    slots: list[Slot] = []
+    spans: list[SlotSpan] = []
     for (start, end), walk_in in zip(grid, flags, strict=True):
         doctors = whole_day
         if some_hours:
@@ -232,8 +250,112 @@ def day_slots(
             if more:
                 doctors = tuple(sorted(all_day | more))
         if doctors:
-            slots.append(Slot(cabin_id, start, end, doctors, walk_in))
-    return slots
+            spans.append((start, end, doctors, walk_in))
+    return spans
+
+
+class SlotSpanCache:
+    """`day_slot_spans` kept between searches, by what makes them: the cabin's calendar and
+    opening hours, the day, and the rota's shifts of the cabin that touch that day. A booking
+    changes none of these (free slots are found afterwards, against the held spans); a changed
+    calendar, opening hours or rota is another key, so nothing is ever stale. Bounded: at most
+    `max_days` days in all (a few kB each: 10,000 is a few tens of MB), the settings used
+    longest ago dropped first, then a setting's oldest days."""
+
+    def __init__(self, *, max_days: int = 10_000) -> None:
+        self._max_days = max_days
+        self._count = 0
+        self._setups: dict[
+            tuple[CabinCalendar, tuple[OpeningHours, ...]],
+            dict[tuple[date, tuple[RotaShift, ...]], tuple[list[SlotSpan], list[Slot]]],
+        ] = {}
+
+    def days(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[list[SlotSpan]]:
+        """`day_slot_spans` of each of the `count` days from `first_day`, in order."""
+        return [
+            spans for spans, _ in self._days(calendar, hours, closures, shifts, first_day, count)
+        ]
+
+    def _make_room(self, current: dict[tuple[date, tuple[RotaShift, ...]], Any]) -> None:
+        while self._count >= self._max_days:
+            oldest = next(iter(self._setups.values()))
+            if oldest is current or len(self._setups) == 1:
+                del current[next(iter(current))]
+                self._count -= 1
+            else:
+                self._count -= len(oldest)
+                del self._setups[next(iter(self._setups))]
+
+    def bookable(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[list[Slot]]:
+        """The `Slot`s not kept for walk-ins of `days`, taken or not (the same objects each
+        time: a `Slot` is frozen)."""
+        return [
+            slots for _, slots in self._days(calendar, hours, closures, shifts, first_day, count)
+        ]
+
+    def _days(
+        self,
+        calendar: CabinCalendar,
+        hours: Iterable[OpeningHours],
+        closures: Iterable[Closure],
+        shifts: Iterable[RotaShift],
+        first_day: date,
+        count: int,
+    ) -> list[tuple[list[SlotSpan], list[Slot]]]:
+        hours = tuple(hours)
+        closures = [c for c in closures if c.cabin_id == calendar.cabin_id]
+        tz = zone(calendar.timezone)
+        last_day = first_day + timedelta(days=count - 1)
+        by_day: dict[date, list[RotaShift]] = {}
+        for shift in shifts:
+            if shift.cabin_id != calendar.cabin_id or shift.ends_at <= shift.starts_at:
+                continue
+            day = max(first_day, local_day(shift.starts_at, tz))
+            until = min(last_day, local_day(shift.ends_at, tz))
+            while day <= until:
+                by_day.setdefault(day, []).append(shift)
+                day += timedelta(days=1)
+        key = (calendar, hours)
+        cached = self._setups.pop(key, None)  # put back last: the most recently used
+        if cached is None:
+            cached = {}
+        self._setups[key] = cached
+        found: list[tuple[list[SlotSpan], list[Slot]]] = []
+        nothing: tuple[list[SlotSpan], list[Slot]] = ([], [])
+        cabin_id = calendar.cabin_id
+        for offset in range(count):
+            day = first_day + timedelta(days=offset)
+            on_day = by_day.get(day)
+            if not on_day or is_closed(closures, cabin_id, day):
+                found.append(nothing)
+                continue
+            day_key = (day, tuple(on_day))
+            entry = cached.get(day_key)
+            if entry is None:
+                spans = day_slot_spans(calendar, hours, (), on_day, day)
+                slots = [Slot(cabin_id, b, e, d) for b, e, d, walk_in in spans if not walk_in]
+                entry = (spans, slots)
+                self._make_room(cached)
+                cached[day_key] = entry
+                self._count += 1
+            found.append(entry)
+        return found
 
 
 def holds_slot(appointment: Appointment) -> bool:
@@ -261,29 +383,80 @@ def free_slots(slots: Iterable[Slot], booked: Iterable[Appointment]) -> list[Slo
     return slots_not_held(slots, (a for a in booked if holds_slot(a)))
 
 
-def slots_not_held(slots: Iterable[Slot], held: Iterable[Span]) -> list[Slot]:
-    """The slots not walk-in that none of the `held` spans of their cabin overlaps."""
-    spans: dict[str, list[tuple[datetime, datetime]]] = {}
-    for span in held:
-        spans.setdefault(span.cabin_id, []).append((span.starts_at, span.ends_at))
-    starts: dict[str, list[datetime]] = {}
-    reach: dict[str, list[datetime]] = {}
-    """Per cabin, the latest end among the spans up to each one (by start)."""
-    for cabin_id, cabin_spans in spans.items():
-        cabin_spans.sort()
-        starts[cabin_id] = [start for start, _ in cabin_spans]
-        reach[cabin_id] = list(itertools.accumulate((end for _, end in cabin_spans), max))
-    free: list[Slot] = []
-    for slot in slots:
-        if slot.walk_in:
-            continue
-        cabin_starts = starts.get(slot.cabin_id)
-        if cabin_starts:
-            before_end = bisect.bisect_left(cabin_starts, slot.ends_at)
-            if before_end and reach[slot.cabin_id][before_end - 1] > slot.starts_at:
+class HeldIndex:
+    """The spans that hold cabins' time, to ask quickly whether a slot is free."""
+
+    def __init__(self, held: Iterable[Span]) -> None:
+        spans: dict[str, list[tuple[datetime, datetime]]] = {}
+        for span in held:
+            spans.setdefault(span.cabin_id, []).append((span.starts_at, span.ends_at))
+        self._starts: dict[str, list[datetime]] = {}
+        self._reach: dict[str, list[datetime]] = {}
+        """Per cabin, the latest end among the spans up to each one (by start)."""
+        for cabin_id, cabin_spans in spans.items():
+            cabin_spans.sort()
+            self._starts[cabin_id] = [start for start, _ in cabin_spans]
+            self._reach[cabin_id] = list(itertools.accumulate((end for _, end in cabin_spans), max))
+
+    def holds(self, cabin_id: str, starts_at: datetime, ends_at: datetime) -> bool:
+        """Whether a span of the cabin overlaps [starts_at, ends_at)."""
+        starts = self._starts.get(cabin_id)
+        if not starts:
+            return False
+        before_end = bisect.bisect_left(starts, ends_at)
+        return before_end > 0 and self._reach[cabin_id][before_end - 1] > starts_at
+
+    def free_of(self, cabin_id: str, slots: list[Slot], after: datetime) -> list[Slot]:
+        """The cabin's `slots` (in order, none kept for walk-ins) that start after `after`
+        and no span overlaps: the same `Slot` objects (`SlotSpanCache.bookable`'s)."""
+        if not slots or slots[-1].starts_at <= after:
+            return []
+        return _free_of(self._starts.get(cabin_id, []), self._reach.get(cabin_id, []), slots, after)
+
+    def free(self, cabin_id: str, spans: Iterable[SlotSpan], after: datetime) -> list[Slot]:
+        """The `Slot`s of the cabin's slot spans (in order) that start after `after`, are not
+        kept for walk-ins, and no span overlaps (the free-slot search's inner loop)."""
+        starts = self._starts.get(cabin_id, [])
+        reach = self._reach.get(cabin_id, [])
+        find = bisect.bisect_left
+        free = []
+        for begins, ends, doctors, walk_in in spans:
+            if walk_in or begins <= after:
                 continue
+            before_end = find(starts, ends)
+            if before_end and reach[before_end - 1] > begins:
+                continue
+            free.append(Slot(cabin_id, begins, ends, doctors))
+        return free
+
+
+def _free_of(
+    starts: list[datetime], reach: list[datetime], slots: list[Slot], after: datetime
+) -> list[Slot]:
+    """`HeldIndex.free_of`'s loop: the slots (in order) starting after `after` that no held
+    span overlaps; `starts` and `reach` as `HeldIndex` keeps them."""
+    find = bisect.bisect_left
+    free = []
+    lo = 0
+    for slot in slots:
+        begins = slot.starts_at
+        if begins <= after:
+            continue
+        lo = find(starts, slot.ends_at, lo)  # the slots come in order: never look back
+        if lo and reach[lo - 1] > begins:
+            continue
         free.append(slot)
     return free
+
+
+def slots_not_held(slots: Iterable[Slot], held: Iterable[Span]) -> list[Slot]:
+    """The slots not walk-in that none of the `held` spans of their cabin overlaps."""
+    index = HeldIndex(held)
+    return [
+        slot
+        for slot in slots
+        if not slot.walk_in and not index.holds(slot.cabin_id, slot.starts_at, slot.ends_at)
+    ]
 
 
 # --- the rota's conflicts -----------------------------------------------------------------------

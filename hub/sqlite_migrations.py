@@ -434,4 +434,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX followups_open ON followups(cabin_id, flagged_at) WHERE cleared_at IS NULL",
         "CREATE INDEX followups_by_consultation ON followups(consultation_id)",
     ),
+    # 14: the rota's overlaps refused by the database (a doctor covering one cabin twice at
+    # once: two coordinators adding shifts at the same moment never both succeed), and the
+    # operators' tokens for the export endpoint (only their SHA-256).
+    (
+        """CREATE TRIGGER rota_shifts_no_overlap_insert BEFORE INSERT ON rota_shifts
+        WHEN EXISTS (
+            SELECT 1 FROM rota_shifts AS other
+            WHERE other.doctor = NEW.doctor AND other.cabin_id = NEW.cabin_id
+            AND other.starts_at < NEW.ends_at AND other.ends_at > NEW.starts_at
+        )
+        BEGIN SELECT RAISE(ABORT, 'shift_overlap'); END""",
+        """CREATE TRIGGER rota_shifts_no_overlap_update
+        BEFORE UPDATE OF doctor, cabin_id, starts_at, ends_at ON rota_shifts
+        WHEN EXISTS (
+            SELECT 1 FROM rota_shifts AS other
+            WHERE other.shift_id != OLD.shift_id
+            AND other.doctor = NEW.doctor AND other.cabin_id = NEW.cabin_id
+            AND other.starts_at < NEW.ends_at AND other.ends_at > NEW.starts_at
+        )
+        BEGIN SELECT RAISE(ABORT, 'shift_overlap'); END""",
+        """CREATE TABLE operator_tokens (
+            name TEXT PRIMARY KEY,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        )""",
+    ),
 )

@@ -698,7 +698,7 @@ class Switchboard:
         """The appointment a joining patient confirmed, marked ARRIVED (its code is used);
         None for a walk-in, or an appointment that is not this cabin's or not open (the
         patient then waits as a walk-in: they are not sent away)."""
-        if join.appointment_id is None or not self.code_checks.enabled:
+        if join.appointment_id is None:
             return None
         try:
             appointment = await self.code_checks.arrived(

@@ -70,6 +70,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.25
+PURGE_EVERY_TICKS = 4 * 60 * 5
+"""The synced appointments of a day gone are forgotten within five minutes of the cabin's
+midnight, even when the hub is away."""
 SOFTWARE_VERSION = "0.6.0"
 SIMULATED = "simulated"
 
@@ -158,9 +161,13 @@ class KioskCore:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             self.session.poll()
+            ticks += 1
+            if ticks % PURGE_EVERY_TICKS == 0:  # yesterday's appointments, hub or not
+                await self.appointments.purge()
 
     # --- the warm-up ----------------------------------------------------------------------
     def part_state(self, part: CorePart) -> PartState:

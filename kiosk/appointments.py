@@ -183,6 +183,16 @@ class AppointmentDesk:
 
     # --- the hub's list -------------------------------------------------------------------------
 
+    async def purge(self) -> None:
+        """Forget the synced appointments of the days before today."""
+        try:
+            gone = await self._store.run(Store.purge_past_appointments)
+        except StoreError:
+            log.exception("appointments.purge_failed")
+            return
+        if gone:
+            log.info("appointments.purged count=%d", gone)
+
     async def synced(self, message: wire.TodaysAppointments) -> int:
         """The hub's list of today's appointments replaces the one kept; how many entries."""
         entries: list[SyncedAppointment] = []

@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import (
     QBoxLayout,
@@ -103,6 +104,11 @@ class IdentifyPage(QWidget):
                 self._show_identity()  # no desk (a test of the page alone): go on
                 return
             checking.append(True)
+            body = self._body
+            button = body.findChild(QPushButton, "primary") if body is not None else None
+            if button is not None:  # the hub answers in a few tenths of a second, at most 4 s
+                button.setText(self.tr("Checking…"))
+                button.setEnabled(False)
             self._run(self._check(field.text()))
 
         actions: list[tuple[str, str, Callable[[], object]]] = [
@@ -123,8 +129,8 @@ class IdentifyPage(QWidget):
     async def _check(self, code: str) -> None:
         assert self._appointments is not None
         result: CodeCheck = await self._appointments.check(code)
-        if self._body is None:
-            return
+        if not shiboken6.isValid(self) or self._body is None:
+            return  # the session moved on (or ended) while the code was checked
         match result.outcome:
             case CodeOutcome.FOUND:
                 assert result.appointment is not None
@@ -159,6 +165,12 @@ class IdentifyPage(QWidget):
 
         def text() -> str:
             seconds_left = max(1, math.ceil(left() or seconds))
+            if seconds_left > 120:  # the hub's limit: up to an hour
+                return self.tr(
+                    "Too many wrong codes. The keypad is paused for %n minute(s).",
+                    "",
+                    math.ceil(seconds_left / 60),
+                )
             return self.tr(
                 "Too many wrong codes. The keypad is paused for %n second(s).", "", seconds_left
             )

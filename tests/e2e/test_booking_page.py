@@ -11,6 +11,7 @@ with its real storage and booking desk.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.booking import AppointmentStatus
+from hub.booking_http import proof_holds
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
 from simulators.mailbox import Mailbox, appointment_code
 from tests.hub.hub_key import TEST_KEY
@@ -555,3 +557,37 @@ def test_too_many_requests_are_refused_in_words_with_the_wait(tmp_path: Path) ->
 
     asyncio.run(scenario())
     _copy_shots(shots)
+
+
+_SHA256_CHECK = """async () => {
+  const { sha256, solveChallenge } = await import("/rendez-vous/main.js");
+  const hex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const differ = [];
+  for (const size of [0, 1, 3, 55, 56, 63, 64, 65, 119, 120, 200]) {
+    const bytes = crypto.getRandomValues(new Uint8Array(size));
+    const ours = hex(sha256(bytes));
+    const theirs = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+    if (ours !== theirs) differ.push(size);
+  }
+  const nonce = await solveChallenge("00112233445566778899aabbccddeeff", 10, { subtle: null });
+  return { differ, nonce, abc: hex(sha256(new TextEncoder().encode("abc"))) };
+}"""
+
+
+def test_the_page_proves_its_work_without_crypto_subtle_too(tmp_path: Path) -> None:
+    """Over plain HTTP on a local network the browser has no crypto.subtle: the page's own
+    SHA-256 gives the same digests, and its nonce satisfies the hub."""
+
+    async def scenario() -> None:
+        async with (
+            booking_hub(tmp_path) as hub,
+            chromium() as browser,
+            visit(browser, f"{hub.url}/rendez-vous", tmp_path, "booking-sha", PHONE) as seen,
+        ):
+            await town_ready(seen.page)
+            found = await seen.page.evaluate(_SHA256_CHECK)
+            assert found["differ"] == []
+            assert found["abc"] == hashlib.sha256(b"abc").hexdigest()
+            assert proof_holds("00112233445566778899aabbccddeeff", found["nonce"], 10)
+
+    asyncio.run(scenario())

@@ -326,14 +326,14 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
         )
         assert len(closed) == 11
 
-    # 7. a reminder that could not be sent: listed, with the phone to call
+    # 7. the news of the cancellation could not be sent: listed, with the phone to call
     await storage.add_notifications(
         [
             Notification(
                 notification_id="n-failed-e2e",
                 appointment_id=appointment.appointment_id,
                 channel=NotificationChannel.SMS,
-                kind=NotificationKind.REMINDER_DAY,
+                kind=NotificationKind.CANCELLATION,
                 due_at=datetime.now(UTC),
             )
         ]
@@ -344,7 +344,7 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
     await page.click('[data-testid="tab-failed"]')
     failed = page.locator('[data-testid="failed"][data-notification-id="n-failed-e2e"]')
     await failed.wait_for()
-    assert "Rappel de la veille" in await failed.inner_text()
+    assert "Annulation par SMS" in await failed.inner_text()
     assert await failed.locator('[data-testid="failed-call"]').get_attribute("href") == (
         "tel:+33612345678"
     )
@@ -352,7 +352,7 @@ async def run_the_desk(browser: Browser, hub: RunningHub, shots: Path, tmp_path:
 
     # 8. in English
     await page.click('[data-testid="lang-toggle"]')
-    await failed.locator("text=Reminder the day before").wait_for()
+    await failed.locator("text=Cancellation by SMS").wait_for()
     await shot(page, shots, "coordinator-failed-en")
     await page.click('[data-testid="tab-rota"]')
     await page.click('[data-testid="shift-submit"]')

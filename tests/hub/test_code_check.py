@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import wire
+from fleet.servers import RedisServer
 from hub.accounts import provision_cabin
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
+from hub.bookings import BOOKING_DESK
 from hub.code_check import CHECKS_PER_HOUR
-from hub.schedule import CabinCalendar
+from hub.schedule import CabinCalendar, OpeningHours, RotaShift
 from tests.hub.hub_rig import (
     TIMEOUT_S,
     FakeClock,
@@ -26,6 +29,9 @@ from tests.hub.hub_rig import (
     run,
     running_hub,
 )
+from tests.hub.test_replicas import redis_server, two_replicas
+
+__all__ = ["redis_server"]  # the module's Redis, as a fixture here too
 
 # 09:00 UTC is 10:00 in Paris on 23 November 2026 (the rig's clock).
 SLOT = datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
@@ -347,5 +353,156 @@ def test_once_the_booked_doctor_is_away_or_late_another_doctor_takes_the_patient
             # dr.a has no console open: dr.b takes the patient at once
             await dr_b.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
             assert (await dr_b.expect(wire.CallAccepted)).consultation_id == "c-1"
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("day", "utc_offset_h"),
+    [(date(2027, 3, 28), 2), (date(2027, 10, 31), 1)],  # the days the clocks change in Paris
+)
+def test_on_the_days_the_clocks_change_a_0900_slot_opens_and_closes_by_the_local_clock(
+    tmp_path: Path, day: date, utc_offset_h: int
+) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    slot = datetime.combine(day, time(9, 0), tzinfo=paris).astimezone(UTC)
+    assert slot.hour == 9 - utc_offset_h
+
+    async def scenario() -> None:
+        clock = FakeClock(datetime.combine(day, time(6, 0), tzinfo=UTC))
+        async with running_hub(tmp_path, clock=clock) as rig:
+            await booked(rig, appointment(starts_at=slot))
+            cabin = await rig.cabin("cabin-1")
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert todays.day == day
+            [entry] = todays.entries
+            assert entry.starts_at.astimezone(paris).time() == time(9, 0)
+            assert entry.valid_from.astimezone(paris).time() == time(8, 30)
+            midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=paris)
+            assert entry.valid_until == midnight
+            clock.advance((entry.valid_from - clock.now()).total_seconds() - 1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)
+            clock.advance(1)
+            found = await check(cabin, CODE)
+            assert isinstance(found, wire.AppointmentFound)
+            assert found.starts_at.astimezone(ZoneInfo(found.timezone)).time() == time(9, 0)
+            clock.advance((midnight - clock.now()).total_seconds() - 1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentFound)
+            clock.advance(1)
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)
+
+    run(scenario())
+
+
+def test_two_replicas_agree_on_the_booked_patient(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A booked patient joins through replica A: a console on B sees their slot and doctor
+    (read back from the bookings), and another doctor on B may not take them while the booked
+    doctor's console is open on A."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with two_replicas(tmp_path, redis_server, clock=clock) as (a, b):
+            await booked(a, appointment())
+            dr_a = await (await a.login("dr.a")).console()
+            dr_b = await (await b.login("dr.b")).console()
+            cabin = await a.cabin("cabin-1")
+            assert isinstance(await check(cabin, CODE), wire.AppointmentFound)
+            await cabin.send(join_with("c-1", "ap-1"))
+            await cabin.expect(wire.Ack)
+            room = await dr_b.expect(wire.WaitingRoom)
+            while not room.entries:
+                room = await dr_b.expect(wire.WaitingRoom)
+            entry = room.entries[0]
+            assert (entry.appointment_at, entry.booked_doctor, entry.booked_doctor_name) == (
+                SLOT,
+                "dr.a",
+                "Dr A",
+            )
+            take = wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1")
+            await dr_b.send(take)
+            refused = await dr_b.expect(wire.ErrorMessage)
+            assert (refused.code, refused.in_reply_to) == (wire.ErrorCode.CONFLICT, take.msg_id)
+            await dr_a.send(wire.TakeConsultation(msg_id=new_id(), consultation_id="c-1"))
+            assert (await dr_a.expect(wire.CallAccepted)).consultation_id == "c-1"
+
+    run(scenario())
+
+
+def test_a_late_patient_marked_a_no_show_still_checks_in_with_the_code_that_day(
+    tmp_path: Path,
+) -> None:
+    """'A late patient can still be seen': marked a no-show 30 min after the slot, the patient
+    who comes later that day is recognised by the code and checks in (NOSHOW -> ARRIVED); the
+    next day the code opens nothing."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock) as rig:
+            await booked(rig, appointment())
+            storage = rig.hub.storage
+            clock.advance(3 * 3600)  # 12:00 UTC, 13:00 in Paris: long past the 10:15 slot
+            marked = await storage.mark_noshows(
+                started_before=clock.now() - timedelta(minutes=30), at=clock.now()
+            )
+            assert [a.appointment_id for a in marked] == ["ap-1"]
+            cabin = await rig.cabin("cabin-1")
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert [e.appointment_id for e in todays.entries] == ["ap-1"]  # offline too
+            found = await check(cabin, CODE)
+            assert isinstance(found, wire.AppointmentFound), found
+            assert found.appointment_id == "ap-1"
+            join = join_with("c-late", "ap-1")
+            await cabin.send(join)
+            assert (await cabin.expect(wire.Ack)).ack_of == join.msg_id
+            stored = await storage.appointment("ap-1")
+            assert stored is not None
+            assert (stored.status, stored.consultation_id) == (AppointmentStatus.ARRIVED, "c-late")
+            assert isinstance(await check(cabin, CODE), wire.AppointmentRefused)  # used once
+
+            later = SLOT + timedelta(hours=1)
+            await booked(rig, appointment("ap-2", code="771204", starts_at=later))
+            await storage.mark_noshows(started_before=clock.now(), at=clock.now())
+            clock.advance(24 * 3600)
+            assert isinstance(await check(cabin, "771204"), wire.AppointmentRefused)
+
+    run(scenario())
+
+
+def test_a_booking_made_or_cancelled_for_today_reaches_the_cabins_list_at_once(
+    tmp_path: Path,
+) -> None:
+    """The cabin's list of the day (for its offline checks) is sent again as soon as a
+    coordinator books or cancels, not only at the next periodic sync."""
+
+    async def scenario() -> None:
+        clock = FakeClock()  # Monday 23 November 2026, 10:00 in Paris
+        async with running_hub(tmp_path, clock=clock) as rig:
+            storage = rig.hub.storage
+            await booked(rig)
+            await storage.set_opening_hours(
+                "cabin-1", [OpeningHours("cabin-1", 0, time(8, 0), time(18, 0))]
+            )
+            await storage.add_shift(
+                RotaShift("sh-1", "dr.a", "cabin-1", SLOT, SLOT + timedelta(hours=6))
+            )
+            cabin = await rig.cabin("cabin-1")
+            assert (await cabin.expect(wire.TodaysAppointments)).entries == []
+            desk = rig.hub.app[BOOKING_DESK]
+            slot = (await desk.free_slots("cabin-1", date(2026, 11, 23), 1))[0]
+            made = await desk.book(
+                "cabin-1",
+                slot.starts_at,
+                patient=JEANNE,
+                channel=BookingChannel.PHONE,
+                booked_by="coord.1",
+                consent=True,
+            )
+            todays = await cabin.expect(wire.TodaysAppointments)
+            assert [e.appointment_id for e in todays.entries] == [made.appointment_id]
+            await desk.cancel(made.appointment_id, by="coord.1", reason="appel du patient")
+            while (await cabin.expect(wire.TodaysAppointments)).entries:
+                pass  # a sync may come between; the list ends empty
 
     run(scenario())

@@ -584,6 +584,22 @@ def test_messages_not_delivered_are_listed_with_the_patient_s_phone(tmp_path: Pa
             assert listed[0]["error"] == "provider answered 503"
             assert listed[0]["appointment"]["phone"] == "+33612345678"
             assert await storage.notifications(states=frozenset({NotificationState.FAILED}))
+            # once cancelled, its confirmation no longer matters; the cancellation's news does
+            await post(
+                coordinator, f"/appointments/{booked['appointment_id']}/cancel", {"reason": "x y"}
+            )
+            assert (await get(coordinator, "/notifications/failed")) == (200, [])
+            news = Notification(
+                notification_id="n-failed-2",
+                appointment_id=booked["appointment_id"],
+                channel=NotificationChannel.SMS,
+                kind=NotificationKind.CANCELLATION,
+                due_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+            )
+            await storage.add_notifications([news])
+            await storage.mark_notification_failed("n-failed-2", error="503", retry_at=None)
+            _, listed = await get(coordinator, "/notifications/failed")
+            assert [n["notification_id"] for n in listed] == ["n-failed-2"]
             other = await signed_in(rig, "coord.allanche", COORDINATOR_PASSWORD)
             assert (await get(other, "/notifications/failed")) == (200, [])
 

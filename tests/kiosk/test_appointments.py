@@ -9,6 +9,7 @@ import base64
 import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import wire
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
@@ -16,8 +17,9 @@ from hub.schedule import CabinCalendar
 from kiosk.app import KioskCore, start_core
 from kiosk.appointments import PAUSE_S, WRONG_BEFORE_PAUSE, AppointmentDesk, CodeOutcome
 from kiosk.config import load_config
+from kiosk.patient import PatientIdentity
 from kiosk.session_states import EndReason, SessionState
-from kiosk.store import AsyncStore, DatabaseKey, Store
+from kiosk.store import AsyncStore, DatabaseKey, Store, SyncedAppointment
 from tests.hub.hub_rig import TIMEOUT_S, running_hub, until
 from tests.kiosk.test_session import FakeClock
 from tests.kiosk.test_teleconsultation import cabin_core
@@ -221,3 +223,37 @@ def test_with_the_hub_then_without_it(tmp_path: Path) -> None:
                 await core.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_synced_list_is_encrypted_and_gone_after_the_cabins_midnight(tmp_path: Path) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    day = date(2026, 11, 23)
+    moment = [datetime(2026, 11, 23, 23, 30, tzinfo=paris)]
+    path = tmp_path / "cabin.db"
+    store = Store.open(path, KEY, now=lambda: moment[0])
+    try:
+        slot = datetime(2026, 11, 23, 10, 15, tzinfo=paris)
+        entry = SyncedAppointment(
+            appointment_id="ap-1",
+            day=day,
+            timezone="Europe/Paris",
+            code_salt=b"s" * 16,
+            code_hash=wire.appointment_code_hash(CODE, b"s" * 16, 100),
+            code_iterations=100,
+            patient=PatientIdentity("Quelennec", "Marguerite", date(1944, 5, 2)),
+            starts_at=slot,
+            ends_at=slot + timedelta(minutes=15),
+            valid_from=slot - timedelta(minutes=30),
+            valid_until=datetime(2026, 11, 24, tzinfo=paris),
+            doctor="dr.a",
+            doctor_name="Dr A",
+        )
+        store.replace_todays_appointments([entry])
+        assert store.purge_past_appointments() == 0  # 23:30 in Paris: still its day
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("cabin.db*"))  # and its WAL
+        assert b"Quelennec" not in raw and CODE.encode() not in raw
+        moment[0] = datetime(2026, 11, 24, 0, 1, tzinfo=paris)
+        assert store.purge_past_appointments() == 1
+        assert store.todays_appointments() == []
+    finally:
+        store.close()

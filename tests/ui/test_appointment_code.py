@@ -13,12 +13,16 @@ import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 import wire
+from hub.booking import Appointment, AppointmentStatus, BookingChannel
+from hub.schedule import CabinCalendar
 from kiosk.app import KioskCore, start_core
 from kiosk.appointments import PAUSE_S
 from kiosk.config import load_config
 from kiosk.session_states import SessionState
 from kiosk.store import DatabaseKey, Store
+from tests.hub.hub_rig import TIMEOUT_S, running_hub
 from tests.kiosk.test_session import FakeClock
+from tests.kiosk.test_teleconsultation import cabin_core
 from tests.ui.conftest import Runner, until
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
@@ -216,5 +220,74 @@ def test_a_wrong_birth_date_goes_on_without_the_appointment_and_five_wrong_codes
             window.close()
             languages.set("en")  # no French translator left installed for the next test
             await core.aclose()
+
+    run(scenario())
+
+
+def test_with_the_hub_the_code_greets_and_the_hubs_limit_pauses_the_keypad(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    """The same screens against a real hub: its answer greets the patient; its per-cabin
+    limit (here 3 checks an hour) pauses the keypad with the hub's wait."""
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path, booking={"code_tries_per_cabin_per_hour": 3}) as rig:
+            now = datetime.now(UTC).replace(microsecond=0)
+            storage = rig.hub.storage
+            await storage.put_calendar(CabinCalendar(cabin_id="cabin-1", town="Murat"))
+            starts = now + timedelta(minutes=10)
+            await storage.add_appointment(
+                Appointment(
+                    appointment_id="ap-hub",
+                    cabin_id="cabin-1",
+                    doctor="dr.a",
+                    starts_at=starts,
+                    ends_at=starts + timedelta(minutes=15),
+                    status=AppointmentStatus.BOOKED,
+                    patient=JEANNE,
+                    code=CODE,
+                    channel=BookingChannel.ONLINE,
+                    booked_at=now - timedelta(days=1),
+                    consent_at=now - timedelta(days=1),
+                )
+            )
+            core = await cabin_core(tmp_path, rig.url, rig.tokens["cabin-1"])
+            languages = LanguageSwitcher(qapp)
+            languages.set("fr")
+            window = KioskWindow(core, languages)
+            window.resize(1080, 1920)
+            window.show()
+            f = Finger(window, core, screens_dir, "fr")
+            try:
+                assert core.hub is not None
+                await core.hub.wait_online(TIMEOUT_S)
+                await f.tap("primary")
+                await f.tap("primary")
+                await f.tap("primary")
+                await f.digits(CODE)
+                await f.tap("primary")
+                await until(lambda: bool(f.shown("birth_date", QLineEdit)), "the greeting")
+                assert "Bonjour Jeanne Martin" in f.every_text()
+                assert "Dr A" in f.every_text()
+                await f.tap("not_me")
+                await f.tap("back")
+                await f.tap("primary")
+                await until(lambda: bool(f.shown("appointment_code", QLineEdit)), "the keypad")
+                await f.digits("000000")
+                await f.tap("primary")
+                await until(lambda: bool(f.shown("code_message", QLabel)), "a wrong code")
+                for wrong in ("000001", "000002"):  # the 3rd check this hour, then the 4th
+                    await until(lambda: bool(f.shown("code_message", QLabel)), "the keypad")
+                    await f.digits(wrong)
+                    await f.tap("primary")
+                await until(lambda: bool(f.shown("countdown", QLabel)), "the pause")
+                wait = core.appointments.paused_for()
+                assert wait is not None and wait > PAUSE_S  # the hub's wait, up to the hour
+                assert "minute" in f.label("countdown")
+                f.shot("paused-by-hub")
+            finally:
+                window.close()
+                languages.set("en")
+                await core.aclose()
 
     run(scenario())

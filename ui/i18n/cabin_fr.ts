@@ -401,78 +401,91 @@
 <context>
     <name>IdentifyPage</name>
     <message>
-        <location filename="../identify_page.py" line="75"/>
+        <location filename="../identify_page.py" line="76"/>
         <source>Do you have an appointment?</source>
         <translation>Avez-vous un rendez-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="76"/>
+        <location filename="../identify_page.py" line="77"/>
         <source>If you booked, you received a code of six digits.</source>
         <translation>Si vous avez pris rendez-vous, vous avez reçu un code de six chiffres.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="78"/>
+        <location filename="../identify_page.py" line="79"/>
         <source>I have an appointment code</source>
         <translation>J’ai un code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="79"/>
+        <location filename="../identify_page.py" line="80"/>
         <source>I have no appointment</source>
         <translation>Je n’ai pas de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="80"/>
-        <location filename="../identify_page.py" line="113"/>
-        <location filename="../identify_page.py" line="171"/>
-        <location filename="../identify_page.py" line="286"/>
-        <location filename="../identify_page.py" line="307"/>
+        <location filename="../identify_page.py" line="81"/>
+        <location filename="../identify_page.py" line="119"/>
+        <location filename="../identify_page.py" line="183"/>
+        <location filename="../identify_page.py" line="298"/>
+        <location filename="../identify_page.py" line="319"/>
         <source>Back</source>
         <translation>Retour</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="90"/>
-        <location filename="../identify_page.py" line="151"/>
+        <location filename="../identify_page.py" line="91"/>
+        <location filename="../identify_page.py" line="157"/>
         <source>Code</source>
         <translation>Code</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="100"/>
+        <location filename="../identify_page.py" line="101"/>
         <source>The code has six digits. Please check it.</source>
         <translation>Le code a six chiffres. Vérifiez-le, s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="109"/>
+        <location filename="../identify_page.py" line="110"/>
+        <source>Checking…</source>
+        <translation>Vérification…</translation>
+    </message>
+    <message>
+        <location filename="../identify_page.py" line="115"/>
         <source>Check my code</source>
         <translation>Vérifier mon code</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="112"/>
-        <location filename="../identify_page.py" line="170"/>
+        <location filename="../identify_page.py" line="118"/>
+        <location filename="../identify_page.py" line="182"/>
         <source>Continue without an appointment</source>
         <translation>Continuer sans rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="115"/>
+        <location filename="../identify_page.py" line="121"/>
         <source>Your appointment code</source>
         <translation>Votre code de rendez-vous</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="116"/>
+        <location filename="../identify_page.py" line="122"/>
         <source>Type the six digits of your code.</source>
         <translation>Tapez les six chiffres de votre code.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="137"/>
+        <location filename="../identify_page.py" line="143"/>
         <source>This code has already been used. You can continue without an appointment: a doctor will see you.</source>
         <translation>Ce code a déjà servi. Vous pouvez continuer sans rendez-vous : un médecin vous recevra.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="144"/>
+        <location filename="../identify_page.py" line="150"/>
         <source>This code does not open an appointment at this cabin now. Check the six digits, and the town and day of your appointment.</source>
         <translation>Ce code ne correspond à aucun rendez-vous dans cette cabine en ce moment. Vérifiez les six chiffres, ainsi que la commune et le jour de votre rendez-vous.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../identify_page.py" line="163"/>
+        <location filename="../identify_page.py" line="170"/>
+        <source>Too many wrong codes. The keypad is paused for %n minute(s).</source>
+        <translation>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minute.</numerusform>
+            <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n minutes.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../identify_page.py" line="175"/>
         <source>Too many wrong codes. The keypad is paused for %n second(s).</source>
         <translation>
             <numerusform>Trop de codes erronés. Le clavier est en pause pendant %n seconde.</numerusform>
@@ -480,113 +493,113 @@
         </translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="167"/>
+        <location filename="../identify_page.py" line="179"/>
         <source>Please wait a moment</source>
         <translation>Patientez un instant</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="205"/>
+        <location filename="../identify_page.py" line="217"/>
         <source>Your appointment at %1 with %2.</source>
         <translation>Votre rendez-vous à %1 avec %2.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="210"/>
+        <location filename="../identify_page.py" line="222"/>
         <source>Your appointment at %1.</source>
         <translation>Votre rendez-vous à %1.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="217"/>
+        <location filename="../identify_page.py" line="229"/>
         <source>Please type your date of birth: day, month, year.</source>
         <translation>Tapez votre date de naissance : jour, mois, année.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="225"/>
+        <location filename="../identify_page.py" line="237"/>
         <source>This date does not match the appointment. You can continue without an appointment: a doctor will see you.</source>
         <translation>Cette date ne correspond pas au rendez-vous. Vous pouvez continuer sans rendez-vous : un médecin vous recevra.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="231"/>
+        <location filename="../identify_page.py" line="243"/>
         <source>Hello %1</source>
         <translation>Bonjour %1</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="232"/>
+        <location filename="../identify_page.py" line="244"/>
         <source>To be sure it is you, type your date of birth.</source>
         <translation>Pour être sûr que c’est vous, tapez votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="234"/>
+        <location filename="../identify_page.py" line="246"/>
         <source>Confirm</source>
         <translation>Confirmer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="235"/>
+        <location filename="../identify_page.py" line="247"/>
         <source>This is not me</source>
         <translation>Ce n’est pas moi</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="285"/>
+        <location filename="../identify_page.py" line="297"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="245"/>
+        <location filename="../identify_page.py" line="257"/>
         <source>Family name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="246"/>
+        <location filename="../identify_page.py" line="258"/>
         <source>Given names</source>
         <translation>Prénoms</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="197"/>
-        <location filename="../identify_page.py" line="247"/>
+        <location filename="../identify_page.py" line="209"/>
+        <location filename="../identify_page.py" line="259"/>
         <source>Date of birth (DD/MM/YYYY)</source>
         <translation>Date de naissance (JJ/MM/AAAA)</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="277"/>
+        <location filename="../identify_page.py" line="289"/>
         <source>Please check your name and your date of birth.</source>
         <translation>Vérifiez votre nom et votre date de naissance.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="282"/>
+        <location filename="../identify_page.py" line="294"/>
         <source>Who are you?</source>
         <translation>Qui êtes-vous ?</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="283"/>
+        <location filename="../identify_page.py" line="295"/>
         <source>Your name and date of birth let the doctor find your record.</source>
         <translation>Votre nom et votre date de naissance permettent au médecin de retrouver votre dossier.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="300"/>
+        <location filename="../identify_page.py" line="312"/>
         <source>You are:</source>
         <translation>Vous êtes :</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="301"/>
+        <location filename="../identify_page.py" line="313"/>
         <source>Your prescription states it.</source>
         <translation>Votre ordonnance l&apos;indique.</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="303"/>
+        <location filename="../identify_page.py" line="315"/>
         <source>A woman</source>
         <translation>Une femme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="304"/>
+        <location filename="../identify_page.py" line="316"/>
         <source>A man</source>
         <translation>Un homme</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="305"/>
+        <location filename="../identify_page.py" line="317"/>
         <source>Other</source>
         <translation>Autre</translation>
     </message>
     <message>
-        <location filename="../identify_page.py" line="306"/>
+        <location filename="../identify_page.py" line="318"/>
         <source>I prefer not to say</source>
         <translation>Je préfère ne pas répondre</translation>
     </message>
