@@ -8,6 +8,7 @@ reads its credential from the file the hub wrote (mode 0600), as a real cabin re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import json
@@ -76,15 +77,17 @@ SCRIPTED_BOOKING: dict[str, object] = {
 """The scripted demo's `[booking]`: its few minutes see a no-show happen."""
 
 
-def scripted_hub_config(mail: dict[str, object]) -> str:
+def scripted_hub_config(mail: dict[str, object], sms: dict[str, object] | None = None) -> str:
     """The scripted demo hub's configuration file (TOML): e-mail to the demo's local mailbox
-    (`simulators.mailbox.Mailbox.hub_mail_config`), the outbox worked every second, and
+    (`DemoMailbox.hub_mail_config`), SMS to its recorder, the outbox worked every second, and
     `SCRIPTED_BOOKING`."""
     sections: dict[str, dict[str, object]] = {
         "mail": mail,
         "notifications": {"poll_s": 1},
         "booking": SCRIPTED_BOOKING,
     }
+    if sms is not None:
+        sections["sms"] = sms
     lines: list[str] = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
@@ -190,13 +193,18 @@ async def start_demo_hub(
 
 @dataclass
 class DemoMailbox:
-    """The patients' mailbox of the scripted demo: `simulators.mailbox` (aiosmtpd) in a
-    process of its own (its server thread cannot run a loop of its own under qasync's
-    policy), writing each message it takes into `folder` as an ``.eml`` file."""
+    """The patients' mailbox and phone in the scripted demo: `simulators.mailbox` (aiosmtpd)
+    in a process of its own (its server thread cannot run a loop of its own under qasync's
+    policy), writing each message it takes into `folder` as an ``.eml`` file; and
+    `simulators.sms_recorder`, the SMS provider's stand-in, writing what it is given to
+    `sms_file` (JSON lines)."""
 
     port: int
     folder: Path
     process: asyncio.subprocess.Process
+    sms_url: str
+    sms_file: Path
+    sms_process: asyncio.subprocess.Process
 
     def hub_mail_config(self) -> dict[str, object]:
         """The demo hub's ``[mail]``: plain SMTP to this mailbox on loopback."""
@@ -206,6 +214,10 @@ class DemoMailbox:
             "port": self.port,
             "from_address": "rendez-vous@demo.invalid",
         }
+
+    def hub_sms_config(self) -> dict[str, object]:
+        """The demo hub's ``[sms]``: the recorder's HTTP API."""
+        return {"provider": "http", "url": self.sms_url, "sender": "BoxMedicale"}
 
     def messages(self) -> list[tuple[Path, EmailMessage]]:
         """The messages received so far, in arrival order (a file being written is left for
@@ -220,29 +232,34 @@ class DemoMailbox:
                 found.append((path, message))
         return found
 
+    def texts(self) -> list[dict[str, object]]:
+        """The SMS the provider was given so far (``to``, ``text``...)."""
+        try:
+            lines = self.sms_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        found = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line))
+        return found
+
     async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await within(self.process.wait(), 10)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+        for process in (self.process, self.sms_process):
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await within(process.wait(), 10)
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
 
 
-async def start_demo_mailbox(folder: Path) -> DemoMailbox:
-    """Start the mailbox on a free loopback port and wait until it listens."""
-    from simulators.mailbox import free_port  # noqa: PLC0415 - aiosmtpd only when needed
-
-    port = free_port()
+async def _start_process(*command: str, ready: bytes) -> tuple[asyncio.subprocess.Process, bytes]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simulators.mailbox",
-        "--port",
-        str(port),
-        "--folder",
-        str(folder),
+        *command,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -252,8 +269,29 @@ async def start_demo_mailbox(folder: Path) -> DemoMailbox:
         line = await within(process.stdout.readline(), START_TIMEOUT_S)
     except TimeoutError:
         line = b""
-    if not line.startswith(b"smtp://"):
+    if ready not in line:
         process.kill()
         await process.wait()
-        raise DemoHubError("the demo's mailbox did not start")
-    return DemoMailbox(port, folder, process)
+        raise DemoHubError(f"{command[0]} did not start")
+    return process, line
+
+
+async def start_demo_mailbox(folder: Path) -> DemoMailbox:
+    """Start the mailbox and the SMS recorder on free loopback ports; when both listen."""
+    from simulators.mailbox import free_port  # noqa: PLC0415 - aiosmtpd only when needed
+
+    port = free_port()
+    mail, _ = await _start_process(
+        "simulators.mailbox", "--port", str(port), "--folder", str(folder), ready=b"smtp://"
+    )
+    sms_file = folder / "sms.jsonl"
+    try:
+        sms, line = await _start_process(
+            "simulators.sms_recorder", "--port", "0", "--out", str(sms_file), ready=b"listening"
+        )
+    except DemoHubError:
+        mail.kill()
+        await mail.wait()
+        raise
+    url = line.decode().split()[-1]
+    return DemoMailbox(port, folder, mail, url, sms_file, sms)

@@ -54,6 +54,7 @@ DEMO_PATIENT = ("Martin-Lebreton", "Jeanne", "12/03/1941")
 DEMO_EMAIL = "jeanne.martin-lebreton@demo.example"  # never resolves; the local mailbox takes it
 CALLER = ("Vigier", "Marcel", "05/09/1948")  # booked by phone, never comes
 CALLER_PHONE = "06 39 98 45 12"  # ARCEP's range for fiction
+CALLER_E164 = "+33639984512"
 BOOKING_TIMEOUT_S = 120.0  # a browser starts, books, screenshots in two languages
 MAIL_TIMEOUT_S = 30.0
 NOSHOW_SLACK_S = 45.0  # after the slot's start + noshow_after_min: the hub's timer, a reload
@@ -715,6 +716,17 @@ async def _confirmation(mailbox: DemoMailbox) -> EmailMessage:
     raise TimeoutError
 
 
+async def _texted(mailbox: DemoMailbox, phone: str) -> bool:
+    """Whether an SMS with a code went to `phone` (the outbox is worked every second)."""
+    deadline = time.monotonic() + MAIL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        texts = await asyncio.to_thread(mailbox.texts)
+        if any(t.get("to") == phone and "refused" not in t for t in texts):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
 async def start_coordinator(core: KioskCore, out: Path) -> Process:
     """A coordinator books a caller by phone: the day's first free slot."""
     from simulators.demo_hub import DEMO_COORDINATOR  # noqa: PLC0415 - demo only
@@ -726,10 +738,14 @@ async def start_coordinator(core: KioskCore, out: Path) -> Process:
     )  # fmt: skip
 
 
-async def _coordinator_report(s: Script, process: Process) -> datetime:
-    """The caller's booking; the start of their slot."""
+async def _coordinator_report(s: Script, process: Process, mailbox: DemoMailbox | None) -> datetime:
+    """The caller's booking, its confirmation by SMS; the start of their slot."""
     seen = (await _web_report(s, process, "coordinator", BOOKING_TIMEOUT_S))["seen"]
     s.report.checks["a coordinator booked a caller by phone"] = True
+    if mailbox is not None:
+        s.report.checks["the caller's confirmation went to the SMS provider"] = await _texted(
+            mailbox, CALLER_E164
+        )
     caller = datetime.fromisoformat(seen["starts_at"])
     patient = datetime.fromisoformat(s.report.booking["patient"]["seen"]["starts_at"])
     s.report.checks["the caller's slot is before the patient's"] = caller < patient
@@ -874,7 +890,7 @@ async def play_scripted(
         coordinator = await start_coordinator(core, out)
         consultation_id = await _consultation(script, languages, code)
         await _doctor_report(script, doctor, out)
-        caller_slot = await _coordinator_report(script, coordinator)
+        caller_slot = await _coordinator_report(script, coordinator, mailbox)
         week, week_timeout_s = await start_week(core, out, consultation_id, caller_slot)
         await core.consultation.settled()
         reason = await core.store.run(Store.consultation_ended, consultation_id)

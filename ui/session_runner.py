@@ -119,7 +119,8 @@ class DemoHubOnDemand:
         else:  # the scripted demo: a hub of its own, new each run
             hub_dir = await asyncio.to_thread(demo_hub.fresh_hub_folder, self._data_dir)
             config_file = self._data_dir / "hub-scripted.toml"
-            text = demo_hub.scripted_hub_config(self._mailbox.hub_mail_config())
+            mailbox = self._mailbox
+            text = demo_hub.scripted_hub_config(mailbox.hub_mail_config(), mailbox.hub_sms_config())
             await asyncio.to_thread(config_file.write_text, text, encoding="utf-8")
         hub = await demo_hub.start_demo_hub(
             hub_dir,

@@ -129,6 +129,10 @@ def the_booking(out: Path, report: dict[str, Any]) -> None:
     patient = report["booking"]["patient"]
     assert patient["seen"]["code"] == code == patient["code_from_email"]
     assert report["booking"]["coordinator"]["seen"]["code"] != code
+    # the caller booked by phone got the confirmation by SMS (the provider's local stand-in)
+    texts = [json.loads(line) for line in (out / "mail" / "sms.jsonl").read_text().splitlines()]
+    caller_code = report["booking"]["coordinator"]["seen"]["code"]
+    assert any(t["to"] == "+33639984512" and caller_code in t["text"] for t in texts)
     assert report["booking"]["week"]["seen"]["absent_status"] == "noshow"
     assert report["checks"]["the next week's doctor read the handover first"] is True
     assert report["checks"]["the booked doctor saw the patient booked with them"] is True
