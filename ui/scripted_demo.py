@@ -1,6 +1,11 @@
 """The scripted demo: a whole consultation played on the real window, as a finger would.
 
-It taps the buttons of the screen on show, types into its fields, waits for the core's state,
+It starts with the booking: the patient books on the hub's public page in headless Chromium at a
+phone's size, the confirmation e-mail reaches the demo's local SMTP server, and the code read
+from that e-mail opens her appointment on the cabin's keypad (``simulators.booking_web``); a
+coordinator books a caller by phone who never comes, and ends as a no-show on the doctor's
+agenda; the doctor hands over to the next week's, who reads it first. Then, at the cabin,
+it taps the buttons of the screen on show, types into its fields, waits for the core's state,
 and saves a PNG of every screen it passes. The doctor is played in headless Chromium, at the
 real console of the demo hub (``python -m simulators.doctor``, a process of its own): they take
 the patient, see and hear them, ask for a blood pressure, which the patient takes from the call
