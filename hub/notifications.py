@@ -56,7 +56,7 @@ from hub.config import HubConfig, NotificationsSection
 from hub.errors import HubError
 from hub.log_safe import log_safe
 from hub.mail import MailError, MailSender, SmtpSender
-from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar
+from hub.schedule import DEFAULT_TIMEZONE, CabinCalendar, long_date_en, long_date_fr
 from hub.sms import SMS_SEGMENT_CHARS, HttpSmsProvider, SmsError, SmsProvider, gsm7, gsm7_length
 from hub.storage import DoctorRecord
 
@@ -184,38 +184,6 @@ class MessageContext:
             return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-_FR_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_FR_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_EN_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class _When:
     long_date: str
@@ -230,13 +198,7 @@ class _When:
 def _when(at: datetime, context: MessageContext, language: wire.Language) -> _When:
     local = at.astimezone(context.zone())
     city = context.timezone.rpartition("/")[2].replace("_", " ")
-    if language is wire.Language.EN:
-        long_date = (
-            f"{_EN_DAYS[local.weekday()]} {local.day} {_EN_MONTHS[local.month - 1]} {local.year}"
-        )
-    else:
-        day = "1er" if local.day == 1 else str(local.day)
-        long_date = f"{_FR_DAYS[local.weekday()]} {day} {_FR_MONTHS[local.month - 1]} {local.year}"
+    long_date = long_date_en(local) if language is wire.Language.EN else long_date_fr(local)
     return _When(long_date, f"{local:%d/%m}", f"{local:%H:%M}", city)
 
 

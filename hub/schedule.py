@@ -664,20 +664,24 @@ _MONTHS_EN = (
 )
 
 
+def long_date_fr(local: datetime) -> str:
+    """``lundi 6 avril 2026`` (``1er`` on the first; no locale needed)."""
+    day = "1er" if local.day == 1 else str(local.day)
+    return f"{_DAYS_FR[local.weekday()]} {day} {_MONTHS_FR[local.month - 1]} {local.year}"
+
+
+def long_date_en(local: datetime) -> str:
+    """``Monday 6 April 2026``."""
+    return f"{_DAYS_EN[local.weekday()]} {local.day} {_MONTHS_EN[local.month - 1]} {local.year}"
+
+
 def when_fr(at: datetime, tz: ZoneInfo) -> str:
     """``lundi 6 avril 2026 à 09:00`` (local time; no locale needed)."""
     local = at.astimezone(tz)
-    day = "1er" if local.day == 1 else str(local.day)
-    return (
-        f"{_DAYS_FR[local.weekday()]} {day} {_MONTHS_FR[local.month - 1]} {local.year}"
-        f" à {local:%H:%M}"
-    )
+    return f"{long_date_fr(local)} à {local:%H:%M}"
 
 
 def when_en(at: datetime, tz: ZoneInfo) -> str:
     """``Monday 6 April 2026 at 09:00`` (local time)."""
     local = at.astimezone(tz)
-    return (
-        f"{_DAYS_EN[local.weekday()]} {local.day} {_MONTHS_EN[local.month - 1]} {local.year}"
-        f" at {local:%H:%M}"
-    )
+    return f"{long_date_en(local)} at {local:%H:%M}"
