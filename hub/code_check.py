@@ -262,6 +262,7 @@ class CodeCheckDesk:
             appointment.starts_at,
             appointment.doctor,
             await self._doctor_name(appointment.doctor),
+            await self.timezone(appointment.cabin_id),
         )
 
     async def _of_consultation(self, cabin_id: str, consultation_id: str) -> Appointment | None:

@@ -101,6 +101,8 @@ class Booking:
     starts_at: datetime
     doctor: str | None
     doctor_name: str | None = None
+    timezone: str | None = None
+    """The cabin's time zone, in which the slot's time is shown."""
 
 
 BookingOf = Callable[[ConsultationRecord], Awaitable[Booking | None]]
@@ -276,6 +278,7 @@ class QueueView:
                 patient.appointment_at = booking.starts_at
                 patient.booked_doctor = booking.doctor
                 patient.booked_doctor_name = booking.doctor_name
+                patient.appointment_timezone = booking.timezone
             self._room.join(patient)
             changed = True
         elif vitals is not None and len(vitals) > len(patient.vitals):
@@ -604,6 +607,7 @@ class QueueDesk:
                 appointment_at=None if booking is None else booking.starts_at,
                 booked_doctor=None if booking is None else booking.doctor,
                 booked_doctor_name=None if booking is None else booking.doctor_name,
+                appointment_timezone=None if booking is None else booking.timezone,
             )
         )
         log.info("hub.queue_joined consultation=%s cabin=%s", consultation_id, cabin_id)

@@ -47,6 +47,8 @@ class WaitingPatient:
     booked_doctor: str | None = None
     """The username of the doctor they booked with: offered the patient first."""
     booked_doctor_name: str | None = None
+    appointment_timezone: str | None = None
+    """The cabin's time zone, in which the slot's time is shown."""
 
     @property
     def queued_at(self) -> datetime:
@@ -70,6 +72,7 @@ class WaitingPatient:
             appointment_at=self.appointment_at,
             booked_doctor=self.booked_doctor,
             booked_doctor_name=self.booked_doctor_name,
+            appointment_timezone=self.appointment_timezone,
         )
 
 

@@ -327,6 +327,9 @@ class WaitingEntry(_Value, frozen=True):
     """A booked patient: the username of the doctor they booked with (offered to them first)."""
     booked_doctor_name: ShortText | None = None
     """That doctor's display name, to show."""
+    appointment_timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    """A booked patient: the cabin's time zone (IANA), in which their slot time is shown (a
+    doctor's browser may be in another)."""
 
 
 class TodaysAppointment(_Value, frozen=True):

@@ -719,8 +719,17 @@ function locale() {
   return current === "fr" ? "fr-FR" : "en-GB";
 }
 
-export function formatTime(date) {
-  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit" }).format(date);
+/** The time of `date`, in the browser's zone, or in `timeZone` (a cabin's, for its slots). */
+export function formatTime(date, timeZone = undefined) {
+  const options = { hour: "2-digit", minute: "2-digit" };
+  if (timeZone) {
+    try {
+      return new Intl.DateTimeFormat(locale(), { ...options, timeZone }).format(date);
+    } catch {
+      // a zone this browser does not know: its own
+    }
+  }
+  return new Intl.DateTimeFormat(locale(), options).format(date);
 }
 
 export function formatDate(date, { utc = false } = {}) {

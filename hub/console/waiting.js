@@ -87,7 +87,7 @@ export class WaitingRoomView {
   /** "Rendez-vous avec vous à 10:15" (or with another doctor); nothing for a walk-in. */
   renderBooking(entry) {
     if (!entry.appointment_at) return "";
-    const time = formatTime(new Date(entry.appointment_at));
+    const time = formatTime(new Date(entry.appointment_at), entry.appointment_timezone);
     const mine = entry.booked_doctor && entry.booked_doctor === this.me();
     let key = "waiting.booked";
     if (mine) key = "waiting.booked.you";

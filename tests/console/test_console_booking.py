@@ -14,6 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 
 import wire
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
+from hub.schedule import CabinCalendar
 from tests.console.harness import DOCTOR, OTHER_DOCTOR, Hub, sign_in
 from tests.console.scripted_cabin import DoctorClient, ScriptedCabin
 
@@ -82,6 +83,13 @@ def test_a_booked_patient_shows_their_slot_and_their_doctor(
     paris = ZoneInfo("Europe/Paris")
     at_mine = book(hub, "ap-console-1", mine.cabin_id, DOCTOR.username, "700001")
     at_theirs = book(hub, "ap-console-2", theirs.cabin_id, OTHER_DOCTOR.username, "700002")
+    # the other cabin is in La Réunion: its slot is shown at its own time, not the browser's
+    reunion = ZoneInfo("Indian/Reunion")
+    hub.run(
+        hub.running.storage.put_calendar(
+            CabinCalendar(cabin_id=theirs.cabin_id, town="Saint-Denis", timezone=reunion.key)
+        )
+    )
     other = DoctorClient(hub.url)
     hub.run(other.sign_in(OTHER_DOCTOR.username, OTHER_DOCTOR.password))
     try:
@@ -94,7 +102,7 @@ def test_a_booked_patient_shows_their_slot_and_their_doctor(
         expect(booked).to_have_attribute("data-mine", "true")
         elsewhere = entry_of(page, "consult-booked-2").locator("[data-testid=entry-booked]")
         expect(elsewhere).to_have_text(
-            f"Rendez-vous avec {OTHER_DOCTOR.display_name} à {at_theirs.astimezone(paris):%H:%M}"
+            f"Rendez-vous avec {OTHER_DOCTOR.display_name} à {at_theirs.astimezone(reunion):%H:%M}"
         )
         page.screenshot(path=screens_dir / "console-waiting-room-booked.png")
 
