@@ -290,7 +290,12 @@ def test_the_demo_has_the_town_halls_agent(tmp_path: Path) -> None:
             assert agent is not None
             assert agent.cabins == (DEMO_CABIN_ID,) and not agent.all_cabins
             assert await PasswordHasher("test").verify(agent.password_hash, "demo-agent-2468")
-            assert [a.username for a in await storage.agents()] == ["agent.mairie"]
+            assert not agent.coordinator
+            # and the coordinator who takes the demo cabin's phone bookings (issue 17), once
+            assert [a.username for a in await storage.agents()] == ["agent.mairie", "coord.cantal"]
+            coordinator = await storage.agent("coord.cantal")
+            assert coordinator is not None and coordinator.coordinator
+            assert coordinator.cabins == (DEMO_CABIN_ID,)
         finally:
             await storage.close()
 
