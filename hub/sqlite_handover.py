@@ -264,10 +264,14 @@ def clear_followup(
 class SqliteHandovers:
     """The `HandoverStore` methods of `SqliteStorage`, run on its worker thread."""
 
-    async def _on_connection(
-        self, operation: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # SqliteStorage's: runs `operation` on its connection, on its worker
+
+        async def _on_connection(
+            self,
+            operation: Callable[Concatenate[Connection, P], T],
+            *args: P.args,
+            **kwargs: P.kwargs,
+        ) -> T: ...
 
     async def add_handover(self, handover: Handover) -> None:
         await self._on_connection(add_handover, handover)
