@@ -23,6 +23,10 @@ from wire.errors import MalformedMessage, UnknownMessage
 
 PROTOCOL_VERSION: Final = 1
 """Version of this set of messages; a hub refuses a cabin that speaks another one."""
+STATUS_EVERY_S: Final = 60
+"""A cabin sends its `CabinStatus` this often (and at each change): its heartbeat."""
+QUALITY_EVERY_S: Final = 10
+"""A cabin in a call sends its `CallQuality` this often."""
 
 # --- constrained field types ---------------------------------------------------------------------
 
@@ -116,6 +120,10 @@ class AlertKind(enum.StrEnum):
     DEVICE = "device"
     PRINTER = "printer"
     """The printer stopped (paper, jam, offline): a patient's document waits to be printed."""
+    CABIN_OFFLINE = "cabin_offline"
+    """Raised by the hub: the cabin has sent no heartbeat for ``[fleet] offline_after_min``."""
+    SELFTEST_FAILED = "selftest_failed"
+    """Raised by the hub: the cabin's last self-test has a failed check."""
 
 
 class AlertSeverity(enum.StrEnum):
@@ -170,6 +178,48 @@ class PrinterProblem(enum.StrEnum):
     PAPER_JAM = "paper_jam"
     OFFLINE = "offline"
     OTHER = "other"
+
+
+class SelfTestCheck(enum.StrEnum):
+    """One check of the cabin's self-test (issue 18)."""
+
+    INSTRUMENT = "instrument"  # one per instrument: it answers (no reading is stored)
+    CAMERA = "camera"  # frames that are neither black nor frozen
+    MICROPHONE = "microphone"  # it hears a level
+    SPEAKER = "speaker"  # it plays (heard back through the microphone where it can)
+    PRINTER = "printer"  # its state and its paper
+    DISK = "disk"  # free space for the database and the log
+    CLOCK = "clock"  # synchronised (NTP)
+    HUB = "hub"  # reachable, and the cabin's credential accepted
+    TURN = "turn"  # a relay candidate is gathered from the hub's TURN servers
+    DATABASE = "database"  # the SQLCipher file's integrity check
+
+
+class SelfTestOutcome(enum.StrEnum):
+    """How one check went: ``warning`` works but needs a look (paper low, disk nearly full);
+    ``skipped`` could not run (the part is not configured, or the hardware cannot loop back)."""
+
+    PASSED = "passed"
+    WARNING = "warning"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class SelfTestTrigger(enum.StrEnum):
+    """Why a self-test ran."""
+
+    START = "start"
+    NIGHTLY = "nightly"
+    AGENT = "agent"  # asked for in the assistant mode
+
+
+class PaperLevel(enum.StrEnum):
+    """What the cabin knows of its printer's paper."""
+
+    OK = "ok"
+    LOW = "low"
+    OUT = "out"
+    UNKNOWN = "unknown"
 
 
 class AppointmentRefusal(enum.StrEnum):
@@ -419,6 +469,35 @@ class CabinAlerts(_Value, frozen=True):
     cabin_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
+class SelfTestResult(_Value, frozen=True):
+    """One check's outcome. ``subject`` names what was checked when there are several (an
+    instrument's id); ``detail`` says what was found, for the operator, never patient data."""
+
+    check: SelfTestCheck
+    outcome: SelfTestOutcome
+    subject: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    detail: FreeText = ""
+    duration_ms: Annotated[int, msgspec.Meta(ge=0, le=600_000)] = 0
+
+
+class InstrumentState(_Value, frozen=True):
+    """An instrument as the cabin sees it now."""
+
+    instrument_id: Id
+    kind: Annotated[str, msgspec.Meta(max_length=64)]
+    connected: bool
+    battery_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+
+
+class CallQualitySample(_Value, frozen=True):
+    """The call's media as the cabin measures it (its WebRTC stats, over the last interval)."""
+
+    sent_kbps: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+    received_kbps: Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+    loss_percent: Percent
+    round_trip_ms: Annotated[float, msgspec.Meta(ge=0, le=600_000)] | None = None
+
+
 class _FhirBundleHead(msgspec.Struct, frozen=True, rename="camel"):
     """The one field of a FHIR resource that `RecordUpload` checks; the hub checks the rest."""
 
@@ -540,6 +619,41 @@ class PrintStatus(_Message, tag="print_status", frozen=True):
     state: PrintState
     problem: PrinterProblem | None = None
     consultation_id: Id | None = None
+
+
+class CabinStatus(_Message, tag="cabin_status", frozen=True):
+    """The cabin's heartbeat (every ``STATUS_EVERY_S`` and at each change): its version, its
+    instruments, its printer and disk; the hub's fleet page shows it, and a cabin silent for
+    too long is offline."""
+
+    sent_at: UtcDatetime
+    software_version: Version
+    instruments: Annotated[list[InstrumentState], msgspec.Meta(max_length=32)] = []
+    printer_problem: PrinterProblem | None = None
+    paper: PaperLevel = PaperLevel.UNKNOWN
+    disk_free_mb: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    hub_unreachable_since: UtcDatetime | None = None
+    """Set on the first status after an outage: since when the cabin had no hub."""
+
+
+class SelfTestReport(_Message, tag="selftest_report", frozen=True):
+    """A self-test's results (at start, nightly, or asked by an agent). Sent reliably: the hub
+    acknowledges it, and keeps the last one of each cabin."""
+
+    report_id: Id
+    trigger: SelfTestTrigger
+    started_at: UtcDatetime
+    finished_at: UtcDatetime
+    results: Annotated[list[SelfTestResult], msgspec.Meta(max_length=64)]
+
+
+class CallQuality(_Message, tag="call_quality", frozen=True):
+    """The call's quality, every ``QUALITY_EVERY_S`` of a call and once at its end."""
+
+    consultation_id: Id
+    sent_at: UtcDatetime
+    sample: CallQualitySample
+    final: bool = False
 
 
 # hub -> cabin, console or agent page
@@ -838,6 +952,9 @@ CabinToHub: TypeAlias = (
     | AlertAck
     | RecordUpload
     | PrintStatus
+    | CabinStatus
+    | SelfTestReport
+    | CallQuality
     | Ack
     | ErrorMessage
     | Signaling
@@ -899,6 +1016,9 @@ Message: TypeAlias = (
     | AlertMessage
     | RecordUpload
     | PrintStatus
+    | CabinStatus
+    | SelfTestReport
+    | CallQuality
     | AppointmentFound
     | AppointmentRefused
     | TodaysAppointments
