@@ -179,6 +179,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             used_at TEXT
         )""",
     ),
+    # 7: keeping a cabin working (issue 18). The self-tests' reports, kept and sent to the hub
+    # (``sent_at`` once it acknowledged); and a few facts of the cabin that must outlive a
+    # restart, by key (the assistant's PIN lockout, when the cabin last had the hub).
+    (
+        """CREATE TABLE selftest_reports (
+            report_id TEXT PRIMARY KEY,
+            trigger TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            results TEXT NOT NULL,
+            failed INTEGER NOT NULL,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX selftest_reports_by_time ON selftest_reports(started_at)",
+        """CREATE TABLE cabin_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
