@@ -46,6 +46,8 @@ EXPECTED_TABLES = {
     "device_addresses",
     "print_jobs",
     "todays_appointments",
+    "selftest_reports",
+    "cabin_state",
 }
 
 PATIENT = PatientIdentity(
