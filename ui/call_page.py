@@ -6,13 +6,27 @@ frames it is given (``show_frame``, fed by the call client) and keeps none after
 destroyed. When the doctor asks for a measurement, the guided measurement for that instrument
 appears under the video, one step at a time. While the link is down the page says, calmly, that
 the call comes back by itself.
+
+The patient can end the call themselves ("End the call", large, at the bottom). A stray touch
+must not cut a doctor off: the button asks first ("Do you really want to end the call with the
+doctor?", Yes / No, big targets); Yes ends it the normal way (the doctor's console says that the
+patient ended it) and the session goes on to closing, as after the doctor's hang-up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kiosk.events import CallLink, DoctorAssigned
 
@@ -85,8 +99,10 @@ class CallPage(QWidget):
         request: QWidget | None,
         doctor: DoctorAssigned | None = None,
         link: CallLink = CallLink.CONNECTING,
+        on_end: Callable[[], object] | None = None,
     ) -> None:
         super().__init__()
+        self._on_end = on_end
         layout = QVBoxLayout(self)
         layout.setSpacing(16)
         self._doctor = doctor
@@ -120,7 +136,53 @@ class CallPage(QWidget):
             hint = QLabel(self.tr("Speak normally; the doctor sees and hears you."))
             hint.setWordWrap(True)
             layout.addWidget(hint)
+        self.end_call = QPushButton(self.tr("End the call"))
+        self.end_call.setObjectName("end_call")
+        self.end_call.clicked.connect(self._ask_to_end)
+        self.confirm = self._confirmation()
+        self.confirm.hide()
+        layout.addWidget(self.end_call, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.confirm)
+        self.end_call.setVisible(on_end is not None)
         self.set_link(link)
+
+    def _confirmation(self) -> QWidget:
+        panel = QWidget()
+        panel.setObjectName("end_call_confirm")
+        panel.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(24, 24, 24, 24)
+        column.setSpacing(24)
+        question = QLabel(self.tr("Do you really want to end the call with the doctor?"))
+        question.setObjectName("end_call_question")
+        question.setWordWrap(True)
+        column.addWidget(question)
+        row = QHBoxLayout()
+        row.setSpacing(48)
+        yes = QPushButton(self.tr("Yes"))
+        yes.setObjectName("end_call_yes")
+        yes.clicked.connect(self._end)
+        no = QPushButton(self.tr("No"))
+        no.setObjectName("end_call_no")
+        no.setProperty("emphasis", True)  # staying in the call is the safe choice
+        no.clicked.connect(self._keep_call)
+        row.addWidget(yes)
+        row.addWidget(no)
+        column.addLayout(row)
+        return panel
+
+    def _ask_to_end(self) -> None:
+        self.end_call.hide()
+        self.confirm.show()
+
+    def _keep_call(self) -> None:
+        self.confirm.hide()
+        self.end_call.show()
+
+    def _end(self) -> None:
+        self.confirm.hide()
+        if self._on_end is not None:
+            self._on_end()
 
     def set_link(self, link: CallLink) -> None:
         """Say what the link is doing; nothing while the call runs well."""
