@@ -187,9 +187,9 @@ class KioskWindow(QWidget):
         root.setSpacing(16)
         heading = QHBoxLayout()  # the cabin's name, and the panic button on every screen
         heading.addWidget(self._cabin, 1)
-        heading.addWidget(self._media_on)
         heading.addWidget(self._help)
         root.addLayout(heading)
+        root.addWidget(self._media_on, 0, Qt.AlignmentFlag.AlignLeft)  # a line of its own
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)

@@ -680,7 +680,7 @@
     <message>
         <location filename="../kiosk_window.py" line="307"/>
         <source>The doctor service cannot be reached at the moment. For an emergency, call 15 or 112. Otherwise, please come back later.</source>
-        <translation>Le service des médecins est indisponible pour le moment. En cas d&apos;urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
+        <translation>Le service des médecins est injoignable en ce moment. En cas d&apos;urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="519"/>
