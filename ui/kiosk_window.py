@@ -185,14 +185,28 @@ class KioskWindow(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(32, 24, 32, 32)
         root.setSpacing(16)
-        heading = QHBoxLayout()  # the cabin's name, and the panic button on every screen
-        heading.addWidget(self._cabin, 1)
-        heading.addWidget(self._help)
-        root.addLayout(heading)
-        root.addWidget(self._media_on, 0, Qt.AlignmentFlag.AlignLeft)  # a line of its own
+        # The cabin's name, under it the camera-and-microphone sign (in the panic button's
+        # height: no room taken from the page), and the panic button on every screen.
+        self._heading = QGridLayout()
+        self._heading.setVerticalSpacing(4)
+        self._heading.addWidget(self._cabin, 0, 0)
+        self._heading.addWidget(self._help, 0, 2, 2, 1)
+        self._heading.setColumnStretch(0, 1)
+        self._place_media_sign(beside_help=not self._help.isHidden())
+        root.addLayout(self._heading)
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
+
+    def _place_media_sign(self, *, beside_help: bool) -> None:
+        """Under the cabin's name beside the panic button (in its height); beside the name when
+        the button is not shown (the call), so that no page loses a line to it."""
+        self._heading.removeWidget(self._media_on)
+        if beside_help:
+            self._heading.addWidget(self._media_on, 1, 0, Qt.AlignmentFlag.AlignLeft)
+        else:
+            self._heading.addWidget(self._media_on, 0, 1, Qt.AlignmentFlag.AlignRight)
+        self._heading.setColumnStretch(1, 0 if beside_help else 1)  # room for one line
 
     def _subscribe(self, core: KioskCore) -> list[Subscription]:
         return [
@@ -428,11 +442,13 @@ class KioskWindow(QWidget):
         self._media_on.retranslate()
         # Not over the alert itself, nor in the assistant mode (an agent is in the cabin), nor
         # during the call (the doctor sees and hears the patient; the screen is full there).
-        self._help.setVisible(
+        help_shown = (
             self._core.distress is not None
             and session.overlay not in (Overlay.DISTRESS, Overlay.ASSISTANT)
             and session.state is not SessionState.CALL
         )
+        self._place_media_sign(beside_help=help_shown)  # first: never both on one line
+        self._help.setVisible(help_shown)
         self._speak_page()
         if self._banner_text is None:
             self._banner.hide()
