@@ -50,9 +50,8 @@ class MediaIndicator(QWidget):
         self._icon.setFixedSize(ICON_PX, ICON_PX)
         self.text = QLabel()
         self.text.setObjectName("media_on")
-        self.text.setWordWrap(True)  # on two lines rather than widen a narrow screen
-        row.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
-        row.addWidget(self.text, 1)
+        row.addWidget(self._icon)
+        row.addWidget(self.text)
         self.set_colour(colour)
         self.retranslate()
 

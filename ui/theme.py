@@ -75,7 +75,7 @@ QLineEdit {{
 }}
 QLabel#service_notice {{ color: {self.banner_text}; background: {self.banner}; padding: 24px; }}
 QLabel#privacy {{ font-size: 32px; color: {self.muted_text}; }}
-QLabel#media_on {{ font-size: 32px; font-weight: 600; color: {self.muted_text}; }}
+QLabel#media_on {{ font-size: 28px; font-weight: 600; color: {self.muted_text}; }}
 QPushButton#end_call {{
     min-width: 360px; font-weight: 600; color: {self.help_text}; background: {self.help};
     border-color: {self.help};

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
+import wire
 from kiosk.app import KioskCore, start_core
 from kiosk.config import Config, load_config
 from kiosk.events import DoctorAssigned
@@ -267,3 +268,47 @@ def test_when_the_hub_was_last_seen_in_words(qapp: QApplication) -> None:
     assert last_seen_text(late, NOW, PARIS, "en") == "Last connection: today at 0:30"
     older = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
     assert last_seen_text(older, NOW, PARIS, "en") == "Last connection: 28 November 2026 at 9:00"
+
+
+def test_the_end_call_button_reaches_the_doctors_console(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    """A finger on "End the call", then "Yes", on a real call through a real hub: the doctor's
+    console gets the cabin's `CallEnd` with "the patient ended the call", and the patient's
+    session goes on to closing."""
+    from tests.hub.hub_rig import TIMEOUT_S, new_id, running_hub  # noqa: PLC0415
+    from tests.kiosk.test_teleconsultation import cabin_core  # noqa: PLC0415
+    from tests.kiosk.test_teleconsultation import to_waiting_room as queued  # noqa: PLC0415
+
+    async def scenario() -> None:
+        async with running_hub(tmp_path) as rig:
+            core = await cabin_core(tmp_path, rig.url, rig.tokens["cabin-1"])
+            languages = LanguageSwitcher(qapp)
+            languages.set("fr")
+            window = KioskWindow(core, languages)
+            window.resize(1080, 1920)
+            window.show()
+            cabin = Screen(core, window, languages)
+            try:
+                assert core.hub is not None
+                await core.hub.wait_online(TIMEOUT_S)
+                console = await (await rig.login("dr.a")).console()
+                consultation_id = await queued(core)
+                room = await console.expect(wire.WaitingRoom)
+                while not room.entries:
+                    room = await console.expect(wire.WaitingRoom)
+                await console.send(
+                    wire.TakeConsultation(msg_id=new_id(), consultation_id=consultation_id)
+                )
+                await until(lambda: window.call_page is not None, "the call page")
+                _press(cabin.button("end_call"))
+                _press(cabin.button("end_call_yes"))
+                end = await console.expect(wire.CallEnd)
+                assert end.consultation_id == consultation_id
+                assert end.reason is wire.CallEndReason.PATIENT_ENDED
+                await until(lambda: core.session.state is S.CLOSING, "closing")
+                shoot(window, screens_dir / "fr-closing-after-patient-ended.png")
+            finally:
+                await cabin.close()
+
+    run(scenario())
