@@ -10,8 +10,9 @@ from pathlib import Path
 
 import msgspec
 
+from demo.root import start_core
 from hub.storage import ConsultationRecordUpload
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.bus import EventBus
 from kiosk.config import load_config
 from kiosk.doctor_service import HUB_LAST_SEEN, DoctorService

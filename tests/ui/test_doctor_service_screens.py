@@ -14,7 +14,8 @@ import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
 
 import wire
-from kiosk.app import KioskCore, start_core
+from demo.root import start_core
+from kiosk.app import KioskCore
 from kiosk.config import Config, load_config
 from kiosk.events import DoctorAssigned
 from kiosk.session_states import SessionState

@@ -17,8 +17,8 @@ import msgspec
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from demo.root import start_core
 from devices.cancellation import within
-from kiosk.app import start_core
 from kiosk.bus import EventBus
 from kiosk.call.capture import MediaCapture
 from kiosk.call.media import CabinMedia, NullAudioOutput
