@@ -1006,23 +1006,23 @@
 <context>
     <name>LastSeen</name>
     <message>
-        <location filename="../media_indicator.py" line="75"/>
+        <location filename="../media_indicator.py" line="74"/>
         <source>%1:%2</source>
         <comment>hour and minute</comment>
         <translation>%1 h %2</translation>
     </message>
     <message>
-        <location filename="../media_indicator.py" line="81"/>
+        <location filename="../media_indicator.py" line="80"/>
         <source>Last connection: today at %1</source>
         <translation>Dernière connexion : aujourd&apos;hui à %1</translation>
     </message>
     <message>
-        <location filename="../media_indicator.py" line="83"/>
+        <location filename="../media_indicator.py" line="82"/>
         <source>Last connection: yesterday at %1</source>
         <translation>Dernière connexion : hier à %1</translation>
     </message>
     <message>
-        <location filename="../media_indicator.py" line="85"/>
+        <location filename="../media_indicator.py" line="84"/>
         <source>Last connection: %2 at %1</source>
         <translation>Dernière connexion : le %2 à %1</translation>
     </message>
@@ -1030,7 +1030,7 @@
 <context>
     <name>MediaIndicator</name>
     <message>
-        <location filename="../media_indicator.py" line="63"/>
+        <location filename="../media_indicator.py" line="62"/>
         <source>Camera and microphone on</source>
         <translation>Caméra et micro actifs</translation>
     </message>
