@@ -52,8 +52,8 @@ from typing import Any
 from hub.accounts import (
     MIN_PASSWORD_CHARS,
     create_agent,
-    create_operator,
     create_doctor,
+    create_operator,
     provision_cabin,
     require_totp,
     reset_totp,
@@ -632,6 +632,7 @@ def _account_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
+    _operator_command(commands, common)
     reset = commands.add_parser(
         "reset-password", parents=[common], help="give an account a new password"
     )
@@ -755,22 +756,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     agent.set_defaults(run=_create_agent)
 
-    operator = commands.add_parser(
-        "create-operator",
-        aliases=["add-operator"],
-        parents=[common],
-        help="add an operator (runs the fleet): signs in to the fleet page (/flotte)",
-    )
-    operator.add_argument("username", help="lower-case letters, digits and ._-")
-    operator.add_argument("--name", required=True, help='as the page shows it: "Exploitation"')
-    operator.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help=f"read the password (at least {MIN_PASSWORD_CHARS} characters) from the first"
-        " line of standard input instead of asking",
-    )
-    operator.set_defaults(run=_create_operator)
-
     agents = commands.add_parser("list-agents", parents=[common], help="list the agents")
     agents.set_defaults(run=_list_agents)
 
@@ -789,6 +774,27 @@ def _parser() -> argparse.ArgumentParser:
     _data_key_commands(commands, common)
     _export_commands(commands, common)
     return parser
+
+
+def _operator_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    operator = commands.add_parser(
+        "create-operator",
+        aliases=["add-operator"],
+        parents=[common],
+        help="add an operator (runs the fleet): signs in to the fleet page (/flotte)",
+    )
+    operator.add_argument("username", help="lower-case letters, digits and ._-")
+    operator.add_argument("--name", required=True, help='as the page shows it: "Exploitation"')
+    operator.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password (at least {MIN_PASSWORD_CHARS} characters) from the first"
+        " line of standard input instead of asking",
+    )
+    operator.set_defaults(run=_create_operator)
 
 
 def _detail_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,7 +40,7 @@ def status(
             ),
             wire.InstrumentState(instrument_id="thermo-1", kind="thermometer", connected=False),
         ],
-        printer_problem=wire.PrinterProblem.PAPER_OUT if paper is wire.PaperLevel.OUT else None,
+        printer_problem=wire.PrinterProblem.OUT_OF_PAPER if paper is wire.PaperLevel.OUT else None,
         paper=paper,
         disk_free_mb=12_345,
         hub_unreachable_since=NOW - timedelta(hours=3, microseconds=5),
