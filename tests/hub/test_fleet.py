@@ -35,7 +35,7 @@ __all__ = ["postgres_server", "redis_server"]  # fixtures
 
 OPERATOR = "ope.flotte"
 OPERATOR_PASSWORD = "password-of-the-operator"
-QUIET = {"fleet": {"offline_after_min": 5, "check_s": 3600}}
+QUIET: dict[str, Any] = {"fleet": {"offline_after_min": 5, "check_s": 3600}}
 """The periodic check asleep: the tests call `FleetDesk.check` when the clock has moved."""
 
 
@@ -121,7 +121,7 @@ async def fleet(rig: Rig, http: aiohttp.ClientSession) -> dict[str, Any]:
 
 
 def cabin_of(view: dict[str, Any], cabin_id: str) -> dict[str, Any]:
-    found = [c for c in view["cabins"] if c["cabin_id"] == cabin_id]
+    found: list[dict[str, Any]] = [c for c in view["cabins"] if c["cabin_id"] == cabin_id]
     assert len(found) == 1, view
     return found[0]
 
