@@ -6,7 +6,7 @@ the hub resolves the alert when the cabin is back; booking sees it "temporarily 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 import wire
 from fleet.servers import PostgresServer, RedisServer
-from hub.accounts import create_operator
+from hub.accounts import create_operator, provision_cabin
 from hub.fleet import offline_alert_id
 from hub.storage import AckRole
 from tests.hub.hub_rig import (
@@ -29,10 +29,13 @@ from tests.hub.hub_rig import (
     running_hub,
 )
 from tests.hub.pg_backend import TEST_RING_TEXT, fresh_database, postgres_server
+from tests.hub.test_booking_http import Client, booking_hub
 from tests.hub.test_replicas import redis_server, two_replicas
 
 __all__ = ["postgres_server", "redis_server"]  # fixtures
 
+MONDAY_MORNING = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
+"""07:30 in Paris: the Monday's slots are all ahead."""
 OPERATOR = "ope.flotte"
 OPERATOR_PASSWORD = "password-of-the-operator"
 QUIET: dict[str, Any] = {"fleet": {"offline_after_min": 5, "check_s": 3600}}
@@ -345,5 +348,42 @@ def test_two_replicas_raise_and_resolve_an_offline_alert_exactly_once(
             await on_a.nothing_more(0.5, ignore=(wire.AlertAck,))
             await on_b.nothing_more(0.1, ignore=(wire.AlertAck,))
             await cabin.close()
+
+    run(scenario())
+
+
+def test_booking_takes_nothing_today_at_a_cabin_whose_self_test_stops_consultations(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock(MONDAY_MORNING)
+        async with booking_hub(tmp_path, clock) as hub, aiohttp.ClientSession() as http:
+            client = Client(http, hub)
+            before = await client.free_slots()
+            today = [s["starts_at"] for s in before if s["starts_at"].startswith("2027-01-11")]
+            tomorrow = [s["starts_at"] for s in before if s["starts_at"].startswith("2027-01-12")]
+            assert today and tomorrow
+            token = await provision_cabin(hub.storage, cabin_id="cabin-murat", name="Murat")
+            rig = Rig(hub, {"cabin-murat": token})
+            try:
+                cabin = await rig.cabin("cabin-murat")
+                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.HUB))
+                status_code, towns = await client.get("/towns")
+                assert status_code == 200 and towns["unavailable"] == ["Murat"]
+                _, cabins = await client.get("/cabins?town=Murat")
+                assert cabins["cabins"][0]["unavailable"] is True
+                after = await client.free_slots()
+                assert not [s for s in after if s["starts_at"].startswith("2027-01-11")]
+                assert [s["starts_at"] for s in after if s["starts_at"] in tomorrow] == tomorrow
+                code, answer = await client.book(today[0])
+                assert (code, answer["reason"]) == (409, "cabin_unavailable")
+                code, answer = await client.book(tomorrow[0])
+                assert code == 201, answer
+                # it passes again: bookable today again
+                await acked(cabin, report("r-2", failed=None))
+                assert [s for s in await client.free_slots() if s["starts_at"] in today]
+                await cabin.close()
+            finally:
+                await rig.close()
 
     run(scenario())
