@@ -46,7 +46,9 @@ DEMO_COORDINATOR = DemoLogin(
 DEMO_OPERATOR = DemoLogin("operateur.demo", "demo-operateur-2468", "Exploitation des cabines")
 
 READY = re.compile(rb"hub: serving on (?P<url>\S+)")
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 40.0
+"""The hub seeds the demo's accounts before it says it serves: five argon2id hashes at the
+standard cost, about 2 s each on a loaded 2-core machine."""
 
 
 class DemoHubError(RuntimeError):
