@@ -46,11 +46,16 @@ from hub.fleet import (
     selftest_alert_id,
 )
 from hub.log_safe import log_safe
-from hub.peers import Peer, acknowledge
+from hub.peers import Peer, acknowledge, refuse
+from hub.rate_limit import SlidingWindowLimit
 from hub.storage import AlertRecord, Storage
 
 log = logging.getLogger(__name__)
 
+MESSAGES_PER_MINUTE = 60
+"""A cabin's statuses, reports and quality samples the hub stores in a minute (it sends about 8:
+a status, six samples in a call, a report now and then); beyond, they are dropped (a report is
+refused, `rate_limited`: the cabin sends it again later)."""
 BACK_ONLINE = "hub:back_online"
 SELFTEST_PASSED = "hub:selftest_passed"
 _UNAVAILABLE_CACHE_S = 10.0
@@ -84,17 +89,34 @@ class FleetDesk:
         self.offline_after = offline_after
         self.check_s = check_s or max(1.0, min(60.0, offline_after.total_seconds() / 3))
         self._unavailable: tuple[float, frozenset[str]] | None = None
+        self._limit = SlidingWindowLimit(limit=MESSAGES_PER_MINUTE, window_s=60.0, clock=clock)
+        self._dropped_logged_at: dict[str, float] = {}
+
+    def _flooding(self, peer: Peer) -> bool:
+        """Over `MESSAGES_PER_MINUTE`: logged once every 10 s per cabin."""
+        if self._limit.attempt(peer.identity) is None:
+            return False
+        now = self._clock.monotonic()
+        if now - self._dropped_logged_at.get(peer.identity, -1e9) >= 10.0:
+            self._dropped_logged_at[peer.identity] = now
+            log.warning("hub.fleet_rate_limited cabin=%s", peer.identity)
+        return True
 
     # --- from a cabin -----------------------------------------------------------------------
 
     async def status(self, peer: Peer, status: wire.CabinStatus) -> None:
         cabin_id = peer.identity
+        if self._flooding(peer):
+            return
         await self._storage.put_cabin_status(cabin_id, status, at=self._clock.now())
         log.debug("hub.cabin_status cabin=%s version=%s", cabin_id, status.software_version)
         await self._back_online(cabin_id)
 
     async def selftest(self, peer: Peer, report: wire.SelfTestReport) -> None:
         cabin_id = peer.identity
+        if self._flooding(peer):
+            refuse(peer, wire.ErrorCode.RATE_LIMITED, report.msg_id, "too many messages")
+            return
         new = await self._storage.add_selftest(cabin_id, report, at=self._clock.now())
         acknowledge(peer, report)  # stored (now or before): the cabin may stop sending it
         if not new:
@@ -115,6 +137,8 @@ class FleetDesk:
                 await self._alerts.resolve_from_hub(record.alert_id, because=SELFTEST_PASSED)
 
     async def call_quality(self, peer: Peer, quality: wire.CallQuality) -> None:
+        if self._flooding(peer):
+            return
         await self._storage.put_call_quality(peer.identity, quality, at=self._clock.now())
 
     async def seen(self, cabin_id: str) -> None:

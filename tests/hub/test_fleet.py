@@ -17,6 +17,7 @@ import wire
 from fleet.servers import PostgresServer, RedisServer
 from hub.accounts import create_operator, provision_cabin
 from hub.fleet import offline_alert_id
+from hub.fleet_desk import MESSAGES_PER_MINUTE
 from hub.storage import AckRole
 from tests.hub.hub_rig import (
     AGENT_PASSWORD,
@@ -385,5 +386,31 @@ def test_booking_takes_nothing_today_at_a_cabin_whose_self_test_stops_consultati
                 await cabin.close()
             finally:
                 await rig.close()
+
+    run(scenario())
+
+
+def test_a_cabin_flooding_the_hub_with_statuses_is_cut_short(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            for n in range(MESSAGES_PER_MINUTE):
+                await cabin.send(status(f"1.0.{n}"))
+            await cabin.send(status("9.9.9"))  # one too many: dropped
+            late = report("r-late", failed=None)
+            await cabin.send(late)
+            refused = await cabin.expect(wire.ErrorMessage)
+            assert refused.code is wire.ErrorCode.RATE_LIMITED
+            assert refused.in_reply_to == late.msg_id
+            health = {h.cabin_id: h for h in await rig.hub.storage.cabin_health()}
+            stored = health["cabin-1"].status
+            assert (
+                stored is not None and stored.software_version == f"1.0.{MESSAGES_PER_MINUTE - 1}"
+            )
+            assert health["cabin-1"].selftest is None
+            clock.advance(61)  # a minute later: taken again
+            await acked(cabin, late)
+            await cabin.close()
 
     run(scenario())
