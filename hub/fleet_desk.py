@@ -62,10 +62,26 @@ _UNAVAILABLE_CACHE_S = 10.0
 _DETAIL_MAX = 500
 
 
+CHECK_NAMES_FR = {
+    wire.SelfTestCheck.INSTRUMENT: "appareil",
+    wire.SelfTestCheck.CAMERA: "caméra",
+    wire.SelfTestCheck.MICROPHONE: "microphone",
+    wire.SelfTestCheck.SPEAKER: "haut-parleur",
+    wire.SelfTestCheck.PRINTER: "imprimante",
+    wire.SelfTestCheck.DISK: "disque",
+    wire.SelfTestCheck.CLOCK: "horloge",
+    wire.SelfTestCheck.HUB: "serveur central",
+    wire.SelfTestCheck.TURN: "relais TURN",
+    wire.SelfTestCheck.DATABASE: "base de données",
+}
+"""The alerts' details are read by French agents (the cabin's own details are French too)."""
+
+
 def _detail_of(report: wire.SelfTestReport) -> str:
     parts = []
     for result in failed_results(report):
-        what = result.check.value + (f" {result.subject}" if result.subject else "")
+        name = CHECK_NAMES_FR.get(result.check, result.check.value)
+        what = name + (f" {result.subject}" if result.subject else "")
         parts.append(f"{what}: {result.detail}" if result.detail else what)
     text = "; ".join(parts)
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
@@ -175,7 +191,8 @@ class FleetDesk:
                 cabin_id=cabin_id,
                 cabin_name=await self._cabin_name(cabin_id),
                 kind=wire.AlertKind.SELFTEST_FAILED,
-                severity=wire.AlertSeverity.CRITICAL if blocking else wire.AlertSeverity.WARNING,
+                # nobody is in danger: never "urgent" on the agents' page
+                severity=wire.AlertSeverity.WARNING if blocking else wire.AlertSeverity.INFO,
                 confidence=1.0,
                 detail=_detail_of(report),
                 consultation_id=None,
@@ -196,10 +213,10 @@ class FleetDesk:
                 cabin_id=health.cabin_id,
                 cabin_name=await self._cabin_name(health.cabin_id),
                 kind=wire.AlertKind.CABIN_OFFLINE,
-                severity=wire.AlertSeverity.CRITICAL,
+                severity=wire.AlertSeverity.WARNING,
                 confidence=1.0,
-                detail=f"no heartbeat since {health.last_seen_at.isoformat(timespec='seconds')}"
-                f" ({silent_min} min)",
+                detail=f"aucun signe de vie depuis {silent_min} min (le dernier :"
+                f" {health.last_seen_at:%Y-%m-%d %H:%M} UTC)",
                 consultation_id=None,
                 raised_at=now,
                 received_at=now,
