@@ -6,6 +6,8 @@ the hub resolves the alert when the cabin is back; booking sees it "temporarily 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,13 @@ import pytest
 import wire
 from fleet.servers import PostgresServer, RedisServer
 from hub.accounts import create_operator, provision_cabin
+from hub.demo import DEMO_OPERATORS, seed_demo
 from hub.fleet import offline_alert_id
 from hub.fleet_desk import MESSAGES_PER_MINUTE
-from hub.storage import AckRole
+from hub.passwords import PasswordHasher
+from hub.sqlite_storage import SqliteStorage
+from hub.storage import AccountRole, AckRole
+from tests.hub.hub_key import TEST_KEY, key_env
 from tests.hub.hub_rig import (
     AGENT_PASSWORD,
     PASSWORDS,
@@ -39,6 +45,7 @@ MONDAY_MORNING = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
 """07:30 in Paris: the Monday's slots are all ahead."""
 OPERATOR = "ope.flotte"
 OPERATOR_PASSWORD = "password-of-the-operator"
+ROOT = Path(__file__).resolve().parents[2]
 QUIET: dict[str, Any] = {"fleet": {"offline_after_min": 5, "check_s": 3600}}
 """The periodic check asleep: the tests call `FleetDesk.check` when the clock has moved."""
 
@@ -414,3 +421,44 @@ def test_a_cabin_flooding_the_hub_with_statuses_is_cut_short(tmp_path: Path) -> 
             await cabin.close()
 
     run(scenario())
+
+
+def test_add_operator_on_the_command_line_and_the_demos_operator(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text('argon2_cost = "test"\n')
+    common = ["--config", str(config), "--data", str(tmp_path / "data")]
+    for command, username in (("create-operator", "ope.cli"), ("add-operator", "ope.alias")):
+        created = subprocess.run(
+            [sys.executable, "-m", "hub", command, username, "--name", "Exploitation",
+             "--password-stdin", *common],
+            input="a-long-enough-password\n", capture_output=True, text=True, cwd=ROOT,
+            env=key_env(), timeout=60, check=False,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+    taken = subprocess.run(
+        [sys.executable, "-m", "hub", "add-operator", "ope.cli", "--name", "Encore",
+         "--password-stdin", *common],
+        input="a-long-enough-password\n", capture_output=True, text=True, cwd=ROOT,
+        env=key_env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert taken.returncode != 0 and "already exists" in taken.stderr
+
+    async def check() -> None:
+        storage = await SqliteStorage.open(tmp_path / "data" / "hub.db", TEST_KEY)
+        try:
+            operator = await storage.operator("ope.cli")
+            assert operator is not None and operator.display_name == "Exploitation"
+            assert await PasswordHasher("test").verify(
+                operator.password_hash, "a-long-enough-password"
+            )
+            assert await storage.operator("ope.alias") is not None
+            await seed_demo(storage, argon2_cost="test")
+            await seed_demo(storage, argon2_cost="test")  # again: once
+            demo = await storage.operator(DEMO_OPERATORS[0].username)
+            assert demo is not None and demo.username == "operateur.demo"
+            account = await storage.login_account("operateur.demo")
+            assert account is not None and account.role is AccountRole.OPERATOR
+        finally:
+            await storage.close()
+
+    run(check())
