@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 import wire
 from fleet.servers import PostgresServer, RedisServer
 from hub.accounts import create_operator, provision_cabin
 from hub.demo import DEMO_OPERATORS, seed_demo
-from hub.fleet import offline_alert_id
+from hub.fleet import blocks_consultations, offline_alert_id
 from hub.fleet_desk import MESSAGES_PER_MINUTE
 from hub.passwords import PasswordHasher
 from hub.sqlite_storage import SqliteStorage
@@ -375,7 +376,7 @@ def test_booking_takes_nothing_today_at_a_cabin_whose_self_test_stops_consultati
             rig = Rig(hub, {"cabin-murat": token})
             try:
                 cabin = await rig.cabin("cabin-murat")
-                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.HUB))
+                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.DATABASE))
                 status_code, towns = await client.get("/towns")
                 assert status_code == 200 and towns["unavailable"] == ["Murat"]
                 _, cabins = await client.get("/cabins?town=Murat")
@@ -462,3 +463,25 @@ def test_add_operator_on_the_command_line_and_the_demos_operator(tmp_path: Path)
             await storage.close()
 
     run(check())
+
+
+@pytest.mark.parametrize("check", list(wire.SelfTestCheck))
+def test_which_failed_checks_make_a_cabin_unavailable(check: wire.SelfTestCheck) -> None:
+    stops = {
+        wire.SelfTestCheck.TURN,
+        wire.SelfTestCheck.CAMERA,
+        wire.SelfTestCheck.MICROPHONE,
+        wire.SelfTestCheck.SPEAKER,
+        wire.SelfTestCheck.DISK,
+        wire.SelfTestCheck.DATABASE,
+    }
+    assert blocks_consultations(report("r", failed=check)) is (check in stops)
+    warned = msgspec.structs.replace(
+        report("r", failed=check),
+        results=[
+            wire.SelfTestResult(check=check, outcome=outcome)
+            for outcome in (wire.SelfTestOutcome.WARNING, wire.SelfTestOutcome.SKIPPED)
+        ],
+    )
+    assert not blocks_consultations(warned)  # only a failure stops it
+    assert not blocks_consultations(None)
