@@ -52,6 +52,9 @@ from hub.storage import AlertRecord, Storage
 
 log = logging.getLogger(__name__)
 
+HUB_RAISED = frozenset({wire.AlertKind.CABIN_OFFLINE, wire.AlertKind.SELFTEST_FAILED})
+"""Kinds only the hub raises: a cabin sending one is refused (it could otherwise open an alert
+the hub would then "resolve")."""
 MESSAGES_PER_MINUTE = 60
 """A cabin's statuses, reports and quality samples the hub stores in a minute (it sends about 8:
 a status, six samples in a call, a report now and then); beyond, they are dropped (a report is
@@ -59,7 +62,8 @@ refused, `rate_limited`: the cabin sends it again later)."""
 BACK_ONLINE = "hub:back_online"
 SELFTEST_PASSED = "hub:selftest_passed"
 _UNAVAILABLE_CACHE_S = 10.0
-_DETAIL_MAX = 500
+_DETAIL_MAX = 120
+"""As `wire.AlertMessage.detail` allows."""
 
 
 CHECK_NAMES_FR = {

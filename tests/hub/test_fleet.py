@@ -485,3 +485,50 @@ def test_which_failed_checks_make_a_cabin_unavailable(check: wire.SelfTestCheck)
     )
     assert not blocks_consultations(warned)  # only a failure stops it
     assert not blocks_consultations(None)
+
+
+def test_a_cabin_cannot_raise_the_hubs_own_alerts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            for kind in (wire.AlertKind.CABIN_OFFLINE, wire.AlertKind.SELFTEST_FAILED):
+                forged = wire.AlertMessage(
+                    msg_id=new_id("alert"),
+                    alert_id=new_id("a"),
+                    cabin_id="cabin-1",
+                    kind=kind,
+                    severity=wire.AlertSeverity.WARNING,
+                    raised_at=FakeClock().now(),
+                    confidence=1.0,
+                )
+                await cabin.send(forged)
+                refused = await cabin.expect(wire.ErrorMessage)
+                assert refused.code is wire.ErrorCode.UNAUTHORIZED
+                assert refused.in_reply_to == forged.msg_id
+                assert await rig.hub.storage.alert(forged.alert_id) is None
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_a_long_self_test_report_makes_an_alert_the_pages_can_read(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, **QUIET) as rig:
+            await rig.add_agent("agent.a", "cabin-1")
+            page = await rig.agent_page("agent.a")
+            cabin = await rig.cabin("cabin-1")
+            long = msgspec.structs.replace(
+                report("r-long"),
+                results=[
+                    wire.SelfTestResult(
+                        check=check, outcome=wire.SelfTestOutcome.FAILED, detail="é" * 500
+                    )
+                    for check in wire.SelfTestCheck
+                ],
+            )
+            await acked(cabin, long)
+            alert = await page.expect(wire.AlertMessage)  # decoded against the schema
+            assert len(alert.detail) == 120 and alert.detail.endswith("…")
+            await cabin.close()
+
+    run(scenario())
