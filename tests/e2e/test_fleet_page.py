@@ -288,6 +288,17 @@ async def the_others(browser: Browser, hub: RunningHub, shots: Path) -> None:
     page = await sign_in(browser, hub.url, None, "#login-screen")
     assert await page.locator('[data-testid="fleet-table"]').is_hidden()
     await page.context.close()
+    # an operator who signs in at the doctors' console is sent to the fleet page
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{hub.url}/")
+    await page.fill("#login-username", OPERATOR[0])
+    await page.fill("#login-password", OPERATOR[1])
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{hub.url}/flotte")
+    await page.wait_for_selector(row("cabin-murat"))
+    await context.close()
 
 
 async def the_patient(browser: Browser, hub: RunningHub, shots: Path) -> None:
