@@ -33,8 +33,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import msgspec
+
 import wire
-from hub.alerts import AlertDesk
+from hub.alerts import AlertDesk, bounded_time
 from hub.clock import Clock
 from hub.errors import StorageError
 from hub.fleet import (
@@ -159,7 +161,11 @@ class FleetDesk:
     async def call_quality(self, peer: Peer, quality: wire.CallQuality) -> None:
         if self._flooding(peer):
             return
-        await self._storage.put_call_quality(peer.identity, quality, at=self._clock.now())
+        now = self._clock.now()
+        sent_at = bounded_time(quality.sent_at, now)  # a cabin's clock, kept unless absurd
+        if sent_at != quality.sent_at:
+            quality = msgspec.structs.replace(quality, sent_at=sent_at)
+        await self._storage.put_call_quality(peer.identity, quality, at=now)
 
     async def seen(self, cabin_id: str) -> None:
         """The cabin's socket opened: a heartbeat."""

@@ -532,3 +532,21 @@ def test_a_long_self_test_report_makes_an_alert_the_pages_can_read(tmp_path: Pat
             await cabin.close()
 
     run(scenario())
+
+
+def test_a_call_sample_dated_in_the_future_is_kept_at_the_hubs_time(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            future = msgspec.structs.replace(
+                quality("c-9", 700), sent_at=datetime(2099, 1, 1, tzinfo=UTC)
+            )
+            await cabin.send(future)
+            # a cabin's messages are handled in order: once this is acknowledged, the sample is in
+            await acked(cabin, report("r-barrier", failed=None))
+            [kept] = await rig.hub.storage.call_qualities(since=clock.now() - timedelta(days=1))
+            assert kept.sent_at == clock.now()
+            await cabin.close()
+
+    run(scenario())
