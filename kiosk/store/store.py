@@ -1068,11 +1068,15 @@ class Store:
     def integrity_problems(self) -> list[str]:
         """What SQLCipher's page check (every page's HMAC: a page changed outside SQLCipher)
         and SQLite's quick check find wrong; empty when the file is sound."""
-        problems = [
-            str(r[0]) for r in self._conn.execute("PRAGMA cipher_integrity_check").fetchall()
-        ]
-        quick = [str(r[0]) for r in self._conn.execute("PRAGMA quick_check").fetchall()]
-        return problems + [line for line in quick if line != "ok"]
+        problems: list[str] = []
+        for pragma in ("cipher_integrity_check", "quick_check"):
+            try:
+                rows = self._conn.execute(f"PRAGMA {pragma}").fetchall()
+            except sqlcipher3.DatabaseError as exc:  # too damaged to even walk
+                problems.append(f"{pragma}: {exc}")
+                continue
+            problems += [f"{pragma}: {r[0]}" for r in rows if str(r[0]) != "ok"]
+        return problems
 
     # --- inside --------------------------------------------------------------------------------
     def _insert(self, sql: str, params: tuple[object, ...]) -> None:
