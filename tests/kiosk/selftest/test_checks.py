@@ -23,15 +23,24 @@ import wire
 from devices.cancellation import within
 from devices.drivers.cms50 import Cms50LegacyOximeter
 from devices.drivers.ir_thermometer import IrThermometer
-from kiosk.call.media import AplayAudioOutput, CabinMedia, NullAudioOutput, open_sound_file_microphone
+from hub.turn import turn_credential
+from kiosk.call.media import (
+    AplayAudioOutput,
+    CabinMedia,
+    NullAudioOutput,
+    open_sound_file_microphone,
+)
+from kiosk.hub_link import HubLink
 from kiosk.selftest import checks
 from kiosk.store import AsyncStore, DatabaseKey, Store
+from printing.pdf_folder import PdfFolderPrinter
 from simulators.faults import Fault
 from simulators.media import CabinScene, SeatedPatient, SyntheticCamera
 from simulators.serial.cms50 import Cms50LegacySimulator
 from simulators.serial.ir_thermometer import IrThermometerSimulator
 from tests.devices.serial_rig import rig
 from tests.devices.test_ble_instruments import ble_rig
+from tests.e2e.coturn import running_coturn
 
 Outcome = wire.SelfTestOutcome
 LIMIT_S = 60.0
@@ -65,9 +74,10 @@ def test_an_oximeter_with_some_garbage_still_answers(tmp_path: Path) -> None:
 
     async def scenario() -> wire.SelfTestResult:
         faults = {"faults": {Fault.GARBAGE}, "fault_rate": 1.0}
-        async with rig(
-            Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults
-        ) as (_, driver):
+        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults) as (
+            _,
+            driver,
+        ):
             return await checks.instrument(driver, 3.0)
 
     assert run(scenario()).outcome is Outcome.PASSED
@@ -103,9 +113,10 @@ def test_a_line_of_noise_fails() -> None:
 def test_a_silent_oximeter_fails(tmp_path: Path) -> None:
     async def scenario() -> wire.SelfTestResult:
         faults = {"faults": {Fault.SILENCE}, "fault_rate": 1.0}
-        async with rig(
-            Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults
-        ) as (_, driver):
+        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults) as (
+            _,
+            driver,
+        ):
             return await checks.instrument(driver, 1.0)
 
     found = run(scenario())
@@ -378,9 +389,7 @@ def test_a_speaker_heard_back_through_the_microphone_passes() -> None:
 
 
 def test_the_tone_is_found_in_its_spectrum_and_not_in_noise() -> None:
-    tone = b"".join(
-        frame.to_ndarray().astype("<i2").tobytes() for frame in checks.tone_frames()
-    )
+    tone = b"".join(frame.to_ndarray().astype("<i2").tobytes() for frame in checks.tone_frames())
     noise = np.random.default_rng(4).normal(0, 3000, 48_000).astype("<i2").tobytes()
     assert checks.tone_ratio(tone) > 100
     assert checks.tone_ratio(noise) < checks.TONE_HEARD_RATIO
@@ -473,8 +482,6 @@ def test_a_sound_database_passes_and_a_damaged_one_fails(tmp_path: Path) -> None
 def test_turn_a_relay_candidate_from_a_real_coturn(tmp_path: Path) -> None:
     if not Path("/usr/bin/turnserver").exists():
         pytest.skip("coturn is not installed here")
-    from hub.turn import turn_credential
-    from tests.e2e.coturn import running_coturn
 
     with running_coturn(tmp_path / "coturn") as coturn:
         now = datetime.now(UTC)
@@ -506,8 +513,6 @@ def test_turn_without_servers_or_with_an_expired_credential_is_skipped() -> None
 
 
 def test_a_writable_pdf_folder_passes_and_an_impossible_one_fails(tmp_path: Path) -> None:
-    from printing.pdf_folder import PdfFolderPrinter
-
     good = PdfFolderPrinter(tmp_path / "printed")
     found = run(checks.printer(checks.printer_status_now(good), good.name, None))
     assert found.outcome is Outcome.PASSED, found
@@ -521,8 +526,6 @@ def test_a_writable_pdf_folder_passes_and_an_impossible_one_fails(tmp_path: Path
 
 
 def test_hub_absent_or_unreachable_fails() -> None:
-    from kiosk.hub_link import HubLink
-
     assert run(checks.hub(None, 1.0)).outcome is Outcome.FAILED
 
     async def scenario() -> wire.SelfTestResult:
