@@ -113,7 +113,7 @@ def parts_of(core: KioskCore, calls: MeteredCalls | None) -> SelfTestParts:
     from kiosk.selftest import checks  # noqa: PLC0415 - loaded off the Qt thread by the caller
     from kiosk.selftest.service import SelfTestParts  # noqa: PLC0415
 
-    media = getattr(core.media, "media", None)
+    media = core.cabin_media
     why = "the camera and microphone are not open"
     failure = core.failures.get(CorePart.MEDIA)
     if failure is not None:
