@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from devices.cancellation import cancel_and_wait
+from kiosk.errors import KioskError
 from kiosk.events import CorePart
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from kiosk.teleconsultation import CallFactory
 
 log = logging.getLogger(__name__)
+
+
+class SelfTestRefused(KioskError):
+    """A self-test was asked when it must not run (a patient is in the cabin)."""
+
 
 _HEAVY = ("kiosk.selftest.service", "kiosk.cabin_status")
 

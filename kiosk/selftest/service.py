@@ -30,9 +30,9 @@ import wire
 from devices.cancellation import cancel_and_wait, within
 from devices.instrument import Instrument
 from kiosk.config import SelfTestSection
-from kiosk.errors import KioskError, StoreError
+from kiosk.errors import StoreError
 from kiosk.hub_link import HubLink, HubLinkState
-from kiosk.selftest import checks
+from kiosk.selftest import SelfTestRefused, checks
 from kiosk.session import Session
 from kiosk.session_states import PATIENT_STATES, Overlay, SessionState
 from kiosk.store import AsyncStore, Store
@@ -56,10 +56,6 @@ _ORDER: Final = {
     wire.SelfTestOutcome.SKIPPED: 2,
     wire.SelfTestOutcome.PASSED: 3,
 }
-
-
-class SelfTestRefused(KioskError):
-    """A self-test was asked when it must not run (a patient is in the cabin)."""
 
 
 @dataclass

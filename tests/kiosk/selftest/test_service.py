@@ -25,11 +25,10 @@ from kiosk.call.media import CabinMedia, NullAudioOutput
 from kiosk.config import SelfTestSection
 from kiosk.events import DeviceStatusChanged
 from kiosk.hub_link import HubLink, HubLinkState
-from kiosk.selftest import checks
+from kiosk.selftest import SelfTestRefused, checks
 from kiosk.selftest.service import (
     SelfTest,
     SelfTestParts,
-    SelfTestRefused,
     by_severity,
     next_nightly,
 )
