@@ -47,6 +47,7 @@ from hub.cluster import Cluster, ClusterDown, LocalCluster
 from hub.code_check import CodeCheckDesk
 from hub.departures import Departures
 from hub.errors import StorageError
+from hub.fleet_desk import FleetDesk
 from hub.history import patient_history
 from hub.ice_renewal import IceRenewal
 from hub.log_safe import log_safe
@@ -112,6 +113,8 @@ class Switchboard:
         cluster: Cluster | None = None,
         code_tries_per_hour: int = 30,
         code_valid_before_min: int = 30,
+        offline_after_s: float = 300.0,
+        fleet_check_s: float = 0.0,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -186,6 +189,15 @@ class Switchboard:
             resync_s=alert_resync_s,
             cluster=self._cluster,
         )
+        self.fleet = FleetDesk(
+            storage=storage,
+            clock=clock,
+            alerts=self.alerts,
+            connected_cabins=lambda: sorted(self.routing.cabins),
+            offline_after=timedelta(seconds=offline_after_s),
+            check_s=fleet_check_s or None,
+        )
+        """The cabins' heartbeats, self-tests and call quality; offline and self-test alerts."""
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -199,7 +211,10 @@ class Switchboard:
             self.redelivery.run_periodically(), name="hub-prescription-redelivery"
         )
         self.alerts.start()
-        self._spawn(self.ice_renewal.run(), "hub-ice-renewal")  # TURN credentials, before expiry
+        self._spawn(self.ice_renewal.run(), "hub-ice-renewal")
+        self._spawn(
+            self.fleet.run_periodically(), "hub-fleet-check"
+        )  # TURN credentials, before expiry
         self._spawn(
             self.code_checks.sync_periodically(lambda: sorted(self.routing.cabins)),
             "hub-todays-appointments",
@@ -365,6 +380,7 @@ class Switchboard:
             self._spawn(self._cabin_from_database(peer, live), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
         self._spawn(self.code_checks.push_todays(cabin_id), f"hub-todays-appointments-{cabin_id}")
+        self._spawn(self.fleet.seen(cabin_id), f"hub-fleet-seen-{cabin_id}")
 
     def _bring_cabin_up_to_date(self, peer: Peer) -> bool:
         """Its place in the queue and its call; whether the cache knows any."""
@@ -675,6 +691,12 @@ class Switchboard:
                     message.problem.value if message.problem else "-",
                 )
                 acknowledge(peer, message)
+            case wire.CabinStatus():
+                await self.fleet.status(peer, message)
+            case wire.SelfTestReport():
+                await self.fleet.selftest(peer, message)
+            case wire.CallQuality():
+                await self.fleet.call_quality(peer, message)
             case wire.Ack():
                 await self.redelivery.cabin_ack(peer, message)
             case wire.ErrorMessage():

@@ -42,6 +42,8 @@ DEMO_AGENT = DemoLogin("agent.mairie", "demo-agent-2468", "Accueil de la mairie"
 DEMO_COORDINATOR = DemoLogin(
     "coord.cantal", "demo-coord-2468", "Coordination des cabines du Cantal"
 )
+# The operator who runs the fleet, at the hub's fleet page /flotte.
+DEMO_OPERATOR = DemoLogin("operateur.demo", "demo-operateur-2468", "Exploitation des cabines")
 
 READY = re.compile(rb"hub: serving on (?P<url>\S+)")
 START_TIMEOUT_S = 20.0

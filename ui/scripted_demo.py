@@ -108,6 +108,7 @@ class Report:
     seconds: float = 0.0
     doctor: dict[str, Any] | None = None  # what the doctor's browser saw (doctor.json)
     agent: dict[str, Any] | None = None  # what the agent's browser saw (agent.json)
+    operator: dict[str, Any] | None = None  # what the operator's fleet page showed (operator.json)
     numbers: dict[str, float] = field(default_factory=dict)  # measured along the way
     booking: dict[str, Any] = field(default_factory=dict)  # what each booking browser saw
 
@@ -560,6 +561,42 @@ async def start_agent(core: KioskCore, out: Path) -> asyncio.subprocess.Process:
         )
 
 
+async def _fleet_page(s: Script, out: Path) -> None:
+    """The operator signs in to the hub's fleet page (headless Chromium, its own process) and
+    finds the demo cabin online, with its last self-test when the demo ran one
+    (``selftest.json``): ``fleet-page.png``, ``operator.json``."""
+    from hub.demo import DEMO_CABIN_ID  # noqa: PLC0415 - demo only
+    from simulators.demo_hub import DEMO_OPERATOR  # noqa: PLC0415 - demo only
+
+    ran_selftest = await asyncio.to_thread((out / "selftest.json").exists)
+    secret = await _secret_file(s.core, "operator", DEMO_OPERATOR.password)
+    log_file = await asyncio.to_thread((s.core.data_dir / "operator.log").open, "wb")
+    with log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "simulators.operator", "--hub", s.core.config.hub.url,
+            "--username", DEMO_OPERATOR.username, "--password-file", secret,
+            "--cabin", DEMO_CABIN_ID, "--out", str(out),
+            "--selftest-wait", "25" if ran_selftest else "0",
+            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        status = await within(process.wait(), STEP_TIMEOUT_S + 25)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise DemoFailed("the operator's browser did not finish") from None
+    text = await asyncio.to_thread((out / "operator.json").read_text, encoding="utf-8")
+    seen = json.loads(text)
+    s.report.operator = seen
+    s.report.checks["the operator's fleet page shows the demo cabin online"] = (
+        status == 0 and seen["cabin_state"] == "online" and "fleet-page.png" in seen["screenshots"]
+    )
+    if ran_selftest:
+        s.report.checks["the fleet page shows the demo cabin's last self-test"] = seen[
+            "has_selftest"
+        ]
+
+
 def _write_secret(path: Path, secret: str) -> None:
     path.write_text(secret + "\n", encoding="utf-8")
     path.chmod(0o600)
@@ -800,6 +837,7 @@ def _clear_screenshots(out: Path) -> None:
         *out.glob("*.eml"),
         out / "bundle.json",
         out / "agent.json",
+        out / "operator.json",
     ):
         old.unlink(missing_ok=True)
 
@@ -907,6 +945,7 @@ async def play_scripted(
         agent = await start_agent(core, out)
         await _timeout_and_overlays(script, agent, out)
         await _week_report(script, week, week_timeout_s)
+        await _fleet_page(script, out)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity
         if spoken is not None:  # every screen was read aloud (synthesised, sized, not played)
