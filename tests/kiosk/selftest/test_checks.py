@@ -38,12 +38,15 @@ from simulators.faults import Fault
 from simulators.media import CabinScene, SeatedPatient, SyntheticCamera
 from simulators.serial.cms50 import Cms50LegacySimulator
 from simulators.serial.ir_thermometer import IrThermometerSimulator
-from tests.devices.serial_rig import rig
+from tests.devices.serial_rig import rig as serial_rig
 from tests.devices.test_ble_instruments import ble_rig
 from tests.e2e.coturn import running_coturn
+from tests.printing.cups_rig import SIM_QUEUE, CupsRig
+from tests.printing.test_cups import cupsd, printer_on, rig
 
 Outcome = wire.SelfTestOutcome
 LIMIT_S = 60.0
+__all__ = ["cupsd", "rig"]  # the real cupsd's fixtures (tests/printing/test_cups.py)
 
 
 def run(work: Awaitable[Any]) -> Any:
@@ -58,7 +61,7 @@ def run(work: Awaitable[Any]) -> Any:
 
 def test_a_streaming_oximeter_on_a_pty_answers(tmp_path: Path) -> None:
     async def scenario() -> wire.SelfTestResult:
-        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path) as (_, driver):
+        async with serial_rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path) as (_, driver):
             found = await checks.instrument(driver, 5.0)
             assert not driver.measuring
             return found
@@ -74,7 +77,9 @@ def test_an_oximeter_with_some_garbage_still_answers(tmp_path: Path) -> None:
 
     async def scenario() -> wire.SelfTestResult:
         faults = {"faults": {Fault.GARBAGE}, "fault_rate": 1.0}
-        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults) as (
+        async with serial_rig(
+            Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults
+        ) as (
             _,
             driver,
         ):
@@ -113,7 +118,9 @@ def test_a_line_of_noise_fails() -> None:
 def test_a_silent_oximeter_fails(tmp_path: Path) -> None:
     async def scenario() -> wire.SelfTestResult:
         faults = {"faults": {Fault.SILENCE}, "fault_rate": 1.0}
-        async with rig(Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults) as (
+        async with serial_rig(
+            Cms50LegacySimulator, Cms50LegacyOximeter, tmp_path, simulator=faults
+        ) as (
             _,
             driver,
         ):
@@ -125,7 +132,7 @@ def test_a_silent_oximeter_fails(tmp_path: Path) -> None:
 
 def test_a_thermometer_that_speaks_when_asked_is_not_asked(tmp_path: Path) -> None:
     async def scenario() -> tuple[wire.SelfTestResult, int]:
-        async with rig(IrThermometerSimulator, IrThermometer, tmp_path) as (sim, driver):
+        async with serial_rig(IrThermometerSimulator, IrThermometer, tmp_path) as (sim, driver):
             found = await checks.instrument(driver, 2.0)
             await asyncio.sleep(0.2)
             assert isinstance(sim, IrThermometerSimulator)
@@ -545,3 +552,21 @@ def test_hub_absent_or_unreachable_fails() -> None:
     assert found.outcome is Outcome.FAILED
     assert "not reachable" in found.detail
     assert math.isfinite(found.duration_ms)
+
+
+# --- a real cupsd --------------------------------------------------------------------------------
+
+
+def test_a_cups_printer_ready_then_stopped_then_refusing(rig: CupsRig) -> None:
+    printer = printer_on(rig, SIM_QUEUE, connect_timeout_s=5.0)
+    status = checks.printer_status_now(printer)
+    ready = run(checks.printer(status, printer.name, None))
+    assert ready.outcome is Outcome.PASSED, ready
+    rig.lp("cupsdisable", SIM_QUEUE)
+    stopped = run(checks.printer(status, printer.name, None))
+    assert stopped.outcome is Outcome.FAILED, stopped
+    assert "offline or stopped" in stopped.detail and "paused" in stopped.detail
+    rig.lp("cupsenable", SIM_QUEUE)
+    rig.lp("cupsreject", SIM_QUEUE)
+    refusing = run(checks.printer(status, printer.name, None))
+    assert refusing.outcome is Outcome.FAILED, refusing
