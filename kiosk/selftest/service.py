@@ -105,9 +105,11 @@ class SelfTest:
         parts: SelfTestParts,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        idle_poll_s: float = IDLE_POLL_S,
     ) -> None:
         self.parts = parts
         self._now = now
+        self._idle_poll_s = idle_poll_s
         self._running = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -265,7 +267,7 @@ class SelfTest:
         session = self.parts.session
         idle = SessionState.IDLE
         while session.state is not idle or session.overlay is not Overlay.NONE:  # noqa: ASYNC110
-            await asyncio.sleep(IDLE_POLL_S)  # a look every 30 s is enough
+            await asyncio.sleep(self._idle_poll_s)  # a look every 30 s is enough
 
     async def _at_start(self) -> None:
         await self.until_idle()

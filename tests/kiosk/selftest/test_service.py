@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +34,7 @@ from kiosk.selftest.service import (
     next_nightly,
 )
 from kiosk.session import Session, SessionTimeouts, SystemClock
-from kiosk.session_states import SessionState
+from kiosk.session_states import EndReason, SessionState
 from kiosk.store import AsyncStore, DatabaseKey, Store
 from printing.pdf_folder import PdfFolderPrinter
 from simulators.live_cabin import LiveCabin
@@ -163,6 +164,45 @@ def test_the_nightly_time_is_local_and_tomorrow_once_passed() -> None:
     assert next_nightly(dst, "03:30", paris).astimezone(UTC) == datetime(
         2026, 10, 25, 2, 30, tzinfo=UTC
     )
+
+
+def test_the_nightly_run_waits_for_its_time_then_for_the_patient_to_leave(tmp_path: Path) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    due = datetime(2026, 12, 8, 3, 30, tzinfo=paris)
+
+    async def scenario() -> list[wire.SelfTestReport]:
+        store = await AsyncStore.open(tmp_path / "cabin.db", DatabaseKey.generate())
+        session = Session(EventBus(), SystemClock(), SessionTimeouts())
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        def now() -> datetime:  # the cabin's clock, 0.4 s before 03:30 in Paris
+            return due.astimezone(UTC) - timedelta(seconds=0.4 - (loop.time() - start))
+
+        settings = SelfTestSection(
+            nightly_at="03:30", timezone="Europe/Paris", check_timeout_s=2.0, disk_failed_mb=1
+        )
+        selftest = SelfTest(
+            replace(parts(store, session, tmp_path), settings=settings), now=now, idle_poll_s=0.05
+        )
+        reports: list[wire.SelfTestReport] = []
+        selftest.listeners.append(reports.append)
+        session.advance(SessionState.WELCOME)  # a patient came in at 03:29
+        selftest.start(at_start=False)
+        try:
+            await asyncio.sleep(1.5)
+            assert reports == []  # 03:30 has passed, but a patient is in the cabin
+            session.end(EndReason.ABANDONED)
+            await until(lambda: bool(reports))
+            await asyncio.sleep(0.3)
+            return reports
+        finally:
+            await selftest.stop()
+            await store.close()
+
+    reports = run(scenario())
+    assert [r.trigger for r in reports] == [wire.SelfTestTrigger.NIGHTLY]
+    assert reports[0].started_at >= due
 
 
 def test_a_report_made_without_the_hub_goes_when_it_comes_back_and_after_a_restart(
