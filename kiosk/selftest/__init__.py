@@ -17,14 +17,16 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+import wire
 from devices.cancellation import cancel_and_wait
-from kiosk.errors import KioskError
+from kiosk.errors import HubError, KioskError
 from kiosk.events import CorePart
 
 if TYPE_CHECKING:
     from kiosk.app import KioskCore
     from kiosk.cabin_status import CabinStatusSender
     from kiosk.call_quality import MeteredCalls
+    from kiosk.hub_link import HubLink
     from kiosk.selftest.service import SelfTest, SelfTestParts
     from kiosk.teleconsultation import CallFactory
 
@@ -137,10 +139,30 @@ def parts_of(core: KioskCore, calls: MeteredCalls | None) -> SelfTestParts:
         printer_name=paperwork.printer.name if paperwork is not None else "",
         sheets_left=core.assistant.sheets_left,
         hub=core.hub,
-        ice_servers=(lambda: calls.ice_servers) if calls is not None else (lambda: None),
+        ice_servers=lambda: ice_servers_of(core.hub, calls, core.config.selftest.check_timeout_s),
         loopback_only=core.config.call.loopback_only,
         disk_usage=checks.disk_usage,
     )
+
+
+async def ice_servers_of(
+    hub: HubLink | None, calls: MeteredCalls | None, timeout_s: float
+) -> list[wire.IceServer] | None:
+    """The hub's ICE servers with TURN credentials fresh from now (``IceServersAsk``); else
+    those the hub gave with the last call (a hub that does not answer the question); None
+    when the cabin has had neither."""
+    from kiosk.hub_link import HubLinkState  # noqa: PLC0415 - loaded with the hub's modules
+
+    if hub is not None and hub.state is HubLinkState.ONLINE:
+        try:
+            answer = await hub.ask(wire.IceServersAsk(msg_id=hub.new_id("ice")), timeout_s / 2)
+        except HubError as exc:
+            log.warning("selftest.ice_servers_unanswered error=%s", exc)
+        else:
+            if isinstance(answer, wire.IceServersGiven):
+                return list(answer.ice_servers)
+            log.warning("selftest.ice_servers_refused answer=%s", type(answer).__name__)
+    return calls.ice_servers if calls is not None else None
 
 
 def attach_upkeep(core: KioskCore, software_version: str) -> Upkeep:

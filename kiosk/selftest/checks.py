@@ -518,7 +518,7 @@ async def turn(
     ]
     if not turn_servers:
         why = (
-            "the hub has given this cabin no TURN server yet (it gives them with a call)"
+            "no ICE servers from the hub (it did not answer the question, and no call gave any)"
             if servers is None
             else "the hub offers no TURN server"
         )

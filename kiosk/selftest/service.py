@@ -58,6 +58,10 @@ _ORDER: Final = {
 }
 
 
+async def _no_servers() -> Sequence[wire.IceServer] | None:
+    return None
+
+
 @dataclass
 class SelfTestParts:
     """What the self-test looks at; the composition root fills it (``kiosk.selftest.attach``)."""
@@ -73,7 +77,7 @@ class SelfTestParts:
     printer_name: str = ""
     sheets_left: Callable[[], Awaitable[int | None]] | None = None
     hub: HubLink | None = None
-    ice_servers: Callable[[], Sequence[wire.IceServer] | None] = lambda: None
+    ice_servers: Callable[[], Awaitable[Sequence[wire.IceServer] | None]] = _no_servers
     loopback_only: bool = False
     disk_usage: checks.DiskUsageOf = checks.disk_usage
     clock_check: Callable[[], Coroutine[Any, Any, wire.SelfTestResult]] = checks.clock
@@ -199,6 +203,10 @@ class SelfTest:
             played = await _timed(checks.Check.SPEAKER, checks.speaker(media, timeout_s), timeout_s)
             return [heard, played]
 
+        async def turn() -> wire.SelfTestResult:
+            servers = await parts.ice_servers()
+            return await checks.turn(servers, timeout_s, loopback_only=parts.loopback_only)
+
         async def printer() -> wire.SelfTestResult:
             if parts.printer_status is None:
                 return checks.result(
@@ -227,11 +235,7 @@ class SelfTest:
             ),
             (checks.Check.CLOCK, "", parts.clock_check()),
             (checks.Check.HUB, "", checks.hub(parts.hub, timeout_s)),
-            (
-                checks.Check.TURN,
-                "",
-                checks.turn(parts.ice_servers(), timeout_s, loopback_only=parts.loopback_only),
-            ),
+            (checks.Check.TURN, "", turn()),
             (checks.Check.DATABASE, "", checks.database(parts.store)),
         ]
         grouped = await asyncio.gather(

@@ -8,17 +8,22 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import wire
 from kiosk.bus import EventBus
 from kiosk.cabin_status import CabinStatusSender
+from kiosk.call_quality import MeteredCalls
 from kiosk.hub_link import HubLink
+from kiosk.selftest import checks, ice_servers_of
 from kiosk.selftest.service import SelfTest
 from kiosk.session import Session, SessionTimeouts, SystemClock
 from kiosk.store import AsyncStore, DatabaseKey, Store
+from tests.e2e.coturn import running_coturn
 from tests.hub.hub_rig import running_hub
 from tests.hub.test_fleet import QUIET, add_operator, cabin_of, fleet, signed_in
 from tests.kiosk.selftest.test_service import link_to, parts, run, until
-from tests.kiosk.selftest.ws_hub import free_port
+from tests.kiosk.selftest.ws_hub import WsHub, free_port
 
 
 async def _ignore(_message: wire.Message) -> None:
@@ -93,3 +98,50 @@ def test_a_report_kept_while_the_hub_was_away_reaches_the_real_hub(tmp_path: Pat
 
     cabin = run(scenario())
     assert cabin["selftest"]["report_id"] == cabin["expected_report"], cabin
+
+
+def test_the_turn_check_asks_the_real_hub_and_gathers_from_the_real_coturn(tmp_path: Path) -> None:
+    if not Path("/usr/bin/turnserver").exists():
+        pytest.skip("coturn is not installed here")
+
+    async def scenario() -> tuple[list[wire.IceServer] | None, wire.SelfTestResult]:
+        with running_coturn(tmp_path / "coturn") as coturn:
+            async with running_hub(tmp_path, turn=coturn.hub_turn()) as rig:
+                link = HubLink(
+                    rig.url,
+                    "cabin-1",
+                    rig.tokens["cabin-1"],
+                    software_version="0.6.0",
+                    handler=_ignore,
+                )
+                await link.start()
+                try:
+                    await link.wait_online(20)
+                    servers = await ice_servers_of(link, None, 10.0)
+                    found = await checks.turn(servers, 10.0, loopback_only=True)
+                    return servers, found
+                finally:
+                    await link.close()
+
+    servers, found = run(scenario())
+    assert servers and servers[0].username and servers[0].username.endswith(":cabin-1")
+    assert found.outcome is wire.SelfTestOutcome.PASSED, found
+    assert "relay candidate" in found.detail
+
+
+def test_a_hub_that_does_not_know_the_question_leaves_the_last_calls_servers() -> None:
+    async def scenario() -> list[wire.IceServer] | None:
+        hub = WsHub()  # answers no IceServersAsk (an older hub): the question times out
+        await hub.start()
+        link = HubLink(hub.url, "cabin-1", "t" * 32, software_version="0.6.0", handler=_ignore)
+        await link.start()
+        try:
+            await link.wait_online(20)
+            calls = MeteredCalls(link.send, link.new_id)
+            calls.ice_servers = [wire.IceServer(urls=["stun:127.0.0.1:3478"])]
+            return await ice_servers_of(link, calls, 1.0)
+        finally:
+            await link.close()
+            await hub.stop()
+
+    assert run(scenario()) == [wire.IceServer(urls=["stun:127.0.0.1:3478"])]
