@@ -697,6 +697,15 @@ class Switchboard:
                 await self.fleet.selftest(peer, message)
             case wire.CallQuality():
                 await self.fleet.call_quality(peer, message)
+            case wire.IceServersAsk():  # the cabin's self-test gathers a TURN relay candidate
+                peer.send(
+                    wire.IceServersGiven(
+                        msg_id=new_msg_id(),
+                        in_reply_to=message.msg_id,
+                        ice_servers=self._ice.for_peer(peer.identity, self._clock.now()),
+                        ice_transport_policy=self._ice.policy,
+                    )
+                )
             case wire.Ack():
                 await self.redelivery.cabin_ack(peer, message)
             case wire.ErrorMessage():

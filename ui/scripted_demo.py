@@ -33,11 +33,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 import wire
+from demo.media import live_cabin
+from demo.root import panic_board
 from devices.cancellation import within
 from kiosk.app import KioskCore
 from kiosk.events import HelpComing, SessionStateChanged
@@ -430,8 +433,67 @@ async def _timeout_and_overlays(s: Script, agent: asyncio.subprocess.Process, ou
     s.tap("tab_paper")
     await asyncio.sleep(0.3)
     await s.shot("assistant-paper")
+    await _selftest(s, out)
     s.tap("leave")
     await s.until(SessionState.IDLE)
+
+
+async def _selftest(s: Script, out: Path) -> None:
+    """The agent runs the self-test from the assistant mode and reads it (failures first);
+    the report goes to ``selftest.json`` and to the hub (the fleet page shows it)."""
+    upkeep = s.core.upkeep
+    selftest = upkeep.selftest if upkeep is not None else None
+    if selftest is None:
+        raise DemoFailed("the cabin's self-test is not running")
+    before = selftest.last
+    s.tap("tab_selftest")
+    await s.until_button("run_selftest")
+    started = time.monotonic()
+    s.tap("run_selftest")
+    deadline = started + STEP_TIMEOUT_S
+    while selftest.last is before or selftest.running:
+        if time.monotonic() > deadline:
+            raise DemoFailed("the self-test did not finish")
+        await asyncio.sleep(0.05)
+    await s.window.intents.drain()
+    report = selftest.last
+    assert report is not None
+    s.report.numbers["selftest_s"] = round(
+        (report.finished_at - report.started_at).total_seconds(), 2
+    )
+    await s.shot("assistant-selftest")
+    await asyncio.to_thread(
+        (out / "selftest.json").write_bytes, msgspec.json.format(wire.encode(report)) + b"\n"
+    )
+    by_check: dict[wire.SelfTestCheck, list[wire.SelfTestOutcome]] = {}
+    for result in report.results:
+        by_check.setdefault(result.check, []).append(result.outcome)
+    passed = wire.SelfTestOutcome.PASSED
+    s.report.checks["the agent ran the self-test from the assistant mode"] = (
+        report.trigger is wire.SelfTestTrigger.AGENT
+    )
+    s.report.checks["the self-test heard every instrument answer"] = bool(
+        by_check.get(wire.SelfTestCheck.INSTRUMENT)
+    ) and all(o is passed for o in by_check[wire.SelfTestCheck.INSTRUMENT])
+    s.report.checks["the self-test saw the camera's frames (not black, not frozen)"] = by_check.get(
+        wire.SelfTestCheck.CAMERA
+    ) == [passed]
+    s.report.checks["the self-test says the speaker untested (no sound card), not passed"] = (
+        by_check.get(wire.SelfTestCheck.SPEAKER) == [wire.SelfTestOutcome.SKIPPED]
+    )
+    s.report.checks["the self-test found the database sound"] = by_check.get(
+        wire.SelfTestCheck.DATABASE
+    ) == [passed]
+    hub = s.core.hub
+    acknowledged = False
+    if hub is not None:
+        waited = time.monotonic() + STEP_TIMEOUT_S
+        while time.monotonic() < waited:
+            if not await s.core.store.run(Store.unsent_selftest_reports):
+                acknowledged = True
+                break
+            await asyncio.sleep(0.1)
+    s.report.checks["the hub acknowledged the self-test's report"] = acknowledged
 
 
 WALKING_OUT = PatientIdentity("ROUX", "Marcel", date(1939, 11, 2), Sex.MALE)
@@ -475,8 +537,9 @@ async def _fall(s: Script, cabin: LiveCabin) -> None:
 
 
 async def _panic_buttons(s: Script) -> None:
-    if s.core.panic_simulator is not None:
-        s.core.panic_simulator.press()  # the cabin's physical button
+    board = panic_board(s.core)
+    if board is not None:
+        board.press()  # the cabin's physical button
         await s.until(SessionState.WELCOME, Overlay.DISTRESS)
         await s.shot("distress-panic-button", "the panic button's board: pressed")
         s.tap("primary")
@@ -517,10 +580,10 @@ async def _walks_out(s: Script, cabin: LiveCabin) -> None:
 
 
 def _live_cabin(core: KioskCore) -> LiveCabin:
-    scene = core.camera_scene
-    if scene is None or not isinstance(scene.script, LiveCabin):
+    cabin = live_cabin(core)
+    if cabin is None:
         raise DemoFailed("the demo's camera is not the live synthetic cabin")
-    return scene.script
+    return cabin
 
 
 async def _until_seated(s: Script, cabin: LiveCabin) -> None:
@@ -835,6 +898,7 @@ def _clear_screenshots(out: Path) -> None:
         out / "bundle.json",
         out / "agent.json",
         out / "operator.json",
+        out / "selftest.json",
     ):
         old.unlink(missing_ok=True)
 

@@ -32,7 +32,7 @@ def demo(
     environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "ui", "demo", "--data", str(tmp_path / "data"), *args],
+        [sys.executable, "-m", "demo", "--data", str(tmp_path / "data"), *args],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -63,6 +63,12 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         } <= set(names)
         the_booking(out, report)
         assert {"still-there", "assistant-wrong-pin", "assistant-devices"} <= set(names)
+        # the agent's self-test: shown in the assistant mode, written beside the rest
+        assert "assistant-selftest" in names
+        selftest = json.loads((out / "selftest.json").read_text(encoding="utf-8"))
+        assert selftest["type"] == "selftest_report" and selftest["trigger"] == "agent"
+        speaker = [r for r in selftest["results"] if r["check"] == "speaker"]
+        assert [r["outcome"] for r in speaker] == ["skipped"]  # no sound card: never a pass
         # distress: a fall seen by the camera, the agent's answer, both panic buttons, absence
         assert {
             "distress-fall",
