@@ -18,7 +18,7 @@ import pytest
 
 import wire
 from fleet.servers import PostgresServer, RedisServer
-from hub.accounts import create_operator, provision_cabin
+from hub.accounts import create_agent, create_operator, provision_cabin
 from hub.demo import DEMO_OPERATORS, seed_demo
 from hub.fleet import blocks_consultations, offline_alert_id
 from hub.fleet_desk import MESSAGES_PER_MINUTE
@@ -548,5 +548,35 @@ def test_a_call_sample_dated_in_the_future_is_kept_at_the_hubs_time(tmp_path: Pa
             [kept] = await rig.hub.storage.call_qualities(since=clock.now() - timedelta(days=1))
             assert kept.sent_at == clock.now()
             await cabin.close()
+
+    run(scenario())
+
+
+def test_the_coordinators_agenda_shows_a_blocked_cabin(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock(MONDAY_MORNING)
+        async with booking_hub(tmp_path, clock) as hub:
+            await create_agent(
+                hub.storage, username="coord.murat", password=AGENT_PASSWORD,
+                display_name="Mairie de Murat", cabins=("cabin-murat", "cabin-allanche"),
+                argon2_cost="test", coordinator=True,
+            )  # fmt: skip
+            token = await provision_cabin(hub.storage, cabin_id="cabin-murat", name="Murat")
+            rig = Rig(hub, {"cabin-murat": token})
+            try:
+                http = await signed_in(rig, "coord.murat", AGENT_PASSWORD)
+
+                async def columns() -> dict[str, bool]:
+                    got = await http.get(f"{hub.url}/api/coordination/agenda?day=2027-01-11")
+                    assert got.status == 200, await got.text()
+                    return {c["cabin_id"]: c["unavailable"] for c in (await got.json())["cabins"]}
+
+                assert await columns() == {"cabin-allanche": False, "cabin-murat": False}
+                cabin = await rig.cabin("cabin-murat")
+                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.CAMERA))
+                assert await columns() == {"cabin-allanche": False, "cabin-murat": True}
+                await cabin.close()
+            finally:
+                await rig.close()
 
     run(scenario())
