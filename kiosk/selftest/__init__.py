@@ -13,6 +13,7 @@ This module is light: aiortc, PyAV and numpy load with ``kiosk.selftest.checks``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from typing import TYPE_CHECKING, Protocol
@@ -142,6 +143,7 @@ def parts_of(core: KioskCore, calls: MeteredCalls | None) -> SelfTestParts:
         ice_servers=lambda: ice_servers_of(core.hub, calls, core.config.selftest.check_timeout_s),
         loopback_only=core.config.call.loopback_only,
         disk_usage=checks.disk_usage,
+        media_held=contextlib.nullcontext if core.media_power is None else core.media_power.held,
     )
 
 

@@ -81,6 +81,9 @@ class SelfTestParts:
     loopback_only: bool = False
     disk_usage: checks.DiskUsageOf = checks.disk_usage
     clock_check: Callable[[], Coroutine[Any, Any, wire.SelfTestResult]] = checks.clock
+    media_held: Callable[[], contextlib.AbstractAsyncContextManager[Any]] = contextlib.nullcontext
+    """Opens the camera and microphone for the checks when they are closed between patients
+    (``MediaPower.held``, distress detection off)."""
 
 
 def by_severity(results: Sequence[wire.SelfTestResult]) -> list[wire.SelfTestResult]:
@@ -142,7 +145,8 @@ class SelfTest:
         """Every check, one report: stored, logged, and handed to the sender."""
         async with self._running:
             started_at, started = self._now(), time.monotonic()
-            results = await self._check_all()
+            async with self.parts.media_held():
+                results = await self._check_all()
             report = wire.SelfTestReport(
                 msg_id=report_msg_id(uuid_hex := uuid.uuid4().hex),
                 report_id=uuid_hex,
