@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from devices.cancellation import within
 from kiosk.app import open_core
 from kiosk.config import Config
+from kiosk.systemd_notify import ServiceNotifier
 from ui.kiosk_window import KioskWindow, LanguageSwitcher, TouchWatcher
 from ui.speech import Speaker
 
@@ -218,6 +219,8 @@ async def _run_cabin(
         log.info("ui.window_shown size=%dx%d", window.width(), window.height())
         with _stop_on_signals(closed):
             await first_paint.wait(FIRST_PAINT_WAIT_S)
+            systemd = ServiceNotifier.from_environment()  # READY=1, then the watchdog's pings
+            systemd.ready("idle screen shown")  # from this loop (cabin.service, WatchdogSec=)
             core.start_warm_up(hub_address=hub_address)  # what the idle screen does not need
             # The assistant's safe restart ends the process cleanly; systemd starts it again.
             stopped = asyncio.ensure_future(closed.wait())
@@ -225,6 +228,7 @@ async def _run_cabin(
             await asyncio.wait({stopped, restart}, return_when=asyncio.FIRST_COMPLETED)
             for waiter in (stopped, restart):
                 waiter.cancel()
+            systemd.stopping()
         log.info("ui.stopping restart=%s", core.assistant.restart_requested.is_set())
         return 0
     finally:
