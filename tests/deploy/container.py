@@ -16,8 +16,9 @@ The route (STACK.md, "A booted systemd container works here"):
   a temporary folder, mounted in a private mount namespace that dies with the container), then
   ``systemd-nspawn -D ROOT -b --register=no --keep-unit --console=pipe``: the checkout
   read-only at ``/opt/cabin-src``, the host's uv cache under a writable overlay at
-  ``/var/cache/uv``, the checkout's uv binary at ``/usr/local/bin/uv``. The container shares the
-  tests' network namespace (loopback only).
+  ``/var/cache/uv``, the checkout's uv binary at ``/usr/local/bin/uv``; ``--private-network``:
+  the container has its own loopback and nothing else (no packet leaves, network namespace of
+  the tests or not).
 - **drive**: ``nsenter -t <the container's systemd> -a ...`` (no machinectl: the host's PID 1 is
   not systemd); files through ``/proc/<pid>/root``.
 - **stop**: ``systemctl poweroff`` inside, then SIGKILL to the container's PID 1 (the kernel then
@@ -64,13 +65,17 @@ BUILD_VERSION = "1"
 SHIM_IN_ROOT = "/usr/local/lib/cabin-test/libdrm-render-node-shim.so"
 SOURCE_IN_CONTAINER = "/opt/cabin-src"
 UV_CACHE_IN_CONTAINER = "/var/cache/uv"
-# cage on wlroots' headless backend with the software renderer (see drm_render_node_shim.c).
-HEADLESS_ENVIRONMENT: Mapping[str, str] = {
-    "WLR_BACKENDS": "headless",
-    "WLR_LIBINPUT_NO_DEVICES": "1",
+# The GPU a real cabin has: wlroots' software renderer, and the shim (drm_render_node_shim.c).
+GPU_STANDIN_ENVIRONMENT: Mapping[str, str] = {
     "WLR_RENDERER": "pixman",
     "WLR_RENDER_DRM_DEVICE": "/dev/null",
     "LD_PRELOAD": SHIM_IN_ROOT,
+}
+# cage on wlroots' headless backend: no screen, no input device, no GPU.
+HEADLESS_ENVIRONMENT: Mapping[str, str] = {
+    "WLR_BACKENDS": "headless",
+    "WLR_LIBINPUT_NO_DEVICES": "1",
+    **GPU_STANDIN_ENVIRONMENT,
 }
 
 BUILD_TIMEOUT_S = 900.0
@@ -343,7 +348,7 @@ class Container:
         log = scratch / "console.log"
         nspawn_args = [
             "systemd-nspawn", "--quiet", "-D", str(scratch / "merged"), "-b",
-            "--register=no", "--keep-unit", "--console=pipe",
+            "--register=no", "--keep-unit", "--console=pipe", "--private-network",
             f"--bind-ro={REPO}:{SOURCE_IN_CONTAINER}",
             f"--overlay={uv_cache_dir()}:{scratch / 'uv-upper'}:{UV_CACHE_IN_CONTAINER}",
             f"--bind-ro={uv_binary()}:/usr/local/bin/uv",
