@@ -321,6 +321,16 @@ def _children(pid: int) -> list[int]:
     return [int(word) for word in text.split()]
 
 
+def _is_container_init(pid: int) -> bool:
+    """systemd, in a PID namespace other than ours (nspawn's helpers run systemd-nspawn's code)."""
+    try:
+        theirs = os.readlink(f"/proc/{pid}/ns/pid")
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return False
+    return theirs != os.readlink("/proc/self/ns/pid") and comm == "systemd"
+
+
 class Container:
     """One booted container over the cached root; a context manager that always stops it.
 
@@ -388,7 +398,7 @@ class Container:
                 )
             # unshare execs sh, which execs systemd-nspawn; its child is the container's PID 1.
             for child in _children(self._nspawn.pid):
-                if Path(f"/proc/{child}/root/usr/lib/systemd").exists():
+                if _is_container_init(child):
                     self.pid = child
             time.sleep(0.05)
         while True:
