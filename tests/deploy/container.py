@@ -32,6 +32,7 @@ cage headless needs one more thing here: a DRM render node (see ``drm_render_nod
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -40,7 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -298,18 +300,40 @@ def warm_uv_cache(root: Path) -> None:
     marker.touch()
 
 
+KEEP_UNUSED_ROOTS_S = 3 * 24 * 3600  # another checkout's root (another package list) is kept
+
+
+@contextmanager
+def _cache_lock() -> Iterator[None]:
+    """One prepare at a time on this machine (checkouts and CI share the cache)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with (cache_dir() / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_unused_roots(keep: Path) -> None:
+    for old in cache_dir().iterdir():
+        if old.name.startswith((keep.name, ".")):
+            continue
+        if time.time() - old.stat().st_mtime > KEEP_UNUSED_ROOTS_S:
+            say(f"removing {old.name}, unused for {KEEP_UNUSED_ROOTS_S // 86400} days")
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+
+
 def prepare() -> Path:
     """The cached root for this package list, built and warmed if it is not yet (network, root)."""
     if os.geteuid() != 0:
         raise ContainerError("preparing the container root needs root")
     root = root_path()
-    if not (root / "usr" / "lib" / "systemd" / "systemd").exists():
-        for old in cache_dir().glob("*"):
-            if old.name != root.name and not old.name.startswith(root.name):
-                say(f"removing the outdated root {old.name}")
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-        build_root(root)
-    warm_uv_cache(root)
+    with _cache_lock():
+        if not (root / "usr" / "lib" / "systemd" / "systemd").exists():
+            build_root(root)
+        warm_uv_cache(root)
+        _remove_unused_roots(root)
     return root
 
 
@@ -352,6 +376,7 @@ class Container:
         if reason is not None:
             raise ContainerError(reason)
         root = root_path()
+        os.utime(root)  # in use: kept by _remove_unused_roots
         scratch = Path(tempfile.mkdtemp(prefix="cabin-container-"))
         for name in ("upper", "work", "merged", "uv-upper", "uv-work"):
             (scratch / name).mkdir()

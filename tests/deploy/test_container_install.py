@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -154,11 +153,12 @@ def test_uninstall_removes_it(box: Container) -> None:
 STORE_SCRIPT = """
 import os, sys
 from datetime import date
-from pathlib import Path
 from kiosk.patient import PatientIdentity
 from kiosk.store.key import load_key
 from kiosk.store.store import Store
-key = load_key(env=os.environ, env_name="CABIN_DB_KEY", credential="", key_file=Path("/nonexistent"))
+key = load_key(
+    env=os.environ, env_name="CABIN_DB_KEY", credential="", key_file=Path("/nonexistent")
+)
 store = Store.open(Path("/var/lib/cabin/cabin.db"), key)
 if sys.argv[1] == "open":
     patient = PatientIdentity("Container", "Test", date(1950, 1, 2))
@@ -186,4 +186,3 @@ def open_a_consultation(box: Container) -> str:
 
 def consultation_end_reason(box: Container, consultation: str) -> str:
     return _store(box, "ended", consultation)
-
