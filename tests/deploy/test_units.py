@@ -91,7 +91,7 @@ def test_the_unit_has_the_settings_the_issue_names() -> None:
         "UMask": "0077",
     }.items():
         assert one(key) == value, key
-    assert set(one("SupplementaryGroups").split()) == {"dialout", "video", "audio", "bluetooth"}
+    assert set(one("SupplementaryGroups").split()) == {"dialout", "video", "audio"}
     assert set(one("RestrictAddressFamilies").split()) == {
         "AF_UNIX",
         "AF_INET",
