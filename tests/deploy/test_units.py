@@ -62,11 +62,13 @@ def test_the_unit_has_the_settings_the_issue_names() -> None:
         assert len(settings[key]) == 1, f"{key}= set {len(settings[key])} times"
         return settings[key][0]
 
-    # kiosk: cage on tty1, the cabin's own user, a logind session
+    # kiosk: cage on tty1, the cabin's own user; the seat from seatd, never a PAM session, which
+    # would move the processes out of the unit's cgroup (and systemd would ignore READY=1)
     assert one("ExecStart") == "/opt/cabin/deploy/cabin/cabin-session"
     assert one("User") == "cabin"
-    assert one("TTYPath") == "/dev/tty1"
-    assert one("PAMName") == "cabin"
+    assert "PAMName" not in settings
+    assert "LIBSEAT_BACKEND=seatd" in settings["Environment"]
+    assert "seatd.service" in " ".join(settings["Wants"])
     assert "getty@tty1.service" in one("Conflicts")
     # readiness and the watchdog
     assert one("Type") == "notify"
@@ -103,7 +105,6 @@ def test_the_unit_has_the_settings_the_issue_names() -> None:
     assert allowed == {
         "char-drm",
         "char-input",
-        "/dev/tty1",
         "char-ttyUSB",
         "char-ttyACM",
         "char-video4linux",
