@@ -153,6 +153,7 @@ def test_uninstall_removes_it(box: Container) -> None:
 STORE_SCRIPT = """
 import os, sys
 from datetime import date
+from pathlib import Path
 from kiosk.patient import PatientIdentity
 from kiosk.store.key import load_key
 from kiosk.store.store import Store
