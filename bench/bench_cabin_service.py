@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print(line("floor  bare window", kill_floor, None))
     print(line("cabin", kill_cabin, kill_floor, "   issue's bound: 10 s"))
     print(
-        f" restart after a watchdog trip (SIGSTOP, WatchdogSec={watchdog_s}s): {watchdog_runs} runs"
+        f" restart after a watchdog trip (SIGSTOP, WatchdogSec={watchdog_s}s):"
+        f" {watchdog_runs} run(s) each"
     )
     print(line("floor  bare window", dog_floor, None))
     print(
