@@ -226,6 +226,9 @@ def test_headless_adds_its_drop_in_and_a_normal_run_takes_it_away(debian_root: P
     dropin = debian_root / "etc/systemd/system/cabin.service.d/60-headless.conf"
     assert install(debian_root, "--headless").status == 0
     assert "WLR_BACKENDS=headless" in dropin.read_text()
+    again = install(debian_root, "--headless")
+    assert again.status == 0, again.output
+    assert "nothing to do" in again.output
     assert install(debian_root).status == 0
     assert not dropin.exists()
 
