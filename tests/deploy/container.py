@@ -267,9 +267,11 @@ def warm_uv_cache(root: Path) -> None:
         project.mkdir()
         for name in ("pyproject.toml", "uv.lock"):
             shutil.copy2(REPO / name, project / name)
-        # The host's trust store, for a machine whose egress re-signs TLS (SSL_CERT_FILE).
+        # The host's trust store (SSL_CERT_FILE, else Debian's bundle), for a machine whose egress
+        # re-signs TLS with a certificate authority of its own.
         tls = []
-        if (certificates := os.environ.get("SSL_CERT_FILE")) and Path(certificates).is_file():
+        certificates = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+        if Path(certificates).is_file():
             tls = [
                 f"--bind-ro={certificates}:/etc/ssl/certs/host-bundle.pem",
                 "--setenv=SSL_CERT_FILE=/etc/ssl/certs/host-bundle.pem",
