@@ -26,7 +26,9 @@ UNIT = "cabin.service"
 CABIN_USER = "cabin"
 RUNTIME_DIR = "/run/cabin"
 PIN = "739184"  # not the demo's
-HUB_URL = "https://hub.cabines-cantal.invalid"
+# A real-looking address (the product refuses example hosts); the container has no network but
+# its own loopback (systemd-nspawn --private-network): the name never resolves, nothing leaves.
+HUB_URL = "https://hub.cabines-cantal.fr"
 INSTALL_TIMEOUT_S = 240.0
 GPU_DROPIN = "/etc/systemd/system/cabin.service.d/70-container-gpu.conf"
 

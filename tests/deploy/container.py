@@ -32,6 +32,7 @@ cage headless needs one more thing here: a DRM render node (see ``drm_render_nod
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -40,7 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -265,9 +267,11 @@ def warm_uv_cache(root: Path) -> None:
         project.mkdir()
         for name in ("pyproject.toml", "uv.lock"):
             shutil.copy2(REPO / name, project / name)
-        # The host's trust store, for a machine whose egress re-signs TLS (SSL_CERT_FILE).
+        # The host's trust store (SSL_CERT_FILE, else Debian's bundle), for a machine whose egress
+        # re-signs TLS with a certificate authority of its own.
         tls = []
-        if (certificates := os.environ.get("SSL_CERT_FILE")) and Path(certificates).is_file():
+        certificates = os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+        if Path(certificates).is_file():
             tls = [
                 f"--bind-ro={certificates}:/etc/ssl/certs/host-bundle.pem",
                 "--setenv=SSL_CERT_FILE=/etc/ssl/certs/host-bundle.pem",
@@ -298,18 +302,40 @@ def warm_uv_cache(root: Path) -> None:
     marker.touch()
 
 
+KEEP_UNUSED_ROOTS_S = 3 * 24 * 3600  # another checkout's root (another package list) is kept
+
+
+@contextmanager
+def _cache_lock() -> Iterator[None]:
+    """One prepare at a time on this machine (checkouts and CI share the cache)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with (cache_dir() / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_unused_roots(keep: Path) -> None:
+    for old in cache_dir().iterdir():
+        if old.name.startswith((keep.name, ".")):
+            continue
+        if time.time() - old.stat().st_mtime > KEEP_UNUSED_ROOTS_S:
+            say(f"removing {old.name}, unused for {KEEP_UNUSED_ROOTS_S // 86400} days")
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+
+
 def prepare() -> Path:
     """The cached root for this package list, built and warmed if it is not yet (network, root)."""
     if os.geteuid() != 0:
         raise ContainerError("preparing the container root needs root")
     root = root_path()
-    if not (root / "usr" / "lib" / "systemd" / "systemd").exists():
-        for old in cache_dir().glob("*"):
-            if old.name != root.name and not old.name.startswith(root.name):
-                say(f"removing the outdated root {old.name}")
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-        build_root(root)
-    warm_uv_cache(root)
+    with _cache_lock():
+        if not (root / "usr" / "lib" / "systemd" / "systemd").exists():
+            build_root(root)
+        warm_uv_cache(root)
+        _remove_unused_roots(root)
     return root
 
 
@@ -319,6 +345,16 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(word) for word in text.split()]
+
+
+def _is_container_init(pid: int) -> bool:
+    """systemd, in a PID namespace other than ours (nspawn's helpers run systemd-nspawn's code)."""
+    try:
+        theirs = os.readlink(f"/proc/{pid}/ns/pid")
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return False
+    return theirs != os.readlink("/proc/self/ns/pid") and comm == "systemd"
 
 
 class Container:
@@ -342,6 +378,7 @@ class Container:
         if reason is not None:
             raise ContainerError(reason)
         root = root_path()
+        os.utime(root)  # in use: kept by _remove_unused_roots
         scratch = Path(tempfile.mkdtemp(prefix="cabin-container-"))
         for name in ("upper", "work", "merged", "uv-upper", "uv-work"):
             (scratch / name).mkdir()
@@ -388,7 +425,7 @@ class Container:
                 )
             # unshare execs sh, which execs systemd-nspawn; its child is the container's PID 1.
             for child in _children(self._nspawn.pid):
-                if Path(f"/proc/{child}/root/usr/lib/systemd").exists():
+                if _is_container_init(child):
                     self.pid = child
             time.sleep(0.05)
         while True:
