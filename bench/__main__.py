@@ -15,6 +15,7 @@ from bench import (
     bench_hub_fleet,
     bench_hub_flood,
     bench_printing,
+    bench_selftest,
     bench_slow_link,
     bench_soak,
     bench_teleconsultation,
@@ -32,6 +33,7 @@ sys.exit(
     or bench_slow_link.main(sys.argv[1:])
     or bench_hub_flood.main(sys.argv[1:])
     or bench_hub_fleet.main(sys.argv[1:])
+    or bench_selftest.main(sys.argv[1:])
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])

@@ -42,6 +42,7 @@ from hub.storage import (
     DoctorRecord,
     LoginAccount,
     LoginAttempt,
+    OperatorRecord,
     Storage,
 )
 
@@ -196,6 +197,39 @@ async def create_agent(
     )
     await storage.add_agent(record)
     log.info("hub.agent_created username=%s cabins=%d", log_safe(username), len(record.cabins))
+    return record
+
+
+async def create_operator(
+    storage: Storage,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    argon2_cost: Argon2Cost = "standard",
+    clock: Clock | None = None,
+) -> OperatorRecord:
+    """Create an operator's account: signs in like a doctor or an agent (the hub's one login)
+    and opens the fleet page (``/flotte``). Raises `AccountError` for a taken or malformed
+    username or a short password."""
+    if not USERNAME.fullmatch(username):
+        raise AccountError(
+            "the username must be 2 to 63 characters: lower-case letters, digits and ._-"
+        )
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise AccountError(
+            f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )
+    record = OperatorRecord(
+        username=username,
+        password_hash=await PasswordHasher(argon2_cost).hash(password),
+        display_name=_check_text(display_name, "the display name"),
+        failed_attempts=0,
+        locked_until=None,
+        created_at=(clock or SystemClock()).now(),
+    )
+    await storage.add_operator(record)
+    log.info("hub.operator_created username=%s", log_safe(username))
     return record
 
 

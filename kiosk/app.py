@@ -58,6 +58,7 @@ from kiosk.events import CorePart, PartState, PartStatus
 from kiosk.measurements import Measurements
 from kiosk.paperwork import Paperwork
 from kiosk.secret_source import read_secret
+from kiosk.selftest import Upkeep, attach_upkeep
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from kiosk.distress.detection import FrameAnalyser, SoundAnalyser
     from kiosk.hub_link import HubLink, HubLinkState
     from kiosk.record_sender import RecordSender
-    from kiosk.teleconsultation import Teleconsultation
+    from kiosk.teleconsultation import CallFactory, Teleconsultation
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ class KioskCore:
         default_factory=lambda: {part: asyncio.Event() for part in CorePart}
     )
     _outbox: _HubOutbox = field(default_factory=_HubOutbox)
+    upkeep: Upkeep | None = None  # self-test, heartbeat, call quality (kiosk.selftest)
 
     @property
     def cabin_media(self) -> CabinMedia | None:
@@ -267,6 +269,8 @@ class KioskCore:
         self, env: MutableMapping[str, str], hub_address: HubAddress | None, gate: WarmUpGate | None
     ) -> None:
         started = time.monotonic()
+        if self.connect_hub:
+            self.upkeep = attach_upkeep(self, SOFTWARE_VERSION)
         steps: dict[CorePart, Callable[[], Awaitable[bool]]] = {
             CorePart.MEDIA: self._bring_up_media,
             CorePart.HUB: lambda: self._bring_up_hub(env, hub_address),
@@ -375,6 +379,8 @@ class KioskCore:
         rest), and close the store last."""
         if self._warm_up is not None:
             await cancel_and_wait(self._warm_up)
+        if self.upkeep is not None:
+            await self.upkeep.stop()
         if self._ticker is not None:
             await cancel_and_wait(self._ticker)
         if self.panic_button is not None:
@@ -754,7 +760,7 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             core.store,
             core.bus,
             hub,
-            call_setup.call_factory(media.media, settings),
+            _metered(core, call_setup.call_factory(media.media, settings)),
             local_preview=call_setup.local_preview(media.media),
         )
         holder.append(teleconsultation)
@@ -773,6 +779,10 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
     await core._outbox.open(hub)  # an alert raised before the link was up goes out now
     if core.teleconsultation is not None:
         core.teleconsultation.catch_up()  # a patient already in the waiting room is queued
+
+
+def _metered(core: KioskCore, factory: CallFactory) -> CallFactory:
+    return core.upkeep.metered(factory) if core.upkeep is not None else factory
 
 
 class _MediaStopper:

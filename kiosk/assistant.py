@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import argon2
 import msgspec
@@ -62,6 +62,9 @@ from printing.errors import PrintError
 from printing.printer import Printer, PrinterStatus
 from printing.test_page import render_test_page
 from wire.messages import AlertKind, AlertSeverity
+
+if TYPE_CHECKING:
+    from kiosk.selftest.service import SelfTest
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +265,8 @@ class Assistant:
             bus.subscribe(SessionStateChanged, self._on_state),
             bus.subscribe(HubStatusChanged, self._on_hub),
         ]
+        self.selftest: SelfTest | None = None
+        """The cabin's self-test, once the warm-up is over (``kiosk.selftest``)."""
         self.restart_requested = asyncio.Event()
         """Set by ``request_restart``: the process runner awaits it, closes the core, exits."""
 

@@ -4,9 +4,8 @@ Under ``cabin.service`` (``Type=notify``, ``WatchdogSec=``; deploy/cabin/systemd
 systemd gives the process ``$NOTIFY_SOCKET``, a datagram socket (a leading ``@`` is Linux's
 abstract namespace), and ``$WATCHDOG_USEC``. The cabin sends:
 
-- ``READY=1`` and ``MAINPID=<its pid>`` once its idle screen is painted. cage started first and
-  is the process systemd started; from then on systemd's main process is the cabin, so that a
-  stop sends SIGTERM to it (it closes its store) and its death is the service's;
+- ``READY=1`` once its idle screen is painted (the cabin is the service's main process:
+  deploy/cabin/cabin-session starts cage beside it, then execs it);
 - ``WATCHDOG=1`` every ``WATCHDOG_USEC / 3``, from a callback of the asyncio loop (Qt's main
   thread, through qasync): a loop that freezes stops the pings, and systemd kills and restarts the
   cabin after ``WatchdogSec``. Never from a thread, which would keep pinging for a frozen cabin;
@@ -14,7 +13,7 @@ abstract namespace), and ``$WATCHDOG_USEC``. The cabin sends:
 - ``STOPPING=1`` on a clean stop.
 
 ``$WATCHDOG_PID``, when set, names the process that must ping: another one does not (its parent's
-watchdog is not its own). cabin-session sets it to the cabin's pid. Without ``$NOTIFY_SOCKET``
+watchdog is not its own). Without ``$NOTIFY_SOCKET``
 (the demo, the tests, a developer's terminal) every call does nothing.
 
 A datagram that cannot be sent (the socket gone, its queue full) is logged once and dropped: the
@@ -86,11 +85,11 @@ class ServiceNotifier:
         return True
 
     def ready(self, status: str) -> None:
-        """The cabin is up: READY=1, its pid as the service's main one, a status line; then the
-        watchdog pings start from the running asyncio loop."""
+        """The cabin is up: READY=1 and a status line; then the watchdog pings start from the
+        running asyncio loop."""
         if not self.active:
             return
-        self.send("READY=1", f"MAINPID={os.getpid()}", f"STATUS={status}")
+        self.send("READY=1", f"STATUS={status}")
         log.info("systemd.ready watchdog_interval_s=%s", self.watchdog_interval_s)
         self.start_watchdog()
 

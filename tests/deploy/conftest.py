@@ -27,13 +27,14 @@ class Run:
     output: str
 
 
-def run(command: list[str | Path]) -> Run:
+def run(command: list[str | Path], env: dict[str, str] | None = None) -> Run:
     done = subprocess.run(
         [str(part) for part in command],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
         check=False,
+        env=env,
     )
     return Run(done.returncode, done.stdout + done.stderr)
 
@@ -67,8 +68,8 @@ def debian_root(tmp_path: Path) -> Path:
     return root
 
 
-def install(root: Path, *options: str | Path) -> Run:
-    return run([INSTALLER, "--root", root, "--no-python", *options])
+def install(root: Path, *options: str | Path, env: dict[str, str] | None = None) -> Run:
+    return run([INSTALLER, "--root", root, "--no-python", *options], env=env)
 
 
 def uninstall(root: Path, *options: str) -> Run:

@@ -126,6 +126,31 @@ def test_the_database_key_is_made_once_encrypted_and_never_again(debian_root: Pa
     assert credential.read_bytes() == ciphertext
 
 
+def test_where_systemd_creds_cannot_encrypt_the_key_is_a_private_plain_credential(
+    debian_root: Path, tmp_path: Path
+) -> None:
+    """The fallback (LoadCredential= from /etc/credstore, 0600), with a systemd-creds that
+    refuses to encrypt as one does where it has neither a TPM2 nor a usable host key."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    failing = bin_dir / "systemd-creds"
+    failing.write_text("#!/bin/sh\necho 'Failed to determine local credential key' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    done = install(debian_root, env=env)
+    assert done.status == 0, done.output
+    plain = debian_root / "etc/credstore/cabin-db-key"
+    assert re.fullmatch(r"[0-9a-f]{64}\n", plain.read_text())
+    assert oct(plain.stat().st_mode & 0o777) == "0o600"
+    assert oct(plain.parent.stat().st_mode & 0o777) == "0o700"
+    assert not (debian_root / "etc/credstore.encrypted/cabin-db-key").exists()
+    dropin = debian_root / "etc/systemd/system/cabin.service.d/50-credentials.conf"
+    assert "LoadCredential=cabin-db-key:/etc/credstore/cabin-db-key" in dropin.read_text()
+    assert "systemd-creds could not encrypt on this machine" in done.output
+    # and it is kept as it is on the next run
+    assert "nothing to do" in install(debian_root, env=env).output
+
+
 def test_a_database_without_its_key_is_never_given_a_new_one(
     debian_root: Path, tmp_path: Path
 ) -> None:

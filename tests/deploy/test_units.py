@@ -72,7 +72,7 @@ def test_the_unit_has_the_settings_the_issue_names() -> None:
     assert "getty@tty1.service" in one("Conflicts")
     # readiness and the watchdog
     assert one("Type") == "notify"
-    assert one("NotifyAccess") == "all"
+    assert one("NotifyAccess") == "main"  # the cabin is the main process (cabin-session)
     assert one("WatchdogSec") == "15s"
     assert one("Restart") == "always"
     assert one("RestartSec") == "1s"

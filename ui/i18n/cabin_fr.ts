@@ -4,358 +4,484 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="131"/>
+        <location filename="../assistant_panel.py" line="149"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="134"/>
+        <location filename="../assistant_panel.py" line="152"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="135"/>
+        <location filename="../assistant_panel.py" line="153"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="136"/>
+        <location filename="../assistant_panel.py" line="154"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="137"/>
+        <location filename="../assistant_panel.py" line="155"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="148"/>
+        <location filename="../assistant_panel.py" line="156"/>
+        <source>Self-test</source>
+        <translation>Autotest</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="167"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="169"/>
+        <location filename="../assistant_panel.py" line="188"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="170"/>
+        <location filename="../assistant_panel.py" line="189"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="171"/>
+        <location filename="../assistant_panel.py" line="190"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="172"/>
+        <location filename="../assistant_panel.py" line="191"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="175"/>
+        <location filename="../assistant_panel.py" line="194"/>
         <source>Doctors&apos; service: connected.</source>
         <translation>Service des médecins : connecté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="176"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>Doctors&apos; service: connecting…</source>
         <translation>Service des médecins : connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="177"/>
+        <location filename="../assistant_panel.py" line="196"/>
         <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
         <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="179"/>
+        <location filename="../assistant_panel.py" line="198"/>
         <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
         <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="181"/>
+        <location filename="../assistant_panel.py" line="200"/>
         <source>Doctors&apos; service: stopped.</source>
         <translation>Service des médecins : arrêté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="186"/>
+        <location filename="../assistant_panel.py" line="205"/>
         <source>Doctors&apos; service: this cabin has no credential.</source>
         <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="192"/>
+        <location filename="../assistant_panel.py" line="211"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="195"/>
+        <location filename="../assistant_panel.py" line="214"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="197"/>
+        <location filename="../assistant_panel.py" line="216"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="202"/>
+        <location filename="../assistant_panel.py" line="221"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="205"/>
+        <location filename="../assistant_panel.py" line="224"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="208"/>
+        <location filename="../assistant_panel.py" line="227"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="213"/>
+        <location filename="../assistant_panel.py" line="232"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="221"/>
+        <location filename="../assistant_panel.py" line="240"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="233"/>
+        <location filename="../assistant_panel.py" line="252"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="242"/>
+        <location filename="../assistant_panel.py" line="261"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="249"/>
+        <location filename="../assistant_panel.py" line="268"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="260"/>
+        <location filename="../assistant_panel.py" line="279"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="266"/>
+        <location filename="../assistant_panel.py" line="285"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="268"/>
+        <location filename="../assistant_panel.py" line="287"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="275"/>
+        <location filename="../assistant_panel.py" line="294"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="283"/>
+        <location filename="../assistant_panel.py" line="302"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="294"/>
-        <location filename="../assistant_panel.py" line="297"/>
+        <location filename="../assistant_panel.py" line="313"/>
+        <location filename="../assistant_panel.py" line="316"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="299"/>
+        <location filename="../assistant_panel.py" line="318"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="302"/>
+        <location filename="../assistant_panel.py" line="321"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="308"/>
+        <location filename="../assistant_panel.py" line="327"/>
+        <location filename="../assistant_panel.py" line="527"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="314"/>
+        <location filename="../assistant_panel.py" line="333"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="314"/>
+        <location filename="../assistant_panel.py" line="333"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="321"/>
+        <location filename="../assistant_panel.py" line="340"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="328"/>
+        <location filename="../assistant_panel.py" line="347"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="340"/>
+        <location filename="../assistant_panel.py" line="359"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="347"/>
+        <location filename="../assistant_panel.py" line="366"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="355"/>
+        <location filename="../assistant_panel.py" line="374"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="360"/>
+        <location filename="../assistant_panel.py" line="379"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="364"/>
+        <location filename="../assistant_panel.py" line="383"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="369"/>
+        <location filename="../assistant_panel.py" line="388"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="371"/>
+        <location filename="../assistant_panel.py" line="390"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="376"/>
+        <location filename="../assistant_panel.py" line="395"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="377"/>
+        <location filename="../assistant_panel.py" line="396"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="385"/>
+        <location filename="../assistant_panel.py" line="404"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="426"/>
+        <location filename="../assistant_panel.py" line="445"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="431"/>
+        <location filename="../assistant_panel.py" line="450"/>
         <source>Print them again</source>
         <translation>Les réimprimer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="397"/>
+        <location filename="../assistant_panel.py" line="416"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="400"/>
+        <location filename="../assistant_panel.py" line="419"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="402"/>
+        <location filename="../assistant_panel.py" line="421"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="406"/>
+        <location filename="../assistant_panel.py" line="425"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="417"/>
+        <location filename="../assistant_panel.py" line="436"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="443"/>
+        <location filename="../assistant_panel.py" line="462"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="447"/>
+        <location filename="../assistant_panel.py" line="466"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="449"/>
+        <location filename="../assistant_panel.py" line="468"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="450"/>
+        <location filename="../assistant_panel.py" line="469"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="451"/>
+        <location filename="../assistant_panel.py" line="470"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="452"/>
+        <location filename="../assistant_panel.py" line="471"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="453"/>
+        <location filename="../assistant_panel.py" line="472"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="454"/>
+        <location filename="../assistant_panel.py" line="473"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="456"/>
+        <location filename="../assistant_panel.py" line="475"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="460"/>
+        <location filename="../assistant_panel.py" line="479"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="463"/>
+        <location filename="../assistant_panel.py" line="482"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="466"/>
+        <location filename="../assistant_panel.py" line="485"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="470"/>
+        <location filename="../assistant_panel.py" line="489"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="478"/>
+        <location filename="../assistant_panel.py" line="498"/>
+        <source>Instrument</source>
+        <translation>Appareil</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="499"/>
+        <source>Camera</source>
+        <translation>Caméra</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="500"/>
+        <source>Microphone</source>
+        <translation>Micro</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="501"/>
+        <source>Speaker</source>
+        <translation>Haut-parleur</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="502"/>
+        <source>Printer</source>
+        <translation>Imprimante</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="503"/>
+        <source>Disk space</source>
+        <translation>Espace disque</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="504"/>
+        <source>Clock</source>
+        <translation>Horloge</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="505"/>
+        <source>Doctors&apos; service</source>
+        <translation>Service des médecins</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="506"/>
+        <source>Video relay (TURN)</source>
+        <translation>Relais vidéo (TURN)</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="507"/>
+        <source>Database</source>
+        <translation>Base de données</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="513"/>
+        <source>FAILED</source>
+        <translation>ÉCHEC</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="514"/>
+        <source>To check</source>
+        <translation>À vérifier</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="515"/>
+        <source>Not tested</source>
+        <translation>Non testé</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="516"/>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="524"/>
+        <source>The self-test is getting ready (the cabin has just started).</source>
+        <translation>L&apos;autotest se prépare (la cabine vient de démarrer).</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="530"/>
+        <source>Run the self-test</source>
+        <translation>Lancer l&apos;autotest</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="543"/>
+        <source>No self-test has run yet.</source>
+        <translation>Aucun autotest n&apos;a encore été fait.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="546"/>
+        <source>at start</source>
+        <translation>au démarrage</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="547"/>
+        <source>nightly</source>
+        <translation>de nuit</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="548"/>
+        <source>asked by an agent</source>
+        <translation>demandé par un agent</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="553"/>
+        <source>Last self-test: %1 (%2). Failed: %3. To check: %4. Not tested: %5.</source>
+        <translation>Dernier autotest : %1 (%2). Échecs : %3. À vérifier : %4. Non testés : %5.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="575"/>
+        <source>Self-test running: about ten seconds…</source>
+        <translation>Autotest en cours : une dizaine de secondes…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="581"/>
+        <source>A patient is in a consultation: the self-test runs once the cabin is free.</source>
+        <translation>Un patient est en consultation : l&apos;autotest se fera quand la cabine sera libre.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="586"/>
+        <source>Self-test done.</source>
+        <translation>Autotest terminé.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="590"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -950,27 +1076,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="85"/>
+        <location filename="../assistant_panel.py" line="103"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="86"/>
+        <location filename="../assistant_panel.py" line="104"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="97"/>
+        <location filename="../assistant_panel.py" line="115"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="98"/>
+        <location filename="../assistant_panel.py" line="116"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="109"/>
+        <location filename="../assistant_panel.py" line="127"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -978,7 +1104,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="114"/>
+        <location filename="../assistant_panel.py" line="132"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -986,7 +1112,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="117"/>
+        <location filename="../assistant_panel.py" line="135"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
