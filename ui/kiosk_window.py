@@ -481,7 +481,13 @@ class KioskWindow(QWidget):
             Overlay.ASSISTANT: self._assistant,
         }.get(session.overlay)
         if self._pin_requested and self._pin_allowed():
-            self._page = PinPage(self._core.assistant, self._intents, self._cancel_pin)
+            self._page = PinPage(
+                self._core.assistant,
+                self._intents,
+                self._cancel_pin,
+                scale=self._scale,
+                landscape=self.width() > self.height(),
+            )
         else:
             self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
         self._content.addWidget(self._page)

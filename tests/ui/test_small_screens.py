@@ -126,6 +126,11 @@ def test_every_page_fits_a_small_screen(
             try:
                 assert window.scale == fit_scale(width, height) < 1.0
                 check("idle")
+                _press(button("agent"))  # the agents' PIN, on its keypad
+                await until(lambda: "Mode assistant" in texts(), "the PIN page")
+                check("pin")
+                _press(button("cancel"))
+                await until(lambda: "Bienvenue dans la cabine" in texts(), "the welcome again")
                 service = core.doctor_service
                 assert service is not None
                 service.last_seen = SEEN
