@@ -93,7 +93,7 @@ class IdentifyPage(QWidget):
             return
         field = self._field("appointment_code", self.tr("Code"))
         field.setMaxLength(6)
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.set_target(field)
         checking: list[bool] = []
 
@@ -159,7 +159,7 @@ class IdentifyPage(QWidget):
         """Too many wrong codes: the keypad waits, and says how long."""
         field = self._field("appointment_code", self.tr("Code"))
         field.setEnabled(False)
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.setEnabled(False)
         desk = self._appointments
 
@@ -211,7 +211,7 @@ class IdentifyPage(QWidget):
         local = appointment.starts_at.astimezone(ZoneInfo(appointment.timezone))
         birth = self._field("birth_date", self.tr("Date of birth (DD/MM/YYYY)"))
         birth.setInputMask("00/00/0000;_")
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.set_target(birth)
         birth.setFocus()
         QTimer.singleShot(0, lambda: birth.setCursorPosition(_date_cursor(birth.text())))
@@ -385,11 +385,12 @@ class IdentifyPage(QWidget):
         if landscape:
             question.addStretch(1)
             question.addLayout(buttons)
-            keys_column = QVBoxLayout()
-            for widget in keys or []:
-                keys_column.addWidget(widget)
-            keys_column.addStretch(1)
-            outer.addLayout(keys_column, 1)
+            if keys:  # else the question has the width: its buttons need it, side by side
+                keys_column = QVBoxLayout()
+                for widget in keys:
+                    keys_column.addWidget(widget)
+                keys_column.addStretch(1)
+                outer.addLayout(keys_column, 1)
         else:
             question.addStretch(1)  # the question stays together at the top
             for widget in keys or []:

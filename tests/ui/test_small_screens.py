@@ -142,6 +142,12 @@ def test_every_page_fits_a_small_screen(
                 c = core.consultation
                 await c.start("fr")
                 await c.choose_identify()
+                check("identify-choice")
+                _press(button("primary"))  # "I have an appointment code": its keypad
+                await until(lambda: "0" in keys_shown(window), "the code's keypad")
+                check("identify-code")
+                _press(button("back"))
+                await until(lambda: "0" not in keys_shown(window), "the choice again")
                 _press(button("walk_in"))
                 for field, key in (("family_name", "A"), ("birth_date", "7")):
                     lines = [w for w in window.findChildren(QLineEdit, field) if w.isVisible()]
