@@ -153,7 +153,11 @@ def test_every_page_fits_a_small_screen(
                     lines = [w for w in window.findChildren(QLineEdit, field) if w.isVisible()]
                     assert len(lines) == 1, field
                     _press(lines[0])
-                    await until(lambda k=key: k in keys_shown(window), f"the keys for {field}")
+
+                    def shown(key: str = key) -> bool:
+                        return key in keys_shown(window)
+
+                    await until(shown, f"the keys for {field}")
                     check(f"identify-{field}")
 
                 await c.identify(PATIENT)
