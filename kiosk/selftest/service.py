@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as dtime
@@ -73,6 +74,9 @@ class SelfTestParts:
     settings: SelfTestSection
     media: Any = None  # kiosk.call.media.CabinMedia, when the warm-up opened it
     media_missing: str = "the camera and microphone are not open (see the log)"
+    media_on: Callable[[], AbstractAsyncContextManager[bool]] | None = None
+    """Opens the camera and microphone for the checks' while, when they are released between
+    patients (``kiosk.call.media_power``); yields whether they are on."""
     printer_status: Callable[[], Awaitable[PrinterStatus]] | None = None
     printer_name: str = ""
     sheets_left: Callable[[], Awaitable[int | None]] | None = None
@@ -203,6 +207,26 @@ class SelfTest:
             played = await _timed(checks.Check.SPEAKER, checks.speaker(media, timeout_s), timeout_s)
             return [heard, played]
 
+        async def seen_and_heard() -> list[wire.SelfTestResult]:
+            looked, listened = await asyncio.gather(
+                _timed(checks.Check.CAMERA, camera(), timeout_s), sound()
+            )
+            return [looked, *listened]
+
+        async def media_checks() -> list[wire.SelfTestResult]:
+            """The camera and the microphone are opened for the checks when they are released
+            between patients (distress detection off), and released again after."""
+            if media is None or parts.media_on is None:
+                return await seen_and_heard()
+            async with parts.media_on() as opened:
+                if opened:
+                    return await seen_and_heard()
+            why = "the camera and microphone could not be opened (see the log)"
+            return [
+                checks.result(check, checks.Outcome.FAILED, why)
+                for check in (checks.Check.CAMERA, checks.Check.MICROPHONE, checks.Check.SPEAKER)
+            ]
+
         async def turn() -> wire.SelfTestResult:
             servers = await parts.ice_servers()
             return await checks.turn(servers, timeout_s, loopback_only=parts.loopback_only)
@@ -221,7 +245,6 @@ class SelfTest:
             for device in checks.configured_instruments(parts.instruments)
         ]
         singles += [
-            (checks.Check.CAMERA, "", camera()),
             (checks.Check.PRINTER, parts.printer_name, printer()),
             (
                 checks.Check.DISK,
@@ -239,7 +262,7 @@ class SelfTest:
             (checks.Check.DATABASE, "", checks.database(parts.store)),
         ]
         grouped = await asyncio.gather(
-            sound(),
+            media_checks(),
             *(_timed(check, work, timeout_s, subject) for check, subject, work in singles),
         )
         sounds, rest = grouped[0], grouped[1:]
