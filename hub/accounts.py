@@ -292,14 +292,29 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+DEMO_TOKEN_PREFIX = "demo-"  # noqa: S105 - a published prefix, not a secret
+"""How the demo hub's cabin tokens begin (`hub.demo.seed_demo`), and no other: a real cabin
+given one refuses to start (``kiosk.production``, whose ``DEMO_HUB_TOKEN_PREFIX`` is the same)."""
+
+
 async def provision_cabin(
-    storage: Storage, *, cabin_id: str, name: str, clock: Clock | None = None
+    storage: Storage,
+    *,
+    cabin_id: str,
+    name: str,
+    clock: Clock | None = None,
+    demo: bool = False,
 ) -> str:
     """Register a cabin (or give a known one a new token: the old one stops working) and
-    return its token. The token is shown once and never stored."""
+    return its token. The token is shown once and never stored. The demo's begins with
+    `DEMO_TOKEN_PREFIX`; any other never does."""
     if not CABIN_ID.fullmatch(cabin_id):
         raise AccountError("the cabin id must be 1 to 64 characters: letters, digits and ._-")
     token = secrets.token_urlsafe(_TOKEN_BYTES)
+    while token.startswith(DEMO_TOKEN_PREFIX):  # about once in a billion
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+    if demo:
+        token = DEMO_TOKEN_PREFIX + token
     await storage.put_cabin(
         CabinRecord(
             cabin_id=cabin_id,

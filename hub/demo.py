@@ -185,7 +185,7 @@ async def seed_demo(
                 clock=clock,
             )
     token = await provision_cabin(
-        storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock
+        storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock, demo=True
     )
     return DemoAccounts(doctors=DEMO_DOCTORS, cabin_id=DEMO_CABIN_ID, cabin_token=token)
 

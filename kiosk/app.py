@@ -53,6 +53,7 @@ from kiosk.distress.alerts import AlertDesk
 from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
 from kiosk.distress.panic_button import SerialPanicButton
 from kiosk.distress.vitals import DangerousVitals, Limits, VitalThresholds
+from kiosk.doctor_service import DoctorService
 from kiosk.errors import ConfigError, HubError, KeyUnavailableError
 from kiosk.events import CorePart, PartState, PartStatus
 from kiosk.measurements import Measurements
@@ -68,6 +69,7 @@ from printing.printer import Printer
 if TYPE_CHECKING:
     # The warm-up's parts: imported on a worker thread when the core warms up (``_load``).
     from kiosk.call.media import CabinMedia
+    from kiosk.call.media_power import MediaPower
     from kiosk.call_setup import MediaSource
     from kiosk.distress.detection import FrameAnalyser, SoundAnalyser
     from kiosk.hub_link import HubLink, HubLinkState
@@ -203,6 +205,8 @@ class KioskCore:
     panic_board: Stoppable | None = None  # what serves the button's port (the demo's board)
     wiring: Wiring = PRODUCT
     connect_hub: bool = True  # the camera, microphone and hub too (a test may want neither)
+    doctor_service: DoctorService | None = None  # can patients reach a doctor (i18-screen)
+    media_power: MediaPower | None = None  # camera and microphone per session (i18-screen)
     failures: dict[CorePart, Exception] = field(default_factory=dict)  # the warm-up's, by part
     _ticker: asyncio.Task[None] | None = None
     _warm_up: asyncio.Task[None] | None = None
@@ -325,6 +329,11 @@ class KioskCore:
         # OpenCV for the camera's analysis: on the thread too.
         analysers = await asyncio.to_thread(_distress_analysers, config.distress)
         _watch_media(self, media, *analysers)
+        from kiosk.call.media_power import power_media  # noqa: PLC0415 - i18-screen
+
+        self.media_power = await power_media(
+            media, open_media, self.session, self.bus, config.distress
+        )
         return True
 
     async def _bring_up_hub(
@@ -399,6 +408,8 @@ class KioskCore:
             await self.paperwork.aclose()
         if self.hub is not None:
             await self.hub.close()
+        if self.media_power is not None:
+            await self.media_power.aclose()
         if self.media is not None:
             await self.media.stop()
         await self.assistant.aclose()
@@ -406,6 +417,8 @@ class KioskCore:
         if self.instrument_service is not None:
             await self.instrument_service.stop()
         await self.consultation.aclose()
+        if self.doctor_service is not None:
+            await self.doctor_service.aclose()
         await self.store.close()
         log.info("core.stopped")
 
@@ -610,6 +623,10 @@ async def open_core(
         wiring=wiring,
         connect_hub=connect_hub,
     )
+    core.doctor_service = await DoctorService.open(
+        bus, store, clock, grace_s=config.hub.offline_notice_after_s
+    )
+    core.doctor_service.start()
     # Printing waits for the printer's warm-up; what goes to the hub waits for its link.
     paperwork.prepared.clear()
     paperwork.send = alerts.send = core._outbox.send
@@ -737,6 +754,8 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             await holder[0].handle_hub_message(message)
 
     def on_state(state: HubLinkState) -> None:
+        if core.doctor_service is not None:
+            core.doctor_service.link_state_changed(state.value)
         if holder:
             holder[0].hub_state_changed(state)
         if senders:

@@ -47,6 +47,9 @@ class HubSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     credential_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "CABIN_HUB_TOKEN"
     credential: Identifier = "cabin-hub-token"
     credential_file: str = "hub.token"
+    # The idle screen tells patients that no doctor can be reached once the link has been down
+    # this long (a blip of a few seconds says nothing), or this long after the start.
+    offline_notice_after_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
 
 
 class CallSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -146,11 +146,12 @@ class CallEndReason(enum.StrEnum):
     """Why a call ended."""
 
     COMPLETED = "completed"
-    PATIENT_LEFT = "patient_left"
+    PATIENT_LEFT = "patient_left"  # the session ended in the call (left, timed out, stopped)
     DOCTOR_LEFT = "doctor_left"
     CONNECTION_LOST = "connection_lost"
     TIMEOUT = "timeout"
     ALERT = "alert"
+    PATIENT_ENDED = "patient_ended"  # the patient pressed "End the call": still at the cabin
 
 
 class PrintDocument(enum.StrEnum):

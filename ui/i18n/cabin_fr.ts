@@ -489,37 +489,57 @@
 <context>
     <name>CallPage</name>
     <message>
-        <location filename="../call_page.py" line="96"/>
+        <location filename="../call_page.py" line="153"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="103"/>
+        <location filename="../call_page.py" line="117"/>
         <source>The doctor&apos;s image will appear here.</source>
         <translation>L’image du médecin va apparaître ici.</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="104"/>
+        <location filename="../call_page.py" line="118"/>
         <source>Your image</source>
         <translation>Votre image</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="120"/>
+        <location filename="../call_page.py" line="138"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="130"/>
+        <location filename="../call_page.py" line="157"/>
+        <source>End the call</source>
+        <translation>Terminer l&apos;appel</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="172"/>
+        <source>Do you really want to end the call with the doctor?</source>
+        <translation>Voulez-vous vraiment terminer l&apos;appel avec le médecin ?</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="178"/>
+        <source>Yes</source>
+        <translation>Oui</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="181"/>
+        <source>No</source>
+        <translation>Non</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="212"/>
         <source>%1 will see you. Connecting…</source>
         <translation>%1 va vous recevoir. Connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="134"/>
+        <location filename="../call_page.py" line="216"/>
         <source>Connecting to the doctor…</source>
         <translation>Connexion avec le médecin…</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="137"/>
+        <location filename="../call_page.py" line="219"/>
         <source>The connection is interrupted. Stay seated: the call comes back by itself.</source>
         <translation>La connexion est coupée. Restez assis : l’appel va reprendre tout seul.</translation>
     </message>
@@ -759,125 +779,146 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="396"/>
+        <location filename="../kiosk_window.py" line="460"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="469"/>
+        <location filename="../kiosk_window.py" line="542"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="470"/>
+        <location filename="../kiosk_window.py" line="543"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="472"/>
+        <location filename="../kiosk_window.py" line="534"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="473"/>
-        <location filename="../kiosk_window.py" line="691"/>
+        <location filename="../kiosk_window.py" line="312"/>
+        <source>This cabin watches for falls and calls for help; no image and no sound leaves it.</source>
+        <translation>Cette cabine surveille les chutes et les appels à l&apos;aide ; aucune image ni aucun son ne la quitte.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="321"/>
+        <source>The doctor service cannot be reached at the moment. For an emergency, call 15 or 112. Otherwise, please come back later.</source>
+        <translation>Le service des médecins est injoignable en ce moment. En cas d&apos;urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="535"/>
+        <location filename="../kiosk_window.py" line="819"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="483"/>
+        <location filename="../kiosk_window.py" line="547"/>
+        <source>No doctor available at the moment</source>
+        <translation>Aucun médecin disponible pour le moment</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="549"/>
+        <source>You can still take your measurements and print them.</source>
+        <translation>Vous pouvez tout de même prendre vos mesures et les imprimer.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="574"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="485"/>
+        <location filename="../kiosk_window.py" line="576"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="489"/>
-        <location filename="../kiosk_window.py" line="639"/>
+        <location filename="../kiosk_window.py" line="580"/>
+        <location filename="../kiosk_window.py" line="767"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="490"/>
-        <location filename="../kiosk_window.py" line="599"/>
+        <location filename="../kiosk_window.py" line="581"/>
+        <location filename="../kiosk_window.py" line="692"/>
+        <location filename="../kiosk_window.py" line="713"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="514"/>
+        <location filename="../kiosk_window.py" line="605"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="516"/>
+        <location filename="../kiosk_window.py" line="607"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="521"/>
+        <location filename="../kiosk_window.py" line="612"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="522"/>
+        <location filename="../kiosk_window.py" line="613"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="545"/>
+        <location filename="../kiosk_window.py" line="636"/>
         <source>Fever</source>
         <translation>Fièvre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="546"/>
+        <location filename="../kiosk_window.py" line="637"/>
         <source>Cough, cold or sore throat</source>
         <translation>Toux, rhume ou mal de gorge</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="638"/>
         <source>Pain</source>
         <translation>Douleur</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="548"/>
+        <location filename="../kiosk_window.py" line="639"/>
         <source>Skin problem</source>
         <translation>Problème de peau</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="549"/>
+        <location filename="../kiosk_window.py" line="640"/>
         <source>Renew a prescription</source>
         <translation>Renouveler une ordonnance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="550"/>
+        <location filename="../kiosk_window.py" line="641"/>
         <source>Something else</source>
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="562"/>
+        <location filename="../kiosk_window.py" line="653"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="563"/>
+        <location filename="../kiosk_window.py" line="654"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="579"/>
+        <location filename="../kiosk_window.py" line="672"/>
         <source>Connecting to the doctors, one moment please.</source>
         <translation>Connexion aux médecins en cours, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="582"/>
+        <location filename="../kiosk_window.py" line="675"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="586"/>
+        <location filename="../kiosk_window.py" line="679"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -885,37 +926,52 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="589"/>
+        <location filename="../kiosk_window.py" line="682"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="597"/>
+        <location filename="../kiosk_window.py" line="690"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="598"/>
+        <location filename="../kiosk_window.py" line="691"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="627"/>
+        <location filename="../kiosk_window.py" line="702"/>
+        <source>Your measurements are kept. You can print them now, to show them to your doctor. If the service comes back while you wait, a doctor will answer you here.</source>
+        <translation>Vos mesures sont conservées. Vous pouvez les imprimer maintenant pour les montrer à votre médecin. Si le service revient pendant que vous attendez, un médecin vous répondra ici.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="709"/>
+        <source>No doctor can be reached at the moment</source>
+        <translation>Aucun médecin ne peut être joint pour le moment</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="712"/>
+        <source>Print my measurements</source>
+        <translation>Imprimer mes mesures</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="755"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="634"/>
+        <location filename="../kiosk_window.py" line="762"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="635"/>
+        <location filename="../kiosk_window.py" line="763"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="650"/>
+        <location filename="../kiosk_window.py" line="778"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -923,107 +979,107 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="656"/>
+        <location filename="../kiosk_window.py" line="784"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="661"/>
+        <location filename="../kiosk_window.py" line="789"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="663"/>
+        <location filename="../kiosk_window.py" line="791"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="672"/>
+        <location filename="../kiosk_window.py" line="800"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="673"/>
+        <location filename="../kiosk_window.py" line="801"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="675"/>
+        <location filename="../kiosk_window.py" line="803"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="676"/>
+        <location filename="../kiosk_window.py" line="804"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="677"/>
+        <location filename="../kiosk_window.py" line="805"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="684"/>
+        <location filename="../kiosk_window.py" line="812"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="686"/>
+        <location filename="../kiosk_window.py" line="814"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="690"/>
+        <location filename="../kiosk_window.py" line="818"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="707"/>
+        <location filename="../kiosk_window.py" line="835"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="721"/>
+        <location filename="../kiosk_window.py" line="849"/>
         <source>Someone is on the way</source>
         <translation>Un agent est en route</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="722"/>
+        <location filename="../kiosk_window.py" line="850"/>
         <source>An agent answered and is coming to you. Stay where you are.</source>
         <translation>Un agent a répondu et vient vous aider. Restez où vous êtes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="728"/>
+        <location filename="../kiosk_window.py" line="856"/>
         <source>If you fell, do not try to get up alone.</source>
         <translation>Si vous êtes tombé, n’essayez pas de vous relever seul.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="729"/>
+        <location filename="../kiosk_window.py" line="857"/>
         <source>If you can, touch the screen or raise a hand.</source>
         <translation>Si vous le pouvez, touchez l’écran ou levez la main.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="731"/>
+        <location filename="../kiosk_window.py" line="859"/>
         <source>One of your measurements needs attention. Stay seated and rest.</source>
         <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="733"/>
+        <location filename="../kiosk_window.py" line="861"/>
         <source>You asked for help: it has been called.</source>
         <translation>Vous avez demandé de l’aide : elle a été appelée.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="739"/>
+        <location filename="../kiosk_window.py" line="867"/>
         <source>If it is serious, anyone can call 15 (or 112).</source>
         <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="745"/>
+        <location filename="../kiosk_window.py" line="873"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="704"/>
+        <location filename="../kiosk_window.py" line="832"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -1031,46 +1087,78 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="439"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="439"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="379"/>
+        <location filename="../kiosk_window.py" line="440"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="380"/>
+        <location filename="../kiosk_window.py" line="441"/>
         <source>Call for help</source>
         <translation>Appeler à l’aide</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="709"/>
+        <location filename="../kiosk_window.py" line="837"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="724"/>
+        <location filename="../kiosk_window.py" line="852"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="725"/>
+        <location filename="../kiosk_window.py" line="853"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="744"/>
+        <location filename="../kiosk_window.py" line="872"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
+    </message>
+</context>
+<context>
+    <name>LastSeen</name>
+    <message>
+        <location filename="../media_indicator.py" line="74"/>
+        <source>%1:%2</source>
+        <comment>hour and minute</comment>
+        <translation>%1 h %2</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="80"/>
+        <source>Last connection: today at %1</source>
+        <translation>Dernière connexion : aujourd&apos;hui à %1</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="82"/>
+        <source>Last connection: yesterday at %1</source>
+        <translation>Dernière connexion : hier à %1</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="84"/>
+        <source>Last connection: %2 at %1</source>
+        <translation>Dernière connexion : le %2 à %1</translation>
+    </message>
+</context>
+<context>
+    <name>MediaIndicator</name>
+    <message>
+        <location filename="../media_indicator.py" line="62"/>
+        <source>Camera and microphone on</source>
+        <translation>Caméra et micro actifs</translation>
     </message>
 </context>
 <context>
