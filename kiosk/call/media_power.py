@@ -19,8 +19,9 @@ subscribes to the devices opened for that session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from devices.cancellation import cancel_and_wait
 from kiosk.bus import EventBus
@@ -74,6 +75,7 @@ class MediaPower:
         self._bus = bus
         self.always_on = always_on
         self._wanted = True  # the media are open when this is built
+        self._held = 0  # the self-test's checks that need them on now (`held`)
         self._on = True
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -98,8 +100,22 @@ class MediaPower:
         elif event.previous is SessionState.IDLE and event.state in PATIENT_STATES:
             self._want(True)  # the patient pressed Start
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[bool]:
+        """The camera and microphone on for the caller's while (the self-test's checks, between
+        patients), then as the session wants them; yields whether they are on."""
+        self._held += 1
+        try:
+            self._want(True)
+            await self.settled()
+            yield self._on
+        finally:
+            self._held -= 1
+            if self._held == 0 and not self.always_on:
+                self._want(self._session.state in PATIENT_STATES)
+
     def _want(self, on: bool) -> None:
-        self._wanted = on
+        self._wanted = on or self._held > 0
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._apply(), name="media.power")
 

@@ -224,3 +224,48 @@ def test_the_core_without_distress_detection_releases_them_at_idle(tmp_path: Pat
             await core.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_self_test_holds_them_on_for_its_checks_then_they_are_released(
+    devices: Devices, tmp_path: Path
+) -> None:
+    """Between patients (distress detection off) the self-test opens them for its camera and
+    microphone checks, and they are released after; a patient meanwhile keeps them on."""
+    from kiosk.selftest import checks  # noqa: PLC0415 - aiortc, numpy: the self-test's
+    from kiosk.selftest.service import SelfTest  # noqa: PLC0415
+    from kiosk.store import AsyncStore  # noqa: PLC0415
+    from tests.kiosk.selftest.test_service import parts  # noqa: PLC0415
+    from wire import SelfTestTrigger  # noqa: PLC0415
+
+    async def scenario() -> list[bool]:
+        session, bus, said = cabin()
+        media = devices.open()
+        power = MediaPower(media, devices.open, session, bus, always_on=False)
+        await power.start()
+        assert media.suspended
+        store = await AsyncStore.open(tmp_path / "cabin.db", DatabaseKey.generate())
+        try:
+            selftest = SelfTest(parts(store, session, tmp_path, media=media, media_on=power.held))
+            report = await selftest.run(SelfTestTrigger.NIGHTLY)
+            await power.settled()
+            outcomes = {r.check: r.outcome for r in report.results}
+            assert outcomes[checks.Check.CAMERA] is checks.Outcome.PASSED, report.results
+            assert outcomes[checks.Check.MICROPHONE] is checks.Outcome.PASSED, report.results
+            assert not power.on and media.suspended  # released again after the checks
+            assert capture_threads() == []
+            # A patient starts a session while a hold is on: the release waits for both.
+            async with power.held():
+                session.advance(SessionState.WELCOME)
+            await power.settled()
+            assert power.on
+            session.end(EndReason.ABANDONED)
+            await power.settled()
+            assert not power.on
+        finally:
+            await power.aclose()
+            await media.close()
+            await store.close()
+        return said
+
+    said = asyncio.run(within(scenario(), 60))
+    assert said == [True, False, True, False, True, False]
