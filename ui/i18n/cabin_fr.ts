@@ -4,484 +4,484 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="149"/>
+        <location filename="../assistant_panel.py" line="153"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="152"/>
+        <location filename="../assistant_panel.py" line="156"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="153"/>
+        <location filename="../assistant_panel.py" line="157"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="154"/>
+        <location filename="../assistant_panel.py" line="158"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="155"/>
+        <location filename="../assistant_panel.py" line="159"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="156"/>
+        <location filename="../assistant_panel.py" line="160"/>
         <source>Self-test</source>
         <translation>Autotest</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="167"/>
+        <location filename="../assistant_panel.py" line="171"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="188"/>
+        <location filename="../assistant_panel.py" line="192"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="189"/>
+        <location filename="../assistant_panel.py" line="193"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="190"/>
+        <location filename="../assistant_panel.py" line="194"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="191"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="194"/>
+        <location filename="../assistant_panel.py" line="198"/>
         <source>Doctors&apos; service: connected.</source>
         <translation>Service des médecins : connecté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="195"/>
+        <location filename="../assistant_panel.py" line="199"/>
         <source>Doctors&apos; service: connecting…</source>
         <translation>Service des médecins : connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="196"/>
+        <location filename="../assistant_panel.py" line="200"/>
         <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
         <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="198"/>
+        <location filename="../assistant_panel.py" line="202"/>
         <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
         <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="200"/>
+        <location filename="../assistant_panel.py" line="204"/>
         <source>Doctors&apos; service: stopped.</source>
         <translation>Service des médecins : arrêté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="205"/>
+        <location filename="../assistant_panel.py" line="209"/>
         <source>Doctors&apos; service: this cabin has no credential.</source>
         <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="211"/>
+        <location filename="../assistant_panel.py" line="215"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="214"/>
+        <location filename="../assistant_panel.py" line="218"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="216"/>
+        <location filename="../assistant_panel.py" line="220"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="221"/>
+        <location filename="../assistant_panel.py" line="225"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="224"/>
+        <location filename="../assistant_panel.py" line="228"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="227"/>
+        <location filename="../assistant_panel.py" line="231"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="232"/>
+        <location filename="../assistant_panel.py" line="236"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="240"/>
+        <location filename="../assistant_panel.py" line="244"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="252"/>
+        <location filename="../assistant_panel.py" line="256"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="261"/>
+        <location filename="../assistant_panel.py" line="265"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="268"/>
+        <location filename="../assistant_panel.py" line="272"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="279"/>
+        <location filename="../assistant_panel.py" line="283"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="285"/>
+        <location filename="../assistant_panel.py" line="289"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="287"/>
+        <location filename="../assistant_panel.py" line="291"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="294"/>
+        <location filename="../assistant_panel.py" line="298"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="302"/>
+        <location filename="../assistant_panel.py" line="306"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="313"/>
-        <location filename="../assistant_panel.py" line="316"/>
+        <location filename="../assistant_panel.py" line="317"/>
+        <location filename="../assistant_panel.py" line="320"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="318"/>
+        <location filename="../assistant_panel.py" line="322"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="321"/>
+        <location filename="../assistant_panel.py" line="325"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="327"/>
-        <location filename="../assistant_panel.py" line="527"/>
+        <location filename="../assistant_panel.py" line="331"/>
+        <location filename="../assistant_panel.py" line="531"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="333"/>
+        <location filename="../assistant_panel.py" line="337"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="333"/>
+        <location filename="../assistant_panel.py" line="337"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="340"/>
+        <location filename="../assistant_panel.py" line="344"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="347"/>
+        <location filename="../assistant_panel.py" line="351"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="359"/>
+        <location filename="../assistant_panel.py" line="363"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="366"/>
+        <location filename="../assistant_panel.py" line="370"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="374"/>
+        <location filename="../assistant_panel.py" line="378"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="379"/>
+        <location filename="../assistant_panel.py" line="383"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="383"/>
+        <location filename="../assistant_panel.py" line="387"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="388"/>
+        <location filename="../assistant_panel.py" line="392"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="390"/>
+        <location filename="../assistant_panel.py" line="394"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="395"/>
+        <location filename="../assistant_panel.py" line="399"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="396"/>
+        <location filename="../assistant_panel.py" line="400"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="404"/>
+        <location filename="../assistant_panel.py" line="408"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="445"/>
+        <location filename="../assistant_panel.py" line="449"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="450"/>
+        <location filename="../assistant_panel.py" line="454"/>
         <source>Print them again</source>
         <translation>Les réimprimer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="416"/>
+        <location filename="../assistant_panel.py" line="420"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="419"/>
+        <location filename="../assistant_panel.py" line="423"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="421"/>
+        <location filename="../assistant_panel.py" line="425"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="425"/>
+        <location filename="../assistant_panel.py" line="429"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="436"/>
+        <location filename="../assistant_panel.py" line="440"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="462"/>
+        <location filename="../assistant_panel.py" line="466"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="466"/>
+        <location filename="../assistant_panel.py" line="470"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="468"/>
+        <location filename="../assistant_panel.py" line="472"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="469"/>
+        <location filename="../assistant_panel.py" line="473"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="470"/>
+        <location filename="../assistant_panel.py" line="474"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="471"/>
+        <location filename="../assistant_panel.py" line="475"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="472"/>
+        <location filename="../assistant_panel.py" line="476"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="473"/>
+        <location filename="../assistant_panel.py" line="477"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="475"/>
+        <location filename="../assistant_panel.py" line="479"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="479"/>
+        <location filename="../assistant_panel.py" line="483"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="482"/>
+        <location filename="../assistant_panel.py" line="486"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="485"/>
+        <location filename="../assistant_panel.py" line="489"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="489"/>
+        <location filename="../assistant_panel.py" line="493"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="498"/>
+        <location filename="../assistant_panel.py" line="502"/>
         <source>Instrument</source>
         <translation>Appareil</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="499"/>
+        <location filename="../assistant_panel.py" line="503"/>
         <source>Camera</source>
         <translation>Caméra</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="500"/>
+        <location filename="../assistant_panel.py" line="504"/>
         <source>Microphone</source>
         <translation>Micro</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="501"/>
+        <location filename="../assistant_panel.py" line="505"/>
         <source>Speaker</source>
         <translation>Haut-parleur</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="502"/>
+        <location filename="../assistant_panel.py" line="506"/>
         <source>Printer</source>
         <translation>Imprimante</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="503"/>
+        <location filename="../assistant_panel.py" line="507"/>
         <source>Disk space</source>
         <translation>Espace disque</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="504"/>
+        <location filename="../assistant_panel.py" line="508"/>
         <source>Clock</source>
         <translation>Horloge</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="505"/>
+        <location filename="../assistant_panel.py" line="509"/>
         <source>Doctors&apos; service</source>
         <translation>Service des médecins</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="506"/>
+        <location filename="../assistant_panel.py" line="510"/>
         <source>Video relay (TURN)</source>
         <translation>Relais vidéo (TURN)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="507"/>
+        <location filename="../assistant_panel.py" line="511"/>
         <source>Database</source>
         <translation>Base de données</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="513"/>
+        <location filename="../assistant_panel.py" line="517"/>
         <source>FAILED</source>
         <translation>ÉCHEC</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="514"/>
+        <location filename="../assistant_panel.py" line="518"/>
         <source>To check</source>
         <translation>À vérifier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="515"/>
+        <location filename="../assistant_panel.py" line="519"/>
         <source>Not tested</source>
         <translation>Non testé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="516"/>
+        <location filename="../assistant_panel.py" line="520"/>
         <source>OK</source>
         <translation>OK</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="524"/>
+        <location filename="../assistant_panel.py" line="528"/>
         <source>The self-test is getting ready (the cabin has just started).</source>
         <translation>L&apos;autotest se prépare (la cabine vient de démarrer).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="530"/>
+        <location filename="../assistant_panel.py" line="534"/>
         <source>Run the self-test</source>
         <translation>Lancer l&apos;autotest</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="543"/>
+        <location filename="../assistant_panel.py" line="547"/>
         <source>No self-test has run yet.</source>
         <translation>Aucun autotest n&apos;a encore été fait.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="546"/>
+        <location filename="../assistant_panel.py" line="550"/>
         <source>at start</source>
         <translation>au démarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="547"/>
+        <location filename="../assistant_panel.py" line="551"/>
         <source>nightly</source>
         <translation>de nuit</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="548"/>
+        <location filename="../assistant_panel.py" line="552"/>
         <source>asked by an agent</source>
         <translation>demandé par un agent</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="553"/>
+        <location filename="../assistant_panel.py" line="557"/>
         <source>Last self-test: %1 (%2). Failed: %3. To check: %4. Not tested: %5.</source>
         <translation>Dernier autotest : %1 (%2). Échecs : %3. À vérifier : %4. Non testés : %5.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="575"/>
+        <location filename="../assistant_panel.py" line="591"/>
         <source>Self-test running: about ten seconds…</source>
         <translation>Autotest en cours : une dizaine de secondes…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="581"/>
+        <location filename="../assistant_panel.py" line="597"/>
         <source>A patient is in a consultation: the self-test runs once the cabin is free.</source>
         <translation>Un patient est en consultation : l&apos;autotest se fera quand la cabine sera libre.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="586"/>
+        <location filename="../assistant_panel.py" line="602"/>
         <source>Self-test done.</source>
         <translation>Autotest terminé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="590"/>
+        <location filename="../assistant_panel.py" line="606"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -1164,27 +1164,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="103"/>
+        <location filename="../assistant_panel.py" line="107"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="104"/>
+        <location filename="../assistant_panel.py" line="108"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="115"/>
+        <location filename="../assistant_panel.py" line="119"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="116"/>
+        <location filename="../assistant_panel.py" line="120"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="127"/>
+        <location filename="../assistant_panel.py" line="131"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -1192,7 +1192,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="132"/>
+        <location filename="../assistant_panel.py" line="136"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -1200,7 +1200,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="135"/>
+        <location filename="../assistant_panel.py" line="139"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
