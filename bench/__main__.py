@@ -3,6 +3,7 @@
 import sys
 
 from bench import (
+    bench_cabin_service,
     bench_call,
     bench_core,
     bench_cups,
@@ -37,5 +38,6 @@ sys.exit(
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
     or bench_history.main(sys.argv[1:])
+    or bench_cabin_service.main(sys.argv[1:])
     or bench_soak.main(sys.argv[1:])  # last: the full soak takes about 75 minutes
 )

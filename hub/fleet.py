@@ -30,7 +30,6 @@ KEPT = timedelta(days=31)
 
 BLOCKING_CHECKS = frozenset(
     {
-        wire.SelfTestCheck.HUB,
         wire.SelfTestCheck.TURN,
         wire.SelfTestCheck.CAMERA,
         wire.SelfTestCheck.MICROPHONE,
@@ -39,12 +38,14 @@ BLOCKING_CHECKS = frozenset(
         wire.SelfTestCheck.DISK,
     }
 )
-"""A failed check of these stops consultations: without the hub or TURN there is no call,
-without camera, microphone or speaker the doctor cannot see or hear the patient (nor the
-patient the doctor), and without a sound database or disk no record is kept. An instrument,
+"""A failed check of these stops consultations: without TURN there is no call behind most
+networks, without camera, microphone or speaker the doctor cannot see or hear the patient (nor
+the patient the doctor), and without a sound database or disk no record is kept. An instrument,
 the printer or the clock failing alone is raised (an alert, shown on the fleet page) but the
 cabin stays bookable: the doctor can still see the patient, measure with another instrument or
-send the prescription to be printed later, and refusing patients would do them more harm."""
+send the prescription to be printed later, and refusing patients would do them more harm. The
+hub check is not here: a report reaches the hub only once the cabin reaches it again, and
+whether it does now is the heartbeat's to say (offline after ``offline_after_min``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import msgspec
+
 import wire
-from hub.alerts import AlertDesk
+from hub.alerts import AlertDesk, bounded_time
 from hub.clock import Clock
 from hub.errors import StorageError
 from hub.fleet import (
@@ -46,21 +48,46 @@ from hub.fleet import (
     selftest_alert_id,
 )
 from hub.log_safe import log_safe
-from hub.peers import Peer, acknowledge
+from hub.peers import Peer, acknowledge, refuse
+from hub.rate_limit import SlidingWindowLimit
 from hub.storage import AlertRecord, Storage
 
 log = logging.getLogger(__name__)
 
+HUB_RAISED = frozenset({wire.AlertKind.CABIN_OFFLINE, wire.AlertKind.SELFTEST_FAILED})
+"""Kinds only the hub raises: a cabin sending one is refused (it could otherwise open an alert
+the hub would then "resolve")."""
+MESSAGES_PER_MINUTE = 60
+"""A cabin's statuses, reports and quality samples the hub stores in a minute (it sends about 8:
+a status, six samples in a call, a report now and then); beyond, they are dropped (a report is
+refused, `rate_limited`: the cabin sends it again later)."""
 BACK_ONLINE = "hub:back_online"
 SELFTEST_PASSED = "hub:selftest_passed"
 _UNAVAILABLE_CACHE_S = 10.0
-_DETAIL_MAX = 500
+_DETAIL_MAX = 120
+"""As `wire.AlertMessage.detail` allows."""
+
+
+CHECK_NAMES_FR = {
+    wire.SelfTestCheck.INSTRUMENT: "appareil",
+    wire.SelfTestCheck.CAMERA: "caméra",
+    wire.SelfTestCheck.MICROPHONE: "microphone",
+    wire.SelfTestCheck.SPEAKER: "haut-parleur",
+    wire.SelfTestCheck.PRINTER: "imprimante",
+    wire.SelfTestCheck.DISK: "disque",
+    wire.SelfTestCheck.CLOCK: "horloge",
+    wire.SelfTestCheck.HUB: "serveur central",
+    wire.SelfTestCheck.TURN: "relais TURN",
+    wire.SelfTestCheck.DATABASE: "base de données",
+}
+"""The alerts' details are read by French agents (the cabin's own details are French too)."""
 
 
 def _detail_of(report: wire.SelfTestReport) -> str:
     parts = []
     for result in failed_results(report):
-        what = result.check.value + (f" {result.subject}" if result.subject else "")
+        name = CHECK_NAMES_FR.get(result.check, result.check.value)
+        what = name + (f" {result.subject}" if result.subject else "")
         parts.append(f"{what}: {result.detail}" if result.detail else what)
     text = "; ".join(parts)
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
@@ -84,17 +111,34 @@ class FleetDesk:
         self.offline_after = offline_after
         self.check_s = check_s or max(1.0, min(60.0, offline_after.total_seconds() / 3))
         self._unavailable: tuple[float, frozenset[str]] | None = None
+        self._limit = SlidingWindowLimit(limit=MESSAGES_PER_MINUTE, window_s=60.0, clock=clock)
+        self._dropped_logged_at: dict[str, float] = {}
+
+    def _flooding(self, peer: Peer) -> bool:
+        """Over `MESSAGES_PER_MINUTE`: logged once every 10 s per cabin."""
+        if self._limit.attempt(peer.identity) is None:
+            return False
+        now = self._clock.monotonic()
+        if now - self._dropped_logged_at.get(peer.identity, -1e9) >= 10.0:
+            self._dropped_logged_at[peer.identity] = now
+            log.warning("hub.fleet_rate_limited cabin=%s", peer.identity)
+        return True
 
     # --- from a cabin -----------------------------------------------------------------------
 
     async def status(self, peer: Peer, status: wire.CabinStatus) -> None:
         cabin_id = peer.identity
+        if self._flooding(peer):
+            return
         await self._storage.put_cabin_status(cabin_id, status, at=self._clock.now())
         log.debug("hub.cabin_status cabin=%s version=%s", cabin_id, status.software_version)
         await self._back_online(cabin_id)
 
     async def selftest(self, peer: Peer, report: wire.SelfTestReport) -> None:
         cabin_id = peer.identity
+        if self._flooding(peer):
+            refuse(peer, wire.ErrorCode.RATE_LIMITED, report.msg_id, "too many messages")
+            return
         new = await self._storage.add_selftest(cabin_id, report, at=self._clock.now())
         acknowledge(peer, report)  # stored (now or before): the cabin may stop sending it
         if not new:
@@ -115,7 +159,13 @@ class FleetDesk:
                 await self._alerts.resolve_from_hub(record.alert_id, because=SELFTEST_PASSED)
 
     async def call_quality(self, peer: Peer, quality: wire.CallQuality) -> None:
-        await self._storage.put_call_quality(peer.identity, quality, at=self._clock.now())
+        if self._flooding(peer):
+            return
+        now = self._clock.now()
+        sent_at = bounded_time(quality.sent_at, now)  # a cabin's clock, kept unless absurd
+        if sent_at != quality.sent_at:
+            quality = msgspec.structs.replace(quality, sent_at=sent_at)
+        await self._storage.put_call_quality(peer.identity, quality, at=now)
 
     async def seen(self, cabin_id: str) -> None:
         """The cabin's socket opened: a heartbeat."""
@@ -151,7 +201,8 @@ class FleetDesk:
                 cabin_id=cabin_id,
                 cabin_name=await self._cabin_name(cabin_id),
                 kind=wire.AlertKind.SELFTEST_FAILED,
-                severity=wire.AlertSeverity.CRITICAL if blocking else wire.AlertSeverity.WARNING,
+                # nobody is in danger: never "urgent" on the agents' page
+                severity=wire.AlertSeverity.WARNING if blocking else wire.AlertSeverity.INFO,
                 confidence=1.0,
                 detail=_detail_of(report),
                 consultation_id=None,
@@ -172,10 +223,10 @@ class FleetDesk:
                 cabin_id=health.cabin_id,
                 cabin_name=await self._cabin_name(health.cabin_id),
                 kind=wire.AlertKind.CABIN_OFFLINE,
-                severity=wire.AlertSeverity.CRITICAL,
+                severity=wire.AlertSeverity.WARNING,
                 confidence=1.0,
-                detail=f"no heartbeat since {health.last_seen_at.isoformat(timespec='seconds')}"
-                f" ({silent_min} min)",
+                detail=f"aucun signe de vie depuis {silent_min} min (le dernier :"
+                f" {health.last_seen_at:%Y-%m-%d %H:%M} UTC)",
                 consultation_id=None,
                 raised_at=now,
                 received_at=now,

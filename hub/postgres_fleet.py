@@ -125,7 +125,7 @@ class PostgresFleet:
                 _json(quality.sample),
                 _aware(at),
             )
-            await c.execute("DELETE FROM call_quality WHERE received_at < $1", at - KEPT)
+            await c.execute("DELETE FROM call_quality WHERE sent_at < $1", at - KEPT)
 
     async def cabin_health(self: _Pool) -> list[CabinHealth]:
         async with self._connection() as c:

@@ -115,7 +115,7 @@ def put_call_quality(
             _ts(at),
         ),
     )
-    db.execute("DELETE FROM call_quality WHERE received_at < ?", (_ts(at - KEPT),))
+    db.execute("DELETE FROM call_quality WHERE sent_at < ?", (_ts(at - KEPT),))
 
 
 def cabin_health(db: Connection) -> list[CabinHealth]:

@@ -47,7 +47,7 @@ from hub.cluster import Cluster, ClusterDown, LocalCluster
 from hub.code_check import CodeCheckDesk
 from hub.departures import Departures
 from hub.errors import StorageError
-from hub.fleet_desk import FleetDesk
+from hub.fleet_desk import HUB_RAISED, FleetDesk
 from hub.history import patient_history
 from hub.ice_renewal import IceRenewal
 from hub.log_safe import log_safe
@@ -794,6 +794,9 @@ class Switchboard:
     async def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
         if alert.cabin_id != peer.identity:
             refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
+            return
+        if alert.kind in HUB_RAISED:
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "the hub raises this kind")
             return
         await self.alerts.raised(peer, alert)
 

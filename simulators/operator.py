@@ -55,7 +55,9 @@ async def look_at_the_fleet(
         )
         try:
             context = await browser.new_context(
-                viewport={"width": 1440, "height": 900}, locale="fr-FR"
+                viewport={"width": 1440, "height": 900},
+                locale="fr-FR",
+                timezone_id="Europe/Paris",  # the operator's, as the demo cabin's
             )
             page = await context.new_page()
             page.set_default_timeout(TIMEOUT_MS)

@@ -17,7 +17,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
-const QUIET_KINDS = new Set(["printer", "device"]); // a chime, not the alarm
+const QUIET_KINDS = new Set(["printer", "device", "cabin_offline", "selftest_failed"]); // a chime, not the alarm
 const HANDLED_KEPT = 50;
 
 class AgentApp {

@@ -74,8 +74,8 @@ class MediaPower:
         self._session = session
         self._bus = bus
         self.always_on = always_on
-        self._wanted = True  # the media are open when this is built
-        self._held = 0  # the self-test's checks that need them on now (`held`)
+        self._session_wants = True  # the media are open when this is built
+        self._holds = 0  # the self-test's checks, while they look and listen
         self._on = True
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -94,44 +94,51 @@ class MediaPower:
             self._want(False)
             await self.settled()
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """The devices open for a while whatever the session (the self-test's camera and
+        microphone checks at night), released after unless a session wants them."""
+        self._holds += 1
+        self._update()
+        try:
+            await self.settled()
+            yield
+        finally:
+            self._holds -= 1
+            self._update()
+            await self.settled()
+
     def _moved(self, event: SessionStateChanged) -> None:
         if event.end_reason is not None or event.state is SessionState.IDLE:
             self._want(False)  # the session ended and was wiped
         elif event.previous is SessionState.IDLE and event.state in PATIENT_STATES:
             self._want(True)  # the patient pressed Start
 
-    @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[bool]:
-        """The camera and microphone on for the caller's while (the self-test's checks, between
-        patients), then as the session wants them; yields whether they are on."""
-        self._held += 1
-        try:
-            self._want(True)
-            await self.settled()
-            yield self._on
-        finally:
-            self._held -= 1
-            if self._held == 0 and not self.always_on:
-                self._want(self._session.state in PATIENT_STATES)
-
     def _want(self, on: bool) -> None:
-        self._wanted = on or self._held > 0
+        self._session_wants = on
+        self._update()
+
+    def _wanted(self) -> bool:
+        return self.always_on or self._session_wants or self._holds > 0
+
+    def _update(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._apply(), name="media.power")
 
     async def _apply(self) -> None:
         """Bring the devices to what is wanted, as often as it changes meanwhile."""
         async with self._lock:
-            while not self._closed and self._wanted is not self._on:
-                if self._wanted:
-                    await self._open()
+            while not self._closed and self._wanted() is not self._on:
+                if self._wanted():
+                    if not await self._open():
+                        return  # not retried in a loop: the next session or check tries again
                 else:
                     await self._media.suspend()
                     self._on = False
                     log.info("media.released")
                     self._bus.publish(CameraMicrophoneChanged(False))
 
-    async def _open(self) -> None:
+    async def _open(self) -> bool:
         opening = asyncio.get_running_loop().run_in_executor(None, self._reopen)
         try:
             fresh = await asyncio.shield(opening)
@@ -145,15 +152,15 @@ class MediaPower:
             raise
         except (OSError, ValueError) as exc:  # unplugged, busy: the call goes without them
             log.error("media.reopen_failed error=%s", exc)
-            self._wanted = False  # not retried in a loop; the next session tries again
-            return
+            return False
         if self._closed:
             await fresh.close()
-            return
+            return False
         await self._media.resume(fresh)
         self._on = True
         log.info("media.opened")
         self._bus.publish(CameraMicrophoneChanged(True))
+        return True
 
     async def settled(self) -> None:
         """Wait until the devices are as the session wants them (tests)."""

@@ -13,6 +13,7 @@ This module is light: aiortc, PyAV and numpy load with ``kiosk.selftest.checks``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from datetime import UTC, datetime
@@ -160,10 +161,10 @@ def parts_of(core: KioskCore, calls: MeteredCalls | None) -> SelfTestParts:
         printer_name=paperwork.printer.name if paperwork is not None else "",
         sheets_left=core.assistant.sheets_left,
         hub=core.hub,
-        media_on=core.media_power.held if core.media_power is not None else None,
         ice_servers=lambda: ice_servers_of(core.hub, calls, core.config.selftest.check_timeout_s),
         loopback_only=core.config.call.loopback_only,
         disk_usage=checks.disk_usage,
+        media_held=contextlib.nullcontext if core.media_power is None else core.media_power.held,
     )
 
 

@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as dtime
@@ -74,9 +73,6 @@ class SelfTestParts:
     settings: SelfTestSection
     media: Any = None  # kiosk.call.media.CabinMedia, when the warm-up opened it
     media_missing: str = "the camera and microphone are not open (see the log)"
-    media_on: Callable[[], AbstractAsyncContextManager[bool]] | None = None
-    """Opens the camera and microphone for the checks' while, when they are released between
-    patients (``kiosk.call.media_power``); yields whether they are on."""
     printer_status: Callable[[], Awaitable[PrinterStatus]] | None = None
     printer_name: str = ""
     sheets_left: Callable[[], Awaitable[int | None]] | None = None
@@ -85,6 +81,9 @@ class SelfTestParts:
     loopback_only: bool = False
     disk_usage: checks.DiskUsageOf = checks.disk_usage
     clock_check: Callable[[], Coroutine[Any, Any, wire.SelfTestResult]] = checks.clock
+    media_held: Callable[[], contextlib.AbstractAsyncContextManager[Any]] = contextlib.nullcontext
+    """Opens the camera and microphone for the checks when they are closed between patients
+    (``MediaPower.held``, distress detection off)."""
 
 
 def by_severity(results: Sequence[wire.SelfTestResult]) -> list[wire.SelfTestResult]:
@@ -146,7 +145,8 @@ class SelfTest:
         """Every check, one report: stored, logged, and handed to the sender."""
         async with self._running:
             started_at, started = self._now(), time.monotonic()
-            results = await self._check_all()
+            async with self.parts.media_held():
+                results = await self._check_all()
             report = wire.SelfTestReport(
                 msg_id=report_msg_id(uuid_hex := uuid.uuid4().hex),
                 report_id=uuid_hex,
@@ -213,20 +213,6 @@ class SelfTest:
             )
             return [looked, *listened]
 
-        async def media_checks() -> list[wire.SelfTestResult]:
-            """The camera and the microphone are opened for the checks when they are released
-            between patients (distress detection off), and released again after."""
-            if media is None or parts.media_on is None:
-                return await seen_and_heard()
-            async with parts.media_on() as opened:
-                if opened:
-                    return await seen_and_heard()
-            why = "the camera and microphone could not be opened (see the log)"
-            return [
-                checks.result(check, checks.Outcome.FAILED, why)
-                for check in (checks.Check.CAMERA, checks.Check.MICROPHONE, checks.Check.SPEAKER)
-            ]
-
         async def turn() -> wire.SelfTestResult:
             servers = await parts.ice_servers()
             return await checks.turn(servers, timeout_s, loopback_only=parts.loopback_only)
@@ -262,7 +248,7 @@ class SelfTest:
             (checks.Check.DATABASE, "", checks.database(parts.store)),
         ]
         grouped = await asyncio.gather(
-            media_checks(),
+            seen_and_heard(),
             *(_timed(check, work, timeout_s, subject) for check, subject, work in singles),
         )
         sounds, rest = grouped[0], grouped[1:]

@@ -24,9 +24,10 @@ from playwright.async_api import Browser, Page, async_playwright
 import wire
 from hub.accounts import create_agent, create_operator, provision_cabin
 from hub.app import RunningHub
+from hub.services import SERVICES
 from simulators.doctor import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_booking_page import MONDAY_MORNING, booking_hub, town_ready
-from tests.hub.hub_rig import new_id, patient
+from tests.hub.hub_rig import FakeClock, new_id, patient
 
 M = TypeVar("M")
 SHOTS_COPY = Path("/tmp/fleet-shots")
@@ -287,6 +288,17 @@ async def the_others(browser: Browser, hub: RunningHub, shots: Path) -> None:
     page = await sign_in(browser, hub.url, None, "#login-screen")
     assert await page.locator('[data-testid="fleet-table"]').is_hidden()
     await page.context.close()
+    # an operator who signs in at the doctors' console is sent to the fleet page
+    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{hub.url}/")
+    await page.fill("#login-username", OPERATOR[0])
+    await page.fill("#login-password", OPERATOR[1])
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{hub.url}/flotte")
+    await page.wait_for_selector(row("cabin-murat"))
+    await context.close()
 
 
 async def the_patient(browser: Browser, hub: RunningHub, shots: Path) -> None:
@@ -311,3 +323,60 @@ async def the_patient(browser: Browser, hub: RunningHub, shots: Path) -> None:
     assert "empty" not in (await tomorrow.get_attribute("class") or "")  # later days stay
     await page.screenshot(path=str(shots / "booking-slot-unavailable.png"), full_page=True)
     await context.close()
+
+
+def test_the_agent_page_shows_an_offline_cabin_and_its_resolution_by_the_hub(
+    tmp_path: Path,
+) -> None:
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    async def scenario() -> None:
+        async with booking_hub(tmp_path, fleet={"check_s": 3600}) as hub:
+            clock = hub.app[SERVICES].clock
+            assert isinstance(clock, FakeClock)
+            await create_agent(
+                hub.storage, username=AGENT[0], password=AGENT[1], display_name="Mairie de Murat",
+                cabins=("cabin-murat",), argon2_cost="test",
+            )  # fmt: skip
+            async with cabin_link(hub, "cabin-murat") as murat:
+                await send(murat, status(wire.PaperLevel.OK, battery=80))
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+                )
+                try:
+                    context = await browser.new_context(
+                        viewport={"width": 820, "height": 1000}, locale="fr-FR"
+                    )
+                    page = await context.new_page()
+                    page.set_default_timeout(TIMEOUT_MS)
+                    await page.goto(f"{hub.url}/agent")
+                    await page.fill("#login-username", AGENT[0])
+                    await page.fill("#login-password", AGENT[1])
+                    await page.click("#login-submit")
+                    await page.wait_for_selector("#alerts-screen", state="visible")
+                    clock.advance(10 * 60)
+                    await hub.app[SERVICES].switchboard.fleet.check()
+                    card = page.locator('[data-testid="open-alert"]')
+                    await card.wait_for()
+                    assert "Cabine hors ligne" in await card.inner_text()
+                    # a chime, not the alarm: nobody is in danger
+                    assert await page.evaluate("document.body.dataset.alarm") != "ringing"
+                    await page.screenshot(path=str(shots / "agent-offline.png"), full_page=True)
+                    async with cabin_link(hub, "cabin-murat"):
+                        handled = page.locator('[data-testid="handled-alert"]')
+                        await handled.wait_for()
+                        text = await handled.inner_text()
+                        assert "Résolue : la cabine est de nouveau en ligne" in text
+                        assert await page.locator('[data-testid="open-alert"]').count() == 0
+                        await page.screenshot(
+                            path=str(shots / "agent-back-online.png"), full_page=True
+                        )
+                finally:
+                    await browser.close()
+
+    asyncio.run(scenario())
+    SHOTS_COPY.mkdir(parents=True, exist_ok=True)
+    for picture in shots.glob("*"):
+        shutil.copy(picture, SHOTS_COPY / picture.name)

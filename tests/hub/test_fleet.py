@@ -6,18 +6,26 @@ the hub resolves the alert when the cabin is back; booking sees it "temporarily 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 import wire
 from fleet.servers import PostgresServer, RedisServer
-from hub.accounts import create_operator
-from hub.fleet import offline_alert_id
-from hub.storage import AckRole
+from hub.accounts import create_agent, create_operator, provision_cabin
+from hub.demo import DEMO_OPERATORS, seed_demo
+from hub.fleet import blocks_consultations, offline_alert_id
+from hub.fleet_desk import MESSAGES_PER_MINUTE
+from hub.passwords import PasswordHasher
+from hub.sqlite_storage import SqliteStorage
+from hub.storage import AccountRole, AckRole
+from tests.hub.hub_key import TEST_KEY, key_env
 from tests.hub.hub_rig import (
     AGENT_PASSWORD,
     PASSWORDS,
@@ -29,12 +37,16 @@ from tests.hub.hub_rig import (
     running_hub,
 )
 from tests.hub.pg_backend import TEST_RING_TEXT, fresh_database, postgres_server
+from tests.hub.test_booking_http import Client, booking_hub
 from tests.hub.test_replicas import redis_server, two_replicas
 
 __all__ = ["postgres_server", "redis_server"]  # fixtures
 
+MONDAY_MORNING = datetime(2027, 1, 11, 6, 30, tzinfo=UTC)
+"""07:30 in Paris: the Monday's slots are all ahead."""
 OPERATOR = "ope.flotte"
 OPERATOR_PASSWORD = "password-of-the-operator"
+ROOT = Path(__file__).resolve().parents[2]
 QUIET: dict[str, Any] = {"fleet": {"offline_after_min": 5, "check_s": 3600}}
 """The periodic check asleep: the tests call `FleetDesk.check` when the clock has moved."""
 
@@ -272,8 +284,8 @@ def test_a_failed_self_test_alerts_the_agents_and_a_passed_one_resolves_it(tmp_p
             await acked(cabin, report("r-1", failed=wire.SelfTestCheck.CAMERA))
             alert = await page.expect(wire.AlertMessage)
             assert alert.kind is wire.AlertKind.SELFTEST_FAILED
-            assert alert.severity is wire.AlertSeverity.CRITICAL  # a camera stops consultations
-            assert "camera" in alert.detail and "noires" in alert.detail
+            assert alert.severity is wire.AlertSeverity.WARNING  # a camera stops consultations
+            assert "caméra" in alert.detail and "noires" in alert.detail
             assert "cabin-1" in await fleet_desk.unavailable()
             await acked(cabin, report("r-1", failed=wire.SelfTestCheck.CAMERA))  # again: once
             await acked(cabin, report("r-2", failed=wire.SelfTestCheck.CAMERA))  # still open
@@ -286,7 +298,7 @@ def test_a_failed_self_test_alerts_the_agents_and_a_passed_one_resolves_it(tmp_p
             # an instrument failing alone: an alert, but the cabin stays bookable
             await acked(cabin, report("r-4", failed=wire.SelfTestCheck.INSTRUMENT))
             minor = await page.expect(wire.AlertMessage)
-            assert minor.severity is wire.AlertSeverity.WARNING
+            assert minor.severity is wire.AlertSeverity.INFO
             assert "cabin-1" not in fleet_desk.unavailable_of(
                 await rig.hub.storage.cabin_health(), clock.now()
             )
@@ -345,5 +357,226 @@ def test_two_replicas_raise_and_resolve_an_offline_alert_exactly_once(
             await on_a.nothing_more(0.5, ignore=(wire.AlertAck,))
             await on_b.nothing_more(0.1, ignore=(wire.AlertAck,))
             await cabin.close()
+
+    run(scenario())
+
+
+def test_booking_takes_nothing_today_at_a_cabin_whose_self_test_stops_consultations(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        clock = FakeClock(MONDAY_MORNING)
+        async with booking_hub(tmp_path, clock) as hub, aiohttp.ClientSession() as http:
+            client = Client(http, hub)
+            before = await client.free_slots()
+            today = [s["starts_at"] for s in before if s["starts_at"].startswith("2027-01-11")]
+            tomorrow = [s["starts_at"] for s in before if s["starts_at"].startswith("2027-01-12")]
+            assert today and tomorrow
+            token = await provision_cabin(hub.storage, cabin_id="cabin-murat", name="Murat")
+            rig = Rig(hub, {"cabin-murat": token})
+            try:
+                cabin = await rig.cabin("cabin-murat")
+                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.DATABASE))
+                status_code, towns = await client.get("/towns")
+                assert status_code == 200 and towns["unavailable"] == ["Murat"]
+                _, cabins = await client.get("/cabins?town=Murat")
+                assert cabins["cabins"][0]["unavailable"] is True
+                after = await client.free_slots()
+                assert not [s for s in after if s["starts_at"].startswith("2027-01-11")]
+                assert [s["starts_at"] for s in after if s["starts_at"] in tomorrow] == tomorrow
+                code, answer = await client.book(today[0])
+                assert (code, answer["reason"]) == (409, "cabin_unavailable")
+                code, answer = await client.book(tomorrow[0])
+                assert code == 201, answer
+                # it passes again: bookable today again
+                await acked(cabin, report("r-2", failed=None))
+                assert [s for s in await client.free_slots() if s["starts_at"] in today]
+                await cabin.close()
+            finally:
+                await rig.close()
+
+    run(scenario())
+
+
+def test_a_cabin_flooding_the_hub_with_statuses_is_cut_short(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            for n in range(MESSAGES_PER_MINUTE):
+                await cabin.send(status(f"1.0.{n}"))
+            await cabin.send(status("9.9.9"))  # one too many: dropped
+            late = report("r-late", failed=None)
+            await cabin.send(late)
+            refused = await cabin.expect(wire.ErrorMessage)
+            assert refused.code is wire.ErrorCode.RATE_LIMITED
+            assert refused.in_reply_to == late.msg_id
+            health = {h.cabin_id: h for h in await rig.hub.storage.cabin_health()}
+            stored = health["cabin-1"].status
+            assert (
+                stored is not None and stored.software_version == f"1.0.{MESSAGES_PER_MINUTE - 1}"
+            )
+            assert health["cabin-1"].selftest is None
+            clock.advance(61)  # a minute later: taken again
+            await acked(cabin, late)
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_add_operator_on_the_command_line_and_the_demos_operator(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text('argon2_cost = "test"\n')
+    common = ["--config", str(config), "--data", str(tmp_path / "data")]
+    for command, username in (("create-operator", "ope.cli"), ("add-operator", "ope.alias")):
+        created = subprocess.run(
+            [sys.executable, "-m", "hub", command, username, "--name", "Exploitation",
+             "--password-stdin", *common],
+            input="a-long-enough-password\n", capture_output=True, text=True, cwd=ROOT,
+            env=key_env(), timeout=60, check=False,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+    taken = subprocess.run(
+        [sys.executable, "-m", "hub", "add-operator", "ope.cli", "--name", "Encore",
+         "--password-stdin", *common],
+        input="a-long-enough-password\n", capture_output=True, text=True, cwd=ROOT,
+        env=key_env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert taken.returncode != 0 and "already exists" in taken.stderr
+
+    async def check() -> None:
+        storage = await SqliteStorage.open(tmp_path / "data" / "hub.db", TEST_KEY)
+        try:
+            operator = await storage.operator("ope.cli")
+            assert operator is not None and operator.display_name == "Exploitation"
+            assert await PasswordHasher("test").verify(
+                operator.password_hash, "a-long-enough-password"
+            )
+            assert await storage.operator("ope.alias") is not None
+            await seed_demo(storage, argon2_cost="test")
+            await seed_demo(storage, argon2_cost="test")  # again: once
+            demo = await storage.operator(DEMO_OPERATORS[0].username)
+            assert demo is not None and demo.username == "operateur.demo"
+            account = await storage.login_account("operateur.demo")
+            assert account is not None and account.role is AccountRole.OPERATOR
+        finally:
+            await storage.close()
+
+    run(check())
+
+
+@pytest.mark.parametrize("check", list(wire.SelfTestCheck))
+def test_which_failed_checks_make_a_cabin_unavailable(check: wire.SelfTestCheck) -> None:
+    stops = {
+        wire.SelfTestCheck.TURN,
+        wire.SelfTestCheck.CAMERA,
+        wire.SelfTestCheck.MICROPHONE,
+        wire.SelfTestCheck.SPEAKER,
+        wire.SelfTestCheck.DISK,
+        wire.SelfTestCheck.DATABASE,
+    }
+    assert blocks_consultations(report("r", failed=check)) is (check in stops)
+    warned = msgspec.structs.replace(
+        report("r", failed=check),
+        results=[
+            wire.SelfTestResult(check=check, outcome=outcome)
+            for outcome in (wire.SelfTestOutcome.WARNING, wire.SelfTestOutcome.SKIPPED)
+        ],
+    )
+    assert not blocks_consultations(warned)  # only a failure stops it
+    assert not blocks_consultations(None)
+
+
+def test_a_cabin_cannot_raise_the_hubs_own_alerts(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            for kind in (wire.AlertKind.CABIN_OFFLINE, wire.AlertKind.SELFTEST_FAILED):
+                forged = wire.AlertMessage(
+                    msg_id=new_id("alert"),
+                    alert_id=new_id("a"),
+                    cabin_id="cabin-1",
+                    kind=kind,
+                    severity=wire.AlertSeverity.WARNING,
+                    raised_at=FakeClock().now(),
+                    confidence=1.0,
+                )
+                await cabin.send(forged)
+                refused = await cabin.expect(wire.ErrorMessage)
+                assert refused.code is wire.ErrorCode.UNAUTHORIZED
+                assert refused.in_reply_to == forged.msg_id
+                assert await rig.hub.storage.alert(forged.alert_id) is None
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_a_long_self_test_report_makes_an_alert_the_pages_can_read(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_hub(tmp_path, **QUIET) as rig:
+            await rig.add_agent("agent.a", "cabin-1")
+            page = await rig.agent_page("agent.a")
+            cabin = await rig.cabin("cabin-1")
+            long = msgspec.structs.replace(
+                report("r-long"),
+                results=[
+                    wire.SelfTestResult(
+                        check=check, outcome=wire.SelfTestOutcome.FAILED, detail="é" * 500
+                    )
+                    for check in wire.SelfTestCheck
+                ],
+            )
+            await acked(cabin, long)
+            alert = await page.expect(wire.AlertMessage)  # decoded against the schema
+            assert len(alert.detail) == 120 and alert.detail.endswith("…")
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_a_call_sample_dated_in_the_future_is_kept_at_the_hubs_time(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        async with running_hub(tmp_path, clock=clock, **QUIET) as rig:
+            cabin = await rig.cabin("cabin-1")
+            future = msgspec.structs.replace(
+                quality("c-9", 700), sent_at=datetime(2099, 1, 1, tzinfo=UTC)
+            )
+            await cabin.send(future)
+            # a cabin's messages are handled in order: once this is acknowledged, the sample is in
+            await acked(cabin, report("r-barrier", failed=None))
+            [kept] = await rig.hub.storage.call_qualities(since=clock.now() - timedelta(days=1))
+            assert kept.sent_at == clock.now()
+            await cabin.close()
+
+    run(scenario())
+
+
+def test_the_coordinators_agenda_shows_a_blocked_cabin(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock(MONDAY_MORNING)
+        async with booking_hub(tmp_path, clock) as hub:
+            await create_agent(
+                hub.storage, username="coord.murat", password=AGENT_PASSWORD,
+                display_name="Mairie de Murat", cabins=("cabin-murat", "cabin-allanche"),
+                argon2_cost="test", coordinator=True,
+            )  # fmt: skip
+            token = await provision_cabin(hub.storage, cabin_id="cabin-murat", name="Murat")
+            rig = Rig(hub, {"cabin-murat": token})
+            try:
+                http = await signed_in(rig, "coord.murat", AGENT_PASSWORD)
+
+                async def columns() -> dict[str, bool]:
+                    got = await http.get(f"{hub.url}/api/coordination/agenda?day=2027-01-11")
+                    assert got.status == 200, await got.text()
+                    return {c["cabin_id"]: c["unavailable"] for c in (await got.json())["cabins"]}
+
+                assert await columns() == {"cabin-allanche": False, "cabin-murat": False}
+                cabin = await rig.cabin("cabin-murat")
+                await acked(cabin, report("r-1", failed=wire.SelfTestCheck.CAMERA))
+                assert await columns() == {"cabin-allanche": False, "cabin-murat": True}
+                await cabin.close()
+            finally:
+                await rig.close()
 
     run(scenario())

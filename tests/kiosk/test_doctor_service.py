@@ -18,7 +18,7 @@ from kiosk.config import load_config
 from kiosk.doctor_service import HUB_LAST_SEEN, DoctorService
 from kiosk.events import DoctorServiceChanged
 from kiosk.hub_link import HubLinkState
-from kiosk.session_states import EndReason, SessionState
+from kiosk.session_states import EndReason, Overlay, SessionState
 from kiosk.store import AsyncStore, DatabaseKey, Store
 from tests.e2e.rig import write_token
 from tests.hub.hub_rig import TIMEOUT_S, running_hub, until
@@ -149,10 +149,11 @@ async def cabin_core(tmp_path: Path, hub_url: str, token: str) -> KioskCore:
 
 
 def test_a_real_hub_goes_away_and_comes_back_with_the_record_that_waited(tmp_path: Path) -> None:
-    """The hub stops: after the grace the cabin says no doctor can be reached. A patient comes
-    all the same, waits, prints their measurements and leaves: their record waits in the
-    outbox. The hub comes back: the cabin says a doctor can be reached, and the record reaches
-    the hub once."""
+    """The hub stops: after the grace the cabin says no doctor can be reached. The panic button
+    still works (its alert kept for the hub). A patient comes all the same, waits, prints their
+    measurements and leaves: their record waits in the outbox. The hub comes back: the cabin
+    says a doctor can be reached, the agent gets the alert, and the record reaches the hub
+    once."""
 
     async def scenario() -> None:
         async with running_hub(tmp_path) as rig:
@@ -171,8 +172,20 @@ def test_a_real_hub_goes_away_and_comes_back_with_the_record_that_waited(tmp_pat
                 assert last_seen is not None
                 assert (datetime.now(UTC) - last_seen).total_seconds() < TIMEOUT_S
 
+                # The panic button needs no hub: the overlay now, the alert kept to send.
+                assert core.distress is not None
+                alert_id = await core.distress.panic("screen")
+                assert core.session.overlay is Overlay.DISTRESS
+                assert core.alerts is not None
+                await core.alerts.patient_is_fine()
+
+                kept = core.hub.unacknowledged  # the alert's messages
+                assert kept >= 1
                 consultation_id = await to_waiting_room(core)
-                await until(lambda: core.hub.unacknowledged == 1, what="the QueueJoin kept")  # type: ignore[union-attr]
+                await until(
+                    lambda: core.hub.unacknowledged == kept + 1,  # type: ignore[union-attr]
+                    what="the QueueJoin kept",
+                )
                 core.session.advance(SessionState.CLOSING)  # "print my measurements"
                 core.session.advance(SessionState.SURVEY)
                 core.session.end(EndReason.COMPLETED)
@@ -202,6 +215,8 @@ def test_a_real_hub_goes_away_and_comes_back_with_the_record_that_waited(tmp_pat
                 while await delivered():
                     assert asyncio.get_running_loop().time() < deadline, "record never sent"
                     await asyncio.sleep(0.05)
+                alert = await rig.hub.storage.alert(alert_id)  # the agent was told
+                assert alert is not None and alert.cabin_id == "cabin-1"
                 record = await rig.hub.storage.record_of_consultation(consultation_id)
                 assert record is not None and record.cabin_id == "cabin-1"
                 assert stored == [True]  # once, and never again

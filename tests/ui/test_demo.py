@@ -80,6 +80,8 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         agent = json.loads((out / "agent.json").read_text(encoding="utf-8"))
         assert agent["alarm"] == "ringing" and agent["answered"] is True
         assert "Chute" in agent["alert_text"]
+        operator = json.loads((out / "operator.json").read_text(encoding="utf-8"))
+        assert operator["cabin_state"] == "online" and (out / "fleet-page.png").exists()
         shots = sorted(out.glob("[0-9]*.png"))  # the cabin's; the doctor's are console-*.png
         assert len(shots) == len(names)
         assert {"call-doctor", "call", "call-request", "closing"} <= set(names)

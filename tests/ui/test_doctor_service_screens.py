@@ -92,7 +92,7 @@ def test_the_idle_screen_online_then_without_the_hub(
             "Bienvenue",
             "Aucun médecin disponible",
             "appelez le 15 ou le 112",
-            "Dernière connexion : aujourd'hui à 14 h 05",
+            "Dernière connexion : aujourd\u2019hui à 14 h 05",
             "aucune image ni aucun son ne la quitte",
             "Caméra et micro actifs",
         ),
@@ -166,7 +166,7 @@ def test_the_indicator_on_every_page_and_the_end_of_the_call(
     """The indicator on idle, vitals and call pages; "End the call" asks first: No keeps the
     call, Yes ends it and the session goes on to closing."""
     end, question, yes, no = {
-        "fr": ("Terminer l'appel", "Voulez-vous vraiment terminer l'appel", "Oui", "Non"),
+        "fr": ("Terminer l\u2019appel", "Voulez-vous vraiment terminer l\u2019appel", "Oui", "Non"),
         "en": ("End the call", "Do you really want to end the call", "Yes", "No"),
     }[language]
 
