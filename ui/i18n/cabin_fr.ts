@@ -574,12 +574,12 @@
     <message>
         <location filename="../call_page.py" line="157"/>
         <source>End the call</source>
-        <translation>Terminer l&apos;appel</translation>
+        <translation>Terminer l’appel</translation>
     </message>
     <message>
         <location filename="../call_page.py" line="172"/>
         <source>Do you really want to end the call with the doctor?</source>
-        <translation>Voulez-vous vraiment terminer l&apos;appel avec le médecin ?</translation>
+        <translation>Voulez-vous vraiment terminer l’appel avec le médecin ?</translation>
     </message>
     <message>
         <location filename="../call_page.py" line="178"/>
@@ -864,12 +864,12 @@
     <message>
         <location filename="../kiosk_window.py" line="312"/>
         <source>This cabin watches for falls and calls for help; no image and no sound leaves it.</source>
-        <translation>Cette cabine surveille les chutes et les appels à l&apos;aide ; aucune image ni aucun son ne la quitte.</translation>
+        <translation>Cette cabine surveille les chutes et les appels à l’aide ; aucune image ni aucun son ne la quitte.</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="321"/>
         <source>The doctor service cannot be reached at the moment. For an emergency, call 15 or 112. Otherwise, please come back later.</source>
-        <translation>Le service des médecins est injoignable en ce moment. En cas d&apos;urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
+        <translation>Le service des médecins est injoignable en ce moment. En cas d’urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
     </message>
     <message>
         <location filename="../kiosk_window.py" line="535"/>
@@ -1203,7 +1203,7 @@
     <message>
         <location filename="../media_indicator.py" line="80"/>
         <source>Last connection: today at %1</source>
-        <translation>Dernière connexion : aujourd&apos;hui à %1</translation>
+        <translation>Dernière connexion : aujourd’hui à %1</translation>
     </message>
     <message>
         <location filename="../media_indicator.py" line="82"/>
