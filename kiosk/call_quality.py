@@ -8,9 +8,9 @@ the hub link, not the data channel: the doctor has no use for it) with what aior
 - loss %: the worse direction: what the doctor's side reports lost of ours (remote-inbound-rtp
   ``packetsLost`` against our ``packetsSent``), or what we lost of theirs (inbound-rtp);
 - round trip: remote-inbound-rtp's ``roundTripTime`` (RTCP receiver reports).
-At the call's end one more, ``final=True``, sums up the whole call (its averages over its
-length, from the last counters read). A renegotiation starts a new peer connection whose
-counters restart at zero: the interval's numbers then count from zero again, never negative.
+At the call's end one more, ``final=True``, sums up the whole call (the sum of its stretches:
+its averages over its length). A renegotiation starts a new peer connection whose counters
+restart at zero: that stretch then counts from zero, never negative.
 """
 
 from __future__ import annotations
@@ -84,24 +84,53 @@ def _loss_percent(lost: int, total: int) -> float:
     return min(100.0, 100.0 * lost / total)
 
 
-def sample_between(before: RtpCounters, after: RtpCounters) -> wire.CallQualitySample:
-    """The interval's quality; a counter that went back (a new peer connection) counts from 0."""
-    elapsed = max(after.at_s - before.at_s, 1e-3)
+_COUNTS = (
+    "bytes_sent",
+    "bytes_received",
+    "packets_sent",
+    "remote_lost",
+    "packets_received",
+    "lost",
+)
 
-    def delta(name: str) -> int:
-        now, then = int(getattr(after, name)), int(getattr(before, name))
-        return now - then if now >= then else now
 
-    sent, received = delta("bytes_sent"), delta("bytes_received")
-    up = _loss_percent(delta("remote_lost"), delta("packets_sent"))
-    down_lost = delta("lost")
-    down = _loss_percent(down_lost, delta("packets_received") + down_lost)
-    return wire.CallQualitySample(
-        sent_kbps=round(min(MAX_KBPS, sent * 8 / 1000 / elapsed), 1),
-        received_kbps=round(min(MAX_KBPS, received * 8 / 1000 / elapsed), 1),
-        loss_percent=round(max(up, down), 2),
-        round_trip_ms=None if after.round_trip_s is None else round(after.round_trip_s * 1000, 1),
+def counters_delta(before: RtpCounters, after: RtpCounters) -> RtpCounters:
+    """What happened between two readings (``at_s``: the time between them). A new peer
+    connection (its sent counters went back) counts from zero; a lost count that went down
+    (RTCP's cumulative loss is corrected by late packets) is no loss, never a jump."""
+    restarted = after.bytes_sent < before.bytes_sent or after.packets_sent < before.packets_sent
+    base = RtpCounters(before.at_s) if restarted else before
+    moved = {name: max(0, getattr(after, name) - getattr(base, name)) for name in _COUNTS}
+    return RtpCounters(max(after.at_s - before.at_s, 0.0), **moved, round_trip_s=after.round_trip_s)
+
+
+def added(total: RtpCounters, delta: RtpCounters) -> RtpCounters:
+    """Two stretches of a call, one after the other (the round trip: the latest known)."""
+    sums = {name: getattr(total, name) + getattr(delta, name) for name in _COUNTS}
+    return RtpCounters(
+        total.at_s + delta.at_s,
+        **sums,
+        round_trip_s=delta.round_trip_s if delta.round_trip_s is not None else total.round_trip_s,
     )
+
+
+def sample_of(delta: RtpCounters) -> wire.CallQualitySample:
+    """A stretch's quality (``delta`` from `counters_delta`, or their sum)."""
+    elapsed = max(delta.at_s, 1e-3)
+    up = _loss_percent(delta.remote_lost, delta.packets_sent)
+    down = _loss_percent(delta.lost, delta.packets_received + delta.lost)
+    rtt = delta.round_trip_s
+    return wire.CallQualitySample(
+        sent_kbps=round(min(MAX_KBPS, delta.bytes_sent * 8 / 1000 / elapsed), 1),
+        received_kbps=round(min(MAX_KBPS, delta.bytes_received * 8 / 1000 / elapsed), 1),
+        loss_percent=round(max(up, down), 2),
+        round_trip_ms=None if rtt is None else round(rtt * 1000, 1),
+    )
+
+
+def sample_between(before: RtpCounters, after: RtpCounters) -> wire.CallQualitySample:
+    """The interval's quality between two readings."""
+    return sample_of(counters_delta(before, after))
 
 
 @runtime_checkable
@@ -124,11 +153,10 @@ class CallMeter:
     new_id: Callable[[str], str]
     every_s: float = wire.QUALITY_EVERY_S
     sent: int = 0
-    _first: RtpCounters | None = None
     _last: RtpCounters | None = None
+    _whole: RtpCounters = field(default_factory=lambda: RtpCounters(0.0))
     _task: asyncio.Task[None] | None = None
     _finished: bool = False
-    _history: list[wire.CallQualitySample] = field(default_factory=list)
 
     def start(self) -> None:
         if self._task is None:
@@ -143,16 +171,21 @@ class CallMeter:
         return counters_of(report, time.monotonic())
 
     async def _run(self) -> None:
-        self._first = self._last = await self._read() or RtpCounters(time.monotonic())
+        self._last = await self._read() or RtpCounters(time.monotonic())
         while True:
             await asyncio.sleep(self.every_s)
             now = await self._read()
             if now is None:
                 continue
-            await self._send(sample_between(self._last, now), final=False)
-            if now.bytes_sent < self._last.bytes_sent:  # a new peer connection: its own start
-                self._first = RtpCounters(self._last.at_s)
-            self._last = now
+            await self._send(sample_of(self._step(now)), final=False)
+
+    def _step(self, now: RtpCounters) -> RtpCounters:
+        """The stretch since the last reading, added to the whole call's."""
+        assert self._last is not None
+        delta = counters_delta(self._last, now)
+        self._whole = added(self._whole, delta)
+        self._last = now
+        return delta
 
     async def finish(self) -> None:
         """The final sample (the whole call), once, before the peer connection closes."""
@@ -162,10 +195,13 @@ class CallMeter:
         if self._task is not None:
             await cancel_and_wait(self._task)
         now = await self._read()
-        end = now if now is not None else self._last
-        if end is None or self._first is None:
+        if self._last is None:
+            return  # the call never started: nothing was measured
+        if now is not None:
+            self._step(now)
+        if self._whole.at_s <= 0:
             return
-        await self._send(sample_between(self._first, end), final=True)
+        await self._send(sample_of(self._whole), final=True)
 
     async def _send(self, sample: wire.CallQualitySample, *, final: bool) -> None:
         message = wire.CallQuality(

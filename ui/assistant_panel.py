@@ -45,6 +45,8 @@ _OUTCOME_STYLE = {  # the outcome is said in words too: colour is never the only
     SelfTestOutcome.SKIPPED: "font-size: 30px; color: #555555;",
     SelfTestOutcome.PASSED: "font-size: 30px; color: #1d5e20;",
 }
+MAX_SELFTEST_LINES = 4
+"""Checks that did not pass, shown with their advice; the rest are counted."""
 _SEVERITY = {
     SelfTestOutcome.FAILED: 0,
     SelfTestOutcome.WARNING: 1,
@@ -528,6 +530,28 @@ class AssistantPanel(QWidget):
         }
         return names[check]
 
+    def _advice(self, check: SelfTestCheck, outcome: SelfTestOutcome) -> str:
+        """What an agent in the cabin can do about a check that did not pass."""
+        if outcome is SelfTestOutcome.SKIPPED:
+            return self.tr("Not tested on this cabin; nothing to do.")
+        advice = {
+            SelfTestCheck.INSTRUMENT: self.tr(
+                "Switch the device on, check its batteries and its cable, then test it."
+            ),
+            SelfTestCheck.CAMERA: self.tr("Check that nothing covers the camera and its cable."),
+            SelfTestCheck.MICROPHONE: self.tr("Check the microphone's cable and that it is on."),
+            SelfTestCheck.SPEAKER: self.tr("Check the speaker's volume and its cable."),
+            SelfTestCheck.PRINTER: self.tr("Check the paper and the printer's panel."),
+            SelfTestCheck.DISK: self.tr("The disk is nearly full: tell the operator."),
+            SelfTestCheck.CLOCK: self.tr("The clock is not set by the network: tell the operator."),
+            SelfTestCheck.HUB: self.tr(
+                "The doctors' service cannot be reached: check the network, tell the operator."
+            ),
+            SelfTestCheck.TURN: self.tr("Video calls may fail on this network: tell the operator."),
+            SelfTestCheck.DATABASE: self.tr("The cabin's records need care: tell the operator."),
+        }
+        return advice[check]
+
     def _outcome_word(self, outcome: SelfTestOutcome) -> str:
         words = {
             SelfTestOutcome.FAILED: self.tr("FAILED"),
@@ -578,6 +602,7 @@ class AssistantPanel(QWidget):
             .replace("%5", str(counts[SelfTestOutcome.SKIPPED]))
         )
         passed: list[str] = []
+        shown = 0
         for result in by_severity(list(report.results)):
             name = self._check_name(result.check)
             if result.subject:
@@ -585,13 +610,26 @@ class AssistantPanel(QWidget):
             if result.outcome is SelfTestOutcome.PASSED:
                 passed.append(name)
                 continue
-            # What needs a look, with what was found (the operator's words, from the check).
+            shown += 1
+            if shown > MAX_SELFTEST_LINES:  # a cabin in a bad way: the screen keeps its size
+                continue
+            # What needs a look: what the agent can do, in their language, then what the
+            # check found (the operator's words, as the hub's fleet page shows them).
+            advice = self._advice(result.check, result.outcome)
+            found = f"({_short(result.detail, 70)})" if result.detail else ""
             line = _text(
-                f"{self._outcome_word(result.outcome)} · {name}\n{_short(result.detail)}",
+                f"{self._outcome_word(result.outcome)} · {name}\n"
+                + "\n".join(part for part in (advice, found) if part),
                 f"selftest_{result.outcome.value}",
             )
             line.setStyleSheet(_OUTCOME_STYLE[result.outcome])
             results.addWidget(line)
+        if shown > MAX_SELFTEST_LINES:
+            more = _text(
+                self.tr("And %n more: the operator sees them all.", "", shown - MAX_SELFTEST_LINES),
+                "selftest_more",
+            )
+            results.addWidget(more)
         if passed:  # what works, in one paragraph: the screen keeps its size
             line = _text(
                 f"{self._outcome_word(SelfTestOutcome.PASSED)} · {', '.join(passed)}",

@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import importlib
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import wire
 from devices.cancellation import cancel_and_wait
-from kiosk.errors import HubError, KioskError
+from kiosk.errors import HubError, KioskError, StoreError
 from kiosk.events import CorePart
+from kiosk.store import Store
 
 if TYPE_CHECKING:
     from kiosk.app import KioskCore
@@ -84,6 +86,7 @@ class Upkeep:
         for name in _HEAVY:
             await asyncio.to_thread(importlib.import_module, name)
         from kiosk.cabin_status import CabinStatusSender  # noqa: PLC0415 - loaded above
+        from kiosk.hub_link import HubLinkState  # noqa: PLC0415
         from kiosk.selftest.service import SelfTest  # noqa: PLC0415
 
         core = self._core
@@ -106,6 +109,10 @@ class Upkeep:
                 printer_problem=problem,  # type: ignore[arg-type]
                 sheets_left=core.assistant.sheets_left,
             )
+            if core.hub.state is not HubLinkState.ONLINE:
+                # The warm-up is over and the hub is not there: an outage that may have begun
+                # before this start. When the cabin last had it is kept in the store.
+                self.status.unreachable_since = await last_had_hub(core)
             self.status.start()
         log.info("upkeep.started hub=%s", core.hub is not None)
 
@@ -116,6 +123,20 @@ class Upkeep:
             await self.selftest.stop()
         if self.status is not None:
             await self.status.stop()
+
+
+async def last_had_hub(core: KioskCore) -> datetime:
+    """When the cabin last had the hub (``cabin_state``, kept across restarts by the doctor
+    service), or now when it never had it or the store cannot say."""
+    from kiosk.doctor_service import HUB_LAST_SEEN  # noqa: PLC0415
+
+    try:
+        text = await core.store.run(Store.cabin_state_get, HUB_LAST_SEEN)
+        if text:
+            return datetime.fromisoformat(text)
+    except (StoreError, ValueError) as exc:
+        log.warning("upkeep.hub_last_seen_unreadable error=%s", exc)
+    return datetime.now(UTC)
 
 
 def parts_of(core: KioskCore, calls: MeteredCalls | None) -> SelfTestParts:

@@ -207,6 +207,12 @@ class SelfTest:
             played = await _timed(checks.Check.SPEAKER, checks.speaker(media, timeout_s), timeout_s)
             return [heard, played]
 
+        async def seen_and_heard() -> list[wire.SelfTestResult]:
+            looked, listened = await asyncio.gather(
+                _timed(checks.Check.CAMERA, camera(), timeout_s), sound()
+            )
+            return [looked, *listened]
+
         async def turn() -> wire.SelfTestResult:
             servers = await parts.ice_servers()
             return await checks.turn(servers, timeout_s, loopback_only=parts.loopback_only)
@@ -225,7 +231,6 @@ class SelfTest:
             for device in checks.configured_instruments(parts.instruments)
         ]
         singles += [
-            (checks.Check.CAMERA, "", camera()),
             (checks.Check.PRINTER, parts.printer_name, printer()),
             (
                 checks.Check.DISK,
@@ -243,7 +248,7 @@ class SelfTest:
             (checks.Check.DATABASE, "", checks.database(parts.store)),
         ]
         grouped = await asyncio.gather(
-            sound(),
+            seen_and_heard(),
             *(_timed(check, work, timeout_s, subject) for check, subject, work in singles),
         )
         sounds, rest = grouped[0], grouped[1:]

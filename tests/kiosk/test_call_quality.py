@@ -14,8 +14,11 @@ from kiosk.call_quality import (
     CallMeter,
     MeteredCalls,
     RtpCounters,
+    added,
+    counters_delta,
     counters_of,
     sample_between,
+    sample_of,
 )
 from kiosk.hub_link import HubLink
 from kiosk.teleconsultation import CallRequest
@@ -106,3 +109,13 @@ def test_the_counters_of_an_aiortc_report_and_an_interval_from_them() -> None:
     again = sample_between(later, restarted)
     assert again.sent_kbps == 8.0 and again.received_kbps == 0.8 and again.loss_percent == 0.0
     assert again.round_trip_ms is None
+    # RTCP's cumulative loss corrected downwards (late packets): no loss, not a jump.
+    corrected = RtpCounters(32.0, 250_000, 100_000, 600, 4, 380, 10, 0.08)
+    assert sample_between(later, corrected).loss_percent == 0.0
+    # The whole call: its stretches added, a new peer connection's included.
+    whole = added(
+        added(counters_delta(RtpCounters(2.0), later), counters_delta(later, restarted)),
+        counters_delta(restarted, RtpCounters(32.0, bytes_sent=20_000, packets_sent=40)),
+    )
+    assert whole.at_s == 30.0 and whole.bytes_sent == 145_000
+    assert sample_of(whole).sent_kbps == round(145_000 * 8 / 1000 / 30, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel
 
@@ -87,6 +88,27 @@ def test_the_agent_runs_the_self_test_and_reads_it_failures_first(
                 f.shot(f"selftest-{language}")
                 await f.tap("leave")
                 await f.until(lambda: core.session.overlay is Overlay.NONE, "the mode closed")
+            # A cabin in a bad way: every check failed. What to do for the first four, the
+            # rest counted; the window keeps the screen's size.
+            assert selftest.last is not None
+            selftest.last = msgspec.structs.replace(
+                selftest.last,
+                results=[
+                    msgspec.structs.replace(r, outcome=wire.SelfTestOutcome.FAILED)
+                    for r in selftest.last.results
+                ],
+            )
+            languages.set("fr")
+            await f.tap("agent")
+            await f.keys("2468")
+            await f.tap("primary")
+            await f.tap("tab_selftest")
+            await f.until(lambda: f._shown("selftest_more", QLabel), "the count of the rest")
+            assert "Et 8 autres" in f.text("selftest_more")
+            assert window.height() <= 1920
+            f.shot("selftest-all-failed-fr")
+            await f.tap("leave")
+            await f.until(lambda: core.session.overlay is Overlay.NONE, "the mode closed")
             stored = await core.store.run(Store.count, "selftest_reports")
             assert stored == 3  # at start, and the agent's two
             # A patient comes in: an agent's request is refused, nothing runs.

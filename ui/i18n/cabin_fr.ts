@@ -4,484 +4,547 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="153"/>
+        <location filename="../assistant_panel.py" line="155"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="156"/>
+        <location filename="../assistant_panel.py" line="158"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="157"/>
+        <location filename="../assistant_panel.py" line="159"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="158"/>
+        <location filename="../assistant_panel.py" line="160"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="159"/>
+        <location filename="../assistant_panel.py" line="161"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="160"/>
+        <location filename="../assistant_panel.py" line="162"/>
         <source>Self-test</source>
         <translation>Autotest</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="171"/>
+        <location filename="../assistant_panel.py" line="173"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="192"/>
+        <location filename="../assistant_panel.py" line="194"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="193"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="194"/>
+        <location filename="../assistant_panel.py" line="196"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="195"/>
+        <location filename="../assistant_panel.py" line="197"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="198"/>
+        <location filename="../assistant_panel.py" line="200"/>
         <source>Doctors&apos; service: connected.</source>
         <translation>Service des médecins : connecté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="199"/>
+        <location filename="../assistant_panel.py" line="201"/>
         <source>Doctors&apos; service: connecting…</source>
         <translation>Service des médecins : connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="200"/>
+        <location filename="../assistant_panel.py" line="202"/>
         <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
         <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="202"/>
+        <location filename="../assistant_panel.py" line="204"/>
         <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
         <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="204"/>
+        <location filename="../assistant_panel.py" line="206"/>
         <source>Doctors&apos; service: stopped.</source>
         <translation>Service des médecins : arrêté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="209"/>
+        <location filename="../assistant_panel.py" line="211"/>
         <source>Doctors&apos; service: this cabin has no credential.</source>
         <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="215"/>
+        <location filename="../assistant_panel.py" line="217"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="218"/>
+        <location filename="../assistant_panel.py" line="220"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="220"/>
+        <location filename="../assistant_panel.py" line="222"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="225"/>
+        <location filename="../assistant_panel.py" line="227"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="228"/>
+        <location filename="../assistant_panel.py" line="230"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="231"/>
+        <location filename="../assistant_panel.py" line="233"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="236"/>
+        <location filename="../assistant_panel.py" line="238"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="244"/>
+        <location filename="../assistant_panel.py" line="246"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="256"/>
+        <location filename="../assistant_panel.py" line="258"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="265"/>
+        <location filename="../assistant_panel.py" line="267"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="272"/>
+        <location filename="../assistant_panel.py" line="274"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="283"/>
+        <location filename="../assistant_panel.py" line="285"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="289"/>
+        <location filename="../assistant_panel.py" line="291"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="291"/>
+        <location filename="../assistant_panel.py" line="293"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="298"/>
+        <location filename="../assistant_panel.py" line="300"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="306"/>
+        <location filename="../assistant_panel.py" line="308"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="317"/>
-        <location filename="../assistant_panel.py" line="320"/>
+        <location filename="../assistant_panel.py" line="319"/>
+        <location filename="../assistant_panel.py" line="322"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="322"/>
+        <location filename="../assistant_panel.py" line="324"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="325"/>
+        <location filename="../assistant_panel.py" line="327"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="331"/>
-        <location filename="../assistant_panel.py" line="531"/>
+        <location filename="../assistant_panel.py" line="333"/>
+        <location filename="../assistant_panel.py" line="555"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="337"/>
+        <location filename="../assistant_panel.py" line="339"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="337"/>
+        <location filename="../assistant_panel.py" line="339"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="344"/>
+        <location filename="../assistant_panel.py" line="346"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="351"/>
+        <location filename="../assistant_panel.py" line="353"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="363"/>
+        <location filename="../assistant_panel.py" line="365"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="370"/>
+        <location filename="../assistant_panel.py" line="372"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="378"/>
+        <location filename="../assistant_panel.py" line="380"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="383"/>
+        <location filename="../assistant_panel.py" line="385"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="387"/>
+        <location filename="../assistant_panel.py" line="389"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="392"/>
+        <location filename="../assistant_panel.py" line="394"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="394"/>
+        <location filename="../assistant_panel.py" line="396"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="399"/>
+        <location filename="../assistant_panel.py" line="401"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="400"/>
+        <location filename="../assistant_panel.py" line="402"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="408"/>
+        <location filename="../assistant_panel.py" line="410"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="449"/>
+        <location filename="../assistant_panel.py" line="451"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="454"/>
+        <location filename="../assistant_panel.py" line="456"/>
         <source>Print them again</source>
         <translation>Les réimprimer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="420"/>
+        <location filename="../assistant_panel.py" line="422"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="423"/>
+        <location filename="../assistant_panel.py" line="425"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="425"/>
+        <location filename="../assistant_panel.py" line="427"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="429"/>
+        <location filename="../assistant_panel.py" line="431"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="440"/>
+        <location filename="../assistant_panel.py" line="442"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="466"/>
+        <location filename="../assistant_panel.py" line="468"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="470"/>
+        <location filename="../assistant_panel.py" line="472"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="472"/>
+        <location filename="../assistant_panel.py" line="474"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="473"/>
+        <location filename="../assistant_panel.py" line="475"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="474"/>
+        <location filename="../assistant_panel.py" line="476"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="475"/>
+        <location filename="../assistant_panel.py" line="477"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="476"/>
+        <location filename="../assistant_panel.py" line="478"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="477"/>
+        <location filename="../assistant_panel.py" line="479"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="479"/>
+        <location filename="../assistant_panel.py" line="481"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="483"/>
+        <location filename="../assistant_panel.py" line="485"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="486"/>
+        <location filename="../assistant_panel.py" line="488"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="489"/>
+        <location filename="../assistant_panel.py" line="491"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="493"/>
+        <location filename="../assistant_panel.py" line="495"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="502"/>
+        <location filename="../assistant_panel.py" line="504"/>
         <source>Instrument</source>
         <translation>Appareil</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="503"/>
+        <location filename="../assistant_panel.py" line="505"/>
         <source>Camera</source>
         <translation>Caméra</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="504"/>
+        <location filename="../assistant_panel.py" line="506"/>
         <source>Microphone</source>
         <translation>Micro</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="505"/>
+        <location filename="../assistant_panel.py" line="507"/>
         <source>Speaker</source>
         <translation>Haut-parleur</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="506"/>
+        <location filename="../assistant_panel.py" line="508"/>
         <source>Printer</source>
         <translation>Imprimante</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="507"/>
+        <location filename="../assistant_panel.py" line="509"/>
         <source>Disk space</source>
         <translation>Espace disque</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="508"/>
+        <location filename="../assistant_panel.py" line="510"/>
         <source>Clock</source>
         <translation>Horloge</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="509"/>
+        <location filename="../assistant_panel.py" line="511"/>
         <source>Doctors&apos; service</source>
         <translation>Service des médecins</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="510"/>
+        <location filename="../assistant_panel.py" line="512"/>
         <source>Video relay (TURN)</source>
         <translation>Relais vidéo (TURN)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="511"/>
+        <location filename="../assistant_panel.py" line="513"/>
         <source>Database</source>
         <translation>Base de données</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="517"/>
+        <location filename="../assistant_panel.py" line="520"/>
+        <source>Not tested on this cabin; nothing to do.</source>
+        <translation>Non testé sur cette cabine ; rien à faire.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="523"/>
+        <source>Switch the device on, check its batteries and its cable, then test it.</source>
+        <translation>Allumez l&apos;appareil, vérifiez ses piles et son câble, puis testez-le.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="525"/>
+        <source>Check that nothing covers the camera and its cable.</source>
+        <translation>Vérifiez que rien ne couvre la caméra, et son câble.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="526"/>
+        <source>Check the microphone&apos;s cable and that it is on.</source>
+        <translation>Vérifiez le câble du micro et qu&apos;il est allumé.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="527"/>
+        <source>Check the speaker&apos;s volume and its cable.</source>
+        <translation>Vérifiez le volume du haut-parleur et son câble.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="528"/>
+        <source>Check the paper and the printer&apos;s panel.</source>
+        <translation>Vérifiez le papier et l&apos;écran de l&apos;imprimante.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="529"/>
+        <source>The disk is nearly full: tell the operator.</source>
+        <translation>Le disque est presque plein : prévenez l&apos;exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="530"/>
+        <source>The clock is not set by the network: tell the operator.</source>
+        <translation>L&apos;horloge n&apos;est pas réglée par le réseau : prévenez l&apos;exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="532"/>
+        <source>The doctors&apos; service cannot be reached: check the network, tell the operator.</source>
+        <translation>Le service des médecins est injoignable : vérifiez le réseau, prévenez l&apos;exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="534"/>
+        <source>Video calls may fail on this network: tell the operator.</source>
+        <translation>Les appels vidéo risquent d&apos;échouer sur ce réseau : prévenez l&apos;exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="535"/>
+        <source>The cabin&apos;s records need care: tell the operator.</source>
+        <translation>Les données de la cabine demandent un contrôle : prévenez l&apos;exploitant.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="541"/>
         <source>FAILED</source>
         <translation>ÉCHEC</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="518"/>
+        <location filename="../assistant_panel.py" line="542"/>
         <source>To check</source>
         <translation>À vérifier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="519"/>
+        <location filename="../assistant_panel.py" line="543"/>
         <source>Not tested</source>
         <translation>Non testé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="520"/>
+        <location filename="../assistant_panel.py" line="544"/>
         <source>OK</source>
         <translation>OK</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="528"/>
+        <location filename="../assistant_panel.py" line="552"/>
         <source>The self-test is getting ready (the cabin has just started).</source>
         <translation>L&apos;autotest se prépare (la cabine vient de démarrer).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="534"/>
+        <location filename="../assistant_panel.py" line="558"/>
         <source>Run the self-test</source>
         <translation>Lancer l&apos;autotest</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="547"/>
+        <location filename="../assistant_panel.py" line="571"/>
         <source>No self-test has run yet.</source>
         <translation>Aucun autotest n&apos;a encore été fait.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="550"/>
+        <location filename="../assistant_panel.py" line="574"/>
         <source>at start</source>
         <translation>au démarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="551"/>
+        <location filename="../assistant_panel.py" line="575"/>
         <source>nightly</source>
         <translation>de nuit</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="552"/>
+        <location filename="../assistant_panel.py" line="576"/>
         <source>asked by an agent</source>
         <translation>demandé par un agent</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="557"/>
+        <location filename="../assistant_panel.py" line="581"/>
         <source>Last self-test: %1 (%2). Failed: %3. To check: %4. Not tested: %5.</source>
         <translation>Dernier autotest : %1 (%2). Échecs : %3. À vérifier : %4. Non testés : %5.</translation>
     </message>
+    <message numerus="yes">
+        <location filename="../assistant_panel.py" line="613"/>
+        <source>And %n more: the operator sees them all.</source>
+        <translation>
+            <numerusform>Et %n autre : l&apos;exploitant les voit tous.</numerusform>
+            <numerusform>Et %n autres : l&apos;exploitant les voit tous.</numerusform>
+        </translation>
+    </message>
     <message>
-        <location filename="../assistant_panel.py" line="591"/>
+        <location filename="../assistant_panel.py" line="629"/>
         <source>Self-test running: about ten seconds…</source>
         <translation>Autotest en cours : une dizaine de secondes…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="597"/>
+        <location filename="../assistant_panel.py" line="635"/>
         <source>A patient is in a consultation: the self-test runs once the cabin is free.</source>
         <translation>Un patient est en consultation : l&apos;autotest se fera quand la cabine sera libre.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="602"/>
+        <location filename="../assistant_panel.py" line="640"/>
         <source>Self-test done.</source>
         <translation>Autotest terminé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="606"/>
+        <location filename="../assistant_panel.py" line="644"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -1164,27 +1227,27 @@
 <context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="107"/>
+        <location filename="../assistant_panel.py" line="109"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="108"/>
+        <location filename="../assistant_panel.py" line="110"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="119"/>
+        <location filename="../assistant_panel.py" line="121"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="120"/>
+        <location filename="../assistant_panel.py" line="122"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="131"/>
+        <location filename="../assistant_panel.py" line="133"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -1192,7 +1255,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="136"/>
+        <location filename="../assistant_panel.py" line="138"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -1200,7 +1263,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="139"/>
+        <location filename="../assistant_panel.py" line="141"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>

@@ -238,6 +238,13 @@ def test_a_camera_filming_the_cabin_passes() -> None:
     assert found.outcome is Outcome.PASSED, found
 
 
+def test_the_cabin_filmed_with_the_lights_off_is_black() -> None:
+    scene = CabinScene(SeatedPatient(), light_gain_at=lambda _t: 0.02)  # a covered lens
+    found = run(_camera(SyntheticCamera(scene, fps=15)))
+    assert found.outcome is Outcome.FAILED
+    assert "black" in found.detail
+
+
 def test_a_black_camera_fails() -> None:
     found = run(_camera(StillTrack(np.zeros((120, 160, 3), dtype=np.uint8))))
     assert found.outcome is Outcome.FAILED

@@ -353,3 +353,43 @@ def test_a_dark_synthetic_scene_is_not_black() -> None:
     found = run(scenario())
     assert found.outcome is Outcome.PASSED, found
     assert np.isfinite(found.duration_ms)
+
+
+def test_an_outage_that_began_before_a_restart_is_said_on_the_first_status(
+    tmp_path: Path,
+) -> None:
+    before_restart = datetime(2026, 12, 6, 22, 15, tzinfo=UTC)  # kept in cabin_state
+
+    async def scenario() -> wire.CabinStatus:
+        hub = WsHub()
+        link = link_to(hub.url)
+        await link.start()  # the hub is away as the cabin starts
+
+        async def no_sheets() -> int | None:
+            return None
+
+        sender = CabinStatusSender(
+            link,
+            EventBus(),
+            {},
+            software_version="0.6.0",
+            data_dir=tmp_path,
+            printer_problem=lambda: None,
+            sheets_left=no_sheets,
+        )
+        sender.unreachable_since = before_restart
+        sender.start()
+        try:
+            await asyncio.sleep(0.5)
+            await hub.start()
+            first = (await hub.wait_for(wire.CabinStatus))[0]
+            assert sender.unreachable_since is None  # said once
+            return first
+        finally:
+            await sender.stop()
+            await link.close()
+            await hub.stop()
+
+    first = run(scenario())
+    assert first.hub_unreachable_since == before_restart
+    assert first.paper is wire.PaperLevel.UNKNOWN
