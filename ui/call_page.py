@@ -21,6 +21,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -104,11 +105,11 @@ class CallPage(QWidget):
         link: CallLink = CallLink.CONNECTING,
         on_end: Callable[[], object] | None = None,
         scale: float = 1.0,
+        landscape: bool = False,
     ) -> None:
         super().__init__()
         self._on_end = on_end
         self._scale = scale  # the window's (KioskWindow.scale): sizes in pixels times it
-        px = self._px
         layout = QVBoxLayout(self)
         layout.setSpacing(gap(16, scale))
         self._doctor = doctor
@@ -124,10 +125,37 @@ class CallPage(QWidget):
         )
         self.local = VideoView(self.tr("Your image"), "local_video", scale)
         self._body = QWidget()  # the videos and the request; the question takes their place
-        body = QVBoxLayout(self._body)
+        self._fill_body(request, landscape)
+        layout.addWidget(self._body, 1)
+        self.confirm = self._confirmation()
+        self.confirm.hide()
+        layout.addWidget(self.confirm, 1)
+        self.set_link(link)
+
+    def _fill_body(self, request: QWidget | None, landscape: bool) -> None:
+        """The videos, and the doctor's request if there is one."""
+        px = self._px
+        body = QBoxLayout(
+            QBoxLayout.Direction.LeftToRight
+            if request is not None and landscape
+            else QBoxLayout.Direction.TopToBottom,
+            self._body,
+        )
         body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(gap(16, scale))
-        if request is not None:
+        body.setSpacing(self._gap(16))
+        if request is not None and landscape:
+            # A landscape screen has no height for the videos above the guidance: the doctor
+            # and the patient's own image in a column at the left, the guidance beside them
+            # with the width it needs to stay large.
+            self.remote.setMinimumHeight(px(200))
+            self.local.setFixedSize(px(240), px(180))
+            column = QVBoxLayout()
+            column.setSpacing(self._gap(16))
+            column.addWidget(self.remote, 1)
+            column.addWidget(self.local, 0, Qt.AlignmentFlag.AlignRight)
+            body.addLayout(column, 1)
+            body.addWidget(request, 4)
+        elif request is not None:
             # The doctor asked for a measurement: the guidance takes the room, the doctor stays
             # in view beside the patient's own image.
             self.remote.setMinimumHeight(px(300))
@@ -145,11 +173,6 @@ class CallPage(QWidget):
             hint = QLabel(self.tr("Speak normally; the doctor sees and hears you."))
             hint.setWordWrap(True)
             body.addWidget(hint)
-        layout.addWidget(self._body, 1)
-        self.confirm = self._confirmation()
-        self.confirm.hide()
-        layout.addWidget(self.confirm, 1)
-        self.set_link(link)
 
     def _px(self, px: int) -> int:
         return scaled(px, self._scale)

@@ -359,7 +359,9 @@ class IdentifyPage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(gap(32, self._scale))
         question = QVBoxLayout()
-        question.setSpacing(gap(16 if landscape else 24, self._scale))
+        # Landscape: the keys' width leaves the question a narrow column, its text on three
+        # lines; tight gaps keep the fields and the buttons whole under it.
+        question.setSpacing(gap(8 if landscape else 24, self._scale))
         heading = QLabel(title)
         heading.setObjectName("title")
         heading.setWordWrap(True)

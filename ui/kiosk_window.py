@@ -566,7 +566,8 @@ class KioskWindow(QWidget):
             page.setObjectName("overlay")
             page.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QVBoxLayout(page)
-        layout.setSpacing(self._gap(40))
+        # Landscape has little height: tighter gaps keep a notice and two buttons whole.
+        layout.setSpacing(self._gap(24 if self.width() > self.height() else 40))
         heading = QLabel(title)
         heading.setObjectName("title")
         heading.setWordWrap(True)
@@ -800,9 +801,15 @@ class KioskWindow(QWidget):
                 say=self._say,
                 scale=self._scale,
                 landscape=self.width() > self.height(),
+                in_call=True,
             )
         self._call_page = CallPage(
-            request, self._doctor, self._link, on_end=self._end_call, scale=self._scale
+            request,
+            self._doctor,
+            self._link,
+            on_end=self._end_call,
+            scale=self._scale,
+            landscape=self.width() > self.height(),
         )
         return self._call_page
 

@@ -21,7 +21,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QHideEvent
-from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Problem, Progress
 from devices.reading import Quality, Quantity, Reading, ReadingKind
@@ -175,6 +183,7 @@ class VitalsPage(QWidget):
         say: Callable[[str], None] | None = None,
         scale: float = 1.0,
         landscape: bool = False,
+        in_call: bool = False,
     ) -> None:
         super().__init__()
         self._say = say or (lambda _text: None)
@@ -199,8 +208,11 @@ class VitalsPage(QWidget):
             RemeasureAsked, lambda event: self._remeasure.add(event.kind)
         )
 
-        layout = QVBoxLayout(self)
-        layout.setSpacing(gap(32, scale))
+        outer = QHBoxLayout(self)
+        outer.setSpacing(gap(16, scale))
+        layout = QVBoxLayout()
+        layout.setSpacing(gap(16 if in_call else 32, scale))
+        outer.addLayout(layout, 1)
         self._title = QLabel()
         self._title.setObjectName("title")
         self._title.setWordWrap(True)
@@ -218,17 +230,9 @@ class VitalsPage(QWidget):
         for widget in (self._how, self._status, self._summary):
             layout.addWidget(widget)
         layout.addStretch(1)
-        # In landscape the buttons stand side by side: one above the other, four of them leave
-        # no height for the picture (and cut the last one off).
-        buttons: QBoxLayout = layout
-        if landscape:
-            buttons = QHBoxLayout()
-            buttons.setSpacing(gap(16, scale))
-            layout.addLayout(buttons)
-        self._start = self._button("primary", buttons)
-        self._skip = self._button("skip", buttons)
-        self._finish = self._button("finish", buttons)
-        leave = self._button("stop", buttons)
+        self._start, self._skip, self._finish, leave = self._buttons(
+            outer, layout, scale, landscape=landscape, in_call=in_call
+        )
         leave.setText(QCoreApplication.translate("VitalsPage", "Stop"))
         self._stop = stop
         leave.clicked.connect(self._on_stop)
@@ -237,15 +241,47 @@ class VitalsPage(QWidget):
         self._finish.clicked.connect(self._on_finish)
         self._show_step(QCoreApplication.translate("VitalsPage", "Press Start when you are ready."))
 
-    def _button(self, name: str, layout: QBoxLayout) -> QPushButton:
-        button = QPushButton()
-        button.setObjectName(name)
-        layout.addWidget(button)
-        return button
+    def _buttons(
+        self,
+        outer: QHBoxLayout,
+        column: QVBoxLayout,
+        scale: float,
+        *,
+        landscape: bool,
+        in_call: bool,
+    ) -> list[QPushButton]:
+        """Start, skip, finish and stop. In landscape they stand side by side: one above the
+        other, four of them leave no height for the picture (and cut the last one off). During
+        the call the videos take part of the room: in a column beside the instructions in
+        landscape, two by two under them in portrait."""
+        buttons = [QPushButton() for _ in range(4)]
+        for button, name in zip(buttons, ("primary", "skip", "finish", "stop"), strict=True):
+            button.setObjectName(name)
+        if in_call and not landscape:
+            grid = QGridLayout()
+            grid.setSpacing(gap(16, scale))
+            for index, button in enumerate(buttons):
+                grid.addWidget(button, index // 2, index % 2)
+            column.addLayout(grid)
+            return buttons
+        row: QBoxLayout = column
+        if landscape:
+            row = QVBoxLayout() if in_call else QHBoxLayout()
+            row.setSpacing(gap(16, scale))
+            if in_call:
+                outer.addLayout(row)
+            else:
+                column.addLayout(row)
+        for button in buttons:
+            row.addWidget(button)
+        if in_call:
+            row.addStretch(1)
+        return buttons
 
     # --- what is on screen ------------------------------------------------------------------
     def _show_step(self, status: str, *, retry: bool = False, remeasure: bool = False) -> None:
         self._summary.setText("\n".join(self._results))
+        self._summary.setVisible(bool(self._results))  # no empty line's gap before any result
         self._finish.setText(
             QCoreApplication.translate("VitalsPage", "Back to the doctor")
             if self._requested

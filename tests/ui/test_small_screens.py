@@ -1,7 +1,8 @@
-"""The pages on screens smaller than the ones they are drawn for (1080x1920, 1920x1080): cage's
-headless 1280x720 output, a cabin PC's 1366x768 or 1280x800 panel. The window shrinks every size
-to its screen (KioskWindow.scale), and no button or text is cut off: on the real core, in French,
-with screenshots to look at (test-out/screens/small-*.png)."""
+"""The pages on the screens they are drawn for (1080x1920 portrait, 1920x1080 landscape) and on
+smaller ones: cage's headless 1280x720 output, a cabin PC's 1366x768 or 1280x800 panel. The window
+shrinks every size to its screen (KioskWindow.scale), and no button or text is cut off, the
+doctor's measurement request during the call included: on the real core, in French, with
+screenshots to look at (test-out/screens/small-*.png)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
-from kiosk.events import DoctorAssigned
+from devices.reading import ReadingKind
+from kiosk.events import DoctorAssigned, MeasurementRequested
 from kiosk.patient import PatientIdentity
 from kiosk.session_states import SessionState
 from simulators.ble.radio import VirtualRadio
@@ -85,7 +87,9 @@ def clipped(window: KioskWindow) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("size", [(1280, 720), (1366, 768), (1280, 800)], ids=str)
+@pytest.mark.parametrize(
+    "size", [(1080, 1920), (1920, 1080), (1280, 720), (1366, 768), (1280, 800)], ids=str
+)
 def test_every_page_fits_a_small_screen(
     tmp_path: Path,
     qapp: QApplication,
@@ -121,10 +125,11 @@ def test_every_page_fits_a_small_screen(
                 layout.activate()  # as the loop does before it paints: the page just built
                 assert window.grab().save(str(screens_dir / f"small-{width}x{height}-{page}.png"))
                 assert (window.width(), window.height()) == size, page  # not grown past it
-                assert clipped(window) == [], page
+                problems = clipped(window)
+                assert not problems, f"{page} at {size}: " + "; ".join(problems)
 
             try:
-                assert window.scale == fit_scale(width, height) < 1.0
+                assert window.scale == fit_scale(width, height) <= 1.0
                 check("idle")
                 _press(button("agent"))  # the agents' PIN, on its keypad
                 await until(lambda: "Mode assistant" in texts(), "the PIN page")
@@ -175,6 +180,17 @@ def test_every_page_fits_a_small_screen(
                 core.session.advance(S.CALL)
                 await asyncio.sleep(0)
                 check("call")
+                # The doctor asks for a measurement: its title, picture and instructions beside
+                # or under the videos, whole.
+                core.bus.publish(MeasurementRequested(ReadingKind.BLOOD_PRESSURE))
+                await until(lambda: "Tension" in texts(), "the doctor's request")
+                await until(
+                    lambda: any(p.isVisible() for p in window.findChildren(InstrumentPicture)),
+                    "the cuff's picture in the call",
+                )
+                check("call-request")
+                _press(button("finish"))  # "Back to the doctor": the videos alone again
+                await until(lambda: "Tension" not in texts(), "the call again")
                 _press(button("end_call"))
                 await until(lambda: "terminer l\u2019appel" in texts(), "the question")
                 check("call-end-confirm")
