@@ -189,6 +189,14 @@ def test_every_page_fits_a_small_screen(
                     "the cuff's picture in the call",
                 )
                 check("call-request")
+                _press(button("primary"))  # Start: the cuff waits for its button
+                await until(lambda: core.measurements.instruments["bp-1"].measuring, "Start")
+                cuff_sim.press_button()
+                await until(
+                    lambda: any(w.isVisible() for w in window.findChildren(QLabel, "summary")),
+                    "the request's result",
+                )
+                check("call-request-done")  # the result, and the way back to the doctor
                 _press(button("finish"))  # "Back to the doctor": the videos alone again
                 await until(lambda: "Tension" not in texts(), "the call again")
                 _press(button("end_call"))
