@@ -12,8 +12,7 @@ import { HubSocket } from "/console/ws.js";
 import { Alarm } from "./alarm.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatDuration, formatTime, getLanguage, initLanguage, onLanguageChange,
-  setLanguage, t,
+  bindText, formatDuration, formatTime, t,
 } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -33,15 +32,8 @@ class AgentApp {
     this.alarm = new Alarm({ onChange: () => this.showSound() });
     this.ticker = null;
     this.titleFlash = null;
-    this.signIn = new SignIn({
-      enter: (me) => this.enter(me),
-      leave: () => this.leave(),
-      csrf: () => this.me?.csrf_token,
-      showForm: () => {
-        this.showScreen("login-screen");
-        $("app-header-user").hidden = true;
-        $("ws-state").hidden = true;
-      },
+    this.signIn = new SignIn(this, {
+      hide: ["ws-state"],
       // the login click is a user gesture: sound may play from now on
       beforeSubmit: () => this.alarm.unlock(),
       logTag: "agent",
@@ -49,25 +41,15 @@ class AgentApp {
   }
 
   start() {
-    initLanguage();
-    this.signIn.mount();
-    applyI18n(document);
-    this.updateLanguageButton();
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => this.relabel());
+    this.signIn.mount(() => this.relabel());
     $("sound-enable").addEventListener("click", () => this.alarm.unlock());
     document.addEventListener("pointerdown", () => this.alarm.unlock(), { capture: true });
     this.signIn.resume();
   }
 
   relabel() {
-    this.updateLanguageButton();
     this.showStatus(this.status);
     this.render();
-  }
-
-  updateLanguageButton() {
-    bindText($("lang-toggle"), "lang.toggle");
   }
 
   showScreen(id) {

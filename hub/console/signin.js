@@ -4,13 +4,17 @@
 // "login.*" keys in its i18n.js), the hub's one login (/api/login through ./api.js: same origin,
 // the session cookie, the CSRF token in the answer), its errors (a wrong password, a locked
 // account, too many tries, no server), the session check on load (/api/me) and the sign-out
-// (/api/logout with the CSRF token). What happens once signed in is the page's: `enter(me)`.
+// (/api/logout with the CSRF token), and the header's FR/EN toggle. What happens once signed in
+// is the page's: `enter(me)`.
 //
-// The page's markup keeps one element, `<section id="login-screen" class="login-screen" hidden>`,
-// and a `#logout` button; the common look is in ./staff.css.
+// The page's markup keeps an empty `<section id="login-screen" class="login-screen" hidden>`,
+// the header's `#app-header-user` (with its `#logout` button) and `#lang-toggle`; the common
+// look is in ./staff.css.
 
 import { ApiError, getMe, login, logout } from "./api.js";
-import { bindText } from "./i18n.js";
+import {
+  applyI18n, bindText, getLanguage, initLanguage, onLanguageChange, setLanguage,
+} from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -76,25 +80,39 @@ function buildForm() {
 
 export class SignIn {
   /**
-   * @param {object} page
-   * @param {(me: object) => unknown} page.enter signed in (may return a promise, awaited)
-   * @param {() => void} page.leave before signing out: stop timers, sockets, forget data
-   * @param {() => string | undefined} page.csrf the signed-in session's CSRF token
-   * @param {() => void} page.showForm show the #login-screen (and hide the signed-in chrome)
-   * @param {string} page.logTag prefix of the console warning when the sign-out fails
-   * @param {() => void} [page.beforeSubmit] on the submit (a user gesture), before the request
+   * @param {object} app the page: `me` (the signed-in session, or null), `enter(me)` (may
+   *   return a promise, awaited), `leave()` (stop timers and sockets, forget data) and
+   *   `showScreen(id)` (show that one of its screens)
+   * @param {object} options
+   * @param {string} options.logTag prefix of the console warning when the sign-out fails
+   * @param {string[]} [options.hide] ids hidden with the form, besides #app-header-user
+   * @param {() => void} [options.beforeSubmit] on the submit (a user gesture), before the request
    */
-  constructor({ enter, leave, csrf, showForm, logTag, beforeSubmit = () => {} }) {
-    this.page = { enter, leave, csrf, showForm, beforeSubmit };
+  constructor(app, { logTag, hide = [], beforeSubmit = () => {} }) {
+    this.app = app;
     this.logTag = logTag;
+    this.hide = ["app-header-user", ...hide];
+    this.beforeSubmit = beforeSubmit;
   }
 
-  /** Build the form into #login-screen, wire it and the #logout button. */
-  mount() {
+  /**
+   * The language (the stored choice, the header's toggle; `relabel` after each change), then
+   * the form built into #login-screen, its submit and the #logout button wired.
+   */
+  mount(relabel) {
+    initLanguage();
     $("login-screen").replaceChildren(buildForm());
+    applyI18n(document);
+    const toggle = $("lang-toggle");
+    bindText(toggle, "lang.toggle");
+    toggle.addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
+    onLanguageChange(() => {
+      bindText(toggle, "lang.toggle");
+      relabel();
+    });
     $("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      this.page.beforeSubmit();
+      this.beforeSubmit();
       this.submit();
     });
     $("logout").addEventListener("click", () => this.signOut());
@@ -108,13 +126,14 @@ export class SignIn {
     } catch {
       me = null;
     }
-    if (me) await this.page.enter(me);
+    if (me) await this.app.enter(me);
     else this.show();
   }
 
   /** Show the form, with an error message key if any. */
   show(key = null, args = undefined) {
-    this.page.showForm();
+    this.app.showScreen("login-screen");
+    for (const id of this.hide) $(id).hidden = true;
     this.setError(key, args);
     $("login-username").focus();
   }
@@ -145,7 +164,7 @@ export class SignIn {
       const me = await login(username, password);
       $("login-password").value = "";
       this.setError(null);
-      await this.page.enter(me);
+      await this.app.enter(me);
     } catch (error) {
       $("login-password").value = "";
       this.setError(...loginErrorMessage(error));
@@ -157,8 +176,8 @@ export class SignIn {
 
   /** Sign out with the session's CSRF token (the hub forgets the session), then the form. */
   async signOut() {
-    const csrf = this.page.csrf();
-    this.page.leave();
+    const csrf = this.app.me?.csrf_token;
+    this.app.leave();
     try {
       if (csrf) await logout(csrf);
     } catch (error) {

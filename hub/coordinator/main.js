@@ -10,8 +10,7 @@ import { ApiError, Coordination } from "./api.js";
 import { SignIn } from "/console/signin.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatBirth, formatDay, formatDayIn, formatShortDay, getLanguage,
-  initLanguage, onLanguageChange, setLanguage, spacedCode, t, tIn,
+  bindText, formatBirth, formatDay, formatDayIn, formatShortDay, spacedCode, t, tIn,
 } from "./i18n.js";
 import { RotaEditor } from "./rota.js";
 import { addDays, isoDay } from "./days.js";
@@ -39,26 +38,11 @@ class CoordinatorApp {
     this.failed = [];
     this.failedTimer = null;
     this.rota = null;
-    this.signIn = new SignIn({
-      enter: (me) => this.enter(me),
-      leave: () => this.leave(),
-      csrf: () => this.me?.csrf_token,
-      showForm: () => {
-        this.showScreen("login-screen");
-        $("app-header-user").hidden = true;
-        $("tabs").hidden = true;
-      },
-      logTag: "coordination",
-    });
+    this.signIn = new SignIn(this, { hide: ["tabs"], logTag: "coordination" });
   }
 
   start() {
-    initLanguage();
-    this.signIn.mount();
-    applyI18n(document);
-    bindText($("lang-toggle"), "lang.toggle");
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => this.relabel());
+    this.signIn.mount(() => this.relabel());
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
     }
@@ -97,7 +81,6 @@ class CoordinatorApp {
   }
 
   relabel() {
-    bindText($("lang-toggle"), "lang.toggle");
     if (!this.me) return;
     this.renderAgenda();
     this.renderResults();

@@ -9,8 +9,7 @@ import { ApiError } from "/console/api.js";
 import { SignIn } from "/console/signin.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatClock, formatIn, formatNumber, getLanguage, initLanguage,
-  onLanguageChange, setLanguage, t,
+  bindText, formatClock, formatIn, formatNumber, t,
 } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,29 +37,11 @@ class FleetApp {
     this.updatedAt = null;
     this.timer = null;
     this.open = new Set(); // cabin ids whose details are shown
-    this.signIn = new SignIn({
-      enter: (me) => this.enter(me),
-      leave: () => this.leave(),
-      csrf: () => this.me?.csrf_token,
-      showForm: () => {
-        this.showScreen("login-screen");
-        $("app-header-user").hidden = true;
-        $("refresh-state").hidden = true;
-      },
-      logTag: "fleet",
-    });
+    this.signIn = new SignIn(this, { hide: ["refresh-state"], logTag: "fleet" });
   }
 
   start() {
-    initLanguage();
-    this.signIn.mount();
-    applyI18n(document);
-    bindText($("lang-toggle"), "lang.toggle");
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => {
-      bindText($("lang-toggle"), "lang.toggle");
-      this.render();
-    });
+    this.signIn.mount(() => this.render());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.me) this.refresh();
     });
