@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import cast
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -32,6 +33,7 @@ from kiosk.selftest import SelfTestRefused
 from printing.printer import PrinterStatus
 from ui.intents import IntentRunner
 from ui.keyboards import DigitKeypad
+from ui.theme import gap
 from wire import PrinterProblem, SelfTestCheck, SelfTestOutcome, SelfTestResult, SelfTestTrigger
 
 log = logging.getLogger(__name__)
@@ -99,13 +101,24 @@ class PinPage(QWidget):
     """The agent's PIN on a keypad; the digits show as dots."""
 
     def __init__(
-        self, assistant: Assistant, intents: IntentRunner, cancel: Callable[[], None]
+        self,
+        assistant: Assistant,
+        intents: IntentRunner,
+        cancel: Callable[[], None],
+        *,
+        scale: float = 1.0,
+        landscape: bool = False,
     ) -> None:
         super().__init__()
         self._assistant = assistant
         self._intents = intents
-        layout = QVBoxLayout(self)
-        layout.setSpacing(28)
+        # In landscape the keypad stands beside the rest: one above the other they need more
+        # height than a landscape screen has.
+        outer = QHBoxLayout(self)
+        outer.setSpacing(gap(32, scale))
+        layout = QVBoxLayout()
+        layout.setSpacing(gap(28, scale))
+        outer.addLayout(layout, 1)
         layout.addWidget(_title(self.tr("Assistant mode")))
         self._message = _text(self.tr("Type the agents' PIN."), "pin_message")
         layout.addWidget(self._message)
@@ -114,9 +127,12 @@ class PinPage(QWidget):
         self._field.setEchoMode(QLineEdit.EchoMode.Password)
         self._field.setMaxLength(8)
         layout.addWidget(self._field)
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(scale)
         keypad.set_target(self._field)
-        layout.addWidget(keypad)
+        if landscape:
+            outer.addWidget(keypad, 1, Qt.AlignmentFlag.AlignTop)
+        else:
+            layout.addWidget(keypad)
         layout.addStretch(1)
         layout.addWidget(_button(self.tr("Open"), "primary", self._submit))
         layout.addWidget(_button(self.tr("Cancel"), "cancel", cancel))

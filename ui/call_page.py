@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.events import CallLink, DoctorAssigned
+from ui.theme import gap, scaled
 
 PHOTO_PX = 160
 
@@ -37,13 +38,13 @@ PHOTO_PX = 160
 class VideoView(QLabel):
     """A frame, scaled to fit with its proportions kept; a calm text until the first one."""
 
-    def __init__(self, placeholder: str, name: str) -> None:
+    def __init__(self, placeholder: str, name: str, scale: float = 1.0) -> None:
         super().__init__(placeholder)
         self.setObjectName(name)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(160, 120)
+        self.setMinimumSize(scaled(160, scale), scaled(120, scale))
         self.frames = 0
 
     def show_frame(self, frame: QImage) -> None:
@@ -60,21 +61,22 @@ class VideoView(QLabel):
 class DoctorCard(QWidget):
     """The doctor's photo, name and specialty."""
 
-    def __init__(self, doctor: DoctorAssigned) -> None:
+    def __init__(self, doctor: DoctorAssigned, scale: float = 1.0) -> None:
         super().__init__()
         self.setObjectName("doctor_card")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(24)
+        row.setSpacing(gap(24, scale))
         photo = QLabel()
         photo.setObjectName("doctor_photo")
-        photo.setFixedSize(PHOTO_PX, PHOTO_PX)
+        side = scaled(PHOTO_PX, scale)
+        photo.setFixedSize(side, side)
         pixmap = QPixmap()
         if doctor.photo is not None and pixmap.loadFromData(doctor.photo):
             photo.setPixmap(
                 pixmap.scaled(
-                    PHOTO_PX,
-                    PHOTO_PX,
+                    side,
+                    side,
                     Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
@@ -101,11 +103,14 @@ class CallPage(QWidget):
         doctor: DoctorAssigned | None = None,
         link: CallLink = CallLink.CONNECTING,
         on_end: Callable[[], object] | None = None,
+        scale: float = 1.0,
     ) -> None:
         super().__init__()
         self._on_end = on_end
+        self._scale = scale  # the window's (KioskWindow.scale): sizes in pixels times it
+        px = self._px
         layout = QVBoxLayout(self)
-        layout.setSpacing(16)
+        layout.setSpacing(gap(16, scale))
         self._doctor = doctor
         # The end of the call beside who the doctor is: in reach, and no room taken from the
         # video (a landscape screen has none to spare).
@@ -114,25 +119,27 @@ class CallPage(QWidget):
         self.link_state.setObjectName("link_state")
         self.link_state.setWordWrap(True)
         layout.addWidget(self.link_state)
-        self.remote = VideoView(self.tr("The doctor's image will appear here."), "remote_video")
-        self.local = VideoView(self.tr("Your image"), "local_video")
+        self.remote = VideoView(
+            self.tr("The doctor's image will appear here."), "remote_video", scale
+        )
+        self.local = VideoView(self.tr("Your image"), "local_video", scale)
         self._body = QWidget()  # the videos and the request; the question takes their place
         body = QVBoxLayout(self._body)
         body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(16)
+        body.setSpacing(gap(16, scale))
         if request is not None:
             # The doctor asked for a measurement: the guidance takes the room, the doctor stays
             # in view beside the patient's own image.
-            self.remote.setMinimumHeight(300)
-            self.local.setFixedSize(240, 180)
+            self.remote.setMinimumHeight(px(300))
+            self.local.setFixedSize(px(240), px(180))
             videos = QHBoxLayout()
             videos.addWidget(self.remote, 1)
             videos.addWidget(self.local, 0, Qt.AlignmentFlag.AlignBottom)
             body.addLayout(videos, 2)
             body.addWidget(request, 5)
         else:
-            self.remote.setMinimumHeight(480)
-            self.local.setFixedSize(320, 240)
+            self.remote.setMinimumHeight(px(480))
+            self.local.setFixedSize(px(320), px(240))
             body.addWidget(self.remote, 3)
             body.addWidget(self.local, 0, Qt.AlignmentFlag.AlignRight)
             hint = QLabel(self.tr("Speak normally; the doctor sees and hears you."))
@@ -144,11 +151,17 @@ class CallPage(QWidget):
         layout.addWidget(self.confirm, 1)
         self.set_link(link)
 
+    def _px(self, px: int) -> int:
+        return scaled(px, self._scale)
+
+    def _gap(self, px: int) -> int:
+        return gap(px, self._scale)
+
     def _header(self, doctor: DoctorAssigned | None, *, visible_end: bool) -> QHBoxLayout:
         header = QHBoxLayout()
-        header.setSpacing(24)
+        header.setSpacing(self._gap(24))
         if doctor is not None:
-            header.addWidget(DoctorCard(doctor), 1)
+            header.addWidget(DoctorCard(doctor, self._scale), 1)
         else:
             title = QLabel(self.tr("With the doctor"))
             title.setObjectName("title")
@@ -166,15 +179,16 @@ class CallPage(QWidget):
         panel.setObjectName("end_call_confirm")
         panel.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         column = QVBoxLayout(panel)
-        column.setContentsMargins(32, 32, 32, 32)
-        column.setSpacing(48)
+        margin = self._gap(32)
+        column.setContentsMargins(margin, margin, margin, margin)
+        column.setSpacing(self._gap(48))
         column.addStretch(1)
         question = QLabel(self.tr("Do you really want to end the call with the doctor?"))
         question.setObjectName("end_call_question")
         question.setWordWrap(True)
         column.addWidget(question)
         row = QHBoxLayout()
-        row.setSpacing(48)
+        row.setSpacing(self._gap(48))
         yes = QPushButton(self.tr("Yes"))
         yes.setObjectName("end_call_yes")
         yes.clicked.connect(self._end)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from kiosk.appointments import AppointmentDesk, CodeCheck, CodeOutcome
 from kiosk.patient import BookedAppointment, PatientIdentity, Sex
 from ui.keyboards import DigitKeypad, LetterKeyboard
+from ui.theme import gap
 
 Identified = Callable[[PatientIdentity, BookedAppointment | None], object]
 RunIntent = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
@@ -56,9 +57,11 @@ class IdentifyPage(QWidget):
         appointments: AppointmentDesk | None = None,
         run: RunIntent | None = None,
         landscape: bool = False,
+        scale: float = 1.0,
     ) -> None:
         super().__init__()
         self._landscape = landscape
+        self._scale = scale  # the window's (KioskWindow.scale): sizes in pixels times it
         self._identified = identified
         self._back = back
         self._problem = problem
@@ -66,7 +69,7 @@ class IdentifyPage(QWidget):
         self._run = run
         self._countdown: QTimer | None = None
         self._layout = QVBoxLayout(self)
-        self._layout.setSpacing(28)
+        self._layout.setSpacing(gap(28, scale))
         self._body: QWidget | None = None
         self._show_choice()
 
@@ -90,7 +93,7 @@ class IdentifyPage(QWidget):
             return
         field = self._field("appointment_code", self.tr("Code"))
         field.setMaxLength(6)
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.set_target(field)
         checking: list[bool] = []
 
@@ -156,7 +159,7 @@ class IdentifyPage(QWidget):
         """Too many wrong codes: the keypad waits, and says how long."""
         field = self._field("appointment_code", self.tr("Code"))
         field.setEnabled(False)
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.setEnabled(False)
         desk = self._appointments
 
@@ -208,7 +211,7 @@ class IdentifyPage(QWidget):
         local = appointment.starts_at.astimezone(ZoneInfo(appointment.timezone))
         birth = self._field("birth_date", self.tr("Date of birth (DD/MM/YYYY)"))
         birth.setInputMask("00/00/0000;_")
-        keypad = DigitKeypad()
+        keypad = DigitKeypad(self._scale)
         keypad.set_target(birth)
         birth.setFocus()
         QTimer.singleShot(0, lambda: birth.setCursorPosition(_date_cursor(birth.text())))
@@ -262,8 +265,8 @@ class IdentifyPage(QWidget):
             family.setText(typed.family_name)
             given.setText(typed.given_names)
             birth.setText(typed.birth_date.strftime("%d%m%Y"))
-        letters = LetterKeyboard()
-        digits = DigitKeypad()
+        letters = LetterKeyboard(self._scale)
+        digits = DigitKeypad(self._scale)
         digits.hide()
 
         def focus(field: QLineEdit) -> None:
@@ -354,9 +357,9 @@ class IdentifyPage(QWidget):
         )
         outer = QBoxLayout(direction, self._body)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(32)
+        outer.setSpacing(gap(32, self._scale))
         question = QVBoxLayout()
-        question.setSpacing(16 if landscape else 24)
+        question.setSpacing(gap(16 if landscape else 24, self._scale))
         heading = QLabel(title)
         heading.setObjectName("title")
         heading.setWordWrap(True)
@@ -372,7 +375,7 @@ class IdentifyPage(QWidget):
         buttons = QBoxLayout(
             QBoxLayout.Direction.LeftToRight if landscape else QBoxLayout.Direction.TopToBottom
         )
-        buttons.setSpacing(16)
+        buttons.setSpacing(gap(16, self._scale))
         for name, label, handler in actions:
             button = QPushButton(label)
             button.setObjectName(name)
@@ -382,11 +385,12 @@ class IdentifyPage(QWidget):
         if landscape:
             question.addStretch(1)
             question.addLayout(buttons)
-            keys_column = QVBoxLayout()
-            for widget in keys or []:
-                keys_column.addWidget(widget)
-            keys_column.addStretch(1)
-            outer.addLayout(keys_column, 1)
+            if keys:  # else the question has the width: its buttons need it, side by side
+                keys_column = QVBoxLayout()
+                for widget in keys:
+                    keys_column.addWidget(widget)
+                keys_column.addStretch(1)
+                outer.addLayout(keys_column, 1)
         else:
             question.addStretch(1)  # the question stays together at the top
             for widget in keys or []:

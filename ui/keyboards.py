@@ -13,6 +13,8 @@ from typing import ClassVar
 from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QGridLayout, QLineEdit, QPushButton, QSizePolicy, QWidget
 
+from ui.theme import scaled
+
 ERASE = "⌫"
 SPACE = "␣"
 
@@ -34,11 +36,11 @@ class _Keys(QWidget):
     rows: tuple[str, ...]
     spans: ClassVar[Mapping[str, int]] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
         super().__init__()
         self._target: QLineEdit | None = None
         grid = QGridLayout(self)
-        grid.setSpacing(4)
+        grid.setSpacing(scaled(4, scale))
         grid.setContentsMargins(0, 0, 0, 0)
         for row, keys in enumerate(self.rows):
             column = 0
@@ -52,7 +54,7 @@ class _Keys(QWidget):
                 button.setProperty("key", key)
                 button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps its cursor
                 button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-                button.setMinimumSize(120, 120)
+                button.setMinimumSize(scaled(120, scale), scaled(120, scale))
                 button.clicked.connect(lambda _=False, k=key: self._press(k))
                 grid.addWidget(button, row, column, 1, span)
                 column += span

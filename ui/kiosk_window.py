@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -57,7 +58,7 @@ from ui.i18n import qm_file
 from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
 from ui.media_indicator import MediaIndicator, last_seen_text
-from ui.theme import CALM, HIGH_CONTRAST, Theme
+from ui.theme import CALM, HIGH_CONTRAST, Theme, gap
 from ui.vitals_page import VitalsPage, describe
 from wire.messages import AlertKind
 
@@ -68,6 +69,23 @@ log = logging.getLogger(__name__)
 
 
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+
+PORTRAIT_REFERENCE = (1080, 1920)
+LANDSCAPE_REFERENCE = (1920, 1080)
+"""The screens the pages are drawn for at full size (scale 1.0)."""
+MIN_SCALE = 0.55
+"""Below it the text would be too small for an old patient's eyes: a page may then scroll off."""
+
+
+def fit_scale(width: int, height: int) -> float:
+    """How much to shrink the pages' sizes so that they fit a ``width`` x ``height`` window:
+    1.0 on the reference screen of its orientation or a larger one, never below MIN_SCALE
+    (1280x720 gives 0.67, 1366x768 0.71). Rounded to hundredths: a pixel more or less of
+    window does not restyle the screen."""
+    if width <= 0 or height <= 0:
+        return 1.0
+    ref_width, ref_height = LANDSCAPE_REFERENCE if width > height else PORTRAIT_REFERENCE
+    return round(max(MIN_SCALE, min(1.0, width / ref_width, height / ref_height)), 2)
 
 
 class SpeakerLike(Protocol):
@@ -118,7 +136,8 @@ class KioskWindow(QWidget):
         super().__init__()
         self.setObjectName("kiosk")
         self._theme = CALM
-        self.setStyleSheet(self._theme.stylesheet())
+        self._scale = 1.0  # set to the window's size by resizeEvent (fit_scale)
+        self.setStyleSheet(self._theme.stylesheet(self._scale))
         self._speaker = speaker
         self._core = core
         self._languages = languages
@@ -154,6 +173,7 @@ class KioskWindow(QWidget):
 
     def _toolbar(self, has_speaker: bool) -> QHBoxLayout:
         top = QHBoxLayout()
+        self._top = top
         top.setSpacing(12)
         for language, name in LANGUAGE_NAMES.items():
             button = QPushButton(name)
@@ -183,6 +203,10 @@ class KioskWindow(QWidget):
         self._banner.setWordWrap(True)
         self._banner.hide()
         root = QVBoxLayout(self)
+        self._root = root
+        # The window is the screen's size, never more: what the pages need does not grow it past
+        # the screen (resizeEvent then shrinks their sizes to it: fit_scale).
+        root.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         root.setContentsMargins(32, 24, 32, 32)
         root.setSpacing(16)
         # The cabin's name, under it the camera-and-microphone sign (in the panic button's
@@ -246,10 +270,36 @@ class KioskWindow(QWidget):
         super().changeEvent(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        landscape = event.size().width() > event.size().height()
-        if landscape != (event.oldSize().width() > event.oldSize().height()):
+        size = event.size()
+        landscape = size.width() > size.height()
+        rescaled = self._set_scale(fit_scale(size.width(), size.height()))
+        if rescaled or landscape != (event.oldSize().width() > event.oldSize().height()):
             self.show_state()  # a page lays itself out for the orientation it is built in
         super().resizeEvent(event)
+
+    @property
+    def scale(self) -> float:
+        """The sizes' factor for this window's screen (1.0 on 1080x1920 and 1920x1080)."""
+        return self._scale
+
+    def _set_scale(self, scale: float) -> bool:
+        """Every size in pixels times ``scale``: the style sheet and the window's margins (the
+        pages take it when they are built). True if it changed."""
+        if scale == self._scale:
+            return False
+        self._scale = scale
+        self.setStyleSheet(self._theme.stylesheet(scale))
+        gap = self._gap
+        self._root.setContentsMargins(gap(32), gap(24), gap(32), gap(32))
+        self._root.setSpacing(gap(16))
+        self._heading.setVerticalSpacing(gap(4))
+        self._top.setSpacing(gap(12))
+        self._media_on.set_scale(scale)
+        log.info("ui.scale scale=%.2f width=%d height=%d", scale, self.width(), self.height())
+        return True
+
+    def _gap(self, px: int) -> int:
+        return gap(px, self._scale)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         for subscription in self._subscriptions:
@@ -431,7 +481,13 @@ class KioskWindow(QWidget):
             Overlay.ASSISTANT: self._assistant,
         }.get(session.overlay)
         if self._pin_requested and self._pin_allowed():
-            self._page = PinPage(self._core.assistant, self._intents, self._cancel_pin)
+            self._page = PinPage(
+                self._core.assistant,
+                self._intents,
+                self._cancel_pin,
+                scale=self._scale,
+                landscape=self.width() > self.height(),
+            )
         else:
             self._page = overlay() if overlay else _STATE_PAGES[session.state](self)
         self._content.addWidget(self._page)
@@ -485,7 +541,7 @@ class KioskWindow(QWidget):
 
     def _toggle_theme(self) -> None:
         self._theme = HIGH_CONTRAST if self._theme is CALM else CALM
-        self.setStyleSheet(self._theme.stylesheet())
+        self.setStyleSheet(self._theme.stylesheet(self._scale))
         self._media_on.set_colour(self._theme.muted_text)
 
     @property
@@ -510,7 +566,7 @@ class KioskWindow(QWidget):
             page.setObjectName("overlay")
             page.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         layout = QVBoxLayout(page)
-        layout.setSpacing(40)
+        layout.setSpacing(self._gap(40))
         heading = QLabel(title)
         heading.setObjectName("title")
         heading.setWordWrap(True)
@@ -537,7 +593,7 @@ class KioskWindow(QWidget):
         extra = QWidget()
         column = QVBoxLayout(extra)
         column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(24)
+        column.setSpacing(self._gap(24))
         if self._doctor_reachable():
             title = self.tr("Welcome to the medical cabin")
             body = self.tr("A doctor can see you by video here. Touch the button to begin.")
@@ -592,6 +648,7 @@ class KioskWindow(QWidget):
             appointments=self._core.appointments,
             run=self._intents.run,
             landscape=self.width() > self.height(),
+            scale=self._scale,
         )
 
     def _show_problem(self, text: str) -> None:
@@ -624,6 +681,8 @@ class KioskWindow(QWidget):
             self._abandon,
             self._theme,
             say=self._say,
+            scale=self._scale,
+            landscape=self.width() > self.height(),
         )
 
     def _ask_reason(self) -> None:
@@ -642,7 +701,7 @@ class KioskWindow(QWidget):
         }
         choices = QWidget()
         grid = QGridLayout(choices)
-        grid.setSpacing(16)
+        grid.setSpacing(self._gap(16))
         columns = 2 if self.width() > self.height() else 1  # each label on one line
         for index, (reason, label) in enumerate(labels.items()):
             button = QPushButton(label)
@@ -739,8 +798,12 @@ class KioskWindow(QWidget):
                 self._theme,
                 kinds=frozenset({self._requested}),
                 say=self._say,
+                scale=self._scale,
+                landscape=self.width() > self.height(),
             )
-        self._call_page = CallPage(request, self._doctor, self._link, on_end=self._end_call)
+        self._call_page = CallPage(
+            request, self._doctor, self._link, on_end=self._end_call, scale=self._scale
+        )
         return self._call_page
 
     def _request_done(self) -> None:

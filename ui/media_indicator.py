@@ -14,6 +14,8 @@ from PySide6.QtCore import QCoreApplication, QDate, QLocale, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from ui.theme import gap, scaled
+
 ICON_PX = 44
 RED = "#c40000"
 
@@ -43,10 +45,12 @@ class MediaIndicator(QWidget):
         super().__init__()
         self.setObjectName("media_indicator")
         row = QHBoxLayout(self)
+        self._row = row
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(12)
         self._icon = QLabel()
         self._icon.setObjectName("media_icon")
+        self._icon_px = ICON_PX
         self._icon.setFixedSize(ICON_PX, ICON_PX)
         self.text = QLabel()
         self.text.setObjectName("media_on")
@@ -56,7 +60,15 @@ class MediaIndicator(QWidget):
         self.retranslate()
 
     def set_colour(self, colour: str) -> None:
-        self._icon.setPixmap(camera_icon(ICON_PX, colour))
+        self._colour = colour
+        self._icon.setPixmap(camera_icon(self._icon_px, colour))
+
+    def set_scale(self, scale: float) -> None:
+        """The sign at the size of the window's screen (the text follows the style sheet)."""
+        self._icon_px = scaled(ICON_PX, scale)
+        self._icon.setFixedSize(self._icon_px, self._icon_px)
+        self._row.setSpacing(gap(12, scale))
+        self.set_colour(self._colour)
 
     def retranslate(self) -> None:
         self.text.setText(self.tr("Camera and microphone on"))

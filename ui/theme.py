@@ -6,7 +6,24 @@ pair's contrast ratio (WCAG 2 relative luminance) and refuse one below 7:1 (leve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_PX = re.compile(r"(\d+)px")
+
+
+def scaled(px: int, scale: float) -> int:
+    """A size in pixels for a screen ``scale`` times the reference one: rounded, never below
+    1 px (a thin border stays drawn), 0 stays 0."""
+    if px == 0 or scale == 1.0:
+        return px
+    return max(1, round(px * scale))
+
+
+def gap(px: int, scale: float) -> int:
+    """A margin or a space between widgets for a screen ``scale`` times the reference one: it
+    shrinks faster than the text and the buttons (scale squared), the first room to give."""
+    return scaled(px, scale * scale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +59,12 @@ class Theme:
             "help button": (self.help_text, self.help),
         }
 
-    def stylesheet(self) -> str:
+    def stylesheet(self, scale: float = 1.0) -> str:
+        """The style sheet, every size in pixels multiplied by ``scale`` (1.0: the reference
+        screens, 1080x1920 and 1920x1080; less on a smaller one, so that each page fits)."""
+        return _PX.sub(lambda m: f"{scaled(int(m.group(1)), scale)}px", self._stylesheet())
+
+    def _stylesheet(self) -> str:
         return f"""
 QWidget#kiosk {{ background: {self.page}; }}
 QLabel {{ color: {self.text}; font-size: 36px; }}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QHideEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from devices.instrument import Failure, Final, Instrument, MeasurementUpdate, Problem, Progress
 from devices.reading import Quality, Quantity, Reading, ReadingKind
@@ -30,7 +30,7 @@ from kiosk.bus import Subscription
 from kiosk.events import RemeasureAsked, SessionStateChanged
 from ui.illustrations import InstrumentPicture
 from ui.intents import IntentRunner
-from ui.theme import CALM, Theme
+from ui.theme import CALM, Theme, gap
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,8 @@ class VitalsPage(QWidget):
         theme: Theme = CALM,
         kinds: frozenset[ReadingKind] | None = None,
         say: Callable[[str], None] | None = None,
+        scale: float = 1.0,
+        landscape: bool = False,
     ) -> None:
         super().__init__()
         self._say = say or (lambda _text: None)
@@ -198,7 +200,7 @@ class VitalsPage(QWidget):
         )
 
         layout = QVBoxLayout(self)
-        layout.setSpacing(32)
+        layout.setSpacing(gap(32, scale))
         self._title = QLabel()
         self._title.setObjectName("title")
         self._title.setWordWrap(True)
@@ -216,10 +218,17 @@ class VitalsPage(QWidget):
         for widget in (self._how, self._status, self._summary):
             layout.addWidget(widget)
         layout.addStretch(1)
-        self._start = self._button("primary", layout)
-        self._skip = self._button("skip", layout)
-        self._finish = self._button("finish", layout)
-        leave = self._button("stop", layout)
+        # In landscape the buttons stand side by side: one above the other, four of them leave
+        # no height for the picture (and cut the last one off).
+        buttons: QBoxLayout = layout
+        if landscape:
+            buttons = QHBoxLayout()
+            buttons.setSpacing(gap(16, scale))
+            layout.addLayout(buttons)
+        self._start = self._button("primary", buttons)
+        self._skip = self._button("skip", buttons)
+        self._finish = self._button("finish", buttons)
+        leave = self._button("stop", buttons)
         leave.setText(QCoreApplication.translate("VitalsPage", "Stop"))
         self._stop = stop
         leave.clicked.connect(self._on_stop)
@@ -228,7 +237,7 @@ class VitalsPage(QWidget):
         self._finish.clicked.connect(self._on_finish)
         self._show_step(QCoreApplication.translate("VitalsPage", "Press Start when you are ready."))
 
-    def _button(self, name: str, layout: QVBoxLayout) -> QPushButton:
+    def _button(self, name: str, layout: QBoxLayout) -> QPushButton:
         button = QPushButton()
         button.setObjectName(name)
         layout.addWidget(button)
