@@ -5,14 +5,14 @@
 // hub sends the open alerts as one `alert_summary` (bounded: a cabin's most recent ones, and
 // how many it has open); a cabin's repeats of one alert come merged into it, with their count.
 
-import { ApiError, getMe, login, logout } from "/console/api.js";
+import { getMe } from "/console/api.js";
+import { SignIn } from "/console/signin.js";
 import { alertAck, HUB_TO_AGENT, summaryAlerts } from "/console/messages.js";
 import { HubSocket } from "/console/ws.js";
 import { Alarm } from "./alarm.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatDuration, formatTime, getLanguage, initLanguage, onLanguageChange,
-  setLanguage, t,
+  bindText, formatDuration, formatTime, t,
 } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -32,44 +32,24 @@ class AgentApp {
     this.alarm = new Alarm({ onChange: () => this.showSound() });
     this.ticker = null;
     this.titleFlash = null;
+    this.signIn = new SignIn(this, {
+      hide: ["ws-state"],
+      // the login click is a user gesture: sound may play from now on
+      beforeSubmit: () => this.alarm.unlock(),
+      logTag: "agent",
+    });
   }
 
   start() {
-    initLanguage();
-    applyI18n(document);
-    this.updateLanguageButton();
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => this.relabel());
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.alarm.unlock(); // the login click is a user gesture: sound may play from now on
-      this.submitLogin();
-    });
-    $("logout").addEventListener("click", () => this.signOut());
+    this.signIn.mount(() => this.relabel());
     $("sound-enable").addEventListener("click", () => this.alarm.unlock());
     document.addEventListener("pointerdown", () => this.alarm.unlock(), { capture: true });
-    this.start_();
-  }
-
-  async start_() {
-    let me = null;
-    try {
-      me = await getMe();
-    } catch {
-      me = null;
-    }
-    if (me) this.enter(me);
-    else this.showLogin();
+    this.signIn.resume();
   }
 
   relabel() {
-    this.updateLanguageButton();
     this.showStatus(this.status);
     this.render();
-  }
-
-  updateLanguageButton() {
-    bindText($("lang-toggle"), "lang.toggle");
   }
 
   showScreen(id) {
@@ -77,61 +57,10 @@ class AgentApp {
     document.body.dataset.screen = id.replace("-screen", "");
   }
 
-  // --- login ---------------------------------------------------------------------------------
+  // --- sign-in (/console/signin.js) ----------------------------------------------------------
 
   showLogin(messageKey = null, args = undefined) {
-    this.showScreen("login-screen");
-    $("app-header-user").hidden = true;
-    $("ws-state").hidden = true;
-    this.setLoginError(messageKey, args);
-    $("login-username").focus();
-  }
-
-  setLoginError(key, args) {
-    const box = $("login-error");
-    if (key === null) {
-      box.hidden = true;
-      box.textContent = "";
-      delete box.dataset.i18n;
-      return;
-    }
-    bindText(box, key, args);
-    box.hidden = false;
-  }
-
-  async submitLogin() {
-    const username = $("login-username").value.trim();
-    const password = $("login-password").value;
-    if (!username || !password) {
-      this.setLoginError("login.error.missing");
-      return;
-    }
-    const button = $("login-submit");
-    button.disabled = true;
-    bindText(button, "login.busy");
-    try {
-      const me = await login(username, password);
-      $("login-password").value = "";
-      this.setLoginError(null);
-      this.enter(me);
-    } catch (error) {
-      $("login-password").value = "";
-      this.setLoginError(...loginErrorMessage(error));
-    } finally {
-      button.disabled = false;
-      bindText(button, "login.submit");
-    }
-  }
-
-  async signOut() {
-    const csrf = this.me?.csrf_token;
-    this.leave();
-    try {
-      if (csrf) await logout(csrf);
-    } catch (error) {
-      console.warn("agent.logout_failed", error instanceof ApiError ? error.status : error.name);
-    }
-    this.showLogin();
+    this.signIn.show(messageKey, args);
   }
 
   // --- signed in -----------------------------------------------------------------------------
@@ -474,17 +403,6 @@ function handledCard({ alert, ack }) {
     h("h3", { class: "alert-kind", i18n: `alert.kind.${alert.kind}` })),
   h("p", { class: "alert-cabin", text: alert.cabin_name || alert.cabin_id }),
   line);
-}
-
-function loginErrorMessage(error) {
-  if (!(error instanceof ApiError)) return ["login.error.network"];
-  if (error.status === 401) return ["login.error.credentials"];
-  if (error.status === 429) {
-    const seconds = Math.max(1, Math.ceil(Number(error.body?.retry_after_s) || 60));
-    if (error.body?.reason === "locked") return ["login.error.locked", { minutes: Math.ceil(seconds / 60) }];
-    return ["login.error.rate", { seconds }];
-  }
-  return ["login.error.server", { status: error.status }];
 }
 
 new AgentApp().start();

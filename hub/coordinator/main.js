@@ -6,11 +6,11 @@
 // visits, edit the rota, the opening hours and the closures (a conflict is refused and
 // explained), and list the messages that could not be delivered, with the patient's phone.
 
-import { ApiError, Coordination, getMe, login, logout } from "./api.js";
+import { ApiError, Coordination } from "./api.js";
+import { SignIn } from "/console/signin.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatBirth, formatDay, formatDayIn, formatShortDay, getLanguage,
-  initLanguage, onLanguageChange, setLanguage, spacedCode, t, tIn,
+  bindText, formatBirth, formatDay, formatDayIn, formatShortDay, spacedCode, t, tIn,
 } from "./i18n.js";
 import { RotaEditor } from "./rota.js";
 import { addDays, isoDay } from "./days.js";
@@ -38,19 +38,11 @@ class CoordinatorApp {
     this.failed = [];
     this.failedTimer = null;
     this.rota = null;
+    this.signIn = new SignIn(this, { hide: ["tabs"], logTag: "coordination" });
   }
 
   start() {
-    initLanguage();
-    applyI18n(document);
-    bindText($("lang-toggle"), "lang.toggle");
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => this.relabel());
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.submitLogin();
-    });
-    $("logout").addEventListener("click", () => this.signOut());
+    this.signIn.mount(() => this.relabel());
     for (const tab of document.querySelectorAll("[data-tab]")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
     }
@@ -85,22 +77,10 @@ class CoordinatorApp {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.api && this.tab === "agenda") this.loadAgenda();
     });
-    this.enterIfSignedIn();
-  }
-
-  async enterIfSignedIn() {
-    let me = null;
-    try {
-      me = await getMe();
-    } catch {
-      me = null;
-    }
-    if (me) await this.enter(me);
-    else this.showLogin();
+    this.signIn.resume();
   }
 
   relabel() {
-    bindText($("lang-toggle"), "lang.toggle");
     if (!this.me) return;
     this.renderAgenda();
     this.renderResults();
@@ -117,61 +97,10 @@ class CoordinatorApp {
     document.body.dataset.screen = id.replace("-screen", "");
   }
 
-  // --- sign-in ---------------------------------------------------------------------------
+  // --- sign-in (/console/signin.js) ------------------------------------------------------
 
   showLogin(messageKey = null, args = undefined) {
-    this.showScreen("login-screen");
-    $("app-header-user").hidden = true;
-    $("tabs").hidden = true;
-    this.setLoginError(messageKey, args);
-    $("login-username").focus();
-  }
-
-  setLoginError(key, args) {
-    const box = $("login-error");
-    if (key === null) {
-      box.hidden = true;
-      box.textContent = "";
-      delete box.dataset.i18n;
-      return;
-    }
-    bindText(box, key, args);
-    box.hidden = false;
-  }
-
-  async submitLogin() {
-    const username = $("login-username").value.trim();
-    const password = $("login-password").value;
-    if (!username || !password) {
-      this.setLoginError("login.error.missing");
-      return;
-    }
-    const button = $("login-submit");
-    button.disabled = true;
-    bindText(button, "login.busy");
-    try {
-      const me = await login(username, password);
-      $("login-password").value = "";
-      this.setLoginError(null);
-      await this.enter(me);
-    } catch (error) {
-      $("login-password").value = "";
-      this.setLoginError(...loginErrorMessage(error));
-    } finally {
-      button.disabled = false;
-      bindText(button, "login.submit");
-    }
-  }
-
-  async signOut() {
-    const csrf = this.me?.csrf_token;
-    this.leave();
-    try {
-      if (csrf) await logout(csrf);
-    } catch (error) {
-      console.warn("coordination.logout_failed", error instanceof ApiError ? error.status : error.name);
-    }
-    this.showLogin();
+    this.signIn.show(messageKey, args);
   }
 
   leave() {
@@ -691,17 +620,6 @@ class CoordinatorApp {
         }) : null);
     }));
   }
-}
-
-function loginErrorMessage(error) {
-  if (!(error instanceof ApiError)) return ["login.error.network"];
-  const body = error.body ?? {};
-  if (error.status === 401) return ["login.error.credentials"];
-  if (error.status === 429 && body.reason === "locked") {
-    return ["login.error.locked", { minutes: Math.max(1, Math.ceil((body.retry_after_s ?? 60) / 60)) }];
-  }
-  if (error.status === 429) return ["login.error.rate", { seconds: body.retry_after_s ?? 60 }];
-  return ["login.error.server", { status: error.status }];
 }
 
 new CoordinatorApp().start();

@@ -5,11 +5,11 @@
 // its paper, the open alerts, the consultations of the day and the week, and the call quality
 // (the last call, and the week's medians). Times are shown in each cabin's time zone.
 
-import { ApiError, getMe, login, logout } from "/console/api.js";
+import { ApiError } from "/console/api.js";
+import { SignIn } from "/console/signin.js";
 import { h, replaceChildren } from "/console/dom.js";
 import {
-  applyI18n, bindText, formatClock, formatIn, formatNumber, getLanguage, initLanguage,
-  onLanguageChange, setLanguage, t,
+  bindText, formatClock, formatIn, formatNumber, t,
 } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,37 +37,15 @@ class FleetApp {
     this.updatedAt = null;
     this.timer = null;
     this.open = new Set(); // cabin ids whose details are shown
+    this.signIn = new SignIn(this, { hide: ["refresh-state"], logTag: "fleet" });
   }
 
   start() {
-    initLanguage();
-    applyI18n(document);
-    bindText($("lang-toggle"), "lang.toggle");
-    $("lang-toggle").addEventListener("click", () => setLanguage(getLanguage() === "fr" ? "en" : "fr"));
-    onLanguageChange(() => {
-      bindText($("lang-toggle"), "lang.toggle");
-      this.render();
-    });
-    $("login-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.submitLogin();
-    });
-    $("logout").addEventListener("click", () => this.signOut());
+    this.signIn.mount(() => this.render());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.me) this.refresh();
     });
-    this.enterIfSignedIn();
-  }
-
-  async enterIfSignedIn() {
-    let me = null;
-    try {
-      me = await getMe();
-    } catch {
-      me = null;
-    }
-    if (me) this.enter(me);
-    else this.showLogin();
+    this.signIn.resume();
   }
 
   showScreen(id) {
@@ -75,61 +53,10 @@ class FleetApp {
     document.body.dataset.screen = id.replace("-screen", "");
   }
 
-  // --- sign-in -------------------------------------------------------------------------------
+  // --- sign-in (/console/signin.js) ----------------------------------------------------------
 
   showLogin(key = null, args = undefined) {
-    this.showScreen("login-screen");
-    $("app-header-user").hidden = true;
-    $("refresh-state").hidden = true;
-    this.setLoginError(key, args);
-    $("login-username").focus();
-  }
-
-  setLoginError(key, args) {
-    const box = $("login-error");
-    if (key === null) {
-      box.hidden = true;
-      box.textContent = "";
-      delete box.dataset.i18n;
-      return;
-    }
-    bindText(box, key, args);
-    box.hidden = false;
-  }
-
-  async submitLogin() {
-    const username = $("login-username").value.trim();
-    const password = $("login-password").value;
-    if (!username || !password) {
-      this.setLoginError("login.error.missing");
-      return;
-    }
-    const button = $("login-submit");
-    button.disabled = true;
-    bindText(button, "login.busy");
-    try {
-      const me = await login(username, password);
-      $("login-password").value = "";
-      this.setLoginError(null);
-      this.enter(me);
-    } catch (error) {
-      $("login-password").value = "";
-      this.setLoginError(...loginErrorMessage(error));
-    } finally {
-      button.disabled = false;
-      bindText(button, "login.submit");
-    }
-  }
-
-  async signOut() {
-    const csrf = this.me?.csrf_token;
-    this.leave();
-    try {
-      if (csrf) await logout(csrf);
-    } catch (error) {
-      console.warn("fleet.logout_failed", error instanceof ApiError ? error.status : error.name);
-    }
-    this.showLogin();
+    this.signIn.show(key, args);
   }
 
   enter(me) {
@@ -392,17 +319,6 @@ function sampleText(sample) {
     loss: formatNumber(sample.loss_percent ?? 0, 1),
     rtt,
   });
-}
-
-function loginErrorMessage(error) {
-  if (!(error instanceof ApiError)) return ["login.error.network"];
-  if (error.status === 401) return ["login.error.credentials"];
-  if (error.status === 429) {
-    const seconds = Math.max(1, Math.ceil(Number(error.body?.retry_after_s) || 60));
-    if (error.body?.reason === "locked") return ["login.error.locked", { minutes: Math.ceil(seconds / 60) }];
-    return ["login.error.rate", { seconds }];
-  }
-  return ["login.error.server", { status: error.status }];
 }
 
 new FleetApp().start();

@@ -3,6 +3,7 @@ console or a patient's history; doctors never open the agents' socket."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 import wire
 from hub.accounts import create_agent, create_doctor
+from hub.app import CONSOLE_DIR
 from hub.demo import DEMO_CABIN_ID, seed_demo
 from hub.errors import AccountError
 from hub.passwords import PasswordHasher
@@ -212,15 +214,34 @@ def test_a_username_is_a_doctors_or_an_agents_never_both(tmp_path: Path) -> None
 
 
 def test_the_agents_page_is_served_under_the_hubs_security_headers(tmp_path: Path) -> None:
+    # the staff pages' shared sign-in is served from the console's folder (the rig's stand-in)
+    (tmp_path / "console").mkdir()
+    for name in ("signin.js", "staff.css"):
+        shutil.copy(CONSOLE_DIR / name, tmp_path / "console" / name)
+
     async def scenario() -> None:
         async with running_hub(tmp_path) as rig:
             http = rig.client()
-            for path in ("/agent", "/agent/main.js", "/agent/agent.css", "/agent/i18n.js"):
+            shared = ("/console/signin.js", "/console/staff.css")
+            for path in ("/agent", "/agent/main.js", "/agent/agent.css", "/agent/i18n.js", *shared):
                 response = await http.get(f"{rig.url}{path}")
                 assert response.status == 200, path
                 assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+                assert "unsafe" not in response.headers["Content-Security-Policy"]
+            signin = await http.get(f"{rig.url}/console/signin.js")
+            assert signin.headers["Content-Type"].startswith("text/javascript")
+            assert (
+                (await http.get(f"{rig.url}/console/staff.css"))
+                .headers["Content-Type"]
+                .startswith("text/css")
+            )
             page = await (await http.get(f"{rig.url}/agent")).text()
             assert 'src="/agent/main.js"' in page
+            assert 'href="/console/staff.css"' in page
+            assert (
+                'import { SignIn } from "/console/signin.js"'
+                in await (await http.get(f"{rig.url}/agent/main.js")).text()
+            )
             assert (await http.get(f"{rig.url}/agent/../app.py")).status == 404
 
     run(scenario())
