@@ -41,7 +41,7 @@ import time
 t_start = time.monotonic()
 import asyncio, json, sys
 from pathlib import Path
-from kiosk.app import open_core
+from demo.root import open_core
 from kiosk.config import load_config
 t_imported = time.monotonic()
 async def main():

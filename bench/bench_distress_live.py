@@ -38,7 +38,9 @@ from typing import cast
 import av
 import numpy as np
 
-from kiosk.app import KioskCore, start_core
+from demo.media import live_cabin
+from demo.root import start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.distress.detection import RgbFrame
 from kiosk.distress.monitor import AnalysisSettings
@@ -76,9 +78,8 @@ async def live(runs: int, data: Path) -> tuple[list[float], list[float]]:
         instruments={},
     )
     try:
-        assert core.camera_scene is not None and core.distress is not None
-        cabin = core.camera_scene.script
-        assert isinstance(cabin, LiveCabin)
+        cabin = live_cabin(core)
+        assert cabin is not None and core.distress is not None
         monitor = core.distress
         raised_at: list[float] = []  # camera time of each fall alert
         core.bus.subscribe(

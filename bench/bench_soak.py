@@ -52,13 +52,14 @@ from PySide6.QtWidgets import QApplication
 
 from bench.bench_ui import Cabin, quiet_offscreen
 from bench.teleconsultation_rig import HubProcess, hub_process, write_token
-from kiosk.app import start_core
+from demo.main import SCRIPTED_TIMEOUTS
+from demo.root import start_core
 from kiosk.config import Config, load_config
 from kiosk.native_memory import MB, MallocTotals, arenas, malloc_totals
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey
-from ui.main import MALLOC_ARENAS, SCRIPTED_TIMEOUTS, limit_malloc_arenas, with_worker_pool
+from ui.main import MALLOC_ARENAS, limit_malloc_arenas, with_worker_pool
 from ui.scripted_demo import Report, Script, _consultation, _doctor_report, start_doctor
 
 FLAT_AFTER = 5  # the curve is judged from this consultation on

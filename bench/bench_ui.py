@@ -69,8 +69,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from demo.root import start_core
 from devices.cancellation import within
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import SessionStateChanged
 from kiosk.patient import PatientIdentity
@@ -667,12 +668,12 @@ class FirstPaint(QObject):
         self.then()
 """
 
-# The cabin as ``python -m ui demo`` runs it (run_cabin, with ui.main's worker pool: open_core,
-# the window, speech, then the core's warm-up, the demo's hub started in it), on the embedded
-# defaults without their instruments. A 1 ms precise timer notes the main thread's longest
-# stall from the first paint to the end of the warm-up; the window is closed WARM_IDLE_S after
-# the warm-up ended (VmRSS then: the idle cabin, its camera and microphone watched), which ends
-# run_cabin cleanly.
+# The cabin as ``python -m demo`` runs it (demo.main.run_demo, with ui.main's worker pool:
+# open_core, the window, speech, then the core's warm-up, the demo's hub started in it), on
+# the embedded defaults without their instruments. A 1 ms precise timer notes the main
+# thread's longest stall from the first paint to the end of the warm-up; the window is closed
+# WARM_IDLE_S after the warm-up ended (VmRSS then: the idle cabin, its camera and microphone
+# watched), which ends the run cleanly.
 WARM_IDLE_S = 1.0
 KIOSK_CHILD = (
     CHILD_PRELUDE
@@ -685,7 +686,7 @@ from PySide6.QtCore import Qt
 from kiosk.config import load_config
 from ui.kiosk_window import KioskWindow
 from ui.main import with_worker_pool
-from ui.session_runner import run_cabin
+from demo.main import run_demo
 t_imported = time.monotonic()
 ticks = []
 probe = QTimer()
@@ -724,7 +725,7 @@ watch = FirstPaint(is_page, painted)
 app.installEventFilter(watch)
 config = msgspec.structs.replace(load_config(None), instruments=[])
 status = qasync.run(with_worker_pool(
-    run_cabin(app, config, Path(sys.argv[1]), demo=True, scripted_out=None, language="fr")
+    run_demo(app, config, Path(sys.argv[1]), scripted_out=None, language="fr")
 ))
 marks.update(start=t_start, imported=t_imported, status=status)
 print(json.dumps(marks))

@@ -25,9 +25,10 @@ import msgspec
 import numpy as np
 from playwright.async_api import async_playwright
 
+from demo.root import start_core
 from devices.cancellation import within
 from hub.demo import DEMO_CABIN_ID, DEMO_DOCTORS
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, SessionState

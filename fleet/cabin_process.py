@@ -30,13 +30,15 @@ from typing import Any
 import msgspec
 
 import wire
+from demo.main import SCRIPTED_TIMEOUTS
+from demo.root import open_core
 from devices.cancellation import cancel_and_wait, within
-from kiosk.app import KioskCore, open_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import CallLinkChanged, HubStatusChanged, PrescriptionReceived
 from kiosk.session_states import SessionState
 from kiosk.store import Store
-from ui.main import SCRIPTED_TIMEOUTS, leave, limit_malloc_arenas, with_worker_pool
+from ui.main import leave, limit_malloc_arenas, with_worker_pool
 from ui.scripted_demo import (
     DEMO_PATIENT,
     DOCTOR_TIMEOUT_S,

@@ -14,6 +14,12 @@ The core starts in two stages, so that the idle screen is painted before the hea
   the printer); each part says on the bus when it is up (``PartStatus``), or that it will not be
   (logged as before: no hub credential is ``core.no_hub``, and the cabin still measures).
 ``start_core`` does both and returns a core fully started (tests, benchmarks, tools).
+
+What the configuration names but only the caller can supply comes in through a `Wiring`: a real
+cabin's is empty (its instruments, camera, microphone and panic button are this machine's
+devices, its hub is the configured one). The demo's composition root (``demo.root``) fills it
+with its simulators; this module never imports them, and refuses a demo value ("simulated",
+"synthetic") that nothing supplied.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -42,6 +48,7 @@ from kiosk.assistant import Assistant
 from kiosk.bus import EventBus
 from kiosk.config import Config, DistressSection
 from kiosk.consultation import Consultation
+from kiosk.demo_settings import SIMULATED
 from kiosk.distress.alerts import AlertDesk
 from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
 from kiosk.distress.panic_button import SerialPanicButton
@@ -60,12 +67,11 @@ from printing.printer import Printer
 if TYPE_CHECKING:
     # The warm-up's parts: imported on a worker thread when the core warms up (``_load``).
     from kiosk.call.media import CabinMedia
+    from kiosk.call_setup import MediaSource
     from kiosk.distress.detection import FrameAnalyser, SoundAnalyser
     from kiosk.hub_link import HubLink, HubLinkState
     from kiosk.record_sender import RecordSender
     from kiosk.teleconsultation import Teleconsultation
-    from simulators.media import CabinScene
-    from simulators.serial.panic_button import PanicButtonSimulator
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,6 @@ PURGE_EVERY_TICKS = 4 * 60 * 5
 """The synced appointments of a day gone are forgotten within five minutes of the cabin's
 midnight, even when the hub is away."""
 SOFTWARE_VERSION = "0.6.0"
-SIMULATED = "simulated"
 
 T = TypeVar("T")
 
@@ -95,6 +100,57 @@ WarmUpGate = Callable[[CorePart], Awaitable[None]]
 
 class Stoppable(Protocol):
     async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SuppliedInstruments:
+    """The configured instruments as the cabin opens them: each spec with the address it
+    reaches, the BLE backend every BLE driver uses, and what serves them (stopped with the
+    core), if anything does besides the devices themselves."""
+
+    specs: tuple[InstrumentSpec, ...]
+    ble_backend: BleBackend
+    service: Stoppable | None = None
+
+
+InstrumentSupplier = Callable[[Sequence[InstrumentSpec], Path], Awaitable[SuppliedInstruments]]
+"""Given the configured instruments and the data folder, serves those it knows (the demo's:
+the "simulated" ones) and says how to reach them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PanicPort:
+    """The serial port of the panic button's board, and what serves it (stopped with the
+    core) when it is not a device of this machine."""
+
+    path: str
+    board: Stoppable | None = None
+
+
+PanicPortSupplier = Callable[[str, Path], Awaitable[PanicPort]]
+"""Given the configured ``distress.panic_button`` and the data folder, the port to open."""
+
+MediaHook = Callable[["KioskCore", "CabinMedia"], None]
+"""Called once the camera and microphone are open, on the event loop (the demo makes the patient
+of its drawn cabin follow the sessions there)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the configuration names and only the composition root's caller can supply. A real
+    cabin's is empty: its instruments, camera, microphone and panic button are this machine's
+    devices, its hub the configured one. The demo's root (``demo.root``) fills it with its
+    simulators, its drawn camera and its own hub."""
+
+    instruments: InstrumentSupplier | None = None
+    media: MediaSource | None = None  # cameras and microphones that are no device of this machine
+    panic_port: PanicPortSupplier | None = None
+    hub_address: HubAddress | None = None  # where the hub is, once the cabin runs
+    on_media: MediaHook | None = None
+
+
+PRODUCT = Wiring()
+"""A real cabin's wiring: nothing beside the configuration."""
 
 
 class _HubOutbox:
@@ -134,7 +190,7 @@ class KioskCore:
     measurements: Measurements
     assistant: Assistant
     appointments: AppointmentDesk
-    simulators: Stoppable | None = None
+    instrument_service: Stoppable | None = None  # what serves the instruments (the demo's)
     hub: HubLink | None = None
     paperwork: Paperwork | None = None
     teleconsultation: Teleconsultation | None = None
@@ -143,8 +199,8 @@ class KioskCore:
     alerts: AlertDesk | None = None
     distress: DistressMonitor | None = None
     panic_button: SerialPanicButton | None = None
-    panic_simulator: PanicButtonSimulator | None = None  # the demo's button board
-    camera_scene: CabinScene | None = None  # the demo's drawn cabin, when the camera is synthetic
+    panic_board: Stoppable | None = None  # what serves the button's port (the demo's board)
+    wiring: Wiring = PRODUCT
     connect_hub: bool = True  # the camera, microphone and hub too (a test may want neither)
     failures: dict[CorePart, Exception] = field(default_factory=dict)  # the warm-up's, by part
     _ticker: asyncio.Task[None] | None = None
@@ -154,6 +210,11 @@ class KioskCore:
         default_factory=lambda: {part: asyncio.Event() for part in CorePart}
     )
     _outbox: _HubOutbox = field(default_factory=_HubOutbox)
+
+    @property
+    def cabin_media(self) -> CabinMedia | None:
+        """The camera and microphone, once the warm-up has opened them."""
+        return self.media.media if isinstance(self.media, _MediaStopper) else None
 
     def start_ticker(self) -> None:
         """Apply the session's timeouts a few times a second."""
@@ -189,9 +250,11 @@ class KioskCore:
     ) -> None:
         """Bring up the parts that the first screen does not need, in the background (once).
         ``env`` holds the hub credential's variable; ``hub_address`` says where the hub is when
-        the configuration cannot (the demo's); ``gate`` is awaited before each part."""
+        the configuration cannot (the wiring's, unless given); ``gate`` is awaited before each
+        part."""
         if self._warm_up is None:
-            work = self._warm(os.environ if env is None else env, hub_address, gate)
+            address = hub_address or self.wiring.hub_address
+            work = self._warm(os.environ if env is None else env, address, gate)
             self._warm_up = asyncio.get_running_loop().create_task(work, name="core.warm_up")
 
     async def warmed_up(self) -> None:
@@ -243,20 +306,19 @@ class KioskCore:
         await _load(_MEDIA_MODULES)
         from kiosk import call_setup  # noqa: PLC0415 - loaded above, off the Qt thread
 
-        config, data_dir = self.config, self.data_dir
+        config, data_dir, source = self.config, self.data_dir, self.wiring.media
 
         def close(media: CabinMedia) -> Awaitable[None]:
             return media.close()
 
-        media = await _opened_in_thread(lambda: call_setup.open_media(config, data_dir), close)
-        self.media = _MediaStopper(media)
-        # The demo's drawn cabin, and OpenCV for the camera's analysis: on the thread too.
-        self.camera_scene = await asyncio.to_thread(call_setup.synthetic_scene, media)
-        if self.camera_scene is not None:
-            from simulators.live_cabin import LiveCabin, follow_sessions  # noqa: PLC0415 - demo
+        def open_media() -> CabinMedia:
+            return call_setup.open_media(config, data_dir, source)
 
-            if isinstance(self.camera_scene.script, LiveCabin):
-                follow_sessions(self.camera_scene.script, self.bus)
+        media = await _opened_in_thread(open_media, close)
+        self.media = _MediaStopper(media)
+        if self.wiring.on_media is not None:
+            self.wiring.on_media(self, media)
+        # OpenCV for the camera's analysis: on the thread too.
         analysers = await asyncio.to_thread(_distress_analysers, config.distress)
         _watch_media(self, media, *analysers)
         return True
@@ -317,8 +379,8 @@ class KioskCore:
             await cancel_and_wait(self._ticker)
         if self.panic_button is not None:
             await self.panic_button.aclose()
-        if self.panic_simulator is not None:
-            await self.panic_simulator.stop()
+        if self.panic_board is not None:
+            await self.panic_board.stop()
         if self.distress is not None:
             await self.distress.aclose()
         if self.alerts is not None:
@@ -335,8 +397,8 @@ class KioskCore:
             await self.media.stop()
         await self.assistant.aclose()
         await self.measurements.close()
-        if self.simulators is not None:
-            await self.simulators.stop()
+        if self.instrument_service is not None:
+            await self.instrument_service.stop()
         await self.consultation.aclose()
         await self.store.close()
         log.info("core.stopped")
@@ -420,6 +482,7 @@ async def start_core(
     create_key: bool = False,
     instruments: Mapping[str, Instrument] | None = None,
     connect_hub: bool = True,
+    wiring: Wiring = PRODUCT,
 ) -> KioskCore:
     """Build the core and warm it up: every part is up (or known unavailable, as without a hub
     credential) when this returns. A part that failed fails the start, the core closed."""
@@ -431,6 +494,7 @@ async def start_core(
         create_key=create_key,
         instruments=instruments,
         connect_hub=connect_hub,
+        wiring=wiring,
     )
     core.start_warm_up(env)
     try:
@@ -453,12 +517,14 @@ async def open_core(
     create_key: bool = False,
     instruments: Mapping[str, Instrument] | None = None,
     connect_hub: bool = True,
+    wiring: Wiring = PRODUCT,
 ) -> KioskCore:
     """Build what a patient touches first and open the store: the idle screen, Start, the
     identification, the consent, the vitals, the panic button and the assistant mode work when
     this returns; ``core.start_warm_up()`` brings up the rest. The instruments are those of the
     configuration unless given (tests give their own, or none); their drivers connect in the
-    background. ``connect_hub``: the camera, microphone and hub too, once warmed up."""
+    background. ``connect_hub``: the camera, microphone and hub too, once warmed up.
+    ``wiring``: what only the caller can supply (`Wiring`); a real cabin's is empty."""
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     environment = os.environ if env is None else env
     # A closure, not arguments: an executor that logs what it runs must never see the key.
@@ -487,11 +553,11 @@ async def open_core(
     try:
         if instruments is None:
             paired = await store.run(Store.device_addresses)
-            built = await instruments_from(config, data_dir, paired)
-    except DeviceError as exc:
+            built = await instruments_from(config, data_dir, paired, wiring.instruments)
+    except (DeviceError, ConfigError) as exc:
         await store.close()
         raise ConfigError(str(exc)) from exc
-    instruments, simulators = built.instruments, built.simulators
+    instruments = built.instruments
     measurements = Measurements(instruments, consultation, store, bus)
     await measurements.start()
     printer = make_printer(config, data_dir)
@@ -532,9 +598,10 @@ async def open_core(
         measurements,
         assistant,
         AppointmentDesk(store, clock),
-        simulators,
+        built.service,
         paperwork=paperwork,
         alerts=alerts,
+        wiring=wiring,
         connect_hub=connect_hub,
     )
     # Printing waits for the printer's warm-up; what goes to the hub waits for its link.
@@ -574,17 +641,20 @@ def vital_thresholds(section: DistressSection) -> VitalThresholds:
 
 
 async def _start_panic_button(core: KioskCore) -> None:
-    """The physical panic button's board: a serial port, or the demo's simulated board."""
-    monitor, path = core.distress, core.config.distress.panic_button
-    if monitor is None or not path:
+    """The physical panic button's board: a serial port (or what the wiring supplies)."""
+    monitor, configured = core.distress, core.config.distress.panic_button
+    if monitor is None or not configured:
         return
+    supplier = core.wiring.panic_port
+    port = PanicPort(configured) if supplier is None else await supplier(configured, core.data_dir)
+    core.panic_board = port.board
+    path = port.path
     if path == SIMULATED:
-        from simulators.serial.panic_button import PanicButtonSimulator  # noqa: PLC0415 - demo
-
-        simulator = PanicButtonSimulator(core.data_dir / "simulators" / "panic-button")
-        await simulator.start()
-        core.panic_simulator = simulator
-        path = str(simulator.link_path)
+        raise ConfigError(
+            'distress.panic_button = "simulated": only the demo simulates the panic button\'s'
+            " board (python -m demo); a real cabin names its serial port"
+            ' (/dev/serial/by-id/...), or "" when it has none'
+        )
 
     async def pressed() -> None:
         await monitor.panic("button")
@@ -716,50 +786,45 @@ class _MediaStopper:
 @dataclass(frozen=True)
 class CabinInstruments:
     instruments: dict[str, Instrument]
-    simulators: Stoppable | None
+    service: Stoppable | None  # what serves them (the demo's simulators), stopped with the core
     ble_backend: BleBackend
     configured_addresses: dict[str, str]  # each BLE instrument's address before any pairing
 
 
 async def instruments_from(
-    config: Config, data_dir: Path, paired: Mapping[str, str] | None = None
+    config: Config,
+    data_dir: Path,
+    paired: Mapping[str, str] | None = None,
+    supplier: InstrumentSupplier | None = None,
 ) -> CabinInstruments:
-    """The configuration's instruments. Those whose address is "simulated" are served by the
-    simulators, started here: serial ones on ptys, BLE ones on a virtual radio that every BLE
-    driver then reaches through bleak's virtual backend (the composition root is the one place
-    that may choose that). A BLE instrument the agents paired in the assistant mode talks to the
-    device they chose (``paired``)."""
+    """The configuration's instruments, on this machine's serial ports and BlueZ, or as the
+    ``supplier`` serves them (the demo's simulators, on ptys and a virtual radio). A BLE
+    instrument the agents paired in the assistant mode talks to the device they chose
+    (``paired``). An address still "simulated" (nothing served it) is refused."""
     specs = [
         InstrumentSpec(i.id, i.kind, i.transport, i.address, i.model) for i in config.instruments
     ]
-    simulated = [s for s in specs if s.address == SIMULATED]
-    cabin = None
-    backend = BleBackend()
-    if simulated:
-        from devices.transports.virtual_ble import (  # noqa: PLC0415 - the demo's radio only
-            VirtualBleakClient,
-            VirtualBleakScanner,
-        )
-        from simulators.cabin import SimulatedCabin, SimulatedEntry  # noqa: PLC0415 - demo only
-
-        cabin = SimulatedCabin(
-            data_dir / "simulators",
-            [SimulatedEntry(s.id, s.transport, s.resolved_model) for s in simulated],
-        )
-        await cabin.start()
-        specs = [
-            replace(s, address=cabin.address(s.id)) if s.address == SIMULATED else s for s in specs
-        ]
-        backend = BleBackend(
-            VirtualBleakClient, VirtualBleakScanner, {"radio_path": str(cabin.radio_path)}
-        )
-    configured = {s.id: s.address for s in specs if s.transport == "ble"}
-    chosen = {k: v for k, v in (paired or {}).items() if k in configured}
-    specs = [replace(s, address=chosen[s.id]) if s.id in chosen else s for s in specs]
+    supplied = (
+        SuppliedInstruments(tuple(specs), BleBackend())
+        if supplier is None
+        else await supplier(specs, data_dir)
+    )
+    service = supplied.service
     try:
-        instruments = build_instruments(specs, ble_backend=backend)
-    except DeviceError:
-        if cabin is not None:
-            await cabin.stop()
+        specs = list(supplied.specs)
+        for index, spec in enumerate(specs):
+            if spec.address == SIMULATED:
+                raise ConfigError(
+                    f'instruments[{index}].address = "simulated" ({spec.id}): only the demo'
+                    " simulates instruments (python -m demo); a real cabin names the device"
+                    " (a serial port, a BLE address or name)"
+                )
+        configured = {s.id: s.address for s in specs if s.transport == "ble"}
+        chosen = {k: v for k, v in (paired or {}).items() if k in configured}
+        specs = [replace(s, address=chosen[s.id]) if s.id in chosen else s for s in specs]
+        instruments = build_instruments(specs, ble_backend=supplied.ble_backend)
+    except (DeviceError, ConfigError):
+        if service is not None:
+            await service.stop()
         raise
-    return CabinInstruments(instruments, cabin, backend, configured)
+    return CabinInstruments(instruments, service, supplied.ble_backend, configured)

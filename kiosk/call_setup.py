@@ -1,8 +1,10 @@
 """How the composition root builds the call: the cabin's media and a call client per call.
 
-A real cabin's configuration names a V4L2 camera, an ALSA microphone and an ALSA speaker; the
-demo's says "synthetic" (the simulators' drawn scene and a spoken sound file) and "null" (no
-sound card), and ``loopback_only`` (no packet leaves the machine).
+A real cabin's configuration names a V4L2 camera, an ALSA microphone and an ALSA speaker. The
+demo's says "synthetic", "scene:NAME" or "sound:NAME" (a drawn scene, a spoken sound file):
+those come from a `MediaSource` that the demo's composition root supplies (``demo.media``);
+without one they are refused, with the key named. "null" is a speaker that drops the sound (no
+sound card), and ``loopback_only`` keeps every packet on the machine.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import av
 import numpy as np
@@ -26,26 +28,16 @@ from kiosk.call.media import (
     CabinMedia,
     NullAudioOutput,
     open_alsa_microphone,
-    open_sound_file_microphone,
     open_v4l2_camera,
 )
 from kiosk.call.settings import CallSettings
 from kiosk.config import Config
+from kiosk.demo_settings import is_demo_camera, is_demo_microphone
 from kiosk.events import CallLink
 from kiosk.teleconsultation import CallFactory, CallRequest, CallSession, FrameSink
 
-if TYPE_CHECKING:
-    from simulators.media import CabinScene
-
 log = logging.getLogger(__name__)
 
-SYNTHETIC = "synthetic"
-SCENE = "scene:"  # the camera plays one of the simulators' scenes (python -m simulators.scenes)
-SOUND = "sound:"  # the microphone plays one of the sound scenes (python -m simulators.sounds)
-DEMO_SPEECH = (
-    "Bonjour docteur. Je tousse depuis trois jours, et j'ai un peu mal à la gorge."
-    " Je n'ai pas de fièvre, je crois."
-)
 _LINKS = {
     CallLinkState.CONNECTING: CallLink.CONNECTING,
     CallLinkState.CONNECTED: CallLink.CONNECTED,
@@ -65,56 +57,52 @@ def call_settings(config: Config) -> CallSettings:
     )
 
 
-def open_media(config: Config, data_dir: Path) -> CabinMedia:
-    """The cabin's camera, microphone and speaker, opened once for every call (blocking)."""
+class MediaSource(Protocol):
+    """Cameras and microphones that are no device of this machine (the demo's drawn cabin and
+    spoken sound). Each method opens the named one (blocking: it runs on a worker thread), or
+    returns None for a name it does not serve."""
+
+    def camera(self, name: str, settings: CallSettings) -> MediaStreamTrack | None: ...
+
+    def microphone(self, name: str, data_dir: Path) -> MediaStreamTrack | None: ...
+
+
+def open_media(config: Config, data_dir: Path, source: MediaSource | None = None) -> CabinMedia:
+    """The cabin's camera, microphone and speaker, opened once for every call (blocking): a
+    V4L2 camera and an ALSA microphone, unless ``source`` serves the configured names. A demo
+    name that no source served is refused before any device is opened."""
     settings = call_settings(config)
     call = config.call
+    camera: MediaStreamTrack | None = None
+    microphone: MediaStreamTrack | None = None
+    try:
+        if source is not None:
+            camera = source.camera(call.camera, settings)
+            microphone = source.microphone(call.microphone, data_dir)
+        if camera is None and is_demo_camera(call.camera):
+            raise OSError(
+                f"call.camera = {call.camera!r} is the demo's drawn camera (python -m demo);"
+                " a real cabin names its V4L2 device (/dev/video0)"
+            )
+        if microphone is None and is_demo_microphone(call.microphone):
+            raise OSError(
+                f"call.microphone = {call.microphone!r} is the demo's recorded voice"
+                " (python -m demo); a real cabin names its ALSA capture device (default)"
+            )
+        if camera is None:
+            camera = open_v4l2_camera(call.camera, settings)
+        if microphone is None:
+            microphone = open_alsa_microphone(call.microphone)
+    except BaseException:
+        for track in (camera, microphone):
+            if track is not None:
+                track.stop()
+        raise
     output: AudioOutput = (
         NullAudioOutput() if call.speaker == "null" else AplayAudioOutput(call.speaker)
     )
-    if call.camera.startswith(SCENE):
-        from simulators.media import SyntheticCamera  # noqa: PLC0415
-        from simulators.scenes import scene_by_name  # noqa: PLC0415 - demo only
-
-        scene = scene_by_name(call.camera.removeprefix(SCENE)).cabin_scene()
-        camera: MediaStreamTrack = SyntheticCamera(scene, fps=settings.video_fps)
-    elif call.camera == SYNTHETIC:
-        from simulators.live_cabin import LiveCabin  # noqa: PLC0415 - demo only
-        from simulators.media import CabinScene, SyntheticCamera  # noqa: PLC0415
-
-        cabin = LiveCabin()  # empty until a patient comes in (``follow_sessions``)
-        scene = CabinScene(cabin, door_open_at=cabin.door_open_at)
-        camera = SyntheticCamera(scene, fps=settings.video_fps)
-    else:
-        camera = open_v4l2_camera(call.camera, settings)
-    if call.microphone.startswith(SOUND):
-        from simulators import sounds  # noqa: PLC0415 - demo only
-
-        name = call.microphone.removeprefix(SOUND)
-        found = [sc for sc in (*sounds.call_scenes(), *sounds.normal_scenes()) if sc.name == name]
-        if not found:
-            raise OSError(f"no sound scene named {name!r}")
-        wav = sounds.write_scene(found[0], data_dir / "simulators")
-        microphone = open_sound_file_microphone(wav)
-    elif call.microphone == SYNTHETIC:
-        from simulators.media import write_speech_wav  # noqa: PLC0415 - demo only
-
-        folder = data_dir / "simulators"
-        folder.mkdir(parents=True, exist_ok=True)
-        speech = write_speech_wav(folder / "patient-speech.wav", DEMO_SPEECH, "fr")
-        microphone = open_sound_file_microphone(speech)
-    else:
-        microphone = open_alsa_microphone(call.microphone)
     log.info("call.media_opened camera=%s microphone=%s", call.camera, call.microphone)
     return CabinMedia(camera=camera, microphone=microphone, audio_output=output)
-
-
-def synthetic_scene(media: CabinMedia) -> CabinScene | None:
-    """The drawn cabin the synthetic camera films (the demo plays its scenes there), if any."""
-    from simulators.media import SyntheticCamera  # noqa: PLC0415 - demo only
-
-    camera = media.camera_source
-    return camera.scene if isinstance(camera, SyntheticCamera) else None
 
 
 def call_factory(media: CabinMedia, settings: CallSettings) -> CallFactory:

@@ -4,9 +4,9 @@ sits, talks, and may fall, get up again, or leave, when the demo says so.
 `LiveCabin` is a `PoseScript` (and gives the door's opening) whose future is written from the
 camera's present: each action appends keyframes starting just after the last instant rendered.
 Seated, the patient breathes, sways and waves now and then (`SeatedPatient`), like the patient
-of the other scenes. `follow_sessions` makes the patient come in when a session starts and go
-when it ends, so that the cabin's camera sees what a real cabin would; the scripted demo and
-the end-to-end tests add the fall.
+of the other scenes. The demo's composition root (``demo.media.follow_sessions``) makes the
+patient come in when a session starts and go when it ends, so that the cabin's camera sees what
+a real cabin would; the scripted demo and the end-to-end tests add the fall.
 
 The cabin starts empty: distress detection learns the empty cabin from its first second.
 """
@@ -16,9 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from kiosk.bus import EventBus, Subscription
-from kiosk.events import SessionStateChanged
-from kiosk.session_states import EndReason, SessionState
 from simulators.media import PersonPose, SeatedPatient
 from simulators.scenes import (
     CHAIR_X,
@@ -142,20 +139,3 @@ class LiveCabin:
         self._keys = sorted(kept, key=lambda k: k.t_s) + keys
         self._script = Keyframes(tuple(self._keys))
         self._seated_from = seated_from
-
-
-def follow_sessions(cabin: LiveCabin, bus: EventBus) -> Subscription:
-    """A patient comes in when a session starts and leaves when it ends (not after a fall:
-    they wait for help; not when distress detection saw them leave: they are gone)."""
-
-    def on_state(event: SessionStateChanged) -> None:
-        if event.previous is SessionState.IDLE and event.state is SessionState.WELCOME:
-            cabin.enter()
-        elif (
-            event.end_reason is not None
-            and event.end_reason is not EndReason.ABSENCE
-            and cabin.state == "seated"
-        ):
-            cabin.leave()
-
-    return bus.subscribe(SessionStateChanged, on_state)

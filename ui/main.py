@@ -1,10 +1,10 @@
 """The cabin process: Qt on the main thread, asyncio on it through qasync, the core under it.
 
-    python -m ui demo [--scripted] [--out DIR]    the demo cabin on embedded defaults
-    python -m ui run --config FILE --data DIR     a real cabin
+    python -m ui run --config FILE [--data DIR]    a real cabin
 
-Without a display (no $DISPLAY nor $WAYLAND_DISPLAY) the demo is scripted: it plays a whole
-consultation by itself, offscreen, and writes a screenshot of every screen into its output folder.
+The demo cabin is ``python -m demo`` (``./cabin demo``), its own composition root: this module
+knows nothing of it, and the demo uses its process set-up (`start_process`, `run_qt`, `leave`).
+Without a display (no $DISPLAY nor $WAYLAND_DISPLAY) Qt draws offscreen.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ import faulthandler
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import msgspec
-
-from kiosk.config import Config, load_config
+from kiosk.config import load_config
 from kiosk.errors import KioskError
 from kiosk.native_memory import limit_arenas
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger("cabin")
 
@@ -60,88 +61,76 @@ def limit_malloc_arenas() -> None:
         log.warning("cabin.malloc_arenas_not_limited")
 
 
-# The scripted demo compresses time: a patient who stops touching the screen is asked "are you
-# still there?" after a few seconds instead of ninety. Not fewer: the script must see each screen
-# before its timeout moves it on, and on a loaded machine (load average 19 on 2 cores) the loop
-# once went over 3 s without running it, so that the survey had passed before it was seen.
-SCRIPTED_TIMEOUTS = {
-    "inactivity_timeout_s": 8.0,
-    "still_there_countdown_s": 4.0,
-    "assistant_timeout_s": 30.0,
-}
+DEFAULT_DATA_DIR = Path("/var/lib/cabin")
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="cabin")
-    parser.add_argument("mode", choices=["demo", "run"])
+    parser = argparse.ArgumentParser(prog="python -m ui")
+    parser.add_argument("mode", choices=["run"], help="a real cabin")
     parser.add_argument("--config", type=Path, help="TOML file laid over the embedded defaults")
-    parser.add_argument("--data", type=Path, help="data folder (database, key)")
-    parser.add_argument("--scripted", action="store_true", help="play a consultation alone")
-    parser.add_argument("--out", type=Path, default=Path("demo-out"), help="scripted output")
+    parser.add_argument("--data", type=Path, help=f"data folder (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--lang", choices=["fr", "en"], help="first language of the screen")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
-def _config(args: argparse.Namespace, scripted: bool) -> Config:
-    if args.mode == "run" and args.config is None:
-        raise KioskError("a real cabin needs --config (for example /etc/cabin/cabin.toml)")
-    config = load_config(args.config)
-    if scripted:
-        session = msgspec.structs.replace(config.session, **SCRIPTED_TIMEOUTS)
-        config = msgspec.structs.replace(config, session=session)
-    return config
-
-
-def main(argv: list[str] | None = None) -> None:
+def start_process(*, verbose: bool) -> None:
+    """What the cabin's process sets up first, demo or not."""
     # A crash in native code (Qt, FFmpeg, OpenCV, SQLCipher) leaves every thread's Python stack
     # in the log (the journal, on a cabin) instead of a bare signal.
     faulthandler.enable()
     limit_malloc_arenas()
-    args = _arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # qasync's debug lines print every callback with its arguments: never in the cabin's log.
     logging.getLogger("qasync").setLevel(logging.INFO)
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    scripted = args.mode == "demo" and (args.scripted or not has_display)
-    if scripted or not has_display:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        config = _config(args, scripted)
-    except (KioskError, OSError) as exc:
-        log.error("cabin.config_refused: %s", exc)
-        sys.exit(2)
-    data_dir = args.data or (Path(".cabin-data") if args.mode == "demo" else Path("/var/lib/cabin"))
 
-    # Qt is imported only now: the configuration errors above come out in milliseconds.
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_qt(cabin: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
+    """Run ``cabin(app)`` on Qt's main thread through qasync, with the worker pool; its exit
+    status (3 when the cabin refused to start, named in the log)."""
+    # Qt is imported only now: the configuration errors before come out in milliseconds.
     import qasync  # noqa: PLC0415
     from PySide6.QtWidgets import QApplication  # noqa: PLC0415
 
-    from ui.session_runner import run_cabin  # noqa: PLC0415
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     try:
-        status = qasync.run(
-            with_worker_pool(
-                run_cabin(
-                    app,  # type: ignore[arg-type]
-                    config,
-                    data_dir,
-                    demo=args.mode == "demo",
-                    scripted_out=args.out if scripted else None,
-                    language=args.lang or config.cabin.default_language,
-                )
-            )
-        )
+        return int(qasync.run(with_worker_pool(cabin(app))))  # type: ignore[arg-type]
     except KioskError as exc:
         log.error("cabin.refused_to_start: %s", exc)
-        status = 3
+        return 3
     except asyncio.CancelledError:
-        status = 1
-    leave(status)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        sys.exit("the demo cabin is `python -m demo` (./cabin demo): this is the product's")
+    args = _arguments(argv)
+    start_process(verbose=args.verbose)
+    if args.config is None:
+        log.error("cabin.config_refused: a real cabin needs --config (/etc/cabin/cabin.toml)")
+        sys.exit(2)
+    if not has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        config = load_config(args.config)
+    except (KioskError, OSError) as exc:
+        log.error("cabin.config_refused: %s", exc)
+        sys.exit(2)
+    data_dir = args.data or DEFAULT_DATA_DIR
+    language = args.lang or config.cabin.default_language
+
+    from ui.session_runner import run_cabin  # noqa: PLC0415 - Qt: after the checks
+
+    leave(run_qt(lambda app: run_cabin(app, config, data_dir, language=language)))
 
 
 def leave(status: int) -> NoReturn:

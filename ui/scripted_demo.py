@@ -38,6 +38,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 import wire
+from demo.media import live_cabin
+from demo.root import panic_board
 from devices.cancellation import within
 from kiosk.app import KioskCore
 from kiosk.events import HelpComing, SessionStateChanged
@@ -474,8 +476,9 @@ async def _fall(s: Script, cabin: LiveCabin) -> None:
 
 
 async def _panic_buttons(s: Script) -> None:
-    if s.core.panic_simulator is not None:
-        s.core.panic_simulator.press()  # the cabin's physical button
+    board = panic_board(s.core)
+    if board is not None:
+        board.press()  # the cabin's physical button
         await s.until(SessionState.WELCOME, Overlay.DISTRESS)
         await s.shot("distress-panic-button", "the panic button's board: pressed")
         s.tap("primary")
@@ -516,10 +519,10 @@ async def _walks_out(s: Script, cabin: LiveCabin) -> None:
 
 
 def _live_cabin(core: KioskCore) -> LiveCabin:
-    scene = core.camera_scene
-    if scene is None or not isinstance(scene.script, LiveCabin):
+    cabin = live_cabin(core)
+    if cabin is None:
         raise DemoFailed("the demo's camera is not the live synthetic cabin")
-    return scene.script
+    return cabin
 
 
 async def _until_seated(s: Script, cabin: LiveCabin) -> None:

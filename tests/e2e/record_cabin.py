@@ -16,8 +16,9 @@ from pathlib import Path
 
 import msgspec
 
+from demo.root import start_core
 from devices.reading import Quantity, Reading, ReadingKind, Value
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason

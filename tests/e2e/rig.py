@@ -22,10 +22,11 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from demo.root import start_core
 from hub.accounts import create_doctor, provision_cabin
 from hub.app import RunningHub, load_hub_config, start_hub
 from hub.demo import demo_photo
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import CallLink, CallLinkChanged, MeasurementRequested
 from kiosk.patient import PatientIdentity, Sex

@@ -18,6 +18,7 @@ from pathlib import Path
 from playwright.async_api import async_playwright
 
 import wire
+from demo.media import live_cabin as demo_live_cabin
 from hub.accounts import create_agent, create_doctor, provision_cabin
 from hub.app import load_hub_config, start_hub
 from kiosk.app import KioskCore
@@ -35,8 +36,7 @@ ESCALATION_S = 4.0
 
 
 def live_cabin(core: KioskCore) -> LiveCabin:
-    assert core.camera_scene is not None
-    script = core.camera_scene.script
+    script = demo_live_cabin(core)
     assert isinstance(script, LiveCabin)
     return script
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import wire
+from demo.root import start_core
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
 from hub.schedule import CabinCalendar
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.appointments import PAUSE_S, WRONG_BEFORE_PAUSE, AppointmentDesk, CodeOutcome
 from kiosk.config import load_config
 from kiosk.patient import PatientIdentity

@@ -18,10 +18,11 @@ from pathlib import Path
 import argon2
 import pytest
 
+from demo.root import start_core
 from devices.drivers.ir_thermometer import IrThermometer
 from devices.instrument import Availability, Final, Instrument
 from devices.reading import Quantity, Reading, ReadingKind, Value
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.assistant import (
     Assistant,
     AssistantModeClosed,

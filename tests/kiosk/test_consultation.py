@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.root import start_core
 from devices.reading import Quantity, Reading, ReadingKind, Value
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.bus import EventBus
 from kiosk.config import load_config
 from kiosk.consultation import Consultation

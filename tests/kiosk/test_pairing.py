@@ -9,16 +9,16 @@ from typing import cast
 
 import pytest
 
+from demo.root import simulated_cabin, start_core
 from devices.cancellation import within
 from devices.drivers.ble_instrument import BleInstrument, FoundDevice
 from devices.instrument import Availability
 from devices.reading import ReadingKind
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.assistant import AssistantModeClosed, UnlockOutcome
 from kiosk.config import parse_config
 from kiosk.store import DatabaseKey, Store
 from simulators.ble.instruments import BleBloodPressureSimulator, BleInstrumentSimulator
-from simulators.cabin import SimulatedCabin
 from tests.kiosk.test_session import FakeClock
 
 KEY = DatabaseKey.generate()
@@ -68,7 +68,7 @@ async def scan_until_found(core: KioskCore, name: str) -> list[FoundDevice]:
 def test_scan_pair_restart_forget(tmp_path: Path) -> None:
     async def scenario() -> None:
         core = await open_core(tmp_path)
-        cabin = cast(SimulatedCabin, core.simulators)
+        cabin = simulated_cabin(core)
         assert cabin.radio is not None
         first = cabin.ble["bp-1"]
         second = BleBloodPressureSimulator(SECOND, "SIM-NEW-CUFF", auto_press_s=None)
@@ -89,7 +89,7 @@ def test_scan_pair_restart_forget(tmp_path: Path) -> None:
             await core.aclose()
 
         core = await open_core(tmp_path)  # a restart keeps the agent's choice
-        cabin = cast(SimulatedCabin, core.simulators)
+        cabin = simulated_cabin(core)
         assert cabin.radio is not None
         second = BleBloodPressureSimulator(SECOND, "SIM-NEW-CUFF", auto_press_s=None)
         cabin.radio.add(second.peripheral)

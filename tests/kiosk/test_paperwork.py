@@ -16,9 +16,10 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import wire
+from demo.root import start_core
 from devices.reading import Quantity, Reading, ReadingKind, Value
 from hub.prescriptions import PrescriptionSigner
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.assistant import UnlockOutcome
 from kiosk.config import load_config
 from kiosk.events import PrintProgress, PrintState

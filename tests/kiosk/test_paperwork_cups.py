@@ -12,7 +12,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from kiosk.app import KioskCore, start_core
+from demo.root import start_core
+from kiosk.app import KioskCore
 from kiosk.assistant import UnlockOutcome
 from kiosk.config import load_config
 from kiosk.events import PrintProgress, PrintState

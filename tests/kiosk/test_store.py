@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import sqlcipher3
 
+from demo.root import start_core
 from devices.reading import Quantity, Reading, ReadingKind, Value
-from kiosk.app import start_core
 from kiosk.config import load_config
 from kiosk.errors import KeyUnavailableError, StoreError, StoreFullError, WrongKeyError
 from kiosk.patient import PatientIdentity, Sex

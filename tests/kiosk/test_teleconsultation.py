@@ -15,7 +15,8 @@ import msgspec
 import pytest
 
 import wire
-from kiosk.app import KioskCore, start_core
+from demo.root import start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import (
     CallLink,

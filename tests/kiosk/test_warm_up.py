@@ -21,10 +21,12 @@ import msgspec
 import pytest
 
 import wire
+from demo.root import open_core
 from kiosk import call_setup
-from kiosk.app import KioskCore, open_core
+from kiosk.app import KioskCore
 from kiosk.assistant import UnlockOutcome
 from kiosk.call.media import CabinMedia
+from kiosk.call_setup import MediaSource
 from kiosk.config import Config, load_config
 from kiosk.events import AlertRaised, CorePart, PartState, PartStatus
 from kiosk.patient import PatientIdentity, Sex
@@ -212,10 +214,10 @@ def test_closing_while_the_camera_opens_closes_it_once_opened(
     real_open = call_setup.open_media
     real_close: Callable[[CabinMedia], Awaitable[None]] = CabinMedia.close
 
-    def slow_open(config: Config, data_dir: Path) -> CabinMedia:
+    def slow_open(config: Config, data_dir: Path, source: MediaSource | None) -> CabinMedia:
         opening.set()
         assert release.wait(TIMEOUT_S)
-        media = real_open(config, data_dir)
+        media = real_open(config, data_dir, source)
         opened_media.append(media)
         return media
 

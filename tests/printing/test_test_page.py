@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.app import start_core
+from demo.root import start_core
 from kiosk.assistant import AssistantModeClosed, UnlockOutcome
 from kiosk.config import load_config
 from kiosk.store import DatabaseKey

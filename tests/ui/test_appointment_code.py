@@ -13,9 +13,10 @@ import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
 import wire
+from demo.root import start_core
 from hub.booking import Appointment, AppointmentStatus, BookingChannel
 from hub.schedule import CabinCalendar
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.appointments import PAUSE_S
 from kiosk.config import load_config
 from kiosk.session_states import SessionState

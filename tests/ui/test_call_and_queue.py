@@ -13,8 +13,9 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
+from demo.root import start_core
 from devices.reading import ReadingKind
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import (
     CallLink,

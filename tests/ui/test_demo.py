@@ -32,7 +32,7 @@ def demo(
     environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "ui", "demo", "--data", str(tmp_path / "data"), *args],
+        [sys.executable, "-m", "demo", "--data", str(tmp_path / "data"), *args],
         cwd=REPO,
         env=environment,
         capture_output=True,

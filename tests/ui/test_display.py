@@ -22,7 +22,7 @@ def test_the_demo_opens_its_window_and_stops_on_sigterm(tmp_path: Path, screens_
         log = tmp_path / "cabin.log"
         with log.open("w") as sink:
             cabin = subprocess.Popen(
-                [sys.executable, "-m", "ui", "demo", "--data", str(tmp_path / "data")],
+                [sys.executable, "-m", "demo", "--data", str(tmp_path / "data")],
                 cwd=REPO,
                 env=environment,
                 stdout=sink,

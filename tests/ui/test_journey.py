@@ -13,13 +13,13 @@ from typing import cast
 
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
-from kiosk.app import KioskCore, start_core
+from demo.root import simulated_cabin, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.session_states import Overlay, SessionState
 from kiosk.store import DatabaseKey, Store
 from kiosk.visit_reasons import VisitReason
 from simulators.ble.instruments import BleBloodPressureSimulator
-from simulators.cabin import SimulatedCabin
 from simulators.faults import Fault
 from tests.kiosk.test_session import FakeClock
 from tests.ui.conftest import UNTIL_S, Runner, type_on_keys, until
@@ -87,7 +87,7 @@ def test_a_whole_journey_by_taps(
         core = await start_core(
             load_config(None), tmp_path, env={"CABIN_DB_KEY": KEY.hex()}, clock=clock
         )
-        simulators = cast(SimulatedCabin, core.simulators)
+        simulators = simulated_cabin(core)
         languages = LanguageSwitcher(qapp)
         languages.set("fr")
         window = KioskWindow(core, languages)

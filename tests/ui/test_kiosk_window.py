@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
 
-from kiosk.app import KioskCore, start_core
+from demo.root import start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.patient import PatientIdentity, Sex
 from kiosk.session_states import EndReason, Overlay, SessionState

@@ -16,12 +16,13 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
+from demo.root import start_core
 from devices.drivers.ble_blood_pressure import BleBloodPressureMonitor
 from devices.drivers.ble_instrument import BleBackend
 from devices.instrument import Backoff
 from devices.protocols import gatt
 from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.patient import PatientIdentity
 from kiosk.session_states import Overlay, SessionState

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
-from kiosk.app import KioskCore, open_core
+from demo.root import demo_wiring, open_core
+from kiosk.app import KioskCore
 from kiosk.config import load_config
 from kiosk.events import CorePart, PartState, PrintProgress, PrintState
 from kiosk.session_states import Overlay, SessionState
@@ -22,7 +23,7 @@ from tests.ui.conftest import Runner, until
 from tests.ui.test_journey import Finger
 from ui.kiosk_window import KioskWindow, LanguageSwitcher
 from ui.scripted_demo import _press
-from ui.session_runner import run_cabin
+from ui.session_runner import CabinRun, run_cabin
 
 KEY = DatabaseKey.generate()
 S = SessionState
@@ -198,7 +199,7 @@ def test_the_cabin_paints_its_idle_page_then_warms_up_and_closes_during_it(
     caplog.set_level(logging.INFO)
     try:
         status = run(
-            run_cabin(qapp, config, tmp_path, demo=False, scripted_out=None, language="en")
+            run_cabin(qapp, config, tmp_path, language="en", run=CabinRun(wiring=demo_wiring()))
         )
     finally:
         logging.getLogger("kiosk.app").removeHandler(closer)

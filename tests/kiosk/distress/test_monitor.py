@@ -19,8 +19,9 @@ import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 import wire
+from demo.root import start_core
 from devices.reading import Quantity, Reading, ReadingKind, Value
-from kiosk.app import KioskCore, start_core
+from kiosk.app import KioskCore
 from kiosk.assistant import UnlockOutcome
 from kiosk.config import load_config
 from kiosk.distress.alerts import PATIENT
