@@ -1006,6 +1006,24 @@ class Store:
         rows = self._conn.execute("SELECT device_id, address FROM device_addresses").fetchall()
         return {str(r[0]): str(r[1]) for r in rows}
 
+    # --- the cabin's state that outlives a restart (cabin_state, migration 7) -----------------
+    # Generic key/value facts of the cabin (no patient data): when it last had the hub
+    # ("hub_last_seen"), the assistant's PIN lockout. Text values; the caller encodes.
+    def cabin_state_get(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM cabin_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def cabin_state_set(self, key: str, value: str, now: datetime) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO cabin_state (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, value, _iso(now)),
+            )
+
+    # --- end of the cabin's state -------------------------------------------------------------
+
     def count(self, table: str) -> int:
         if table not in _TABLES:
             raise StoreError(f"no table {table!r}")
