@@ -145,7 +145,6 @@ class Instrument(abc.ABC):
         self._waiting_link_since: float | None = None
         self._timeout_s = 0.0
         self._deadline = 0.0
-        self._link_up = False  # between a connection and the end of its _serve()
 
     # --- status ----------------------------------------------------------------------------
     @property
@@ -231,7 +230,6 @@ class Instrument(abc.ABC):
                 await asyncio.sleep(delay)
                 continue
             delays = self._backoff.delays()  # a good connection resets the backoff
-            self._link_up = True
             self._set_status(Availability.CONNECTED)
             if self._waiting_link_since is not None and self.measuring and not self._finished:
                 await self._restart_measurement()
@@ -243,7 +241,6 @@ class Instrument(abc.ABC):
                 log.warning("device.link_lost device=%s error=%s", self.device_id, exc)
                 self._set_status(Availability.DISCONNECTED, error=str(exc))
             finally:
-                self._link_up = False
                 await self._disconnect()
                 if self._updates is not None and not self._finished:
                     await self._link_lost_while_measuring()
@@ -286,12 +283,12 @@ class Instrument(abc.ABC):
                 try:
                     await self._begin_measurement()
                 except DeviceError as exc:
-                    if not (isinstance(exc, TransportError) and self._link_dropped()):
+                    if not isinstance(exc, TransportError):
                         yield self._last(Failure(Problem.DEVICE_ERROR, str(exc)))
                         return
-                    # The link went while the device was being asked: nothing began, so the
-                    # measurement waits for it as for any drop before progress (the link task
-                    # may have said so already).
+                    # The link failed while the device was being asked (the link task may not
+                    # have seen it yet, or may have said so already): nothing began, so the
+                    # measurement waits for it as for any drop before progress.
                     log.info("device.begin_lost_link device=%s", self.device_id)
                     if self._waiting_link_since is None:
                         if self._restarts_left <= 0:
@@ -357,9 +354,6 @@ class Instrument(abc.ABC):
         not the device's progress."""
         if self._updates is not None and not self._finished:
             self._updates.put_nowait(progress)
-
-    def _link_dropped(self) -> bool:
-        return not self._link_up
 
     def _reset_measurement(self) -> None:  # noqa: B027 - optional hook
         """Forget what the previous measurement left (before ``_begin_measurement``, and again

@@ -233,3 +233,30 @@ def test_a_cuff_out_of_range_while_inflating_fails_and_never_inflates_again() ->
             assert sim.measurements == 1
 
     run(scenario())
+
+
+@pytest.mark.parametrize(("sim", "drv"), REQUEST_DEVICES, ids=REQUEST_IDS)
+def test_start_pressed_as_the_cable_is_pulled_waits_then_measures_once(
+    tmp_path: Path, sim: Any, drv: Any
+) -> None:
+    """The cable out at the very moment of Start: the request fails to be written (the driver
+    may not have seen the drop yet) or the drop comes first; either way the measurement waits
+    and starts again by itself."""
+
+    async def scenario() -> None:
+        async with rig(sim, drv, tmp_path, simulator={"time_scale": 0.02}) as (
+            simulator,
+            instrument,
+        ):
+            simulator.unplug()
+            measuring = Measuring(instrument)  # no turn of the loop between the two
+            await measuring.until(reconnecting, "said it was reconnecting")
+            await wait_for(instrument, Availability.DISCONNECTED)
+            simulator.plug()
+            result = await measuring.result()
+            assert isinstance(result, Final), measuring.updates
+            assert measuring.updates.count(RECONNECTING) == 1
+            if isinstance(simulator, AndBpSimulator):
+                assert simulator.measurements_started == 1
+
+    run(scenario())
