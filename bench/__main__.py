@@ -3,6 +3,7 @@
 import sys
 
 from bench import (
+    bench_cabin_service,
     bench_call,
     bench_core,
     bench_cups,
@@ -14,6 +15,7 @@ from bench import (
     bench_hub_fleet,
     bench_hub_flood,
     bench_printing,
+    bench_selftest,
     bench_slow_link,
     bench_soak,
     bench_teleconsultation,
@@ -31,9 +33,11 @@ sys.exit(
     or bench_slow_link.main(sys.argv[1:])
     or bench_hub_flood.main(sys.argv[1:])
     or bench_hub_fleet.main(sys.argv[1:])
+    or bench_selftest.main(sys.argv[1:])
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
     or bench_history.main(sys.argv[1:])
+    or bench_cabin_service.main(sys.argv[1:])
     or bench_soak.main(sys.argv[1:])  # last: the full soak takes about 75 minutes
 )

@@ -11,7 +11,7 @@ bench/README.md).
   event loop. Floor: the same probe on the same window, idle, for as long.
 - Tap -> painted: a tap on the window's button, until the frame of the new page is painted and
   flushed. Floor: a bare QPushButton whose click swaps a QLabel page, in a bare QWidget.
-- Cold start: ``python -c`` processes that run the cabin (``ui.session_runner.run_cabin``, no
+- Cold start: ``python -c`` processes that run the cabin (``demo.main.run_demo``, no
   instruments) until its idle page is painted, then until the core's warm-up is over (its
   longest main-thread stall meanwhile). Floor: PySide6 painting a bare QWidget + QLabel.
 - Memory: VmRSS of both after their first paint, of the cabin idle once warmed up, and of this

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
     from kiosk.app import KioskCore
+    from simulators.demo_hub import DemoMailbox
     from ui.kiosk_window import KioskWindow, LanguageSwitcher
+    from ui.session_runner import Script
 
 log = logging.getLogger("cabin")
 
@@ -75,17 +77,7 @@ async def run_demo(
 
     mailbox = await start_mailbox(scripted_out) if scripted_out is not None else None
     hub = DemoHubOnDemand(data_dir, config, mailbox)
-    script = None
-    if scripted_out is not None:
-        out = scripted_out
-
-        async def script(
-            window: KioskWindow, core: KioskCore, languages: LanguageSwitcher, spoken: list[int]
-        ) -> int:
-            from ui.scripted_demo import play_scripted  # noqa: PLC0415 - the demo's script
-
-            return await play_scripted(window, core, languages, out, spoken, mailbox=mailbox)
-
+    script = scripted(scripted_out, mailbox) if scripted_out is not None else None
     run = CabinRun(wiring=demo_wiring(hub), create_key=True, windowed=True, script=script)
     try:
         return await run_cabin(app, config, data_dir, language=language, run=run)
@@ -93,6 +85,19 @@ async def run_demo(
         await hub.stop()
         if mailbox is not None:
             await mailbox.stop()
+
+
+def scripted(out: Path, mailbox: DemoMailbox | None) -> Script:
+    """The scripted demo's play (``ui.scripted_demo``), its pictures and report into ``out``."""
+
+    async def play(
+        window: KioskWindow, core: KioskCore, languages: LanguageSwitcher, spoken: list[int]
+    ) -> int:
+        from ui.scripted_demo import play_scripted  # noqa: PLC0415 - Qt, loaded by then
+
+        return await play_scripted(window, core, languages, out, spoken, mailbox=mailbox)
+
+    return play
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,6 +92,16 @@ class DeviceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """Whether a device answered a probe (the self-test's question "are you there?"), and what
+    was seen: never a measurement, never a reading."""
+
+    answered: bool
+    detail: str
+    battery_percent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Backoff:
     """Reconnection delays: first_s, doubling up to max_s, each with +-jitter."""
 
@@ -253,6 +263,19 @@ class Instrument(abc.ABC):
         except TimeoutError:
             return False
         return True
+
+    # --- the self-test's probe -------------------------------------------------------------
+    async def probe(self, timeout_s: float) -> ProbeResult:
+        """Whether the device answers now, without measuring (nothing is stored, nothing is
+        started on the device): by default, its link is up within ``timeout_s``. Drivers that
+        can ask more (a BLE characteristic read, a serial stream that parses) say more."""
+        if not await self.wait_connected(timeout_s):
+            return ProbeResult(False, self._not_connected_detail(timeout_s), self.battery_percent)
+        return ProbeResult(True, "connected", self.battery_percent)
+
+    def _not_connected_detail(self, timeout_s: float) -> str:
+        why = f": {self._last_error}" if self._last_error else ""
+        return f"not connected within {timeout_s:.0f} s{why}"[:300]
 
     # --- measuring -------------------------------------------------------------------------
     async def measure(self, timeout_s: float = 120.0) -> AsyncIterator[MeasurementUpdate]:

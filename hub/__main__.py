@@ -8,6 +8,8 @@ python -m hub set-details USERNAME [--rpps N] [--address TEXT] [--phone TEXT] [-
 python -m hub set-photo USERNAME FILE | --remove
 python -m hub create-agent USERNAME --name "Mairie de ..." (--cabin CABIN_ID ... | --all-cabins)
                            [--coordinator] [--password-stdin]
+python -m hub create-operator USERNAME --name "..." [--password-stdin]   (alias add-operator:
+                           runs the fleet, signs in to the fleet page /flotte)
 python -m hub provision-cabin CABIN_ID --name "Cabine de ..."   (prints the token, once)
 python -m hub list-doctors
 python -m hub list-agents
@@ -51,6 +53,7 @@ from hub.accounts import (
     MIN_PASSWORD_CHARS,
     create_agent,
     create_doctor,
+    create_operator,
     provision_cabin,
     require_totp,
     reset_totp,
@@ -201,6 +204,24 @@ async def _create_agent(args: argparse.Namespace) -> int:
             coordinator=args.coordinator,
         )
         print(f"hub: agent {args.username} created")
+        return 0
+
+    return await _with_storage(config, work)
+
+
+async def _create_operator(args: argparse.Namespace) -> int:
+    config = _config(args)
+    password = _read_password(args.password_stdin)
+
+    async def work(storage: Storage) -> int:
+        await create_operator(
+            storage,
+            username=args.username,
+            password=password,
+            display_name=args.name,
+            argon2_cost=config.argon2_cost,
+        )
+        print(f"hub: operator {args.username} created")
         return 0
 
     return await _with_storage(config, work)
@@ -611,6 +632,7 @@ def _account_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
+    _operator_command(commands, common)
     reset = commands.add_parser(
         "reset-password", parents=[common], help="give an account a new password"
     )
@@ -752,6 +774,27 @@ def _parser() -> argparse.ArgumentParser:
     _data_key_commands(commands, common)
     _export_commands(commands, common)
     return parser
+
+
+def _operator_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    operator = commands.add_parser(
+        "create-operator",
+        aliases=["add-operator"],
+        parents=[common],
+        help="add an operator (runs the fleet): signs in to the fleet page (/flotte)",
+    )
+    operator.add_argument("username", help="lower-case letters, digits and ._-")
+    operator.add_argument("--name", required=True, help='as the page shows it: "Exploitation"')
+    operator.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=f"read the password (at least {MIN_PASSWORD_CHARS} characters) from the first"
+        " line of standard input instead of asking",
+    )
+    operator.set_defaults(run=_create_operator)
 
 
 def _detail_arguments(parser: argparse.ArgumentParser) -> None:

@@ -42,6 +42,7 @@ from hub.storage import (
     DoctorRecord,
     LoginAccount,
     LoginAttempt,
+    OperatorRecord,
     Storage,
 )
 
@@ -199,6 +200,39 @@ async def create_agent(
     return record
 
 
+async def create_operator(
+    storage: Storage,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    argon2_cost: Argon2Cost = "standard",
+    clock: Clock | None = None,
+) -> OperatorRecord:
+    """Create an operator's account: signs in like a doctor or an agent (the hub's one login)
+    and opens the fleet page (``/flotte``). Raises `AccountError` for a taken or malformed
+    username or a short password."""
+    if not USERNAME.fullmatch(username):
+        raise AccountError(
+            "the username must be 2 to 63 characters: lower-case letters, digits and ._-"
+        )
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise AccountError(
+            f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )
+    record = OperatorRecord(
+        username=username,
+        password_hash=await PasswordHasher(argon2_cost).hash(password),
+        display_name=_check_text(display_name, "the display name"),
+        failed_attempts=0,
+        locked_until=None,
+        created_at=(clock or SystemClock()).now(),
+    )
+    await storage.add_operator(record)
+    log.info("hub.operator_created username=%s", log_safe(username))
+    return record
+
+
 async def set_doctor_photo(storage: Storage, *, username: str, photo: bytes | None) -> None:
     """Set (or, with None, remove) a doctor's photo."""
     if not await storage.set_doctor_photo(username, None if photo is None else check_photo(photo)):
@@ -258,14 +292,29 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+DEMO_TOKEN_PREFIX = "demo-"  # noqa: S105 - a published prefix, not a secret
+"""How the demo hub's cabin tokens begin (`hub.demo.seed_demo`), and no other: a real cabin
+given one refuses to start (``kiosk.production``, whose ``DEMO_HUB_TOKEN_PREFIX`` is the same)."""
+
+
 async def provision_cabin(
-    storage: Storage, *, cabin_id: str, name: str, clock: Clock | None = None
+    storage: Storage,
+    *,
+    cabin_id: str,
+    name: str,
+    clock: Clock | None = None,
+    demo: bool = False,
 ) -> str:
     """Register a cabin (or give a known one a new token: the old one stops working) and
-    return its token. The token is shown once and never stored."""
+    return its token. The token is shown once and never stored. The demo's begins with
+    `DEMO_TOKEN_PREFIX`; any other never does."""
     if not CABIN_ID.fullmatch(cabin_id):
         raise AccountError("the cabin id must be 1 to 64 characters: letters, digits and ._-")
     token = secrets.token_urlsafe(_TOKEN_BYTES)
+    while token.startswith(DEMO_TOKEN_PREFIX):  # about once in a billion
+        token = secrets.token_urlsafe(_TOKEN_BYTES)
+    if demo:
+        token = DEMO_TOKEN_PREFIX + token
     await storage.put_cabin(
         CabinRecord(
             cabin_id=cabin_id,

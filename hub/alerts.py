@@ -58,8 +58,16 @@ from hub.storage import AckRole, ActorKind, AlertRecord, Storage
 
 log = logging.getLogger(__name__)
 
-AGENTS_ONLY = frozenset({wire.AlertKind.PRINTER, wire.AlertKind.DEVICE})
-"""Kinds for the agents only: never shown in a doctor's console, never escalated."""
+AGENTS_ONLY = frozenset(
+    {
+        wire.AlertKind.PRINTER,
+        wire.AlertKind.DEVICE,
+        wire.AlertKind.CABIN_OFFLINE,
+        wire.AlertKind.SELFTEST_FAILED,
+    }
+)
+"""Kinds for the agents (and the operator's fleet page) only: never shown in a doctor's
+console, never escalated."""
 RELOAD_WINDOW = timedelta(days=7)
 """Open alerts received this long before the hub starts are reloaded (and escalated)."""
 _RELOADED = 1000
@@ -638,6 +646,51 @@ class AlertDesk:
         message = alert_message(record)
         self._routes.to_agents(record.cabin_id, message)
         self._routes.to_doctors(entry.shown_to, message)
+
+    # --- alerts the hub raises itself (`hub.fleet_desk`) --------------------------------------
+
+    async def raise_from_hub(self, record: AlertRecord) -> bool:
+        """Store an alert the hub raised (a cabin offline, a failed self-test) and send it to
+        the cabin's agents; whether it was new. Its id is the same on every replica that sees
+        the same event (`hub.fleet.offline_alert_id`): the database keeps it once, and only
+        the replica that stored it sends it."""
+        record, new = await self._storage.add_alert(record)
+        if not new:
+            return False
+        self._routes.alerts_changed()
+        log.warning(
+            "hub.alert cabin=%s alert=%s kind=%s severity=%s raised_by=hub",
+            record.cabin_id,
+            record.alert_id,
+            record.kind.value,
+            record.severity.value,
+        )
+        entry = _OpenAlert(record)
+        self._add(entry)
+        agents = self._routes.to_agents(record.cabin_id, alert_message(record))
+        log.info("hub.alert_sent alert=%s agent_pages=%d doctors=0", record.alert_id, agents)
+        await self._audit.record(
+            "alert.raised", actor_kind=ActorKind.HUB, actor_id="hub", alert_id=record.alert_id
+        )
+        return True
+
+    async def resolve_from_hub(self, alert_id: str, *, because: str) -> bool:
+        """The hub resolves an alert it raised (`because`: ``hub:back_online``,
+        ``hub:selftest_passed``, as `acknowledged_by`); the first acknowledgement stands, so
+        of two replicas resolving it one does, and tells the pages. Whether this one did."""
+        result = await self._storage.acknowledge_alert(
+            alert_id, by=because, role=AckRole.HUB, at=self._clock.now(), false_alarm=False
+        )
+        if result is None or not result[1]:
+            return False
+        stored = result[0]
+        await self._claim_handled(stored.alert_id)
+        self._routes.alerts_changed()
+        self._handled(stored, told_cabin={stored.alert_id}, merged=[])
+        await self._audit.record(
+            "alert.resolved", actor_kind=ActorKind.HUB, actor_id="hub", alert_id=stored.alert_id
+        )
+        return True
 
     # --- escalation -------------------------------------------------------------------------
 

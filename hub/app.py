@@ -29,6 +29,7 @@ from hub import (
     booking_http,
     check_page,
     coordinator_http,
+    fleet_http,
     health,
     http_api,
     operator_export,
@@ -345,6 +346,7 @@ def _add_routes(app: web.Application, bookings: BookingDesk) -> None:
     # the pages' own /api/ routes before http_api's /api/* catch-all
     agenda_http.add_routes(app)
     coordinator_http.add_routes(app)
+    fleet_http.add_routes(app)
     booking_http.add_routes(app, bookings)
     operator_export.add_routes(app)
     http_api.add_routes(app)
@@ -405,6 +407,8 @@ async def _serve_with(
         cluster=cluster,
         code_tries_per_hour=config.booking.code_tries_per_cabin_per_hour,
         code_valid_before_min=config.booking.code_valid_before_min,
+        offline_after_s=config.fleet.offline_after_min * 60,
+        fleet_check_s=config.fleet.check_s,
     )
     try:
         await switchboard.alerts.reload()

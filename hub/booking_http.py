@@ -140,6 +140,9 @@ class CabinOut(msgspec.Struct, frozen=True):
     name: str
     town: str
     timezone: str
+    unavailable: bool = False
+    """Temporarily unavailable (`hub.fleet_desk.FleetDesk.unavailable`: offline, or its last
+    self-test failed a check that stops consultations): no booking is taken for today."""
 
 
 class SlotOut(msgspec.Struct, frozen=True):
@@ -320,7 +323,14 @@ class PublicBooking:
         refused = await self._read_limit(request)
         if refused is not None:
             return refused
-        return _json({"towns": await self._desk.towns()})
+        towns = await self._desk.towns()
+        unavailable = await self._services.switchboard.fleet.unavailable()
+        by_town: dict[str, list[bool]] = {}
+        for calendar in await self._services.storage.calendars():
+            by_town.setdefault(calendar.town, []).append(calendar.cabin_id in unavailable)
+        # the towns whose every cabin is temporarily unavailable (the page says so)
+        down = [town for town in towns if by_town.get(town) and all(by_town[town])]
+        return _json({"towns": towns, "unavailable": down})
 
     async def cabins(self, request: web.Request) -> web.StreamResponse:
         refused = await self._read_limit(request)
@@ -355,10 +365,13 @@ class PublicBooking:
         found = await self._desk.free_slots(calendar.cabin_id, first_day, days)
         by_day: dict[date, list[SlotOut]] = {first_day + timedelta(days=i): [] for i in range(days)}
         now = self._services.clock.now()
+        closed_today = calendar.cabin_id in await self._services.switchboard.fleet.unavailable()
         for slot in sorted(found, key=lambda s: s.starts_at):
             if slot.walk_in or slot.starts_at <= now:
                 continue
             local = slot.starts_at.astimezone(zone)
+            if closed_today and local.date() == today:
+                continue  # temporarily unavailable: nothing more today
             if local.date() in by_day:
                 by_day[local.date()].append(SlotOut(slot.starts_at, local.strftime("%H:%M")))
         answer = SlotsOut(
@@ -393,6 +406,15 @@ class PublicBooking:
         if isinstance(checked, web.Response):
             return checked
         phone, email = checked
+        if await self._unavailable_today(body.cabin_id, body.starts_at):
+            log.info(
+                "hub.booking_refused reason=cabin_unavailable cabin=%s", log_safe(body.cabin_id)
+            )
+            return json_error(
+                409,
+                "this cabin is temporarily unavailable today; choose another day",
+                reason="cabin_unavailable",
+            )
         wait = await self._limits.bookings.attempt(address)
         if wait is not None:
             log.warning("hub.booking_refused reason=rate_limited address=%s", log_safe(address))
@@ -567,6 +589,18 @@ class PublicBooking:
         log.warning("hub.booking_proof_refused reason=%s address=%s", why, log_safe(address))
         return json_error(403, "the page's proof is stale; try again", reason="proof")
 
+    async def _unavailable_today(self, cabin_id: str, starts_at: datetime) -> bool:
+        """The cabin is temporarily unavailable and the slot is today, in its zone."""
+        if cabin_id not in await self._services.switchboard.fleet.unavailable():
+            return False
+        calendar = await self._calendar(cabin_id)
+        if calendar is None:
+            return False
+        zone = _zone(calendar)
+        return (
+            starts_at.astimezone(zone).date() == self._services.clock.now().astimezone(zone).date()
+        )
+
     async def _calendar(self, cabin_id: str) -> CabinCalendar | None:
         try:
             return await self._desk.calendar(cabin_id)
@@ -580,7 +614,8 @@ class PublicBooking:
     async def _cabin_out(self, calendar: CabinCalendar) -> CabinOut:
         cabin = await self._services.storage.cabin(calendar.cabin_id)
         name = cabin.name if cabin is not None else calendar.cabin_id
-        return CabinOut(calendar.cabin_id, name, calendar.town, _zone(calendar).key)
+        unavailable = calendar.cabin_id in await self._services.switchboard.fleet.unavailable()
+        return CabinOut(calendar.cabin_id, name, calendar.town, _zone(calendar).key, unavailable)
 
     async def _booked_out(self, appointment: Appointment) -> BookedOut:
         cabin = await self._cabin_of(appointment.cabin_id)

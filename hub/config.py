@@ -303,6 +303,17 @@ class BookingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             raise ValueError(f"`timezone`: {self.timezone!r} is not an IANA zone") from None
 
 
+class FleetSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The fleet page and the alerts the hub raises itself (`hub.fleet_desk`)."""
+
+    offline_after_min: Annotated[float, msgspec.Meta(gt=0, le=7 * 24 * 60)] = 5
+    """A cabin silent this long (no heartbeat, no socket) is offline: an alert to its agents
+    and the operator, and "temporarily unavailable" on the booking page."""
+    check_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0
+    """How often each replica looks for silent cabins; 0: a third of `offline_after_min`,
+    at most a minute."""
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Everything the hub reads at start. Build it with `load_hub_config`."""
 
@@ -398,6 +409,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     sms: SmsSection = msgspec.field(default_factory=SmsSection)
     notifications: NotificationsSection = msgspec.field(default_factory=NotificationsSection)
     booking: BookingSection = msgspec.field(default_factory=BookingSection)
+    fleet: FleetSection = msgspec.field(default_factory=FleetSection)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -213,6 +213,10 @@ class CabinDay(msgspec.Struct, frozen=True):
     cancelled: list[AppointmentView]
     closed: str | None = None
     """The closure's reason when the cabin is closed that day."""
+    unavailable: bool = False
+    """The cabin is temporarily unavailable now (offline, or a self-test failed a check that
+    stops consultations: `hub.fleet_desk`): the public page takes no booking for today; the
+    appointments already booked stay (the page tells the coordinator to call them)."""
 
 
 class DayCount(msgspec.Struct, frozen=True):
@@ -560,6 +564,7 @@ async def agenda(request: web.Request) -> web.StreamResponse:
     cabin_ids = sorted(who.cabins)
     counts = {monday + timedelta(days=n): [0, 0] for n in range(7)}
     columns: list[CabinDay] = []
+    down = await request.app[SERVICES].switchboard.fleet.unavailable()
     for cabin_agenda in await request.app[DESK].agenda(cabin_ids, monday, 7):
         cabin_id = cabin_agenda.calendar.cabin_id
         for agenda_day in cabin_agenda.days:
@@ -568,7 +573,7 @@ async def agenda(request: web.Request) -> web.StreamResponse:
             count[0] += sum(1 for slot in view.slots if slot.state == "booked")
             count[1] += sum(1 for slot in view.slots if slot.state == "free")
             if agenda_day.day == day:
-                columns.append(view)
+                columns.append(msgspec.structs.replace(view, unavailable=cabin_id in down))
     week = [DayCount(d, booked, free) for d, (booked, free) in sorted(counts.items())]
     await request.app[SERVICES].audit.record(  # the patients booked that day, seen
         "coordination.agenda_read",

@@ -1,4 +1,5 @@
-"""The demo's accounts: two doctors, the town hall's agent and the demo cabin, made
+"""The demo's accounts: two doctors, the town hall's agent, the coordinator, the operator who
+runs the fleet (the fleet page, `/flotte`) and the demo cabin, made
 idempotently at each start.
 
 The passwords are public on purpose (the README gives them): this is for the demo hub on
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 
-from hub.accounts import create_agent, create_doctor, provision_cabin, set_doctor_details
+from hub.accounts import (
+    create_agent,
+    create_doctor,
+    create_operator,
+    provision_cabin,
+    set_doctor_details,
+)
 from hub.bookings import BookingDesk, BookingRefused
 from hub.clock import Clock
 from hub.config import Argon2Cost
@@ -97,6 +104,22 @@ DEMO_AGENTS = (
 
 
 @dataclass(frozen=True, slots=True)
+class DemoOperator:
+    username: str
+    password: str
+    display_name: str
+
+
+DEMO_OPERATORS = (
+    DemoOperator(
+        username="operateur.demo",
+        password="demo-operateur-2468",  # noqa: S106 - the demo's published password
+        display_name="Exploitation des cabines",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class DemoAccounts:
     doctors: tuple[DemoDoctor, ...]
     cabin_id: str
@@ -151,8 +174,18 @@ async def seed_demo(
                 argon2_cost=argon2_cost,
                 clock=clock,
             )
+    for operator in DEMO_OPERATORS:
+        if await storage.operator(operator.username) is None:
+            await create_operator(
+                storage,
+                username=operator.username,
+                password=operator.password,
+                display_name=operator.display_name,
+                argon2_cost=argon2_cost,
+                clock=clock,
+            )
     token = await provision_cabin(
-        storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock
+        storage, cabin_id=DEMO_CABIN_ID, name=DEMO_CABIN_NAME, clock=clock, demo=True
     )
     return DemoAccounts(doctors=DEMO_DOCTORS, cabin_id=DEMO_CABIN_ID, cabin_token=token)
 

@@ -68,14 +68,22 @@ class AgentInfo(msgspec.Struct, frozen=True):
     all_cabins: bool
 
 
+class OperatorInfo(msgspec.Struct, frozen=True):
+    """An operator as the fleet page shows them."""
+
+    display_name: str
+
+
 class Me(msgspec.Struct, frozen=True):
-    """Who is signed in: a doctor (`doctor`, without photo) or an agent (`agent`)."""
+    """Who is signed in: a doctor (`doctor`, without photo), an agent (`agent`) or an
+    operator (`operator`)."""
 
     username: str
     role: AccountRole
     csrf_token: str
     doctor: wire.DoctorInfo | None = None
     agent: AgentInfo | None = None
+    operator: OperatorInfo | None = None
 
 
 _LOGIN = msgspec.json.Decoder(LoginRequest)
@@ -102,6 +110,18 @@ def _too_many(reason: TooManyReason, retry_after_s: int) -> web.Response:
 
 
 async def _me(services: HubServices, session: SessionRecord) -> web.Response:
+    if session.role is AccountRole.OPERATOR:
+        operator = await services.storage.operator(session.username)
+        if operator is None:
+            return json_error(401, "not signed in")
+        return _json(
+            Me(
+                operator.username,
+                session.role,
+                csrf_token=session.csrf_token,
+                operator=OperatorInfo(operator.display_name),
+            )
+        )
     if session.role is AccountRole.AGENT:
         agent = await services.storage.agent(session.username)
         if agent is None:
@@ -122,7 +142,13 @@ async def _me(services: HubServices, session: SessionRecord) -> web.Response:
 
 
 def actor_kind(session: SessionRecord) -> ActorKind:
-    return ActorKind.AGENT if session.role is AccountRole.AGENT else ActorKind.DOCTOR
+    match session.role:
+        case AccountRole.AGENT:
+            return ActorKind.AGENT
+        case AccountRole.OPERATOR:
+            return ActorKind.OPERATOR
+        case _:
+            return ActorKind.DOCTOR
 
 
 def _busy() -> web.Response:

@@ -358,6 +358,53 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at timestamptz NOT NULL
         )""",
     ),
+    # 5: the fleet (issue 18, SQLite's migration 15): the operators who sign in to the fleet
+    # page, whose sessions say so; an alert the hub resolved by itself (`acknowledged_role`
+    # 'hub'); each cabin's last heartbeat and status, its self-test reports (once per report
+    # id) and the latest quality sample of each of its calls. None of it is health data: in
+    # the clear.
+    (
+        """CREATE TABLE operators (
+            username text COLLATE "C" PRIMARY KEY,
+            password_hash text NOT NULL,
+            display_name text NOT NULL,
+            failed_attempts integer NOT NULL DEFAULT 0,
+            locked_until timestamptz,
+            created_at timestamptz NOT NULL
+        )""",
+        "ALTER TABLE sessions DROP CONSTRAINT sessions_role_check",
+        "ALTER TABLE sessions ADD CONSTRAINT sessions_role_check"
+        " CHECK (role IN ('doctor', 'agent', 'operator'))",
+        "ALTER TABLE alerts DROP CONSTRAINT alerts_acknowledged_role_check",
+        "ALTER TABLE alerts ADD CONSTRAINT alerts_acknowledged_role_check CHECK ("
+        " acknowledged_role IN ('agent', 'doctor', 'patient', 'cabin_agent', 'operator', 'hub'))",
+        """CREATE TABLE cabin_health (
+            cabin_id text COLLATE "C" PRIMARY KEY,
+            last_seen_at timestamptz,
+            status jsonb,
+            status_at timestamptz
+        )""",
+        """CREATE TABLE cabin_selftests (
+            cabin_id text COLLATE "C" NOT NULL,
+            report_id text COLLATE "C" NOT NULL,
+            finished_at timestamptz NOT NULL,
+            received_at timestamptz NOT NULL,
+            report jsonb NOT NULL,
+            PRIMARY KEY (cabin_id, report_id)
+        )""",
+        "CREATE INDEX cabin_selftests_latest ON cabin_selftests (cabin_id, finished_at)",
+        """CREATE TABLE call_quality (
+            cabin_id text COLLATE "C" NOT NULL,
+            consultation_id text COLLATE "C" NOT NULL,
+            sent_at timestamptz NOT NULL,
+            final boolean NOT NULL,
+            sample jsonb NOT NULL,
+            received_at timestamptz NOT NULL,
+            PRIMARY KEY (cabin_id, consultation_id)
+        )""",
+        "CREATE INDEX call_quality_by_time ON call_quality (sent_at)",
+        "CREATE INDEX consultations_by_cabin_time ON consultations (cabin_id, joined_at)",
+    ),
 )
 
 

@@ -39,6 +39,7 @@ from hub.cancellation import cancel_and_wait
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.log_safe import log_safe
 from hub.postgres_booking import BOOKING_SEALED, PostgresBookings
+from hub.postgres_fleet import PostgresFleet
 from hub.postgres_handover import SEALED as HANDOVER_SEALED
 from hub.postgres_handover import PostgresHandovers
 from hub.postgres_migrations import MIGRATIONS, migrate, refuse_newer, schema_version
@@ -59,6 +60,7 @@ from hub.storage import (
     DoctorRecord,
     LoginAccount,
     LoginAttempt,
+    OperatorRecord,
     PrescriptionRecord,
     ReadingRecord,
     RecordHead,
@@ -176,7 +178,7 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}{parts.path or '/'}"
 
 
-class PostgresStorage(PostgresBookings, PostgresHandovers):
+class PostgresStorage(PostgresBookings, PostgresHandovers, PostgresFleet):
     """`hub.storage.Storage` on a PostgreSQL database, health data sealed with `keyring` (its
     bookings: `hub.postgres_booking`; its handovers: `hub.postgres_handover`)."""
 
@@ -529,8 +531,12 @@ class PostgresStorage(PostgresBookings, PostgresHandovers):
     async def add_doctor(self, doctor: DoctorRecord) -> None:
         async with self._transaction() as c:
             await c.execute(_ACCOUNT_LOCK, doctor.username)
-            if await c.fetchval("SELECT 1 FROM agents WHERE username = $1", doctor.username):
-                raise AccountError(f"an agent named {doctor.username!r} already exists")
+            if await c.fetchval(
+                "SELECT 1 FROM agents WHERE username = $1"
+                " UNION ALL SELECT 1 FROM operators WHERE username = $1",
+                doctor.username,
+            ):
+                raise AccountError(f"an agent or operator named {doctor.username!r} already exists")
             added = await c.fetchval(
                 f"INSERT INTO doctors ({_DOCTOR_COLUMNS}) VALUES"  # noqa: S608
                 " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -611,8 +617,14 @@ class PostgresStorage(PostgresBookings, PostgresHandovers):
                 username,
             )
             if _count(status) == 0:
-                await c.execute(
+                status = await c.execute(
                     "UPDATE agents SET password_hash = $1 WHERE username = $2",
+                    password_hash,
+                    username,
+                )
+            if _count(status) == 0:
+                await c.execute(
+                    "UPDATE operators SET password_hash = $1 WHERE username = $2",
                     password_hash,
                     username,
                 )
@@ -624,7 +636,8 @@ class PostgresStorage(PostgresBookings, PostgresHandovers):
             "SELECT a.role, a.password_hash, s.disabled, s.totp_required, s.totp_secret,"
             " s.totp_pending_secret, s.totp_last_step FROM"
             " (SELECT 'doctor' AS role, password_hash FROM doctors WHERE username = $1"
-            "  UNION ALL SELECT 'agent', password_hash FROM agents WHERE username = $1) AS a"
+            "  UNION ALL SELECT 'agent', password_hash FROM agents WHERE username = $1"
+            "  UNION ALL SELECT 'operator', password_hash FROM operators WHERE username = $1) AS a"
             " LEFT JOIN account_security AS s ON s.username = $1",
             username,
         )
@@ -716,7 +729,8 @@ class PostgresStorage(PostgresBookings, PostgresHandovers):
     async def _account_exists(self, c: Connection, username: str) -> bool:
         found = await c.fetchval(
             "SELECT EXISTS (SELECT 1 FROM doctors WHERE username = $1)"
-            " OR EXISTS (SELECT 1 FROM agents WHERE username = $1)",
+            " OR EXISTS (SELECT 1 FROM agents WHERE username = $1)"
+            " OR EXISTS (SELECT 1 FROM operators WHERE username = $1)",
             username,
         )
         return bool(found)
@@ -816,6 +830,42 @@ class PostgresStorage(PostgresBookings, PostgresHandovers):
                 f"SELECT {_AGENT_COLUMNS} FROM agents ORDER BY username"  # noqa: S608
             )
         return [self._agent(row) for row in rows]
+
+    # operators
+
+    async def add_operator(self, operator: OperatorRecord) -> None:
+        async with self._transaction() as c:
+            await c.execute(_ACCOUNT_LOCK, operator.username)
+            if await self._account_exists(c, operator.username):
+                raise AccountError(f"an account named {operator.username!r} already exists")
+            await c.execute(
+                "INSERT INTO operators (username, password_hash, display_name, failed_attempts,"
+                " locked_until, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                operator.username,
+                operator.password_hash,
+                operator.display_name,
+                operator.failed_attempts,
+                _opt_ts(operator.locked_until),
+                _ts(operator.created_at),
+            )
+
+    async def operator(self, username: str) -> OperatorRecord | None:
+        async with self._connection() as c:
+            row = await c.fetchrow(
+                "SELECT username, password_hash, display_name, failed_attempts, locked_until,"
+                " created_at FROM operators WHERE username = $1",
+                username,
+            )
+        if row is None:
+            return None
+        return OperatorRecord(
+            username=row["username"],
+            password_hash=row["password_hash"],
+            display_name=row["display_name"],
+            failed_attempts=row["failed_attempts"],
+            locked_until=row["locked_until"],
+            created_at=row["created_at"],
+        )
 
     # sessions
 

@@ -460,4 +460,97 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TEXT NOT NULL
         )""",
     ),
+    # 15: the fleet (issue 18, `hub.fleet`): the operators who sign in to the fleet page (their
+    # own table; usernames unique across doctors, agents and operators), so a session may be an
+    # operator's (`sessions` rebuilt: SQLite cannot change a constraint); an alert the hub
+    # resolved by itself (`acknowledged_role` 'hub': a cabin back online, a self-test passed
+    # again; `alerts` rebuilt likewise); each cabin's last heartbeat and status, its self-test
+    # reports (one row per report id: received once) and the latest quality sample of each of
+    # its calls. None of it is health data.
+    (
+        """CREATE TABLE operators (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE sessions_v15 (
+            token_sha256 TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'doctor' CHECK (role IN ('doctor', 'agent', 'operator')),
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            last_seen_at TEXT
+        )""",
+        "INSERT INTO sessions_v15 (token_sha256, username, role, csrf_token, created_at,"
+        " expires_at, last_seen_at) SELECT token_sha256, username, role, csrf_token, created_at,"
+        " expires_at, last_seen_at FROM sessions",
+        "DROP TABLE sessions",
+        "ALTER TABLE sessions_v15 RENAME TO sessions",
+        "CREATE INDEX sessions_by_expiry ON sessions(expires_at)",
+        "CREATE INDEX sessions_by_username ON sessions(username, created_at)",
+        """CREATE TABLE alerts_v15 (
+            alert_id TEXT PRIMARY KEY,
+            cabin_id TEXT NOT NULL,
+            cabin_name TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            detail TEXT NOT NULL,
+            consultation_id TEXT,
+            raised_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            escalated_at TEXT,
+            acknowledged_by TEXT,
+            acknowledged_role TEXT CHECK (
+                acknowledged_role IN
+                    ('agent', 'doctor', 'patient', 'cabin_agent', 'operator', 'hub')
+            ),
+            acknowledged_at TEXT,
+            false_alarm INTEGER,
+            repeat_count INTEGER NOT NULL DEFAULT 1,
+            last_raised_at TEXT,
+            merged_into TEXT,
+            cabin_raised_at TEXT
+        )""",
+        "INSERT INTO alerts_v15 SELECT alert_id, cabin_id, cabin_name, kind, severity,"
+        " confidence, detail, consultation_id, raised_at, received_at, escalated_at,"
+        " acknowledged_by, acknowledged_role, acknowledged_at, false_alarm, repeat_count,"
+        " last_raised_at, merged_into, cabin_raised_at FROM alerts",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_v15 RENAME TO alerts",
+        "CREATE INDEX alerts_open ON alerts(received_at)"
+        " WHERE acknowledged_at IS NULL AND merged_into IS NULL",
+        "CREATE INDEX alerts_by_cabin ON alerts(cabin_id, received_at)",
+        "CREATE INDEX alerts_merged ON alerts(merged_into) WHERE merged_into IS NOT NULL",
+        """CREATE TABLE cabin_health (
+            cabin_id TEXT PRIMARY KEY,
+            last_seen_at TEXT,
+            status TEXT,
+            status_at TEXT
+        )""",
+        """CREATE TABLE cabin_selftests (
+            cabin_id TEXT NOT NULL,
+            report_id TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            report TEXT NOT NULL,
+            PRIMARY KEY (cabin_id, report_id)
+        )""",
+        "CREATE INDEX cabin_selftests_latest ON cabin_selftests(cabin_id, finished_at)",
+        """CREATE TABLE call_quality (
+            cabin_id TEXT NOT NULL,
+            consultation_id TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            final INTEGER NOT NULL,
+            sample TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (cabin_id, consultation_id)
+        )""",
+        "CREATE INDEX call_quality_by_time ON call_quality(sent_at)",
+        "CREATE INDEX consultations_by_cabin_time ON consultations(cabin_id, joined_at)",
+    ),
 )

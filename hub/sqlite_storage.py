@@ -28,6 +28,7 @@ import wire
 from hub.errors import AccountError, CorruptRecord, DatabaseKeyError, StorageError
 from hub.sqlite_booking import BookingStatements, SqliteBookings
 from hub.sqlite_encryption import encrypt_plaintext
+from hub.sqlite_fleet import SqliteFleet
 from hub.sqlite_handover import SqliteHandovers
 from hub.sqlite_migrations import MIGRATIONS
 from hub.storage import (
@@ -46,6 +47,7 @@ from hub.storage import (
     DoctorRecord,
     LoginAccount,
     LoginAttempt,
+    OperatorRecord,
     PrescriptionRecord,
     ReadingRecord,
     RecordHead,
@@ -111,7 +113,7 @@ _SELECT_ALERT = (
     " acknowledged_role, acknowledged_at, false_alarm, repeat_count, last_raised_at,"
     " merged_into, cabin_raised_at FROM alerts"
 )
-_ACCOUNT_TABLES = ("doctors", "agents")
+_ACCOUNT_TABLES = ("doctors", "agents", "operators")
 _ADVICE_COLUMNS = (
     "consultation_id, cabin_id, advice, advice_msg_id, advice_changed_at, advice_delivered_at"
 )
@@ -220,12 +222,16 @@ class _Database(BookingStatements):
     # doctors
 
     def _name_taken_by_agent(self, username: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM agents WHERE username = ?", (username,))
+        row = self._db.execute(
+            "SELECT 1 FROM agents WHERE username = ?1 UNION ALL"
+            " SELECT 1 FROM operators WHERE username = ?1",
+            (username,),
+        )
         return row.fetchone() is not None
 
     def add_doctor(self, doctor: DoctorRecord) -> None:
         if self._name_taken_by_agent(doctor.username):
-            raise AccountError(f"an agent named {doctor.username!r} already exists")
+            raise AccountError(f"an agent or operator named {doctor.username!r} already exists")
         try:
             self._db.execute(
                 "INSERT INTO doctors (username, password_hash, display_name, specialty,"
@@ -311,7 +317,8 @@ class _Database(BookingStatements):
             "SELECT a.role, a.password_hash, s.disabled, s.totp_required, s.totp_secret,"
             " s.totp_pending_secret, s.totp_last_step FROM"
             " (SELECT 'doctor' AS role, password_hash FROM doctors WHERE username = ?1"
-            "  UNION ALL SELECT 'agent', password_hash FROM agents WHERE username = ?1) AS a"
+            "  UNION ALL SELECT 'agent', password_hash FROM agents WHERE username = ?1"
+            "  UNION ALL SELECT 'operator', password_hash FROM operators WHERE username = ?1) AS a"
             " LEFT JOIN account_security AS s ON s.username = ?1",
             (username,),
         ).fetchone()
@@ -460,6 +467,35 @@ class _Database(BookingStatements):
 
     def agents(self) -> list[AgentRecord]:
         return [self._agent(row) for row in self._db.execute(_SELECT_AGENT + " ORDER BY username")]
+
+    # operators
+
+    def add_operator(self, operator: OperatorRecord) -> None:
+        with self._transaction() as db:
+            if self._account_table(operator.username) is not None:
+                raise AccountError(f"an account named {operator.username!r} already exists")
+            db.execute(
+                "INSERT INTO operators (username, password_hash, display_name, failed_attempts,"
+                " locked_until, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    operator.username,
+                    operator.password_hash,
+                    operator.display_name,
+                    operator.failed_attempts,
+                    None if operator.locked_until is None else _ts(operator.locked_until),
+                    _ts(operator.created_at),
+                ),
+            )
+
+    def operator(self, username: str) -> OperatorRecord | None:
+        row = self._db.execute(
+            "SELECT username, password_hash, display_name, failed_attempts, locked_until,"
+            " created_at FROM operators WHERE username = ?",
+            (username,),
+        ).fetchone()
+        if row is None:
+            return None
+        return OperatorRecord(row[0], row[1], row[2], row[3], _opt_dt(row[4]), _dt(row[5]))
 
     # sessions
 
@@ -1196,7 +1232,7 @@ class _Database(BookingStatements):
         ]
 
 
-class SqliteStorage(SqliteBookings, SqliteHandovers):
+class SqliteStorage(SqliteBookings, SqliteHandovers, SqliteFleet):
     """`hub.storage.Storage` on one SQLite file (its bookings: `hub.sqlite_booking`; its
     handovers: `hub.sqlite_handover`)."""
 
@@ -1312,6 +1348,12 @@ class SqliteStorage(SqliteBookings, SqliteHandovers):
 
     async def agents(self) -> list[AgentRecord]:
         return await self._run(_Database.agents)
+
+    async def add_operator(self, operator: OperatorRecord) -> None:
+        await self._run(_Database.add_operator, operator)
+
+    async def operator(self, username: str) -> OperatorRecord | None:
+        return await self._run(_Database.operator, username)
 
     async def add_session(self, session: SessionRecord) -> None:
         await self._run(_Database.add_session, session)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import wire
 from hub.booking import BookingStore
+from hub.fleet import FleetStore
 
 
 class ConsultationStatus(enum.StrEnum):
@@ -46,6 +47,8 @@ class AccountRole(enum.StrEnum):
 
     DOCTOR = "doctor"
     AGENT = "agent"
+    OPERATOR = "operator"
+    """Runs the fleet: opens the fleet page (issue 18), nothing else."""
 
 
 class AckRole(enum.StrEnum):
@@ -61,6 +64,9 @@ class AckRole(enum.StrEnum):
     """An agent in the cabin's assistant mode (the name they typed)."""
     OPERATOR = "operator"
     """The hub's operator, who cleared the cabin's alerts (``python -m hub clear-alerts``)."""
+    HUB = "hub"
+    """The hub itself resolved an alert it raised: the cabin came back online, or passed its
+    self-test again (`acknowledged_by` says which)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +159,19 @@ class AgentRecord:
 
     def looks_after(self, cabin_id: str) -> bool:
         return self.all_cabins or cabin_id in self.cabins
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    """A person who runs the fleet: signs in like a doctor or an agent, opens only the fleet
+    page (every cabin's health)."""
+
+    username: str
+    password_hash: str
+    display_name: str
+    failed_attempts: int
+    locked_until: datetime | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,9 +356,9 @@ class AuditEntry:
     """The account an action was done to (an operator's reset, disabling...)."""
 
 
-class Storage(BookingStore, Protocol):
+class Storage(BookingStore, FleetStore, Protocol):
     """The hub's database. Every method may raise `hub.errors.StorageError`. It keeps the
-    bookings too (`hub.booking.BookingStore`)."""
+    bookings too (`hub.booking.BookingStore`), and the fleet's health (`hub.fleet.FleetStore`)."""
 
     async def close(self) -> None: ...
 
@@ -427,6 +446,13 @@ class Storage(BookingStore, Protocol):
     async def agent(self, username: str) -> AgentRecord | None: ...
 
     async def agents(self) -> list[AgentRecord]: ...
+
+    # operators (usernames are unique across doctors, agents and operators)
+    async def add_operator(self, operator: OperatorRecord) -> None:
+        """Raises `hub.errors.AccountError` if the username is taken."""
+        ...
+
+    async def operator(self, username: str) -> OperatorRecord | None: ...
 
     # sessions
     async def add_session(self, session: SessionRecord) -> None: ...

@@ -47,6 +47,7 @@ from hub.cluster import Cluster, ClusterDown, LocalCluster
 from hub.code_check import CodeCheckDesk
 from hub.departures import Departures
 from hub.errors import StorageError
+from hub.fleet_desk import HUB_RAISED, FleetDesk
 from hub.history import patient_history
 from hub.ice_renewal import IceRenewal
 from hub.log_safe import log_safe
@@ -112,6 +113,8 @@ class Switchboard:
         cluster: Cluster | None = None,
         code_tries_per_hour: int = 30,
         code_valid_before_min: int = 30,
+        offline_after_s: float = 300.0,
+        fleet_check_s: float = 0.0,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -186,6 +189,15 @@ class Switchboard:
             resync_s=alert_resync_s,
             cluster=self._cluster,
         )
+        self.fleet = FleetDesk(
+            storage=storage,
+            clock=clock,
+            alerts=self.alerts,
+            connected_cabins=lambda: sorted(self.routing.cabins),
+            offline_after=timedelta(seconds=offline_after_s),
+            check_s=fleet_check_s or None,
+        )
+        """The cabins' heartbeats, self-tests and call quality; offline and self-test alerts."""
 
     # --- lifetime ---------------------------------------------------------------------------
 
@@ -199,7 +211,10 @@ class Switchboard:
             self.redelivery.run_periodically(), name="hub-prescription-redelivery"
         )
         self.alerts.start()
-        self._spawn(self.ice_renewal.run(), "hub-ice-renewal")  # TURN credentials, before expiry
+        self._spawn(self.ice_renewal.run(), "hub-ice-renewal")
+        self._spawn(
+            self.fleet.run_periodically(), "hub-fleet-check"
+        )  # TURN credentials, before expiry
         self._spawn(
             self.code_checks.sync_periodically(lambda: sorted(self.routing.cabins)),
             "hub-todays-appointments",
@@ -365,6 +380,7 @@ class Switchboard:
             self._spawn(self._cabin_from_database(peer, live), f"hub-cabin-resume-{cabin_id}")
         self._spawn(self.redelivery.redeliver(cabin_id), f"hub-undelivered-to-{cabin_id}")
         self._spawn(self.code_checks.push_todays(cabin_id), f"hub-todays-appointments-{cabin_id}")
+        self._spawn(self.fleet.seen(cabin_id), f"hub-fleet-seen-{cabin_id}")
 
     def _bring_cabin_up_to_date(self, peer: Peer) -> bool:
         """Its place in the queue and its call; whether the cache knows any."""
@@ -675,6 +691,21 @@ class Switchboard:
                     message.problem.value if message.problem else "-",
                 )
                 acknowledge(peer, message)
+            case wire.CabinStatus():
+                await self.fleet.status(peer, message)
+            case wire.SelfTestReport():
+                await self.fleet.selftest(peer, message)
+            case wire.CallQuality():
+                await self.fleet.call_quality(peer, message)
+            case wire.IceServersAsk():  # the cabin's self-test gathers a TURN relay candidate
+                peer.send(
+                    wire.IceServersGiven(
+                        msg_id=new_msg_id(),
+                        in_reply_to=message.msg_id,
+                        ice_servers=self._ice.for_peer(peer.identity, self._clock.now()),
+                        ice_transport_policy=self._ice.policy,
+                    )
+                )
             case wire.Ack():
                 await self.redelivery.cabin_ack(peer, message)
             case wire.ErrorMessage():
@@ -763,6 +794,9 @@ class Switchboard:
     async def _alert(self, peer: Peer, alert: wire.AlertMessage) -> None:
         if alert.cabin_id != peer.identity:
             refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "not this cabin")
+            return
+        if alert.kind in HUB_RAISED:
+            refuse(peer, wire.ErrorCode.UNAUTHORIZED, alert.msg_id, "the hub raises this kind")
             return
         await self.alerts.raised(peer, alert)
 

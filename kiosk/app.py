@@ -53,11 +53,13 @@ from kiosk.distress.alerts import AlertDesk
 from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
 from kiosk.distress.panic_button import SerialPanicButton
 from kiosk.distress.vitals import DangerousVitals, Limits, VitalThresholds
+from kiosk.doctor_service import DoctorService
 from kiosk.errors import ConfigError, HubError, KeyUnavailableError
 from kiosk.events import CorePart, PartState, PartStatus
 from kiosk.measurements import Measurements
 from kiosk.paperwork import Paperwork
 from kiosk.secret_source import read_secret
+from kiosk.selftest import Upkeep, attach_upkeep
 from kiosk.session import Clock, Session, SessionTimeouts, SystemClock
 from kiosk.session_states import EndReason
 from kiosk.store import AsyncStore, DatabaseKey, Store, create_key_file, load_key
@@ -67,11 +69,12 @@ from printing.printer import Printer
 if TYPE_CHECKING:
     # The warm-up's parts: imported on a worker thread when the core warms up (``_load``).
     from kiosk.call.media import CabinMedia
+    from kiosk.call.media_power import MediaPower
     from kiosk.call_setup import MediaSource
     from kiosk.distress.detection import FrameAnalyser, SoundAnalyser
     from kiosk.hub_link import HubLink, HubLinkState
     from kiosk.record_sender import RecordSender
-    from kiosk.teleconsultation import Teleconsultation
+    from kiosk.teleconsultation import CallFactory, Teleconsultation
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +205,8 @@ class KioskCore:
     panic_board: Stoppable | None = None  # what serves the button's port (the demo's board)
     wiring: Wiring = PRODUCT
     connect_hub: bool = True  # the camera, microphone and hub too (a test may want neither)
+    doctor_service: DoctorService | None = None  # can patients reach a doctor (i18-screen)
+    media_power: MediaPower | None = None  # camera and microphone per session (i18-screen)
     failures: dict[CorePart, Exception] = field(default_factory=dict)  # the warm-up's, by part
     _ticker: asyncio.Task[None] | None = None
     _warm_up: asyncio.Task[None] | None = None
@@ -210,6 +215,7 @@ class KioskCore:
         default_factory=lambda: {part: asyncio.Event() for part in CorePart}
     )
     _outbox: _HubOutbox = field(default_factory=_HubOutbox)
+    upkeep: Upkeep | None = None  # self-test, heartbeat, call quality (kiosk.selftest)
 
     @property
     def cabin_media(self) -> CabinMedia | None:
@@ -267,6 +273,8 @@ class KioskCore:
         self, env: MutableMapping[str, str], hub_address: HubAddress | None, gate: WarmUpGate | None
     ) -> None:
         started = time.monotonic()
+        if self.connect_hub:
+            self.upkeep = attach_upkeep(self, SOFTWARE_VERSION)
         steps: dict[CorePart, Callable[[], Awaitable[bool]]] = {
             CorePart.MEDIA: self._bring_up_media,
             CorePart.HUB: lambda: self._bring_up_hub(env, hub_address),
@@ -321,6 +329,11 @@ class KioskCore:
         # OpenCV for the camera's analysis: on the thread too.
         analysers = await asyncio.to_thread(_distress_analysers, config.distress)
         _watch_media(self, media, *analysers)
+        from kiosk.call.media_power import power_media  # noqa: PLC0415 - i18-screen
+
+        self.media_power = await power_media(
+            media, open_media, self.session, self.bus, config.distress
+        )
         return True
 
     async def _bring_up_hub(
@@ -375,6 +388,8 @@ class KioskCore:
         rest), and close the store last."""
         if self._warm_up is not None:
             await cancel_and_wait(self._warm_up)
+        if self.upkeep is not None:
+            await self.upkeep.stop()
         if self._ticker is not None:
             await cancel_and_wait(self._ticker)
         if self.panic_button is not None:
@@ -393,6 +408,8 @@ class KioskCore:
             await self.paperwork.aclose()
         if self.hub is not None:
             await self.hub.close()
+        if self.media_power is not None:
+            await self.media_power.aclose()
         if self.media is not None:
             await self.media.stop()
         await self.assistant.aclose()
@@ -400,6 +417,8 @@ class KioskCore:
         if self.instrument_service is not None:
             await self.instrument_service.stop()
         await self.consultation.aclose()
+        if self.doctor_service is not None:
+            await self.doctor_service.aclose()
         await self.store.close()
         log.info("core.stopped")
 
@@ -604,6 +623,10 @@ async def open_core(
         wiring=wiring,
         connect_hub=connect_hub,
     )
+    core.doctor_service = await DoctorService.open(
+        bus, store, clock, grace_s=config.hub.offline_notice_after_s
+    )
+    core.doctor_service.start()
     # Printing waits for the printer's warm-up; what goes to the hub waits for its link.
     paperwork.prepared.clear()
     paperwork.send = alerts.send = core._outbox.send
@@ -731,6 +754,8 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             await holder[0].handle_hub_message(message)
 
     def on_state(state: HubLinkState) -> None:
+        if core.doctor_service is not None:
+            core.doctor_service.link_state_changed(state.value)
         if holder:
             holder[0].hub_state_changed(state)
         if senders:
@@ -754,7 +779,7 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
             core.store,
             core.bus,
             hub,
-            call_setup.call_factory(media.media, settings),
+            _metered(core, call_setup.call_factory(media.media, settings)),
             local_preview=call_setup.local_preview(media.media),
         )
         holder.append(teleconsultation)
@@ -773,6 +798,10 @@ async def _connect_hub(core: KioskCore, token: str) -> None:
     await core._outbox.open(hub)  # an alert raised before the link was up goes out now
     if core.teleconsultation is not None:
         core.teleconsultation.catch_up()  # a patient already in the waiting room is queued
+
+
+def _metered(core: KioskCore, factory: CallFactory) -> CallFactory:
+    return core.upkeep.metered(factory) if core.upkeep is not None else factory
 
 
 class _MediaStopper:

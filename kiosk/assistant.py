@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import argon2
 import msgspec
@@ -66,6 +66,9 @@ from printing.errors import PrintError
 from printing.printer import Printer, PrinterStatus
 from printing.test_page import render_test_page
 from wire.messages import AlertKind, AlertSeverity
+
+if TYPE_CHECKING:
+    from kiosk.selftest.service import SelfTest
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +285,8 @@ class Assistant:
             bus.subscribe(SessionStateChanged, self._on_state),
             bus.subscribe(HubStatusChanged, self._on_hub),
         ]
+        self.selftest: SelfTest | None = None
+        """The cabin's self-test, once the warm-up is over (``kiosk.selftest``)."""
         self.restart_requested = asyncio.Event()
         """Set by ``request_restart``: the process runner awaits it, closes the core, exits."""
 

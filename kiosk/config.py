@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import zoneinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +47,9 @@ class HubSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     credential_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "CABIN_HUB_TOKEN"
     credential: Identifier = "cabin-hub-token"
     credential_file: str = "hub.token"
+    # The idle screen tells patients that no doctor can be reached once the link has been down
+    # this long (a blip of a few seconds says nothing), or this long after the start.
+    offline_notice_after_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
 
 
 class CallSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,6 +110,29 @@ class AssistantSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
                 ) from None
 
 
+class SelfTestSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The cabin's self-test (``kiosk/selftest``): at start, every night, and when asked."""
+
+    # local time of the nightly run (it waits until no patient is in the cabin)
+    nightly_at: Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "03:30"
+    # its time zone (an IANA name, e.g. "Europe/Paris"); empty: the system's
+    timezone: str = ""
+    # free space on the data folder's disk: a warning below the first, a failure below the second
+    disk_warning_mb: Annotated[int, msgspec.Meta(ge=1)] = 2048
+    disk_failed_mb: Annotated[int, msgspec.Meta(ge=1)] = 500
+    # how long one check may take before it is failed
+    check_timeout_s: Annotated[float, msgspec.Meta(ge=1, le=120)] = 15.0
+
+    def __post_init__(self) -> None:
+        if self.disk_failed_mb > self.disk_warning_mb:
+            raise ValueError("`disk_failed_mb` must not exceed `disk_warning_mb`")
+        if self.timezone:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"`timezone` {self.timezone!r} is not a known time zone") from None
+
+
 class DistressSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Distress detection (``kiosk/distress``): everything is analysed in the cabin."""
 
@@ -162,6 +189,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     session: SessionSection
     assistant: AssistantSection
     distress: DistressSection = DistressSection()
+    selftest: SelfTestSection = SelfTestSection()
     instruments: list[InstrumentSection] = []
 
     def __post_init__(self) -> None:

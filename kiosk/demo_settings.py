@@ -26,11 +26,9 @@ DEMO_PIN: Final = "2468"
 DEMO_CABIN_ID: Final = "demo-cabin"
 """The embedded defaults' cabin, the one the demo hub provisions."""
 
-DEMO_HUB_TOKEN_PREFIX: Final = "demo-"  # noqa: S105 - a prefix, published
-"""How every token the demo hub issues begins (``hub.demo.DEMO_TOKEN_PREFIX``), so that a cabin
-given one is recognised; the tokens of ``python -m hub provision-cabin`` never do (URL-safe
-base64 of random bytes: letters, digits, ``-`` and ``_``, and the hub's own never carry this
-prefix)."""
+DEMO_HUB_TOKEN_PREFIX: Final = "demo-"  # noqa: S105 - a published prefix, not a secret
+"""How every cabin token the demo hub issues begins (``hub.accounts.DEMO_TOKEN_PREFIX``), and
+no other token does, so that a cabin given the demo's is recognised."""
 
 
 def is_demo_camera(name: str) -> bool:

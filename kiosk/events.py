@@ -101,6 +101,24 @@ class HubStatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class DoctorServiceChanged:
+    """Whether patients can reach a doctor, as the screen tells them: ``reachable`` turns False
+    once the hub has been away for the grace (``[hub] offline_notice_after_s``), not at a blip;
+    ``last_seen`` is when the cabin last had the hub (kept across restarts), None if never."""
+
+    reachable: bool
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraMicrophoneChanged:
+    """The cabin's camera and microphone were opened or closed (the screen shows an indicator
+    while they are on; closed between patients when distress detection does not watch)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DoctorAssigned:
     """A doctor took the patient: who they are, shown before and during the call."""
 
@@ -185,6 +203,8 @@ Event = (
     | MeasurementRequested
     | PrintProgress
     | HubStatusChanged
+    | DoctorServiceChanged
+    | CameraMicrophoneChanged
     | DoctorAssigned
     | CallLinkChanged
     | PrescriptionReceived

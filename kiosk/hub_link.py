@@ -91,6 +91,8 @@ class HubLink:
         self._live: Callable[[], list[str]] = list
         self._asked: dict[str, asyncio.Future[wire.Message]] = {}
         """Questions sent with `ask`, by msg_id, until the hub's answer names them."""
+        self._acks: dict[str, asyncio.Future[bool]] = {}
+        """Reliable messages whose sender waits for the hub's word (`acknowledgement`)."""
 
     def say_live(self, live: Callable[[], list[str]]) -> None:
         """Where the hello finds the consultations live on the cabin now (waiting or in a
@@ -137,6 +139,15 @@ class HubLink:
             while len(self._waiting) > MAX_WAITING:
                 dropped, _ = self._waiting.popleft()
                 log.warning("hub.dropped_while_offline msg_id=%s", dropped)
+
+    def acknowledgement(self, msg_id: str) -> asyncio.Future[bool]:
+        """Resolved True when the hub acknowledges the reliable message ``msg_id``, False when
+        it refuses it for good (a sender that keeps a copy of its own, on disk, waits here)."""
+        waiter = self._acks.get(msg_id)
+        if waiter is None or waiter.done():
+            waiter = asyncio.get_running_loop().create_future()
+            self._acks[msg_id] = waiter
+        return waiter
 
     async def ask(self, message: wire.Message, timeout_s: float) -> wire.Message:
         """Send a question now and return the hub's answer (the message whose `in_reply_to`
@@ -286,17 +297,24 @@ class HubLink:
             return
         if isinstance(message, wire.Ack):
             self._reliable.pop(message.ack_of, None)
+            self._acknowledged(message.ack_of, True)
             return
         if isinstance(message, wire.ErrorMessage) and message.in_reply_to in self._reliable:
             # The hub refused it for good (malformed, or about a consultation it does not know):
             # sending it again would not change that.
             self._reliable.pop(message.in_reply_to or "", None)
+            self._acknowledged(message.in_reply_to or "", False)
             log.warning("hub.refused_message code=%s", message.code.value)
             return
         try:
             await self._handler(message)
         except HubError as exc:
             log.warning("hub.message_not_handled type=%s error=%s", type(message).__name__, exc)
+
+    def _acknowledged(self, msg_id: str, accepted: bool) -> None:
+        waiter = self._acks.pop(msg_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(accepted)
 
 
 def _describe(exc: BaseException) -> str:

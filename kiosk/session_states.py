@@ -52,7 +52,9 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.IDENTIFY: frozenset({S.CONSENT, S.WELCOME}),  # identified; back
     S.CONSENT: frozenset({S.VITALS, S.IDENTIFY}),  # consent given; back
     S.VITALS: frozenset({S.WAITING_ROOM}),
-    S.WAITING_ROOM: frozenset({S.CALL}),  # a doctor accepted
+    # a doctor accepted; or none can be reached (the hub is away) and the patient leaves with
+    # their measurements printed
+    S.WAITING_ROOM: frozenset({S.CALL, S.CLOSING}),
     S.CALL: frozenset({S.CLOSING, S.WAITING_ROOM}),  # call ended; call lost, back in the queue
     S.CLOSING: frozenset({S.SURVEY}),
     S.SURVEY: frozenset({S.CLEANING}),

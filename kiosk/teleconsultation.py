@@ -434,9 +434,11 @@ class Teleconsultation:
                 self._session.advance(SessionState.CLOSING)
 
     async def hang_up(self) -> None:
-        """The patient ends the call from the screen."""
+        """The patient ends the call from the screen (and confirmed it): the doctor is told
+        that the patient ended it, and the session goes on to closing, as after the doctor's
+        hang-up (what the doctor sent is printed)."""
         if self._call is not None:
-            await self._end_call(wire.CallEndReason.PATIENT_LEFT, tell_the_doctor=True)
+            await self._end_call(wire.CallEndReason.PATIENT_ENDED, tell_the_doctor=True)
         if self._session.state is SessionState.CALL:
             self._session.advance(SessionState.CLOSING)
 

@@ -42,9 +42,14 @@ DEMO_AGENT = DemoLogin("agent.mairie", "demo-agent-2468", "Accueil de la mairie"
 DEMO_COORDINATOR = DemoLogin(
     "coord.cantal", "demo-coord-2468", "Coordination des cabines du Cantal"
 )
+# The operator who runs the fleet, at the hub's fleet page /flotte.
+DEMO_OPERATOR = DemoLogin("operateur.demo", "demo-operateur-2468", "Exploitation des cabines")
 
 READY = re.compile(rb"hub: serving on (?P<url>\S+)")
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 60.0
+"""The demo hub seeds its doctors, agents, coordinator and operator first, each password hashed
+with argon2id at the standard cost: 2 to 3 s each on a 2-core machine at load 13, where 20 s once
+ran out before it listened (the scripted demo then had no hub)."""
 
 
 class DemoHubError(RuntimeError):

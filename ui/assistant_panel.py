@@ -28,14 +28,36 @@ from PySide6.QtWidgets import (
 
 from devices.instrument import Availability, Failure, Final, Progress
 from kiosk.assistant import Assistant, UnlockOutcome
+from kiosk.selftest import SelfTestRefused
 from printing.printer import PrinterStatus
 from ui.intents import IntentRunner
 from ui.keyboards import DigitKeypad
-from wire import PrinterProblem
+from wire import PrinterProblem, SelfTestCheck, SelfTestOutcome, SelfTestResult, SelfTestTrigger
 
 log = logging.getLogger(__name__)
 
 AGENT = "agent"  # who the log says did it: the agents share one PIN
+_OUTCOME_STYLE = {  # the outcome is said in words too: colour is never the only sign
+    SelfTestOutcome.FAILED: "font-size: 30px; color: #a40e0e; font-weight: 600;",
+    SelfTestOutcome.WARNING: "font-size: 30px; color: #8a4b00;",
+    SelfTestOutcome.SKIPPED: "font-size: 30px; color: #555555;",
+    SelfTestOutcome.PASSED: "font-size: 30px; color: #1d5e20;",
+}
+_SEVERITY = {
+    SelfTestOutcome.FAILED: 0,
+    SelfTestOutcome.WARNING: 1,
+    SelfTestOutcome.SKIPPED: 2,
+    SelfTestOutcome.PASSED: 3,
+}
+
+
+def _short(detail: str, limit: int = 90) -> str:
+    return detail if len(detail) <= limit else detail[: limit - 1].rstrip() + "…"
+
+
+def by_severity(results: list[SelfTestResult]) -> list[SelfTestResult]:
+    """Failures first: what the agent must act on is read first."""
+    return sorted(results, key=lambda r: _SEVERITY[r.outcome])
 
 
 def _title(text: str) -> QLabel:
@@ -135,6 +157,7 @@ class AssistantPanel(QWidget):
             ("tab_alerts", self.tr("Alerts"), self._alerts),
             ("tab_paper", self.tr("Paper and cleaning"), self._paper),
             ("tab_logs", self.tr("Logs and restart"), self._logs),
+            ("tab_selftest", self.tr("Self-test"), self._selftest),
         )
         for index, (name, label, builder) in enumerate(sections):
             tab = _button(label, name, partial(self._show, builder))
@@ -472,6 +495,111 @@ class AssistantPanel(QWidget):
                 lambda: self._intents.run(self._assistant.request_restart()),
             )
         )
+
+    # --- the self-test (kiosk.selftest) ---------------------------------------------------------
+    def _check_name(self, check: SelfTestCheck) -> str:
+        names = {
+            SelfTestCheck.INSTRUMENT: self.tr("Instrument"),
+            SelfTestCheck.CAMERA: self.tr("Camera"),
+            SelfTestCheck.MICROPHONE: self.tr("Microphone"),
+            SelfTestCheck.SPEAKER: self.tr("Speaker"),
+            SelfTestCheck.PRINTER: self.tr("Printer"),
+            SelfTestCheck.DISK: self.tr("Disk space"),
+            SelfTestCheck.CLOCK: self.tr("Clock"),
+            SelfTestCheck.HUB: self.tr("Doctors' service"),
+            SelfTestCheck.TURN: self.tr("Video relay (TURN)"),
+            SelfTestCheck.DATABASE: self.tr("Database"),
+        }
+        return names[check]
+
+    def _outcome_word(self, outcome: SelfTestOutcome) -> str:
+        words = {
+            SelfTestOutcome.FAILED: self.tr("FAILED"),
+            SelfTestOutcome.WARNING: self.tr("To check"),
+            SelfTestOutcome.SKIPPED: self.tr("Not tested"),
+            SelfTestOutcome.PASSED: self.tr("OK"),
+        }
+        return words[outcome]
+
+    def _selftest(self, layout: QVBoxLayout) -> None:
+        selftest = self._assistant.selftest
+        if selftest is None:
+            layout.addWidget(
+                _text(self.tr("The self-test is getting ready (the cabin has just started)."))
+            )
+            return
+        summary = _text(self.tr("Loading…"), "selftest_summary")
+        layout.addWidget(summary)
+        run = _button(
+            self.tr("Run the self-test"), "run_selftest", lambda: self._intents.run(self._run())
+        )
+        run.setEnabled(not selftest.running)
+        layout.addWidget(run)
+        results = QVBoxLayout()
+        results.setSpacing(10)
+        layout.addLayout(results)
+        self._intents.run(self._fill_selftest(summary, results))
+
+    async def _fill_selftest(self, summary: QLabel, results: QVBoxLayout) -> None:
+        selftest = self._assistant.selftest
+        report = await selftest.last_report() if selftest is not None else None
+        if report is None:
+            summary.setText(self.tr("No self-test has run yet."))
+            return
+        triggers = {
+            SelfTestTrigger.START: self.tr("at start"),
+            SelfTestTrigger.NIGHTLY: self.tr("nightly"),
+            SelfTestTrigger.AGENT: self.tr("asked by an agent"),
+        }
+        counts = {o: sum(1 for r in report.results if r.outcome is o) for o in SelfTestOutcome}
+        when = report.finished_at.astimezone().strftime("%d/%m %H:%M")
+        summary.setText(
+            self.tr("Last self-test: %1 (%2). Failed: %3. To check: %4. Not tested: %5.")
+            .replace("%1", when)
+            .replace("%2", triggers[report.trigger])
+            .replace("%3", str(counts[SelfTestOutcome.FAILED]))
+            .replace("%4", str(counts[SelfTestOutcome.WARNING]))
+            .replace("%5", str(counts[SelfTestOutcome.SKIPPED]))
+        )
+        passed: list[str] = []
+        for result in by_severity(list(report.results)):
+            name = self._check_name(result.check)
+            if result.subject:
+                name += f" {result.subject}"
+            if result.outcome is SelfTestOutcome.PASSED:
+                passed.append(name)
+                continue
+            # What needs a look, with what was found (the operator's words, from the check).
+            line = _text(
+                f"{self._outcome_word(result.outcome)} · {name}\n{_short(result.detail)}",
+                f"selftest_{result.outcome.value}",
+            )
+            line.setStyleSheet(_OUTCOME_STYLE[result.outcome])
+            results.addWidget(line)
+        if passed:  # what works, in one paragraph: the screen keeps its size
+            line = _text(
+                f"{self._outcome_word(SelfTestOutcome.PASSED)} · {', '.join(passed)}",
+                "selftest_passed",
+            )
+            line.setStyleSheet(_OUTCOME_STYLE[SelfTestOutcome.PASSED])
+            results.addWidget(line)
+
+    async def _run(self) -> None:
+        selftest = self._assistant.selftest
+        if selftest is None:
+            return
+        self._status.setText(self.tr("Self-test running: about ten seconds…"))
+        try:
+            await selftest.request()
+        except SelfTestRefused:
+            self._status.setText(
+                self.tr(
+                    "A patient is in a consultation: the self-test runs once the cabin is free."
+                )
+            )
+            return
+        self._show(self._selftest)
+        self._status.setText(self.tr("Self-test done."))
 
     async def _export(self) -> None:
         path = await self._assistant.export_logs(self._export_folder)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QTranslator
@@ -34,8 +35,10 @@ from kiosk.events import (
     AlertRaised,
     CallLink,
     CallLinkChanged,
+    CameraMicrophoneChanged,
     CorePart,
     DoctorAssigned,
+    DoctorServiceChanged,
     HelpComing,
     MeasurementRequested,
     PartState,
@@ -53,6 +56,7 @@ from ui.call_page import CallPage
 from ui.i18n import qm_file
 from ui.identify_page import IdentifyPage
 from ui.intents import IntentRunner
+from ui.media_indicator import MediaIndicator, last_seen_text
 from ui.theme import CALM, HIGH_CONTRAST, Theme
 from ui.vitals_page import VitalsPage, describe
 from wire.messages import AlertKind
@@ -124,6 +128,13 @@ class KioskWindow(QWidget):
 
         self._cabin = QLabel(core.config.cabin.name)
         self._cabin.setObjectName("cabin")
+        # The camera and microphone are on: said on every page (off between patients when
+        # distress detection does not watch the empty cabin).
+        self._media_on = MediaIndicator(self._theme.muted_text)
+        self._media_on.setVisible(core.media_power is not None and core.media_power.on)
+        self.zone: tzinfo | None = None
+        """The cabin's time zone for "last connection" (None: the machine's, as set up)."""
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._content = QVBoxLayout()
         self._lay_out(self._toolbar(speaker is not None))
         self._pin_requested = False
@@ -174,13 +185,28 @@ class KioskWindow(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(32, 24, 32, 32)
         root.setSpacing(16)
-        heading = QHBoxLayout()  # the cabin's name, and the panic button on every screen
-        heading.addWidget(self._cabin, 1)
-        heading.addWidget(self._help)
-        root.addLayout(heading)
+        # The cabin's name, under it the camera-and-microphone sign (in the panic button's
+        # height: no room taken from the page), and the panic button on every screen.
+        self._heading = QGridLayout()
+        self._heading.setVerticalSpacing(4)
+        self._heading.addWidget(self._cabin, 0, 0)
+        self._heading.addWidget(self._help, 0, 2, 2, 1)
+        self._heading.setColumnStretch(0, 1)
+        self._place_media_sign(beside_help=not self._help.isHidden())
+        root.addLayout(self._heading)
         root.addLayout(top)
         root.addLayout(self._content, 1)
         root.addWidget(self._banner)
+
+    def _place_media_sign(self, *, beside_help: bool) -> None:
+        """Under the cabin's name beside the panic button (in its height); beside the name when
+        the button is not shown (the call), so that no page loses a line to it."""
+        self._heading.removeWidget(self._media_on)
+        if beside_help:
+            self._heading.addWidget(self._media_on, 1, 0, Qt.AlignmentFlag.AlignLeft)
+        else:
+            self._heading.addWidget(self._media_on, 0, 1, Qt.AlignmentFlag.AlignRight)
+        self._heading.setColumnStretch(1, 0 if beside_help else 1)  # room for one line
 
     def _subscribe(self, core: KioskCore) -> list[Subscription]:
         return [
@@ -195,6 +221,8 @@ class KioskWindow(QWidget):
             core.bus.subscribe(HelpComing, self._on_help_coming),
             core.bus.subscribe(AlertCleared, self._on_alert_cleared),
             core.bus.subscribe(PartStatus, self._on_part),
+            core.bus.subscribe(DoctorServiceChanged, self._on_doctor_service),
+            core.bus.subscribe(CameraMicrophoneChanged, self._on_media),
         ]
 
     @property
@@ -260,6 +288,39 @@ class KioskWindow(QWidget):
             state is SessionState.CLOSING and event.part is CorePart.PRINTER
         ):
             self.show_state()
+
+    def _on_doctor_service(self, _event: DoctorServiceChanged) -> None:
+        if self._core.session.state in (SessionState.IDLE, SessionState.WAITING_ROOM):
+            self.show_state()
+
+    def _on_media(self, event: CameraMicrophoneChanged) -> None:
+        self._media_on.setVisible(event.on)
+        if self._core.session.state is SessionState.IDLE:
+            self.show_state()  # the idle page says what watches the cabin
+
+    def _doctor_reachable(self) -> bool:
+        service = self._core.doctor_service
+        return service is None or service.reachable
+
+    def _watching_line(self) -> QLabel | None:
+        """The honest line under the idle page while distress detection watches the cabin."""
+        power = self._core.media_power
+        if power is None or not power.always_on or not power.on:
+            return None
+        line = QLabel(
+            self.tr(
+                "This cabin watches for falls and calls for help; no image and no sound leaves it."
+            )
+        )
+        line.setObjectName("privacy")
+        line.setWordWrap(True)
+        return line
+
+    def _unavailable_advice(self) -> str:
+        return self.tr(
+            "The doctor service cannot be reached at the moment. For an emergency, call 15"
+            " or 112. Otherwise, please come back later."
+        )
 
     def _warming(self, *parts: CorePart) -> bool:
         return any(self._core.part_state(part) is PartState.WARMING for part in parts)
@@ -378,13 +439,16 @@ class KioskWindow(QWidget):
         self._mute.setText(self.tr("Sound on") if self._muted() else self.tr("Mute"))
         self._contrast.setText(self.tr("Contrast"))
         self._help.setText(self.tr("Call for help"))
+        self._media_on.retranslate()
         # Not over the alert itself, nor in the assistant mode (an agent is in the cabin), nor
         # during the call (the doctor sees and hears the patient; the screen is full there).
-        self._help.setVisible(
+        help_shown = (
             self._core.distress is not None
             and session.overlay not in (Overlay.DISTRESS, Overlay.ASSISTANT)
             and session.state is not SessionState.CALL
         )
+        self._place_media_sign(beside_help=help_shown)  # first: never both on one line
+        self._help.setVisible(help_shown)
         self._speak_page()
         if self._banner_text is None:
             self._banner.hide()
@@ -422,6 +486,7 @@ class KioskWindow(QWidget):
     def _toggle_theme(self) -> None:
         self._theme = HIGH_CONTRAST if self._theme is CALM else CALM
         self.setStyleSheet(self._theme.stylesheet())
+        self._media_on.set_colour(self._theme.muted_text)
 
     @property
     def theme(self) -> Theme:
@@ -465,14 +530,40 @@ class KioskWindow(QWidget):
 
     # --- one page per state ----------------------------------------------------------------------
     def _idle(self) -> QWidget:
-        return self._page_of(
-            self.tr("Welcome to the medical cabin"),
-            self.tr("A doctor can see you by video here. Touch the button to begin."),
-            [
-                ("primary", self.tr("Start"), self._start),
-                ("agent", self.tr("Agent"), self._ask_pin),
-            ],
-        )
+        actions: list[tuple[str, str, Callable[[], object]]] = [
+            ("primary", self.tr("Start"), self._start),
+            ("agent", self.tr("Agent"), self._ask_pin),
+        ]
+        extra = QWidget()
+        column = QVBoxLayout(extra)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(24)
+        if self._doctor_reachable():
+            title = self.tr("Welcome to the medical cabin")
+            body = self.tr("A doctor can see you by video here. Touch the button to begin.")
+        else:
+            # The link has been down for the grace: say so before anyone sits down. A patient
+            # may still start: the measurements and their printing need no hub.
+            title = self.tr("No doctor available at the moment")
+            body = self._unavailable_advice()
+            lines = [self.tr("You can still take your measurements and print them.")]
+            service = self._core.doctor_service
+            seen = last_seen_text(
+                None if service is None else service.last_seen,
+                self.now(),
+                self.zone,
+                self._languages.language,
+            )
+            if seen:
+                lines.append(seen)
+            notice = QLabel("\n".join(lines))
+            notice.setObjectName("service_notice")
+            notice.setWordWrap(True)
+            column.addWidget(notice)
+        watching = self._watching_line()
+        if watching is not None:
+            column.addWidget(watching)
+        return self._page_of(title, body, actions, extra=extra)
 
     def _start(self) -> None:
         self._intents.run(self._core.consultation.start(self._languages.language))
@@ -572,6 +663,8 @@ class KioskWindow(QWidget):
         session.advance(SessionState.WAITING_ROOM)
 
     def _waiting_room(self) -> QWidget:
+        if not self._warming(CorePart.HUB) and not self._doctor_reachable():
+            return self._no_doctor()
         lines = []
         if self._warming(CorePart.MEDIA, CorePart.HUB):
             # The cabin has just started: the patient is queued as soon as the camera, the
@@ -600,6 +693,41 @@ class KioskWindow(QWidget):
             extra=prepare,
         )
 
+    def _no_doctor(self) -> QWidget:
+        """The waiting room while the hub is away: no doctor can take the patient. They keep
+        their place (queued as soon as the hub is back), or leave with their measurements
+        printed; either way they know what to do if it is urgent."""
+        notice = QLabel(
+            self.tr(
+                "Your measurements are kept. You can print them now, to show them to your"
+                " doctor. If the service comes back while you wait, a doctor will answer you here."
+            )
+        )
+        notice.setObjectName("service_notice")
+        notice.setWordWrap(True)
+        return self._page_of(
+            self.tr("No doctor can be reached at the moment"),
+            self._unavailable_advice(),
+            [
+                ("primary", self.tr("Print my measurements"), self._leave_without_doctor),
+                ("stop", self.tr("Stop"), self._abandon),
+            ],
+            extra=notice,
+        )
+
+    def _leave_without_doctor(self) -> None:
+        session = self._core.session
+        if session.state is SessionState.WAITING_ROOM:
+            session.advance(SessionState.CLOSING)
+
+    def _end_call(self) -> None:
+        """The patient confirmed: the call ends, the session goes on to closing."""
+        teleconsultation = self._core.teleconsultation
+        if teleconsultation is not None:
+            self._intents.run(teleconsultation.hang_up())
+        elif self._core.session.state is SessionState.CALL:
+            self._core.session.advance(SessionState.CLOSING)
+
     def _call(self) -> QWidget:
         request = None
         if self._requested is not None:
@@ -612,7 +740,7 @@ class KioskWindow(QWidget):
                 kinds=frozenset({self._requested}),
                 say=self._say,
             )
-        self._call_page = CallPage(request, self._doctor, self._link)
+        self._call_page = CallPage(request, self._doctor, self._link, on_end=self._end_call)
         return self._call_page
 
     def _request_done(self) -> None:

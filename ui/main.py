@@ -2,6 +2,10 @@
 
     python -m ui run --config FILE [--data DIR]    a real cabin
 
+A real cabin refuses to start, exit status 2 with one log line per setting, when its
+configuration carries a demo setting or no database key (``kiosk.production``; ``python -m
+kiosk check-config FILE`` says the same without starting anything).
+
 The demo cabin is ``python -m demo`` (``./cabin demo``), its own composition root: this module
 knows nothing of it, and the demo uses its process set-up (`start_process`, `run_qt`, `leave`).
 Without a display (no $DISPLAY nor $WAYLAND_DISPLAY) Qt draws offscreen.
@@ -21,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from kiosk.config import load_config
 from kiosk.errors import KioskError
 from kiosk.native_memory import limit_arenas
+from kiosk.production import check_file
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -120,12 +124,22 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if not has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    data_dir = args.data or DEFAULT_DATA_DIR
     try:
-        config = load_config(args.config)
+        config, problems = check_file(args.config, data_dir, os.environ)
     except (KioskError, OSError) as exc:
         log.error("cabin.config_refused: %s", exc)
         sys.exit(2)
-    data_dir = args.data or DEFAULT_DATA_DIR
+    if problems:  # the demo's settings, or no database key: named, each on its line
+        for problem in problems:
+            log.error("cabin.production_refused: %s", problem.describe(str(args.config)))
+        log.error(
+            "cabin.config_refused: %d setting(s) a real cabin refuses"
+            " (python -m kiosk check-config %s)",
+            len(problems),
+            args.config,
+        )
+        sys.exit(2)
     language = args.lang or config.cabin.default_language
 
     from ui.session_runner import run_cabin  # noqa: PLC0415 - Qt: after the checks

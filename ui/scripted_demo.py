@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
@@ -108,6 +109,7 @@ class Report:
     seconds: float = 0.0
     doctor: dict[str, Any] | None = None  # what the doctor's browser saw (doctor.json)
     agent: dict[str, Any] | None = None  # what the agent's browser saw (agent.json)
+    operator: dict[str, Any] | None = None  # what the operator's fleet page showed (operator.json)
     numbers: dict[str, float] = field(default_factory=dict)  # measured along the way
     booking: dict[str, Any] = field(default_factory=dict)  # what each booking browser saw
 
@@ -431,8 +433,67 @@ async def _timeout_and_overlays(s: Script, agent: asyncio.subprocess.Process, ou
     s.tap("tab_paper")
     await asyncio.sleep(0.3)
     await s.shot("assistant-paper")
+    await _selftest(s, out)
     s.tap("leave")
     await s.until(SessionState.IDLE)
+
+
+async def _selftest(s: Script, out: Path) -> None:
+    """The agent runs the self-test from the assistant mode and reads it (failures first);
+    the report goes to ``selftest.json`` and to the hub (the fleet page shows it)."""
+    upkeep = s.core.upkeep
+    selftest = upkeep.selftest if upkeep is not None else None
+    if selftest is None:
+        raise DemoFailed("the cabin's self-test is not running")
+    before = selftest.last
+    s.tap("tab_selftest")
+    await s.until_button("run_selftest")
+    started = time.monotonic()
+    s.tap("run_selftest")
+    deadline = started + STEP_TIMEOUT_S
+    while selftest.last is before or selftest.running:
+        if time.monotonic() > deadline:
+            raise DemoFailed("the self-test did not finish")
+        await asyncio.sleep(0.05)
+    await s.window.intents.drain()
+    report = selftest.last
+    assert report is not None
+    s.report.numbers["selftest_s"] = round(
+        (report.finished_at - report.started_at).total_seconds(), 2
+    )
+    await s.shot("assistant-selftest")
+    await asyncio.to_thread(
+        (out / "selftest.json").write_bytes, msgspec.json.format(wire.encode(report)) + b"\n"
+    )
+    by_check: dict[wire.SelfTestCheck, list[wire.SelfTestOutcome]] = {}
+    for result in report.results:
+        by_check.setdefault(result.check, []).append(result.outcome)
+    passed = wire.SelfTestOutcome.PASSED
+    s.report.checks["the agent ran the self-test from the assistant mode"] = (
+        report.trigger is wire.SelfTestTrigger.AGENT
+    )
+    s.report.checks["the self-test heard every instrument answer"] = bool(
+        by_check.get(wire.SelfTestCheck.INSTRUMENT)
+    ) and all(o is passed for o in by_check[wire.SelfTestCheck.INSTRUMENT])
+    s.report.checks["the self-test saw the camera's frames (not black, not frozen)"] = by_check.get(
+        wire.SelfTestCheck.CAMERA
+    ) == [passed]
+    s.report.checks["the self-test says the speaker untested (no sound card), not passed"] = (
+        by_check.get(wire.SelfTestCheck.SPEAKER) == [wire.SelfTestOutcome.SKIPPED]
+    )
+    s.report.checks["the self-test found the database sound"] = by_check.get(
+        wire.SelfTestCheck.DATABASE
+    ) == [passed]
+    hub = s.core.hub
+    acknowledged = False
+    if hub is not None:
+        waited = time.monotonic() + STEP_TIMEOUT_S
+        while time.monotonic() < waited:
+            if not await s.core.store.run(Store.unsent_selftest_reports):
+                acknowledged = True
+                break
+            await asyncio.sleep(0.1)
+    s.report.checks["the hub acknowledged the self-test's report"] = acknowledged
 
 
 WALKING_OUT = PatientIdentity("ROUX", "Marcel", date(1939, 11, 2), Sex.MALE)
@@ -558,6 +619,42 @@ async def start_agent(core: KioskCore, out: Path) -> asyncio.subprocess.Process:
             stdout=log_file,
             stderr=asyncio.subprocess.STDOUT,
         )
+
+
+async def _fleet_page(s: Script, out: Path) -> None:
+    """The operator signs in to the hub's fleet page (headless Chromium, its own process) and
+    finds the demo cabin online, with its last self-test when the demo ran one
+    (``selftest.json``): ``fleet-page.png``, ``operator.json``."""
+    from hub.demo import DEMO_CABIN_ID  # noqa: PLC0415 - demo only
+    from simulators.demo_hub import DEMO_OPERATOR  # noqa: PLC0415 - demo only
+
+    ran_selftest = await asyncio.to_thread((out / "selftest.json").exists)
+    secret = await _secret_file(s.core, "operator", DEMO_OPERATOR.password)
+    log_file = await asyncio.to_thread((s.core.data_dir / "operator.log").open, "wb")
+    with log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "simulators.operator", "--hub", s.core.config.hub.url,
+            "--username", DEMO_OPERATOR.username, "--password-file", secret,
+            "--cabin", DEMO_CABIN_ID, "--out", str(out),
+            "--selftest-wait", "25" if ran_selftest else "0",
+            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        status = await within(process.wait(), STEP_TIMEOUT_S + 25)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise DemoFailed("the operator's browser did not finish") from None
+    text = await asyncio.to_thread((out / "operator.json").read_text, encoding="utf-8")
+    seen = json.loads(text)
+    s.report.operator = seen
+    s.report.checks["the operator's fleet page shows the demo cabin online"] = (
+        status == 0 and seen["cabin_state"] == "online" and "fleet-page.png" in seen["screenshots"]
+    )
+    if ran_selftest:
+        s.report.checks["the fleet page shows the demo cabin's last self-test"] = seen[
+            "has_selftest"
+        ]
 
 
 def _write_secret(path: Path, secret: str) -> None:
@@ -800,6 +897,8 @@ def _clear_screenshots(out: Path) -> None:
         *out.glob("*.eml"),
         out / "bundle.json",
         out / "agent.json",
+        out / "operator.json",
+        out / "selftest.json",
     ):
         old.unlink(missing_ok=True)
 
@@ -907,6 +1006,7 @@ async def play_scripted(
         agent = await start_agent(core, out)
         await _timeout_and_overlays(script, agent, out)
         await _week_report(script, week, week_timeout_s)
+        await _fleet_page(script, out)
         integrity = await core.store.run(Store.integrity_ok)
         script.report.checks["store integrity"] = integrity
         if spoken is not None:  # every screen was read aloud (synthesised, sized, not played)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from devices.cancellation import within
 from kiosk.app import PRODUCT, KioskCore, Wiring, open_core
 from kiosk.config import Config
+from kiosk.systemd_notify import ServiceNotifier
 from ui.kiosk_window import KioskWindow, LanguageSwitcher, TouchWatcher
 from ui.speech import Speaker
 
@@ -117,6 +118,8 @@ async def run_cabin(
         log.info("ui.window_shown size=%dx%d", window.width(), window.height())
         with _stop_on_signals(closed):
             await first_paint.wait(FIRST_PAINT_WAIT_S)
+            systemd = ServiceNotifier.from_environment()  # READY=1, then the watchdog's pings
+            systemd.ready("idle screen shown")  # from this loop (cabin.service, WatchdogSec=)
             core.start_warm_up()  # what the idle screen does not need
             # The assistant's safe restart ends the process cleanly; systemd starts it again.
             stopped = asyncio.ensure_future(closed.wait())
@@ -124,6 +127,7 @@ async def run_cabin(
             await asyncio.wait({stopped, restart}, return_when=asyncio.FIRST_COMPLETED)
             for waiter in (stopped, restart):
                 waiter.cancel()
+            systemd.stopping()
         log.info("ui.stopping restart=%s", core.assistant.restart_requested.is_set())
         return 0
     finally:

@@ -73,6 +73,17 @@ QLineEdit {{
     font-size: 44px; min-height: 110px; padding: 0 16px; color: {self.field_text};
     background: {self.field}; border: 3px solid {self.button_border};
 }}
+QLabel#service_notice {{ color: {self.banner_text}; background: {self.banner}; padding: 24px; }}
+QLabel#privacy {{ font-size: 32px; color: {self.muted_text}; }}
+QLabel#media_on {{ font-size: 28px; font-weight: 600; color: {self.muted_text}; }}
+QPushButton#end_call {{
+    min-width: 360px; font-weight: 600; color: {self.help_text}; background: {self.help};
+    border-color: {self.help};
+}}
+QWidget#end_call_confirm {{ background: {self.overlay}; border: 3px solid {self.button_border}; }}
+QWidget#end_call_confirm QLabel {{ color: {self.overlay_text}; }}
+QLabel#end_call_question {{ font-size: 48px; font-weight: 600; }}
+QPushButton#end_call_yes, QPushButton#end_call_no {{ min-width: 300px; min-height: 140px; }}
 QWidget#overlay {{ background: {self.overlay}; }}
 QWidget#overlay QLabel {{ color: {self.overlay_text}; }}
 """

@@ -146,11 +146,12 @@ class CallEndReason(enum.StrEnum):
     """Why a call ended."""
 
     COMPLETED = "completed"
-    PATIENT_LEFT = "patient_left"
+    PATIENT_LEFT = "patient_left"  # the session ended in the call (left, timed out, stopped)
     DOCTOR_LEFT = "doctor_left"
     CONNECTION_LOST = "connection_lost"
     TIMEOUT = "timeout"
     ALERT = "alert"
+    PATIENT_ENDED = "patient_ended"  # the patient pressed "End the call": still at the cabin
 
 
 class PrintDocument(enum.StrEnum):
@@ -647,6 +648,12 @@ class SelfTestReport(_Message, tag="selftest_report", frozen=True):
     results: Annotated[list[SelfTestResult], msgspec.Meta(max_length=64)]
 
 
+class IceServersAsk(_Message, tag="ice_servers_ask", frozen=True):
+    """The cabin asks for its ICE servers outside a call (TURN credentials fresh from now): its
+    self-test gathers a relay candidate with them. The hub answers `IceServersGiven`,
+    `in_reply_to` this message."""
+
+
 class CallQuality(_Message, tag="call_quality", frozen=True):
     """The call's quality, every ``QUALITY_EVERY_S`` of a call and once at its end."""
 
@@ -657,6 +664,15 @@ class CallQuality(_Message, tag="call_quality", frozen=True):
 
 
 # hub -> cabin, console or agent page
+
+
+class IceServersGiven(_Message, tag="ice_servers_given", frozen=True):
+    """The ICE servers a call of this cabin would use now (as in `CallAccepted`), for its
+    self-test's TURN check; empty when the hub has none configured."""
+
+    in_reply_to: Id
+    ice_servers: Annotated[list[IceServer], msgspec.Meta(max_length=8)] = []
+    ice_transport_policy: IceTransportPolicy = IceTransportPolicy.ALL
 
 
 class Welcome(_Message, tag="welcome", frozen=True):
@@ -955,12 +971,14 @@ CabinToHub: TypeAlias = (
     | CabinStatus
     | SelfTestReport
     | CallQuality
+    | IceServersAsk
     | Ack
     | ErrorMessage
     | Signaling
 )
 HubToCabin: TypeAlias = (
     Welcome
+    | IceServersGiven
     | Ack
     | ErrorMessage
     | CallAccepted
@@ -1019,6 +1037,8 @@ Message: TypeAlias = (
     | CabinStatus
     | SelfTestReport
     | CallQuality
+    | IceServersAsk
+    | IceServersGiven
     | AppointmentFound
     | AppointmentRefused
     | TodaysAppointments

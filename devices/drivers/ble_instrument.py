@@ -28,7 +28,7 @@ from bleak.exc import BleakError
 
 from devices.cancellation import within
 from devices.errors import DecodeError, TransportError
-from devices.instrument import Backoff, Failure, Instrument, Problem
+from devices.instrument import Backoff, Failure, Instrument, ProbeResult, Problem
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import encode_date_time
 from devices.reading import ReadingKind
@@ -211,6 +211,33 @@ class BleInstrument(Instrument):
                 # bounded: a device (or radio) that never answers must not hold the cabin's
                 # shutdown, nor the reconnection
                 await within(client.disconnect(), DISCONNECT_TIMEOUT_S)
+
+    # --- the self-test's probe -----------------------------------------------------------------
+    async def probe(self, timeout_s: float) -> ProbeResult:
+        """Connected, and a read answered: the battery level where the device has one (it is
+        then known afresh), else its manufacturer's name (Device Information)."""
+        if not await self.wait_connected(timeout_s):
+            return ProbeResult(False, self._not_connected_detail(timeout_s), self.battery_percent)
+        client = self._client
+        if client is None or not client.is_connected:
+            return ProbeResult(False, "the link dropped during the probe", self.battery_percent)
+        try:
+            if client.services.get_characteristic(gatt.BATTERY_LEVEL):
+                data = await within(client.read_gatt_char(gatt.BATTERY_LEVEL), timeout_s)
+                percent = gatt.decode_battery_level(bytes(data))
+                self._set_status(battery_percent=percent)
+                return ProbeResult(True, f"connected; battery {percent} %", percent)
+            if client.services.get_characteristic(gatt.MANUFACTURER_NAME):
+                data = await within(client.read_gatt_char(gatt.MANUFACTURER_NAME), timeout_s)
+                name = gatt.decode_utf8_string(bytes(data))
+                return ProbeResult(True, f"connected; device information read ({name})")
+        except TimeoutError:
+            return ProbeResult(False, f"connected, but a read got no answer in {timeout_s:.0f} s")
+        except (BleakError, OSError) as exc:
+            return ProbeResult(False, f"connected, but a read failed ({exc})"[:300])
+        except DecodeError as exc:
+            return ProbeResult(False, f"connected, but it answered garbage ({exc})"[:300])
+        return ProbeResult(True, "connected (the device offers no battery nor information to read)")
 
     # --- a measurement -------------------------------------------------------------------------
     def _reset_measurement(self) -> None:

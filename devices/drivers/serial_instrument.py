@@ -9,11 +9,12 @@ the connection loop reopens it. A device that should be talking and has gone qui
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 
 from devices.cancellation import within
 from devices.errors import TransportError
-from devices.instrument import Backoff, Failure, Instrument, Problem
+from devices.instrument import Backoff, Failure, Instrument, ProbeResult, Problem
 from devices.transports.serial_port import SerialPort
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class DeviceSilent(TransportError):
 
 
 NOISE_WINDOW_BYTES = 200  # judge the line once this much has arrived during a measurement
+PROBE_POLL_S = 0.05
 NOISE_LIMIT = 0.5  # more than half of it unreadable: the line is noise, not the device
 
 
@@ -35,6 +37,7 @@ class SerialInstrument(Instrument):
         super().__init__(device_id, backoff=backoff)
         self.port = SerialPort(path, self.baudrate)
         self.discarded_bytes = 0
+        self.received_bytes = 0  # since the driver started: the self-test's probe reads it
         self._received = 0  # bytes, and bytes thrown away, since the measurement began
         self._thrown = 0
 
@@ -61,12 +64,36 @@ class SerialInstrument(Instrument):
                     continue
                 self._emit(Failure(Problem.NO_RESPONSE, f"silent for {self.silence_s:.0f} s"))
                 raise DeviceSilent(f"{self.device_id} went silent") from None
+            self.received_bytes += len(data)
             self._on_bytes(data)
             discarded = self._discarded()
             thrown, self.discarded_bytes = discarded - self.discarded_bytes, discarded
             if thrown:
                 log.warning("device.garbage device=%s bytes=%d", self.device_id, thrown)
             self._judge_line(len(data), thrown)
+
+    async def probe(self, timeout_s: float) -> ProbeResult:
+        """The port is open; a streaming device must also send bytes its decoder can read
+        within ``timeout_s`` (a device that speaks only when asked is not asked: that would
+        start a measurement)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if not await self.wait_connected(timeout_s):
+            return ProbeResult(False, self._not_connected_detail(timeout_s))
+        if not self.expects_traffic:
+            return ProbeResult(True, "port open; the device speaks only when asked to measure")
+        readable = self.received_bytes - self._discarded()
+        while loop.time() < deadline:
+            await asyncio.sleep(PROBE_POLL_S)
+            if self.received_bytes - self._discarded() > readable:
+                return ProbeResult(True, "port open; the device sends readable frames")
+        if self.received_bytes == 0:
+            return ProbeResult(
+                False, f"port open, but the device sent nothing in {timeout_s:.0f} s"
+            )
+        return ProbeResult(
+            False, f"port open, but nothing it sent in {timeout_s:.0f} s could be read (speed?)"
+        )
 
     def _judge_line(self, received: int, thrown: int) -> None:
         """A line that is mostly noise (a wrong speed, a failing cable) must not yield a value

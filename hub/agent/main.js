@@ -17,7 +17,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
-const QUIET_KINDS = new Set(["printer", "device"]); // a chime, not the alarm
+const QUIET_KINDS = new Set(["printer", "device", "cabin_offline", "selftest_failed"]); // a chime, not the alarm
 const HANDLED_KEPT = 50;
 
 class AgentApp {
@@ -442,10 +442,22 @@ class AgentApp {
   }
 }
 
+const HUB_RESOLUTIONS = {
+  "hub:back_online": "handled.back_online",
+  "hub:selftest_passed": "handled.selftest_passed",
+};
+
 function handledCard({ alert, ack }) {
   let line;
   if (ack === null) line = h("p", { class: "handled-by", i18n: "handled.gone" });
-  else {
+  else if (HUB_RESOLUTIONS[ack.acknowledged_by]) {
+    // an alert the hub raised and resolved itself (a cabin back online, a self-test passed)
+    line = h("p", {
+      class: "handled-by",
+      i18n: HUB_RESOLUTIONS[ack.acknowledged_by],
+      args: { time: formatTime(new Date(ack.acknowledged_at)) },
+    });
+  } else {
     const who = ack.acknowledged_by === "patient" ? t("handled.patient") : ack.acknowledged_by;
     line = h("p", {
       class: "handled-by",

@@ -54,6 +54,7 @@ function errorMessage(error, fallback = "error.server") {
     return minutes === 1 ? ["error.rate.one"] : ["error.rate", { minutes }];
   }
   if (reason === "slot_taken") return ["error.slot_taken"];
+  if (reason === "cabin_unavailable") return ["error.cabin_unavailable"];
   if (reason === "slot_unavailable") return ["error.slot_unavailable"];
   if (reason === "refused") return ["error.refused"];
   if (reason === "not_found") return ["cancel.error.not_found"];
@@ -266,6 +267,7 @@ function fold(text) {
 class BookingPage {
   constructor() {
     this.towns = [];
+    this.unavailableTowns = new Set(); // every cabin there temporarily unavailable
     this.town = null;
     this.cabins = [];
     this.cabin = null;
@@ -308,7 +310,9 @@ class BookingPage {
     onLanguageChange(() => this.relabel());
     bindText($("town-count"), "town.loading");
     try {
-      this.towns = (await api("/towns")).towns;
+      const answer = await api("/towns");
+      this.towns = answer.towns;
+      this.unavailableTowns = new Set(answer.unavailable || []);
     } catch (error) {
       showError("town-error", ...errorMessage(error));
       return;
@@ -352,9 +356,12 @@ class BookingPage {
     const shown = matches.slice(0, 12);
     const list = $("town-list");
     list.replaceChildren(...shown.map((town) => {
-      const choice = button(town, () => this.chooseTown(town));
+      const down = this.unavailableTowns.has(town);
+      const label = down ? `${town} — ${t("cabin.unavailable")}` : town;
+      const choice = button(label, () => this.chooseTown(town));
       choice.dataset.town = town;
-      choice.setAttribute("aria-label", t("town.choose", { town }));
+      if (down) choice.dataset.unavailable = "true";
+      choice.setAttribute("aria-label", t("town.choose", { town: label }));
       return item(choice);
     }));
     const key = matches.length === 0 ? "town.count.none" : matches.length === 1 ? "town.count.one" : "town.count.many";
@@ -389,7 +396,8 @@ class BookingPage {
       return;
     }
     list.replaceChildren(...this.cabins.map((cabin) => {
-      const choice = button(`${cabin.name} (${cabin.town})`, () => this.chooseCabin(cabin));
+      const down = cabin.unavailable ? ` — ${t("cabin.unavailable")}` : "";
+      const choice = button(`${cabin.name} (${cabin.town})${down}`, () => this.chooseCabin(cabin));
       choice.dataset.cabin = cabin.cabin_id;
       return item(choice);
     }));
@@ -427,6 +435,7 @@ class BookingPage {
     $("slot-loading").hidden = true;
     this.firstDay = this.slots.first_day;
     this.proof.use(this.slots.challenge);
+    $("slot-unavailable").hidden = !this.slots.cabin.unavailable;
     const days = this.slots.days;
     if (!keepDay || !days.some((d) => d.day === this.day)) {
       this.day = (days.find((d) => d.slots.length) || { day: null }).day;

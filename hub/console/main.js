@@ -149,8 +149,8 @@ class ConsoleApp {
 
   enter(me) {
     if (me.role && me.role !== "doctor") {
-      // an agent's account: their page is /agent, this console is not for them
-      window.location.assign("/agent");
+      // an agent's account: their page is /agent (an operator's: the fleet page); not this console
+      window.location.assign(me.role === "operator" ? "/flotte" : "/agent");
       return;
     }
     this.me = me;

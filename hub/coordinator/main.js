@@ -323,6 +323,9 @@ class CoordinatorApp {
       ? h("p", { class: "doctors muted", data: { testid: "column-doctors" }, i18n: "agenda.doctors", args: { doctors: doctors.join(", ") } })
       : null,
     day.closed ? h("p", { class: "closed", i18n: "agenda.closed", args: { reason: day.closed } }) : null,
+    day.unavailable
+      ? h("p", { class: "closed", data: { testid: "cabin-unavailable" }, attrs: { role: "status" }, i18n: "agenda.unavailable" })
+      : null,
     slots.length === 0 && !day.closed ? h("p", { class: "muted", i18n: "agenda.none" }) : null,
     h("ol", { class: "slot-list" }, ...slots),
     day.cancelled.length > 0

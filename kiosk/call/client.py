@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import av
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, RTCStatsReport
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
@@ -252,6 +252,17 @@ class CallClient:
             bytes_received=received,
             readings_unacked=len(self._outbox),
         )
+
+    async def rtc_stats(self) -> RTCStatsReport | None:
+        """The current peer connection's WebRTC stats (the call's quality meter reads them), or
+        None when there is none now or it does not answer in time."""
+        attempt = self._attempt
+        if attempt is None:
+            return None
+        try:
+            return await within(attempt.pc.getStats(), STATS_TIMEOUT_S)
+        except (TimeoutError, ConnectionError, AttributeError):
+            return None
 
     # --- what the session calls ---------------------------------------------------------------
     async def start(self) -> None:

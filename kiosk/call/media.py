@@ -325,6 +325,7 @@ class CabinMedia:
         self._microphone = Fanout(microphone)
         self.audio_output = audio_output
         self._closed = False
+        self._suspended = False
 
     @classmethod
     def from_devices(
@@ -357,6 +358,32 @@ class CabinMedia:
     def subscribe_microphone(self) -> MediaStreamTrack:
         """A new consumer of the microphone: every frame, in order (a gap would be heard)."""
         return self._microphone.subscribe(every_frame=True)
+
+    @property
+    def suspended(self) -> bool:
+        """The camera and the microphone are released (`suspend`) until `resume`."""
+        return self._suspended
+
+    async def suspend(self) -> None:
+        """Release the camera and the microphone between patients: their captures stop and
+        close their devices (every subscription ends). The sound output stays."""
+        if self._closed or self._suspended:
+            return
+        self._suspended = True
+        await self._camera.aclose()
+        await self._microphone.aclose()
+
+    async def resume(self, fresh: CabinMedia) -> None:
+        """Capture again, from ``fresh``: the devices opened anew (`open_v4l2_camera`...). Those
+        who hold this object (the call's factory, the preview) subscribe to them from now on;
+        ``fresh``'s own sound output is not used (closed)."""
+        if self._closed or not self._suspended:
+            await fresh.close()
+            return
+        self._camera, self._microphone = fresh._camera, fresh._microphone
+        self._suspended = False
+        fresh._closed = True
+        await fresh.audio_output.close()
 
     async def close(self) -> None:
         """Stop the camera and the microphone (every subscription ends) and the sound output."""

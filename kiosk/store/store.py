@@ -227,6 +227,19 @@ class LogExport:
     audit_log: tuple[AuditEntry, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SelfTestRecord:
+    """A self-test's report as the store keeps it."""
+
+    report_id: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime
+    results_json: str
+    failed: int
+    sent_at: datetime | None = None
+
+
 def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
@@ -1029,6 +1042,60 @@ class Store:
             raise StoreError(f"no table {table!r}")
         return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
+    # --- self-test reports (issue 18; kiosk.selftest owns what they say) ----------------------
+    # The results are kept as the JSON text the self-test gives (a list of wire.SelfTestResult):
+    # the store does not read them. ``sent_at`` is set once the hub acknowledged the report.
+    def add_selftest_report(self, report: SelfTestRecord) -> None:
+        self._insert(
+            "INSERT OR IGNORE INTO selftest_reports"
+            " (report_id, trigger, started_at, finished_at, results, failed, sent_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            (
+                report.report_id,
+                report.trigger,
+                _iso(report.started_at),
+                _iso(report.finished_at),
+                report.results_json,
+                report.failed,
+            ),
+        )
+
+    def last_selftest_report(self) -> SelfTestRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM selftest_reports"  # noqa: S608 - constant
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _selftest(row)
+
+    def unsent_selftest_reports(self, limit: int = 20) -> list[SelfTestRecord]:
+        """The reports the hub has not acknowledged yet, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM selftest_reports"  # noqa: S608 - constant
+            " WHERE sent_at IS NULL ORDER BY started_at, rowid LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_selftest(r) for r in rows]
+
+    def selftest_report_sent(self, report_id: str) -> None:
+        with self._transaction():
+            self._conn.execute(
+                "UPDATE selftest_reports SET sent_at = ? WHERE report_id = ? AND sent_at IS NULL",
+                (_iso(self._now()), report_id),
+            )
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLCipher's page check (every page's HMAC: a page changed outside SQLCipher)
+        and SQLite's quick check find wrong; empty when the file is sound."""
+        problems: list[str] = []
+        for pragma in ("cipher_integrity_check", "quick_check"):
+            try:
+                rows = self._conn.execute(f"PRAGMA {pragma}").fetchall()
+            except sqlcipher3.DatabaseError as exc:  # too damaged to even walk
+                problems.append(f"{pragma}: {exc}")
+                continue
+            problems += [f"{pragma}: {r[0]}" for r in rows if str(r[0]) != "ok"]
+        return problems
+
     # --- inside --------------------------------------------------------------------------------
     def _insert(self, sql: str, params: tuple[object, ...]) -> None:
         with self._transaction():
@@ -1038,6 +1105,21 @@ class Store:
         cursor = self._conn.execute(sql, params)
         if cursor.rowcount == 0:
             raise StoreError("no such record, or already done")
+
+
+_SELFTEST_COLUMNS = "report_id, trigger, started_at, finished_at, results, failed, sent_at"
+
+
+def _selftest(row: tuple[Any, ...]) -> SelfTestRecord:
+    return SelfTestRecord(
+        report_id=str(row[0]),
+        trigger=str(row[1]),
+        started_at=datetime.fromisoformat(row[2]),
+        finished_at=datetime.fromisoformat(row[3]),
+        results_json=str(row[4]),
+        failed=int(row[5]),
+        sent_at=_moment(row[6]),
+    )
 
 
 _ALERT_COLUMNS = (
@@ -1108,5 +1190,6 @@ _TABLES = frozenset(
         "audit_log",
         "device_addresses",
         "print_jobs",
+        "selftest_reports",
     }
 )

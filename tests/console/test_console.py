@@ -579,3 +579,33 @@ def _call(page: Page, hub: Hub, cabin: ScriptedCabin, peer: CabinPeer, screens: 
     hub.until(lambda: bool(peer.of_type(wire.CallEnd)))
     expect(page.locator("#call-view")).to_have_count(0)
     assert "LEFÈVRE" not in page.content()
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("fr", "le patient a terminé l'appel"), ("en", "the patient ended the call")],
+)
+def test_the_console_says_the_patient_ended_the_call(
+    page: Page, hub: Hub, cabin: ScriptedCabin, screens_dir: Path, language: str, said: str
+) -> None:
+    """Not "the patient left the cabin": they are still there, taking what the doctor sent."""
+    sign_in(page, hub)
+    expect(page.locator("#waiting-room")).to_be_visible()
+    if language == "en":
+        page.click("[data-testid=lang-toggle]")
+        expect(page.locator("#waiting-title")).to_have_text("Waiting room")
+    hub.run(cabin.queue(queue_join(cabin, f"consult-ended-{language}")))
+    entry_of(page, f"consult-ended-{language}").locator("[data-testid=accept-button]").click()
+    expect(page.locator("#patient-name")).to_be_visible()
+    hub.run(
+        cabin.send(
+            wire.CallEnd(
+                msg_id=cabin.next_id("end"),
+                consultation_id=f"consult-ended-{language}",
+                reason=wire.CallEndReason.PATIENT_ENDED,
+            )
+        )
+    )
+    expect(page.locator("#waiting-notice")).to_contain_text(said)
+    expect(page.locator("#call-view")).to_have_count(0)
+    page.screenshot(path=screens_dir / f"console-patient-ended-{language}.png")

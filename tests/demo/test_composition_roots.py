@@ -211,3 +211,17 @@ def test_the_product_refuses_a_drawn_camera_or_a_recorded_voice(
 ) -> None:
     with pytest.raises(OSError, match=rf"^{key} = .* is the demo's"):
         open_media(_product_config(**call), tmp_path)
+
+
+def test_the_products_process_sends_the_demo_to_its_own_root() -> None:
+    """``python -m ui`` is the product's: asked for the demo, it says where the demo is."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ui", "demo", "--scripted"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "python -m demo" in result.stderr

@@ -239,7 +239,7 @@ def test_towns_cabins_and_fourteen_days_of_slots_in_the_cabins_time(tmp_path: Pa
             client = Client(http, hub)
             assert await client.get("/towns") == (
                 200,
-                {"towns": ["Allanche", "Murat", "Saint-Flour"]},
+                {"towns": ["Allanche", "Murat", "Saint-Flour"], "unavailable": []},
             )
             status, answer = await client.get("/cabins?town=saint-flour")
             assert status == 200

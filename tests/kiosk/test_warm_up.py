@@ -88,7 +88,7 @@ async def to_waiting_room(core: KioskCore) -> str:
 def test_importing_the_screen_and_the_core_loads_no_heavy_package() -> None:
     code = (
         "import json, sys\n"
-        "import kiosk.app, ui.kiosk_window, ui.session_runner\n"
+        "import kiosk.app, ui.kiosk_window, ui.session_runner, demo.main\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
     result = subprocess.run(

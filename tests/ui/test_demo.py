@@ -63,6 +63,12 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         } <= set(names)
         the_booking(out, report)
         assert {"still-there", "assistant-wrong-pin", "assistant-devices"} <= set(names)
+        # the agent's self-test: shown in the assistant mode, written beside the rest
+        assert "assistant-selftest" in names
+        selftest = json.loads((out / "selftest.json").read_text(encoding="utf-8"))
+        assert selftest["type"] == "selftest_report" and selftest["trigger"] == "agent"
+        speaker = [r for r in selftest["results"] if r["check"] == "speaker"]
+        assert [r["outcome"] for r in speaker] == ["skipped"]  # no sound card: never a pass
         # distress: a fall seen by the camera, the agent's answer, both panic buttons, absence
         assert {
             "distress-fall",
@@ -74,6 +80,8 @@ def test_the_scripted_demo_plays_a_whole_consultation_twice(tmp_path: Path) -> N
         agent = json.loads((out / "agent.json").read_text(encoding="utf-8"))
         assert agent["alarm"] == "ringing" and agent["answered"] is True
         assert "Chute" in agent["alert_text"]
+        operator = json.loads((out / "operator.json").read_text(encoding="utf-8"))
+        assert operator["cabin_state"] == "online" and (out / "fleet-page.png").exists()
         shots = sorted(out.glob("[0-9]*.png"))  # the cabin's; the doctor's are console-*.png
         assert len(shots) == len(names)
         assert {"call-doctor", "call", "call-request", "closing"} <= set(names)

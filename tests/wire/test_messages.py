@@ -49,6 +49,8 @@ from wire import (
     HubToConsole,
     IceCandidate,
     IceServer,
+    IceServersAsk,
+    IceServersGiven,
     IceTransportPolicy,
     InstrumentState,
     Language,
@@ -210,6 +212,18 @@ SAMPLES: list[Message] = [
         sample=CallQualitySample(
             sent_kbps=850.0, received_kbps=920.5, loss_percent=0.4, round_trip_ms=48.0
         ),
+    ),
+    IceServersAsk(msg_id="m7i"),
+    IceServersGiven(
+        msg_id="m7j",
+        in_reply_to="m7i",
+        ice_servers=[
+            IceServer(
+                urls=["turn:127.0.0.1:3478?transport=udp"],
+                username="1900000000:cabin-07",
+                credential="c2VjcmV0",
+            )
+        ],
     ),
     Welcome(msg_id="m8", protocol_version=1, hub_version="0.1.0+dev.3", server_time=NOW),
     Ack(msg_id="m9", ack_of="m4"),

@@ -4,358 +4,484 @@
 <context>
     <name>AssistantPanel</name>
     <message>
-        <location filename="../assistant_panel.py" line="131"/>
+        <location filename="../assistant_panel.py" line="153"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="134"/>
+        <location filename="../assistant_panel.py" line="156"/>
         <source>Devices</source>
         <translation>Appareils</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="135"/>
+        <location filename="../assistant_panel.py" line="157"/>
         <source>Alerts</source>
         <translation>Alertes</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="136"/>
+        <location filename="../assistant_panel.py" line="158"/>
         <source>Paper and cleaning</source>
         <translation>Papier et nettoyage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="137"/>
+        <location filename="../assistant_panel.py" line="159"/>
         <source>Logs and restart</source>
         <translation>Journaux et redémarrage</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="148"/>
+        <location filename="../assistant_panel.py" line="160"/>
+        <source>Self-test</source>
+        <translation>Autotest</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="171"/>
         <source>Leave the assistant mode</source>
         <translation>Quitter le mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="169"/>
+        <location filename="../assistant_panel.py" line="192"/>
         <source>connected</source>
         <translation>connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="170"/>
+        <location filename="../assistant_panel.py" line="193"/>
         <source>connecting</source>
         <translation>connexion en cours</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="171"/>
+        <location filename="../assistant_panel.py" line="194"/>
         <source>not connected</source>
         <translation>non connecté</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="172"/>
+        <location filename="../assistant_panel.py" line="195"/>
         <source>fault</source>
         <translation>en panne</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="175"/>
+        <location filename="../assistant_panel.py" line="198"/>
         <source>Doctors&apos; service: connected.</source>
         <translation>Service des médecins : connecté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="176"/>
+        <location filename="../assistant_panel.py" line="199"/>
         <source>Doctors&apos; service: connecting…</source>
         <translation>Service des médecins : connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="177"/>
+        <location filename="../assistant_panel.py" line="200"/>
         <source>Doctors&apos; service: not reachable; the cabin keeps trying.</source>
         <translation>Service des médecins : injoignable ; la cabine réessaie d’elle-même.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="179"/>
+        <location filename="../assistant_panel.py" line="202"/>
         <source>Doctors&apos; service: the cabin&apos;s credential is refused; call the operator.</source>
         <translation>Service des médecins : l’identifiant de la cabine est refusé ; appelez l’exploitant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="181"/>
+        <location filename="../assistant_panel.py" line="204"/>
         <source>Doctors&apos; service: stopped.</source>
         <translation>Service des médecins : arrêté.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="186"/>
+        <location filename="../assistant_panel.py" line="209"/>
         <source>Doctors&apos; service: this cabin has no credential.</source>
         <translation>Service des médecins : cette cabine n’a pas d’identifiant.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="192"/>
+        <location filename="../assistant_panel.py" line="215"/>
         <source>No instrument is configured.</source>
         <translation>Aucun appareil n’est configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="195"/>
+        <location filename="../assistant_panel.py" line="218"/>
         <source>battery %1 %</source>
         <translation>pile %1 %</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="197"/>
+        <location filename="../assistant_panel.py" line="220"/>
         <source>battery unknown</source>
         <translation>pile inconnue</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="202"/>
+        <location filename="../assistant_panel.py" line="225"/>
         <source>never</source>
         <translation>jamais</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="205"/>
+        <location filename="../assistant_panel.py" line="228"/>
         <source>Last reading: %1</source>
         <translation>Dernière mesure : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="208"/>
+        <location filename="../assistant_panel.py" line="231"/>
         <source>Last error: %1</source>
         <translation>Dernière erreur : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="213"/>
+        <location filename="../assistant_panel.py" line="236"/>
         <source>Test</source>
         <translation>Tester</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="221"/>
+        <location filename="../assistant_panel.py" line="244"/>
         <source>Pair</source>
         <translation>Appairer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="233"/>
+        <location filename="../assistant_panel.py" line="256"/>
         <source>Searching for Bluetooth devices nearby…</source>
         <translation>Recherche des appareils Bluetooth à proximité…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="242"/>
+        <location filename="../assistant_panel.py" line="265"/>
         <source>Health devices switched on nearby, nearest first:</source>
         <translation>Appareils de santé allumés à proximité, du plus proche au plus loin :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="249"/>
+        <location filename="../assistant_panel.py" line="272"/>
         <source>Choose</source>
         <translation>Choisir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="260"/>
+        <location filename="../assistant_panel.py" line="283"/>
         <source>Forget the paired device</source>
         <translation>Oublier l’appareil appairé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="266"/>
+        <location filename="../assistant_panel.py" line="289"/>
         <source>No device found: is it switched on?</source>
         <translation>Aucun appareil trouvé : est-il allumé ?</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="268"/>
+        <location filename="../assistant_panel.py" line="291"/>
         <source>Choose the device.</source>
         <translation>Choisissez l’appareil.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="275"/>
+        <location filename="../assistant_panel.py" line="298"/>
         <source>%1 paired.</source>
         <translation>%1 appairé.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="283"/>
+        <location filename="../assistant_panel.py" line="306"/>
         <source>Back to the configured device.</source>
         <translation>Retour à l’appareil configuré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="294"/>
-        <location filename="../assistant_panel.py" line="297"/>
+        <location filename="../assistant_panel.py" line="317"/>
+        <location filename="../assistant_panel.py" line="320"/>
         <source>Testing %1…</source>
         <translation>Test de %1…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="299"/>
+        <location filename="../assistant_panel.py" line="322"/>
         <source>%1 works.</source>
         <translation>%1 fonctionne.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="302"/>
+        <location filename="../assistant_panel.py" line="325"/>
         <source>%1 failed: %2</source>
         <translation>%1 a échoué : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="308"/>
+        <location filename="../assistant_panel.py" line="331"/>
+        <location filename="../assistant_panel.py" line="531"/>
         <source>Loading…</source>
         <translation>Chargement…</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="314"/>
+        <location filename="../assistant_panel.py" line="337"/>
         <source>No alert is open.</source>
         <translation>Aucune alerte en cours.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="314"/>
+        <location filename="../assistant_panel.py" line="337"/>
         <source>Open alerts:</source>
         <translation>Alertes en cours :</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="321"/>
+        <location filename="../assistant_panel.py" line="344"/>
         <source>Handled</source>
         <translation>Traitée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="328"/>
+        <location filename="../assistant_panel.py" line="351"/>
         <source>False alarm</source>
         <translation>Fausse alerte</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="340"/>
+        <location filename="../assistant_panel.py" line="363"/>
         <source>Alert recorded as handled.</source>
         <translation>Alerte enregistrée comme traitée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="347"/>
+        <location filename="../assistant_panel.py" line="370"/>
         <source>Sheets put in</source>
         <translation>Feuilles ajoutées</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="355"/>
+        <location filename="../assistant_panel.py" line="378"/>
         <source>Type how many sheets you put in.</source>
         <translation>Tapez le nombre de feuilles ajoutées.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="360"/>
+        <location filename="../assistant_panel.py" line="383"/>
         <source>Paper refill recorded.</source>
         <translation>Remplissage du papier enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="364"/>
+        <location filename="../assistant_panel.py" line="387"/>
         <source>Cleaning recorded.</source>
         <translation>Nettoyage enregistré.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="369"/>
+        <location filename="../assistant_panel.py" line="392"/>
         <source>Sheets left: unknown</source>
         <translation>Feuilles restantes : inconnu</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="371"/>
+        <location filename="../assistant_panel.py" line="394"/>
         <source>Sheets left: %1</source>
         <translation>Feuilles restantes : %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="376"/>
+        <location filename="../assistant_panel.py" line="399"/>
         <source>Paper refilled</source>
         <translation>Papier remis</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="377"/>
+        <location filename="../assistant_panel.py" line="400"/>
         <source>Cabin cleaned</source>
         <translation>Cabine nettoyée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="385"/>
+        <location filename="../assistant_panel.py" line="408"/>
         <source>Test page printed (%1).</source>
         <translation>Page de test imprimée (%1).</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="426"/>
+        <location filename="../assistant_panel.py" line="449"/>
         <source>Print a test page</source>
         <translation>Imprimer une page de test</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="431"/>
+        <location filename="../assistant_panel.py" line="454"/>
         <source>Print them again</source>
         <translation>Les réimprimer</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="397"/>
+        <location filename="../assistant_panel.py" line="420"/>
         <source>No patient document waits for the printer.</source>
         <translation>Aucun document de patient n&apos;attend l&apos;imprimante.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="400"/>
+        <location filename="../assistant_panel.py" line="423"/>
         <source>prescription %1</source>
         <translation>ordonnance %1</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="402"/>
+        <location filename="../assistant_panel.py" line="425"/>
         <source>consultation summary</source>
         <translation>compte rendu de consultation</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="406"/>
+        <location filename="../assistant_panel.py" line="429"/>
         <source>Waiting for the printer (%1): %2</source>
         <translation>En attente de l&apos;imprimante (%1) : %2</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="417"/>
+        <location filename="../assistant_panel.py" line="440"/>
         <source>Printed again: %1. Still waiting: %2.</source>
         <translation>Réimprimés : %1. Encore en attente : %2.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="443"/>
+        <location filename="../assistant_panel.py" line="466"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="447"/>
+        <location filename="../assistant_panel.py" line="470"/>
         <source>Printer: none configured.</source>
         <translation>Imprimante : aucune configurée.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="449"/>
+        <location filename="../assistant_panel.py" line="472"/>
         <source>ready</source>
         <translation>prête</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="450"/>
+        <location filename="../assistant_panel.py" line="473"/>
         <source>ready, but the paper runs low</source>
         <translation>prête, mais il reste peu de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="451"/>
+        <location filename="../assistant_panel.py" line="474"/>
         <source>out of paper</source>
         <translation>plus de papier</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="452"/>
+        <location filename="../assistant_panel.py" line="475"/>
         <source>paper jammed</source>
         <translation>papier coincé</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="453"/>
+        <location filename="../assistant_panel.py" line="476"/>
         <source>offline or stopped</source>
         <translation>hors ligne ou arrêtée</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="454"/>
+        <location filename="../assistant_panel.py" line="477"/>
         <source>in error (see its panel)</source>
         <translation>en erreur (voir son écran)</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="456"/>
+        <location filename="../assistant_panel.py" line="479"/>
         <source>Printer: %1.</source>
         <translation>Imprimante : %1.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="460"/>
+        <location filename="../assistant_panel.py" line="483"/>
         <source>The export holds the logs of devices, paper, cleaning, alerts, access.</source>
         <translation>L’export contient les journaux des appareils, du papier, du nettoyage, des alertes et des accès.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="463"/>
+        <location filename="../assistant_panel.py" line="486"/>
         <source>Export the logs</source>
         <translation>Exporter les journaux</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="466"/>
+        <location filename="../assistant_panel.py" line="489"/>
         <source>A restart ends any consultation safely and starts the cabin again.</source>
         <translation>Un redémarrage termine proprement toute consultation et relance la cabine.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="470"/>
+        <location filename="../assistant_panel.py" line="493"/>
         <source>Restart the cabin</source>
         <translation>Redémarrer la cabine</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="478"/>
+        <location filename="../assistant_panel.py" line="502"/>
+        <source>Instrument</source>
+        <translation>Appareil</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="503"/>
+        <source>Camera</source>
+        <translation>Caméra</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="504"/>
+        <source>Microphone</source>
+        <translation>Micro</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="505"/>
+        <source>Speaker</source>
+        <translation>Haut-parleur</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="506"/>
+        <source>Printer</source>
+        <translation>Imprimante</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="507"/>
+        <source>Disk space</source>
+        <translation>Espace disque</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="508"/>
+        <source>Clock</source>
+        <translation>Horloge</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="509"/>
+        <source>Doctors&apos; service</source>
+        <translation>Service des médecins</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="510"/>
+        <source>Video relay (TURN)</source>
+        <translation>Relais vidéo (TURN)</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="511"/>
+        <source>Database</source>
+        <translation>Base de données</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="517"/>
+        <source>FAILED</source>
+        <translation>ÉCHEC</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="518"/>
+        <source>To check</source>
+        <translation>À vérifier</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="519"/>
+        <source>Not tested</source>
+        <translation>Non testé</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="520"/>
+        <source>OK</source>
+        <translation>OK</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="528"/>
+        <source>The self-test is getting ready (the cabin has just started).</source>
+        <translation>L&apos;autotest se prépare (la cabine vient de démarrer).</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="534"/>
+        <source>Run the self-test</source>
+        <translation>Lancer l&apos;autotest</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="547"/>
+        <source>No self-test has run yet.</source>
+        <translation>Aucun autotest n&apos;a encore été fait.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="550"/>
+        <source>at start</source>
+        <translation>au démarrage</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="551"/>
+        <source>nightly</source>
+        <translation>de nuit</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="552"/>
+        <source>asked by an agent</source>
+        <translation>demandé par un agent</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="557"/>
+        <source>Last self-test: %1 (%2). Failed: %3. To check: %4. Not tested: %5.</source>
+        <translation>Dernier autotest : %1 (%2). Échecs : %3. À vérifier : %4. Non testés : %5.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="591"/>
+        <source>Self-test running: about ten seconds…</source>
+        <translation>Autotest en cours : une dizaine de secondes…</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="597"/>
+        <source>A patient is in a consultation: the self-test runs once the cabin is free.</source>
+        <translation>Un patient est en consultation : l&apos;autotest se fera quand la cabine sera libre.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="602"/>
+        <source>Self-test done.</source>
+        <translation>Autotest terminé.</translation>
+    </message>
+    <message>
+        <location filename="../assistant_panel.py" line="606"/>
         <source>Logs written to %1</source>
         <translation>Journaux écrits dans %1</translation>
     </message>
@@ -363,37 +489,57 @@
 <context>
     <name>CallPage</name>
     <message>
-        <location filename="../call_page.py" line="96"/>
+        <location filename="../call_page.py" line="153"/>
         <source>With the doctor</source>
         <translation>Avec le médecin</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="103"/>
+        <location filename="../call_page.py" line="117"/>
         <source>The doctor&apos;s image will appear here.</source>
         <translation>L’image du médecin va apparaître ici.</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="104"/>
+        <location filename="../call_page.py" line="118"/>
         <source>Your image</source>
         <translation>Votre image</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="120"/>
+        <location filename="../call_page.py" line="138"/>
         <source>Speak normally; the doctor sees and hears you.</source>
         <translation>Parlez normalement : le médecin vous voit et vous entend.</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="130"/>
+        <location filename="../call_page.py" line="157"/>
+        <source>End the call</source>
+        <translation>Terminer l’appel</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="172"/>
+        <source>Do you really want to end the call with the doctor?</source>
+        <translation>Voulez-vous vraiment terminer l’appel avec le médecin ?</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="178"/>
+        <source>Yes</source>
+        <translation>Oui</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="181"/>
+        <source>No</source>
+        <translation>Non</translation>
+    </message>
+    <message>
+        <location filename="../call_page.py" line="212"/>
         <source>%1 will see you. Connecting…</source>
         <translation>%1 va vous recevoir. Connexion en cours…</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="134"/>
+        <location filename="../call_page.py" line="216"/>
         <source>Connecting to the doctor…</source>
         <translation>Connexion avec le médecin…</translation>
     </message>
     <message>
-        <location filename="../call_page.py" line="137"/>
+        <location filename="../call_page.py" line="219"/>
         <source>The connection is interrupted. Stay seated: the call comes back by itself.</source>
         <translation>La connexion est coupée. Restez assis : l’appel va reprendre tout seul.</translation>
     </message>
@@ -633,125 +779,146 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../kiosk_window.py" line="396"/>
+        <location filename="../kiosk_window.py" line="460"/>
         <source>Something did not work. Please try again, or press the help button.</source>
         <translation>Quelque chose n’a pas fonctionné. Réessayez, ou appuyez sur le bouton d’aide.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="469"/>
+        <location filename="../kiosk_window.py" line="542"/>
         <source>Welcome to the medical cabin</source>
         <translation>Bienvenue dans la cabine médicale</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="470"/>
+        <location filename="../kiosk_window.py" line="543"/>
         <source>A doctor can see you by video here. Touch the button to begin.</source>
         <translation>Ici, un médecin vous reçoit en vidéo. Touchez le bouton pour commencer.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="472"/>
+        <location filename="../kiosk_window.py" line="534"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="473"/>
-        <location filename="../kiosk_window.py" line="691"/>
+        <location filename="../kiosk_window.py" line="312"/>
+        <source>This cabin watches for falls and calls for help; no image and no sound leaves it.</source>
+        <translation>Cette cabine surveille les chutes et les appels à l’aide ; aucune image ni aucun son ne la quitte.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="321"/>
+        <source>The doctor service cannot be reached at the moment. For an emergency, call 15 or 112. Otherwise, please come back later.</source>
+        <translation>Le service des médecins est injoignable en ce moment. En cas d’urgence, appelez le 15 ou le 112. Sinon, merci de revenir plus tard.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="535"/>
+        <location filename="../kiosk_window.py" line="819"/>
         <source>Agent</source>
         <translation>Agent</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="483"/>
+        <location filename="../kiosk_window.py" line="547"/>
+        <source>No doctor available at the moment</source>
+        <translation>Aucun médecin disponible pour le moment</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="549"/>
+        <source>You can still take your measurements and print them.</source>
+        <translation>Vous pouvez tout de même prendre vos mesures et les imprimer.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="574"/>
         <source>Hello</source>
         <translation>Bonjour</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="485"/>
+        <location filename="../kiosk_window.py" line="576"/>
         <source>The consultation takes about twenty minutes: a few measurements, then a video call with a doctor.</source>
         <translation>La consultation dure environ vingt minutes : quelques mesures, puis un appel vidéo avec un médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="489"/>
-        <location filename="../kiosk_window.py" line="639"/>
+        <location filename="../kiosk_window.py" line="580"/>
+        <location filename="../kiosk_window.py" line="767"/>
         <source>Continue</source>
         <translation>Continuer</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="490"/>
-        <location filename="../kiosk_window.py" line="599"/>
+        <location filename="../kiosk_window.py" line="581"/>
+        <location filename="../kiosk_window.py" line="692"/>
+        <location filename="../kiosk_window.py" line="713"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="514"/>
+        <location filename="../kiosk_window.py" line="605"/>
         <source>Your agreement</source>
         <translation>Votre accord</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="516"/>
+        <location filename="../kiosk_window.py" line="607"/>
         <source>Your measurements and the consultation are recorded in your medical file, encrypted, and shared only with the doctors who treat you. Nothing is shown to the next person.</source>
         <translation>Vos mesures et la consultation sont enregistrées dans votre dossier médical, chiffré, et partagées seulement avec les médecins qui vous soignent. Rien n’est montré à la personne suivante.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="521"/>
+        <location filename="../kiosk_window.py" line="612"/>
         <source>I agree</source>
         <translation>J’accepte</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="522"/>
+        <location filename="../kiosk_window.py" line="613"/>
         <source>I do not agree</source>
         <translation>Je refuse</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="545"/>
+        <location filename="../kiosk_window.py" line="636"/>
         <source>Fever</source>
         <translation>Fièvre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="546"/>
+        <location filename="../kiosk_window.py" line="637"/>
         <source>Cough, cold or sore throat</source>
         <translation>Toux, rhume ou mal de gorge</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="547"/>
+        <location filename="../kiosk_window.py" line="638"/>
         <source>Pain</source>
         <translation>Douleur</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="548"/>
+        <location filename="../kiosk_window.py" line="639"/>
         <source>Skin problem</source>
         <translation>Problème de peau</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="549"/>
+        <location filename="../kiosk_window.py" line="640"/>
         <source>Renew a prescription</source>
         <translation>Renouveler une ordonnance</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="550"/>
+        <location filename="../kiosk_window.py" line="641"/>
         <source>Something else</source>
         <translation>Autre chose</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="562"/>
+        <location filename="../kiosk_window.py" line="653"/>
         <source>Why do you come today?</source>
         <translation>Pourquoi venez-vous aujourd’hui ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="563"/>
+        <location filename="../kiosk_window.py" line="654"/>
         <source>Touch the answer closest to it. You will tell the doctor more.</source>
         <translation>Touchez la réponse la plus proche. Vous en direz plus au médecin.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="579"/>
+        <location filename="../kiosk_window.py" line="672"/>
         <source>Connecting to the doctors, one moment please.</source>
         <translation>Connexion aux médecins en cours, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="582"/>
+        <location filename="../kiosk_window.py" line="675"/>
         <source>You are number %1 in the queue.</source>
         <translation>Vous êtes le numéro %1 dans la file d’attente.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="586"/>
+        <location filename="../kiosk_window.py" line="679"/>
         <source>Estimated wait: about %n minutes.</source>
         <translation>
             <numerusform>Attente estimée : environ %n minute.</numerusform>
@@ -759,37 +926,52 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="589"/>
+        <location filename="../kiosk_window.py" line="682"/>
         <source>While you wait, you can prepare: your carte Vitale, the list or the boxes of the medicines you take, your glasses.</source>
         <translation>En attendant, vous pouvez préparer : votre carte Vitale, la liste ou les boîtes des médicaments que vous prenez, vos lunettes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="597"/>
+        <location filename="../kiosk_window.py" line="690"/>
         <source>A doctor will answer you</source>
         <translation>Un médecin va vous répondre</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="598"/>
+        <location filename="../kiosk_window.py" line="691"/>
         <source>Please stay seated. The doctor will appear on this screen.</source>
         <translation>Restez assis. Le médecin va apparaître sur cet écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="627"/>
+        <location filename="../kiosk_window.py" line="702"/>
+        <source>Your measurements are kept. You can print them now, to show them to your doctor. If the service comes back while you wait, a doctor will answer you here.</source>
+        <translation>Vos mesures sont conservées. Vous pouvez les imprimer maintenant pour les montrer à votre médecin. Si le service revient pendant que vous attendez, un médecin vous répondra ici.</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="709"/>
+        <source>No doctor can be reached at the moment</source>
+        <translation>Aucun médecin ne peut être joint pour le moment</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="712"/>
+        <source>Print my measurements</source>
+        <translation>Imprimer mes mesures</translation>
+    </message>
+    <message>
+        <location filename="../kiosk_window.py" line="755"/>
         <source>Getting the printer ready, one moment please.</source>
         <translation>Préparation de l’imprimante, un instant s’il vous plaît.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="634"/>
+        <location filename="../kiosk_window.py" line="762"/>
         <source>The consultation is over</source>
         <translation>La consultation est terminée</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="635"/>
+        <location filename="../kiosk_window.py" line="763"/>
         <source>Your documents are printed below the screen.</source>
         <translation>Vos documents sont imprimés sous l’écran.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="650"/>
+        <location filename="../kiosk_window.py" line="778"/>
         <source>The doctor sent you a prescription of %n medicine(s).</source>
         <translation>
             <numerusform>Le médecin vous a prescrit %n médicament.</numerusform>
@@ -797,107 +979,107 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="656"/>
+        <location filename="../kiosk_window.py" line="784"/>
         <source>Printing: page %1 of %2.</source>
         <translation>Impression : page %1 sur %2.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="661"/>
+        <location filename="../kiosk_window.py" line="789"/>
         <source>Your documents are printed: take them below the screen.</source>
         <translation>Vos documents sont imprimés : prenez-les sous l’écran.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="663"/>
+        <location filename="../kiosk_window.py" line="791"/>
         <source>The printer cannot print now. The agent has been told: your prescription is kept and will be printed for you.</source>
         <translation>L’imprimante ne peut pas imprimer pour le moment. L’agent est prévenu : votre ordonnance est gardée et sera imprimée pour vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="672"/>
+        <location filename="../kiosk_window.py" line="800"/>
         <source>How was your consultation?</source>
         <translation>Comment s’est passée votre consultation ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="673"/>
+        <location filename="../kiosk_window.py" line="801"/>
         <source>One touch is enough.</source>
         <translation>Un seul appui suffit.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="675"/>
+        <location filename="../kiosk_window.py" line="803"/>
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="676"/>
+        <location filename="../kiosk_window.py" line="804"/>
         <source>Average</source>
         <translation>Moyen</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="677"/>
+        <location filename="../kiosk_window.py" line="805"/>
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="684"/>
+        <location filename="../kiosk_window.py" line="812"/>
         <source>Thank you, goodbye</source>
         <translation>Merci, au revoir</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="686"/>
+        <location filename="../kiosk_window.py" line="814"/>
         <source>Please wipe the cuff, the thermometer and the finger clip with a wipe from the box, then press Done.</source>
         <translation>Essuyez le brassard, le thermomètre et la pince du doigt avec une lingette de la boîte, puis appuyez sur Terminé.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="690"/>
+        <location filename="../kiosk_window.py" line="818"/>
         <source>Done</source>
         <translation>Terminé</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="707"/>
+        <location filename="../kiosk_window.py" line="835"/>
         <source>Are you still there?</source>
         <translation>Êtes-vous toujours là ?</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="721"/>
+        <location filename="../kiosk_window.py" line="849"/>
         <source>Someone is on the way</source>
         <translation>Un agent est en route</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="722"/>
+        <location filename="../kiosk_window.py" line="850"/>
         <source>An agent answered and is coming to you. Stay where you are.</source>
         <translation>Un agent a répondu et vient vous aider. Restez où vous êtes.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="728"/>
+        <location filename="../kiosk_window.py" line="856"/>
         <source>If you fell, do not try to get up alone.</source>
         <translation>Si vous êtes tombé, n’essayez pas de vous relever seul.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="729"/>
+        <location filename="../kiosk_window.py" line="857"/>
         <source>If you can, touch the screen or raise a hand.</source>
         <translation>Si vous le pouvez, touchez l’écran ou levez la main.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="731"/>
+        <location filename="../kiosk_window.py" line="859"/>
         <source>One of your measurements needs attention. Stay seated and rest.</source>
         <translation>Une de vos mesures demande de l’attention. Restez assis et reposez-vous.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="733"/>
+        <location filename="../kiosk_window.py" line="861"/>
         <source>You asked for help: it has been called.</source>
         <translation>Vous avez demandé de l’aide : elle a été appelée.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="739"/>
+        <location filename="../kiosk_window.py" line="867"/>
         <source>If it is serious, anyone can call 15 (or 112).</source>
         <translation>En cas d’urgence, tout le monde peut appeler le 15 (ou le 112).</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="745"/>
+        <location filename="../kiosk_window.py" line="873"/>
         <source>I am the agent</source>
         <translation>Je suis l’agent</translation>
     </message>
     <message numerus="yes">
-        <location filename="../kiosk_window.py" line="704"/>
+        <location filename="../kiosk_window.py" line="832"/>
         <source>Without an answer, the consultation stops in %n seconds.</source>
         <translation>
             <numerusform>Sans réponse, la consultation s’arrête dans %n seconde.</numerusform>
@@ -905,72 +1087,104 @@
         </translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="439"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Sound on</source>
         <translation>Remettre le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="378"/>
-        <location filename="../kiosk_window.py" line="408"/>
+        <location filename="../kiosk_window.py" line="439"/>
+        <location filename="../kiosk_window.py" line="472"/>
         <source>Mute</source>
         <translation>Couper le son</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="379"/>
+        <location filename="../kiosk_window.py" line="440"/>
         <source>Contrast</source>
         <translation>Contraste</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="380"/>
+        <location filename="../kiosk_window.py" line="441"/>
         <source>Call for help</source>
         <translation>Appeler à l’aide</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="709"/>
+        <location filename="../kiosk_window.py" line="837"/>
         <source>I am here</source>
         <translation>Je suis là</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="724"/>
+        <location filename="../kiosk_window.py" line="852"/>
         <source>Help is coming</source>
         <translation>Quelqu’un arrive</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="725"/>
+        <location filename="../kiosk_window.py" line="853"/>
         <source>Stay calm. Someone has been told and will come to you.</source>
         <translation>Restez calme. Quelqu’un a été prévenu et va venir vous aider.</translation>
     </message>
     <message>
-        <location filename="../kiosk_window.py" line="744"/>
+        <location filename="../kiosk_window.py" line="872"/>
         <source>I am fine</source>
         <translation>Je vais bien</translation>
     </message>
 </context>
 <context>
+    <name>LastSeen</name>
+    <message>
+        <location filename="../media_indicator.py" line="74"/>
+        <source>%1:%2</source>
+        <comment>hour and minute</comment>
+        <translation>%1 h %2</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="80"/>
+        <source>Last connection: today at %1</source>
+        <translation>Dernière connexion : aujourd’hui à %1</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="82"/>
+        <source>Last connection: yesterday at %1</source>
+        <translation>Dernière connexion : hier à %1</translation>
+    </message>
+    <message>
+        <location filename="../media_indicator.py" line="84"/>
+        <source>Last connection: %2 at %1</source>
+        <translation>Dernière connexion : le %2 à %1</translation>
+    </message>
+</context>
+<context>
+    <name>MediaIndicator</name>
+    <message>
+        <location filename="../media_indicator.py" line="62"/>
+        <source>Camera and microphone on</source>
+        <translation>Caméra et micro actifs</translation>
+    </message>
+</context>
+<context>
     <name>PinPage</name>
     <message>
-        <location filename="../assistant_panel.py" line="85"/>
+        <location filename="../assistant_panel.py" line="107"/>
         <source>Assistant mode</source>
         <translation>Mode assistant</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="86"/>
+        <location filename="../assistant_panel.py" line="108"/>
         <source>Type the agents&apos; PIN.</source>
         <translation>Tapez le code des agents.</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="97"/>
+        <location filename="../assistant_panel.py" line="119"/>
         <source>Open</source>
         <translation>Ouvrir</translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="98"/>
+        <location filename="../assistant_panel.py" line="120"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="109"/>
+        <location filename="../assistant_panel.py" line="131"/>
         <source>Wrong PIN. %n tries left before the mode locks.</source>
         <translation>
             <numerusform>Code erroné. Encore %n essai avant le blocage.</numerusform>
@@ -978,7 +1192,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../assistant_panel.py" line="114"/>
+        <location filename="../assistant_panel.py" line="136"/>
         <source>Too many wrong PINs: locked for %n minutes.</source>
         <translation>
             <numerusform>Trop de codes erronés : bloqué pendant %n minute.</numerusform>
@@ -986,7 +1200,7 @@
         </translation>
     </message>
     <message>
-        <location filename="../assistant_panel.py" line="117"/>
+        <location filename="../assistant_panel.py" line="139"/>
         <source>No PIN is set for this cabin: ask the operator.</source>
         <translation>Aucun code n’est défini pour cette cabine : demandez à l’exploitant.</translation>
     </message>
