@@ -6,6 +6,12 @@ it goes. ``measure()`` runs one measurement and yields what happens: ``Progress`
 runs (the cuff's pressure rising, the oximeter's live values), then exactly one ``Final`` (a
 typed ``Reading``) or one ``Failure`` (a ``Problem`` the screen turns into an instruction).
 A driver knows nothing of the screen, the store or the session.
+
+A link that drops before the measurement made any progress (nothing heard from the device: no
+cuff inflating, no value) does not fail it: the measurement says ``Problem.RECONNECTING`` (a
+passing problem), waits up to ``reconnect_wait_s`` for the link, and starts again by itself,
+once. Nobody has to press Start twice for a loose plug. Once it has progressed, a drop fails it
+(``Problem.DISCONNECTED``): a blood-pressure cuff restarted half-way would inflate twice.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from devices.cancellation import cancel_and_wait, within
-from devices.errors import DeviceError
+from devices.errors import DeviceError, TransportError
 from devices.reading import Reading, ReadingKind, Value
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,9 @@ class Problem(enum.Enum):
     NOT_CONNECTED = "not_connected"  # the device is not there (switched off, unplugged)
     LOW_BATTERY = "low_battery"  # the agent changes the batteries
     ABORTED = "aborted"  # the measurement was stopped (by the patient or the device)
+    # Passing, never a Failure's: the link dropped before the measurement began; it waits for
+    # the device and starts again by itself.
+    RECONNECTING = "reconnecting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,10 @@ class Instrument(abc.ABC):
 
     kind: ReadingKind
     connect_wait_s = 15.0  # how long a measurement waits for a device that is reconnecting
+    reconnect_wait_s = 40.0
+    """How long a measurement whose link dropped before any progress waits for it to come back
+    (then it fails: ``Problem.NOT_CONNECTED``)."""
+    restarts_per_measurement = 1
 
     def __init__(self, device_id: str, *, backoff: Backoff | None = None) -> None:
         self.device_id = device_id
@@ -135,6 +148,13 @@ class Instrument(abc.ABC):
         self._measuring = asyncio.Lock()
         self._updates: asyncio.Queue[MeasurementUpdate] | None = None
         self._finished = False  # the measurement under way has had its Final or Failure
+        # The measurement under way: whether it has progressed, the restarts it has left, when
+        # (loop time) its link dropped if it waits for it, and its deadline.
+        self._progressed = False
+        self._restarts_left = 0
+        self._waiting_link_since: float | None = None
+        self._timeout_s = 0.0
+        self._deadline = 0.0
 
     # --- status ----------------------------------------------------------------------------
     @property
@@ -221,8 +241,8 @@ class Instrument(abc.ABC):
                 continue
             delays = self._backoff.delays()  # a good connection resets the backoff
             self._set_status(Availability.CONNECTED)
-            if self._updates is not None and not self._finished:
-                await self._resume_measurement()
+            if self._waiting_link_since is not None and self.measuring and not self._finished:
+                await self._restart_measurement()
             try:
                 await self._serve()
                 # a cuff hangs up after each result: expected, so not a warning
@@ -233,9 +253,7 @@ class Instrument(abc.ABC):
             finally:
                 await self._disconnect()
                 if self._updates is not None and not self._finished:
-                    update = self._update_on_link_lost()
-                    if update is not None:
-                        self._emit(update)
+                    await self._link_lost_while_measuring()
             self._set_status(Availability.DISCONNECTED)
             await asyncio.sleep(await anext(delays))
 
@@ -264,38 +282,84 @@ class Instrument(abc.ABC):
         """One measurement: progress updates, then exactly one Final or Failure.
 
         The driver's link task feeds the updates (``_emit``); this generator only waits for
-        them, with a deadline, so the consumer's own task is never cancelled under it.
+        them, with a deadline, so the consumer's own task is never cancelled under it. While the
+        link is down before any progress, the deadline is ``reconnect_wait_s`` from the drop;
+        a restart gives the measurement its whole ``timeout_s`` again.
         """
         async with self._measuring:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_s
+            if not self._connected.is_set():
+                yield Progress(problem=Problem.RECONNECTING)
             if not await self.wait_connected(min(timeout_s, self.connect_wait_s)):
                 yield Failure(Problem.NOT_CONNECTED, f"{self.device_id} is not connected")
                 return
             queue: asyncio.Queue[MeasurementUpdate] = asyncio.Queue()
             self._updates = queue
             self._finished = False
+            self._progressed = False
+            self._restarts_left = self.restarts_per_measurement
+            self._waiting_link_since = None
+            self._timeout_s = timeout_s
+            self._deadline = loop.time() + timeout_s
             self._reset_measurement()
             try:
-                await self._begin_measurement()
-            except DeviceError as exc:
-                self._updates = None
-                yield Failure(Problem.DEVICE_ERROR, str(exc))
-                return
-            try:
+                try:
+                    await self._begin_measurement()
+                except DeviceError as exc:
+                    if not isinstance(exc, TransportError):
+                        yield self._last(Failure(Problem.DEVICE_ERROR, str(exc)))
+                        return
+                    # The link failed while the device was being asked (the link task may not
+                    # have seen it yet, or may have said so already): nothing began, so the
+                    # measurement waits for it as for any drop before progress.
+                    log.info("device.begin_lost_link device=%s", self.device_id)
+                    if self._waiting_link_since is None:
+                        if self._restarts_left <= 0:
+                            yield self._last(Failure(Problem.DISCONNECTED, str(exc)))
+                            return
+                        self._restarts_left -= 1
+                        self._waiting_link_since = loop.time()
+                        yield Progress(problem=Problem.RECONNECTING)
                 while True:
+                    waiting_since = self._waiting_link_since
+                    if waiting_since is not None:
+                        left_s = waiting_since + self.reconnect_wait_s - loop.time()
+                    else:
+                        left_s = self._deadline - loop.time()
                     try:
-                        update = await within(queue.get(), deadline - loop.time())
+                        update = await within(queue.get(), max(0.0, left_s))
                     except TimeoutError:
-                        yield Failure(Problem.NO_RESPONSE, f"no result within {timeout_s:.0f} s")
+                        if self._waiting_link_since is None:
+                            yield self._last(
+                                Failure(Problem.NO_RESPONSE, f"no result within {timeout_s:.0f} s")
+                            )
+                            return
+                        log.warning(
+                            "device.reconnect_gave_up device=%s after_s=%.0f",
+                            self.device_id,
+                            self.reconnect_wait_s,
+                        )
+                        yield self._last(
+                            Failure(
+                                Problem.NOT_CONNECTED,
+                                f"the link did not come back within {self.reconnect_wait_s:.0f} s",
+                            )
+                        )
                         return
                     yield update
                     if isinstance(update, Final | Failure):
                         return
             finally:
                 self._updates = None
+                self._waiting_link_since = None
                 with contextlib.suppress(DeviceError):
                     await self._end_measurement()
+
+    def _last(self, failure: Failure) -> Failure:
+        """A failure this generator decides: nothing may restart the measurement after it."""
+        self._finished = True
+        self._waiting_link_since = None
+        return failure
 
     @property
     def measuring(self) -> bool:
@@ -305,17 +369,61 @@ class Instrument(abc.ABC):
         """Hand an update to the measurement under way (dropped when there is none)."""
         if self._updates is not None and not self._finished:
             self._finished = isinstance(update, Final | Failure)
+            self._progressed = True
             self._updates.put_nowait(update)
 
+    def _notice(self, progress: Progress) -> None:
+        """Tell the measurement under way what the driver does (reconnecting, starting again):
+        not the device's progress."""
+        if self._updates is not None and not self._finished:
+            self._updates.put_nowait(progress)
+
     def _reset_measurement(self) -> None:  # noqa: B027 - optional hook
-        """Forget what the previous measurement left (once, before ``_begin_measurement``)."""
+        """Forget what the previous measurement left (before ``_begin_measurement``, and again
+        before a restart)."""
+
+    def _has_progressed(self) -> bool:
+        """Whether the measurement under way got anything from the device (a driver that hears
+        more than it emits says so)."""
+        return self._progressed
 
     def _update_on_link_lost(self) -> MeasurementUpdate | None:
-        """What a measurement under way learns when the link drops; None: nothing yet, the
-        measurement goes on once the device is back (``_resume_measurement``)."""
+        """What a measurement under way learns when the link drops; None: it may start again
+        once the link is back (nothing had happened yet)."""
+        if not self._has_progressed():
+            return None
         return Failure(Problem.DISCONNECTED, "the link dropped during the measurement")
 
-    async def _resume_measurement(self) -> None:
+    async def _link_lost_while_measuring(self) -> None:
+        if self._waiting_link_since is not None:
+            return  # the measurement already waits for this link (it went as it began)
+        update = self._update_on_link_lost()
+        if update is not None:
+            self._emit(update)
+            return
+        if self._restarts_left <= 0:
+            log.warning("device.link_lost_again device=%s", self.device_id)
+            self._emit(Failure(Problem.DISCONNECTED, "the link dropped again before any progress"))
+            return
+        self._restarts_left -= 1
+        self._waiting_link_since = asyncio.get_running_loop().time()
+        log.info(
+            "device.measurement_waits_for_link device=%s within_s=%.0f",
+            self.device_id,
+            self.reconnect_wait_s,
+        )
+        with contextlib.suppress(DeviceError):
+            await self._end_measurement()  # what it started on the device side (a keep-alive)
+        self._notice(Progress(problem=Problem.RECONNECTING))
+
+    async def _restart_measurement(self) -> None:
+        """The link is back: the measurement starts again from the beginning."""
+        self._waiting_link_since = None
+        self._progressed = False
+        self._deadline = asyncio.get_running_loop().time() + self._timeout_s
+        self._reset_measurement()
+        log.info("device.measurement_restarted device=%s", self.device_id)
+        self._notice(Progress())
         try:
             await self._begin_measurement()
         except DeviceError as exc:

@@ -3,7 +3,11 @@
 The PIN is kept only as an argon2id hash in the configuration (``[assistant] pin_hash``; make one
 with ``python -m kiosk.assistant set-pin``). It is checked on a worker thread (argon2 costs tens
 of milliseconds); ``max_attempts`` wrong PINs in a row lock the mode for ``lockout_s`` on the
-session's clock, and a right PIN during the lockout is refused too. Every unlock, wrong PIN,
+session's clock, and a right PIN during the lockout is refused too. The count and the lockout's
+end (wall-clock UTC) are kept in the store (``cabin_state``), so pulling the plug resets
+neither: after a restart the lockout goes on for what was left of it, never more than
+``lockout_s`` from the moment it is read (a clock set back must not lock the agents out for
+good), and a lockout that ended while the cabin was off resets the count. Every unlock, wrong PIN,
 lockout and action is written to the audit log, never the PIN typed and never patient data:
 subjects are device ids, alert ids, counts and file names.
 
@@ -27,9 +31,9 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import argon2
 import msgspec
@@ -75,6 +79,8 @@ EXPORT_MODE = 0o640
 MAX_NAME_CHARS = 120
 MAX_NOTE_CHARS = 500
 MAX_SHEETS = 10_000
+LOCKOUT_STATE_KEY = "assistant.pin_lockout"
+"""The ``cabin_state`` key of the PIN's wrong tries and lockout (``_PinLockout`` as JSON)."""
 
 __all__ = [
     "AlertView",
@@ -223,6 +229,17 @@ class WaitingDocument:
         return cls(job.job_id, job.document, job.ref, job.created_at, job.problem, job.attempts)
 
 
+class _PinLockout(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What must outlive a restart: wrong PINs in a row, and when a lockout ends (UTC)."""
+
+    failures: int
+    locked_until: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 # --- the mode -------------------------------------------------------------------------------------
 class Assistant:
     def __init__(
@@ -240,8 +257,10 @@ class Assistant:
         printer: Printer | None = None,
         paperwork: Paperwork | None = None,
         cabin_name: str = "",
+        now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._printer = printer
+        self._now = now  # the wall clock, for the lockout that outlives a restart
         self._paperwork = paperwork
         self._cabin_name = cabin_name
         self._ble_backend = ble_backend or BleBackend()
@@ -254,7 +273,8 @@ class Assistant:
         self._clock = clock
         self._cabin_id = cabin_id
         self._failures = 0
-        self._locked_until: float | None = None
+        self._locked_until: float | None = None  # on the session's (monotonic) clock
+        self._lockout_loaded = False  # read from the store at the first PIN
         self._unlocking = asyncio.Lock()
         self._leaving = False  # the mode is being closed by one of our own actions
         self._last_reading_at: dict[str, datetime] = {}
@@ -279,6 +299,8 @@ class Assistant:
         """Check the PIN and open the mode. ``IllegalTransition`` (from the session) when the
         mode is not reachable from where the cabin is (a patient's session without an alert)."""
         async with self._unlocking:  # one check at a time: no extra guesses in parallel
+            if not self._lockout_loaded:
+                await self._load_lockout()
             now = self._clock.monotonic()
             if self._locked_until is not None:
                 if now < self._locked_until:
@@ -287,6 +309,7 @@ class Assistant:
                     return UnlockResult(UnlockOutcome.LOCKED, locked_for_s=left)
                 self._locked_until = None
                 self._failures = 0
+                await self._save_lockout(None)
             pin_hash = self._config.pin_hash
             if not pin_hash:
                 log.warning("assistant.not_provisioned")
@@ -294,7 +317,9 @@ class Assistant:
                 return UnlockResult(UnlockOutcome.NOT_PROVISIONED)
             right = valid_pin(pin) and await asyncio.to_thread(verify_pin, pin_hash, pin)
             if right:
-                self._failures = 0
+                if self._failures:
+                    self._failures = 0
+                    await self._save_lockout(None)
                 self._session.enter_assistant()
                 log.info("assistant.unlocked")
                 await self._audit("unlock")
@@ -304,14 +329,64 @@ class Assistant:
             if self._failures < self._config.max_attempts:
                 left_tries = self._config.max_attempts - self._failures
                 log.warning("assistant.pin_wrong attempts_left=%d", left_tries)
+                await self._save_lockout(None)
                 await self._audit("unlock_failed", attempt)
                 return UnlockResult(UnlockOutcome.WRONG, attempts_left=left_tries)
             lockout_s = self._config.lockout_s
             self._locked_until = self._clock.monotonic() + lockout_s
+            await self._save_lockout(self._now() + timedelta(seconds=lockout_s))
             log.warning("assistant.locked_out for_s=%.0f", lockout_s)
             await self._audit("unlock_failed", attempt)
             await self._audit("lockout", f"{math.ceil(lockout_s)} s")
             return UnlockResult(UnlockOutcome.LOCKED, locked_for_s=lockout_s)
+
+    async def _load_lockout(self) -> None:
+        """The wrong tries and the lockout kept before a restart. The lockout goes on for what
+        was left of it by the wall clock, but never more than ``lockout_s`` from now: a clock
+        set back (a dead CMOS battery, a bad NTP answer) must not lock the agents out for good.
+        An unreadable record is logged and forgotten (the store's own integrity is the
+        self-test's to check)."""
+        self._lockout_loaded = True
+        try:
+            raw = await self._store.run(Store.cabin_state_get, LOCKOUT_STATE_KEY)
+        except StoreError:
+            log.exception("assistant.lockout_unreadable")
+            return
+        if raw is None:
+            return
+        try:
+            kept = msgspec.json.decode(raw, type=_PinLockout)
+        except msgspec.DecodeError:  # a ValidationError too
+            log.warning("assistant.lockout_record_invalid")
+            return
+        if kept.locked_until is None:
+            self._failures = max(0, min(kept.failures, self._config.max_attempts - 1))
+            if self._failures:
+                log.info("assistant.pin_failures_restored count=%d", self._failures)
+            return
+        left_s = (kept.locked_until - self._now()).total_seconds()
+        left_s = min(left_s, self._config.lockout_s)
+        if left_s <= 0:  # it ended while the cabin was off: counted from zero again
+            log.info("assistant.lockout_ended_while_off")
+            await self._save_lockout(None)
+            return
+        self._failures = self._config.max_attempts
+        self._locked_until = self._clock.monotonic() + left_s
+        log.warning("assistant.lockout_restored left_s=%.0f", left_s)
+
+    async def _save_lockout(self, locked_until: datetime | None) -> None:
+        """Keep the count and the lockout's end; a store that cannot write (a full disk) is
+        logged, and the lockout holds in memory all the same."""
+        state = _PinLockout(self._failures, locked_until)
+        try:
+            await self._store.run(
+                Store.cabin_state_set,
+                LOCKOUT_STATE_KEY,
+                msgspec.json.encode(state).decode(),
+                self._now(),
+            )
+        except StoreError:
+            log.exception("assistant.lockout_not_kept")
 
     def locked_for_s(self) -> float:
         """Seconds left of a lockout (0 when a PIN would be checked)."""

@@ -3,7 +3,9 @@
 Each step tells the patient how to put the instrument on, runs the measurement when they press
 Start, shows the cuff's pressure or the live values as they come, then the result in plain words
 with its units. A problem becomes an instruction ("the cuff is loose: tighten it and press
-Retry"), never an error code. Any measurement can be skipped. The page holds the results only as
+Retry"), never an error code. A device whose link drops before the measurement began is said
+to be reconnecting, and the measurement starts again by itself when it is back: nobody presses
+Start twice for it. Any measurement can be skipped. The page holds the results only as
 long as it lives: the window destroys it when the session moves on.
 
 A measurement started here is the core's, not the page's: when the window replaces the page ("are
@@ -111,6 +113,10 @@ def instruction(problem: Problem) -> str:
         ),
         Problem.ABORTED: QCoreApplication.translate(
             "VitalsPage", "The measurement was stopped. Press Retry, or Skip."
+        ),
+        Problem.RECONNECTING: QCoreApplication.translate(
+            "VitalsPage",
+            "The device is reconnecting… Please wait: the measurement will start again by itself.",
         ),
     }[problem]
 
@@ -391,6 +397,8 @@ class VitalsPage(QWidget):
     def _show_update(self, update: MeasurementUpdate) -> None:
         if isinstance(update, Progress):
             self._status.setText(describe_progress(update))
+            if update.problem is Problem.RECONNECTING:
+                self._say(describe_progress(update))  # nothing to press: said, not only shown
         elif isinstance(update, Final):
             self._task = None  # over: Retry or the next Start may begin at once
             self._results.append(describe(update.reading))

@@ -28,14 +28,7 @@ from bleak.exc import BleakError
 
 from devices.cancellation import within
 from devices.errors import DecodeError, TransportError
-from devices.instrument import (
-    Backoff,
-    Failure,
-    Instrument,
-    MeasurementUpdate,
-    ProbeResult,
-    Problem,
-)
+from devices.instrument import Backoff, Failure, Instrument, ProbeResult, Problem
 from devices.protocols import gatt
 from devices.protocols.ieee11073 import encode_date_time
 from devices.reading import ReadingKind
@@ -250,10 +243,11 @@ class BleInstrument(Instrument):
     def _reset_measurement(self) -> None:
         self._heard = False
 
-    def _update_on_link_lost(self) -> MeasurementUpdate | None:
-        if not self._heard:
-            return None  # it hung up before measuring (a cuff after its last result): wait
-        return super()._update_on_link_lost()
+    def _has_progressed(self) -> bool:
+        # Heard is progress, emitted or not (a cuff's pressure skipped, a reading kept in its
+        # memory). Not heard: it hung up before measuring (a cuff after its last result, or a
+        # link that dropped): the measurement starts again once it is back.
+        return self._heard or super()._has_progressed()
 
     async def _begin_measurement(self) -> None:
         client = self._client

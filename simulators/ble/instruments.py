@@ -115,6 +115,11 @@ class BleInstrumentSimulator(abc.ABC):
             log.info("ble_sim.measurement_interrupted name=%s", self.peripheral.name)
 
     def _on_subscribe(self, enabled: bool) -> Awaitable[None] | None:
+        if enabled and Fault.DROP_ON_START in self.faults:  # before any measurement
+            self.faults.discard(Fault.DROP_ON_START)
+            log.info("ble_sim.drop_on_start name=%s", self.peripheral.name)
+            self.peripheral.drop_links("link lost as the measurement was asked for")
+            return None
         if enabled and self.auto_press_s is not None:
             self._pressing = asyncio.get_running_loop().create_task(self._press_later())
         return None

@@ -29,11 +29,13 @@ class AndBpSimulator(SerialSimulator):
         self._commands = and_bp.CommandStreamDecoder()
         self._requests = 0
         self.measurements_started = 0
+        self.open_commands = 0  # every start the cabin asked for, heard or not yet acted on
 
     def _on_host_bytes(self, data: bytes) -> None:
         for command in self._commands.feed(data):
             if command == and_bp.OPEN_COMMAND_BODY:
                 self._requests += 1
+                self.open_commands += 1
 
     async def _run(self) -> None:
         while True:

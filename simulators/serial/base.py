@@ -70,6 +70,11 @@ class SerialSimulator(abc.ABC):
         await asyncio.sleep(seconds * self.time_scale)
 
     def _receive(self, data: bytes) -> None:
+        if Fault.DROP_ON_START in self.faults:  # the cabin's request never gets there
+            self.faults.discard(Fault.DROP_ON_START)
+            log.info("serial_sim.drop_on_start name=%s", self.name)
+            self.unplug()
+            return
         if not self.pty.baud_matches():
             return  # at the wrong speed, a real device hears noise: it answers nothing
         self._on_host_bytes(data)

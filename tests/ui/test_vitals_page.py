@@ -20,6 +20,7 @@ from demo.root import start_core
 from devices.drivers.ble_blood_pressure import BleBloodPressureMonitor
 from devices.drivers.ble_instrument import BleBackend
 from devices.instrument import Backoff
+from devices.protocols import gatt
 from devices.transports.virtual_ble import VirtualBleakClient, VirtualBleakScanner
 from kiosk.app import KioskCore
 from kiosk.config import load_config
@@ -270,5 +271,54 @@ def test_a_measurement_left_behind_by_a_patient_who_walked_away_never_reaches_th
                 await window.intents.drain()
                 await core.aclose()
                 await cuff_sim.close()
+
+    run(scenario())
+
+
+def test_a_cuff_lost_before_it_began_says_it_reconnects_then_measures_by_itself(
+    tmp_path: Path, qapp: QApplication, run: Runner, screens_dir: Path
+) -> None:
+    """Start pressed, and the cuff's link drops before it inflated: the screen says the device
+    is reconnecting, and once it is back the measurement starts again by itself; the patient
+    presses nothing more on the screen, and one reading is kept."""
+
+    async def scenario() -> None:
+        folder = Path(tempfile.mkdtemp(dir="/tmp", prefix="radio-"))
+        async with VirtualRadio(folder / "r.sock") as radio:
+            cuff_sim, core = await cuff_and_core(tmp_path, radio, FakeClock())
+            languages = LanguageSwitcher(qapp)
+            languages.set("fr")
+            window = KioskWindow(core, languages)
+            window.resize(1080, 1920)
+            window.show()
+            address = cuff_sim.peripheral.address
+
+            def subscribed() -> bool:
+                return cuff_sim.peripheral.is_subscribed(gatt.BLOOD_PRESSURE_MEASUREMENT)
+
+            try:
+                await to_vitals(core, PatientIdentity("Guillou", "Marie", date(1944, 6, 6)))
+                _press(button(window, "primary"))  # Start: the cuff waits for its button
+                await until(subscribed, "the measurement to begin")
+                radio.set_link_loss(address)  # out of range before its button was pressed
+                await until(lambda: "se reconnecte" in label(window, "status"), "reconnecting")
+                assert not button(window, "primary").isEnabled()  # nothing to press
+                assert window.grab().save(str(screens_dir / "fr-vitals-reconnecting.png"))
+                radio.set_link_loss(address, lost=False)
+                await until(subscribed, "the measurement to start again")
+                assert label(window, "status") == "Mesure en cours…"
+                cuff_sim.press_button()  # the patient presses the cuff's button, once
+                await until(lambda: bool(label(window, "summary")), "the result")
+                assert "Tension :" in label(window, "summary")
+                assert cuff_sim.measurements == 1
+                consultation_id = core.session.context.consultation_id
+                assert consultation_id is not None
+                assert len(await core.store.run(Store.readings, consultation_id)) == 1
+            finally:
+                window.close()
+                await window.intents.drain()
+                await core.aclose()
+                await cuff_sim.close()
+                languages.set("en")
 
     run(scenario())

@@ -1271,210 +1271,215 @@
 <context>
     <name>VitalsPage</name>
     <message>
-        <location filename="../vitals_page.py" line="40"/>
+        <location filename="../vitals_page.py" line="42"/>
         <source>Blood pressure</source>
         <translation>Tension artérielle</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="41"/>
+        <location filename="../vitals_page.py" line="43"/>
         <source>Temperature</source>
         <translation>Température</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="42"/>
+        <location filename="../vitals_page.py" line="44"/>
         <source>Oxygen and pulse</source>
         <translation>Oxygène et pouls</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="48"/>
+        <location filename="../vitals_page.py" line="50"/>
         <source>Put the cuff on your bare left arm, two fingers above the elbow, the tube on the inside. Rest your arm on the table, then press Start and keep still.</source>
         <translation>Mettez le brassard sur votre bras gauche nu, deux doigts au-dessus du coude, le tuyau à l’intérieur. Posez le bras sur la table, puis appuyez sur Commencer et ne bougez plus.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="53"/>
+        <location filename="../vitals_page.py" line="55"/>
         <source>Take the thermometer and hold it as the picture shows, then press Start.</source>
         <translation>Prenez le thermomètre et tenez-le comme sur l’image, puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="56"/>
+        <location filename="../vitals_page.py" line="58"/>
         <source>Put your index finger all the way into the clip, nail up, and keep your hand still. Then press Start.</source>
         <translation>Mettez votre index jusqu’au fond de la pince, ongle vers le haut, et gardez la main immobile. Puis appuyez sur Commencer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="66"/>
+        <location filename="../vitals_page.py" line="68"/>
         <source>The cuff is loose: tighten it around your arm and press Retry.</source>
         <translation>Le brassard est trop lâche : serrez-le autour du bras et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="69"/>
+        <location filename="../vitals_page.py" line="71"/>
         <source>You moved during the measurement: keep still, arm resting, and press Retry.</source>
         <translation>Vous avez bougé pendant la mesure : restez immobile, le bras posé, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="73"/>
+        <location filename="../vitals_page.py" line="75"/>
         <source>Rest your arm on the table, at the height of your heart, and press Retry.</source>
         <translation>Posez le bras sur la table, à la hauteur du cœur, et appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="77"/>
+        <location filename="../vitals_page.py" line="79"/>
         <source>Put your finger all the way into the clip.</source>
         <translation>Mettez votre doigt jusqu’au fond de la pince.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="80"/>
+        <location filename="../vitals_page.py" line="82"/>
         <source>The sensor is unplugged. Press Skip: the agent will be told.</source>
         <translation>Le capteur est débranché. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="83"/>
+        <location filename="../vitals_page.py" line="85"/>
         <source>The signal is weak: keep your hand still and warm. It may take a moment.</source>
         <translation>Le signal est faible : gardez la main immobile et au chaud. Cela peut prendre un moment.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="86"/>
+        <location filename="../vitals_page.py" line="88"/>
         <source>The measurement did not work. Press Retry.</source>
         <translation>La mesure n’a pas fonctionné. Appuyez sur Réessayer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="89"/>
+        <location filename="../vitals_page.py" line="91"/>
         <source>The device reported an error. Press Retry, or Skip.</source>
         <translation>L’appareil a signalé une erreur. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="92"/>
+        <location filename="../vitals_page.py" line="94"/>
         <source>The device does not answer. Press Retry, or Skip.</source>
         <translation>L’appareil ne répond pas. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="95"/>
+        <location filename="../vitals_page.py" line="97"/>
         <source>The device was disconnected. Press Retry, or Skip.</source>
         <translation>L’appareil a été déconnecté. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="98"/>
+        <location filename="../vitals_page.py" line="100"/>
         <source>This device is not available now. Press Skip: the doctor will know.</source>
         <translation>Cet appareil n’est pas disponible pour le moment. Appuyez sur Passer : le médecin le saura.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="101"/>
+        <location filename="../vitals_page.py" line="103"/>
         <source>The device&apos;s battery is low. Press Skip: the agent will be told.</source>
         <translation>La pile de l’appareil est faible. Appuyez sur Passer : l’agent sera prévenu.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="104"/>
+        <location filename="../vitals_page.py" line="106"/>
         <source>The measurement was stopped. Press Retry, or Skip.</source>
         <translation>La mesure a été arrêtée. Appuyez sur Réessayer, ou sur Passer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="112"/>
+        <location filename="../vitals_page.py" line="109"/>
+        <source>The device is reconnecting… Please wait: the measurement will start again by itself.</source>
+        <translation>L’appareil se reconnecte… Patientez : la mesure va reprendre toute seule.</translation>
+    </message>
+    <message>
+        <location filename="../vitals_page.py" line="118"/>
         <source>unknown</source>
         <translation>inconnu</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="113"/>
+        <location filename="../vitals_page.py" line="119"/>
         <source>.</source>
         <comment>decimal separator</comment>
         <translation>,</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="121"/>
+        <location filename="../vitals_page.py" line="127"/>
         <source>Blood pressure: %1/%2 mmHg, pulse %3 per minute</source>
         <translation>Tension : %1/%2 mmHg, pouls %3 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="130"/>
+        <location filename="../vitals_page.py" line="136"/>
         <source>Temperature: %1 °C</source>
         <translation>Température : %1 °C</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="133"/>
+        <location filename="../vitals_page.py" line="139"/>
         <source>Oxygen in the blood: %1 %, pulse %2 per minute</source>
         <translation>Oxygène dans le sang : %1 %, pouls %2 par minute</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="140"/>
+        <location filename="../vitals_page.py" line="146"/>
         <source>(the device noticed a disturbance: the doctor may ask you to measure again)</source>
         <translation>(l’appareil a remarqué une perturbation : le médecin pourra vous demander de refaire la mesure)</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="151"/>
+        <location filename="../vitals_page.py" line="157"/>
         <source>Pressure in the cuff: %1 mmHg</source>
         <translation>Pression dans le brassard : %1 mmHg</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="157"/>
+        <location filename="../vitals_page.py" line="163"/>
         <source>Measuring… oxygen %1 %, pulse %2</source>
         <translation>Mesure en cours… oxygène %1 %, pouls %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="161"/>
-        <location filename="../vitals_page.py" line="306"/>
+        <location filename="../vitals_page.py" line="167"/>
+        <location filename="../vitals_page.py" line="312"/>
         <source>Measuring…</source>
         <translation>Mesure en cours…</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="223"/>
+        <location filename="../vitals_page.py" line="229"/>
         <source>Stop</source>
         <translation>Arrêter</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="229"/>
-        <location filename="../vitals_page.py" line="313"/>
+        <location filename="../vitals_page.py" line="235"/>
+        <location filename="../vitals_page.py" line="319"/>
         <source>Press Start when you are ready.</source>
         <translation>Appuyez sur Commencer quand vous êtes prêt.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="241"/>
+        <location filename="../vitals_page.py" line="247"/>
         <source>Back to the doctor</source>
         <translation>Revenir au médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="243"/>
+        <location filename="../vitals_page.py" line="249"/>
         <source>Go to the doctor</source>
         <translation>Aller voir le médecin</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="248"/>
+        <location filename="../vitals_page.py" line="254"/>
         <source>Your measurements are done</source>
         <translation>Vos mesures sont terminées</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="251"/>
+        <location filename="../vitals_page.py" line="257"/>
         <source>The doctor will see them. Press the button to continue.</source>
         <translation>Le médecin les verra. Appuyez sur le bouton pour continuer.</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="264"/>
+        <location filename="../vitals_page.py" line="270"/>
         <source>Measurement %1 of %2</source>
         <translation>Mesure %1 sur %2</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="274"/>
+        <location filename="../vitals_page.py" line="280"/>
         <source>Measure again</source>
         <translation>Mesurer à nouveau</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="276"/>
+        <location filename="../vitals_page.py" line="282"/>
         <source>Retry</source>
         <translation>Réessayer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="278"/>
+        <location filename="../vitals_page.py" line="284"/>
         <source>Start</source>
         <translation>Commencer</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="280"/>
+        <location filename="../vitals_page.py" line="286"/>
         <source>Skip this measurement</source>
         <translation>Passer cette mesure</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="356"/>
+        <location filename="../vitals_page.py" line="364"/>
         <source>This value must be checked. Please take this measurement again, calmly, then press Measure again.</source>
         <translation>Cette valeur doit être vérifiée. Refaites cette mesure calmement : appuyez sur « Mesurer à nouveau ».</translation>
     </message>
     <message>
-        <location filename="../vitals_page.py" line="366"/>
+        <location filename="../vitals_page.py" line="374"/>
         <source>Done. Press Start for the next measurement.</source>
         <translation>C’est fait. Appuyez sur Commencer pour la mesure suivante.</translation>
     </message>
