@@ -341,12 +341,20 @@ class KioskWindow(QWidget):
 
     def _on_doctor_service(self, _event: DoctorServiceChanged) -> None:
         if self._core.session.state in (SessionState.IDLE, SessionState.WAITING_ROOM):
-            self.show_state()
+            self._refresh_state_page()
 
     def _on_media(self, event: CameraMicrophoneChanged) -> None:
         self._media_on.setVisible(event.on)
         if self._core.session.state is SessionState.IDLE:
-            self.show_state()  # the idle page says what watches the cabin
+            self._refresh_state_page()  # the idle page says what watches the cabin
+
+    def _refresh_state_page(self) -> None:
+        """Build the state's page again for news it shows (the hub gone, the camera on), but
+        only when that page is on screen: never under an overlay or the agents' PIN page,
+        which would be thrown away with what was typed there and an answer on its way (a
+        wrong PIN's "tries left" once landed on a deleted label)."""
+        if self._core.session.overlay is Overlay.NONE and not self._pin_requested:
+            self.show_state()
 
     def _doctor_reachable(self) -> bool:
         service = self._core.doctor_service
