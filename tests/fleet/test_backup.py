@@ -74,6 +74,9 @@ def _backup_key(folder: Path, name: str) -> tuple[Path, Path]:
     assert exported.returncode == 0, exported.stderr
     secret = _run([*gpg, "--armor", "--output", str(private), "--export-secret-keys", user], env)
     assert secret.returncode == 0, secret.stderr
+    # gpg started an agent for this keyring, which outlives the test (and the run) otherwise
+    stopped = _run(["gpgconf", "--kill", "gpg-agent"], env)
+    assert stopped.returncode == 0, stopped.stderr
     return public, private
 
 
