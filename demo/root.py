@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from demo.media import DemoMediaSource, patient_follows_sessions
 from devices.drivers.ble_instrument import BleBackend
@@ -88,52 +88,28 @@ def demo_wiring(hub: DemoHubOnDemand | None = None) -> Wiring:
     )
 
 
+class CoreOptions(TypedDict, total=False):
+    """What ``kiosk.app.open_core`` and ``start_core`` take besides the configuration."""
+
+    env: MutableMapping[str, str] | None
+    clock: Clock | None
+    create_key: bool
+    instruments: Mapping[str, Instrument] | None
+    connect_hub: bool
+
+
 async def open_core(
-    config: Config,
-    data_dir: Path,
-    *,
-    env: MutableMapping[str, str] | None = None,
-    clock: Clock | None = None,
-    create_key: bool = False,
-    instruments: Mapping[str, Instrument] | None = None,
-    connect_hub: bool = True,
-    wiring: Wiring | None = None,
+    config: Config, data_dir: Path, *, wiring: Wiring | None = None, **options: Unpack[CoreOptions]
 ) -> KioskCore:
     """``kiosk.app.open_core`` with the demo's wiring (`demo_wiring` unless given)."""
-    return await app.open_core(
-        config,
-        data_dir,
-        env=env,
-        clock=clock,
-        create_key=create_key,
-        instruments=instruments,
-        connect_hub=connect_hub,
-        wiring=wiring or demo_wiring(),
-    )
+    return await app.open_core(config, data_dir, wiring=wiring or demo_wiring(), **options)
 
 
 async def start_core(
-    config: Config,
-    data_dir: Path,
-    *,
-    env: MutableMapping[str, str] | None = None,
-    clock: Clock | None = None,
-    create_key: bool = False,
-    instruments: Mapping[str, Instrument] | None = None,
-    connect_hub: bool = True,
-    wiring: Wiring | None = None,
+    config: Config, data_dir: Path, *, wiring: Wiring | None = None, **options: Unpack[CoreOptions]
 ) -> KioskCore:
     """``kiosk.app.start_core`` with the demo's wiring (`demo_wiring` unless given)."""
-    return await app.start_core(
-        config,
-        data_dir,
-        env=env,
-        clock=clock,
-        create_key=create_key,
-        instruments=instruments,
-        connect_hub=connect_hub,
-        wiring=wiring or demo_wiring(),
-    )
+    return await app.start_core(config, data_dir, wiring=wiring or demo_wiring(), **options)
 
 
 def simulated_cabin(core: KioskCore) -> SimulatedCabin:
