@@ -69,6 +69,12 @@ class SerialPort:
             await asyncio.to_thread(port.write, data)
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"{self.path}: cannot write to the device ({exc})") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            # The link was seen lost (and the port closed, its descriptor set to None) while
+            # the write ran in its thread: pyserial then fails on the missing descriptor.
+            if self._port is port:
+                raise
+            raise TransportError(f"{self.path}: the port closed while writing ({exc})") from exc
 
     async def close(self) -> None:
         port, self._port = self._port, None

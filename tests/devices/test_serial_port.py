@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.cancellation import within
+from devices.errors import TransportError
 from devices.transports.serial_port import SerialPort
 
 
@@ -51,3 +52,33 @@ def test_a_read_told_twice_that_bytes_are_there_reads_them_once_without_error() 
     finally:
         loop.close()
     assert errors == []  # was: InvalidStateError from the second set_result
+
+
+def test_a_write_under_way_when_the_link_is_closed_fails_as_a_lost_link() -> None:
+    """The driver sees the link lost and closes the port while a request is being written in
+    its thread: pyserial then meets a descriptor of None. That is a lost link (the measurement
+    waits and restarts), not a ``TypeError`` that ends the measurement (CI, stop 23)."""
+
+    async def scenario() -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        port = SerialPort(os.ttyname(slave), 19200)
+        await port.open()
+        try:
+            # No one reads the master: the pty's buffer fills and the write blocks in its thread.
+            writing = asyncio.ensure_future(port.write(b"\x00" * 1_000_000))
+            await asyncio.sleep(0.2)
+            assert not writing.done()
+            await port.close()
+            try:
+                await within(writing, 30)
+            except TransportError as exc:
+                assert "closed while writing" in str(exc) or "cannot write" in str(exc), exc
+            else:
+                raise AssertionError("a write cut short by a close reported success")
+        finally:
+            await port.close()
+            os.close(master)
+            os.close(slave)
+
+    asyncio.run(scenario())
