@@ -47,6 +47,10 @@ class FrameAnalyser(Protocol):
     def reset(self) -> None:
         """A new session: forget the previous patient (not the empty cabin's background)."""
 
+    def empty_cabin(self) -> None:
+        """The cabin is known to be empty now (the cleaning is done, nobody is in it): what is
+        in view from now on is the empty cabin. An analyser with no background ignores it."""
+
 
 class SoundAnalyser(Protocol):
     def analyse(self, samples: Samples, t_s: float) -> list[Detection]:
