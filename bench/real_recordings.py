@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import av
 import numpy as np
@@ -121,7 +121,7 @@ def clip_frames(
                 continue
             next_due = max(next_due + period, t + period / 2)
             small = frame.reformat(width=width, height=height, format="rgb24")
-            yield t, small.to_ndarray()
+            yield t, cast("NDArray[np.uint8]", small.to_ndarray())
 
 
 def speech_files(folder: Path | None = None) -> list[Path]:

@@ -210,6 +210,13 @@ class VisionAnalyser:
         self._anchor: _Anchor | None = None
         self._still_armed = True
 
+    def empty_cabin(self) -> None:
+        """The cabin is known empty (cleaning done): learn the background again from the next
+        frames."""
+        self._background = None
+        self._protected = None
+        self._present, self._box = False, None
+
     def analyse(self, frame: RgbFrame, t_s: float) -> list[Detection]:
         image = self._checked(frame)
         if self._last_t_s is not None and t_s <= self._last_t_s:

@@ -404,6 +404,7 @@ class RecordingVision:
     def __init__(self, fail_every: int = 0) -> None:
         self.frames: list[tuple[tuple[int, ...], float]] = []
         self.resets = 0
+        self.empties = 0
         self._fail_every = fail_every
 
     def analyse(self, frame: RgbFrame, t_s: float) -> list[Detection]:
@@ -414,6 +415,9 @@ class RecordingVision:
 
     def reset(self) -> None:
         self.resets += 1
+
+    def empty_cabin(self) -> None:
+        self.empties += 1
 
 
 class RecordingSound:
