@@ -146,7 +146,9 @@ class PlayedSound:
         self._origin_s: float | None = None  # the instant of sample 0 of the timeline
         self._end = 0  # the timeline's index after the last sample kept
         self._lock = threading.Lock()
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=PLAYED_RATE_HZ)
+        # Stereo, then the mean of the channels: FFmpeg's downmix would add 3 dB to a voice
+        # played on both.
+        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=PLAYED_RATE_HZ)
         self.seconds_recorded = 0.0
 
     def record(self, frame: av.AudioFrame) -> None:
@@ -154,7 +156,7 @@ class PlayedSound:
         at_s = self._clock()
         try:
             parts = [
-                out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                out.to_ndarray().mean(axis=0, dtype=np.float32)
                 for out in self._resampler.resample(frame)
             ]
         except (ValueError, av.FFmpegError) as exc:

@@ -68,6 +68,7 @@ _FFT: Final = 2 * BLOCK
 _LATENCY_BLOCKS: Final = 2  # the overlap-add of the suppression, and the block being filled
 _TINY: Final = 1e-12
 _MIN_LEAK: Final = 0.005
+_NOISE_RISE: Final = 10 ** (0.5 / 10 * BLOCK / RATE_HZ)
 _GCC_WINDOW: Final = 4096  # 256 ms of microphone per delay measurement
 _GCC_LOW_HZ: Final = 150.0
 _GCC_HIGH_HZ: Final = 6000.0
@@ -150,6 +151,7 @@ class EchoCanceller:
         self._prev_estimate = np.zeros(BLOCK)
         self._ola_tail = np.zeros(BLOCK)
         self._active = False
+        self._noise = 0.0
         self._candidate: int | None = None
         self._reset_filter()
         self._cross = np.zeros(self._gcc_fft // 2 + 1, complex)
@@ -256,8 +258,10 @@ class EchoCanceller:
         rer = (1e-4 * sxx + 3 * self._leak * syy) / (see + _TINY)
         rer = min(0.5, max(rer, sey * sey / (see * syy + _TINY)))
         far_playing = sxx > BLOCK * self._quiet**2
-        if far_playing and self._adapted and see > 1e-7 * BLOCK and rer < 0.1:
-            self.double_talk_blocks += 1  # the error is mostly not echo: someone speaks
+        # The error's floor (the room's noise): down at once, up by 0.5 dB a second.
+        self._noise = min(see, self._noise * _NOISE_RISE) if self._noise > 0 else see
+        if far_playing and self._adapted and see > 4 * self._noise and rer < 0.1:
+            self.double_talk_blocks += 1  # the error is mostly neither echo nor noise
         step = self._step(rf, yf, rer, sxx if far_playing else 0.0, see)
         self._adapt(spectra, e_spec, step)
         # A filter that adds to the microphone is not trusted for this block (reset if it lasts).
