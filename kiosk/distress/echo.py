@@ -11,11 +11,14 @@ on the monotonic clock). `EchoCanceller` subtracts its echo from each block of m
    and the instant the microphone block holding its echo is labelled lie 20 to 500 ms, unknown
    and drifting. It is measured by GCC-PHAT (the phase of the cross-spectrum of the microphone
    and the far end, smoothed over the last second or so of far-end activity; its peak is the
-   delay of the direct path) every `delay_every_s` while the far end plays. A new delay is taken
-   when two measurements in a row agree and differ from the current one. The adaptive filter
-   keeps its taps, which model the room from the direct path on (a path that only moved costs
-   no relearning), unless its strongest tap already sits at the new delay (it learnt the room
-   before the delay was known): the taps are then shifted to keep it there.
+   delay of the direct path) every `delay_every_s` while both the far end and the microphone
+   are well above silence; the phase weighting is softened (PHAT-beta), so that a band the far
+   end does not reach (a narrowband call) adds little noise. A new delay is taken when three
+   measurements in a row agree on it, away from the ends of the range searched, with a peak
+   twice the one at the current delay. The adaptive filter keeps its taps, which model the
+   room from the direct path on (a path that only moved costs no relearning), unless its
+   strongest tap already sits at the new delay (it learnt the room before the delay was
+   known): the taps are then shifted to keep it there.
 2. **The room.** A partitioned-block frequency-domain adaptive filter (PBFDAF, the structure of
    Speex's MDF and WebRTC's AEC3: blocks of 256 samples, overlap-save, constrained gradient,
    proportionate step across the partitions) models `filter_s` of room response starting
@@ -30,19 +33,26 @@ on the monotonic clock). `EchoCanceller` subtracts its echo from each block of m
    ratio counts the blocks of double talk (`double_talk_blocks`). A filter that makes a block
    louder than the microphone itself is not used for that block, and reset when it persists.
 4. **Residual echo.** What the filter leaves (reverberation beyond its length, a change of the
-   path not yet learnt) is attenuated per frequency, by a gain of ``1 - overestimate x residual
-   / error`` floored at `suppression_floor_db`, with 50 %-overlapping sqrt-Hann frames. Where
-   the patient is louder than the residual echo the gain is near 1: the patient's voice comes
-   out at its own level.
+   path not yet learnt, frequencies the far end had not reached before: a scream's high
+   harmonics after speech) is attenuated per frequency, with 50 %-overlapping sqrt-Hann
+   frames, by the smaller of two gains, floored at `suppression_floor_db`: ``1 - overestimate
+   x residual / error`` (the leakage times the echo estimate: what the filter knows it misses),
+   and ``1 - coherence / 0.6``, the coherence (over about 100 ms) between the microphone and
+   the far end aligned with the direct path, 0.6 being about what a reverberant echo keeps of
+   it: this one does not depend on what the filter has learnt. Where the patient is much
+   louder than the echo both gains are near 1: the patient's voice comes out at its level.
 
 When the far end has been silent over the whole span the filter covers (no call, the doctor
 quiet, muted), the microphone is passed through as it is, with the same latency: a copy per
 block. The output lags the input by `latency_s` (2 blocks, 32 ms): the caller labels it so.
 
-What it does not do: the first second or two of a call, before the filter has converged, leave
-most of the echo (a far-end scream in that time is heard as the microphone hears it); a speaker
-driven into distortion (non-linear echo) is only reduced by the suppression; a delay beyond
-`max_delay_s` is not found.
+What it does not do: in the first second of far-end sound, before the delay is measured,
+most of the echo is left (a scream played by the far end then is heard as the microphone hears
+it; from 1.5 s on it is not); a microphone driven into clipping by the speaker (the echo within
+3 dB of full scale) makes the echo non-linear, and a far-end scream that loud can still come
+through; a delay beyond `max_delay_s` is not found; a far end that is not what the speaker
+plays (a volume knob after the tap, an external speaker) is only partly cancelled: the filter
+follows a gain change, the suppression a change of the room.
 
 Cost: see `bench/bench_echo.py` (milliseconds of CPU per second of sound, far end active and
 silent, beside a floor that only copies the blocks).
@@ -69,7 +79,12 @@ _LATENCY_BLOCKS: Final = 2  # the overlap-add of the suppression, and the block 
 _TINY: Final = 1e-12
 _MIN_LEAK: Final = 0.005
 _NOISE_RISE: Final = 10 ** (0.5 / 10 * BLOCK / RATE_HZ)
+_COHERENCE_SMOOTHING: Final = 0.85  # per block: about 100 ms of spectra
+_ECHO_COHERENCE: Final = 0.6  # an echo's coherence with the direct path, its reverberation included
 _GCC_WINDOW: Final = 4096  # 256 ms of microphone per delay measurement
+_PHAT_BETA: Final = 0.8
+_EDGE: Final = 16  # lags this close to the ends of the range searched are artefacts
+_CONFIRMATIONS: Final = 3
 _GCC_LOW_HZ: Final = 150.0
 _GCC_HIGH_HZ: Final = 6000.0
 
@@ -153,6 +168,7 @@ class EchoCanceller:
         self._active = False
         self._noise = 0.0
         self._candidate: int | None = None
+        self._confirmed = 0
         self._reset_filter()
         self._cross = np.zeros(self._gcc_fft // 2 + 1, complex)
 
@@ -164,6 +180,9 @@ class EchoCanceller:
     def _reset_filter(self) -> None:
         self._weights = np.zeros((self._parts, BLOCK + 1), complex)
         self._far_power = np.zeros(BLOCK + 1)
+        self._sdd = np.zeros(BLOCK + 1)
+        self._sxx = np.zeros(BLOCK + 1)
+        self._sxd = np.zeros(BLOCK + 1, complex)
         self._err_smooth = np.zeros(BLOCK + 1)
         self._est_smooth = np.zeros(BLOCK + 1)
         self._pey = 0.0
@@ -272,7 +291,11 @@ class EchoCanceller:
                 self._reset_filter()
         else:
             self._diverging = 0
-        return self._suppress(error, estimate)
+        # The far end aligned with the direct path, over the suppression's frame.
+        first = base - self._guard - BLOCK
+        direct = far[max(0, first) : first + _FFT]
+        direct = np.concatenate((np.zeros(_FFT - direct.size), direct))
+        return self._suppress(error, estimate, direct)
 
     def _step(
         self, rf: NDArray[np.float64], yf: NDArray[np.float64], rer: float, sxx: float, see: float
@@ -329,15 +352,33 @@ class EchoCanceller:
         self._weights = weights + np.fft.rfft(taps, axis=1)
 
     def _suppress(
-        self, error: NDArray[np.float64], estimate: NDArray[np.float64]
+        self,
+        error: NDArray[np.float64],
+        estimate: NDArray[np.float64],
+        direct: NDArray[np.float64],
     ) -> NDArray[np.float64]:
-        """Attenuate what is left of the echo; returns the previous block, finished."""
+        """Attenuate what is left of the echo; returns the previous block, finished.
+
+        Two estimates of it, the larger attenuation taken per frequency: the leakage times the
+        echo estimate (what the filter knows it misses), and the coherence between the
+        microphone and the far end aligned with the direct path (what is still the far end's
+        sound where the filter has not learnt: a scream's high harmonics after speech had
+        none there). Neither touches a frequency where the patient is much louder than the
+        echo."""
         window = self._window
         e_spec = np.fft.rfft(np.concatenate((self._prev_error, error)) * window)
         y_spec = np.fft.rfft(np.concatenate((self._prev_estimate, estimate)) * window)
+        d_spec = np.fft.rfft(self._mic_history[-_FFT:] * window)
+        x_spec = np.fft.rfft(direct * window)
+        smooth = _COHERENCE_SMOOTHING
+        self._sdd = smooth * self._sdd + (1 - smooth) * (d_spec.real**2 + d_spec.imag**2)
+        self._sxx = smooth * self._sxx + (1 - smooth) * (x_spec.real**2 + x_spec.imag**2)
+        self._sxd = smooth * self._sxd + (1 - smooth) * np.conj(x_spec) * d_spec
+        coherence = (self._sxd.real**2 + self._sxd.imag**2) / (self._sdd * self._sxx + _TINY)
         residual = self._leak * (y_spec.real**2 + y_spec.imag**2)
         power = e_spec.real**2 + e_spec.imag**2 + _TINY
         gain = np.maximum(self._floor, 1 - self.settings.overestimate * residual / power)
+        gain = np.maximum(self._floor, np.minimum(gain, 1 - coherence / _ECHO_COHERENCE))
         frame = np.fft.irfft(e_spec * gain) * window
         out = self._ola_tail + frame[:BLOCK]
         self._ola_tail = frame[BLOCK:]
@@ -349,32 +390,52 @@ class EchoCanceller:
 
     def _measure_delay(self, far: NDArray[np.float64], end: int) -> None:
         """GCC-PHAT between the microphone's last `_GCC_WINDOW` samples (ending at ``end`` in
-        ``far``'s indices) and the far end up to `max_delay_s` before them."""
+        ``far``'s indices) and the far end up to `max_delay_s` before them.
+
+        Only where both are well above silence (the far end 20 dB over `quiet_dbfs`, the
+        microphone 10 dB over the error's floor); the phase weighting is softened (PHAT-beta):
+        a band the far end does not reach (a narrowband call) adds its noise with little
+        weight. A new delay is taken when `_CONFIRMATIONS` measurements in a row agree on it,
+        away from the ends of the range searched, its peak twice the one at the current delay.
+        """
         first = end - _GCC_WINDOW - self._max_delay
         if first < 0:
             return
         far_part = far[first:end]
-        if float(np.max(np.abs(far_part[: -_GCC_WINDOW // 2]))) <= self._quiet:
+        far_ms = float(np.mean(far_part[: -_GCC_WINDOW // 2] ** 2))
+        mic_ms = float(np.mean(self._mic_history**2))
+        if far_ms < 100 * self._quiet**2 or mic_ms < 10 * self._noise / BLOCK:
             return
         n = self._gcc_fft
         mic_spec = np.fft.rfft(self._mic_history, n)
         far_spec = np.fft.rfft(far_part, n)
         self._cross = 0.6 * self._cross + 0.4 * np.conj(mic_spec) * far_spec
-        phat = np.where(self._gcc_band, self._cross / (np.abs(self._cross) + _TINY), 0)
+        weights = np.where(self._gcc_band, np.abs(self._cross) ** (1 - _PHAT_BETA), 0)
+        phat = np.where(
+            self._gcc_band, self._cross / (np.abs(self._cross) ** _PHAT_BETA + _TINY), 0
+        )
         # c[k] = sum m[i] f[i + k]: the echo of far[i + max_delay - d] is at mic[i]
-        corr = np.fft.irfft(phat, n)[: self._max_delay + 1] * (n / (2 * self._gcc_band.sum()))
+        scale = n / (2 * float(weights.sum()) + _TINY)
+        corr = np.fft.irfft(phat, n)[: self._max_delay + 1] * scale
         k = int(np.argmax(corr))
-        if corr[k] < self.settings.delay_confidence:
-            return
         found = self._max_delay - k
-        if abs(found - self.delay_samples) <= BLOCK // 8:
-            self._candidate = None
+        current = self._max_delay - self.delay_samples
+        at_current = float(corr[current]) if 0 <= current <= self._max_delay else 0.0
+        if (
+            corr[k] < self.settings.delay_confidence
+            or not _EDGE < k < self._max_delay - _EDGE
+            or abs(found - self.delay_samples) <= BLOCK // 8
+            or corr[k] < 2 * at_current
+        ):
+            self._candidate, self._confirmed = None, 0
             return
         if self._candidate is None or abs(found - self._candidate) > BLOCK // 8:
-            self._candidate = found
+            self._candidate, self._confirmed = found, 1
             return
-        self._move_to(found)
-        self._candidate = None
+        self._confirmed += 1
+        if self._confirmed >= _CONFIRMATIONS:
+            self._move_to(found)
+            self._candidate, self._confirmed = None, 0
 
     def _move_to(self, delay: int) -> None:
         """Take a new delay. Where the filter's strongest tap already sits at that delay (it
