@@ -126,8 +126,10 @@ class PlayedSound:
 
     `record(frame)` (on the event loop, by the output, for each frame it plays) places the frame
     on a timeline of samples: right after the previous one, as the output's buffer plays it,
-    unless it was handed over more than `jitter_s` away from there (the output ran dry, or the
-    timeline ran ahead of the clock): then at the instant it was handed over. `read(start_s,
+    unless it was handed over more than `late_s` after that point (the output ran dry) or more
+    than `early_s` before it (more than the output buffers): then at the instant it was handed
+    over. The delay from this timeline to the loudspeaker (the output's buffering) is not known
+    here: the echo canceller measures it. `read(start_s,
     count)` (from any thread) returns the samples from the instant ``start_s``, zeros where
     nothing was played or where it is older than `keep_s`. Memory only: a ring of `keep_s`
     seconds, nothing written, nothing sent.
@@ -137,11 +139,13 @@ class PlayedSound:
         self,
         *,
         keep_s: float = 8.0,
-        jitter_s: float = 0.1,
+        late_s: float = 0.1,
+        early_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ring = np.zeros(round(keep_s * PLAYED_RATE_HZ), np.float32)
-        self._jitter = round(jitter_s * PLAYED_RATE_HZ)
+        self._late = round(late_s * PLAYED_RATE_HZ)
+        self._early = round(early_s * PLAYED_RATE_HZ)
         self._clock = clock
         self._origin_s: float | None = None  # the instant of sample 0 of the timeline
         self._end = 0  # the timeline's index after the last sample kept
@@ -168,7 +172,8 @@ class PlayedSound:
             if self._origin_s is None:
                 self._origin_s = at_s
             handed = round((at_s - self._origin_s) * PLAYED_RATE_HZ)
-            start = self._end if abs(handed - self._end) <= self._jitter else handed
+            late = handed - self._end
+            start = self._end if -self._early <= late <= self._late else handed
             self._write(start, samples)
 
     def _write(self, start: int, samples: NDArray[np.float32]) -> None:

@@ -8,7 +8,7 @@ cabin gives its speaker (`kiosk.call.media.PlayedSound` keeps the last seconds o
 on the monotonic clock). `EchoCanceller` subtracts its echo from each block of microphone sound:
 
 1. **Delay.** Between the instant a sound is handed to the speaker (ALSA and `aplay` buffering)
-   and the instant the microphone block holding its echo is labelled lie 20 to 500 ms, unknown
+   and the instant the microphone block holding its echo is labelled lie 20 to 1000 ms, unknown
    and drifting. It is measured by GCC-PHAT (the phase of the cross-spectrum of the microphone
    and the far end, smoothed over the last second or so of far-end activity; its peak is the
    delay of the direct path) every `delay_every_s` while both the far end and the microphone
@@ -41,6 +41,10 @@ on the monotonic clock). `EchoCanceller` subtracts its echo from each block of m
    the far end aligned with the direct path, 0.6 being about what a reverberant echo keeps of
    it: this one does not depend on what the filter has learnt. Where the patient is much
    louder than the echo both gains are near 1: the patient's voice comes out at its level.
+   Last, a frame that all this took more than 15 dB under the microphone is the far end's
+   echo alone: what is left of it is attenuated by the excess (up to 30 dB more), so that a
+   loud far end leaves no voiced residue for the analyser above the room's noise. A frame
+   where the patient speaks is not taken that far down, and keeps its level.
 
 When the far end has been silent over the whole span the filter covers (no call, the doctor
 quiet, muted), the microphone is passed through as it is, with the same latency: a copy per
@@ -81,6 +85,8 @@ _MIN_LEAK: Final = 0.005
 _NOISE_RISE: Final = 10 ** (0.5 / 10 * BLOCK / RATE_HZ)
 _COHERENCE_SMOOTHING: Final = 0.85  # per block: about 100 ms of spectra
 _ECHO_COHERENCE: Final = 0.6  # an echo's coherence with the direct path, its reverberation included
+_ECHO_ONLY_FROM_DB: Final = 15.0  # a frame taken this far below the microphone is echo only:
+_ECHO_ONLY_MAX_DB: Final = 30.0  # its rest is attenuated by the excess, up to this
 _GCC_WINDOW: Final = 4096  # 256 ms of microphone per delay measurement
 _PHAT_BETA: Final = 0.8
 _EDGE: Final = 16  # lags this close to the ends of the range searched are artefacts
@@ -100,8 +106,9 @@ class FarEnd(Protocol):
 class EchoSettings:
     """How the echo is looked for and taken out (see the module's docstring)."""
 
-    max_delay_s: float = 0.5
-    """The longest delay looked for, speaker hand-off to microphone label."""
+    max_delay_s: float = 1.0
+    """The longest delay looked for, speaker hand-off to microphone label (`aplay` alone starts
+    playing once its buffer of 0.5 s is full)."""
     filter_s: float = 0.256
     """The length of room response modelled (a whole number of 16 ms blocks)."""
     guard_s: float = 0.032
@@ -169,6 +176,7 @@ class EchoCanceller:
         self._noise = 0.0
         self._candidate: int | None = None
         self._confirmed = 0
+        self._far_power = np.zeros(BLOCK + 1)  # the far end's, kept when the filter is reset
         self._reset_filter()
         self._cross = np.zeros(self._gcc_fft // 2 + 1, complex)
 
@@ -179,7 +187,6 @@ class EchoCanceller:
 
     def _reset_filter(self) -> None:
         self._weights = np.zeros((self._parts, BLOCK + 1), complex)
-        self._far_power = np.zeros(BLOCK + 1)
         self._sdd = np.zeros(BLOCK + 1)
         self._sxx = np.zeros(BLOCK + 1)
         self._sxd = np.zeros(BLOCK + 1, complex)
@@ -270,8 +277,11 @@ class EchoCanceller:
         rf = e_spec.real**2 + e_spec.imag**2
         yf = y_spec.real**2 + y_spec.imag**2
         x0 = spectra[0]
-        self._far_power = (1 - 0.35 / parts) * self._far_power + 0.35 / parts * (
-            x0.real**2 + x0.imag**2
+        # The far end's power per frequency, the step's scale: never far under the block's
+        # own (a filter learning from a far end louder than its scale blows up).
+        x0_power = x0.real**2 + x0.imag**2
+        self._far_power = np.maximum(
+            (1 - 0.35 / parts) * self._far_power + 0.35 / parts * x0_power, 0.1 * x0_power
         )
         self._learn_leak(rf, yf, see, syy)
         rer = (1e-4 * sxx + 3 * self._leak * syy) / (see + _TINY)
@@ -295,7 +305,7 @@ class EchoCanceller:
         first = base - self._guard - BLOCK
         direct = far[max(0, first) : first + _FFT]
         direct = np.concatenate((np.zeros(_FFT - direct.size), direct))
-        return self._suppress(error, estimate, direct)
+        return self._suppress(error, estimate, direct, far_playing)
 
     def _step(
         self, rf: NDArray[np.float64], yf: NDArray[np.float64], rer: float, sxx: float, see: float
@@ -356,6 +366,7 @@ class EchoCanceller:
         error: NDArray[np.float64],
         estimate: NDArray[np.float64],
         direct: NDArray[np.float64],
+        far_playing: bool,
     ) -> NDArray[np.float64]:
         """Attenuate what is left of the echo; returns the previous block, finished.
 
@@ -379,7 +390,16 @@ class EchoCanceller:
         power = e_spec.real**2 + e_spec.imag**2 + _TINY
         gain = np.maximum(self._floor, 1 - self.settings.overestimate * residual / power)
         gain = np.maximum(self._floor, np.minimum(gain, 1 - coherence / _ECHO_COHERENCE))
-        frame = np.fft.irfft(e_spec * gain) * window
+        out_spec = e_spec * gain
+        if far_playing:
+            # A frame the filter and the gains took far below the microphone is the far
+            # end's echo and nothing else: what is left of it is taken further down.
+            kept = float(np.sum(out_spec.real**2 + out_spec.imag**2))
+            heard = float(np.sum(d_spec.real**2 + d_spec.imag**2))
+            removed_db = 10 * math.log10((heard + _TINY) / (kept + _TINY))
+            extra_db = min(_ECHO_ONLY_MAX_DB, max(0.0, removed_db - _ECHO_ONLY_FROM_DB))
+            out_spec = out_spec * 10 ** (-extra_db / 20)
+        frame = np.fft.irfft(out_spec) * window
         out = self._ola_tail + frame[:BLOCK]
         self._ola_tail = frame[BLOCK:]
         self._prev_error = error
