@@ -91,6 +91,7 @@ _GCC_WINDOW: Final = 4096  # 256 ms of microphone per delay measurement
 _PHAT_BETA: Final = 0.8
 _EDGE: Final = 16  # lags this close to the ends of the range searched are artefacts
 _CONFIRMATIONS: Final = 3
+_DRIFT: Final = 16  # samples: a change this small is the clocks' drift (1 ms)
 _GCC_LOW_HZ: Final = 150.0
 _GCC_HIGH_HZ: Final = 6000.0
 
@@ -441,15 +442,17 @@ class EchoCanceller:
         found = self._max_delay - k
         current = self._max_delay - self.delay_samples
         at_current = float(corr[current]) if 0 <= current <= self._max_delay else 0.0
+        moved = abs(found - self.delay_samples)
+        drift = moved <= _DRIFT  # a clock's drift moves it a sample at a time: no 2x rule
         if (
             corr[k] < self.settings.delay_confidence
             or not _EDGE < k < self._max_delay - _EDGE
-            or abs(found - self.delay_samples) <= BLOCK // 8
-            or corr[k] < 2 * at_current
+            or moved < 2
+            or (not drift and corr[k] < 2 * at_current)
         ):
             self._candidate, self._confirmed = None, 0
             return
-        if self._candidate is None or abs(found - self._candidate) > BLOCK // 8:
+        if self._candidate is None or abs(found - self._candidate) > (1 if drift else _DRIFT):
             self._candidate, self._confirmed = found, 1
             return
         self._confirmed += 1
