@@ -49,21 +49,21 @@ NOISE_DBFS = -65.0
 # --- the simulated room -------------------------------------------------------------------------
 
 
-def _far_speech() -> Signal:
-    """20 s of a voice at -20 dBFS RMS: real read speech if the development set is here, the
-    doctor's sentences said by espeak-ng otherwise."""
+def _far_speech(seconds: float = SPEECH_S) -> Signal:
+    """A voice at -20 dBFS RMS: real read speech if the development set is here, the doctor's
+    sentences said by espeak-ng otherwise."""
     files = [p for p in speech_files() if p.stem.startswith("vosk_")]
     if files:
-        speech = np.concatenate([speech_samples(p) for p in files[:3]]).astype(np.float64)
+        speech = np.concatenate([speech_samples(p) for p in files[:4]]).astype(np.float64)
     else:
         voice = sounds.Espeak()
         said = [sounds.talk(voice, text, "fr+m1") for text in sounds.DOCTOR_FR]
         gaps = [np.zeros(RATE_HZ // 3, np.float32)] * len(said)
         speech = np.tile(
-            np.concatenate([x for pair in zip(said, gaps, strict=True) for x in pair]), 3
+            np.concatenate([x for pair in zip(said, gaps, strict=True) for x in pair]), 6
         )
-    speech = speech[: round(SPEECH_S * RATE_HZ)].astype(np.float64)
-    assert speech.size == round(SPEECH_S * RATE_HZ)
+    speech = speech[: round(seconds * RATE_HZ)].astype(np.float64)
+    assert speech.size == round(seconds * RATE_HZ)
     scaled: Signal = speech * (0.1 / float(np.sqrt(np.mean(speech**2))))
     return scaled
 
@@ -194,6 +194,19 @@ def test_a_delay_that_jumps_is_found_again(far_speech: Signal) -> None:
     assert canceller.delay_changes >= 2  # the first measurement, then the jump
     assert erle_db(mic, out, 5.0, 10.0) >= 20.0
     assert erle_db(mic, out, 12.0, 19.5) >= 20.0  # within two seconds of the jump
+
+
+def test_a_microphone_whose_clock_drifts_from_the_speakers_is_followed() -> None:
+    """A webcam's microphone and the sound card's speaker, 100 ppm apart: the echo's delay
+    grows by 1.6 samples a second; the canceller follows it to a fraction of a sample."""
+    far = _far_speech(40.0)
+    echo = room(far)
+    stretched = sounds.resample(echo, 1_000_000, 1_000_100).astype(np.float64)[: echo.size]
+    mic = stretched + mic_noise(echo.size)
+    out, canceller = cancel(mic, far)
+    drifted = ECHO_DELAY_S * RATE_HZ + 100e-6 * 40 * RATE_HZ  # 4 ms over the 40 s
+    assert canceller.delay_samples == pytest.approx(drifted, abs=2)
+    assert erle_db(mic, out, 25.0, 39.5) >= 30.0
 
 
 def test_a_silent_far_end_leaves_the_microphone_as_it_was() -> None:
