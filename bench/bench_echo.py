@@ -25,6 +25,8 @@ monitor's blocks of 0.1 s, and its output to the real `SoundAnalyser`.
 - A delay that jumps from 120 to 600 ms (the output ran dry, `aplay` filled its buffer of 0.5 s
   again): the time until the canceller's delay is within 2 ms of the new one, and the ERLE
   from 2 s after the jump.
+- The microphone's and the speaker's clocks 100 ppm apart (a webcam and a sound card): the ERLE
+  before and after the drift's line is fitted (20 s of measurements).
 - CPU per second of sound (process time), far end playing and silent, beside the floor (a
   copy of the blocks: what the monitor's loop does anyway) and beside the sound analyser.
 """
@@ -251,6 +253,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"delay 120 -> 600 ms at 10 s: found again after {took:.1f} s"
         f" (within the 0.1 s block); ERLE from 12 s {erle_db(mic, out, 12 * RATE_HZ):.1f} dB"
+    )
+
+    # --- two clocks ------------------------------------------------------------------------
+    long_far = np.concatenate([x for _, x in doctors])[: 60 * RATE_HZ]
+    echo = room(long_far)
+    stretched = sounds.resample(echo, 1_000_000, 1_000_100).astype(np.float64)[: echo.size]
+    mic = stretched + noise(echo.size)
+    out, canceller, _ = cancel(mic, long_far)
+    print(
+        f"microphone and speaker 100 ppm apart, {long_far.size / RATE_HZ:.0f} s: ERLE 10-30 s"
+        f" {erle_db(mic, out, 10 * RATE_HZ, 30 * RATE_HZ):.1f} dB, from 30 s"
+        f" {erle_db(mic, out, 30 * RATE_HZ):.1f} dB; delay found"
+        f" {canceller.delay_samples / RATE_HZ * 1e3:.1f} ms"
+        f" (true {(DELAY_S + 100e-6 * long_far.size / RATE_HZ) * 1e3:.1f} ms)"
     )
 
     # --- CPU -----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import wire
 from bench.real_recordings import speech_files, speech_samples
 from demo.root import start_core
 from kiosk.app import KioskCore
-from kiosk.call.media import PLAYED_RATE_HZ, NullAudioOutput, PlayedSound
+from kiosk.call.media import PLAYED_RATE_HZ, AplayAudioOutput, NullAudioOutput, PlayedSound
 from kiosk.config import load_config
 from kiosk.distress.echo import RATE_HZ, EchoCanceller
 from kiosk.distress.monitor import DistressMonitor
@@ -265,6 +265,26 @@ def test_the_speaker_keeps_what_it_played_on_its_timeline() -> None:
     assert not played.read(103.0, 12_000).any()
     assert level_db(played.read(104.02, 1600).astype(np.float64)) > -12
     assert not played.read(100.0, 16_000).any()  # older than keep_s: forgotten
+
+
+def test_aplay_keeps_what_it_wrote_and_not_what_it_dropped() -> None:
+    async def scenario() -> tuple[float, float]:
+        tone = 0.3 * np.sin(2 * np.pi * 300 * np.arange(RATE_HZ // 2) / RATE_HZ)
+        playing = AplayAudioOutput(argv=["sh", "-c", "cat > /dev/null"])
+        broken = AplayAudioOutput(argv=["/nonexistent/aplay"])
+        try:
+            for frame in pcm_frames(tone):
+                await playing.play(frame)
+                await broken.play(frame)
+        finally:
+            await playing.close()
+            await broken.close()
+        assert playing.frames_played == 25 and broken.frames_dropped == 25
+        return playing.played.seconds_recorded, broken.played.seconds_recorded
+
+    played_s, dropped_s = asyncio.run(scenario())
+    assert played_s == pytest.approx(0.5, abs=0.02)
+    assert dropped_s == 0.0
 
 
 # --- through the monitor ------------------------------------------------------------------------
