@@ -63,8 +63,8 @@ through; a delay beyond `max_delay_s` is not found; a far end that is not what t
 plays (a volume knob after the tap, an external speaker) is only partly cancelled: the filter
 follows a gain change, the suppression a change of the room.
 
-Cost: see `bench/bench_echo.py` (milliseconds of CPU per second of sound, far end active and
-silent, beside a floor that only copies the blocks).
+Cost (`python -m bench.bench_echo`): 28 to 40 ms of CPU per second of sound while the far end
+plays (3 to 4 % of a core; the sound analyser itself takes about 20), 0.6 ms when it is silent.
 
 Privacy: it keeps a few hundred milliseconds of microphone samples (the filter's blocks and the
 delay measurement's window) and the filter itself, in memory; it writes and sends nothing.
