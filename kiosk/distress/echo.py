@@ -512,13 +512,18 @@ class EchoCanceller:
 
     def _follow_drift(self) -> None:
         """The delay the drift's line gives now: whole samples move the filter's bulk (its
-        taps kept), the fraction is applied to the far end (`_delayed`)."""
+        taps kept), the fraction is applied to the far end (`_delayed`). After a silence the
+        line goes on (the clocks drifted meanwhile); if the delay jumped instead, the next
+        measurements are off the line and the GCC's rules take the new delay, and a new line."""
         if self._drift is None:
             return
         target = self._expected_delay(float(self._received))
-        whole = round(target)
-        if whole != self.delay_samples and abs(whole - self.delay_samples) <= _DRIFT:
-            self.delay_samples = whole
+        if not 0 <= target <= self._max_delay:
+            self._measured.clear()
+            self._drift = None
+            self._fraction = 0.0
+            return
+        self.delay_samples = round(target)
         self._fraction = target - self.delay_samples
 
     def _move_to(self, delay: int) -> None:
