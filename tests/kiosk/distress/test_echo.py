@@ -6,9 +6,10 @@ otherwise) played through a synthetic impulse response (a direct path, early ref
 reverberant tail of RT60 0.3 s) after a delay and a gain, plus the microphone's noise. What is
 measured: the echo return loss enhancement (ERLE) after convergence; a scream of the patient's
 over the doctor's voice keeps its level and is still found; a scream played by the far end is
-found without the canceller and not with it; a delay that jumps is found again; a silent far end
-leaves the microphone as it was; and the same through the monitor, fed by the speaker's own
-record of what it played.
+found without the canceller and not with it; a delay that jumps is found again; a microphone
+and a speaker on two clocks 100 ppm apart are followed; a silent far end leaves the microphone
+as it was; the speaker's record of what it played (its timeline, what `aplay` wrote and not
+what it dropped); and the whole through the monitor, fed by the real output's record.
 """
 
 from __future__ import annotations
