@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -401,3 +405,80 @@ def test_the_monitor_takes_the_played_sound_out_of_the_microphone(
     with_core(body, tmp_path)
     assert any(5.9 <= t <= 7.7 for t in heard[False]), heard  # the far end's scream, unfiltered
     assert heard[True] and all(10.9 <= t <= 12.7 for t in heard[True]), heard
+
+
+# --- privacy --------------------------------------------------------------------------------
+
+AUDITED_ECHO = textwrap.dedent(
+    """
+    import json, os, sys
+
+    import av
+    import numpy as np
+
+    from kiosk.call.media import PlayedSound
+    from kiosk.distress.echo import RATE_HZ, EchoCanceller
+    from kiosk.distress.sound import SoundAnalyser
+
+    rate = 48_000
+    t = np.arange(4 * rate) / rate
+    voice = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0) * 32767)
+    pcm = voice.astype(np.int16)
+    frames = []
+    for i in range(0, pcm.size, 960):
+        frame = av.AudioFrame.from_ndarray(
+            np.repeat(pcm[i : i + 960], 2).reshape(1, -1), format="s16", layout="stereo"
+        )
+        frame.sample_rate = rate
+        frames.append(frame)
+    clock = [10.0]
+    played = PlayedSound(clock=lambda: clock[0])
+    canceller = EchoCanceller()
+    analyser = SoundAnalyser()
+    seen = []
+    WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+    def hook(event, args):
+        if event.startswith("socket."):
+            seen.append(event)
+        elif event == "open":
+            mode, flags = args[1], args[2]
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & WRITE_FLAGS
+            )
+            if writing:
+                seen.append(f"open {args[0]} {mode} {flags}")
+        elif event in ("os.remove", "os.rename", "os.mkdir", "os.truncate", "shutil.copyfile",
+                       "os.link", "os.symlink", "tempfile.mkstemp", "tempfile.mkdtemp"):
+            seen.append(f"{event} {args[0]}")
+
+    sys.addaudithook(hook)  # from here on, nothing may be written or connected
+    history = canceller.history_samples
+    for k, frame in enumerate(frames):
+        clock[0] = 10.0 + k * 0.02
+        played.record(frame)
+        if k % 5 == 4:  # a microphone block of 0.1 s, hearing the speaker 100 ms later
+            start = clock[0] - 0.08
+            mic = 0.5 * played.read(start - 0.1, RATE_HZ // 10)
+            far = played.read(start - history / RATE_HZ, RATE_HZ // 10 + history)
+            analyser.analyse(canceller.process(mic, far), start - canceller.latency_s)
+    print(json.dumps({"seen": seen, "active": canceller.active_blocks,
+                      "played_s": played.seconds_recorded}))
+    """
+)
+
+
+def test_the_speakers_record_and_the_canceller_open_no_socket_and_write_nothing() -> None:
+    """Under a Python audit hook (PEP 578), as `test_privacy` does for the analysers."""
+    result = subprocess.run(
+        [sys.executable, "-c", AUDITED_ECHO],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["seen"] == []
+    assert report["active"] > 100 and report["played_s"] > 3.5  # it did run
