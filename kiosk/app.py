@@ -715,14 +715,15 @@ def _watch_media(
     vision_analyser: FrameAnalyser | None,
     sound_analyser: SoundAnalyser | None,
 ) -> None:
-    """Distress detection on the cabin's camera and microphone (the call's own captures)."""
+    """Distress detection on the cabin's camera and microphone (the call's own captures); the
+    doctor's voice that the cabin's speaker plays is taken out of the microphone first."""
     monitor = core.distress
     if monitor is None:
         return
     if vision_analyser is not None:
         monitor.watch_camera(media.subscribe_camera(), vision_analyser)
     if sound_analyser is not None:
-        monitor.listen(media.subscribe_microphone(), sound_analyser)
+        monitor.listen(media.subscribe_microphone(), sound_analyser, far_end=media.played_sound)
 
 
 async def _connect_hub(core: KioskCore, token: str) -> None:

@@ -10,8 +10,10 @@ aiortc's `MediaPlayer`, which leaks native memory with every frame (see there).
 
 The doctor's sound goes to an `AudioOutput`: `AplayAudioOutput` (s16le PCM into `aplay`, started
 lazily, failures logged, never raised) or `NullAudioOutput` (counts and level, for machines with
-no sound card). The doctor's image goes through a `RemoteVideoSink`: RGB arrays to a callback,
-the newest frame only when the callback is slower than the video.
+no sound card). Both keep, in memory, the last seconds of what they were given (`PlayedSound`,
+16 kHz mono on the monotonic clock): distress detection subtracts it from the microphone
+(`kiosk.distress.echo`). The doctor's image goes through a `RemoteVideoSink`: RGB arrays to a
+callback, the newest frame only when the callback is slower than the video.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, cast
@@ -43,6 +47,8 @@ RgbImage = NDArray[np.uint8]
 PCM_RATE_HZ: Final = 48_000
 PCM_CHANNELS: Final = 2
 PCM_BYTES_PER_S: Final = PCM_RATE_HZ * PCM_CHANNELS * 2
+PLAYED_RATE_HZ: Final = 16_000
+"""The rate at which what was played is kept (distress detection's analysis rate)."""
 
 
 # --- sources -------------------------------------------------------------------------------------
@@ -114,10 +120,100 @@ def rms_level(pcm: bytes) -> float:
     return math.sqrt(float(np.mean(np.square(samples, dtype=np.float64)))) / 32768.0
 
 
+class PlayedSound:
+    """The last `keep_s` seconds of what the speaker was given, for the microphone's echo
+    canceller (`kiosk.distress.echo`): mono float32 at `PLAYED_RATE_HZ`, on the monotonic clock.
+
+    `record(frame)` (on the event loop, by the output, for each frame it plays) places the frame
+    on a timeline of samples: right after the previous one, as the output's buffer plays it,
+    unless it was handed over more than `late_s` after that point (the output ran dry) or more
+    than `early_s` before it (more than the output buffers): then at the instant it was handed
+    over. The delay from this timeline to the loudspeaker (the output's buffering) is not known
+    here: the echo canceller measures it. `read(start_s,
+    count)` (from any thread) returns the samples from the instant ``start_s``, zeros where
+    nothing was played or where it is older than `keep_s`. Memory only: a ring of `keep_s`
+    seconds, nothing written, nothing sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        keep_s: float = 8.0,
+        late_s: float = 0.1,
+        early_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ring = np.zeros(round(keep_s * PLAYED_RATE_HZ), np.float32)
+        self._late = round(late_s * PLAYED_RATE_HZ)
+        self._early = round(early_s * PLAYED_RATE_HZ)
+        self._clock = clock
+        self._origin_s: float | None = None  # the instant of sample 0 of the timeline
+        self._end = 0  # the timeline's index after the last sample kept
+        self._lock = threading.Lock()
+        # Stereo, then the mean of the channels: FFmpeg's downmix would add 3 dB to a voice
+        # played on both.
+        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=PLAYED_RATE_HZ)
+        self.seconds_recorded = 0.0
+
+    def record(self, frame: av.AudioFrame) -> None:
+        """The frame was just handed to the speaker."""
+        at_s = self._clock()
+        try:
+            parts = [
+                out.to_ndarray().mean(axis=0, dtype=np.float32)
+                for out in self._resampler.resample(frame)
+            ]
+        except (ValueError, av.FFmpegError) as exc:
+            log.error("call.played_sound_failed error=%s", exc)
+            return
+        samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        self.seconds_recorded += samples.size / PLAYED_RATE_HZ
+        with self._lock:
+            if self._origin_s is None:
+                self._origin_s = at_s
+            handed = round((at_s - self._origin_s) * PLAYED_RATE_HZ)
+            late = handed - self._end
+            start = self._end if -self._early <= late <= self._late else handed
+            self._write(start, samples)
+
+    def _write(self, start: int, samples: NDArray[np.float32]) -> None:
+        ring = self._ring
+        size = ring.size
+        if start > self._end:  # nothing was played in between: silence
+            gap = min(start - self._end, size)
+            self._place(start - gap, np.zeros(gap, np.float32))
+        self._place(start, samples[-size:] if samples.size > size else samples)
+        self._end = start + min(samples.size, size)
+
+    def _place(self, start: int, samples: NDArray[np.float32]) -> None:
+        size = self._ring.size
+        at = start % size
+        first = min(samples.size, size - at)
+        self._ring[at : at + first] = samples[:first]
+        self._ring[: samples.size - first] = samples[first:]
+
+    def read(self, start_s: float, count: int) -> NDArray[np.float32]:
+        """``count`` samples from the instant ``start_s`` (zeros where nothing is kept)."""
+        out = np.zeros(max(0, count), np.float32)
+        with self._lock:
+            if self._origin_s is None or count <= 0:
+                return out
+            size = self._ring.size
+            first = round((start_s - self._origin_s) * PLAYED_RATE_HZ)
+            low = max(first, self._end - size)
+            high = min(first + count, self._end)
+            if high <= low:
+                return out
+            idx = np.arange(low, high) % size
+            out[low - first : high - first] = self._ring[idx]
+        return out
+
+
 class NullAudioOutput:
     """Consumes the doctor's sound without playing it: counts frames and measures the level."""
 
-    def __init__(self) -> None:
+    def __init__(self, played: PlayedSound | None = None) -> None:
+        self.played = played if played is not None else PlayedSound()
         self.frames = 0
         self.samples = 0
         self.last_rms = 0.0
@@ -130,6 +226,7 @@ class NullAudioOutput:
         self.samples += len(pcm) // (PCM_CHANNELS * 2)
         self.last_rms = rms_level(pcm)
         self.peak_rms = max(self.peak_rms, self.last_rms)
+        self.played.record(frame)
 
     async def close(self) -> None:
         return None
@@ -151,6 +248,7 @@ class AplayAudioOutput:
         argv: Sequence[str] | None = None,
         max_buffered_s: float = 0.3,
         restart_after_s: float = 5.0,
+        played: PlayedSound | None = None,
     ) -> None:
         device_args = ["-D", device] if device else []
         self.argv: tuple[str, ...] = tuple(
@@ -178,6 +276,8 @@ class AplayAudioOutput:
         self._next_start = 0.0
         self._closed = False
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE_HZ)
+        self.played = played if played is not None else PlayedSound()
+        """What was given to `aplay` (frames dropped are not), for the echo canceller."""
 
     async def play(self, frame: av.AudioFrame) -> None:
         process = await self._running_process()
@@ -187,6 +287,7 @@ class AplayAudioOutput:
             return
         stdin.write(pcm_s16_stereo(frame, self._resampler))
         self.frames_played += 1
+        self.played.record(frame)
 
     async def close(self) -> None:
         self._closed = True
@@ -342,6 +443,12 @@ class CabinMedia:
             microphone=open_alsa_microphone(microphone_device),
             audio_output=audio_output,
         )
+
+    @property
+    def played_sound(self) -> PlayedSound | None:
+        """What the sound output played lately (None: an output that does not keep it)."""
+        played = getattr(self.audio_output, "played", None)
+        return played if isinstance(played, PlayedSound) else None
 
     @property
     def camera_source(self) -> MediaStreamTrack:

@@ -5,7 +5,9 @@ The camera and the microphone come from the call's `CabinMedia` (one capture eac
 the monitor subscribes like the call does. Frames are taken at `analysis_fps` (the newest one
 each time), scaled down to the analysis size by FFmpeg's scaler and analysed on a worker thread
 of their own; sound is resampled to the analysis rate (mono, float) and analysed in blocks on a
-second worker thread, so a slow frame never delays the sound. The Qt thread only receives the
+second worker thread, so a slow frame never delays the sound. During a call the doctor's voice,
+played by the cabin's speaker, is taken out of the microphone first (`kiosk.distress.echo`: the
+monitor is given what the speaker played, `listen(..., far_end=)`). The Qt thread only receives the
 detections. Nothing is written, nothing is sent but alerts (`AlertDesk`): no frame and no sound
 leaves this package.
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         Samples,
         SoundAnalyser,
     )
+    from kiosk.distress.echo import EchoCanceller, FarEnd
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,8 @@ class DistressMonitor:
         self._scaler: VideoReformatter | None = None
         self.frames_analysed = 0
         self.sound_seconds_analysed = 0.0
+        self.echo: EchoCanceller | None = None
+        """The microphone's echo canceller (`listen` with a far end), for the tests and bench."""
         self.analysis_failures = 0
         self.observed: deque[Observed] = deque(maxlen=200)
         self._subscriptions = [
@@ -150,12 +155,32 @@ class DistressMonitor:
             self.settings.height,
         )
 
-    def listen(self, track: MediaStreamTrack, analyser: SoundAnalyser) -> None:
-        """Analyse this microphone track (a subscription of the cabin's media)."""
+    def listen(
+        self, track: MediaStreamTrack, analyser: SoundAnalyser, *, far_end: FarEnd | None = None
+    ) -> None:
+        """Analyse this microphone track (a subscription of the cabin's media); with
+        ``far_end`` (what the cabin's speaker played, on the monitor's clock), its echo is
+        subtracted from the microphone before the analysis."""
+        canceller: EchoCanceller | None = None
+        if far_end is not None:
+            from kiosk.distress.echo import RATE_HZ, EchoCanceller  # noqa: PLC0415 - numpy
+
+            if self.settings.sound_rate_hz != RATE_HZ:
+                raise ValueError(f"the echo canceller works at {RATE_HZ} Hz")
+            canceller = EchoCanceller()
         self._sound = analyser
+        self.echo = canceller
         self._tracks.append(track)
-        self._watchers.append(asyncio.get_running_loop().create_task(self._listen(track, analyser)))
-        log.info("distress.listening rate=%d", self.settings.sound_rate_hz)
+        self._watchers.append(
+            asyncio.get_running_loop().create_task(
+                self._listen(track, analyser, far_end, canceller)
+            )
+        )
+        log.info(
+            "distress.listening rate=%d echo_cancelled=%s",
+            self.settings.sound_rate_hz,
+            canceller is not None,
+        )
 
     async def panic(self, source: str) -> str:
         """The panic button was pressed (``source``: "screen" or "button")."""
@@ -232,7 +257,13 @@ class DistressMonitor:
         return detections
 
     # --- the microphone ---------------------------------------------------------------------
-    async def _listen(self, track: MediaStreamTrack, analyser: SoundAnalyser) -> None:
+    async def _listen(
+        self,
+        track: MediaStreamTrack,
+        analyser: SoundAnalyser,
+        far_end: FarEnd | None,
+        canceller: EchoCanceller | None,
+    ) -> None:
         import av  # noqa: PLC0415 - loaded with the media, before any track is listened to
         import numpy as np  # noqa: PLC0415
         from aiortc.mediastreams import MediaStreamError  # noqa: PLC0415
@@ -271,15 +302,28 @@ class DistressMonitor:
             t_s = started_at + consumed / rate
             consumed += chunk.size
             detections = await loop.run_in_executor(
-                self._sound_thread, self._analyse_sound, analyser, chunk, t_s
+                self._sound_thread, self._analyse_sound, analyser, chunk, t_s, far_end, canceller
             )
             for detection in detections:
                 self._detected(detection)
 
     def _analyse_sound(
-        self, analyser: SoundAnalyser, samples: Samples, t_s: float
+        self,
+        analyser: SoundAnalyser,
+        samples: Samples,
+        t_s: float,
+        far_end: FarEnd | None = None,
+        canceller: EchoCanceller | None = None,
     ) -> list[Detection]:
+        """On the sound thread: the far end's echo out (with a canceller), then the analysis."""
         try:
+            if far_end is not None and canceller is not None:
+                history = canceller.history_samples
+                far = far_end.read(
+                    t_s - history / self.settings.sound_rate_hz, samples.size + history
+                )
+                samples = canceller.process(samples, far)
+                t_s -= canceller.latency_s
             detections = analyser.analyse(samples, t_s)
         except (ValueError, ArithmeticError) as exc:
             self.analysis_failures += 1
