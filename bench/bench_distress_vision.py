@@ -20,9 +20,11 @@ Sets:
 - **synthetic, drawn**: the scenes of `simulators/scenes.py` as drawn (`IDEAL` camera): the 24
   falls (found within 2 s of the landing, time from the landing), the 15 short normal scenes,
   stillness and absence (classical and combined only: the pose analyser gives falls only), a
-  long stretch of normal activity (1 h; ``--quick``: 10 min, and the classical analyser only).
+  long stretch of normal activity (1 h; ``--quick``: 10 min, 5 with the webcam, and the
+  classical analyser only).
 - **synthetic, webcam**: the same filmed by `WEBCAM` (16:9, automatic exposure, noise, flicker,
-  blur, MJPEG), with the scenes only a real camera makes hard (someone close to the lens).
+  blur, MJPEG), with the scenes a real camera makes hard (`camera_scenes`: someone close to the
+  lens, then a fall; five scenes with the person in view from the first frame).
 - **CPU** per analysed frame (`time.process_time`, median: a model's own threads count) beside
   the floor measured on the same frames: the monitor's scaling and conversion of the camera's
   frame; the share of one core for both at 10 frames/s.
@@ -230,7 +232,7 @@ def run_synthetic(
                 for d in found
                 if d.kind.value != truth.kind
             ]
-    long_s = 600.0 if quick else 3600.0
+    long_s = 3600.0 if not quick else 600.0 if profile is None else 300.0
     long_run = [t for t in tallies if not quick or t.detector.name == "classical"]
     progress(f"{camera}: {long_s / 60:.0f} min of normal activity")
     scene = shot(normal_activity(long_s, seed=1))
@@ -356,7 +358,7 @@ def report(tallies: list[Tally], floor: Floor, clips: list[Clip], note: str, qui
     print(
         "targets: every real fall found, no alert on daily activity, synthetic 24/24 falls and "
         f"0 false alarms, fall -> alert <= {FALL_LATENCY_TARGET_S:.0f} s"
-        + ("   (--quick: 10 min of activity, classical only)" if quick else "")
+        + ("   (--quick: the long activity shorter, classical only)" if quick else "")
     )
 
 

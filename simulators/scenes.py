@@ -422,7 +422,7 @@ class AutoExposure:
 
 def _metered_level(scene: Image) -> float:
     """Centre-weighted mean brightness (0..255), as a webcam's metering weighs the picture."""
-    small = cv2.resize(scene, _METER_SIZE, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(scene[::4, ::4], _METER_SIZE, interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
     return float((grey * _CENTRE_WEIGHTS).sum())
 
@@ -498,7 +498,7 @@ class FilmedCabin(CabinScene):
         scene = super().render(t_s, frame_index)
         if scene.shape[:2] != (p.height, p.width):
             scene = np.asarray(
-                cv2.resize(scene, (p.width, p.height), interpolation=cv2.INTER_AREA), np.uint8
+                cv2.resize(scene, (p.width, p.height), interpolation=cv2.INTER_LINEAR), np.uint8
             )
         gain = 1.0 if self.exposure is None else self.exposure.gain_at(scene, t_s)
         self.last_gain = gain
@@ -530,8 +530,8 @@ class FilmedCabin(CabinScene):
         sigma = cv2.LUT(image, sigma_of.astype(np.float32))
         grain = self._grain[int(self._rng.integers(len(self._grain)))]
         dy, dx = (int(v) for v in self._rng.integers(0, 16, 2))
-        noisy = image.astype(np.float32) + sigma * grain[dy : dy + p.height, dx : dx + p.width]
-        return np.asarray(np.clip(noisy + 0.5, 0, 255), np.uint8)
+        noise = cv2.multiply(sigma, grain[dy : dy + p.height, dx : dx + p.width])
+        return np.asarray(cv2.add(image, noise, dtype=cv2.CV_8U), np.uint8)  # saturated
 
 
 def filmed(scene: Scene, camera: CameraProfile = WEBCAM) -> Scene:
@@ -1131,7 +1131,7 @@ def _close_to_lens(keys: list[Key], t0: float) -> float:
     picture (the head and the feet out of it), a look at the screen, back; returns when back
     standing by the chair."""
     t = _stand_up(keys, t0)
-    near = standing(330.0, scale=3.2, foot_y=800.0)
+    near = standing(330.0, scale=4.0, foot_y=1000.0)
     keys += [
         Key(
             t + 0.8, replace(standing(350.0, scale=1.6, foot_y=520.0), left_hip_deg=10.0), "linear"
@@ -1147,7 +1147,8 @@ def _close_to_lens(keys: list[Key], t0: float) -> float:
 
 def camera_scenes() -> list[Scene]:
     """Scenes a real camera makes hard (filmed by `WEBCAM`): the patient comes close to the lens
-    (the exposure swings, background included), sits again or then falls."""
+    (the exposure swings, background included), sits again or then falls; and a few scenes
+    with the person in view from the first frame (`FROM_THE_START`), as real clips begin."""
     keys = _seated_start()
     t = _close_to_lens(keys, 5.0)
     t = _sit(keys, t + 0.5)
@@ -1174,7 +1175,33 @@ def camera_scenes() -> list[Scene]:
         tags=frozenset({"fall", "camera"}),
         camera=WEBCAM,
     )
-    return [close, falls]
+    drawn = catalogue()
+    started = [filmed(from_the_start(drawn[name])) for name in FROM_THE_START]
+    return [close, falls, *started]
+
+
+def from_the_start(scene: Scene) -> Scene:
+    """The scene without its empty first second: the person is in view from the first frame,
+    as when a camera (or the kiosk) starts with someone in the cabin."""
+    first, *rest = scene.script.keys[1:]
+    script = Keyframes((replace(first, t_s=0.0), *rest), scene.script.breaths_per_min)
+    return replace(
+        scene,
+        name=f"{scene.name}_from_start",
+        description=f"{scene.description} (in view from the first frame)",
+        script=script,
+        tags=scene.tags | {"from_start"},
+    )
+
+
+FROM_THE_START: Final = (
+    "fall_standing_quick_right",
+    "fall_chair_quick_left",
+    "fall_standing_slump_forward",
+    "talk_seated",
+    "stand_up_and_sit",
+)
+"""The scenes also played with the person in view from the first frame (`camera_scenes`)."""
 
 
 def webcam_catalogue() -> dict[str, Scene]:
