@@ -15,8 +15,9 @@ is drawn as a body foreshortened along the camera's axis (`PersonPose.depth_squa
 - `normal_activity(duration_s, seed)`: an hour or more of ordinary cabin life, reproducible.
 - `demo_fall(seated_for_s)`: for the demo, a seated patient who stands up, falls, lies still.
 - `webcam_catalogue()`: the same scenes filmed by a real camera (`WEBCAM`: automatic exposure,
-  sensor noise and flicker, a 16:9 frame, blur and JPEG compression), and the scenes that only a
-  real camera makes hard (someone passing close to the lens).
+  sensor noise and flicker, a 16:9 frame, blur and JPEG compression), and the scenes a real
+  camera makes hard (`camera_scenes`: someone close to the lens; someone in view from the first
+  frame, as real clips begin).
 - `scene_camera(name)`: a live `SyntheticCamera` playing a named scene.
 
 **The camera** (`CameraProfile`, a scene's `camera`): `IDEAL` (the default) shows the drawing as
