@@ -181,6 +181,10 @@ def test_a_scene_is_filmed_as_drawn_unless_it_has_a_camera() -> None:
     assert {"close_to_lens_and_sit", "close_to_lens_then_fall"} <= set(webcam)
     assert len(webcam) == len(catalogue()) + len(camera_scenes())
     assert all(s.camera == WEBCAM for s in camera_scenes())
+    started = webcam["fall_chair_quick_left_from_start@webcam"]
+    drawn = catalogue()["fall_chair_quick_left"]
+    assert started.script.pose_at(0.0) is not None and drawn.script.pose_at(0.0) is None
+    assert started.events == drawn.events and "from_start" in started.tags
 
 
 def test_the_webcam_gives_a_16_9_frame_of_the_same_room_seen_wider() -> None:
