@@ -63,8 +63,10 @@ if TYPE_CHECKING:
     # PyAV, numpy and aiortc load with the cabin's media, in the core's warm-up, off the Qt
     # thread: the panic button and the readings' thresholds work before them.
     import av
+    import numpy as np
     from aiortc.mediastreams import MediaStreamTrack
     from av.video.reformatter import VideoReformatter
+    from numpy.typing import NDArray
 
     from kiosk.distress.detection import (
         Detection,
@@ -130,11 +132,7 @@ class CleaningWatch:
         self.within_s = within_s
         self._since_s: float | None = None
         self._still_from_s = 0.0
-        self._reference: Any = None  # the small grey picture the stillness is measured from
-
-    @property
-    def waiting(self) -> bool:
-        return self._since_s is not None
+        self._reference: NDArray[np.float32] | None = None  # the still picture, small, grey
 
     def cleaning_done(self, t_s: float) -> None:
         self._since_s, self._reference = t_s, None
