@@ -1311,9 +1311,7 @@ def scene_by_name(name: str) -> Scene:
     if name.startswith("normal_activity"):
         long = normal_activity(600.0)
         return filmed(long) if name.endswith("@" + WEBCAM.name) else long
-    scenes = (
-        catalogue() | webcam_catalogue() if "@" in name or name.startswith("close") else catalogue()
-    )
+    scenes = catalogue() | webcam_catalogue()
     if name not in scenes:
         raise KeyError(f"no scene named {name!r}; known: {', '.join(sorted(scenes))}")
     return scenes[name]

@@ -261,3 +261,13 @@ def test_the_webcam_noise_grows_with_the_signal_and_the_picture_flickers() -> No
     assert 0.005 < spread < 0.05
     webcam = FilmedCabin(Nobody(), WEBCAM, overlay=False)
     assert float(np.abs(webcam.render(0.0, 0).astype(np.float64) - reference).mean()) > 1.5
+
+
+def test_a_webcam_scene_plays_live_by_its_name() -> None:
+    async def one_frame() -> np.ndarray:
+        camera = scene_camera("close_to_lens_then_fall")
+        frame = (await camera.recv()).to_ndarray(format="rgb24")
+        camera.stop()
+        return frame
+
+    assert asyncio.run(one_frame()).shape == (360, 640, 3)
