@@ -15,10 +15,11 @@ the patient is down; how soon is measured here.
   own latency on the monitor's clock (from its first "down" frame). The agent helps them up
   ("I am fine"), they sit again, and so on.
 - floor: the same scenario of the same ``LiveCabin`` rendered offline, every 0.1 s of scene
-  time, scaled as the monitor scales a frame and given to a ``VisionAnalyser`` with the same
-  thresholds, as fast as it goes: from the landing to the frame that gave the fall, in scene
-  time. What the detector itself needs; the live figure adds the real-time pipeline (frame
-  pacing, the 10 frames/s selection, the analysis thread, the alert desk).
+  time, scaled as the monitor scales a frame (320 wide, the camera's aspect) and given to a
+  ``VisionAnalyser`` with the same thresholds, as fast as it goes: from the landing to the frame
+  that gave the fall, in scene time. What the detector itself needs; the live figure adds the
+  real-time pipeline (frame pacing, the 10 frames/s selection, the analysis thread, the alert
+  desk).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Offline:
         self.cabin = LiveCabin()
         self.scene = CabinScene(self.cabin, door_open_at=self.cabin.door_open_at)
         self.analyser = VisionAnalyser(VisionThresholds())
-        self.size = (settings.width, settings.height)
+        self.size = settings.frame_size(self.scene.width, self.scene.height)
         self.period_s = 1.0 / settings.fps
         self.index = 0
 

@@ -14,7 +14,27 @@ is drawn as a body foreshortened along the camera's axis (`PersonPose.depth_squa
 - `catalogue()`: every named scene (normal activity, falls, stillness, absence, lights, door).
 - `normal_activity(duration_s, seed)`: an hour or more of ordinary cabin life, reproducible.
 - `demo_fall(seated_for_s)`: for the demo, a seated patient who stands up, falls, lies still.
+- `webcam_catalogue()`: the same scenes filmed by a real camera (`WEBCAM`: automatic exposure,
+  sensor noise and flicker, a 16:9 frame, blur and JPEG compression), and the scenes a real
+  camera makes hard (`camera_scenes`: someone close to the lens; someone in view from the first
+  frame, as real clips begin).
 - `scene_camera(name)`: a live `SyntheticCamera` playing a named scene.
+
+**The camera** (`CameraProfile`, a scene's `camera`): `IDEAL` (the default) shows the drawing as
+it is, 640x480, with the scene's own light noise. A real webcam does not (`FilmedCabin`):
+
+- its frame is 16:9 (640x360): it sees the same height of the room and more of it sideways
+  (the room is drawn wider, then scaled to the frame);
+- its automatic exposure keeps the picture's mean brightness at a level: it meters the scene
+  (centre-weighted), a little late (`exposure_delay_s`), and its gain follows as a second-order
+  system (`exposure_response_s`, damped by `exposure_damping` < 1: it overshoots by about
+  15 %). Someone close to the lens, or the lights going down, changes the whole picture's
+  brightness for a second or two, background included;
+- the gain is applied in linear light through a tone curve with a soft shoulder, so a change of
+  exposure is not a plain multiplication of the pixels (the highlights move less);
+- its noise depends on the signal (shot noise plus read noise, grown by the gain), comes in
+  grain a pixel or two wide, and the whole picture flickers a little from frame to frame;
+- lens blur and JPEG compression (an MJPEG webcam), in memory.
 - ``python -m simulators.scenes --write DIR [--scene NAME]``: H.264 MP4 files and their ground
   truth as JSON, for the demo to play.
 """
@@ -27,7 +47,9 @@ import json
 import math
 import random
 import sys
-from collections.abc import Iterator, Sequence
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -36,8 +58,9 @@ from typing import Final, Literal
 import av
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from simulators.media import CabinScene, Image, PersonPose, SyntheticCamera
+from simulators.media import CabinScene, Image, PersonPose, PoseScript, SyntheticCamera
 
 EventKind = Literal["fall", "stillness", "absence"]
 
@@ -279,6 +302,244 @@ def lying(x: float, y: float, direction: FallDirection, *, scale: float = 1.0) -
     )
 
 
+# --- the camera ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CameraProfile:
+    """How a camera films the drawn cabin (see the module's doc). Levels are 0..255."""
+
+    name: str
+    width: int = 640
+    height: int = 480
+    """The camera's frame; the room is drawn 480 rows high and as wide as this aspect needs."""
+    auto_exposure: bool = False
+    exposure_target: float = 150.0
+    """Mean brightness (centre-weighted) the exposure aims at: about the drawn empty cabin's,
+    so that a steady scene is shown as drawn."""
+    exposure_response_s: float = 0.3
+    """1 / natural frequency of the exposure loop (seconds)."""
+    exposure_damping: float = 0.55
+    """Below 1 the gain overshoots its new value (0.55: by about 13 %) before settling."""
+    exposure_delay_s: float = 0.15
+    """The metering sees the scene this late."""
+    gain_limits: tuple[float, float] = (0.1, 10.0)
+    """The exposure's gain, in linear light (10: about 2.8 times brighter once gamma-encoded)."""
+    read_noise: float = 0.0
+    """Noise of a black pixel (standard deviation, levels)."""
+    shot_noise: float = 0.0
+    """Noise of a white pixel beyond the read noise: sigma = sqrt(read² + shot² · v / 255),
+    both grown by the square root of the exposure's gain when it is above 1."""
+    grain_px: float = 0.0
+    """Noise blurred over this many pixels (demosaicing and denoising make grain, not dust)."""
+    flicker: float = 0.0
+    """The picture's brightness ripples by this fraction: a slow beat of the mains lighting
+    and, from frame to frame, half of it at random."""
+    blur_px: float = 0.0
+    """Lens blur (Gaussian sigma, pixels of the camera's frame)."""
+    jpeg_quality: int = 0
+    """MJPEG compression of each frame (0: none)."""
+
+
+IDEAL: Final = CameraProfile("ideal")
+"""The drawing as it is, 640x480 (the scene's own light noise only)."""
+WEBCAM: Final = CameraProfile(
+    "webcam",
+    640,
+    360,
+    auto_exposure=True,
+    read_noise=2.0,
+    shot_noise=6.0,
+    grain_px=0.8,
+    flicker=0.015,
+    blur_px=0.7,
+    jpeg_quality=75,
+)
+"""A plain USB webcam: 16:9, automatic exposure, noise, flicker, blur, MJPEG."""
+
+ROOM_HEIGHT: Final = 480
+_GAMMA: Final = 2.2
+_METER_SIZE: Final = (32, 18)
+_EXPOSURE_STEP_S: Final = 0.005
+
+
+class AutoExposure:
+    """A camera's automatic exposure: the gain it applies (in linear light) at `t_s`.
+
+    Open loop on the scene's metered brightness (what the sensor would give at gain 1), late by
+    `exposure_delay_s`; the log-gain follows the wanted one as a damped second-order system.
+    Starts settled on the first frame (the camera was on before the scene). Instants must not go
+    back; one that does starts it again."""
+
+    def __init__(self, profile: CameraProfile) -> None:
+        self.profile = profile
+        self._metered: deque[tuple[float, float]] = deque()
+        self._t_s: float | None = None
+        self._log_gain = 0.0
+        self._rate = 0.0
+
+    def gain_at(self, scene: Image, t_s: float) -> float:
+        p = self.profile
+        level = _metered_level(scene)
+        if self._t_s is not None and (t_s < self._t_s or t_s - self._t_s > 10.0):
+            self._t_s = None
+        if self._t_s is None:
+            self._metered.clear()
+            self._metered.append((t_s, level))
+            self._t_s, self._log_gain, self._rate = t_s, self._wanted(level), 0.0
+            return math.exp(self._log_gain)
+        self._metered.append((t_s, level))
+        omega, zeta = 1.0 / p.exposure_response_s, p.exposure_damping
+        t = self._t_s
+        while t < t_s - 1e-9:
+            dt = min(_EXPOSURE_STEP_S, t_s - t)
+            t += dt
+            wanted = self._wanted(self._seen_at(t - p.exposure_delay_s))
+            accel = omega * omega * (wanted - self._log_gain) - 2.0 * zeta * omega * self._rate
+            self._rate += accel * dt
+            self._log_gain += self._rate * dt
+        self._t_s = t_s
+        while len(self._metered) > 2 and self._metered[1][0] <= t_s - p.exposure_delay_s - 1.0:
+            self._metered.popleft()
+        low, high = p.gain_limits
+        return min(high, max(low, math.exp(self._log_gain)))
+
+    def _wanted(self, level: float) -> float:
+        """The log of the gain (in linear light) that brings `level` (gamma-encoded) to the
+        target."""
+        low, high = self.profile.gain_limits
+        wanted = (self.profile.exposure_target / max(level, 1.0)) ** _GAMMA
+        return math.log(min(high, max(low, wanted)))
+
+    def _seen_at(self, t_s: float) -> float:
+        """The metered level of the newest frame at or before `t_s` (the oldest if none)."""
+        seen = self._metered[0][1]
+        for at_s, level in self._metered:
+            if at_s > t_s:
+                break
+            seen = level
+        return seen
+
+
+def _metered_level(scene: Image) -> float:
+    """Centre-weighted mean brightness (0..255), as a webcam's metering weighs the picture."""
+    small = cv2.resize(scene[::4, ::4], _METER_SIZE, interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float((grey * _CENTRE_WEIGHTS).sum())
+
+
+def _centre_weights() -> NDArray[np.float64]:
+    w, h = _METER_SIZE
+    ys = (np.arange(h) - (h - 1) / 2) / h
+    xs = (np.arange(w) - (w - 1) / 2) / w
+    weights = np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * 0.3**2))
+    return np.asarray(weights / weights.sum(), np.float64)
+
+
+_CENTRE_WEIGHTS: Final = _centre_weights()
+
+
+def tone_curve(gain: float) -> NDArray[np.uint8]:
+    """The camera's response (a lookup table, 256 levels) at this exposure gain: the drawn level
+    to linear light (gamma 2.2), times the gain, through a soft shoulder above 80 % (never
+    quite white until saturated), back to gamma 2.2. At gain 1 it is nearly the identity."""
+    linear = (np.arange(256, dtype=np.float64) / 255.0) ** _GAMMA * gain
+    knee = 0.8
+    over = linear > knee
+    linear[over] = knee + (1.0 - knee) * np.tanh((linear[over] - knee) / (1.0 - knee))
+    return np.asarray(np.clip(np.round(255.0 * linear ** (1 / _GAMMA)), 0, 255), np.uint8)
+
+
+class FilmedCabin(CabinScene):
+    """A `CabinScene` as a real camera films it (`CameraProfile`): `render` gives the camera's
+    frame (its size, its exposure, its noise), so `SyntheticCamera` can play it live. It keeps
+    the exposure's state: frames must come in time order (going back starts the camera again).
+    Everything happens in memory."""
+
+    def __init__(
+        self,
+        script: PoseScript,
+        profile: CameraProfile,
+        *,
+        door_open_at: Callable[[float], float] | None = None,
+        light_gain_at: Callable[[float], float] | None = None,
+        noise_scale: float = 1.0,
+        overlay: bool = True,
+        seed: int = 1,
+    ) -> None:
+        room_width = round(ROOM_HEIGHT * profile.width / profile.height)
+        super().__init__(
+            script,
+            width=room_width,
+            height=ROOM_HEIGHT,
+            door_open_at=door_open_at,
+            light_gain_at=light_gain_at,
+            noise_level=0,
+            overlay=overlay,
+        )
+        self.profile = profile
+        self.exposure = AutoExposure(profile) if profile.auto_exposure else None
+        self.last_gain = 1.0
+        self._noise_scale = noise_scale
+        self._rng = np.random.default_rng(seed)
+        self._grain: list[NDArray[np.float32]] = []
+        if profile.read_noise > 0 or profile.shot_noise > 0:
+            pad = 16
+            for _ in range(4):
+                unit = self._rng.standard_normal(
+                    (profile.height + pad, profile.width + pad, 3)
+                ).astype(np.float32)
+                if profile.grain_px > 0:
+                    unit = np.asarray(cv2.GaussianBlur(unit, (0, 0), profile.grain_px), np.float32)
+                    unit /= max(1e-6, float(unit.std()))  # unit variance again
+                self._grain.append(unit)
+
+    def render(self, t_s: float, frame_index: int) -> Image:
+        p = self.profile
+        scene = super().render(t_s, frame_index)
+        if scene.shape[:2] != (p.height, p.width):
+            scene = np.asarray(
+                cv2.resize(scene, (p.width, p.height), interpolation=cv2.INTER_LINEAR), np.uint8
+            )
+        gain = 1.0 if self.exposure is None else self.exposure.gain_at(scene, t_s)
+        self.last_gain = gain
+        if p.flicker > 0:
+            beat = math.sin(2 * math.pi * 0.7 * t_s)
+            gain *= 1.0 + p.flicker * (beat + 0.5 * float(self._rng.standard_normal()))
+        image = np.asarray(cv2.LUT(scene, tone_curve(gain)), np.uint8)
+        if p.blur_px > 0:
+            image = np.asarray(cv2.GaussianBlur(image, (0, 0), p.blur_px), np.uint8)
+        if self._grain:
+            image = self._add_noise(image, max(1.0, gain))
+        if p.jpeg_quality > 0:
+            ok, jpeg = cv2.imencode(
+                ".jpg",
+                cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, p.jpeg_quality],
+            )
+            decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                image = np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), np.uint8)
+        return np.asarray(image, np.uint8)
+
+    def _add_noise(self, image: Image, gain: float) -> Image:
+        p = self.profile
+        levels = np.arange(256, dtype=np.float32) / 255.0
+        sigma_of = np.sqrt(p.read_noise**2 + p.shot_noise**2 * levels) * (
+            self._noise_scale * math.sqrt(gain)
+        )
+        sigma = cv2.LUT(image, sigma_of.astype(np.float32))
+        grain = self._grain[int(self._rng.integers(len(self._grain)))]
+        dy, dx = (int(v) for v in self._rng.integers(0, 16, 2))
+        noise = cv2.multiply(sigma, grain[dy : dy + p.height, dx : dx + p.width])
+        return np.asarray(cv2.add(image, noise, dtype=cv2.CV_8U), np.uint8)  # saturated
+
+
+def filmed(scene: Scene, camera: CameraProfile = WEBCAM) -> Scene:
+    """The same scene filmed by `camera` (named ``<name>@<camera>``)."""
+    return replace(scene, name=f"{scene.name}@{camera.name}", camera=camera)
+
+
 # --- scenes -------------------------------------------------------------------------------------
 
 
@@ -293,10 +554,24 @@ class Scene:
     light_gain_at: Piecewise | None = None
     noise_level: int = 3
     tags: frozenset[str] = frozenset()
+    camera: CameraProfile = IDEAL
+    """Who films it: `IDEAL` (the drawing as it is) or a real camera's profile (`WEBCAM`)."""
 
     def cabin_scene(
         self, *, width: int = 640, height: int = 480, overlay: bool = True
     ) -> CabinScene:
+        """The scene as drawn (`IDEAL`), or as `camera` films it (a `FilmedCabin`, whose
+        frames are the camera's size: `width` and `height` then do not apply)."""
+        if self.camera != IDEAL:
+            return FilmedCabin(
+                self.script,
+                self.camera,
+                door_open_at=self.door_open_at,
+                light_gain_at=self.light_gain_at,
+                noise_scale=self.noise_level / 3.0,
+                overlay=overlay,
+                seed=zlib.crc32(self.name.encode()),
+            )
         return CabinScene(
             self.script,
             width=width,
@@ -316,7 +591,8 @@ class Scene:
         until_s: float | None = None,
         scaler: Literal["camera", "area"] = "camera",
     ) -> Iterator[tuple[float, Image]]:
-        """`(t_s, RGB frame)` at `fps`, rendered at 640x480 then scaled to `width` x `height`.
+        """`(t_s, RGB frame)` at `fps`, rendered at 640x480 (or filmed by the scene's camera)
+        then scaled to `width` x `height` (a 16:9 camera's frame is squeezed if asked to).
 
         "camera" scales as the cabin's distress monitor does a decoded camera frame: the picture
         goes to YUV 4:2:0 (as a webcam's or a decoder's frames are), then PyAV's `reformat` to
@@ -326,7 +602,7 @@ class Scene:
         for index in range(int(end * fps) + 1):
             t_s = index / fps
             image = cabin.render(t_s, index)
-            if (width, height) != (cabin.width, cabin.height) or scaler == "camera":
+            if image.shape[:2] != (height, width) or scaler == "camera":
                 image = scale_frame(image, width, height, scaler)
             yield t_s, image
 
@@ -337,13 +613,14 @@ class Scene:
             "duration_s": self.duration_s,
             "events": [{"kind": e.kind, "at_s": round(e.at_s, 3)} for e in self.events],
             "tags": sorted(self.tags),
+            "camera": self.camera.name,
         }
 
 
 def scale_frame(
     image: Image, width: int, height: int, scaler: Literal["camera", "area"] = "camera"
 ) -> Image:
-    """A 640x480 picture at the analysis size, as the monitor gets it (see `Scene.frames`)."""
+    """A camera's picture at the analysis size, as the monitor gets it (see `Scene.frames`)."""
     if scaler == "area":
         return np.asarray(
             cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), np.uint8
@@ -850,6 +1127,91 @@ def catalogue() -> dict[str, Scene]:
     return {s.name: s for s in scenes}
 
 
+def _close_to_lens(keys: list[Key], t0: float) -> float:
+    """From seated, up, two steps toward the camera until the body fills the middle of the
+    picture (the head and the feet out of it), a look at the screen, back; returns when back
+    standing by the chair."""
+    t = _stand_up(keys, t0)
+    near = standing(330.0, scale=4.0, foot_y=1000.0)
+    keys += [
+        Key(
+            t + 0.8, replace(standing(350.0, scale=1.6, foot_y=520.0), left_hip_deg=10.0), "linear"
+        ),
+        Key(t + 1.6, near, "linear"),
+        Key(t + 4.0, replace(near, right_shoulder_deg=40.0, right_elbow_deg=-80.0)),
+        Key(t + 5.0, near),
+        Key(t + 5.8, standing(350.0, scale=1.6, foot_y=520.0), "linear"),
+        Key(t + 6.6, standing(CHAIR_X), "linear"),
+    ]
+    return t + 6.6
+
+
+def camera_scenes() -> list[Scene]:
+    """Scenes a real camera makes hard (filmed by `WEBCAM`): the patient comes close to the lens
+    (the exposure swings, background included), sits again or then falls; and a few scenes
+    with the person in view from the first frame (`FROM_THE_START`), as real clips begin."""
+    keys = _seated_start()
+    t = _close_to_lens(keys, 5.0)
+    t = _sit(keys, t + 0.5)
+    close = Scene(
+        "close_to_lens_and_sit",
+        "seated, comes close to the camera (the exposure swings), goes back, sits",
+        Keyframes(tuple(keys)),
+        t + 12.0,
+        tags=frozenset({"normal", "camera"}),
+        camera=WEBCAM,
+    )
+    keys = _seated_start()
+    t = _close_to_lens(keys, 5.0)
+    start = standing(CHAIR_X)
+    keys.append(Key(t + 2.0, start))
+    fall, t_land = _fall_keys(start, t + 2.0, "left", "quick", lying(240.0, 410.0, "left"))
+    keys += fall
+    falls = Scene(
+        "close_to_lens_then_fall",
+        "comes close to the camera (the exposure swings), goes back, falls 2 s later",
+        Keyframes(tuple(keys)),
+        t_land + 8.0,
+        (Event("fall", t_land), Event("stillness", t_land)),
+        tags=frozenset({"fall", "camera"}),
+        camera=WEBCAM,
+    )
+    drawn = catalogue()
+    started = [filmed(from_the_start(drawn[name])) for name in FROM_THE_START]
+    return [close, falls, *started]
+
+
+def from_the_start(scene: Scene) -> Scene:
+    """The scene without its empty first second: the person is in view from the first frame,
+    as when a camera (or the kiosk) starts with someone in the cabin."""
+    first, *rest = scene.script.keys[1:]
+    script = Keyframes((replace(first, t_s=0.0), *rest), scene.script.breaths_per_min)
+    return replace(
+        scene,
+        name=f"{scene.name}_from_start",
+        description=f"{scene.description} (in view from the first frame)",
+        script=script,
+        tags=scene.tags | {"from_start"},
+    )
+
+
+FROM_THE_START: Final = (
+    "fall_standing_quick_right",
+    "fall_chair_quick_left",
+    "fall_standing_slump_forward",
+    "talk_seated",
+    "stand_up_and_sit",
+)
+"""The scenes also played with the person in view from the first frame (`camera_scenes`)."""
+
+
+def webcam_catalogue() -> dict[str, Scene]:
+    """Every scene of `catalogue()` filmed by `WEBCAM` (``<name>@webcam``) and the
+    `camera_scenes()`."""
+    scenes = [filmed(s) for s in catalogue().values()] + camera_scenes()
+    return {s.name: s for s in scenes}
+
+
 # --- long normal activity -------------------------------------------------------------------------
 
 
@@ -944,9 +1306,12 @@ def normal_activity(duration_s: float = 3600.0, seed: int = 1) -> Scene:
 
 
 def scene_by_name(name: str) -> Scene:
+    """A scene of `catalogue()` or `webcam_catalogue()` (``normal_activity``: 10 minutes of it,
+    ``normal_activity@webcam`` filmed by the webcam)."""
     if name.startswith("normal_activity"):
-        return normal_activity(600.0)
-    scenes = catalogue()
+        long = normal_activity(600.0)
+        return filmed(long) if name.endswith("@" + WEBCAM.name) else long
+    scenes = catalogue() | webcam_catalogue()
     if name not in scenes:
         raise KeyError(f"no scene named {name!r}; known: {', '.join(sorted(scenes))}")
     return scenes[name]
@@ -958,13 +1323,15 @@ def scene_camera(name: str, *, fps: int = 15) -> SyntheticCamera:
 
 
 def write_scene(scene: Scene, directory: Path, *, fps: int = 15) -> tuple[Path, Path]:
-    """Write `<name>.mp4` (H.264, 640x480, `fps`) and `<name>.json` (the ground truth)."""
+    """Write `<name>.mp4` (H.264, the camera's size, `fps`) and `<name>.json` (the ground
+    truth)."""
     directory.mkdir(parents=True, exist_ok=True)
     video_path, truth_path = directory / f"{scene.name}.mp4", directory / f"{scene.name}.json"
     cabin = scene.cabin_scene()
     with av.open(str(video_path), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = cabin.width, cabin.height, "yuv420p"
+        stream.width, stream.height = scene.camera.width, scene.camera.height
+        stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "20", "preset": "veryfast"}
         for index in range(int(scene.duration_s * fps)):
             frame = av.VideoFrame.from_ndarray(cabin.render(index / fps, index), format="rgb24")
@@ -984,7 +1351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scene", action="append", help="only this scene (repeatable)")
     parser.add_argument("--fps", type=int, default=15)
     args = parser.parse_args(argv)
-    scenes = catalogue()
+    scenes = catalogue() | webcam_catalogue()
     chosen = [scene_by_name(n) for n in args.scene] if args.scene else list(scenes.values())
     if args.list or not args.write:
         for s in chosen:

@@ -22,6 +22,22 @@ What each detection does depends on where the cabin is (`DistressMonitor._act`):
   (`RemeasureAsked`), a confirmed or extreme one alerts; during the call the doctor sees it, so
   the overlay does not hide the call.
 One alert of a kind at a time: a second fall while the first is open adds nothing.
+
+**The analysis size** (`AnalysisSettings.frame_size`): 320 pixels wide, the camera's aspect
+kept (16:9 gives 320x180, 4:3 320x240), enough for a pose model; the classical analyser scales
+down again for itself.
+
+**The empty cabin is relearnt at each cleaning** (`CleaningWatch`): when the cleaning is done
+(CLEANING -> IDLE), the vision analyser is told `empty_cabin()` once whoever cleaned has gone,
+that is once the picture has stayed still for `relearn_still_s` (3 s). Stillness, not the
+analyser's own "nobody in view", decides: an analyser whose background went wrong (an exposure
+jump kept as a person-sized box) sees somebody for good, and would never be corrected. Still
+means that no more than 1 % of a 64-pixel-wide grey copy of the frame changed by 20 levels
+(the frame's mean brightness divided out first, so that the exposure settling and the lights'
+flicker are not movement): a person walking, or standing and moving an arm, is several percent
+of the picture; camera noise averaged over 5x5 pixels, a clock's hand, a time stamp's digits
+stay under it. Not still within `relearn_within_s` (120 s), or a new patient first: nothing is
+relearnt until the next cleaning (the analyser still adapts by itself).
 """
 
 from __future__ import annotations
@@ -49,8 +65,10 @@ if TYPE_CHECKING:
     # PyAV, numpy and aiortc load with the cabin's media, in the core's warm-up, off the Qt
     # thread: the panic button and the readings' thresholds work before them.
     import av
+    import numpy as np
     from aiortc.mediastreams import MediaStreamTrack
     from av.video.reformatter import VideoReformatter
+    from numpy.typing import NDArray
 
     from kiosk.distress.detection import (
         Detection,
@@ -81,10 +99,76 @@ class AnalysisSettings:
     `kiosk/distress/VISION.md` and `SOUND.md`)."""
 
     fps: float = 10.0
-    width: int = 160
-    height: int = 120
+    width: int = 320
+    """Frames are scaled to this width, keeping the camera's aspect (`frame_size`): enough
+    pixels for a pose model; the classical analyser scales them down again for itself."""
     sound_rate_hz: int = 16_000
     sound_block_s: float = 0.1
+    relearn_still_s: float = 3.0
+    """After a cleaning, the picture still for this long: whoever cleaned has gone."""
+    relearn_within_s: float = 120.0
+    """...within this long after the cleaning, or no relearning until the next one."""
+
+    def frame_size(self, camera_width: int, camera_height: int) -> tuple[int, int]:
+        """The analysed frame's (width, height) for a camera frame of this size: `width`
+        wide, the camera's aspect, the height rounded to an even number (4:3 gives 320x240,
+        16:9 320x180)."""
+        if camera_width <= 0 or camera_height <= 0:
+            raise ValueError(f"no picture in a {camera_width}x{camera_height} frame")
+        height = max(2, 2 * round(self.width * camera_height / camera_width / 2))
+        return self.width, height
+
+
+class CleaningWatch:
+    """When to relearn the empty cabin after a cleaning (see the module's doc). Used on the
+    vision thread only, in order with the frames: `cleaning_done`, then `relearn_now` with each
+    analysed frame, which says True once."""
+
+    CHANGE_LEVEL = 20.0
+    """Levels (0..255) a pixel of the small grey copy must change by to count as changed."""
+    CHANGE_FRACTION = 0.01
+    """Changed over this fraction of the picture: something moved."""
+    WIDTH = 64
+
+    def __init__(self, still_s: float, within_s: float) -> None:
+        self.still_s = still_s
+        self.within_s = within_s
+        self._since_s: float | None = None
+        self._still_from_s = 0.0
+        self._reference: NDArray[np.float32] | None = None  # the still picture, small, grey
+
+    def cleaning_done(self, t_s: float) -> None:
+        self._since_s, self._reference = t_s, None
+
+    def cancel(self) -> None:
+        self._since_s, self._reference = None, None
+
+    def relearn_now(self, frame: RgbFrame, t_s: float) -> bool:
+        if self._since_s is None:
+            return False
+        if t_s - self._since_s > self.within_s:
+            log.warning("distress.relearn_skipped reason=never_still")
+            self.cancel()
+            return False
+        import cv2  # noqa: PLC0415 - loaded with the media, as the analysers are
+        import numpy as np  # noqa: PLC0415
+
+        rows = max(2, round(self.WIDTH * frame.shape[0] / max(1, frame.shape[1])))
+        small = cv2.resize(frame, (self.WIDTH, rows), interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        grey *= 128.0 / max(1.0, float(grey.mean()))
+        reference = self._reference
+        if (
+            reference is None
+            or reference.shape != grey.shape
+            or float(np.mean(np.abs(grey - reference) > self.CHANGE_LEVEL)) > self.CHANGE_FRACTION
+        ):
+            self._reference, self._still_from_s = grey, t_s
+            return False
+        if t_s - self._still_from_s < self.still_s:
+            return False
+        self.cancel()
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +209,10 @@ class DistressMonitor:
         # call encoder's too, and a frame's own `reformat` shares one scaler between threads
         # (FFmpeg's is not thread-safe: it crashed).
         self._scaler: VideoReformatter | None = None
+        self._cleaning = CleaningWatch(
+            self.settings.relearn_still_s, self.settings.relearn_within_s
+        )
+        self.empty_cabin_relearnt = 0
         self.frames_analysed = 0
         self.sound_seconds_analysed = 0.0
         self.echo: EchoCanceller | None = None
@@ -149,10 +237,7 @@ class DistressMonitor:
             asyncio.get_running_loop().create_task(self._watch_camera(track, analyser))
         )
         log.info(
-            "distress.watching_camera fps=%.1f size=%dx%d",
-            self.settings.fps,
-            self.settings.width,
-            self.settings.height,
+            "distress.watching_camera fps=%.1f width=%d", self.settings.fps, self.settings.width
         )
 
     def listen(
@@ -238,21 +323,26 @@ class DistressMonitor:
     def _analyse_frame(
         self, analyser: FrameAnalyser, frame: av.VideoFrame, t_s: float
     ) -> list[Detection]:
-        """On the vision thread: scale, convert, analyse."""
+        """On the vision thread: scale (keeping the camera's aspect), convert, analyse; after a
+        cleaning, relearn the empty cabin once the picture is still."""
         import av  # noqa: PLC0415 - loaded with the media
 
         assert self._scaler is not None  # made by watch_camera
         try:
-            small = self._scaler.reformat(
-                frame, width=self.settings.width, height=self.settings.height, format="rgb24"
-            )
+            width, height = self.settings.frame_size(frame.width, frame.height)
+            small = self._scaler.reformat(frame, width=width, height=height, format="rgb24")
             image = cast("RgbFrame", small.to_ndarray())
             detections = analyser.analyse(image, t_s)
+            relearn = self._cleaning.relearn_now(image, t_s)
         except (ValueError, av.FFmpegError, ArithmeticError) as exc:
             self.analysis_failures += 1
             if self.analysis_failures % 100 == 1:  # a broken camera must not flood the log
                 log.error("distress.frame_failed count=%d error=%s", self.analysis_failures, exc)
             return []
+        if relearn:
+            analyser.empty_cabin()
+            self.empty_cabin_relearnt += 1
+            log.info("distress.empty_cabin_relearnt")
         self.frames_analysed += 1
         return detections
 
@@ -372,6 +462,13 @@ class DistressMonitor:
             ):
                 if analyser is not None:
                     thread.submit(analyser.reset)
+        if self._vision is None:
+            return
+        if event.previous is SessionState.CLEANING and event.state is SessionState.IDLE:
+            log.info("distress.relearn_after_cleaning")
+            self._vision_thread.submit(self._cleaning.cleaning_done, self._clock())
+        elif new_patient:
+            self._vision_thread.submit(self._cleaning.cancel)
 
     # --- from detections to alerts ----------------------------------------------------------
     def _detected(self, detection: Detection) -> None:

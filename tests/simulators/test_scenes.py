@@ -8,24 +8,34 @@ import asyncio
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from simulators.media import CabinScene, PersonPose
 from simulators.scenes import (
     EMPTY_LEAD_S,
     FALL_VARIANTS,
+    IDEAL,
+    WEBCAM,
+    CameraProfile,
+    FilmedCabin,
     Key,
     Keyframes,
     Piecewise,
     Scene,
+    camera_scenes,
     catalogue,
     demo_fall,
     fall_scene,
+    filmed,
     normal_activity,
     scene_camera,
+    tone_curve,
+    webcam_catalogue,
     write_scene,
 )
 
@@ -149,3 +159,115 @@ def test_the_command_line_lists_the_scenes() -> None:
         timeout=60,
     )
     assert "demo_fall" in result.stdout and "fall_chair_quick_right" in result.stdout
+
+
+# --- the camera ---------------------------------------------------------------------------------
+
+STILL_CAMERA = CameraProfile("test", 640, 360, auto_exposure=True)
+"""The webcam's exposure and frame, without its noise, flicker, blur or compression."""
+
+
+def wall_and_floor(image: np.ndarray) -> tuple[float, float]:
+    """Mean brightness of a patch of wall and of floor in a 640x360 frame of the empty cabin."""
+    grey = image.astype(np.float64).mean(axis=2)
+    return float(grey[150:200, 450:500].mean()), float(grey[300:340, 450:550].mean())
+
+
+def test_a_scene_is_filmed_as_drawn_unless_it_has_a_camera() -> None:
+    scene = catalogue()["sit_down"]
+    assert scene.camera == IDEAL and type(scene.cabin_scene()) is CabinScene
+    webcam = webcam_catalogue()
+    assert webcam["sit_down@webcam"].camera == WEBCAM
+    assert {"close_to_lens_and_sit", "close_to_lens_then_fall"} <= set(webcam)
+    assert len(webcam) == len(catalogue()) + len(camera_scenes())
+    assert all(s.camera == WEBCAM for s in camera_scenes())
+    started = webcam["fall_chair_quick_left_from_start@webcam"]
+    drawn = catalogue()["fall_chair_quick_left"]
+    assert started.script.pose_at(0.0) is not None and drawn.script.pose_at(0.0) is None
+    assert started.events == drawn.events and "from_start" in started.tags
+
+
+def test_the_webcam_gives_a_16_9_frame_of_the_same_room_seen_wider() -> None:
+    drawn = catalogue()["fall_chair_quick_right"]
+    filmed_scene = filmed(drawn)
+    cabin = filmed_scene.cabin_scene()
+    assert isinstance(cabin, FilmedCabin) and cabin.width == 853 and cabin.height == 480
+    frame = cabin.render(0.0, 0)
+    assert frame.shape == (360, 640, 3)
+    [(_, small)] = list(filmed_scene.frames(fps=1.0, width=320, height=180, until_s=0.5))
+    assert small.shape == (180, 320, 3)
+    # the room is the same: the floor starts at two thirds of the height, the door on the left
+    grey = frame.astype(np.float64).mean(axis=2)
+    column = grey[:, 600]
+    assert abs(int(np.argmax(np.abs(np.diff(column[200:280])))) + 200 - 0.66 * 360) <= 4
+    assert grey[120:200, 40:120].mean() < 0.7 * grey[120:200, 250:350].mean()  # the door
+
+
+def test_the_exposure_follows_the_lights_late_overshoots_and_settles() -> None:
+    lights = Piecewise(((3.0, 1.0), (3.01, 0.5)))
+    cabin = FilmedCabin(Nobody(), STILL_CAMERA, light_gain_at=lights, overlay=False)
+    fps = 30.0
+    gains, walls = [], []
+    for index in range(int(8.0 * fps)):
+        image = cabin.render(index / fps, index)
+        gains.append(cabin.last_gain)
+        walls.append(wall_and_floor(image)[0])
+    before, just_after, settled, end = (walls[round(t * fps)] for t in (2.9, 3.1, 6.0, 7.9))
+    assert gains[round(2.9 * fps)] == pytest.approx(1.0, abs=0.1)
+    # the lights halve: the picture darkens at once, the exposure has not reacted yet (late)
+    assert just_after < 0.85 * before
+    assert gains[round(3.1 * fps)] == pytest.approx(gains[round(2.9 * fps)], rel=0.02)
+    # it then brings the wall back within a few percent in about two seconds
+    assert settled == pytest.approx(before, rel=0.04) and end == pytest.approx(before, rel=0.04)
+    final = gains[-1]
+    # the drawn lights halve the gamma-encoded levels: 2^2.2 = 4.6 in linear light
+    assert 3.8 < final < 5.5
+    overshoot = max(gains) / final - 1.0
+    assert 0.03 < overshoot < 0.35
+    # a change of exposure is not a plain multiplication: the highlights move less
+    brighter = tone_curve(2.0).astype(np.float64)
+    assert brighter[100] / 100 > brighter[220] / 220 + 0.1
+    assert np.all(np.diff(brighter) >= 0) and brighter[255] == 255
+    assert np.abs(tone_curve(1.0).astype(np.int16) - np.arange(256))[:200].max() == 0
+
+
+def test_someone_close_to_the_lens_swings_the_exposure_of_the_whole_picture() -> None:
+    scene = replace(webcam_catalogue()["close_to_lens_and_sit"], camera=STILL_CAMERA)
+    cabin = scene.cabin_scene()
+    assert isinstance(cabin, FilmedCabin)
+    gains = []
+    for index in range(int(scene.duration_s * 10)):
+        cabin.render(index / 10, index)
+        gains.append(cabin.last_gain)
+    assert max(gains) > 1.2 * gains[0]  # the background brightens while they are close
+    assert gains[-1] == pytest.approx(gains[0], rel=0.05)  # and comes back
+
+
+def test_the_webcam_noise_grows_with_the_signal_and_the_picture_flickers() -> None:
+    noisy = CameraProfile("noise", 640, 360, read_noise=2.0, shot_noise=6.0, grain_px=0.8)
+    cabin = FilmedCabin(Nobody(), noisy, overlay=False)
+    clean = FilmedCabin(Nobody(), CameraProfile("clean", 640, 360), overlay=False)
+    reference = clean.render(0.0, 0).astype(np.float64)
+    frames = np.stack([cabin.render(i / 10, i).astype(np.float64) for i in range(12)])
+    wall_sd = float((frames[:, 150:200, 450:500] - reference[150:200, 450:500]).std())
+    door_sd = float((frames[:, 120:200, 60:120] - reference[120:200, 60:120]).std())
+    # sqrt(2² + 6² · level / 255): the wall (about 205) 5.7, the door (about 85) 4.0
+    assert 4.5 < wall_sd < 7.0 and 3.0 < door_sd < 5.0 and wall_sd > 1.2 * door_sd
+    flickering = FilmedCabin(
+        Nobody(), CameraProfile("flicker", 640, 360, flicker=0.015), overlay=False
+    )
+    means = [float(flickering.render(i / 10, i).mean()) for i in range(20)]
+    spread = (max(means) - min(means)) / float(np.mean(means))
+    assert 0.005 < spread < 0.05
+    webcam = FilmedCabin(Nobody(), WEBCAM, overlay=False)
+    assert float(np.abs(webcam.render(0.0, 0).astype(np.float64) - reference).mean()) > 1.5
+
+
+def test_a_webcam_scene_plays_live_by_its_name() -> None:
+    async def one_frame() -> np.ndarray:
+        camera = scene_camera("close_to_lens_then_fall")
+        frame = (await camera.recv()).to_ndarray(format="rgb24")
+        camera.stop()
+        return frame
+
+    assert asyncio.run(one_frame()).shape == (360, 640, 3)

@@ -342,6 +342,17 @@ def test_an_extreme_value_alerts_at_once_with_the_overlay(tmp_path: Path) -> Non
 # --- the media pipeline --------------------------------------------------------------------------
 
 
+def test_frames_are_scaled_to_320_wide_keeping_the_cameras_aspect() -> None:
+    settings = AnalysisSettings()
+    assert settings.frame_size(1280, 720) == (320, 180)
+    assert settings.frame_size(640, 480) == (320, 240)
+    assert settings.frame_size(1366, 768) == (320, 180)  # 179.9: rounded, even
+    assert settings.frame_size(720, 576) == (320, 256)
+    assert settings.frame_size(2, 1000) == (320, 160_000)
+    with pytest.raises(ValueError, match="no picture"):
+        settings.frame_size(0, 480)
+
+
 class FramesTrack(MediaStreamTrack):
     """`count` frames of 640x480 of a camera at `fps`, given as soon as asked for: `now` is the
     camera time of the last one (the monitor's clock in these tests, so that a busy machine
@@ -447,7 +458,7 @@ def test_frames_reach_the_analyser_scaled_down_at_about_the_analysis_rate(
             core.bus,
             core.alerts,  # type: ignore[arg-type]
             vitals=DangerousVitals(),
-            settings=AnalysisSettings(fps=10.0, width=160, height=120),
+            settings=AnalysisSettings(fps=10.0),
             clock=lambda: camera.now,
         )
         vision = RecordingVision(fail_every=7)
@@ -456,7 +467,7 @@ def test_frames_reach_the_analyser_scaled_down_at_about_the_analysis_rate(
         await until(lambda: camera.ended, "1.5 s of camera frames analysed")
         await monitor.aclose()
         shapes = {shape for shape, _ in vision.frames}
-        assert shapes == {(120, 160, 3)}
+        assert shapes == {(240, 320, 3)}  # 320 wide, the camera's 4:3 kept
         # about 10 a second, never all the camera's frames at 30 frames/s
         assert 11 <= len(vision.frames) <= 17, len(vision.frames)
         gaps = np.diff([t for _, t in vision.frames])
@@ -582,3 +593,108 @@ def test_the_cabin_plays_a_named_fall_scene_and_a_call_for_help_and_alerts_on_bo
             await core.aclose()
 
     asyncio.run(scenario())
+
+
+class PushedTrack(MediaStreamTrack):
+    """A 16:9 camera whose frames the test pushes (`show`), at `fps` of camera time: `now` is
+    the time of the last frame given (the monitor's clock in these tests)."""
+
+    kind = "video"
+
+    def __init__(self, fps: float = 10.0) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        self.fps = fps
+        self.given = 0
+        self.now = 0.0
+
+    async def recv(self) -> av.VideoFrame:
+        image = await self.queue.get()
+        self.now = self.given / self.fps
+        self.given += 1
+        return av.VideoFrame.from_ndarray(image, format="rgb24")
+
+    async def show(self, monitor: DistressMonitor, pictures: list[np.ndarray]) -> None:
+        """Give these frames and wait until the monitor has analysed them all."""
+        expected = monitor.frames_analysed + len(pictures)
+        for picture in pictures:
+            self.queue.put_nowait(picture)
+        await until(lambda: monitor.frames_analysed >= expected, f"{len(pictures)} frames")
+
+
+ROOM = np.random.default_rng(3).integers(60, 200, (270, 480, 3), dtype=np.uint8)
+
+
+def someone_walking(frames: int, start: int = 0) -> list[np.ndarray]:
+    """A dark body (a tenth of the picture) crossing the room, 6 pixels a frame."""
+    pictures = []
+    for i in range(start, start + frames):
+        picture = ROOM.copy()
+        x = 30 + (6 * i) % 390
+        picture[45:255, x : x + 60] = 30
+        pictures.append(picture)
+    return pictures
+
+
+def the_room_still(frames: int, seed: int = 0) -> list[np.ndarray]:
+    """The empty room as a webcam shows it: noise, flicker, the exposure still settling."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for i in range(frames):
+        gain = 1.0 + 0.08 * np.exp(-i / 10) + 0.015 * rng.standard_normal()
+        noisy = ROOM * gain + rng.normal(0.0, 3.0, ROOM.shape)
+        pictures.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    return pictures
+
+
+def test_the_empty_cabin_is_relearnt_after_each_cleaning_once_whoever_cleaned_has_gone(
+    tmp_path: Path,
+) -> None:
+    async def body(core: KioskCore, sent: list[wire.Message]) -> None:
+        camera = PushedTrack()
+        settings = AnalysisSettings(relearn_still_s=3.0, relearn_within_s=8.0)
+        monitor = DistressMonitor(
+            core.session,
+            core.bus,
+            core.alerts,  # type: ignore[arg-type]
+            vitals=DangerousVitals(),
+            settings=settings,
+            clock=lambda: camera.now,
+        )
+        vision = RecordingVision()
+        monitor.watch_camera(camera, vision)
+        try:
+            await camera.show(monitor, the_room_still(40))  # still, but no cleaning: nothing
+            await in_session(core)
+            await camera.show(monitor, someone_walking(20))
+            core.session.end(EndReason.COMPLETED)
+            assert core.session.state is SessionState.CLEANING
+            await camera.show(monitor, someone_walking(30, 20))  # cleaning
+            await core.consultation.cleaning_done("agent")
+            assert core.session.state is SessionState.IDLE
+            await camera.show(monitor, someone_walking(20, 50))  # the agent leaves
+            await camera.show(monitor, the_room_still(25))  # still 2.4 s: not yet
+            assert vision.empties == 0
+            await camera.show(monitor, the_room_still(10, seed=1))
+            assert vision.empties == 1  # still 3 s: relearnt, once
+            assert {shape for shape, _ in vision.frames} == {(180, 320, 3)}
+            await camera.show(monitor, the_room_still(40, seed=2))
+            assert vision.empties == 1 and monitor.empty_cabin_relearnt == 1
+            # a new patient comes in before the room was still: nothing relearnt
+            await in_session(core)
+            core.session.end(EndReason.COMPLETED)
+            await core.consultation.cleaning_done("agent")
+            await camera.show(monitor, someone_walking(10))
+            await in_session(core)
+            await camera.show(monitor, the_room_still(40, seed=3))
+            assert vision.empties == 1
+            # never still within relearn_within_s (8 s) of the cleaning: given up
+            core.session.end(EndReason.COMPLETED)
+            await core.consultation.cleaning_done("agent")
+            await camera.show(monitor, someone_walking(90))
+            await camera.show(monitor, the_room_still(50, seed=4))
+            assert vision.empties == 1
+        finally:
+            await monitor.aclose()
+
+    with_core(tmp_path, body)
