@@ -40,7 +40,9 @@ _MUSIC: Final = "wesnoth-1.16-music/usr/share/games/wesnoth/1.16/data/core/music
 _OPENARENA: Final = "openarena-data/usr/share/games/openarena/baseoa/pak0.pk3"
 _OPENARENA_SARGE: Final = "openarena-sarge"
 
-SOURCES: Final = """# Real sounds from Debian packages (bookworm, main), for the call-for-help detector
+SOURCES: Final = """\
+# Real sounds from Debian packages (bookworm, main), for the call-for-help detector
+
 
 Fetched by `python -m bench.real_sounds --fetch` of the cabin project: `apt-get download` then
 `dpkg -x` here. Not part of the project's repository. Used to measure, never shipped.
@@ -77,8 +79,15 @@ def fetch(folder: Path | None = None) -> Path:
     sarge = root / "x" / _OPENARENA_SARGE
     if not sarge.is_dir():
         subprocess.run(
-            ["unzip", "-q", "-o", str(root / "x" / _OPENARENA), "sound/player/sarge/*", "-d"]
-            + [str(sarge)],
+            [
+                "unzip",
+                "-q",
+                "-o",
+                str(root / "x" / _OPENARENA),
+                "sound/player/sarge/*",
+                "-d",
+                str(sarge),
+            ],
             check=True,
         )
     (root / "SOURCES.md").write_text(SOURCES, encoding="utf-8")
@@ -172,9 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unpacked in {fetch()}")
     for label, sounds in (("scream", screams()), ("noise", noises()), ("music", music_excerpts())):
         for sound in sounds:
-            print(
-                f"{label:6} {sound.name:70} {sound.duration_s:6.2f} s {active_dbfs(sound.samples):6.1f} dBFS"
-            )
+            level = active_dbfs(sound.samples)
+            print(f"{label:6} {sound.name:70} {sound.duration_s:6.2f} s {level:6.1f} dBFS")
     if not available():
         print(f"not fetched: python -m bench.real_sounds --fetch  (into {cache_dir()})")
     return 0

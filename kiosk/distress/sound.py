@@ -486,11 +486,11 @@ class SoundAnalyser:
                 self._runs.clear()
             return None
         if self._held_count >= self._held_needed:
-            held = np.asarray([item for item in self._held if item is not None])
-            mean_power = float(np.mean(np.power(10.0, held[:, 0] / 10.0)))
+            window = np.asarray([item for item in self._held if item is not None])
+            mean_power = float(np.mean(np.power(10.0, window[:, 0] / 10.0)))
             first = next(k for k, item in enumerate(self._held) if item is not None)
             started_s = t_s - (len(self._held) - 1 - first) * self._hop_s
-            wobbles = float(np.median(held[:, 1])) >= th.wobble_min_semitones
+            wobbles = float(np.median(window[:, 1])) >= th.wobble_min_semitones
             if wobbles and self._novel(10.0 * math.log10(mean_power), started_s):
                 duration_s = self._held_count * self._hop_s
                 return self._detected(end_s, started_s, duration_s, frame)
