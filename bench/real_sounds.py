@@ -19,6 +19,7 @@ imported by the product.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import subprocess
 import sys
@@ -102,6 +103,24 @@ class Sound:
     @property
     def duration_s(self) -> float:
         return self.samples.size / RATE_HZ
+
+    @property
+    def short_name(self) -> str:
+        """``Pirate/Nooo`` or ``wail-long``: the pack (for a voice pack) and the file's stem."""
+        path = Path(self.name)
+        return f"{path.parent.name}/{path.stem}" if "voices" in self.name else path.stem
+
+
+def unique(sounds: list[Sound]) -> list[Sound]:
+    """The sounds less exact copies (two voice packs share some files)."""
+    seen: set[bytes] = set()
+    kept = []
+    for sound in sounds:
+        key = hashlib.sha256(sound.samples.tobytes()).digest()
+        if key not in seen:
+            seen.add(key)
+            kept.append(sound)
+    return kept
 
 
 def available(folder: Path | None = None) -> bool:

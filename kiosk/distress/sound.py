@@ -96,6 +96,9 @@ class SoundThresholds:
     """A hot frame is voiced: the normalised autocorrelation's peak (0..1) is at least this."""
     pitch_min_hz: float = 250.0
     """A hot frame's pitch is at least this (Hz): a talking voice is mostly lower ..."""
+    pitch_hold_min_hz: float = 230.0
+    """An abrupt run goes on through loud voiced frames down to this pitch (Hz): a shouted
+    vowel glides down as it ends; only `pitch_min_hz` can start a run or count as held."""
     pitch_max_hz: float = 3200.0
     """... and at most this (Hz): a child's or a woman's scream can reach 2-3 kHz."""
     bass_max: float = 0.5
@@ -135,6 +138,8 @@ class SoundThresholds:
     """... add up to this (s): two short "Heeelp!" in a row."""
     short_held_share: float = 0.6
     """The share (0..1) of a short run's frames that must be held ..."""
+    short_hot_share: float = 0.5
+    """... the share (0..1) of its frames at `pitch_min_hz` or higher (not gliding) ..."""
     short_margin_db: float = 25.0
     """... and its frames' mean margin over the floor (dB): short shouts are loud."""
     onset_db: float = 20.0
@@ -165,9 +170,11 @@ class SoundThresholds:
             raise ValueError("harmonicity_min is a correlation: strictly between 0 and 1")
         if not (_LOWEST_PITCH_SEARCHED_HZ <= self.pitch_min_hz < self.pitch_max_hz):
             raise ValueError(f"pitch range must be within {_LOWEST_PITCH_SEARCHED_HZ:g} Hz and up")
+        if not _LOWEST_PITCH_SEARCHED_HZ <= self.pitch_hold_min_hz <= self.pitch_min_hz:
+            raise ValueError("pitch_hold_min_hz must be within the search range, <= pitch_min_hz")
         if self.pitch_max_hz > _HIGHEST_PITCH_SEARCHED_HZ:
             raise ValueError(f"pitch_max_hz is at most {_HIGHEST_PITCH_SEARCHED_HZ:g} Hz")
-        for name in ("bass_max", "short_held_share"):
+        for name in ("bass_max", "short_held_share", "short_hot_share", "talking_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a share: 0..1")
         if not 0.0 <= self.onset_rise_s < self.onset_lookback_s:
@@ -204,6 +211,7 @@ class _Run:
     end_s: float
     abrupt: bool = False
     frames: int = 0
+    hot: int = 0
     held: int = 0
     margin_db_sum: float = 0.0
 
@@ -456,19 +464,20 @@ class SoundAnalyser:
         th = self.thresholds
         t_s = frame.t_s
         end_s = t_s + self._frame_s
-        hot = (
+        warm = (
             frame.margin_db >= th.margin_db
             and frame.level_dbfs >= th.min_level_dbfs
             and frame.harmonicity >= th.harmonicity_min
-            and th.pitch_min_hz <= frame.pitch_hz <= th.pitch_max_hz
+            and th.pitch_hold_min_hz <= frame.pitch_hz <= th.pitch_max_hz
             and frame.bass_share <= th.bass_max
         )
+        hot = warm and frame.pitch_hz >= th.pitch_min_hz
         previous = self._previous_pitch_hz
         if self._last_hot_s is None or t_s - self._last_hot_s > th.bridge_gap_s + self._hop_s:
             previous = 0.0  # the pitch is compared with the last hot frame's, across a gap
-        change = abs(12.0 * math.log2(frame.pitch_hz / previous)) if hot and previous else 99.0
-        held = change <= th.steady_semitones
-        if hot:
+        change = abs(12.0 * math.log2(frame.pitch_hz / previous)) if warm and previous else 99.0
+        held = hot and change <= th.steady_semitones
+        if warm:
             self._previous_pitch_hz = frame.pitch_hz
         voiced = (
             frame.harmonicity >= _VOICED_REFERENCE_MIN
@@ -479,7 +488,8 @@ class SoundAnalyser:
             self._held_count -= 1
         self._held.append((frame.level_dbfs, change) if held else None)
         self._held_count += held
-        self._track_runs(t_s, end_s, hot, held, frame)
+        gliding = warm and not hot and self._open is not None and self._open.abrupt
+        self._track_runs(t_s, end_s, hot, gliding, change <= th.steady_semitones, frame)
         if not self._armed:
             if self._last_hot_s is None or t_s - self._last_hot_s >= th.rearm_quiet_s:
                 self._armed = True
@@ -506,6 +516,7 @@ class SoundAnalyser:
             if run.abrupt
             and run.duration_s >= th.short_run_s
             and run.held >= th.short_held_share * run.frames
+            and run.hot >= th.short_hot_share * run.frames
             and run.margin_db_sum >= th.short_margin_db * run.frames
         ]
         total_s = sum(min(run.duration_s, run.end_s - since_s) for run in counted)
@@ -513,17 +524,20 @@ class SoundAnalyser:
             return self._detected(end_s, counted[0].start_s, total_s, frame)
         return None
 
-    def _track_runs(self, t_s: float, end_s: float, hot: bool, held: bool, frame: _Frame) -> None:
+    def _track_runs(
+        self, t_s: float, end_s: float, hot: bool, gliding: bool, steady: bool, frame: _Frame
+    ) -> None:
         th = self.thresholds
         bridged = t_s - (self._last_hot_s or t_s) <= th.bridge_gap_s + self._hop_s
-        if hot:
+        if hot or gliding:
             run = self._open
             if run is None or not bridged:
                 self._close_run()
                 run = self._open = _Run(t_s, end_s, abrupt=self._abrupt(frame.level_dbfs))
             run.end_s = end_s
             run.frames += 1
-            run.held += held
+            run.hot += hot
+            run.held += steady
             run.margin_db_sum += frame.margin_db
             self._last_hot_s = t_s
         elif self._open is not None and not bridged:
