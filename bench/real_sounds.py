@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import av
 import numpy as np
 from numpy.typing import NDArray
 
@@ -169,12 +170,29 @@ def music_excerpts(
     out: list[Sound] = []
     n = round(seconds * RATE_HZ)
     for i, path in enumerate(pieces[:count]):
-        x = speech_samples(path, RATE_HZ)
         start = (i % 4) * 20 * RATE_HZ  # 0, 20, 40 or 60 s into the piece
+        x = _decoded(path, start + n)
         if start + n > x.size:
             start = max(0, x.size - n)
         out.append(Sound(f"{path.stem}@{start // RATE_HZ}s", x[start : start + n].copy()))
     return out
+
+
+def _decoded(path: Path, samples: int) -> NDArray[np.float32]:
+    """The first `samples` of a file as mono float32 at `RATE_HZ` (not the whole piece)."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE_HZ)
+    parts: list[NDArray[np.float32]] = []
+    got = 0
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            frame.pts = None
+            for out in resampler.resample(frame):
+                part = out.to_ndarray().reshape(-1).astype(np.float32)
+                parts.append(part)
+                got += part.size
+            if got >= samples:
+                break
+    return np.concatenate(parts)[:samples] if parts else np.zeros(0, np.float32)
 
 
 def dbfs(x: NDArray[np.floating]) -> float:

@@ -1,38 +1,48 @@
-"""Calls for help heard by the cabin's microphone: shouting and screaming, processed locally.
+"""Calls for help heard by the cabin's microphone: screams and shouts, processed locally.
 
-What it detects: **sustained loud voiced sound**, the acoustic shape of a shout ("au secours !",
-"à l'aide !", "help!" shouted, with their drawn-out vowels) or of a scream. A 40 ms frame every
-20 ms is *hot* when it is at once
+What it detects: **a voice held high**, the acoustic shape of a scream or of a shouted call
+("au secours !", "à l'aide !", "help!" with their drawn-out vowels). A 40 ms frame every 20 ms
+is *hot* when it is at once
 
-- loud: its level is `margin_db` above the cabin's running noise floor (a low percentile of the
-  last `floor_window_s` of frame levels, never taken below `floor_min_dbfs`) and at least
-  `min_level_dbfs` in absolute terms; the microphone's gain is unknown, so the margin over the
-  floor is what matters, the absolute level only keeps a muted or far microphone quiet;
-- voiced: periodic, with a normalised autocorrelation peak of at least `harmonicity_min`;
-- high: its pitch between `pitch_min_hz` and `pitch_max_hz` (a shouting or screaming voice; a
-  talking voice is lower).
+- loud: `margin_db` above the cabin's running floor (a low percentile of the last
+  `floor_window_s` of frame levels, never below `floor_min_dbfs`) and at least
+  `min_level_dbfs`; the microphone's gain is unknown, so the margin is what matters;
+- voiced and high, once the background is taken out: the background's power spectrum (it
+  follows a louder sound slowly, `background_rise_s`, and a quieter one quickly) is subtracted
+  from the frame's, and the rest's normalised autocorrelation must peak at `harmonicity_min`,
+  at a pitch within `pitch_min_hz`..`pitch_max_hz` (250-3200 Hz: a child's scream too);
+- one voice: at most `bass_max` of its energy lies below 0.7 x its pitch (a band's bass line
+  or chord under a tune has energy there; a single voice has none).
 
-Hot frames close together (gaps up to `bridge_gap_s`) make a run; a run shorter than
-`min_run_s` is a syllable of speech and does not count. When the runs within the last
-`window_s` add up to `sustained_s` (one long scream, or a couple of shouted words), one
-`Detection` of `AlertKind.CALL_FOR_HELP` is emitted for the episode, provided one of the runs
-started abruptly (`onset_db` over the preceding second: music fading in does not); at least
-`short_runs` abrupt runs of `short_run_s` adding up to `short_sustained_s` do too (a double
-"Heeelp!"), an abrupt run being held through frames down to `pitch_hold_min_hz` (a shouted
-vowel gliding down; those frames do not count towards `sustained_s`). The next one can only come
-after `rearm_quiet_s` without a hot frame. Its confidence grows with the level's margin over
-the threshold, the voicing's strength and the duration beyond `sustained_s`.
+A hot frame is *held* when its pitch is within `steady_semitones` of the last voiced frame's,
+at most `bridge_gap_s` before it: a scream is held on a pitch or glides, speech's pitch moves with every
+syllable and its voiced runs are syllable-long. One `Detection(CALL_FOR_HELP)` is emitted when
+held frames add up to `held_s` within the last `held_window_s`, their pitch moves at all
+(`wobble_min_semitones`: a perfectly still tone is a device), and the voice is *new*:
 
-What it does not detect, by design: normal or raised speech (syllable-long voiced runs at a
-talking pitch), coughs, sneezes, a door slam, knocking (loud but unvoiced or short), steady
-background (fan, street, a television, music that plays on: it raises the floor itself), the
-doctor's voice on the cabin's speaker at a normal level. It does not understand words: a calm
-"help" said at a normal voice is not a call for help here (see SOUND.md for keyword spotting),
-and a groan or a weak voice that never rises above the floor is not heard. Loud music or a
-recording of shouting that starts abruptly would be taken for a call.
+- when people were talking just before (voiced frames, mostly not held, in the last
+  `voice_history_s` but `voice_recent_s`), it is `novelty_db` louder than they were: a person
+  who bursts into a scream while talking, not one who talks high;
+- otherwise (silence, noise, or a tune playing before), a run of it started abruptly:
+  `onset_db` over the preceding second's levels (`noisy_onset_db` in a noisy room), so music
+  fading in does not count.
 
-Privacy: the analyser keeps only frame levels (the floor's window), the open run's figures and
-less than one frame of samples between blocks; it writes nothing, sends nothing, logs nothing.
+Two short shouts also count (a double "Heeelp!"): `short_runs` abrupt runs of `short_run_s`,
+mostly held, mostly at `pitch_min_hz` or higher (a run goes on through a vowel gliding down to
+`pitch_hold_min_hz`), loud (`short_margin_db`), adding up to `short_sustained_s` within
+`window_s`. The next detection needs `rearm_quiet_s` without a hot frame. The confidence grows
+with the margin, the voicing's strength and the held duration.
+
+What it does not detect, by design: normal or raised speech, coughs, sneezes, a door slam,
+knocking, steady background, the doctor's voice on the speaker (subtracted upstream by the
+echo stage), music that plays on. It does not understand words: a calm "help" is not a call
+here (SOUND.md: keyword spotting), and a low scream (a man's, under 250 Hz), a groan or a
+weak voice is not heard. Music or a recording of screaming switched on abruptly, a solo
+singer's held high notes, and tonal animal sounds (crickets) can be taken for a call.
+
+Privacy: the analyser keeps frame levels (the floor's window), the background's spectrum, the
+last seconds' voiced levels and the open run's figures, and less than one frame of samples
+between blocks; it writes nothing, sends nothing, logs nothing.
 """
 
 from __future__ import annotations
