@@ -15,17 +15,18 @@ is *hot* when it is at once
   or chord under a tune has energy there; a single voice has none).
 
 A hot frame is *held* when its pitch is within `steady_semitones` of the last voiced frame's,
-at most `bridge_gap_s` before it: a scream is held on a pitch or glides, speech's pitch moves with every
-syllable and its voiced runs are syllable-long. One `Detection(CALL_FOR_HELP)` is emitted when
-held frames add up to `held_s` within the last `held_window_s`, their pitch moves at all
-(`wobble_min_semitones`: a perfectly still tone is a device), and the voice is *new*:
+at most `bridge_gap_s` before it: a scream is held on a pitch or glides, speech's pitch moves
+with every syllable and its voiced runs are syllable-long. One `Detection(CALL_FOR_HELP)` is
+emitted when held frames add up to `held_s` within the last `held_window_s`, their pitch
+moves at all (`wobble_min_semitones`: a perfectly still tone is a device), and the voice is
+*new*:
 
 - when people were talking just before (voiced frames, mostly not held, in the last
-  `voice_history_s` but `voice_recent_s`), it is `novelty_db` louder than they were: a person
-  who bursts into a scream while talking, not one who talks high;
-- otherwise (silence, noise, or a tune playing before), a run of it started abruptly:
-  `onset_db` over the preceding second's levels (`noisy_onset_db` in a noisy room), so music
-  fading in does not count.
+  `voice_history_s` but `voice_recent_s`), it is `novelty_db` louder than their loud parts
+  (`voice_percentile`): a person who bursts into a scream while talking, not one who talks high;
+- otherwise (silence, noise, or a tune playing before), it is `sudden_db` louder than the
+  median level of the second before it: a scream out of silence or noise, where a tune that
+  plays on or fades in rises less.
 
 Two short shouts also count (a double "Heeelp!"): `short_runs` abrupt runs of `short_run_s`,
 mostly held, mostly at `pitch_min_hz` or higher (a run goes on through a vowel gliding down to
@@ -120,12 +121,15 @@ class SoundThresholds:
     moves with every syllable."""
     held_window_s: float = 1.0
     """A call for help is heard when, within the last this many seconds, ..."""
-    held_s: float = 0.6
+    held_s: float = 0.5
     """... held frames add up to this (s): a voice held high for most of a second ..."""
-    novelty_db: float = 6.0
+    novelty_db: float = 4.0
     """... at least this much (dB) louder than the voices heard just before (the median level of
     the voiced frames from `voice_history_s` to `voice_recent_s` ago): a person who bursts into
     a scream while talking, not one who talks high. No voice before: no condition."""
+    voice_percentile: float = 80.0
+    """The voices' level is this percentile (0..100) of their frames' levels: their loud
+    parts (a tune fading in is louder now than most of what came before it)."""
     voice_history_s: float = 8.0
     """See `novelty_db`."""
     voice_recent_s: float = 1.2
@@ -150,7 +154,7 @@ class SoundThresholds:
     """The share (0..1) of a short run's frames that must be held ..."""
     short_hot_share: float = 0.5
     """... the share (0..1) of its frames at `pitch_min_hz` or higher (not gliding) ..."""
-    short_margin_db: float = 25.0
+    short_margin_db: float = 40.0
     """... and its frames' mean margin over the floor (dB): short shouts are loud."""
     onset_db: float = 20.0
     """A run starts *abruptly* when its first frame is at least this much (dB) above the
@@ -161,6 +165,11 @@ class SoundThresholds:
     """... over the levels from this long (s) before the run's first frame ..."""
     onset_rise_s: float = 0.15
     """... up to this long (s) before it: the rise has to happen within this time."""
+    sudden_db: float = 12.0
+    """With no one talking before, the held voice is new when it is at least this much (dB)
+    louder than the median level of the second before it (`onset_lookback_s` to
+    `onset_rise_s` before its first held frame): a scream out of silence or noise; a tune
+    that plays or fades in rises less within a second."""
     noisy_room_dbfs: float = -50.0
     """Where the levels before a run are at least this (dBFS), a noisy room, ..."""
     noisy_onset_db: float = 10.0
@@ -173,7 +182,7 @@ class SoundThresholds:
     """After a detection, the next one needs this long (s) without a hot frame first."""
 
     def __post_init__(self) -> None:
-        for name in ("floor_percentile", "onset_percentile"):
+        for name in ("floor_percentile", "onset_percentile", "voice_percentile"):
             if not 0.0 <= getattr(self, name) <= 100.0:
                 raise ValueError(f"{name} is a percentile: 0..100")
         if not 0.0 < self.harmonicity_min < 1.0:
@@ -292,6 +301,7 @@ class SoundAnalyser:
         self._onset_near = round(th.onset_rise_s / self._hop_s)
         self._levels: deque[float] = deque(maxlen=max(floor_frames, self._onset_far + 1))
         self._floor_frames = floor_frames
+        self._levels_t_s = 0.0  # the instant of the newest level kept
         self._held_frames = max(1, round(th.held_window_s / self._hop_s))
         self._held_needed = round(th.held_s / self._hop_s)
         self._voice_far = round(th.voice_history_s / self._hop_s)
@@ -369,6 +379,7 @@ class SoundAnalyser:
         for i, t in enumerate(times):
             level = float(levels[i])
             self._levels.append(level)
+            self._levels_t_s = float(t)
             recent = np.fromiter(self._levels, float)[-self._floor_frames :]
             floor = max(float(np.percentile(recent, th.floor_percentile)), th.floor_min_dbfs)
             frame = _Frame(
@@ -463,10 +474,19 @@ class SoundAnalyser:
         voiced = [item for item in earlier if item is not None]
         talking = sum(not held for _level, held in voiced) > th.talking_share * len(voiced)
         if len(voiced) >= self._voice_needed and talking:
-            reference = float(np.median([level for level, _held in voiced]))
+            levels = [level for level, _held in voiced]
+            reference = float(np.percentile(levels, th.voice_percentile))
             return held_level_dbfs - reference >= th.novelty_db
-        runs = [*self._runs, *([self._open] if self._open is not None else [])]
-        return any(run.abrupt and run.end_s >= since_s for run in runs)
+        back = round((self._levels_t_s - since_s) / self._hop_s)
+        newest = len(self._levels) - 1 - back
+        before = [
+            self._levels[newest - k]
+            for k in range(self._onset_near, self._onset_far + 1)
+            if newest - k >= 0
+        ]
+        if not before:
+            return True
+        return held_level_dbfs - float(np.median(before)) >= th.sudden_db
 
     def _step(self, frame: _Frame) -> Detection | None:
         """One frame through the held window, runs and episode; a detection when a call is
