@@ -48,6 +48,7 @@ between blocks; it writes nothing, sends nothing, logs nothing.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -302,6 +303,7 @@ class SoundAnalyser:
         self._levels: deque[float] = deque(maxlen=max(floor_frames, self._onset_far + 1))
         self._floor_frames = floor_frames
         self._levels_t_s = 0.0  # the instant of the newest level kept
+        self._ordered_levels: list[float] = []  # the floor's window, sorted
         self._held_frames = max(1, round(th.held_window_s / self._hop_s))
         self._held_needed = round(th.held_s / self._hop_s)
         self._voice_far = round(th.voice_history_s / self._hop_s)
@@ -378,10 +380,8 @@ class SoundAnalyser:
         detections: list[Detection] = []
         for i, t in enumerate(times):
             level = float(levels[i])
-            self._levels.append(level)
+            floor = max(self._keep_level(level), th.floor_min_dbfs)
             self._levels_t_s = float(t)
-            recent = np.fromiter(self._levels, float)[-self._floor_frames :]
-            floor = max(float(np.percentile(recent, th.floor_percentile)), th.floor_min_dbfs)
             frame = _Frame(
                 float(t),
                 level,
@@ -394,6 +394,20 @@ class SoundAnalyser:
             if detection is not None:
                 detections.append(detection)
         return detections
+
+    def _keep_level(self, level: float) -> float:
+        """Keeps a frame's level; returns the `floor_percentile` of the last `floor_window_s`
+        of them (numpy's linear percentile, from a sorted copy kept up to date)."""
+        ordered = self._ordered_levels
+        if len(self._levels) >= self._floor_frames:
+            oldest = self._levels[len(self._levels) - self._floor_frames]
+            del ordered[bisect.bisect_left(ordered, oldest)]
+        self._levels.append(level)
+        bisect.insort(ordered, level)
+        position = self.thresholds.floor_percentile / 100.0 * (len(ordered) - 1)
+        below = math.floor(position)
+        above = min(below + 1, len(ordered) - 1)
+        return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
     def _subtract_background(self, powers: NDArray[np.float64]) -> NDArray[np.float64]:
         """Each frame's power spectrum less the background's before it; the background follows
