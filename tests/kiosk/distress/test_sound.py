@@ -280,3 +280,12 @@ def test_no_alert_on_the_real_speech() -> None:
         samples = real_recordings.speech_samples(path, ANALYSIS_RATE_HZ)
         alerts += [(path.name, round(d.at_s - T0, 1)) for d in run(samples, block_s=0.5)]
     assert alerts == []
+
+
+def test_the_issue_19_calls_of_the_bench_are_heard(speech: sounds.Espeak) -> None:
+    # the bench's set (bench/bench_distress_sound.py): over talking, 2-2.8 kHz, loud noise
+    for scene in sounds.hard_call_scenes(speech):
+        found = run(scene.samples, block_s=0.5)
+        call = scene.calls[0]
+        assert len(found) == 1, scene.name
+        assert call.start_s <= found[0].at_s - T0 <= call.end_s + 2.0, scene.name
