@@ -422,6 +422,35 @@ def call_scenes(speech: Espeak | None = None, seed: int = 8) -> list[Scene]:
     return scenes
 
 
+def hard_call_scenes(speech: Espeak | None = None, seed: int = 19) -> list[Scene]:
+    """Calls for help that the first detector missed on real recordings (issue 19): a scream
+    that starts while someone talks (8 dB over the talking, no silence before it), screams
+    pitched at 2-2.8 kHz (a child's or a woman's), and screams 15 dB over loud noise (a street
+    and brown noise at -35 dBFS, where a 20 dB jump never happens)."""
+    speech = speech or Espeak()
+    rng = np.random.default_rng(seed)
+    scenes: list[Scene] = []
+    for k, pitch_hz in enumerate((500.0, 700.0, 900.0, 1200.0)):
+        mix = _Mix(background("quiet", rng, 16.0, BACKGROUND_LEVEL_DBFS["quiet"], speech))
+        at = 0.3
+        for j in range(12):
+            text = PATIENT_FR[(k + j) % len(PATIENT_FR)]
+            at = mix.add(talk(speech, text, VOICES_FR[k % 4]), at, "speech") + 0.3
+            if at > 15.0:
+                break
+        mix.add(at_level(scream(rng, 2.0, pitch_hz), -22.0), 8.0, CALL_FOR_HELP, "over talking")
+        scenes.append(mix.scene(f"hard_over_talking_{k}", f"a {pitch_hz:g} Hz scream over talk"))
+    for k, pitch_hz in enumerate((2000.0, 2400.0, 2800.0)):
+        mix = _Mix(background("quiet", rng, 8.0, BACKGROUND_LEVEL_DBFS["quiet"], speech))
+        mix.add(at_level(scream(rng, 1.5, pitch_hz), -20.0), 3.0, CALL_FOR_HELP, "high")
+        scenes.append(mix.scene(f"hard_high_{k}", f"a scream at {pitch_hz:g} Hz"))
+    for k, bg in enumerate(("street", "brown", "street", "brown")):
+        mix = _Mix(background(bg, rng, 12.0, -35.0, speech))
+        mix.add(at_level(scream(rng, 2.0, 700.0 + 200.0 * k), -20.0), 6.0, CALL_FOR_HELP, bg)
+        scenes.append(mix.scene(f"hard_noise_{k}_{bg}", f"a scream 15 dB over loud {bg} noise"))
+    return scenes
+
+
 def normal_scenes(speech: Espeak | None = None, seed: int = 9) -> list[Scene]:
     """Sounds that must not raise an alert, each over a background, 15-40 s long."""
     speech = speech or Espeak()
