@@ -11,6 +11,7 @@ from bench import (
     bench_distress_live,
     bench_distress_sound,
     bench_distress_vision,
+    bench_echo,
     bench_history,
     bench_hub_fleet,
     bench_hub_flood,
@@ -37,6 +38,7 @@ sys.exit(
     or bench_distress_vision.main(sys.argv[1:])
     or bench_distress_live.main(sys.argv[1:])
     or bench_distress_sound.main(sys.argv[1:])
+    or bench_echo.main(sys.argv[1:])
     or bench_history.main(sys.argv[1:])
     or bench_cabin_service.main(sys.argv[1:])
     or bench_soak.main(sys.argv[1:])  # last: the full soak takes about 75 minutes
