@@ -15,9 +15,9 @@ below is in torso lengths, so it does not depend on the camera's distance, resol
    hips (a body lying on its side, or on its back toward or away from the camera, whose torso is
    foreshortened: 0.2-0.4 on the clips); sitting down, on a chair or on the floor, keeps them
    ~0.9-1 above;
-3. *fast*: the hips were still near their upright height (within `upright_band_torso`) at most
-   `descent_within_s` before 1 and 2 first held: a fall takes about a second, lying down on
-   purpose, getting down to the floor or to push-ups take longer, with the body upright first;
+3. *fast*: the hips came down by `hip_drop_torso` within the last `descent_within_s`: a fall
+   takes about a second; lying down on purpose, getting down to the floor or to push-ups take
+   longer, with the body upright first;
 4. *held*: 1 and 2 still true `confirm_s` later, and the torso not upright again meanwhile.
    Frames where the model loses the person (partly hidden, lying in a strange pose) neither
    confirm nor cancel; lost for more than `lost_grace_s`, the candidate is dropped.
@@ -97,10 +97,8 @@ class PoseThresholds:
     """Down: hips lowered by at least this many torso lengths below their highest..."""
     lying_torso: float = 0.6
     """...and the shoulders at most this many torso lengths above the hips."""
-    upright_band_torso: float = 0.25
-    """Hips within this of their highest: still at their upright height."""
     descent_within_s: float = 2.0
-    """Down at most this many seconds after the hips were last at their upright height."""
+    """...and lowered by `hip_drop_torso` within this many seconds (fast)."""
     confirm_s: float = 1.0
     """Down for this long, without getting up, before FALL."""
     lost_grace_s: float = 2.0
@@ -204,11 +202,12 @@ class FallFromPose:
         )
 
     def _fast(self, t_s: float, earlier: list[tuple[float, Torso]], reference: float) -> bool:
+        """The hips came down by `hip_drop_torso` within the last `descent_within_s`."""
         th = self.thresholds
-        highest = min(o.hip_y for _, o in earlier)
-        band = highest + th.upright_band_torso * reference
-        last_upright = max((t for t, o in earlier if o.hip_y <= band), default=-math.inf)
-        return t_s - last_upright <= th.descent_within_s
+        recent = [o.hip_y for t, o in earlier if t >= t_s - th.descent_within_s]
+        return bool(recent) and self._history[-1][1].hip_y - min(recent) >= (
+            th.hip_drop_torso * reference
+        )
 
     def _watch_rearm(self, t_s: float, torso: Torso, reference: float) -> None:
         th = self.thresholds
@@ -245,7 +244,6 @@ class MediaPipePose:
             self._model: Any = pose.Pose(
                 static_image_mode=False,
                 model_complexity=1,
-                smooth_landmarks=False,
                 enable_segmentation=False,
                 min_detection_confidence=min_confidence,
                 min_tracking_confidence=min_confidence,
