@@ -27,9 +27,10 @@ upright (shoulders `rearm_upright_torso` above the hips) for `rearm_s`.
 
 `CombinedVision` runs the classical `VisionAnalyser` (stillness, absence, presence, and its own
 falls) and the `PoseAnalyser` on the same frames, and merges their falls into one alert per
-fall. The choice (which falls, how often the pose runs) was made by measurement on the real
-development clips and the synthetic scenes: `python -m bench.bench_pose_model`, numbers in
-VISION.md ("The pose model").
+fall. The choice, by measurement on the real development clips and the synthetic scenes
+(`python -m bench.bench_pose_model`, numbers in VISION.md, "The pose model"): the pose's falls,
+and the classical's unless the pose sees the person upright then; the pose on every other
+analysed frame (5/s). Each detector alone misses a real fall the other finds.
 
 MediaPipe loads when a `PoseAnalyser` is built (on the kiosk's warm-up thread, a few seconds);
 `PoseModelError` says it could not (the kiosk then keeps the classical analyser alone). Frames are
@@ -350,8 +351,9 @@ class FallSource(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class CombinedSettings:
     falls: FallSource = FallSource.EITHER_UNLESS_UPRIGHT
-    pose_every: int = 1
-    """The pose model runs on one analysed frame in this many (1: all)."""
+    pose_every: int = 2
+    """The pose model runs on one analysed frame in this many: 2, 5 frames/s at the monitor's
+    10, finds the same falls as every frame for half the CPU (VISION.md)."""
     same_fall_s: float = 10.0
     """A fall from the other detector within this many seconds of one reported is the same."""
     upright_torso: float = 0.7

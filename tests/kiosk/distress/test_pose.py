@@ -132,7 +132,8 @@ def test_a_synthetic_fall_is_found_and_sitting_down_is_not(model: MediaPipePose)
     scene = fall_scene(FALL_VARIANTS[0], lie_for_s=3.0)
     landing = next(e.at_s for e in scene.events if e.kind == "fall")
     pose = PoseAnalyser(landmarker=model)
-    found = [d for t, f in scene.frames(width=320, height=240) for d in pose.analyse(f, t)]
+    frames = scene.frames(width=320, height=240, until_s=landing + 2.0)
+    found = [d for t, f in frames for d in pose.analyse(f, t)]
     assert len(found) == 1 and 0.0 <= found[0].at_s - landing <= 2.0
     sit_down = next(s for s in normal_scenes() if s.name == "sit_down")
     pose = PoseAnalyser(landmarker=model)
