@@ -18,6 +18,9 @@ below is in torso lengths, so it does not depend on the camera's distance, resol
 3. *fast*: the hips came down by `hip_drop_torso` within the last `descent_within_s`: a fall
    takes about a second; lying down on purpose, getting down to the floor or to push-ups take
    longer, with the body upright first;
+   *on the ground*: the hips at most `ground_torso` above the ankles (0.9 to -0.6 when a fall
+   is first seen on the clips, 0 to 0.4 a second later; standing ~1.8, bending down with the
+   knees bent to pick something up ~1.2 or more, seated on a chair ~0.9-1);
 4. *held*: 1 and 2 still true `confirm_s` later, and the torso not upright again meanwhile.
    Frames where the model loses the person (partly hidden, lying in a strange pose) neither
    confirm nor cancel; lost for more than `lost_grace_s`, the candidate is dropped.
@@ -61,7 +64,14 @@ POSE_WIDTH: Final = 320
 """Frames wider than this are scaled down to it (aspect kept) before the pose model."""
 
 # MediaPipe's landmark indices (mediapipe.python.solutions.pose.PoseLandmark)
-_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_HIP, _RIGHT_HIP = 11, 12, 23, 24
+_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_HIP, _RIGHT_HIP, _LEFT_ANKLE, _RIGHT_ANKLE = (
+    11,
+    12,
+    23,
+    24,
+    27,
+    28,
+)
 
 
 class PoseModelError(Exception):
@@ -76,6 +86,8 @@ class Torso:
     shoulder_y: float
     hip_x: float
     hip_y: float
+    ankle_y: float | None = None
+    """The middle of the ankles (the model places them even when hidden), if known."""
 
     @property
     def length(self) -> float:
@@ -99,7 +111,9 @@ class PoseThresholds:
     lying_torso: float = 0.6
     """...and the shoulders at most this many torso lengths above the hips."""
     descent_within_s: float = 2.0
-    """...and lowered by `hip_drop_torso` within this many seconds (fast)."""
+    """...and lowered by `hip_drop_torso` within this many seconds (fast)..."""
+    ground_torso: float = 1.0
+    """...and at most this many torso lengths above the ankles (on the ground)."""
     confirm_s: float = 1.0
     """Down for this long, without getting up, before FALL."""
     lost_grace_s: float = 2.0
@@ -200,6 +214,9 @@ class FallFromPose:
         return (
             torso.hip_y - highest >= th.hip_drop_torso * reference
             and torso.rise <= th.lying_torso * reference
+            and (
+                torso.ankle_y is None or torso.ankle_y - torso.hip_y <= th.ground_torso * reference
+            )
         )
 
     def _fast(self, t_s: float, earlier: list[tuple[float, Torso]], reference: float) -> bool:
@@ -261,17 +278,20 @@ class MediaPipePose:
             return None
         points = result.pose_landmarks.landmark
         rows, columns = rgb.shape[:2]
-        ls, rs, lh, rh = (
+        ls, rs, lh, rh, la, ra = (
             points[_LEFT_SHOULDER],
             points[_RIGHT_SHOULDER],
             points[_LEFT_HIP],
             points[_RIGHT_HIP],
+            points[_LEFT_ANKLE],
+            points[_RIGHT_ANKLE],
         )
         return Torso(
             shoulder_x=float(ls.x + rs.x) / 2 * columns,
             shoulder_y=float(ls.y + rs.y) / 2 * rows,
             hip_x=float(lh.x + rh.x) / 2 * columns,
             hip_y=float(lh.y + rh.y) / 2 * rows,
+            ankle_y=float(la.y + ra.y) / 2 * rows,
         )
 
     def close(self) -> None:

@@ -79,6 +79,18 @@ def test_sitting_down_bending_and_lying_down_slowly_are_not_falls() -> None:
     assert feed(FallFromPose(), [upright()] * 20 + slow) == []
 
 
+def test_bending_down_with_the_knees_bent_is_not_a_fall_with_the_hips_off_the_ground() -> None:
+    def bent(hip_y: float, ankle_y: float) -> Torso:
+        return Torso(120.0, hip_y - 5.0, 160.0, hip_y, ankle_y=ankle_y)
+
+    # standing: ankles 1.8 torso below the hips; bent over: hips down 0.6 torso, torso
+    # horizontal, held 2 s, the ankles where they were (hips 1.2 torso above them)
+    stand = [Torso(160.0, 100.0, 160.0, 140.0, ankle_y=212.0)] * 20
+    assert feed(FallFromPose(), stand + [bent(164.0, 212.0)] * 20) == []
+    # the same drop, ending on the ground (hips 0.2 torso above the ankles): a fall
+    assert len(feed(FallFromPose(), stand + [bent(200.0, 208.0)] * 20)) == 1
+
+
 def test_a_person_lost_briefly_after_falling_still_counts_and_lost_long_does_not() -> None:
     fall = [upright(150.0), upright(165.0), lying(180.0)]
     briefly = [None] * 8 + [lying(181.0)] * 5
