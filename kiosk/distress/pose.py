@@ -64,14 +64,9 @@ POSE_WIDTH: Final = 320
 """Frames wider than this are scaled down to it (aspect kept) before the pose model."""
 
 # MediaPipe's landmark indices (mediapipe.python.solutions.pose.PoseLandmark)
-_LEFT_SHOULDER, _RIGHT_SHOULDER, _LEFT_HIP, _RIGHT_HIP, _LEFT_ANKLE, _RIGHT_ANKLE = (
-    11,
-    12,
-    23,
-    24,
-    27,
-    28,
-)
+_SHOULDERS: Final = (11, 12)
+_HIPS: Final = (23, 24)
+_ANKLES: Final = (27, 28)
 
 
 class PoseModelError(Exception):
@@ -173,7 +168,9 @@ class FallFromPose:
             self._watch_rearm(t_s, torso, reference)
             return None
         if self._down_since is None:
-            if self._is_down(torso, earlier, reference) and self._fast(t_s, earlier, reference):
+            if self._is_down(torso, earlier, reference) and self._fast(
+                t_s, torso, earlier, reference
+            ):
                 self._down_since, self._down_reference = t_s, reference
             return None
         # a candidate: still down?
@@ -219,13 +216,13 @@ class FallFromPose:
             )
         )
 
-    def _fast(self, t_s: float, earlier: list[tuple[float, Torso]], reference: float) -> bool:
+    def _fast(
+        self, t_s: float, torso: Torso, earlier: list[tuple[float, Torso]], reference: float
+    ) -> bool:
         """The hips came down by `hip_drop_torso` within the last `descent_within_s`."""
         th = self.thresholds
         recent = [o.hip_y for t, o in earlier if t >= t_s - th.descent_within_s]
-        return bool(recent) and self._history[-1][1].hip_y - min(recent) >= (
-            th.hip_drop_torso * reference
-        )
+        return bool(recent) and torso.hip_y - min(recent) >= th.hip_drop_torso * reference
 
     def _watch_rearm(self, t_s: float, torso: Torso, reference: float) -> None:
         th = self.thresholds
@@ -278,21 +275,13 @@ class MediaPipePose:
             return None
         points = result.pose_landmarks.landmark
         rows, columns = rgb.shape[:2]
-        ls, rs, lh, rh, la, ra = (
-            points[_LEFT_SHOULDER],
-            points[_RIGHT_SHOULDER],
-            points[_LEFT_HIP],
-            points[_RIGHT_HIP],
-            points[_LEFT_ANKLE],
-            points[_RIGHT_ANKLE],
-        )
-        return Torso(
-            shoulder_x=float(ls.x + rs.x) / 2 * columns,
-            shoulder_y=float(ls.y + rs.y) / 2 * rows,
-            hip_x=float(lh.x + rh.x) / 2 * columns,
-            hip_y=float(lh.y + rh.y) / 2 * rows,
-            ankle_y=float(la.y + ra.y) / 2 * rows,
-        )
+
+        def middle(pair: tuple[int, int]) -> tuple[float, float]:
+            a, b = points[pair[0]], points[pair[1]]
+            return float(a.x + b.x) / 2 * columns, float(a.y + b.y) / 2 * rows
+
+        (shoulder_x, shoulder_y), (hip_x, hip_y) = middle(_SHOULDERS), middle(_HIPS)
+        return Torso(shoulder_x, shoulder_y, hip_x, hip_y, ankle_y=middle(_ANKLES)[1])
 
     def close(self) -> None:
         self._model.close()
