@@ -690,18 +690,25 @@ def _distress_analysers(
     section: DistressSection,
 ) -> tuple[FrameAnalyser | None, SoundAnalyser | None]:
     """The camera's and the microphone's analysers, as configured (on a worker thread: OpenCV
-    loads here)."""
+    and the pose model load here). The camera's is the classical analysis with the pose model
+    (`pose.CombinedVision`); without a pose model (mediapipe missing or broken), the classical
+    analysis alone, and the cabin still starts."""
     vision_analyser: FrameAnalyser | None = None
     sound_analyser: SoundAnalyser | None = None
     if section.enabled and section.camera:
-        from kiosk.distress import vision  # noqa: PLC0415 - OpenCV loads only where it watches
+        from kiosk.distress import pose, vision  # noqa: PLC0415 - OpenCV loads where it watches
 
-        vision_analyser = vision.VisionAnalyser(
+        classical = vision.VisionAnalyser(
             vision.VisionThresholds(
                 stillness_after_s=section.stillness_after_s,
                 absence_after_s=section.absence_after_s,
             )
         )
+        try:
+            vision_analyser = pose.CombinedVision(classical, pose.PoseAnalyser())
+        except pose.PoseModelError as exc:
+            log.error("distress.pose_model_unavailable error=%s (classical analysis only)", exc)
+            vision_analyser = classical
     if section.enabled and section.microphone:
         from kiosk.distress import sound  # noqa: PLC0415
 
