@@ -89,14 +89,27 @@ class VisionThresholds:
     stillness_after_s: float = 60.0
     """Seconds a present person must stay motionless (breathing allowed) before STILLNESS."""
     absence_after_s: float = 20.0
-    """Seconds with nobody in view, after someone was seen, before ABSENCE."""
+    """Seconds with nobody in view, after someone was seen, before ABSENCE (and before the
+    empty cabin is relearned everywhere, the last person's place included)."""
 
-    learn_s: float = 1.0
-    """Seconds of frames that make the first background (the cabin is empty at start)."""
-    background_slow_s: float = 60.0
-    """Time constant (s) of the background's adaptation where nobody is."""
-    background_fast_s: float = 3.0
-    """Time constant (s) in the door's zone, while the cabin is empty, after a global change."""
+    stable_s: float = 0.5
+    """Seconds a pixel must keep its colour, with no movement on it, before it may be learned
+    as background (and only outside the person's box)."""
+    stable_level: float = 12.0
+    """Colour change (0..255, any channel, at reference lighting) that restarts a pixel's
+    stable time."""
+    background_fast_s: float = 0.3
+    """Time constant (s) with which a stable pixel outside the person becomes background."""
+    motion_level: float = 10.0
+    """Brightness change between two frames (0..255, smoothed, at reference lighting) that is
+    movement."""
+    motion_min_fraction: float = 0.0005
+    """Moving pixels (fraction of the picture) that count as the person moving."""
+    person_hold_s: float = 1.5
+    """The person is the foreground near what moved in the last this many seconds of their own
+    movement (a clock that stops while they are still)."""
+    person_reach_fraction: float = 0.07
+    """...near: within this fraction of the picture's width of a moving pixel."""
     foreground_level: float = 18.0
     """Absolute margin (0..255 levels, any channel) for a pixel to differ from the background."""
     foreground_relative: float = 0.10
@@ -119,9 +132,19 @@ class VisionThresholds:
     fall_window_s: float = 4.0
     """The drop from upright to the floor must happen within this many seconds."""
     fall_height_ratio: float = 0.5
-    """Down: the box's height at most this fraction of the tallest in the window."""
+    """Down: the box's height at most this fraction of the tallest in the window..."""
     fall_top_drop_ratio: float = 0.4
     """...and its top lowered by at least this fraction of that tallest height."""
+    fast_fall_s: float = 1.0
+    """Down, fast: the top lowered by `fast_drop_ratio` of the tallest height within this
+    many seconds (a fall; lying down on purpose is slower)..."""
+    fast_drop_ratio: float = 0.4
+    """...by this fraction of the tallest height in the window..."""
+    fast_height_ratio: float = 0.65
+    """...ending at most this fraction of that height, or with the bottom lowered as much
+    (a roll from a bed: the whole body went down)..."""
+    lying_aspect: float = 0.9
+    """...and wide: the box's width at least this times its height (analysed pixels)."""
     fall_confirm_s: float = 0.8
     """Seconds the person must stay down before FALL."""
     rearm_height_ratio: float = 0.75
@@ -148,6 +171,18 @@ class _Anchor:
     """RGB at reference lighting (divided by the frame's gain)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    t_s: float
+    top: float
+    bottom: float
+    width: float
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+
 class VisionAnalyser:
     """The camera's `FrameAnalyser`: FALL, STILLNESS and ABSENCE from frames at 160x120."""
 
@@ -165,6 +200,10 @@ class VisionAnalyser:
         self._tolerance_kernel = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
         self._clean_kernel = np.ones((2, 2), np.uint8)
         self._close_kernel = np.ones((4 * k + 1, 4 * k + 1), np.uint8)
+        reach = max(1, round(self.thresholds.person_reach_fraction * width))
+        self._reach_kernel = cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)
+        )
         z = self.thresholds.door_zone
         self._door_box: Box = (
             round(z[0] * width),
@@ -177,9 +216,15 @@ class VisionAnalyser:
             self._door_box[1] : self._door_box[3], self._door_box[0] : self._door_box[2]
         ] = True
         self._background: Float32Image | None = None
-        self._learn_from_s = 0.0
+        self._known = np.zeros((height, width), np.bool_)
+        self._known_empty = False
+        self._settled = np.zeros((height, width, 3), np.float32)
+        self._stable_since = np.zeros((height, width), np.float64)
+        self._last_motion = np.full((height, width), -math.inf, np.float64)
+        self._previous_gray: Float32Image | None = None
+        self._activity_s = -math.inf
         self._last_t_s: float | None = None
-        self._relearn_until_s = -math.inf
+        self._empty_since_s: float | None = None
         self._protected: Box | None = None
         self._present = False
         self._box: Box | None = None
@@ -201,19 +246,22 @@ class VisionAnalyser:
         self._seen_since_reset = False
         self._last_seen_s = -math.inf
         self._absence_armed = True
-        self._history: deque[tuple[float, float, float]] = deque()  # t, top, height (rows)
+        self._history: deque[_Sample] = deque()
         self._fall_armed = True
         self._down_since: float | None = None
         self._down_reference = 0.0
+        self._down_top = 0.0
+        self._down_drop = 0.0
         self._upright_height = 0.0
         self._up_since: float | None = None
         self._anchor: _Anchor | None = None
         self._still_armed = True
 
     def empty_cabin(self) -> None:
-        """The cabin is known empty (cleaning done): learn the background again from the next
-        frames."""
+        """The cabin is known empty (cleaning done, or nobody seen for a while): what is in view
+        from the next frame on is the background, wherever the last person was."""
         self._background = None
+        self._known_empty = True
         self._protected = None
         self._present, self._box = False, None
 
@@ -228,20 +276,19 @@ class VisionAnalyser:
         if float(gray.mean()) < self.thresholds.dark_frame_level:
             return []
         if self._background is None:
-            self._background = rgb
-            self._learn_from_s = t_s
+            self._start_background(rgb, t_s)
             return []
-        if t_s - self._learn_from_s < self.thresholds.learn_s:
-            self._background += 0.3 * (rgb - self._background)
-            return []
-        gain = self._gain(gray)
-        foreground = self._foreground(rgb, gain)
-        if float(foreground.mean()) > self.thresholds.global_change_fraction:
-            self._relearn_until_s = t_s + 1.0
-            self._learn(rgb / gain, dt, t_s, person=None)
-            return []
-        person = self._person(foreground)
+        gain = self._gain(gray, t_s)
         normalised = rgb / gain
+        moving = self._motion(gray / gain, t_s)
+        self._settle(normalised, t_s)
+        foreground = self._foreground(normalised)
+        if float(foreground.mean()) > self.thresholds.global_change_fraction:
+            # a change of most of the picture (the camera's exposure, the lights): no person can
+            # be told from it; what settles outside the person's place is learned at once
+            self._learn(normalised, dt, t_s, protected=self._protected)
+            return []
+        person = self._person(foreground, t_s, moving)
         detections: list[Detection] = []
         if person is not None:
             mask, box = person
@@ -255,7 +302,9 @@ class VisionAnalyser:
         else:
             self._present, self._box = False, None
             detections += self._when_nobody(t_s)
-        self._learn(normalised, dt, t_s, person=person[1] if person else None)
+            if t_s - self._last_seen_s >= self.thresholds.absence_after_s:
+                self._protected = None  # the cabin is seen empty: relearn it everywhere
+        self._learn(normalised, dt, t_s, protected=self._protected)
         return detections
 
     # --- input ---------------------------------------------------------------------------------
@@ -272,37 +321,93 @@ class VisionAnalyser:
             )
         return np.ascontiguousarray(frame)
 
-    # --- background and foreground ---------------------------------------------------------------
-    def _gain(self, gray: Float32Image) -> float:
+    # --- background, movement and foreground -----------------------------------------------------
+    def _start_background(self, rgb: Float32Image, t_s: float) -> None:
+        """The first frame is the background's first guess: whatever in it moves later (a person
+        already in view) is found by its movement, and what it uncovers is learned once stable."""
+        self._background = rgb.copy()
+        self._known.fill(self._known_empty)
+        self._known_empty = False
+        self._settled = rgb.copy()
+        self._stable_since.fill(t_s)
+        self._last_motion.fill(-math.inf)
+        self._previous_gray = None
+        self._activity_s = -math.inf
+
+    def _gain(self, gray: Float32Image, t_s: float) -> float:
+        """The frame's brightness against the background's, from the pixels that are settled
+        background (stable, outside the person): the camera's exposure or the lights changed."""
         assert self._background is not None
-        background_gray = self._background @ _LUMA
-        ratio = gray[::3, ::3] / np.maximum(background_gray[::3, ::3], 1.0)
-        usable = background_gray[::3, ::3] > 24.0
+        background_gray = self._background[::3, ::3] @ _LUMA
+        ratio = gray[::3, ::3] / np.maximum(background_gray, 1.0)
+        usable = background_gray > 24.0
         if self._protected is not None:
             x0, y0, x1, y1 = self._protected
             usable[(y0 + 2) // 3 : (y1 + 2) // 3, (x0 + 2) // 3 : (x1 + 2) // 3] = False
+        quiet = usable & (self._last_motion[::3, ::3] < t_s - self.thresholds.stable_s)
+        if quiet.mean() > 0.3:
+            usable = quiet
         if usable.mean() > 0.3:
             ratio = ratio[usable]
         return max(0.05, float(np.median(ratio)))
 
-    def _foreground(self, rgb: Float32Image, gain: float) -> NDArray[np.uint8]:
+    def _motion(self, gray: Float32Image, t_s: float) -> Mask:
+        """Pixels whose brightness changed since the last frame (smoothed, so that noise is not
+        movement); dates them, and the person's own clock of movement."""
+        smooth = cv2.blur(gray, (3, 3))
+        previous, self._previous_gray = self._previous_gray, smooth
+        if previous is None:
+            return np.zeros(gray.shape, np.bool_)
+        changed = (cv2.absdiff(smooth, previous) > self.thresholds.motion_level).astype(np.uint8)
+        moving = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._clean_kernel).astype(np.bool_)
+        moving &= ~self._door_mask
+        self._last_motion[moving] = t_s
+        near = moving
+        if self._box is not None:  # the person's own movement, not a clock's or a curtain's
+            m = self._reach_kernel.shape[0] // 2
+            x0, y0, x1, y1 = self._box
+            near = moving[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
+        if np.count_nonzero(near) >= self.thresholds.motion_min_fraction * self._pixels:
+            self._activity_s = t_s
+        return moving
+
+    def _settle(self, normalised: Float32Image, t_s: float) -> None:
+        """Each pixel's settled colour and since when it holds it."""
+        changed = _any_channel(np.abs(normalised - self._settled) > self.thresholds.stable_level)
+        self._stable_since[changed] = t_s
+        self._settled[changed] = normalised[changed]
+        self._settled += 0.2 * (normalised - self._settled)
+
+    def _foreground(self, normalised: Float32Image) -> NDArray[np.uint8]:
         assert self._background is not None
-        expected = self._background * gain
         margin = np.maximum(
-            self.thresholds.foreground_level, self.thresholds.foreground_relative * expected
+            self.thresholds.foreground_level, self.thresholds.foreground_relative * self._background
         )
-        differs = _any_channel(np.abs(rgb - expected) > margin).astype(np.uint8)
+        differs = _any_channel(np.abs(normalised - self._background) > margin).astype(np.uint8)
         cleaned = cv2.morphologyEx(differs, cv2.MORPH_OPEN, self._clean_kernel)
         return np.asarray(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, self._close_kernel), np.uint8)
 
-    def _person(self, foreground: NDArray[np.uint8]) -> tuple[Mask, Box] | None:
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    def _person(
+        self, foreground: NDArray[np.uint8], t_s: float, moving: Mask
+    ) -> tuple[Mask, Box] | None:
+        """The person: the foreground near what moved in the last `person_hold_s` of their own
+        movement. What differs from the background but has not moved for that long away from
+        the person (a place they left, a rug they pushed, a patch the exposure changed) is not
+        them, and is learned into the background once stable."""
         th = self.thresholds
+        recent = self._last_motion >= self._activity_s - th.person_hold_s
+        reach = cv2.dilate(recent.astype(np.uint8), self._reach_kernel).astype(np.bool_)
+        # where the background is only a guess (the first frame), what no longer moves is a place
+        # the person left; where it is known, what differs and touches the moving part is theirs
+        # (a still trunk under a waving arm)
+        candidate = (foreground.astype(np.bool_) & (reach | self._known)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+        active = set(np.unique(labels[reach & (labels > 0)]).tolist())
         dx0, dy0, dx1, dy1 = self._door_box
         candidates: list[tuple[int, Box, int]] = []
         for label in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[label])
-            if area < th.min_blob_fraction * self._pixels:
+            if area < th.min_blob_fraction * self._pixels or label not in active:
                 continue
             if x >= dx0 and y >= dy0 and x + w <= dx1 and y + h <= dy1:
                 continue  # the door swinging
@@ -334,49 +439,45 @@ class VisionAnalyser:
         mask = np.isin(labels, [c[0] for c in chosen])
         return mask, box
 
-    def _learn(self, normalised: Float32Image, dt: float, t_s: float, person: Box | None) -> None:
+    def _learn(
+        self, normalised: Float32Image, dt: float, t_s: float, protected: Box | None
+    ) -> None:
+        """Stable pixels, with no movement on them, outside the person's (dilated) box, become
+        background within a fraction of a second."""
         assert self._background is not None
         th = self.thresholds
-        slow = 1.0 - math.exp(-dt / th.background_slow_s)
-        fast = 1.0 - math.exp(-dt / th.background_fast_s)
-        empty = person is None and t_s - self._last_seen_s > th.absence_after_s
-        rate = np.full(
-            (self.height, self.width),
-            fast if empty or t_s < self._relearn_until_s else slow,
-            np.float32,
-        )
-        rate[self._door_mask] = fast
-        protected = person if person is not None else (None if empty else self._protected)
-        if empty:
-            self._protected = None
-        if protected is None:
-            self._background += rate[:, :, None] * (normalised - self._background)
-            return
-        m = round(th.protect_margin_fraction * self.width)
-        x0, y0, x1, y1 = protected
-        box = (slice(max(0, y0 - m), y1 + m), slice(max(0, x0 - m), x1 + m))
-        rate[box] = 0.0
+        settled_for = t_s - th.stable_s
+        learnable = (self._stable_since <= settled_for) & (self._last_motion <= settled_for)
+        if protected is not None:
+            m = round(th.protect_margin_fraction * self.width)
+            x0, y0, x1, y1 = protected
+            learnable[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = False
+        self._known |= learnable
+        rate = 1.0 - math.exp(-dt / th.background_fast_s)
         before = self._background[::3, ::3] @ _LUMA
-        self._background += rate[:, :, None] * (normalised - self._background)
+        self._background[learnable] += rate * (normalised[learnable] - self._background[learnable])
+        if protected is None:
+            return
         # The gain is estimated against this background, so a small bias in it makes the
-        # adapting part drift in level, slowly, away from the protected box (which does not
-        # adapt): carry the same drift into the box, so that all of the background keeps the
+        # learning part drift in level, slowly, away from the protected box (which does not
+        # learn): carry the same drift into the box, so that all of the background keeps the
         # same units and no ghost grows around a person who stays in place for long.
         after = self._background[::3, ::3] @ _LUMA
-        moved = (rate[::3, ::3] > 0) & (before > 24.0)
+        moved = learnable[::3, ::3] & (before > 24.0)
         if moved.any():
-            self._background[box] *= float(np.median(after[moved] / before[moved]))
+            drift = float(np.median(after[moved] / before[moved]))
+            self._background[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] *= drift
 
     # --- the detectors ---------------------------------------------------------------------------
     def _fall(self, t_s: float, box: Box) -> list[Detection]:
         th = self.thresholds
-        top, height = float(box[1]), float(box[3] - box[1])
-        while self._history and self._history[0][0] < t_s - th.fall_window_s:
+        now = _Sample(t_s, float(box[1]), float(box[3]), float(box[2] - box[0]))
+        while self._history and self._history[0].t_s < t_s - th.fall_window_s:
             self._history.popleft()
         earlier = list(self._history)
-        self._history.append((t_s, top, height))
+        self._history.append(now)
         if not self._fall_armed:
-            if height >= th.rearm_height_ratio * self._upright_height:
+            if now.height >= th.rearm_height_ratio * self._upright_height:
                 self._up_since = t_s if self._up_since is None else self._up_since
                 if t_s - self._up_since >= th.rearm_s:
                     self._fall_armed, self._up_since = True, None
@@ -384,33 +485,66 @@ class VisionAnalyser:
                 self._up_since = None
             return []
         if self._down_since is None:
-            if not earlier:
-                return []
-            tallest = max(h for _, _, h in earlier)
-            highest_top = min(tp for _, tp, _ in earlier)
-            if (
-                height <= th.fall_height_ratio * tallest
-                and top - highest_top >= th.fall_top_drop_ratio * tallest
-            ):
-                self._down_since, self._down_reference = t_s, tallest
+            if earlier:
+                self._went_down(now, earlier)
             return []
-        if height > (th.fall_height_ratio + 0.1) * self._down_reference:
-            self._down_since = None  # got up again: a bend, a crouch
+        if self._got_up(now):
+            self._down_since = None  # a bend, a crouch, sitting down on the floor and up
             return []
         if t_s - self._down_since < th.fall_confirm_s:
             return []
-        ratio = height / self._down_reference
-        confidence = min(0.99, 0.55 + 0.8 * max(0.0, th.fall_height_ratio - ratio))
+        ratio = now.height / self._down_reference
+        drop = self._down_drop / self._down_reference
+        confidence = min(0.99, 0.55 + 0.4 * max(0.0, drop - th.fast_drop_ratio) + 0.3 * (1 - ratio))
         detection = Detection(
             AlertKind.FALL,
-            round(confidence, 2),
+            round(max(0.5, confidence), 2),
             t_s,
             self._down_since,
-            f"au sol depuis {t_s - self._down_since:.1f} s (hauteur {ratio:.0%})",
+            f"au sol depuis {t_s - self._down_since:.1f} s (hauteur {ratio:.0%}, "
+            f"chute de {drop:.0%})",
         )
         self._fall_armed, self._upright_height = False, self._down_reference
         self._down_since, self._up_since = None, None
         return [detection]
+
+    def _went_down(self, now: _Sample, earlier: list[_Sample]) -> None:
+        """Whether the person just reached the floor: from the tallest of the window, down to
+        half of it (an upright person lying), or, fast (a fall, not lying down on purpose),
+        down by `fast_drop_ratio` of it to a wide shape, lower or wholly lowered (a fall from
+        sitting, a roll from a bed)."""
+        th = self.thresholds
+        tallest = max(s.height for s in earlier)
+        highest = min(earlier, key=lambda s: s.top)
+        if (
+            now.height <= th.fall_height_ratio * tallest
+            and now.top - highest.top >= th.fall_top_drop_ratio * tallest
+        ):
+            self._down(now, tallest, now.top - highest.top)
+            return
+        recent = [s for s in earlier if s.t_s >= now.t_s - th.fast_fall_s]
+        if not recent or now.width < th.lying_aspect * now.height:
+            return
+        start = min(recent, key=lambda s: s.top)
+        drop = now.top - start.top
+        if drop < th.fast_drop_ratio * tallest:
+            return
+        lowered = now.bottom - start.bottom >= th.fast_drop_ratio * tallest
+        if now.height <= th.fast_height_ratio * tallest or lowered:
+            self._down(now, tallest, drop)
+
+    def _down(self, now: _Sample, reference: float, drop: float) -> None:
+        self._down_since, self._down_reference = now.t_s, reference
+        self._down_top, self._down_drop = now.top, drop
+
+    def _got_up(self, now: _Sample) -> bool:
+        """Up again before the fall was confirmed: the top back up by half the drop, or the
+        shape tall again."""
+        th = self.thresholds
+        return now.top < self._down_top - 0.5 * self._down_drop or (
+            now.height > (th.fast_height_ratio + 0.1) * self._down_reference
+            and now.width < th.lying_aspect * now.height
+        )
 
     def _stillness(self, t_s: float, mask: Mask, box: Box, colour: Float32Image) -> list[Detection]:
         th = self.thresholds
