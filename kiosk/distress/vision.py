@@ -92,9 +92,13 @@ class VisionThresholds:
     """Seconds with nobody in view, after someone was seen, before ABSENCE (and before the
     empty cabin is relearned everywhere, the last person's place included)."""
 
-    stable_s: float = 0.5
+    stable_s: float = 1.0
     """Seconds a pixel must keep its colour, with no movement on it, before it may be learned
     as background (and only outside the person's box)."""
+    known_s: float = 0.5
+    """Seconds a pixel must keep its colour, with nothing moving within the person's reach of
+    it, before the background there is known (a person who appears on it is then seen whole,
+    even the parts that do not move)."""
     stable_level: float = 12.0
     """Colour change (0..255, any channel, at reference lighting) that restarts a pixel's
     stable time."""
@@ -221,6 +225,7 @@ class VisionAnalyser:
         self._settled = np.zeros((height, width, 3), np.float32)
         self._stable_since = np.zeros((height, width), np.float64)
         self._last_motion = np.full((height, width), -math.inf, np.float64)
+        self._last_near_motion = np.full((height, width), -math.inf, np.float64)
         self._previous_gray: Float32Image | None = None
         self._activity_s = -math.inf
         self._last_t_s: float | None = None
@@ -331,6 +336,7 @@ class VisionAnalyser:
         self._settled = rgb.copy()
         self._stable_since.fill(t_s)
         self._last_motion.fill(-math.inf)
+        self._last_near_motion.fill(-math.inf)
         self._previous_gray = None
         self._activity_s = -math.inf
 
@@ -354,7 +360,7 @@ class VisionAnalyser:
     def _motion(self, gray: Float32Image, t_s: float) -> Mask:
         """Pixels whose brightness changed since the last frame (smoothed, so that noise is not
         movement); dates them, and the person's own clock of movement."""
-        smooth = cv2.blur(gray, (3, 3))
+        smooth = np.asarray(cv2.blur(gray, (3, 3)), np.float32)
         previous, self._previous_gray = self._previous_gray, smooth
         if previous is None:
             return np.zeros(gray.shape, np.bool_)
@@ -362,6 +368,7 @@ class VisionAnalyser:
         moving = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._clean_kernel).astype(np.bool_)
         moving &= ~self._door_mask
         self._last_motion[moving] = t_s
+        self._last_near_motion[cv2.dilate(moving.astype(np.uint8), self._reach_kernel) > 0] = t_s
         near = moving
         if self._box is not None:  # the person's own movement, not a clock's or a curtain's
             m = self._reach_kernel.shape[0] // 2
@@ -400,8 +407,8 @@ class VisionAnalyser:
         # where the background is only a guess (the first frame), what no longer moves is a place
         # the person left; where it is known, what differs and touches the moving part is theirs
         # (a still trunk under a waving arm)
-        candidate = (foreground.astype(np.bool_) & (reach | self._known)).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+        theirs = (foreground.astype(np.bool_) & (reach | self._known)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(theirs, connectivity=8)
         active = set(np.unique(labels[reach & (labels > 0)]).tolist())
         dx0, dy0, dx1, dy1 = self._door_box
         candidates: list[tuple[int, Box, int]] = []
@@ -448,11 +455,16 @@ class VisionAnalyser:
         th = self.thresholds
         settled_for = t_s - th.stable_s
         learnable = (self._stable_since <= settled_for) & (self._last_motion <= settled_for)
+        quiet_for = t_s - th.known_s
+        known = (self._stable_since <= quiet_for) & (self._last_near_motion <= quiet_for)
         if protected is not None:
             m = round(th.protect_margin_fraction * self.width)
             x0, y0, x1, y1 = protected
             learnable[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = False
-        self._known |= learnable
+            known[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = False
+        # known: learned with nothing moving near it (not the still trunk of a person in view
+        # from the first frame, whose arms or head move)
+        self._known |= known
         rate = 1.0 - math.exp(-dt / th.background_fast_s)
         before = self._background[::3, ::3] @ _LUMA
         self._background[learnable] += rate * (normalised[learnable] - self._background[learnable])
@@ -527,9 +539,11 @@ class VisionAnalyser:
             return
         start = min(recent, key=lambda s: s.top)
         drop = now.top - start.top
-        if drop < th.fast_drop_ratio * tallest:
+        # a body lying (wide) drops by a fraction of its length, not of its small height
+        size = max(tallest, 0.5 * max(s.width for s in earlier))
+        if drop < th.fast_drop_ratio * size:
             return
-        lowered = now.bottom - start.bottom >= th.fast_drop_ratio * tallest
+        lowered = now.bottom - start.bottom >= th.fast_drop_ratio * size
         if now.height <= th.fast_height_ratio * tallest or lowered:
             self._down(now, tallest, drop)
 
