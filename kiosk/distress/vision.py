@@ -147,6 +147,11 @@ class VisionThresholds:
     fast_height_ratio: float = 0.65
     """...ending at most this fraction of that height, or with the bottom lowered as much
     (a roll from a bed: the whole body went down)..."""
+    object_settled_s: float = 1.5
+    """An object at rest (a pushed chair): it has not changed for this many seconds..."""
+    room_colour_ratio: float = 3.0
+    """...and a pixel whose colour is this many times more common in the room than on the
+    person is the room's (a pushed chair, a rug), not theirs."""
     lying_aspect: float = 0.9
     """...and wide: the box's width at least this times its height (analysed pixels)."""
     fall_confirm_s: float = 0.8
@@ -221,6 +226,9 @@ class VisionAnalyser:
         ] = True
         self._background: Float32Image | None = None
         self._known = np.zeros((height, width), np.bool_)
+        self._colour_bins: NDArray[np.uint16] = np.zeros((height, width), np.uint16)
+        self._room_colours = np.full(512, 1 / 512, np.float32)
+        self._person_colours = np.full(512, 1 / 512, np.float32)
         self._known_empty = False
         self._settled = np.zeros((height, width, 3), np.float32)
         self._stable_since = np.zeros((height, width), np.float64)
@@ -288,22 +296,22 @@ class VisionAnalyser:
         moving = self._motion(gray / gain, t_s)
         self._settle(normalised, t_s)
         foreground = self._foreground(normalised)
+        self._colours(normalised)
         if float(foreground.mean()) > self.thresholds.global_change_fraction:
             # a change of most of the picture (the camera's exposure, the lights): no person can
             # be told from it; what settles outside the person's place is learned at once
             self._learn(normalised, dt, t_s, protected=self._protected)
             return []
-        person = self._person(foreground, t_s, moving)
+        box = self._person(foreground, t_s, moving)
         detections: list[Detection] = []
-        if person is not None:
-            mask, box = person
+        if box is not None:
             self._present, self._box = True, box
             self._seen_since_reset = True
             self._last_seen_s = t_s
             self._absence_armed = True
             self._protected = box
             detections += self._fall(t_s, box)
-            detections += self._stillness(t_s, mask, box, normalised)
+            detections += self._stillness(t_s, self._in_box(foreground, box), box, normalised)
         else:
             self._present, self._box = False, None
             detections += self._when_nobody(t_s)
@@ -394,9 +402,7 @@ class VisionAnalyser:
         cleaned = cv2.morphologyEx(differs, cv2.MORPH_OPEN, self._clean_kernel)
         return np.asarray(cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, self._close_kernel), np.uint8)
 
-    def _person(
-        self, foreground: NDArray[np.uint8], t_s: float, moving: Mask
-    ) -> tuple[Mask, Box] | None:
+    def _person(self, foreground: NDArray[np.uint8], t_s: float, moving: Mask) -> Box | None:
         """The person: the foreground near what moved in the last `person_hold_s` of their own
         movement. What differs from the background but has not moved for that long away from
         the person (a place they left, a rug they pushed, a patch the exposure changed) is not
@@ -407,7 +413,16 @@ class VisionAnalyser:
         # where the background is only a guess (the first frame), what no longer moves is a place
         # the person left; where it is known, what differs and touches the moving part is theirs
         # (a still trunk under a waving arm)
-        theirs = (foreground.astype(np.bool_) & (reach | self._known)).astype(np.uint8)
+        # what has held still for a while and has the colours of the room more than the
+        # person's (a chair or a rug they pushed, the wall where they stood) is not them
+        # ("held still": since before the person's own last movement, so that nothing of a
+        # person who is still is taken for an object)
+        settled = self._stable_since < t_s - th.object_settled_s
+        bins = self._colour_bins
+        room_like = self._room_colours[bins] > th.room_colour_ratio * self._person_colours[bins]
+        theirs = (
+            foreground.astype(np.bool_) & (reach | self._known) & ~(settled & room_like)
+        ).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(theirs, connectivity=8)
         active = set(np.unique(labels[reach & (labels > 0)]).tolist())
         dx0, dy0, dx1, dy1 = self._door_box
@@ -444,7 +459,39 @@ class VisionAnalyser:
         if sum(c[2] for c in chosen) < th.person_min_fraction * self._pixels:
             return None
         mask = np.isin(labels, [c[0] for c in chosen])
-        return mask, box
+        self._learn_colours(mask, t_s)
+        return box
+
+    def _colours(self, normalised: Float32Image) -> None:
+        """Each pixel's settled colour's bin (8 levels a channel: noise does not flip it), and
+        how common each colour is in the known background."""
+        assert self._background is not None
+        q = np.clip(self._settled, 0, 255).astype(np.uint16) >> 5
+        self._colour_bins = ((q[:, :, 0] << 6) | (q[:, :, 1] << 3) | q[:, :, 2]).astype(np.uint16)
+        b = np.clip(self._background, 0, 255).astype(np.uint16) >> 5
+        room = ((b[:, :, 0] << 6) | (b[:, :, 1] << 3) | b[:, :, 2])[self._known]
+        counts = np.bincount(room.ravel(), minlength=512).astype(np.float32)
+        self._room_colours = (counts + 1.0) / (counts.sum() + 512.0)
+
+    def _learn_colours(self, mask: Mask, t_s: float) -> None:
+        """The person's colours, from the parts of them that move (never a pushed object at
+        rest, nor the room)."""
+        moving = mask & (self._stable_since >= t_s - 0.5)
+        if np.count_nonzero(moving) < 20:
+            return  # still (or breathing): the colours learned while they moved hold
+        counts = np.bincount(self._colour_bins[moving].ravel(), minlength=512).astype(np.float32)
+        seen = (counts + 0.2) / (counts.sum() + 0.2 * 512)
+        self._person_colours += 0.1 * (seen - self._person_colours)
+
+    def _in_box(self, foreground: NDArray[np.uint8], box: Box) -> Mask:
+        """All the foreground in and around the person's box: what the stillness detector
+        compares (whether a settled part counts as theirs or as a pushed object does not matter
+        to whether anything moved)."""
+        m = round(self.thresholds.protect_margin_fraction * self.width)
+        x0, y0, x1, y1 = box
+        near = np.zeros(foreground.shape, np.bool_)
+        near[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = True
+        return foreground.astype(np.bool_) & near
 
     def _learn(
         self, normalised: Float32Image, dt: float, t_s: float, protected: Box | None
