@@ -228,6 +228,7 @@ class VisionAnalyser:
         self._known = np.zeros((height, width), np.bool_)
         self._colour_bins: NDArray[np.uint16] = np.zeros((height, width), np.uint16)
         self._room_colours = np.full(512, 1 / 512, np.float32)
+        self._room_seen = np.full(512, 1 / 512, np.float32)
         self._person_colours = np.full(512, 1 / 512, np.float32)
         self._known_empty = False
         self._settled = np.zeros((height, width, 3), np.float32)
@@ -345,6 +346,7 @@ class VisionAnalyser:
         self._stable_since.fill(t_s)
         self._last_motion.fill(-math.inf)
         self._last_near_motion.fill(-math.inf)
+        self._room_seen.fill(1 / 512)
         self._previous_gray = None
         self._activity_s = -math.inf
 
@@ -459,7 +461,7 @@ class VisionAnalyser:
         if sum(c[2] for c in chosen) < th.person_min_fraction * self._pixels:
             return None
         mask = np.isin(labels, [c[0] for c in chosen])
-        self._learn_colours(mask, t_s)
+        self._learn_colours(mask & (self._stable_since >= t_s - 0.5))
         return box
 
     def _colours(self, normalised: Float32Image) -> None:
@@ -471,12 +473,15 @@ class VisionAnalyser:
         b = np.clip(self._background, 0, 255).astype(np.uint16) >> 5
         room = ((b[:, :, 0] << 6) | (b[:, :, 1] << 3) | b[:, :, 2])[self._known]
         counts = np.bincount(room.ravel(), minlength=512).astype(np.float32)
-        self._room_colours = (counts + 1.0) / (counts.sum() + 512.0)
+        now = (counts + 1.0) / (counts.sum() + 512.0)
+        # the colours the room has shown lately: a rug pushed away from where it lay keeps its
+        # colour the room's
+        self._room_seen = np.maximum(now, self._room_seen + 0.01 * (now - self._room_seen))
+        self._room_colours = self._room_seen
 
-    def _learn_colours(self, mask: Mask, t_s: float) -> None:
-        """The person's colours, from the parts of them that move (never a pushed object at
-        rest, nor the room)."""
-        moving = mask & (self._stable_since >= t_s - 0.5)
+    def _learn_colours(self, moving: Mask) -> None:
+        """The person's colours, from the parts of them that changed in the last half second
+        (slowly: a person moves again and again, a pushed object only while pushed)."""
         if np.count_nonzero(moving) < 20:
             return  # still (or breathing): the colours learned while they moved hold
         counts = np.bincount(self._colour_bins[moving].ravel(), minlength=512).astype(np.float32)
