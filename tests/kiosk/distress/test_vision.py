@@ -292,9 +292,10 @@ def _drawn(
     fps: float = 10.0,
 ) -> list[tuple[float, np.ndarray]]:
     """Frames of a dark, striped person whose box follows `keys`, who sways by a pixel and
-    fidgets (a hand moving by a pixel or two), as a real person does, with sensor noise; `objects` are grey boxes
-    in view from one time to another (a rug or a chair pushed from one place to another); from `exposure_from_s` the
-    camera's exposure jumps (brighter, and not a mere gain: a gamma)."""
+    fidgets (a hand moving by a pixel or two), as a real person does, with sensor noise;
+    `objects` are grey boxes in view from one time to another (a rug or a chair pushed from one
+    place to another); from `exposure_from_s` the camera's exposure jumps (brighter, and not a
+    mere gain: a gamma)."""
     base = _room() if room is None else room
     rng = np.random.default_rng(11)
     frames = []
