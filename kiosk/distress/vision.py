@@ -75,6 +75,13 @@ def _any_channel(per_channel: NDArray[np.bool_]) -> Mask:
     return per_channel[:, :, 0] | per_channel[:, :, 1] | per_channel[:, :, 2]
 
 
+def _edges(gray: Float32Image) -> Float32Image:
+    """Gradient magnitude (|d/dx| + |d/dy|, Sobel)."""
+    dx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    dy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return np.asarray(np.abs(dx) + np.abs(dy), np.float32)
+
+
 Box = tuple[int, int, int, int]
 """x0, y0, x1, y1 in pixels of the analysed frame, x1 and y1 excluded."""
 Mask = NDArray[np.bool_]
@@ -147,6 +154,10 @@ class VisionThresholds:
     fast_height_ratio: float = 0.65
     """...ending at most this fraction of that height, or with the bottom lowered as much
     (a roll from a bed: the whole body went down)..."""
+    ghost_quiet_s: float = 1.0
+    """A blob where nothing moved for this long may be a ghost (a place left)..."""
+    ghost_edge_ratio: float = 0.6
+    """...when its outline's edges in the frame are under this fraction of the background's."""
     object_settled_s: float = 1.5
     """An object at rest (a pushed chair): it has not changed for this many seconds..."""
     room_colour_ratio: float = 3.0
@@ -380,7 +391,9 @@ class VisionAnalyser:
         self._last_motion[moving] = t_s
         self._last_near_motion[cv2.dilate(moving.astype(np.uint8), self._reach_kernel) > 0] = t_s
         near = moving
-        if self._box is not None:  # the person's own movement, not a clock's or a curtain's
+        if self._box is None:
+            self._activity_s = t_s  # nobody: the clock runs (no old movement makes a person)
+        else:  # the person's own movement, not a clock's or a curtain's
             m = self._reach_kernel.shape[0] // 2
             x0, y0, x1, y1 = self._box
             near = moving[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
@@ -414,11 +427,8 @@ class VisionAnalyser:
         reach = cv2.dilate(recent.astype(np.uint8), self._reach_kernel).astype(np.bool_)
         # where the background is only a guess (the first frame), what no longer moves is a place
         # the person left; where it is known, what differs and touches the moving part is theirs
-        # (a still trunk under a waving arm)
-        # what has held still for a while and has the colours of the room more than the
-        # person's (a chair or a rug they pushed, the wall where they stood) is not them
-        # ("held still": since before the person's own last movement, so that nothing of a
-        # person who is still is taken for an object)
+        # (a still trunk under a waving arm), unless it has held still for a while and has the
+        # colours of the room more than the person's (a chair or a rug they pushed)
         settled = self._stable_since < t_s - th.object_settled_s
         bins = self._colour_bins
         room_like = self._room_colours[bins] > th.room_colour_ratio * self._person_colours[bins]
@@ -435,6 +445,8 @@ class VisionAnalyser:
                 continue
             if x >= dx0 and y >= dy0 and x + w <= dx1 and y + h <= dy1:
                 continue  # the door swinging
+            if self._is_ghost(np.asarray(labels, np.int32), label, (x, y, x + w, y + h), t_s):
+                continue
             candidates.append((label, (x, y, x + w, y + h), area))
         if not candidates:
             return None
@@ -463,6 +475,28 @@ class VisionAnalyser:
         mask = np.isin(labels, [c[0] for c in chosen])
         self._learn_colours(mask & (self._stable_since >= t_s - 0.5))
         return box
+
+    def _is_ghost(self, labels: NDArray[np.int32], label: int, box: Box, t_s: float) -> bool:
+        """A blob where nothing moved for `ghost_quiet_s` whose outline is an edge in the
+        background but not in the frame: a place someone (or something) left, seen against a
+        background that still shows them (the first frame's guess, a rug's old place). A person
+        at rest has their outline in the frame, the room behind them has not."""
+        th = self.thresholds
+        x0, y0, x1, y1 = box
+        inside = labels[y0:y1, x0:x1] == label
+        if float(self._last_motion[y0:y1, x0:x1][inside].max()) >= t_s - th.ghost_quiet_s:
+            return False
+        assert self._background is not None and self._previous_gray is not None
+        blob = inside.astype(np.uint8)
+        outline = (blob > cv2.erode(blob, self._clean_kernel)) & inside
+        if np.count_nonzero(outline) < 8:
+            return False
+        frame_edges = _edges(self._previous_gray[y0:y1, x0:x1])[outline]
+        background_gray = self._background[y0:y1, x0:x1] @ _LUMA
+        background_edges = _edges(np.asarray(cv2.blur(background_gray, (3, 3)), np.float32))
+        return float(frame_edges.mean()) < th.ghost_edge_ratio * float(
+            background_edges[outline].mean()
+        )
 
     def _colours(self, normalised: Float32Image) -> None:
         """Each pixel's settled colour's bin (8 levels a channel: noise does not flip it), and
@@ -517,7 +551,8 @@ class VisionAnalyser:
         # known: learned with nothing moving near it (not the still trunk of a person in view
         # from the first frame, whose arms or head move)
         self._known |= known
-        rate = 1.0 - math.exp(-dt / th.background_fast_s)
+        # the cabin seen empty: what is stable is the room, at once
+        rate = 1.0 if protected is None else 1.0 - math.exp(-dt / th.background_fast_s)
         before = self._background[::3, ::3] @ _LUMA
         self._background[learnable] += rate * (normalised[learnable] - self._background[learnable])
         if protected is None:

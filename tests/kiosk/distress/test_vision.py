@@ -413,6 +413,21 @@ def test_empty_cabin_relearns_on_demand() -> None:
         assert analyser.analyse(frame, t0 + t_s) == [] and not analyser.person_present
 
 
+def test_a_place_left_is_no_person_and_the_empty_cabin_is_relearned_by_itself() -> None:
+    """A patient in view from the first frame (in the background's first guess) leaves: the
+    place they left is not taken for a person; ABSENCE once; then the cabin, seen empty, is
+    relearned everywhere, and a newcomer standing still there is seen whole."""
+    off = (0, 0, 0, 0)  # out of view
+    keys = [(0.0, SEATED), (2.0, SEATED), (2.5, (140, 45, 160, 100)), (2.6, off)]
+    frames = _drawn(keys, 10.0)
+    newcomer = _drawn([(0.0, SEATED)], 1.0)
+    analyser, detections, boxes = _run(frames + [(10.1 + t, f) for t, f in newcomer])
+    assert [d.kind for d in detections] == [AlertKind.ABSENCE]
+    assert all(boxes[round(t, 1)] is None for t in np.arange(4.5, 10.0, 0.1))
+    box = boxes[11.1]
+    assert box is not None and abs(box[1] - SEATED[1]) <= 2 and abs(box[3] - SEATED[3]) <= 2
+
+
 # --- the real development set (bench/real_recordings.py; never copied into the repository) --------
 
 
