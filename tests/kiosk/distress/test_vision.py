@@ -421,7 +421,7 @@ def test_a_place_left_is_no_person_and_the_empty_cabin_is_relearned_by_itself() 
     keys = [(0.0, SEATED), (2.0, SEATED), (2.5, (140, 45, 160, 100)), (2.6, off)]
     frames = _drawn(keys, 10.0)
     newcomer = _drawn([(0.0, SEATED)], 1.0)
-    analyser, detections, boxes = _run(frames + [(10.1 + t, f) for t, f in newcomer])
+    _, detections, boxes = _run(frames + [(10.1 + t, f) for t, f in newcomer])
     assert [d.kind for d in detections] == [AlertKind.ABSENCE]
     assert all(boxes[round(t, 1)] is None for t in np.arange(4.5, 10.0, 0.1))
     box = boxes[11.1]
