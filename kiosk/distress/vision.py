@@ -3,37 +3,45 @@
 Everything happens in memory, on small frames: nothing is written, sent or logged, and no image
 leaves this object (`Detection`s carry no picture).
 
-How it works, frame by frame (`VisionAnalyser.analyse`):
+How it works, frame by frame (`VisionAnalyser.analyse`); VISION.md has the thresholds, the
+numbers measured on synthetic scenes and on real recordings, and the limits:
 
-1. **Background of the empty cabin.** The first `learn_s` of frames (the kiosk starts with the
-   cabin empty) make a per-pixel colour background. It then keeps adapting, slowly, only where
-   nobody is: never inside the box of the person last seen (dilated), so a person lying still
-   for minutes is never absorbed; faster in the door's zone and while the cabin is empty.
-2. **Lighting.** Each frame's global gain against the background (the median of the brightness
-   ratio, outside the person) is divided out before comparing, and the background is kept in
-   "reference lighting" units: lights dimmed or brightened, suddenly or slowly, change the gain,
-   not the foreground. A frame that changes more than half the picture even after that is not
-   trusted (the background relearns fast where nobody is) and frames too dark to see anything
-   are skipped (the state is kept as it was).
-3. **Silhouette.** Pixels far from the gain-corrected background (in any channel, by an
-   absolute and a relative margin) form the foreground; it is cleaned (opening, closing) and
-   split into blobs. Blobs entirely within the door's zone are the door, not a person. The
-   largest remaining blob and those close to it are the person, if they cover enough of the
-   picture (`person_present`).
-4. **Fall.** The person's box (top, height) is kept over the last `fall_window_s`. The person is
-   *down* when the box's height has fallen to `fall_height_ratio` of the tallest in that window
-   and its top has dropped by `fall_top_drop_ratio` of it; once down for `fall_confirm_s`
-   without getting up, FALL is emitted (once), dated at the first down frame. It re-arms when
-   the person is up again (height back to `rearm_height_ratio` of the upright height). Sitting
-   down (the head drops ~15 %), bending or crouching (~40 %, and short) stay above the ratio.
-5. **Stillness.** The silhouette and its brightness are compared with an anchor taken when the
-   person last moved; the differences are opened with a kernel a few pixels wide, which erases
-   the one-pixel bands that breathing makes at the silhouette's edge but keeps a moving arm or
-   head. More than `still_change_fraction` of the person's area changed: they moved (new
-   anchor, re-armed). Nothing changed for `stillness_after_s`: STILLNESS, once, dated at the
-   anchor.
-6. **Absence.** Someone was seen since `reset()` and nobody has been for `absence_after_s`:
-   ABSENCE, once, dated when last seen; re-armed when someone is seen again.
+1. **Lighting.** Each frame's gain against the background (median brightness ratio over the
+   quiet background, outside the person) is divided out: lights and the camera's exposure
+   change the gain, not the foreground. A frame whose foreground still covers more than half the
+   picture is a global change: no person is judged on it, and what is stable outside the
+   person's place is learned at once.
+2. **Movement.** Smoothed brightness compared with the last frame; each pixel keeps when it last
+   moved. The person has their own clock of movement (moving pixels in and near their box; it
+   stops while they are still, and runs while nobody is in view).
+3. **Background that never learns a person.** The first frame is only a guess (someone may be
+   in view already). A pixel is learned once it has held its colour, with no movement on it, for
+   `stable_s`, and only outside the person's (dilated) box; it is *known* once it has been quiet
+   with nothing moving within the person's reach of it for `known_s`. With nobody in view for
+   `absence_after_s` (or after `empty_cabin()`) the whole picture is the room again.
+4. **The person** is the foreground near what moved during the last `person_hold_s` of their own
+   movement, plus, over known background, the foreground touching it (a still trunk under a
+   waving arm). Not the person: over a guessed background, what no longer moves (a place they
+   left); a blob where nothing moved for `ghost_quiet_s` whose outline is an edge of the
+   background but not of the frame (a ghost: a place left, a rug's old place); foreground that
+   has not changed for `object_settled_s` and whose colours are much more the room's than the
+   person's (a chair or a rug they pushed). The person's colours are learned from their moving
+   parts, the room's from the known background (a slow memory). Blobs inside the door's zone
+   are the door.
+5. **Fall.** The person's box (top, bottom, width) over the last `fall_window_s`. Down, either:
+   height at most `fall_height_ratio` of the tallest and top lowered by `fall_top_drop_ratio`
+   of it (upright to lying), or *fast*: top lowered by `fast_drop_ratio` of the body's size
+   (the tallest height, or half the widest width for a body already lying) within
+   `fast_fall_s`, to a wide shape (`lying_aspect`), at most `fast_height_ratio` of the tallest
+   or with the bottom lowered as much (a fall from sitting, a roll from a bed). Held
+   `fall_confirm_s` without getting up: FALL (once, dated at the first down frame); re-armed
+   when up again.
+6. **Stillness.** All the foreground in and around the person's box, and its colours, compared
+   with an anchor taken when the person last moved, each picture against the other's
+   neighbourhood (breathing moves edges by a pixel). More than `still_change_fraction` changed:
+   a movement. Nothing for `stillness_after_s`: STILLNESS, once, dated at the anchor.
+7. **Absence.** Someone was seen since `reset()` and nobody has been for `absence_after_s`:
+   ABSENCE, once, dated when last seen.
 
 **Analysis resolution: 160x120**, chosen by measurement (`python -m bench.bench_distress_vision`,
 numbers in VISION.md). On the synthetic set the three candidates score the same (24/24 falls
@@ -158,8 +166,11 @@ class VisionThresholds:
     """A blob where nothing moved for this long may be a ghost (a place left)..."""
     ghost_edge_ratio: float = 0.6
     """...when its outline's edges in the frame are under this fraction of the background's."""
+    descent_ratio: float = 0.25
+    """Within `fall_window_s` of the top's going down by this fraction of the tallest height in
+    `fast_fall_s` (something like a fall), an object pushed may lie beside the person:"""
     object_settled_s: float = 1.5
-    """An object at rest (a pushed chair): it has not changed for this many seconds..."""
+    """...a pixel that has not changed for this many seconds..."""
     room_colour_ratio: float = 3.0
     """...and a pixel whose colour is this many times more common in the room than on the
     person is the room's (a pushed chair, a rug), not theirs."""
@@ -188,7 +199,8 @@ class _Anchor:
     t_s: float
     mask: Mask
     colour: Float32Image
-    """RGB at reference lighting (divided by the frame's gain)."""
+    """RGB as the camera gave it (the lighting since is measured on the room around the box:
+    the background's gain, relearned all the time, may wander a little over minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +252,6 @@ class VisionAnalyser:
         self._colour_bins: NDArray[np.uint16] = np.zeros((height, width), np.uint16)
         self._room_colours = np.full(512, 1 / 512, np.float32)
         self._room_seen = np.full(512, 1 / 512, np.float32)
-        self._person_colours = np.full(512, 1 / 512, np.float32)
         self._known_empty = False
         self._settled = np.zeros((height, width, 3), np.float32)
         self._stable_since = np.zeros((height, width), np.float64)
@@ -281,6 +292,9 @@ class VisionAnalyser:
         self._up_since: float | None = None
         self._anchor: _Anchor | None = None
         self._still_armed = True
+        self._descent_s = -math.inf
+        self._person_colours = np.full(512, 1 / 512, np.float32)  # a new patient's clothes
+        self._person_counts = np.zeros(512, np.float32)
 
     def empty_cabin(self) -> None:
         """The cabin is known empty (cleaning done, or nobody seen for a while): what is in view
@@ -323,7 +337,7 @@ class VisionAnalyser:
             self._absence_armed = True
             self._protected = box
             detections += self._fall(t_s, box)
-            detections += self._stillness(t_s, self._in_box(foreground, box), box, normalised)
+            detections += self._stillness(t_s, self._in_box(foreground, box), box, rgb)
         else:
             self._present, self._box = False, None
             detections += self._when_nobody(t_s)
@@ -429,13 +443,17 @@ class VisionAnalyser:
         # the person left; where it is known, what differs and touches the moving part is theirs
         # (a still trunk under a waving arm), unless it has held still for a while and has the
         # colours of the room more than the person's (a chair or a rug they pushed)
+        theirs = foreground.astype(np.bool_) & (reach | self._known)
         settled = self._stable_since < t_s - th.object_settled_s
         bins = self._colour_bins
         room_like = self._room_colours[bins] > th.room_colour_ratio * self._person_colours[bins]
-        theirs = (
-            foreground.astype(np.bool_) & (reach | self._known) & ~(settled & room_like)
-        ).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(theirs, connectivity=8)
+        if t_s - self._descent_s <= th.fall_window_s:  # what a fall pushes, a fall only
+            theirs &= ~(settled & room_like)
+        else:  # ...and the room seen again where the first frame had someone
+            theirs &= ~(settled & room_like & ~self._known)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            theirs.astype(np.uint8), connectivity=8
+        )
         active = set(np.unique(labels[reach & (labels > 0)]).tolist())
         dx0, dy0, dx1, dy1 = self._door_box
         candidates: list[tuple[int, Box, int]] = []
@@ -473,7 +491,8 @@ class VisionAnalyser:
         if sum(c[2] for c in chosen) < th.person_min_fraction * self._pixels:
             return None
         mask = np.isin(labels, [c[0] for c in chosen])
-        self._learn_colours(mask & (self._stable_since >= t_s - 0.5))
+        if t_s - self._descent_s > th.fall_window_s:  # not what a fall pushes along with them
+            self._learn_colours(mask & (self._stable_since >= t_s - 0.5))
         return box
 
     def _is_ghost(self, labels: NDArray[np.int32], label: int, box: Box, t_s: float) -> bool:
@@ -519,8 +538,10 @@ class VisionAnalyser:
         if np.count_nonzero(moving) < 20:
             return  # still (or breathing): the colours learned while they moved hold
         counts = np.bincount(self._colour_bins[moving].ravel(), minlength=512).astype(np.float32)
-        seen = (counts + 0.2) / (counts.sum() + 0.2 * 512)
-        self._person_colours += 0.1 * (seen - self._person_colours)
+        self._person_counts *= 0.999  # a slow memory: legs that moved minutes ago are theirs
+        self._person_counts += counts
+        total = float(self._person_counts.sum())
+        self._person_colours = (self._person_counts + 1e-3 * total) / (1.512 * total)
 
     def _in_box(self, foreground: NDArray[np.uint8], box: Box) -> Mask:
         """All the foreground in and around the person's box: what the stillness detector
@@ -575,6 +596,11 @@ class VisionAnalyser:
             self._history.popleft()
         earlier = list(self._history)
         self._history.append(now)
+        recent = [s for s in earlier if s.t_s >= t_s - th.fast_fall_s]
+        if recent and earlier:
+            tallest = max(s.height for s in earlier)
+            if now.top - min(s.top for s in recent) >= th.descent_ratio * tallest:
+                self._descent_s = t_s
         if not self._fall_armed:
             if now.height >= th.rearm_height_ratio * self._upright_height:
                 self._up_since = t_s if self._up_since is None else self._up_since
@@ -653,6 +679,7 @@ class VisionAnalyser:
         if anchor is None:
             self._anchor = _Anchor(t_s, mask, colour)
             return []
+        colour = colour / self._lighting_since(anchor.colour, colour, box)
         changes = int(cv2.countNonZero(self._changes(mask, box, colour, anchor)))
         if changes > th.still_change_fraction * max(int(np.count_nonzero(mask)), 1):
             self._anchor = _Anchor(t_s, mask, colour)
@@ -673,6 +700,19 @@ class VisionAnalyser:
                 )
             ]
         return []
+
+    def _lighting_since(self, then: Float32Image, now: Float32Image, box: Box) -> float:
+        """How much brighter the room around the person is than at the anchor (median ratio
+        outside their dilated box): the lights or the exposure, not the person."""
+        m = 2 * round(self.thresholds.protect_margin_fraction * self.width)
+        x0, y0, x1, y1 = box
+        room = np.ones((self.height, self.width), np.bool_)
+        room[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m] = False
+        then_gray, now_gray = then[::3, ::3] @ _LUMA, now[::3, ::3] @ _LUMA
+        usable = room[::3, ::3] & (then_gray > 24.0)
+        if np.count_nonzero(usable) < 50:
+            return 1.0
+        return max(0.05, float(np.median(now_gray[usable] / then_gray[usable])))
 
     def _changes(
         self, mask: Mask, box: Box, colour: Float32Image, anchor: _Anchor
