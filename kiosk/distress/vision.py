@@ -23,11 +23,12 @@ numbers measured on synthetic scenes and on real recordings, and the limits:
    movement, plus, over known background, the foreground touching it (a still trunk under a
    waving arm). Not the person: over a guessed background, what no longer moves (a place they
    left); a blob where nothing moved for `ghost_quiet_s` whose outline is an edge of the
-   background but not of the frame (a ghost: a place left, a rug's old place); foreground that
-   has not changed for `object_settled_s` and whose colours are much more the room's than the
-   person's (a chair or a rug they pushed). The person's colours are learned from their moving
-   parts, the room's from the known background (a slow memory). Blobs inside the door's zone
-   are the door.
+   background but not of the frame (a ghost: a place left over the first frame's guess);
+   within `fall_window_s` of a descent of their top, foreground that has not changed for
+   `object_settled_s` and whose colours are much more the room's than the person's (a chair or
+   a rug the fall pushed; over the first frame's guess, always: the room seen again). The
+   person's colours are a slow memory of their moving parts (not learned during a fall), the
+   room's a slow memory of the known background. Blobs inside the door's zone are the door.
 5. **Fall.** The person's box (top, bottom, width) over the last `fall_window_s`. Down, either:
    height at most `fall_height_ratio` of the tallest and top lowered by `fall_top_drop_ratio`
    of it (upright to lying), or *fast*: top lowered by `fast_drop_ratio` of the body's size
@@ -36,7 +37,8 @@ numbers measured on synthetic scenes and on real recordings, and the limits:
    or with the bottom lowered as much (a fall from sitting, a roll from a bed). Held
    `fall_confirm_s` without getting up: FALL (once, dated at the first down frame); re-armed
    when up again.
-6. **Stillness.** All the foreground in and around the person's box, and its colours, compared
+6. **Stillness.** All the foreground in and around the person's box, and its colours (divided
+   by the lighting change since the anchor, measured on the room around the box), compared
    with an anchor taken when the person last moved, each picture against the other's
    neighbourhood (breathing moves edges by a pixel). More than `still_change_fraction` changed:
    a movement. Nothing for `stillness_after_s`: STILLNESS, once, dated at the anchor.
@@ -44,14 +46,11 @@ numbers measured on synthetic scenes and on real recordings, and the limits:
    ABSENCE, once, dated when last seen.
 
 **Analysis resolution: 160x120**, chosen by measurement (`python -m bench.bench_distress_vision`,
-numbers in VISION.md). On the synthetic set the three candidates score the same (24/24 falls
-found 0.8-0.9 s after the landing, stillness and absence found, no false alarm in an hour of
-normal activity), so CPU and margin decide: 160x120 costs about 1.0 ms of CPU a frame (1.5 % of
-one core at 10 frames/s with the monitor's own scaling of the camera frame), 320x240 2.8 times
-that for nothing more. 80x60 is cheaper still (0.8 ms) but leaves a forearm or a head about
-two pixels wide, the width of the one-pixel tolerance that keeps breathing from counting as
-movement: on a real camera, with noise and compression, a small movement and breathing would no
-longer be told apart. 160x120 keeps a forearm four to five pixels wide.
+numbers in VISION.md): on the synthetic set the candidates score alike, so CPU and margin
+decide. 160x120 costs a few milliseconds of CPU a frame (a few % of one core at 10 frames/s),
+320x240 about four times that for nothing more; 80x60 leaves a forearm or a head about two
+pixels wide, the width of the one-pixel tolerance that keeps breathing from counting as
+movement. 160x120 keeps a forearm four to five pixels wide.
 
 Frames are RGB uint8 ``(rows, columns, 3)``. A frame of another size is scaled to the analysis
 size (`cv2.INTER_AREA`); anything else (another dtype, a grey or RGBA image, an empty array)
