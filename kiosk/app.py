@@ -705,7 +705,11 @@ def _distress_analysers(
             )
         )
         try:
-            vision_analyser = pose.CombinedVision(classical, pose.PoseAnalyser())
+            vision_analyser = pose.CombinedVision(
+                classical,
+                pose.PoseAnalyser(),
+                pose.CombinedSettings(absence_after_s=section.absence_after_s),
+            )
         except pose.PoseModelError as exc:
             log.error("distress.pose_model_unavailable error=%s (classical analysis only)", exc)
             vision_analyser = classical

@@ -367,14 +367,22 @@ class CombinedSettings:
     """A fall from the other detector within this many seconds of one reported is the same."""
     upright_torso: float = 0.7
     """The pose sees the person upright: shoulders this many torso lengths above the hips."""
+    absence_after_s: float = 20.0
+    """ABSENCE needs the pose model too to have seen nobody for this long (the classical
+    analyser's own delay: `VisionThresholds.absence_after_s`)."""
 
 
 class CombinedVision:
     """The camera's `FrameAnalyser`: the classical analysis and the pose, together.
 
-    STILLNESS and ABSENCE are the classical analyser's, and so is `person_present`. FALL comes
-    from the source(s) `settings.falls` names; the same fall seen by both is reported once, dated
-    at the earlier of the two. A pose model that fails on a frame loses that frame's pose only."""
+    STILLNESS is the classical analyser's, and so is `person_present`. ABSENCE is the classical
+    analyser's too, confirmed by the pose: an absence ends the patient's session and wipes it,
+    so while the pose model still finds a person (a seated patient the background analysis
+    lost), the absence waits; it is given once the pose has seen nobody for
+    `settings.absence_after_s` as well, dated at the later of the two last sightings, and
+    dropped if the classical analyser sees someone again first. FALL comes from the source(s)
+    `settings.falls` names; the same fall seen by both is reported once, dated at the earlier
+    of the two. A pose model that fails on a frame loses that frame's pose only."""
 
     def __init__(
         self,
@@ -388,6 +396,8 @@ class CombinedVision:
         self._frames = 0
         self._last_fall: tuple[float, str] | None = None  # when, from which detector
         self._pose_failures = 0
+        self._pose_seen_s = -math.inf
+        self._pending_absence: Detection | None = None
 
     @property
     def person_present(self) -> bool:
@@ -397,6 +407,8 @@ class CombinedVision:
         self.classical.reset()
         self.pose.reset()
         self._last_fall = None
+        self._pose_seen_s = -math.inf
+        self._pending_absence = None
 
     def empty_cabin(self) -> None:
         self.classical.empty_cabin()
@@ -413,11 +425,36 @@ class CombinedVision:
                 self._pose_failures += 1
                 if self._pose_failures % 100 == 1:
                     log.error("distress.pose_failed count=%d error=%s", self._pose_failures, exc)
+            if self.pose.person_present:
+                self._pose_seen_s = t_s
         falls = [(d, "pose") for d in from_pose if d.kind is AlertKind.FALL]
         falls += [(d, "classical") for d in found if d.kind is AlertKind.FALL and self._trusted(d)]
-        detections = [d for d in found if d.kind is not AlertKind.FALL]
+        detections = [d for d in found if d.kind not in (AlertKind.FALL, AlertKind.ABSENCE)]
+        absence = self._absence([d for d in found if d.kind is AlertKind.ABSENCE], t_s)
         fall = self._merged(falls, t_s)
-        return detections + ([fall] if fall is not None else [])
+        return detections + [d for d in (absence, fall) if d is not None]
+
+    def _absence(self, absences: list[Detection], t_s: float) -> Detection | None:
+        """The classical analyser's ABSENCE, once the pose agrees that nobody is there."""
+        if absences:
+            self._pending_absence = absences[0]
+        pending = self._pending_absence
+        if pending is None:
+            return None
+        if self.classical.person_present:
+            self._pending_absence = None  # someone is back: no absence
+            return None
+        if t_s - self._pose_seen_s < self.settings.absence_after_s:
+            return None
+        self._pending_absence = None
+        last_seen = max(pending.event_at_s, self._pose_seen_s)
+        return Detection(
+            kind=AlertKind.ABSENCE,
+            confidence=pending.confidence,
+            at_s=t_s,
+            event_at_s=last_seen,
+            detail=pending.detail,
+        )
 
     def _trusted(self, classical_fall: Detection) -> bool:
         falls = self.settings.falls
