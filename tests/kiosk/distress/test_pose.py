@@ -26,6 +26,7 @@ from kiosk.app import _distress_analysers
 from kiosk.config import DistressSection
 from kiosk.distress.detection import Detection
 from kiosk.distress.pose import (
+    CombinedSettings,
     CombinedVision,
     FallFromPose,
     MediaPipePose,
@@ -33,7 +34,7 @@ from kiosk.distress.pose import (
     Torso,
 )
 from kiosk.distress.vision import VisionAnalyser, VisionThresholds
-from simulators.scenes import FALL_VARIANTS, fall_scene, normal_scenes
+from simulators.scenes import FALL_VARIANTS, absence_scenes, fall_scene, normal_scenes
 from wire.messages import AlertKind
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -239,3 +240,39 @@ def test_the_pose_model_runs_offline_and_writes_nothing_of_its_own(tmp_path: Pat
     assert written == []
     after = sorted(p.relative_to(package) for p in package.rglob("*") if p.is_file())
     assert after == before
+
+
+def test_an_absence_waits_for_the_pose_to_see_nobody_too(model: MediaPipePose) -> None:
+    """The classical analysis loses a seated patient (here: its background made to learn them,
+    as a still patient can be) and would end the session; the pose still sees them, so no
+    ABSENCE. A patient who really leaves is still reported, after the same delay."""
+    seated = next(s for s in normal_scenes() if s.name == "enter_and_sit")
+    frames = list(seated.frames(width=320, height=240))
+    end_s, last = frames[-1]
+    thresholds = VisionThresholds(absence_after_s=5.0)
+    alone = VisionAnalyser(thresholds)
+    both = CombinedVision(
+        VisionAnalyser(thresholds),
+        PoseAnalyser(landmarker=model),
+        CombinedSettings(absence_after_s=5.0),
+    )
+    from_alone: list[Detection] = []
+    from_both: list[Detection] = []
+    for t_s, frame in frames:
+        from_alone += alone.analyse(frame, t_s)
+        from_both += both.analyse(frame, t_s)
+    alone.empty_cabin()
+    both.classical.empty_cabin()
+    for i in range(1, 121):  # 12 s of the patient seated, perfectly still
+        from_alone += alone.analyse(last, end_s + i / 10)
+        from_both += both.analyse(last, end_s + i / 10)
+    assert [d.kind for d in from_alone] == [AlertKind.ABSENCE]  # what the pose prevents
+    assert from_both == [] and both.pose.person_present
+
+    leaving = next(s for s in absence_scenes() if s.name == "leaves")
+    left_at = next(e.at_s for e in leaving.events if e.kind == "absence")
+    both = CombinedVision(VisionAnalyser(VisionThresholds()), PoseAnalyser(landmarker=model))
+    found = [d for t, f in leaving.frames(width=320, height=240) for d in both.analyse(f, t)]
+    assert [d.kind for d in found] == [AlertKind.ABSENCE]
+    assert abs(found[0].event_at_s - left_at) <= 1.5
+    assert found[0].at_s - found[0].event_at_s == pytest.approx(20.0, abs=0.2)
