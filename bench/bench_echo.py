@@ -46,37 +46,14 @@ from bench.real_recordings import speech_files, speech_samples
 from kiosk.distress.echo import RATE_HZ, EchoCanceller
 from kiosk.distress.sound import SoundAnalyser
 from simulators import sounds
+from simulators.echo_room import ECHO_DELAY_S as DELAY_S
+from simulators.echo_room import ECHO_GAIN_DB as GAIN_DB
+from simulators.echo_room import NOISE_DBFS, room
+from simulators.echo_room import mic_noise as noise
 
 Signal = NDArray[np.float64]
 BLOCK = RATE_HZ // 10  # the monitor's blocks
-DELAY_S = 0.12
-GAIN_DB = -10.0
-NOISE_DBFS = -65.0
 ERLE_TARGET_DB = 20.0
-
-
-def impulse_response(seed: int = 3, rt60_s: float = 0.3) -> Signal:
-    """A small room seen from the cabin's speaker: direct path, reflections, reverberant tail
-    (half the direct path's energy)."""
-    rng = np.random.default_rng(seed)
-    n = round(rt60_s * RATE_HZ)
-    t = np.arange(n) / RATE_HZ
-    h = 0.07 * rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)
-    h[: round(0.002 * RATE_HZ)] = 0
-    h[0] = 1.0
-    for at_ms, gain in ((3.1, 0.5), (5.7, -0.35), (9.2, 0.3)):
-        h[round(at_ms * RATE_HZ / 1000)] += gain
-    return h
-
-
-def room(far: Signal, delay_s: float = DELAY_S, gain_db: float = GAIN_DB) -> Signal:
-    echo = np.convolve(far, impulse_response())[: far.size] * 10 ** (gain_db / 20)
-    delay = round(delay_s * RATE_HZ)
-    return np.concatenate((np.zeros(delay), echo))[: far.size]
-
-
-def noise(n: int, seed: int = 4) -> Signal:
-    return np.random.default_rng(seed).standard_normal(n) * 10 ** (NOISE_DBFS / 20)
 
 
 def cancel(

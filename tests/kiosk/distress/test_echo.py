@@ -20,7 +20,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -31,24 +31,20 @@ from numpy.typing import NDArray
 
 import wire
 from bench.real_recordings import speech_files, speech_samples
-from demo.root import start_core
 from kiosk.app import KioskCore
 from kiosk.call.media import PLAYED_RATE_HZ, AplayAudioOutput, NullAudioOutput, PlayedSound
-from kiosk.config import load_config
 from kiosk.distress.echo import RATE_HZ, EchoCanceller
 from kiosk.distress.monitor import DistressMonitor
 from kiosk.distress.sound import SoundAnalyser
 from kiosk.distress.vitals import DangerousVitals
 from kiosk.store import DatabaseKey
 from simulators import sounds
-from tests.kiosk.test_session import FakeClock
+from simulators.echo_room import ECHO_DELAY_S, mic_noise, room
+from tests.kiosk.distress.test_monitor import with_core
 
 Signal = NDArray[np.float64]
 KEY = DatabaseKey.generate()
 SPEECH_S = 20.0
-ECHO_DELAY_S = 0.12
-ECHO_GAIN_DB = -10.0
-NOISE_DBFS = -65.0
 
 
 # --- the simulated room -------------------------------------------------------------------------
@@ -76,31 +72,6 @@ def _far_speech(seconds: float = SPEECH_S) -> Signal:
 @pytest.fixture(scope="module")
 def far_speech() -> Signal:
     return _far_speech()
-
-
-def impulse_response(seed: int = 3, rt60_s: float = 0.3) -> Signal:
-    """A small room seen from the cabin's speaker: direct path, reflections, reverberant tail
-    (half the direct path's energy)."""
-    rng = np.random.default_rng(seed)
-    n = round(rt60_s * RATE_HZ)
-    t = np.arange(n) / RATE_HZ
-    h = 0.07 * rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s)
-    h[: round(0.002 * RATE_HZ)] = 0  # the first reflection 2 ms after the direct path
-    h[0] = 1.0
-    for at_ms, gain in ((3.1, 0.5), (5.7, -0.35), (9.2, 0.3)):
-        h[round(at_ms * RATE_HZ / 1000)] += gain
-    return h
-
-
-def room(far: Signal, delay_s: float = ECHO_DELAY_S, gain_db: float = ECHO_GAIN_DB) -> Signal:
-    """What the microphone hears of the far end: delayed, reverberated, attenuated."""
-    echo = np.convolve(far, impulse_response())[: far.size] * 10 ** (gain_db / 20)
-    delay = round(delay_s * RATE_HZ)
-    return np.concatenate((np.zeros(delay), echo))[: far.size]
-
-
-def mic_noise(n: int, seed: int = 4) -> Signal:
-    return np.random.default_rng(seed).standard_normal(n) * 10 ** (NOISE_DBFS / 20)
 
 
 def a_scream(seed: int = 5, duration_s: float = 1.5, pitch_hz: float = 700.0) -> Signal:
@@ -329,31 +300,6 @@ class RoomMicrophone(MediaStreamTrack):
         return frame
 
 
-def with_core(body: Callable[[KioskCore], Awaitable[None]], tmp_path: Path) -> None:
-    async def scenario() -> None:
-        core = await start_core(
-            load_config(None),
-            tmp_path,
-            env={"CABIN_DB_KEY": KEY.hex()},
-            clock=FakeClock(),
-            instruments={},
-            connect_hub=False,
-        )
-        sent: list[wire.Message] = []
-
-        async def send(message: wire.Message) -> None:
-            sent.append(message)
-
-        assert core.alerts is not None
-        core.alerts.send = send
-        try:
-            await body(core)
-        finally:
-            await core.aclose()
-
-    asyncio.run(scenario())
-
-
 async def monitor_hears(core: KioskCore, mic: Signal, far: Signal, *, tapped: bool) -> list[float]:
     """The calls for help the monitor finds (when, on the microphone's timeline, s)."""
     clock = [50.0]
@@ -398,11 +344,11 @@ def test_the_monitor_takes_the_played_sound_out_of_the_microphone(
     mic = room(far) + near + mic_noise(span)
     heard: dict[bool, list[float]] = {}
 
-    async def body(core: KioskCore) -> None:
+    async def body(core: KioskCore, _sent: list[wire.Message]) -> None:
         for tapped in (False, True):
             heard[tapped] = await monitor_hears(core, mic, far, tapped=tapped)
 
-    with_core(body, tmp_path)
+    with_core(tmp_path, body)
     assert any(5.9 <= t <= 7.7 for t in heard[False]), heard  # the far end's scream, unfiltered
     assert heard[True] and all(10.9 <= t <= 12.7 for t in heard[True]), heard
 
@@ -419,6 +365,7 @@ AUDITED_ECHO = textwrap.dedent(
     from kiosk.call.media import PlayedSound
     from kiosk.distress.echo import RATE_HZ, EchoCanceller
     from kiosk.distress.sound import SoundAnalyser
+    from tests.kiosk.distress.audit import forbid_writes_and_sockets
 
     rate = 48_000
     t = np.arange(4 * rate) / rate
@@ -435,24 +382,8 @@ AUDITED_ECHO = textwrap.dedent(
     played = PlayedSound(clock=lambda: clock[0])
     canceller = EchoCanceller()
     analyser = SoundAnalyser()
-    seen = []
-    WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
-    def hook(event, args):
-        if event.startswith("socket."):
-            seen.append(event)
-        elif event == "open":
-            mode, flags = args[1], args[2]
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & WRITE_FLAGS
-            )
-            if writing:
-                seen.append(f"open {args[0]} {mode} {flags}")
-        elif event in ("os.remove", "os.rename", "os.mkdir", "os.truncate", "shutil.copyfile",
-                       "os.link", "os.symlink", "tempfile.mkstemp", "tempfile.mkdtemp"):
-            seen.append(f"{event} {args[0]}")
-
-    sys.addaudithook(hook)  # from here on, nothing may be written or connected
+    seen = forbid_writes_and_sockets()  # from here on, nothing may be written or connected
     history = canceller.history_samples
     for k, frame in enumerate(frames):
         clock[0] = 10.0 + k * 0.02

@@ -113,10 +113,12 @@ AUDITED_RUN = textwrap.dedent(
     from kiosk.bus import EventBus
     from kiosk.distress.detection import Detection
     from kiosk.distress.monitor import AnalysisSettings, DistressMonitor
+    from kiosk.distress.pose import CombinedVision, PoseAnalyser
     from kiosk.distress.sound import ANALYSIS_RATE_HZ, SoundAnalyser
     from kiosk.distress.vision import VisionAnalyser, VisionThresholds
     from kiosk.distress.vitals import DangerousVitals
     from simulators import scenes, sounds
+    from tests.kiosk.distress.audit import forbid_writes_and_sockets
 
     # Everything the child needs is made before the hook: the scene's frames, the sound.
     fall = scenes.fall_scene(scenes.FALL_VARIANTS[0], lie_for_s=4.0)
@@ -180,41 +182,27 @@ AUDITED_RUN = textwrap.dedent(
             self.events.append(kind.value)
             return "a"
 
-    seen = []
-    WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-
-    def hook(event, args):
-        if event.startswith("socket."):
-            seen.append(event)
-        elif event == "open":
-            mode, flags = args[1], args[2]
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & WRITE_FLAGS
-            )
-            if writing:
-                seen.append(f"open {args[0]} {mode} {flags}")
-        elif event in ("os.remove", "os.rename", "os.mkdir", "os.truncate", "shutil.copyfile",
-                       "os.link", "os.symlink", "tempfile.mkstemp", "tempfile.mkdtemp"):
-            seen.append(f"{event} {args[0]}")
 
     async def main():
         desk = Desk()
         monitor = DistressMonitor(Session(), EventBus(), desk, vitals=DangerousVitals(),
                                   settings=AnalysisSettings(), clock=lambda: clock[0])
         monitor._desk = desk
-        sys.addaudithook(hook)  # from here on, nothing may be written or connected
+        # the product's camera analysis: the classical one with the pose model (loaded here)
+        vision = CombinedVision(VisionAnalyser(VisionThresholds()), PoseAnalyser())
+        seen = forbid_writes_and_sockets()  # from here on, nothing may be written or connected
         video, sound = Frames(), Sound()
-        monitor.watch_camera(video, VisionAnalyser(VisionThresholds()))
+        monitor.watch_camera(video, vision)
         monitor.listen(sound, SoundAnalyser())
         # Each watcher asks for the next frame once the last was analysed: both tracks ended
         # means everything was analysed. The parent's timeout bounds this wait.
         while not (video.ended and sound.ended):
             await asyncio.sleep(0.05)
         await monitor.aclose()
-        return desk.events, monitor.frames_analysed, monitor.sound_seconds_analysed
+        return seen, desk.events, monitor.frames_analysed, monitor.sound_seconds_analysed
 
     loop = asyncio.new_event_loop()  # its self-pipe socket is made before the hook
-    events, frames_done, sound_s = loop.run_until_complete(main())
+    seen, events, frames_done, sound_s = loop.run_until_complete(main())
     print(json.dumps({"seen": seen, "events": events, "frames": frames_done,
                       "sound_s": sound_s}))
     """
