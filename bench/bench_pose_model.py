@@ -39,7 +39,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.real_recordings import Clip, fall_clips
+from bench.real_recordings import Clip, clip_frames, fall_clips
 from kiosk.distress.detection import Detection, FrameAnalyser, RgbFrame
 from kiosk.distress.pose import (
     CombinedSettings,
@@ -184,24 +184,9 @@ def _camera_frames(scene: Scene, cpu: Cpu) -> Iterator[tuple[float, RgbFrame]]:
 
 
 def _clip_frames(clip: Clip, cpu: Cpu) -> Iterator[tuple[float, RgbFrame]]:
-    """The clip as `real_recordings.clip_frames` takes it, 320 wide with its aspect; the floor
-    timed is the scaling and conversion of the decoded frame."""
-    period = 1.0 / FPS
-    next_due = 0.0
-    with av.open(str(clip.path)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            if frame.time is None:
-                continue
-            t = float(frame.time)
-            if t < next_due - period / 3:
-                continue
-            next_due = max(next_due + period, t + period / 2)
-            height = round(frame.height * WIDTH / frame.width)
-            c0 = time.process_time()
-            image = frame.reformat(width=WIDTH, height=height, format="rgb24").to_ndarray()
-            cpu.floor_s.append(time.process_time() - c0)
-            yield t, cast(RgbFrame, np.asarray(image))
+    """The clip as the monitor takes it, 320 wide with its aspect; the floor timed is the
+    scaling and conversion of the decoded frame."""
+    return clip_frames(clip.path, fps=FPS, width=WIDTH, height=None, scaling_s=cpu.floor_s)
 
 
 def play(frames: Iterator[tuple[float, RgbFrame]], cpu: Cpu) -> list[list[Detection]]:

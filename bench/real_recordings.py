@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +105,18 @@ def fall_clips(folder: Path | None = None) -> list[Clip]:
 
 
 def clip_frames(
-    path: Path, *, fps: float = 10.0, width: int = 160, height: int = 120
+    path: Path,
+    *,
+    fps: float = 10.0,
+    width: int = 160,
+    height: int | None = 120,
+    scaling_s: list[float] | None = None,
 ) -> Iterator[tuple[float, NDArray[np.uint8]]]:
     """(seconds from the clip's start, RGB frame at the analysis size), at most ``fps`` a second:
-    the first decoded frame at or after each period's instant, as the monitor takes them."""
+    the first decoded frame at or after each period's instant, as the monitor takes them.
+    ``height=None``: the clip's own aspect kept (the monitor's frames: 320 wide). The CPU time
+    of each frame's scaling and conversion is appended to ``scaling_s`` when given (a bench's
+    floor)."""
     period = 1.0 / fps
     next_due = 0.0
     with av.open(str(path)) as container:
@@ -120,8 +129,12 @@ def clip_frames(
             if t < next_due - period / 3:
                 continue
             next_due = max(next_due + period, t + period / 2)
-            small = frame.reformat(width=width, height=height, format="rgb24")
-            yield t, cast("NDArray[np.uint8]", small.to_ndarray())
+            rows = height if height is not None else round(frame.height * width / frame.width)
+            started = time.process_time()
+            small = frame.reformat(width=width, height=rows, format="rgb24").to_ndarray()
+            if scaling_s is not None:
+                scaling_s.append(time.process_time() - started)
+            yield t, cast("NDArray[np.uint8]", small)
 
 
 def speech_files(folder: Path | None = None) -> list[Path]:
