@@ -66,7 +66,7 @@ class SerialPort:
     async def write(self, data: bytes) -> None:
         port = self._require()
         try:
-            await asyncio.to_thread(port.write, data)
+            written = await asyncio.to_thread(port.write, data)
         except (serial.SerialException, OSError) as exc:
             raise TransportError(f"{self.path}: cannot write to the device ({exc})") from exc
         except (TypeError, ValueError, AttributeError) as exc:
@@ -75,6 +75,12 @@ class SerialPort:
             if self._port is port:
                 raise
             raise TransportError(f"{self.path}: the port closed while writing ({exc})") from exc
+        if written is not None and written < len(data):
+            # pyserial's close wakes a write waiting for room and returns what went out: the
+            # rest of the request never reached the device.
+            raise TransportError(
+                f"{self.path}: the port closed while writing ({written} of {len(data)} bytes)"
+            )
 
     async def close(self) -> None:
         port, self._port = self._port, None
