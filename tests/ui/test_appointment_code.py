@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QWidget
@@ -40,7 +41,7 @@ def todays_list(now: datetime) -> wire.TodaysAppointments:
     starts = now.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=15)
     return wire.TodaysAppointments(
         msg_id="sync-1",
-        day=now.date(),
+        day=now.astimezone(ZoneInfo("Europe/Paris")).date(),  # the cabin's day, not UTC's
         timezone="Europe/Paris",
         entries=[
             wire.TodaysAppointment(
